@@ -1,0 +1,211 @@
+//! The domain records shared by every layer. Plain data: no secret is ever a
+//! field here (a token's text exists only as a [`crate::SecretToken`] and
+//! its digest only as a [`crate::TokenDigest`] passed beside a record).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::token::{self, Environment, TokenPrefix};
+
+/// A group of tokens for one API and one environment, e.g. "payments / live".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Keyspace {
+    /// `ks_…`
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Environment of every token in it.
+    pub environment: Environment,
+    /// Prefix of every token in it.
+    pub prefix: TokenPrefix,
+    /// Lifetime given to tokens created without an explicit expiry.
+    pub default_ttl_seconds: Option<i64>,
+    /// When set, tokens in this keyspace may carry only these scopes.
+    pub allowed_scopes: Option<Vec<String>>,
+    /// The one keyspace whose tokens may call Keyward's own API.
+    pub management: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Actor that created it.
+    pub created_by: String,
+}
+
+/// Everything about a token except its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// `tok_…`
+    pub id: String,
+    /// Keyspace it belongs to.
+    pub keyspace_id: String,
+    /// Human name.
+    pub name: String,
+    /// Opaque principal that owns it (a user or a service account).
+    pub owner: String,
+    /// Granted scopes, sorted.
+    pub scopes: Vec<String>,
+    /// Small JSON object the owner attaches.
+    pub metadata: serde_json::Value,
+    /// Environment (copied from the keyspace at creation).
+    pub environment: Environment,
+    /// Prefix (copied from the keyspace at creation).
+    pub prefix: String,
+    /// Last four characters of the token, for the mask.
+    pub last4: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Actor that created it.
+    pub created_by: String,
+    /// When it stops being valid, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Last successful verification (flushed in batches).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Successful verifications (flushed in batches).
+    pub use_count: i64,
+}
+
+/// Where a token is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenState {
+    /// Verifies.
+    Active,
+    /// Past its expiry.
+    Expired,
+    /// Revoked; final.
+    Revoked,
+}
+
+impl TokenState {
+    /// The lowercase name used in JSON and filters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenState::Active => "active",
+            TokenState::Expired => "expired",
+            TokenState::Revoked => "revoked",
+        }
+    }
+}
+
+impl std::str::FromStr for TokenState {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text {
+            "active" => Ok(TokenState::Active),
+            "expired" => Ok(TokenState::Expired),
+            "revoked" => Ok(TokenState::Revoked),
+            _ => Err(()),
+        }
+    }
+}
+
+impl TokenRecord {
+    /// State at `now_micros`. Revocation wins over expiry; a token expires at
+    /// the instant `expires_at` (valid strictly before it).
+    #[inline]
+    pub fn state_at(&self, now_micros: i64) -> TokenState {
+        if self.revoked_at.is_some() {
+            TokenState::Revoked
+        } else if self.expires_at.is_some_and(|at| now_micros >= at.timestamp_micros()) {
+            TokenState::Expired
+        } else {
+            TokenState::Active
+        }
+    }
+
+    /// The display mask, `kw_live_…AbC1`.
+    pub fn masked(&self) -> String {
+        token::mask(&self.prefix, self.environment, &self.last4)
+    }
+}
+
+/// One entry of the audit log: who did what to which thing, when and from
+/// where. `details` is free-form JSON so richer events can grow without a
+/// schema change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// `evt_…`
+    pub id: String,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Token id of the caller, or `system` for bootstrap.
+    pub actor: String,
+    /// What happened, e.g. `token.created` (see [`actions`]).
+    pub action: String,
+    /// `token` or `keyspace`.
+    pub target_type: String,
+    /// Id of the thing acted on.
+    pub target_id: String,
+    /// Request id of the HTTP call, if any.
+    pub request_id: Option<String>,
+    /// Client address of the HTTP call, if any.
+    pub source_ip: Option<String>,
+    /// Action-specific facts (never a secret or a digest).
+    pub details: serde_json::Value,
+}
+
+/// The audit action names: stable strings clients filter on.
+pub mod actions {
+    /// The first admin token and the management keyspace were created.
+    pub const ADMIN_BOOTSTRAPPED: &str = "admin.bootstrapped";
+    /// A keyspace was created.
+    pub const KEYSPACE_CREATED: &str = "keyspace.created";
+    /// A token was issued.
+    pub const TOKEN_CREATED: &str = "token.created";
+    /// A token's name or metadata changed.
+    pub const TOKEN_UPDATED: &str = "token.updated";
+    /// A token was revoked.
+    pub const TOKEN_REVOKED: &str = "token.revoked";
+}
+
+/// The actor recorded for changes no token made (bootstrap).
+pub const SYSTEM_ACTOR: &str = "system";
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::micros_to_datetime;
+
+    fn record(expires_at: Option<i64>, revoked_at: Option<i64>) -> TokenRecord {
+        TokenRecord {
+            id: "tok_x".into(),
+            keyspace_id: "ks_x".into(),
+            name: "n".into(),
+            owner: "o".into(),
+            scopes: vec![],
+            metadata: serde_json::json!({}),
+            environment: Environment::Test,
+            prefix: "kw".into(),
+            last4: "abcd".into(),
+            created_at: micros_to_datetime(0),
+            created_by: "system".into(),
+            expires_at: expires_at.map(micros_to_datetime),
+            revoked_at: revoked_at.map(micros_to_datetime),
+            last_used_at: None,
+            use_count: 0,
+        }
+    }
+
+    #[test]
+    fn expiry_boundary_is_exclusive() {
+        let token = record(Some(1_000_000), None);
+        assert_eq!(token.state_at(999_999), TokenState::Active);
+        assert_eq!(token.state_at(1_000_000), TokenState::Expired);
+        assert_eq!(token.state_at(1_000_001), TokenState::Expired);
+    }
+
+    #[test]
+    fn revocation_wins_over_expiry() {
+        assert_eq!(record(Some(10), Some(5)).state_at(20), TokenState::Revoked);
+        assert_eq!(record(None, Some(5)).state_at(0), TokenState::Revoked);
+        assert_eq!(record(None, None).state_at(i64::MAX), TokenState::Active);
+    }
+
+    #[test]
+    fn mask_uses_prefix_environment_and_last4() {
+        assert_eq!(record(None, None).masked(), "kw_test_…abcd");
+    }
+}

@@ -1,0 +1,175 @@
+//! Scopes: `resource:action` strings (more segments allowed, e.g.
+//! `keyward:tokens:write`). A wildcard is always explicit: a held scope whose
+//! last segment is `*` covers everything below its other segments
+//! (`invoices:*` covers `invoices:read`); nothing else is ever implied.
+
+/// Longest scope accepted.
+pub const MAX_SCOPE_LEN: usize = 128;
+/// Most scopes on one token.
+pub const MAX_SCOPES: usize = 64;
+/// The namespace reserved for Keyward's own management permissions.
+pub const MANAGEMENT_NAMESPACE: &str = "keyward:";
+
+/// Keyward's own management scopes.
+pub mod management {
+    /// Create keyspaces.
+    pub const KEYSPACES_WRITE: &str = "keyward:keyspaces:write";
+    /// Read keyspaces.
+    pub const KEYSPACES_READ: &str = "keyward:keyspaces:read";
+    /// Issue, update and revoke tokens.
+    pub const TOKENS_WRITE: &str = "keyward:tokens:write";
+    /// List and show tokens.
+    pub const TOKENS_READ: &str = "keyward:tokens:read";
+    /// Call `POST /v1/verify`.
+    pub const VERIFY: &str = "keyward:verify";
+    /// Read the audit log.
+    pub const AUDIT_READ: &str = "keyward:audit:read";
+
+    /// Every management scope: what the first admin token holds.
+    pub const ALL: &[&str] =
+        &[KEYSPACES_READ, KEYSPACES_WRITE, TOKENS_READ, TOKENS_WRITE, VERIFY, AUDIT_READ];
+}
+
+/// Why a scope string is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    /// Empty or longer than [`MAX_SCOPE_LEN`].
+    #[error("scope must be 1 to {MAX_SCOPE_LEN} characters")]
+    Length,
+    /// Fewer than two `:`-separated segments.
+    #[error("scope `{0}` must have the form resource:action")]
+    Segments(String),
+    /// A segment with characters outside `a-z 0-9 _ - .`, or empty.
+    #[error("scope `{0}` may only use lowercase letters, digits, `_`, `-` and `.` in each segment")]
+    Characters(String),
+    /// `*` anywhere but as the whole last segment.
+    #[error("scope `{0}` may use `*` only as its whole last segment")]
+    Wildcard(String),
+}
+
+/// Checks one scope's syntax.
+pub fn validate(scope: &str) -> Result<(), ScopeError> {
+    if scope.is_empty() || scope.len() > MAX_SCOPE_LEN {
+        return Err(ScopeError::Length);
+    }
+    let segments: Vec<&str> = scope.split(':').collect();
+    if segments.len() < 2 {
+        return Err(ScopeError::Segments(scope.to_owned()));
+    }
+    let last = segments.len() - 1;
+    for (index, segment) in segments.iter().enumerate() {
+        if *segment == "*" {
+            if index != last || index == 0 {
+                return Err(ScopeError::Wildcard(scope.to_owned()));
+            }
+            continue;
+        }
+        if segment.contains('*') {
+            return Err(ScopeError::Wildcard(scope.to_owned()));
+        }
+        let valid = !segment.is_empty()
+            && segment.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
+            });
+        if !valid {
+            return Err(ScopeError::Characters(scope.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `held` grants `required`: equal, or `held` is an explicit
+/// wildcard over a strict prefix of `required`'s segments.
+#[inline]
+pub fn grants(held: &str, required: &str) -> bool {
+    if held == required {
+        return true;
+    }
+    match held.strip_suffix('*') {
+        Some(stem) if stem.ends_with(':') => required.len() > stem.len() && required.starts_with(stem),
+        _ => false,
+    }
+}
+
+/// The required scopes that `held` does not grant, in the order asked.
+pub fn missing<'a, H: AsRef<str>>(held: &[H], required: &'a [String]) -> Vec<&'a str> {
+    required
+        .iter()
+        .filter(|needed| !held.iter().any(|have| grants(have.as_ref(), needed)))
+        .map(String::as_str)
+        .collect()
+}
+
+/// Whether a scope lies in Keyward's reserved management namespace.
+pub fn is_management(scope: &str) -> bool {
+    scope.starts_with(MANAGEMENT_NAMESPACE)
+}
+
+/// Validates a requested list: syntax of each, count, and no duplicates
+/// (a duplicate is almost always a typo somewhere else). Returns the list
+/// in a stable order.
+pub fn normalize(scopes: &[String]) -> Result<Vec<String>, ScopeError> {
+    if scopes.len() > MAX_SCOPES {
+        return Err(ScopeError::Length);
+    }
+    for scope in scopes {
+        validate(scope)?;
+    }
+    let mut sorted = scopes.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    Ok(sorted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn syntax() {
+        for good in ["invoices:read", "invoices:*", "keyward:tokens:write", "a.b:c-d_e", "x:y:*"] {
+            assert_eq!(validate(good), Ok(()), "{good}");
+        }
+        assert_eq!(validate(""), Err(ScopeError::Length));
+        assert!(matches!(validate("invoices"), Err(ScopeError::Segments(_))));
+        assert!(matches!(validate("Invoices:read"), Err(ScopeError::Characters(_))));
+        assert!(matches!(validate("invoices::read"), Err(ScopeError::Characters(_))));
+        assert!(matches!(validate("*:read"), Err(ScopeError::Wildcard(_))));
+        assert!(matches!(validate("invoices:re*"), Err(ScopeError::Wildcard(_))));
+        assert!(matches!(validate("invoices:*:read"), Err(ScopeError::Wildcard(_))));
+        assert_eq!(validate(&"a:".repeat(70)), Err(ScopeError::Length));
+    }
+
+    #[test]
+    fn wildcards_are_explicit_and_never_implied() {
+        assert!(grants("invoices:read", "invoices:read"));
+        assert!(grants("invoices:*", "invoices:read"));
+        assert!(grants("keyward:*", "keyward:tokens:write"));
+        assert!(!grants("invoices:read", "invoices:write"));
+        assert!(!grants("invoices:read", "invoices:*"));
+        assert!(!grants("invoices:*", "invoicesx:read"));
+        assert!(!grants("invoices:*", "invoices:"));
+        assert!(!grants("invoices", "invoices:read"));
+    }
+
+    #[test]
+    fn missing_lists_what_is_not_granted_in_order() {
+        let held = ["invoices:read", "users:*"];
+        let required = vec!["invoices:write".to_owned(), "users:delete".to_owned(), "a:b".to_owned()];
+        assert_eq!(missing(&held, &required), vec!["invoices:write", "a:b"]);
+    }
+
+    proptest! {
+        #[test]
+        fn exact_scopes_grant_exactly_subsets(
+            held in prop::collection::btree_set("[a-c]:[a-c]", 0..6),
+            requested in prop::collection::btree_set("[a-c]:[a-c]", 0..6),
+        ) {
+            let held: Vec<String> = held.into_iter().collect();
+            let requested: Vec<String> = requested.into_iter().collect();
+            let subset = requested.iter().all(|r| held.contains(r));
+            prop_assert_eq!(missing(&held, &requested).is_empty(), subset);
+        }
+    }
+}
