@@ -1,1 +1,58 @@
-//! stub
+//! The behaviour every Keyward storage backend must share.
+//!
+//! Each backend's test file calls [`conformance_tests!`] with an async
+//! function that yields a fresh, migrated, isolated store (or `None` when its
+//! server is absent and the run is not under CI). The macro expands to one
+//! `#[tokio::test]` per case, so a failure names the case and the backend.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod cases;
+mod fixtures;
+
+use keyward_store::Store;
+
+/// A fresh store for one test, and whatever cleanup it needs afterwards.
+pub trait TestBackend: Send {
+    /// The store under test.
+    fn store(&self) -> &dyn Store;
+    /// Removes what the test created (a schema, a temp file).
+    fn cleanup(self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// Expands to one `#[tokio::test]` per conformance case. `$make` is an async
+/// fn returning `Option<impl TestBackend>`; `None` skips (the backend printed
+/// why).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:path) => {
+        $crate::conformance_tests!(@cases $make;
+            bootstrap_happens_once,
+            keyspaces_round_trip_and_paginate,
+            tokens_round_trip_by_id_and_digest,
+            duplicate_digest_is_a_conflict_and_writes_nothing,
+            unknown_keyspace_is_a_missing_reference,
+            failed_audit_write_rolls_back_the_change,
+            update_changes_only_given_fields,
+            revoke_is_idempotent_and_audited_once,
+            token_filters_and_pagination,
+            usage_batches_accumulate,
+            audit_filters_and_pagination,
+        );
+    };
+    (@cases $make:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                if let Some(backend) = $make().await {
+                    $crate::cases::$case($crate::TestBackend::store(&backend)).await;
+                    $crate::TestBackend::cleanup(backend).await;
+                }
+            }
+        )*
+    };
+}
+
+/// Whether this run is CI, where a missing database is a failure, not a skip.
+pub fn running_under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
+}

@@ -1,1 +1,400 @@
-//! stub
+//! SQLite backend: the embedded default.
+//!
+//! One file in WAL mode with `synchronous=FULL`, so an acknowledged
+//! revocation survives power loss. Writes go through a pool of exactly one
+//! connection: SQLite admits one writer at a time anyway, and queueing in the
+//! pool is fair and async where SQLite's busy handler would sleep and retry.
+//! Reads use their own pool and run beside the writer thanks to WAL.
+
+mod rows;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use keyward_core::model::{AuditEvent, Keyspace, TokenRecord, TokenState};
+use keyward_core::TokenDigest;
+use keyward_store::{
+    AuditFilter, Page, PageRequest, Revocation, Store, StoreError, StoredToken, TokenFilter, TokenUpdate,
+    UsageDelta,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
+
+use rows::{AuditRow, KeyspaceRow, TokenRow, AUDIT_COLUMNS, KEYSPACE_COLUMNS, TOKEN_COLUMNS};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A Keyward store in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`. Does not migrate.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(SqliteConnectOptions::new().filename(path)).await
+    }
+
+    /// Opens a `sqlite://` URL. Does not migrate.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(SqliteConnectOptions::from_str(url).map_err(backend)?).await
+    }
+
+    async fn open_with(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(backend)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(backend)?;
+        Ok(Self { reader, writer })
+    }
+
+    /// The write pool, for tools (benchmark seeding) that bulk-load rows.
+    pub fn writer_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+}
+
+fn backend(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(database) = &error {
+        if database.is_unique_violation() {
+            return StoreError::Conflict(database.message().to_owned());
+        }
+        if database.is_foreign_key_violation() {
+            return StoreError::MissingReference(database.message().to_owned());
+        }
+    }
+    StoreError::Backend(Box::new(error))
+}
+
+fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|error| StoreError::Corrupt(error.to_string()))
+}
+
+async fn insert_event(tx: &mut Transaction<'_, Sqlite>, event: &AuditEvent) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_events (id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&event.id)
+    .bind(event.occurred_at.timestamp_micros())
+    .bind(&event.actor)
+    .bind(&event.action)
+    .bind(&event.target_type)
+    .bind(&event.target_id)
+    .bind(&event.request_id)
+    .bind(&event.source_ip)
+    .bind(json_text(&event.details)?)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+async fn insert_keyspace(tx: &mut Transaction<'_, Sqlite>, keyspace: &Keyspace) -> Result<(), StoreError> {
+    let allowed = keyspace.allowed_scopes.as_ref().map(json_text).transpose()?;
+    sqlx::query(
+        "INSERT INTO keyspaces (id, name, environment, prefix, default_ttl_seconds, allowed_scopes, management, created_at, created_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&keyspace.id)
+    .bind(&keyspace.name)
+    .bind(keyspace.environment.as_str())
+    .bind(keyspace.prefix.as_str())
+    .bind(keyspace.default_ttl_seconds)
+    .bind(allowed)
+    .bind(keyspace.management)
+    .bind(keyspace.created_at.timestamp_micros())
+    .bind(&keyspace.created_by)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+async fn insert_token(
+    tx: &mut Transaction<'_, Sqlite>,
+    token: &TokenRecord,
+    digest: &TokenDigest,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tokens (id, keyspace_id, digest, name, owner, scopes, metadata, environment, prefix, last4,
+                             created_at, created_by, expires_at, revoked_at, last_used_at, use_count)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&token.id)
+    .bind(&token.keyspace_id)
+    .bind(&digest.as_bytes()[..])
+    .bind(&token.name)
+    .bind(&token.owner)
+    .bind(json_text(&token.scopes)?)
+    .bind(json_text(&token.metadata)?)
+    .bind(token.environment.as_str())
+    .bind(&token.prefix)
+    .bind(&token.last4)
+    .bind(token.created_at.timestamp_micros())
+    .bind(&token.created_by)
+    .bind(token.expires_at.map(|at| at.timestamp_micros()))
+    .bind(token.revoked_at.map(|at| at.timestamp_micros()))
+    .bind(token.last_used_at.map(|at| at.timestamp_micros()))
+    .bind(token.use_count)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+async fn stored_token(tx: &mut Transaction<'_, Sqlite>, id: &str) -> Result<Option<StoredToken>, StoreError> {
+    let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, digest FROM tokens WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(backend)?;
+    row.map(TokenRow::into_stored).transpose()
+}
+
+fn push_cursor(query: &mut QueryBuilder<'_, Sqlite>, time_column: &str, page: &PageRequest) {
+    if let Some(cursor) = &page.after {
+        query
+            .push(format!(" AND ({time_column} < "))
+            .push_bind(cursor.micros)
+            .push(format!(" OR ({time_column} = "))
+            .push_bind(cursor.micros)
+            .push(" AND id < ")
+            .push_bind(cursor.id.clone())
+            .push("))");
+    }
+    query
+        .push(format!(" ORDER BY {time_column} DESC, id DESC LIMIT "))
+        .push_bind(page.fetch_limit());
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.writer).await.map_err(|error| StoreError::Backend(Box::new(error)))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn bootstrap(
+        &self,
+        keyspace: &Keyspace,
+        token: &TokenRecord,
+        digest: &TokenDigest,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        // Claim the single-management slot first (a write), so the whole
+        // check-then-insert runs under SQLite's write lock.
+        match insert_keyspace(&mut tx, keyspace).await {
+            Err(StoreError::Conflict(_)) => return Ok(false),
+            other => other?,
+        }
+        insert_token(&mut tx, token, digest).await?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn management_keyspace(&self) -> Result<Option<Keyspace>, StoreError> {
+        let row: Option<KeyspaceRow> =
+            sqlx::query_as(&format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE management = 1"))
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
+        row.map(KeyspaceRow::into_keyspace).transpose()
+    }
+
+    async fn create_keyspace(&self, keyspace: &Keyspace, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        insert_keyspace(&mut tx, keyspace).await?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn get_keyspace(&self, id: &str) -> Result<Option<Keyspace>, StoreError> {
+        let row: Option<KeyspaceRow> = sqlx::query_as(&format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.map(KeyspaceRow::into_keyspace).transpose()
+    }
+
+    async fn list_keyspaces(&self, page: &PageRequest) -> Result<Page<Keyspace>, StoreError> {
+        let mut query = QueryBuilder::new(format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE 1 = 1"));
+        push_cursor(&mut query, "created_at", page);
+        let rows: Vec<KeyspaceRow> = query.build_query_as().fetch_all(&self.reader).await.map_err(backend)?;
+        let items = rows.into_iter().map(KeyspaceRow::into_keyspace).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(items, page, |k| keyward_store::Cursor {
+            micros: k.created_at.timestamp_micros(),
+            id: k.id.clone(),
+        }))
+    }
+
+    async fn create_token(&self, token: &TokenRecord, digest: &TokenDigest, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        insert_token(&mut tx, token, digest).await?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn find_token_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError> {
+        let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, NULL AS digest FROM tokens WHERE digest = ?"))
+            .bind(&digest.as_bytes()[..])
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.map(TokenRow::into_record).transpose()
+    }
+
+    async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, NULL AS digest FROM tokens WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.map(TokenRow::into_record).transpose()
+    }
+
+    async fn list_tokens(&self, filter: &TokenFilter, page: &PageRequest) -> Result<Page<TokenRecord>, StoreError> {
+        let mut query = QueryBuilder::new(format!("SELECT {TOKEN_COLUMNS}, NULL AS digest FROM tokens WHERE 1 = 1"));
+        if let Some(keyspace_id) = &filter.keyspace_id {
+            query.push(" AND keyspace_id = ").push_bind(keyspace_id.clone());
+        }
+        if let Some(owner) = &filter.owner {
+            query.push(" AND owner = ").push_bind(owner.clone());
+        }
+        let now = filter.now.timestamp_micros();
+        match filter.state {
+            None => {}
+            Some(TokenState::Active) => {
+                query.push(" AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ").push_bind(now).push(")");
+            }
+            Some(TokenState::Expired) => {
+                query.push(" AND revoked_at IS NULL AND expires_at <= ").push_bind(now);
+            }
+            Some(TokenState::Revoked) => {
+                query.push(" AND revoked_at IS NOT NULL");
+            }
+        }
+        push_cursor(&mut query, "created_at", page);
+        let rows: Vec<TokenRow> = query.build_query_as().fetch_all(&self.reader).await.map_err(backend)?;
+        let items = rows.into_iter().map(TokenRow::into_record).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(items, page, |t| keyward_store::Cursor {
+            micros: t.created_at.timestamp_micros(),
+            id: t.id.clone(),
+        }))
+    }
+
+    async fn update_token(&self, id: &str, update: &TokenUpdate, event: &AuditEvent) -> Result<Option<StoredToken>, StoreError> {
+        let metadata = update.metadata.as_ref().map(json_text).transpose()?;
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let changed = sqlx::query("UPDATE tokens SET name = COALESCE(?, name), metadata = COALESCE(?, metadata) WHERE id = ?")
+            .bind(&update.name)
+            .bind(metadata)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        insert_event(&mut tx, event).await?;
+        let stored = stored_token(&mut tx, id).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(stored)
+    }
+
+    async fn revoke_token(&self, id: &str, at: DateTime<Utc>, event: &AuditEvent) -> Result<Option<Revocation>, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let newly_revoked = sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(at.timestamp_micros())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected()
+            == 1;
+        if newly_revoked {
+            insert_event(&mut tx, event).await?;
+        }
+        let Some(token) = stored_token(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(Revocation { token, newly_revoked }))
+    }
+
+    async fn record_usage(&self, deltas: &[UsageDelta]) -> Result<(), StoreError> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        for delta in deltas {
+            sqlx::query(
+                "UPDATE tokens SET use_count = use_count + ?, last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",
+            )
+            .bind(i64::try_from(delta.uses).unwrap_or(i64::MAX))
+            .bind(delta.last_used_at.timestamp_micros())
+            .bind(&delta.token_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEvent>, StoreError> {
+        let mut query = QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE 1 = 1"));
+        if let Some(actor) = &filter.actor {
+            query.push(" AND actor = ").push_bind(actor.clone());
+        }
+        if let Some(action) = &filter.action {
+            query.push(" AND action = ").push_bind(action.clone());
+        }
+        if let Some(target) = &filter.target_id {
+            query.push(" AND target_id = ").push_bind(target.clone());
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND occurred_at >= ").push_bind(since.timestamp_micros());
+        }
+        if let Some(until) = filter.until {
+            query.push(" AND occurred_at < ").push_bind(until.timestamp_micros());
+        }
+        push_cursor(&mut query, "occurred_at", page);
+        let rows: Vec<AuditRow> = query.build_query_as().fetch_all(&self.reader).await.map_err(backend)?;
+        let items = rows.into_iter().map(AuditRow::into_event).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(items, page, |e| keyward_store::Cursor {
+            micros: e.occurred_at.timestamp_micros(),
+            id: e.id.clone(),
+        }))
+    }
+}

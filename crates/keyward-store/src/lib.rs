@@ -1,1 +1,213 @@
-//! stub
+//! The storage contract of Keyward: one trait, its query types and its error.
+//!
+//! Backends (`keyward-store-sqlite`, `keyward-store-postgres`) implement
+//! [`Store`]; `keyward-store-conformance` holds the behaviour they must share.
+//! Every mutation takes the [`AuditEvent`] that describes it and writes both
+//! in one transaction: if the event cannot be written, the change does not
+//! happen.
+
+mod page;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use keyward_core::model::{AuditEvent, Keyspace, TokenRecord, TokenState};
+use keyward_core::TokenDigest;
+
+pub use page::{Cursor, Page, PageRequest, MAX_PAGE_SIZE};
+
+/// Storage failures. Messages are for logs; the HTTP edge shows none of them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was violated (duplicate id or digest, second
+    /// management keyspace).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A row refers to something that does not exist (e.g. an unknown keyspace).
+    #[error("missing reference: {0}")]
+    MissingReference(String),
+    /// Stored data could not be decoded: a bug or tampering, never user input.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// The database failed or is unreachable.
+    #[error("database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Filters for listing tokens. `None` means "any".
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    /// Only tokens of this keyspace.
+    pub keyspace_id: Option<String>,
+    /// Only tokens of this owner.
+    pub owner: Option<String>,
+    /// Only tokens in this state, judged at `now`.
+    pub state: Option<TokenState>,
+    /// The instant states are judged at.
+    pub now: DateTime<Utc>,
+}
+
+/// Filters for listing audit events.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only events by this actor.
+    pub actor: Option<String>,
+    /// Only events with this action.
+    pub action: Option<String>,
+    /// Only events about this target.
+    pub target_id: Option<String>,
+    /// Only events at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only events strictly before this instant.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A change to a token's mutable fields; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TokenUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New metadata object (replaces the old one).
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Uses of one token since the last flush.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageDelta {
+    /// Token id.
+    pub token_id: String,
+    /// Verifications to add to `use_count`.
+    pub uses: u64,
+    /// Latest verification time in the batch.
+    pub last_used_at: DateTime<Utc>,
+}
+
+/// A token record with the digest it is stored under, so callers can
+/// invalidate caches keyed by digest after a change.
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    /// The record after the change.
+    pub record: TokenRecord,
+    /// Its lookup digest.
+    pub digest: TokenDigest,
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone)]
+pub struct Revocation {
+    /// The token after the call.
+    pub token: StoredToken,
+    /// `false` when it was already revoked (the call is idempotent and then
+    /// writes nothing, not even an audit event).
+    pub newly_revoked: bool,
+}
+
+/// Everything a Keyward backend stores.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Cheap round trip, for readiness.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates the management keyspace and the first admin token, unless a
+    /// management keyspace exists already. Returns whether it created them.
+    /// Atomic: either both rows and the event exist afterwards or none does.
+    async fn bootstrap(
+        &self,
+        keyspace: &Keyspace,
+        token: &TokenRecord,
+        digest: &TokenDigest,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// The management keyspace, if bootstrapped.
+    async fn management_keyspace(&self) -> Result<Option<Keyspace>, StoreError>;
+
+    /// Inserts a keyspace.
+    async fn create_keyspace(&self, keyspace: &Keyspace, event: &AuditEvent) -> Result<(), StoreError>;
+
+    /// One keyspace by id.
+    async fn get_keyspace(&self, id: &str) -> Result<Option<Keyspace>, StoreError>;
+
+    /// Keyspaces, newest first.
+    async fn list_keyspaces(&self, page: &PageRequest) -> Result<Page<Keyspace>, StoreError>;
+
+    /// Inserts a token stored under `digest`.
+    async fn create_token(
+        &self,
+        token: &TokenRecord,
+        digest: &TokenDigest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// The token stored under `digest`: the verification lookup (one index probe).
+    async fn find_token_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// One token by id.
+    async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Tokens, newest first.
+    async fn list_tokens(&self, filter: &TokenFilter, page: &PageRequest) -> Result<Page<TokenRecord>, StoreError>;
+
+    /// Changes name or metadata. `None` when no such token exists.
+    async fn update_token(
+        &self,
+        id: &str,
+        update: &TokenUpdate,
+        event: &AuditEvent,
+    ) -> Result<Option<StoredToken>, StoreError>;
+
+    /// Revokes at `at`, idempotently. `None` when no such token exists.
+    async fn revoke_token(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<Option<Revocation>, StoreError>;
+
+    /// Adds batched usage, in one transaction. Unknown ids are ignored (a
+    /// token may be deleted between use and flush).
+    async fn record_usage(&self, deltas: &[UsageDelta]) -> Result<(), StoreError>;
+
+    /// Audit events, newest first.
+    async fn list_audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEvent>, StoreError>;
+}
+
+/// Helpers backends share to turn stored columns back into domain values.
+pub mod decode {
+    use super::StoreError;
+    use chrono::{DateTime, Utc};
+    use keyward_core::clock::micros_to_datetime;
+    use keyward_core::{Environment, TokenDigest, TokenPrefix};
+
+    /// A stored environment name.
+    pub fn environment(text: &str) -> Result<Environment, StoreError> {
+        text.parse().map_err(|_| StoreError::Corrupt(format!("unknown environment {text:?}")))
+    }
+
+    /// A stored prefix.
+    pub fn prefix(text: &str) -> Result<TokenPrefix, StoreError> {
+        TokenPrefix::new(text).map_err(|_| StoreError::Corrupt(format!("invalid prefix {text:?}")))
+    }
+
+    /// A stored digest.
+    pub fn digest(bytes: &[u8]) -> Result<TokenDigest, StoreError> {
+        TokenDigest::from_slice(bytes).ok_or_else(|| StoreError::Corrupt("digest is not 32 bytes".into()))
+    }
+
+    /// Stored microseconds.
+    pub fn time(micros: i64) -> DateTime<Utc> {
+        micros_to_datetime(micros)
+    }
+
+    /// Optional stored microseconds.
+    pub fn optional_time(micros: Option<i64>) -> Option<DateTime<Utc>> {
+        micros.map(micros_to_datetime)
+    }
+
+    /// A stored JSON array of strings.
+    pub fn string_list(value: serde_json::Value) -> Result<Vec<String>, StoreError> {
+        serde_json::from_value(value).map_err(|error| StoreError::Corrupt(format!("scope list: {error}")))
+    }
+}

@@ -1,0 +1,307 @@
+//! The cases. Each takes a fresh, migrated, empty store.
+
+use keyward_core::model::{actions, TokenState};
+use keyward_store::{AuditFilter, PageRequest, Store, StoreError, TokenFilter, TokenUpdate, UsageDelta};
+use serde_json::json;
+
+use crate::fixtures::{at, created, event, keyspace, token};
+
+async fn seeded_keyspace(store: &dyn Store) -> keyward_core::model::Keyspace {
+    let keyspace = keyspace("payments", at(0));
+    store
+        .create_keyspace(&keyspace, &event(actions::KEYSPACE_CREATED, "keyspace", &keyspace.id, at(0)))
+        .await
+        .unwrap();
+    keyspace
+}
+
+pub async fn bootstrap_happens_once(store: &dyn Store) {
+    assert!(store.management_keyspace().await.unwrap().is_none());
+    let mut admin_space = keyspace("keyward", at(0));
+    admin_space.management = true;
+    let (admin, digest) = token(&admin_space, "admin", "admin", at(0));
+    let boot = event(actions::ADMIN_BOOTSTRAPPED, "token", &admin.id, at(0));
+    assert!(store.bootstrap(&admin_space, &admin, &digest, &boot).await.unwrap());
+
+    let mut second_space = keyspace("keyward", at(1));
+    second_space.management = true;
+    let (second, second_digest) = token(&second_space, "admin", "admin", at(1));
+    let second_boot = event(actions::ADMIN_BOOTSTRAPPED, "token", &second.id, at(1));
+    assert!(!store.bootstrap(&second_space, &second, &second_digest, &second_boot).await.unwrap());
+
+    assert_eq!(store.management_keyspace().await.unwrap(), Some(admin_space));
+    assert_eq!(store.find_token_by_digest(&digest).await.unwrap(), Some(admin));
+    assert!(store.find_token_by_digest(&second_digest).await.unwrap().is_none());
+    let events = store.list_audit(&AuditFilter::default(), &PageRequest::first()).await.unwrap();
+    assert_eq!(events.items, vec![boot], "only the winning bootstrap is audited");
+}
+
+pub async fn keyspaces_round_trip_and_paginate(store: &dyn Store) {
+    let mut created = Vec::new();
+    for n in 0..5 {
+        let mut space = keyspace(&format!("space {n}"), at(n));
+        if n == 1 {
+            space.allowed_scopes = None;
+            space.default_ttl_seconds = None;
+        }
+        store
+            .create_keyspace(&space, &event(actions::KEYSPACE_CREATED, "keyspace", &space.id, at(n)))
+            .await
+            .unwrap();
+        created.push(space);
+    }
+    assert_eq!(store.get_keyspace(&created[1].id).await.unwrap().as_ref(), Some(&created[1]));
+    assert!(store.get_keyspace("ks_missing").await.unwrap().is_none());
+
+    let first = store.list_keyspaces(&PageRequest::new(Some(2), None)).await.unwrap();
+    let second = store.list_keyspaces(&PageRequest::new(Some(2), first.next.clone())).await.unwrap();
+    let third = store.list_keyspaces(&PageRequest::new(Some(2), second.next.clone())).await.unwrap();
+    let names: Vec<_> = [first.items, second.items, third.items].concat().into_iter().map(|k| k.name).collect();
+    assert_eq!(names, ["space 4", "space 3", "space 2", "space 1", "space 0"]);
+    assert!(third.next.is_none());
+}
+
+pub async fn tokens_round_trip_by_id_and_digest(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let (mut record, digest) = token(&space, "ci deploy", "user_1", at(10));
+    record.expires_at = Some(at(100));
+    record.metadata = json!({"nested": {"list": [1, 2, 3]}, "unicode": "çé✓"});
+    store.create_token(&record, &digest, &created(&record)).await.unwrap();
+
+    assert_eq!(store.get_token(&record.id).await.unwrap().as_ref(), Some(&record));
+    assert_eq!(store.find_token_by_digest(&digest).await.unwrap().as_ref(), Some(&record));
+    let (_, unknown) = token(&space, "other", "user_1", at(10));
+    assert!(store.find_token_by_digest(&unknown).await.unwrap().is_none());
+    assert!(store.get_token("tok_missing").await.unwrap().is_none());
+    store.ping().await.unwrap();
+}
+
+pub async fn duplicate_digest_is_a_conflict_and_writes_nothing(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let (first, digest) = token(&space, "first", "user_1", at(10));
+    store.create_token(&first, &digest, &created(&first)).await.unwrap();
+    let (second, _) = token(&space, "second", "user_1", at(11));
+    let second_event = created(&second);
+    let error = store.create_token(&second, &digest, &second_event).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
+    assert!(store.get_token(&second.id).await.unwrap().is_none());
+    let filter = AuditFilter { target_id: Some(second.id.clone()), ..AuditFilter::default() };
+    assert!(store.list_audit(&filter, &PageRequest::first()).await.unwrap().items.is_empty());
+}
+
+pub async fn unknown_keyspace_is_a_missing_reference(store: &dyn Store) {
+    let space = keyspace("never stored", at(0));
+    let (record, digest) = token(&space, "orphan", "user_1", at(10));
+    let error = store.create_token(&record, &digest, &created(&record)).await.unwrap_err();
+    assert!(matches!(error, StoreError::MissingReference(_)), "{error:?}");
+    assert!(store.get_token(&record.id).await.unwrap().is_none());
+}
+
+pub async fn failed_audit_write_rolls_back_the_change(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let (first, first_digest) = token(&space, "first", "user_1", at(10));
+    let first_event = created(&first);
+    store.create_token(&first, &first_digest, &first_event).await.unwrap();
+
+    // Reusing an event id makes the audit insert fail inside the transaction.
+    let (second, second_digest) = token(&space, "second", "user_1", at(11));
+    let mut clashing = created(&second);
+    clashing.id = first_event.id.clone();
+    assert!(store.create_token(&second, &second_digest, &clashing).await.is_err());
+    assert!(store.get_token(&second.id).await.unwrap().is_none(), "token must not outlive its failed audit");
+
+    let mut clashing_revoke = event(actions::TOKEN_REVOKED, "token", &first.id, at(12));
+    clashing_revoke.id = first_event.id.clone();
+    assert!(store.revoke_token(&first.id, at(12), &clashing_revoke).await.is_err());
+    let after = store.get_token(&first.id).await.unwrap().unwrap();
+    assert_eq!(after.revoked_at, None, "revocation must not outlive its failed audit");
+
+    let mut clashing_update = event(actions::TOKEN_UPDATED, "token", &first.id, at(13));
+    clashing_update.id = first_event.id;
+    let rename = TokenUpdate { name: Some("renamed".into()), metadata: None };
+    assert!(store.update_token(&first.id, &rename, &clashing_update).await.is_err());
+    assert_eq!(store.get_token(&first.id).await.unwrap().unwrap().name, "first");
+}
+
+pub async fn update_changes_only_given_fields(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let (record, digest) = token(&space, "before", "user_1", at(10));
+    store.create_token(&record, &digest, &created(&record)).await.unwrap();
+
+    let rename = TokenUpdate { name: Some("after".into()), metadata: None };
+    let updated = store
+        .update_token(&record.id, &rename, &event(actions::TOKEN_UPDATED, "token", &record.id, at(11)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.record.name, "after");
+    assert_eq!(updated.record.metadata, record.metadata);
+    assert_eq!(updated.digest, digest);
+
+    let remeta = TokenUpdate { name: None, metadata: Some(json!({"replaced": true})) };
+    let updated = store
+        .update_token(&record.id, &remeta, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((updated.record.name.as_str(), updated.record.metadata), ("after", json!({"replaced": true})));
+
+    let missing = store
+        .update_token("tok_missing", &rename, &event(actions::TOKEN_UPDATED, "token", "tok_missing", at(13)))
+        .await
+        .unwrap();
+    assert!(missing.is_none());
+    let filter = AuditFilter { action: Some(actions::TOKEN_UPDATED.into()), ..AuditFilter::default() };
+    assert_eq!(store.list_audit(&filter, &PageRequest::first()).await.unwrap().items.len(), 2);
+}
+
+pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let (record, digest) = token(&space, "doomed", "user_1", at(10));
+    store.create_token(&record, &digest, &created(&record)).await.unwrap();
+
+    let first = store
+        .revoke_token(&record.id, at(20), &event(actions::TOKEN_REVOKED, "token", &record.id, at(20)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.newly_revoked);
+    assert_eq!(first.token.record.revoked_at, Some(at(20)));
+    assert_eq!(first.token.digest, digest);
+
+    let again = store
+        .revoke_token(&record.id, at(30), &event(actions::TOKEN_REVOKED, "token", &record.id, at(30)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!again.newly_revoked);
+    assert_eq!(again.token.record.revoked_at, Some(at(20)), "the first revocation time stands");
+    assert_eq!(store.find_token_by_digest(&digest).await.unwrap().unwrap().state_at(at(15).timestamp_micros()), TokenState::Revoked);
+
+    let filter = AuditFilter { action: Some(actions::TOKEN_REVOKED.into()), ..AuditFilter::default() };
+    assert_eq!(store.list_audit(&filter, &PageRequest::first()).await.unwrap().items.len(), 1);
+    let missing = store
+        .revoke_token("tok_missing", at(30), &event(actions::TOKEN_REVOKED, "token", "tok_missing", at(30)))
+        .await
+        .unwrap();
+    assert!(missing.is_none());
+}
+
+pub async fn token_filters_and_pagination(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let other_space = keyspace("other", at(1));
+    store
+        .create_keyspace(&other_space, &event(actions::KEYSPACE_CREATED, "keyspace", &other_space.id, at(1)))
+        .await
+        .unwrap();
+
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        let owner = if n % 2 == 0 { "alice" } else { "bob" };
+        let (mut record, digest) = token(&space, &format!("t{n}"), owner, at(10 + n));
+        if n == 3 {
+            record.expires_at = Some(at(50));
+        }
+        store.create_token(&record, &digest, &created(&record)).await.unwrap();
+        ids.push(record.id);
+    }
+    // Same timestamp for two tokens: ordering must fall back to the id.
+    let (twin, twin_digest) = token(&other_space, "twin", "carol", at(16));
+    store.create_token(&twin, &twin_digest, &created(&twin)).await.unwrap();
+    store
+        .revoke_token(&ids[5], at(40), &event(actions::TOKEN_REVOKED, "token", &ids[5], at(40)))
+        .await
+        .unwrap();
+
+    let now = at(60);
+    let all = TokenFilter { now, ..TokenFilter::default() };
+    let mut seen = Vec::new();
+    let mut page = PageRequest::new(Some(3), None);
+    loop {
+        let result = store.list_tokens(&all, &page).await.unwrap();
+        assert!(result.items.len() <= 3);
+        seen.extend(result.items.into_iter().map(|t| (t.created_at, t.id)));
+        match result.next {
+            Some(next) => page = PageRequest::new(Some(3), Some(next)),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 8, "every token exactly once across pages");
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first, ties broken by id");
+
+    let count = |filter: TokenFilter| async move {
+        store.list_tokens(&filter, &PageRequest::new(Some(200), None)).await.unwrap().items.len()
+    };
+    assert_eq!(count(TokenFilter { keyspace_id: Some(space.id.clone()), now, ..TokenFilter::default() }).await, 7);
+    assert_eq!(count(TokenFilter { owner: Some("alice".into()), now, ..TokenFilter::default() }).await, 4);
+    assert_eq!(count(TokenFilter { state: Some(TokenState::Revoked), now, ..TokenFilter::default() }).await, 1);
+    assert_eq!(count(TokenFilter { state: Some(TokenState::Expired), now, ..TokenFilter::default() }).await, 1);
+    assert_eq!(count(TokenFilter { state: Some(TokenState::Active), now, ..TokenFilter::default() }).await, 6);
+    // At the exact expiry instant the token counts as expired; a microsecond before, active.
+    let at_expiry = TokenFilter { state: Some(TokenState::Expired), now: at(50), ..TokenFilter::default() };
+    assert_eq!(count(at_expiry).await, 1);
+    let before_expiry = TokenFilter {
+        state: Some(TokenState::Expired),
+        now: at(50) - chrono::Duration::microseconds(1),
+        ..TokenFilter::default()
+    };
+    assert_eq!(count(before_expiry).await, 0);
+}
+
+pub async fn usage_batches_accumulate(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let (record, digest) = token(&space, "busy", "user_1", at(10));
+    store.create_token(&record, &digest, &created(&record)).await.unwrap();
+
+    store
+        .record_usage(&[
+            UsageDelta { token_id: record.id.clone(), uses: 5, last_used_at: at(20) },
+            UsageDelta { token_id: "tok_deleted_meanwhile".into(), uses: 9, last_used_at: at(20) },
+        ])
+        .await
+        .unwrap();
+    // An older batch arriving late must not move last_used_at backwards.
+    store
+        .record_usage(&[UsageDelta { token_id: record.id.clone(), uses: 2, last_used_at: at(15) }])
+        .await
+        .unwrap();
+    store.record_usage(&[]).await.unwrap();
+    let after = store.get_token(&record.id).await.unwrap().unwrap();
+    assert_eq!(after.use_count, 7);
+    assert_eq!(after.last_used_at, Some(at(20)));
+}
+
+pub async fn audit_filters_and_pagination(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    for n in 0..4 {
+        let (record, digest) = token(&space, &format!("t{n}"), "user_1", at(10 + n));
+        store.create_token(&record, &digest, &created(&record)).await.unwrap();
+        if n == 2 {
+            store
+                .revoke_token(&record.id, at(30), &event(actions::TOKEN_REVOKED, "token", &record.id, at(30)))
+                .await
+                .unwrap();
+        }
+    }
+    let everything = store.list_audit(&AuditFilter::default(), &PageRequest::new(Some(200), None)).await.unwrap();
+    assert_eq!(everything.items.len(), 6, "keyspace + 4 tokens + 1 revocation");
+    assert_eq!(everything.items[0].action, actions::TOKEN_REVOKED, "newest first");
+    let event = &everything.items[0];
+    assert_eq!(event.request_id.as_deref(), Some("req-1"));
+    assert_eq!(event.source_ip.as_deref(), Some("203.0.113.7"));
+    assert_eq!(event.details, json!({"why": "test"}));
+
+    let created_only = AuditFilter { action: Some(actions::TOKEN_CREATED.into()), ..AuditFilter::default() };
+    assert_eq!(store.list_audit(&created_only, &PageRequest::first()).await.unwrap().items.len(), 4);
+    let window = AuditFilter { since: Some(at(11)), until: Some(at(13)), ..AuditFilter::default() };
+    assert_eq!(store.list_audit(&window, &PageRequest::first()).await.unwrap().items.len(), 2);
+    let by_actor = AuditFilter { actor: Some("nobody".into()), ..AuditFilter::default() };
+    assert!(store.list_audit(&by_actor, &PageRequest::first()).await.unwrap().items.is_empty());
+
+    let first = store.list_audit(&AuditFilter::default(), &PageRequest::new(Some(4), None)).await.unwrap();
+    let rest = store.list_audit(&AuditFilter::default(), &PageRequest::new(Some(4), first.next)).await.unwrap();
+    assert_eq!(first.items.len() + rest.items.len(), 6);
+    assert!(rest.next.is_none());
+}

@@ -1,0 +1,116 @@
+//! Row shapes as PostgreSQL returns them, and their conversion to domain records.
+
+use keyward_core::model::{AuditEvent, Keyspace, TokenRecord};
+use keyward_store::{decode, StoreError, StoredToken};
+
+pub const KEYSPACE_COLUMNS: &str =
+    "id, name, environment, prefix, default_ttl_seconds, allowed_scopes, management, created_at, created_by";
+pub const TOKEN_COLUMNS: &str = "id, keyspace_id, name, owner, scopes, metadata, environment, prefix, last4, \
+     created_at, created_by, expires_at, revoked_at, last_used_at, use_count";
+pub const AUDIT_COLUMNS: &str =
+    "id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details";
+
+#[derive(sqlx::FromRow)]
+pub struct KeyspaceRow {
+    id: String,
+    name: String,
+    environment: String,
+    prefix: String,
+    default_ttl_seconds: Option<i64>,
+    allowed_scopes: Option<serde_json::Value>,
+    management: bool,
+    created_at: i64,
+    created_by: String,
+}
+
+impl KeyspaceRow {
+    pub fn into_keyspace(self) -> Result<Keyspace, StoreError> {
+        Ok(Keyspace {
+            environment: decode::environment(&self.environment)?,
+            prefix: decode::prefix(&self.prefix)?,
+            allowed_scopes: self.allowed_scopes.map(decode::string_list).transpose()?,
+            id: self.id,
+            name: self.name,
+            default_ttl_seconds: self.default_ttl_seconds,
+            management: self.management,
+            created_at: decode::time(self.created_at),
+            created_by: self.created_by,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct TokenRow {
+    id: String,
+    keyspace_id: String,
+    name: String,
+    owner: String,
+    scopes: serde_json::Value,
+    metadata: serde_json::Value,
+    environment: String,
+    prefix: String,
+    last4: String,
+    created_at: i64,
+    created_by: String,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    last_used_at: Option<i64>,
+    use_count: i64,
+    digest: Option<Vec<u8>>,
+}
+
+impl TokenRow {
+    pub fn into_stored(mut self) -> Result<StoredToken, StoreError> {
+        let digest = decode::digest(self.digest.take().as_deref().unwrap_or_default())?;
+        Ok(StoredToken { record: self.into_record()?, digest })
+    }
+
+    pub fn into_record(self) -> Result<TokenRecord, StoreError> {
+        Ok(TokenRecord {
+            scopes: decode::string_list(self.scopes)?,
+            metadata: self.metadata,
+            environment: decode::environment(&self.environment)?,
+            id: self.id,
+            keyspace_id: self.keyspace_id,
+            name: self.name,
+            owner: self.owner,
+            prefix: self.prefix,
+            last4: self.last4,
+            created_at: decode::time(self.created_at),
+            created_by: self.created_by,
+            expires_at: decode::optional_time(self.expires_at),
+            revoked_at: decode::optional_time(self.revoked_at),
+            last_used_at: decode::optional_time(self.last_used_at),
+            use_count: self.use_count,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct AuditRow {
+    id: String,
+    occurred_at: i64,
+    actor: String,
+    action: String,
+    target_type: String,
+    target_id: String,
+    request_id: Option<String>,
+    source_ip: Option<String>,
+    details: serde_json::Value,
+}
+
+impl AuditRow {
+    pub fn into_event(self) -> Result<AuditEvent, StoreError> {
+        Ok(AuditEvent {
+            details: self.details,
+            id: self.id,
+            occurred_at: decode::time(self.occurred_at),
+            actor: self.actor,
+            action: self.action,
+            target_type: self.target_type,
+            target_id: self.target_id,
+            request_id: self.request_id,
+            source_ip: self.source_ip,
+        })
+    }
+}

@@ -1,0 +1,120 @@
+//! Keyset pagination. Lists are ordered newest first by `(created_at, id)`;
+//! a cursor is the position of the last item returned, so pages stay stable
+//! while rows are inserted and no query ever uses OFFSET.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+/// The largest page a caller may ask for; larger requests are clamped.
+pub const MAX_PAGE_SIZE: u32 = 200;
+/// The page size when none is asked for.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+
+/// A position in a list: the sort key of the last item seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// Microseconds of the last item's time.
+    pub micros: i64,
+    /// The last item's id.
+    pub id: String,
+}
+
+impl Cursor {
+    /// The opaque form handed to clients.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}.{}", self.micros, self.id))
+    }
+
+    /// Parses a client-supplied cursor; `None` for anything malformed.
+    pub fn decode(text: &str) -> Option<Self> {
+        if text.len() > 128 {
+            return None;
+        }
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
+        let (micros, id) = raw.split_once('.')?;
+        let valid_id = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid_id {
+            return None;
+        }
+        Some(Cursor { micros: micros.parse().ok()?, id: id.to_owned() })
+    }
+}
+
+/// Which page to read.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    /// Items per page, 1..=[`MAX_PAGE_SIZE`].
+    pub limit: u32,
+    /// Start after this position; `None` for the first page.
+    pub after: Option<Cursor>,
+}
+
+impl PageRequest {
+    /// A request with the size clamped into range.
+    pub fn new(limit: Option<u32>, after: Option<Cursor>) -> Self {
+        Self { limit: limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE), after }
+    }
+
+    /// The first page of the default size.
+    pub fn first() -> Self {
+        Self::new(None, None)
+    }
+
+    /// How many rows a backend should fetch: one more than the page, to know
+    /// whether another page follows.
+    pub fn fetch_limit(&self) -> i64 {
+        i64::from(self.limit) + 1
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<Cursor>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `fetch_limit` rows, using `key` to make the
+    /// cursor from the last item kept.
+    pub fn from_rows(mut rows: Vec<T>, request: &PageRequest, key: impl Fn(&T) -> Cursor) -> Self {
+        let has_more = rows.len() > request.limit as usize;
+        rows.truncate(request.limit as usize);
+        let next = if has_more { rows.last().map(key) } else { None };
+        Self { items: rows, next }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let cursor = Cursor { micros: 1_700_000_000_123_456, id: "tok_abc".into() };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        for garbage in ["", "!!!", "bm9kb3Q", "MTIzLg", &"A".repeat(200)] {
+            assert_eq!(Cursor::decode(garbage), None, "{garbage}");
+        }
+    }
+
+    #[test]
+    fn page_sizes_are_clamped() {
+        assert_eq!(PageRequest::new(Some(0), None).limit, 1);
+        assert_eq!(PageRequest::new(Some(10_000), None).limit, MAX_PAGE_SIZE);
+        assert_eq!(PageRequest::new(None, None).limit, DEFAULT_PAGE_SIZE);
+    }
+
+    #[test]
+    fn from_rows_emits_a_cursor_only_when_more_rows_exist() {
+        let request = PageRequest::new(Some(2), None);
+        let key = |n: &i64| Cursor { micros: *n, id: "x".into() };
+        let full = Page::from_rows(vec![3, 2, 1], &request, key);
+        assert_eq!(full.items, vec![3, 2]);
+        assert_eq!(full.next.map(|c| c.micros), Some(2));
+        let last = Page::from_rows(vec![1], &request, key);
+        assert!(last.next.is_none());
+    }
+}
