@@ -1,1 +1,29 @@
-//! stub
+//! Keyward's token engine: issue, verify, update, revoke and audit tokens over
+//! any [`keyward_store::Store`].
+//!
+//! The HTTP server is one user of this crate; a Rust service can embed it to
+//! verify tokens in-process with no network hop:
+//!
+//! ```no_run
+//! # async fn example(store: std::sync::Arc<dyn keyward_store::Store>) -> Result<(), keyward_engine::EngineError> {
+//! use std::sync::Arc;
+//! use keyward_engine::{Engine, EngineConfig};
+//! let engine = Engine::new(store, Arc::new(keyward_core::SystemClock), Arc::new(keyward_core::OsRng), EngineConfig::default());
+//! let verdict = engine.verify("kw_live_…", &["invoices:read".to_owned()]).await?;
+//! if verdict.is_valid() { /* serve the request */ }
+//! # Ok(()) }
+//! ```
+//!
+//! Verification is served from memory after the first lookup of a token;
+//! every change made through the engine invalidates that memory before the
+//! call returns, so a revocation is effective on the very next verify.
+
+mod actor;
+mod cache;
+mod engine;
+mod error;
+mod usage;
+
+pub use actor::{Actor, Principal, RequestContext};
+pub use engine::{Engine, EngineConfig, Issued, NewKeyspace, NewToken, TokenChanges, Verification, VerifyCode};
+pub use error::EngineError;

@@ -1,0 +1,599 @@
+//! The operations. Each validates its input, checks the actor's scopes,
+//! commits the change with its audit event, then invalidates the cache.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use keyward_core::clock::micros_to_datetime;
+use keyward_core::id::{new_id, IdKind};
+use keyward_core::model::{actions, AuditEvent, Keyspace, TokenRecord};
+use keyward_core::scope::{self, management};
+use keyward_core::validate::{self, InvalidField};
+use keyward_core::{token, Clock, Environment, ParsedToken, SecretToken, SecureRng, TokenDigest, TokenPrefix};
+use keyward_store::{AuditFilter, Page, PageRequest, Store, TokenFilter, TokenUpdate};
+use serde_json::{json, Value};
+
+use crate::actor::{Actor, Principal};
+use crate::cache::{CachedToken, TokenCache};
+use crate::usage::UsageLedger;
+use crate::EngineError;
+
+/// Tunables. The defaults suit one instance with up to a few hundred
+/// thousand hot tokens.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Prefix for the management keyspace and keyspaces created without one.
+    pub default_prefix: TokenPrefix,
+    /// How many token records to keep in memory.
+    pub cache_capacity: usize,
+    /// How many unknown digests to remember.
+    pub negative_cache_capacity: usize,
+    /// How long an unknown digest is remembered as unknown. Short: it only
+    /// blunts repeated lookups of the same garbage.
+    pub negative_cache_ttl: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            default_prefix: TokenPrefix::default(),
+            cache_capacity: 250_000,
+            negative_cache_capacity: 100_000,
+            negative_cache_ttl: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A token just issued: the secret, shown once, and its record.
+#[derive(Debug)]
+pub struct Issued {
+    /// The full token. Return it to the caller once; never log it.
+    pub secret: SecretToken,
+    /// Everything else.
+    pub record: TokenRecord,
+}
+
+/// Input for a keyspace.
+#[derive(Debug, Clone)]
+pub struct NewKeyspace {
+    /// Human name.
+    pub name: String,
+    /// `live` or `test`.
+    pub environment: Environment,
+    /// Token prefix; the configured default when `None`.
+    pub prefix: Option<String>,
+    /// Lifetime for tokens created without an expiry.
+    pub default_ttl_seconds: Option<i64>,
+    /// Restricts the scopes its tokens may carry.
+    pub allowed_scopes: Option<Vec<String>>,
+}
+
+/// Input for a token.
+#[derive(Debug, Clone, Default)]
+pub struct NewToken {
+    /// Keyspace to issue in.
+    pub keyspace_id: String,
+    /// Human name.
+    pub name: String,
+    /// Scopes to grant (may be empty: least privilege by default).
+    pub scopes: Vec<String>,
+    /// Owner; the acting principal's owner when `None`.
+    pub owner: Option<String>,
+    /// Lifetime in seconds (exclusive with `expires_at`).
+    pub expires_in: Option<i64>,
+    /// Exact expiry (exclusive with `expires_in`).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Small JSON object.
+    pub metadata: Option<Value>,
+}
+
+/// Changes to a token's mutable fields.
+#[derive(Debug, Clone, Default)]
+pub struct TokenChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New metadata (replaces the old object).
+    pub metadata: Option<Value>,
+}
+
+/// The verdict on a presented token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyCode {
+    /// Known, active, and holds every required scope.
+    Valid,
+    /// Not a well-formed token (shape or checksum); no lookup was made.
+    Malformed,
+    /// Well-formed but unknown.
+    NotFound,
+    /// Past its expiry.
+    Expired,
+    /// Revoked.
+    Revoked,
+    /// Active but missing required scopes.
+    InsufficientScope,
+}
+
+impl VerifyCode {
+    /// The stable wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyCode::Valid => "VALID",
+            VerifyCode::Malformed => "MALFORMED",
+            VerifyCode::NotFound => "NOT_FOUND",
+            VerifyCode::Expired => "EXPIRED",
+            VerifyCode::Revoked => "REVOKED",
+            VerifyCode::InsufficientScope => "INSUFFICIENT_SCOPE",
+        }
+    }
+}
+
+/// What [`Engine::verify`] found.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    /// The verdict.
+    pub code: VerifyCode,
+    /// The token's record, when the token is known.
+    pub token: Option<Arc<TokenRecord>>,
+    /// Required scopes the token lacks (for `InsufficientScope`).
+    pub missing_scopes: Vec<String>,
+}
+
+impl Verification {
+    fn bare(code: VerifyCode) -> Self {
+        Self { code, token: None, missing_scopes: Vec::new() }
+    }
+
+    /// Whether the token may be used.
+    pub fn is_valid(&self) -> bool {
+        self.code == VerifyCode::Valid
+    }
+}
+
+/// The token engine. Cheap to share behind an `Arc`.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn SecureRng>,
+    cache: TokenCache,
+    usage: UsageLedger,
+    management_keyspace: std::sync::RwLock<Option<String>>,
+    config: EngineConfig,
+}
+
+impl Engine {
+    /// An engine over `store`. Call [`Engine::load`] (or [`Engine::bootstrap`])
+    /// before serving management requests.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, rng: Arc<dyn SecureRng>, config: EngineConfig) -> Self {
+        let negative_ttl = i64::try_from(config.negative_cache_ttl.as_micros()).unwrap_or(i64::MAX);
+        Self {
+            cache: TokenCache::new(config.cache_capacity, config.negative_cache_capacity, negative_ttl),
+            usage: UsageLedger::default(),
+            management_keyspace: std::sync::RwLock::new(None),
+            store,
+            clock,
+            rng,
+            config,
+        }
+    }
+
+    /// The store, for readiness checks.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Reads which keyspace is the management one. Returns whether one exists.
+    pub async fn load(&self) -> Result<bool, EngineError> {
+        let keyspace = self.store.management_keyspace().await?;
+        let exists = keyspace.is_some();
+        self.set_management_keyspace(keyspace.map(|k| k.id));
+        Ok(exists)
+    }
+
+    fn set_management_keyspace(&self, id: Option<String>) {
+        let mut slot = self.management_keyspace.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *slot = id;
+    }
+
+    fn is_management_keyspace(&self, keyspace_id: &str) -> bool {
+        let slot = self.management_keyspace.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        slot.as_deref() == Some(keyspace_id)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        micros_to_datetime(self.clock.now_micros())
+    }
+
+    fn event(&self, actor: &Actor, action: &str, target_type: &str, target_id: &str, details: Value) -> Result<AuditEvent, EngineError> {
+        Ok(AuditEvent {
+            id: new_id(IdKind::Event, self.rng.as_ref())?,
+            occurred_at: self.now(),
+            actor: actor.principal.token_id.clone(),
+            action: action.to_owned(),
+            target_type: target_type.to_owned(),
+            target_id: target_id.to_owned(),
+            request_id: actor.context.request_id.clone(),
+            source_ip: actor.context.source_ip.clone(),
+            details,
+        })
+    }
+
+    /// Creates the management keyspace and the first admin token, once.
+    /// Returns the admin token when this call created it, `None` when the
+    /// store was bootstrapped already.
+    pub async fn bootstrap(&self) -> Result<Option<Issued>, EngineError> {
+        if self.load().await? {
+            return Ok(None);
+        }
+        let system = Actor::system();
+        let now = self.now();
+        let keyspace = Keyspace {
+            id: new_id(IdKind::Keyspace, self.rng.as_ref())?,
+            name: "keyward management".into(),
+            environment: Environment::Live,
+            prefix: self.config.default_prefix.clone(),
+            default_ttl_seconds: None,
+            allowed_scopes: None,
+            management: true,
+            created_at: now,
+            created_by: system.principal.token_id.clone(),
+        };
+        let scopes: Vec<String> = management::ALL.iter().map(|s| (*s).to_owned()).collect();
+        let (secret, record) = self.mint(&keyspace, "admin (bootstrap)".into(), "admin".into(), scopes, None, json!({}), &system)?;
+        let digest = TokenDigest::of(secret.expose());
+        let event = self.event(&system, actions::ADMIN_BOOTSTRAPPED, "token", &record.id, json!({"keyspace_id": keyspace.id}))?;
+        let created = self.store.bootstrap(&keyspace, &record, &digest, &event).await?;
+        self.load().await?;
+        Ok(created.then_some(Issued { secret, record }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn mint(
+        &self,
+        keyspace: &Keyspace,
+        name: String,
+        owner: String,
+        scopes: Vec<String>,
+        expires_at: Option<DateTime<Utc>>,
+        metadata: Value,
+        actor: &Actor,
+    ) -> Result<(SecretToken, TokenRecord), EngineError> {
+        let secret = token::generate(&keyspace.prefix, keyspace.environment, self.rng.as_ref())?;
+        let text = secret.expose();
+        let record = TokenRecord {
+            id: new_id(IdKind::Token, self.rng.as_ref())?,
+            keyspace_id: keyspace.id.clone(),
+            name,
+            owner,
+            scopes,
+            metadata,
+            environment: keyspace.environment,
+            prefix: keyspace.prefix.as_str().to_owned(),
+            last4: text[text.len() - 4..].to_owned(),
+            created_at: self.now(),
+            created_by: actor.principal.token_id.clone(),
+            expires_at,
+            revoked_at: None,
+            last_used_at: None,
+            use_count: 0,
+        };
+        Ok((secret, record))
+    }
+
+    /// Creates a keyspace.
+    pub async fn create_keyspace(&self, actor: &Actor, input: NewKeyspace) -> Result<Keyspace, EngineError> {
+        actor.require(management::KEYSPACES_WRITE)?;
+        let name = validate::name("name", &input.name)?;
+        let prefix = match input.prefix {
+            Some(text) => TokenPrefix::new(&text).map_err(|error| InvalidField::new("prefix", error.to_string()))?,
+            None => self.config.default_prefix.clone(),
+        };
+        if let Some(ttl) = input.default_ttl_seconds {
+            validate::ttl_seconds("default_ttl_seconds", ttl)?;
+        }
+        let allowed_scopes = input
+            .allowed_scopes
+            .map(|list| normalize_customer_scopes("allowed_scopes", &list))
+            .transpose()?;
+        let keyspace = Keyspace {
+            id: new_id(IdKind::Keyspace, self.rng.as_ref())?,
+            name,
+            environment: input.environment,
+            prefix,
+            default_ttl_seconds: input.default_ttl_seconds,
+            allowed_scopes,
+            management: false,
+            created_at: self.now(),
+            created_by: actor.principal.token_id.clone(),
+        };
+        let event = self.event(
+            actor,
+            actions::KEYSPACE_CREATED,
+            "keyspace",
+            &keyspace.id,
+            json!({"name": keyspace.name, "environment": keyspace.environment, "prefix": keyspace.prefix}),
+        )?;
+        self.store.create_keyspace(&keyspace, &event).await?;
+        Ok(keyspace)
+    }
+
+    /// One keyspace.
+    pub async fn get_keyspace(&self, actor: &Actor, id: &str) -> Result<Keyspace, EngineError> {
+        actor.require(management::KEYSPACES_READ)?;
+        if !keyward_core::id::looks_like(IdKind::Keyspace, id) {
+            return Err(EngineError::NotFound("keyspace"));
+        }
+        self.store.get_keyspace(id).await?.ok_or(EngineError::NotFound("keyspace"))
+    }
+
+    /// Keyspaces, newest first.
+    pub async fn list_keyspaces(&self, actor: &Actor, page: &PageRequest) -> Result<Page<Keyspace>, EngineError> {
+        actor.require(management::KEYSPACES_READ)?;
+        Ok(self.store.list_keyspaces(page).await?)
+    }
+
+    /// Issues a token. The secret is in the result and nowhere else.
+    pub async fn issue_token(&self, actor: &Actor, input: NewToken) -> Result<Issued, EngineError> {
+        actor.require(management::TOKENS_WRITE)?;
+        let name = validate::name("name", &input.name)?;
+        let owner = match &input.owner {
+            Some(owner) => validate::owner(owner)?,
+            None => actor.principal.owner.clone(),
+        };
+        let metadata = input.metadata.unwrap_or_else(|| json!({}));
+        validate::metadata(&metadata)?;
+        if !keyward_core::id::looks_like(IdKind::Keyspace, &input.keyspace_id) {
+            return Err(EngineError::NotFound("keyspace"));
+        }
+        let keyspace = self.store.get_keyspace(&input.keyspace_id).await?.ok_or(EngineError::NotFound("keyspace"))?;
+        let scopes = if keyspace.management {
+            let scopes = scope::normalize(&input.scopes).map_err(|e| InvalidField::new("scopes", e.to_string()))?;
+            if let Some(foreign) = scopes.iter().find(|s| !scope::is_management(s)) {
+                return Err(InvalidField::new("scopes", format!("`{foreign}` is not a management scope; management tokens carry only keyward:* scopes")).into());
+            }
+            // No escalation: a token can only hand out what it holds itself.
+            let beyond: Vec<String> = scopes.iter().filter(|s| !actor.holds(s)).cloned().collect();
+            if !beyond.is_empty() {
+                return Err(EngineError::Escalation { scopes: beyond });
+            }
+            scopes
+        } else {
+            let scopes = normalize_customer_scopes("scopes", &input.scopes)?;
+            if let Some(allowed) = &keyspace.allowed_scopes {
+                if let Some(outside) = scopes.iter().find(|s| !allowed.iter().any(|a| scope::grants(a, s))) {
+                    return Err(InvalidField::new("scopes", format!("`{outside}` is not allowed in keyspace {}", keyspace.id)).into());
+                }
+            }
+            scopes
+        };
+        let now = self.now();
+        let expires_at = match (input.expires_in, input.expires_at) {
+            (Some(_), Some(_)) => {
+                return Err(InvalidField::new("expires_at", "give either expires_in or expires_at, not both").into())
+            }
+            (Some(seconds), None) => {
+                validate::ttl_seconds("expires_in", seconds)?;
+                Some(now + chrono::Duration::seconds(seconds))
+            }
+            (None, Some(at)) => {
+                if at <= now {
+                    return Err(InvalidField::new("expires_at", "must be in the future").into());
+                }
+                if at > now + chrono::Duration::seconds(validate::MAX_TTL_SECONDS) {
+                    return Err(InvalidField::new("expires_at", "must be at most 10 years from now").into());
+                }
+                // Stored at microsecond precision, like every other time.
+                Some(micros_to_datetime(at.timestamp_micros()))
+            }
+            (None, None) => keyspace.default_ttl_seconds.map(|seconds| now + chrono::Duration::seconds(seconds)),
+        };
+        let (secret, record) = self.mint(&keyspace, name, owner, scopes, expires_at, metadata, actor)?;
+        let digest = TokenDigest::of(secret.expose());
+        let event = self.event(
+            actor,
+            actions::TOKEN_CREATED,
+            "token",
+            &record.id,
+            json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "expires_at": record.expires_at}),
+        )?;
+        self.store.create_token(&record, &digest, &event).await.map_err(|error| match error {
+            keyward_store::StoreError::MissingReference(_) => EngineError::NotFound("keyspace"),
+            other => other.into(),
+        })?;
+        // A concurrent verify of this digest (possible only by guessing it)
+        // may have cached its absence; the new token must verify at once.
+        self.cache.invalidate(&digest);
+        Ok(Issued { secret, record })
+    }
+
+    /// Verifies a presented token, optionally requiring scopes. Answers from
+    /// memory when it can; malformed input never reaches the cache or store.
+    pub async fn verify(&self, presented: &str, required_scopes: &[String]) -> Result<Verification, EngineError> {
+        if ParsedToken::parse(presented).is_err() {
+            return Ok(Verification::bare(VerifyCode::Malformed));
+        }
+        let digest = TokenDigest::of(presented);
+        let now = self.clock.now_micros();
+        let entry = match self.cache.get(&digest) {
+            Some(entry) => entry,
+            None => match self.load_entry(digest, now).await? {
+                Some(entry) => entry,
+                None => return Ok(Verification::bare(VerifyCode::NotFound)),
+            },
+        };
+        Ok(self.judge(&entry, now, required_scopes))
+    }
+
+    async fn load_entry(&self, digest: TokenDigest, now: i64) -> Result<Option<Arc<CachedToken>>, EngineError> {
+        if self.cache.known_absent(&digest, now) {
+            return Ok(None);
+        }
+        let epoch = self.cache.epoch();
+        match self.store.find_token_by_digest(&digest).await? {
+            None => {
+                self.cache.insert_absent(digest, now, epoch);
+                Ok(None)
+            }
+            Some(record) => {
+                let management = self.is_management_keyspace(&record.keyspace_id);
+                let entry = Arc::new(CachedToken::new(record, management));
+                self.cache.insert_found(digest, entry.clone(), epoch);
+                Ok(Some(entry))
+            }
+        }
+    }
+
+    #[inline]
+    fn judge(&self, entry: &Arc<CachedToken>, now: i64, required_scopes: &[String]) -> Verification {
+        let record = &entry.record;
+        let code = match record.state_at(now) {
+            keyward_core::model::TokenState::Revoked => VerifyCode::Revoked,
+            keyward_core::model::TokenState::Expired => VerifyCode::Expired,
+            keyward_core::model::TokenState::Active => VerifyCode::Valid,
+        };
+        if code != VerifyCode::Valid {
+            return Verification { code, token: Some(record.clone()), missing_scopes: Vec::new() };
+        }
+        if !required_scopes.is_empty() {
+            let missing = scope::missing(&record.scopes, required_scopes);
+            if !missing.is_empty() {
+                return Verification {
+                    code: VerifyCode::InsufficientScope,
+                    token: Some(record.clone()),
+                    missing_scopes: missing.into_iter().map(str::to_owned).collect(),
+                };
+            }
+        }
+        self.usage.record(entry, now);
+        Verification { code: VerifyCode::Valid, token: Some(record.clone()), missing_scopes: Vec::new() }
+    }
+
+    /// Authenticates a management API caller. Any failure (malformed,
+    /// unknown, expired, revoked, or a token of another keyspace) is the same
+    /// `None`, so nothing about foreign tokens can be learned from the API.
+    pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>, EngineError> {
+        if ParsedToken::parse(presented).is_err() {
+            return Ok(None);
+        }
+        let digest = TokenDigest::of(presented);
+        let now = self.clock.now_micros();
+        let entry = match self.cache.get(&digest) {
+            Some(entry) => entry,
+            None => match self.load_entry(digest, now).await? {
+                Some(entry) => entry,
+                None => return Ok(None),
+            },
+        };
+        if !entry.management || self.judge(&entry, now, &[]).code != VerifyCode::Valid {
+            return Ok(None);
+        }
+        Ok(Some(Principal {
+            token_id: entry.record.id.clone(),
+            owner: entry.record.owner.clone(),
+            scopes: entry.record.scopes.clone(),
+        }))
+    }
+
+    /// One token.
+    pub async fn get_token(&self, actor: &Actor, id: &str) -> Result<TokenRecord, EngineError> {
+        actor.require(management::TOKENS_READ)?;
+        if !keyward_core::id::looks_like(IdKind::Token, id) {
+            return Err(EngineError::NotFound("token"));
+        }
+        self.store.get_token(id).await?.ok_or(EngineError::NotFound("token"))
+    }
+
+    /// Tokens matching `filter` (its `now` is set here), newest first.
+    pub async fn list_tokens(&self, actor: &Actor, mut filter: TokenFilter, page: &PageRequest) -> Result<Page<TokenRecord>, EngineError> {
+        actor.require(management::TOKENS_READ)?;
+        filter.now = self.now();
+        Ok(self.store.list_tokens(&filter, page).await?)
+    }
+
+    /// Renames a token or replaces its metadata.
+    pub async fn update_token(&self, actor: &Actor, id: &str, changes: TokenChanges) -> Result<TokenRecord, EngineError> {
+        actor.require(management::TOKENS_WRITE)?;
+        let name = changes.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
+        if let Some(metadata) = &changes.metadata {
+            validate::metadata(metadata)?;
+        }
+        if name.is_none() && changes.metadata.is_none() {
+            return Err(InvalidField::new("name", "give at least one of name or metadata").into());
+        }
+        if !keyward_core::id::looks_like(IdKind::Token, id) {
+            return Err(EngineError::NotFound("token"));
+        }
+        let mut details = serde_json::Map::new();
+        if let Some(name) = &name {
+            details.insert("name".into(), json!(name));
+        }
+        if changes.metadata.is_some() {
+            details.insert("metadata_replaced".into(), json!(true));
+        }
+        let event = self.event(actor, actions::TOKEN_UPDATED, "token", id, Value::Object(details))?;
+        let update = TokenUpdate { name, metadata: changes.metadata };
+        let stored = self.store.update_token(id, &update, &event).await?.ok_or(EngineError::NotFound("token"))?;
+        self.cache.invalidate(&stored.digest);
+        Ok(stored.record)
+    }
+
+    /// Revokes a token, immediately and idempotently.
+    pub async fn revoke_token(&self, actor: &Actor, id: &str) -> Result<TokenRecord, EngineError> {
+        actor.require(management::TOKENS_WRITE)?;
+        if !keyward_core::id::looks_like(IdKind::Token, id) {
+            return Err(EngineError::NotFound("token"));
+        }
+        let now = self.now();
+        let event = self.event(actor, actions::TOKEN_REVOKED, "token", id, json!({"reason": "user_action"}))?;
+        let revocation = self.store.revoke_token(id, now, &event).await?.ok_or(EngineError::NotFound("token"))?;
+        self.cache.invalidate(&revocation.token.digest);
+        Ok(revocation.token.record)
+    }
+
+    /// Audit events, newest first.
+    pub async fn list_audit(&self, actor: &Actor, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEvent>, EngineError> {
+        actor.require(management::AUDIT_READ)?;
+        Ok(self.store.list_audit(filter, page).await?)
+    }
+
+    /// Writes pending usage counts to the store.
+    pub async fn flush_usage(&self) -> Result<usize, EngineError> {
+        Ok(self.usage.flush(self.store.as_ref()).await?)
+    }
+
+    /// Flushes usage every `interval` until `shutdown` resolves, then once more.
+    pub async fn run_usage_flusher(&self, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    if let Err(error) = self.flush_usage().await {
+                        tracing::warn!(%error, "usage flush failed; counts kept for the next attempt");
+                    }
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        if let Err(error) = self.flush_usage().await {
+            tracing::error!(%error, "final usage flush failed");
+        }
+    }
+
+    /// Records held in memory (for metrics and benchmarks).
+    pub fn cached_tokens(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+fn normalize_customer_scopes(field: &'static str, scopes: &[String]) -> Result<Vec<String>, InvalidField> {
+    let scopes = scope::normalize(scopes).map_err(|e| InvalidField::new(field, e.to_string()))?;
+    if let Some(reserved) = scopes.iter().find(|s| scope::is_management(s)) {
+        return Err(InvalidField::new(
+            field,
+            format!("`{reserved}` is reserved for Keyward's management keyspace"),
+        ));
+    }
+    Ok(scopes)
+}

@@ -1,0 +1,47 @@
+//! The engine's errors. Each maps to one stable problem code at the HTTP edge;
+//! none carries a secret.
+
+use keyward_core::rng::RngError;
+use keyward_core::validate::InvalidField;
+use keyward_store::StoreError;
+
+/// Why an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Input out of bounds; names the field.
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+    /// The actor lacks scopes the operation needs.
+    #[error("missing scopes: {}", missing.join(", "))]
+    Forbidden {
+        /// Scopes the actor would need.
+        missing: Vec<String>,
+    },
+    /// The actor asked to grant scopes it does not hold itself.
+    #[error("cannot grant scopes the caller does not hold: {}", scopes.join(", "))]
+    Escalation {
+        /// The scopes it tried to grant.
+        scopes: Vec<String>,
+    },
+    /// No such thing (or not visible to the actor).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The store refused a duplicate.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// The OS random generator failed.
+    #[error(transparent)]
+    Rng(#[from] RngError),
+}
+
+impl From<StoreError> for EngineError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(what) => EngineError::Conflict(what),
+            other => EngineError::Store(other),
+        }
+    }
+}

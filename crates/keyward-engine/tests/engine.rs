@@ -1,0 +1,364 @@
+//! Engine behaviour over a real SQLite store, with time and randomness injected.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use keyward_core::scope::management;
+use keyward_core::{Environment, ManualClock, SeededRng};
+use keyward_engine::{Actor, Engine, EngineConfig, EngineError, NewKeyspace, NewToken, RequestContext, TokenChanges, VerifyCode};
+use keyward_store::{AuditFilter, PageRequest, Store, TokenFilter};
+use keyward_store_sqlite::SqliteStore;
+use serde_json::json;
+
+struct Harness {
+    engine: Arc<Engine>,
+    clock: Arc<ManualClock>,
+    admin: Actor,
+    admin_secret: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("k.db")).await.unwrap();
+    store.migrate().await.unwrap();
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()));
+    let engine = Arc::new(Engine::new(Arc::new(store), clock.clone(), Arc::new(SeededRng::new(42)), EngineConfig::default()));
+    let issued = engine.bootstrap().await.unwrap().expect("first bootstrap issues a token");
+    let principal = engine.authenticate(issued.secret.expose()).await.unwrap().expect("admin authenticates");
+    let admin = Actor { principal, context: RequestContext { request_id: Some("req-9".into()), source_ip: Some("192.0.2.1".into()) } };
+    Harness { engine, clock, admin, admin_secret: issued.secret.expose().to_owned(), _dir: dir }
+}
+
+async fn keyspace(h: &Harness, allowed: Option<Vec<&str>>) -> String {
+    h.clock.advance_secs(1);
+    let input = NewKeyspace {
+        name: "payments".into(),
+        environment: Environment::Live,
+        prefix: Some("pay".into()),
+        default_ttl_seconds: None,
+        allowed_scopes: allowed.map(|list| list.into_iter().map(str::to_owned).collect()),
+    };
+    h.engine.create_keyspace(&h.admin, input).await.unwrap().id
+}
+
+fn scopes(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn bootstrap_happens_once_and_the_admin_holds_every_management_scope() {
+    let h = harness().await;
+    assert!(h.engine.bootstrap().await.unwrap().is_none());
+    assert!(h.admin_secret.starts_with("kw_live_"));
+    for scope in management::ALL {
+        assert!(h.admin.holds(scope), "{scope}");
+    }
+}
+
+#[tokio::test]
+async fn issue_then_verify_with_and_without_required_scopes() {
+    let h = harness().await;
+    let ks = keyspace(&h, None).await;
+    let issued = h
+        .engine
+        .issue_token(&h.admin, NewToken {
+            keyspace_id: ks.clone(),
+            name: "billing worker".into(),
+            scopes: scopes(&["invoices:read", "invoices:write"]),
+            metadata: Some(json!({"team": "billing"})),
+            ..NewToken::default()
+        })
+        .await
+        .unwrap();
+    let secret = issued.secret.expose();
+    assert!(secret.starts_with("pay_live_"));
+    assert_eq!(issued.record.owner, "admin", "owner defaults to the caller's owner");
+
+    let ok = h.engine.verify(secret, &scopes(&["invoices:read"])).await.unwrap();
+    assert_eq!(ok.code, VerifyCode::Valid);
+    let token = ok.token.unwrap();
+    assert_eq!((token.id.as_str(), token.keyspace_id.as_str()), (issued.record.id.as_str(), ks.as_str()));
+
+    let denied = h.engine.verify(secret, &scopes(&["invoices:read", "refunds:create", "users:read"])).await.unwrap();
+    assert_eq!(denied.code, VerifyCode::InsufficientScope);
+    assert_eq!(denied.missing_scopes, scopes(&["refunds:create", "users:read"]));
+
+    let customer_token_on_api = h.engine.authenticate(secret).await.unwrap();
+    assert!(customer_token_on_api.is_none(), "a customer token never authenticates to the management API");
+}
+
+#[tokio::test]
+async fn garbage_and_unknown_tokens() {
+    let h = harness().await;
+    assert_eq!(h.engine.verify("not a token", &[]).await.unwrap().code, VerifyCode::Malformed);
+    let mut typo = h.admin_secret.clone().into_bytes();
+    typo[12] = if typo[12] == b'a' { b'b' } else { b'a' };
+    let typo = String::from_utf8(typo).unwrap();
+    assert_eq!(h.engine.verify(&typo, &[]).await.unwrap().code, VerifyCode::Malformed, "checksum catches typos");
+
+    let other = Engine::new(
+        Arc::new({
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(&dir.path().join("o.db")).await.unwrap();
+            store.migrate().await.unwrap();
+            std::mem::forget(dir);
+            store
+        }),
+        h.clock.clone(),
+        Arc::new(SeededRng::new(7)),
+        EngineConfig::default(),
+    );
+    let foreign = other.bootstrap().await.unwrap().unwrap();
+    let unknown = h.engine.verify(foreign.secret.expose(), &[]).await.unwrap();
+    assert_eq!(unknown.code, VerifyCode::NotFound);
+    assert!(unknown.token.is_none());
+}
+
+#[tokio::test]
+async fn expiry_is_exact_at_the_boundary() {
+    let h = harness().await;
+    let ks = keyspace(&h, None).await;
+    let issued = h
+        .engine
+        .issue_token(&h.admin, NewToken { keyspace_id: ks, name: "short".into(), expires_in: Some(60), ..NewToken::default() })
+        .await
+        .unwrap();
+    let secret = issued.secret.expose();
+    h.clock.advance_secs(59);
+    assert_eq!(h.engine.verify(secret, &[]).await.unwrap().code, VerifyCode::Valid, "t-1s");
+    h.clock.advance_secs(1);
+    assert_eq!(h.engine.verify(secret, &[]).await.unwrap().code, VerifyCode::Expired, "t");
+    h.clock.advance_secs(1);
+    assert_eq!(h.engine.verify(secret, &[]).await.unwrap().code, VerifyCode::Expired, "t+1s");
+}
+
+#[tokio::test]
+async fn keyspace_default_ttl_applies_when_no_expiry_is_given() {
+    let h = harness().await;
+    let ks = h
+        .engine
+        .create_keyspace(&h.admin, NewKeyspace {
+            name: "ci".into(),
+            environment: Environment::Test,
+            prefix: None,
+            default_ttl_seconds: Some(3600),
+            allowed_scopes: None,
+        })
+        .await
+        .unwrap();
+    let issued = h.engine.issue_token(&h.admin, NewToken { keyspace_id: ks.id, name: "ci".into(), ..NewToken::default() }).await.unwrap();
+    assert!(issued.secret.expose().starts_with("kw_test_"));
+    assert_eq!(issued.record.expires_at, Some(h.clock.now_plus(3600)));
+}
+
+trait NowPlus {
+    fn now_plus(&self, seconds: i64) -> chrono::DateTime<Utc>;
+}
+
+impl NowPlus for ManualClock {
+    fn now_plus(&self, seconds: i64) -> chrono::DateTime<Utc> {
+        use keyward_core::Clock;
+        self.now() + chrono::Duration::seconds(seconds)
+    }
+}
+
+#[tokio::test]
+async fn revocation_is_effective_on_the_next_verify_even_when_cached() {
+    let h = harness().await;
+    let ks = keyspace(&h, None).await;
+    let issued = h.engine.issue_token(&h.admin, NewToken { keyspace_id: ks, name: "doomed".into(), ..NewToken::default() }).await.unwrap();
+    let secret = issued.secret.expose().to_owned();
+    assert_eq!(h.engine.verify(&secret, &[]).await.unwrap().code, VerifyCode::Valid);
+    let revoked = h.engine.revoke_token(&h.admin, &issued.record.id).await.unwrap();
+    assert!(revoked.revoked_at.is_some());
+    assert_eq!(h.engine.verify(&secret, &[]).await.unwrap().code, VerifyCode::Revoked);
+    // Idempotent: a second revoke succeeds and keeps the first time.
+    let again = h.engine.revoke_token(&h.admin, &issued.record.id).await.unwrap();
+    assert_eq!(again.revoked_at, revoked.revoked_at);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_racing_verifications_never_leaves_a_stale_cache() {
+    let h = harness().await;
+    let ks = keyspace(&h, None).await;
+    for round in 0..30 {
+        let issued = h
+            .engine
+            .issue_token(&h.admin, NewToken { keyspace_id: ks.clone(), name: format!("race {round}"), ..NewToken::default() })
+            .await
+            .unwrap();
+        let secret = issued.secret.expose().to_owned();
+        let verifiers: Vec<_> = (0..4)
+            .map(|_| {
+                let engine = h.engine.clone();
+                let secret = secret.clone();
+                tokio::spawn(async move {
+                    for _ in 0..50 {
+                        engine.verify(&secret, &[]).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        h.engine.revoke_token(&h.admin, &issued.record.id).await.unwrap();
+        // From the moment revoke returned, no verify may answer VALID.
+        for _ in 0..20 {
+            assert_eq!(h.engine.verify(&secret, &[]).await.unwrap().code, VerifyCode::Revoked, "round {round}");
+            tokio::task::yield_now().await;
+        }
+        for verifier in verifiers {
+            verifier.await.unwrap();
+        }
+        assert_eq!(h.engine.verify(&secret, &[]).await.unwrap().code, VerifyCode::Revoked, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn updates_are_visible_to_the_next_verify() {
+    let h = harness().await;
+    let ks = keyspace(&h, None).await;
+    let issued = h.engine.issue_token(&h.admin, NewToken { keyspace_id: ks, name: "old".into(), ..NewToken::default() }).await.unwrap();
+    h.engine.verify(issued.secret.expose(), &[]).await.unwrap();
+    h.engine
+        .update_token(&h.admin, &issued.record.id, TokenChanges { name: Some("new".into()), metadata: Some(json!({"v": 2})) })
+        .await
+        .unwrap();
+    let seen = h.engine.verify(issued.secret.expose(), &[]).await.unwrap().token.unwrap();
+    assert_eq!((seen.name.as_str(), &seen.metadata), ("new", &json!({"v": 2})));
+    let empty = h.engine.update_token(&h.admin, &issued.record.id, TokenChanges::default()).await;
+    assert!(matches!(empty, Err(EngineError::Invalid(_))));
+}
+
+#[tokio::test]
+async fn no_escalation_through_management_tokens() {
+    let h = harness().await;
+    let management_ks = h.engine.list_keyspaces(&h.admin, &PageRequest::first()).await.unwrap().items[0].id.clone();
+    let limited = h
+        .engine
+        .issue_token(&h.admin, NewToken {
+            keyspace_id: management_ks.clone(),
+            name: "ci writer".into(),
+            scopes: scopes(&[management::TOKENS_WRITE]),
+            ..NewToken::default()
+        })
+        .await
+        .unwrap();
+    let limited_actor = Actor {
+        principal: h.engine.authenticate(limited.secret.expose()).await.unwrap().unwrap(),
+        context: RequestContext::default(),
+    };
+    let escalate = h
+        .engine
+        .issue_token(&limited_actor, NewToken {
+            keyspace_id: management_ks.clone(),
+            name: "broader".into(),
+            scopes: scopes(&[management::TOKENS_WRITE, management::AUDIT_READ]),
+            ..NewToken::default()
+        })
+        .await;
+    match escalate {
+        Err(EngineError::Escalation { scopes }) => assert_eq!(scopes, vec![management::AUDIT_READ.to_owned()]),
+        other => panic!("expected escalation refusal, got {other:?}"),
+    }
+    // Equal or narrower is fine.
+    h.engine
+        .issue_token(&limited_actor, NewToken {
+            keyspace_id: management_ks,
+            name: "same".into(),
+            scopes: scopes(&[management::TOKENS_WRITE]),
+            ..NewToken::default()
+        })
+        .await
+        .unwrap();
+    // And the limited token cannot read the audit log.
+    let audit = h.engine.list_audit(&limited_actor, &AuditFilter::default(), &PageRequest::first()).await;
+    assert!(matches!(audit, Err(EngineError::Forbidden { .. })));
+}
+
+#[tokio::test]
+async fn customer_keyspaces_refuse_reserved_and_disallowed_scopes() {
+    let h = harness().await;
+    let ks = keyspace(&h, Some(vec!["invoices:*"])).await;
+    let reserved = h
+        .engine
+        .issue_token(&h.admin, NewToken { keyspace_id: ks.clone(), name: "x".into(), scopes: scopes(&["keyward:tokens:write"]), ..NewToken::default() })
+        .await;
+    assert!(matches!(reserved, Err(EngineError::Invalid(ref f)) if f.field == "scopes"), "{reserved:?}");
+    let outside = h
+        .engine
+        .issue_token(&h.admin, NewToken { keyspace_id: ks.clone(), name: "x".into(), scopes: scopes(&["users:read"]), ..NewToken::default() })
+        .await;
+    assert!(matches!(outside, Err(EngineError::Invalid(ref f)) if f.field == "scopes"), "{outside:?}");
+    h.engine
+        .issue_token(&h.admin, NewToken { keyspace_id: ks, name: "x".into(), scopes: scopes(&["invoices:read"]), ..NewToken::default() })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn bad_expiries_and_unknown_keyspaces_are_refused() {
+    let h = harness().await;
+    let ks = keyspace(&h, None).await;
+    let past = h.clock.now_plus(-1);
+    let cases = [
+        NewToken { keyspace_id: ks.clone(), name: "x".into(), expires_at: Some(past), ..NewToken::default() },
+        NewToken { keyspace_id: ks.clone(), name: "x".into(), expires_in: Some(0), ..NewToken::default() },
+        NewToken { keyspace_id: ks.clone(), name: "x".into(), expires_in: Some(5), expires_at: Some(h.clock.now_plus(10)), ..NewToken::default() },
+        NewToken { keyspace_id: ks.clone(), name: " ".into(), ..NewToken::default() },
+        NewToken { keyspace_id: ks.clone(), name: "x".into(), metadata: Some(json!([1])), ..NewToken::default() },
+    ];
+    for case in cases {
+        assert!(matches!(h.engine.issue_token(&h.admin, case.clone()).await, Err(EngineError::Invalid(_))), "{case:?}");
+    }
+    let missing = h
+        .engine
+        .issue_token(&h.admin, NewToken { keyspace_id: "ks_0000000000000000000000".into(), name: "x".into(), ..NewToken::default() })
+        .await;
+    assert!(matches!(missing, Err(EngineError::NotFound("keyspace"))));
+    let tokens = h.engine.list_tokens(&h.admin, TokenFilter::default(), &PageRequest::first()).await.unwrap();
+    assert_eq!(tokens.items.len(), 1, "only the admin token exists: nothing half-created");
+}
+
+#[tokio::test]
+async fn usage_is_counted_in_batches_and_lost_by_no_flush() {
+    let h = harness().await;
+    let ks = keyspace(&h, None).await;
+    let issued = h.engine.issue_token(&h.admin, NewToken { keyspace_id: ks, name: "busy".into(), ..NewToken::default() }).await.unwrap();
+    for _ in 0..5 {
+        h.clock.advance_secs(1);
+        h.engine.verify(issued.secret.expose(), &[]).await.unwrap();
+    }
+    let before = h.engine.get_token(&h.admin, &issued.record.id).await.unwrap();
+    assert_eq!(before.use_count, 0, "no synchronous write per verification");
+    h.engine.flush_usage().await.unwrap();
+    let after = h.engine.get_token(&h.admin, &issued.record.id).await.unwrap();
+    assert_eq!(after.use_count, 5);
+    assert_eq!(after.last_used_at, Some(h.clock.now_plus(0)));
+    // Denied verifications do not count as uses.
+    h.engine.verify(issued.secret.expose(), &scopes(&["x:y"])).await.unwrap();
+    assert_eq!(h.engine.flush_usage().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn every_mutation_is_audited_with_its_request_context() {
+    let h = harness().await;
+    let ks = keyspace(&h, None).await;
+    // Events in the same microsecond are ordered by id; step the clock so
+    // the expected order is the order of the calls.
+    h.clock.advance_secs(1);
+    let issued = h.engine.issue_token(&h.admin, NewToken { keyspace_id: ks, name: "a".into(), ..NewToken::default() }).await.unwrap();
+    h.clock.advance_secs(1);
+    h.engine.update_token(&h.admin, &issued.record.id, TokenChanges { name: Some("b".into()), metadata: None }).await.unwrap();
+    h.clock.advance_secs(1);
+    h.engine.revoke_token(&h.admin, &issued.record.id).await.unwrap();
+    let events = h.engine.list_audit(&h.admin, &AuditFilter::default(), &PageRequest::first()).await.unwrap().items;
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["token.revoked", "token.updated", "token.created", "keyspace.created", "admin.bootstrapped"]);
+    let revoke = &events[0];
+    assert_eq!(revoke.actor, h.admin.principal.token_id);
+    assert_eq!(revoke.request_id.as_deref(), Some("req-9"));
+    assert_eq!(revoke.source_ip.as_deref(), Some("192.0.2.1"));
+    let serialized = serde_json::to_string(&events).unwrap();
+    assert!(!serialized.contains(issued.secret.expose()), "no secret in the audit log");
+}
