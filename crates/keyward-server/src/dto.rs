@@ -1,0 +1,301 @@
+//! The wire shapes of the API. Requests reject unknown fields; responses
+//! never contain a digest, and a secret only in [`CreatedToken`].
+
+use chrono::{DateTime, Utc};
+use keyward_core::model::{AuditEvent, Keyspace, TokenRecord};
+use keyward_core::Environment;
+use keyward_engine::Verification;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+/// `POST /v1/keyspaces`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyspace {
+    /// Human name, e.g. "payments".
+    pub name: String,
+    /// `live` or `test`.
+    #[schema(value_type = String, example = "live")]
+    pub environment: Environment,
+    /// Token prefix (2-12 lowercase letters/digits); the server default when omitted.
+    pub prefix: Option<String>,
+    /// Lifetime in seconds for tokens created without an expiry.
+    pub default_ttl_seconds: Option<i64>,
+    /// When set, tokens in this keyspace may carry only these scopes.
+    pub allowed_scopes: Option<Vec<String>>,
+}
+
+/// A keyspace.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct KeyspaceView {
+    pub id: String,
+    pub name: String,
+    #[schema(value_type = String, example = "live")]
+    pub environment: Environment,
+    pub prefix: String,
+    pub default_ttl_seconds: Option<i64>,
+    pub allowed_scopes: Option<Vec<String>>,
+    /// Whether this is Keyward's own management keyspace.
+    pub management: bool,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+impl From<Keyspace> for KeyspaceView {
+    fn from(k: Keyspace) -> Self {
+        Self {
+            id: k.id,
+            name: k.name,
+            environment: k.environment,
+            prefix: k.prefix.as_str().to_owned(),
+            default_ttl_seconds: k.default_ttl_seconds,
+            allowed_scopes: k.allowed_scopes,
+            management: k.management,
+            created_at: k.created_at,
+            created_by: k.created_by,
+        }
+    }
+}
+
+/// A page of results.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/tokens`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub keyspace_id: String,
+    pub name: String,
+    /// Scopes to grant. Required (may be empty): nothing is granted implicitly.
+    pub scopes: Vec<String>,
+    /// Owning principal; the caller's owner when omitted.
+    pub owner: Option<String>,
+    /// Lifetime in seconds. Exclusive with `expires_at`.
+    pub expires_in: Option<i64>,
+    /// Exact expiry (RFC 3339). Exclusive with `expires_in`.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Small JSON object (at most 4 KiB).
+    #[schema(value_type = Object)]
+    pub metadata: Option<Value>,
+}
+
+/// A token, without its secret.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    /// `kw_live_…AbC1`: prefix, environment and the last four characters.
+    pub masked: String,
+    pub keyspace_id: String,
+    #[schema(value_type = String, example = "live")]
+    pub environment: Environment,
+    pub owner: String,
+    pub scopes: Vec<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    /// `active`, `expired` or `revoked`, as of the response.
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Updated in batches (about once a second).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Successful verifications, updated in batches.
+    pub use_count: i64,
+}
+
+impl TokenView {
+    pub fn new(record: TokenRecord, now_micros: i64) -> Self {
+        Self {
+            masked: record.masked(),
+            state: record.state_at(now_micros).as_str().to_owned(),
+            id: record.id,
+            name: record.name,
+            keyspace_id: record.keyspace_id,
+            environment: record.environment,
+            owner: record.owner,
+            scopes: record.scopes,
+            metadata: record.metadata,
+            created_at: record.created_at,
+            created_by: record.created_by,
+            expires_at: record.expires_at,
+            revoked_at: record.revoked_at,
+            last_used_at: record.last_used_at,
+            use_count: record.use_count,
+        }
+    }
+}
+
+/// The one response that carries a token's secret.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    /// The token. Shown once: store it now; it cannot be retrieved again.
+    pub token: String,
+    #[serde(flatten)]
+    pub view: TokenView,
+}
+
+/// `PATCH /v1/tokens/{id}`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateToken {
+    pub name: Option<String>,
+    /// Replaces the whole metadata object.
+    #[schema(value_type = Object)]
+    pub metadata: Option<Value>,
+}
+
+/// Filters for `GET /v1/tokens`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TokenQuery {
+    pub keyspace_id: Option<String>,
+    pub owner: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    pub state: Option<String>,
+    /// 1-200; default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Paging for `GET /v1/keyspaces`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1-200; default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// `POST /v1/verify`
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The token presented to your service.
+    pub token: String,
+    /// Scopes the token must all hold.
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
+}
+
+/// The verdict. Always HTTP 200; switch on `valid` and `code`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VerifyResponse {
+    pub valid: bool,
+    /// `VALID`, `MALFORMED`, `NOT_FOUND`, `EXPIRED`, `REVOKED` or `INSUFFICIENT_SCOPE`.
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyspace_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub environment: Option<Environment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Required scopes the token lacks (for `INSUFFICIENT_SCOPE`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_scopes: Option<Vec<String>>,
+}
+
+impl From<Verification> for VerifyResponse {
+    fn from(verdict: Verification) -> Self {
+        let valid = verdict.is_valid();
+        let token = verdict.token.as_deref();
+        Self {
+            valid,
+            code: verdict.code.as_str().to_owned(),
+            token_id: token.map(|t| t.id.clone()),
+            name: token.map(|t| t.name.clone()),
+            keyspace_id: token.map(|t| t.keyspace_id.clone()),
+            environment: token.map(|t| t.environment),
+            owner: token.map(|t| t.owner.clone()),
+            scopes: token.map(|t| t.scopes.clone()),
+            metadata: token.map(|t| t.metadata.clone()),
+            expires_at: token.and_then(|t| t.expires_at),
+            revoked_at: token.and_then(|t| t.revoked_at),
+            missing_scopes: (!verdict.missing_scopes.is_empty()).then_some(verdict.missing_scopes),
+        }
+    }
+}
+
+/// Filters for `GET /v1/audit`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Token id of the actor.
+    pub actor: Option<String>,
+    /// e.g. `token.revoked`.
+    pub action: Option<String>,
+    /// Id of the token or keyspace acted on.
+    pub target_id: Option<String>,
+    /// Events at or after this time (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    /// Events before this time (RFC 3339).
+    pub until: Option<DateTime<Utc>>,
+    /// 1-200; default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// An audit event.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditEventView {
+    pub id: String,
+    pub occurred_at: DateTime<Utc>,
+    /// Token id of the caller, or `system`.
+    pub actor: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub request_id: Option<String>,
+    pub source_ip: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+impl From<AuditEvent> for AuditEventView {
+    fn from(e: AuditEvent) -> Self {
+        Self {
+            id: e.id,
+            occurred_at: e.occurred_at,
+            actor: e.actor,
+            action: e.action,
+            target_type: e.target_type,
+            target_id: e.target_id,
+            request_id: e.request_id,
+            source_ip: e.source_ip,
+            details: e.details,
+        }
+    }
+}
+
+/// Health answers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}

@@ -1,0 +1,176 @@
+//! The one error type at the HTTP edge. Every failure becomes an RFC 9457
+//! `application/problem+json` body with a stable machine-readable `code`;
+//! internals are logged here and never returned.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use keyward_engine::EngineError;
+use keyward_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The realm in every `WWW-Authenticate` challenge.
+pub const REALM: &str = "keyward";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the problem type.
+    pub title: &'static str,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong in this occurrence.
+    pub detail: String,
+    /// Stable machine-readable code; switch on this.
+    pub code: &'static str,
+    /// The JSON field or query parameter at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Scopes that were needed and missing (for `insufficient_scope`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_scopes: Option<Vec<String>>,
+}
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    detail: String,
+    field: Option<String>,
+    missing_scopes: Option<Vec<String>>,
+    challenge: Option<String>,
+}
+
+impl ApiError {
+    /// A problem with a status, code, title and detail.
+    pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, title, detail: detail.into(), field: None, missing_scopes: None, challenge: None }
+    }
+
+    /// 400 naming a field.
+    pub fn invalid_field(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        let mut error = Self::new(StatusCode::BAD_REQUEST, "invalid_field", "Invalid field", detail);
+        error.field = Some(field.into());
+        error
+    }
+
+    /// 401 with the same body for every kind of bad credential, so nothing
+    /// can be learned about which tokens exist.
+    pub fn unauthorized(token_presented: bool) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            "A valid bearer token is required: it is missing, invalid, expired or revoked.",
+        );
+        error.challenge = Some(if token_presented {
+            format!("Bearer realm=\"{REALM}\", error=\"invalid_token\"")
+        } else {
+            format!("Bearer realm=\"{REALM}\"")
+        });
+        error
+    }
+
+    /// 400 for a malformed Authorization header (RFC 6750 §3.1 `invalid_request`).
+    pub fn invalid_authorization(detail: impl Into<String>) -> Self {
+        let mut error = Self::new(StatusCode::BAD_REQUEST, "invalid_authorization", "Invalid Authorization header", detail);
+        error.challenge = Some(format!("Bearer realm=\"{REALM}\", error=\"invalid_request\""));
+        error
+    }
+
+    /// 404 for an unknown route.
+    pub fn route_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "route_not_found", "Not found", "No such endpoint. See /openapi.json.")
+    }
+
+    /// 405 for a known route with the wrong method.
+    pub fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed", "This endpoint does not accept that method. See /openapi.json.")
+    }
+
+    /// 503 when the store cannot be reached; the cause is logged, not returned.
+    pub fn store_unavailable(error: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %error, "store unavailable");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Service unavailable", "The token store is unavailable; retry shortly.")
+    }
+
+    fn internal(error: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %error, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "Something went wrong on our side; it has been logged.")
+    }
+
+    /// The stable code, for tests and logs.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::Invalid(invalid) => ApiError::invalid_field(invalid.field, invalid.message),
+            EngineError::Forbidden { missing } => {
+                let mut api = ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    "Insufficient scope",
+                    format!("This call needs the scope(s): {}.", missing.join(", ")),
+                );
+                api.challenge = Some(format!(
+                    "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{}\"",
+                    missing.join(" ")
+                ));
+                api.missing_scopes = Some(missing);
+                api
+            }
+            EngineError::Escalation { scopes } => {
+                let mut api = ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "scope_escalation",
+                    "Scope escalation refused",
+                    format!("A token can only grant scopes it holds itself; the caller lacks: {}.", scopes.join(", ")),
+                );
+                api.field = Some("scopes".into());
+                api.missing_scopes = Some(scopes);
+                api
+            }
+            EngineError::NotFound(what) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found", format!("No such {what}."))
+            }
+            EngineError::Conflict(what) => {
+                tracing::warn!(%what, "store conflict");
+                ApiError::new(StatusCode::CONFLICT, "conflict", "Conflict", "The request conflicts with existing data; retry it.")
+            }
+            EngineError::Store(StoreError::Backend(inner)) => ApiError::store_unavailable(inner.as_ref()),
+            EngineError::Store(other) => ApiError::internal(&other),
+            EngineError::Rng(rng) => ApiError::internal(&rng),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = Problem {
+            problem_type: format!("urn:keyward:problem:{}", self.code),
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: self.detail,
+            code: self.code,
+            field: self.field,
+            missing_scopes: self.missing_scopes,
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}

@@ -1,0 +1,201 @@
+//! Extractors: JSON and query bodies whose every failure is a precise
+//! problem, and the authenticated caller. Authentication is an extractor so
+//! no handler can forget it.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use keyward_core::auth_header::{parse_bearer, AuthHeaderError};
+use keyward_engine::{Actor, RequestContext};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// A JSON body. Wrong content type → 415, too large → 413, bad syntax →
+/// `invalid_json`, wrong shape → `invalid_field` naming the field.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "Send the body as JSON with `Content-Type: application/json`.",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", "Request bodies are limited to 64 KiB.")
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "Invalid body", "The request body could not be read.")
+            }
+        })?;
+        decode_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Decodes JSON, mapping serde's errors to problems that name the field and
+/// never echo a submitted value (which could be a secret).
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let message = redact_values(&inner.to_string());
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "Invalid JSON", format!("The body is not valid JSON: {message}."))
+            }
+            serde_json::error::Category::Data => {
+                let field = if path == "." { unknown_field_name(&message).unwrap_or_else(|| "body".into()) } else { path };
+                ApiError::invalid_field(field, message)
+            }
+        }
+    })?;
+    deserializer.end().map_err(|_| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "Invalid JSON", "Unexpected data after the JSON value.")
+    })?;
+    Ok(value)
+}
+
+/// Replaces every double-quoted run in a serde message with `"…"`: serde
+/// quotes submitted strings there, and a submitted string may be a token.
+/// Field names are quoted with backticks and survive.
+fn redact_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for ch in message.chars() {
+        if ch == '"' {
+            if inside {
+                out.push_str("…\"");
+            } else {
+                out.push('"');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// The field a serde message is about: `unknown field `x``, `missing field
+/// `x``, or a leading `path: ` that serde_path_to_error adds.
+fn unknown_field_name(message: &str) -> Option<String> {
+    for marker in ["unknown field `", "missing field `"] {
+        if let Some(at) = message.find(marker) {
+            return message[at + marker.len()..].split('`').next().map(str::to_owned);
+        }
+    }
+    let (path, _) = message.split_once(": ")?;
+    let is_path = !path.is_empty() && path.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'[' | b']'));
+    is_path.then(|| path.to_owned())
+}
+
+/// Query parameters, with problems naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded_compatible(query).map(ApiQuery)
+    }
+}
+
+fn serde_urlencoded_compatible<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(&format!("/?{query}").parse().map_err(|_| {
+        ApiError::invalid_field("query", "The query string is malformed.")
+    })?)
+    .map(|axum::extract::Query(value)| value)
+    .map_err(|rejection| {
+        let message = redact_values(&rejection.body_text());
+        let message = message.trim_start_matches("Failed to deserialize query string: ").to_owned();
+        let field = unknown_field_name(&message).unwrap_or_else(|| "query".into());
+        ApiError::invalid_field(field, message)
+    })
+}
+
+/// Request id and client address, for audit events.
+pub fn request_context(parts: &Parts) -> RequestContext {
+    let request_id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
+        .map(str::to_owned);
+    let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string());
+    RequestContext { request_id, source_ip }
+}
+
+/// An authenticated management caller.
+pub struct Caller(pub Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(state);
+        let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let Some(value) = values.next() else {
+            return Err(ApiError::unauthorized(false));
+        };
+        if values.next().is_some() {
+            return Err(ApiError::invalid_authorization("Send exactly one Authorization header; more than one credential is refused."));
+        }
+        let presented = match parse_bearer(value.as_bytes()) {
+            Ok(token) => token,
+            Err(AuthHeaderError::Scheme) => return Err(ApiError::unauthorized(false)),
+            Err(AuthHeaderError::Credential) => {
+                return Err(ApiError::invalid_authorization("Use `Authorization: Bearer <token>` with exactly one token."))
+            }
+        };
+        match state.engine.authenticate(presented).await? {
+            Some(principal) => Ok(Caller(Actor { principal, context: request_context(parts) })),
+            None => Err(ApiError::unauthorized(true)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_values_are_redacted_but_field_names_survive() {
+        let message = "invalid type: string \"kw_live_secret\", expected i64 at line 1 column 9";
+        assert_eq!(redact_values(message), "invalid type: string \"…\", expected i64 at line 1 column 9");
+        assert_eq!(redact_values("unknown field `tokn`, expected `token`"), "unknown field `tokn`, expected `token`");
+    }
+
+    #[test]
+    fn unknown_and_missing_fields_are_named() {
+        assert_eq!(unknown_field_name("unknown field `tokn`, expected one of"), Some("tokn".into()));
+        assert_eq!(unknown_field_name("missing field `name` at line 1"), Some("name".into()));
+        assert_eq!(unknown_field_name("something else"), None);
+        assert_eq!(unknown_field_name("Failed to deserialize query string: unknown field `colour`"), Some("colour".into()));
+        assert_eq!(unknown_field_name("limit: invalid digit found in string"), Some("limit".into()));
+    }
+}

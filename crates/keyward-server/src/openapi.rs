@@ -1,0 +1,35 @@
+//! The base of the OpenAPI document: metadata and the bearer scheme. The
+//! paths are added from the handlers' own annotations.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Keyward API", description = "Issue, verify, list and revoke API tokens. Errors are RFC 9457 problem+json with a stable `code`."),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "tokens", description = "Issue, inspect, update and revoke tokens"),
+        (name = "keyspaces", description = "Groups of tokens for one API and environment"),
+        (name = "verify", description = "Verify a presented token"),
+        (name = "audit", description = "Who changed what"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("A Keyward management token")).build()),
+        );
+    }
+}
+
+pub fn base() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,20 @@
+//! The endpoints, one module per resource. Each handler documents the scope
+//! it needs; the engine enforces it.
+
+pub mod audit;
+pub mod health;
+pub mod keyspaces;
+pub mod tokens;
+pub mod verify;
+
+use keyward_store::{Cursor, PageRequest};
+
+use crate::error::ApiError;
+
+/// Builds a page request from query parameters, naming a bad cursor.
+pub fn page_request(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+    let after = cursor
+        .map(|text| Cursor::decode(text).ok_or_else(|| ApiError::invalid_field("cursor", "Not a cursor returned by this API.")))
+        .transpose()?;
+    Ok(PageRequest::new(limit, after))
+}

@@ -1,0 +1,105 @@
+//! `/v1/tokens`
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::Json;
+use keyward_core::model::TokenState;
+use keyward_engine::{NewToken, TokenChanges};
+use keyward_store::TokenFilter;
+
+use crate::dto::{CreateToken, CreatedToken, Page, TokenQuery, TokenView, UpdateToken};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::routes::page_request;
+use crate::AppState;
+
+/// Issue a token. The response is the only time its secret is shown.
+/// Needs `keyward:tokens:write`; a management token can only grant
+/// management scopes it holds itself.
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateToken,
+    security(("bearer" = ["keyward:tokens:write"])),
+    responses((status = 201, body = CreatedToken), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem)))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(body): ApiJson<CreateToken>,
+) -> Result<(StatusCode, HeaderMap, Json<CreatedToken>), ApiError> {
+    let input = NewToken {
+        keyspace_id: body.keyspace_id,
+        name: body.name,
+        scopes: body.scopes,
+        owner: body.owner,
+        expires_in: body.expires_in,
+        expires_at: body.expires_at,
+        metadata: body.metadata,
+    };
+    let issued = state.engine.issue_token(&actor, input).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/tokens/{}", issued.record.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    // The body holds a secret: no intermediary may keep a copy.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let view = TokenView::new(issued.record, state.now_micros());
+    Ok((StatusCode::CREATED, headers, Json(CreatedToken { token: issued.secret.expose().to_owned(), view })))
+}
+
+/// List tokens, newest first, with filters. Needs `keyward:tokens:read`.
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", params(TokenQuery),
+    security(("bearer" = ["keyward:tokens:read"])),
+    responses((status = 200, body = Page<TokenView>), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiQuery(query): ApiQuery<TokenQuery>,
+) -> Result<Json<Page<TokenView>>, ApiError> {
+    let token_state = query
+        .state
+        .as_deref()
+        .map(|text| {
+            text.parse::<TokenState>()
+                .map_err(|()| ApiError::invalid_field("state", "Use one of: active, expired, revoked."))
+        })
+        .transpose()?;
+    let filter = TokenFilter { keyspace_id: query.keyspace_id, owner: query.owner, state: token_state, ..TokenFilter::default() };
+    let page = state.engine.list_tokens(&actor, filter, &page_request(query.limit, query.cursor.as_deref())?).await?;
+    let now = state.now_micros();
+    Ok(Json(Page {
+        data: page.items.into_iter().map(|t| TokenView::new(t, now)).collect(),
+        next_cursor: page.next.map(|c| c.encode()),
+    }))
+}
+
+/// Show one token (never its secret). Needs `keyward:tokens:read`.
+#[utoipa::path(get, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    security(("bearer" = ["keyward:tokens:read"])),
+    responses((status = 200, body = TokenView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_token(State(state): State<AppState>, Caller(actor): Caller, Path(id): Path<String>) -> Result<Json<TokenView>, ApiError> {
+    let record = state.engine.get_token(&actor, &id).await?;
+    Ok(Json(TokenView::new(record, state.now_micros())))
+}
+
+/// Rename a token or replace its metadata. Needs `keyward:tokens:write`.
+#[utoipa::path(patch, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)), request_body = UpdateToken,
+    security(("bearer" = ["keyward:tokens:write"])),
+    responses((status = 200, body = TokenView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn update_token(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateToken>,
+) -> Result<Json<TokenView>, ApiError> {
+    let record = state.engine.update_token(&actor, &id, TokenChanges { name: body.name, metadata: body.metadata }).await?;
+    Ok(Json(TokenView::new(record, state.now_micros())))
+}
+
+/// Revoke a token, effective immediately. Idempotent: revoking a revoked
+/// token succeeds and keeps the first revocation time. Needs `keyward:tokens:write`.
+#[utoipa::path(post, path = "/v1/tokens/{id}/revoke", tag = "tokens", params(("id" = String, Path)),
+    security(("bearer" = ["keyward:tokens:write"])),
+    responses((status = 200, body = TokenView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn revoke_token(State(state): State<AppState>, Caller(actor): Caller, Path(id): Path<String>) -> Result<Json<TokenView>, ApiError> {
+    let record = state.engine.revoke_token(&actor, &id).await?;
+    Ok(Json(TokenView::new(record, state.now_micros())))
+}

@@ -1,0 +1,32 @@
+//! `/v1/verify`: the hot path.
+
+use axum::extract::State;
+use axum::Json;
+use keyward_core::scope::{self, management};
+
+use crate::dto::{VerifyRequest, VerifyResponse};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, Caller};
+use crate::AppState;
+
+/// Verify a token presented to your service. Always 200 with a verdict;
+/// the detailed codes are for the trusted backend calling this. Needs
+/// `keyward:verify`.
+#[utoipa::path(post, path = "/v1/verify", tag = "verify", request_body = VerifyRequest,
+    security(("bearer" = ["keyward:verify"])),
+    responses((status = 200, body = VerifyResponse), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn verify(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(body): ApiJson<VerifyRequest>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    actor.require(management::VERIFY)?;
+    if body.required_scopes.len() > scope::MAX_SCOPES {
+        return Err(ApiError::invalid_field("required_scopes", format!("At most {} scopes.", scope::MAX_SCOPES)));
+    }
+    for (index, required) in body.required_scopes.iter().enumerate() {
+        scope::validate(required).map_err(|error| ApiError::invalid_field(format!("required_scopes[{index}]"), error.to_string()))?;
+    }
+    let verdict = state.engine.verify(&body.token, &body.required_scopes).await?;
+    Ok(Json(verdict.into()))
+}
