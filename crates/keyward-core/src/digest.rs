@@ -55,11 +55,7 @@ mod tests {
     fn digest_is_sha256_of_the_full_text() {
         // SHA-256("abc") from FIPS 180-2, appendix B.1.
         let digest = TokenDigest::of("abc");
-        assert_eq!(
-            digest.as_bytes()[..4],
-            [0xba, 0x78, 0x16, 0xbf],
-            "first bytes of the FIPS 180-2 vector"
-        );
+        assert_eq!(digest.as_bytes()[..4], [0xba, 0x78, 0x16, 0xbf], "first bytes of the FIPS 180-2 vector");
         assert!(digest.ct_eq(&TokenDigest::of("abc")));
         assert!(!digest.ct_eq(&TokenDigest::of("abd")));
         assert_eq!(TokenDigest::from_slice(digest.as_bytes()), Some(digest));

@@ -36,9 +36,8 @@ pub fn new_id(kind: IdKind, rng: &dyn SecureRng) -> Result<String, RngError> {
 /// Whether `text` could be an identifier of `kind` (cheap syntax check, so
 /// obviously foreign ids are answered 404 without a query).
 pub fn looks_like(kind: IdKind, text: &str) -> bool {
-    text.strip_prefix(kind.prefix()).is_some_and(|rest| {
-        rest.len() == 22 && rest.bytes().all(|b| base62::digit_value(b).is_some())
-    })
+    text.strip_prefix(kind.prefix())
+        .is_some_and(|rest| rest.len() == 22 && rest.bytes().all(|b| base62::digit_value(b).is_some()))
 }
 
 #[cfg(test)]

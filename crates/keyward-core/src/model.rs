@@ -163,7 +163,6 @@ pub mod actions {
 /// The actor recorded for changes no token made (bootstrap).
 pub const SYSTEM_ACTOR: &str = "system";
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

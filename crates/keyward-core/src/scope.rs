@@ -26,8 +26,7 @@ pub mod management {
     pub const AUDIT_READ: &str = "keyward:audit:read";
 
     /// Every management scope: what the first admin token holds.
-    pub const ALL: &[&str] =
-        &[KEYSPACES_READ, KEYSPACES_WRITE, TOKENS_READ, TOKENS_WRITE, VERIFY, AUDIT_READ];
+    pub const ALL: &[&str] = &[KEYSPACES_READ, KEYSPACES_WRITE, TOKENS_READ, TOKENS_WRITE, VERIFY, AUDIT_READ];
 }
 
 /// Why a scope string is malformed.
@@ -68,9 +67,7 @@ pub fn validate(scope: &str) -> Result<(), ScopeError> {
             return Err(ScopeError::Wildcard(scope.to_owned()));
         }
         let valid = !segment.is_empty()
-            && segment.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
-            });
+            && segment.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'));
         if !valid {
             return Err(ScopeError::Characters(scope.to_owned()));
         }

@@ -225,11 +225,7 @@ impl<'a> ParsedToken<'a> {
 /// Generates a new token from `rng`. Each random character is drawn by
 /// rejection sampling (bytes ≥ 248 are discarded) so every base62 digit is
 /// exactly equally likely.
-pub fn generate(
-    prefix: &TokenPrefix,
-    environment: Environment,
-    rng: &dyn SecureRng,
-) -> Result<SecretToken, RngError> {
+pub fn generate(prefix: &TokenPrefix, environment: Environment, rng: &dyn SecureRng) -> Result<SecretToken, RngError> {
     let mut text = String::with_capacity(MAX_TOKEN_LEN);
     text.push_str(prefix.as_str());
     text.push('_');
@@ -308,25 +304,13 @@ mod tests {
         assert_eq!(ParsedToken::parse(""), Err(TokenFormatError::Shape));
         assert_eq!(ParsedToken::parse(&good[..good.len() - 1]), Err(TokenFormatError::Shape));
         assert_eq!(ParsedToken::parse(&format!("{good}x")), Err(TokenFormatError::Shape));
-        assert_eq!(
-            ParsedToken::parse(&good.replacen("kw_", "KW_", 1)),
-            Err(TokenFormatError::Prefix)
-        );
-        assert_eq!(
-            ParsedToken::parse(&good.replacen("_test_", "_prod_", 1)),
-            Err(TokenFormatError::Environment)
-        );
+        assert_eq!(ParsedToken::parse(&good.replacen("kw_", "KW_", 1)), Err(TokenFormatError::Prefix));
+        assert_eq!(ParsedToken::parse(&good.replacen("_test_", "_prod_", 1)), Err(TokenFormatError::Environment));
         let mut bad_alphabet = good.clone().into_bytes();
         bad_alphabet[10] = b'-';
-        assert_eq!(
-            ParsedToken::parse(std::str::from_utf8(&bad_alphabet).unwrap()),
-            Err(TokenFormatError::Alphabet)
-        );
+        assert_eq!(ParsedToken::parse(std::str::from_utf8(&bad_alphabet).unwrap()), Err(TokenFormatError::Alphabet));
         // The checksum covers the environment: a test token relabelled live fails.
-        assert_eq!(
-            ParsedToken::parse(&good.replacen("_test_", "_live_", 1)),
-            Err(TokenFormatError::Checksum)
-        );
+        assert_eq!(ParsedToken::parse(&good.replacen("_test_", "_live_", 1)), Err(TokenFormatError::Checksum));
     }
 
     #[test]

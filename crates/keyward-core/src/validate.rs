@@ -61,10 +61,7 @@ pub fn metadata(value: &Value) -> Result<(), InvalidField> {
     }
     let size = serde_json::to_vec(value).map(|bytes| bytes.len()).unwrap_or(usize::MAX);
     if size > MAX_METADATA_BYTES {
-        return Err(InvalidField::new(
-            "metadata",
-            format!("must be at most {MAX_METADATA_BYTES} bytes as JSON"),
-        ));
+        return Err(InvalidField::new("metadata", format!("must be at most {MAX_METADATA_BYTES} bytes as JSON")));
     }
     Ok(())
 }

@@ -204,7 +204,14 @@ impl Engine {
         micros_to_datetime(self.clock.now_micros())
     }
 
-    fn event(&self, actor: &Actor, action: &str, target_type: &str, target_id: &str, details: Value) -> Result<AuditEvent, EngineError> {
+    fn event(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target_type: &str,
+        target_id: &str,
+        details: Value,
+    ) -> Result<AuditEvent, EngineError> {
         Ok(AuditEvent {
             id: new_id(IdKind::Event, self.rng.as_ref())?,
             occurred_at: self.now(),
@@ -239,9 +246,11 @@ impl Engine {
             created_by: system.principal.token_id.clone(),
         };
         let scopes: Vec<String> = management::ALL.iter().map(|s| (*s).to_owned()).collect();
-        let (secret, record) = self.mint(&keyspace, "admin (bootstrap)".into(), "admin".into(), scopes, None, json!({}), &system)?;
+        let (secret, record) =
+            self.mint(&keyspace, "admin (bootstrap)".into(), "admin".into(), scopes, None, json!({}), &system)?;
         let digest = TokenDigest::of(secret.expose());
-        let event = self.event(&system, actions::ADMIN_BOOTSTRAPPED, "token", &record.id, json!({"keyspace_id": keyspace.id}))?;
+        let event =
+            self.event(&system, actions::ADMIN_BOOTSTRAPPED, "token", &record.id, json!({"keyspace_id": keyspace.id}))?;
         let created = self.store.bootstrap(&keyspace, &record, &digest, &event).await?;
         self.load().await?;
         Ok(created.then_some(Issued { secret, record }))
@@ -291,10 +300,8 @@ impl Engine {
         if let Some(ttl) = input.default_ttl_seconds {
             validate::ttl_seconds("default_ttl_seconds", ttl)?;
         }
-        let allowed_scopes = input
-            .allowed_scopes
-            .map(|list| normalize_customer_scopes("allowed_scopes", &list))
-            .transpose()?;
+        let allowed_scopes =
+            input.allowed_scopes.map(|list| normalize_customer_scopes("allowed_scopes", &list)).transpose()?;
         let keyspace = Keyspace {
             id: new_id(IdKind::Keyspace, self.rng.as_ref())?,
             name,
@@ -349,7 +356,11 @@ impl Engine {
         let scopes = if keyspace.management {
             let scopes = scope::normalize(&input.scopes).map_err(|e| InvalidField::new("scopes", e.to_string()))?;
             if let Some(foreign) = scopes.iter().find(|s| !scope::is_management(s)) {
-                return Err(InvalidField::new("scopes", format!("`{foreign}` is not a management scope; management tokens carry only keyward:* scopes")).into());
+                return Err(InvalidField::new(
+                    "scopes",
+                    format!("`{foreign}` is not a management scope; management tokens carry only keyward:* scopes"),
+                )
+                .into());
             }
             // No escalation: a token can only hand out what it holds itself.
             let beyond: Vec<String> = scopes.iter().filter(|s| !actor.holds(s)).cloned().collect();
@@ -361,7 +372,11 @@ impl Engine {
             let scopes = normalize_customer_scopes("scopes", &input.scopes)?;
             if let Some(allowed) = &keyspace.allowed_scopes {
                 if let Some(outside) = scopes.iter().find(|s| !allowed.iter().any(|a| scope::grants(a, s))) {
-                    return Err(InvalidField::new("scopes", format!("`{outside}` is not allowed in keyspace {}", keyspace.id)).into());
+                    return Err(InvalidField::new(
+                        "scopes",
+                        format!("`{outside}` is not allowed in keyspace {}", keyspace.id),
+                    )
+                    .into());
                 }
             }
             scopes
@@ -504,14 +519,24 @@ impl Engine {
     }
 
     /// Tokens matching `filter` (its `now` is set here), newest first.
-    pub async fn list_tokens(&self, actor: &Actor, mut filter: TokenFilter, page: &PageRequest) -> Result<Page<TokenRecord>, EngineError> {
+    pub async fn list_tokens(
+        &self,
+        actor: &Actor,
+        mut filter: TokenFilter,
+        page: &PageRequest,
+    ) -> Result<Page<TokenRecord>, EngineError> {
         actor.require(management::TOKENS_READ)?;
         filter.now = self.now();
         Ok(self.store.list_tokens(&filter, page).await?)
     }
 
     /// Renames a token or replaces its metadata.
-    pub async fn update_token(&self, actor: &Actor, id: &str, changes: TokenChanges) -> Result<TokenRecord, EngineError> {
+    pub async fn update_token(
+        &self,
+        actor: &Actor,
+        id: &str,
+        changes: TokenChanges,
+    ) -> Result<TokenRecord, EngineError> {
         actor.require(management::TOKENS_WRITE)?;
         let name = changes.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
         if let Some(metadata) = &changes.metadata {
@@ -551,7 +576,12 @@ impl Engine {
     }
 
     /// Audit events, newest first.
-    pub async fn list_audit(&self, actor: &Actor, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEvent>, EngineError> {
+    pub async fn list_audit(
+        &self,
+        actor: &Actor,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>, EngineError> {
         actor.require(management::AUDIT_READ)?;
         Ok(self.store.list_audit(filter, page).await?)
     }
@@ -590,10 +620,7 @@ impl Engine {
 fn normalize_customer_scopes(field: &'static str, scopes: &[String]) -> Result<Vec<String>, InvalidField> {
     let scopes = scope::normalize(scopes).map_err(|e| InvalidField::new(field, e.to_string()))?;
     if let Some(reserved) = scopes.iter().find(|s| scope::is_management(s)) {
-        return Err(InvalidField::new(
-            field,
-            format!("`{reserved}` is reserved for Keyward's management keyspace"),
-        ));
+        return Err(InvalidField::new(field, format!("`{reserved}` is reserved for Keyward's management keyspace")));
     }
     Ok(scopes)
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use keyward_core::scope::management;
 use keyward_core::{Environment, ManualClock, SeededRng};
-use keyward_engine::{Actor, Engine, EngineConfig, EngineError, NewKeyspace, NewToken, RequestContext, TokenChanges, VerifyCode};
+use keyward_engine::{
+    Actor, Engine, EngineConfig, EngineError, NewKeyspace, NewToken, RequestContext, TokenChanges, VerifyCode,
+};
 use keyward_store::{AuditFilter, PageRequest, Store, TokenFilter};
 use keyward_store_sqlite::SqliteStore;
 use serde_json::json;
@@ -24,10 +26,14 @@ async fn harness() -> Harness {
     let store = SqliteStore::open(&dir.path().join("k.db")).await.unwrap();
     store.migrate().await.unwrap();
     let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()));
-    let engine = Arc::new(Engine::new(Arc::new(store), clock.clone(), Arc::new(SeededRng::new(42)), EngineConfig::default()));
+    let engine =
+        Arc::new(Engine::new(Arc::new(store), clock.clone(), Arc::new(SeededRng::new(42)), EngineConfig::default()));
     let issued = engine.bootstrap().await.unwrap().expect("first bootstrap issues a token");
     let principal = engine.authenticate(issued.secret.expose()).await.unwrap().expect("admin authenticates");
-    let admin = Actor { principal, context: RequestContext { request_id: Some("req-9".into()), source_ip: Some("192.0.2.1".into()) } };
+    let admin = Actor {
+        principal,
+        context: RequestContext { request_id: Some("req-9".into()), source_ip: Some("192.0.2.1".into()) },
+    };
     Harness { engine, clock, admin, admin_secret: issued.secret.expose().to_owned(), _dir: dir }
 }
 
@@ -63,13 +69,16 @@ async fn issue_then_verify_with_and_without_required_scopes() {
     let ks = keyspace(&h, None).await;
     let issued = h
         .engine
-        .issue_token(&h.admin, NewToken {
-            keyspace_id: ks.clone(),
-            name: "billing worker".into(),
-            scopes: scopes(&["invoices:read", "invoices:write"]),
-            metadata: Some(json!({"team": "billing"})),
-            ..NewToken::default()
-        })
+        .issue_token(
+            &h.admin,
+            NewToken {
+                keyspace_id: ks.clone(),
+                name: "billing worker".into(),
+                scopes: scopes(&["invoices:read", "invoices:write"]),
+                metadata: Some(json!({"team": "billing"})),
+                ..NewToken::default()
+            },
+        )
         .await
         .unwrap();
     let secret = issued.secret.expose();
@@ -122,7 +131,10 @@ async fn expiry_is_exact_at_the_boundary() {
     let ks = keyspace(&h, None).await;
     let issued = h
         .engine
-        .issue_token(&h.admin, NewToken { keyspace_id: ks, name: "short".into(), expires_in: Some(60), ..NewToken::default() })
+        .issue_token(
+            &h.admin,
+            NewToken { keyspace_id: ks, name: "short".into(), expires_in: Some(60), ..NewToken::default() },
+        )
         .await
         .unwrap();
     let secret = issued.secret.expose();
@@ -139,16 +151,23 @@ async fn keyspace_default_ttl_applies_when_no_expiry_is_given() {
     let h = harness().await;
     let ks = h
         .engine
-        .create_keyspace(&h.admin, NewKeyspace {
-            name: "ci".into(),
-            environment: Environment::Test,
-            prefix: None,
-            default_ttl_seconds: Some(3600),
-            allowed_scopes: None,
-        })
+        .create_keyspace(
+            &h.admin,
+            NewKeyspace {
+                name: "ci".into(),
+                environment: Environment::Test,
+                prefix: None,
+                default_ttl_seconds: Some(3600),
+                allowed_scopes: None,
+            },
+        )
         .await
         .unwrap();
-    let issued = h.engine.issue_token(&h.admin, NewToken { keyspace_id: ks.id, name: "ci".into(), ..NewToken::default() }).await.unwrap();
+    let issued = h
+        .engine
+        .issue_token(&h.admin, NewToken { keyspace_id: ks.id, name: "ci".into(), ..NewToken::default() })
+        .await
+        .unwrap();
     assert!(issued.secret.expose().starts_with("kw_test_"));
     assert_eq!(issued.record.expires_at, Some(h.clock.now_plus(3600)));
 }
@@ -168,7 +187,11 @@ impl NowPlus for ManualClock {
 async fn revocation_is_effective_on_the_next_verify_even_when_cached() {
     let h = harness().await;
     let ks = keyspace(&h, None).await;
-    let issued = h.engine.issue_token(&h.admin, NewToken { keyspace_id: ks, name: "doomed".into(), ..NewToken::default() }).await.unwrap();
+    let issued = h
+        .engine
+        .issue_token(&h.admin, NewToken { keyspace_id: ks, name: "doomed".into(), ..NewToken::default() })
+        .await
+        .unwrap();
     let secret = issued.secret.expose().to_owned();
     assert_eq!(h.engine.verify(&secret, &[]).await.unwrap().code, VerifyCode::Valid);
     let revoked = h.engine.revoke_token(&h.admin, &issued.record.id).await.unwrap();
@@ -186,7 +209,10 @@ async fn revocation_racing_verifications_never_leaves_a_stale_cache() {
     for round in 0..30 {
         let issued = h
             .engine
-            .issue_token(&h.admin, NewToken { keyspace_id: ks.clone(), name: format!("race {round}"), ..NewToken::default() })
+            .issue_token(
+                &h.admin,
+                NewToken { keyspace_id: ks.clone(), name: format!("race {round}"), ..NewToken::default() },
+            )
             .await
             .unwrap();
         let secret = issued.secret.expose().to_owned();
@@ -218,10 +244,18 @@ async fn revocation_racing_verifications_never_leaves_a_stale_cache() {
 async fn updates_are_visible_to_the_next_verify() {
     let h = harness().await;
     let ks = keyspace(&h, None).await;
-    let issued = h.engine.issue_token(&h.admin, NewToken { keyspace_id: ks, name: "old".into(), ..NewToken::default() }).await.unwrap();
+    let issued = h
+        .engine
+        .issue_token(&h.admin, NewToken { keyspace_id: ks, name: "old".into(), ..NewToken::default() })
+        .await
+        .unwrap();
     h.engine.verify(issued.secret.expose(), &[]).await.unwrap();
     h.engine
-        .update_token(&h.admin, &issued.record.id, TokenChanges { name: Some("new".into()), metadata: Some(json!({"v": 2})) })
+        .update_token(
+            &h.admin,
+            &issued.record.id,
+            TokenChanges { name: Some("new".into()), metadata: Some(json!({"v": 2})) },
+        )
         .await
         .unwrap();
     let seen = h.engine.verify(issued.secret.expose(), &[]).await.unwrap().token.unwrap();
@@ -236,12 +270,15 @@ async fn no_escalation_through_management_tokens() {
     let management_ks = h.engine.list_keyspaces(&h.admin, &PageRequest::first()).await.unwrap().items[0].id.clone();
     let limited = h
         .engine
-        .issue_token(&h.admin, NewToken {
-            keyspace_id: management_ks.clone(),
-            name: "ci writer".into(),
-            scopes: scopes(&[management::TOKENS_WRITE]),
-            ..NewToken::default()
-        })
+        .issue_token(
+            &h.admin,
+            NewToken {
+                keyspace_id: management_ks.clone(),
+                name: "ci writer".into(),
+                scopes: scopes(&[management::TOKENS_WRITE]),
+                ..NewToken::default()
+            },
+        )
         .await
         .unwrap();
     let limited_actor = Actor {
@@ -250,12 +287,15 @@ async fn no_escalation_through_management_tokens() {
     };
     let escalate = h
         .engine
-        .issue_token(&limited_actor, NewToken {
-            keyspace_id: management_ks.clone(),
-            name: "broader".into(),
-            scopes: scopes(&[management::TOKENS_WRITE, management::AUDIT_READ]),
-            ..NewToken::default()
-        })
+        .issue_token(
+            &limited_actor,
+            NewToken {
+                keyspace_id: management_ks.clone(),
+                name: "broader".into(),
+                scopes: scopes(&[management::TOKENS_WRITE, management::AUDIT_READ]),
+                ..NewToken::default()
+            },
+        )
         .await;
     match escalate {
         Err(EngineError::Escalation { scopes }) => assert_eq!(scopes, vec![management::AUDIT_READ.to_owned()]),
@@ -263,12 +303,15 @@ async fn no_escalation_through_management_tokens() {
     }
     // Equal or narrower is fine.
     h.engine
-        .issue_token(&limited_actor, NewToken {
-            keyspace_id: management_ks,
-            name: "same".into(),
-            scopes: scopes(&[management::TOKENS_WRITE]),
-            ..NewToken::default()
-        })
+        .issue_token(
+            &limited_actor,
+            NewToken {
+                keyspace_id: management_ks,
+                name: "same".into(),
+                scopes: scopes(&[management::TOKENS_WRITE]),
+                ..NewToken::default()
+            },
+        )
         .await
         .unwrap();
     // And the limited token cannot read the audit log.
@@ -282,16 +325,35 @@ async fn customer_keyspaces_refuse_reserved_and_disallowed_scopes() {
     let ks = keyspace(&h, Some(vec!["invoices:*"])).await;
     let reserved = h
         .engine
-        .issue_token(&h.admin, NewToken { keyspace_id: ks.clone(), name: "x".into(), scopes: scopes(&["keyward:tokens:write"]), ..NewToken::default() })
+        .issue_token(
+            &h.admin,
+            NewToken {
+                keyspace_id: ks.clone(),
+                name: "x".into(),
+                scopes: scopes(&["keyward:tokens:write"]),
+                ..NewToken::default()
+            },
+        )
         .await;
     assert!(matches!(reserved, Err(EngineError::Invalid(ref f)) if f.field == "scopes"), "{reserved:?}");
     let outside = h
         .engine
-        .issue_token(&h.admin, NewToken { keyspace_id: ks.clone(), name: "x".into(), scopes: scopes(&["users:read"]), ..NewToken::default() })
+        .issue_token(
+            &h.admin,
+            NewToken {
+                keyspace_id: ks.clone(),
+                name: "x".into(),
+                scopes: scopes(&["users:read"]),
+                ..NewToken::default()
+            },
+        )
         .await;
     assert!(matches!(outside, Err(EngineError::Invalid(ref f)) if f.field == "scopes"), "{outside:?}");
     h.engine
-        .issue_token(&h.admin, NewToken { keyspace_id: ks, name: "x".into(), scopes: scopes(&["invoices:read"]), ..NewToken::default() })
+        .issue_token(
+            &h.admin,
+            NewToken { keyspace_id: ks, name: "x".into(), scopes: scopes(&["invoices:read"]), ..NewToken::default() },
+        )
         .await
         .unwrap();
 }
@@ -304,7 +366,13 @@ async fn bad_expiries_and_unknown_keyspaces_are_refused() {
     let cases = [
         NewToken { keyspace_id: ks.clone(), name: "x".into(), expires_at: Some(past), ..NewToken::default() },
         NewToken { keyspace_id: ks.clone(), name: "x".into(), expires_in: Some(0), ..NewToken::default() },
-        NewToken { keyspace_id: ks.clone(), name: "x".into(), expires_in: Some(5), expires_at: Some(h.clock.now_plus(10)), ..NewToken::default() },
+        NewToken {
+            keyspace_id: ks.clone(),
+            name: "x".into(),
+            expires_in: Some(5),
+            expires_at: Some(h.clock.now_plus(10)),
+            ..NewToken::default()
+        },
         NewToken { keyspace_id: ks.clone(), name: " ".into(), ..NewToken::default() },
         NewToken { keyspace_id: ks.clone(), name: "x".into(), metadata: Some(json!([1])), ..NewToken::default() },
     ];
@@ -313,7 +381,10 @@ async fn bad_expiries_and_unknown_keyspaces_are_refused() {
     }
     let missing = h
         .engine
-        .issue_token(&h.admin, NewToken { keyspace_id: "ks_0000000000000000000000".into(), name: "x".into(), ..NewToken::default() })
+        .issue_token(
+            &h.admin,
+            NewToken { keyspace_id: "ks_0000000000000000000000".into(), name: "x".into(), ..NewToken::default() },
+        )
         .await;
     assert!(matches!(missing, Err(EngineError::NotFound("keyspace"))));
     let tokens = h.engine.list_tokens(&h.admin, TokenFilter::default(), &PageRequest::first()).await.unwrap();
@@ -324,7 +395,11 @@ async fn bad_expiries_and_unknown_keyspaces_are_refused() {
 async fn usage_is_counted_in_batches_and_lost_by_no_flush() {
     let h = harness().await;
     let ks = keyspace(&h, None).await;
-    let issued = h.engine.issue_token(&h.admin, NewToken { keyspace_id: ks, name: "busy".into(), ..NewToken::default() }).await.unwrap();
+    let issued = h
+        .engine
+        .issue_token(&h.admin, NewToken { keyspace_id: ks, name: "busy".into(), ..NewToken::default() })
+        .await
+        .unwrap();
     for _ in 0..5 {
         h.clock.advance_secs(1);
         h.engine.verify(issued.secret.expose(), &[]).await.unwrap();
@@ -347,9 +422,16 @@ async fn every_mutation_is_audited_with_its_request_context() {
     // Events in the same microsecond are ordered by id; step the clock so
     // the expected order is the order of the calls.
     h.clock.advance_secs(1);
-    let issued = h.engine.issue_token(&h.admin, NewToken { keyspace_id: ks, name: "a".into(), ..NewToken::default() }).await.unwrap();
+    let issued = h
+        .engine
+        .issue_token(&h.admin, NewToken { keyspace_id: ks, name: "a".into(), ..NewToken::default() })
+        .await
+        .unwrap();
     h.clock.advance_secs(1);
-    h.engine.update_token(&h.admin, &issued.record.id, TokenChanges { name: Some("b".into()), metadata: None }).await.unwrap();
+    h.engine
+        .update_token(&h.admin, &issued.record.id, TokenChanges { name: Some("b".into()), metadata: None })
+        .await
+        .unwrap();
     h.clock.advance_secs(1);
     h.engine.revoke_token(&h.admin, &issued.record.id).await.unwrap();
     let events = h.engine.list_audit(&h.admin, &AuditFilter::default(), &PageRequest::first()).await.unwrap().items;

@@ -34,9 +34,13 @@ pub struct Problem {
     pub missing_scopes: Option<Vec<String>>,
 }
 
-/// An error answered to a client.
+/// An error answered to a client. Boxed: it travels in every handler's
+/// `Result`, and the happy path should not pay for its size.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Details>);
+
+#[derive(Debug)]
+struct Details {
     status: StatusCode,
     code: &'static str,
     title: &'static str,
@@ -49,13 +53,21 @@ pub struct ApiError {
 impl ApiError {
     /// A problem with a status, code, title and detail.
     pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, title, detail: detail.into(), field: None, missing_scopes: None, challenge: None }
+        Self(Box::new(Details {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            field: None,
+            missing_scopes: None,
+            challenge: None,
+        }))
     }
 
     /// 400 naming a field.
     pub fn invalid_field(field: impl Into<String>, detail: impl Into<String>) -> Self {
         let mut error = Self::new(StatusCode::BAD_REQUEST, "invalid_field", "Invalid field", detail);
-        error.field = Some(field.into());
+        error.0.field = Some(field.into());
         error
     }
 
@@ -68,7 +80,7 @@ impl ApiError {
             "Unauthorized",
             "A valid bearer token is required: it is missing, invalid, expired or revoked.",
         );
-        error.challenge = Some(if token_presented {
+        error.0.challenge = Some(if token_presented {
             format!("Bearer realm=\"{REALM}\", error=\"invalid_token\"")
         } else {
             format!("Bearer realm=\"{REALM}\"")
@@ -78,8 +90,9 @@ impl ApiError {
 
     /// 400 for a malformed Authorization header (RFC 6750 §3.1 `invalid_request`).
     pub fn invalid_authorization(detail: impl Into<String>) -> Self {
-        let mut error = Self::new(StatusCode::BAD_REQUEST, "invalid_authorization", "Invalid Authorization header", detail);
-        error.challenge = Some(format!("Bearer realm=\"{REALM}\", error=\"invalid_request\""));
+        let mut error =
+            Self::new(StatusCode::BAD_REQUEST, "invalid_authorization", "Invalid Authorization header", detail);
+        error.0.challenge = Some(format!("Bearer realm=\"{REALM}\", error=\"invalid_request\""));
         error
     }
 
@@ -90,23 +103,38 @@ impl ApiError {
 
     /// 405 for a known route with the wrong method.
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed", "This endpoint does not accept that method. See /openapi.json.")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+            "This endpoint does not accept that method. See /openapi.json.",
+        )
     }
 
     /// 503 when the store cannot be reached; the cause is logged, not returned.
     pub fn store_unavailable(error: &dyn std::error::Error) -> Self {
         tracing::error!(error = %error, "store unavailable");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Service unavailable", "The token store is unavailable; retry shortly.")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "Service unavailable",
+            "The token store is unavailable; retry shortly.",
+        )
     }
 
     fn internal(error: &dyn std::error::Error) -> Self {
         tracing::error!(error = %error, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "Something went wrong on our side; it has been logged.")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "Something went wrong on our side; it has been logged.",
+        )
     }
 
     /// The stable code, for tests and logs.
     pub fn code(&self) -> &'static str {
-        self.code
+        self.0.code
     }
 }
 
@@ -121,11 +149,11 @@ impl From<EngineError> for ApiError {
                     "Insufficient scope",
                     format!("This call needs the scope(s): {}.", missing.join(", ")),
                 );
-                api.challenge = Some(format!(
+                api.0.challenge = Some(format!(
                     "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{}\"",
                     missing.join(" ")
                 ));
-                api.missing_scopes = Some(missing);
+                api.0.missing_scopes = Some(missing);
                 api
             }
             EngineError::Escalation { scopes } => {
@@ -135,8 +163,8 @@ impl From<EngineError> for ApiError {
                     "Scope escalation refused",
                     format!("A token can only grant scopes it holds itself; the caller lacks: {}.", scopes.join(", ")),
                 );
-                api.field = Some("scopes".into());
-                api.missing_scopes = Some(scopes);
+                api.0.field = Some("scopes".into());
+                api.0.missing_scopes = Some(scopes);
                 api
             }
             EngineError::NotFound(what) => {
@@ -144,7 +172,12 @@ impl From<EngineError> for ApiError {
             }
             EngineError::Conflict(what) => {
                 tracing::warn!(%what, "store conflict");
-                ApiError::new(StatusCode::CONFLICT, "conflict", "Conflict", "The request conflicts with existing data; retry it.")
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "Conflict",
+                    "The request conflicts with existing data; retry it.",
+                )
             }
             EngineError::Store(StoreError::Backend(inner)) => ApiError::store_unavailable(inner.as_ref()),
             EngineError::Store(other) => ApiError::internal(&other),
@@ -155,20 +188,21 @@ impl From<EngineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let details = *self.0;
         let problem = Problem {
-            problem_type: format!("urn:keyward:problem:{}", self.code),
-            title: self.title,
-            status: self.status.as_u16(),
-            detail: self.detail,
-            code: self.code,
-            field: self.field,
-            missing_scopes: self.missing_scopes,
+            problem_type: format!("urn:keyward:problem:{}", details.code),
+            title: details.title,
+            status: details.status.as_u16(),
+            detail: details.detail,
+            code: details.code,
+            field: details.field,
+            missing_scopes: details.missing_scopes,
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
-        let mut response = (self.status, body).into_response();
+        let mut response = (details.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(challenge) = details.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
         response

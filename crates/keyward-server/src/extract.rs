@@ -43,9 +43,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         }
         let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", "Request bodies are limited to 64 KiB.")
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "Payload too large",
+                    "Request bodies are limited to 64 KiB.",
+                )
             } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "Invalid body", "The request body could not be read.")
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    "Invalid body",
+                    "The request body could not be read.",
+                )
             }
         })?;
         decode_json(&bytes).map(ApiJson)
@@ -61,11 +71,17 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = error.into_inner();
         let message = redact_values(&inner.to_string());
         match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "Invalid JSON", format!("The body is not valid JSON: {message}."))
-            }
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "Invalid JSON",
+                format!("The body is not valid JSON: {message}."),
+            ),
             serde_json::error::Category::Data => {
-                let field = if path == "." { unknown_field_name(&message).unwrap_or_else(|| "body".into()) } else { path };
+                let field =
+                    if path == "." { unknown_field_name(&message).unwrap_or_else(|| "body".into()) } else { path };
                 ApiError::invalid_field(field, message)
             }
         }
@@ -106,7 +122,8 @@ fn unknown_field_name(message: &str) -> Option<String> {
         }
     }
     let (path, _) = message.split_once(": ")?;
-    let is_path = !path.is_empty() && path.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'[' | b']'));
+    let is_path =
+        !path.is_empty() && path.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'[' | b']'));
     is_path.then(|| path.to_owned())
 }
 
@@ -123,9 +140,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 }
 
 fn serde_urlencoded_compatible<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
-    axum::extract::Query::<T>::try_from_uri(&format!("/?{query}").parse().map_err(|_| {
-        ApiError::invalid_field("query", "The query string is malformed.")
-    })?)
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{query}")
+            .parse()
+            .map_err(|_| ApiError::invalid_field("query", "The query string is malformed."))?,
+    )
     .map(|axum::extract::Query(value)| value)
     .map_err(|rejection| {
         let message = redact_values(&rejection.body_text());
@@ -141,7 +160,11 @@ pub fn request_context(parts: &Parts) -> RequestContext {
         .headers
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
-        .filter(|id| !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
         .map(str::to_owned);
     let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string());
     RequestContext { request_id, source_ip }
@@ -163,13 +186,17 @@ where
             return Err(ApiError::unauthorized(false));
         };
         if values.next().is_some() {
-            return Err(ApiError::invalid_authorization("Send exactly one Authorization header; more than one credential is refused."));
+            return Err(ApiError::invalid_authorization(
+                "Send exactly one Authorization header; more than one credential is refused.",
+            ));
         }
         let presented = match parse_bearer(value.as_bytes()) {
             Ok(token) => token,
             Err(AuthHeaderError::Scheme) => return Err(ApiError::unauthorized(false)),
             Err(AuthHeaderError::Credential) => {
-                return Err(ApiError::invalid_authorization("Use `Authorization: Bearer <token>` with exactly one token."))
+                return Err(ApiError::invalid_authorization(
+                    "Use `Authorization: Bearer <token>` with exactly one token.",
+                ))
             }
         };
         match state.engine.authenticate(presented).await? {
@@ -195,7 +222,10 @@ mod tests {
         assert_eq!(unknown_field_name("unknown field `tokn`, expected one of"), Some("tokn".into()));
         assert_eq!(unknown_field_name("missing field `name` at line 1"), Some("name".into()));
         assert_eq!(unknown_field_name("something else"), None);
-        assert_eq!(unknown_field_name("Failed to deserialize query string: unknown field `colour`"), Some("colour".into()));
+        assert_eq!(
+            unknown_field_name("Failed to deserialize query string: unknown field `colour`"),
+            Some("colour".into())
+        );
         assert_eq!(unknown_field_name("limit: invalid digit found in string"), Some("limit".into()));
     }
 }

@@ -75,15 +75,13 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(refuse_tokens_in_urls))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                // The span names the route pattern, never the raw URI: a query
-                // string could carry a secret and ids are not for metrics.
-                let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
-                let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                tracing::info_span!("request", method = %request.method(), route, request_id)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            // The span names the route pattern, never the raw URI: a query
+            // string could carry a secret and ids are not for metrics.
+            let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+            let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %request.method(), route, request_id)
+        }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
@@ -97,7 +95,9 @@ async fn refuse_tokens_in_urls(request: Request, next: Next) -> Response {
     if let Some(query) = request.uri().query() {
         let carries_token = query.split('&').any(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            name.eq_ignore_ascii_case("access_token") || ParsedToken::parse(value).is_ok() || ParsedToken::parse(name).is_ok()
+            name.eq_ignore_ascii_case("access_token")
+                || ParsedToken::parse(value).is_ok()
+                || ParsedToken::parse(name).is_ok()
         });
         if carries_token {
             return ApiError::new(

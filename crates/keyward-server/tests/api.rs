@@ -60,7 +60,13 @@ impl TestServer {
     }
 
     async fn keyspace(&self, environment: &str) -> String {
-        let response = self.post("/v1/keyspaces", &self.admin, json!({"name": "payments", "environment": environment, "prefix": "pay"})).await;
+        let response = self
+            .post(
+                "/v1/keyspaces",
+                &self.admin,
+                json!({"name": "payments", "environment": environment, "prefix": "pay"}),
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::CREATED);
         response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
     }
@@ -112,13 +118,25 @@ async fn lifecycle(server: &TestServer) {
     assert_eq!(denied["missing_scopes"], json!(["refunds:create"]));
 
     // Everywhere but creation, the secret is absent.
-    for path in [format!("/v1/tokens/{id}"), "/v1/tokens".to_owned(), format!("/v1/tokens?keyspace_id={keyspace}&state=active"), "/v1/audit".to_owned()] {
+    for path in [
+        format!("/v1/tokens/{id}"),
+        "/v1/tokens".to_owned(),
+        format!("/v1/tokens?keyspace_id={keyspace}&state=active"),
+        "/v1/audit".to_owned(),
+    ] {
         let text = server.get(&path, &server.admin).await.text().await.unwrap();
         assert!(!text.contains(&secret[9..]), "{path} leaks the secret");
         assert!(text.contains(&id), "{path} lists the token");
     }
 
-    let renamed = server.client.patch(server.url(&format!("/v1/tokens/{id}"))).bearer_auth(&server.admin).json(&json!({"name": "renamed"})).send().await.unwrap();
+    let renamed = server
+        .client
+        .patch(server.url(&format!("/v1/tokens/{id}")))
+        .bearer_auth(&server.admin)
+        .json(&json!({"name": "renamed"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(renamed.status(), StatusCode::OK);
     assert_eq!(server.verify(&secret, &[]).await["name"], "renamed");
 
@@ -126,16 +144,29 @@ async fn lifecycle(server: &TestServer) {
     assert_eq!(revoked.status(), StatusCode::OK);
     assert_eq!(revoked.json::<Value>().await.unwrap()["state"], "revoked");
     assert_eq!(server.verify(&secret, &[]).await["code"], "REVOKED", "revocation is immediate");
-    let again = server.client.post(server.url(&format!("/v1/tokens/{id}/revoke"))).bearer_auth(&server.admin).send().await.unwrap();
+    let again = server
+        .client
+        .post(server.url(&format!("/v1/tokens/{id}/revoke")))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::OK, "revoke is idempotent");
 
-    let revoked_list: Value = server.get(&format!("/v1/tokens?state=revoked&keyspace_id={keyspace}"), &server.admin).await.json().await.unwrap();
+    let revoked_list: Value = server
+        .get(&format!("/v1/tokens?state=revoked&keyspace_id={keyspace}"), &server.admin)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(revoked_list["data"].as_array().unwrap().len(), 1);
 
     let audit: Value = server.get(&format!("/v1/audit?target_id={id}"), &server.admin).await.json().await.unwrap();
     let actions: Vec<&str> = audit["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions.len(), 3);
-    assert!(actions.contains(&"token.created") && actions.contains(&"token.updated") && actions.contains(&"token.revoked"));
+    assert!(
+        actions.contains(&"token.created") && actions.contains(&"token.updated") && actions.contains(&"token.revoked")
+    );
     let event = &audit["data"][0];
     assert_eq!(event["source_ip"], "127.0.0.1");
     assert!(event["request_id"].as_str().is_some_and(|id| !id.is_empty()));
@@ -162,7 +193,15 @@ async fn health_readiness_and_openapi() {
     assert_eq!(server.client.get(server.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);
     let document: Value = server.client.get(server.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
-    for path in ["/v1/tokens", "/v1/tokens/{id}", "/v1/tokens/{id}/revoke", "/v1/verify", "/v1/keyspaces", "/v1/keyspaces/{id}", "/v1/audit"] {
+    for path in [
+        "/v1/tokens",
+        "/v1/tokens/{id}",
+        "/v1/tokens/{id}/revoke",
+        "/v1/verify",
+        "/v1/keyspaces",
+        "/v1/keyspaces/{id}",
+        "/v1/audit",
+    ] {
         assert!(document["paths"][path].is_object(), "{path} documented");
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
@@ -178,11 +217,22 @@ async fn every_bad_credential_gets_the_same_401() {
     let server = sqlite_server().await;
     let keyspace = server.keyspace("live").await;
     let customer = server.token(json!({"keyspace_id": keyspace, "name": "c", "scopes": []})).await;
-    let revoked_admin = server.token(json!({"keyspace_id": management_keyspace(&server).await, "name": "m", "scopes": ["keyward:tokens:read"]})).await;
-    server.post(&format!("/v1/tokens/{}/revoke", revoked_admin["id"].as_str().unwrap()), &server.admin, json!({})).await;
+    let revoked_admin = server
+        .token(
+            json!({"keyspace_id": management_keyspace(&server).await, "name": "m", "scopes": ["keyward:tokens:read"]}),
+        )
+        .await;
+    server
+        .post(&format!("/v1/tokens/{}/revoke", revoked_admin["id"].as_str().unwrap()), &server.admin, json!({}))
+        .await;
 
     let mut bodies = Vec::new();
-    for credential in ["garbage", "kw_live_000000000000000000000000000000000000000000", customer["token"].as_str().unwrap(), revoked_admin["token"].as_str().unwrap()] {
+    for credential in [
+        "garbage",
+        "kw_live_000000000000000000000000000000000000000000",
+        customer["token"].as_str().unwrap(),
+        revoked_admin["token"].as_str().unwrap(),
+    ] {
         let response = server.get("/v1/tokens", credential).await;
         assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"keyward\", error=\"invalid_token\"");
         bodies.push(problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await);
@@ -195,7 +245,13 @@ async fn every_bad_credential_gets_the_same_401() {
     let basic = server.client.get(server.url("/v1/tokens")).basic_auth("u", Some("p")).send().await.unwrap();
     problem(basic, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
-    let lowercase = server.client.get(server.url("/v1/tokens")).header("authorization", format!("bearer {}", server.admin)).send().await.unwrap();
+    let lowercase = server
+        .client
+        .get(server.url("/v1/tokens"))
+        .header("authorization", format!("bearer {}", server.admin))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(lowercase.status(), StatusCode::OK, "the scheme is case-insensitive");
 
     let two = server
@@ -208,34 +264,53 @@ async fn every_bad_credential_gets_the_same_401() {
         .unwrap();
     problem(two, StatusCode::BAD_REQUEST, "invalid_authorization").await;
 
-    let in_query = server.client.get(server.url(&format!("/v1/tokens?access_token={}", server.admin))).send().await.unwrap();
+    let in_query =
+        server.client.get(server.url(&format!("/v1/tokens?access_token={}", server.admin))).send().await.unwrap();
     problem(in_query, StatusCode::BAD_REQUEST, "token_in_url").await;
-    let shaped = server.client.get(server.url(&format!("/v1/tokens?owner={}", server.admin))).bearer_auth(&server.admin).send().await.unwrap();
+    let shaped = server
+        .client
+        .get(server.url(&format!("/v1/tokens?owner={}", server.admin)))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap();
     problem(shaped, StatusCode::BAD_REQUEST, "token_in_url").await;
 }
 
 async fn management_keyspace(server: &TestServer) -> String {
     let list: Value = server.get("/v1/keyspaces", &server.admin).await.json().await.unwrap();
-    list["data"].as_array().unwrap().iter().find(|k| k["management"] == true).unwrap()["id"].as_str().unwrap().to_owned()
+    list["data"].as_array().unwrap().iter().find(|k| k["management"] == true).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
 async fn scopes_are_enforced_and_never_escalate() {
     let server = sqlite_server().await;
     let management = management_keyspace(&server).await;
-    let verifier = server.token(json!({"keyspace_id": management, "name": "verifier", "scopes": ["keyward:verify"]})).await;
+    let verifier =
+        server.token(json!({"keyspace_id": management, "name": "verifier", "scopes": ["keyward:verify"]})).await;
     let verifier = verifier["token"].as_str().unwrap();
 
     let forbidden = server.get("/v1/tokens", verifier).await;
-    assert_eq!(forbidden.headers()["www-authenticate"], "Bearer realm=\"keyward\", error=\"insufficient_scope\", scope=\"keyward:tokens:read\"");
+    assert_eq!(
+        forbidden.headers()["www-authenticate"],
+        "Bearer realm=\"keyward\", error=\"insufficient_scope\", scope=\"keyward:tokens:read\""
+    );
     let body = problem(forbidden, StatusCode::FORBIDDEN, "insufficient_scope").await;
     assert_eq!(body["missing_scopes"], json!(["keyward:tokens:read"]));
     let verdict = server.post("/v1/verify", verifier, json!({"token": server.admin})).await;
     assert_eq!(verdict.status(), StatusCode::OK);
 
-    let writer = server.token(json!({"keyspace_id": management, "name": "writer", "scopes": ["keyward:tokens:write"]})).await;
+    let writer =
+        server.token(json!({"keyspace_id": management, "name": "writer", "scopes": ["keyward:tokens:write"]})).await;
     let escalate = server
-        .post("/v1/tokens", writer["token"].as_str().unwrap(), json!({"keyspace_id": management, "name": "x", "scopes": ["keyward:tokens:write", "keyward:audit:read"]}))
+        .post(
+            "/v1/tokens",
+            writer["token"].as_str().unwrap(),
+            json!({"keyspace_id": management, "name": "x", "scopes": ["keyward:tokens:write", "keyward:audit:read"]}),
+        )
         .await;
     let body = problem(escalate, StatusCode::FORBIDDEN, "scope_escalation").await;
     assert_eq!(body["missing_scopes"], json!(["keyward:audit:read"]));
@@ -247,46 +322,89 @@ async fn bad_input_gets_precise_problems() {
     let keyspace = server.keyspace("test").await;
 
     let huge = json!({"keyspace_id": keyspace, "name": "x", "scopes": [], "metadata": {"blob": "x".repeat(70 * 1024)}});
-    problem(server.post("/v1/tokens", &server.admin, huge).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    problem(server.post("/v1/tokens", &server.admin, huge).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        .await;
 
-    let malformed = server.client.post(server.url("/v1/tokens")).bearer_auth(&server.admin).header("content-type", "application/json").body("{\"name\": ").send().await.unwrap();
+    let malformed = server
+        .client
+        .post(server.url("/v1/tokens"))
+        .bearer_auth(&server.admin)
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
     problem(malformed, StatusCode::BAD_REQUEST, "invalid_json").await;
 
-    let not_json = server.client.post(server.url("/v1/tokens")).bearer_auth(&server.admin).body("name=x").send().await.unwrap();
+    let not_json =
+        server.client.post(server.url("/v1/tokens")).bearer_auth(&server.admin).body("name=x").send().await.unwrap();
     problem(not_json, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
 
-    let unknown = server.post("/v1/tokens", &server.admin, json!({"keyspace_id": keyspace, "name": "x", "scopes": [], "scope": ["a:b"]})).await;
+    let unknown = server
+        .post(
+            "/v1/tokens",
+            &server.admin,
+            json!({"keyspace_id": keyspace, "name": "x", "scopes": [], "scope": ["a:b"]}),
+        )
+        .await;
     assert_eq!(problem(unknown, StatusCode::BAD_REQUEST, "invalid_field").await["field"], "scope");
 
     let missing = server.post("/v1/tokens", &server.admin, json!({"keyspace_id": keyspace, "name": "x"})).await;
     assert_eq!(problem(missing, StatusCode::BAD_REQUEST, "invalid_field").await["field"], "scopes");
 
-    let wrong_type = server.post("/v1/tokens", &server.admin, json!({"keyspace_id": keyspace, "name": "x", "scopes": [], "expires_in": "soon"})).await;
+    let wrong_type = server
+        .post(
+            "/v1/tokens",
+            &server.admin,
+            json!({"keyspace_id": keyspace, "name": "x", "scopes": [], "expires_in": "soon"}),
+        )
+        .await;
     let body = problem(wrong_type, StatusCode::BAD_REQUEST, "invalid_field").await;
     assert_eq!(body["field"], "expires_in");
     assert!(!body["detail"].as_str().unwrap().contains("soon"), "submitted values are not echoed");
 
-    let long_name = server.post("/v1/tokens", &server.admin, json!({"keyspace_id": keyspace, "name": "n".repeat(201), "scopes": []})).await;
+    let long_name = server
+        .post("/v1/tokens", &server.admin, json!({"keyspace_id": keyspace, "name": "n".repeat(201), "scopes": []}))
+        .await;
     assert_eq!(problem(long_name, StatusCode::BAD_REQUEST, "invalid_field").await["field"], "name");
 
-    let past = server.post("/v1/tokens", &server.admin, json!({"keyspace_id": keyspace, "name": "x", "scopes": [], "expires_at": "2001-01-01T00:00:00Z"})).await;
+    let past = server
+        .post(
+            "/v1/tokens",
+            &server.admin,
+            json!({"keyspace_id": keyspace, "name": "x", "scopes": [], "expires_at": "2001-01-01T00:00:00Z"}),
+        )
+        .await;
     assert_eq!(problem(past, StatusCode::BAD_REQUEST, "invalid_field").await["field"], "expires_at");
 
-    let bad_scope = server.post("/v1/tokens", &server.admin, json!({"keyspace_id": keyspace, "name": "x", "scopes": ["Invoices"]})).await;
+    let bad_scope = server
+        .post("/v1/tokens", &server.admin, json!({"keyspace_id": keyspace, "name": "x", "scopes": ["Invoices"]}))
+        .await;
     assert_eq!(problem(bad_scope, StatusCode::BAD_REQUEST, "invalid_field").await["field"], "scopes");
 
     let bad_env = server.post("/v1/keyspaces", &server.admin, json!({"name": "x", "environment": "prod"})).await;
     assert_eq!(problem(bad_env, StatusCode::BAD_REQUEST, "invalid_field").await["field"], "environment");
 
-    let bad_required = server.post("/v1/verify", &server.admin, json!({"token": "x", "required_scopes": ["ok:fine", "NOPE"]})).await;
+    let bad_required =
+        server.post("/v1/verify", &server.admin, json!({"token": "x", "required_scopes": ["ok:fine", "NOPE"]})).await;
     assert_eq!(problem(bad_required, StatusCode::BAD_REQUEST, "invalid_field").await["field"], "required_scopes[1]");
 
-    let unknown_keyspace = server.post("/v1/tokens", &server.admin, json!({"keyspace_id": "ks_nope", "name": "x", "scopes": []})).await;
+    let unknown_keyspace =
+        server.post("/v1/tokens", &server.admin, json!({"keyspace_id": "ks_nope", "name": "x", "scopes": []})).await;
     problem(unknown_keyspace, StatusCode::NOT_FOUND, "not_found").await;
 
-    problem(server.get("/v1/tokens?cursor=garbage", &server.admin).await, StatusCode::BAD_REQUEST, "invalid_field").await;
-    assert_eq!(problem(server.get("/v1/tokens?state=zombie", &server.admin).await, StatusCode::BAD_REQUEST, "invalid_field").await["field"], "state");
-    assert_eq!(problem(server.get("/v1/tokens?colour=red", &server.admin).await, StatusCode::BAD_REQUEST, "invalid_field").await["field"], "colour");
+    problem(server.get("/v1/tokens?cursor=garbage", &server.admin).await, StatusCode::BAD_REQUEST, "invalid_field")
+        .await;
+    assert_eq!(
+        problem(server.get("/v1/tokens?state=zombie", &server.admin).await, StatusCode::BAD_REQUEST, "invalid_field")
+            .await["field"],
+        "state"
+    );
+    assert_eq!(
+        problem(server.get("/v1/tokens?colour=red", &server.admin).await, StatusCode::BAD_REQUEST, "invalid_field")
+            .await["field"],
+        "colour"
+    );
     let clamped: Value = server.get("/v1/tokens?limit=1000000", &server.admin).await.json().await.unwrap();
     assert!(clamped["data"].is_array(), "oversized page sizes are clamped, not refused");
 

@@ -8,10 +8,7 @@ use crate::fixtures::{at, created, event, keyspace, token};
 
 async fn seeded_keyspace(store: &dyn Store) -> keyward_core::model::Keyspace {
     let keyspace = keyspace("payments", at(0));
-    store
-        .create_keyspace(&keyspace, &event(actions::KEYSPACE_CREATED, "keyspace", &keyspace.id, at(0)))
-        .await
-        .unwrap();
+    store.create_keyspace(&keyspace, &event(actions::KEYSPACE_CREATED, "keyspace", &keyspace.id, at(0))).await.unwrap();
     keyspace
 }
 
@@ -44,10 +41,7 @@ pub async fn keyspaces_round_trip_and_paginate(store: &dyn Store) {
             space.allowed_scopes = None;
             space.default_ttl_seconds = None;
         }
-        store
-            .create_keyspace(&space, &event(actions::KEYSPACE_CREATED, "keyspace", &space.id, at(n)))
-            .await
-            .unwrap();
+        store.create_keyspace(&space, &event(actions::KEYSPACE_CREATED, "keyspace", &space.id, at(n))).await.unwrap();
         created.push(space);
     }
     assert_eq!(store.get_keyspace(&created[1].id).await.unwrap().as_ref(), Some(&created[1]));
@@ -176,7 +170,10 @@ pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
         .unwrap();
     assert!(!again.newly_revoked);
     assert_eq!(again.token.record.revoked_at, Some(at(20)), "the first revocation time stands");
-    assert_eq!(store.find_token_by_digest(&digest).await.unwrap().unwrap().state_at(at(15).timestamp_micros()), TokenState::Revoked);
+    assert_eq!(
+        store.find_token_by_digest(&digest).await.unwrap().unwrap().state_at(at(15).timestamp_micros()),
+        TokenState::Revoked
+    );
 
     let filter = AuditFilter { action: Some(actions::TOKEN_REVOKED.into()), ..AuditFilter::default() };
     assert_eq!(store.list_audit(&filter, &PageRequest::first()).await.unwrap().items.len(), 1);
@@ -208,10 +205,7 @@ pub async fn token_filters_and_pagination(store: &dyn Store) {
     // Same timestamp for two tokens: ordering must fall back to the id.
     let (twin, twin_digest) = token(&other_space, "twin", "carol", at(16));
     store.create_token(&twin, &twin_digest, &created(&twin)).await.unwrap();
-    store
-        .revoke_token(&ids[5], at(40), &event(actions::TOKEN_REVOKED, "token", &ids[5], at(40)))
-        .await
-        .unwrap();
+    store.revoke_token(&ids[5], at(40), &event(actions::TOKEN_REVOKED, "token", &ids[5], at(40))).await.unwrap();
 
     let now = at(60);
     let all = TokenFilter { now, ..TokenFilter::default() };
@@ -263,10 +257,7 @@ pub async fn usage_batches_accumulate(store: &dyn Store) {
         .await
         .unwrap();
     // An older batch arriving late must not move last_used_at backwards.
-    store
-        .record_usage(&[UsageDelta { token_id: record.id.clone(), uses: 2, last_used_at: at(15) }])
-        .await
-        .unwrap();
+    store.record_usage(&[UsageDelta { token_id: record.id.clone(), uses: 2, last_used_at: at(15) }]).await.unwrap();
     store.record_usage(&[]).await.unwrap();
     let after = store.get_token(&record.id).await.unwrap().unwrap();
     assert_eq!(after.use_count, 7);

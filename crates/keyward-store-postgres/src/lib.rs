@@ -16,11 +16,10 @@ use chrono::{DateTime, Utc};
 use keyward_core::model::{AuditEvent, Keyspace, TokenRecord, TokenState};
 use keyward_core::TokenDigest;
 use keyward_store::{
-    AuditFilter, Page, PageRequest, Revocation, Store, StoreError, StoredToken, TokenFilter, TokenUpdate,
-    UsageDelta,
+    AuditFilter, Page, PageRequest, Revocation, Store, StoreError, StoredToken, TokenFilter, TokenUpdate, UsageDelta,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{QueryBuilder, Postgres, Transaction};
+use sqlx::{Postgres, QueryBuilder, Transaction};
 
 use rows::{AuditRow, KeyspaceRow, TokenRow, AUDIT_COLUMNS, KEYSPACE_COLUMNS, TOKEN_COLUMNS};
 
@@ -171,9 +170,7 @@ fn push_cursor(query: &mut QueryBuilder<'_, Postgres>, time_column: &str, page: 
             .push_bind(cursor.id.clone())
             .push("))");
     }
-    query
-        .push(format!(" ORDER BY {time_column} DESC, id DESC LIMIT "))
-        .push_bind(page.fetch_limit());
+    query.push(format!(" ORDER BY {time_column} DESC, id DESC LIMIT ")).push_bind(page.fetch_limit());
 }
 
 #[async_trait]
@@ -224,11 +221,12 @@ impl Store for PostgresStore {
     }
 
     async fn get_keyspace(&self, id: &str) -> Result<Option<Keyspace>, StoreError> {
-        let row: Option<KeyspaceRow> = sqlx::query_as(&format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
+        let row: Option<KeyspaceRow> =
+            sqlx::query_as(&format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
         row.map(KeyspaceRow::into_keyspace).transpose()
     }
 
@@ -243,7 +241,12 @@ impl Store for PostgresStore {
         }))
     }
 
-    async fn create_token(&self, token: &TokenRecord, digest: &TokenDigest, event: &AuditEvent) -> Result<(), StoreError> {
+    async fn create_token(
+        &self,
+        token: &TokenRecord,
+        digest: &TokenDigest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         insert_token(&mut tx, token, digest).await?;
         insert_event(&mut tx, event).await?;
@@ -251,25 +254,28 @@ impl Store for PostgresStore {
     }
 
     async fn find_token_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError> {
-        let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, NULL::bytea AS digest FROM tokens WHERE digest = $1"))
-            .bind(&digest.as_bytes()[..])
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
+        let row: Option<TokenRow> =
+            sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, NULL::bytea AS digest FROM tokens WHERE digest = $1"))
+                .bind(&digest.as_bytes()[..])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
         row.map(TokenRow::into_record).transpose()
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, NULL::bytea AS digest FROM tokens WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
+        let row: Option<TokenRow> =
+            sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, NULL::bytea AS digest FROM tokens WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
         row.map(TokenRow::into_record).transpose()
     }
 
     async fn list_tokens(&self, filter: &TokenFilter, page: &PageRequest) -> Result<Page<TokenRecord>, StoreError> {
-        let mut query = QueryBuilder::new(format!("SELECT {TOKEN_COLUMNS}, NULL::bytea AS digest FROM tokens WHERE 1 = 1"));
+        let mut query =
+            QueryBuilder::new(format!("SELECT {TOKEN_COLUMNS}, NULL::bytea AS digest FROM tokens WHERE 1 = 1"));
         if let Some(keyspace_id) = &filter.keyspace_id {
             query.push(" AND keyspace_id = ").push_bind(keyspace_id.clone());
         }
@@ -298,16 +304,22 @@ impl Store for PostgresStore {
         }))
     }
 
-    async fn update_token(&self, id: &str, update: &TokenUpdate, event: &AuditEvent) -> Result<Option<StoredToken>, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(backend)?;
-        let changed = sqlx::query("UPDATE tokens SET name = COALESCE($1, name), metadata = COALESCE($2, metadata) WHERE id = $3")
-            .bind(&update.name)
-            .bind(&update.metadata)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?
-            .rows_affected();
+    async fn update_token(
+        &self,
+        id: &str,
+        update: &TokenUpdate,
+        event: &AuditEvent,
+    ) -> Result<Option<StoredToken>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let changed =
+            sqlx::query("UPDATE tokens SET name = COALESCE($1, name), metadata = COALESCE($2, metadata) WHERE id = $3")
+                .bind(&update.name)
+                .bind(&update.metadata)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected();
         if changed == 0 {
             return Ok(None);
         }
@@ -317,7 +329,12 @@ impl Store for PostgresStore {
         Ok(stored)
     }
 
-    async fn revoke_token(&self, id: &str, at: DateTime<Utc>, event: &AuditEvent) -> Result<Option<Revocation>, StoreError> {
+    async fn revoke_token(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<Option<Revocation>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let newly_revoked = sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(at.timestamp_micros())

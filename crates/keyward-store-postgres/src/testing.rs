@@ -105,11 +105,9 @@ impl IsolatedSchema {
 }
 
 async fn sweep_stale_schemas(admin: &mut PgConnection, now: u64) {
-    let Ok(names) = sqlx::query_scalar::<_, String>(
-        "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'kwtest\\_%'",
-    )
-    .fetch_all(&mut *admin)
-    .await
+    let Ok(names) = sqlx::query_scalar::<_, String>("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'kwtest\\_%'")
+        .fetch_all(&mut *admin)
+        .await
     else {
         return;
     };

@@ -17,8 +17,7 @@ use chrono::{DateTime, Utc};
 use keyward_core::model::{AuditEvent, Keyspace, TokenRecord, TokenState};
 use keyward_core::TokenDigest;
 use keyward_store::{
-    AuditFilter, Page, PageRequest, Revocation, Store, StoreError, StoredToken, TokenFilter, TokenUpdate,
-    UsageDelta,
+    AuditFilter, Page, PageRequest, Revocation, Store, StoreError, StoredToken, TokenFilter, TokenUpdate, UsageDelta,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
@@ -58,16 +57,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(backend)?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options.read_only(true))
-            .await
-            .map_err(backend)?;
+        let writer =
+            SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(backend)?;
+        let reader =
+            SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await.map_err(backend)?;
         Ok(Self { reader, writer })
     }
 
@@ -186,9 +179,7 @@ fn push_cursor(query: &mut QueryBuilder<'_, Sqlite>, time_column: &str, page: &P
             .push_bind(cursor.id.clone())
             .push("))");
     }
-    query
-        .push(format!(" ORDER BY {time_column} DESC, id DESC LIMIT "))
-        .push_bind(page.fetch_limit());
+    query.push(format!(" ORDER BY {time_column} DESC, id DESC LIMIT ")).push_bind(page.fetch_limit());
 }
 
 #[async_trait]
@@ -239,11 +230,12 @@ impl Store for SqliteStore {
     }
 
     async fn get_keyspace(&self, id: &str) -> Result<Option<Keyspace>, StoreError> {
-        let row: Option<KeyspaceRow> = sqlx::query_as(&format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
+        let row: Option<KeyspaceRow> =
+            sqlx::query_as(&format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
         row.map(KeyspaceRow::into_keyspace).transpose()
     }
 
@@ -258,7 +250,12 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn create_token(&self, token: &TokenRecord, digest: &TokenDigest, event: &AuditEvent) -> Result<(), StoreError> {
+    async fn create_token(
+        &self,
+        token: &TokenRecord,
+        digest: &TokenDigest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         insert_token(&mut tx, token, digest).await?;
         insert_event(&mut tx, event).await?;
@@ -266,20 +263,22 @@ impl Store for SqliteStore {
     }
 
     async fn find_token_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError> {
-        let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, NULL AS digest FROM tokens WHERE digest = ?"))
-            .bind(&digest.as_bytes()[..])
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
+        let row: Option<TokenRow> =
+            sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, NULL AS digest FROM tokens WHERE digest = ?"))
+                .bind(&digest.as_bytes()[..])
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
         row.map(TokenRow::into_record).transpose()
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, NULL AS digest FROM tokens WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
+        let row: Option<TokenRow> =
+            sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, NULL AS digest FROM tokens WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
         row.map(TokenRow::into_record).transpose()
     }
 
@@ -313,17 +312,23 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn update_token(&self, id: &str, update: &TokenUpdate, event: &AuditEvent) -> Result<Option<StoredToken>, StoreError> {
+    async fn update_token(
+        &self,
+        id: &str,
+        update: &TokenUpdate,
+        event: &AuditEvent,
+    ) -> Result<Option<StoredToken>, StoreError> {
         let metadata = update.metadata.as_ref().map(json_text).transpose()?;
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let changed = sqlx::query("UPDATE tokens SET name = COALESCE(?, name), metadata = COALESCE(?, metadata) WHERE id = ?")
-            .bind(&update.name)
-            .bind(metadata)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?
-            .rows_affected();
+        let changed =
+            sqlx::query("UPDATE tokens SET name = COALESCE(?, name), metadata = COALESCE(?, metadata) WHERE id = ?")
+                .bind(&update.name)
+                .bind(metadata)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected();
         if changed == 0 {
             return Ok(None);
         }
@@ -333,7 +338,12 @@ impl Store for SqliteStore {
         Ok(stored)
     }
 
-    async fn revoke_token(&self, id: &str, at: DateTime<Utc>, event: &AuditEvent) -> Result<Option<Revocation>, StoreError> {
+    async fn revoke_token(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<Option<Revocation>, StoreError> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let newly_revoked = sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(at.timestamp_micros())

@@ -32,7 +32,13 @@ impl KeyspaceRow {
         Ok(Keyspace {
             environment: decode::environment(&self.environment)?,
             prefix: decode::prefix(&self.prefix)?,
-            allowed_scopes: self.allowed_scopes.as_deref().map(json).transpose()?.map(decode::string_list).transpose()?,
+            allowed_scopes: self
+                .allowed_scopes
+                .as_deref()
+                .map(json)
+                .transpose()?
+                .map(decode::string_list)
+                .transpose()?,
             id: self.id,
             name: self.name,
             default_ttl_seconds: self.default_ttl_seconds,

@@ -1,1 +1,78 @@
-fn main() {}
+//! `keyward`: the server and its command-line client in one binary.
+//!
+//! `serve`, `init` and `migrate` work on the configured store directly; the
+//! other verbs talk to a running server over HTTP (`KEYWARD_ADDR`,
+//! `KEYWARD_TOKEN`). Every failure prints one line on stderr and exits with a
+//! documented code (see `keyward --help`).
+
+mod cli;
+mod client;
+mod config;
+mod error;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, StoreArgs};
+use crate::config::{FlagOverrides, ServerConfig};
+use crate::error::CliError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("keyward: error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("keyward: error: {error}");
+            error.exit_code()
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Serve(args) => {
+            let config = server_config(&args.store, args.listen)?;
+            init_logging(&config);
+            server::run(&config).await
+        }
+        Command::Init(args) => server::init(&server_config(&args, None)?).await,
+        Command::Migrate(args) => server::migrate(&server_config(&args, None)?).await,
+        client_command => client::run(client_command).await,
+    }
+}
+
+fn server_config(args: &StoreArgs, listen: Option<std::net::SocketAddr>) -> Result<ServerConfig, CliError> {
+    let flags = FlagOverrides {
+        listen,
+        data_dir: args.data_dir.clone(),
+        database_url: args.database_url.clone(),
+        admin_token_file: args.admin_token_file.clone(),
+    };
+    let environment: Vec<(String, String)> = std::env::vars().collect();
+    let (config, warnings) =
+        config::load(args.config.as_deref(), &environment, &flags).map_err(|e| CliError::Usage(e.to_string()))?;
+    for warning in warnings {
+        eprintln!("keyward: warning: {warning}");
+    }
+    Ok(config)
+}
+
+fn init_logging(config: &ServerConfig) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -19,7 +19,16 @@ pub async fn list_audit(
     Caller(actor): Caller,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Page<AuditEventView>>, ApiError> {
-    let filter = AuditFilter { actor: query.actor, action: query.action, target_id: query.target_id, since: query.since, until: query.until };
+    let filter = AuditFilter {
+        actor: query.actor,
+        action: query.action,
+        target_id: query.target_id,
+        since: query.since,
+        until: query.until,
+    };
     let page = state.engine.list_audit(&actor, &filter, &page_request(query.limit, query.cursor.as_deref())?).await?;
-    Ok(Json(Page { data: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next.map(|c| c.encode()) }))
+    Ok(Json(Page {
+        data: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next.map(|c| c.encode()),
+    }))
 }

@@ -14,7 +14,9 @@ use crate::error::ApiError;
 /// Builds a page request from query parameters, naming a bad cursor.
 pub fn page_request(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
     let after = cursor
-        .map(|text| Cursor::decode(text).ok_or_else(|| ApiError::invalid_field("cursor", "Not a cursor returned by this API.")))
+        .map(|text| {
+            Cursor::decode(text).ok_or_else(|| ApiError::invalid_field("cursor", "Not a cursor returned by this API."))
+        })
         .transpose()?;
     Ok(PageRequest::new(limit, after))
 }

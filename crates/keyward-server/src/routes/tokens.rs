@@ -62,7 +62,12 @@ pub async fn list_tokens(
                 .map_err(|()| ApiError::invalid_field("state", "Use one of: active, expired, revoked."))
         })
         .transpose()?;
-    let filter = TokenFilter { keyspace_id: query.keyspace_id, owner: query.owner, state: token_state, ..TokenFilter::default() };
+    let filter = TokenFilter {
+        keyspace_id: query.keyspace_id,
+        owner: query.owner,
+        state: token_state,
+        ..TokenFilter::default()
+    };
     let page = state.engine.list_tokens(&actor, filter, &page_request(query.limit, query.cursor.as_deref())?).await?;
     let now = state.now_micros();
     Ok(Json(Page {
@@ -75,7 +80,11 @@ pub async fn list_tokens(
 #[utoipa::path(get, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
     security(("bearer" = ["keyward:tokens:read"])),
     responses((status = 200, body = TokenView), (status = 401, body = Problem), (status = 404, body = Problem)))]
-pub async fn get_token(State(state): State<AppState>, Caller(actor): Caller, Path(id): Path<String>) -> Result<Json<TokenView>, ApiError> {
+pub async fn get_token(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TokenView>, ApiError> {
     let record = state.engine.get_token(&actor, &id).await?;
     Ok(Json(TokenView::new(record, state.now_micros())))
 }
@@ -90,7 +99,8 @@ pub async fn update_token(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateToken>,
 ) -> Result<Json<TokenView>, ApiError> {
-    let record = state.engine.update_token(&actor, &id, TokenChanges { name: body.name, metadata: body.metadata }).await?;
+    let record =
+        state.engine.update_token(&actor, &id, TokenChanges { name: body.name, metadata: body.metadata }).await?;
     Ok(Json(TokenView::new(record, state.now_micros())))
 }
 
@@ -99,7 +109,11 @@ pub async fn update_token(
 #[utoipa::path(post, path = "/v1/tokens/{id}/revoke", tag = "tokens", params(("id" = String, Path)),
     security(("bearer" = ["keyward:tokens:write"])),
     responses((status = 200, body = TokenView), (status = 401, body = Problem), (status = 404, body = Problem)))]
-pub async fn revoke_token(State(state): State<AppState>, Caller(actor): Caller, Path(id): Path<String>) -> Result<Json<TokenView>, ApiError> {
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TokenView>, ApiError> {
     let record = state.engine.revoke_token(&actor, &id).await?;
     Ok(Json(TokenView::new(record, state.now_micros())))
 }

@@ -25,7 +25,8 @@ pub async fn verify(
         return Err(ApiError::invalid_field("required_scopes", format!("At most {} scopes.", scope::MAX_SCOPES)));
     }
     for (index, required) in body.required_scopes.iter().enumerate() {
-        scope::validate(required).map_err(|error| ApiError::invalid_field(format!("required_scopes[{index}]"), error.to_string()))?;
+        scope::validate(required)
+            .map_err(|error| ApiError::invalid_field(format!("required_scopes[{index}]"), error.to_string()))?;
     }
     let verdict = state.engine.verify(&body.token, &body.required_scopes).await?;
     Ok(Json(verdict.into()))

@@ -1,0 +1,263 @@
+//! The command line. `keyward serve|init|migrate` run the server side;
+//! every other verb is a client of a running server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Keyward: issue, verify, list and revoke API tokens.
+#[derive(Debug, Parser)]
+#[command(name = "keyward", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+pub const EXIT_CODES: &str = "Exit codes: 0 success; 1 server or unexpected error; 2 bad usage or input; \
+3 not authenticated or not permitted; 4 not found; 5 conflict; 6 `verify`: the token is not valid; \
+7 the server could not be reached.";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (creating the database and the first admin token on first start).
+    Serve(ServeArgs),
+    /// Create the database and the first admin token, then exit.
+    Init(StoreArgs),
+    /// Apply pending database migrations, then exit.
+    Migrate(StoreArgs),
+    /// Issue, list, show, revoke tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Create, list, show keyspaces.
+    #[command(subcommand)]
+    Keyspace(KeyspaceCommand),
+    /// Verify a token (read from standard input when not given, so it stays out of shell history).
+    Verify(VerifyArgs),
+    /// Show the audit log.
+    Audit(AuditArgs),
+}
+
+/// Where the server keeps its data. Settings also come from the config file and `KEYWARD_*` variables.
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// TOML configuration file [env: KEYWARD_CONFIG]
+    #[arg(long, env = "KEYWARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of the SQLite database (default ./keyward-data) [config: data_dir]
+    #[arg(long, value_name = "DIR", conflicts_with = "database_url")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL, e.g. postgres://user@host/db [config: database_url; secret-friendly: KEYWARD_DATABASE_URL_FILE]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Write the first admin token to this new file (mode 0600) instead of printing it [config: admin_token_file]
+    #[arg(long, value_name = "PATH")]
+    pub admin_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on (default 127.0.0.1:8420; port 0 picks a free one) [config: listen]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// How client verbs reach the server.
+#[derive(Debug, Args, Clone)]
+pub struct ClientArgs {
+    /// Server address
+    #[arg(long, env = "KEYWARD_ADDR", default_value = "http://127.0.0.1:8420", global = true)]
+    pub addr: String,
+    /// Management token (prefer KEYWARD_TOKEN_FILE or the environment over this flag)
+    #[arg(long, env = "KEYWARD_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// File holding the management token
+    #[arg(long, env = "KEYWARD_TOKEN_FILE", value_name = "PATH", global = true)]
+    pub token_file: Option<PathBuf>,
+    /// Print JSON instead of tables
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token. Its secret is printed once (alone on stdout when piped).
+    Create {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Keyspace id (ks_…)
+        #[arg(long)]
+        keyspace: String,
+        /// Human name
+        #[arg(long)]
+        name: String,
+        /// Scope to grant; repeat for several. None are granted unless named.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Owning principal (default: your token's owner)
+        #[arg(long)]
+        owner: Option<String>,
+        /// Lifetime: 3600, 90s, 15m, 12h, 30d
+        #[arg(long, value_name = "DURATION", conflicts_with = "expires_at", value_parser = parse_duration)]
+        expires_in: Option<i64>,
+        /// Exact expiry (RFC 3339)
+        #[arg(long, value_name = "TIME")]
+        expires_at: Option<String>,
+        /// Metadata as a JSON object
+        #[arg(long, value_name = "JSON")]
+        metadata: Option<String>,
+    },
+    /// List tokens, newest first.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        keyspace: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        /// active, expired or revoked
+        #[arg(long)]
+        state: Option<String>,
+        /// Page size (1-200)
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Continue after a previous page
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Follow every page
+        #[arg(long, conflicts_with = "cursor")]
+        all: bool,
+    },
+    /// Show one token (never its secret).
+    Show {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Token id (tok_…)
+        id: String,
+    },
+    /// Revoke a token, effective immediately.
+    Revoke {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Token id (tok_…)
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyspaceCommand {
+    /// Create a keyspace.
+    Create {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        name: String,
+        /// live or test
+        #[arg(long, value_parser = ["live", "test"])]
+        environment: String,
+        /// Token prefix, 2-12 lowercase letters or digits
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Default token lifetime: 3600, 15m, 12h, 30d
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        default_ttl: Option<i64>,
+        /// Restrict tokens to these scopes; repeat for several
+        #[arg(long = "allowed-scope", value_name = "SCOPE")]
+        allowed_scopes: Vec<String>,
+    },
+    /// List keyspaces.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one keyspace.
+    Show {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The token, or `-` / nothing to read it from standard input
+    #[arg(value_name = "TOKEN")]
+    pub presented: Option<String>,
+    /// Scope the token must hold; repeat for several
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Token id of the actor
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// e.g. token.revoked
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Id of the token or keyspace acted on
+    #[arg(long)]
+    pub target: Option<String>,
+    /// RFC 3339 time
+    #[arg(long)]
+    pub since: Option<String>,
+    /// RFC 3339 time
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long)]
+    pub limit: Option<u32>,
+}
+
+/// Seconds from `3600`, `90s`, `15m`, `12h` or `30d`.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let multiplier = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit `{unit}`: use s, m, h or d (e.g. 30d)")),
+    };
+    let value: i64 =
+        number.parse().map_err(|_| "expected a whole number followed by s, m, h or d (e.g. 30d)".to_owned())?;
+    value.checked_mul(multiplier).filter(|seconds| *seconds > 0).ok_or_else(|| "must be a positive duration".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3600"), Ok(3600));
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("15m"), Ok(900));
+        assert_eq!(parse_duration("12h"), Ok(43_200));
+        assert_eq!(parse_duration("30d"), Ok(2_592_000));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("5w").is_err());
+        assert!(parse_duration("d").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,85 @@
+//! `keyward keyspace create|list|show`
+
+use std::io::IsTerminal;
+
+use serde_json::{json, Value};
+
+use super::output::{print_fields, print_json, print_line, print_table, text};
+use super::token::path_segment;
+use super::{query, Api};
+use crate::cli::KeyspaceCommand;
+use crate::error::CliError;
+
+const KEYS: &[&str] = &[
+    "id",
+    "name",
+    "environment",
+    "prefix",
+    "default_ttl_seconds",
+    "allowed_scopes",
+    "management",
+    "created_at",
+    "created_by",
+];
+
+pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
+    match command {
+        KeyspaceCommand::Create { client, name, environment, prefix, default_ttl, allowed_scopes } => {
+            let api = Api::new(&client)?;
+            let mut body = json!({"name": name, "environment": environment});
+            if let Some(prefix) = prefix {
+                body["prefix"] = Value::from(prefix);
+            }
+            if let Some(ttl) = default_ttl {
+                body["default_ttl_seconds"] = Value::from(ttl);
+            }
+            if !allowed_scopes.is_empty() {
+                body["allowed_scopes"] = Value::from(allowed_scopes);
+            }
+            let keyspace = api.post("/v1/keyspaces", body).await?;
+            if api.json {
+                print_json(&keyspace);
+            } else if !std::io::stdout().is_terminal() {
+                // Piped: the id alone, so `KS=$(keyward keyspace create …)` just works.
+                print_line(&text(&keyspace["id"]));
+            } else {
+                print_fields(&keyspace, KEYS);
+            }
+            Ok(())
+        }
+        KeyspaceCommand::List { client, limit, cursor } => {
+            let api = Api::new(&client)?;
+            let page = api
+                .get("/v1/keyspaces", &query(&[("limit", limit.map(|l| l.to_string())), ("cursor", cursor)]))
+                .await?;
+            if api.json {
+                print_json(&page);
+                return Ok(());
+            }
+            let rows = page["data"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|k| {
+                    ["id", "name", "environment", "prefix", "management"].iter().map(|key| text(&k[*key])).collect()
+                })
+                .collect();
+            print_table(&["ID", "NAME", "ENV", "PREFIX", "MANAGEMENT"], rows);
+            if let Some(next) = page["next_cursor"].as_str() {
+                eprintln!("More keyspaces: add --cursor {next}.");
+            }
+            Ok(())
+        }
+        KeyspaceCommand::Show { client, id } => {
+            let api = Api::new(&client)?;
+            let keyspace = api.get(&format!("/v1/keyspaces/{}", path_segment(&id)?), &[]).await?;
+            if api.json {
+                print_json(&keyspace);
+            } else {
+                print_fields(&keyspace, KEYS);
+            }
+            Ok(())
+        }
+    }
+}

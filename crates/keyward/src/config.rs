@@ -1,0 +1,221 @@
+//! Server configuration, layered: built-in defaults < TOML file (`--config`
+//! or `KEYWARD_CONFIG`) < `KEYWARD_*` environment < `KEYWARD_*_FILE` (a file
+//! holding the value, for secrets) < command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Environment variables the client verbs read; not server settings.
+const CLIENT_VARIABLES: &[&str] = &["ADDR", "TOKEN", "TOKEN_FILE", "CONFIG", "TEST_DATABASE_URL"];
+
+/// Every server setting, with its default.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Loopback by default: expose deliberately.
+    pub listen: SocketAddr,
+    /// Where the SQLite database lives when no `database_url` is given.
+    pub data_dir: PathBuf,
+    /// `postgres://…` (or `sqlite://…`). Overrides `data_dir`.
+    pub database_url: Option<String>,
+    /// Write the first admin token to this new file (mode 0600) instead of the terminal.
+    pub admin_token_file: Option<PathBuf>,
+    /// Prefix of tokens in the management keyspace and of keyspaces created without one.
+    pub token_prefix: String,
+    /// Token records kept in memory for verification.
+    pub cache_capacity: usize,
+    /// How long an unknown token is remembered as unknown, in milliseconds.
+    pub negative_cache_ttl_ms: u64,
+    /// How often usage counts are written to the store, in milliseconds.
+    pub usage_flush_interval_ms: u64,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// A tracing filter such as `info` or `keyward=debug` (`RUST_LOG` wins).
+    pub log_level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8420)),
+            data_dir: PathBuf::from("keyward-data"),
+            database_url: None,
+            admin_token_file: None,
+            token_prefix: "kw".into(),
+            cache_capacity: 250_000,
+            negative_cache_ttl_ms: 2_000,
+            usage_flush_interval_ms: 1_000,
+            log_format: "text".into(),
+            log_level: "info".into(),
+        }
+    }
+}
+
+const KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "admin_token_file",
+    "token_prefix",
+    "cache_capacity",
+    "negative_cache_ttl_ms",
+    "usage_flush_interval_ms",
+    "log_format",
+    "log_level",
+];
+
+/// Settings given as flags; `None` leaves the lower layers' value.
+#[derive(Debug, Default, Clone)]
+pub struct FlagOverrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("cannot read {variable} ({path}): {source}")]
+    SecretFile { variable: String, path: String, source: std::io::Error },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Loads the layered configuration. `environment` is passed in (rather than
+/// read) so tests can run in parallel without touching the process's.
+pub fn load(
+    config_file: Option<&Path>,
+    environment: &[(String, String)],
+    flags: &FlagOverrides,
+) -> Result<(ServerConfig, Vec<String>), ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(ServerConfig::default()));
+    if let Some(path) = config_file {
+        if !path.exists() {
+            return Err(ConfigError::MissingFile(path.to_owned()));
+        }
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    let mut warnings = Vec::new();
+    let mut from_files = Vec::new();
+    for (name, value) in environment {
+        let Some(key) = name.strip_prefix("KEYWARD_") else { continue };
+        let lower = key.to_ascii_lowercase();
+        if KEYS.contains(&lower.as_str()) {
+            figment = figment.merge(Serialized::default(&lower, typed(value)));
+        } else if let Some(base) = lower.strip_suffix("_file").filter(|base| KEYS.contains(base)) {
+            let contents = std::fs::read_to_string(value).map_err(|source| ConfigError::SecretFile {
+                variable: name.clone(),
+                path: value.clone(),
+                source,
+            })?;
+            from_files.push((base.to_owned(), contents.trim_end_matches(['\n', '\r']).to_owned()));
+        } else if !CLIENT_VARIABLES.contains(&key) {
+            warnings.push(format!("ignoring unknown environment variable {name}"));
+        }
+    }
+    // A *_FILE variable beats its plain twin.
+    for (key, value) in from_files {
+        figment = figment.merge(Serialized::default(&key, value));
+    }
+    if let Some(listen) = flags.listen {
+        figment = figment.merge(Serialized::default("listen", listen.to_string()));
+    }
+    if let Some(dir) = &flags.data_dir {
+        figment = figment.merge(Serialized::default("data_dir", dir));
+    }
+    if let Some(url) = &flags.database_url {
+        figment = figment.merge(Serialized::default("database_url", url));
+    }
+    if let Some(file) = &flags.admin_token_file {
+        figment = figment.merge(Serialized::default("admin_token_file", file));
+    }
+    let mut config: ServerConfig = figment.extract().map_err(|error| ConfigError::Invalid(error.to_string()))?;
+    if flags.data_dir.is_some() && flags.database_url.is_none() {
+        // A data dir on the command line means "SQLite there", whatever lower layers said.
+        config.database_url = None;
+    }
+    Ok((config, warnings))
+}
+
+/// Environment values are text; numbers must reach figment as numbers.
+fn typed(value: &str) -> figment::value::Value {
+    match value.parse::<u64>() {
+        Ok(number) => figment::value::Value::from(number),
+        Err(_) => figment::value::Value::from(value.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_are_loopback_and_sqlite() {
+        let (config, warnings) = load(None, &[], &FlagOverrides::default()).unwrap();
+        assert_eq!(config, ServerConfig::default());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8420");
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_secret_file_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keyward.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\ntoken_prefix = \"acme\"\ncache_capacity = 10\nlog_level = \"warn\"\n",
+        )
+        .unwrap();
+        let secret = dir.path().join("db-url");
+        std::fs::write(&secret, "postgres://from-file\n").unwrap();
+        let environment = env(&[
+            ("KEYWARD_TOKEN_PREFIX", "envp"),
+            ("KEYWARD_CACHE_CAPACITY", "20"),
+            ("KEYWARD_DATABASE_URL", "postgres://from-env"),
+            ("KEYWARD_DATABASE_URL_FILE", secret.to_str().unwrap()),
+            ("KEYWARD_TOKEN", "client setting, not a warning"),
+            ("KEYWARD_LISTN", "typo"),
+            ("PATH", "/usr/bin"),
+        ]);
+        let flags = FlagOverrides { listen: Some("127.0.0.1:9999".parse().unwrap()), ..FlagOverrides::default() };
+        let (config, warnings) = load(Some(&file), &environment, &flags).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9999", "flags beat everything");
+        assert_eq!(config.token_prefix, "envp", "environment beats the file");
+        assert_eq!(config.cache_capacity, 20);
+        assert_eq!(config.log_level, "warn", "the file beats defaults");
+        assert_eq!(config.database_url.as_deref(), Some("postgres://from-file"), "*_FILE beats the plain variable");
+        assert_eq!(warnings, vec!["ignoring unknown environment variable KEYWARD_LISTN".to_owned()]);
+    }
+
+    #[test]
+    fn a_data_dir_flag_selects_sqlite_even_if_a_url_is_configured() {
+        let environment = env(&[("KEYWARD_DATABASE_URL", "postgres://x")]);
+        let flags = FlagOverrides { data_dir: Some("/tmp/k".into()), ..FlagOverrides::default() };
+        let (config, _) = load(None, &environment, &flags).unwrap();
+        assert_eq!(config.database_url, None);
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/k"));
+    }
+
+    #[test]
+    fn errors_are_precise() {
+        let missing = load(Some(Path::new("/nonexistent/keyward.toml")), &[], &FlagOverrides::default());
+        assert!(matches!(missing, Err(ConfigError::MissingFile(_))));
+        let bad = load(None, &env(&[("KEYWARD_LISTEN", "not an address")]), &FlagOverrides::default());
+        let message = bad.unwrap_err().to_string();
+        assert!(message.contains("listen"), "{message}");
+        let unreadable =
+            load(None, &env(&[("KEYWARD_DATABASE_URL_FILE", "/nonexistent/secret")]), &FlagOverrides::default());
+        assert!(matches!(unreadable, Err(ConfigError::SecretFile { .. })));
+    }
+}

@@ -1,0 +1,204 @@
+//! `keyward serve`, `init` and `migrate`: open the configured store, apply
+//! migrations, bootstrap the first admin token, run the HTTP server.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward_core::{OsRng, SystemClock, TokenPrefix};
+use keyward_engine::{Engine, EngineConfig, Issued};
+use keyward_server::{router, serve, AppState};
+use keyward_store::Store;
+use keyward_store_postgres::PostgresStore;
+use keyward_store_sqlite::SqliteStore;
+
+use crate::config::ServerConfig;
+use crate::error::CliError;
+
+/// Opens the store the configuration names and migrates it.
+pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, CliError> {
+    let store: Arc<dyn Store> = match config.database_url.as_deref() {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Arc::new(
+            PostgresStore::connect(url)
+                .await
+                .map_err(|e| CliError::Store(format!("cannot connect to PostgreSQL: {e}")))?,
+        ),
+        Some(url) if url.starts_with("sqlite:") => Arc::new(
+            SqliteStore::connect(url)
+                .await
+                .map_err(|e| CliError::Store(format!("cannot open SQLite database: {e}")))?,
+        ),
+        Some(_) => {
+            return Err(CliError::Usage("database_url must start with postgres://, postgresql:// or sqlite:".into()))
+        }
+        None => {
+            create_private_dir(&config.data_dir)?;
+            let path = config.data_dir.join("keyward.db");
+            Arc::new(
+                SqliteStore::open(&path)
+                    .await
+                    .map_err(|e| CliError::Store(format!("cannot open {}: {e}", path.display())))?,
+            )
+        }
+    };
+    store.migrate().await.map_err(|e| CliError::Store(format!("migrations failed: {e}")))?;
+    Ok(store)
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), CliError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| CliError::Store(format!("cannot create data directory {}: {e}", dir.display())))
+}
+
+fn engine(config: &ServerConfig, store: Arc<dyn Store>) -> Result<Arc<Engine>, CliError> {
+    let prefix = TokenPrefix::new(&config.token_prefix)
+        .map_err(|e| CliError::Usage(format!("token_prefix {:?}: {e}", config.token_prefix)))?;
+    let engine_config = EngineConfig {
+        default_prefix: prefix,
+        cache_capacity: config.cache_capacity,
+        negative_cache_ttl: Duration::from_millis(config.negative_cache_ttl_ms),
+        ..EngineConfig::default()
+    };
+    Ok(Arc::new(Engine::new(store, Arc::new(SystemClock), Arc::new(OsRng), engine_config)))
+}
+
+/// The token file is created before the bootstrap commits, so a token is
+/// never minted that cannot be delivered; it is removed again if no token
+/// was minted.
+async fn bootstrap(engine: &Engine, config: &ServerConfig) -> Result<bool, CliError> {
+    let Some(path) = &config.admin_token_file else {
+        return match engine.bootstrap().await? {
+            Some(issued) => {
+                announce(&issued);
+                Ok(true)
+            }
+            None => Ok(false),
+        };
+    };
+    let mut file = create_secret_file(path)?;
+    match engine.bootstrap().await {
+        Ok(Some(issued)) => {
+            let written =
+                file.write_all(format!("{}\n", issued.secret.expose()).as_bytes()).and_then(|()| file.sync_all());
+            written.map_err(|e| CliError::Store(format!("cannot write {}: {e}", path.display())))?;
+            eprintln!("keyward: created the first admin token and wrote it to {} (mode 0600).", path.display());
+            Ok(true)
+        }
+        Ok(None) => {
+            drop(file);
+            let _ = std::fs::remove_file(path);
+            Ok(false)
+        }
+        Err(error) => {
+            drop(file);
+            let _ = std::fs::remove_file(path);
+            Err(error.into())
+        }
+    }
+}
+
+fn create_secret_file(path: &Path) -> Result<std::fs::File, CliError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
+        CliError::Usage(format!("cannot create admin token file {} (it must not exist yet): {e}", path.display()))
+    })
+}
+
+/// Prints the first admin token once, to the terminal. Never through the
+/// logger. When stdout is piped, the token goes alone on stdout so a script
+/// can capture it, and the explanation to stderr.
+fn announce(issued: &Issued) {
+    let secret = issued.secret.expose();
+    if std::io::stdout().is_terminal() {
+        println!(
+            "\nKeyward created its first admin token. It is shown this once and stored only as a digest:\n\n    {secret}\n\n\
+             Keep it in a secret store. Use it as KEYWARD_TOKEN for the CLI or as `Authorization: Bearer <token>`.\n"
+        );
+    } else {
+        eprintln!("keyward: created the first admin token; it is printed once on standard output.");
+        println!("{secret}");
+    }
+    let _ = std::io::stdout().flush();
+}
+
+/// `keyward init`
+pub async fn init(config: &ServerConfig) -> Result<(), CliError> {
+    let store = open_store(config).await?;
+    let engine = engine(config, store)?;
+    if !bootstrap(&engine, config).await? {
+        eprintln!("keyward: already initialized; no new admin token was created.");
+    }
+    Ok(())
+}
+
+/// `keyward migrate`
+pub async fn migrate(config: &ServerConfig) -> Result<(), CliError> {
+    open_store(config).await?;
+    eprintln!("keyward: migrations are up to date.");
+    Ok(())
+}
+
+/// `keyward serve`
+pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
+    let store = open_store(config).await?;
+    let engine = engine(config, store)?;
+    bootstrap(&engine, config).await?;
+    engine.load().await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.listen)))?;
+    let address = listener.local_addr().map_err(|e| CliError::Usage(e.to_string()))?;
+    tracing::info!(%address, "keyward is listening");
+    eprintln!("keyward: listening on http://{address} (API docs at http://{address}/docs)");
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let flusher = {
+        let engine = engine.clone();
+        let mut stopped = stopped.clone();
+        let interval = Duration::from_millis(config.usage_flush_interval_ms.max(10));
+        tokio::spawn(async move {
+            engine
+                .run_usage_flusher(interval, async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .await;
+        })
+    };
+    let app = router(AppState { engine, clock: Arc::new(SystemClock) });
+    let served = serve(listener, app, shutdown_signal()).await;
+    let _ = stop.send(true);
+    // The flusher writes the last usage counts before we exit.
+    let _ = flusher.await;
+    tracing::info!("keyward stopped");
+    served.map_err(|e| CliError::Store(format!("server error: {e}")))
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests and flushing usage");
+}

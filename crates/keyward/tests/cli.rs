@@ -1,0 +1,281 @@
+//! The `keyward` binary end to end: a real server process, real client verbs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyward");
+
+struct Server {
+    child: Child,
+    addr: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env_remove("KEYWARD_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            let mut line = String::new();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "server exited early: {}", log.lock().unwrap());
+            log.lock().unwrap().push_str(&line);
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "server did not start");
+        };
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&line);
+                sink.lock().unwrap().push('\n');
+            }
+        });
+        Server { child, addr, log }
+    }
+
+    fn stop(mut self) -> (i32, String) {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        let mut stdout = String::new();
+        self.child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let log = self.log.lock().unwrap().clone();
+        (status.code().unwrap_or(-1), log + &stdout)
+    }
+}
+
+fn keyward(addr: &str, token: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("KEYWARD_ADDR", addr)
+        .env("KEYWARD_TOKEN", token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn serve_then_drive_every_client_verb() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token_file = dir.path().join("admin-token");
+    let server = Server::start(&data, &["--admin-token-file", token_file.to_str().unwrap()]);
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let admin = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    assert!(admin.starts_with("kw_live_"));
+    let addr = server.addr.clone();
+
+    let keyspace: Value = serde_json::from_str(&stdout(&keyward(
+        &addr,
+        &admin,
+        &["keyspace", "create", "--name", "payments", "--environment", "test", "--prefix", "pay", "--json"],
+        None,
+    )))
+    .unwrap();
+    let keyspace_id = keyspace["id"].as_str().unwrap();
+    assert!(stdout(&keyward(&addr, &admin, &["keyspace", "list"], None)).contains(keyspace_id));
+    let piped_id =
+        stdout(&keyward(&addr, &admin, &["keyspace", "create", "--name", "other", "--environment", "live"], None));
+    assert!(piped_id.trim().starts_with("ks_") && piped_id.lines().count() == 1, "piped: the id alone");
+
+    // Piped stdout: the secret alone on one line.
+    let created = stdout(&keyward(
+        &addr,
+        &admin,
+        &[
+            "token",
+            "create",
+            "--keyspace",
+            keyspace_id,
+            "--name",
+            "ci",
+            "--scope",
+            "invoices:read",
+            "--expires-in",
+            "30d",
+        ],
+        None,
+    ));
+    let secret = created.trim();
+    assert_eq!(created.lines().count(), 1);
+    assert!(secret.starts_with("pay_test_"), "{created}");
+
+    // Verify reads the token from stdin, keeping it out of argv and shell history.
+    let verdict = stdout(&keyward(&addr, &admin, &["verify", "--scope", "invoices:read", "--json"], Some(secret)));
+    let verdict: Value = serde_json::from_str(&verdict).unwrap();
+    assert_eq!(verdict["code"], "VALID");
+    let token_id = verdict["token_id"].as_str().unwrap().to_owned();
+
+    let denied = keyward(&addr, &admin, &["verify", "--scope", "refunds:create"], Some(secret));
+    assert_eq!(denied.status.code(), Some(6), "an invalid verdict exits 6");
+
+    let listed = stdout(&keyward(&addr, &admin, &["token", "list", "--keyspace", keyspace_id], None));
+    assert!(listed.contains(&token_id) && listed.contains("active") && !listed.contains(&secret[9..]));
+    let shown = stdout(&keyward(&addr, &admin, &["token", "show", &token_id], None));
+    assert!(shown.contains("invoices:read") && !shown.contains(&secret[9..]));
+
+    stdout(&keyward(&addr, &admin, &["token", "revoke", &token_id], None));
+    let after = keyward(&addr, &admin, &["verify", "-"], Some(secret));
+    assert_eq!(after.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&after.stdout).contains("REVOKED"));
+    let audit = stdout(&keyward(&addr, &admin, &["audit", "--target", &token_id], None));
+    assert!(audit.contains("token.revoked") && audit.contains("token.created"));
+
+    // Exit codes a script can trust.
+    assert_eq!(keyward(&addr, &admin, &["token", "show", "tok_0000000000000000000000"], None).status.code(), Some(4));
+    assert_eq!(keyward(&addr, "kw_live_bogus", &["token", "list"], None).status.code(), Some(3));
+    assert_eq!(
+        keyward(&addr, &admin, &["token", "create", "--keyspace", keyspace_id, "--name", "x", "--scope", "BAD"], None)
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        keyward(
+            &addr,
+            &admin,
+            &["token", "create", "--keyspace", keyspace_id, "--name", "x", "--expires-in", "5w"],
+            None
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+    let unreachable = keyward("http://127.0.0.1:9", &admin, &["token", "list"], None);
+    assert_eq!(unreachable.status.code(), Some(7));
+    let message = String::from_utf8_lossy(&unreachable.stderr);
+    assert_eq!(message.lines().count(), 1, "one clear line: {message}");
+    assert!(!message.contains(&admin[9..]));
+
+    let (code, log) = server.stop();
+    assert_eq!(code, 0, "clean shutdown: {log}");
+    assert!(!log.contains(&admin[9..]) && !log.contains(&secret[9..]), "no secret in the server's output: {log}");
+
+    // Usage counted before shutdown was flushed by it; a restart does not bootstrap again.
+    let server = Server::start(&data, &[]);
+    let addr = server.addr.clone();
+    let shown: Value =
+        serde_json::from_str(&stdout(&keyward(&addr, &admin, &["token", "show", &token_id, "--json"], None))).unwrap();
+    assert_eq!(shown["use_count"], 1, "the valid verification was flushed on shutdown");
+    assert!(shown["last_used_at"].is_string());
+    let (_, log) = server.stop();
+    assert!(!log.contains("created the first admin token"));
+}
+
+#[test]
+fn init_prints_the_token_alone_when_piped_and_only_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Command::new(BIN).args(["init", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let token = stdout(&first);
+    assert_eq!(token.lines().count(), 1);
+    assert!(token.starts_with("kw_live_"));
+    let second = Command::new(BIN).args(["init", "--data-dir"]).arg(dir.path()).output().unwrap();
+    assert!(stdout(&second).is_empty());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already initialized"));
+    let migrate = Command::new(BIN).args(["migrate", "--data-dir"]).arg(dir.path()).output().unwrap();
+    assert!(migrate.status.success());
+}
+
+#[test]
+fn usage_errors_are_one_line_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("exists");
+    std::fs::write(&existing, "x").unwrap();
+    let clobber = Command::new(BIN)
+        .args(["init", "--data-dir"])
+        .arg(dir.path())
+        .arg("--admin-token-file")
+        .arg(&existing)
+        .output()
+        .unwrap();
+    assert_eq!(clobber.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "x", "an existing file is never overwritten");
+
+    let bad_url = Command::new(BIN).args(["migrate", "--database-url", "mysql://x"]).output().unwrap();
+    assert_eq!(bad_url.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&bad_url.stderr).lines().count(), 1);
+
+    let no_token = Command::new(BIN)
+        .args(["token", "list"])
+        .env_remove("KEYWARD_TOKEN")
+        .env_remove("KEYWARD_TOKEN_FILE")
+        .output()
+        .unwrap();
+    assert_eq!(no_token.status.code(), Some(2));
+    let bad_flag = Command::new(BIN).args(["token", "list", "--frobnicate"]).output().unwrap();
+    assert_eq!(bad_flag.status.code(), Some(2));
+}
+
+#[test]
+fn serve_help_explains_every_option() {
+    let help = stdout(&Command::new(BIN).args(["serve", "--help"]).output().unwrap());
+    for option in ["--config", "--data-dir", "--database-url", "--admin-token-file", "--listen"] {
+        assert!(help.contains(option), "{option} missing from serve --help");
+    }
+}
+
+#[test]
+fn serve_on_postgres() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let Some(schema) = runtime.block_on(keyward_store_postgres::testing::isolated_schema()) else { return };
+    let url = schema.url_with_schema();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("admin");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url, "--admin-token-file"])
+        .arg(&token_file)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let addr = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "server exited early");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let admin = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    let keyspaces = stdout(&keyward(&addr, &admin, &["keyspace", "list", "--json"], None));
+    assert!(keyspaces.contains("\"management\": true"));
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    runtime.block_on(schema.drop_schema()).unwrap();
+}
