@@ -88,6 +88,12 @@ pub fn grants(held: &str, required: &str) -> bool {
     }
 }
 
+/// Whether `held` grants every required scope (no allocation).
+#[inline]
+pub fn grants_all<H: AsRef<str>>(held: &[H], required: &[String]) -> bool {
+    required.iter().all(|needed| held.iter().any(|have| grants(have.as_ref(), needed)))
+}
+
 /// The required scopes that `held` does not grant, in the order asked.
 pub fn missing<'a, H: AsRef<str>>(held: &[H], required: &'a [String]) -> Vec<&'a str> {
     required

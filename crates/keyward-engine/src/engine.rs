@@ -133,15 +133,19 @@ impl VerifyCode {
 pub struct Verification {
     /// The verdict.
     pub code: VerifyCode,
-    /// The token's record, when the token is known.
-    pub token: Option<Arc<TokenRecord>>,
+    entry: Option<Arc<CachedToken>>,
     /// Required scopes the token lacks (for `InsufficientScope`).
     pub missing_scopes: Vec<String>,
 }
 
 impl Verification {
     fn bare(code: VerifyCode) -> Self {
-        Self { code, token: None, missing_scopes: Vec::new() }
+        Self { code, entry: None, missing_scopes: Vec::new() }
+    }
+
+    /// The token's record, when the token is known.
+    pub fn token(&self) -> Option<&TokenRecord> {
+        self.entry.as_ref().map(|entry| entry.record.as_ref())
     }
 
     /// Whether the token may be used.
@@ -460,27 +464,26 @@ impl Engine {
 
     #[inline]
     fn judge(&self, entry: &Arc<CachedToken>, now: i64, required_scopes: &[String]) -> Verification {
-        let record = &entry.record;
-        let code = match record.state_at(now) {
-            keyward_core::model::TokenState::Revoked => VerifyCode::Revoked,
-            keyward_core::model::TokenState::Expired => VerifyCode::Expired,
-            keyward_core::model::TokenState::Active => VerifyCode::Valid,
+        let code = if entry.revoked {
+            VerifyCode::Revoked
+        } else if now >= entry.expires_at_micros {
+            VerifyCode::Expired
+        } else {
+            VerifyCode::Valid
         };
         if code != VerifyCode::Valid {
-            return Verification { code, token: Some(record.clone()), missing_scopes: Vec::new() };
+            return Verification { code, entry: Some(entry.clone()), missing_scopes: Vec::new() };
         }
-        if !required_scopes.is_empty() {
-            let missing = scope::missing(&record.scopes, required_scopes);
-            if !missing.is_empty() {
-                return Verification {
-                    code: VerifyCode::InsufficientScope,
-                    token: Some(record.clone()),
-                    missing_scopes: missing.into_iter().map(str::to_owned).collect(),
-                };
-            }
+        if !required_scopes.is_empty() && !scope::grants_all(&entry.record.scopes, required_scopes) {
+            let missing = scope::missing(&entry.record.scopes, required_scopes);
+            return Verification {
+                code: VerifyCode::InsufficientScope,
+                entry: Some(entry.clone()),
+                missing_scopes: missing.into_iter().map(str::to_owned).collect(),
+            };
         }
         self.usage.record(entry, now);
-        Verification { code: VerifyCode::Valid, token: Some(record.clone()), missing_scopes: Vec::new() }
+        Verification { code: VerifyCode::Valid, entry: Some(entry.clone()), missing_scopes: Vec::new() }
     }
 
     /// Authenticates a management API caller. Any failure (malformed,

@@ -87,7 +87,7 @@ async fn issue_then_verify_with_and_without_required_scopes() {
 
     let ok = h.engine.verify(secret, &scopes(&["invoices:read"])).await.unwrap();
     assert_eq!(ok.code, VerifyCode::Valid);
-    let token = ok.token.unwrap();
+    let token = ok.token().unwrap();
     assert_eq!((token.id.as_str(), token.keyspace_id.as_str()), (issued.record.id.as_str(), ks.as_str()));
 
     let denied = h.engine.verify(secret, &scopes(&["invoices:read", "refunds:create", "users:read"])).await.unwrap();
@@ -122,7 +122,7 @@ async fn garbage_and_unknown_tokens() {
     let foreign = other.bootstrap().await.unwrap().unwrap();
     let unknown = h.engine.verify(foreign.secret.expose(), &[]).await.unwrap();
     assert_eq!(unknown.code, VerifyCode::NotFound);
-    assert!(unknown.token.is_none());
+    assert!(unknown.token().is_none());
 }
 
 #[tokio::test]
@@ -258,7 +258,8 @@ async fn updates_are_visible_to_the_next_verify() {
         )
         .await
         .unwrap();
-    let seen = h.engine.verify(issued.secret.expose(), &[]).await.unwrap().token.unwrap();
+    let verdict = h.engine.verify(issued.secret.expose(), &[]).await.unwrap();
+    let seen = verdict.token().unwrap();
     assert_eq!((seen.name.as_str(), &seen.metadata), ("new", &json!({"v": 2})));
     let empty = h.engine.update_token(&h.admin, &issued.record.id, TokenChanges::default()).await;
     assert!(matches!(empty, Err(EngineError::Invalid(_))));

@@ -223,7 +223,7 @@ pub struct VerifyResponse {
 impl From<Verification> for VerifyResponse {
     fn from(verdict: Verification) -> Self {
         let valid = verdict.is_valid();
-        let token = verdict.token.as_deref();
+        let token = verdict.token();
         Self {
             valid,
             code: verdict.code.as_str().to_owned(),
