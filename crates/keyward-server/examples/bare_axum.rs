@@ -11,7 +11,8 @@ const BODY: &str = r#"{"valid":true,"code":"VALID","token_id":"tok_0000000000000
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:18421".to_owned());
-    let app = Router::new().route("/v1/verify", post(|| async { ([(header::CONTENT_TYPE, "application/json")], BODY) }));
+    let app =
+        Router::new().route("/v1/verify", post(|| async { ([(header::CONTENT_TYPE, "application/json")], BODY) }));
     let listener = tokio::net::TcpListener::bind(&address).await?;
     eprintln!("bare axum listening on http://{address}");
     axum::serve(listener, app).await
