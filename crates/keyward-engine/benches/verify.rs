@@ -193,7 +193,7 @@ fn main() {
         let start = Instant::now();
         for i in 0..iters {
             let secret = black_box(&stream[(i as usize) % stream.len()]);
-            let ok = ParsedToken::parse(secret).is_ok() && floor_map.get(&TokenDigest::of(secret)).is_some();
+            let ok = ParsedToken::parse(secret).is_ok() && floor_map.contains_key(&TokenDigest::of(secret));
             black_box(ok);
         }
         start.elapsed()
