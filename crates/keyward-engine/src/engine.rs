@@ -15,8 +15,7 @@ use keyward_store::{AuditFilter, Page, PageRequest, Store, TokenFilter, TokenUpd
 use serde_json::{json, Value};
 
 use crate::actor::{Actor, Principal};
-use crate::cache::{CachedToken, TokenCache};
-use crate::usage::UsageLedger;
+use crate::cache::{Slot, TokenCache};
 use crate::EngineError;
 
 /// Tunables. The defaults suit one instance with up to a few hundred
@@ -133,19 +132,19 @@ impl VerifyCode {
 pub struct Verification {
     /// The verdict.
     pub code: VerifyCode,
-    entry: Option<Arc<CachedToken>>,
+    token: Option<Arc<TokenRecord>>,
     /// Required scopes the token lacks (for `InsufficientScope`).
     pub missing_scopes: Vec<String>,
 }
 
 impl Verification {
     fn bare(code: VerifyCode) -> Self {
-        Self { code, entry: None, missing_scopes: Vec::new() }
+        Self { code, token: None, missing_scopes: Vec::new() }
     }
 
     /// The token's record, when the token is known.
     pub fn token(&self) -> Option<&TokenRecord> {
-        self.entry.as_ref().map(|entry| entry.record.as_ref())
+        self.token.as_deref()
     }
 
     /// Whether the token may be used.
@@ -160,7 +159,6 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     rng: Arc<dyn SecureRng>,
     cache: TokenCache,
-    usage: UsageLedger,
     management_keyspace: std::sync::RwLock<Option<String>>,
     config: EngineConfig,
 }
@@ -172,7 +170,6 @@ impl Engine {
         let negative_ttl = i64::try_from(config.negative_cache_ttl.as_micros()).unwrap_or(i64::MAX);
         Self {
             cache: TokenCache::new(config.cache_capacity, config.negative_cache_capacity, negative_ttl),
-            usage: UsageLedger::default(),
             management_keyspace: std::sync::RwLock::new(None),
             store,
             clock,
@@ -433,57 +430,69 @@ impl Engine {
         }
         let digest = TokenDigest::of(presented);
         let now = self.clock.now_micros();
-        let entry = match self.cache.get(&digest) {
-            Some(entry) => entry,
-            None => match self.load_entry(digest, now).await? {
-                Some(entry) => entry,
-                None => return Ok(Verification::bare(VerifyCode::NotFound)),
-            },
-        };
-        Ok(self.judge(&entry, now, required_scopes))
+        let judge = |slot: &Slot| self.judge(&digest, slot, now, required_scopes);
+        for _ in 0..3 {
+            if let Some(verdict) = self.cache.with_slot(&digest, judge) {
+                return Ok(verdict);
+            }
+            if !self.load_digest(digest, now).await? {
+                return Ok(Verification::bare(VerifyCode::NotFound));
+            }
+        }
+        // Invalidations kept withdrawing what we loaded: answer from the
+        // store directly, keeping the usage for the next flush.
+        match self.store.find_token_by_digest(&digest).await? {
+            None => Ok(Verification::bare(VerifyCode::NotFound)),
+            Some(record) => {
+                let slot = Slot::new(record, false);
+                let verdict = judge(&slot);
+                self.cache.restore_usage(slot.take_usage().into_iter().collect());
+                Ok(verdict)
+            }
+        }
     }
 
-    async fn load_entry(&self, digest: TokenDigest, now: i64) -> Result<Option<Arc<CachedToken>>, EngineError> {
+    /// Reads `digest` from the store into the cache; returns whether it exists.
+    async fn load_digest(&self, digest: TokenDigest, now: i64) -> Result<bool, EngineError> {
         if self.cache.known_absent(&digest, now) {
-            return Ok(None);
+            return Ok(false);
         }
         let epoch = self.cache.epoch();
         match self.store.find_token_by_digest(&digest).await? {
             None => {
                 self.cache.insert_absent(digest, now, epoch);
-                Ok(None)
+                Ok(false)
             }
             Some(record) => {
                 let management = self.is_management_keyspace(&record.keyspace_id);
-                let entry = Arc::new(CachedToken::new(record, management));
-                self.cache.insert_found(digest, entry.clone(), epoch);
-                Ok(Some(entry))
+                self.cache.insert_found(digest, Slot::new(record, management), epoch);
+                Ok(true)
             }
         }
     }
 
     #[inline]
-    fn judge(&self, entry: &Arc<CachedToken>, now: i64, required_scopes: &[String]) -> Verification {
-        let code = if entry.revoked {
+    fn judge(&self, digest: &TokenDigest, slot: &Slot, now: i64, required_scopes: &[String]) -> Verification {
+        let code = if slot.revoked {
             VerifyCode::Revoked
-        } else if now >= entry.expires_at_micros {
+        } else if now >= slot.expires_at_micros {
             VerifyCode::Expired
         } else {
             VerifyCode::Valid
         };
         if code != VerifyCode::Valid {
-            return Verification { code, entry: Some(entry.clone()), missing_scopes: Vec::new() };
+            return Verification { code, token: Some(slot.record.clone()), missing_scopes: Vec::new() };
         }
-        if !required_scopes.is_empty() && !scope::grants_all(&entry.record.scopes, required_scopes) {
-            let missing = scope::missing(&entry.record.scopes, required_scopes);
+        if !required_scopes.is_empty() && !scope::grants_all(&slot.record.scopes, required_scopes) {
+            let missing = scope::missing(&slot.record.scopes, required_scopes);
             return Verification {
                 code: VerifyCode::InsufficientScope,
-                entry: Some(entry.clone()),
+                token: Some(slot.record.clone()),
                 missing_scopes: missing.into_iter().map(str::to_owned).collect(),
             };
         }
-        self.usage.record(entry, now);
-        Verification { code: VerifyCode::Valid, entry: Some(entry.clone()), missing_scopes: Vec::new() }
+        self.cache.record_use(digest, slot, now);
+        Verification { code: VerifyCode::Valid, token: Some(slot.record.clone()), missing_scopes: Vec::new() }
     }
 
     /// Authenticates a management API caller. Any failure (malformed,
@@ -495,21 +504,25 @@ impl Engine {
         }
         let digest = TokenDigest::of(presented);
         let now = self.clock.now_micros();
-        let entry = match self.cache.get(&digest) {
-            Some(entry) => entry,
-            None => match self.load_entry(digest, now).await? {
-                Some(entry) => entry,
-                None => return Ok(None),
-            },
+        let admit = |slot: &Slot| {
+            if !slot.management || self.judge(&digest, slot, now, &[]).code != VerifyCode::Valid {
+                return None;
+            }
+            Some(Principal {
+                token_id: slot.record.id.clone(),
+                owner: slot.record.owner.clone(),
+                scopes: slot.record.scopes.clone(),
+            })
         };
-        if !entry.management || self.judge(&entry, now, &[]).code != VerifyCode::Valid {
-            return Ok(None);
+        for _ in 0..3 {
+            if let Some(principal) = self.cache.with_slot(&digest, admit) {
+                return Ok(principal);
+            }
+            if !self.load_digest(digest, now).await? {
+                return Ok(None);
+            }
         }
-        Ok(Some(Principal {
-            token_id: entry.record.id.clone(),
-            owner: entry.record.owner.clone(),
-            scopes: entry.record.scopes.clone(),
-        }))
+        Ok(None)
     }
 
     /// One token.
@@ -591,7 +604,7 @@ impl Engine {
 
     /// Writes pending usage counts to the store.
     pub async fn flush_usage(&self) -> Result<usize, EngineError> {
-        Ok(self.usage.flush(self.store.as_ref()).await?)
+        Ok(crate::usage::flush(&self.cache, self.store.as_ref()).await?)
     }
 
     /// Flushes usage every `interval` until `shutdown` resolves, then once more.
