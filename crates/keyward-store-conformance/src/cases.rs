@@ -83,6 +83,34 @@ pub async fn duplicate_digest_is_a_conflict_and_writes_nothing(store: &dyn Store
     assert!(store.list_audit(&filter, &PageRequest::first()).await.unwrap().items.is_empty());
 }
 
+pub async fn concurrent_creations_succeed_or_fail_independently(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let (taken, taken_digest) = token(&space, "taken", "user_1", at(1));
+    store.create_token(&taken, &taken_digest, &created(&taken)).await.unwrap();
+    let mut batch = Vec::new();
+    for n in 0..40 {
+        let (record, digest) = token(&space, &format!("burst {n}"), "user_1", at(2));
+        // One creation in the burst reuses a digest and must fail alone.
+        batch.push((record, if n == 17 { taken_digest } else { digest }));
+    }
+    let results = futures::future::join_all(
+        batch.iter().map(|(record, digest)| async move { store.create_token(record, digest, &created(record)).await }),
+    )
+    .await;
+    for (n, result) in results.iter().enumerate() {
+        if n == 17 {
+            assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+        } else {
+            assert!(result.is_ok(), "creation {n}: {result:?}");
+        }
+    }
+    let filter = TokenFilter { keyspace_id: Some(space.id.clone()), now: at(3), ..TokenFilter::default() };
+    let stored = store.list_tokens(&filter, &PageRequest::new(Some(200), None)).await.unwrap().items;
+    assert_eq!(stored.len(), 40, "the taken token and 39 of the burst");
+    let audit = AuditFilter { action: Some(actions::TOKEN_CREATED.into()), ..AuditFilter::default() };
+    assert_eq!(store.list_audit(&audit, &PageRequest::new(Some(200), None)).await.unwrap().items.len(), 40);
+}
+
 pub async fn unknown_keyspace_is_a_missing_reference(store: &dyn Store) {
     let space = keyspace("never stored", at(0));
     let (record, digest) = token(&space, "orphan", "user_1", at(10));

@@ -4,8 +4,11 @@
 //! revocation survives power loss. Writes go through a pool of exactly one
 //! connection: SQLite admits one writer at a time anyway, and queueing in the
 //! pool is fair and async where SQLite's busy handler would sleep and retry.
-//! Reads use their own pool and run beside the writer thanks to WAL.
+//! Token creations, the write that comes in bursts, are group-committed
+//! (see `group_commit`). Reads use their own pool and run beside the writer
+//! thanks to WAL.
 
+mod group_commit;
 mod rows;
 
 use std::path::Path;
@@ -31,6 +34,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
+    creations: tokio::sync::mpsc::Sender<group_commit::CreateJob>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -61,7 +65,8 @@ impl SqliteStore {
             SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(backend)?;
         let reader =
             SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await.map_err(backend)?;
-        Ok(Self { reader, writer })
+        let creations = group_commit::spawn(writer.clone());
+        Ok(Self { reader, writer, creations })
     }
 
     /// The write pool, for tools (benchmark seeding) that bulk-load rows.
@@ -70,7 +75,7 @@ impl SqliteStore {
     }
 }
 
-fn backend(error: sqlx::Error) -> StoreError {
+pub(crate) fn backend(error: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(database) = &error {
         if database.is_unique_violation() {
             return StoreError::Conflict(database.message().to_owned());
@@ -86,7 +91,7 @@ fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|error| StoreError::Corrupt(error.to_string()))
 }
 
-async fn insert_event(tx: &mut Transaction<'_, Sqlite>, event: &AuditEvent) -> Result<(), StoreError> {
+pub(crate) async fn insert_event(tx: &mut Transaction<'_, Sqlite>, event: &AuditEvent) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_events (id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -127,7 +132,7 @@ async fn insert_keyspace(tx: &mut Transaction<'_, Sqlite>, keyspace: &Keyspace) 
     Ok(())
 }
 
-async fn insert_token(
+pub(crate) async fn insert_token(
     tx: &mut Transaction<'_, Sqlite>,
     token: &TokenRecord,
     digest: &TokenDigest,
@@ -256,10 +261,11 @@ impl Store for SqliteStore {
         digest: &TokenDigest,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        insert_token(&mut tx, token, digest).await?;
-        insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = group_commit::CreateJob { token: token.clone(), digest: *digest, event: event.clone(), reply };
+        let stopped = || StoreError::Backend(Box::new(std::io::Error::other("the SQLite writer task has stopped")));
+        self.creations.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     async fn find_token_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError> {
