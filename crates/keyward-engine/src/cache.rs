@@ -175,7 +175,7 @@ impl TokenCache {
     }
 
     /// Caches a record read from the store, unless an invalidation happened
-    /// since `read_epoch`. Returns what a verification needs from it.
+    /// since `read_epoch`.
     pub fn insert_found(&self, digest: TokenDigest, slot: Slot, read_epoch: u64) {
         let shard = &self.positive[shard_of(&digest)];
         {

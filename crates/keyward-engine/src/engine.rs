@@ -178,6 +178,11 @@ impl Engine {
         }
     }
 
+    /// The clock every judgement of "now" uses, so responses agree with verification.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
     /// The store, for readiness checks.
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
@@ -430,26 +435,37 @@ impl Engine {
         }
         let digest = TokenDigest::of(presented);
         let now = self.clock.now_micros();
-        let judge = |slot: &Slot| self.judge(&digest, slot, now, required_scopes);
+        let verdict = self.lookup(digest, now, |slot| self.judge(&digest, slot, now, required_scopes)).await?;
+        Ok(verdict.unwrap_or_else(|| Verification::bare(VerifyCode::NotFound)))
+    }
+
+    /// Runs `inspect` on the token stored under `digest`, from the cache
+    /// when it is there, else after loading it; `None` when no such token
+    /// exists. Usage `inspect` records is kept for the next flush either way.
+    async fn lookup<R>(
+        &self,
+        digest: TokenDigest,
+        now: i64,
+        inspect: impl Fn(&Slot) -> R,
+    ) -> Result<Option<R>, EngineError> {
         for _ in 0..3 {
-            if let Some(verdict) = self.cache.with_slot(&digest, judge) {
-                return Ok(verdict);
+            if let Some(result) = self.cache.with_slot(&digest, &inspect) {
+                return Ok(Some(result));
             }
             if !self.load_digest(digest, now).await? {
-                return Ok(Verification::bare(VerifyCode::NotFound));
+                return Ok(None);
             }
         }
         // Invalidations kept withdrawing what we loaded: answer from the
-        // store directly, keeping the usage for the next flush.
-        match self.store.find_token_by_digest(&digest).await? {
-            None => Ok(Verification::bare(VerifyCode::NotFound)),
-            Some(record) => {
-                let slot = Slot::new(record, false);
-                let verdict = judge(&slot);
-                self.cache.restore_usage(slot.take_usage().into_iter().collect());
-                Ok(verdict)
-            }
-        }
+        // store directly.
+        let Some(record) = self.store.find_token_by_digest(&digest).await? else {
+            return Ok(None);
+        };
+        let management = self.is_management_keyspace(&record.keyspace_id);
+        let slot = Slot::new(record, management);
+        let result = inspect(&slot);
+        self.cache.restore_usage(slot.take_usage().into_iter().collect());
+        Ok(Some(result))
     }
 
     /// Reads `digest` from the store into the cache; returns whether it exists.
@@ -514,15 +530,7 @@ impl Engine {
                 scopes: slot.record.scopes.clone(),
             })
         };
-        for _ in 0..3 {
-            if let Some(principal) = self.cache.with_slot(&digest, admit) {
-                return Ok(principal);
-            }
-            if !self.load_digest(digest, now).await? {
-                return Ok(None);
-            }
-        }
-        Ok(None)
+        Ok(self.lookup(digest, now, admit).await?.flatten())
     }
 
     /// One token.

@@ -20,7 +20,7 @@ use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use keyward_core::{Clock, ParsedToken};
+use keyward_core::ParsedToken;
 use keyward_engine::Engine;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -38,13 +38,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     /// The token engine.
     pub engine: Arc<Engine>,
-    /// The clock (for token states in responses).
-    pub clock: Arc<dyn Clock>,
 }
 
 impl AppState {
     fn now_micros(&self) -> i64 {
-        self.clock.now_micros()
+        self.engine.clock().now_micros()
     }
 }
 

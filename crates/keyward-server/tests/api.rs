@@ -30,7 +30,7 @@ async fn start(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>) -> TestSer
     store.migrate().await.unwrap();
     let engine = Arc::new(Engine::new(store, Arc::new(SystemClock), Arc::new(OsRng), EngineConfig::default()));
     let admin = engine.bootstrap().await.unwrap().unwrap().secret.expose().to_owned();
-    let app = router(AppState { engine, clock: Arc::new(SystemClock) });
+    let app = router(AppState { engine });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

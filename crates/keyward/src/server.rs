@@ -150,8 +150,8 @@ pub async fn migrate(config: &ServerConfig) -> Result<(), CliError> {
 pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     let store = open_store(config).await?;
     let engine = engine(config, store)?;
+    // Bootstrapping also loads which keyspace is the management one.
     bootstrap(&engine, config).await?;
-    engine.load().await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -172,7 +172,7 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
                 .await;
         })
     };
-    let app = router(AppState { engine, clock: Arc::new(SystemClock) });
+    let app = router(AppState { engine });
     let served = serve(listener, app, shutdown_signal()).await;
     let _ = stop.send(true);
     // The flusher writes the last usage counts before we exit.
