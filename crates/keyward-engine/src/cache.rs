@@ -13,12 +13,14 @@
 //! clients send, so it uses a keyed hasher.
 //!
 //! Correctness under races rests on one counter, the invalidation epoch. A
-//! lookup that misses reads the epoch, reads the store, inserts, then reads
-//! the epoch again and withdraws its insert if anything was invalidated
-//! meanwhile. A change bumps the epoch after its commit and then removes the
-//! entry. Either the loader sees the bump and withdraws, or the bump (and so
-//! the removal) comes after the insert: a stale record can never outlive the
-//! call that changed it.
+//! lookup that misses reads the epoch, then the store, then inserts only if,
+//! checked under the shard's write lock, the epoch has not moved. A change
+//! bumps the epoch after its commit and then removes the entry under the same
+//! lock. If the loader's check comes before the bump, its insert is already
+//! in the map when the removal takes the lock; if after, it sees the bump and
+//! inserts nothing. So a stale record is never visible once the call that
+//! changed it has returned. (Inserting first and withdrawing after a second
+//! look is not enough: between the two, a stale entry is visible to anyone.)
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -177,24 +179,21 @@ impl TokenCache {
     /// Caches a record read from the store, unless an invalidation happened
     /// since `read_epoch`.
     pub fn insert_found(&self, digest: TokenDigest, slot: Slot, read_epoch: u64) {
-        let shard = &self.positive[shard_of(&digest)];
-        {
-            let mut map = write(shard);
-            if map.len() >= self.shard_capacity && !map.contains_key(&digest) {
-                // Evict an arbitrary entry: keys are uniformly random, so the
-                // first one in table order is a random one.
-                if let Some(victim) = map.keys().next().copied() {
-                    if let Some(evicted) = map.remove(&victim) {
-                        self.orphan(&evicted);
-                    }
+        let mut map = write(&self.positive[shard_of(&digest)]);
+        if self.epoch.load(Ordering::SeqCst) != read_epoch {
+            return;
+        }
+        if map.len() >= self.shard_capacity && !map.contains_key(&digest) {
+            // Evict an arbitrary entry: keys are uniformly random, so the
+            // first one in table order is a random one.
+            if let Some(victim) = map.keys().next().copied() {
+                if let Some(evicted) = map.remove(&victim) {
+                    self.orphan(&evicted);
                 }
             }
-            if let Some(replaced) = map.insert(digest, slot) {
-                self.orphan(&replaced);
-            }
         }
-        if self.epoch.load(Ordering::SeqCst) != read_epoch {
-            self.remove_positive(&digest);
+        if let Some(replaced) = map.insert(digest, slot) {
+            self.orphan(&replaced);
         }
     }
 
@@ -202,20 +201,17 @@ impl TokenCache {
         if self.negative_ttl_micros <= 0 {
             return;
         }
-        let shard = &self.negative[shard_of(&digest)];
-        {
-            let mut map = write(shard);
-            if map.len() >= self.negative_shard_capacity {
-                map.retain(|_, until| *until > now_micros);
-                if map.len() >= self.negative_shard_capacity {
-                    map.clear();
-                }
-            }
-            map.insert(digest, now_micros.saturating_add(self.negative_ttl_micros));
-        }
+        let mut map = write(&self.negative[shard_of(&digest)]);
         if self.epoch.load(Ordering::SeqCst) != read_epoch {
-            write(shard).remove(&digest);
+            return;
         }
+        if map.len() >= self.negative_shard_capacity {
+            map.retain(|_, until| *until > now_micros);
+            if map.len() >= self.negative_shard_capacity {
+                map.clear();
+            }
+        }
+        map.insert(digest, now_micros.saturating_add(self.negative_ttl_micros));
     }
 
     fn remove_positive(&self, digest: &TokenDigest) {
@@ -300,7 +296,7 @@ mod tests {
     }
 
     #[test]
-    fn an_insert_racing_an_invalidation_is_withdrawn() {
+    fn an_insert_racing_an_invalidation_never_appears() {
         let cache = TokenCache::new(100, 10, 1_000_000);
         let digest = TokenDigest::of("t");
         let before = cache.epoch();
