@@ -66,6 +66,13 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// The wire form of a store page, each item mapped by `view`.
+    pub fn from_store<S>(page: keyward_store::Page<S>, view: impl FnMut(S) -> T) -> Self {
+        Self { data: page.items.into_iter().map(view).collect(), next_cursor: page.next.map(|cursor| cursor.encode()) }
+    }
+}
+
 /// `POST /v1/tokens`
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -27,8 +27,5 @@ pub async fn list_audit(
         until: query.until,
     };
     let page = state.engine.list_audit(&actor, &filter, &page_request(query.limit, query.cursor.as_deref())?).await?;
-    Ok(Json(Page {
-        data: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next.map(|c| c.encode()),
-    }))
+    Ok(Json(Page::from_store(page, Into::into)))
 }

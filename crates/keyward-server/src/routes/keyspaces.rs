@@ -41,10 +41,7 @@ pub async fn list_keyspaces(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<KeyspaceView>>, ApiError> {
     let page = state.engine.list_keyspaces(&actor, &page_request(query.limit, query.cursor.as_deref())?).await?;
-    Ok(Json(Page {
-        data: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next.map(|c| c.encode()),
-    }))
+    Ok(Json(Page::from_store(page, Into::into)))
 }
 
 /// Show one keyspace. Needs `keyward:keyspaces:read`.

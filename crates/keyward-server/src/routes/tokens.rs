@@ -70,10 +70,7 @@ pub async fn list_tokens(
     };
     let page = state.engine.list_tokens(&actor, filter, &page_request(query.limit, query.cursor.as_deref())?).await?;
     let now = state.now_micros();
-    Ok(Json(Page {
-        data: page.items.into_iter().map(|t| TokenView::new(t, now)).collect(),
-        next_cursor: page.next.map(|c| c.encode()),
-    }))
+    Ok(Json(Page::from_store(page, |token| TokenView::new(token, now))))
 }
 
 /// Show one token (never its secret). Needs `keyward:tokens:read`.

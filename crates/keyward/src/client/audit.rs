@@ -1,6 +1,6 @@
 //! `keyward audit`
 
-use super::output::{print_json, print_table, text};
+use super::output::{page_items, print_json, print_objects};
 use super::{query, Api};
 use crate::cli::AuditArgs;
 use crate::error::CliError;
@@ -24,13 +24,15 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
         print_json(&page);
         return Ok(());
     }
-    let rows = page["data"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|e| ["occurred_at", "action", "target_id", "actor", "source_ip"].iter().map(|k| text(&e[*k])).collect())
-        .collect();
-    print_table(&["TIME", "ACTION", "TARGET", "ACTOR", "SOURCE"], rows);
+    print_objects(
+        page_items(&page),
+        &[
+            ("TIME", "occurred_at"),
+            ("ACTION", "action"),
+            ("TARGET", "target_id"),
+            ("ACTOR", "actor"),
+            ("SOURCE", "source_ip"),
+        ],
+    );
     Ok(())
 }

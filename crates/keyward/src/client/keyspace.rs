@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use serde_json::{json, Value};
 
-use super::output::{print_fields, print_json, print_line, print_table, text};
+use super::output::{page_items, print_fields, print_json, print_line, print_objects, text};
 use super::token::path_segment;
 use super::{query, Api};
 use crate::cli::KeyspaceCommand;
@@ -56,16 +56,16 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
                 print_json(&page);
                 return Ok(());
             }
-            let rows = page["data"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .map(|k| {
-                    ["id", "name", "environment", "prefix", "management"].iter().map(|key| text(&k[*key])).collect()
-                })
-                .collect();
-            print_table(&["ID", "NAME", "ENV", "PREFIX", "MANAGEMENT"], rows);
+            print_objects(
+                page_items(&page),
+                &[
+                    ("ID", "id"),
+                    ("NAME", "name"),
+                    ("ENV", "environment"),
+                    ("PREFIX", "prefix"),
+                    ("MANAGEMENT", "management"),
+                ],
+            );
             if let Some(next) = page["next_cursor"].as_str() {
                 eprintln!("More keyspaces: add --cursor {next}.");
             }

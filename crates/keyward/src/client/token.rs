@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use serde_json::{json, Value};
 
-use super::output::{print_fields, print_json, print_line, print_table, text};
+use super::output::{page_items, print_fields, print_json, print_line, print_objects, text};
 use super::{query, Api};
 use crate::cli::TokenCommand;
 use crate::error::CliError;
@@ -80,7 +80,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
                         ]),
                     )
                     .await?;
-                rows.extend(page["data"].as_array().cloned().unwrap_or_default());
+                rows.extend(page_items(&page).iter().cloned());
                 next = page["next_cursor"].as_str().map(str::to_owned);
                 match (&next, all) {
                     (Some(more), true) => cursor = Some(more.clone()),
@@ -91,16 +91,18 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
                 print_json(&json!({"data": rows, "next_cursor": next}));
                 return Ok(());
             }
-            let table = rows
-                .iter()
-                .map(|t| {
-                    ["id", "name", "masked", "state", "scopes", "expires_at", "last_used_at"]
-                        .iter()
-                        .map(|k| text(&t[*k]))
-                        .collect()
-                })
-                .collect();
-            print_table(&["ID", "NAME", "TOKEN", "STATE", "SCOPES", "EXPIRES", "LAST USED"], table);
+            print_objects(
+                &rows,
+                &[
+                    ("ID", "id"),
+                    ("NAME", "name"),
+                    ("TOKEN", "masked"),
+                    ("STATE", "state"),
+                    ("SCOPES", "scopes"),
+                    ("EXPIRES", "expires_at"),
+                    ("LAST USED", "last_used_at"),
+                ],
+            );
             if let Some(next) = next {
                 eprintln!("More tokens: add --cursor {next} (or --all).");
             }
