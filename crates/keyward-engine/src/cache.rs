@@ -2,10 +2,12 @@
 //! negative cache for digests the store does not know.
 //!
 //! Layout is the performance story. With a million tokens every lookup is a
-//! cache miss, so a verification should touch as few places as possible: the
-//! map's buckets hold the fields a verification reads (expiry, revocation,
-//! management flag) and the usage counters inline, next to the key. The full
-//! record sits behind an `Arc` and is only cloned out for the caller.
+//! cache miss of a few hundred nanoseconds, so a verification must touch as
+//! few cache lines as possible. Each entry is exactly one 64-byte line: the
+//! digest, the one number a verification compares (`valid_until`), the usage
+//! counters, and a pointer to the full record. A verdict that only needs
+//! "valid or not" never leaves that line; the record behind the pointer is
+//! read only when the caller asks for it (see `Engine::verify_with`).
 //!
 //! Keys of the positive map are SHA-256 digests of tokens this server
 //! generated: uniformly random and not chosen by clients, so the digest's
@@ -24,10 +26,10 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use hashbrown::HashTable;
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::model::TokenRecord;
 use keyward_core::TokenDigest;
@@ -35,78 +37,72 @@ use keyward_store::UsageDelta;
 
 const SHARDS: usize = 64;
 
-/// A cached token. Lives inline in the map's bucket.
+/// Uses past this many pending uses are moved out of the slot at once, so
+/// the 32-bit counter never wraps, however long a flush is delayed.
+const PENDING_USES_SPILL: u32 = 1 << 31;
+
+/// A cached token: 32 bytes, half of its entry's cache line.
 #[derive(Debug)]
 pub struct Slot {
-    /// Expiry in microseconds, `i64::MAX` for never.
-    pub expires_at_micros: i64,
-    /// Whether it is revoked.
-    pub revoked: bool,
+    /// The verification is valid while `now < valid_until` (microseconds):
+    /// the expiry, `i64::MAX` for never, `i64::MIN` once revoked. Why a
+    /// token is invalid is read from the record, off the hot path.
+    pub valid_until: i64,
+    /// Latest verification since the last flush, in microseconds.
+    last_used_micros: AtomicI64,
+    /// Verifications since the last flush. The 0 → 1 step queues the digest
+    /// for the flusher, so the queue needs no flag of its own.
+    pending_uses: AtomicU32,
     /// Whether it belongs to the management keyspace.
     pub management: bool,
-    /// Verifications since the last flush.
-    pub pending_uses: AtomicU64,
-    /// Latest verification since the last flush, in microseconds.
-    pub last_used_micros: AtomicI64,
-    /// Whether its digest sits in the usage queue.
-    pub queued: AtomicBool,
     /// The record as last read from the store.
     pub record: Arc<TokenRecord>,
 }
 
 impl Slot {
     pub fn new(record: TokenRecord, management: bool) -> Self {
+        let valid_until = if record.revoked_at.is_some() {
+            i64::MIN
+        } else {
+            record.expires_at.map_or(i64::MAX, |at| at.timestamp_micros())
+        };
         Self {
-            expires_at_micros: record.expires_at.map_or(i64::MAX, |at| at.timestamp_micros()),
-            revoked: record.revoked_at.is_some(),
-            management,
-            pending_uses: AtomicU64::new(0),
+            valid_until,
             last_used_micros: AtomicI64::new(i64::MIN),
-            queued: AtomicBool::new(false),
+            pending_uses: AtomicU32::new(0),
+            management,
             record: Arc::new(record),
         }
     }
 
     /// Takes the pending usage, if any, as a delta for the store.
     pub fn take_usage(&self) -> Option<UsageDelta> {
-        // Clear the flag before taking the count: a verification racing this
-        // either lands in the count taken or re-queues the digest.
-        self.queued.store(false, Ordering::Release);
         let uses = self.pending_uses.swap(0, Ordering::AcqRel);
         (uses > 0).then(|| UsageDelta {
             token_id: self.record.id.clone(),
-            uses,
+            uses: u64::from(uses),
             last_used_at: micros_to_datetime(self.last_used_micros.load(Ordering::Acquire)),
         })
     }
 }
 
-/// Uses a digest's first eight bytes as its hash (see the module docs).
-#[derive(Default)]
-pub struct DigestHasher(u64);
-
-impl Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // `TokenDigest` hashes as its 32-byte array: a length prefix, then the bytes.
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 ^= u64::from_le_bytes(word);
-            if chunk.len() == 8 {
-                return;
-            }
-        }
-    }
-
-    fn write_usize(&mut self, _length: usize) {}
+/// One cache line: the key and its slot.
+#[repr(C, align(64))]
+struct Entry {
+    digest: TokenDigest,
+    slot: Slot,
 }
 
-type SlotMap = HashMap<TokenDigest, Slot, BuildHasherDefault<DigestHasher>>;
+const _: () = assert!(std::mem::size_of::<Entry>() == 64);
 
+/// The digest's first eight bytes (see the module docs).
+#[inline]
+fn hash_of(digest: &TokenDigest) -> u64 {
+    let bytes = digest.as_bytes();
+    u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]])
+}
+
+#[inline]
 fn shard_of(digest: &TokenDigest) -> usize {
     usize::from(digest.as_bytes()[31]) % SHARDS
 }
@@ -121,23 +117,27 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Both caches, the usage queue and the epoch that keeps them honest.
 pub struct TokenCache {
-    positive: Vec<RwLock<SlotMap>>,
+    positive: Vec<RwLock<HashTable<Entry>>>,
     negative: Vec<RwLock<HashMap<TokenDigest, i64, RandomState>>>,
     shard_capacity: usize,
     negative_shard_capacity: usize,
     epoch: AtomicU64,
     negative_ttl_micros: i64,
     usage_queue: Mutex<Vec<TokenDigest>>,
-    /// Usage of entries that left the cache before a flush took it.
+    /// Usage of entries that left the cache (or spilled) before a flush took it.
     orphaned_usage: Mutex<Vec<UsageDelta>>,
 }
 
 impl TokenCache {
     pub fn new(capacity: usize, negative_capacity: usize, negative_ttl_micros: i64) -> Self {
         Self {
-            positive: (0..SHARDS).map(|_| RwLock::new(SlotMap::default())).collect(),
+            positive: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
             negative: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
             shard_capacity: capacity.div_ceil(SHARDS).max(1),
             negative_shard_capacity: negative_capacity.div_ceil(SHARDS).max(1),
@@ -151,18 +151,22 @@ impl TokenCache {
     /// Runs `inspect` on the cached slot, under the shard's read lock.
     #[inline]
     pub fn with_slot<R>(&self, digest: &TokenDigest, inspect: impl FnOnce(&Slot) -> R) -> Option<R> {
-        read(&self.positive[shard_of(digest)]).get(digest).map(inspect)
+        read(&self.positive[shard_of(digest)])
+            .find(hash_of(digest), |entry| entry.digest == *digest)
+            .map(|entry| inspect(&entry.slot))
     }
 
     /// Counts one use of `slot` (reached through `with_slot`).
     #[inline]
     pub fn record_use(&self, digest: &TokenDigest, slot: &Slot, now_micros: i64) {
-        slot.pending_uses.fetch_add(1, Ordering::AcqRel);
         if slot.last_used_micros.load(Ordering::Relaxed) < now_micros {
             slot.last_used_micros.fetch_max(now_micros, Ordering::AcqRel);
         }
-        if !slot.queued.load(Ordering::Acquire) && !slot.queued.swap(true, Ordering::AcqRel) {
-            self.usage_queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(*digest);
+        let before = slot.pending_uses.fetch_add(1, Ordering::AcqRel);
+        if before == 0 {
+            lock(&self.usage_queue).push(*digest);
+        } else if before >= PENDING_USES_SPILL {
+            self.orphan(slot);
         }
     }
 
@@ -179,22 +183,25 @@ impl TokenCache {
     /// Caches a record read from the store, unless an invalidation happened
     /// since `read_epoch`.
     pub fn insert_found(&self, digest: TokenDigest, slot: Slot, read_epoch: u64) {
-        let mut map = write(&self.positive[shard_of(&digest)]);
+        let mut table = write(&self.positive[shard_of(&digest)]);
         if self.epoch.load(Ordering::SeqCst) != read_epoch {
             return;
         }
-        if map.len() >= self.shard_capacity && !map.contains_key(&digest) {
+        let hash = hash_of(&digest);
+        if let Ok(existing) = table.find_entry(hash, |entry| entry.digest == digest) {
+            let (replaced, _) = existing.remove();
+            self.orphan(&replaced.slot);
+        } else if table.len() >= self.shard_capacity {
             // Evict an arbitrary entry: keys are uniformly random, so the
             // first one in table order is a random one.
-            if let Some(victim) = map.keys().next().copied() {
-                if let Some(evicted) = map.remove(&victim) {
-                    self.orphan(&evicted);
+            if let Some(victim) = table.iter().next().map(|entry| entry.digest) {
+                if let Ok(occupied) = table.find_entry(hash_of(&victim), |entry| entry.digest == victim) {
+                    let (evicted, _) = occupied.remove();
+                    self.orphan(&evicted.slot);
                 }
             }
         }
-        if let Some(replaced) = map.insert(digest, slot) {
-            self.orphan(&replaced);
-        }
+        table.insert_unique(hash, Entry { digest, slot }, |entry| hash_of(&entry.digest));
     }
 
     pub fn insert_absent(&self, digest: TokenDigest, now_micros: i64, read_epoch: u64) {
@@ -215,14 +222,16 @@ impl TokenCache {
     }
 
     fn remove_positive(&self, digest: &TokenDigest) {
-        if let Some(removed) = write(&self.positive[shard_of(digest)]).remove(digest) {
-            self.orphan(&removed);
+        let mut table = write(&self.positive[shard_of(digest)]);
+        if let Ok(occupied) = table.find_entry(hash_of(digest), |entry| entry.digest == *digest) {
+            let (removed, _) = occupied.remove();
+            self.orphan(&removed.slot);
         }
     }
 
     fn orphan(&self, slot: &Slot) {
         if let Some(delta) = slot.take_usage() {
-            self.orphaned_usage.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(delta);
+            lock(&self.orphaned_usage).push(delta);
         }
     }
 
@@ -235,9 +244,8 @@ impl TokenCache {
 
     /// Takes every pending usage delta.
     pub fn drain_usage(&self) -> Vec<UsageDelta> {
-        let queue = std::mem::take(&mut *self.usage_queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
-        let mut deltas =
-            std::mem::take(&mut *self.orphaned_usage.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let queue = std::mem::take(&mut *lock(&self.usage_queue));
+        let mut deltas = std::mem::take(&mut *lock(&self.orphaned_usage));
         for digest in queue {
             if let Some(Some(delta)) = self.with_slot(&digest, Slot::take_usage) {
                 deltas.push(delta);
@@ -248,7 +256,7 @@ impl TokenCache {
 
     /// Puts deltas back after a failed flush, so no count is lost.
     pub fn restore_usage(&self, deltas: Vec<UsageDelta>) {
-        self.orphaned_usage.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(deltas);
+        lock(&self.orphaned_usage).extend(deltas);
     }
 
     pub fn len(&self) -> usize {
@@ -292,6 +300,21 @@ mod tests {
         assert!(cache.len() <= SHARDS * 2, "bounded: {}", cache.len());
         let deltas = cache.drain_usage();
         assert_eq!(deltas.iter().map(|d| d.uses).sum::<u64>(), digests.len() as u64, "no use lost to eviction");
+        assert!(cache.drain_usage().is_empty());
+    }
+
+    #[test]
+    fn a_counter_near_its_limit_spills_instead_of_wrapping() {
+        let cache = TokenCache::new(100, 10, 1);
+        let digest = TokenDigest::of("busy");
+        cache.insert_found(digest, Slot::new(record("tok_busy"), false), cache.epoch());
+        cache.with_slot(&digest, |slot| {
+            cache.record_use(&digest, slot, 7);
+            slot.pending_uses.store(PENDING_USES_SPILL, Ordering::Release);
+            cache.record_use(&digest, slot, 8);
+        });
+        let deltas = cache.drain_usage();
+        assert_eq!(deltas.iter().map(|d| d.uses).sum::<u64>(), u64::from(PENDING_USES_SPILL) + 1);
         assert!(cache.drain_usage().is_empty());
     }
 

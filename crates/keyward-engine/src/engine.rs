@@ -127,7 +127,7 @@ impl VerifyCode {
     }
 }
 
-/// What [`Engine::verify`] found.
+/// What [`Engine::verify`] found: an owned verdict that outlives the call.
 #[derive(Debug, Clone)]
 pub struct Verification {
     /// The verdict.
@@ -138,10 +138,6 @@ pub struct Verification {
 }
 
 impl Verification {
-    fn bare(code: VerifyCode) -> Self {
-        Self { code, token: None, missing_scopes: Vec::new() }
-    }
-
     /// The token's record, when the token is known.
     pub fn token(&self) -> Option<&TokenRecord> {
         self.token.as_deref()
@@ -150,6 +146,50 @@ impl Verification {
     /// Whether the token may be used.
     pub fn is_valid(&self) -> bool {
         self.code == VerifyCode::Valid
+    }
+}
+
+/// What [`Engine::verify_with`] found, borrowed from the cache for the
+/// duration of the callback. Reading the record is what costs: a verdict
+/// that only checks [`Verdict::is_valid`] stays on one cache line.
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict<'a> {
+    /// The verdict.
+    pub code: VerifyCode,
+    record: Option<&'a Arc<TokenRecord>>,
+    required_scopes: &'a [String],
+}
+
+impl<'a> Verdict<'a> {
+    fn bare(code: VerifyCode) -> Self {
+        Self { code, record: None, required_scopes: &[] }
+    }
+
+    /// Whether the token may be used.
+    pub fn is_valid(&self) -> bool {
+        self.code == VerifyCode::Valid
+    }
+
+    /// The token's record, when the token is known.
+    pub fn token(&self) -> Option<&'a TokenRecord> {
+        self.record.map(|record| &**record)
+    }
+
+    /// Required scopes the token lacks (empty unless `InsufficientScope`).
+    pub fn missing_scopes(&self) -> Vec<&'a str> {
+        match (self.code, self.record) {
+            (VerifyCode::InsufficientScope, Some(record)) => scope::missing(&record.scopes, self.required_scopes),
+            _ => Vec::new(),
+        }
+    }
+
+    /// An owned copy that outlives the callback.
+    pub fn to_verification(&self) -> Verification {
+        Verification {
+            code: self.code,
+            token: self.record.cloned(),
+            missing_scopes: self.missing_scopes().into_iter().map(str::to_owned).collect(),
+        }
     }
 }
 
@@ -430,13 +470,29 @@ impl Engine {
     /// Verifies a presented token, optionally requiring scopes. Answers from
     /// memory when it can; malformed input never reaches the cache or store.
     pub async fn verify(&self, presented: &str, required_scopes: &[String]) -> Result<Verification, EngineError> {
+        self.verify_with(presented, required_scopes, |verdict| verdict.to_verification()).await
+    }
+
+    /// Verifies `presented` and hands the verdict, borrowed from the cache,
+    /// to `inspect`. The fast form of [`Engine::verify`]: nothing is copied
+    /// unless `inspect` copies it. `inspect` runs under a cache shard's read
+    /// lock, so it should be short and must not block.
+    pub async fn verify_with<R>(
+        &self,
+        presented: &str,
+        required_scopes: &[String],
+        inspect: impl Fn(Verdict<'_>) -> R,
+    ) -> Result<R, EngineError> {
         if ParsedToken::parse(presented).is_err() {
-            return Ok(Verification::bare(VerifyCode::Malformed));
+            return Ok(inspect(Verdict::bare(VerifyCode::Malformed)));
         }
         let digest = TokenDigest::of(presented);
         let now = self.clock.now_micros();
-        let verdict = self.lookup(digest, now, |slot| self.judge(&digest, slot, now, required_scopes)).await?;
-        Ok(verdict.unwrap_or_else(|| Verification::bare(VerifyCode::NotFound)))
+        let found = self.lookup(digest, now, |slot| inspect(self.judge(&digest, slot, now, required_scopes))).await?;
+        Ok(match found {
+            Some(result) => result,
+            None => inspect(Verdict::bare(VerifyCode::NotFound)),
+        })
     }
 
     /// Runs `inspect` on the token stored under `digest`, from the cache
@@ -488,27 +544,17 @@ impl Engine {
     }
 
     #[inline]
-    fn judge(&self, digest: &TokenDigest, slot: &Slot, now: i64, required_scopes: &[String]) -> Verification {
-        let code = if slot.revoked {
-            VerifyCode::Revoked
-        } else if now >= slot.expires_at_micros {
-            VerifyCode::Expired
-        } else {
-            VerifyCode::Valid
-        };
-        if code != VerifyCode::Valid {
-            return Verification { code, token: Some(slot.record.clone()), missing_scopes: Vec::new() };
+    fn judge<'a>(&self, digest: &TokenDigest, slot: &'a Slot, now: i64, required_scopes: &'a [String]) -> Verdict<'a> {
+        let record = Some(&slot.record);
+        if now >= slot.valid_until {
+            let code = if slot.record.revoked_at.is_some() { VerifyCode::Revoked } else { VerifyCode::Expired };
+            return Verdict { code, record, required_scopes: &[] };
         }
         if !required_scopes.is_empty() && !scope::grants_all(&slot.record.scopes, required_scopes) {
-            let missing = scope::missing(&slot.record.scopes, required_scopes);
-            return Verification {
-                code: VerifyCode::InsufficientScope,
-                token: Some(slot.record.clone()),
-                missing_scopes: missing.into_iter().map(str::to_owned).collect(),
-            };
+            return Verdict { code: VerifyCode::InsufficientScope, record, required_scopes };
         }
         self.cache.record_use(digest, slot, now);
-        Verification { code: VerifyCode::Valid, token: Some(slot.record.clone()), missing_scopes: Vec::new() }
+        Verdict { code: VerifyCode::Valid, record, required_scopes: &[] }
     }
 
     /// Authenticates a management API caller. Any failure (malformed,
@@ -521,7 +567,7 @@ impl Engine {
         let digest = TokenDigest::of(presented);
         let now = self.clock.now_micros();
         let admit = |slot: &Slot| {
-            if !slot.management || self.judge(&digest, slot, now, &[]).code != VerifyCode::Valid {
+            if !slot.management || !self.judge(&digest, slot, now, &[]).is_valid() {
                 return None;
             }
             Some(Principal {

@@ -25,5 +25,7 @@ mod error;
 mod usage;
 
 pub use actor::{Actor, Principal, RequestContext};
-pub use engine::{Engine, EngineConfig, Issued, NewKeyspace, NewToken, TokenChanges, Verification, VerifyCode};
+pub use engine::{
+    Engine, EngineConfig, Issued, NewKeyspace, NewToken, TokenChanges, Verdict, Verification, VerifyCode,
+};
 pub use error::EngineError;

@@ -94,6 +94,22 @@ async fn issue_then_verify_with_and_without_required_scopes() {
     assert_eq!(denied.code, VerifyCode::InsufficientScope);
     assert_eq!(denied.missing_scopes, scopes(&["refunds:create", "users:read"]));
 
+    // The borrowing form answers the same, without copying the record out.
+    let required = scopes(&["invoices:read", "refunds:create"]);
+    let (code, id, missing) = h
+        .engine
+        .verify_with(secret, &required, |verdict| {
+            (verdict.code, verdict.token().map(|t| t.id.clone()), verdict.missing_scopes().join(" "))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (code, id.as_deref(), missing.as_str()),
+        (VerifyCode::InsufficientScope, Some(issued.record.id.as_str()), "refunds:create")
+    );
+    let unknown = h.engine.verify_with("kw_live_nope", &[], |verdict| (verdict.code, verdict.token().is_none())).await;
+    assert_eq!(unknown.unwrap(), (VerifyCode::Malformed, true));
+
     let customer_token_on_api = h.engine.authenticate(secret).await.unwrap();
     assert!(customer_token_on_api.is_none(), "a customer token never authenticates to the management API");
 }

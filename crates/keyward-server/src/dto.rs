@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use keyward_core::model::{AuditEvent, Keyspace, TokenRecord};
 use keyward_core::Environment;
-use keyward_engine::Verification;
+use keyward_engine::Verdict;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -196,54 +196,61 @@ pub struct VerifyRequest {
     pub required_scopes: Vec<String>,
 }
 
-/// The verdict. Always HTTP 200; switch on `valid` and `code`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct VerifyResponse {
+/// The verdict. Always HTTP 200; switch on `valid` and `code`. Borrowed
+/// from the verification cache: the hot path serializes without copying.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyResponse<'a> {
     pub valid: bool,
     /// `VALID`, `MALFORMED`, `NOT_FOUND`, `EXPIRED`, `REVOKED` or `INSUFFICIENT_SCOPE`.
-    pub code: String,
+    pub code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub token_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub keyspace_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub keyspace_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub environment: Option<Environment>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub owner: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub owner: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scopes: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub scopes: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Value>,
+    pub metadata: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<DateTime<Utc>>,
     /// Required scopes the token lacks (for `INSUFFICIENT_SCOPE`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub missing_scopes: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub missing_scopes: Option<Vec<&'a str>>,
 }
 
-impl From<Verification> for VerifyResponse {
-    fn from(verdict: Verification) -> Self {
-        let valid = verdict.is_valid();
+impl<'a> From<Verdict<'a>> for VerifyResponse<'a> {
+    fn from(verdict: Verdict<'a>) -> Self {
         let token = verdict.token();
+        let missing = verdict.missing_scopes();
         Self {
-            valid,
-            code: verdict.code.as_str().to_owned(),
-            token_id: token.map(|t| t.id.clone()),
-            name: token.map(|t| t.name.clone()),
-            keyspace_id: token.map(|t| t.keyspace_id.clone()),
+            valid: verdict.is_valid(),
+            code: verdict.code.as_str(),
+            token_id: token.map(|t| t.id.as_str()),
+            name: token.map(|t| t.name.as_str()),
+            keyspace_id: token.map(|t| t.keyspace_id.as_str()),
             environment: token.map(|t| t.environment),
-            owner: token.map(|t| t.owner.clone()),
-            scopes: token.map(|t| t.scopes.clone()),
-            metadata: token.map(|t| t.metadata.clone()),
+            owner: token.map(|t| t.owner.as_str()),
+            scopes: token.map(|t| t.scopes.as_slice()),
+            metadata: token.map(|t| &t.metadata),
             expires_at: token.and_then(|t| t.expires_at),
             revoked_at: token.and_then(|t| t.revoked_at),
-            missing_scopes: (!verdict.missing_scopes.is_empty()).then_some(verdict.missing_scopes),
+            missing_scopes: (!missing.is_empty()).then_some(missing),
         }
     }
 }

@@ -122,7 +122,8 @@ impl ApiError {
         )
     }
 
-    fn internal(error: &dyn std::error::Error) -> Self {
+    /// 500; the cause is logged, never returned.
+    pub fn internal(error: &dyn std::error::Error) -> Self {
         tracing::error!(error = %error, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
