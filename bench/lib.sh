@@ -18,8 +18,14 @@ wait_ready() { # url
 
 start_keyward() { # port
   "$BIN" serve --data-dir "$WORK/data" --listen "127.0.0.1:$1" --admin-token-file "$WORK/admin" 2>"$WORK/server.log" &
+  KEYWARD_PID=$!
   wait_ready "http://127.0.0.1:$1/readyz"
   export KEYWARD_ADDR="http://127.0.0.1:$1" KEYWARD_TOKEN_FILE="$WORK/admin"
+}
+
+stop_keyward() {
+  kill "$KEYWARD_PID"
+  wait "$KEYWARD_PID" 2>/dev/null || true
 }
 
 machine() {
@@ -28,7 +34,7 @@ machine() {
 
 # wrk_run URL SCRIPT -> prints "rps p99_ms"
 wrk_run() {
-  wrk -t"${THREADS:-2}" -c"${CONNECTIONS:-32}" -d"${DURATION:-10s}" --latency -s "$2" "$1" >"$WORK/wrk.out"
+  ${WRK_PREFIX:-} wrk -t"${THREADS:-2}" -c"${CONNECTIONS:-32}" -d"${DURATION:-10s}" --latency -s "$2" "$1" >"$WORK/wrk.out"
   local rps p99
   rps=$(awk '/^Requests\/sec:/{print $2}' "$WORK/wrk.out")
   p99=$(awk '$1=="99%"{v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' "$WORK/wrk.out")

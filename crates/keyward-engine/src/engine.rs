@@ -261,12 +261,12 @@ impl Engine {
         Ok(AuditEvent {
             id: new_id(IdKind::Event, self.rng.as_ref())?,
             occurred_at: self.now(),
-            actor: actor.principal.token_id.clone(),
+            actor: actor.principal.token_id().to_owned(),
             action: action.to_owned(),
             target_type: target_type.to_owned(),
             target_id: target_id.to_owned(),
             request_id: actor.context.request_id.clone(),
-            source_ip: actor.context.source_ip.clone(),
+            source_ip: actor.context.source_ip.map(|ip| ip.to_string()),
             details,
         })
     }
@@ -289,7 +289,7 @@ impl Engine {
             allowed_scopes: None,
             management: true,
             created_at: now,
-            created_by: system.principal.token_id.clone(),
+            created_by: system.principal.token_id().to_owned(),
         };
         let scopes: Vec<String> = management::ALL.iter().map(|s| (*s).to_owned()).collect();
         let (secret, record) =
@@ -326,7 +326,7 @@ impl Engine {
             prefix: keyspace.prefix.as_str().to_owned(),
             last4: text[text.len() - 4..].to_owned(),
             created_at: self.now(),
-            created_by: actor.principal.token_id.clone(),
+            created_by: actor.principal.token_id().to_owned(),
             expires_at,
             revoked_at: None,
             last_used_at: None,
@@ -357,7 +357,7 @@ impl Engine {
             allowed_scopes,
             management: false,
             created_at: self.now(),
-            created_by: actor.principal.token_id.clone(),
+            created_by: actor.principal.token_id().to_owned(),
         };
         let event = self.event(
             actor,
@@ -391,7 +391,7 @@ impl Engine {
         let name = validate::name("name", &input.name)?;
         let owner = match &input.owner {
             Some(owner) => validate::owner(owner)?,
-            None => actor.principal.owner.clone(),
+            None => actor.principal.owner().to_owned(),
         };
         let metadata = input.metadata.unwrap_or_else(|| json!({}));
         validate::metadata(&metadata)?;
@@ -570,11 +570,7 @@ impl Engine {
             if !slot.management || !self.judge(&digest, slot, now, &[]).is_valid() {
                 return None;
             }
-            Some(Principal {
-                token_id: slot.record.id.clone(),
-                owner: slot.record.owner.clone(),
-                scopes: slot.record.scopes.clone(),
-            })
+            Some(Principal::new(slot.record.clone()))
         };
         Ok(self.lookup(digest, now, admit).await?.flatten())
     }

@@ -32,7 +32,7 @@ async fn harness() -> Harness {
     let principal = engine.authenticate(issued.secret.expose()).await.unwrap().expect("admin authenticates");
     let admin = Actor {
         principal,
-        context: RequestContext { request_id: Some("req-9".into()), source_ip: Some("192.0.2.1".into()) },
+        context: RequestContext { request_id: Some("req-9".into()), source_ip: Some([192, 0, 2, 1].into()) },
     };
     Harness { engine, clock, admin, admin_secret: issued.secret.expose().to_owned(), _dir: dir }
 }
@@ -455,7 +455,7 @@ async fn every_mutation_is_audited_with_its_request_context() {
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["token.revoked", "token.updated", "token.created", "keyspace.created", "admin.bootstrapped"]);
     let revoke = &events[0];
-    assert_eq!(revoke.actor, h.admin.principal.token_id);
+    assert_eq!(revoke.actor, h.admin.principal.token_id());
     assert_eq!(revoke.request_id.as_deref(), Some("req-9"));
     assert_eq!(revoke.source_ip.as_deref(), Some("192.0.2.1"));
     let serialized = serde_json::to_string(&events).unwrap();

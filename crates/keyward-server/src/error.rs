@@ -1,6 +1,8 @@
 //! The one error type at the HTTP edge. Every failure becomes an RFC 9457
-//! `application/problem+json` body with a stable machine-readable `code`;
-//! internals are logged here and never returned.
+//! `application/problem+json` body with a stable machine-readable `code`.
+//! Internals travel with the response as a [`LoggedCause`] extension, which
+//! the edge middleware logs with the request id and route; they are never
+//! returned to the client.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -48,6 +50,21 @@ struct Details {
     field: Option<String>,
     missing_scopes: Option<Vec<String>>,
     challenge: Option<String>,
+    cause: Option<LoggedCause>,
+}
+
+/// What went wrong inside, for the log only. Attached to the response as an
+/// extension and logged once, by the edge middleware, with the request's id
+/// and route pattern. Must never hold a secret: callers pass store and
+/// engine errors, which carry none.
+#[derive(Debug, Clone)]
+pub struct LoggedCause {
+    /// `true` for errors (5xx), `false` for warnings.
+    pub error: bool,
+    /// A short description of what failed.
+    pub what: &'static str,
+    /// The underlying error's message.
+    pub message: String,
 }
 
 impl ApiError {
@@ -61,6 +78,7 @@ impl ApiError {
             field: None,
             missing_scopes: None,
             challenge: None,
+            cause: None,
         }))
     }
 
@@ -113,24 +131,29 @@ impl ApiError {
 
     /// 503 when the store cannot be reached; the cause is logged, not returned.
     pub fn store_unavailable(error: &dyn std::error::Error) -> Self {
-        tracing::error!(error = %error, "store unavailable");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
             "Service unavailable",
             "The token store is unavailable; retry shortly.",
         )
+        .logged(true, "store unavailable", error.to_string())
     }
 
     /// 500; the cause is logged, never returned.
     pub fn internal(error: &dyn std::error::Error) -> Self {
-        tracing::error!(error = %error, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "Internal error",
             "Something went wrong on our side; it has been logged.",
         )
+        .logged(true, "internal error", error.to_string())
+    }
+
+    fn logged(mut self, error: bool, what: &'static str, message: String) -> Self {
+        self.0.cause = Some(LoggedCause { error, what, message });
+        self
     }
 
     /// The stable code, for tests and logs.
@@ -171,15 +194,13 @@ impl From<EngineError> for ApiError {
             EngineError::NotFound(what) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found", format!("No such {what}."))
             }
-            EngineError::Conflict(what) => {
-                tracing::warn!(%what, "store conflict");
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    "conflict",
-                    "Conflict",
-                    "The request conflicts with existing data; retry it.",
-                )
-            }
+            EngineError::Conflict(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                "The request conflicts with existing data; retry it.",
+            )
+            .logged(false, "store conflict", what),
             EngineError::Store(StoreError::Backend(inner)) => ApiError::store_unavailable(inner.as_ref()),
             EngineError::Store(other) => ApiError::internal(&other),
             EngineError::Rng(rng) => ApiError::internal(&rng),
@@ -205,6 +226,9 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(challenge) = details.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(cause) = details.cause {
+            response.extensions_mut().insert(cause);
         }
         response
     }

@@ -4,16 +4,16 @@
 
 use std::net::SocketAddr;
 
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
+use http_body_util::LengthLimitError;
 use keyward_core::auth_header::{parse_bearer, AuthHeaderError};
 use keyward_engine::{Actor, RequestContext};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::{AppState, MAX_BODY_BYTES};
 
 /// A JSON body. Wrong content type → 415, too large → 413, bad syntax →
 /// `invalid_json`, wrong shape → `invalid_field` naming the field.
@@ -22,15 +22,22 @@ pub struct ApiJson<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
         let is_json = request
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.split(';').next())
             .map(|mime| {
-                let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                let mime = mime.trim().as_bytes();
+                let starts = |prefix: &str| {
+                    mime.len() >= prefix.len() && mime[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+                };
+                let ends = |suffix: &str| {
+                    mime.len() >= suffix.len()
+                        && mime[mime.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+                };
+                mime.eq_ignore_ascii_case(b"application/json") || (starts("application/") && ends("+json"))
             })
             .unwrap_or(false);
         if !is_json {
@@ -41,8 +48,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "Send the body as JSON with `Content-Type: application/json`.",
             ));
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // The body limit is enforced here rather than by a router layer:
+        // only JSON bodies are read, and every layer costs on every request.
+        let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|error| {
+            let too_large = std::error::Error::source(&error).is_some_and(|cause| cause.is::<LengthLimitError>());
+            if too_large {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "payload_too_large",
@@ -159,14 +169,10 @@ pub fn request_context(parts: &Parts) -> RequestContext {
     let request_id = parts
         .headers
         .get("x-request-id")
+        .filter(|value| crate::acceptable_request_id(value))
         .and_then(|value| value.to_str().ok())
-        .filter(|id| {
-            !id.is_empty()
-                && id.len() <= 64
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        })
         .map(str::to_owned);
-    let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string());
+    let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
     RequestContext { request_id, source_ip }
 }
 

@@ -13,22 +13,22 @@ pub mod routes;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::HeaderName;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use keyward_core::ParsedToken;
+use keyward_core::{base62, OsRng, ParsedToken, SecureRng};
 use keyward_engine::Engine;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, LoggedCause};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -67,29 +67,94 @@ fn api_router() -> OpenApiRouter<AppState> {
 /// The complete application.
 pub fn router(state: AppState) -> Router {
     let (api, document) = api_router().split_for_parts();
-    let request_id = HeaderName::from_static("x-request-id");
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(refuse_tokens_in_urls))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            // The span names the route pattern, never the raw URI: a query
-            // string could carry a secret and ids are not for metrics.
-            let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
-            let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("request", method = %request.method(), route, request_id)
-        }))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(middleware::from_fn_with_state(RequestIds::new(), edge))
         .with_state(state)
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request ids for requests that arrive without a usable one: a random
+/// prefix per process and a counter. Unique and cheap; they identify, they
+/// protect nothing, so they need not be unguessable.
+#[derive(Clone)]
+struct RequestIds {
+    prefix: Arc<str>,
+    next: Arc<AtomicU64>,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let mut bytes = [0u8; 6];
+        // Without the OS's randomness the ids are still unique per process.
+        let _ = OsRng.fill(&mut bytes);
+        let prefix: String = bytes.iter().map(|b| char::from(base62::ALPHABET[usize::from(b % 62)])).collect();
+        Self { prefix: prefix.into(), next: Arc::new(AtomicU64::new(1)) }
+    }
+
+    fn next(&self) -> HeaderValue {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n:x}", self.prefix)).unwrap_or(HeaderValue::from_static("unknown"))
+    }
+}
+
+/// Whether a client's `x-request-id` is safe to keep, log and echo.
+pub(crate) fn acceptable_request_id(value: &HeaderValue) -> bool {
+    let id = value.as_bytes();
+    !id.is_empty() && id.len() <= 64 && id.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The one middleware around every route, kept to one layer because each
+/// layer costs on every request: refuses tokens in URLs; gives the request
+/// an id (the client's when acceptable, else a new one) and echoes it;
+/// traces at DEBUG; and logs what a failed response carries as its
+/// [`LoggedCause`], with the request id and the route pattern (never the
+/// raw URI: a query string could carry a secret).
+async fn edge(State(ids): State<RequestIds>, mut request: Request, next: Next) -> Response {
+    if let Some(refusal) = refuse_tokens_in_urls(&request) {
+        return refusal;
+    }
+    let request_id = match request.headers().get(&REQUEST_ID) {
+        Some(id) if acceptable_request_id(id) => id.clone(),
+        _ => {
+            let id = ids.next();
+            request.headers_mut().insert(REQUEST_ID, id.clone());
+            id
+        }
+    };
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let id = request_id.to_str().unwrap_or("");
+    let mut response = if tracing::enabled!(tracing::Level::DEBUG) {
+        let span = tracing::debug_span!("request", method = %request.method(), route, request_id = id);
+        let started = std::time::Instant::now();
+        let response = next.run(request).instrument(span.clone()).await;
+        span.in_scope(
+            || tracing::debug!(status = response.status().as_u16(), latency = ?started.elapsed(), "response"),
+        );
+        response
+    } else {
+        next.run(request).await
+    };
+    if let Some(cause) = response.extensions().get::<LoggedCause>() {
+        let status = response.status().as_u16();
+        if cause.error {
+            tracing::error!(request_id = id, route, status, error = %cause.message, "{}", cause.what);
+        } else {
+            tracing::warn!(request_id = id, route, status, error = %cause.message, "{}", cause.what);
+        }
+    }
+    response.headers_mut().insert(REQUEST_ID, request_id);
+    response
 }
 
 /// RFC 6750 §2.3 allows a token in the query string; we never accept one,
 /// because URLs end up in logs, browser history and proxies. A request whose
 /// query names `access_token` or carries anything shaped like a Keyward token
 /// is refused before routing, and the URI is not logged.
-async fn refuse_tokens_in_urls(request: Request, next: Next) -> Response {
+fn refuse_tokens_in_urls(request: &Request) -> Option<Response> {
     if let Some(query) = request.uri().query() {
         let carries_token = query.split('&').any(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -98,16 +163,18 @@ async fn refuse_tokens_in_urls(request: Request, next: Next) -> Response {
                 || ParsedToken::parse(name).is_ok()
         });
         if carries_token {
-            return ApiError::new(
+            return Some(
+                ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "token_in_url",
                 "Token in URL refused",
-                "Tokens are never accepted in URLs. Send it in the Authorization header (or the verify body), and treat this token as exposed.",
-            )
-            .into_response();
+                    "Tokens are never accepted in URLs. Send it in the Authorization header (or the verify body), and treat this token as exposed.",
+                )
+                .into_response(),
+            );
         }
     }
-    next.run(request).await
+    None
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes
@@ -120,4 +187,77 @@ pub async fn serve(
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use std::sync::Mutex;
+    use tower::ServiceExt;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_are_logged_with_request_id_and_route_and_never_returned() {
+        let failing = || async { ApiError::internal(&std::io::Error::other("disk on fire at /var/lib/keyward")) };
+        let app = Router::new()
+            .route("/v1/things/{id}", get(failing))
+            .layer(middleware::from_fn_with_state(RequestIds::new(), edge));
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let request = axum::http::Request::get("/v1/things/tok_secretish").body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 500);
+        let request_id = response.headers()[REQUEST_ID].to_str().unwrap().to_owned();
+        let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+        let body = String::from_utf8_lossy(&body);
+        assert!(!body.contains("disk on fire"), "internals are not returned: {body}");
+
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("ERROR") && log.contains("internal error"), "{log}");
+        assert!(log.contains("disk on fire at /var/lib/keyward"), "{log}");
+        assert!(log.contains("route=\"/v1/things/{id}\""), "the route pattern, not the URI: {log}");
+        assert!(!log.contains("tok_secretish"), "{log}");
+        assert!(log.contains(&format!("request_id=\"{request_id}\"")), "{log}");
+    }
+
+    #[tokio::test]
+    async fn request_ids_are_kept_when_acceptable_and_made_otherwise() {
+        let app = Router::new()
+            .route("/", get(|| async { "ok" }))
+            .layer(middleware::from_fn_with_state(RequestIds::new(), edge));
+        let echo = |id: Option<&'static str>| {
+            let app = app.clone();
+            async move {
+                let mut request = axum::http::Request::get("/");
+                if let Some(id) = id {
+                    request = request.header("x-request-id", id);
+                }
+                let response = app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+                response.headers()[REQUEST_ID].to_str().unwrap().to_owned()
+            }
+        };
+        assert_eq!(echo(Some("client-42.a_b")).await, "client-42.a_b");
+        let made = echo(Some("bad id <script>")).await;
+        assert_ne!(made, "bad id <script>");
+        assert!(acceptable_request_id(&HeaderValue::from_str(&made).unwrap()));
+        assert_ne!(echo(None).await, echo(None).await, "generated ids are unique");
+    }
 }

@@ -325,6 +325,26 @@ async fn bad_input_gets_precise_problems() {
     problem(server.post("/v1/tokens", &server.admin, huge).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
         .await;
 
+    // Without a Content-Length the limit still holds: a chunked body is cut
+    // off at 64 KiB, not buffered whole.
+    let address = server.url("").trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let chunk = "x".repeat(8 * 1024);
+    let mut request = format!(
+        "POST /v1/verify HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+        server.admin
+    );
+    for _ in 0..9 {
+        request.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    request.push_str("0\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+
     let malformed = server
         .client
         .post(server.url("/v1/tokens"))
