@@ -11,6 +11,10 @@
 //! let engine = Engine::new(store, Arc::new(keyward_core::SystemClock), Arc::new(keyward_core::OsRng), EngineConfig::default());
 //! let verdict = engine.verify("kw_live_…", &["invoices:read".to_owned()]).await?;
 //! if verdict.is_valid() { /* serve the request */ }
+//!
+//! // The fast form: the verdict is read in place, nothing is copied unless
+//! // the callback copies it.
+//! let owner = engine.verify_with("kw_live_…", &[], |verdict| verdict.token().map(|t| t.owner.clone())).await?;
 //! # Ok(()) }
 //! ```
 //!
