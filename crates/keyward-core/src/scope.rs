@@ -1,10 +1,18 @@
 //! Scopes: `resource:action` strings (more segments allowed, e.g.
-//! `keyward:tokens:write`). A wildcard is always explicit: a held scope whose
-//! last segment is `*` covers everything below its other segments
-//! (`invoices:*` covers `invoices:read`); nothing else is ever implied.
+//! `keyward:tokens:write`), optionally bound to named resources with `@`
+//! (`invoices:read@project/123`). A wildcard is always explicit: a held
+//! scope whose last segment is `*` covers everything below its other
+//! segments (`invoices:*` covers `invoices:read`); a binding whose last
+//! path segment is `*` covers the resources below it (`@project/*` covers
+//! `@project/123`); nothing else is ever implied.
+//!
+//! An unbound scope covers every resource, so `invoices:read` grants
+//! `invoices:read@project/123`. A bound scope grants only within its
+//! binding: `invoices:read@project/123` does not grant the unbound
+//! `invoices:read`, which asks for all of them.
 
-/// Longest scope accepted.
-pub const MAX_SCOPE_LEN: usize = 128;
+/// Longest scope accepted, binding included.
+pub const MAX_SCOPE_LEN: usize = 200;
 /// Most scopes on one token.
 pub const MAX_SCOPES: usize = 64;
 /// The namespace reserved for Keyward's own management permissions.
@@ -27,6 +35,13 @@ pub mod management {
 
     /// Every management scope: what the first admin token holds.
     pub const ALL: &[&str] = &[KEYSPACES_READ, KEYSPACES_WRITE, TOKENS_READ, TOKENS_WRITE, VERIFY, AUDIT_READ];
+
+    /// Whether `scope` is one of [`ALL`], or an explicit wildcard that covers
+    /// at least one of them, without a resource binding. Unknown management
+    /// scopes are refused rather than stored, so a typo never looks granted.
+    pub fn is_known(scope: &str) -> bool {
+        !scope.contains('@') && ALL.iter().any(|known| super::grants(scope, known))
+    }
 }
 
 /// Why a scope string is malformed.
@@ -44,6 +59,11 @@ pub enum ScopeError {
     /// `*` anywhere but as the whole last segment.
     #[error("scope `{0}` may use `*` only as its whole last segment")]
     Wildcard(String),
+    /// A malformed resource binding.
+    #[error(
+        "scope `{0}` has a malformed resource binding: after `@` use `/`-separated names of letters, digits, `_`, `-` and `.`, with `*` only as a whole last segment after a name"
+    )]
+    Binding(String),
 }
 
 /// Checks one scope's syntax.
@@ -51,7 +71,20 @@ pub fn validate(scope: &str) -> Result<(), ScopeError> {
     if scope.is_empty() || scope.len() > MAX_SCOPE_LEN {
         return Err(ScopeError::Length);
     }
-    let segments: Vec<&str> = scope.split(':').collect();
+    let (permission, binding) = split_binding(scope);
+    if let Some(binding) = binding {
+        let segments: Vec<&str> = binding.split('/').collect();
+        let last = segments.len() - 1;
+        let valid = segments.iter().enumerate().all(|(index, segment)| {
+            (*segment == "*" && index == last && index > 0)
+                || (!segment.is_empty()
+                    && segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+        });
+        if !valid {
+            return Err(ScopeError::Binding(scope.to_owned()));
+        }
+    }
+    let segments: Vec<&str> = permission.split(':').collect();
     if segments.len() < 2 {
         return Err(ScopeError::Segments(scope.to_owned()));
     }
@@ -75,16 +108,43 @@ pub fn validate(scope: &str) -> Result<(), ScopeError> {
     Ok(())
 }
 
-/// Whether `held` grants `required`: equal, or `held` is an explicit
-/// wildcard over a strict prefix of `required`'s segments.
+/// Splits `invoices:read@project/1` into the permission and the binding.
+#[inline]
+pub fn split_binding(scope: &str) -> (&str, Option<&str>) {
+    match scope.split_once('@') {
+        Some((permission, binding)) => (permission, Some(binding)),
+        None => (scope, None),
+    }
+}
+
+/// `held` covers `required` when equal, or when `held` ends in the explicit
+/// wildcard `<separator>*` and `required` continues strictly past its stem.
+#[inline]
+fn covers(held: &str, required: &str, separator: char) -> bool {
+    if held == required {
+        return true;
+    }
+    match held.strip_suffix('*') {
+        Some(stem) if stem.ends_with(separator) => required.len() > stem.len() && required.starts_with(stem),
+        _ => false,
+    }
+}
+
+/// Whether `held` grants `required` (see the module docs for the rules).
 #[inline]
 pub fn grants(held: &str, required: &str) -> bool {
     if held == required {
         return true;
     }
-    match held.strip_suffix('*') {
-        Some(stem) if stem.ends_with(':') => required.len() > stem.len() && required.starts_with(stem),
-        _ => false,
+    let (held_permission, held_binding) = split_binding(held);
+    let (required_permission, required_binding) = split_binding(required);
+    if !covers(held_permission, required_permission, ':') {
+        return false;
+    }
+    match (held_binding, required_binding) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(held), Some(required)) => covers(held, required, '/'),
     }
 }
 
@@ -141,7 +201,38 @@ mod tests {
         assert!(matches!(validate("*:read"), Err(ScopeError::Wildcard(_))));
         assert!(matches!(validate("invoices:re*"), Err(ScopeError::Wildcard(_))));
         assert!(matches!(validate("invoices:*:read"), Err(ScopeError::Wildcard(_))));
-        assert_eq!(validate(&"a:".repeat(70)), Err(ScopeError::Length));
+        assert_eq!(validate(&"a:".repeat(101)), Err(ScopeError::Length));
+        for good in ["invoices:read@project/123", "invoices:*@project/*", "a:b@Org_1/proj.x/run-2"] {
+            assert_eq!(validate(good), Ok(()), "{good}");
+        }
+        for bad in ["invoices:read@", "invoices:read@*", "a:b@x//y", "a:b@x/*/y", "a:b@x y", "a:b@x@y", "a:b@x/y*"] {
+            assert!(matches!(validate(bad), Err(ScopeError::Binding(_))), "{bad}");
+        }
+        assert!(matches!(validate("invoices@project/1"), Err(ScopeError::Segments(_))));
+    }
+
+    #[test]
+    fn management_scopes_must_be_known() {
+        for known in ["keyward:tokens:write", "keyward:*", "keyward:tokens:*", "keyward:verify"] {
+            assert!(management::is_known(known), "{known}");
+        }
+        for unknown in ["keyward:token:write", "keyward:users:*", "keyward:verify@x", "invoices:read"] {
+            assert!(!management::is_known(unknown), "{unknown}");
+        }
+    }
+
+    #[test]
+    fn bindings_narrow_and_unbound_covers_all() {
+        assert!(grants("invoices:read", "invoices:read@project/123"));
+        assert!(grants("invoices:*", "invoices:read@project/123"));
+        assert!(grants("invoices:read@project/123", "invoices:read@project/123"));
+        assert!(grants("invoices:*@project/123", "invoices:read@project/123"));
+        assert!(grants("invoices:read@project/*", "invoices:read@project/123"));
+        assert!(!grants("invoices:read@project/123", "invoices:read"), "a binding never grants everything");
+        assert!(!grants("invoices:read@project/123", "invoices:read@project/1234"));
+        assert!(!grants("invoices:read@project/123", "invoices:write@project/123"));
+        assert!(!grants("invoices:read@project/*", "invoices:read@project"));
+        assert!(!grants("invoices:read@project/*", "invoices:read@projectx/1"));
     }
 
     #[test]
@@ -173,6 +264,26 @@ mod tests {
             let requested: Vec<String> = requested.into_iter().collect();
             let subset = requested.iter().all(|r| held.contains(r));
             prop_assert_eq!(missing(&held, &requested).is_empty(), subset);
+        }
+
+        #[test]
+        fn bound_exact_scopes_grant_exactly_subsets(
+            held in prop::collection::btree_set("[a-c]:[a-c]@p/[1-3]", 0..8),
+            requested in prop::collection::btree_set("[a-c]:[a-c]@p/[1-3]", 0..8),
+        ) {
+            let held: Vec<String> = held.into_iter().collect();
+            let requested: Vec<String> = requested.into_iter().collect();
+            let subset = requested.iter().all(|r| held.contains(r));
+            prop_assert_eq!(grants_all(&held, &requested), subset);
+        }
+
+        #[test]
+        fn without_a_wildcard_only_the_same_scope_or_a_narrower_binding_is_granted(
+            held in "[a-c]:[a-c](@p/[1-3])?",
+            required in "[a-c]:[a-c](@p/[1-3])?",
+        ) {
+            let expected = held == required || (!held.contains('@') && required.starts_with(&format!("{held}@")));
+            prop_assert_eq!(grants(&held, &required), expected);
         }
     }
 }

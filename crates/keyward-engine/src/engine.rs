@@ -408,6 +408,13 @@ impl Engine {
                 )
                 .into());
             }
+            if let Some(unknown) = scopes.iter().find(|s| !scope::management::is_known(s)) {
+                return Err(InvalidField::new(
+                    "scopes",
+                    format!("`{unknown}` is not a Keyward management scope; known: {}", management::ALL.join(", ")),
+                )
+                .into());
+            }
             // No escalation: a token can only hand out what it holds itself.
             let beyond: Vec<String> = scopes.iter().filter(|s| !actor.holds(s)).cloned().collect();
             if !beyond.is_empty() {
