@@ -10,6 +10,7 @@ pub mod base62;
 pub mod clock;
 pub mod digest;
 pub mod id;
+pub mod ip;
 pub mod model;
 pub mod rng;
 pub mod scope;

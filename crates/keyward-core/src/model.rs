@@ -43,6 +43,8 @@ pub struct TokenRecord {
     pub owner: String,
     /// Granted scopes, sorted.
     pub scopes: Vec<String>,
+    /// Networks it may be used from; empty means anywhere.
+    pub allowed_ips: Vec<crate::ip::IpNet>,
     /// Small JSON object the owner attaches.
     pub metadata: serde_json::Value,
     /// Environment (copied from the keyspace at creation).
@@ -175,6 +177,7 @@ mod tests {
             name: "n".into(),
             owner: "o".into(),
             scopes: vec![],
+            allowed_ips: vec![],
             metadata: serde_json::json!({}),
             environment: Environment::Test,
             prefix: "kw".into(),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use keyward_core::id::{new_id, IdKind};
 use keyward_core::{token, Environment, OsRng, ParsedToken, SecureRng, SystemClock, TokenDigest, TokenPrefix};
-use keyward_engine::{Actor, Engine, EngineConfig, NewKeyspace, RequestContext};
+use keyward_engine::{Actor, Engine, EngineConfig, NewKeyspace, RequestContext, VerifyOptions};
 use keyward_store::Store;
 use keyward_store_sqlite::SqliteStore;
 use sqlx::QueryBuilder;
@@ -44,7 +44,7 @@ async fn setup(count: usize) -> Fixture {
         .unwrap_or_else(|e| report("bootstrap", e))
         .unwrap_or_else(|| report("bootstrap", "exists"));
     let principal = engine
-        .authenticate(admin.secret.expose())
+        .authenticate(admin.secret.expose(), None)
         .await
         .unwrap_or_else(|e| report("auth", e))
         .unwrap_or_else(|| report("auth", "refused"));
@@ -177,7 +177,7 @@ fn main() {
                 black_box(
                     fixture
                         .engine
-                        .verify_with(black_box(secret), &[], |verdict| verdict.is_valid())
+                        .verify_with(black_box(secret), &VerifyOptions::default(), |verdict| verdict.is_valid())
                         .await
                         .unwrap_or(false),
                 );

@@ -66,6 +66,7 @@ impl Actor {
                 name: SYSTEM_ACTOR.into(),
                 owner: SYSTEM_ACTOR.into(),
                 scopes: scope::management::ALL.iter().map(|s| (*s).to_owned()).collect(),
+                allowed_ips: Vec::new(),
                 metadata: serde_json::Value::Object(serde_json::Map::new()),
                 environment: Environment::Live,
                 prefix: String::new(),

@@ -55,6 +55,8 @@ pub struct Slot {
     pending_uses: AtomicU32,
     /// Whether it belongs to the management keyspace.
     pub management: bool,
+    /// Whether it has an IP allowlist (then the record is read to check it).
+    pub ip_restricted: bool,
     /// The record as last read from the store.
     pub record: Arc<TokenRecord>,
 }
@@ -71,6 +73,7 @@ impl Slot {
             last_used_micros: AtomicI64::new(i64::MIN),
             pending_uses: AtomicU32::new(0),
             management,
+            ip_restricted: !record.allowed_ips.is_empty(),
             record: Arc::new(record),
         }
     }
@@ -276,6 +279,7 @@ mod tests {
             name: "n".into(),
             owner: "o".into(),
             scopes: vec![],
+            allowed_ips: vec![],
             metadata: serde_json::json!({}),
             environment: Environment::Live,
             prefix: "kw".into(),

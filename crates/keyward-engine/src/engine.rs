@@ -1,12 +1,14 @@
 //! The operations. Each validates its input, checks the actor's scopes,
 //! commits the change with its audit event, then invalidates the cache.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
+use keyward_core::ip::{self, IpNet};
 use keyward_core::model::{actions, AuditEvent, Keyspace, TokenRecord};
 use keyward_core::scope::{self, management};
 use keyward_core::validate::{self, InvalidField};
@@ -85,6 +87,8 @@ pub struct NewToken {
     pub expires_at: Option<DateTime<Utc>>,
     /// Small JSON object.
     pub metadata: Option<Value>,
+    /// Networks (CIDRs or addresses) it may be used from; empty: anywhere.
+    pub allowed_ips: Vec<String>,
 }
 
 /// Changes to a token's mutable fields.
@@ -94,6 +98,25 @@ pub struct TokenChanges {
     pub name: Option<String>,
     /// New metadata (replaces the old object).
     pub metadata: Option<Value>,
+    /// New scopes (replace the old ones).
+    pub scopes: Option<Vec<String>>,
+    /// Must be `true` when the new scopes grant anything the old ones did not.
+    pub confirm_broader_scopes: bool,
+    /// New IP allowlist (replaces the old one; empty: anywhere).
+    pub allowed_ips: Option<Vec<String>>,
+}
+
+/// What a verification checks besides the token itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VerifyOptions<'a> {
+    /// Scopes the token must all hold.
+    pub required_scopes: &'a [String],
+    /// The address the token was presented from; required by tokens with an
+    /// IP allowlist (they answer `ForbiddenIp` without it).
+    pub client_ip: Option<IpAddr>,
+    /// The keyspace the token must belong to; any other answers `NotFound`,
+    /// so a test token never passes for a live one.
+    pub keyspace_id: Option<&'a str>,
 }
 
 /// The verdict on a presented token.
@@ -111,6 +134,8 @@ pub enum VerifyCode {
     Revoked,
     /// Active but missing required scopes.
     InsufficientScope,
+    /// Active but presented from outside its IP allowlist.
+    ForbiddenIp,
 }
 
 impl VerifyCode {
@@ -123,6 +148,7 @@ impl VerifyCode {
             VerifyCode::Expired => "EXPIRED",
             VerifyCode::Revoked => "REVOKED",
             VerifyCode::InsufficientScope => "INSUFFICIENT_SCOPE",
+            VerifyCode::ForbiddenIp => "FORBIDDEN_IP",
         }
     }
 }
@@ -292,8 +318,16 @@ impl Engine {
             created_by: system.principal.token_id().to_owned(),
         };
         let scopes: Vec<String> = management::ALL.iter().map(|s| (*s).to_owned()).collect();
-        let (secret, record) =
-            self.mint(&keyspace, "admin (bootstrap)".into(), "admin".into(), scopes, None, json!({}), &system)?;
+        let (secret, record) = self.mint(
+            &keyspace,
+            "admin (bootstrap)".into(),
+            "admin".into(),
+            scopes,
+            Vec::new(),
+            None,
+            json!({}),
+            &system,
+        )?;
         let digest = TokenDigest::of(secret.expose());
         let event =
             self.event(&system, actions::ADMIN_BOOTSTRAPPED, "token", &record.id, json!({"keyspace_id": keyspace.id}))?;
@@ -309,6 +343,7 @@ impl Engine {
         name: String,
         owner: String,
         scopes: Vec<String>,
+        allowed_ips: Vec<IpNet>,
         expires_at: Option<DateTime<Utc>>,
         metadata: Value,
         actor: &Actor,
@@ -321,6 +356,7 @@ impl Engine {
             name,
             owner,
             scopes,
+            allowed_ips,
             metadata,
             environment: keyspace.environment,
             prefix: keyspace.prefix.as_str().to_owned(),
@@ -399,41 +435,8 @@ impl Engine {
             return Err(EngineError::NotFound("keyspace"));
         }
         let keyspace = self.store.get_keyspace(&input.keyspace_id).await?.ok_or(EngineError::NotFound("keyspace"))?;
-        let scopes = if keyspace.management {
-            let scopes = scope::normalize(&input.scopes).map_err(|e| InvalidField::new("scopes", e.to_string()))?;
-            if let Some(foreign) = scopes.iter().find(|s| !scope::is_management(s)) {
-                return Err(InvalidField::new(
-                    "scopes",
-                    format!("`{foreign}` is not a management scope; management tokens carry only keyward:* scopes"),
-                )
-                .into());
-            }
-            if let Some(unknown) = scopes.iter().find(|s| !scope::management::is_known(s)) {
-                return Err(InvalidField::new(
-                    "scopes",
-                    format!("`{unknown}` is not a Keyward management scope; known: {}", management::ALL.join(", ")),
-                )
-                .into());
-            }
-            // No escalation: a token can only hand out what it holds itself.
-            let beyond: Vec<String> = scopes.iter().filter(|s| !actor.holds(s)).cloned().collect();
-            if !beyond.is_empty() {
-                return Err(EngineError::Escalation { scopes: beyond });
-            }
-            scopes
-        } else {
-            let scopes = normalize_customer_scopes("scopes", &input.scopes)?;
-            if let Some(allowed) = &keyspace.allowed_scopes {
-                if let Some(outside) = scopes.iter().find(|s| !allowed.iter().any(|a| scope::grants(a, s))) {
-                    return Err(InvalidField::new(
-                        "scopes",
-                        format!("`{outside}` is not allowed in keyspace {}", keyspace.id),
-                    )
-                    .into());
-                }
-            }
-            scopes
-        };
+        let scopes = grantable_scopes(actor, &keyspace, &input.scopes)?;
+        let allowed_ips = parse_allowed_ips(&input.allowed_ips)?;
         let now = self.now();
         let expires_at = match (input.expires_in, input.expires_at) {
             (Some(_), Some(_)) => {
@@ -455,14 +458,14 @@ impl Engine {
             }
             (None, None) => keyspace.default_ttl_seconds.map(|seconds| now + chrono::Duration::seconds(seconds)),
         };
-        let (secret, record) = self.mint(&keyspace, name, owner, scopes, expires_at, metadata, actor)?;
+        let (secret, record) = self.mint(&keyspace, name, owner, scopes, allowed_ips, expires_at, metadata, actor)?;
         let digest = TokenDigest::of(secret.expose());
         let event = self.event(
             actor,
             actions::TOKEN_CREATED,
             "token",
             &record.id,
-            json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "expires_at": record.expires_at}),
+            json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at}),
         )?;
         self.store.create_token(&record, &digest, &event).await.map_err(|error| match error {
             keyward_store::StoreError::MissingReference(_) => EngineError::NotFound("keyspace"),
@@ -477,7 +480,8 @@ impl Engine {
     /// Verifies a presented token, optionally requiring scopes. Answers from
     /// memory when it can; malformed input never reaches the cache or store.
     pub async fn verify(&self, presented: &str, required_scopes: &[String]) -> Result<Verification, EngineError> {
-        self.verify_with(presented, required_scopes, |verdict| verdict.to_verification()).await
+        let options = VerifyOptions { required_scopes, ..VerifyOptions::default() };
+        self.verify_with(presented, &options, |verdict| verdict.to_verification()).await
     }
 
     /// Verifies `presented` and hands the verdict, borrowed from the cache,
@@ -487,7 +491,7 @@ impl Engine {
     pub async fn verify_with<R>(
         &self,
         presented: &str,
-        required_scopes: &[String],
+        options: &VerifyOptions<'_>,
         inspect: impl Fn(Verdict<'_>) -> R,
     ) -> Result<R, EngineError> {
         if ParsedToken::parse(presented).is_err() {
@@ -495,7 +499,7 @@ impl Engine {
         }
         let digest = TokenDigest::of(presented);
         let now = self.clock.now_micros();
-        let found = self.lookup(digest, now, |slot| inspect(self.judge(&digest, slot, now, required_scopes))).await?;
+        let found = self.lookup(digest, now, |slot| inspect(self.judge(&digest, slot, now, options))).await?;
         Ok(match found {
             Some(result) => result,
             None => inspect(Verdict::bare(VerifyCode::NotFound)),
@@ -551,12 +555,23 @@ impl Engine {
     }
 
     #[inline]
-    fn judge<'a>(&self, digest: &TokenDigest, slot: &'a Slot, now: i64, required_scopes: &'a [String]) -> Verdict<'a> {
+    /// The verdict on a cached token. Checks that need the record (keyspace,
+    /// IP allowlist, scopes) run only when asked for or when the token has
+    /// them, so the common case stays on the slot's cache line.
+    fn judge<'a>(&self, digest: &TokenDigest, slot: &'a Slot, now: i64, options: &VerifyOptions<'a>) -> Verdict<'a> {
         let record = Some(&slot.record);
+        if options.keyspace_id.is_some_and(|keyspace| keyspace != slot.record.keyspace_id) {
+            return Verdict::bare(VerifyCode::NotFound);
+        }
         if now >= slot.valid_until {
             let code = if slot.record.revoked_at.is_some() { VerifyCode::Revoked } else { VerifyCode::Expired };
             return Verdict { code, record, required_scopes: &[] };
         }
+        if slot.ip_restricted && !options.client_ip.is_some_and(|address| ip::allows(&slot.record.allowed_ips, address))
+        {
+            return Verdict { code: VerifyCode::ForbiddenIp, record, required_scopes: &[] };
+        }
+        let required_scopes = options.required_scopes;
         if !required_scopes.is_empty() && !scope::grants_all(&slot.record.scopes, required_scopes) {
             return Verdict { code: VerifyCode::InsufficientScope, record, required_scopes };
         }
@@ -567,14 +582,19 @@ impl Engine {
     /// Authenticates a management API caller. Any failure (malformed,
     /// unknown, expired, revoked, or a token of another keyspace) is the same
     /// `None`, so nothing about foreign tokens can be learned from the API.
-    pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>, EngineError> {
+    pub async fn authenticate(
+        &self,
+        presented: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Option<Principal>, EngineError> {
         if ParsedToken::parse(presented).is_err() {
             return Ok(None);
         }
         let digest = TokenDigest::of(presented);
         let now = self.clock.now_micros();
+        let options = VerifyOptions { client_ip, ..VerifyOptions::default() };
         let admit = |slot: &Slot| {
-            if !slot.management || !self.judge(&digest, slot, now, &[]).is_valid() {
+            if !slot.management || !self.judge(&digest, slot, now, &options).is_valid() {
                 return None;
             }
             Some(Principal::new(slot.record.clone()))
@@ -603,7 +623,10 @@ impl Engine {
         Ok(self.store.list_tokens(&filter, page).await?)
     }
 
-    /// Renames a token or replaces its metadata.
+    /// Renames a token, or replaces its metadata, scopes or IP allowlist.
+    /// New scopes obey the same rules as at issue; scopes that grant more
+    /// than before need `confirm_broader_scopes`, and the audit event keeps
+    /// the scopes before and after.
     pub async fn update_token(
         &self,
         actor: &Actor,
@@ -615,21 +638,47 @@ impl Engine {
         if let Some(metadata) = &changes.metadata {
             validate::metadata(metadata)?;
         }
-        if name.is_none() && changes.metadata.is_none() {
-            return Err(InvalidField::new("name", "give at least one of name or metadata").into());
+        let allowed_ips = changes.allowed_ips.as_deref().map(parse_allowed_ips).transpose()?;
+        if name.is_none() && changes.metadata.is_none() && changes.scopes.is_none() && allowed_ips.is_none() {
+            return Err(InvalidField::new("name", "give at least one of name, metadata, scopes or allowed_ips").into());
         }
         if !keyward_core::id::looks_like(IdKind::Token, id) {
             return Err(EngineError::NotFound("token"));
         }
         let mut details = serde_json::Map::new();
+        let scopes = match &changes.scopes {
+            None => None,
+            Some(requested) => {
+                let current = self.store.get_token(id).await?.ok_or(EngineError::NotFound("token"))?;
+                let keyspace = self.store.get_keyspace(&current.keyspace_id).await?.ok_or_else(|| {
+                    EngineError::Store(keyward_store::StoreError::Corrupt("token without keyspace".into()))
+                })?;
+                let scopes = grantable_scopes(actor, &keyspace, requested)?;
+                let broader: Vec<String> = scopes
+                    .iter()
+                    .filter(|new| !current.scopes.iter().any(|old| scope::grants(old, new)))
+                    .cloned()
+                    .collect();
+                if !broader.is_empty() && !changes.confirm_broader_scopes {
+                    return Err(EngineError::ConfirmationRequired { broader });
+                }
+                details.insert("scopes_before".into(), json!(current.scopes));
+                details.insert("scopes_after".into(), json!(scopes));
+                details.insert("broadened".into(), json!(!broader.is_empty()));
+                Some(scopes)
+            }
+        };
         if let Some(name) = &name {
             details.insert("name".into(), json!(name));
         }
         if changes.metadata.is_some() {
             details.insert("metadata_replaced".into(), json!(true));
         }
+        if let Some(list) = &allowed_ips {
+            details.insert("allowed_ips".into(), json!(list));
+        }
         let event = self.event(actor, actions::TOKEN_UPDATED, "token", id, Value::Object(details))?;
-        let update = TokenUpdate { name, metadata: changes.metadata };
+        let update = TokenUpdate { name, metadata: changes.metadata, scopes, allowed_ips };
         let stored = self.store.update_token(id, &update, &event).await?.ok_or(EngineError::NotFound("token"))?;
         self.cache.invalidate(&stored.digest);
         Ok(stored.record)
@@ -688,6 +737,51 @@ impl Engine {
     pub fn cached_tokens(&self) -> usize {
         self.cache.len()
     }
+}
+
+/// The scopes `actor` may put on a token of `keyspace`, normalized. A
+/// management token carries only known management scopes, and only ones
+/// the actor holds itself (no escalation); a customer token carries only
+/// customer scopes, within the keyspace's allowed list.
+fn grantable_scopes(actor: &Actor, keyspace: &Keyspace, requested: &[String]) -> Result<Vec<String>, EngineError> {
+    if !keyspace.management {
+        let scopes = normalize_customer_scopes("scopes", requested)?;
+        if let Some(allowed) = &keyspace.allowed_scopes {
+            if let Some(outside) = scopes.iter().find(|s| !allowed.iter().any(|a| scope::grants(a, s))) {
+                return Err(InvalidField::new(
+                    "scopes",
+                    format!("`{outside}` is not allowed in keyspace {}", keyspace.id),
+                )
+                .into());
+            }
+        }
+        return Ok(scopes);
+    }
+    let scopes = scope::normalize(requested).map_err(|e| InvalidField::new("scopes", e.to_string()))?;
+    if let Some(foreign) = scopes.iter().find(|s| !scope::is_management(s)) {
+        return Err(InvalidField::new(
+            "scopes",
+            format!("`{foreign}` is not a management scope; management tokens carry only keyward:* scopes"),
+        )
+        .into());
+    }
+    if let Some(unknown) = scopes.iter().find(|s| !management::is_known(s)) {
+        return Err(InvalidField::new(
+            "scopes",
+            format!("`{unknown}` is not a Keyward management scope; known: {}", management::ALL.join(", ")),
+        )
+        .into());
+    }
+    // No escalation: a token can only hand out what it holds itself.
+    let beyond: Vec<String> = scopes.iter().filter(|s| !actor.holds(s)).cloned().collect();
+    if !beyond.is_empty() {
+        return Err(EngineError::Escalation { scopes: beyond });
+    }
+    Ok(scopes)
+}
+
+fn parse_allowed_ips(entries: &[String]) -> Result<Vec<IpNet>, InvalidField> {
+    ip::parse_list(entries).map_err(|error| InvalidField::new("allowed_ips", error.to_string()))
 }
 
 fn normalize_customer_scopes(field: &'static str, scopes: &[String]) -> Result<Vec<String>, InvalidField> {

@@ -23,6 +23,12 @@ pub enum EngineError {
         /// The scopes it tried to grant.
         scopes: Vec<String>,
     },
+    /// A change would widen a token's scopes and was not confirmed.
+    #[error("widening scopes needs confirmation: {}", broader.join(", "))]
+    ConfirmationRequired {
+        /// The new scopes the old ones did not grant.
+        broader: Vec<String>,
+    },
     /// No such thing (or not visible to the actor).
     #[error("{0} not found")]
     NotFound(&'static str),

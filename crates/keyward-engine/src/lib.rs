@@ -14,7 +14,8 @@
 //!
 //! // The fast form: the verdict is read in place, nothing is copied unless
 //! // the callback copies it.
-//! let owner = engine.verify_with("kw_live_…", &[], |verdict| verdict.token().map(|t| t.owner.clone())).await?;
+//! let options = keyward_engine::VerifyOptions { client_ip: Some([203, 0, 113, 9].into()), ..Default::default() };
+//! let owner = engine.verify_with("kw_live_…", &options, |verdict| verdict.token().map(|t| t.owner.clone())).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -30,6 +31,6 @@ mod usage;
 
 pub use actor::{Actor, Principal, RequestContext};
 pub use engine::{
-    Engine, EngineConfig, Issued, NewKeyspace, NewToken, TokenChanges, Verdict, Verification, VerifyCode,
+    Engine, EngineConfig, Issued, NewKeyspace, NewToken, TokenChanges, Verdict, Verification, VerifyCode, VerifyOptions,
 };
 pub use error::EngineError;

@@ -8,6 +8,7 @@ use keyward_core::scope::management;
 use keyward_core::{Environment, ManualClock, SeededRng};
 use keyward_engine::{
     Actor, Engine, EngineConfig, EngineError, NewKeyspace, NewToken, RequestContext, TokenChanges, VerifyCode,
+    VerifyOptions,
 };
 use keyward_store::{AuditFilter, PageRequest, Store, TokenFilter};
 use keyward_store_sqlite::SqliteStore;
@@ -29,7 +30,7 @@ async fn harness() -> Harness {
     let engine =
         Arc::new(Engine::new(Arc::new(store), clock.clone(), Arc::new(SeededRng::new(42)), EngineConfig::default()));
     let issued = engine.bootstrap().await.unwrap().expect("first bootstrap issues a token");
-    let principal = engine.authenticate(issued.secret.expose()).await.unwrap().expect("admin authenticates");
+    let principal = engine.authenticate(issued.secret.expose(), None).await.unwrap().expect("admin authenticates");
     let admin = Actor {
         principal,
         context: RequestContext { request_id: Some("req-9".into()), source_ip: Some([192, 0, 2, 1].into()) },
@@ -98,7 +99,7 @@ async fn issue_then_verify_with_and_without_required_scopes() {
     let required = scopes(&["invoices:read", "refunds:create"]);
     let (code, id, missing) = h
         .engine
-        .verify_with(secret, &required, |verdict| {
+        .verify_with(secret, &VerifyOptions { required_scopes: &required, ..Default::default() }, |verdict| {
             (verdict.code, verdict.token().map(|t| t.id.clone()), verdict.missing_scopes().join(" "))
         })
         .await
@@ -107,10 +108,13 @@ async fn issue_then_verify_with_and_without_required_scopes() {
         (code, id.as_deref(), missing.as_str()),
         (VerifyCode::InsufficientScope, Some(issued.record.id.as_str()), "refunds:create")
     );
-    let unknown = h.engine.verify_with("kw_live_nope", &[], |verdict| (verdict.code, verdict.token().is_none())).await;
+    let unknown = h
+        .engine
+        .verify_with("kw_live_nope", &VerifyOptions::default(), |verdict| (verdict.code, verdict.token().is_none()))
+        .await;
     assert_eq!(unknown.unwrap(), (VerifyCode::Malformed, true));
 
-    let customer_token_on_api = h.engine.authenticate(secret).await.unwrap();
+    let customer_token_on_api = h.engine.authenticate(secret, None).await.unwrap();
     assert!(customer_token_on_api.is_none(), "a customer token never authenticates to the management API");
 }
 
@@ -270,7 +274,7 @@ async fn updates_are_visible_to_the_next_verify() {
         .update_token(
             &h.admin,
             &issued.record.id,
-            TokenChanges { name: Some("new".into()), metadata: Some(json!({"v": 2})) },
+            TokenChanges { name: Some("new".into()), metadata: Some(json!({"v": 2})), ..TokenChanges::default() },
         )
         .await
         .unwrap();
@@ -299,7 +303,7 @@ async fn no_escalation_through_management_tokens() {
         .await
         .unwrap();
     let limited_actor = Actor {
-        principal: h.engine.authenticate(limited.secret.expose()).await.unwrap().unwrap(),
+        principal: h.engine.authenticate(limited.secret.expose(), None).await.unwrap().unwrap(),
         context: RequestContext::default(),
     };
     let escalate = h
@@ -446,7 +450,7 @@ async fn every_mutation_is_audited_with_its_request_context() {
         .unwrap();
     h.clock.advance_secs(1);
     h.engine
-        .update_token(&h.admin, &issued.record.id, TokenChanges { name: Some("b".into()), metadata: None })
+        .update_token(&h.admin, &issued.record.id, TokenChanges { name: Some("b".into()), ..TokenChanges::default() })
         .await
         .unwrap();
     h.clock.advance_secs(1);
@@ -460,4 +464,170 @@ async fn every_mutation_is_audited_with_its_request_context() {
     assert_eq!(revoke.source_ip.as_deref(), Some("192.0.2.1"));
     let serialized = serde_json::to_string(&events).unwrap();
     assert!(!serialized.contains(issued.secret.expose()), "no secret in the audit log");
+}
+
+async fn verify_from(h: &Harness, secret: &str, client_ip: Option<&str>) -> VerifyCode {
+    let options = VerifyOptions { client_ip: client_ip.map(|ip| ip.parse().unwrap()), ..Default::default() };
+    h.engine.verify_with(secret, &options, |verdict| verdict.code).await.unwrap()
+}
+
+#[tokio::test]
+async fn ip_allowlists_admit_only_their_networks_in_both_families() {
+    let h = harness().await;
+    let ks = keyspace(&h, None).await;
+    let issued = h
+        .engine
+        .issue_token(
+            &h.admin,
+            NewToken {
+                keyspace_id: ks,
+                name: "office".into(),
+                allowed_ips: scopes(&["203.0.113.0/24", "2001:db8:1::/48"]),
+                ..NewToken::default()
+            },
+        )
+        .await
+        .unwrap();
+    let secret = issued.secret.expose();
+    assert_eq!(verify_from(&h, secret, Some("203.0.113.77")).await, VerifyCode::Valid);
+    assert_eq!(verify_from(&h, secret, Some("::ffff:203.0.113.77")).await, VerifyCode::Valid);
+    assert_eq!(verify_from(&h, secret, Some("2001:db8:1:2::3")).await, VerifyCode::Valid);
+    assert_eq!(verify_from(&h, secret, Some("198.51.100.1")).await, VerifyCode::ForbiddenIp);
+    assert_eq!(verify_from(&h, secret, Some("2001:db8:2::1")).await, VerifyCode::ForbiddenIp);
+    assert_eq!(verify_from(&h, secret, None).await, VerifyCode::ForbiddenIp, "no address: fail closed");
+
+    // Lifting the restriction takes effect on the next verify.
+    let changes = TokenChanges { allowed_ips: Some(Vec::new()), ..TokenChanges::default() };
+    h.engine.update_token(&h.admin, &issued.record.id, changes).await.unwrap();
+    assert_eq!(verify_from(&h, secret, Some("198.51.100.1")).await, VerifyCode::Valid);
+
+    let bad = NewToken {
+        keyspace_id: issued.record.keyspace_id.clone(),
+        name: "x".into(),
+        allowed_ips: scopes(&["10.0.0.1/8"]),
+        ..NewToken::default()
+    };
+    match h.engine.issue_token(&h.admin, bad).await {
+        Err(EngineError::Invalid(invalid)) => {
+            assert_eq!(invalid.field, "allowed_ips");
+            assert!(invalid.message.contains("10.0.0.0/8"), "{}", invalid.message);
+        }
+        other => panic!("expected a field error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn management_tokens_with_an_allowlist_authenticate_only_from_it() {
+    let h = harness().await;
+    let management_ks = h.engine.list_keyspaces(&h.admin, &PageRequest::first()).await.unwrap().items[0].id.clone();
+    let pinned = h
+        .engine
+        .issue_token(
+            &h.admin,
+            NewToken {
+                keyspace_id: management_ks,
+                name: "ci".into(),
+                scopes: scopes(&[management::VERIFY]),
+                allowed_ips: scopes(&["192.0.2.0/24"]),
+                ..NewToken::default()
+            },
+        )
+        .await
+        .unwrap();
+    let secret = pinned.secret.expose();
+    assert!(h.engine.authenticate(secret, Some([192, 0, 2, 9].into())).await.unwrap().is_some());
+    assert!(h.engine.authenticate(secret, Some([198, 51, 100, 9].into())).await.unwrap().is_none());
+    assert!(h.engine.authenticate(secret, None).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_token_verifies_only_against_its_own_keyspace() {
+    let h = harness().await;
+    let live = keyspace(&h, None).await;
+    let test = h
+        .engine
+        .create_keyspace(
+            &h.admin,
+            NewKeyspace {
+                name: "payments".into(),
+                environment: Environment::Test,
+                prefix: Some("pay".into()),
+                default_ttl_seconds: None,
+                allowed_scopes: None,
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let issued = h
+        .engine
+        .issue_token(
+            &h.admin,
+            NewToken { keyspace_id: test.clone(), name: "t".into(), scopes: scopes(&["a:b"]), ..NewToken::default() },
+        )
+        .await
+        .unwrap();
+    assert!(issued.secret.expose().starts_with("pay_test_"));
+    let check = |keyspace: String| {
+        let engine = h.engine.clone();
+        let secret = issued.secret.expose().to_owned();
+        async move {
+            let required = scopes(&["a:b"]);
+            let options =
+                VerifyOptions { required_scopes: &required, keyspace_id: Some(&keyspace), ..Default::default() };
+            engine.verify_with(&secret, &options, |verdict| verdict.code).await.unwrap()
+        }
+    };
+    assert_eq!(check(test).await, VerifyCode::Valid);
+    assert_eq!(check(live).await, VerifyCode::NotFound, "a test token never passes for a live keyspace");
+}
+
+#[tokio::test]
+async fn widening_scopes_needs_confirmation_and_is_audited_with_before_and_after() {
+    let h = harness().await;
+    let ks = keyspace(&h, Some(vec!["invoices:*", "refunds:read"])).await;
+    let issued = h
+        .engine
+        .issue_token(
+            &h.admin,
+            NewToken { keyspace_id: ks, name: "t".into(), scopes: scopes(&["invoices:read"]), ..NewToken::default() },
+        )
+        .await
+        .unwrap();
+    let id = issued.record.id.clone();
+    let secret = issued.secret.expose();
+
+    // Narrowing needs no confirmation.
+    let narrow = TokenChanges { scopes: Some(scopes(&["invoices:read@project/1"])), ..TokenChanges::default() };
+    h.engine.update_token(&h.admin, &id, narrow).await.unwrap();
+    assert_eq!(h.engine.verify(secret, &scopes(&["invoices:read"])).await.unwrap().code, VerifyCode::InsufficientScope);
+    assert!(h.engine.verify(secret, &scopes(&["invoices:read@project/1"])).await.unwrap().is_valid());
+
+    let widen = TokenChanges { scopes: Some(scopes(&["invoices:read", "refunds:read"])), ..TokenChanges::default() };
+    match h.engine.update_token(&h.admin, &id, widen.clone()).await {
+        Err(EngineError::ConfirmationRequired { broader }) => {
+            assert_eq!(broader, scopes(&["invoices:read", "refunds:read"]))
+        }
+        other => panic!("expected a confirmation request, got {other:?}"),
+    }
+    assert_eq!(h.engine.verify(secret, &scopes(&["refunds:read"])).await.unwrap().code, VerifyCode::InsufficientScope);
+
+    let confirmed = TokenChanges { confirm_broader_scopes: true, ..widen };
+    h.engine.update_token(&h.admin, &id, confirmed).await.unwrap();
+    assert!(h.engine.verify(secret, &scopes(&["refunds:read"])).await.unwrap().is_valid());
+
+    let outside = TokenChanges {
+        scopes: Some(scopes(&["users:delete"])),
+        confirm_broader_scopes: true,
+        ..TokenChanges::default()
+    };
+    assert!(matches!(h.engine.update_token(&h.admin, &id, outside).await, Err(EngineError::Invalid(_))));
+
+    let filter = AuditFilter { action: Some("token.updated".into()), ..AuditFilter::default() };
+    let events = h.engine.list_audit(&h.admin, &filter, &PageRequest::first()).await.unwrap().items;
+    let widened = &events[0].details;
+    assert_eq!(widened["scopes_before"], json!(["invoices:read@project/1"]));
+    assert_eq!(widened["scopes_after"], json!(["invoices:read", "refunds:read"]));
+    assert_eq!(widened["broadened"], json!(true));
+    assert_eq!(events[1].details["broadened"], json!(false));
 }

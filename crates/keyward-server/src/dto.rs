@@ -2,6 +2,7 @@
 //! never contain a digest, and a secret only in [`CreatedToken`].
 
 use chrono::{DateTime, Utc};
+use keyward_core::ip::IpNet;
 use keyward_core::model::{AuditEvent, Keyspace, TokenRecord};
 use keyward_core::Environment;
 use keyward_engine::Verdict;
@@ -90,6 +91,10 @@ pub struct CreateToken {
     /// Small JSON object (at most 4 KiB).
     #[schema(value_type = Object)]
     pub metadata: Option<Value>,
+    /// Networks it may be used from: CIDRs or single addresses, IPv4 or
+    /// IPv6 (at most 64). Omitted or empty: anywhere.
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
 }
 
 /// A token, without its secret.
@@ -104,6 +109,9 @@ pub struct TokenView {
     pub environment: Environment,
     pub owner: String,
     pub scopes: Vec<String>,
+    /// Networks it may be used from; empty: anywhere.
+    #[schema(value_type = Vec<String>, example = json!(["203.0.113.0/24"]))]
+    pub allowed_ips: Vec<IpNet>,
     #[schema(value_type = Object)]
     pub metadata: Value,
     /// `active`, `expired` or `revoked`, as of the response.
@@ -129,6 +137,7 @@ impl TokenView {
             environment: record.environment,
             owner: record.owner,
             scopes: record.scopes,
+            allowed_ips: record.allowed_ips,
             metadata: record.metadata,
             created_at: record.created_at,
             created_by: record.created_by,
@@ -157,6 +166,14 @@ pub struct UpdateToken {
     /// Replaces the whole metadata object.
     #[schema(value_type = Object)]
     pub metadata: Option<Value>,
+    /// Replaces the scopes, under the same rules as at creation.
+    pub scopes: Option<Vec<String>>,
+    /// Must be `true` when the new scopes grant anything the old ones did
+    /// not; otherwise the change is refused with `confirmation_required`.
+    #[serde(default)]
+    pub confirm_broader_scopes: bool,
+    /// Replaces the IP allowlist; `[]` lifts the restriction.
+    pub allowed_ips: Option<Vec<String>>,
 }
 
 /// Filters for `GET /v1/tokens`.
@@ -194,6 +211,13 @@ pub struct VerifyRequest {
     /// Scopes the token must all hold.
     #[serde(default)]
     pub required_scopes: Vec<String>,
+    /// The address your client connected from. Tokens with an IP allowlist
+    /// answer `FORBIDDEN_IP` when it is outside the list or missing.
+    pub client_ip: Option<String>,
+    /// The keyspace the token must belong to. A token of any other keyspace
+    /// (for example a `test` token checked against a `live` keyspace)
+    /// answers `NOT_FOUND`.
+    pub keyspace_id: Option<String>,
 }
 
 /// The verdict. Always HTTP 200; switch on `valid` and `code`. Borrowed
@@ -201,7 +225,7 @@ pub struct VerifyRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyResponse<'a> {
     pub valid: bool,
-    /// `VALID`, `MALFORMED`, `NOT_FOUND`, `EXPIRED`, `REVOKED` or `INSUFFICIENT_SCOPE`.
+    /// `VALID`, `MALFORMED`, `NOT_FOUND`, `EXPIRED`, `REVOKED`, `FORBIDDEN_IP` or `INSUFFICIENT_SCOPE`.
     pub code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]

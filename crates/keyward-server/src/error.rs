@@ -191,6 +191,19 @@ impl From<EngineError> for ApiError {
                 api.0.missing_scopes = Some(scopes);
                 api
             }
+            EngineError::ConfirmationRequired { broader } => {
+                let mut api = ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "confirmation_required",
+                    "Confirmation required",
+                    format!(
+                        "The new scopes grant more than the old ones ({}); resend with `confirm_broader_scopes: true` to widen them.",
+                        broader.join(", ")
+                    ),
+                );
+                api.0.field = Some("confirm_broader_scopes".into());
+                api
+            }
             EngineError::NotFound(what) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found", format!("No such {what}."))
             }

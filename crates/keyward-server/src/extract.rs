@@ -2,13 +2,14 @@
 //! problem, and the authenticated caller. Authentication is an extractor so
 //! no handler can forget it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use http_body_util::LengthLimitError;
 use keyward_core::auth_header::{parse_bearer, AuthHeaderError};
+use keyward_core::ip::{self, IpNet};
 use keyward_engine::{Actor, RequestContext};
 use serde::de::DeserializeOwned;
 
@@ -169,16 +170,48 @@ fn serde_urlencoded_compatible<T: DeserializeOwned>(query: &str) -> Result<T, Ap
     })
 }
 
-/// Request id and client address, for audit events.
-pub fn request_context(parts: &Parts) -> RequestContext {
+/// Request id and client address, for audit events and IP allowlists.
+pub fn request_context(parts: &Parts, trusted_proxies: &[IpNet]) -> RequestContext {
     let request_id = parts
         .headers
         .get("x-request-id")
         .filter(|value| crate::acceptable_request_id(value))
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let source_ip = peer.map(|peer| client_ip(peer, &parts.headers, trusted_proxies));
     RequestContext { request_id, source_ip }
+}
+
+/// The client's address. The peer is the client unless it is a trusted
+/// proxy; then `X-Forwarded-For` is read from the right (the entry the
+/// nearest proxy appended) past every trusted proxy, and the first address
+/// not trusted is the client. Entries left of it were written by the client
+/// and prove nothing. An unreadable entry ends the walk at the last
+/// address known to be genuine.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNet]) -> IpAddr {
+    let mut client = ip::canonical(peer);
+    if !ip::allows(trusted_proxies, client) {
+        return client;
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .collect();
+    for entry in forwarded.iter().rev() {
+        match entry.trim().parse::<IpAddr>() {
+            Ok(address) => {
+                client = ip::canonical(address);
+                if !ip::allows(trusted_proxies, client) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 /// An authenticated management caller.
@@ -210,8 +243,9 @@ where
                 ))
             }
         };
-        match state.engine.authenticate(presented).await? {
-            Some(principal) => Ok(Caller(Actor { principal, context: request_context(parts) })),
+        let context = request_context(parts, &state.trusted_proxies);
+        match state.engine.authenticate(presented, context.source_ip).await? {
+            Some(principal) => Ok(Caller(Actor { principal, context })),
             None => Err(ApiError::unauthorized(true)),
         }
     }
@@ -220,6 +254,38 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append("x-forwarded-for", value.parse().unwrap_or_else(|_| header::HeaderValue::from_static("")));
+        }
+        headers
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxies = ip::parse_list(&["10.0.0.0/8", "fd00::/8"]).unwrap_or_default();
+        let headers = forwarded(&["198.51.100.1, 203.0.113.7", "10.1.1.1"]);
+        // From an untrusted peer the header is ignored.
+        assert_eq!(client_ip(ip("192.0.2.50"), &headers, &proxies), ip("192.0.2.50"));
+        assert_eq!(client_ip(ip("192.0.2.50"), &headers, &[]), ip("192.0.2.50"));
+        // From a proxy: past every trusted hop, the first untrusted address;
+        // the client-written 198.51.100.1 further left is not believed.
+        assert_eq!(client_ip(ip("10.0.0.2"), &headers, &proxies), ip("203.0.113.7"));
+        // IPv6 proxies and IPv4 clients seen through IPv6 sockets.
+        assert_eq!(client_ip(ip("fd00::1"), &forwarded(&["2001:db8::9"]), &proxies), ip("2001:db8::9"));
+        assert_eq!(client_ip(ip("::ffff:10.0.0.2"), &forwarded(&["203.0.113.7"]), &proxies), ip("203.0.113.7"));
+        // Garbage ends the walk at the last genuine hop.
+        assert_eq!(client_ip(ip("10.0.0.2"), &forwarded(&["203.0.113.7, nonsense"]), &proxies), ip("10.0.0.2"));
+        // Only proxies all the way: the leftmost one is the best we know.
+        assert_eq!(client_ip(ip("10.0.0.2"), &forwarded(&["10.9.9.9"]), &proxies), ip("10.9.9.9"));
+        assert_eq!(client_ip(ip("10.0.0.2"), &HeaderMap::new(), &proxies), ip("10.0.0.2"));
+    }
 
     #[test]
     fn quoted_values_are_redacted_but_field_names_survive() {

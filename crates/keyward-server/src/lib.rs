@@ -21,6 +21,7 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use keyward_core::ip::IpNet;
 use keyward_core::{base62, OsRng, ParsedToken, SecureRng};
 use keyward_engine::Engine;
 use tracing::Instrument;
@@ -38,9 +39,22 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     /// The token engine.
     pub engine: Arc<Engine>,
+    /// Peers whose `X-Forwarded-For` is believed (see [`extract::client_ip`]).
+    pub trusted_proxies: Arc<[IpNet]>,
 }
 
 impl AppState {
+    /// State for `engine`, trusting no proxy.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { engine, trusted_proxies: Arc::from(Vec::new()) }
+    }
+
+    /// Believes `X-Forwarded-For` from these networks.
+    pub fn with_trusted_proxies(mut self, proxies: Vec<IpNet>) -> Self {
+        self.trusted_proxies = proxies.into();
+        self
+    }
+
     fn now_micros(&self) -> i64 {
         self.engine.clock().now_micros()
     }

@@ -27,10 +27,15 @@ impl Drop for TestServer {
 }
 
 async fn start(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>) -> TestServer {
+    start_trusting(store, dir, &[]).await
+}
+
+async fn start_trusting(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>, proxies: &[&str]) -> TestServer {
     store.migrate().await.unwrap();
     let engine = Arc::new(Engine::new(store, Arc::new(SystemClock), Arc::new(OsRng), EngineConfig::default()));
     let admin = engine.bootstrap().await.unwrap().unwrap().secret.expose().to_owned();
-    let app = router(AppState { engine });
+    let proxies = keyward_core::ip::parse_list(proxies).unwrap();
+    let app = router(AppState::new(engine).with_trusted_proxies(proxies));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -471,4 +476,113 @@ async fn pagination_walks_every_token_once() {
     }
     seen.sort();
     assert_eq!(seen, (0..7).map(|n| format!("t{n}")).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn ip_allowlists_proxies_keyspaces_and_confirmed_widening_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = keyward_store_sqlite::SqliteStore::open(&dir.path().join("keyward.db")).await.unwrap();
+    // The test client connects from 127.0.0.1: that is the trusted proxy.
+    let server = start_trusting(Arc::new(store), Some(dir), &["127.0.0.0/8"]).await;
+    let management = management_keyspace(&server).await;
+    let pinned = server
+        .token(json!({"keyspace_id": management, "name": "edge", "scopes": ["keyward:verify"], "allowed_ips": ["203.0.113.0/24"]}))
+        .await;
+    assert_eq!(pinned["allowed_ips"], json!(["203.0.113.0/24"]));
+    let pinned = pinned["token"].as_str().unwrap().to_owned();
+
+    let keyspace = server.keyspace("live").await;
+    let v6_only = server
+        .token(json!({"keyspace_id": keyspace, "name": "v6", "scopes": ["invoices:read"], "allowed_ips": ["2001:db8::/32"]}))
+        .await;
+    let v6_secret = v6_only["token"].as_str().unwrap().to_owned();
+    let verify_as = |forwarded: Option<&'static str>, body: Value| {
+        let mut request = server.client.post(server.url("/v1/verify")).bearer_auth(&pinned).json(&body);
+        if let Some(forwarded) = forwarded {
+            request = request.header("x-forwarded-for", forwarded);
+        }
+        request.send()
+    };
+
+    // The caller's own allowlist is checked against the address the proxy saw.
+    let from_office =
+        verify_as(Some("203.0.113.5"), json!({"token": v6_secret, "client_ip": "2001:db8::7"})).await.unwrap();
+    assert_eq!(from_office.status(), StatusCode::OK);
+    assert_eq!(from_office.json::<Value>().await.unwrap()["code"], "VALID");
+    let direct = verify_as(None, json!({"token": v6_secret})).await.unwrap();
+    problem(direct, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let spoofed = verify_as(Some("203.0.113.5, 198.51.100.7"), json!({"token": v6_secret})).await.unwrap();
+    problem(spoofed, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    let elsewhere =
+        verify_as(Some("203.0.113.5"), json!({"token": v6_secret, "client_ip": "192.0.2.1"})).await.unwrap();
+    assert_eq!(elsewhere.json::<Value>().await.unwrap()["code"], "FORBIDDEN_IP");
+    let garbled =
+        verify_as(Some("203.0.113.5"), json!({"token": v6_secret, "client_ip": "2001:db8::7:80:x"})).await.unwrap();
+    assert_eq!(problem(garbled, StatusCode::BAD_REQUEST, "invalid_field").await["field"], "client_ip");
+    let other_keyspace = server.keyspace("test").await;
+    let wrong = verify_as(
+        Some("203.0.113.5"),
+        json!({"token": v6_secret, "client_ip": "2001:db8::7", "keyspace_id": other_keyspace}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong.json::<Value>().await.unwrap()["code"], "NOT_FOUND");
+
+    let bad_cidr = server
+        .post(
+            "/v1/tokens",
+            &server.admin,
+            json!({"keyspace_id": keyspace, "name": "x", "scopes": [], "allowed_ips": ["10.0.0.1/8"]}),
+        )
+        .await;
+    let body = problem(bad_cidr, StatusCode::BAD_REQUEST, "invalid_field").await;
+    assert_eq!(body["field"], "allowed_ips");
+    assert!(body["detail"].as_str().unwrap().contains("10.0.0.0/8"));
+
+    // Widening scopes needs an explicit confirmation.
+    let id = v6_only["id"].as_str().unwrap();
+    let path = format!("/v1/tokens/{id}");
+    let patch = |body: Value| server.client.patch(server.url(&path)).bearer_auth(&server.admin).json(&body).send();
+    let unconfirmed = patch(json!({"scopes": ["invoices:*"]})).await.unwrap();
+    let body = problem(unconfirmed, StatusCode::BAD_REQUEST, "confirmation_required").await;
+    assert_eq!(body["field"], "confirm_broader_scopes");
+    let confirmed = patch(json!({"scopes": ["invoices:*"], "confirm_broader_scopes": true})).await.unwrap();
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    assert_eq!(confirmed.json::<Value>().await.unwrap()["scopes"], json!(["invoices:*"]));
+
+    // The audit log records the client behind the proxy.
+    let events: Value = server
+        .client
+        .get(server.url("/v1/audit?action=token.updated"))
+        .bearer_auth(&server.admin)
+        .header("x-forwarded-for", "198.51.100.9")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["data"][0]["source_ip"], "127.0.0.1", "the PATCH came straight from the proxy host");
+    let renamed = server
+        .client
+        .patch(server.url(&path))
+        .bearer_auth(&server.admin)
+        .header("x-forwarded-for", "198.51.100.9")
+        .json(&json!({"name": "renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), StatusCode::OK);
+    let events: Value = server
+        .client
+        .get(server.url("/v1/audit?action=token.updated"))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["data"][0]["source_ip"], "198.51.100.9");
 }

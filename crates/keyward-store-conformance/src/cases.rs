@@ -140,7 +140,7 @@ pub async fn failed_audit_write_rolls_back_the_change(store: &dyn Store) {
 
     let mut clashing_update = event(actions::TOKEN_UPDATED, "token", &first.id, at(13));
     clashing_update.id = first_event.id;
-    let rename = TokenUpdate { name: Some("renamed".into()), metadata: None };
+    let rename = TokenUpdate { name: Some("renamed".into()), ..TokenUpdate::default() };
     assert!(store.update_token(&first.id, &rename, &clashing_update).await.is_err());
     assert_eq!(store.get_token(&first.id).await.unwrap().unwrap().name, "first");
 }
@@ -150,7 +150,7 @@ pub async fn update_changes_only_given_fields(store: &dyn Store) {
     let (record, digest) = token(&space, "before", "user_1", at(10));
     store.create_token(&record, &digest, &created(&record)).await.unwrap();
 
-    let rename = TokenUpdate { name: Some("after".into()), metadata: None };
+    let rename = TokenUpdate { name: Some("after".into()), ..TokenUpdate::default() };
     let updated = store
         .update_token(&record.id, &rename, &event(actions::TOKEN_UPDATED, "token", &record.id, at(11)))
         .await
@@ -160,7 +160,9 @@ pub async fn update_changes_only_given_fields(store: &dyn Store) {
     assert_eq!(updated.record.metadata, record.metadata);
     assert_eq!(updated.digest, digest);
 
-    let remeta = TokenUpdate { name: None, metadata: Some(json!({"replaced": true})) };
+    assert_eq!(updated.record.allowed_ips, record.allowed_ips, "the IP allowlist round-trips untouched");
+
+    let remeta = TokenUpdate { metadata: Some(json!({"replaced": true})), ..TokenUpdate::default() };
     let updated = store
         .update_token(&record.id, &remeta, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12)))
         .await
@@ -168,13 +170,27 @@ pub async fn update_changes_only_given_fields(store: &dyn Store) {
         .unwrap();
     assert_eq!((updated.record.name.as_str(), updated.record.metadata), ("after", json!({"replaced": true})));
 
+    let narrowed = TokenUpdate {
+        scopes: Some(vec!["invoices:read@project/1".into()]),
+        allowed_ips: Some(Vec::new()),
+        ..TokenUpdate::default()
+    };
+    let updated = store
+        .update_token(&record.id, &narrowed, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.record.scopes, vec!["invoices:read@project/1".to_owned()]);
+    assert!(updated.record.allowed_ips.is_empty());
+    assert_eq!(store.find_token_by_digest(&digest).await.unwrap().unwrap().scopes, updated.record.scopes);
+
     let missing = store
         .update_token("tok_missing", &rename, &event(actions::TOKEN_UPDATED, "token", "tok_missing", at(13)))
         .await
         .unwrap();
     assert!(missing.is_none());
     let filter = AuditFilter { action: Some(actions::TOKEN_UPDATED.into()), ..AuditFilter::default() };
-    assert_eq!(store.list_audit(&filter, &PageRequest::first()).await.unwrap().items.len(), 2);
+    assert_eq!(store.list_audit(&filter, &PageRequest::first()).await.unwrap().items.len(), 3);
 }
 
 pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {

@@ -37,6 +37,7 @@ pub fn token(keyspace: &Keyspace, name: &str, owner: &str, created_at: DateTime<
         name: name.into(),
         owner: owner.into(),
         scopes: vec!["invoices:read".into()],
+        allowed_ips: keyward_core::ip::parse_list(&["203.0.113.0/24", "2001:db8::/32"]).unwrap(),
         metadata: json!({"team": "billing", "n": 1}),
         environment: keyspace.environment,
         prefix: keyspace.prefix.as_str().into(),

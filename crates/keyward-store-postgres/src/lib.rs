@@ -125,8 +125,8 @@ async fn insert_token(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO tokens (id, keyspace_id, digest, name, owner, scopes, metadata, environment, prefix, last4,
-                             created_at, created_by, expires_at, revoked_at, last_used_at, use_count)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                             created_at, created_by, expires_at, revoked_at, last_used_at, use_count, allowed_ips)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&token.id)
     .bind(&token.keyspace_id)
@@ -144,6 +144,7 @@ async fn insert_token(
     .bind(token.revoked_at.map(|at| at.timestamp_micros()))
     .bind(token.last_used_at.map(|at| at.timestamp_micros()))
     .bind(token.use_count)
+    .bind(json_value(&token.allowed_ips)?)
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
@@ -310,16 +311,23 @@ impl Store for PostgresStore {
         update: &TokenUpdate,
         event: &AuditEvent,
     ) -> Result<Option<StoredToken>, StoreError> {
+        let scopes = update.scopes.as_ref().map(json_value).transpose()?;
+        let allowed_ips = update.allowed_ips.as_ref().map(json_value).transpose()?;
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let changed =
-            sqlx::query("UPDATE tokens SET name = COALESCE($1, name), metadata = COALESCE($2, metadata) WHERE id = $3")
-                .bind(&update.name)
-                .bind(&update.metadata)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?
-                .rows_affected();
+        let changed = sqlx::query(
+            "UPDATE tokens SET name = COALESCE($1, name), metadata = COALESCE($2, metadata),
+                               scopes = COALESCE($3, scopes), allowed_ips = COALESCE($4, allowed_ips)
+             WHERE id = $5",
+        )
+        .bind(&update.name)
+        .bind(&update.metadata)
+        .bind(scopes)
+        .bind(allowed_ips)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
         if changed == 0 {
             return Ok(None);
         }

@@ -5,7 +5,8 @@ use keyward_store::{decode, StoreError, StoredToken};
 
 pub const KEYSPACE_COLUMNS: &str =
     "id, name, environment, prefix, default_ttl_seconds, allowed_scopes, management, created_at, created_by";
-pub const TOKEN_COLUMNS: &str = "id, keyspace_id, name, owner, scopes, metadata, environment, prefix, last4, \
+pub const TOKEN_COLUMNS: &str =
+    "id, keyspace_id, name, owner, scopes, allowed_ips, metadata, environment, prefix, last4, \
      created_at, created_by, expires_at, revoked_at, last_used_at, use_count";
 pub const AUDIT_COLUMNS: &str =
     "id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details";
@@ -46,6 +47,7 @@ pub struct TokenRow {
     name: String,
     owner: String,
     scopes: serde_json::Value,
+    allowed_ips: serde_json::Value,
     metadata: serde_json::Value,
     environment: String,
     prefix: String,
@@ -68,6 +70,7 @@ impl TokenRow {
     pub fn into_record(self) -> Result<TokenRecord, StoreError> {
         Ok(TokenRecord {
             scopes: decode::string_list(self.scopes)?,
+            allowed_ips: decode::ip_list(self.allowed_ips)?,
             metadata: self.metadata,
             environment: decode::environment(&self.environment)?,
             id: self.id,

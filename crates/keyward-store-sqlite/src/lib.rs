@@ -139,8 +139,8 @@ pub(crate) async fn insert_token(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO tokens (id, keyspace_id, digest, name, owner, scopes, metadata, environment, prefix, last4,
-                             created_at, created_by, expires_at, revoked_at, last_used_at, use_count)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             created_at, created_by, expires_at, revoked_at, last_used_at, use_count, allowed_ips)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&token.id)
     .bind(&token.keyspace_id)
@@ -158,6 +158,7 @@ pub(crate) async fn insert_token(
     .bind(token.revoked_at.map(|at| at.timestamp_micros()))
     .bind(token.last_used_at.map(|at| at.timestamp_micros()))
     .bind(token.use_count)
+    .bind(json_text(&token.allowed_ips)?)
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
@@ -325,16 +326,23 @@ impl Store for SqliteStore {
         event: &AuditEvent,
     ) -> Result<Option<StoredToken>, StoreError> {
         let metadata = update.metadata.as_ref().map(json_text).transpose()?;
+        let scopes = update.scopes.as_ref().map(json_text).transpose()?;
+        let allowed_ips = update.allowed_ips.as_ref().map(json_text).transpose()?;
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let changed =
-            sqlx::query("UPDATE tokens SET name = COALESCE(?, name), metadata = COALESCE(?, metadata) WHERE id = ?")
-                .bind(&update.name)
-                .bind(metadata)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?
-                .rows_affected();
+        let changed = sqlx::query(
+            "UPDATE tokens SET name = COALESCE(?, name), metadata = COALESCE(?, metadata),
+                               scopes = COALESCE(?, scopes), allowed_ips = COALESCE(?, allowed_ips)
+             WHERE id = ?",
+        )
+        .bind(&update.name)
+        .bind(metadata)
+        .bind(scopes)
+        .bind(allowed_ips)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
         if changed == 0 {
             return Ok(None);
         }

@@ -68,6 +68,10 @@ pub struct TokenUpdate {
     pub name: Option<String>,
     /// New metadata object (replaces the old one).
     pub metadata: Option<serde_json::Value>,
+    /// New scopes (replace the old ones).
+    pub scopes: Option<Vec<String>>,
+    /// New IP allowlist (replaces the old one; empty means anywhere).
+    pub allowed_ips: Option<Vec<keyward_core::ip::IpNet>>,
 }
 
 /// Uses of one token since the last flush.
@@ -209,5 +213,10 @@ pub mod decode {
     /// A stored JSON array of strings.
     pub fn string_list(value: serde_json::Value) -> Result<Vec<String>, StoreError> {
         serde_json::from_value(value).map_err(|error| StoreError::Corrupt(format!("scope list: {error}")))
+    }
+
+    /// An IP allowlist stored as a JSON array of CIDR strings.
+    pub fn ip_list(value: serde_json::Value) -> Result<Vec<keyward_core::ip::IpNet>, StoreError> {
+        serde_json::from_value(value).map_err(|error| StoreError::Corrupt(format!("IP allowlist: {error}")))
     }
 }

@@ -108,6 +108,9 @@ pub enum TokenCommand {
         /// Metadata as a JSON object
         #[arg(long, value_name = "JSON")]
         metadata: Option<String>,
+        /// Allow use only from this network (CIDR or address, IPv4 or IPv6); repeat for several
+        #[arg(long = "allow-ip", value_name = "CIDR")]
+        allowed_ips: Vec<String>,
     },
     /// List tokens, newest first.
     List {
@@ -194,6 +197,12 @@ pub struct VerifyArgs {
     /// Scope the token must hold; repeat for several
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
+    /// Address the token was presented from (checked against its IP allowlist)
+    #[arg(long, value_name = "IP")]
+    pub client_ip: Option<String>,
+    /// Keyspace the token must belong to (ks_…)
+    #[arg(long, value_name = "KEYSPACE")]
+    pub keyspace: Option<String>,
 }
 
 #[derive(Debug, Args)]

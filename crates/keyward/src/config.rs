@@ -36,6 +36,9 @@ pub struct ServerConfig {
     pub log_format: String,
     /// A tracing filter such as `info` or `keyward=debug` (`RUST_LOG` wins).
     pub log_level: String,
+    /// Comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` is
+    /// believed; empty: the TCP peer is the client.
+    pub trusted_proxies: String,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +54,7 @@ impl Default for ServerConfig {
             usage_flush_interval_ms: 1_000,
             log_format: "text".into(),
             log_level: "info".into(),
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -66,6 +70,7 @@ const KEYS: &[&str] = &[
     "usage_flush_interval_ms",
     "log_format",
     "log_level",
+    "trusted_proxies",
 ];
 
 /// Settings given as flags; `None` leaves the lower layers' value.

@@ -148,6 +148,9 @@ pub async fn migrate(config: &ServerConfig) -> Result<(), CliError> {
 
 /// `keyward serve`
 pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
+    let proxies: Vec<&str> = config.trusted_proxies.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let trusted_proxies =
+        keyward_core::ip::parse_list(&proxies).map_err(|e| CliError::Usage(format!("invalid trusted_proxies: {e}")))?;
     let store = open_store(config).await?;
     let engine = engine(config, store)?;
     // Bootstrapping also loads which keyspace is the management one.
@@ -172,7 +175,7 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
                 .await;
         })
     };
-    let app = router(AppState { engine });
+    let app = router(AppState::new(engine).with_trusted_proxies(trusted_proxies));
     let served = serve(listener, app, shutdown_signal()).await;
     let _ = stop.send(true);
     // The flusher writes the last usage counts before we exit.

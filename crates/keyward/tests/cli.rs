@@ -145,6 +145,47 @@ fn serve_then_drive_every_client_verb() {
     let denied = keyward(&addr, &admin, &["verify", "--scope", "refunds:create"], Some(secret));
     assert_eq!(denied.status.code(), Some(6), "an invalid verdict exits 6");
 
+    // An IP allowlist, checked against the address the caller reports.
+    let office = stdout(&keyward(
+        &addr,
+        &admin,
+        &[
+            "token",
+            "create",
+            "--keyspace",
+            keyspace_id,
+            "--name",
+            "office",
+            "--allow-ip",
+            "192.0.2.0/24",
+            "--allow-ip",
+            "2001:db8::/32",
+        ],
+        None,
+    ));
+    let inside = keyward(
+        &addr,
+        &admin,
+        &["verify", "--client-ip", "2001:db8::1", "--keyspace", keyspace_id],
+        Some(office.trim()),
+    );
+    assert_eq!(inside.status.code(), Some(0), "{}", String::from_utf8_lossy(&inside.stderr));
+    let outside = keyward(&addr, &admin, &["verify", "--client-ip", "198.51.100.1"], Some(office.trim()));
+    assert_eq!(outside.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&outside.stdout).contains("FORBIDDEN_IP"));
+    let bad_cidr = keyward(
+        &addr,
+        &admin,
+        &["token", "create", "--keyspace", keyspace_id, "--name", "x", "--allow-ip", "10.0.0.1/8"],
+        None,
+    );
+    assert_eq!(bad_cidr.status.code(), Some(2), "bad input exits 2");
+    let message = String::from_utf8_lossy(&bad_cidr.stderr);
+    assert!(
+        message.contains("allowed_ips") && message.contains("10.0.0.0/8") && message.lines().count() == 1,
+        "{message}"
+    );
+
     let listed = stdout(&keyward(&addr, &admin, &["token", "list", "--keyspace", keyspace_id], None));
     assert!(listed.contains(&token_id) && listed.contains("active") && !listed.contains(&secret[9..]));
     let shown = stdout(&keyward(&addr, &admin, &["token", "show", &token_id], None));

@@ -33,6 +33,7 @@ pub async fn create_token(
         expires_in: body.expires_in,
         expires_at: body.expires_at,
         metadata: body.metadata,
+        allowed_ips: body.allowed_ips,
     };
     let issued = state.engine.issue_token(&actor, input).await?;
     let mut headers = HeaderMap::new();
@@ -86,7 +87,9 @@ pub async fn get_token(
     Ok(Json(TokenView::new(record, state.now_micros())))
 }
 
-/// Rename a token or replace its metadata. Needs `keyward:tokens:write`.
+/// Rename a token, or replace its metadata, scopes or IP allowlist. Scopes
+/// that grant more than before need `confirm_broader_scopes: true`; the
+/// audit event records the scopes before and after. Needs `keyward:tokens:write`.
 #[utoipa::path(patch, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)), request_body = UpdateToken,
     security(("bearer" = ["keyward:tokens:write"])),
     responses((status = 200, body = TokenView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
@@ -96,8 +99,14 @@ pub async fn update_token(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateToken>,
 ) -> Result<Json<TokenView>, ApiError> {
-    let record =
-        state.engine.update_token(&actor, &id, TokenChanges { name: body.name, metadata: body.metadata }).await?;
+    let changes = TokenChanges {
+        name: body.name,
+        metadata: body.metadata,
+        scopes: body.scopes,
+        confirm_broader_scopes: body.confirm_broader_scopes,
+        allowed_ips: body.allowed_ips,
+    };
+    let record = state.engine.update_token(&actor, &id, changes).await?;
     Ok(Json(TokenView::new(record, state.now_micros())))
 }
 

@@ -3,7 +3,10 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use std::net::IpAddr;
+
 use keyward_core::scope::{self, management};
+use keyward_engine::VerifyOptions;
 
 use crate::dto::{VerifyRequest, VerifyResponse};
 use crate::error::{ApiError, Problem};
@@ -29,10 +32,21 @@ pub async fn verify(
         scope::validate(required)
             .map_err(|error| ApiError::invalid_field(format!("required_scopes[{index}]"), error.to_string()))?;
     }
+    let client_ip = body
+        .client_ip
+        .as_deref()
+        .map(|text| {
+            text.trim().parse::<IpAddr>().map_err(|_| {
+                ApiError::invalid_field("client_ip", "Give the client's IPv4 or IPv6 address, without a port.")
+            })
+        })
+        .transpose()?;
+    let options =
+        VerifyOptions { required_scopes: &body.required_scopes, client_ip, keyspace_id: body.keyspace_id.as_deref() };
     // Serialized straight from the cache entry: no copy of the record.
     let json = state
         .engine
-        .verify_with(&body.token, &body.required_scopes, |verdict| serde_json::to_vec(&VerifyResponse::from(verdict)))
+        .verify_with(&body.token, &options, |verdict| serde_json::to_vec(&VerifyResponse::from(verdict)))
         .await?
         .map_err(|error| ApiError::internal(&error))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())

@@ -88,10 +88,16 @@ impl Api {
         Err(CliError::Api {
             status: status.as_u16(),
             code: value["code"].as_str().unwrap_or("http_error").to_owned(),
-            detail: value["detail"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("the server answered {}", status.canonical_reason().unwrap_or("an error"))),
+            detail: {
+                let detail = value["detail"].as_str().map(str::to_owned).unwrap_or_else(|| {
+                    format!("the server answered {}", status.canonical_reason().unwrap_or("an error"))
+                });
+                // Name the field at fault, as the API does.
+                match value["field"].as_str() {
+                    Some(field) => format!("{field}: {detail}"),
+                    None => detail,
+                }
+            },
         })
     }
 

@@ -18,6 +18,7 @@ const DETAIL_KEYS: &[&str] = &[
     "environment",
     "owner",
     "scopes",
+    "allowed_ips",
     "metadata",
     "created_at",
     "created_by",
@@ -29,7 +30,17 @@ const DETAIL_KEYS: &[&str] = &[
 
 pub async fn run(command: TokenCommand) -> Result<(), CliError> {
     match command {
-        TokenCommand::Create { client, keyspace, name, scopes, owner, expires_in, expires_at, metadata } => {
+        TokenCommand::Create {
+            client,
+            keyspace,
+            name,
+            scopes,
+            owner,
+            expires_in,
+            expires_at,
+            metadata,
+            allowed_ips,
+        } => {
             let api = Api::new(&client)?;
             let metadata = metadata
                 .map(|text| {
@@ -37,7 +48,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
                         .map_err(|e| CliError::Usage(format!("--metadata is not JSON: {e}")))
                 })
                 .transpose()?;
-            let mut body = json!({"keyspace_id": keyspace, "name": name, "scopes": scopes});
+            let mut body = json!({"keyspace_id": keyspace, "name": name, "scopes": scopes, "allowed_ips": allowed_ips});
             for (key, value) in [
                 ("owner", owner.map(Value::from)),
                 ("expires_in", expires_in.map(Value::from)),

@@ -28,7 +28,14 @@ pub async fn run(args: VerifyArgs) -> Result<(), CliError> {
     if presented.is_empty() {
         return Err(CliError::Usage("no token given".into()));
     }
-    let verdict = api.post("/v1/verify", json!({"token": presented, "required_scopes": args.scopes})).await?;
+    let mut body = json!({"token": presented, "required_scopes": args.scopes});
+    if let Some(client_ip) = args.client_ip {
+        body["client_ip"] = client_ip.into();
+    }
+    if let Some(keyspace) = args.keyspace {
+        body["keyspace_id"] = keyspace.into();
+    }
+    let verdict = api.post("/v1/verify", body).await?;
     if api.json {
         print_json(&verdict);
     } else {
