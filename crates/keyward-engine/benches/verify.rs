@@ -22,6 +22,7 @@ use sqlx::QueryBuilder;
 struct Fixture {
     engine: Arc<Engine>,
     secrets: Vec<String>,
+    restricted: Vec<String>,
     garbage: Vec<String>,
     _dir: tempfile::TempDir,
 }
@@ -66,20 +67,27 @@ async fn setup(count: usize) -> Fixture {
     let started = Instant::now();
     let prefix = TokenPrefix::default();
     let mut secrets = Vec::with_capacity(count);
+    let mut restricted = Vec::with_capacity(count / 10 + 1);
     let mut rows = Vec::with_capacity(count);
-    for _ in 0..count {
+    for n in 0..count {
         let secret = token::generate(&prefix, Environment::Live, &OsRng).unwrap_or_else(|e| report("generate", e));
         let text = secret.expose().to_owned();
         let id = new_id(IdKind::Token, &OsRng).unwrap_or_else(|e| report("id", e));
-        rows.push((id, TokenDigest::of(&text), text[text.len() - 4..].to_owned()));
-        secrets.push(text);
+        // One token in ten has an IP allowlist.
+        let is_restricted = n % 10 == 9;
+        rows.push((id, TokenDigest::of(&text), text[text.len() - 4..].to_owned(), is_restricted));
+        if is_restricted {
+            restricted.push(text);
+        } else {
+            secrets.push(text);
+        }
     }
     let mut tx = pool.begin().await.unwrap_or_else(|e| report("begin", e));
     for chunk in rows.chunks(500) {
         let mut insert = QueryBuilder::new(
-            "INSERT INTO tokens (id, keyspace_id, digest, name, owner, scopes, metadata, environment, prefix, last4, created_at, created_by) ",
+            "INSERT INTO tokens (id, keyspace_id, digest, name, owner, scopes, metadata, environment, prefix, last4, created_at, created_by, allowed_ips) ",
         );
-        insert.push_values(chunk, |mut row, (id, digest, last4)| {
+        insert.push_values(chunk, |mut row, (id, digest, last4, restricted)| {
             row.push_bind(id.as_str())
                 .push_bind(keyspace.id.as_str())
                 .push_bind(&digest.as_bytes()[..])
@@ -91,7 +99,8 @@ async fn setup(count: usize) -> Fixture {
                 .push_bind("kw")
                 .push_bind(last4.as_str())
                 .push_bind(1_700_000_000_000_000_i64)
-                .push_bind("bench");
+                .push_bind("bench")
+                .push_bind(if *restricted { r#"["203.0.113.0/24","2001:db8::/32"]"# } else { "[]" });
         });
         insert.build().execute(&mut *tx).await.unwrap_or_else(|e| report("insert", e));
     }
@@ -101,15 +110,20 @@ async fn setup(count: usize) -> Fixture {
     // Warm the cache: every token verified once (the first verification of a
     // token reads the store; the benchmark measures the ones after).
     let started = Instant::now();
-    let workers: Vec<_> = secrets
+    let everything: Vec<String> = secrets.iter().chain(&restricted).cloned().collect();
+    let workers: Vec<_> = everything
         .chunks(count.div_ceil(4).max(1))
         .map(|chunk| {
             let engine = engine.clone();
             let chunk = chunk.to_vec();
             tokio::spawn(async move {
+                let options = VerifyOptions { client_ip: Some([203, 0, 113, 9].into()), ..VerifyOptions::default() };
                 for secret in chunk {
-                    let verdict = engine.verify(&secret, &[]).await.unwrap_or_else(|e| report("warm", e));
-                    assert!(verdict.is_valid());
+                    let valid = engine
+                        .verify_with(&secret, &options, |v| v.is_valid())
+                        .await
+                        .unwrap_or_else(|e| report("warm", e));
+                    assert!(valid);
                 }
             })
         })
@@ -128,7 +142,7 @@ async fn setup(count: usize) -> Fixture {
             bytes.iter().map(|b| char::from(keyward_core::base62::ALPHABET[usize::from(b % 62)])).collect();
         garbage.push(if n % 2 == 0 { format!("kw_live_{body}") } else { "Bearer not-a-token-at-all".into() });
     }
-    Fixture { engine, secrets, garbage, _dir: dir }
+    Fixture { engine, secrets, restricted, garbage, _dir: dir }
 }
 
 /// A cheap, well-spread index sequence so lookups hit random cache lines.
@@ -178,6 +192,46 @@ fn main() {
                     fixture
                         .engine
                         .verify_with(black_box(secret), &VerifyOptions::default(), |verdict| verdict.is_valid())
+                        .await
+                        .unwrap_or(false),
+                );
+            }
+            start.elapsed()
+        })
+    };
+    let restricted_stream: Vec<String> = (0..fixture.restricted.len() as u64)
+        .map(|i| fixture.restricted[spread(i, fixture.restricted.len())].clone())
+        .collect();
+    let required_one = vec!["invoices:read".to_owned()];
+    let scoped_in_place = |iters: u64| {
+        runtime.block_on(async {
+            let options = VerifyOptions { required_scopes: &required_one, ..VerifyOptions::default() };
+            let start = Instant::now();
+            for i in 0..iters {
+                let secret = &stream[(i as usize) % stream.len()];
+                black_box(
+                    fixture
+                        .engine
+                        .verify_with(black_box(secret), &options, |verdict| verdict.is_valid())
+                        .await
+                        .unwrap_or(false),
+                );
+            }
+            start.elapsed()
+        })
+    };
+    // IP-restricted tokens presented from an allowed address: the allowlist
+    // is read from the record.
+    let ip_checked = |iters: u64| {
+        runtime.block_on(async {
+            let options = VerifyOptions { client_ip: Some([203, 0, 113, 9].into()), ..VerifyOptions::default() };
+            let start = Instant::now();
+            for i in 0..iters {
+                let secret = &restricted_stream[(i as usize) % restricted_stream.len()];
+                black_box(
+                    fixture
+                        .engine
+                        .verify_with(black_box(secret), &options, |verdict| verdict.is_valid())
                         .await
                         .unwrap_or(false),
                 );
@@ -235,12 +289,24 @@ fn main() {
         iterations as f64 / best.as_secs_f64()
     };
     let verdict = rate(&verdict_only);
+    let scoped_verdict = rate(&scoped_in_place);
+    let ip_verdict = rate(&ip_checked);
     let valid = rate(&verify_valid);
     let scoped = rate(&verify_scoped);
     let garbage = rate(&verify_garbage);
     let floor_rate = rate(&floor);
     println!("\nSUMMARY ({} tokens cached, one core)", fixture.engine.cached_tokens());
     println!("  verify_with, verdict only       {:>12.0} /s", verdict);
+    println!(
+        "  verify_with, 1 required scope   {:>12.0} /s  ({:+.0}% vs verdict only)",
+        scoped_verdict,
+        (scoped_verdict / verdict - 1.0) * 100.0
+    );
+    println!(
+        "  verify_with, IP allowlist check {:>12.0} /s  ({:+.0}% vs verdict only)",
+        ip_verdict,
+        (ip_verdict / verdict - 1.0) * 100.0
+    );
     println!("  verify, owned record            {:>12.0} /s", valid);
     println!("  verify cached, 1 required scope {:>12.0} /s", scoped);
     println!("  verify garbage                  {:>12.0} /s", garbage);
