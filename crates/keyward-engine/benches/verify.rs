@@ -165,92 +165,63 @@ fn main() {
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| report("runtime", e));
     let floor_map: HashMap<TokenDigest, usize> =
         fixture.secrets.iter().enumerate().map(|(i, s)| (TokenDigest::of(s), i)).collect();
-    let required = vec!["invoices:read".to_owned()];
     // Presented tokens arrive in fresh request buffers, not scattered over the
     // heap: lay one pass of random-order tokens out contiguously.
     let stream: Vec<String> =
         (0..fixture.secrets.len() as u64).map(|i| fixture.secrets[spread(i, fixture.secrets.len())].clone()).collect();
 
-    let verify_valid = |iters: u64| {
-        runtime.block_on(async {
-            let start = Instant::now();
-            for i in 0..iters {
-                let secret = &stream[(i as usize) % stream.len()];
-                black_box(fixture.engine.verify(black_box(secret), &[]).await.map(|v| v.is_valid()).unwrap_or(false));
-            }
-            start.elapsed()
-        })
-    };
-    // What an embedding service does when it only needs the verdict:
-    // `verify_with`, reading the cache entry in place.
-    let verdict_only = |iters: u64| {
-        runtime.block_on(async {
-            let start = Instant::now();
-            for i in 0..iters {
-                let secret = &stream[(i as usize) % stream.len()];
-                black_box(
-                    fixture
-                        .engine
-                        .verify_with(black_box(secret), &VerifyOptions::default(), |verdict| verdict.is_valid())
-                        .await
-                        .unwrap_or(false),
-                );
-            }
-            start.elapsed()
-        })
-    };
     let restricted_stream: Vec<String> = (0..fixture.restricted.len() as u64)
         .map(|i| fixture.restricted[spread(i, fixture.restricted.len())].clone())
         .collect();
-    let required_one = vec!["invoices:read".to_owned()];
-    let scoped_in_place = |iters: u64| {
-        runtime.block_on(async {
-            let options = VerifyOptions { required_scopes: &required_one, ..VerifyOptions::default() };
-            let start = Instant::now();
-            for i in 0..iters {
-                let secret = &stream[(i as usize) % stream.len()];
-                black_box(
-                    fixture
-                        .engine
-                        .verify_with(black_box(secret), &options, |verdict| verdict.is_valid())
-                        .await
-                        .unwrap_or(false),
-                );
-            }
-            start.elapsed()
-        })
+    let engine = &fixture.engine;
+    // `verify`: the owned result, which clones the record's `Arc`.
+    let owned = |tokens: &'static [String], required: &'static [String]| {
+        let runtime = &runtime;
+        move |iters: u64| {
+            runtime.block_on(async {
+                let start = Instant::now();
+                for i in 0..iters {
+                    let secret = &tokens[(i as usize) % tokens.len()];
+                    black_box(engine.verify(black_box(secret), required).await.map(|v| v.is_valid()).unwrap_or(false));
+                }
+                start.elapsed()
+            })
+        }
     };
+    // `verify_with`: what an embedding service does when it only needs the
+    // verdict, reading the cache entry in place.
+    let in_place = |tokens: &'static [String], options: VerifyOptions<'static>| {
+        let runtime = &runtime;
+        move |iters: u64| {
+            runtime.block_on(async {
+                let start = Instant::now();
+                for i in 0..iters {
+                    let secret = &tokens[(i as usize) % tokens.len()];
+                    black_box(
+                        engine
+                            .verify_with(black_box(secret), &options, |verdict| verdict.is_valid())
+                            .await
+                            .unwrap_or(false),
+                    );
+                }
+                start.elapsed()
+            })
+        }
+    };
+    // The streams and scope lists live for the whole run.
+    let stream: &'static [String] = stream.leak();
+    let restricted_stream: &'static [String] = restricted_stream.leak();
+    let required: &'static [String] = vec!["invoices:read".to_owned()].leak();
+    let verify_valid = owned(stream, &[]);
+    let verify_scoped = owned(stream, required);
+    let verdict_only = in_place(stream, VerifyOptions::default());
+    let scoped_in_place = in_place(stream, VerifyOptions { required_scopes: required, ..VerifyOptions::default() });
     // IP-restricted tokens presented from an allowed address: the allowlist
     // is read from the record.
-    let ip_checked = |iters: u64| {
-        runtime.block_on(async {
-            let options = VerifyOptions { client_ip: Some([203, 0, 113, 9].into()), ..VerifyOptions::default() };
-            let start = Instant::now();
-            for i in 0..iters {
-                let secret = &restricted_stream[(i as usize) % restricted_stream.len()];
-                black_box(
-                    fixture
-                        .engine
-                        .verify_with(black_box(secret), &options, |verdict| verdict.is_valid())
-                        .await
-                        .unwrap_or(false),
-                );
-            }
-            start.elapsed()
-        })
-    };
-    let verify_scoped = |iters: u64| {
-        runtime.block_on(async {
-            let start = Instant::now();
-            for i in 0..iters {
-                let secret = &stream[(i as usize) % stream.len()];
-                black_box(
-                    fixture.engine.verify(black_box(secret), &required).await.map(|v| v.is_valid()).unwrap_or(false),
-                );
-            }
-            start.elapsed()
-        })
-    };
+    let ip_checked = in_place(
+        restricted_stream,
+        VerifyOptions { client_ip: Some([203, 0, 113, 9].into()), ..VerifyOptions::default() },
+    );
     let verify_garbage = |iters: u64| {
         runtime.block_on(async {
             let start = Instant::now();
