@@ -646,6 +646,7 @@ impl Engine {
             return Err(EngineError::NotFound("token"));
         }
         let mut details = serde_json::Map::new();
+        let mut if_scopes_are = None;
         let scopes = match &changes.scopes {
             None => None,
             Some(requested) => {
@@ -665,6 +666,8 @@ impl Engine {
                 details.insert("scopes_before".into(), json!(current.scopes));
                 details.insert("scopes_after".into(), json!(scopes));
                 details.insert("broadened".into(), json!(!broader.is_empty()));
+                // The widening check above holds only for these old scopes.
+                if_scopes_are = Some(current.scopes);
                 Some(scopes)
             }
         };
@@ -678,7 +681,7 @@ impl Engine {
             details.insert("allowed_ips".into(), json!(list));
         }
         let event = self.event(actor, actions::TOKEN_UPDATED, "token", id, Value::Object(details))?;
-        let update = TokenUpdate { name, metadata: changes.metadata, scopes, allowed_ips };
+        let update = TokenUpdate { name, metadata: changes.metadata, scopes, allowed_ips, if_scopes_are };
         let stored = self.store.update_token(id, &update, &event).await?.ok_or(EngineError::NotFound("token"))?;
         self.cache.invalidate(&stored.digest);
         Ok(stored.record)

@@ -184,13 +184,28 @@ pub async fn update_changes_only_given_fields(store: &dyn Store) {
     assert!(updated.record.allowed_ips.is_empty());
     assert_eq!(store.find_token_by_digest(&digest).await.unwrap().unwrap().scopes, updated.record.scopes);
 
+    // A scope change decided on a stale read is refused, and changes nothing.
+    let stale = TokenUpdate {
+        scopes: Some(vec!["invoices:*".into()]),
+        if_scopes_are: Some(vec!["invoices:read".into()]),
+        ..TokenUpdate::default()
+    };
+    let refused =
+        store.update_token(&record.id, &stale, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12))).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert_eq!(store.get_token(&record.id).await.unwrap().unwrap().scopes, vec!["invoices:read@project/1".to_owned()]);
+    let current = TokenUpdate { if_scopes_are: Some(vec!["invoices:read@project/1".into()]), ..stale };
+    let applied =
+        store.update_token(&record.id, &current, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12))).await;
+    assert_eq!(applied.unwrap().unwrap().record.scopes, vec!["invoices:*".to_owned()]);
+
     let missing = store
         .update_token("tok_missing", &rename, &event(actions::TOKEN_UPDATED, "token", "tok_missing", at(13)))
         .await
         .unwrap();
     assert!(missing.is_none());
     let filter = AuditFilter { action: Some(actions::TOKEN_UPDATED.into()), ..AuditFilter::default() };
-    assert_eq!(store.list_audit(&filter, &PageRequest::first()).await.unwrap().items.len(), 3);
+    assert_eq!(store.list_audit(&filter, &PageRequest::first()).await.unwrap().items.len(), 4);
 }
 
 pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {

@@ -313,23 +313,28 @@ impl Store for PostgresStore {
     ) -> Result<Option<StoredToken>, StoreError> {
         let scopes = update.scopes.as_ref().map(json_value).transpose()?;
         let allowed_ips = update.allowed_ips.as_ref().map(json_value).transpose()?;
+        let expected_scopes = update.if_scopes_are.as_ref().map(json_value).transpose()?;
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let changed = sqlx::query(
             "UPDATE tokens SET name = COALESCE($1, name), metadata = COALESCE($2, metadata),
                                scopes = COALESCE($3, scopes), allowed_ips = COALESCE($4, allowed_ips)
-             WHERE id = $5",
+             WHERE id = $5 AND ($6::jsonb IS NULL OR scopes = $6::jsonb)",
         )
         .bind(&update.name)
         .bind(&update.metadata)
         .bind(scopes)
         .bind(allowed_ips)
         .bind(id)
+        .bind(expected_scopes)
         .execute(&mut *tx)
         .await
         .map_err(backend)?
         .rows_affected();
         if changed == 0 {
-            return Ok(None);
+            return match (update.if_scopes_are.is_some(), stored_token(&mut tx, id).await?) {
+                (true, Some(_)) => Err(StoreError::Conflict("the token's scopes changed concurrently".into())),
+                _ => Ok(None),
+            };
         }
         insert_event(&mut tx, event).await?;
         let stored = stored_token(&mut tx, id).await?;

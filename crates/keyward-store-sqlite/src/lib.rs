@@ -328,23 +328,28 @@ impl Store for SqliteStore {
         let metadata = update.metadata.as_ref().map(json_text).transpose()?;
         let scopes = update.scopes.as_ref().map(json_text).transpose()?;
         let allowed_ips = update.allowed_ips.as_ref().map(json_text).transpose()?;
+        let expected_scopes = update.if_scopes_are.as_ref().map(json_text).transpose()?;
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let changed = sqlx::query(
             "UPDATE tokens SET name = COALESCE(?, name), metadata = COALESCE(?, metadata),
                                scopes = COALESCE(?, scopes), allowed_ips = COALESCE(?, allowed_ips)
-             WHERE id = ?",
+             WHERE id = ? AND (?6 IS NULL OR scopes = ?6)",
         )
         .bind(&update.name)
         .bind(metadata)
         .bind(scopes)
         .bind(allowed_ips)
         .bind(id)
+        .bind(expected_scopes)
         .execute(&mut *tx)
         .await
         .map_err(backend)?
         .rows_affected();
         if changed == 0 {
-            return Ok(None);
+            return match (update.if_scopes_are.is_some(), stored_token(&mut tx, id).await?) {
+                (true, Some(_)) => Err(StoreError::Conflict("the token's scopes changed concurrently".into())),
+                _ => Ok(None),
+            };
         }
         insert_event(&mut tx, event).await?;
         let stored = stored_token(&mut tx, id).await?;

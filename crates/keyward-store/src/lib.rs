@@ -72,6 +72,10 @@ pub struct TokenUpdate {
     pub scopes: Option<Vec<String>>,
     /// New IP allowlist (replaces the old one; empty means anywhere).
     pub allowed_ips: Option<Vec<keyward_core::ip::IpNet>>,
+    /// Apply only if the token's scopes are still exactly these, else fail
+    /// with [`StoreError::Conflict`]: guards a decision (such as "this does
+    /// not widen the scopes") made on an earlier read.
+    pub if_scopes_are: Option<Vec<String>>,
 }
 
 /// Uses of one token since the last flush.
