@@ -101,10 +101,10 @@ struct RequestIds {
 
 impl RequestIds {
     fn new() -> Self {
-        let mut bytes = [0u8; 6];
+        let mut bytes = [0u8; 4];
         // Without the OS's randomness the ids are still unique per process.
         let _ = OsRng.fill(&mut bytes);
-        let prefix: String = bytes.iter().map(|b| char::from(base62::ALPHABET[usize::from(b % 62)])).collect();
+        let prefix = String::from_utf8_lossy(&base62::encode_checksum(u32::from_le_bytes(bytes))).into_owned();
         Self { prefix: prefix.into(), next: Arc::new(AtomicU64::new(1)) }
     }
 
