@@ -281,6 +281,20 @@ fn usage_errors_are_one_line_with_exit_code_2() {
     assert_eq!(no_token.status.code(), Some(2));
     let bad_flag = Command::new(BIN).args(["token", "list", "--frobnicate"]).output().unwrap();
     assert_eq!(bad_flag.status.code(), Some(2));
+
+    // A bad trusted proxy stops `serve` before it touches the store.
+    let data_dir = dir.path().join("never-created");
+    let bad_proxy = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_dir)
+        .env("KEYWARD_TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0.1/8")
+        .output()
+        .unwrap();
+    assert_eq!(bad_proxy.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&bad_proxy.stderr);
+    assert!(message.contains("trusted_proxies") && message.contains("10.0.0.0/8?"), "{message}");
+    assert_eq!(message.lines().filter(|line| line.starts_with("keyward: error")).count(), 1, "{message}");
+    assert!(!data_dir.exists(), "nothing half-made");
 }
 
 #[test]
