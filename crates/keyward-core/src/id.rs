@@ -14,6 +14,8 @@ pub enum IdKind {
     Keyspace,
     /// An audit event.
     Event,
+    /// An organization.
+    Organization,
 }
 
 impl IdKind {
@@ -22,6 +24,7 @@ impl IdKind {
             IdKind::Token => "tok_",
             IdKind::Keyspace => "ks_",
             IdKind::Event => "evt_",
+            IdKind::Organization => "org_",
         }
     }
 }

@@ -7,11 +7,30 @@ use serde::{Deserialize, Serialize};
 
 use crate::token::{self, Environment, TokenPrefix};
 
+/// A tenant. Every keyspace, token and audit event belongs to exactly one,
+/// and no query reaches across two.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Organization {
+    /// `org_…`
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// The one organization created at bootstrap, whose management tokens
+    /// may also administer the deployment (create other organizations).
+    pub operator: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Actor that created it.
+    pub created_by: String,
+}
+
 /// A group of tokens for one API and one environment, e.g. "payments / live".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Keyspace {
     /// `ks_…`
     pub id: String,
+    /// Organization it belongs to.
+    pub org_id: String,
     /// Human name.
     pub name: String,
     /// Environment of every token in it.
@@ -22,7 +41,7 @@ pub struct Keyspace {
     pub default_ttl_seconds: Option<i64>,
     /// When set, tokens in this keyspace may carry only these scopes.
     pub allowed_scopes: Option<Vec<String>>,
-    /// The one keyspace whose tokens may call Keyward's own API.
+    /// The organization's one keyspace whose tokens may call Keyward's own API.
     pub management: bool,
     /// Creation time.
     pub created_at: DateTime<Utc>,
@@ -35,8 +54,13 @@ pub struct Keyspace {
 pub struct TokenRecord {
     /// `tok_…`
     pub id: String,
+    /// Organization it belongs to (its keyspace's).
+    pub org_id: String,
     /// Keyspace it belongs to.
     pub keyspace_id: String,
+    /// Whether its keyspace is the organization's management keyspace
+    /// (copied at creation: a keyspace never changes kind).
+    pub management: bool,
     /// Human name.
     pub name: String,
     /// Opaque principal that owns it (a user or a service account).
@@ -130,6 +154,8 @@ impl TokenRecord {
 pub struct AuditEvent {
     /// `evt_…`
     pub id: String,
+    /// Organization whose log it is in.
+    pub org_id: String,
     /// When it happened.
     pub occurred_at: DateTime<Utc>,
     /// Token id of the caller, or `system` for bootstrap.
@@ -152,6 +178,8 @@ pub struct AuditEvent {
 pub mod actions {
     /// The first admin token and the management keyspace were created.
     pub const ADMIN_BOOTSTRAPPED: &str = "admin.bootstrapped";
+    /// An organization was created, with its management keyspace and first admin token.
+    pub const ORGANIZATION_CREATED: &str = "organization.created";
     /// A keyspace was created.
     pub const KEYSPACE_CREATED: &str = "keyspace.created";
     /// A token was issued.
@@ -173,7 +201,9 @@ mod tests {
     fn record(expires_at: Option<i64>, revoked_at: Option<i64>) -> TokenRecord {
         TokenRecord {
             id: "tok_x".into(),
+            org_id: "org_x".into(),
             keyspace_id: "ks_x".into(),
+            management: false,
             name: "n".into(),
             owner: "o".into(),
             scopes: vec![],

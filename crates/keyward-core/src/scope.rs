@@ -33,8 +33,26 @@ pub mod management {
     /// Read the audit log.
     pub const AUDIT_READ: &str = "keyward:audit:read";
 
-    /// Every management scope: what the first admin token holds.
-    pub const ALL: &[&str] = &[KEYSPACES_READ, KEYSPACES_WRITE, TOKENS_READ, TOKENS_WRITE, VERIFY, AUDIT_READ];
+    /// List and show every organization of the deployment (operator only).
+    pub const ORGANIZATIONS_READ: &str = "keyward:organizations:read";
+    /// Create organizations (operator only).
+    pub const ORGANIZATIONS_WRITE: &str = "keyward:organizations:write";
+
+    /// The scopes that act within one organization: what an organization's
+    /// first admin token holds.
+    pub const ORGANIZATION: &[&str] = &[KEYSPACES_READ, KEYSPACES_WRITE, TOKENS_READ, TOKENS_WRITE, VERIFY, AUDIT_READ];
+
+    /// Every management scope: what the operator's first admin token holds.
+    pub const ALL: &[&str] = &[
+        KEYSPACES_READ,
+        KEYSPACES_WRITE,
+        TOKENS_READ,
+        TOKENS_WRITE,
+        VERIFY,
+        AUDIT_READ,
+        ORGANIZATIONS_READ,
+        ORGANIZATIONS_WRITE,
+    ];
 
     /// Whether `scope` is one of [`ALL`], or an explicit wildcard that covers
     /// at least one of them, without a resource binding. Unknown management

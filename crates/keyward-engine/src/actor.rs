@@ -27,6 +27,11 @@ impl Principal {
         &self.token.id
     }
 
+    /// The organization it acts in: every store query it causes is confined to it.
+    pub fn org_id(&self) -> &str {
+        &self.token.org_id
+    }
+
     /// The token's owner (the default owner of tokens it creates).
     pub fn owner(&self) -> &str {
         &self.token.owner
@@ -57,12 +62,15 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// Keyward itself (bootstrap), holding every management scope.
+    /// Keyward itself (bootstrap), holding every management scope and
+    /// belonging to no organization.
     pub fn system() -> Self {
         Self {
             principal: Principal::new(Arc::new(TokenRecord {
                 id: SYSTEM_ACTOR.into(),
+                org_id: String::new(),
                 keyspace_id: String::new(),
+                management: true,
                 name: SYSTEM_ACTOR.into(),
                 owner: SYSTEM_ACTOR.into(),
                 scopes: scope::management::ALL.iter().map(|s| (*s).to_owned()).collect(),
@@ -85,6 +93,11 @@ impl Actor {
     /// Whether the actor holds `needed` (exactly or through an explicit wildcard).
     pub fn holds(&self, needed: &str) -> bool {
         self.principal.scopes().iter().any(|held| scope::grants(held, needed))
+    }
+
+    /// The organization the actor acts in.
+    pub fn org_id(&self) -> &str {
+        self.principal.org_id()
     }
 
     /// Fails with [`EngineError::Forbidden`] unless the actor holds `needed`.

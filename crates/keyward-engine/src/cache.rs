@@ -53,7 +53,7 @@ pub struct Slot {
     /// Verifications since the last flush. The 0 → 1 step queues the digest
     /// for the flusher, so the queue needs no flag of its own.
     pending_uses: AtomicU32,
-    /// Whether it belongs to the management keyspace.
+    /// Whether it belongs to its organization's management keyspace.
     pub management: bool,
     /// Whether it has an IP allowlist (then the record is read to check it).
     pub ip_restricted: bool,
@@ -62,7 +62,7 @@ pub struct Slot {
 }
 
 impl Slot {
-    pub fn new(record: TokenRecord, management: bool) -> Self {
+    pub fn new(record: TokenRecord) -> Self {
         let valid_until = if record.revoked_at.is_some() {
             i64::MIN
         } else {
@@ -72,7 +72,7 @@ impl Slot {
             valid_until,
             last_used_micros: AtomicI64::new(i64::MIN),
             pending_uses: AtomicU32::new(0),
-            management,
+            management: record.management,
             ip_restricted: !record.allowed_ips.is_empty(),
             record: Arc::new(record),
         }
@@ -275,6 +275,8 @@ mod tests {
     fn record(id: &str) -> TokenRecord {
         TokenRecord {
             id: id.into(),
+            org_id: "org_x".into(),
+            management: false,
             keyspace_id: "ks".into(),
             name: "n".into(),
             owner: "o".into(),
@@ -298,7 +300,7 @@ mod tests {
         let cache = TokenCache::new(SHARDS, 10, 1);
         let digests: Vec<TokenDigest> = (0..SHARDS * 4).map(|n| TokenDigest::of(&format!("token {n}"))).collect();
         for (n, digest) in digests.iter().enumerate() {
-            cache.insert_found(*digest, Slot::new(record(&format!("tok_{n}")), false), cache.epoch());
+            cache.insert_found(*digest, Slot::new(record(&format!("tok_{n}"))), cache.epoch());
             cache.with_slot(digest, |slot| cache.record_use(digest, slot, 5));
         }
         assert!(cache.len() <= SHARDS * 2, "bounded: {}", cache.len());
@@ -311,7 +313,7 @@ mod tests {
     fn a_counter_near_its_limit_spills_instead_of_wrapping() {
         let cache = TokenCache::new(100, 10, 1);
         let digest = TokenDigest::of("busy");
-        cache.insert_found(digest, Slot::new(record("tok_busy"), false), cache.epoch());
+        cache.insert_found(digest, Slot::new(record("tok_busy")), cache.epoch());
         cache.with_slot(&digest, |slot| {
             cache.record_use(&digest, slot, 7);
             slot.pending_uses.store(PENDING_USES_SPILL, Ordering::Release);
@@ -328,7 +330,7 @@ mod tests {
         let digest = TokenDigest::of("t");
         let before = cache.epoch();
         cache.invalidate(&digest);
-        cache.insert_found(digest, Slot::new(record("tok_1"), false), before);
+        cache.insert_found(digest, Slot::new(record("tok_1")), before);
         assert!(cache.with_slot(&digest, |_| ()).is_none());
         cache.insert_absent(digest, 0, before);
         assert!(!cache.known_absent(&digest, 0));

@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
 use keyward_core::ip::{self, IpNet};
-use keyward_core::model::{actions, AuditEvent, Keyspace, TokenRecord};
+use keyward_core::model::{actions, AuditEvent, Keyspace, Organization, TokenRecord};
 use keyward_core::scope::{self, management};
 use keyward_core::validate::{self, InvalidField};
 use keyward_core::{token, Clock, Environment, ParsedToken, SecretToken, SecureRng, TokenDigest, TokenPrefix};
-use keyward_store::{AuditFilter, Page, PageRequest, Store, TokenFilter, TokenUpdate};
+use keyward_store::{AuditFilter, Founding, Page, PageRequest, Store, TokenFilter, TokenUpdate};
 use serde_json::{json, Value};
 
 use crate::actor::{Actor, Principal};
@@ -53,6 +53,18 @@ pub struct Issued {
     pub secret: SecretToken,
     /// Everything else.
     pub record: TokenRecord,
+}
+
+/// An organization just founded, and its first admin token (shown once).
+#[derive(Debug)]
+pub struct Founded {
+    /// The organization.
+    pub organization: Organization,
+    /// Its management keyspace.
+    pub management_keyspace: Keyspace,
+    /// Its first admin token, holding every organization-level management scope.
+    pub admin: Issued,
+    admin_digest: TokenDigest,
 }
 
 /// Input for a keyspace.
@@ -117,6 +129,9 @@ pub struct VerifyOptions<'a> {
     /// The keyspace the token must belong to; any other answers `NotFound`,
     /// so a test token never passes for a live one.
     pub keyspace_id: Option<&'a str>,
+    /// The organization the token must belong to; any other answers
+    /// `NotFound`, so one tenant's verifier learns nothing of another's tokens.
+    pub org_id: Option<&'a str>,
 }
 
 /// The verdict on a presented token.
@@ -225,7 +240,6 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     rng: Arc<dyn SecureRng>,
     cache: TokenCache,
-    management_keyspace: std::sync::RwLock<Option<String>>,
     config: EngineConfig,
 }
 
@@ -236,7 +250,6 @@ impl Engine {
         let negative_ttl = i64::try_from(config.negative_cache_ttl.as_micros()).unwrap_or(i64::MAX);
         Self {
             cache: TokenCache::new(config.cache_capacity, config.negative_cache_capacity, negative_ttl),
-            management_keyspace: std::sync::RwLock::new(None),
             store,
             clock,
             rng,
@@ -254,28 +267,16 @@ impl Engine {
         self.store.as_ref()
     }
 
-    /// Reads which keyspace is the management one. Returns whether one exists.
+    /// Whether the store has been bootstrapped (its operator organization exists).
     pub async fn load(&self) -> Result<bool, EngineError> {
-        let keyspace = self.store.management_keyspace().await?;
-        let exists = keyspace.is_some();
-        self.set_management_keyspace(keyspace.map(|k| k.id));
-        Ok(exists)
-    }
-
-    fn set_management_keyspace(&self, id: Option<String>) {
-        let mut slot = self.management_keyspace.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *slot = id;
-    }
-
-    fn is_management_keyspace(&self, keyspace_id: &str) -> bool {
-        let slot = self.management_keyspace.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        slot.as_deref() == Some(keyspace_id)
+        Ok(self.store.operator_organization().await?.is_some())
     }
 
     fn now(&self) -> DateTime<Utc> {
         micros_to_datetime(self.clock.now_micros())
     }
 
+    /// An event in the actor's organization's log.
     fn event(
         &self,
         actor: &Actor,
@@ -284,8 +285,21 @@ impl Engine {
         target_id: &str,
         details: Value,
     ) -> Result<AuditEvent, EngineError> {
+        self.event_in(actor.org_id(), actor, action, target_type, target_id, details)
+    }
+
+    fn event_in(
+        &self,
+        org_id: &str,
+        actor: &Actor,
+        action: &str,
+        target_type: &str,
+        target_id: &str,
+        details: Value,
+    ) -> Result<AuditEvent, EngineError> {
         Ok(AuditEvent {
             id: new_id(IdKind::Event, self.rng.as_ref())?,
+            org_id: org_id.to_owned(),
             occurred_at: self.now(),
             actor: actor.principal.token_id().to_owned(),
             action: action.to_owned(),
@@ -297,17 +311,66 @@ impl Engine {
         })
     }
 
-    /// Creates the management keyspace and the first admin token, once.
-    /// Returns the admin token when this call created it, `None` when the
-    /// store was bootstrapped already.
+    /// Creates the operator organization, its management keyspace and the
+    /// first admin token, once. Returns the admin token when this call
+    /// created it, `None` when the store was bootstrapped already.
     pub async fn bootstrap(&self) -> Result<Option<Issued>, EngineError> {
         if self.load().await? {
             return Ok(None);
         }
         let system = Actor::system();
+        let scopes: Vec<String> = management::ALL.iter().map(|s| (*s).to_owned()).collect();
+        let founded = self.prepare_founding("operator", true, scopes, &system)?;
+        let event = self.event_in(
+            &founded.organization.id,
+            &system,
+            actions::ADMIN_BOOTSTRAPPED,
+            "token",
+            &founded.admin.record.id,
+            json!({"keyspace_id": founded.management_keyspace.id, "organization_id": founded.organization.id}),
+        )?;
+        let created = self.store.bootstrap(&founded.founding(&event)).await?;
+        Ok(created.then_some(founded.admin))
+    }
+
+    /// Founds an organization (operator only): its management keyspace and
+    /// a first admin token holding every organization-level management scope,
+    /// shown once. The event goes to the operator's log.
+    pub async fn create_organization(&self, actor: &Actor, name: &str) -> Result<Founded, EngineError> {
+        actor.require(management::ORGANIZATIONS_WRITE)?;
+        let name = validate::name("name", name)?;
+        let scopes: Vec<String> = management::ORGANIZATION.iter().map(|s| (*s).to_owned()).collect();
+        let founded = self.prepare_founding(&name, false, scopes, actor)?;
+        let event = self.event(
+            actor,
+            actions::ORGANIZATION_CREATED,
+            "organization",
+            &founded.organization.id,
+            json!({"name": founded.organization.name, "admin_token_id": founded.admin.record.id}),
+        )?;
+        self.store.create_organization(&founded.founding(&event)).await?;
+        Ok(founded)
+    }
+
+    fn prepare_founding(
+        &self,
+        name: &str,
+        operator: bool,
+        scopes: Vec<String>,
+        actor: &Actor,
+    ) -> Result<Founded, EngineError> {
         let now = self.now();
+        let created_by = actor.principal.token_id().to_owned();
+        let organization = Organization {
+            id: new_id(IdKind::Organization, self.rng.as_ref())?,
+            name: name.to_owned(),
+            operator,
+            created_at: now,
+            created_by: created_by.clone(),
+        };
         let keyspace = Keyspace {
             id: new_id(IdKind::Keyspace, self.rng.as_ref())?,
+            org_id: organization.id.clone(),
             name: "keyward management".into(),
             environment: Environment::Live,
             prefix: self.config.default_prefix.clone(),
@@ -315,25 +378,34 @@ impl Engine {
             allowed_scopes: None,
             management: true,
             created_at: now,
-            created_by: system.principal.token_id().to_owned(),
+            created_by,
         };
-        let scopes: Vec<String> = management::ALL.iter().map(|s| (*s).to_owned()).collect();
-        let (secret, record) = self.mint(
-            &keyspace,
-            "admin (bootstrap)".into(),
-            "admin".into(),
-            scopes,
-            Vec::new(),
-            None,
-            json!({}),
-            &system,
-        )?;
-        let digest = TokenDigest::of(secret.expose());
-        let event =
-            self.event(&system, actions::ADMIN_BOOTSTRAPPED, "token", &record.id, json!({"keyspace_id": keyspace.id}))?;
-        let created = self.store.bootstrap(&keyspace, &record, &digest, &event).await?;
-        self.load().await?;
-        Ok(created.then_some(Issued { secret, record }))
+        let admin_name = if operator { "admin (bootstrap)" } else { "admin (organization founded)" };
+        let (secret, record) =
+            self.mint(&keyspace, admin_name.into(), "admin".into(), scopes, Vec::new(), None, json!({}), actor)?;
+        let admin_digest = TokenDigest::of(secret.expose());
+        Ok(Founded { organization, management_keyspace: keyspace, admin: Issued { secret, record }, admin_digest })
+    }
+
+    /// One organization: the caller's own, or any for the operator.
+    pub async fn get_organization(&self, actor: &Actor, id: &str) -> Result<Organization, EngineError> {
+        // Another tenant's organization is as absent as a missing one.
+        if id != actor.org_id() && !actor.holds(management::ORGANIZATIONS_READ)
+            || !keyward_core::id::looks_like(IdKind::Organization, id)
+        {
+            return Err(EngineError::NotFound("organization"));
+        }
+        self.store.get_organization(id).await?.ok_or(EngineError::NotFound("organization"))
+    }
+
+    /// Every organization, newest first (operator only).
+    pub async fn list_organizations(
+        &self,
+        actor: &Actor,
+        page: &PageRequest,
+    ) -> Result<Page<Organization>, EngineError> {
+        actor.require(management::ORGANIZATIONS_READ)?;
+        Ok(self.store.list_organizations(page).await?)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -352,7 +424,9 @@ impl Engine {
         let text = secret.expose();
         let record = TokenRecord {
             id: new_id(IdKind::Token, self.rng.as_ref())?,
+            org_id: keyspace.org_id.clone(),
             keyspace_id: keyspace.id.clone(),
+            management: keyspace.management,
             name,
             owner,
             scopes,
@@ -386,6 +460,7 @@ impl Engine {
             input.allowed_scopes.map(|list| normalize_customer_scopes("allowed_scopes", &list)).transpose()?;
         let keyspace = Keyspace {
             id: new_id(IdKind::Keyspace, self.rng.as_ref())?,
+            org_id: actor.org_id().to_owned(),
             name,
             environment: input.environment,
             prefix,
@@ -412,13 +487,13 @@ impl Engine {
         if !keyward_core::id::looks_like(IdKind::Keyspace, id) {
             return Err(EngineError::NotFound("keyspace"));
         }
-        self.store.get_keyspace(id).await?.ok_or(EngineError::NotFound("keyspace"))
+        self.store.get_keyspace(actor.org_id(), id).await?.ok_or(EngineError::NotFound("keyspace"))
     }
 
     /// Keyspaces, newest first.
     pub async fn list_keyspaces(&self, actor: &Actor, page: &PageRequest) -> Result<Page<Keyspace>, EngineError> {
         actor.require(management::KEYSPACES_READ)?;
-        Ok(self.store.list_keyspaces(page).await?)
+        Ok(self.store.list_keyspaces(actor.org_id(), page).await?)
     }
 
     /// Issues a token. The secret is in the result and nowhere else.
@@ -434,7 +509,11 @@ impl Engine {
         if !keyward_core::id::looks_like(IdKind::Keyspace, &input.keyspace_id) {
             return Err(EngineError::NotFound("keyspace"));
         }
-        let keyspace = self.store.get_keyspace(&input.keyspace_id).await?.ok_or(EngineError::NotFound("keyspace"))?;
+        let keyspace = self
+            .store
+            .get_keyspace(actor.org_id(), &input.keyspace_id)
+            .await?
+            .ok_or(EngineError::NotFound("keyspace"))?;
         let scopes = grantable_scopes(actor, &keyspace, &input.scopes)?;
         let allowed_ips = parse_allowed_ips(&input.allowed_ips)?;
         let now = self.now();
@@ -528,8 +607,7 @@ impl Engine {
         let Some(record) = self.store.find_token_by_digest(&digest).await? else {
             return Ok(None);
         };
-        let management = self.is_management_keyspace(&record.keyspace_id);
-        let slot = Slot::new(record, management);
+        let slot = Slot::new(record);
         let result = inspect(&slot);
         self.cache.restore_usage(slot.take_usage().into_iter().collect());
         Ok(Some(result))
@@ -547,8 +625,7 @@ impl Engine {
                 Ok(false)
             }
             Some(record) => {
-                let management = self.is_management_keyspace(&record.keyspace_id);
-                self.cache.insert_found(digest, Slot::new(record, management), epoch);
+                self.cache.insert_found(digest, Slot::new(record), epoch);
                 Ok(true)
             }
         }
@@ -560,7 +637,9 @@ impl Engine {
     /// them, so the common case stays on the slot's cache line.
     fn judge<'a>(&self, digest: &TokenDigest, slot: &'a Slot, now: i64, options: &VerifyOptions<'a>) -> Verdict<'a> {
         let record = Some(&slot.record);
-        if options.keyspace_id.is_some_and(|keyspace| keyspace != slot.record.keyspace_id) {
+        if options.keyspace_id.is_some_and(|keyspace| keyspace != slot.record.keyspace_id)
+            || options.org_id.is_some_and(|org| org != slot.record.org_id)
+        {
             return Verdict::bare(VerifyCode::NotFound);
         }
         if now >= slot.valid_until {
@@ -608,7 +687,7 @@ impl Engine {
         if !keyward_core::id::looks_like(IdKind::Token, id) {
             return Err(EngineError::NotFound("token"));
         }
-        self.store.get_token(id).await?.ok_or(EngineError::NotFound("token"))
+        self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))
     }
 
     /// Tokens matching `filter` (its `now` is set here), newest first.
@@ -620,7 +699,7 @@ impl Engine {
     ) -> Result<Page<TokenRecord>, EngineError> {
         actor.require(management::TOKENS_READ)?;
         filter.now = self.now();
-        Ok(self.store.list_tokens(&filter, page).await?)
+        Ok(self.store.list_tokens(actor.org_id(), &filter, page).await?)
     }
 
     /// Renames a token, or replaces its metadata, scopes or IP allowlist.
@@ -650,10 +729,11 @@ impl Engine {
         let scopes = match &changes.scopes {
             None => None,
             Some(requested) => {
-                let current = self.store.get_token(id).await?.ok_or(EngineError::NotFound("token"))?;
-                let keyspace = self.store.get_keyspace(&current.keyspace_id).await?.ok_or_else(|| {
-                    EngineError::Store(keyward_store::StoreError::Corrupt("token without keyspace".into()))
-                })?;
+                let current = self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+                let keyspace =
+                    self.store.get_keyspace(actor.org_id(), &current.keyspace_id).await?.ok_or_else(|| {
+                        EngineError::Store(keyward_store::StoreError::Corrupt("token without keyspace".into()))
+                    })?;
                 let scopes = grantable_scopes(actor, &keyspace, requested)?;
                 let broader: Vec<String> = scopes
                     .iter()
@@ -682,7 +762,11 @@ impl Engine {
         }
         let event = self.event(actor, actions::TOKEN_UPDATED, "token", id, Value::Object(details))?;
         let update = TokenUpdate { name, metadata: changes.metadata, scopes, allowed_ips, if_scopes_are };
-        let stored = self.store.update_token(id, &update, &event).await?.ok_or(EngineError::NotFound("token"))?;
+        let stored = self
+            .store
+            .update_token(actor.org_id(), id, &update, &event)
+            .await?
+            .ok_or(EngineError::NotFound("token"))?;
         self.cache.invalidate(&stored.digest);
         Ok(stored.record)
     }
@@ -695,7 +779,8 @@ impl Engine {
         }
         let now = self.now();
         let event = self.event(actor, actions::TOKEN_REVOKED, "token", id, json!({"reason": "user_action"}))?;
-        let revocation = self.store.revoke_token(id, now, &event).await?.ok_or(EngineError::NotFound("token"))?;
+        let revocation =
+            self.store.revoke_token(actor.org_id(), id, now, &event).await?.ok_or(EngineError::NotFound("token"))?;
         self.cache.invalidate(&revocation.token.digest);
         Ok(revocation.token.record)
     }
@@ -708,7 +793,7 @@ impl Engine {
         page: &PageRequest,
     ) -> Result<Page<AuditEvent>, EngineError> {
         actor.require(management::AUDIT_READ)?;
-        Ok(self.store.list_audit(filter, page).await?)
+        Ok(self.store.list_audit(actor.org_id(), filter, page).await?)
     }
 
     /// Writes pending usage counts to the store.
@@ -739,6 +824,18 @@ impl Engine {
     /// Records held in memory (for metrics and benchmarks).
     pub fn cached_tokens(&self) -> usize {
         self.cache.len()
+    }
+}
+
+impl Founded {
+    fn founding<'a>(&'a self, event: &'a AuditEvent) -> Founding<'a> {
+        Founding {
+            organization: &self.organization,
+            keyspace: &self.management_keyspace,
+            token: &self.admin.record,
+            digest: &self.admin_digest,
+            event,
+        }
     }
 }
 

@@ -600,6 +600,7 @@ async fn widening_scopes_needs_confirmation_and_is_audited_with_before_and_after
     // Narrowing needs no confirmation.
     let narrow = TokenChanges { scopes: Some(scopes(&["invoices:read@project/1"])), ..TokenChanges::default() };
     h.engine.update_token(&h.admin, &id, narrow).await.unwrap();
+    h.clock.advance_secs(1);
     assert_eq!(h.engine.verify(secret, &scopes(&["invoices:read"])).await.unwrap().code, VerifyCode::InsufficientScope);
     assert!(h.engine.verify(secret, &scopes(&["invoices:read@project/1"])).await.unwrap().is_valid());
 
@@ -630,4 +631,111 @@ async fn widening_scopes_needs_confirmation_and_is_audited_with_before_and_after
     assert_eq!(widened["scopes_after"], json!(["invoices:read", "refunds:read"]));
     assert_eq!(widened["broadened"], json!(true));
     assert_eq!(events[1].details["broadened"], json!(false));
+}
+
+/// A second organization founded by the operator, and its admin.
+async fn tenant(h: &Harness, name: &str) -> (Actor, String) {
+    h.clock.advance_secs(1);
+    let founded = h.engine.create_organization(&h.admin, name).await.unwrap();
+    let secret = founded.admin.secret.expose().to_owned();
+    let principal = h.engine.authenticate(&secret, None).await.unwrap().expect("the new admin authenticates");
+    assert_eq!(principal.org_id(), founded.organization.id);
+    (Actor { principal, context: RequestContext::default() }, secret)
+}
+
+#[tokio::test]
+async fn organizations_are_founded_by_the_operator_with_their_own_admin() {
+    let h = harness().await;
+    let (tenant_admin, _) = tenant(&h, "Acme").await;
+    let held: Vec<&str> = tenant_admin.principal.scopes().iter().map(String::as_str).collect();
+    assert_eq!(held, management::ORGANIZATION, "organization admins hold no operator scope");
+    assert!(matches!(h.engine.create_organization(&tenant_admin, "Nested").await, Err(EngineError::Forbidden { .. })));
+    assert!(matches!(
+        h.engine.list_organizations(&tenant_admin, &PageRequest::first()).await,
+        Err(EngineError::Forbidden { .. })
+    ));
+    let own = h.engine.get_organization(&tenant_admin, tenant_admin.org_id()).await.unwrap();
+    assert_eq!((own.name.as_str(), own.operator), ("Acme", false));
+    assert!(matches!(
+        h.engine.get_organization(&tenant_admin, h.admin.org_id()).await,
+        Err(EngineError::NotFound("organization"))
+    ));
+    let all = h.engine.list_organizations(&h.admin, &PageRequest::first()).await.unwrap().items;
+    assert_eq!(all.len(), 2);
+    assert!(matches!(h.engine.create_organization(&h.admin, " ").await, Err(EngineError::Invalid(_))));
+
+    // The tenant admin cannot mint an operator token: it does not hold the scope.
+    let spaces = h.engine.list_keyspaces(&tenant_admin, &PageRequest::first()).await.unwrap().items;
+    assert_eq!(spaces.len(), 1, "a new organization sees only its own management keyspace");
+    let escalation = h
+        .engine
+        .issue_token(
+            &tenant_admin,
+            NewToken {
+                keyspace_id: spaces[0].id.clone(),
+                name: "operator?".into(),
+                scopes: scopes(&[management::ORGANIZATIONS_WRITE]),
+                ..NewToken::default()
+            },
+        )
+        .await;
+    assert!(matches!(escalation, Err(EngineError::Escalation { .. })), "{escalation:?}");
+
+    let log = h.engine.list_audit(&h.admin, &AuditFilter::default(), &PageRequest::first()).await.unwrap().items;
+    assert_eq!(log[0].action, "organization.created", "the founding is in the operator's log");
+}
+
+#[tokio::test]
+async fn one_tenant_finds_nothing_of_another() {
+    let h = harness().await;
+    let (other, _) = tenant(&h, "Other").await;
+    let ours = keyspace(&h, None).await;
+    let issued = h
+        .engine
+        .issue_token(
+            &h.admin,
+            NewToken {
+                keyspace_id: ours.clone(),
+                name: "ours".into(),
+                scopes: scopes(&["invoices:read"]),
+                ..NewToken::default()
+            },
+        )
+        .await
+        .unwrap();
+    let id = issued.record.id.clone();
+    let not_found = |result: Result<_, EngineError>, what: &str| match result {
+        Err(EngineError::NotFound(_)) => {}
+        other => panic!("{what}: expected NotFound, got {:?}", other.map(|_| ())),
+    };
+    not_found(h.engine.get_keyspace(&other, &ours).await.map(|_| ()), "get keyspace");
+    not_found(h.engine.get_token(&other, &id).await.map(|_| ()), "get token");
+    not_found(
+        h.engine
+            .update_token(&other, &id, TokenChanges { name: Some("x".into()), ..TokenChanges::default() })
+            .await
+            .map(|_| ()),
+        "update token",
+    );
+    not_found(h.engine.revoke_token(&other, &id).await.map(|_| ()), "revoke token");
+    not_found(
+        h.engine
+            .issue_token(&other, NewToken { keyspace_id: ours.clone(), name: "in".into(), ..NewToken::default() })
+            .await
+            .map(|_| ()),
+        "issue into a foreign keyspace",
+    );
+    let listed = h.engine.list_tokens(&other, TokenFilter::default(), &PageRequest::first()).await.unwrap().items;
+    assert!(listed.iter().all(|t| t.org_id == other.org_id()));
+    let by_target = AuditFilter { target_id: Some(id.clone()), ..AuditFilter::default() };
+    assert!(h.engine.list_audit(&other, &by_target, &PageRequest::first()).await.unwrap().items.is_empty());
+
+    // Verification through the other tenant's eyes: as unknown as garbage.
+    let secret = issued.secret.expose();
+    let foreign = VerifyOptions { org_id: Some(other.org_id()), ..VerifyOptions::default() };
+    let code = h.engine.verify_with(secret, &foreign, |verdict| verdict.code).await.unwrap();
+    assert_eq!(code, VerifyCode::NotFound);
+    let own = VerifyOptions { org_id: Some(h.admin.org_id()), ..VerifyOptions::default() };
+    assert_eq!(h.engine.verify_with(secret, &own, |verdict| verdict.code).await.unwrap(), VerifyCode::Valid);
+    assert_eq!(h.engine.get_token(&h.admin, &id).await.unwrap().name, "ours", "foreign calls changed nothing");
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use keyward_core::ip::IpNet;
-use keyward_core::model::{AuditEvent, Keyspace, TokenRecord};
+use keyward_core::model::{AuditEvent, Keyspace, Organization, TokenRecord};
 use keyward_core::Environment;
 use keyward_engine::Verdict;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,8 @@ pub struct CreateKeyspace {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct KeyspaceView {
     pub id: String,
+    /// The organization it belongs to.
+    pub org_id: String,
     pub name: String,
     #[schema(value_type = String, example = "live")]
     pub environment: Environment,
@@ -47,6 +49,7 @@ impl From<Keyspace> for KeyspaceView {
     fn from(k: Keyspace) -> Self {
         Self {
             id: k.id,
+            org_id: k.org_id,
             name: k.name,
             environment: k.environment,
             prefix: k.prefix.as_str().to_owned(),
@@ -57,6 +60,42 @@ impl From<Keyspace> for KeyspaceView {
             created_by: k.created_by,
         }
     }
+}
+
+/// `POST /v1/organizations`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrganization {
+    /// Human name, e.g. "Acme".
+    pub name: String,
+}
+
+/// An organization (tenant).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrganizationView {
+    pub id: String,
+    pub name: String,
+    /// Whether this is the deployment's operator organization.
+    pub operator: bool,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+impl From<Organization> for OrganizationView {
+    fn from(o: Organization) -> Self {
+        Self { id: o.id, name: o.name, operator: o.operator, created_at: o.created_at, created_by: o.created_by }
+    }
+}
+
+/// A new organization and its first admin token: the only response that
+/// shows that token's secret.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FoundedOrganization {
+    pub organization: OrganizationView,
+    /// Its management keyspace.
+    pub management_keyspace: KeyspaceView,
+    /// Its first admin token, holding every organization-level management scope.
+    pub admin_token: CreatedToken,
 }
 
 /// A page of results.
@@ -104,6 +143,8 @@ pub struct TokenView {
     pub name: String,
     /// `kw_live_…AbC1`: prefix, environment and the last four characters.
     pub masked: String,
+    /// The organization it belongs to.
+    pub org_id: String,
     pub keyspace_id: String,
     #[schema(value_type = String, example = "live")]
     pub environment: Environment,
@@ -133,6 +174,7 @@ impl TokenView {
             state: record.state_at(now_micros).as_str().to_owned(),
             id: record.id,
             name: record.name,
+            org_id: record.org_id,
             keyspace_id: record.keyspace_id,
             environment: record.environment,
             owner: record.owner,

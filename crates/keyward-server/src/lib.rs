@@ -67,6 +67,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(routes::organizations::create_organization, routes::organizations::list_organizations))
+        .routes(routes!(routes::organizations::get_organization))
         .routes(routes!(routes::keyspaces::create_keyspace, routes::keyspaces::list_keyspaces))
         .routes(routes!(routes::keyspaces::get_keyspace))
         .routes(routes!(routes::tokens::create_token, routes::tokens::list_tokens))

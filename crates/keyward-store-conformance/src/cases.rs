@@ -4,36 +4,111 @@ use keyward_core::model::{actions, TokenState};
 use keyward_store::{AuditFilter, PageRequest, Store, StoreError, TokenFilter, TokenUpdate, UsageDelta};
 use serde_json::json;
 
-use crate::fixtures::{at, created, event, keyspace, token};
+use crate::fixtures::{at, created, event, found, founding_parts, keyspace, keyspace_in, token, ORG, OTHER_ORG};
 
 async fn seeded_keyspace(store: &dyn Store) -> keyward_core::model::Keyspace {
+    found(store, ORG).await;
     let keyspace = keyspace("payments", at(0));
     store.create_keyspace(&keyspace, &event(actions::KEYSPACE_CREATED, "keyspace", &keyspace.id, at(0))).await.unwrap();
     keyspace
 }
 
 pub async fn bootstrap_happens_once(store: &dyn Store) {
-    assert!(store.management_keyspace().await.unwrap().is_none());
-    let mut admin_space = keyspace("keyward", at(0));
-    admin_space.management = true;
-    let (admin, digest) = token(&admin_space, "admin", "admin", at(0));
-    let boot = event(actions::ADMIN_BOOTSTRAPPED, "token", &admin.id, at(0));
-    assert!(store.bootstrap(&admin_space, &admin, &digest, &boot).await.unwrap());
+    assert!(store.operator_organization().await.unwrap().is_none());
+    let mut first = founding_parts(ORG, ORG, at(0));
+    first.organization.operator = true;
+    first.event.action = actions::ADMIN_BOOTSTRAPPED.into();
+    assert!(store.bootstrap(&first.founding()).await.unwrap());
 
-    let mut second_space = keyspace("keyward", at(1));
-    second_space.management = true;
-    let (second, second_digest) = token(&second_space, "admin", "admin", at(1));
-    let second_boot = event(actions::ADMIN_BOOTSTRAPPED, "token", &second.id, at(1));
-    assert!(!store.bootstrap(&second_space, &second, &second_digest, &second_boot).await.unwrap());
+    let mut second = founding_parts(OTHER_ORG, OTHER_ORG, at(1));
+    second.organization.operator = true;
+    assert!(!store.bootstrap(&second.founding()).await.unwrap());
 
-    assert_eq!(store.management_keyspace().await.unwrap(), Some(admin_space));
-    assert_eq!(store.find_token_by_digest(&digest).await.unwrap(), Some(admin));
-    assert!(store.find_token_by_digest(&second_digest).await.unwrap().is_none());
-    let events = store.list_audit(&AuditFilter::default(), &PageRequest::first()).await.unwrap();
-    assert_eq!(events.items, vec![boot], "only the winning bootstrap is audited");
+    assert_eq!(store.operator_organization().await.unwrap().as_ref(), Some(&first.organization));
+    assert_eq!(store.get_organization(ORG).await.unwrap().as_ref(), Some(&first.organization));
+    assert!(store.get_organization(OTHER_ORG).await.unwrap().is_none(), "the losing bootstrap wrote nothing");
+    assert_eq!(store.management_keyspace(ORG).await.unwrap().as_ref(), Some(&first.keyspace));
+    assert_eq!(store.find_token_by_digest(&first.digest).await.unwrap().as_ref(), Some(&first.token));
+    assert!(store.find_token_by_digest(&second.digest).await.unwrap().is_none());
+    let events = store.list_audit(ORG, &AuditFilter::default(), &PageRequest::first()).await.unwrap();
+    assert_eq!(events.items, vec![first.event], "only the winning bootstrap is audited");
+
+    // Further organizations are ordinary ones, each with its own management keyspace.
+    let tenant = founding_parts(OTHER_ORG, ORG, at(2));
+    store.create_organization(&tenant.founding()).await.unwrap();
+    assert_eq!(store.management_keyspace(OTHER_ORG).await.unwrap().as_ref(), Some(&tenant.keyspace));
+    let listed = store.list_organizations(&PageRequest::first()).await.unwrap().items;
+    assert_eq!(listed.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), [OTHER_ORG, ORG]);
+    let again = founding_parts(OTHER_ORG, ORG, at(3));
+    assert!(matches!(store.create_organization(&again.founding()).await, Err(StoreError::Conflict(_))));
+    assert!(store.find_token_by_digest(&again.digest).await.unwrap().is_none(), "a failed founding leaves nothing");
+}
+
+/// An organization's second management keyspace is refused by the schema.
+pub async fn one_management_keyspace_per_organization(store: &dyn Store) {
+    found(store, ORG).await;
+    let mut second = keyspace("second keyward", at(1));
+    second.management = true;
+    let result = store.create_keyspace(&second, &event(actions::KEYSPACE_CREATED, "keyspace", &second.id, at(1))).await;
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+    found(store, OTHER_ORG).await;
+}
+
+/// Nothing of one organization is visible or changeable through another:
+/// every scoped call answers exactly as for a missing id.
+pub async fn tenants_are_isolated(store: &dyn Store) {
+    found(store, ORG).await;
+    found(store, OTHER_ORG).await;
+    let ours = keyspace("ours", at(1));
+    store.create_keyspace(&ours, &event(actions::KEYSPACE_CREATED, "keyspace", &ours.id, at(1))).await.unwrap();
+    let (token_of_ours, digest) = token(&ours, "ours", "user_1", at(2));
+    store.create_token(&token_of_ours, &digest, &created(&token_of_ours)).await.unwrap();
+    let theirs = keyspace_in(OTHER_ORG, "theirs", at(3));
+    let mut theirs_created = event(actions::KEYSPACE_CREATED, "keyspace", &theirs.id, at(3));
+    theirs_created.org_id = OTHER_ORG.into();
+    store.create_keyspace(&theirs, &theirs_created).await.unwrap();
+
+    assert!(store.get_keyspace(OTHER_ORG, &ours.id).await.unwrap().is_none());
+    let their_spaces = store.list_keyspaces(OTHER_ORG, &PageRequest::first()).await.unwrap().items;
+    assert!(their_spaces.iter().all(|k| k.org_id == OTHER_ORG) && their_spaces.len() == 2, "{their_spaces:?}");
+    assert!(store.get_token(OTHER_ORG, &token_of_ours.id).await.unwrap().is_none());
+    let now = at(10);
+    let any = TokenFilter { now, ..TokenFilter::default() };
+    let their_tokens = store.list_tokens(OTHER_ORG, &any, &PageRequest::first()).await.unwrap().items;
+    assert!(their_tokens.iter().all(|t| t.org_id == OTHER_ORG) && their_tokens.len() == 1, "{their_tokens:?}");
+    let by_keyspace = TokenFilter { keyspace_id: Some(ours.id.clone()), now, ..TokenFilter::default() };
+    assert!(store.list_tokens(OTHER_ORG, &by_keyspace, &PageRequest::first()).await.unwrap().items.is_empty());
+
+    let mut foreign_update = event(actions::TOKEN_UPDATED, "token", &token_of_ours.id, at(11));
+    foreign_update.org_id = OTHER_ORG.into();
+    let rename = TokenUpdate { name: Some("hijacked".into()), ..TokenUpdate::default() };
+    assert!(store.update_token(OTHER_ORG, &token_of_ours.id, &rename, &foreign_update).await.unwrap().is_none());
+    let guarded = TokenUpdate { if_scopes_are: Some(token_of_ours.scopes.clone()), ..rename };
+    let mut guarded_event = foreign_update.clone();
+    guarded_event.id = "evt_guarded".into();
+    let answer = store.update_token(OTHER_ORG, &token_of_ours.id, &guarded, &guarded_event).await;
+    assert!(matches!(answer, Ok(None)), "a guarded foreign update is a miss, not a conflict: {answer:?}");
+    let mut foreign_revoke = event(actions::TOKEN_REVOKED, "token", &token_of_ours.id, at(12));
+    foreign_revoke.org_id = OTHER_ORG.into();
+    assert!(store.revoke_token(OTHER_ORG, &token_of_ours.id, at(12), &foreign_revoke).await.unwrap().is_none());
+    let untouched = store.get_token(ORG, &token_of_ours.id).await.unwrap().unwrap();
+    assert_eq!(untouched, token_of_ours, "foreign calls changed nothing");
+
+    // A token cannot be filed under another organization's keyspace.
+    let mut smuggled = token(&ours, "smuggled", "user_2", at(13));
+    smuggled.0.org_id = OTHER_ORG.into();
+    let result = store.create_token(&smuggled.0, &smuggled.1, &created(&smuggled.0)).await;
+    assert!(matches!(result, Err(StoreError::MissingReference(_))), "{result:?}");
+
+    let their_log = store.list_audit(OTHER_ORG, &AuditFilter::default(), &PageRequest::first()).await.unwrap().items;
+    assert_eq!(their_log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), [actions::KEYSPACE_CREATED]);
+    let by_target = AuditFilter { target_id: Some(token_of_ours.id.clone()), ..AuditFilter::default() };
+    assert!(store.list_audit(OTHER_ORG, &by_target, &PageRequest::first()).await.unwrap().items.is_empty());
+    assert_eq!(store.list_audit(ORG, &by_target, &PageRequest::first()).await.unwrap().items.len(), 1);
 }
 
 pub async fn keyspaces_round_trip_and_paginate(store: &dyn Store) {
+    found(store, ORG).await;
     let mut created = Vec::new();
     for n in 0..5 {
         let mut space = keyspace(&format!("space {n}"), at(n));
@@ -44,14 +119,14 @@ pub async fn keyspaces_round_trip_and_paginate(store: &dyn Store) {
         store.create_keyspace(&space, &event(actions::KEYSPACE_CREATED, "keyspace", &space.id, at(n))).await.unwrap();
         created.push(space);
     }
-    assert_eq!(store.get_keyspace(&created[1].id).await.unwrap().as_ref(), Some(&created[1]));
-    assert!(store.get_keyspace("ks_missing").await.unwrap().is_none());
+    assert_eq!(store.get_keyspace(ORG, &created[1].id).await.unwrap().as_ref(), Some(&created[1]));
+    assert!(store.get_keyspace(ORG, "ks_missing").await.unwrap().is_none());
 
-    let first = store.list_keyspaces(&PageRequest::new(Some(2), None)).await.unwrap();
-    let second = store.list_keyspaces(&PageRequest::new(Some(2), first.next.clone())).await.unwrap();
-    let third = store.list_keyspaces(&PageRequest::new(Some(2), second.next.clone())).await.unwrap();
+    let first = store.list_keyspaces(ORG, &PageRequest::new(Some(2), None)).await.unwrap();
+    let second = store.list_keyspaces(ORG, &PageRequest::new(Some(2), first.next.clone())).await.unwrap();
+    let third = store.list_keyspaces(ORG, &PageRequest::new(Some(2), second.next.clone())).await.unwrap();
     let names: Vec<_> = [first.items, second.items, third.items].concat().into_iter().map(|k| k.name).collect();
-    assert_eq!(names, ["space 4", "space 3", "space 2", "space 1", "space 0"]);
+    assert_eq!(names, ["space 4", "space 3", "space 2", "space 1", "space 0", "keyward"]);
     assert!(third.next.is_none());
 }
 
@@ -62,11 +137,11 @@ pub async fn tokens_round_trip_by_id_and_digest(store: &dyn Store) {
     record.metadata = json!({"nested": {"list": [1, 2, 3]}, "unicode": "çé✓"});
     store.create_token(&record, &digest, &created(&record)).await.unwrap();
 
-    assert_eq!(store.get_token(&record.id).await.unwrap().as_ref(), Some(&record));
+    assert_eq!(store.get_token(ORG, &record.id).await.unwrap().as_ref(), Some(&record));
     assert_eq!(store.find_token_by_digest(&digest).await.unwrap().as_ref(), Some(&record));
     let (_, unknown) = token(&space, "other", "user_1", at(10));
     assert!(store.find_token_by_digest(&unknown).await.unwrap().is_none());
-    assert!(store.get_token("tok_missing").await.unwrap().is_none());
+    assert!(store.get_token(ORG, "tok_missing").await.unwrap().is_none());
     store.ping().await.unwrap();
 }
 
@@ -78,9 +153,9 @@ pub async fn duplicate_digest_is_a_conflict_and_writes_nothing(store: &dyn Store
     let second_event = created(&second);
     let error = store.create_token(&second, &digest, &second_event).await.unwrap_err();
     assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
-    assert!(store.get_token(&second.id).await.unwrap().is_none());
+    assert!(store.get_token(ORG, &second.id).await.unwrap().is_none());
     let filter = AuditFilter { target_id: Some(second.id.clone()), ..AuditFilter::default() };
-    assert!(store.list_audit(&filter, &PageRequest::first()).await.unwrap().items.is_empty());
+    assert!(store.list_audit(ORG, &filter, &PageRequest::first()).await.unwrap().items.is_empty());
 }
 
 pub async fn concurrent_creations_succeed_or_fail_independently(store: &dyn Store) {
@@ -105,10 +180,10 @@ pub async fn concurrent_creations_succeed_or_fail_independently(store: &dyn Stor
         }
     }
     let filter = TokenFilter { keyspace_id: Some(space.id.clone()), now: at(3), ..TokenFilter::default() };
-    let stored = store.list_tokens(&filter, &PageRequest::new(Some(200), None)).await.unwrap().items;
+    let stored = store.list_tokens(ORG, &filter, &PageRequest::new(Some(200), None)).await.unwrap().items;
     assert_eq!(stored.len(), 40, "the taken token and 39 of the burst");
     let audit = AuditFilter { action: Some(actions::TOKEN_CREATED.into()), ..AuditFilter::default() };
-    assert_eq!(store.list_audit(&audit, &PageRequest::new(Some(200), None)).await.unwrap().items.len(), 40);
+    assert_eq!(store.list_audit(ORG, &audit, &PageRequest::new(Some(200), None)).await.unwrap().items.len(), 40);
 }
 
 pub async fn unknown_keyspace_is_a_missing_reference(store: &dyn Store) {
@@ -116,7 +191,7 @@ pub async fn unknown_keyspace_is_a_missing_reference(store: &dyn Store) {
     let (record, digest) = token(&space, "orphan", "user_1", at(10));
     let error = store.create_token(&record, &digest, &created(&record)).await.unwrap_err();
     assert!(matches!(error, StoreError::MissingReference(_)), "{error:?}");
-    assert!(store.get_token(&record.id).await.unwrap().is_none());
+    assert!(store.get_token(ORG, &record.id).await.unwrap().is_none());
 }
 
 pub async fn failed_audit_write_rolls_back_the_change(store: &dyn Store) {
@@ -130,19 +205,19 @@ pub async fn failed_audit_write_rolls_back_the_change(store: &dyn Store) {
     let mut clashing = created(&second);
     clashing.id = first_event.id.clone();
     assert!(store.create_token(&second, &second_digest, &clashing).await.is_err());
-    assert!(store.get_token(&second.id).await.unwrap().is_none(), "token must not outlive its failed audit");
+    assert!(store.get_token(ORG, &second.id).await.unwrap().is_none(), "token must not outlive its failed audit");
 
     let mut clashing_revoke = event(actions::TOKEN_REVOKED, "token", &first.id, at(12));
     clashing_revoke.id = first_event.id.clone();
-    assert!(store.revoke_token(&first.id, at(12), &clashing_revoke).await.is_err());
-    let after = store.get_token(&first.id).await.unwrap().unwrap();
+    assert!(store.revoke_token(ORG, &first.id, at(12), &clashing_revoke).await.is_err());
+    let after = store.get_token(ORG, &first.id).await.unwrap().unwrap();
     assert_eq!(after.revoked_at, None, "revocation must not outlive its failed audit");
 
     let mut clashing_update = event(actions::TOKEN_UPDATED, "token", &first.id, at(13));
     clashing_update.id = first_event.id;
     let rename = TokenUpdate { name: Some("renamed".into()), ..TokenUpdate::default() };
-    assert!(store.update_token(&first.id, &rename, &clashing_update).await.is_err());
-    assert_eq!(store.get_token(&first.id).await.unwrap().unwrap().name, "first");
+    assert!(store.update_token(ORG, &first.id, &rename, &clashing_update).await.is_err());
+    assert_eq!(store.get_token(ORG, &first.id).await.unwrap().unwrap().name, "first");
 }
 
 pub async fn update_changes_only_given_fields(store: &dyn Store) {
@@ -152,7 +227,7 @@ pub async fn update_changes_only_given_fields(store: &dyn Store) {
 
     let rename = TokenUpdate { name: Some("after".into()), ..TokenUpdate::default() };
     let updated = store
-        .update_token(&record.id, &rename, &event(actions::TOKEN_UPDATED, "token", &record.id, at(11)))
+        .update_token(ORG, &record.id, &rename, &event(actions::TOKEN_UPDATED, "token", &record.id, at(11)))
         .await
         .unwrap()
         .unwrap();
@@ -164,7 +239,7 @@ pub async fn update_changes_only_given_fields(store: &dyn Store) {
 
     let remeta = TokenUpdate { metadata: Some(json!({"replaced": true})), ..TokenUpdate::default() };
     let updated = store
-        .update_token(&record.id, &remeta, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12)))
+        .update_token(ORG, &record.id, &remeta, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12)))
         .await
         .unwrap()
         .unwrap();
@@ -176,7 +251,7 @@ pub async fn update_changes_only_given_fields(store: &dyn Store) {
         ..TokenUpdate::default()
     };
     let updated = store
-        .update_token(&record.id, &narrowed, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12)))
+        .update_token(ORG, &record.id, &narrowed, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12)))
         .await
         .unwrap()
         .unwrap();
@@ -191,21 +266,25 @@ pub async fn update_changes_only_given_fields(store: &dyn Store) {
         ..TokenUpdate::default()
     };
     let refused =
-        store.update_token(&record.id, &stale, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12))).await;
+        store.update_token(ORG, &record.id, &stale, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12))).await;
     assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
-    assert_eq!(store.get_token(&record.id).await.unwrap().unwrap().scopes, vec!["invoices:read@project/1".to_owned()]);
+    assert_eq!(
+        store.get_token(ORG, &record.id).await.unwrap().unwrap().scopes,
+        vec!["invoices:read@project/1".to_owned()]
+    );
     let current = TokenUpdate { if_scopes_are: Some(vec!["invoices:read@project/1".into()]), ..stale };
-    let applied =
-        store.update_token(&record.id, &current, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12))).await;
+    let applied = store
+        .update_token(ORG, &record.id, &current, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12)))
+        .await;
     assert_eq!(applied.unwrap().unwrap().record.scopes, vec!["invoices:*".to_owned()]);
 
     let missing = store
-        .update_token("tok_missing", &rename, &event(actions::TOKEN_UPDATED, "token", "tok_missing", at(13)))
+        .update_token(ORG, "tok_missing", &rename, &event(actions::TOKEN_UPDATED, "token", "tok_missing", at(13)))
         .await
         .unwrap();
     assert!(missing.is_none());
     let filter = AuditFilter { action: Some(actions::TOKEN_UPDATED.into()), ..AuditFilter::default() };
-    assert_eq!(store.list_audit(&filter, &PageRequest::first()).await.unwrap().items.len(), 4);
+    assert_eq!(store.list_audit(ORG, &filter, &PageRequest::first()).await.unwrap().items.len(), 4);
 }
 
 pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
@@ -214,7 +293,7 @@ pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
     store.create_token(&record, &digest, &created(&record)).await.unwrap();
 
     let first = store
-        .revoke_token(&record.id, at(20), &event(actions::TOKEN_REVOKED, "token", &record.id, at(20)))
+        .revoke_token(ORG, &record.id, at(20), &event(actions::TOKEN_REVOKED, "token", &record.id, at(20)))
         .await
         .unwrap()
         .unwrap();
@@ -223,7 +302,7 @@ pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
     assert_eq!(first.token.digest, digest);
 
     let again = store
-        .revoke_token(&record.id, at(30), &event(actions::TOKEN_REVOKED, "token", &record.id, at(30)))
+        .revoke_token(ORG, &record.id, at(30), &event(actions::TOKEN_REVOKED, "token", &record.id, at(30)))
         .await
         .unwrap()
         .unwrap();
@@ -235,9 +314,9 @@ pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
     );
 
     let filter = AuditFilter { action: Some(actions::TOKEN_REVOKED.into()), ..AuditFilter::default() };
-    assert_eq!(store.list_audit(&filter, &PageRequest::first()).await.unwrap().items.len(), 1);
+    assert_eq!(store.list_audit(ORG, &filter, &PageRequest::first()).await.unwrap().items.len(), 1);
     let missing = store
-        .revoke_token("tok_missing", at(30), &event(actions::TOKEN_REVOKED, "token", "tok_missing", at(30)))
+        .revoke_token(ORG, "tok_missing", at(30), &event(actions::TOKEN_REVOKED, "token", "tok_missing", at(30)))
         .await
         .unwrap();
     assert!(missing.is_none());
@@ -264,14 +343,14 @@ pub async fn token_filters_and_pagination(store: &dyn Store) {
     // Same timestamp for two tokens: ordering must fall back to the id.
     let (twin, twin_digest) = token(&other_space, "twin", "carol", at(16));
     store.create_token(&twin, &twin_digest, &created(&twin)).await.unwrap();
-    store.revoke_token(&ids[5], at(40), &event(actions::TOKEN_REVOKED, "token", &ids[5], at(40))).await.unwrap();
+    store.revoke_token(ORG, &ids[5], at(40), &event(actions::TOKEN_REVOKED, "token", &ids[5], at(40))).await.unwrap();
 
     let now = at(60);
     let all = TokenFilter { now, ..TokenFilter::default() };
     let mut seen = Vec::new();
     let mut page = PageRequest::new(Some(3), None);
     loop {
-        let result = store.list_tokens(&all, &page).await.unwrap();
+        let result = store.list_tokens(ORG, &all, &page).await.unwrap();
         assert!(result.items.len() <= 3);
         seen.extend(result.items.into_iter().map(|t| (t.created_at, t.id)));
         match result.next {
@@ -279,19 +358,19 @@ pub async fn token_filters_and_pagination(store: &dyn Store) {
             None => break,
         }
     }
-    assert_eq!(seen.len(), 8, "every token exactly once across pages");
+    assert_eq!(seen.len(), 9, "every token exactly once across pages (the organization's admin token too)");
     let mut sorted = seen.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(seen, sorted, "newest first, ties broken by id");
 
     let count = |filter: TokenFilter| async move {
-        store.list_tokens(&filter, &PageRequest::new(Some(200), None)).await.unwrap().items.len()
+        store.list_tokens(ORG, &filter, &PageRequest::new(Some(200), None)).await.unwrap().items.len()
     };
     assert_eq!(count(TokenFilter { keyspace_id: Some(space.id.clone()), now, ..TokenFilter::default() }).await, 7);
     assert_eq!(count(TokenFilter { owner: Some("alice".into()), now, ..TokenFilter::default() }).await, 4);
     assert_eq!(count(TokenFilter { state: Some(TokenState::Revoked), now, ..TokenFilter::default() }).await, 1);
     assert_eq!(count(TokenFilter { state: Some(TokenState::Expired), now, ..TokenFilter::default() }).await, 1);
-    assert_eq!(count(TokenFilter { state: Some(TokenState::Active), now, ..TokenFilter::default() }).await, 6);
+    assert_eq!(count(TokenFilter { state: Some(TokenState::Active), now, ..TokenFilter::default() }).await, 7);
     // At the exact expiry instant the token counts as expired; a microsecond before, active.
     let at_expiry = TokenFilter { state: Some(TokenState::Expired), now: at(50), ..TokenFilter::default() };
     assert_eq!(count(at_expiry).await, 1);
@@ -318,7 +397,7 @@ pub async fn usage_batches_accumulate(store: &dyn Store) {
     // An older batch arriving late must not move last_used_at backwards.
     store.record_usage(&[UsageDelta { token_id: record.id.clone(), uses: 2, last_used_at: at(15) }]).await.unwrap();
     store.record_usage(&[]).await.unwrap();
-    let after = store.get_token(&record.id).await.unwrap().unwrap();
+    let after = store.get_token(ORG, &record.id).await.unwrap().unwrap();
     assert_eq!(after.use_count, 7);
     assert_eq!(after.last_used_at, Some(at(20)));
 }
@@ -330,12 +409,12 @@ pub async fn audit_filters_and_pagination(store: &dyn Store) {
         store.create_token(&record, &digest, &created(&record)).await.unwrap();
         if n == 2 {
             store
-                .revoke_token(&record.id, at(30), &event(actions::TOKEN_REVOKED, "token", &record.id, at(30)))
+                .revoke_token(ORG, &record.id, at(30), &event(actions::TOKEN_REVOKED, "token", &record.id, at(30)))
                 .await
                 .unwrap();
         }
     }
-    let everything = store.list_audit(&AuditFilter::default(), &PageRequest::new(Some(200), None)).await.unwrap();
+    let everything = store.list_audit(ORG, &AuditFilter::default(), &PageRequest::new(Some(200), None)).await.unwrap();
     assert_eq!(everything.items.len(), 6, "keyspace + 4 tokens + 1 revocation");
     assert_eq!(everything.items[0].action, actions::TOKEN_REVOKED, "newest first");
     let event = &everything.items[0];
@@ -344,14 +423,14 @@ pub async fn audit_filters_and_pagination(store: &dyn Store) {
     assert_eq!(event.details, json!({"why": "test"}));
 
     let created_only = AuditFilter { action: Some(actions::TOKEN_CREATED.into()), ..AuditFilter::default() };
-    assert_eq!(store.list_audit(&created_only, &PageRequest::first()).await.unwrap().items.len(), 4);
+    assert_eq!(store.list_audit(ORG, &created_only, &PageRequest::first()).await.unwrap().items.len(), 4);
     let window = AuditFilter { since: Some(at(11)), until: Some(at(13)), ..AuditFilter::default() };
-    assert_eq!(store.list_audit(&window, &PageRequest::first()).await.unwrap().items.len(), 2);
+    assert_eq!(store.list_audit(ORG, &window, &PageRequest::first()).await.unwrap().items.len(), 2);
     let by_actor = AuditFilter { actor: Some("nobody".into()), ..AuditFilter::default() };
-    assert!(store.list_audit(&by_actor, &PageRequest::first()).await.unwrap().items.is_empty());
+    assert!(store.list_audit(ORG, &by_actor, &PageRequest::first()).await.unwrap().items.is_empty());
 
-    let first = store.list_audit(&AuditFilter::default(), &PageRequest::new(Some(4), None)).await.unwrap();
-    let rest = store.list_audit(&AuditFilter::default(), &PageRequest::new(Some(4), first.next)).await.unwrap();
+    let first = store.list_audit(ORG, &AuditFilter::default(), &PageRequest::new(Some(4), None)).await.unwrap();
+    let rest = store.list_audit(ORG, &AuditFilter::default(), &PageRequest::new(Some(4), first.next)).await.unwrap();
     assert_eq!(first.items.len() + rest.items.len(), 6);
     assert!(rest.next.is_none());
 }

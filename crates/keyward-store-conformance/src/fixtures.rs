@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
-use keyward_core::model::{actions, AuditEvent, Keyspace, TokenRecord};
+use keyward_core::model::{actions, AuditEvent, Keyspace, Organization, TokenRecord};
 use keyward_core::{token, Environment, OsRng, TokenDigest, TokenPrefix};
+use keyward_store::{Founding, Store};
 use serde_json::json;
 
 pub const T0: i64 = 1_800_000_000_000_000;
@@ -13,9 +14,72 @@ pub fn at(seconds_after_t0: i64) -> DateTime<Utc> {
     micros_to_datetime(T0 + seconds_after_t0 * 1_000_000)
 }
 
+/// The organization most cases work in.
+pub const ORG: &str = "org_conformance00000000000";
+/// A second tenant, for isolation cases.
+pub const OTHER_ORG: &str = "org_othertenant00000000000";
+/// Where founding events are filed (the creator's organization), so they
+/// do not show up in the audit counts of the organizations under test.
+const FOUNDER_ORG: &str = "org_founder000000000000000";
+
+/// Everything founding one organization writes.
+pub struct FoundingParts {
+    pub organization: Organization,
+    pub keyspace: Keyspace,
+    pub token: TokenRecord,
+    pub digest: TokenDigest,
+    pub event: AuditEvent,
+}
+
+impl FoundingParts {
+    pub fn founding(&self) -> Founding<'_> {
+        Founding {
+            organization: &self.organization,
+            keyspace: &self.keyspace,
+            token: &self.token,
+            digest: &self.digest,
+            event: &self.event,
+        }
+    }
+}
+
+/// Organization `id` with its management keyspace and admin token; the
+/// event is filed in `event_org`'s log.
+pub fn founding_parts(id: &str, event_org: &str, created_at: DateTime<Utc>) -> FoundingParts {
+    let organization = Organization {
+        id: id.into(),
+        name: format!("tenant {id}"),
+        operator: false,
+        created_at,
+        created_by: "tok_creator".into(),
+    };
+    let mut keyspace = keyspace_in(id, "keyward", created_at);
+    keyspace.management = true;
+    keyspace.allowed_scopes = None;
+    let (token, digest) = token(&keyspace, "admin", "admin", created_at);
+    let mut event = event(actions::ORGANIZATION_CREATED, "organization", id, created_at);
+    event.org_id = event_org.into();
+    FoundingParts { organization, keyspace, token, digest, event }
+}
+
+/// Creates organization `id` with its management keyspace and admin token,
+/// dated before everything the cases create. Returns the management keyspace.
+pub async fn found(store: &dyn Store, id: &str) -> Keyspace {
+    let parts = founding_parts(id, FOUNDER_ORG, at(-100));
+    store.create_organization(&parts.founding()).await.unwrap();
+    parts.keyspace
+}
+
+/// A keyspace of [`ORG`].
 pub fn keyspace(name: &str, created_at: DateTime<Utc>) -> Keyspace {
+    keyspace_in(ORG, name, created_at)
+}
+
+/// A keyspace of organization `org`.
+pub fn keyspace_in(org: &str, name: &str, created_at: DateTime<Utc>) -> Keyspace {
     Keyspace {
         id: new_id(IdKind::Keyspace, &OsRng).unwrap(),
+        org_id: org.into(),
         name: name.into(),
         environment: Environment::Test,
         prefix: TokenPrefix::new("kw").unwrap(),
@@ -33,7 +97,9 @@ pub fn token(keyspace: &Keyspace, name: &str, owner: &str, created_at: DateTime<
     let text = secret.expose();
     let record = TokenRecord {
         id: new_id(IdKind::Token, &OsRng).unwrap(),
+        org_id: keyspace.org_id.clone(),
         keyspace_id: keyspace.id.clone(),
+        management: keyspace.management,
         name: name.into(),
         owner: owner.into(),
         scopes: vec!["invoices:read".into()],
@@ -52,9 +118,11 @@ pub fn token(keyspace: &Keyspace, name: &str, owner: &str, created_at: DateTime<
     (record, TokenDigest::of(text))
 }
 
+/// An event in [`ORG`]'s log.
 pub fn event(action: &str, target_type: &str, target_id: &str, occurred_at: DateTime<Utc>) -> AuditEvent {
     AuditEvent {
         id: new_id(IdKind::Event, &OsRng).unwrap(),
+        org_id: ORG.into(),
         occurred_at,
         actor: "tok_creator".into(),
         action: action.into(),
@@ -66,6 +134,10 @@ pub fn event(action: &str, target_type: &str, target_id: &str, occurred_at: Date
     }
 }
 
+/// The creation event of `record`, in its organization's log.
 pub fn created(record: &TokenRecord) -> AuditEvent {
-    event(actions::TOKEN_CREATED, "token", &record.id, record.created_at)
+    AuditEvent {
+        org_id: record.org_id.clone(),
+        ..event(actions::TOKEN_CREATED, "token", &record.id, record.created_at)
+    }
 }

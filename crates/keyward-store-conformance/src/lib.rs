@@ -27,6 +27,8 @@ macro_rules! conformance_tests {
     ($make:path) => {
         $crate::conformance_tests!(@cases $make;
             bootstrap_happens_once,
+            one_management_keyspace_per_organization,
+            tenants_are_isolated,
             keyspaces_round_trip_and_paginate,
             tokens_round_trip_by_id_and_digest,
             duplicate_digest_is_a_conflict_and_writes_nothing,

@@ -13,15 +13,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keyward_core::model::{AuditEvent, Keyspace, TokenRecord, TokenState};
+use keyward_core::model::{AuditEvent, Keyspace, Organization, TokenRecord, TokenState};
 use keyward_core::TokenDigest;
 use keyward_store::{
-    AuditFilter, Page, PageRequest, Revocation, Store, StoreError, StoredToken, TokenFilter, TokenUpdate, UsageDelta,
+    AuditFilter, Founding, Page, PageRequest, Revocation, Store, StoreError, StoredToken, TokenFilter, TokenUpdate,
+    UsageDelta,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Transaction};
 
-use rows::{AuditRow, KeyspaceRow, TokenRow, AUDIT_COLUMNS, KEYSPACE_COLUMNS, TOKEN_COLUMNS};
+use rows::{
+    AuditRow, KeyspaceRow, OrganizationRow, TokenRow, AUDIT_COLUMNS, KEYSPACE_COLUMNS, ORGANIZATION_COLUMNS,
+    TOKEN_COLUMNS,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -79,10 +83,11 @@ fn json_value(value: &impl serde::Serialize) -> Result<serde_json::Value, StoreE
 
 async fn insert_event(tx: &mut Transaction<'_, Postgres>, event: &AuditEvent) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO audit_events (id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO audit_events (id, org_id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&event.id)
+    .bind(&event.org_id)
     .bind(event.occurred_at.timestamp_micros())
     .bind(&event.actor)
     .bind(&event.action)
@@ -100,10 +105,11 @@ async fn insert_event(tx: &mut Transaction<'_, Postgres>, event: &AuditEvent) ->
 async fn insert_keyspace(tx: &mut Transaction<'_, Postgres>, keyspace: &Keyspace) -> Result<(), StoreError> {
     let allowed = keyspace.allowed_scopes.as_ref().map(json_value).transpose()?;
     sqlx::query(
-        "INSERT INTO keyspaces (id, name, environment, prefix, default_ttl_seconds, allowed_scopes, management, created_at, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO keyspaces (id, org_id, name, environment, prefix, default_ttl_seconds, allowed_scopes, management, created_at, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&keyspace.id)
+    .bind(&keyspace.org_id)
     .bind(&keyspace.name)
     .bind(keyspace.environment.as_str())
     .bind(keyspace.prefix.as_str())
@@ -124,12 +130,15 @@ async fn insert_token(
     digest: &TokenDigest,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO tokens (id, keyspace_id, digest, name, owner, scopes, metadata, environment, prefix, last4,
-                             created_at, created_by, expires_at, revoked_at, last_used_at, use_count, allowed_ips)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        "INSERT INTO tokens (id, org_id, keyspace_id, management, digest, name, owner, scopes, metadata, environment,
+                             prefix, last4, created_at, created_by, expires_at, revoked_at, last_used_at, use_count,
+                             allowed_ips)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
     )
     .bind(&token.id)
+    .bind(&token.org_id)
     .bind(&token.keyspace_id)
+    .bind(token.management)
     .bind(&digest.as_bytes()[..])
     .bind(&token.name)
     .bind(&token.owner)
@@ -151,12 +160,41 @@ async fn insert_token(
     Ok(())
 }
 
-async fn stored_token(tx: &mut Transaction<'_, Postgres>, id: &str) -> Result<Option<StoredToken>, StoreError> {
-    let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, digest FROM tokens WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut **tx)
+async fn insert_organization(
+    tx: &mut Transaction<'_, Postgres>,
+    organization: &Organization,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO organizations (id, name, operator, created_at, created_by) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&organization.id)
+        .bind(&organization.name)
+        .bind(organization.operator)
+        .bind(organization.created_at.timestamp_micros())
+        .bind(&organization.created_by)
+        .execute(&mut **tx)
         .await
         .map_err(backend)?;
+    Ok(())
+}
+
+/// The rest of a founding after its organization row: keyspace, token, event.
+async fn insert_founded(tx: &mut Transaction<'_, Postgres>, founding: &Founding<'_>) -> Result<(), StoreError> {
+    insert_keyspace(tx, founding.keyspace).await?;
+    insert_token(tx, founding.token, founding.digest).await?;
+    insert_event(tx, founding.event).await
+}
+
+async fn stored_token(
+    tx: &mut Transaction<'_, Postgres>,
+    org: &str,
+    id: &str,
+) -> Result<Option<StoredToken>, StoreError> {
+    let row: Option<TokenRow> =
+        sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, digest FROM tokens WHERE org_id = $1 AND id = $2"))
+            .bind(org)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(backend)?;
     row.map(TokenRow::into_stored).transpose()
 }
 
@@ -185,29 +223,60 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn bootstrap(
-        &self,
-        keyspace: &Keyspace,
-        token: &TokenRecord,
-        digest: &TokenDigest,
-        event: &AuditEvent,
-    ) -> Result<bool, StoreError> {
+    async fn bootstrap(&self, founding: &Founding<'_>) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        // The partial unique index admits one management keyspace; a losing
+        // The partial unique index admits one operator organization; a losing
         // concurrent bootstrap sees a conflict and reports "already done".
-        match insert_keyspace(&mut tx, keyspace).await {
+        match insert_organization(&mut tx, founding.organization).await {
             Err(StoreError::Conflict(_)) => return Ok(false),
             other => other?,
         }
-        insert_token(&mut tx, token, digest).await?;
-        insert_event(&mut tx, event).await?;
+        insert_founded(&mut tx, founding).await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }
 
-    async fn management_keyspace(&self) -> Result<Option<Keyspace>, StoreError> {
+    async fn operator_organization(&self) -> Result<Option<Organization>, StoreError> {
+        let row: Option<OrganizationRow> =
+            sqlx::query_as(&format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE operator"))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(row.map(OrganizationRow::into_organization))
+    }
+
+    async fn create_organization(&self, founding: &Founding<'_>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        insert_organization(&mut tx, founding.organization).await?;
+        insert_founded(&mut tx, founding).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn get_organization(&self, id: &str) -> Result<Option<Organization>, StoreError> {
+        let row: Option<OrganizationRow> =
+            sqlx::query_as(&format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(row.map(OrganizationRow::into_organization))
+    }
+
+    async fn list_organizations(&self, page: &PageRequest) -> Result<Page<Organization>, StoreError> {
+        let mut query = QueryBuilder::new(format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE 1 = 1"));
+        push_cursor(&mut query, "created_at", page);
+        let rows: Vec<OrganizationRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(backend)?;
+        let items = rows.into_iter().map(OrganizationRow::into_organization).collect();
+        Ok(Page::from_rows(items, page, |o: &Organization| keyward_store::Cursor {
+            micros: o.created_at.timestamp_micros(),
+            id: o.id.clone(),
+        }))
+    }
+
+    async fn management_keyspace(&self, org: &str) -> Result<Option<Keyspace>, StoreError> {
         let row: Option<KeyspaceRow> =
-            sqlx::query_as(&format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE management"))
+            sqlx::query_as(&format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE org_id = $1 AND management"))
+                .bind(org)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(backend)?;
@@ -221,9 +290,10 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn get_keyspace(&self, id: &str) -> Result<Option<Keyspace>, StoreError> {
+    async fn get_keyspace(&self, org: &str, id: &str) -> Result<Option<Keyspace>, StoreError> {
         let row: Option<KeyspaceRow> =
-            sqlx::query_as(&format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE id = $1"))
+            sqlx::query_as(&format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE org_id = $1 AND id = $2"))
+                .bind(org)
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await
@@ -231,8 +301,9 @@ impl Store for PostgresStore {
         row.map(KeyspaceRow::into_keyspace).transpose()
     }
 
-    async fn list_keyspaces(&self, page: &PageRequest) -> Result<Page<Keyspace>, StoreError> {
-        let mut query = QueryBuilder::new(format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE 1 = 1"));
+    async fn list_keyspaces(&self, org: &str, page: &PageRequest) -> Result<Page<Keyspace>, StoreError> {
+        let mut query = QueryBuilder::new(format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE org_id = "));
+        query.push_bind(org.to_owned());
         push_cursor(&mut query, "created_at", page);
         let rows: Vec<KeyspaceRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(backend)?;
         let items = rows.into_iter().map(KeyspaceRow::into_keyspace).collect::<Result<Vec<_>, _>>()?;
@@ -264,19 +335,27 @@ impl Store for PostgresStore {
         row.map(TokenRow::into_record).transpose()
     }
 
-    async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let row: Option<TokenRow> =
-            sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, NULL::bytea AS digest FROM tokens WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
+    async fn get_token(&self, org: &str, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let row: Option<TokenRow> = sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS}, NULL::bytea AS digest FROM tokens WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(org)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
         row.map(TokenRow::into_record).transpose()
     }
 
-    async fn list_tokens(&self, filter: &TokenFilter, page: &PageRequest) -> Result<Page<TokenRecord>, StoreError> {
+    async fn list_tokens(
+        &self,
+        org: &str,
+        filter: &TokenFilter,
+        page: &PageRequest,
+    ) -> Result<Page<TokenRecord>, StoreError> {
         let mut query =
-            QueryBuilder::new(format!("SELECT {TOKEN_COLUMNS}, NULL::bytea AS digest FROM tokens WHERE 1 = 1"));
+            QueryBuilder::new(format!("SELECT {TOKEN_COLUMNS}, NULL::bytea AS digest FROM tokens WHERE org_id = "));
+        query.push_bind(org.to_owned());
         if let Some(keyspace_id) = &filter.keyspace_id {
             query.push(" AND keyspace_id = ").push_bind(keyspace_id.clone());
         }
@@ -307,6 +386,7 @@ impl Store for PostgresStore {
 
     async fn update_token(
         &self,
+        org: &str,
         id: &str,
         update: &TokenUpdate,
         event: &AuditEvent,
@@ -318,12 +398,13 @@ impl Store for PostgresStore {
         let changed = sqlx::query(
             "UPDATE tokens SET name = COALESCE($1, name), metadata = COALESCE($2, metadata),
                                scopes = COALESCE($3, scopes), allowed_ips = COALESCE($4, allowed_ips)
-             WHERE id = $5 AND ($6::jsonb IS NULL OR scopes = $6::jsonb)",
+             WHERE org_id = $5 AND id = $6 AND ($7::jsonb IS NULL OR scopes = $7::jsonb)",
         )
         .bind(&update.name)
         .bind(&update.metadata)
         .bind(scopes)
         .bind(allowed_ips)
+        .bind(org)
         .bind(id)
         .bind(expected_scopes)
         .execute(&mut *tx)
@@ -331,36 +412,39 @@ impl Store for PostgresStore {
         .map_err(backend)?
         .rows_affected();
         if changed == 0 {
-            return match (update.if_scopes_are.is_some(), stored_token(&mut tx, id).await?) {
+            return match (update.if_scopes_are.is_some(), stored_token(&mut tx, org, id).await?) {
                 (true, Some(_)) => Err(StoreError::Conflict("the token's scopes changed concurrently".into())),
                 _ => Ok(None),
             };
         }
         insert_event(&mut tx, event).await?;
-        let stored = stored_token(&mut tx, id).await?;
+        let stored = stored_token(&mut tx, org, id).await?;
         tx.commit().await.map_err(backend)?;
         Ok(stored)
     }
 
     async fn revoke_token(
         &self,
+        org: &str,
         id: &str,
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<Option<Revocation>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let newly_revoked = sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(at.timestamp_micros())
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?
-            .rows_affected()
-            == 1;
+        let newly_revoked =
+            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE org_id = $2 AND id = $3 AND revoked_at IS NULL")
+                .bind(at.timestamp_micros())
+                .bind(org)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected()
+                == 1;
         if newly_revoked {
             insert_event(&mut tx, event).await?;
         }
-        let Some(token) = stored_token(&mut tx, id).await? else {
+        let Some(token) = stored_token(&mut tx, org, id).await? else {
             return Ok(None);
         };
         tx.commit().await.map_err(backend)?;
@@ -386,8 +470,14 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn list_audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEvent>, StoreError> {
-        let mut query = QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE 1 = 1"));
+    async fn list_audit(
+        &self,
+        org: &str,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        let mut query = QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE org_id = "));
+        query.push_bind(org.to_owned());
         if let Some(actor) = &filter.actor {
             query.push(" AND actor = ").push_bind(actor.clone());
         }

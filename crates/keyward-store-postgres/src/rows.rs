@@ -1,19 +1,20 @@
 //! Row shapes as PostgreSQL returns them, and their conversion to domain records.
 
-use keyward_core::model::{AuditEvent, Keyspace, TokenRecord};
+use keyward_core::model::{AuditEvent, Keyspace, Organization, TokenRecord};
 use keyward_store::{decode, StoreError, StoredToken};
 
 pub const KEYSPACE_COLUMNS: &str =
-    "id, name, environment, prefix, default_ttl_seconds, allowed_scopes, management, created_at, created_by";
+    "id, org_id, name, environment, prefix, default_ttl_seconds, allowed_scopes, management, created_at, created_by";
 pub const TOKEN_COLUMNS: &str =
-    "id, keyspace_id, name, owner, scopes, allowed_ips, metadata, environment, prefix, last4, \
+    "id, org_id, keyspace_id, management, name, owner, scopes, allowed_ips, metadata, environment, prefix, last4, \
      created_at, created_by, expires_at, revoked_at, last_used_at, use_count";
 pub const AUDIT_COLUMNS: &str =
-    "id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details";
+    "id, org_id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details";
 
 #[derive(sqlx::FromRow)]
 pub struct KeyspaceRow {
     id: String,
+    org_id: String,
     name: String,
     environment: String,
     prefix: String,
@@ -31,6 +32,7 @@ impl KeyspaceRow {
             prefix: decode::prefix(&self.prefix)?,
             allowed_scopes: self.allowed_scopes.map(decode::string_list).transpose()?,
             id: self.id,
+            org_id: self.org_id,
             name: self.name,
             default_ttl_seconds: self.default_ttl_seconds,
             management: self.management,
@@ -43,7 +45,9 @@ impl KeyspaceRow {
 #[derive(sqlx::FromRow)]
 pub struct TokenRow {
     id: String,
+    org_id: String,
     keyspace_id: String,
+    management: bool,
     name: String,
     owner: String,
     scopes: serde_json::Value,
@@ -74,7 +78,9 @@ impl TokenRow {
             metadata: self.metadata,
             environment: decode::environment(&self.environment)?,
             id: self.id,
+            org_id: self.org_id,
             keyspace_id: self.keyspace_id,
+            management: self.management,
             name: self.name,
             owner: self.owner,
             prefix: self.prefix,
@@ -92,6 +98,7 @@ impl TokenRow {
 #[derive(sqlx::FromRow)]
 pub struct AuditRow {
     id: String,
+    org_id: String,
     occurred_at: i64,
     actor: String,
     action: String,
@@ -107,6 +114,7 @@ impl AuditRow {
         Ok(AuditEvent {
             details: self.details,
             id: self.id,
+            org_id: self.org_id,
             occurred_at: decode::time(self.occurred_at),
             actor: self.actor,
             action: self.action,
@@ -115,5 +123,28 @@ impl AuditRow {
             request_id: self.request_id,
             source_ip: self.source_ip,
         })
+    }
+}
+
+pub const ORGANIZATION_COLUMNS: &str = "id, name, operator, created_at, created_by";
+
+#[derive(sqlx::FromRow)]
+pub struct OrganizationRow {
+    id: String,
+    name: String,
+    operator: bool,
+    created_at: i64,
+    created_by: String,
+}
+
+impl OrganizationRow {
+    pub fn into_organization(self) -> Organization {
+        Organization {
+            id: self.id,
+            name: self.name,
+            operator: self.operator,
+            created_at: decode::time(self.created_at),
+            created_by: self.created_by,
+        }
     }
 }

@@ -17,15 +17,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keyward_core::model::{AuditEvent, Keyspace, TokenRecord, TokenState};
+use keyward_core::model::{AuditEvent, Keyspace, Organization, TokenRecord, TokenState};
 use keyward_core::TokenDigest;
 use keyward_store::{
-    AuditFilter, Page, PageRequest, Revocation, Store, StoreError, StoredToken, TokenFilter, TokenUpdate, UsageDelta,
+    AuditFilter, Founding, Page, PageRequest, Revocation, Store, StoreError, StoredToken, TokenFilter, TokenUpdate,
+    UsageDelta,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
-use rows::{AuditRow, KeyspaceRow, TokenRow, AUDIT_COLUMNS, KEYSPACE_COLUMNS, TOKEN_COLUMNS};
+use rows::{
+    AuditRow, KeyspaceRow, OrganizationRow, TokenRow, AUDIT_COLUMNS, KEYSPACE_COLUMNS, ORGANIZATION_COLUMNS,
+    TOKEN_COLUMNS,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -93,10 +97,11 @@ fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
 
 pub(crate) async fn insert_event(tx: &mut Transaction<'_, Sqlite>, event: &AuditEvent) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO audit_events (id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_events (id, org_id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&event.id)
+    .bind(&event.org_id)
     .bind(event.occurred_at.timestamp_micros())
     .bind(&event.actor)
     .bind(&event.action)
@@ -114,10 +119,11 @@ pub(crate) async fn insert_event(tx: &mut Transaction<'_, Sqlite>, event: &Audit
 async fn insert_keyspace(tx: &mut Transaction<'_, Sqlite>, keyspace: &Keyspace) -> Result<(), StoreError> {
     let allowed = keyspace.allowed_scopes.as_ref().map(json_text).transpose()?;
     sqlx::query(
-        "INSERT INTO keyspaces (id, name, environment, prefix, default_ttl_seconds, allowed_scopes, management, created_at, created_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO keyspaces (id, org_id, name, environment, prefix, default_ttl_seconds, allowed_scopes, management, created_at, created_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&keyspace.id)
+    .bind(&keyspace.org_id)
     .bind(&keyspace.name)
     .bind(keyspace.environment.as_str())
     .bind(keyspace.prefix.as_str())
@@ -138,12 +144,15 @@ pub(crate) async fn insert_token(
     digest: &TokenDigest,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO tokens (id, keyspace_id, digest, name, owner, scopes, metadata, environment, prefix, last4,
-                             created_at, created_by, expires_at, revoked_at, last_used_at, use_count, allowed_ips)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO tokens (id, org_id, keyspace_id, management, digest, name, owner, scopes, metadata, environment,
+                             prefix, last4, created_at, created_by, expires_at, revoked_at, last_used_at, use_count,
+                             allowed_ips)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&token.id)
+    .bind(&token.org_id)
     .bind(&token.keyspace_id)
+    .bind(token.management)
     .bind(&digest.as_bytes()[..])
     .bind(&token.name)
     .bind(&token.owner)
@@ -165,12 +174,38 @@ pub(crate) async fn insert_token(
     Ok(())
 }
 
-async fn stored_token(tx: &mut Transaction<'_, Sqlite>, id: &str) -> Result<Option<StoredToken>, StoreError> {
-    let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, digest FROM tokens WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(&mut **tx)
+async fn insert_organization(tx: &mut Transaction<'_, Sqlite>, organization: &Organization) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO organizations (id, name, operator, created_at, created_by) VALUES (?, ?, ?, ?, ?)")
+        .bind(&organization.id)
+        .bind(&organization.name)
+        .bind(organization.operator)
+        .bind(organization.created_at.timestamp_micros())
+        .bind(&organization.created_by)
+        .execute(&mut **tx)
         .await
         .map_err(backend)?;
+    Ok(())
+}
+
+/// The rest of a founding after its organization row: keyspace, token, event.
+async fn insert_founded(tx: &mut Transaction<'_, Sqlite>, founding: &Founding<'_>) -> Result<(), StoreError> {
+    insert_keyspace(tx, founding.keyspace).await?;
+    insert_token(tx, founding.token, founding.digest).await?;
+    insert_event(tx, founding.event).await
+}
+
+async fn stored_token(
+    tx: &mut Transaction<'_, Sqlite>,
+    org: &str,
+    id: &str,
+) -> Result<Option<StoredToken>, StoreError> {
+    let row: Option<TokenRow> =
+        sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, digest FROM tokens WHERE org_id = ? AND id = ?"))
+            .bind(org)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(backend)?;
     row.map(TokenRow::into_stored).transpose()
 }
 
@@ -199,29 +234,60 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn bootstrap(
-        &self,
-        keyspace: &Keyspace,
-        token: &TokenRecord,
-        digest: &TokenDigest,
-        event: &AuditEvent,
-    ) -> Result<bool, StoreError> {
+    async fn bootstrap(&self, founding: &Founding<'_>) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        // Claim the single-management slot first (a write), so the whole
+        // Claim the single-operator slot first (a write), so the whole
         // check-then-insert runs under SQLite's write lock.
-        match insert_keyspace(&mut tx, keyspace).await {
+        match insert_organization(&mut tx, founding.organization).await {
             Err(StoreError::Conflict(_)) => return Ok(false),
             other => other?,
         }
-        insert_token(&mut tx, token, digest).await?;
-        insert_event(&mut tx, event).await?;
+        insert_founded(&mut tx, founding).await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }
 
-    async fn management_keyspace(&self) -> Result<Option<Keyspace>, StoreError> {
+    async fn operator_organization(&self) -> Result<Option<Organization>, StoreError> {
+        let row: Option<OrganizationRow> =
+            sqlx::query_as(&format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE operator = 1"))
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
+        Ok(row.map(OrganizationRow::into_organization))
+    }
+
+    async fn create_organization(&self, founding: &Founding<'_>) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        insert_organization(&mut tx, founding.organization).await?;
+        insert_founded(&mut tx, founding).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn get_organization(&self, id: &str) -> Result<Option<Organization>, StoreError> {
+        let row: Option<OrganizationRow> =
+            sqlx::query_as(&format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
+        Ok(row.map(OrganizationRow::into_organization))
+    }
+
+    async fn list_organizations(&self, page: &PageRequest) -> Result<Page<Organization>, StoreError> {
+        let mut query = QueryBuilder::new(format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE 1 = 1"));
+        push_cursor(&mut query, "created_at", page);
+        let rows: Vec<OrganizationRow> = query.build_query_as().fetch_all(&self.reader).await.map_err(backend)?;
+        let items = rows.into_iter().map(OrganizationRow::into_organization).collect();
+        Ok(Page::from_rows(items, page, |o: &Organization| keyward_store::Cursor {
+            micros: o.created_at.timestamp_micros(),
+            id: o.id.clone(),
+        }))
+    }
+
+    async fn management_keyspace(&self, org: &str) -> Result<Option<Keyspace>, StoreError> {
         let row: Option<KeyspaceRow> =
-            sqlx::query_as(&format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE management = 1"))
+            sqlx::query_as(&format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE org_id = ? AND management = 1"))
+                .bind(org)
                 .fetch_optional(&self.reader)
                 .await
                 .map_err(backend)?;
@@ -235,9 +301,10 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn get_keyspace(&self, id: &str) -> Result<Option<Keyspace>, StoreError> {
+    async fn get_keyspace(&self, org: &str, id: &str) -> Result<Option<Keyspace>, StoreError> {
         let row: Option<KeyspaceRow> =
-            sqlx::query_as(&format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE id = ?"))
+            sqlx::query_as(&format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE org_id = ? AND id = ?"))
+                .bind(org)
                 .bind(id)
                 .fetch_optional(&self.reader)
                 .await
@@ -245,8 +312,9 @@ impl Store for SqliteStore {
         row.map(KeyspaceRow::into_keyspace).transpose()
     }
 
-    async fn list_keyspaces(&self, page: &PageRequest) -> Result<Page<Keyspace>, StoreError> {
-        let mut query = QueryBuilder::new(format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE 1 = 1"));
+    async fn list_keyspaces(&self, org: &str, page: &PageRequest) -> Result<Page<Keyspace>, StoreError> {
+        let mut query = QueryBuilder::new(format!("SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE org_id = "));
+        query.push_bind(org.to_owned());
         push_cursor(&mut query, "created_at", page);
         let rows: Vec<KeyspaceRow> = query.build_query_as().fetch_all(&self.reader).await.map_err(backend)?;
         let items = rows.into_iter().map(KeyspaceRow::into_keyspace).collect::<Result<Vec<_>, _>>()?;
@@ -279,9 +347,10 @@ impl Store for SqliteStore {
         row.map(TokenRow::into_record).transpose()
     }
 
-    async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+    async fn get_token(&self, org: &str, id: &str) -> Result<Option<TokenRecord>, StoreError> {
         let row: Option<TokenRow> =
-            sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, NULL AS digest FROM tokens WHERE id = ?"))
+            sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, NULL AS digest FROM tokens WHERE org_id = ? AND id = ?"))
+                .bind(org)
                 .bind(id)
                 .fetch_optional(&self.reader)
                 .await
@@ -289,8 +358,15 @@ impl Store for SqliteStore {
         row.map(TokenRow::into_record).transpose()
     }
 
-    async fn list_tokens(&self, filter: &TokenFilter, page: &PageRequest) -> Result<Page<TokenRecord>, StoreError> {
-        let mut query = QueryBuilder::new(format!("SELECT {TOKEN_COLUMNS}, NULL AS digest FROM tokens WHERE 1 = 1"));
+    async fn list_tokens(
+        &self,
+        org: &str,
+        filter: &TokenFilter,
+        page: &PageRequest,
+    ) -> Result<Page<TokenRecord>, StoreError> {
+        let mut query =
+            QueryBuilder::new(format!("SELECT {TOKEN_COLUMNS}, NULL AS digest FROM tokens WHERE org_id = "));
+        query.push_bind(org.to_owned());
         if let Some(keyspace_id) = &filter.keyspace_id {
             query.push(" AND keyspace_id = ").push_bind(keyspace_id.clone());
         }
@@ -321,6 +397,7 @@ impl Store for SqliteStore {
 
     async fn update_token(
         &self,
+        org: &str,
         id: &str,
         update: &TokenUpdate,
         event: &AuditEvent,
@@ -333,12 +410,13 @@ impl Store for SqliteStore {
         let changed = sqlx::query(
             "UPDATE tokens SET name = COALESCE(?, name), metadata = COALESCE(?, metadata),
                                scopes = COALESCE(?, scopes), allowed_ips = COALESCE(?, allowed_ips)
-             WHERE id = ? AND (?6 IS NULL OR scopes = ?6)",
+             WHERE org_id = ?5 AND id = ?6 AND (?7 IS NULL OR scopes = ?7)",
         )
         .bind(&update.name)
         .bind(metadata)
         .bind(scopes)
         .bind(allowed_ips)
+        .bind(org)
         .bind(id)
         .bind(expected_scopes)
         .execute(&mut *tx)
@@ -346,36 +424,39 @@ impl Store for SqliteStore {
         .map_err(backend)?
         .rows_affected();
         if changed == 0 {
-            return match (update.if_scopes_are.is_some(), stored_token(&mut tx, id).await?) {
+            return match (update.if_scopes_are.is_some(), stored_token(&mut tx, org, id).await?) {
                 (true, Some(_)) => Err(StoreError::Conflict("the token's scopes changed concurrently".into())),
                 _ => Ok(None),
             };
         }
         insert_event(&mut tx, event).await?;
-        let stored = stored_token(&mut tx, id).await?;
+        let stored = stored_token(&mut tx, org, id).await?;
         tx.commit().await.map_err(backend)?;
         Ok(stored)
     }
 
     async fn revoke_token(
         &self,
+        org: &str,
         id: &str,
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<Option<Revocation>, StoreError> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let newly_revoked = sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(at.timestamp_micros())
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?
-            .rows_affected()
-            == 1;
+        let newly_revoked =
+            sqlx::query("UPDATE tokens SET revoked_at = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL")
+                .bind(at.timestamp_micros())
+                .bind(org)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected()
+                == 1;
         if newly_revoked {
             insert_event(&mut tx, event).await?;
         }
-        let Some(token) = stored_token(&mut tx, id).await? else {
+        let Some(token) = stored_token(&mut tx, org, id).await? else {
             return Ok(None);
         };
         tx.commit().await.map_err(backend)?;
@@ -401,8 +482,14 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn list_audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEvent>, StoreError> {
-        let mut query = QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE 1 = 1"));
+    async fn list_audit(
+        &self,
+        org: &str,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        let mut query = QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE org_id = "));
+        query.push_bind(org.to_owned());
         if let Some(actor) = &filter.actor {
             query.push(" AND actor = ").push_bind(actor.clone());
         }

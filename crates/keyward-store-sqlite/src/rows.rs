@@ -1,15 +1,15 @@
 //! Row shapes as SQLite returns them, and their conversion to domain records.
 
-use keyward_core::model::{AuditEvent, Keyspace, TokenRecord};
+use keyward_core::model::{AuditEvent, Keyspace, Organization, TokenRecord};
 use keyward_store::{decode, StoreError, StoredToken};
 
 pub const KEYSPACE_COLUMNS: &str =
-    "id, name, environment, prefix, default_ttl_seconds, allowed_scopes, management, created_at, created_by";
+    "id, org_id, name, environment, prefix, default_ttl_seconds, allowed_scopes, management, created_at, created_by";
 pub const TOKEN_COLUMNS: &str =
-    "id, keyspace_id, name, owner, scopes, allowed_ips, metadata, environment, prefix, last4, \
+    "id, org_id, keyspace_id, management, name, owner, scopes, allowed_ips, metadata, environment, prefix, last4, \
      created_at, created_by, expires_at, revoked_at, last_used_at, use_count";
 pub const AUDIT_COLUMNS: &str =
-    "id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details";
+    "id, org_id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details";
 
 fn json(text: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(text).map_err(|error| StoreError::Corrupt(format!("stored JSON: {error}")))
@@ -18,6 +18,7 @@ fn json(text: &str) -> Result<serde_json::Value, StoreError> {
 #[derive(sqlx::FromRow)]
 pub struct KeyspaceRow {
     id: String,
+    org_id: String,
     name: String,
     environment: String,
     prefix: String,
@@ -41,6 +42,7 @@ impl KeyspaceRow {
                 .map(decode::string_list)
                 .transpose()?,
             id: self.id,
+            org_id: self.org_id,
             name: self.name,
             default_ttl_seconds: self.default_ttl_seconds,
             management: self.management,
@@ -53,7 +55,9 @@ impl KeyspaceRow {
 #[derive(sqlx::FromRow)]
 pub struct TokenRow {
     id: String,
+    org_id: String,
     keyspace_id: String,
+    management: bool,
     name: String,
     owner: String,
     scopes: String,
@@ -84,7 +88,9 @@ impl TokenRow {
             metadata: json(&self.metadata)?,
             environment: decode::environment(&self.environment)?,
             id: self.id,
+            org_id: self.org_id,
             keyspace_id: self.keyspace_id,
+            management: self.management,
             name: self.name,
             owner: self.owner,
             prefix: self.prefix,
@@ -102,6 +108,7 @@ impl TokenRow {
 #[derive(sqlx::FromRow)]
 pub struct AuditRow {
     id: String,
+    org_id: String,
     occurred_at: i64,
     actor: String,
     action: String,
@@ -117,6 +124,7 @@ impl AuditRow {
         Ok(AuditEvent {
             details: json(&self.details)?,
             id: self.id,
+            org_id: self.org_id,
             occurred_at: decode::time(self.occurred_at),
             actor: self.actor,
             action: self.action,
@@ -125,5 +133,28 @@ impl AuditRow {
             request_id: self.request_id,
             source_ip: self.source_ip,
         })
+    }
+}
+
+pub const ORGANIZATION_COLUMNS: &str = "id, name, operator, created_at, created_by";
+
+#[derive(sqlx::FromRow)]
+pub struct OrganizationRow {
+    id: String,
+    name: String,
+    operator: bool,
+    created_at: i64,
+    created_by: String,
+}
+
+impl OrganizationRow {
+    pub fn into_organization(self) -> Organization {
+        Organization {
+            id: self.id,
+            name: self.name,
+            operator: self.operator,
+            created_at: decode::time(self.created_at),
+            created_by: self.created_by,
+        }
     }
 }

@@ -39,3 +39,54 @@ async fn migrations_are_idempotent_and_the_file_is_durable() {
     assert_eq!(mode, "wal");
     assert_eq!(synchronous, 2, "synchronous=FULL");
 }
+
+/// A database bootstrapped before organizations existed upgrades in place:
+/// its rows join one new operator organization and keep working.
+#[tokio::test]
+async fn pre_organization_data_moves_into_the_operator_organization() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_migrations = dir.path().join("migrations");
+    std::fs::create_dir(&old_migrations).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for name in ["0001_initial.sql", "0002_token_ip_allowlists.sql"] {
+        std::fs::copy(shipped.join(name), old_migrations.join(name)).unwrap();
+    }
+    let store = SqliteStore::open(&dir.path().join("keyward.db")).await.unwrap();
+    sqlx::migrate::Migrator::new(old_migrations.as_path()).await.unwrap().run(store.writer_pool()).await.unwrap();
+    let digest = [7u8; 32];
+    sqlx::raw_sql(
+        "INSERT INTO keyspaces (id, name, environment, prefix, management, created_at, created_by)
+         VALUES ('ks_admin', 'keyward management', 'live', 'kw', 1, 1, 'system'),
+                ('ks_app', 'app', 'test', 'kw', 0, 2, 'tok_admin');
+         INSERT INTO audit_events (id, occurred_at, actor, action, target_type, target_id, details)
+         VALUES ('evt_1', 1, 'system', 'admin.bootstrapped', 'token', 'tok_admin', '{}');",
+    )
+    .execute(store.writer_pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO tokens (id, keyspace_id, digest, name, owner, scopes, metadata, environment, prefix, last4, created_at, created_by)
+         VALUES ('tok_admin', 'ks_admin', ?, 'admin', 'admin', '[\"keyward:tokens:read\"]', '{}', 'live', 'kw', 'abcd', 1, 'system')",
+    )
+    .bind(&digest[..])
+    .execute(store.writer_pool())
+    .await
+    .unwrap();
+
+    store.migrate().await.unwrap();
+
+    let operator = store.operator_organization().await.unwrap().expect("an operator organization");
+    assert!(operator.id.starts_with("org_") && operator.id.len() == 26, "{}", operator.id);
+    assert!(keyward_core::id::looks_like(keyward_core::id::IdKind::Organization, &operator.id));
+    let admin = store
+        .find_token_by_digest(&keyward_core::TokenDigest::from_slice(&digest).unwrap())
+        .await
+        .unwrap()
+        .expect("the admin token survives");
+    assert_eq!((admin.org_id.as_str(), admin.management), (operator.id.as_str(), true));
+    assert_eq!(store.management_keyspace(&operator.id).await.unwrap().unwrap().id, "ks_admin");
+    assert_eq!(store.get_keyspace(&operator.id, "ks_app").await.unwrap().unwrap().org_id, operator.id);
+    let page = keyward_store::PageRequest::first();
+    let log = store.list_audit(&operator.id, &keyward_store::AuditFilter::default(), &page).await.unwrap();
+    assert_eq!(log.items.len(), 1);
+}

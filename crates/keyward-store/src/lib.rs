@@ -5,12 +5,19 @@
 //! Every mutation takes the [`AuditEvent`] that describes it and writes both
 //! in one transaction: if the event cannot be written, the change does not
 //! happen.
+//!
+//! Tenant isolation is the store's rule, not its callers': every read,
+//! list, update and revocation of an organization's data takes the
+//! organization's id (`org`) and matches nothing outside it, so a foreign
+//! id looks exactly like a missing one. The schema backs this up: a token's
+//! keyspace must belong to the token's organization. Only the verification
+//! lookup by digest is global, because a token names its own organization.
 
 mod page;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keyward_core::model::{AuditEvent, Keyspace, TokenRecord, TokenState};
+use keyward_core::model::{AuditEvent, Keyspace, Organization, TokenRecord, TokenState};
 use keyward_core::TokenDigest;
 
 pub use page::{Cursor, Page, PageRequest, MAX_PAGE_SIZE};
@@ -18,11 +25,12 @@ pub use page::{Cursor, Page, PageRequest, MAX_PAGE_SIZE};
 /// Storage failures. Messages are for logs; the HTTP edge shows none of them.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A uniqueness rule was violated (duplicate id or digest, second
-    /// management keyspace).
+    /// A uniqueness rule was violated (duplicate id or digest, a second
+    /// management keyspace in one organization, a second operator organization).
     #[error("conflict: {0}")]
     Conflict(String),
-    /// A row refers to something that does not exist (e.g. an unknown keyspace).
+    /// A row refers to something that does not exist, or exists only in
+    /// another organization (e.g. a keyspace of another tenant).
     #[error("missing reference: {0}")]
     MissingReference(String),
     /// Stored data could not be decoded: a bug or tampering, never user input.
@@ -109,6 +117,21 @@ pub struct Revocation {
     pub newly_revoked: bool,
 }
 
+/// What founding an organization writes, in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Founding<'a> {
+    /// The new organization.
+    pub organization: &'a Organization,
+    /// Its management keyspace.
+    pub keyspace: &'a Keyspace,
+    /// Its first admin token.
+    pub token: &'a TokenRecord,
+    /// That token's digest.
+    pub digest: &'a TokenDigest,
+    /// The audit event.
+    pub event: &'a AuditEvent,
+}
+
 /// Everything a Keyward backend stores.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -118,30 +141,39 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip, for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Creates the management keyspace and the first admin token, unless a
-    /// management keyspace exists already. Returns whether it created them.
-    /// Atomic: either both rows and the event exist afterwards or none does.
-    async fn bootstrap(
-        &self,
-        keyspace: &Keyspace,
-        token: &TokenRecord,
-        digest: &TokenDigest,
-        event: &AuditEvent,
-    ) -> Result<bool, StoreError>;
+    /// Creates the operator organization, its management keyspace and the
+    /// first admin token, unless an operator organization exists already.
+    /// Returns whether it created them. Atomic: either every row and the
+    /// event exist afterwards or none does.
+    async fn bootstrap(&self, founding: &Founding<'_>) -> Result<bool, StoreError>;
 
-    /// The management keyspace, if bootstrapped.
-    async fn management_keyspace(&self) -> Result<Option<Keyspace>, StoreError>;
+    /// The operator organization, if bootstrapped.
+    async fn operator_organization(&self) -> Result<Option<Organization>, StoreError>;
 
-    /// Inserts a keyspace.
+    /// Creates an organization with its management keyspace and first admin
+    /// token, atomically. `founding.event` belongs to the creator's organization.
+    async fn create_organization(&self, founding: &Founding<'_>) -> Result<(), StoreError>;
+
+    /// One organization by id.
+    async fn get_organization(&self, id: &str) -> Result<Option<Organization>, StoreError>;
+
+    /// Every organization, newest first (the operator's view).
+    async fn list_organizations(&self, page: &PageRequest) -> Result<Page<Organization>, StoreError>;
+
+    /// The management keyspace of `org`.
+    async fn management_keyspace(&self, org: &str) -> Result<Option<Keyspace>, StoreError>;
+
+    /// Inserts a keyspace into its `org_id`.
     async fn create_keyspace(&self, keyspace: &Keyspace, event: &AuditEvent) -> Result<(), StoreError>;
 
-    /// One keyspace by id.
-    async fn get_keyspace(&self, id: &str) -> Result<Option<Keyspace>, StoreError>;
+    /// One keyspace of `org` by id.
+    async fn get_keyspace(&self, org: &str, id: &str) -> Result<Option<Keyspace>, StoreError>;
 
-    /// Keyspaces, newest first.
-    async fn list_keyspaces(&self, page: &PageRequest) -> Result<Page<Keyspace>, StoreError>;
+    /// Keyspaces of `org`, newest first.
+    async fn list_keyspaces(&self, org: &str, page: &PageRequest) -> Result<Page<Keyspace>, StoreError>;
 
-    /// Inserts a token stored under `digest`.
+    /// Inserts a token stored under `digest`. Fails with
+    /// [`StoreError::MissingReference`] unless its keyspace exists in its organization.
     async fn create_token(
         &self,
         token: &TokenRecord,
@@ -152,23 +184,30 @@ pub trait Store: Send + Sync + 'static {
     /// The token stored under `digest`: the verification lookup (one index probe).
     async fn find_token_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, StoreError>;
 
-    /// One token by id.
-    async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// One token of `org` by id.
+    async fn get_token(&self, org: &str, id: &str) -> Result<Option<TokenRecord>, StoreError>;
 
-    /// Tokens, newest first.
-    async fn list_tokens(&self, filter: &TokenFilter, page: &PageRequest) -> Result<Page<TokenRecord>, StoreError>;
+    /// Tokens of `org`, newest first.
+    async fn list_tokens(
+        &self,
+        org: &str,
+        filter: &TokenFilter,
+        page: &PageRequest,
+    ) -> Result<Page<TokenRecord>, StoreError>;
 
-    /// Changes name or metadata. `None` when no such token exists.
+    /// Changes a token of `org`. `None` when `org` has no such token.
     async fn update_token(
         &self,
+        org: &str,
         id: &str,
         update: &TokenUpdate,
         event: &AuditEvent,
     ) -> Result<Option<StoredToken>, StoreError>;
 
-    /// Revokes at `at`, idempotently. `None` when no such token exists.
+    /// Revokes a token of `org` at `at`, idempotently. `None` when `org` has no such token.
     async fn revoke_token(
         &self,
+        org: &str,
         id: &str,
         at: DateTime<Utc>,
         event: &AuditEvent,
@@ -178,8 +217,13 @@ pub trait Store: Send + Sync + 'static {
     /// token may be deleted between use and flush).
     async fn record_usage(&self, deltas: &[UsageDelta]) -> Result<(), StoreError>;
 
-    /// Audit events, newest first.
-    async fn list_audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEvent>, StoreError>;
+    /// Audit events of `org`, newest first.
+    async fn list_audit(
+        &self,
+        org: &str,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>, StoreError>;
 }
 
 /// Helpers backends share to turn stored columns back into domain values.

@@ -32,6 +32,9 @@ pub enum Command {
     /// Create, list, show keyspaces.
     #[command(subcommand)]
     Keyspace(KeyspaceCommand),
+    /// Create, list, show organizations (tenants).
+    #[command(subcommand)]
+    Org(OrgCommand),
     /// Verify a token (read from standard input when not given, so it stays out of shell history).
     Verify(VerifyArgs),
     /// Show the audit log.
@@ -145,6 +148,32 @@ pub enum TokenCommand {
         #[command(flatten)]
         client: ClientArgs,
         /// Token id (tok_…)
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Found an organization (operator only); prints its first admin token once.
+    Create {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        name: String,
+    },
+    /// List every organization (operator only).
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one organization: your own, or any for the operator.
+    Show {
+        #[command(flatten)]
+        client: ClientArgs,
         id: String,
     },
 }

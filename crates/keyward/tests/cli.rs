@@ -224,6 +224,20 @@ fn serve_then_drive_every_client_verb() {
     assert_eq!(message.lines().count(), 1, "one clear line: {message}");
     assert!(!message.contains(&admin[9..]));
 
+    // Organizations: the operator founds one; its admin sees only its own.
+    let tenant_admin = stdout(&keyward(&addr, &admin, &["org", "create", "--name", "Acme"], None)).trim().to_owned();
+    assert!(tenant_admin.starts_with("kw_live_") && !tenant_admin.contains('\n'), "piped: the admin token alone");
+    let organizations = stdout(&keyward(&addr, &admin, &["org", "list"], None));
+    assert!(organizations.contains("Acme") && organizations.contains("operator"), "{organizations}");
+    let tenant_spaces = stdout(&keyward(&addr, &tenant_admin, &["keyspace", "list"], None));
+    assert!(!tenant_spaces.contains(keyspace_id), "another tenant's keyspaces stay invisible: {tenant_spaces}");
+    let refused = keyward(&addr, &tenant_admin, &["org", "create", "--name", "Nested"], None);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("insufficient_scope") && message.lines().count() == 1, "{message}");
+    let foreign = keyward(&addr, &tenant_admin, &["token", "show", &token_id], None);
+    assert!(String::from_utf8_lossy(&foreign.stderr).contains("not_found"));
+
     let (code, log) = server.stop();
     assert_eq!(code, 0, "clean shutdown: {log}");
     assert!(!log.contains(&admin[9..]) && !log.contains(&secret[9..]), "no secret in the server's output: {log}");

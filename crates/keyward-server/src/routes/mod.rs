@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod health;
 pub mod keyspaces;
+pub mod organizations;
 pub mod tokens;
 pub mod verify;
 

@@ -41,8 +41,13 @@ pub async fn verify(
             })
         })
         .transpose()?;
-    let options =
-        VerifyOptions { required_scopes: &body.required_scopes, client_ip, keyspace_id: body.keyspace_id.as_deref() };
+    // A verifier sees only its own organization's tokens.
+    let options = VerifyOptions {
+        required_scopes: &body.required_scopes,
+        client_ip,
+        keyspace_id: body.keyspace_id.as_deref(),
+        org_id: Some(actor.org_id()),
+    };
     // Serialized straight from the cache entry: no copy of the record.
     let json = state
         .engine

@@ -12,6 +12,7 @@ use crate::error::CliError;
 
 const KEYS: &[&str] = &[
     "id",
+    "org_id",
     "name",
     "environment",
     "prefix",

@@ -1,0 +1,70 @@
+//! `/v1/organizations`: tenants. Founding and listing them is the
+//! operator's business; any management token may read its own.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::Json;
+
+use crate::dto::{CreateOrganization, CreatedToken, FoundedOrganization, OrganizationView, Page, PageQuery, TokenView};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::routes::page_request;
+use crate::AppState;
+
+/// Found an organization: its management keyspace and first admin token,
+/// whose secret this response shows once. Needs `keyward:organizations:write`
+/// (held only by the operator organization).
+#[utoipa::path(post, path = "/v1/organizations", tag = "organizations", request_body = CreateOrganization,
+    security(("bearer" = ["keyward:organizations:write"])),
+    responses((status = 201, body = FoundedOrganization), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem)))]
+pub async fn create_organization(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(body): ApiJson<CreateOrganization>,
+) -> Result<(StatusCode, HeaderMap, Json<FoundedOrganization>), ApiError> {
+    let founded = state.engine.create_organization(&actor, &body.name).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/organizations/{}", founded.organization.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    // The body holds a secret: no intermediary may keep a copy.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let admin_token = CreatedToken {
+        token: founded.admin.secret.expose().to_owned(),
+        view: TokenView::new(founded.admin.record, state.now_micros()),
+    };
+    let body = FoundedOrganization {
+        organization: founded.organization.into(),
+        management_keyspace: founded.management_keyspace.into(),
+        admin_token,
+    };
+    Ok((StatusCode::CREATED, headers, Json(body)))
+}
+
+/// List every organization, newest first. Needs `keyward:organizations:read`.
+#[utoipa::path(get, path = "/v1/organizations", tag = "organizations", params(PageQuery),
+    security(("bearer" = ["keyward:organizations:read"])),
+    responses((status = 200, body = Page<OrganizationView>), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem)))]
+pub async fn list_organizations(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<Page<OrganizationView>>, ApiError> {
+    let page = state.engine.list_organizations(&actor, &page_request(query.limit, query.cursor.as_deref())?).await?;
+    Ok(Json(Page::from_store(page, Into::into)))
+}
+
+/// Show one organization: the caller's own, or any with
+/// `keyward:organizations:read`. Another tenant's is a 404.
+#[utoipa::path(get, path = "/v1/organizations/{id}", tag = "organizations", params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = OrganizationView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_organization(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<OrganizationView>, ApiError> {
+    Ok(Json(state.engine.get_organization(&actor, &id).await?.into()))
+}
