@@ -39,14 +39,24 @@ pub struct Keyspace {
     pub prefix: TokenPrefix,
     /// Lifetime given to tokens created without an explicit expiry.
     pub default_ttl_seconds: Option<i64>,
-    /// When set, tokens in this keyspace may carry only these scopes.
-    pub allowed_scopes: Option<Vec<String>>,
+    /// The scopes its tokens may carry, each with a description for the
+    /// people choosing them. `None`: any customer scope.
+    pub scope_catalog: Option<Vec<CatalogScope>>,
     /// The organization's one keyspace whose tokens may call Keyward's own API.
     pub management: bool,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Actor that created it.
     pub created_by: String,
+}
+
+/// One entry of a keyspace's scope catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogScope {
+    /// `resource:action`, or an explicit wildcard such as `invoices:*`.
+    pub scope: String,
+    /// What it lets a token do, in words shown to users.
+    pub description: String,
 }
 
 /// Everything about a token except its secret.
@@ -182,6 +192,8 @@ pub mod actions {
     pub const ORGANIZATION_CREATED: &str = "organization.created";
     /// A keyspace was created.
     pub const KEYSPACE_CREATED: &str = "keyspace.created";
+    /// A keyspace's scope catalog was replaced.
+    pub const KEYSPACE_SCOPES_CHANGED: &str = "keyspace.scopes_changed";
     /// A token was issued.
     pub const TOKEN_CREATED: &str = "token.created";
     /// A token's name or metadata changed.

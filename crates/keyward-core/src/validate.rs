@@ -35,6 +35,14 @@ pub fn name(field: &'static str, text: &str) -> Result<String, InvalidField> {
     label(field, text, MAX_NAME_CHARS)
 }
 
+/// Longest scope description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 200;
+
+/// A description: 1–200 characters after trimming, no control characters.
+pub fn description(field: &'static str, text: &str) -> Result<String, InvalidField> {
+    label(field, text, MAX_DESCRIPTION_CHARS)
+}
+
 /// An owner id: same rules as a name.
 pub fn owner(text: &str) -> Result<String, InvalidField> {
     label("owner", text, MAX_OWNER_CHARS)

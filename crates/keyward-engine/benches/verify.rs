@@ -58,7 +58,7 @@ async fn setup(count: usize) -> Fixture {
                 environment: Environment::Live,
                 prefix: None,
                 default_ttl_seconds: None,
-                allowed_scopes: None,
+                scope_catalog: None,
             },
         )
         .await

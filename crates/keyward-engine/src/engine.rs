@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
 use keyward_core::ip::{self, IpNet};
-use keyward_core::model::{actions, AuditEvent, Keyspace, Organization, TokenRecord};
+use keyward_core::model::{actions, AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord};
 use keyward_core::scope::{self, management};
 use keyward_core::validate::{self, InvalidField};
 use keyward_core::{token, Clock, Environment, ParsedToken, SecretToken, SecureRng, TokenDigest, TokenPrefix};
@@ -78,8 +78,9 @@ pub struct NewKeyspace {
     pub prefix: Option<String>,
     /// Lifetime for tokens created without an expiry.
     pub default_ttl_seconds: Option<i64>,
-    /// Restricts the scopes its tokens may carry.
-    pub allowed_scopes: Option<Vec<String>>,
+    /// The scopes its tokens may carry, with descriptions; `None`: any
+    /// customer scope.
+    pub scope_catalog: Option<Vec<CatalogScope>>,
 }
 
 /// Input for a token.
@@ -375,7 +376,7 @@ impl Engine {
             environment: Environment::Live,
             prefix: self.config.default_prefix.clone(),
             default_ttl_seconds: None,
-            allowed_scopes: None,
+            scope_catalog: None,
             management: true,
             created_at: now,
             created_by,
@@ -456,8 +457,7 @@ impl Engine {
         if let Some(ttl) = input.default_ttl_seconds {
             validate::ttl_seconds("default_ttl_seconds", ttl)?;
         }
-        let allowed_scopes =
-            input.allowed_scopes.map(|list| normalize_customer_scopes("allowed_scopes", &list)).transpose()?;
+        let scope_catalog = input.scope_catalog.as_deref().map(normalize_catalog).transpose()?;
         let keyspace = Keyspace {
             id: new_id(IdKind::Keyspace, self.rng.as_ref())?,
             org_id: actor.org_id().to_owned(),
@@ -465,7 +465,7 @@ impl Engine {
             environment: input.environment,
             prefix,
             default_ttl_seconds: input.default_ttl_seconds,
-            allowed_scopes,
+            scope_catalog,
             management: false,
             created_at: self.now(),
             created_by: actor.principal.token_id().to_owned(),
@@ -479,6 +479,39 @@ impl Engine {
         )?;
         self.store.create_keyspace(&keyspace, &event).await?;
         Ok(keyspace)
+    }
+
+    /// Replaces a keyspace's scope catalog (`None`: any customer scope).
+    /// Tokens already holding a scope that leaves the catalog keep it; only
+    /// new grants are checked against the catalog. The event keeps the
+    /// catalog before and after.
+    pub async fn replace_scope_catalog(
+        &self,
+        actor: &Actor,
+        id: &str,
+        catalog: Option<Vec<CatalogScope>>,
+    ) -> Result<Keyspace, EngineError> {
+        actor.require(management::KEYSPACES_WRITE)?;
+        let catalog = catalog.as_deref().map(normalize_catalog).transpose()?;
+        let before = self.get_keyspace(actor, id).await?;
+        if before.management {
+            return Err(InvalidField::new(
+                "scopes",
+                "the management keyspace's scopes are Keyward's own and cannot be changed",
+            )
+            .into());
+        }
+        let event = self.event(
+            actor,
+            actions::KEYSPACE_SCOPES_CHANGED,
+            "keyspace",
+            id,
+            json!({"scopes_before": before.scope_catalog, "scopes_after": catalog}),
+        )?;
+        self.store
+            .replace_scope_catalog(actor.org_id(), id, catalog.as_deref(), &event)
+            .await?
+            .ok_or(EngineError::NotFound("keyspace"))
     }
 
     /// One keyspace.
@@ -842,15 +875,24 @@ impl Founded {
 /// The scopes `actor` may put on a token of `keyspace`, normalized. A
 /// management token carries only known management scopes, and only ones
 /// the actor holds itself (no escalation); a customer token carries only
-/// customer scopes, within the keyspace's allowed list.
+/// customer scopes, each covered by the keyspace's catalog when it has one.
 fn grantable_scopes(actor: &Actor, keyspace: &Keyspace, requested: &[String]) -> Result<Vec<String>, EngineError> {
     if !keyspace.management {
         let scopes = normalize_customer_scopes("scopes", requested)?;
-        if let Some(allowed) = &keyspace.allowed_scopes {
-            if let Some(outside) = scopes.iter().find(|s| !allowed.iter().any(|a| scope::grants(a, s))) {
+        if let Some(catalog) = &keyspace.scope_catalog {
+            if let Some(outside) = scopes.iter().find(|s| !catalog.iter().any(|entry| scope::grants(&entry.scope, s))) {
+                const SHOWN: usize = 20;
+                let mut known: Vec<&str> = catalog.iter().take(SHOWN).map(|entry| entry.scope.as_str()).collect();
+                if catalog.len() > SHOWN {
+                    known.push("…");
+                }
                 return Err(InvalidField::new(
                     "scopes",
-                    format!("`{outside}` is not allowed in keyspace {}", keyspace.id),
+                    format!(
+                        "`{outside}` is not in the scope catalog of keyspace {}; it offers: {}",
+                        keyspace.id,
+                        if known.is_empty() { "nothing yet".to_owned() } else { known.join(", ") }
+                    ),
                 )
                 .into());
             }
@@ -882,6 +924,39 @@ fn grantable_scopes(actor: &Actor, keyspace: &Keyspace, requested: &[String]) ->
 
 fn parse_allowed_ips(entries: &[String]) -> Result<Vec<IpNet>, InvalidField> {
     ip::parse_list(entries).map_err(|error| InvalidField::new("allowed_ips", error.to_string()))
+}
+
+/// Most entries in one scope catalog.
+pub const MAX_CATALOG_SCOPES: usize = 256;
+
+/// A catalog as given, checked: customer scopes without resource bindings
+/// (bindings are chosen per token), each once, each described.
+fn normalize_catalog(entries: &[CatalogScope]) -> Result<Vec<CatalogScope>, InvalidField> {
+    if entries.len() > MAX_CATALOG_SCOPES {
+        return Err(InvalidField::new("scopes", format!("a catalog holds at most {MAX_CATALOG_SCOPES} scopes")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut catalog = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let name = entry.scope.trim();
+        scope::validate(name).map_err(|error| InvalidField::new("scopes", error.to_string()))?;
+        if scope::is_management(name) {
+            return Err(InvalidField::new("scopes", format!("`{name}` is reserved for Keyward's management keyspace")));
+        }
+        if name.contains('@') {
+            return Err(InvalidField::new(
+                "scopes",
+                format!("`{name}`: catalog scopes have no resource binding; bindings are chosen per token"),
+            ));
+        }
+        if !seen.insert(name.to_owned()) {
+            return Err(InvalidField::new("scopes", format!("`{name}` is listed twice")));
+        }
+        let description = validate::description("scopes", &entry.description)
+            .map_err(|error| InvalidField::new("scopes", format!("description of `{name}` {}", error.message)))?;
+        catalog.push(CatalogScope { scope: name.to_owned(), description });
+    }
+    Ok(catalog)
 }
 
 fn normalize_customer_scopes(field: &'static str, scopes: &[String]) -> Result<Vec<String>, InvalidField> {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
+use keyward_core::model::CatalogScope;
 use keyward_core::scope::management;
 use keyward_core::{Environment, ManualClock, SeededRng};
 use keyward_engine::{
@@ -45,9 +46,13 @@ async fn keyspace(h: &Harness, allowed: Option<Vec<&str>>) -> String {
         environment: Environment::Live,
         prefix: Some("pay".into()),
         default_ttl_seconds: None,
-        allowed_scopes: allowed.map(|list| list.into_iter().map(str::to_owned).collect()),
+        scope_catalog: allowed.map(|list| list.into_iter().map(described).collect()),
     };
     h.engine.create_keyspace(&h.admin, input).await.unwrap().id
+}
+
+fn described(scope: &str) -> CatalogScope {
+    CatalogScope { scope: scope.to_owned(), description: format!("Lets a token {scope}") }
 }
 
 fn scopes(list: &[&str]) -> Vec<String> {
@@ -178,7 +183,7 @@ async fn keyspace_default_ttl_applies_when_no_expiry_is_given() {
                 environment: Environment::Test,
                 prefix: None,
                 default_ttl_seconds: Some(3600),
-                allowed_scopes: None,
+                scope_catalog: None,
             },
         )
         .await
@@ -553,7 +558,7 @@ async fn a_token_verifies_only_against_its_own_keyspace() {
                 environment: Environment::Test,
                 prefix: Some("pay".into()),
                 default_ttl_seconds: None,
-                allowed_scopes: None,
+                scope_catalog: None,
             },
         )
         .await
@@ -738,4 +743,65 @@ async fn one_tenant_finds_nothing_of_another() {
     let own = VerifyOptions { org_id: Some(h.admin.org_id()), ..VerifyOptions::default() };
     assert_eq!(h.engine.verify_with(secret, &own, |verdict| verdict.code).await.unwrap(), VerifyCode::Valid);
     assert_eq!(h.engine.get_token(&h.admin, &id).await.unwrap().name, "ours", "foreign calls changed nothing");
+}
+
+#[tokio::test]
+async fn scope_catalogs_are_checked_described_and_replaced_with_an_audit_trail() {
+    let h = harness().await;
+    let ks = keyspace(&h, Some(vec!["invoices:read", "refunds:*"])).await;
+    let issue = |scope: &str| {
+        h.engine.issue_token(
+            &h.admin,
+            NewToken { keyspace_id: ks.clone(), name: "t".into(), scopes: scopes(&[scope]), ..NewToken::default() },
+        )
+    };
+    issue("invoices:read@project/7").await.expect("a binding of a catalog scope");
+    issue("refunds:create").await.expect("covered by the catalog's explicit wildcard");
+    match issue("invoices:write").await {
+        Err(EngineError::Invalid(field)) => {
+            assert_eq!(field.field, "scopes");
+            assert!(field.message.contains("`invoices:write` is not in the scope catalog"), "{}", field.message);
+            assert!(field.message.contains("invoices:read, refunds:*"), "names what is offered: {}", field.message);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    let invalid = |entries: Vec<CatalogScope>| h.engine.replace_scope_catalog(&h.admin, &ks, Some(entries));
+    for (entries, needle) in [
+        (vec![described("invoices:read"), described("invoices:read")], "listed twice"),
+        (vec![described("Invoices:Read")], "lowercase"),
+        (vec![described("invoices:read@project/1")], "no resource binding"),
+        (vec![described("keyward:tokens:write")], "reserved"),
+        (
+            vec![CatalogScope { scope: "invoices:read".into(), description: "  ".into() }],
+            "description of `invoices:read`",
+        ),
+    ] {
+        match invalid(entries).await {
+            Err(EngineError::Invalid(field)) => assert!(field.message.contains(needle), "{needle}: {}", field.message),
+            other => panic!("{needle}: expected a refusal, got {other:?}"),
+        }
+    }
+    let too_many = (0..=256).map(|n| described(&format!("r{n}:read"))).collect();
+    assert!(matches!(invalid(too_many).await, Err(EngineError::Invalid(_))));
+
+    let updated = invalid(vec![described("invoices:write")]).await.unwrap();
+    assert_eq!(updated.scope_catalog.unwrap()[0].description, "Lets a token invoices:write");
+    issue("invoices:write").await.expect("the new catalog applies at once");
+    assert!(matches!(issue("invoices:read").await, Err(EngineError::Invalid(_))));
+
+    let filter = AuditFilter { action: Some("keyspace.scopes_changed".into()), ..AuditFilter::default() };
+    let events = h.engine.list_audit(&h.admin, &filter, &PageRequest::first()).await.unwrap().items;
+    assert_eq!(events.len(), 1, "refused changes leave no trace");
+    assert_eq!(events[0].details["scopes_before"][1]["scope"], "refunds:*");
+    assert_eq!(events[0].details["scopes_after"][0]["scope"], "invoices:write");
+
+    let management_ks = h.engine.list_keyspaces(&h.admin, &PageRequest::first()).await.unwrap();
+    let management_ks = management_ks.items.iter().find(|k| k.management).unwrap().id.clone();
+    assert!(matches!(
+        h.engine.replace_scope_catalog(&h.admin, &management_ks, None).await,
+        Err(EngineError::Invalid(_))
+    ));
+    let (other, _) = tenant(&h, "Other").await;
+    assert!(matches!(h.engine.replace_scope_catalog(&other, &ks, None).await, Err(EngineError::NotFound("keyspace"))));
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use keyward_core::ip::IpNet;
-use keyward_core::model::{AuditEvent, Keyspace, Organization, TokenRecord};
+use keyward_core::model::{AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord};
 use keyward_core::Environment;
 use keyward_engine::Verdict;
 use serde::{Deserialize, Serialize};
@@ -23,8 +23,42 @@ pub struct CreateKeyspace {
     pub prefix: Option<String>,
     /// Lifetime in seconds for tokens created without an expiry.
     pub default_ttl_seconds: Option<i64>,
-    /// When set, tokens in this keyspace may carry only these scopes.
-    pub allowed_scopes: Option<Vec<String>>,
+    /// The scopes its tokens may carry, each with a description for the
+    /// people choosing them (at most 256). Omitted: any customer scope.
+    pub scope_catalog: Option<Vec<ScopeEntry>>,
+}
+
+/// One scope of a keyspace's catalog.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeEntry {
+    /// `resource:action` (e.g. `invoices:read`) or an explicit wildcard
+    /// (`invoices:*`); no resource binding.
+    #[schema(example = "invoices:read")]
+    pub scope: String,
+    /// What it lets a token do, shown to users (1-200 characters).
+    #[schema(example = "Read invoices")]
+    pub description: String,
+}
+
+impl From<ScopeEntry> for CatalogScope {
+    fn from(entry: ScopeEntry) -> Self {
+        Self { scope: entry.scope, description: entry.description }
+    }
+}
+
+impl From<CatalogScope> for ScopeEntry {
+    fn from(entry: CatalogScope) -> Self {
+        Self { scope: entry.scope, description: entry.description }
+    }
+}
+
+/// `PUT /v1/keyspaces/{id}/scope-catalog`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceScopeCatalog {
+    /// The whole new catalog; `null` lifts the restriction (any customer scope).
+    pub scope_catalog: Option<Vec<ScopeEntry>>,
 }
 
 /// A keyspace.
@@ -38,7 +72,8 @@ pub struct KeyspaceView {
     pub environment: Environment,
     pub prefix: String,
     pub default_ttl_seconds: Option<i64>,
-    pub allowed_scopes: Option<Vec<String>>,
+    /// The scopes its tokens may carry, with descriptions; `null`: any customer scope.
+    pub scope_catalog: Option<Vec<ScopeEntry>>,
     /// Whether this is Keyward's own management keyspace.
     pub management: bool,
     pub created_at: DateTime<Utc>,
@@ -54,7 +89,7 @@ impl From<Keyspace> for KeyspaceView {
             environment: k.environment,
             prefix: k.prefix.as_str().to_owned(),
             default_ttl_seconds: k.default_ttl_seconds,
-            allowed_scopes: k.allowed_scopes,
+            scope_catalog: k.scope_catalog.map(|catalog| catalog.into_iter().map(Into::into).collect()),
             management: k.management,
             created_at: k.created_at,
             created_by: k.created_by,

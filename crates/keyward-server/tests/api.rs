@@ -631,6 +631,24 @@ async fn tenants_cannot_reach_each_other(server: &TestServer) {
                 .await,
         ),
         (
+            server
+                .client
+                .put(server.url(&format!("/v1/keyspaces/{ours}/scope-catalog")))
+                .bearer_auth(&other_admin)
+                .json(&json!({"scope_catalog": null}))
+                .send()
+                .await
+                .unwrap(),
+            server
+                .client
+                .put(server.url(&format!("/v1/keyspaces/{missing_keyspace}/scope-catalog")))
+                .bearer_auth(&other_admin)
+                .json(&json!({"scope_catalog": null}))
+                .send()
+                .await
+                .unwrap(),
+        ),
+        (
             server.get(&format!("/v1/organizations/{our_org}"), &other_admin).await,
             server.get(&format!("/v1/organizations/{missing_org}"), &other_admin).await,
         ),
@@ -691,4 +709,62 @@ async fn tenants_cannot_reach_each_other_on_postgres() {
     tenants_cannot_reach_each_other(&server).await;
     drop(server);
     schema.drop_schema().await.unwrap();
+}
+
+#[tokio::test]
+async fn scope_catalogs_over_http() {
+    let server = sqlite_server().await;
+    let created = server
+        .post(
+            "/v1/keyspaces",
+            &server.admin,
+            json!({"name": "billing", "environment": "live", "scope_catalog": [
+                {"scope": "invoices:read", "description": "Read invoices"},
+                {"scope": "invoices:write", "description": "Create and change invoices"}
+            ]}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let keyspace: Value = created.json().await.unwrap();
+    let id = keyspace["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        keyspace["scope_catalog"][1],
+        json!({"scope": "invoices:write", "description": "Create and change invoices"})
+    );
+
+    let outside = server
+        .post("/v1/tokens", &server.admin, json!({"keyspace_id": id, "name": "t", "scopes": ["refunds:read"]}))
+        .await;
+    let body = problem(outside, StatusCode::BAD_REQUEST, "invalid_field").await;
+    assert_eq!(body["field"], "scopes");
+    assert!(body["detail"].as_str().unwrap().contains("invoices:read, invoices:write"), "{body}");
+
+    let put = |body: Value| {
+        server
+            .client
+            .put(server.url(&format!("/v1/keyspaces/{id}/scope-catalog")))
+            .bearer_auth(&server.admin)
+            .json(&body)
+            .send()
+    };
+    let missing_description = put(json!({"scope_catalog": [{"scope": "refunds:read"}]})).await.unwrap();
+    let body = problem(missing_description, StatusCode::BAD_REQUEST, "invalid_field").await;
+    assert!(body["field"].as_str().unwrap().starts_with("scope_catalog[0]"), "{body}");
+    let bound = put(json!({"scope_catalog": [{"scope": "refunds:read@x/1", "description": "d"}]})).await.unwrap();
+    assert_eq!(problem(bound, StatusCode::BAD_REQUEST, "invalid_field").await["field"], "scopes");
+    let replaced =
+        put(json!({"scope_catalog": [{"scope": "refunds:read", "description": "See refunds"}]})).await.unwrap();
+    assert_eq!(replaced.status(), StatusCode::OK);
+    let replaced: Value = replaced.json().await.unwrap();
+    assert_eq!(replaced["scope_catalog"], json!([{"scope": "refunds:read", "description": "See refunds"}]));
+    let token = server.token(json!({"keyspace_id": id, "name": "t", "scopes": ["refunds:read@shop/9"]})).await;
+    assert_eq!(token["scopes"], json!(["refunds:read@shop/9"]));
+
+    let audit: Value = server
+        .get(&format!("/v1/audit?action=keyspace.scopes_changed&target_id={id}"), &server.admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["data"][0]["details"]["scopes_before"][0]["scope"], "invoices:read");
 }

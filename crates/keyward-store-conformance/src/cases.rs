@@ -1,6 +1,6 @@
 //! The cases. Each takes a fresh, migrated, empty store.
 
-use keyward_core::model::{actions, TokenState};
+use keyward_core::model::{actions, CatalogScope, TokenState};
 use keyward_store::{AuditFilter, PageRequest, Store, StoreError, TokenFilter, TokenUpdate, UsageDelta};
 use serde_json::json;
 
@@ -113,7 +113,7 @@ pub async fn keyspaces_round_trip_and_paginate(store: &dyn Store) {
     for n in 0..5 {
         let mut space = keyspace(&format!("space {n}"), at(n));
         if n == 1 {
-            space.allowed_scopes = None;
+            space.scope_catalog = None;
             space.default_ttl_seconds = None;
         }
         store.create_keyspace(&space, &event(actions::KEYSPACE_CREATED, "keyspace", &space.id, at(n))).await.unwrap();
@@ -433,4 +433,29 @@ pub async fn audit_filters_and_pagination(store: &dyn Store) {
     let rest = store.list_audit(ORG, &AuditFilter::default(), &PageRequest::new(Some(4), first.next)).await.unwrap();
     assert_eq!(first.items.len() + rest.items.len(), 6);
     assert!(rest.next.is_none());
+}
+
+pub async fn scope_catalogs_are_replaced_whole_within_the_organization(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let catalog = vec![CatalogScope { scope: "refunds:*".into(), description: "Everything about refunds".into() }];
+    let changed = event(actions::KEYSPACE_SCOPES_CHANGED, "keyspace", &space.id, at(5));
+    let updated = store.replace_scope_catalog(ORG, &space.id, Some(&catalog), &changed).await.unwrap().unwrap();
+    assert_eq!(updated.scope_catalog.as_deref(), Some(&catalog[..]));
+    assert_eq!(store.get_keyspace(ORG, &space.id).await.unwrap().unwrap(), updated);
+
+    // Another organization's call is a miss and changes nothing.
+    let mut foreign = event(actions::KEYSPACE_SCOPES_CHANGED, "keyspace", &space.id, at(6));
+    foreign.org_id = OTHER_ORG.into();
+    assert!(store.replace_scope_catalog(OTHER_ORG, &space.id, None, &foreign).await.unwrap().is_none());
+    // A failed audit write undoes the change.
+    let mut clashing = event(actions::KEYSPACE_SCOPES_CHANGED, "keyspace", &space.id, at(7));
+    clashing.id = changed.id.clone();
+    assert!(store.replace_scope_catalog(ORG, &space.id, None, &clashing).await.is_err());
+    assert_eq!(store.get_keyspace(ORG, &space.id).await.unwrap().unwrap().scope_catalog, Some(catalog));
+
+    let opened = event(actions::KEYSPACE_SCOPES_CHANGED, "keyspace", &space.id, at(8));
+    let opened = store.replace_scope_catalog(ORG, &space.id, None, &opened).await.unwrap().unwrap();
+    assert_eq!(opened.scope_catalog, None);
+    let filter = AuditFilter { action: Some(actions::KEYSPACE_SCOPES_CHANGED.into()), ..AuditFilter::default() };
+    assert_eq!(store.list_audit(ORG, &filter, &PageRequest::first()).await.unwrap().items.len(), 2);
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
-use keyward_core::model::{actions, AuditEvent, Keyspace, Organization, TokenRecord};
+use keyward_core::model::{actions, AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord};
 use keyward_core::{token, Environment, OsRng, TokenDigest, TokenPrefix};
 use keyward_store::{Founding, Store};
 use serde_json::json;
@@ -55,7 +55,7 @@ pub fn founding_parts(id: &str, event_org: &str, created_at: DateTime<Utc>) -> F
     };
     let mut keyspace = keyspace_in(id, "keyward", created_at);
     keyspace.management = true;
-    keyspace.allowed_scopes = None;
+    keyspace.scope_catalog = None;
     let (token, digest) = token(&keyspace, "admin", "admin", created_at);
     let mut event = event(actions::ORGANIZATION_CREATED, "organization", id, created_at);
     event.org_id = event_org.into();
@@ -84,7 +84,10 @@ pub fn keyspace_in(org: &str, name: &str, created_at: DateTime<Utc>) -> Keyspace
         environment: Environment::Test,
         prefix: TokenPrefix::new("kw").unwrap(),
         default_ttl_seconds: Some(3600),
-        allowed_scopes: Some(vec!["invoices:read".into(), "invoices:write".into()]),
+        scope_catalog: Some(vec![
+            CatalogScope { scope: "invoices:read".into(), description: "Read invoices".into() },
+            CatalogScope { scope: "invoices:write".into(), description: "Créer des factures ✓".into() },
+        ]),
         management: false,
         created_at,
         created_by: "tok_creator".into(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keyward_core::model::{AuditEvent, Keyspace, Organization, TokenRecord, TokenState};
+use keyward_core::model::{AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord, TokenState};
 use keyward_core::TokenDigest;
 use keyward_store::{
     AuditFilter, Founding, Page, PageRequest, Revocation, Store, StoreError, StoredToken, TokenFilter, TokenUpdate,
@@ -103,9 +103,9 @@ async fn insert_event(tx: &mut Transaction<'_, Postgres>, event: &AuditEvent) ->
 }
 
 async fn insert_keyspace(tx: &mut Transaction<'_, Postgres>, keyspace: &Keyspace) -> Result<(), StoreError> {
-    let allowed = keyspace.allowed_scopes.as_ref().map(json_value).transpose()?;
+    let catalog = keyspace.scope_catalog.as_ref().map(json_value).transpose()?;
     sqlx::query(
-        "INSERT INTO keyspaces (id, org_id, name, environment, prefix, default_ttl_seconds, allowed_scopes, management, created_at, created_by)
+        "INSERT INTO keyspaces (id, org_id, name, environment, prefix, default_ttl_seconds, scope_catalog, management, created_at, created_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&keyspace.id)
@@ -114,7 +114,7 @@ async fn insert_keyspace(tx: &mut Transaction<'_, Postgres>, keyspace: &Keyspace
     .bind(keyspace.environment.as_str())
     .bind(keyspace.prefix.as_str())
     .bind(keyspace.default_ttl_seconds)
-    .bind(allowed)
+    .bind(catalog)
     .bind(keyspace.management)
     .bind(keyspace.created_at.timestamp_micros())
     .bind(&keyspace.created_by)
@@ -311,6 +311,32 @@ impl Store for PostgresStore {
             micros: k.created_at.timestamp_micros(),
             id: k.id.clone(),
         }))
+    }
+
+    async fn replace_scope_catalog(
+        &self,
+        org: &str,
+        id: &str,
+        catalog: Option<&[CatalogScope]>,
+        event: &AuditEvent,
+    ) -> Result<Option<Keyspace>, StoreError> {
+        let catalog = catalog.map(|list| json_value(&list)).transpose()?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let row: Option<KeyspaceRow> = sqlx::query_as(&format!(
+            "UPDATE keyspaces SET scope_catalog = $1 WHERE org_id = $2 AND id = $3 RETURNING {KEYSPACE_COLUMNS}"
+        ))
+        .bind(catalog)
+        .bind(org)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        row.into_keyspace().map(Some)
     }
 
     async fn create_token(

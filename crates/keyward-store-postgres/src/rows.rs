@@ -4,7 +4,7 @@ use keyward_core::model::{AuditEvent, Keyspace, Organization, TokenRecord};
 use keyward_store::{decode, StoreError, StoredToken};
 
 pub const KEYSPACE_COLUMNS: &str =
-    "id, org_id, name, environment, prefix, default_ttl_seconds, allowed_scopes, management, created_at, created_by";
+    "id, org_id, name, environment, prefix, default_ttl_seconds, scope_catalog, management, created_at, created_by";
 pub const TOKEN_COLUMNS: &str =
     "id, org_id, keyspace_id, management, name, owner, scopes, allowed_ips, metadata, environment, prefix, last4, \
      created_at, created_by, expires_at, revoked_at, last_used_at, use_count";
@@ -19,7 +19,7 @@ pub struct KeyspaceRow {
     environment: String,
     prefix: String,
     default_ttl_seconds: Option<i64>,
-    allowed_scopes: Option<serde_json::Value>,
+    scope_catalog: Option<serde_json::Value>,
     management: bool,
     created_at: i64,
     created_by: String,
@@ -30,7 +30,7 @@ impl KeyspaceRow {
         Ok(Keyspace {
             environment: decode::environment(&self.environment)?,
             prefix: decode::prefix(&self.prefix)?,
-            allowed_scopes: self.allowed_scopes.map(decode::string_list).transpose()?,
+            scope_catalog: self.scope_catalog.map(decode::catalog).transpose()?,
             id: self.id,
             org_id: self.org_id,
             name: self.name,

@@ -40,8 +40,9 @@ async fn migrations_are_idempotent_and_the_file_is_durable() {
     assert_eq!(synchronous, 2, "synchronous=FULL");
 }
 
-/// A database bootstrapped before organizations existed upgrades in place:
-/// its rows join one new operator organization and keep working.
+/// A database bootstrapped before organizations and scope catalogs existed
+/// upgrades in place: its rows join one new operator organization, allowed
+/// scopes become catalogs, and everything keeps working.
 #[tokio::test]
 async fn pre_organization_data_moves_into_the_operator_organization() {
     let dir = tempfile::tempdir().unwrap();
@@ -55,9 +56,9 @@ async fn pre_organization_data_moves_into_the_operator_organization() {
     sqlx::migrate::Migrator::new(old_migrations.as_path()).await.unwrap().run(store.writer_pool()).await.unwrap();
     let digest = [7u8; 32];
     sqlx::raw_sql(
-        "INSERT INTO keyspaces (id, name, environment, prefix, management, created_at, created_by)
-         VALUES ('ks_admin', 'keyward management', 'live', 'kw', 1, 1, 'system'),
-                ('ks_app', 'app', 'test', 'kw', 0, 2, 'tok_admin');
+        "INSERT INTO keyspaces (id, name, environment, prefix, management, created_at, created_by, allowed_scopes)
+         VALUES ('ks_admin', 'keyward management', 'live', 'kw', 1, 1, 'system', NULL),
+                ('ks_app', 'app', 'test', 'kw', 0, 2, 'tok_admin', '[\"invoices:read\",\"refunds:*\"]');
          INSERT INTO audit_events (id, occurred_at, actor, action, target_type, target_id, details)
          VALUES ('evt_1', 1, 'system', 'admin.bootstrapped', 'token', 'tok_admin', '{}');",
     )
@@ -85,7 +86,11 @@ async fn pre_organization_data_moves_into_the_operator_organization() {
         .expect("the admin token survives");
     assert_eq!((admin.org_id.as_str(), admin.management), (operator.id.as_str(), true));
     assert_eq!(store.management_keyspace(&operator.id).await.unwrap().unwrap().id, "ks_admin");
-    assert_eq!(store.get_keyspace(&operator.id, "ks_app").await.unwrap().unwrap().org_id, operator.id);
+    let app = store.get_keyspace(&operator.id, "ks_app").await.unwrap().unwrap();
+    assert_eq!(app.org_id, operator.id);
+    let catalog: Vec<&str> = app.scope_catalog.as_ref().unwrap().iter().map(|entry| entry.scope.as_str()).collect();
+    assert_eq!(catalog, ["invoices:read", "refunds:*"], "allowed scopes became the catalog, in order");
+    assert!(store.get_keyspace(&operator.id, "ks_admin").await.unwrap().unwrap().scope_catalog.is_none());
     let page = keyward_store::PageRequest::first();
     let log = store.list_audit(&operator.id, &keyward_store::AuditFilter::default(), &page).await.unwrap();
     assert_eq!(log.items.len(), 1);

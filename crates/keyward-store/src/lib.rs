@@ -17,7 +17,7 @@ mod page;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keyward_core::model::{AuditEvent, Keyspace, Organization, TokenRecord, TokenState};
+use keyward_core::model::{AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord, TokenState};
 use keyward_core::TokenDigest;
 
 pub use page::{Cursor, Page, PageRequest, MAX_PAGE_SIZE};
@@ -172,6 +172,17 @@ pub trait Store: Send + Sync + 'static {
     /// Keyspaces of `org`, newest first.
     async fn list_keyspaces(&self, org: &str, page: &PageRequest) -> Result<Page<Keyspace>, StoreError>;
 
+    /// Replaces the scope catalog of a keyspace of `org` (`None`: any
+    /// customer scope). Returns the keyspace after the change, `None` when
+    /// `org` has no such keyspace.
+    async fn replace_scope_catalog(
+        &self,
+        org: &str,
+        id: &str,
+        catalog: Option<&[CatalogScope]>,
+        event: &AuditEvent,
+    ) -> Result<Option<Keyspace>, StoreError>;
+
     /// Inserts a token stored under `digest`. Fails with
     /// [`StoreError::MissingReference`] unless its keyspace exists in its organization.
     async fn create_token(
@@ -261,6 +272,11 @@ pub mod decode {
     /// A stored JSON array of strings.
     pub fn string_list(value: serde_json::Value) -> Result<Vec<String>, StoreError> {
         serde_json::from_value(value).map_err(|error| StoreError::Corrupt(format!("scope list: {error}")))
+    }
+
+    /// A scope catalog stored as a JSON array of `{"scope", "description"}`.
+    pub fn catalog(value: serde_json::Value) -> Result<Vec<keyward_core::model::CatalogScope>, StoreError> {
+        serde_json::from_value(value).map_err(|error| StoreError::Corrupt(format!("scope catalog: {error}")))
     }
 
     /// An IP allowlist stored as a JSON array of CIDR strings.

@@ -195,9 +195,23 @@ pub enum KeyspaceCommand {
         /// Default token lifetime: 3600, 15m, 12h, 30d
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         default_ttl: Option<i64>,
-        /// Restrict tokens to these scopes; repeat for several
-        #[arg(long = "allowed-scope", value_name = "SCOPE")]
-        allowed_scopes: Vec<String>,
+        /// A scope of its catalog with its description, `invoices:read=Read invoices`;
+        /// repeat for several. Without any, tokens may carry any scope.
+        #[arg(long = "scope", value_name = "SCOPE=DESCRIPTION", value_parser = parse_catalog_entry)]
+        scope_catalog: Vec<(String, String)>,
+    },
+    /// Replace a keyspace's scope catalog.
+    Scopes {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Keyspace id (ks_…)
+        id: String,
+        /// A scope with its description, `invoices:read=Read invoices`; repeat for several
+        #[arg(long = "scope", value_name = "SCOPE=DESCRIPTION", value_parser = parse_catalog_entry, required_unless_present = "any")]
+        scope_catalog: Vec<(String, String)>,
+        /// Remove the catalog: tokens may carry any scope
+        #[arg(long, conflicts_with = "scope_catalog")]
+        any: bool,
     },
     /// List keyspaces.
     List {
@@ -258,6 +272,16 @@ pub struct AuditArgs {
 }
 
 /// Seconds from `3600`, `90s`, `15m`, `12h` or `30d`.
+/// `scope=description`, split at the first `=` (scopes never contain one).
+pub fn parse_catalog_entry(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((scope, description)) if !scope.trim().is_empty() && !description.trim().is_empty() => {
+            Ok((scope.trim().to_owned(), description.trim().to_owned()))
+        }
+        _ => Err(format!("expected SCOPE=DESCRIPTION, e.g. invoices:read=Read invoices; got {text:?}")),
+    }
+}
+
 pub fn parse_duration(text: &str) -> Result<i64, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {

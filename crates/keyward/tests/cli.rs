@@ -114,6 +114,40 @@ fn serve_then_drive_every_client_verb() {
         stdout(&keyward(&addr, &admin, &["keyspace", "create", "--name", "other", "--environment", "live"], None));
     assert!(piped_id.trim().starts_with("ks_") && piped_id.lines().count() == 1, "piped: the id alone");
 
+    // Scope catalogs: scopes with descriptions, replaced whole.
+    let catalogued = stdout(&keyward(
+        &addr,
+        &admin,
+        &["keyspace", "create", "--name", "cat", "--environment", "live", "--scope", "invoices:read=Read invoices"],
+        None,
+    ));
+    let catalogued = catalogued.trim();
+    let replaced = stdout(&keyward(
+        &addr,
+        &admin,
+        &[
+            "keyspace",
+            "scopes",
+            catalogued,
+            "--scope",
+            "refunds:create=Issue refunds",
+            "--scope",
+            "refunds:read=See refunds",
+        ],
+        None,
+    ));
+    assert!(replaced.contains("refunds:create (Issue refunds), refunds:read (See refunds)"), "{replaced}");
+    let malformed = keyward(&addr, &admin, &["keyspace", "scopes", catalogued, "--scope", "refunds:read"], None);
+    assert_eq!(malformed.status.code(), Some(2));
+    let refused = keyward(&addr, &admin, &["keyspace", "scopes", catalogued, "--scope", "Refunds=x"], None);
+    assert_eq!(refused.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("scopes:") && message.lines().count() == 1, "{message}");
+    let opened = stdout(&keyward(&addr, &admin, &["keyspace", "scopes", catalogued, "--any"], None));
+    assert!(
+        opened.contains("scope_catalog") && opened.lines().any(|l| l.starts_with("scope_catalog") && l.ends_with('-'))
+    );
+
     // Piped stdout: the secret alone on one line.
     let created = stdout(&keyward(
         &addr,

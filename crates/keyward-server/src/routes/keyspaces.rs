@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use keyward_engine::NewKeyspace;
 
-use crate::dto::{CreateKeyspace, KeyspaceView, Page, PageQuery};
+use crate::dto::{CreateKeyspace, KeyspaceView, Page, PageQuery, ReplaceScopeCatalog};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::routes::page_request;
@@ -25,7 +25,7 @@ pub async fn create_keyspace(
         environment: body.environment,
         prefix: body.prefix,
         default_ttl_seconds: body.default_ttl_seconds,
-        allowed_scopes: body.allowed_scopes,
+        scope_catalog: body.scope_catalog.map(|catalog| catalog.into_iter().map(Into::into).collect()),
     };
     let keyspace = state.engine.create_keyspace(&actor, input).await?;
     Ok((StatusCode::CREATED, Json(keyspace.into())))
@@ -54,4 +54,21 @@ pub async fn get_keyspace(
     Path(id): Path<String>,
 ) -> Result<Json<KeyspaceView>, ApiError> {
     Ok(Json(state.engine.get_keyspace(&actor, &id).await?.into()))
+}
+
+/// Replace a keyspace's scope catalog. New grants are checked against it at
+/// once; tokens holding a scope that leaves it keep that scope. Audited with
+/// the catalog before and after. Needs `keyward:keyspaces:write`.
+#[utoipa::path(put, path = "/v1/keyspaces/{id}/scope-catalog", tag = "keyspaces", params(("id" = String, Path)),
+    request_body = ReplaceScopeCatalog, security(("bearer" = ["keyward:keyspaces:write"])),
+    responses((status = 200, body = KeyspaceView), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn replace_scope_catalog(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReplaceScopeCatalog>,
+) -> Result<Json<KeyspaceView>, ApiError> {
+    let catalog = body.scope_catalog.map(|catalog| catalog.into_iter().map(Into::into).collect());
+    Ok(Json(state.engine.replace_scope_catalog(&actor, &id, catalog).await?.into()))
 }

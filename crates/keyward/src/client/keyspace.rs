@@ -17,7 +17,7 @@ const KEYS: &[&str] = &[
     "environment",
     "prefix",
     "default_ttl_seconds",
-    "allowed_scopes",
+    "scope_catalog",
     "management",
     "created_at",
     "created_by",
@@ -25,7 +25,7 @@ const KEYS: &[&str] = &[
 
 pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
     match command {
-        KeyspaceCommand::Create { client, name, environment, prefix, default_ttl, allowed_scopes } => {
+        KeyspaceCommand::Create { client, name, environment, prefix, default_ttl, scope_catalog } => {
             let api = Api::new(&client)?;
             let mut body = json!({"name": name, "environment": environment});
             if let Some(prefix) = prefix {
@@ -34,8 +34,8 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
             if let Some(ttl) = default_ttl {
                 body["default_ttl_seconds"] = Value::from(ttl);
             }
-            if !allowed_scopes.is_empty() {
-                body["allowed_scopes"] = Value::from(allowed_scopes);
+            if !scope_catalog.is_empty() {
+                body["scope_catalog"] = catalog_json(scope_catalog);
             }
             let keyspace = api.post("/v1/keyspaces", body).await?;
             if api.json {
@@ -72,6 +72,18 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
+        KeyspaceCommand::Scopes { client, id, scope_catalog, any } => {
+            let api = Api::new(&client)?;
+            let catalog = if any { Value::Null } else { catalog_json(scope_catalog) };
+            let path = format!("/v1/keyspaces/{}/scope-catalog", path_segment(&id)?);
+            let keyspace = api.put(&path, json!({"scope_catalog": catalog})).await?;
+            if api.json {
+                print_json(&keyspace);
+            } else {
+                print_fields(&keyspace, KEYS);
+            }
+            Ok(())
+        }
         KeyspaceCommand::Show { client, id } => {
             let api = Api::new(&client)?;
             let keyspace = api.get(&format!("/v1/keyspaces/{}", path_segment(&id)?), &[]).await?;
@@ -83,4 +95,8 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+fn catalog_json(entries: Vec<(String, String)>) -> Value {
+    entries.into_iter().map(|(scope, description)| json!({"scope": scope, "description": description})).collect()
 }

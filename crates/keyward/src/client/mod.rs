@@ -110,6 +110,10 @@ impl Api {
     pub async fn post(&self, path: &str, body: Value) -> Result<Value, CliError> {
         self.call(Method::POST, path, &[], Some(body)).await
     }
+
+    pub async fn put(&self, path: &str, body: Value) -> Result<Value, CliError> {
+        self.call(Method::PUT, path, &[], Some(body)).await
+    }
 }
 
 /// Query pairs from optional values.

@@ -52,10 +52,14 @@ pub fn print_fields(value: &Value, keys: &[&str]) {
     }
 }
 
-/// A JSON value as a cell: strings bare, null as `-`, lists comma-separated.
+/// A JSON value as a cell: strings bare, null as `-`, lists comma-separated,
+/// a scope catalog entry as `scope (description)`.
 pub fn text(value: &Value) -> String {
     match value {
         Value::Null => "-".into(),
+        Value::Object(entry) if entry.contains_key("scope") && entry.contains_key("description") => {
+            format!("{} ({})", text(&value["scope"]), text(&value["description"]))
+        }
         Value::String(s) => s.clone(),
         Value::Array(items) if items.is_empty() => "-".into(),
         Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(", "),
