@@ -12,6 +12,7 @@ pub mod digest;
 pub mod id;
 pub mod ip;
 pub mod model;
+pub mod policy;
 pub mod rng;
 pub mod scope;
 pub mod secret;

@@ -18,6 +18,8 @@ pub struct Organization {
     /// The one organization created at bootstrap, whose management tokens
     /// may also administer the deployment (create other organizations).
     pub operator: bool,
+    /// The rules its tokens must follow, set by its owners.
+    pub token_policy: crate::policy::TokenPolicy,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Actor that created it.
@@ -192,6 +194,8 @@ pub mod actions {
     pub const ORGANIZATION_CREATED: &str = "organization.created";
     /// A keyspace was created.
     pub const KEYSPACE_CREATED: &str = "keyspace.created";
+    /// An organization's token policy was replaced.
+    pub const POLICY_CHANGED: &str = "organization.policy_changed";
     /// A keyspace's scope catalog was replaced.
     pub const KEYSPACE_SCOPES_CHANGED: &str = "keyspace.scopes_changed";
     /// A token was issued.

@@ -33,6 +33,8 @@ pub mod management {
     /// Read the audit log.
     pub const AUDIT_READ: &str = "keyward:audit:read";
 
+    /// Change the organization's token policy.
+    pub const POLICIES_WRITE: &str = "keyward:policies:write";
     /// List and show every organization of the deployment (operator only).
     pub const ORGANIZATIONS_READ: &str = "keyward:organizations:read";
     /// Create organizations (operator only).
@@ -40,7 +42,8 @@ pub mod management {
 
     /// The scopes that act within one organization: what an organization's
     /// first admin token holds.
-    pub const ORGANIZATION: &[&str] = &[KEYSPACES_READ, KEYSPACES_WRITE, TOKENS_READ, TOKENS_WRITE, VERIFY, AUDIT_READ];
+    pub const ORGANIZATION: &[&str] =
+        &[KEYSPACES_READ, KEYSPACES_WRITE, TOKENS_READ, TOKENS_WRITE, VERIFY, AUDIT_READ, POLICIES_WRITE];
 
     /// Every management scope: what the operator's first admin token holds.
     pub const ALL: &[&str] = &[
@@ -50,6 +53,7 @@ pub mod management {
         TOKENS_WRITE,
         VERIFY,
         AUDIT_READ,
+        POLICIES_WRITE,
         ORGANIZATIONS_READ,
         ORGANIZATIONS_WRITE,
     ];

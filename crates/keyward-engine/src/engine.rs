@@ -10,6 +10,7 @@ use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
 use keyward_core::ip::{self, IpNet};
 use keyward_core::model::{actions, AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord};
+use keyward_core::policy::{TokenPolicy, TokenShape, Violation};
 use keyward_core::scope::{self, management};
 use keyward_core::validate::{self, InvalidField};
 use keyward_core::{token, Clock, Environment, ParsedToken, SecretToken, SecureRng, TokenDigest, TokenPrefix};
@@ -18,6 +19,7 @@ use serde_json::{json, Value};
 
 use crate::actor::{Actor, Principal};
 use crate::cache::{Slot, TokenCache};
+use crate::error::PolicyProblem;
 use crate::EngineError;
 
 /// Tunables. The defaults suit one instance with up to a few hundred
@@ -117,6 +119,15 @@ pub struct TokenChanges {
     pub confirm_broader_scopes: bool,
     /// New IP allowlist (replaces the old one; empty: anywhere).
     pub allowed_ips: Option<Vec<String>>,
+}
+
+/// A token that breaks its organization's current policy, and how.
+#[derive(Debug, Clone)]
+pub struct PolicyFinding {
+    /// The token.
+    pub token: TokenRecord,
+    /// Every rule it breaks.
+    pub violations: Vec<Violation>,
 }
 
 /// What a verification checks besides the token itself.
@@ -366,6 +377,7 @@ impl Engine {
             id: new_id(IdKind::Organization, self.rng.as_ref())?,
             name: name.to_owned(),
             operator,
+            token_policy: TokenPolicy::default(),
             created_at: now,
             created_by: created_by.clone(),
         };
@@ -386,6 +398,83 @@ impl Engine {
             self.mint(&keyspace, admin_name.into(), "admin".into(), scopes, Vec::new(), None, json!({}), actor)?;
         let admin_digest = TokenDigest::of(secret.expose());
         Ok(Founded { organization, management_keyspace: keyspace, admin: Issued { secret, record }, admin_digest })
+    }
+
+    /// The token policy of the actor's organization.
+    pub async fn token_policy(&self, actor: &Actor) -> Result<TokenPolicy, EngineError> {
+        let organization =
+            self.store.get_organization(actor.org_id()).await?.ok_or(EngineError::NotFound("organization"))?;
+        Ok(organization.token_policy)
+    }
+
+    /// Replaces the actor's organization's token policy. It applies to
+    /// tokens created or changed from now on; existing tokens that break it
+    /// are reported by [`Engine::policy_violations`], not touched.
+    pub async fn set_token_policy(&self, actor: &Actor, policy: TokenPolicy) -> Result<Organization, EngineError> {
+        actor.require(management::POLICIES_WRITE)?;
+        let policy = policy.validate()?;
+        let before = self.token_policy(actor).await?;
+        let event = self.event(
+            actor,
+            actions::POLICY_CHANGED,
+            "organization",
+            actor.org_id(),
+            json!({"policy_before": before, "policy_after": policy}),
+        )?;
+        self.store.set_token_policy(actor.org_id(), &policy, &event).await?.ok_or(EngineError::NotFound("organization"))
+    }
+
+    /// Active tokens among one page of the organization's tokens (walk the
+    /// pages with the returned cursor) that break its current policy. A
+    /// page may hold fewer findings than its size, or none.
+    pub async fn policy_violations(
+        &self,
+        actor: &Actor,
+        page: &PageRequest,
+    ) -> Result<Page<PolicyFinding>, EngineError> {
+        actor.require(management::TOKENS_READ)?;
+        let policy = self.token_policy(actor).await?;
+        let now = self.now();
+        let filter =
+            TokenFilter { state: Some(keyward_core::model::TokenState::Active), now, ..TokenFilter::default() };
+        let tokens = self.store.list_tokens(actor.org_id(), &filter, page).await?;
+        let mut counts: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        let mut findings = Vec::new();
+        for token in tokens.items {
+            let mut violations = Engine::violations_of(&policy, &token);
+            if let Some(limit) = policy.max_active_tokens_per_owner {
+                let count = match counts.get(&token.owner) {
+                    Some(count) => *count,
+                    None => {
+                        let count = self.store.count_active_tokens(actor.org_id(), &token.owner, now).await?;
+                        counts.insert(token.owner.clone(), count);
+                        count
+                    }
+                };
+                if count > u64::from(limit) {
+                    violations.push(Violation::OwnerOverLimit);
+                }
+            }
+            if !violations.is_empty() {
+                findings.push(PolicyFinding { token, violations });
+            }
+        }
+        Ok(Page { items: findings, next: tokens.next })
+    }
+
+    /// The rules of `policy` that `token` breaks on its own (without the
+    /// per-owner count), for flagging it wherever it is shown.
+    pub fn violations_of(policy: &TokenPolicy, token: &TokenRecord) -> Vec<Violation> {
+        if policy.is_empty() {
+            return Vec::new();
+        }
+        policy.violations(&TokenShape {
+            created_at_micros: token.created_at.timestamp_micros(),
+            expires_at_micros: token.expires_at.map(|at| at.timestamp_micros()),
+            scopes: &token.scopes,
+            allowed_ips: &token.allowed_ips,
+            management: token.management,
+        })
     }
 
     /// One organization: the caller's own, or any for the operator.
@@ -549,6 +638,7 @@ impl Engine {
             .ok_or(EngineError::NotFound("keyspace"))?;
         let scopes = grantable_scopes(actor, &keyspace, &input.scopes)?;
         let allowed_ips = parse_allowed_ips(&input.allowed_ips)?;
+        let policy = self.token_policy(actor).await?;
         let now = self.now();
         let expires_at = match (input.expires_in, input.expires_at) {
             (Some(_), Some(_)) => {
@@ -568,8 +658,27 @@ impl Engine {
                 // Stored at microsecond precision, like every other time.
                 Some(micros_to_datetime(at.timestamp_micros()))
             }
-            (None, None) => keyspace.default_ttl_seconds.map(|seconds| now + chrono::Duration::seconds(seconds)),
+            (None, None) => policy
+                .default_lifetime_seconds
+                .or(keyspace.default_ttl_seconds)
+                .map(|seconds| now + chrono::Duration::seconds(seconds)),
         };
+        let shape = TokenShape {
+            created_at_micros: now.timestamp_micros(),
+            expires_at_micros: expires_at.map(|at| at.timestamp_micros()),
+            scopes: &scopes,
+            allowed_ips: &allowed_ips,
+            management: keyspace.management,
+        };
+        let mut violations = policy.violations(&shape);
+        if let Some(limit) = policy.max_active_tokens_per_owner {
+            // Checked before the insert: creations for one owner racing each
+            // other can pass together. The violations report lists the excess.
+            if self.store.count_active_tokens(actor.org_id(), &owner, now).await? >= u64::from(limit) {
+                violations.push(Violation::OwnerOverLimit);
+            }
+        }
+        refuse_violations(&policy, violations)?;
         let (secret, record) = self.mint(&keyspace, name, owner, scopes, allowed_ips, expires_at, metadata, actor)?;
         let digest = TokenDigest::of(secret.expose());
         let event = self.event(
@@ -759,10 +868,13 @@ impl Engine {
         }
         let mut details = serde_json::Map::new();
         let mut if_scopes_are = None;
-        let scopes = match &changes.scopes {
-            None => None,
-            Some(requested) => {
-                let current = self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        // Scope and allowlist changes are judged against the current record.
+        let current = match changes.scopes.is_some() || allowed_ips.is_some() {
+            true => Some(self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?),
+            false => None,
+        };
+        let scopes = match (&changes.scopes, &current) {
+            (Some(requested), Some(current)) => {
                 let keyspace =
                     self.store.get_keyspace(actor.org_id(), &current.keyspace_id).await?.ok_or_else(|| {
                         EngineError::Store(keyward_store::StoreError::Corrupt("token without keyspace".into()))
@@ -780,10 +892,30 @@ impl Engine {
                 details.insert("scopes_after".into(), json!(scopes));
                 details.insert("broadened".into(), json!(!broader.is_empty()));
                 // The widening check above holds only for these old scopes.
-                if_scopes_are = Some(current.scopes);
+                if_scopes_are = Some(current.scopes.clone());
                 Some(scopes)
             }
+            _ => None,
         };
+        if let Some(current) = &current {
+            // A change may not introduce a violation in what it changes;
+            // older violations elsewhere (say, no expiry) do not block it.
+            let policy = self.token_policy(actor).await?;
+            let changed = TokenRecord {
+                scopes: scopes.clone().unwrap_or_else(|| current.scopes.clone()),
+                allowed_ips: allowed_ips.clone().unwrap_or_else(|| current.allowed_ips.clone()),
+                ..current.clone()
+            };
+            let introduced = Engine::violations_of(&policy, &changed)
+                .into_iter()
+                .filter(|violation| match violation {
+                    Violation::ScopeNotGrantable(_) => scopes.is_some(),
+                    Violation::NoIpAllowlist => allowed_ips.is_some(),
+                    _ => false,
+                })
+                .collect();
+            refuse_violations(&policy, introduced)?;
+        }
         if let Some(name) = &name {
             details.insert("name".into(), json!(name));
         }
@@ -920,6 +1052,22 @@ fn grantable_scopes(actor: &Actor, keyspace: &Keyspace, requested: &[String]) ->
         return Err(EngineError::Escalation { scopes: beyond });
     }
     Ok(scopes)
+}
+
+/// Fails with every broken rule explained, if any.
+fn refuse_violations(policy: &TokenPolicy, violations: Vec<Violation>) -> Result<(), EngineError> {
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let violations = violations
+        .iter()
+        .map(|violation| PolicyProblem {
+            code: violation.code(),
+            field: violation.field(),
+            detail: violation.explain(policy),
+        })
+        .collect();
+    Err(EngineError::PolicyViolation { violations })
 }
 
 fn parse_allowed_ips(entries: &[String]) -> Result<Vec<IpNet>, InvalidField> {

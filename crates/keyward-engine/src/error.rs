@@ -29,6 +29,12 @@ pub enum EngineError {
         /// The new scopes the old ones did not grant.
         broader: Vec<String>,
     },
+    /// The token would break the organization's token policy.
+    #[error("token policy violated: {}", violations.iter().map(|v| v.code).collect::<Vec<_>>().join(", "))]
+    PolicyViolation {
+        /// Every rule broken, explained.
+        violations: Vec<PolicyProblem>,
+    },
     /// No such thing (or not visible to the actor).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -41,6 +47,17 @@ pub enum EngineError {
     /// The OS random generator failed.
     #[error(transparent)]
     Rng(#[from] RngError),
+}
+
+/// One broken policy rule, ready to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyProblem {
+    /// Stable code, e.g. `expiry_required`.
+    pub code: &'static str,
+    /// The request field to change.
+    pub field: &'static str,
+    /// What to do, in words.
+    pub detail: String,
 }
 
 impl From<StoreError> for EngineError {

@@ -31,6 +31,7 @@ mod usage;
 
 pub use actor::{Actor, Principal, RequestContext};
 pub use engine::{
-    Engine, EngineConfig, Issued, NewKeyspace, NewToken, TokenChanges, Verdict, Verification, VerifyCode, VerifyOptions,
+    Engine, EngineConfig, Founded, Issued, NewKeyspace, NewToken, PolicyFinding, TokenChanges, Verdict, Verification,
+    VerifyCode, VerifyOptions,
 };
-pub use error::EngineError;
+pub use error::{EngineError, PolicyProblem};

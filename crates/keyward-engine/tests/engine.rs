@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use keyward_core::model::CatalogScope;
+use keyward_core::policy::TokenPolicy;
 use keyward_core::scope::management;
 use keyward_core::{Environment, ManualClock, SeededRng};
 use keyward_engine::{
@@ -804,4 +805,103 @@ async fn scope_catalogs_are_checked_described_and_replaced_with_an_audit_trail()
     ));
     let (other, _) = tenant(&h, "Other").await;
     assert!(matches!(h.engine.replace_scope_catalog(&other, &ks, None).await, Err(EngineError::NotFound("keyspace"))));
+}
+
+#[tokio::test]
+async fn token_policies_govern_new_and_changed_tokens_and_report_old_ones() {
+    let h = harness().await;
+    let ks = keyspace(&h, None).await;
+    let new_token = |name: &str, scope: &str| NewToken {
+        keyspace_id: ks.clone(),
+        name: name.into(),
+        scopes: scopes(&[scope]),
+        owner: Some("usr_alice".into()),
+        allowed_ips: vec!["10.0.0.0/8".into()],
+        expires_in: Some(3600),
+        ..NewToken::default()
+    };
+    // Made before the policy: never expires, holds a scope the policy will not grant.
+    let old = h
+        .engine
+        .issue_token(&h.admin, NewToken { expires_in: None, allowed_ips: vec![], ..new_token("old", "users:delete") })
+        .await
+        .unwrap();
+
+    let invalid =
+        TokenPolicy { max_lifetime_seconds: Some(60), default_lifetime_seconds: Some(120), ..TokenPolicy::default() };
+    assert!(matches!(h.engine.set_token_policy(&h.admin, invalid).await, Err(EngineError::Invalid(_))));
+    let policy = TokenPolicy {
+        max_lifetime_seconds: Some(7 * 86_400),
+        default_lifetime_seconds: Some(86_400),
+        require_expiry: true,
+        grantable_scopes: Some(vec!["invoices:*".into()]),
+        require_ip_allowlist: true,
+        max_active_tokens_per_owner: Some(3),
+    };
+    let organization = h.engine.set_token_policy(&h.admin, policy.clone()).await.unwrap();
+    assert_eq!(organization.token_policy, policy);
+
+    let codes = |result: Result<keyward_engine::Issued, EngineError>| match result {
+        Err(EngineError::PolicyViolation { violations }) => violations.iter().map(|v| v.code).collect::<Vec<_>>(),
+        other => panic!("expected a policy violation, got {:?}", other.map(|issued| issued.record.id)),
+    };
+    h.clock.advance_secs(1);
+    let defaulted = h.engine.issue_token(&h.admin, NewToken { expires_in: None, ..new_token("a", "invoices:read") });
+    let defaulted = defaulted.await.unwrap();
+    assert_eq!(defaulted.record.expires_at, Some(defaulted.record.created_at + chrono::Duration::days(1)));
+    let too_long = NewToken { expires_in: Some(7 * 86_400 + 1), ..new_token("b", "invoices:read") };
+    assert_eq!(codes(h.engine.issue_token(&h.admin, too_long).await), ["lifetime_too_long"]);
+    let at_limit = NewToken { expires_in: Some(7 * 86_400), ..new_token("b", "invoices:read") };
+    h.engine.issue_token(&h.admin, at_limit).await.expect("exactly the maximum lifetime");
+    let everything_wrong = NewToken { allowed_ips: vec![], ..new_token("c", "users:delete") };
+    assert_eq!(
+        codes(h.engine.issue_token(&h.admin, everything_wrong).await),
+        ["scope_not_grantable", "ip_allowlist_required", "too_many_active_tokens"],
+        "alice holds three active tokens already (old, a, b); every broken rule is named"
+    );
+    let bob = NewToken { owner: Some("usr_bob".into()), ..new_token("d", "invoices:write") };
+    h.engine.issue_token(&h.admin, bob).await.expect("another owner has room");
+
+    // Changes may not introduce violations in what they change, but an old
+    // violation elsewhere does not block an unrelated change.
+    let widen = TokenChanges {
+        scopes: Some(scopes(&["refunds:read"])),
+        confirm_broader_scopes: true,
+        ..TokenChanges::default()
+    };
+    match h.engine.update_token(&h.admin, &defaulted.record.id, widen).await {
+        Err(EngineError::PolicyViolation { violations }) => assert_eq!(violations[0].field, "scopes"),
+        other => panic!("expected a policy violation, got {other:?}"),
+    }
+    let open_up = TokenChanges { allowed_ips: Some(vec![]), ..TokenChanges::default() };
+    assert!(matches!(
+        h.engine.update_token(&h.admin, &defaulted.record.id, open_up).await,
+        Err(EngineError::PolicyViolation { .. })
+    ));
+    let rename = TokenChanges { name: Some("old, renamed".into()), ..TokenChanges::default() };
+    h.engine.update_token(&h.admin, &old.record.id, rename).await.expect("renaming a violating token is fine");
+
+    // The old token keeps working, and is reported.
+    assert!(h.engine.verify(old.secret.expose(), &[]).await.unwrap().is_valid());
+    let findings = h.engine.policy_violations(&h.admin, &PageRequest::new(Some(200), None)).await.unwrap().items;
+    let old_finding = findings.iter().find(|f| f.token.id == old.record.id).expect("the old token is reported");
+    let old_codes: Vec<&str> = old_finding.violations.iter().map(|v| v.code()).collect();
+    assert_eq!(old_codes, ["expiry_required", "scope_not_grantable", "ip_allowlist_required"]);
+    assert!(findings.iter().all(|f| f.token.id != defaulted.record.id), "compliant tokens are not reported");
+    let management_admin = findings.iter().find(|f| f.token.management).expect("the bootstrap admin never expires");
+    assert_eq!(management_admin.violations[0].code(), "expiry_required");
+
+    let log = h
+        .engine
+        .list_audit(
+            &h.admin,
+            &AuditFilter { action: Some("organization.policy_changed".into()), ..AuditFilter::default() },
+            &PageRequest::first(),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].details["policy_after"]["max_active_tokens_per_owner"], 3);
+    assert_eq!(log[0].details["policy_before"]["require_expiry"], false);
 }

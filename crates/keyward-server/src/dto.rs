@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use keyward_core::ip::IpNet;
 use keyward_core::model::{AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord};
+use keyward_core::policy::TokenPolicy;
 use keyward_core::Environment;
 use keyward_engine::Verdict;
 use serde::{Deserialize, Serialize};
@@ -112,13 +113,22 @@ pub struct OrganizationView {
     pub name: String,
     /// Whether this is the deployment's operator organization.
     pub operator: bool,
+    /// The rules its tokens must follow.
+    pub token_policy: TokenPolicyView,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
 }
 
 impl From<Organization> for OrganizationView {
     fn from(o: Organization) -> Self {
-        Self { id: o.id, name: o.name, operator: o.operator, created_at: o.created_at, created_by: o.created_by }
+        Self {
+            id: o.id,
+            name: o.name,
+            operator: o.operator,
+            token_policy: o.token_policy.into(),
+            created_at: o.created_at,
+            created_by: o.created_by,
+        }
     }
 }
 
@@ -200,6 +210,9 @@ pub struct TokenView {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Successful verifications, updated in batches.
     pub use_count: i64,
+    /// Codes of the organization's current token-policy rules this token
+    /// breaks (it was made before them); empty when it complies.
+    pub policy_violations: Vec<String>,
 }
 
 impl TokenView {
@@ -222,8 +235,70 @@ impl TokenView {
             revoked_at: record.revoked_at,
             last_used_at: record.last_used_at,
             use_count: record.use_count,
+            policy_violations: Vec::new(),
         }
     }
+
+    /// The view, flagged with the rules of `policy` the token breaks.
+    pub fn flagged(record: TokenRecord, now_micros: i64, policy: &TokenPolicy) -> Self {
+        let violations = keyward_engine::Engine::violations_of(policy, &record);
+        Self {
+            policy_violations: violations.iter().map(|v| v.code().to_owned()).collect(),
+            ..Self::new(record, now_micros)
+        }
+    }
+}
+
+/// An organization's token policy. Every field is optional; omitted means
+/// no such rule.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenPolicyView {
+    /// Longest lifetime a token may be given, in seconds.
+    pub max_lifetime_seconds: Option<i64>,
+    /// Lifetime for tokens created without an expiry, in seconds (at most the maximum).
+    pub default_lifetime_seconds: Option<i64>,
+    /// Whether every token must expire.
+    pub require_expiry: bool,
+    /// When set, the only customer scopes that may be granted (explicit wildcards allowed).
+    pub grantable_scopes: Option<Vec<String>>,
+    /// Whether every token must carry an IP allowlist.
+    pub require_ip_allowlist: bool,
+    /// Most active tokens one owner may hold.
+    pub max_active_tokens_per_owner: Option<u32>,
+}
+
+impl From<TokenPolicyView> for TokenPolicy {
+    fn from(view: TokenPolicyView) -> Self {
+        Self {
+            max_lifetime_seconds: view.max_lifetime_seconds,
+            default_lifetime_seconds: view.default_lifetime_seconds,
+            require_expiry: view.require_expiry,
+            grantable_scopes: view.grantable_scopes,
+            require_ip_allowlist: view.require_ip_allowlist,
+            max_active_tokens_per_owner: view.max_active_tokens_per_owner,
+        }
+    }
+}
+
+impl From<TokenPolicy> for TokenPolicyView {
+    fn from(policy: TokenPolicy) -> Self {
+        Self {
+            max_lifetime_seconds: policy.max_lifetime_seconds,
+            default_lifetime_seconds: policy.default_lifetime_seconds,
+            require_expiry: policy.require_expiry,
+            grantable_scopes: policy.grantable_scopes,
+            require_ip_allowlist: policy.require_ip_allowlist,
+            max_active_tokens_per_owner: policy.max_active_tokens_per_owner,
+        }
+    }
+}
+
+/// A token that breaks its organization's current policy.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PolicyFindingView {
+    pub token: TokenView,
+    pub violations: Vec<crate::error::PolicyViolationView>,
 }
 
 /// The one response that carries a token's secret.

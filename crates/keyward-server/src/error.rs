@@ -34,6 +34,21 @@ pub struct Problem {
     /// Scopes that were needed and missing (for `insufficient_scope`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missing_scopes: Option<Vec<String>>,
+    /// Every broken token-policy rule (for `policy_violation`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub violations: Option<Vec<PolicyViolationView>>,
+}
+
+/// One broken token-policy rule.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+pub struct PolicyViolationView {
+    /// Stable code: `expiry_required`, `lifetime_too_long`,
+    /// `scope_not_grantable`, `ip_allowlist_required`, `too_many_active_tokens`.
+    pub code: String,
+    /// The field to change.
+    pub field: String,
+    /// What to do, in words.
+    pub detail: String,
 }
 
 /// An error answered to a client. Boxed: it travels in every handler's
@@ -49,6 +64,7 @@ struct Details {
     detail: String,
     field: Option<String>,
     missing_scopes: Option<Vec<String>>,
+    violations: Option<Vec<PolicyViolationView>>,
     challenge: Option<String>,
     cause: Option<LoggedCause>,
 }
@@ -77,6 +93,7 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             missing_scopes: None,
+            violations: None,
             challenge: None,
             cause: None,
         }))
@@ -204,6 +221,19 @@ impl From<EngineError> for ApiError {
                 api.0.field = Some("confirm_broader_scopes".into());
                 api
             }
+            EngineError::PolicyViolation { violations } => {
+                let detail = violations.iter().map(|v| v.detail.as_str()).collect::<Vec<_>>().join(" ");
+                let mut api =
+                    ApiError::new(StatusCode::BAD_REQUEST, "policy_violation", "Token policy violated", detail);
+                api.0.field = violations.first().map(|v| v.field.to_owned());
+                api.0.violations = Some(
+                    violations
+                        .into_iter()
+                        .map(|v| PolicyViolationView { code: v.code.into(), field: v.field.into(), detail: v.detail })
+                        .collect(),
+                );
+                api
+            }
             EngineError::NotFound(what) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found", format!("No such {what}."))
             }
@@ -232,6 +262,7 @@ impl IntoResponse for ApiError {
             code: details.code,
             field: details.field,
             missing_scopes: details.missing_scopes,
+            violations: details.violations,
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (details.status, body).into_response();

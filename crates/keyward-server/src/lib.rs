@@ -69,6 +69,8 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(routes::organizations::create_organization, routes::organizations::list_organizations))
         .routes(routes!(routes::organizations::get_organization))
+        .routes(routes!(routes::policy::get_token_policy, routes::policy::set_token_policy))
+        .routes(routes!(routes::policy::list_policy_violations))
         .routes(routes!(routes::keyspaces::create_keyspace, routes::keyspaces::list_keyspaces))
         .routes(routes!(routes::keyspaces::get_keyspace))
         .routes(routes!(routes::keyspaces::replace_scope_catalog))

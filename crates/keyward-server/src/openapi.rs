@@ -11,6 +11,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "organizations", description = "Tenants: every keyspace, token and audit event belongs to one"),
         (name = "tokens", description = "Issue, inspect, update and revoke tokens"),
+        (name = "policy", description = "The organization's rules for its tokens, and the tokens that break them"),
         (name = "keyspaces", description = "Groups of tokens for one API and environment"),
         (name = "verify", description = "Verify a presented token"),
         (name = "audit", description = "Who changed what"),

@@ -768,3 +768,69 @@ async fn scope_catalogs_over_http() {
         .unwrap();
     assert_eq!(audit["data"][0]["details"]["scopes_before"][0]["scope"], "invoices:read");
 }
+
+#[tokio::test]
+async fn token_policies_over_http() {
+    let server = sqlite_server().await;
+    let keyspace = server.keyspace("live").await;
+    let old = server.token(json!({"keyspace_id": keyspace, "name": "old", "scopes": ["users:delete"]})).await;
+    let old_id = old["id"].as_str().unwrap().to_owned();
+    let put = |token: &str, body: Value| {
+        server.client.put(server.url("/v1/token-policy")).bearer_auth(token).json(&body).send()
+    };
+
+    let unknown = put(&server.admin, json!({"require_expiry": true, "max_ttl": 5})).await.unwrap();
+    assert_eq!(problem(unknown, StatusCode::BAD_REQUEST, "invalid_field").await["field"], "max_ttl");
+    let inconsistent =
+        put(&server.admin, json!({"max_lifetime_seconds": 60, "default_lifetime_seconds": 61})).await.unwrap();
+    assert_eq!(
+        problem(inconsistent, StatusCode::BAD_REQUEST, "invalid_field").await["field"],
+        "default_lifetime_seconds"
+    );
+    let policy = json!({"max_lifetime_seconds": 86400, "require_expiry": true, "grantable_scopes": ["invoices:*"],
+                        "require_ip_allowlist": true});
+    let set = put(&server.admin, policy.clone()).await.unwrap();
+    assert_eq!(set.status(), StatusCode::OK);
+    let shown: Value = server.get("/v1/token-policy", &server.admin).await.json().await.unwrap();
+    assert_eq!(shown["grantable_scopes"], json!(["invoices:*"]));
+    assert_eq!(shown["max_active_tokens_per_owner"], Value::Null);
+
+    let refused = server
+        .post("/v1/tokens", &server.admin, json!({"keyspace_id": keyspace, "name": "new", "scopes": ["users:read"]}))
+        .await;
+    let body = problem(refused, StatusCode::BAD_REQUEST, "policy_violation").await;
+    let codes: Vec<&str> = body["violations"].as_array().unwrap().iter().map(|v| v["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["expiry_required", "scope_not_grantable", "ip_allowlist_required"]);
+    assert_eq!(body["field"], "expires_at");
+    assert!(body["detail"].as_str().unwrap().contains("`users:read`"), "{body}");
+    let compliant = server
+        .token(json!({"keyspace_id": keyspace, "name": "new", "scopes": ["invoices:read"], "expires_in": 3600,
+                      "allowed_ips": ["2001:db8::/32"]}))
+        .await;
+    assert_eq!(compliant["policy_violations"], json!([]));
+
+    // The old token still verifies, is flagged where it is shown, and is listed.
+    assert_eq!(server.verify(old["token"].as_str().unwrap(), &[]).await["code"], "VALID");
+    let flagged: Value = server.get(&format!("/v1/tokens/{old_id}"), &server.admin).await.json().await.unwrap();
+    assert_eq!(
+        flagged["policy_violations"],
+        json!(["expiry_required", "scope_not_grantable", "ip_allowlist_required"])
+    );
+    let report: Value = server.get("/v1/token-policy/violations?limit=200", &server.admin).await.json().await.unwrap();
+    let reported: Vec<&str> =
+        report["data"].as_array().unwrap().iter().map(|f| f["token"]["id"].as_str().unwrap()).collect();
+    assert!(reported.contains(&old_id.as_str()) && !reported.contains(&compliant["id"].as_str().unwrap()), "{report}");
+    assert!(report["data"][0]["violations"][0]["detail"].as_str().unwrap().starts_with("The organization's policy"));
+
+    // Only holders of keyward:policies:write change the policy.
+    let management = management_keyspace(&server).await;
+    let reader = server
+        .token(
+            json!({"keyspace_id": management, "name": "reader", "scopes": ["keyward:tokens:read"], "expires_in": 600,
+                      "allowed_ips": ["127.0.0.1/32"]}),
+        )
+        .await;
+    let reader = reader["token"].as_str().unwrap();
+    problem(put(reader, policy).await.unwrap(), StatusCode::FORBIDDEN, "insufficient_scope").await;
+    assert_eq!(server.get("/v1/token-policy", reader).await.status(), StatusCode::OK);
+}

@@ -1,6 +1,7 @@
 //! The cases. Each takes a fresh, migrated, empty store.
 
 use keyward_core::model::{actions, CatalogScope, TokenState};
+use keyward_core::policy::TokenPolicy;
 use keyward_store::{AuditFilter, PageRequest, Store, StoreError, TokenFilter, TokenUpdate, UsageDelta};
 use serde_json::json;
 
@@ -458,4 +459,37 @@ pub async fn scope_catalogs_are_replaced_whole_within_the_organization(store: &d
     assert_eq!(opened.scope_catalog, None);
     let filter = AuditFilter { action: Some(actions::KEYSPACE_SCOPES_CHANGED.into()), ..AuditFilter::default() };
     assert_eq!(store.list_audit(ORG, &filter, &PageRequest::first()).await.unwrap().items.len(), 2);
+}
+
+pub async fn token_policies_and_active_counts(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let policy = TokenPolicy {
+        max_lifetime_seconds: Some(86_400),
+        require_expiry: true,
+        grantable_scopes: Some(vec!["invoices:*".into()]),
+        max_active_tokens_per_owner: Some(3),
+        ..TokenPolicy::default()
+    };
+    let changed = event(actions::POLICY_CHANGED, "organization", ORG, at(1));
+    let updated = store.set_token_policy(ORG, &policy, &changed).await.unwrap().unwrap();
+    assert_eq!(updated.token_policy, policy);
+    assert_eq!(store.get_organization(ORG).await.unwrap().unwrap().token_policy, policy);
+    let mut foreign = event(actions::POLICY_CHANGED, "organization", "org_missing", at(2));
+    foreign.org_id = "org_missing".into();
+    assert!(store.set_token_policy("org_missing", &policy, &foreign).await.unwrap().is_none());
+
+    for (n, (expires, revoked)) in
+        [(None, None), (Some(at(50)), None), (Some(at(200)), None), (None, Some(at(30)))].into_iter().enumerate()
+    {
+        let (mut record, digest) = token(&space, &format!("t{n}"), "alice", at(10));
+        record.expires_at = expires;
+        record.revoked_at = revoked;
+        store.create_token(&record, &digest, &created(&record)).await.unwrap();
+    }
+    let (bob, bob_digest) = token(&space, "bob's", "bob", at(10));
+    store.create_token(&bob, &bob_digest, &created(&bob)).await.unwrap();
+    assert_eq!(store.count_active_tokens(ORG, "alice", at(40)).await.unwrap(), 3, "a revoked token never counts");
+    assert_eq!(store.count_active_tokens(ORG, "alice", at(50)).await.unwrap(), 2, "expired at the instant");
+    assert_eq!(store.count_active_tokens(ORG, "bob", at(40)).await.unwrap(), 1);
+    assert_eq!(store.count_active_tokens(OTHER_ORG, "alice", at(20)).await.unwrap(), 0);
 }

@@ -50,6 +50,7 @@ pub fn founding_parts(id: &str, event_org: &str, created_at: DateTime<Utc>) -> F
         id: id.into(),
         name: format!("tenant {id}"),
         operator: false,
+        token_policy: keyward_core::policy::TokenPolicy::default(),
         created_at,
         created_by: "tok_creator".into(),
     };

@@ -30,6 +30,7 @@ macro_rules! conformance_tests {
             one_management_keyspace_per_organization,
             tenants_are_isolated,
             scope_catalogs_are_replaced_whole_within_the_organization,
+            token_policies_and_active_counts,
             keyspaces_round_trip_and_paginate,
             tokens_round_trip_by_id_and_digest,
             duplicate_digest_is_a_conflict_and_writes_nothing,

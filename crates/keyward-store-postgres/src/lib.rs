@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::model::{AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord, TokenState};
+use keyward_core::policy::TokenPolicy;
 use keyward_core::TokenDigest;
 use keyward_store::{
     AuditFilter, Founding, Page, PageRequest, Revocation, Store, StoreError, StoredToken, TokenFilter, TokenUpdate,
@@ -164,15 +165,19 @@ async fn insert_organization(
     tx: &mut Transaction<'_, Postgres>,
     organization: &Organization,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO organizations (id, name, operator, created_at, created_by) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&organization.id)
-        .bind(&organization.name)
-        .bind(organization.operator)
-        .bind(organization.created_at.timestamp_micros())
-        .bind(&organization.created_by)
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
+    sqlx::query(
+        "INSERT INTO organizations (id, name, operator, token_policy, created_at, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&organization.id)
+    .bind(&organization.name)
+    .bind(organization.operator)
+    .bind(json_value(&organization.token_policy)?)
+    .bind(organization.created_at.timestamp_micros())
+    .bind(&organization.created_by)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
     Ok(())
 }
 
@@ -242,7 +247,7 @@ impl Store for PostgresStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(backend)?;
-        Ok(row.map(OrganizationRow::into_organization))
+        row.map(OrganizationRow::into_organization).transpose()
     }
 
     async fn create_organization(&self, founding: &Founding<'_>) -> Result<(), StoreError> {
@@ -259,18 +264,55 @@ impl Store for PostgresStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(backend)?;
-        Ok(row.map(OrganizationRow::into_organization))
+        row.map(OrganizationRow::into_organization).transpose()
     }
 
     async fn list_organizations(&self, page: &PageRequest) -> Result<Page<Organization>, StoreError> {
         let mut query = QueryBuilder::new(format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE 1 = 1"));
         push_cursor(&mut query, "created_at", page);
         let rows: Vec<OrganizationRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(backend)?;
-        let items = rows.into_iter().map(OrganizationRow::into_organization).collect();
+        let items = rows.into_iter().map(OrganizationRow::into_organization).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(items, page, |o: &Organization| keyward_store::Cursor {
             micros: o.created_at.timestamp_micros(),
             id: o.id.clone(),
         }))
+    }
+
+    async fn set_token_policy(
+        &self,
+        org: &str,
+        policy: &TokenPolicy,
+        event: &AuditEvent,
+    ) -> Result<Option<Organization>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let row: Option<OrganizationRow> = sqlx::query_as(&format!(
+            "UPDATE organizations SET token_policy = $1 WHERE id = $2 RETURNING {ORGANIZATION_COLUMNS}"
+        ))
+        .bind(json_value(policy)?)
+        .bind(org)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        row.into_organization().map(Some)
+    }
+
+    async fn count_active_tokens(&self, org: &str, owner: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tokens WHERE org_id = $1 AND owner = $2 AND revoked_at IS NULL
+             AND (expires_at IS NULL OR expires_at > $3)",
+        )
+        .bind(org)
+        .bind(owner)
+        .bind(now.timestamp_micros())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(u64::try_from(count).unwrap_or_default())
     }
 
     async fn management_keyspace(&self, org: &str) -> Result<Option<Keyspace>, StoreError> {

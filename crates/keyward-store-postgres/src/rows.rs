@@ -126,25 +126,27 @@ impl AuditRow {
     }
 }
 
-pub const ORGANIZATION_COLUMNS: &str = "id, name, operator, created_at, created_by";
+pub const ORGANIZATION_COLUMNS: &str = "id, name, operator, token_policy, created_at, created_by";
 
 #[derive(sqlx::FromRow)]
 pub struct OrganizationRow {
     id: String,
     name: String,
     operator: bool,
+    token_policy: serde_json::Value,
     created_at: i64,
     created_by: String,
 }
 
 impl OrganizationRow {
-    pub fn into_organization(self) -> Organization {
-        Organization {
+    pub fn into_organization(self) -> Result<Organization, StoreError> {
+        Ok(Organization {
+            token_policy: decode::policy(self.token_policy)?,
             id: self.id,
             name: self.name,
             operator: self.operator,
             created_at: decode::time(self.created_at),
             created_by: self.created_by,
-        }
+        })
     }
 }

@@ -18,6 +18,7 @@ mod page;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::model::{AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord, TokenState};
+use keyward_core::policy::TokenPolicy;
 use keyward_core::TokenDigest;
 
 pub use page::{Cursor, Page, PageRequest, MAX_PAGE_SIZE};
@@ -160,6 +161,18 @@ pub trait Store: Send + Sync + 'static {
     /// Every organization, newest first (the operator's view).
     async fn list_organizations(&self, page: &PageRequest) -> Result<Page<Organization>, StoreError>;
 
+    /// Replaces the token policy of `org`. Returns the organization after
+    /// the change, `None` when there is no such organization.
+    async fn set_token_policy(
+        &self,
+        org: &str,
+        policy: &TokenPolicy,
+        event: &AuditEvent,
+    ) -> Result<Option<Organization>, StoreError>;
+
+    /// How many tokens `owner` holds in `org` that are active at `now`.
+    async fn count_active_tokens(&self, org: &str, owner: &str, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// The management keyspace of `org`.
     async fn management_keyspace(&self, org: &str) -> Result<Option<Keyspace>, StoreError>;
 
@@ -272,6 +285,11 @@ pub mod decode {
     /// A stored JSON array of strings.
     pub fn string_list(value: serde_json::Value) -> Result<Vec<String>, StoreError> {
         serde_json::from_value(value).map_err(|error| StoreError::Corrupt(format!("scope list: {error}")))
+    }
+
+    /// A token policy stored as a JSON object.
+    pub fn policy(value: serde_json::Value) -> Result<keyward_core::policy::TokenPolicy, StoreError> {
+        serde_json::from_value(value).map_err(|error| StoreError::Corrupt(format!("token policy: {error}")))
     }
 
     /// A scope catalog stored as a JSON array of `{"scope", "description"}`.

@@ -35,6 +35,9 @@ pub enum Command {
     /// Create, list, show organizations (tenants).
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Show or replace the organization's token policy, and list tokens that break it.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Verify a token (read from standard input when not given, so it stays out of shell history).
     Verify(VerifyArgs),
     /// Show the audit log.
@@ -149,6 +152,43 @@ pub enum TokenCommand {
         client: ClientArgs,
         /// Token id (tok_…)
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Show the token policy.
+    Show {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Replace the whole token policy: a rule not given here is lifted.
+    Set {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Longest lifetime a token may be given: 3600, 15m, 12h, 30d
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        max_lifetime: Option<i64>,
+        /// Lifetime for tokens created without an expiry
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        default_lifetime: Option<i64>,
+        /// Every token must expire
+        #[arg(long)]
+        require_expiry: bool,
+        /// A customer scope that may be granted; repeat for several (none given: any)
+        #[arg(long = "grantable-scope", value_name = "SCOPE")]
+        grantable_scopes: Vec<String>,
+        /// Every token must carry an IP allowlist
+        #[arg(long)]
+        require_ip_allowlist: bool,
+        /// Most active tokens one owner may hold
+        #[arg(long, value_name = "N")]
+        max_active_per_owner: Option<u32>,
+    },
+    /// List active tokens that break the current policy.
+    Violations {
+        #[command(flatten)]
+        client: ClientArgs,
     },
 }
 

@@ -258,6 +258,19 @@ fn serve_then_drive_every_client_verb() {
     assert_eq!(message.lines().count(), 1, "one clear line: {message}");
     assert!(!message.contains(&admin[9..]));
 
+    // Token policies: set, shown, enforced on creation, violations listed.
+    let set = stdout(&keyward(&addr, &admin, &["policy", "set", "--require-expiry", "--max-lifetime", "30d"], None));
+    assert!(set.contains("max_lifetime_seconds") && set.contains("2592000"), "{set}");
+    let refused = keyward(&addr, &admin, &["token", "create", "--keyspace", keyspace_id, "--name", "forever"], None);
+    assert_eq!(refused.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("policy_violation") && message.lines().count() == 1, "{message}");
+    let violations = stdout(&keyward(&addr, &admin, &["policy", "violations"], None));
+    assert!(violations.contains("expiry_required") && violations.contains("admin (bootstrap)"), "{violations}");
+    let bad = keyward(&addr, &admin, &["policy", "set", "--max-active-per-owner", "0"], None);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("max_active_tokens_per_owner"));
+    stdout(&keyward(&addr, &admin, &["policy", "set"], None));
+
     // Organizations: the operator founds one; its admin sees only its own.
     let tenant_admin = stdout(&keyward(&addr, &admin, &["org", "create", "--name", "Acme"], None)).trim().to_owned();
     assert!(tenant_admin.starts_with("kw_live_") && !tenant_admin.contains('\n'), "piped: the admin token alone");

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod health;
 pub mod keyspaces;
 pub mod organizations;
+pub mod policy;
 pub mod tokens;
 pub mod verify;
 

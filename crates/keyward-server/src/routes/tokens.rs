@@ -70,8 +70,9 @@ pub async fn list_tokens(
         ..TokenFilter::default()
     };
     let page = state.engine.list_tokens(&actor, filter, &page_request(query.limit, query.cursor.as_deref())?).await?;
+    let policy = state.engine.token_policy(&actor).await?;
     let now = state.now_micros();
-    Ok(Json(Page::from_store(page, |token| TokenView::new(token, now))))
+    Ok(Json(Page::from_store(page, |token| TokenView::flagged(token, now, &policy))))
 }
 
 /// Show one token (never its secret). Needs `keyward:tokens:read`.
@@ -84,7 +85,8 @@ pub async fn get_token(
     Path(id): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
     let record = state.engine.get_token(&actor, &id).await?;
-    Ok(Json(TokenView::new(record, state.now_micros())))
+    let policy = state.engine.token_policy(&actor).await?;
+    Ok(Json(TokenView::flagged(record, state.now_micros(), &policy)))
 }
 
 /// Rename a token, or replace its metadata, scopes or IP allowlist. Scopes
@@ -107,7 +109,8 @@ pub async fn update_token(
         allowed_ips: body.allowed_ips,
     };
     let record = state.engine.update_token(&actor, &id, changes).await?;
-    Ok(Json(TokenView::new(record, state.now_micros())))
+    let policy = state.engine.token_policy(&actor).await?;
+    Ok(Json(TokenView::flagged(record, state.now_micros(), &policy)))
 }
 
 /// Revoke a token, effective immediately. Idempotent: revoking a revoked

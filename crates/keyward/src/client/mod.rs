@@ -5,6 +5,7 @@ mod audit;
 mod keyspace;
 mod org;
 mod output;
+mod policy;
 mod token;
 mod verify;
 
@@ -20,6 +21,7 @@ pub async fn run(command: Command) -> Result<(), CliError> {
         Command::Token(command) => token::run(command).await,
         Command::Keyspace(command) => keyspace::run(command).await,
         Command::Org(command) => org::run(command).await,
+        Command::Policy(command) => policy::run(command).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Serve(_) | Command::Init(_) | Command::Migrate(_) => {

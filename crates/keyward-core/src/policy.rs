@@ -1,0 +1,239 @@
+//! Token policies: an organization's rules for the tokens in it, set by its
+//! owners. A policy is enforced when a token is created or changed; tokens
+//! that already exist and break a newer policy are reported, never silently
+//! broken, so tightening a policy cannot take production down.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ip::IpNet;
+use crate::scope;
+use crate::validate::{self, InvalidField};
+
+/// An organization's token policy. The default is no rule at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenPolicy {
+    /// Longest lifetime a token may be given, in seconds.
+    pub max_lifetime_seconds: Option<i64>,
+    /// Lifetime given to tokens created without an expiry (before the
+    /// keyspace's own default), in seconds.
+    pub default_lifetime_seconds: Option<i64>,
+    /// Whether every token must expire.
+    pub require_expiry: bool,
+    /// When set, the only customer scopes that may be granted (wildcards
+    /// explicit, as everywhere). Management scopes are governed by roles.
+    pub grantable_scopes: Option<Vec<String>>,
+    /// Whether every token must carry an IP allowlist.
+    pub require_ip_allowlist: bool,
+    /// Most active tokens one owner may hold.
+    pub max_active_tokens_per_owner: Option<u32>,
+}
+
+/// One way a token breaks a policy. The wire name ([`Violation::code`]) is stable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// It never expires, but the policy requires an expiry.
+    NoExpiry,
+    /// Its lifetime exceeds the maximum.
+    LifetimeTooLong,
+    /// It holds a scope the policy does not let anyone grant.
+    ScopeNotGrantable(String),
+    /// It has no IP allowlist, but the policy requires one.
+    NoIpAllowlist,
+    /// Its owner holds more active tokens than allowed.
+    OwnerOverLimit,
+}
+
+impl Violation {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Violation::NoExpiry => "expiry_required",
+            Violation::LifetimeTooLong => "lifetime_too_long",
+            Violation::ScopeNotGrantable(_) => "scope_not_grantable",
+            Violation::NoIpAllowlist => "ip_allowlist_required",
+            Violation::OwnerOverLimit => "too_many_active_tokens",
+        }
+    }
+
+    /// A sentence for people, naming what to change.
+    pub fn explain(&self, policy: &TokenPolicy) -> String {
+        match self {
+            Violation::NoExpiry => "The organization's policy requires every token to expire.".into(),
+            Violation::LifetimeTooLong => format!(
+                "The organization's policy allows a lifetime of at most {} seconds.",
+                policy.max_lifetime_seconds.unwrap_or_default()
+            ),
+            Violation::ScopeNotGrantable(scope) => {
+                format!("The organization's policy does not allow granting `{scope}`.")
+            }
+            Violation::NoIpAllowlist => "The organization's policy requires an IP allowlist.".into(),
+            Violation::OwnerOverLimit => format!(
+                "The organization's policy allows at most {} active tokens per owner.",
+                policy.max_active_tokens_per_owner.unwrap_or_default()
+            ),
+        }
+    }
+
+    /// The request field a caller changes to comply.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Violation::NoExpiry | Violation::LifetimeTooLong => "expires_at",
+            Violation::ScopeNotGrantable(_) => "scopes",
+            Violation::NoIpAllowlist => "allowed_ips",
+            Violation::OwnerOverLimit => "owner",
+        }
+    }
+}
+
+/// The facts about one token a policy judges.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenShape<'a> {
+    /// Creation time, microseconds.
+    pub created_at_micros: i64,
+    /// Expiry, microseconds, if any.
+    pub expires_at_micros: Option<i64>,
+    /// Granted scopes.
+    pub scopes: &'a [String],
+    /// IP allowlist.
+    pub allowed_ips: &'a [IpNet],
+    /// Whether it is a management token (scopes governed by roles, not by
+    /// `grantable_scopes`).
+    pub management: bool,
+}
+
+impl TokenPolicy {
+    /// Checks a policy as given by an owner.
+    pub fn validate(self) -> Result<Self, InvalidField> {
+        if let Some(max) = self.max_lifetime_seconds {
+            validate::ttl_seconds("max_lifetime_seconds", max)?;
+        }
+        if let Some(default) = self.default_lifetime_seconds {
+            validate::ttl_seconds("default_lifetime_seconds", default)?;
+            if self.max_lifetime_seconds.is_some_and(|max| default > max) {
+                return Err(InvalidField::new("default_lifetime_seconds", "must not exceed max_lifetime_seconds"));
+            }
+        }
+        if self.max_active_tokens_per_owner == Some(0) {
+            return Err(InvalidField::new("max_active_tokens_per_owner", "must be at least 1 (omit it for no limit)"));
+        }
+        let grantable_scopes = self
+            .grantable_scopes
+            .map(|list| {
+                let list = scope::normalize(&list).map_err(|e| InvalidField::new("grantable_scopes", e.to_string()))?;
+                match list.iter().find(|s| scope::is_management(s)) {
+                    Some(reserved) => Err(InvalidField::new(
+                        "grantable_scopes",
+                        format!("`{reserved}` is a management scope; those are governed by roles"),
+                    )),
+                    None => Ok(list),
+                }
+            })
+            .transpose()?;
+        Ok(Self { grantable_scopes, ..self })
+    }
+
+    /// Whether the policy sets any rule.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Every rule `token` breaks on its own (the per-owner count is judged
+    /// separately, since it depends on other tokens).
+    pub fn violations(&self, token: &TokenShape<'_>) -> Vec<Violation> {
+        let mut found = Vec::new();
+        match token.expires_at_micros {
+            None if self.require_expiry => found.push(Violation::NoExpiry),
+            None if self.max_lifetime_seconds.is_some() => found.push(Violation::LifetimeTooLong),
+            Some(expires) => {
+                let lifetime = expires.saturating_sub(token.created_at_micros);
+                if self.max_lifetime_seconds.is_some_and(|max| lifetime > max.saturating_mul(1_000_000)) {
+                    found.push(Violation::LifetimeTooLong);
+                }
+            }
+            None => {}
+        }
+        if let (Some(grantable), false) = (&self.grantable_scopes, token.management) {
+            for held in token.scopes {
+                if !grantable.iter().any(|allowed| scope::grants(allowed, held)) {
+                    found.push(Violation::ScopeNotGrantable(held.clone()));
+                }
+            }
+        }
+        if self.require_ip_allowlist && token.allowed_ips.is_empty() {
+            found.push(Violation::NoIpAllowlist);
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000_000;
+
+    fn shape<'a>(expires: Option<i64>, scopes: &'a [String], ips: &'a [IpNet]) -> TokenShape<'a> {
+        TokenShape { created_at_micros: 0, expires_at_micros: expires, scopes, allowed_ips: ips, management: false }
+    }
+
+    #[test]
+    fn an_empty_policy_allows_everything() {
+        let scopes = vec!["anything:at_all".to_owned()];
+        assert!(TokenPolicy::default().violations(&shape(None, &scopes, &[])).is_empty());
+        assert!(TokenPolicy::default().is_empty());
+    }
+
+    #[test]
+    fn lifetime_is_judged_at_the_exact_boundary() {
+        let policy = TokenPolicy { max_lifetime_seconds: Some(3600), ..TokenPolicy::default() };
+        assert!(policy.violations(&shape(Some(HOUR), &[], &[])).is_empty());
+        assert_eq!(policy.violations(&shape(Some(HOUR + 1), &[], &[])), vec![Violation::LifetimeTooLong]);
+        assert_eq!(policy.violations(&shape(None, &[], &[])), vec![Violation::LifetimeTooLong], "never is too long");
+        let required = TokenPolicy { require_expiry: true, ..policy };
+        assert_eq!(required.violations(&shape(None, &[], &[])), vec![Violation::NoExpiry]);
+    }
+
+    #[test]
+    fn grantable_scopes_use_explicit_wildcards_and_skip_management_tokens() {
+        let policy = TokenPolicy { grantable_scopes: Some(vec!["invoices:*".into()]), ..TokenPolicy::default() };
+        let scopes = vec!["invoices:read@project/1".to_owned(), "users:delete".to_owned()];
+        assert_eq!(
+            policy.violations(&shape(None, &scopes, &[])),
+            vec![Violation::ScopeNotGrantable("users:delete".into())]
+        );
+        let management = TokenShape { management: true, ..shape(None, &scopes, &[]) };
+        assert!(policy.violations(&management).is_empty());
+    }
+
+    #[test]
+    fn ip_allowlists_can_be_required() {
+        let policy = TokenPolicy { require_ip_allowlist: true, ..TokenPolicy::default() };
+        assert_eq!(policy.violations(&shape(None, &[], &[])), vec![Violation::NoIpAllowlist]);
+        let ips = crate::ip::parse_list(&["10.0.0.0/8"]).unwrap_or_default();
+        assert!(policy.violations(&shape(None, &[], &ips)).is_empty());
+    }
+
+    #[test]
+    fn malformed_policies_name_their_field() {
+        let bad = |policy: TokenPolicy| policy.validate().map(|_| ()).unwrap_err().field;
+        let over = TokenPolicy {
+            max_lifetime_seconds: Some(60),
+            default_lifetime_seconds: Some(61),
+            ..TokenPolicy::default()
+        };
+        assert_eq!(bad(over), "default_lifetime_seconds");
+        assert_eq!(
+            bad(TokenPolicy { max_lifetime_seconds: Some(0), ..TokenPolicy::default() }),
+            "max_lifetime_seconds"
+        );
+        assert_eq!(
+            bad(TokenPolicy { max_active_tokens_per_owner: Some(0), ..TokenPolicy::default() }),
+            "max_active_tokens_per_owner"
+        );
+        let reserved = TokenPolicy { grantable_scopes: Some(vec!["keyward:verify".into()]), ..TokenPolicy::default() };
+        assert_eq!(bad(reserved), "grantable_scopes");
+        let malformed = TokenPolicy { grantable_scopes: Some(vec!["Nope".into()]), ..TokenPolicy::default() };
+        assert_eq!(bad(malformed), "grantable_scopes");
+    }
+}

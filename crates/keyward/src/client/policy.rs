@@ -1,0 +1,93 @@
+//! `keyward policy show|set|violations`
+
+use serde_json::{json, Value};
+
+use super::output::{page_items, print_fields, print_json, print_table, text};
+use super::{query, Api};
+use crate::cli::PolicyCommand;
+use crate::error::CliError;
+
+const KEYS: &[&str] = &[
+    "max_lifetime_seconds",
+    "default_lifetime_seconds",
+    "require_expiry",
+    "grantable_scopes",
+    "require_ip_allowlist",
+    "max_active_tokens_per_owner",
+];
+
+pub async fn run(command: PolicyCommand) -> Result<(), CliError> {
+    match command {
+        PolicyCommand::Show { client } => {
+            let api = Api::new(&client)?;
+            let policy = api.get("/v1/token-policy", &[]).await?;
+            show(&api, &policy);
+            Ok(())
+        }
+        PolicyCommand::Set {
+            client,
+            max_lifetime,
+            default_lifetime,
+            require_expiry,
+            grantable_scopes,
+            require_ip_allowlist,
+            max_active_per_owner,
+        } => {
+            let api = Api::new(&client)?;
+            let body = json!({
+                "max_lifetime_seconds": max_lifetime,
+                "default_lifetime_seconds": default_lifetime,
+                "require_expiry": require_expiry,
+                "grantable_scopes": if grantable_scopes.is_empty() { Value::Null } else { json!(grantable_scopes) },
+                "require_ip_allowlist": require_ip_allowlist,
+                "max_active_tokens_per_owner": max_active_per_owner,
+            });
+            let policy = api.put("/v1/token-policy", body).await?;
+            show(&api, &policy);
+            Ok(())
+        }
+        PolicyCommand::Violations { client } => {
+            let api = Api::new(&client)?;
+            let mut rows = Vec::new();
+            let mut findings = Vec::new();
+            let mut cursor = None;
+            // Every page: a page of active tokens may hold no finding at all.
+            loop {
+                let page = api
+                    .get("/v1/token-policy/violations", &query(&[("limit", Some("200".into())), ("cursor", cursor)]))
+                    .await?;
+                for finding in page_items(&page) {
+                    let codes: Vec<String> = finding["violations"]
+                        .as_array()
+                        .map(|list| list.iter().map(|v| text(&v["code"])).collect())
+                        .unwrap_or_default();
+                    rows.push(vec![
+                        text(&finding["token"]["id"]),
+                        text(&finding["token"]["name"]),
+                        text(&finding["token"]["owner"]),
+                        codes.join(", "),
+                    ]);
+                    findings.push(finding.clone());
+                }
+                match page["next_cursor"].as_str() {
+                    Some(next) => cursor = Some(next.to_owned()),
+                    None => break,
+                }
+            }
+            if api.json {
+                print_json(&Value::from(findings));
+            } else {
+                print_table(&["ID", "NAME", "OWNER", "VIOLATIONS"], rows);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn show(api: &Api, policy: &Value) {
+    if api.json {
+        print_json(policy);
+    } else {
+        print_fields(policy, KEYS);
+    }
+}
