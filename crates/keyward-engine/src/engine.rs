@@ -126,8 +126,8 @@ pub struct TokenChanges {
 pub struct PolicyFinding {
     /// The token.
     pub token: TokenRecord,
-    /// Every rule it breaks.
-    pub violations: Vec<Violation>,
+    /// Every rule it breaks, explained.
+    pub violations: Vec<PolicyProblem>,
 }
 
 /// What a verification checks besides the token itself.
@@ -456,6 +456,7 @@ impl Engine {
                 }
             }
             if !violations.is_empty() {
+                let violations = violations.iter().map(|v| PolicyProblem::explain(v, &policy)).collect();
                 findings.push(PolicyFinding { token, violations });
             }
         }
@@ -663,23 +664,16 @@ impl Engine {
                 .or(keyspace.default_ttl_seconds)
                 .map(|seconds| now + chrono::Duration::seconds(seconds)),
         };
-        let shape = TokenShape {
-            created_at_micros: now.timestamp_micros(),
-            expires_at_micros: expires_at.map(|at| at.timestamp_micros()),
-            scopes: &scopes,
-            allowed_ips: &allowed_ips,
-            management: keyspace.management,
-        };
-        let mut violations = policy.violations(&shape);
+        let (secret, record) = self.mint(&keyspace, name, owner, scopes, allowed_ips, expires_at, metadata, actor)?;
+        let mut violations = Engine::violations_of(&policy, &record);
         if let Some(limit) = policy.max_active_tokens_per_owner {
             // Checked before the insert: creations for one owner racing each
             // other can pass together. The violations report lists the excess.
-            if self.store.count_active_tokens(actor.org_id(), &owner, now).await? >= u64::from(limit) {
+            if self.store.count_active_tokens(actor.org_id(), &record.owner, now).await? >= u64::from(limit) {
                 violations.push(Violation::OwnerOverLimit);
             }
         }
         refuse_violations(&policy, violations)?;
-        let (secret, record) = self.mint(&keyspace, name, owner, scopes, allowed_ips, expires_at, metadata, actor)?;
         let digest = TokenDigest::of(secret.expose());
         let event = self.event(
             actor,
@@ -1059,14 +1053,7 @@ fn refuse_violations(policy: &TokenPolicy, violations: Vec<Violation>) -> Result
     if violations.is_empty() {
         return Ok(());
     }
-    let violations = violations
-        .iter()
-        .map(|violation| PolicyProblem {
-            code: violation.code(),
-            field: violation.field(),
-            detail: violation.explain(policy),
-        })
-        .collect();
+    let violations = violations.iter().map(|violation| PolicyProblem::explain(violation, policy)).collect();
     Err(EngineError::PolicyViolation { violations })
 }
 

@@ -1,6 +1,7 @@
 //! The engine's errors. Each maps to one stable problem code at the HTTP edge;
 //! none carries a secret.
 
+use keyward_core::policy::{TokenPolicy, Violation};
 use keyward_core::rng::RngError;
 use keyward_core::validate::InvalidField;
 use keyward_store::StoreError;
@@ -58,6 +59,13 @@ pub struct PolicyProblem {
     pub field: &'static str,
     /// What to do, in words.
     pub detail: String,
+}
+
+impl PolicyProblem {
+    /// `violation` of `policy`, explained.
+    pub fn explain(violation: &Violation, policy: &TokenPolicy) -> Self {
+        Self { code: violation.code(), field: violation.field(), detail: violation.explain(policy) }
+    }
 }
 
 impl From<StoreError> for EngineError {

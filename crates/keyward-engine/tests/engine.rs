@@ -885,11 +885,11 @@ async fn token_policies_govern_new_and_changed_tokens_and_report_old_ones() {
     assert!(h.engine.verify(old.secret.expose(), &[]).await.unwrap().is_valid());
     let findings = h.engine.policy_violations(&h.admin, &PageRequest::new(Some(200), None)).await.unwrap().items;
     let old_finding = findings.iter().find(|f| f.token.id == old.record.id).expect("the old token is reported");
-    let old_codes: Vec<&str> = old_finding.violations.iter().map(|v| v.code()).collect();
+    let old_codes: Vec<&str> = old_finding.violations.iter().map(|v| v.code).collect();
     assert_eq!(old_codes, ["expiry_required", "scope_not_grantable", "ip_allowlist_required"]);
     assert!(findings.iter().all(|f| f.token.id != defaulted.record.id), "compliant tokens are not reported");
     let management_admin = findings.iter().find(|f| f.token.management).expect("the bootstrap admin never expires");
-    assert_eq!(management_admin.violations[0].code(), "expiry_required");
+    assert_eq!(management_admin.violations[0].code, "expiry_required");
 
     let log = h
         .engine

@@ -39,6 +39,12 @@ pub struct Problem {
     pub violations: Option<Vec<PolicyViolationView>>,
 }
 
+impl From<keyward_engine::PolicyProblem> for PolicyViolationView {
+    fn from(problem: keyward_engine::PolicyProblem) -> Self {
+        Self { code: problem.code.into(), field: problem.field.into(), detail: problem.detail }
+    }
+}
+
 /// One broken token-policy rule.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct PolicyViolationView {
@@ -226,12 +232,7 @@ impl From<EngineError> for ApiError {
                 let mut api =
                     ApiError::new(StatusCode::BAD_REQUEST, "policy_violation", "Token policy violated", detail);
                 api.0.field = violations.first().map(|v| v.field.to_owned());
-                api.0.violations = Some(
-                    violations
-                        .into_iter()
-                        .map(|v| PolicyViolationView { code: v.code.into(), field: v.field.into(), detail: v.detail })
-                        .collect(),
-                );
+                api.0.violations = Some(violations.into_iter().map(Into::into).collect());
                 api
             }
             EngineError::NotFound(what) => {

@@ -5,7 +5,7 @@ use axum::Json;
 use keyward_core::policy::TokenPolicy;
 
 use crate::dto::{Page, PageQuery, PolicyFindingView, TokenPolicyView, TokenView};
-use crate::error::{ApiError, PolicyViolationView, Problem};
+use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::routes::page_request;
 use crate::AppState;
@@ -52,14 +52,12 @@ pub async fn list_policy_violations(
 ) -> Result<Json<Page<PolicyFindingView>>, ApiError> {
     let request = page_request(query.limit, query.cursor.as_deref())?;
     let page = state.engine.policy_violations(&actor, &request).await?;
-    let policy = state.engine.token_policy(&actor).await?;
     let now = state.now_micros();
     Ok(Json(Page::from_store(page, |finding| {
-        let violations = finding
-            .violations
-            .iter()
-            .map(|v| PolicyViolationView { code: v.code().into(), field: v.field().into(), detail: v.explain(&policy) })
-            .collect();
-        PolicyFindingView { token: TokenView::flagged(finding.token, now, &policy), violations }
+        let token = TokenView {
+            policy_violations: finding.violations.iter().map(|v| v.code.to_owned()).collect(),
+            ..TokenView::new(finding.token, now)
+        };
+        PolicyFindingView { token, violations: finding.violations.into_iter().map(Into::into).collect() }
     })))
 }
