@@ -16,6 +16,14 @@ pub enum IdKind {
     Event,
     /// An organization.
     Organization,
+    /// A user (a person who signs in).
+    User,
+    /// A service account (a non-human principal of an organization).
+    ServiceAccount,
+    /// An invitation to join an organization.
+    Invitation,
+    /// A signed-in session.
+    Session,
 }
 
 impl IdKind {
@@ -25,6 +33,10 @@ impl IdKind {
             IdKind::Keyspace => "ks_",
             IdKind::Event => "evt_",
             IdKind::Organization => "org_",
+            IdKind::User => "usr_",
+            IdKind::ServiceAccount => "sa_",
+            IdKind::Invitation => "inv_",
+            IdKind::Session => "ses_",
         }
     }
 }

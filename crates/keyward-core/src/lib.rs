@@ -14,6 +14,7 @@ pub mod ip;
 pub mod model;
 pub mod policy;
 pub mod rng;
+pub mod role;
 pub mod scope;
 pub mod secret;
 pub mod token;

@@ -159,6 +159,95 @@ impl TokenRecord {
     }
 }
 
+/// A person who signs in to the dashboard. Belongs to organizations
+/// through [`Member`]ships; a user of no organization can sign in to nothing.
+#[derive(Clone, PartialEq)]
+pub struct User {
+    /// `usr_…`
+    pub id: String,
+    /// Sign-in name, lowercased.
+    pub email: String,
+    /// The Argon2id hash in PHC string form (never the password).
+    pub password_hash: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A password hash is offline-crackable: keep it out of logs.
+        f.debug_struct("User").field("id", &self.id).field("email", &self.email).finish_non_exhaustive()
+    }
+}
+
+/// A user's place in one organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// Organization.
+    pub org_id: String,
+    /// The user (`usr_…`).
+    pub user_id: String,
+    /// The user's email, for display.
+    pub email: String,
+    /// What they may do there.
+    pub role: crate::role::Role,
+    /// When they joined.
+    pub joined_at: DateTime<Utc>,
+}
+
+/// A single-use, expiring offer to join an organization with a role. Its
+/// secret is shown once to the inviter and stored only as a digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// `inv_…`
+    pub id: String,
+    /// Organization offered.
+    pub org_id: String,
+    /// The only address that may accept it, lowercased.
+    pub email: String,
+    /// Role given on acceptance.
+    pub role: crate::role::Role,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Actor that created it.
+    pub created_by: String,
+    /// When it stops being acceptable.
+    pub expires_at: DateTime<Utc>,
+    /// When it was accepted (it is then spent).
+    pub accepted_at: Option<DateTime<Utc>>,
+}
+
+/// A signed-in browser or CLI session of one user in one organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// `ses_…`
+    pub id: String,
+    /// Who signed in.
+    pub user_id: String,
+    /// The organization the session acts in.
+    pub org_id: String,
+    /// Sign-in time.
+    pub created_at: DateTime<Utc>,
+    /// When it ends, whatever happens.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A non-human principal owned by an organization: tokens it owns outlive
+/// any member's departure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceAccount {
+    /// `sa_…`
+    pub id: String,
+    /// Organization that owns it.
+    pub org_id: String,
+    /// Human name, e.g. "billing-prod deploys".
+    pub name: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Actor that created it.
+    pub created_by: String,
+}
+
 /// One entry of the audit log: who did what to which thing, when and from
 /// where. `details` is free-form JSON so richer events can grow without a
 /// schema change.
@@ -204,6 +293,22 @@ pub mod actions {
     pub const TOKEN_UPDATED: &str = "token.updated";
     /// A token was revoked.
     pub const TOKEN_REVOKED: &str = "token.revoked";
+    /// Someone signed up and founded an organization (open sign-up).
+    pub const USER_SIGNED_UP: &str = "user.signed_up";
+    /// An invitation was created.
+    pub const INVITATION_CREATED: &str = "invitation.created";
+    /// A pending invitation was withdrawn.
+    pub const INVITATION_REVOKED: &str = "invitation.revoked";
+    /// An invitation was accepted: a member joined.
+    pub const MEMBER_JOINED: &str = "member.joined";
+    /// A member's role changed.
+    pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
+    /// A member was removed (their personal tokens are revoked with it).
+    pub const MEMBER_REMOVED: &str = "member.removed";
+    /// A service account was created.
+    pub const SERVICE_ACCOUNT_CREATED: &str = "service_account.created";
+    /// A service account was removed (its tokens are revoked with it).
+    pub const SERVICE_ACCOUNT_REMOVED: &str = "service_account.removed";
 }
 
 /// The actor recorded for changes no token made (bootstrap).

@@ -33,6 +33,10 @@ pub mod management {
     /// Read the audit log.
     pub const AUDIT_READ: &str = "keyward:audit:read";
 
+    /// List members, invitations and service accounts.
+    pub const MEMBERS_READ: &str = "keyward:members:read";
+    /// Invite, change and remove members; create and remove service accounts.
+    pub const MEMBERS_WRITE: &str = "keyward:members:write";
     /// Change the organization's token policy.
     pub const POLICIES_WRITE: &str = "keyward:policies:write";
     /// List and show every organization of the deployment (operator only).
@@ -42,8 +46,17 @@ pub mod management {
 
     /// The scopes that act within one organization: what an organization's
     /// first admin token holds.
-    pub const ORGANIZATION: &[&str] =
-        &[KEYSPACES_READ, KEYSPACES_WRITE, TOKENS_READ, TOKENS_WRITE, VERIFY, AUDIT_READ, POLICIES_WRITE];
+    pub const ORGANIZATION: &[&str] = &[
+        KEYSPACES_READ,
+        KEYSPACES_WRITE,
+        TOKENS_READ,
+        TOKENS_WRITE,
+        VERIFY,
+        AUDIT_READ,
+        MEMBERS_READ,
+        MEMBERS_WRITE,
+        POLICIES_WRITE,
+    ];
 
     /// Every management scope: what the operator's first admin token holds.
     pub const ALL: &[&str] = &[
@@ -53,6 +66,8 @@ pub mod management {
         TOKENS_WRITE,
         VERIFY,
         AUDIT_READ,
+        MEMBERS_READ,
+        MEMBERS_WRITE,
         POLICIES_WRITE,
         ORGANIZATIONS_READ,
         ORGANIZATIONS_WRITE,

@@ -62,6 +62,58 @@ fn label(field: &'static str, text: &str, max_chars: usize) -> Result<String, In
     Ok(trimmed.to_owned())
 }
 
+/// Longest email address accepted (RFC 5321's path limit).
+pub const MAX_EMAIL_CHARS: usize = 254;
+
+/// An email address, trimmed and lowercased: one `@`, a non-empty local
+/// part, a dotted domain, no spaces or control characters. Deliverability
+/// is the invitation's job; this only refuses what cannot be an address.
+pub fn email(text: &str) -> Result<String, InvalidField> {
+    let address = text.trim().to_lowercase();
+    let invalid = |why: &str| Err(InvalidField::new("email", why.to_owned()));
+    if address.is_empty() {
+        return invalid("must not be empty");
+    }
+    if address.chars().count() > MAX_EMAIL_CHARS {
+        return invalid("must be at most 254 characters");
+    }
+    if address.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return invalid("must not contain spaces or control characters");
+    }
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return invalid("must look like name@example.com");
+    };
+    let labels_ok = domain.split('.').count() >= 2
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && !label.contains(['@', '"', ',', ';', '<', '>', '(', ')', '[', ']', '\\'])
+        });
+    if local.is_empty() || local.len() > 64 || local.contains('@') || !labels_ok {
+        return invalid("must look like name@example.com");
+    }
+    Ok(address)
+}
+
+/// Shortest password accepted (OWASP ASVS 2.1.1 asks for at least 12).
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Longest password accepted: long passphrases welcome, unbounded input is not.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// A new password: 12 to 256 characters, any characters (no composition
+/// rules, per NIST SP 800-63B). The message never repeats the password.
+pub fn new_password(text: &str) -> Result<(), InvalidField> {
+    let length = text.chars().count();
+    if length < MIN_PASSWORD_CHARS {
+        return Err(InvalidField::new("password", format!("must be at least {MIN_PASSWORD_CHARS} characters")));
+    }
+    if length > MAX_PASSWORD_CHARS {
+        return Err(InvalidField::new("password", format!("must be at most {MAX_PASSWORD_CHARS} characters")));
+    }
+    Ok(())
+}
+
 /// Metadata: a JSON object of at most 4 KiB serialized.
 pub fn metadata(value: &Value) -> Result<(), InvalidField> {
     if !value.is_object() {
@@ -98,6 +150,24 @@ mod tests {
         assert!(name("name", &"é".repeat(200)).is_ok());
         assert!(name("name", "a\nb").is_err());
         assert!(owner("user_1").is_ok());
+    }
+
+    #[test]
+    fn emails_are_normalized_and_malformed_ones_refused() {
+        assert_eq!(email("  Ada@Example.COM ").unwrap(), "ada@example.com");
+        assert_eq!(email("a.b+tag@sub.example.org").unwrap(), "a.b+tag@sub.example.org");
+        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "ada @example.com", "ada@-x.com", "ada@x..com"] {
+            assert_eq!(email(bad).unwrap_err().field, "email", "{bad:?}");
+        }
+        assert!(email(&format!("{}@example.com", "a".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn passwords_are_bounded_by_length_only() {
+        assert!(new_password("correct horse").is_ok());
+        assert!(new_password("short").is_err());
+        assert!(new_password(&"x".repeat(257)).is_err());
+        assert!(!new_password("tiny secret").unwrap_err().message.contains("tiny"));
     }
 
     #[test]

@@ -1,45 +1,160 @@
 //! Who is acting, and from where: every operation takes an [`Actor`] so that
 //! permission checks and audit records come from one value.
+//!
+//! A principal is a management token or a signed-in user. What it may do is
+//! the intersection of what it holds and, when a person stands behind it,
+//! that person's *current* role: a session holds exactly its role's scopes,
+//! and a management token owned by a user holds its own scopes only as far
+//! as its owner's role allows, so demoting someone narrows their tokens at
+//! once. Tokens of service accounts (and the bootstrap admin's) have no
+//! person behind them and act with their scopes alone.
 
 use std::sync::Arc;
 
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::model::{TokenRecord, SYSTEM_ACTOR};
-use keyward_core::scope;
+use keyward_core::role::Role;
+use keyward_core::scope::{self, management};
 use keyward_core::Environment;
 
 use crate::EngineError;
 
-/// An authenticated management token. Shares the cached record rather than
-/// copying its fields: every API request authenticates, so this is hot.
+/// A person's role where they act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoleGrant {
+    /// The membership's role.
+    pub role: Role,
+    /// Whether the organization is the operator's (owners there also
+    /// administer the deployment).
+    pub operator: bool,
+}
+
+impl RoleGrant {
+    /// Whether the role allows `needed`, which may be an explicit wildcard:
+    /// then every management scope it covers must be allowed.
+    fn allows(self, needed: &str) -> bool {
+        let mut covered = management::ALL.iter().filter(|known| scope::grants(needed, known)).peekable();
+        covered.peek().is_some() && covered.all(|known| self.role.permits(self.operator, known))
+    }
+}
+
+/// A signed-in user, as a session authenticates them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedIn {
+    /// `ses_…`
+    pub session_id: String,
+    /// `usr_…`
+    pub user_id: String,
+    /// Their email.
+    pub email: String,
+    /// The organization the session acts in.
+    pub org_id: String,
+    /// Their role there, read when the request arrived.
+    pub grant: RoleGrant,
+    /// When the session ends.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Kind {
+    /// Shares the cached record rather than copying its fields: every API
+    /// request authenticates, so this is hot.
+    Token {
+        token: Arc<TokenRecord>,
+        owner_grant: Option<RoleGrant>,
+    },
+    User(Arc<SignedIn>),
+}
+
+/// An authenticated caller of the management API.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
-    token: Arc<TokenRecord>,
+    kind: Kind,
 }
 
 impl Principal {
-    pub(crate) fn new(token: Arc<TokenRecord>) -> Self {
-        Self { token }
+    /// A management token; `owner_grant` is its owning user's current role,
+    /// `None` when no person owns it.
+    pub(crate) fn token(token: Arc<TokenRecord>, owner_grant: Option<RoleGrant>) -> Self {
+        Self { kind: Kind::Token { token, owner_grant } }
     }
 
-    /// The token's id (recorded as the audit actor).
-    pub fn token_id(&self) -> &str {
-        &self.token.id
+    /// A signed-in user.
+    pub(crate) fn user(signed_in: SignedIn) -> Self {
+        Self { kind: Kind::User(Arc::new(signed_in)) }
+    }
+
+    /// The id recorded as the audit actor: the token's, or the user's.
+    pub fn id(&self) -> &str {
+        match &self.kind {
+            Kind::Token { token, .. } => &token.id,
+            Kind::User(user) => &user.user_id,
+        }
     }
 
     /// The organization it acts in: every store query it causes is confined to it.
     pub fn org_id(&self) -> &str {
-        &self.token.org_id
+        match &self.kind {
+            Kind::Token { token, .. } => &token.org_id,
+            Kind::User(user) => &user.org_id,
+        }
     }
 
-    /// The token's owner (the default owner of tokens it creates).
+    /// The default owner of tokens it creates: the token's owner, or the user.
     pub fn owner(&self) -> &str {
-        &self.token.owner
+        match &self.kind {
+            Kind::Token { token, .. } => &token.owner,
+            Kind::User(user) => &user.user_id,
+        }
     }
 
-    /// The token's scopes.
-    pub fn scopes(&self) -> &[String] {
-        &self.token.scopes
+    /// The person behind it, if any, with their role.
+    pub fn person(&self) -> Option<(&str, RoleGrant)> {
+        match &self.kind {
+            Kind::Token { token, owner_grant } => owner_grant.map(|grant| (token.owner.as_str(), grant)),
+            Kind::User(user) => Some((user.user_id.as_str(), user.grant)),
+        }
+    }
+
+    /// The signed-in user, for a session.
+    pub fn signed_in(&self) -> Option<&SignedIn> {
+        match &self.kind {
+            Kind::User(user) => Some(user),
+            Kind::Token { .. } => None,
+        }
+    }
+
+    /// The scopes it holds, in full (a token's own, or its role's).
+    pub fn scopes(&self) -> Vec<String> {
+        let mut held: Vec<String> = match &self.kind {
+            Kind::Token { token, owner_grant: None } => return token.scopes.clone(),
+            Kind::Token { .. } | Kind::User(_) => {
+                management::ALL.iter().filter(|s| self.holds(s)).map(|s| (*s).to_owned()).collect()
+            }
+        };
+        held.sort();
+        held
+    }
+
+    /// Whether it holds `needed` (exactly or through an explicit wildcard),
+    /// within its person's role.
+    pub fn holds(&self, needed: &str) -> bool {
+        match &self.kind {
+            Kind::Token { token, owner_grant } => {
+                token.scopes.iter().any(|held| scope::grants(held, needed))
+                    && owner_grant.is_none_or(|grant| grant.allows(needed))
+            }
+            Kind::User(user) => user.grant.allows(needed),
+        }
+    }
+
+    /// Whether it may change tokens owned by `owner`: developers manage
+    /// only their own; everyone else, everyone's.
+    pub fn manages_tokens_of(&self, owner: &str) -> bool {
+        match self.person() {
+            Some((person, grant)) => grant.role.manages_everyones_tokens() || person == owner,
+            None => true,
+        }
     }
 }
 
@@ -65,34 +180,32 @@ impl Actor {
     /// Keyward itself (bootstrap), holding every management scope and
     /// belonging to no organization.
     pub fn system() -> Self {
-        Self {
-            principal: Principal::new(Arc::new(TokenRecord {
-                id: SYSTEM_ACTOR.into(),
-                org_id: String::new(),
-                keyspace_id: String::new(),
-                management: true,
-                name: SYSTEM_ACTOR.into(),
-                owner: SYSTEM_ACTOR.into(),
-                scopes: scope::management::ALL.iter().map(|s| (*s).to_owned()).collect(),
-                allowed_ips: Vec::new(),
-                metadata: serde_json::Value::Object(serde_json::Map::new()),
-                environment: Environment::Live,
-                prefix: String::new(),
-                last4: String::new(),
-                created_at: micros_to_datetime(0),
-                created_by: SYSTEM_ACTOR.into(),
-                expires_at: None,
-                revoked_at: None,
-                last_used_at: None,
-                use_count: 0,
-            })),
-            context: RequestContext::default(),
-        }
+        let record = TokenRecord {
+            id: SYSTEM_ACTOR.into(),
+            org_id: String::new(),
+            keyspace_id: String::new(),
+            management: true,
+            name: SYSTEM_ACTOR.into(),
+            owner: SYSTEM_ACTOR.into(),
+            scopes: management::ALL.iter().map(|s| (*s).to_owned()).collect(),
+            allowed_ips: Vec::new(),
+            metadata: serde_json::Value::Object(serde_json::Map::new()),
+            environment: Environment::Live,
+            prefix: String::new(),
+            last4: String::new(),
+            created_at: micros_to_datetime(0),
+            created_by: SYSTEM_ACTOR.into(),
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+            use_count: 0,
+        };
+        Self { principal: Principal::token(Arc::new(record), None), context: RequestContext::default() }
     }
 
     /// Whether the actor holds `needed` (exactly or through an explicit wildcard).
     pub fn holds(&self, needed: &str) -> bool {
-        self.principal.scopes().iter().any(|held| scope::grants(held, needed))
+        self.principal.holds(needed)
     }
 
     /// The organization the actor acts in.
@@ -107,5 +220,21 @@ impl Actor {
         } else {
             Err(EngineError::Forbidden { missing: vec![needed.to_owned()] })
         }
+    }
+
+    /// Fails unless the actor may change tokens owned by `owner`.
+    pub fn require_manages_tokens_of(&self, owner: &str) -> Result<(), EngineError> {
+        if self.principal.manages_tokens_of(owner) {
+            Ok(())
+        } else {
+            Err(EngineError::NotOwner)
+        }
+    }
+
+    /// Whether the actor may hand out `role` (invite with it, assign it) or
+    /// act on a member holding it: only with every scope the role carries,
+    /// so nobody makes anyone more powerful than themselves.
+    pub fn may_assign(&self, role: Role, operator: bool) -> bool {
+        role.scopes(operator).iter().all(|scope| self.holds(scope))
     }
 }

@@ -35,6 +35,10 @@ pub struct EngineConfig {
     /// How long an unknown digest is remembered as unknown. Short: it only
     /// blunts repeated lookups of the same garbage.
     pub negative_cache_ttl: Duration,
+    /// Whether anyone may sign up and found an organization (the operator's choice).
+    pub open_signup: bool,
+    /// How long a session lasts after sign-in.
+    pub session_lifetime: Duration,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +48,8 @@ impl Default for EngineConfig {
             cache_capacity: 250_000,
             negative_cache_capacity: 100_000,
             negative_cache_ttl: Duration::from_secs(2),
+            open_signup: false,
+            session_lifetime: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -248,11 +254,14 @@ impl<'a> Verdict<'a> {
 
 /// The token engine. Cheap to share behind an `Arc`.
 pub struct Engine {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    rng: Arc<dyn SecureRng>,
-    cache: TokenCache,
-    config: EngineConfig,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rng: Arc<dyn SecureRng>,
+    pub(crate) cache: TokenCache,
+    pub(crate) config: EngineConfig,
+    pub(crate) throttle: crate::accounts::SignInThrottle,
+    pub(crate) hash_permits: tokio::sync::Semaphore,
+    pub(crate) operator_org: std::sync::OnceLock<String>,
 }
 
 impl Engine {
@@ -266,6 +275,9 @@ impl Engine {
             clock,
             rng,
             config,
+            throttle: crate::accounts::SignInThrottle::new(),
+            hash_permits: crate::accounts::hash_permits(),
+            operator_org: std::sync::OnceLock::new(),
         }
     }
 
@@ -284,12 +296,12 @@ impl Engine {
         Ok(self.store.operator_organization().await?.is_some())
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         micros_to_datetime(self.clock.now_micros())
     }
 
     /// An event in the actor's organization's log.
-    fn event(
+    pub(crate) fn event(
         &self,
         actor: &Actor,
         action: &str,
@@ -313,7 +325,7 @@ impl Engine {
             id: new_id(IdKind::Event, self.rng.as_ref())?,
             org_id: org_id.to_owned(),
             occurred_at: self.now(),
-            actor: actor.principal.token_id().to_owned(),
+            actor: actor.principal.id().to_owned(),
             action: action.to_owned(),
             target_type: target_type.to_owned(),
             target_id: target_id.to_owned(),
@@ -372,7 +384,7 @@ impl Engine {
         actor: &Actor,
     ) -> Result<Founded, EngineError> {
         let now = self.now();
-        let created_by = actor.principal.token_id().to_owned();
+        let created_by = actor.principal.id().to_owned();
         let organization = Organization {
             id: new_id(IdKind::Organization, self.rng.as_ref())?,
             name: name.to_owned(),
@@ -527,7 +539,7 @@ impl Engine {
             prefix: keyspace.prefix.as_str().to_owned(),
             last4: text[text.len() - 4..].to_owned(),
             created_at: self.now(),
-            created_by: actor.principal.token_id().to_owned(),
+            created_by: actor.principal.id().to_owned(),
             expires_at,
             revoked_at: None,
             last_used_at: None,
@@ -558,7 +570,7 @@ impl Engine {
             scope_catalog,
             management: false,
             created_at: self.now(),
-            created_by: actor.principal.token_id().to_owned(),
+            created_by: actor.principal.id().to_owned(),
         };
         let event = self.event(
             actor,
@@ -627,6 +639,8 @@ impl Engine {
             Some(owner) => validate::owner(owner)?,
             None => actor.principal.owner().to_owned(),
         };
+        actor.require_manages_tokens_of(&owner)?;
+        self.check_owner(actor.org_id(), &owner).await?;
         let metadata = input.metadata.unwrap_or_else(|| json!({}));
         validate::metadata(&metadata)?;
         if !keyward_core::id::looks_like(IdKind::Keyspace, &input.keyspace_id) {
@@ -812,9 +826,17 @@ impl Engine {
             if !slot.management || !self.judge(&digest, slot, now, &options).is_valid() {
                 return None;
             }
-            Some(Principal::new(slot.record.clone()))
+            Some(slot.record.clone())
         };
-        Ok(self.lookup(digest, now, admit).await?.flatten())
+        let Some(token) = self.lookup(digest, now, admit).await?.flatten() else {
+            return Ok(None);
+        };
+        // A person's token acts within their current role; a former
+        // member's token (revoked on removal anyway) authenticates nothing.
+        match self.owner_grant(&token).await? {
+            Ok(grant) => Ok(Some(Principal::token(token, grant))),
+            Err(()) => Ok(None),
+        }
     }
 
     /// One token.
@@ -860,6 +882,7 @@ impl Engine {
         if !keyward_core::id::looks_like(IdKind::Token, id) {
             return Err(EngineError::NotFound("token"));
         }
+        self.require_manages_token(actor, id).await?;
         let mut details = serde_json::Map::new();
         let mut if_scopes_are = None;
         // Scope and allowlist changes are judged against the current record.
@@ -936,12 +959,23 @@ impl Engine {
         if !keyward_core::id::looks_like(IdKind::Token, id) {
             return Err(EngineError::NotFound("token"));
         }
+        self.require_manages_token(actor, id).await?;
         let now = self.now();
         let event = self.event(actor, actions::TOKEN_REVOKED, "token", id, json!({"reason": "user_action"}))?;
         let revocation =
             self.store.revoke_token(actor.org_id(), id, now, &event).await?.ok_or(EngineError::NotFound("token"))?;
         self.cache.invalidate(&revocation.token.digest);
         Ok(revocation.token.record)
+    }
+
+    /// Fails unless the actor may change token `id`: developers change only
+    /// tokens they own (an owner never changes, so the check cannot go stale).
+    async fn require_manages_token(&self, actor: &Actor, id: &str) -> Result<(), EngineError> {
+        if actor.principal.person().is_some_and(|(_, grant)| !grant.role.manages_everyones_tokens()) {
+            let token = self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+            actor.require_manages_tokens_of(&token.owner)?;
+        }
+        Ok(())
     }
 
     /// Audit events, newest first.
@@ -991,8 +1025,8 @@ impl Founded {
         Founding {
             organization: &self.organization,
             keyspace: &self.management_keyspace,
-            token: &self.admin.record,
-            digest: &self.admin_digest,
+            admin: Some((&self.admin.record, &self.admin_digest)),
+            owner: None,
             event,
         }
     }

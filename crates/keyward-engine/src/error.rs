@@ -36,9 +36,39 @@ pub enum EngineError {
         /// Every rule broken, explained.
         violations: Vec<PolicyProblem>,
     },
+    /// A developer tried to change a token someone else owns.
+    #[error("developers change only tokens they own")]
+    NotOwner,
+    /// Wrong email or password (never says which).
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// Too many failed sign-ins; try again later.
+    #[error("too many failed sign-ins; retry in {retry_after_seconds} s")]
+    Throttled {
+        /// Seconds until the next attempt may succeed.
+        retry_after_seconds: u64,
+    },
+    /// Open sign-up is disabled; join by invitation.
+    #[error("sign-up is by invitation only")]
+    SignUpClosed,
+    /// The invitation is unknown, spent, withdrawn or expired.
+    #[error("invitation invalid or expired")]
+    InvitationInvalid,
+    /// The user belongs to no (such) organization.
+    #[error("not a member of that organization")]
+    NoMembership,
     /// No such thing (or not visible to the actor).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A request that contradicts what exists, with a reason to show
+    /// (e.g. removing the last owner).
+    #[error("{detail}")]
+    Rejected {
+        /// Stable code, e.g. `last_owner`.
+        code: &'static str,
+        /// What is wrong, safe to show.
+        detail: String,
+    },
     /// The store refused a duplicate.
     #[error("conflict: {0}")]
     Conflict(String),

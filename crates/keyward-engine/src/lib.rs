@@ -23,13 +23,17 @@
 //! every change made through the engine invalidates that memory before the
 //! call returns, so a revocation is effective on the very next verify.
 
+mod accounts;
 mod actor;
 mod cache;
 mod engine;
 mod error;
 mod usage;
 
-pub use actor::{Actor, Principal, RequestContext};
+pub use accounts::{
+    csrf_matches, csrf_token, CreatedInvitation, NewSession, DEFAULT_INVITATION_SECONDS, MAX_INVITATION_SECONDS,
+};
+pub use actor::{Actor, Principal, RequestContext, RoleGrant, SignedIn};
 pub use engine::{
     Engine, EngineConfig, Founded, Issued, NewKeyspace, NewToken, PolicyFinding, TokenChanges, Verdict, Verification,
     VerifyCode, VerifyOptions,

@@ -465,7 +465,7 @@ async fn every_mutation_is_audited_with_its_request_context() {
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["token.revoked", "token.updated", "token.created", "keyspace.created", "admin.bootstrapped"]);
     let revoke = &events[0];
-    assert_eq!(revoke.actor, h.admin.principal.token_id());
+    assert_eq!(revoke.actor, h.admin.principal.id());
     assert_eq!(revoke.request_id.as_deref(), Some("req-9"));
     assert_eq!(revoke.source_ip.as_deref(), Some("192.0.2.1"));
     let serialized = serde_json::to_string(&events).unwrap();
@@ -653,7 +653,8 @@ async fn tenant(h: &Harness, name: &str) -> (Actor, String) {
 async fn organizations_are_founded_by_the_operator_with_their_own_admin() {
     let h = harness().await;
     let (tenant_admin, _) = tenant(&h, "Acme").await;
-    let held: Vec<&str> = tenant_admin.principal.scopes().iter().map(String::as_str).collect();
+    let held = tenant_admin.principal.scopes();
+    let held: Vec<&str> = held.iter().map(String::as_str).collect();
     assert_eq!(held, management::ORGANIZATION, "organization admins hold no operator scope");
     assert!(matches!(h.engine.create_organization(&tenant_admin, "Nested").await, Err(EngineError::Forbidden { .. })));
     assert!(matches!(

@@ -72,6 +72,7 @@ struct Details {
     missing_scopes: Option<Vec<String>>,
     violations: Option<Vec<PolicyViolationView>>,
     challenge: Option<String>,
+    retry_after: Option<u64>,
     cause: Option<LoggedCause>,
 }
 
@@ -101,6 +102,7 @@ impl ApiError {
             missing_scopes: None,
             violations: None,
             challenge: None,
+            retry_after: None,
             cause: None,
         }))
     }
@@ -135,6 +137,26 @@ impl ApiError {
             Self::new(StatusCode::BAD_REQUEST, "invalid_authorization", "Invalid Authorization header", detail);
         error.0.challenge = Some(format!("Bearer realm=\"{REALM}\", error=\"invalid_request\""));
         error
+    }
+
+    /// 401 for a session cookie that is unknown, expired or signed out.
+    pub fn session_expired() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "session_expired",
+            "Session expired",
+            "The session is unknown, expired or signed out; sign in again.",
+        )
+    }
+
+    /// 403 for a cookie-authenticated change without its CSRF token.
+    pub fn csrf_failed() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "CSRF check failed",
+            "Changes made with a session cookie need the session's CSRF token in the `X-CSRF-Token` header.",
+        )
     }
 
     /// 404 for an unknown route.
@@ -235,6 +257,47 @@ impl From<EngineError> for ApiError {
                 api.0.violations = Some(violations.into_iter().map(Into::into).collect());
                 api
             }
+            EngineError::NotOwner => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_token_owner",
+                "Not your token",
+                "Developers issue, change and revoke only tokens they own; ask an admin for others.",
+            ),
+            EngineError::InvalidCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid credentials",
+                "The email or password is wrong.",
+            ),
+            EngineError::Throttled { retry_after_seconds } => {
+                let mut api = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "sign_in_throttled",
+                    "Too many failed sign-ins",
+                    format!("Too many failed sign-ins; try again in {retry_after_seconds} seconds."),
+                );
+                api.0.retry_after = Some(retry_after_seconds);
+                api
+            }
+            EngineError::SignUpClosed => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "signup_closed",
+                "Sign-up closed",
+                "This deployment admits new users by invitation only.",
+            ),
+            EngineError::InvitationInvalid => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "invitation_invalid",
+                "Invitation invalid",
+                "The invitation is unknown, used, withdrawn or expired; ask for a new one.",
+            ),
+            EngineError::NoMembership => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "no_membership",
+                "No membership",
+                "This account is not a member of that organization.",
+            ),
+            EngineError::Rejected { code, detail } => ApiError::new(StatusCode::CONFLICT, code, "Conflict", detail),
             EngineError::NotFound(what) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found", format!("No such {what}."))
             }
@@ -271,6 +334,9 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(challenge) = details.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = details.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Some(cause) = details.cause {
             response.extensions_mut().insert(cause);

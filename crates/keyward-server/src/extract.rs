@@ -227,7 +227,10 @@ where
         let state = AppState::from_ref(state);
         let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
         let Some(value) = values.next() else {
-            return Err(ApiError::unauthorized(false));
+            return match session_cookie(&parts.headers) {
+                Some(secret) => session_caller(parts, &state, &secret).await,
+                None => Err(ApiError::unauthorized(false)),
+            };
         };
         if values.next().is_some() {
             return Err(ApiError::invalid_authorization(
@@ -248,6 +251,55 @@ where
             Some(principal) => Ok(Caller(Actor { principal, context })),
             None => Err(ApiError::unauthorized(true)),
         }
+    }
+}
+
+/// The session cookie's name. `__Host-` makes browsers accept it only with
+/// `Secure`, `Path=/` and no `Domain`, so no sibling host can plant it.
+pub const SESSION_COOKIE: &str = "__Host-keyward_session";
+
+/// The header carrying a session's CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The session secret from the `Cookie` header(s), if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}
+
+/// A caller signed in with a session cookie. Cookies ride along on
+/// cross-site requests, so every method that can change anything must also
+/// carry the session's CSRF token, which a foreign page cannot read.
+async fn session_caller(parts: &Parts, state: &AppState, secret: &str) -> Result<Caller, ApiError> {
+    let Some(principal) = state.engine.authenticate_session(secret).await? else {
+        return Err(ApiError::session_expired());
+    };
+    if !parts.method.is_safe() {
+        let presented = parts.headers.get(CSRF_HEADER).and_then(|value| value.to_str().ok()).unwrap_or("");
+        if !keyward_engine::csrf_matches(secret, presented) {
+            return Err(ApiError::csrf_failed());
+        }
+    }
+    Ok(Caller(Actor { principal, context: request_context(parts, &state.trusted_proxies) }))
+}
+
+/// The request's context without authentication (sign-in, sign-up).
+pub struct Context(pub RequestContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Context
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(Context(request_context(parts, &AppState::from_ref(state).trusted_proxies)))
     }
 }
 
@@ -285,6 +337,16 @@ mod tests {
         // Only proxies all the way: the leftmost one is the best we know.
         assert_eq!(client_ip(ip("10.0.0.2"), &forwarded(&["10.9.9.9"]), &proxies), ip("10.9.9.9"));
         assert_eq!(client_ip(ip("10.0.0.2"), &HeaderMap::new(), &proxies), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, header::HeaderValue::from_static("theme=dark; __Host-keyward_session=kws_abc"));
+        assert_eq!(session_cookie(&headers).as_deref(), Some("kws_abc"));
+        let mut other = HeaderMap::new();
+        other.append(header::COOKIE, header::HeaderValue::from_static("keyward_session=kws_abc"));
+        assert_eq!(session_cookie(&other), None, "only the __Host- cookie counts");
     }
 
     #[test]

@@ -67,6 +67,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(routes::accounts::sign_up))
+        .routes(routes!(routes::accounts::sign_in))
+        .routes(routes!(routes::accounts::current_session, routes::accounts::sign_out))
+        .routes(routes!(routes::accounts::invite, routes::accounts::list_invitations))
+        .routes(routes!(routes::accounts::revoke_invitation))
+        .routes(routes!(routes::accounts::accept_invitation))
+        .routes(routes!(routes::accounts::list_members))
+        .routes(routes!(routes::accounts::change_role, routes::accounts::remove_member))
+        .routes(routes!(routes::accounts::create_service_account, routes::accounts::list_service_accounts))
+        .routes(routes!(routes::accounts::remove_service_account))
         .routes(routes!(routes::organizations::create_organization, routes::organizations::list_organizations))
         .routes(routes!(routes::organizations::get_organization))
         .routes(routes!(routes::policy::get_token_policy, routes::policy::set_token_policy))

@@ -9,6 +9,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "Keyward API", description = "Issue, verify, list and revoke API tokens. Errors are RFC 9457 problem+json with a stable `code`."),
     modifiers(&BearerScheme),
     tags(
+        (name = "accounts", description = "Users, sessions, invitations, members and their roles, service accounts"),
         (name = "organizations", description = "Tenants: every keyspace, token and audit event belongs to one"),
         (name = "tokens", description = "Issue, inspect, update and revoke tokens"),
         (name = "policy", description = "The organization's rules for its tokens, and the tokens that break them"),

@@ -7,6 +7,11 @@ use serde_json::json;
 
 use crate::fixtures::{at, created, event, found, founding_parts, keyspace, keyspace_in, token, ORG, OTHER_ORG};
 
+pub use crate::account_cases::{
+    service_accounts_own_tokens_until_removed, the_last_owner_stays_and_removal_revokes_what_a_member_owns,
+    users_invitations_and_sessions_round_trip,
+};
+
 async fn seeded_keyspace(store: &dyn Store) -> keyward_core::model::Keyspace {
     found(store, ORG).await;
     let keyspace = keyspace("payments", at(0));

@@ -36,8 +36,8 @@ impl FoundingParts {
         Founding {
             organization: &self.organization,
             keyspace: &self.keyspace,
-            token: &self.token,
-            digest: &self.digest,
+            admin: Some((&self.token, &self.digest)),
+            owner: None,
             event: &self.event,
         }
     }

@@ -6,6 +6,7 @@
 //! `#[tokio::test]` per case, so a failure names the case and the backend.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account_cases;
 pub mod cases;
 mod fixtures;
 
@@ -42,6 +43,9 @@ macro_rules! conformance_tests {
             token_filters_and_pagination,
             usage_batches_accumulate,
             audit_filters_and_pagination,
+            users_invitations_and_sessions_round_trip,
+            the_last_owner_stays_and_removal_revokes_what_a_member_owns,
+            service_accounts_own_tokens_until_removed,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -5,6 +5,7 @@
 //! management keyspace) is enforced by the schema, so concurrent instances
 //! cannot race past it.
 
+mod accounts;
 mod rows;
 pub mod testing;
 
@@ -13,12 +14,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keyward_core::model::{AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord, TokenState};
+use keyward_core::model::{
+    AuditEvent, CatalogScope, Invitation, Keyspace, Member, Organization, ServiceAccount, Session, TokenRecord,
+    TokenState, User,
+};
 use keyward_core::policy::TokenPolicy;
+use keyward_core::role::Role;
 use keyward_core::TokenDigest;
 use keyward_store::{
-    AuditFilter, Founding, Page, PageRequest, Revocation, Store, StoreError, StoredToken, TokenFilter, TokenUpdate,
-    UsageDelta,
+    Acceptance, AuditFilter, Founding, Page, PageRequest, Revocation, RevocationEvent, Store, StoreError, StoredToken,
+    TokenFilter, TokenUpdate, UsageDelta,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Transaction};
@@ -66,7 +71,7 @@ impl PostgresStore {
     }
 }
 
-fn backend(error: sqlx::Error) -> StoreError {
+pub(crate) fn backend(error: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(database) = &error {
         if database.is_unique_violation() {
             return StoreError::Conflict(database.message().to_owned());
@@ -82,7 +87,7 @@ fn json_value(value: &impl serde::Serialize) -> Result<serde_json::Value, StoreE
     serde_json::to_value(value).map_err(|error| StoreError::Corrupt(error.to_string()))
 }
 
-async fn insert_event(tx: &mut Transaction<'_, Postgres>, event: &AuditEvent) -> Result<(), StoreError> {
+pub(crate) async fn insert_event(tx: &mut Transaction<'_, Postgres>, event: &AuditEvent) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_events (id, org_id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -184,7 +189,13 @@ async fn insert_organization(
 /// The rest of a founding after its organization row: keyspace, token, event.
 async fn insert_founded(tx: &mut Transaction<'_, Postgres>, founding: &Founding<'_>) -> Result<(), StoreError> {
     insert_keyspace(tx, founding.keyspace).await?;
-    insert_token(tx, founding.token, founding.digest).await?;
+    if let Some((token, digest)) = founding.admin {
+        insert_token(tx, token, digest).await?;
+    }
+    if let Some((user, member)) = founding.owner {
+        accounts::insert_user(tx, user).await?;
+        accounts::insert_member(tx, member).await?;
+    }
     insert_event(tx, founding.event).await
 }
 
@@ -536,6 +547,107 @@ impl Store for PostgresStore {
             .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        accounts::find_user_by_email(&self.pool, email).await
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        accounts::get_user(&self.pool, id).await
+    }
+
+    async fn memberships_of(&self, user_id: &str) -> Result<Vec<Member>, StoreError> {
+        accounts::memberships_of(&self.pool, user_id).await
+    }
+
+    async fn get_member(&self, org: &str, user_id: &str) -> Result<Option<Member>, StoreError> {
+        accounts::get_member(&self.pool, org, user_id).await
+    }
+
+    async fn list_members(&self, org: &str) -> Result<Vec<Member>, StoreError> {
+        accounts::list_members(&self.pool, org).await
+    }
+
+    async fn set_member_role(
+        &self,
+        org: &str,
+        user_id: &str,
+        role: Role,
+        event: &AuditEvent,
+    ) -> Result<Option<Member>, StoreError> {
+        accounts::set_member_role(&self.pool, org, user_id, role, event).await
+    }
+
+    async fn remove_member(
+        &self,
+        org: &str,
+        user_id: &str,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+        revocation_event: RevocationEvent<'_>,
+    ) -> Result<Option<Vec<StoredToken>>, StoreError> {
+        accounts::remove_member(&self.pool, org, user_id, at, event, revocation_event).await
+    }
+
+    async fn create_invitation(
+        &self,
+        invitation: &Invitation,
+        digest: &TokenDigest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        accounts::create_invitation(&self.pool, invitation, digest, event).await
+    }
+
+    async fn find_invitation(&self, digest: &TokenDigest) -> Result<Option<Invitation>, StoreError> {
+        accounts::find_invitation(&self.pool, digest).await
+    }
+
+    async fn list_pending_invitations(&self, org: &str, now: DateTime<Utc>) -> Result<Vec<Invitation>, StoreError> {
+        accounts::list_pending_invitations(&self.pool, org, now).await
+    }
+
+    async fn revoke_invitation(&self, org: &str, id: &str, event: &AuditEvent) -> Result<bool, StoreError> {
+        accounts::revoke_invitation(&self.pool, org, id, event).await
+    }
+
+    async fn accept_invitation(&self, acceptance: &Acceptance<'_>) -> Result<bool, StoreError> {
+        accounts::accept_invitation(&self.pool, acceptance).await
+    }
+
+    async fn create_session(&self, session: &Session, digest: &TokenDigest) -> Result<(), StoreError> {
+        accounts::create_session(&self.pool, session, digest).await
+    }
+
+    async fn find_session(&self, digest: &TokenDigest) -> Result<Option<Session>, StoreError> {
+        accounts::find_session(&self.pool, digest).await
+    }
+
+    async fn delete_session(&self, digest: &TokenDigest) -> Result<bool, StoreError> {
+        accounts::delete_session(&self.pool, digest).await
+    }
+
+    async fn create_service_account(&self, account: &ServiceAccount, event: &AuditEvent) -> Result<(), StoreError> {
+        accounts::create_service_account(&self.pool, account, event).await
+    }
+
+    async fn get_service_account(&self, org: &str, id: &str) -> Result<Option<ServiceAccount>, StoreError> {
+        accounts::get_service_account(&self.pool, org, id).await
+    }
+
+    async fn list_service_accounts(&self, org: &str) -> Result<Vec<ServiceAccount>, StoreError> {
+        accounts::list_service_accounts(&self.pool, org).await
+    }
+
+    async fn remove_service_account(
+        &self,
+        org: &str,
+        id: &str,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+        revocation_event: RevocationEvent<'_>,
+    ) -> Result<Option<Vec<StoredToken>>, StoreError> {
+        accounts::remove_service_account(&self.pool, org, id, at, event, revocation_event).await
     }
 
     async fn list_audit(

@@ -8,6 +8,7 @@
 //! (see `group_commit`). Reads use their own pool and run beside the writer
 //! thanks to WAL.
 
+mod accounts;
 mod group_commit;
 mod rows;
 
@@ -17,12 +18,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keyward_core::model::{AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord, TokenState};
+use keyward_core::model::{
+    AuditEvent, CatalogScope, Invitation, Keyspace, Member, Organization, ServiceAccount, Session, TokenRecord,
+    TokenState, User,
+};
 use keyward_core::policy::TokenPolicy;
+use keyward_core::role::Role;
 use keyward_core::TokenDigest;
 use keyward_store::{
-    AuditFilter, Founding, Page, PageRequest, Revocation, Store, StoreError, StoredToken, TokenFilter, TokenUpdate,
-    UsageDelta,
+    Acceptance, AuditFilter, Founding, Page, PageRequest, Revocation, RevocationEvent, Store, StoreError, StoredToken,
+    TokenFilter, TokenUpdate, UsageDelta,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
@@ -194,7 +199,13 @@ async fn insert_organization(tx: &mut Transaction<'_, Sqlite>, organization: &Or
 /// The rest of a founding after its organization row: keyspace, token, event.
 async fn insert_founded(tx: &mut Transaction<'_, Sqlite>, founding: &Founding<'_>) -> Result<(), StoreError> {
     insert_keyspace(tx, founding.keyspace).await?;
-    insert_token(tx, founding.token, founding.digest).await?;
+    if let Some((token, digest)) = founding.admin {
+        insert_token(tx, token, digest).await?;
+    }
+    if let Some((user, member)) = founding.owner {
+        accounts::insert_user(tx, user).await?;
+        accounts::insert_member(tx, member).await?;
+    }
     insert_event(tx, founding.event).await
 }
 
@@ -547,6 +558,107 @@ impl Store for SqliteStore {
             .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        accounts::find_user_by_email(&self.reader, email).await
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        accounts::get_user(&self.reader, id).await
+    }
+
+    async fn memberships_of(&self, user_id: &str) -> Result<Vec<Member>, StoreError> {
+        accounts::memberships_of(&self.reader, user_id).await
+    }
+
+    async fn get_member(&self, org: &str, user_id: &str) -> Result<Option<Member>, StoreError> {
+        accounts::get_member(&self.reader, org, user_id).await
+    }
+
+    async fn list_members(&self, org: &str) -> Result<Vec<Member>, StoreError> {
+        accounts::list_members(&self.reader, org).await
+    }
+
+    async fn set_member_role(
+        &self,
+        org: &str,
+        user_id: &str,
+        role: Role,
+        event: &AuditEvent,
+    ) -> Result<Option<Member>, StoreError> {
+        accounts::set_member_role(&self.writer, org, user_id, role, event).await
+    }
+
+    async fn remove_member(
+        &self,
+        org: &str,
+        user_id: &str,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+        revocation_event: RevocationEvent<'_>,
+    ) -> Result<Option<Vec<StoredToken>>, StoreError> {
+        accounts::remove_member(&self.writer, org, user_id, at, event, revocation_event).await
+    }
+
+    async fn create_invitation(
+        &self,
+        invitation: &Invitation,
+        digest: &TokenDigest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        accounts::create_invitation(&self.writer, invitation, digest, event).await
+    }
+
+    async fn find_invitation(&self, digest: &TokenDigest) -> Result<Option<Invitation>, StoreError> {
+        accounts::find_invitation(&self.reader, digest).await
+    }
+
+    async fn list_pending_invitations(&self, org: &str, now: DateTime<Utc>) -> Result<Vec<Invitation>, StoreError> {
+        accounts::list_pending_invitations(&self.reader, org, now).await
+    }
+
+    async fn revoke_invitation(&self, org: &str, id: &str, event: &AuditEvent) -> Result<bool, StoreError> {
+        accounts::revoke_invitation(&self.writer, org, id, event).await
+    }
+
+    async fn accept_invitation(&self, acceptance: &Acceptance<'_>) -> Result<bool, StoreError> {
+        accounts::accept_invitation(&self.writer, acceptance).await
+    }
+
+    async fn create_session(&self, session: &Session, digest: &TokenDigest) -> Result<(), StoreError> {
+        accounts::create_session(&self.writer, session, digest).await
+    }
+
+    async fn find_session(&self, digest: &TokenDigest) -> Result<Option<Session>, StoreError> {
+        accounts::find_session(&self.reader, digest).await
+    }
+
+    async fn delete_session(&self, digest: &TokenDigest) -> Result<bool, StoreError> {
+        accounts::delete_session(&self.writer, digest).await
+    }
+
+    async fn create_service_account(&self, account: &ServiceAccount, event: &AuditEvent) -> Result<(), StoreError> {
+        accounts::create_service_account(&self.writer, account, event).await
+    }
+
+    async fn get_service_account(&self, org: &str, id: &str) -> Result<Option<ServiceAccount>, StoreError> {
+        accounts::get_service_account(&self.reader, org, id).await
+    }
+
+    async fn list_service_accounts(&self, org: &str) -> Result<Vec<ServiceAccount>, StoreError> {
+        accounts::list_service_accounts(&self.reader, org).await
+    }
+
+    async fn remove_service_account(
+        &self,
+        org: &str,
+        id: &str,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+        revocation_event: RevocationEvent<'_>,
+    ) -> Result<Option<Vec<StoredToken>>, StoreError> {
+        accounts::remove_service_account(&self.writer, org, id, at, event, revocation_event).await
     }
 
     async fn list_audit(

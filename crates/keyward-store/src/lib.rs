@@ -17,8 +17,12 @@ mod page;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keyward_core::model::{AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord, TokenState};
+use keyward_core::model::{
+    AuditEvent, CatalogScope, Invitation, Keyspace, Member, Organization, ServiceAccount, Session, TokenRecord,
+    TokenState, User,
+};
 use keyward_core::policy::TokenPolicy;
+use keyward_core::role::Role;
 use keyward_core::TokenDigest;
 
 pub use page::{Cursor, Page, PageRequest, MAX_PAGE_SIZE};
@@ -125,10 +129,31 @@ pub struct Founding<'a> {
     pub organization: &'a Organization,
     /// Its management keyspace.
     pub keyspace: &'a Keyspace,
-    /// Its first admin token.
-    pub token: &'a TokenRecord,
-    /// That token's digest.
-    pub digest: &'a TokenDigest,
+    /// Its first admin token and that token's digest (bootstrap and
+    /// operator-founded organizations).
+    pub admin: Option<(&'a TokenRecord, &'a TokenDigest)>,
+    /// Its first owner, created with it (open sign-up).
+    pub owner: Option<(&'a User, &'a Member)>,
+    /// The audit event.
+    pub event: &'a AuditEvent,
+}
+
+/// Makes the audit event for one token revoked as a consequence of another
+/// change (a member or service account removed), so the store can revoke
+/// every matching token in the same transaction and still log each one.
+pub type RevocationEvent<'a> = &'a (dyn Fn(&TokenRecord) -> Result<AuditEvent, StoreError> + Send + Sync);
+
+/// What accepting an invitation writes, in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Acceptance<'a> {
+    /// The invitation being spent.
+    pub invitation_id: &'a str,
+    /// The instant it is spent at; an invitation expired by then is refused.
+    pub at: DateTime<Utc>,
+    /// The user to create, when the invited address has no account yet.
+    pub new_user: Option<&'a User>,
+    /// The membership to create.
+    pub member: &'a Member,
     /// The audit event.
     pub event: &'a AuditEvent,
 }
@@ -241,6 +266,98 @@ pub trait Store: Send + Sync + 'static {
     /// token may be deleted between use and flush).
     async fn record_usage(&self, deltas: &[UsageDelta]) -> Result<(), StoreError>;
 
+    /// The user with this (lowercased) email.
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+
+    /// One user by id.
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+
+    /// Every membership of a user, oldest first (sign-in picks among them).
+    async fn memberships_of(&self, user_id: &str) -> Result<Vec<Member>, StoreError>;
+
+    /// The membership of `user_id` in `org`.
+    async fn get_member(&self, org: &str, user_id: &str) -> Result<Option<Member>, StoreError>;
+
+    /// Members of `org`, oldest first.
+    async fn list_members(&self, org: &str) -> Result<Vec<Member>, StoreError>;
+
+    /// Changes a member's role. `None` when `org` has no such member;
+    /// [`StoreError::Conflict`] when it would leave `org` without an owner.
+    async fn set_member_role(
+        &self,
+        org: &str,
+        user_id: &str,
+        role: Role,
+        event: &AuditEvent,
+    ) -> Result<Option<Member>, StoreError>;
+
+    /// Removes a member of `org`, ends their sessions there and revokes at
+    /// `at` every active token they own there, logging each revocation with
+    /// `revocation_event`; all in one transaction. Returns the revoked tokens
+    /// (to evict from caches), `None` when there is no such member, and
+    /// [`StoreError::Conflict`] when it would leave `org` without an owner.
+    async fn remove_member(
+        &self,
+        org: &str,
+        user_id: &str,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+        revocation_event: RevocationEvent<'_>,
+    ) -> Result<Option<Vec<StoredToken>>, StoreError>;
+
+    /// Stores a pending invitation under the digest of its secret.
+    async fn create_invitation(
+        &self,
+        invitation: &Invitation,
+        digest: &TokenDigest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// The invitation whose secret has this digest, spent or not.
+    async fn find_invitation(&self, digest: &TokenDigest) -> Result<Option<Invitation>, StoreError>;
+
+    /// Invitations of `org` neither accepted nor expired at `now`, newest first.
+    async fn list_pending_invitations(&self, org: &str, now: DateTime<Utc>) -> Result<Vec<Invitation>, StoreError>;
+
+    /// Withdraws a pending invitation of `org`. Whether there was one.
+    async fn revoke_invitation(&self, org: &str, id: &str, event: &AuditEvent) -> Result<bool, StoreError>;
+
+    /// Spends an invitation and creates the membership (and user). `false`
+    /// when it is spent, withdrawn or expired at `acceptance.at`; a second
+    /// acceptance racing the first loses here. [`StoreError::Conflict`]
+    /// when the user is a member already.
+    async fn accept_invitation(&self, acceptance: &Acceptance<'_>) -> Result<bool, StoreError>;
+
+    /// Stores a session under the digest of its secret.
+    async fn create_session(&self, session: &Session, digest: &TokenDigest) -> Result<(), StoreError>;
+
+    /// The session whose secret has this digest (expired ones included:
+    /// the caller judges time).
+    async fn find_session(&self, digest: &TokenDigest) -> Result<Option<Session>, StoreError>;
+
+    /// Ends a session. Whether there was one.
+    async fn delete_session(&self, digest: &TokenDigest) -> Result<bool, StoreError>;
+
+    /// Creates a service account in its `org_id`.
+    async fn create_service_account(&self, account: &ServiceAccount, event: &AuditEvent) -> Result<(), StoreError>;
+
+    /// One service account of `org`.
+    async fn get_service_account(&self, org: &str, id: &str) -> Result<Option<ServiceAccount>, StoreError>;
+
+    /// Service accounts of `org`, oldest first.
+    async fn list_service_accounts(&self, org: &str) -> Result<Vec<ServiceAccount>, StoreError>;
+
+    /// Removes a service account of `org` and revokes at `at` every active
+    /// token it owns, logging each; one transaction. `None` when there is no such account.
+    async fn remove_service_account(
+        &self,
+        org: &str,
+        id: &str,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+        revocation_event: RevocationEvent<'_>,
+    ) -> Result<Option<Vec<StoredToken>>, StoreError>;
+
     /// Audit events of `org`, newest first.
     async fn list_audit(
         &self,
@@ -256,6 +373,72 @@ pub mod decode {
     use chrono::{DateTime, Utc};
     use keyward_core::clock::micros_to_datetime;
     use keyward_core::{Environment, TokenDigest, TokenPrefix};
+
+    /// A stored role name.
+    pub fn role(text: &str) -> Result<keyward_core::role::Role, StoreError> {
+        text.parse().map_err(|_| StoreError::Corrupt(format!("unknown role {text:?}")))
+    }
+
+    /// `(id, email, password_hash, created_at)` as stored.
+    pub type UserRow = (String, String, String, i64);
+    /// `(org_id, user_id, email, role, joined_at)` as stored.
+    pub type MemberRow = (String, String, String, String, i64);
+    /// `(id, org_id, email, role, created_at, created_by, expires_at, accepted_at)` as stored.
+    pub type InvitationRow = (String, String, String, String, i64, String, i64, Option<i64>);
+    /// `(id, user_id, org_id, created_at, expires_at)` as stored.
+    pub type SessionRow = (String, String, String, i64, i64);
+    /// `(id, org_id, name, created_at, created_by)` as stored.
+    pub type ServiceAccountRow = (String, String, String, i64, String);
+
+    /// Column lists in the order of the row tuples above.
+    pub const USER_COLUMNS: &str = "id, email, password_hash, created_at";
+    /// Members are memberships joined with users (`m` and `u`).
+    pub const MEMBER_COLUMNS: &str = "m.org_id, m.user_id, u.email, m.role, m.joined_at";
+    /// Invitation columns.
+    pub const INVITATION_COLUMNS: &str = "id, org_id, email, role, created_at, created_by, expires_at, accepted_at";
+    /// Session columns.
+    pub const SESSION_COLUMNS: &str = "id, user_id, org_id, created_at, expires_at";
+    /// Service account columns.
+    pub const SERVICE_ACCOUNT_COLUMNS: &str = "id, org_id, name, created_at, created_by";
+
+    /// A stored user.
+    pub fn user((id, email, password_hash, created_at): UserRow) -> keyward_core::model::User {
+        keyward_core::model::User { id, email, password_hash, created_at: time(created_at) }
+    }
+
+    /// A stored membership.
+    pub fn member(
+        (org_id, user_id, email, role_name, joined_at): MemberRow,
+    ) -> Result<keyward_core::model::Member, StoreError> {
+        Ok(keyward_core::model::Member { org_id, user_id, email, role: role(&role_name)?, joined_at: time(joined_at) })
+    }
+
+    /// A stored invitation.
+    pub fn invitation(row: InvitationRow) -> Result<keyward_core::model::Invitation, StoreError> {
+        let (id, org_id, email, role_name, created_at, created_by, expires_at, accepted_at) = row;
+        Ok(keyward_core::model::Invitation {
+            id,
+            org_id,
+            email,
+            role: role(&role_name)?,
+            created_at: time(created_at),
+            created_by,
+            expires_at: time(expires_at),
+            accepted_at: optional_time(accepted_at),
+        })
+    }
+
+    /// A stored session.
+    pub fn session((id, user_id, org_id, created_at, expires_at): SessionRow) -> keyward_core::model::Session {
+        keyward_core::model::Session { id, user_id, org_id, created_at: time(created_at), expires_at: time(expires_at) }
+    }
+
+    /// A stored service account.
+    pub fn service_account(
+        (id, org_id, name, created_at, created_by): ServiceAccountRow,
+    ) -> keyward_core::model::ServiceAccount {
+        keyward_core::model::ServiceAccount { id, org_id, name, created_at: time(created_at), created_by }
+    }
 
     /// A stored environment name.
     pub fn environment(text: &str) -> Result<Environment, StoreError> {

@@ -39,6 +39,11 @@ pub struct ServerConfig {
     /// Comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` is
     /// believed; empty: the TCP peer is the client.
     pub trusted_proxies: String,
+    /// Whether anyone may sign up and found their own organization; off:
+    /// people join by invitation only.
+    pub open_signup: bool,
+    /// How long a dashboard session lasts after sign-in, in seconds.
+    pub session_lifetime_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +60,8 @@ impl Default for ServerConfig {
             log_format: "text".into(),
             log_level: "info".into(),
             trusted_proxies: String::new(),
+            open_signup: false,
+            session_lifetime_seconds: 12 * 3600,
         }
     }
 }
@@ -71,6 +78,8 @@ const KEYS: &[&str] = &[
     "log_format",
     "log_level",
     "trusted_proxies",
+    "open_signup",
+    "session_lifetime_seconds",
 ];
 
 /// Settings given as flags; `None` leaves the lower layers' value.

@@ -61,10 +61,18 @@ fn create_private_dir(dir: &Path) -> Result<(), CliError> {
 fn engine(config: &ServerConfig, store: Arc<dyn Store>) -> Result<Arc<Engine>, CliError> {
     let prefix = TokenPrefix::new(&config.token_prefix)
         .map_err(|e| CliError::Usage(format!("token_prefix {:?}: {e}", config.token_prefix)))?;
+    if !(60..=30 * 24 * 3600).contains(&config.session_lifetime_seconds) {
+        return Err(CliError::Usage(format!(
+            "session_lifetime_seconds {} must be between 60 and 2592000 (30 days)",
+            config.session_lifetime_seconds
+        )));
+    }
     let engine_config = EngineConfig {
         default_prefix: prefix,
         cache_capacity: config.cache_capacity,
         negative_cache_ttl: Duration::from_millis(config.negative_cache_ttl_ms),
+        open_signup: config.open_signup,
+        session_lifetime: Duration::from_secs(config.session_lifetime_seconds),
         ..EngineConfig::default()
     };
     Ok(Arc::new(Engine::new(store, Arc::new(SystemClock), Arc::new(OsRng), engine_config)))

@@ -1,6 +1,7 @@
 //! The endpoints, one module per resource. Each handler documents the scope
 //! it needs; the engine enforces it.
 
+pub mod accounts;
 pub mod audit;
 pub mod health;
 pub mod keyspaces;

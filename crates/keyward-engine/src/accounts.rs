@@ -1,0 +1,774 @@
+//! People: open sign-up, invitations, sign-in with throttling, sessions,
+//! members and their roles, and service accounts.
+//!
+//! Passwords are hashed with Argon2id at OWASP's parameters (19 MiB, two
+//! passes, one lane) on blocking threads, at most a few at a time so a
+//! flood of sign-ins cannot exhaust memory. Session and invitation secrets
+//! are random, shown once and stored only as digests, like tokens.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Mutex, OnceLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use keyward_core::id::{self, new_id, IdKind};
+use keyward_core::model::{
+    actions, Invitation, Keyspace, Member, Organization, ServiceAccount, Session, TokenRecord, User,
+};
+use keyward_core::policy::TokenPolicy;
+use keyward_core::role::Role;
+use keyward_core::scope::management;
+use keyward_core::validate::{self, InvalidField};
+use keyward_core::{base62, Environment, SecretToken, SecureRng, TokenDigest};
+use keyward_store::{Acceptance, Founding, StoreError, StoredToken};
+use serde_json::json;
+
+use crate::actor::{Actor, Principal, RequestContext, RoleGrant, SignedIn};
+use crate::{Engine, EngineError};
+
+const SESSION_PREFIX: &str = "kws_";
+const INVITATION_PREFIX: &str = "kwi_";
+/// Longest invitation lifetime, in seconds (30 days).
+pub const MAX_INVITATION_SECONDS: i64 = 30 * 24 * 3600;
+/// Invitation lifetime when none is given, in seconds (7 days).
+pub const DEFAULT_INVITATION_SECONDS: i64 = 7 * 24 * 3600;
+
+/// A session just started: its secret (for the cookie, shown once), the
+/// CSRF token that must accompany its state-changing requests, and who it is.
+#[derive(Debug)]
+pub struct NewSession {
+    /// The cookie value.
+    pub secret: SecretToken,
+    /// The anti-CSRF token derived from it.
+    pub csrf_token: String,
+    /// The signed-in user.
+    pub signed_in: SignedIn,
+}
+
+/// An invitation just created, with its secret (shown once).
+#[derive(Debug)]
+pub struct CreatedInvitation {
+    /// The invitation.
+    pub invitation: Invitation,
+    /// The secret to send to the invitee.
+    pub secret: SecretToken,
+}
+
+/// The anti-CSRF token of a session: a digest of its secret, so a page can
+/// be given it while the secret stays in an HttpOnly cookie, and a forged
+/// cross-site request, which can send the cookie but not read it, cannot
+/// produce it.
+pub fn csrf_token(session_secret: &str) -> String {
+    let digest = TokenDigest::of(&format!("keyward-csrf\0{session_secret}"));
+    let mut half = [0u8; 16];
+    half.copy_from_slice(&digest.as_bytes()[..16]);
+    base62::encode_u128(u128::from_le_bytes(half))
+}
+
+/// Whether `presented` is the CSRF token of `session_secret` (constant time).
+pub fn csrf_matches(session_secret: &str, presented: &str) -> bool {
+    TokenDigest::of(&csrf_token(session_secret)).ct_eq(&TokenDigest::of(presented))
+}
+
+fn random_secret(prefix: &str, rng: &dyn SecureRng) -> Result<SecretToken, EngineError> {
+    let mut bytes = [0u8; 32];
+    rng.fill(&mut bytes)?;
+    let (high, low) = bytes.split_at(16);
+    let mut text = String::with_capacity(prefix.len() + 44);
+    text.push_str(prefix);
+    for half in [high, low] {
+        let mut word = [0u8; 16];
+        word.copy_from_slice(half);
+        text.push_str(&base62::encode_u128(u128::from_le_bytes(word)));
+    }
+    Ok(SecretToken::new(text))
+}
+
+fn looks_like_secret(prefix: &str, text: &str) -> bool {
+    text.strip_prefix(prefix)
+        .is_some_and(|rest| rest.len() == 44 && rest.bytes().all(|b| base62::digit_value(b).is_some()))
+}
+
+/// Sign-in throttling that slows guessing without locking anyone out.
+///
+/// Failures are counted in fixed 15-minute windows under three keys: the
+/// account from one address (5), one address across accounts (30), and the
+/// account from anywhere (50). The account-wide limit, the one an attacker
+/// could trip on purpose, is waived for addresses the account signed in
+/// from successfully in the last 30 days, so its owner still gets in from
+/// their usual place while an attacker elsewhere is slowed. State is per
+/// instance and bounded; when full, expired windows are dropped first.
+pub(crate) struct SignInThrottle {
+    state: Mutex<ThrottleState>,
+}
+
+#[derive(Default)]
+struct ThrottleState {
+    failures: HashMap<String, (i64, u32)>,
+    known: HashMap<(String, IpAddr), i64>,
+}
+
+const WINDOW_MICROS: i64 = 15 * 60 * 1_000_000;
+const KNOWN_MICROS: i64 = 30 * 24 * 3600 * 1_000_000;
+const PAIR_LIMIT: u32 = 5;
+const ADDRESS_LIMIT: u32 = 30;
+const ACCOUNT_LIMIT: u32 = 50;
+const MAX_TRACKED: usize = 100_000;
+
+impl SignInThrottle {
+    pub(crate) fn new() -> Self {
+        Self { state: Mutex::new(ThrottleState::default()) }
+    }
+
+    fn keys(email: &str, ip: Option<IpAddr>) -> [(String, u32); 3] {
+        let address = ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+        [
+            (format!("pair\0{email}\0{address}"), PAIR_LIMIT),
+            (format!("address\0{address}"), ADDRESS_LIMIT),
+            (format!("account\0{email}"), ACCOUNT_LIMIT),
+        ]
+    }
+
+    /// `Err(seconds)` to wait when a limit is reached.
+    pub(crate) fn check(&self, email: &str, ip: Option<IpAddr>, now: i64) -> Result<(), u64> {
+        let state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known =
+            ip.and_then(|ip| state.known.get(&(email.to_owned(), ip))).is_some_and(|at| now - at < KNOWN_MICROS);
+        for (key, limit) in Self::keys(email, ip) {
+            if known && key.starts_with("account\0") {
+                continue;
+            }
+            if let Some((started, count)) = state.failures.get(&key) {
+                if now - started < WINDOW_MICROS && *count >= limit {
+                    let wait = (started + WINDOW_MICROS - now + 999_999) / 1_000_000;
+                    return Err(u64::try_from(wait).unwrap_or(1).max(1));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn record_failure(&self, email: &str, ip: Option<IpAddr>, now: i64) {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state.failures.len() >= MAX_TRACKED {
+            state.failures.retain(|_, (started, _)| now - *started < WINDOW_MICROS);
+        }
+        for (key, _) in Self::keys(email, ip) {
+            if state.failures.len() >= MAX_TRACKED && !state.failures.contains_key(&key) {
+                continue;
+            }
+            let entry = state.failures.entry(key).or_insert((now, 0));
+            if now - entry.0 >= WINDOW_MICROS {
+                *entry = (now, 0);
+            }
+            entry.1 = entry.1.saturating_add(1);
+        }
+    }
+
+    pub(crate) fn record_success(&self, email: &str, ip: Option<IpAddr>, now: i64) {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let [(pair, _), ..] = Self::keys(email, ip);
+        state.failures.remove(&pair);
+        if let Some(ip) = ip {
+            if state.known.len() >= MAX_TRACKED {
+                state.known.retain(|_, at| now - *at < KNOWN_MICROS);
+            }
+            if state.known.len() < MAX_TRACKED {
+                state.known.insert((email.to_owned(), ip), now);
+            }
+        }
+    }
+}
+
+/// At most this many Argon2 computations run at once (19 MiB each).
+const CONCURRENT_HASHES: usize = 4;
+
+pub(crate) fn hash_permits() -> tokio::sync::Semaphore {
+    tokio::sync::Semaphore::new(CONCURRENT_HASHES)
+}
+
+/// A hash of a password nobody knows, verified against when the account
+/// does not exist, so a miss costs what a wrong password costs.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| {
+        // Cannot fail for a constant 18-byte salt; an empty decoy would make
+        // unknown accounts fail loudly rather than quietly fast.
+        SaltString::encode_b64(b"keyward-decoy-salt")
+            .and_then(|salt| {
+                Argon2::default().hash_password(b"decoy password, never a real one", &salt).map(|h| h.to_string())
+            })
+            .unwrap_or_default()
+    })
+}
+
+impl Engine {
+    async fn hash_password(&self, password: &str) -> Result<String, EngineError> {
+        let mut salt_bytes = [0u8; 16];
+        self.rng.fill(&mut salt_bytes)?;
+        let password = password.to_owned();
+        let _permit = self.hash_permits.acquire().await.map_err(|_| hashing_failed("hash permits closed"))?;
+        tokio::task::spawn_blocking(move || {
+            let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| hashing_failed(&e.to_string()))?;
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+                .map_err(|e| hashing_failed(&e.to_string()))
+        })
+        .await
+        .map_err(|e| hashing_failed(&e.to_string()))?
+    }
+
+    /// Verifies against `hash`, or against a decoy when there is no user.
+    async fn password_matches(&self, hash: Option<&str>, password: &str) -> Result<bool, EngineError> {
+        let hash = hash.map_or_else(|| decoy_hash().to_owned(), str::to_owned);
+        let password = password.to_owned();
+        let _permit = self.hash_permits.acquire().await.map_err(|_| hashing_failed("hash permits closed"))?;
+        tokio::task::spawn_blocking(move || {
+            let parsed = PasswordHash::new(&hash).map_err(|e| hashing_failed(&e.to_string()))?;
+            Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        })
+        .await
+        .map_err(|e| hashing_failed(&e.to_string()))?
+    }
+
+    /// Whether `org` is the operator organization (which never changes once created).
+    pub(crate) async fn is_operator_org(&self, org: &str) -> Result<bool, EngineError> {
+        if let Some(operator) = self.operator_org.get() {
+            return Ok(operator == org);
+        }
+        match self.store.operator_organization().await? {
+            Some(operator) => {
+                let _ = self.operator_org.set(operator.id.clone());
+                Ok(operator.id == org)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The current role of the person owning a management token: `Ok(None)`
+    /// when no person owns it, `Err(())` when its owner is a user who is no
+    /// longer a member (the token then authenticates nothing).
+    pub(crate) async fn owner_grant(&self, token: &TokenRecord) -> Result<Result<Option<RoleGrant>, ()>, EngineError> {
+        if !id::looks_like(IdKind::User, &token.owner) {
+            return Ok(Ok(None));
+        }
+        match self.store.get_member(&token.org_id, &token.owner).await? {
+            Some(member) => {
+                Ok(Ok(Some(RoleGrant { role: member.role, operator: self.is_operator_org(&token.org_id).await? })))
+            }
+            None => Ok(Err(())),
+        }
+    }
+
+    /// Refuses owners that name a user or service account this
+    /// organization does not have (other owners are the caller's own ids).
+    pub(crate) async fn check_owner(&self, org: &str, owner: &str) -> Result<(), EngineError> {
+        let known = if id::looks_like(IdKind::User, owner) {
+            self.store.get_member(org, owner).await?.is_some()
+        } else if id::looks_like(IdKind::ServiceAccount, owner) {
+            self.store.get_service_account(org, owner).await?.is_some()
+        } else {
+            return Ok(());
+        };
+        if known {
+            Ok(())
+        } else {
+            Err(InvalidField::new(
+                "owner",
+                format!("`{owner}` is not a member or service account of this organization"),
+            )
+            .into())
+        }
+    }
+
+    async fn start_session(&self, user: &User, member: &Member) -> Result<NewSession, EngineError> {
+        let now = self.now();
+        let secret = random_secret(SESSION_PREFIX, self.rng.as_ref())?;
+        let lifetime = chrono::Duration::from_std(self.config.session_lifetime).unwrap_or(chrono::Duration::hours(12));
+        let session = Session {
+            id: new_id(IdKind::Session, self.rng.as_ref())?,
+            user_id: user.id.clone(),
+            org_id: member.org_id.clone(),
+            created_at: now,
+            expires_at: now + lifetime,
+        };
+        self.store.create_session(&session, &TokenDigest::of(secret.expose())).await?;
+        let grant = RoleGrant { role: member.role, operator: self.is_operator_org(&member.org_id).await? };
+        Ok(NewSession {
+            csrf_token: csrf_token(secret.expose()),
+            secret,
+            signed_in: SignedIn {
+                session_id: session.id,
+                user_id: user.id.clone(),
+                email: user.email.clone(),
+                org_id: member.org_id.clone(),
+                grant,
+                expires_at: session.expires_at,
+            },
+        })
+    }
+
+    /// Open sign-up, when the operator enabled it: a new user founding a
+    /// new organization, which they own. Signs them in.
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        password: &str,
+        organization_name: &str,
+        context: &RequestContext,
+    ) -> Result<NewSession, EngineError> {
+        if !self.config.open_signup {
+            return Err(EngineError::SignUpClosed);
+        }
+        let email = validate::email(email)?;
+        validate::new_password(password)?;
+        let name = validate::name("organization_name", organization_name)?;
+        if self.store.find_user_by_email(&email).await?.is_some() {
+            return Err(email_taken());
+        }
+        let now = self.now();
+        let user = User {
+            id: new_id(IdKind::User, self.rng.as_ref())?,
+            email,
+            password_hash: self.hash_password(password).await?,
+            created_at: now,
+        };
+        let organization = Organization {
+            id: new_id(IdKind::Organization, self.rng.as_ref())?,
+            name,
+            operator: false,
+            token_policy: TokenPolicy::default(),
+            created_at: now,
+            created_by: user.id.clone(),
+        };
+        let keyspace = Keyspace {
+            id: new_id(IdKind::Keyspace, self.rng.as_ref())?,
+            org_id: organization.id.clone(),
+            name: "keyward management".into(),
+            environment: Environment::Live,
+            prefix: self.config.default_prefix.clone(),
+            default_ttl_seconds: None,
+            scope_catalog: None,
+            management: true,
+            created_at: now,
+            created_by: user.id.clone(),
+        };
+        let member = Member {
+            org_id: organization.id.clone(),
+            user_id: user.id.clone(),
+            email: user.email.clone(),
+            role: Role::Owner,
+            joined_at: now,
+        };
+        let event = keyward_core::model::AuditEvent {
+            id: new_id(IdKind::Event, self.rng.as_ref())?,
+            org_id: organization.id.clone(),
+            occurred_at: now,
+            actor: user.id.clone(),
+            action: actions::USER_SIGNED_UP.into(),
+            target_type: "user".into(),
+            target_id: user.id.clone(),
+            request_id: context.request_id.clone(),
+            source_ip: context.source_ip.map(|ip| ip.to_string()),
+            details: json!({"email": user.email, "organization_id": organization.id, "organization_name": organization.name}),
+        };
+        let founding = Founding {
+            organization: &organization,
+            keyspace: &keyspace,
+            admin: None,
+            owner: Some((&user, &member)),
+            event: &event,
+        };
+        self.store.create_organization(&founding).await.map_err(|error| match error {
+            StoreError::Conflict(_) => {
+                EngineError::Conflict("an account with this email exists; sign in instead".into())
+            }
+            other => other.into(),
+        })?;
+        self.start_session(&user, &member).await
+    }
+
+    /// Signs a user in to `organization` (their oldest membership when
+    /// `None`). Every failure of email or password is the same
+    /// [`EngineError::InvalidCredentials`], and costs the same time.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        organization: Option<&str>,
+        context: &RequestContext,
+    ) -> Result<NewSession, EngineError> {
+        let email = validate::email(email)?;
+        let now = self.clock.now_micros();
+        if let Err(retry_after_seconds) = self.throttle.check(&email, context.source_ip, now) {
+            return Err(EngineError::Throttled { retry_after_seconds });
+        }
+        let user = self.store.find_user_by_email(&email).await?;
+        let matches = self.password_matches(user.as_ref().map(|u| u.password_hash.as_str()), password).await?;
+        let Some(user) = user.filter(|_| matches) else {
+            self.throttle.record_failure(&email, context.source_ip, now);
+            return Err(EngineError::InvalidCredentials);
+        };
+        self.throttle.record_success(&email, context.source_ip, now);
+        let memberships = self.store.memberships_of(&user.id).await?;
+        let member = match organization {
+            Some(org) => memberships.into_iter().find(|m| m.org_id == org),
+            None => memberships.into_iter().next(),
+        }
+        .ok_or(EngineError::NoMembership)?;
+        self.start_session(&user, &member).await
+    }
+
+    /// Ends the session with this secret. Whether there was one.
+    pub async fn sign_out(&self, secret: &str) -> Result<bool, EngineError> {
+        if !looks_like_secret(SESSION_PREFIX, secret) {
+            return Ok(false);
+        }
+        Ok(self.store.delete_session(&TokenDigest::of(secret)).await?)
+    }
+
+    /// The user behind a session secret, with their current role; `None`
+    /// for anything unknown, expired, or whose membership has ended.
+    pub async fn authenticate_session(&self, secret: &str) -> Result<Option<Principal>, EngineError> {
+        if !looks_like_secret(SESSION_PREFIX, secret) {
+            return Ok(None);
+        }
+        let Some(session) = self.store.find_session(&TokenDigest::of(secret)).await? else {
+            return Ok(None);
+        };
+        if self.now() >= session.expires_at {
+            return Ok(None);
+        }
+        let Some(member) = self.store.get_member(&session.org_id, &session.user_id).await? else {
+            return Ok(None);
+        };
+        let grant = RoleGrant { role: member.role, operator: self.is_operator_org(&session.org_id).await? };
+        Ok(Some(Principal::user(SignedIn {
+            session_id: session.id,
+            user_id: member.user_id,
+            email: member.email,
+            org_id: session.org_id,
+            grant,
+            expires_at: session.expires_at,
+        })))
+    }
+
+    /// Invites `email` to the actor's organization as `role`, for
+    /// `expires_in` seconds (7 days by default). Nobody invites above their
+    /// own standing.
+    pub async fn invite(
+        &self,
+        actor: &Actor,
+        email: &str,
+        role: Role,
+        expires_in: Option<i64>,
+    ) -> Result<CreatedInvitation, EngineError> {
+        actor.require(management::MEMBERS_WRITE)?;
+        let email = validate::email(email)?;
+        let seconds = expires_in.unwrap_or(DEFAULT_INVITATION_SECONDS);
+        if seconds <= 0 || seconds > MAX_INVITATION_SECONDS {
+            return Err(InvalidField::new("expires_in", "must be between 1 second and 30 days").into());
+        }
+        self.require_may_assign(actor, role).await?;
+        if let Some(user) = self.store.find_user_by_email(&email).await? {
+            if self.store.get_member(actor.org_id(), &user.id).await?.is_some() {
+                return Err(EngineError::Rejected {
+                    code: "already_member",
+                    detail: format!("{email} is a member already."),
+                });
+            }
+        }
+        let now = self.now();
+        let secret = random_secret(INVITATION_PREFIX, self.rng.as_ref())?;
+        let invitation = Invitation {
+            id: new_id(IdKind::Invitation, self.rng.as_ref())?,
+            org_id: actor.org_id().to_owned(),
+            email,
+            role,
+            created_at: now,
+            created_by: actor.principal.id().to_owned(),
+            expires_at: now + chrono::Duration::seconds(seconds),
+            accepted_at: None,
+        };
+        let event = self.event(
+            actor,
+            actions::INVITATION_CREATED,
+            "invitation",
+            &invitation.id,
+            json!({"email": invitation.email, "role": role, "expires_at": invitation.expires_at}),
+        )?;
+        self.store.create_invitation(&invitation, &TokenDigest::of(secret.expose()), &event).await?;
+        Ok(CreatedInvitation { invitation, secret })
+    }
+
+    async fn require_may_assign(&self, actor: &Actor, role: Role) -> Result<(), EngineError> {
+        let operator = self.is_operator_org(actor.org_id()).await?;
+        if actor.may_assign(role, operator) {
+            Ok(())
+        } else {
+            let missing =
+                role.scopes(operator).iter().filter(|scope| !actor.holds(scope)).map(|s| (*s).to_owned()).collect();
+            Err(EngineError::Escalation { scopes: missing })
+        }
+    }
+
+    /// Invitations of the actor's organization still waiting.
+    pub async fn list_invitations(&self, actor: &Actor) -> Result<Vec<Invitation>, EngineError> {
+        actor.require(management::MEMBERS_READ)?;
+        Ok(self.store.list_pending_invitations(actor.org_id(), self.now()).await?)
+    }
+
+    /// Withdraws a pending invitation.
+    pub async fn revoke_invitation(&self, actor: &Actor, id: &str) -> Result<(), EngineError> {
+        actor.require(management::MEMBERS_WRITE)?;
+        if !id::looks_like(IdKind::Invitation, id) {
+            return Err(EngineError::NotFound("invitation"));
+        }
+        let event = self.event(actor, actions::INVITATION_REVOKED, "invitation", id, json!({}))?;
+        match self.store.revoke_invitation(actor.org_id(), id, &event).await? {
+            true => Ok(()),
+            false => Err(EngineError::NotFound("invitation")),
+        }
+    }
+
+    /// Accepts an invitation: creates the account (with `password`) when
+    /// the invited email has none, or checks `password` against the
+    /// existing account; joins; signs in. Spent, withdrawn, expired and
+    /// unknown invitations are all [`EngineError::InvitationInvalid`].
+    pub async fn accept_invitation(
+        &self,
+        secret: &str,
+        password: &str,
+        context: &RequestContext,
+    ) -> Result<NewSession, EngineError> {
+        if !looks_like_secret(INVITATION_PREFIX, secret) {
+            return Err(EngineError::InvitationInvalid);
+        }
+        let invitation =
+            self.store.find_invitation(&TokenDigest::of(secret)).await?.ok_or(EngineError::InvitationInvalid)?;
+        let now = self.now();
+        if invitation.accepted_at.is_some() || now >= invitation.expires_at {
+            return Err(EngineError::InvitationInvalid);
+        }
+        let existing = self.store.find_user_by_email(&invitation.email).await?;
+        let (user, new_user) = match existing {
+            Some(user) => {
+                let now_micros = self.clock.now_micros();
+                if let Err(retry_after_seconds) = self.throttle.check(&user.email, context.source_ip, now_micros) {
+                    return Err(EngineError::Throttled { retry_after_seconds });
+                }
+                if !self.password_matches(Some(&user.password_hash), password).await? {
+                    self.throttle.record_failure(&user.email, context.source_ip, now_micros);
+                    return Err(EngineError::InvalidCredentials);
+                }
+                (user, false)
+            }
+            None => {
+                validate::new_password(password)?;
+                let user = User {
+                    id: new_id(IdKind::User, self.rng.as_ref())?,
+                    email: invitation.email.clone(),
+                    password_hash: self.hash_password(password).await?,
+                    created_at: now,
+                };
+                (user, true)
+            }
+        };
+        let member = Member {
+            org_id: invitation.org_id.clone(),
+            user_id: user.id.clone(),
+            email: user.email.clone(),
+            role: invitation.role,
+            joined_at: now,
+        };
+        let event = keyward_core::model::AuditEvent {
+            id: new_id(IdKind::Event, self.rng.as_ref())?,
+            org_id: invitation.org_id.clone(),
+            occurred_at: now,
+            actor: user.id.clone(),
+            action: actions::MEMBER_JOINED.into(),
+            target_type: "user".into(),
+            target_id: user.id.clone(),
+            request_id: context.request_id.clone(),
+            source_ip: context.source_ip.map(|ip| ip.to_string()),
+            details: json!({"email": user.email, "role": invitation.role, "invitation_id": invitation.id, "new_account": new_user}),
+        };
+        let acceptance = Acceptance {
+            invitation_id: &invitation.id,
+            at: now,
+            new_user: new_user.then_some(&user),
+            member: &member,
+            event: &event,
+        };
+        let accepted = self.store.accept_invitation(&acceptance).await.map_err(|error| match error {
+            StoreError::Conflict(_) => EngineError::Rejected {
+                code: "already_member",
+                detail: "You are a member of this organization already.".into(),
+            },
+            other => other.into(),
+        })?;
+        if !accepted {
+            return Err(EngineError::InvitationInvalid);
+        }
+        self.start_session(&user, &member).await
+    }
+
+    /// Members of the actor's organization.
+    pub async fn list_members(&self, actor: &Actor) -> Result<Vec<Member>, EngineError> {
+        actor.require(management::MEMBERS_READ)?;
+        Ok(self.store.list_members(actor.org_id()).await?)
+    }
+
+    async fn member_to_manage(&self, actor: &Actor, user_id: &str) -> Result<Member, EngineError> {
+        actor.require(management::MEMBERS_WRITE)?;
+        if !id::looks_like(IdKind::User, user_id) {
+            return Err(EngineError::NotFound("member"));
+        }
+        let member = self.store.get_member(actor.org_id(), user_id).await?.ok_or(EngineError::NotFound("member"))?;
+        self.require_may_assign(actor, member.role).await?;
+        Ok(member)
+    }
+
+    /// Changes a member's role. The actor must stand at or above both the
+    /// old and the new role; the last owner cannot step down.
+    pub async fn set_member_role(&self, actor: &Actor, user_id: &str, role: Role) -> Result<Member, EngineError> {
+        let member = self.member_to_manage(actor, user_id).await?;
+        self.require_may_assign(actor, role).await?;
+        let event = self.event(
+            actor,
+            actions::MEMBER_ROLE_CHANGED,
+            "user",
+            user_id,
+            json!({"email": member.email, "role_before": member.role, "role_after": role}),
+        )?;
+        self.store
+            .set_member_role(actor.org_id(), user_id, role, &event)
+            .await
+            .map_err(last_owner)?
+            .ok_or(EngineError::NotFound("member"))
+    }
+
+    /// Removes a member: ends their sessions and revokes every token they
+    /// own here, each revocation logged with reason `member_removed`.
+    /// Returns the revoked tokens. Service-account tokens are untouched.
+    pub async fn remove_member(&self, actor: &Actor, user_id: &str) -> Result<Vec<TokenRecord>, EngineError> {
+        let member = self.member_to_manage(actor, user_id).await?;
+        let event = self.event(
+            actor,
+            actions::MEMBER_REMOVED,
+            "user",
+            user_id,
+            json!({"email": member.email, "role": member.role}),
+        )?;
+        let reason = json!({"reason": "member_removed", "owner": user_id});
+        let revoked = self
+            .store
+            .remove_member(actor.org_id(), user_id, self.now(), &event, &|token| {
+                self.consequential_revocation(actor, token, &reason)
+            })
+            .await
+            .map_err(last_owner)?
+            .ok_or(EngineError::NotFound("member"))?;
+        Ok(self.evict(revoked))
+    }
+
+    fn consequential_revocation(
+        &self,
+        actor: &Actor,
+        token: &TokenRecord,
+        reason: &serde_json::Value,
+    ) -> Result<keyward_core::model::AuditEvent, StoreError> {
+        self.event(actor, actions::TOKEN_REVOKED, "token", &token.id, reason.clone())
+            .map_err(|error| StoreError::Backend(Box::new(error)))
+    }
+
+    fn evict(&self, revoked: Vec<StoredToken>) -> Vec<TokenRecord> {
+        revoked
+            .into_iter()
+            .map(|stored| {
+                self.cache.invalidate(&stored.digest);
+                stored.record
+            })
+            .collect()
+    }
+
+    /// Creates a service account: a principal of the organization that
+    /// owns tokens meant to outlive any one person's membership.
+    pub async fn create_service_account(&self, actor: &Actor, name: &str) -> Result<ServiceAccount, EngineError> {
+        actor.require(management::MEMBERS_WRITE)?;
+        let name = validate::name("name", name)?;
+        let account = ServiceAccount {
+            id: new_id(IdKind::ServiceAccount, self.rng.as_ref())?,
+            org_id: actor.org_id().to_owned(),
+            name,
+            created_at: self.now(),
+            created_by: actor.principal.id().to_owned(),
+        };
+        let event = self.event(
+            actor,
+            actions::SERVICE_ACCOUNT_CREATED,
+            "service_account",
+            &account.id,
+            json!({"name": account.name}),
+        )?;
+        self.store.create_service_account(&account, &event).await.map_err(|error| match error {
+            StoreError::Conflict(_) => {
+                EngineError::Conflict(format!("a service account named `{}` exists", account.name))
+            }
+            other => other.into(),
+        })?;
+        Ok(account)
+    }
+
+    /// Service accounts of the actor's organization.
+    pub async fn list_service_accounts(&self, actor: &Actor) -> Result<Vec<ServiceAccount>, EngineError> {
+        actor.require(management::MEMBERS_READ)?;
+        Ok(self.store.list_service_accounts(actor.org_id()).await?)
+    }
+
+    /// Removes a service account and revokes its tokens (reason
+    /// `service_account_removed`). Returns the revoked tokens.
+    pub async fn remove_service_account(&self, actor: &Actor, id: &str) -> Result<Vec<TokenRecord>, EngineError> {
+        actor.require(management::MEMBERS_WRITE)?;
+        if !id::looks_like(IdKind::ServiceAccount, id) {
+            return Err(EngineError::NotFound("service account"));
+        }
+        let account = self
+            .store
+            .get_service_account(actor.org_id(), id)
+            .await?
+            .ok_or(EngineError::NotFound("service account"))?;
+        let event =
+            self.event(actor, actions::SERVICE_ACCOUNT_REMOVED, "service_account", id, json!({"name": account.name}))?;
+        let reason = json!({"reason": "service_account_removed", "owner": id});
+        let revoked = self
+            .store
+            .remove_service_account(actor.org_id(), id, self.now(), &event, &|token| {
+                self.consequential_revocation(actor, token, &reason)
+            })
+            .await?
+            .ok_or(EngineError::NotFound("service account"))?;
+        Ok(self.evict(revoked))
+    }
+}
+
+fn email_taken() -> EngineError {
+    EngineError::Rejected { code: "email_taken", detail: "An account with this email exists; sign in instead.".into() }
+}
+
+/// The store's only conflict on memberships is the last-owner rule.
+fn last_owner(error: StoreError) -> EngineError {
+    match error {
+        StoreError::Conflict(_) => EngineError::Rejected {
+            code: "last_owner",
+            detail: "An organization keeps at least one owner; make someone else owner first.".into(),
+        },
+        other => other.into(),
+    }
+}
+
+fn hashing_failed(why: &str) -> EngineError {
+    EngineError::Store(StoreError::Backend(Box::new(std::io::Error::other(format!("password hashing failed: {why}")))))
+}

@@ -1,0 +1,268 @@
+//! Cases for people: users, memberships, invitations, sessions and service
+//! accounts, and what their removal revokes.
+
+use keyward_core::id::{new_id, IdKind};
+use keyward_core::model::{actions, AuditEvent, Invitation, Member, ServiceAccount, Session, TokenRecord, User};
+use keyward_core::role::Role;
+use keyward_core::{OsRng, TokenDigest};
+use keyward_store::{Acceptance, AuditFilter, Founding, PageRequest, Store, StoreError};
+
+use crate::fixtures::{at, created, event, found, founding_parts, keyspace, token, ORG, OTHER_ORG};
+
+fn user(email: &str) -> User {
+    User {
+        id: new_id(IdKind::User, &OsRng).unwrap(),
+        email: email.into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+        created_at: at(0),
+    }
+}
+
+fn member(org: &str, user: &User, role: Role) -> Member {
+    Member { org_id: org.into(), user_id: user.id.clone(), email: user.email.clone(), role, joined_at: at(0) }
+}
+
+fn invitation(org: &str, email: &str, role: Role, expires_after: i64) -> (Invitation, TokenDigest) {
+    let id = new_id(IdKind::Invitation, &OsRng).unwrap();
+    let digest = TokenDigest::of(&format!("kwi_secret_of_{id}"));
+    let invitation = Invitation {
+        id,
+        org_id: org.into(),
+        email: email.into(),
+        role,
+        created_at: at(1),
+        created_by: "tok_creator".into(),
+        expires_at: at(expires_after),
+        accepted_at: None,
+    };
+    (invitation, digest)
+}
+
+/// Founds [`ORG`] with `owner` as its first owner, the way open sign-up does.
+async fn found_with_owner(store: &dyn Store, owner: &User) -> Member {
+    let parts = founding_parts(ORG, ORG, at(-100));
+    let membership = member(ORG, owner, Role::Owner);
+    let founding = Founding {
+        organization: &parts.organization,
+        keyspace: &parts.keyspace,
+        admin: None,
+        owner: Some((owner, &membership)),
+        event: &parts.event,
+    };
+    store.create_organization(&founding).await.unwrap();
+    membership
+}
+
+/// Joins `user` to [`ORG`] as `role` through an invitation.
+async fn join(store: &dyn Store, user: &User, role: Role, new_user: bool) -> Member {
+    let (invitation, digest) = invitation(ORG, &user.email, role, 1000);
+    let invited = event(actions::INVITATION_CREATED, "invitation", &invitation.id, at(1));
+    store.create_invitation(&invitation, &digest, &invited).await.unwrap();
+    let membership = member(ORG, user, role);
+    let joined = event(actions::MEMBER_JOINED, "user", &user.id, at(2));
+    let acceptance = Acceptance {
+        invitation_id: &invitation.id,
+        at: at(2),
+        new_user: new_user.then_some(user),
+        member: &membership,
+        event: &joined,
+    };
+    assert!(store.accept_invitation(&acceptance).await.unwrap());
+    membership
+}
+
+async fn actions_in(store: &dyn Store, org: &str, target: &str) -> Vec<String> {
+    let filter = AuditFilter { target_id: Some(target.into()), ..AuditFilter::default() };
+    let events = store.list_audit(org, &filter, &PageRequest::first()).await.unwrap().items;
+    events.into_iter().map(|e| e.action).collect()
+}
+
+fn revocation(reason: &'static str) -> impl Fn(&TokenRecord) -> Result<AuditEvent, StoreError> + Send + Sync {
+    move |token| {
+        let mut revoked = event(actions::TOKEN_REVOKED, "token", &token.id, at(50));
+        revoked.details = serde_json::json!({ "reason": reason });
+        Ok(revoked)
+    }
+}
+
+pub async fn users_invitations_and_sessions_round_trip(store: &dyn Store) {
+    let ada = user("ada@example.com");
+    let owner = found_with_owner(store, &ada).await;
+    assert_eq!(store.find_user_by_email("ada@example.com").await.unwrap().as_ref(), Some(&ada));
+    assert_eq!(store.get_user(&ada.id).await.unwrap().as_ref(), Some(&ada));
+    assert!(store.find_user_by_email("nobody@example.com").await.unwrap().is_none());
+    assert_eq!(store.memberships_of(&ada.id).await.unwrap(), vec![owner.clone()]);
+    assert_eq!(store.get_member(ORG, &ada.id).await.unwrap().as_ref(), Some(&owner));
+
+    // A pending invitation is found by digest and listed until it expires.
+    let (pending, digest) = invitation(ORG, "bob@example.com", Role::Developer, 100);
+    store
+        .create_invitation(&pending, &digest, &event(actions::INVITATION_CREATED, "invitation", &pending.id, at(1)))
+        .await
+        .unwrap();
+    assert_eq!(store.find_invitation(&digest).await.unwrap().as_ref(), Some(&pending));
+    assert_eq!(store.list_pending_invitations(ORG, at(99)).await.unwrap(), vec![pending.clone()]);
+    assert!(store.list_pending_invitations(ORG, at(100)).await.unwrap().is_empty(), "expired at expires_at");
+    assert!(store.list_pending_invitations(OTHER_ORG, at(99)).await.unwrap().is_empty());
+
+    // Accepting spends it once; a second acceptance loses.
+    let bob = user("bob@example.com");
+    let bob_member = member(ORG, &bob, Role::Developer);
+    let joined = event(actions::MEMBER_JOINED, "user", &bob.id, at(5));
+    let acceptance =
+        Acceptance { invitation_id: &pending.id, at: at(5), new_user: Some(&bob), member: &bob_member, event: &joined };
+    assert!(store.accept_invitation(&acceptance).await.unwrap());
+    let mut again_event = joined.clone();
+    again_event.id = new_id(IdKind::Event, &OsRng).unwrap();
+    let again = Acceptance { event: &again_event, new_user: None, ..acceptance };
+    assert!(!store.accept_invitation(&again).await.unwrap(), "single use");
+    assert_eq!(store.find_invitation(&digest).await.unwrap().unwrap().accepted_at, Some(at(5)));
+    assert!(store.list_pending_invitations(ORG, at(6)).await.unwrap().is_empty());
+    assert_eq!(store.list_members(ORG).await.unwrap(), vec![owner.clone(), bob_member.clone()]);
+    assert_eq!(actions_in(store, ORG, &bob.id).await, [actions::MEMBER_JOINED]);
+
+    // An expired invitation cannot be accepted, and accepting writes nothing.
+    let (late, late_digest) = invitation(ORG, "cy@example.com", Role::Viewer, 10);
+    store
+        .create_invitation(&late, &late_digest, &event(actions::INVITATION_CREATED, "invitation", &late.id, at(1)))
+        .await
+        .unwrap();
+    let cy = user("cy@example.com");
+    let cy_member = member(ORG, &cy, Role::Viewer);
+    let cy_joined = event(actions::MEMBER_JOINED, "user", &cy.id, at(10));
+    let expired =
+        Acceptance { invitation_id: &late.id, at: at(10), new_user: Some(&cy), member: &cy_member, event: &cy_joined };
+    assert!(!store.accept_invitation(&expired).await.unwrap());
+    assert!(store.find_user_by_email("cy@example.com").await.unwrap().is_none());
+
+    // Joining twice is a conflict that leaves the invitation unspent.
+    let (twice, twice_digest) = invitation(ORG, "bob@example.com", Role::Admin, 1000);
+    store
+        .create_invitation(&twice, &twice_digest, &event(actions::INVITATION_CREATED, "invitation", &twice.id, at(1)))
+        .await
+        .unwrap();
+    let bob_again = member(ORG, &bob, Role::Admin);
+    let dup_event = event(actions::MEMBER_JOINED, "user", &bob.id, at(7));
+    let duplicate =
+        Acceptance { invitation_id: &twice.id, at: at(7), new_user: None, member: &bob_again, event: &dup_event };
+    assert!(matches!(store.accept_invitation(&duplicate).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.find_invitation(&twice_digest).await.unwrap().unwrap().accepted_at, None);
+    assert_eq!(store.get_member(ORG, &bob.id).await.unwrap().unwrap().role, Role::Developer);
+
+    // Withdrawing: only pending ones, only in their own organization.
+    let withdraw = event(actions::INVITATION_REVOKED, "invitation", &twice.id, at(8));
+    assert!(!store.revoke_invitation(OTHER_ORG, &twice.id, &withdraw).await.unwrap());
+    assert!(store.revoke_invitation(ORG, &twice.id, &withdraw).await.unwrap());
+    assert!(store.find_invitation(&twice_digest).await.unwrap().is_none());
+    assert!(!store.revoke_invitation(ORG, &pending.id, &withdraw).await.unwrap(), "an accepted one stays");
+
+    // Sessions are found by digest until deleted.
+    let session = Session {
+        id: new_id(IdKind::Session, &OsRng).unwrap(),
+        user_id: bob.id.clone(),
+        org_id: ORG.into(),
+        created_at: at(5),
+        expires_at: at(5 + 3600),
+    };
+    let session_digest = TokenDigest::of("kws_session_secret");
+    store.create_session(&session, &session_digest).await.unwrap();
+    assert_eq!(store.find_session(&session_digest).await.unwrap().as_ref(), Some(&session));
+    assert!(store.delete_session(&session_digest).await.unwrap());
+    assert!(!store.delete_session(&session_digest).await.unwrap());
+    assert!(store.find_session(&session_digest).await.unwrap().is_none());
+
+    // Another tenant sees none of it.
+    found(store, OTHER_ORG).await;
+    assert!(store.get_member(OTHER_ORG, &bob.id).await.unwrap().is_none());
+    assert!(store.list_members(OTHER_ORG).await.unwrap().is_empty());
+}
+
+pub async fn the_last_owner_stays_and_removal_revokes_what_a_member_owns(store: &dyn Store) {
+    let ada = user("ada@example.com");
+    found_with_owner(store, &ada).await;
+    let ks = keyspace("payments", at(0));
+    store.create_keyspace(&ks, &event(actions::KEYSPACE_CREATED, "keyspace", &ks.id, at(0))).await.unwrap();
+
+    // The only owner can neither step down nor leave; nothing is written.
+    let demote = event(actions::MEMBER_ROLE_CHANGED, "user", &ada.id, at(3));
+    assert!(matches!(store.set_member_role(ORG, &ada.id, Role::Admin, &demote).await, Err(StoreError::Conflict(_))));
+    let leave = event(actions::MEMBER_REMOVED, "user", &ada.id, at(3));
+    let removal = revocation("member_removed");
+    assert!(matches!(store.remove_member(ORG, &ada.id, at(3), &leave, &removal).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get_member(ORG, &ada.id).await.unwrap().unwrap().role, Role::Owner);
+    assert!(actions_in(store, ORG, &ada.id).await.is_empty());
+
+    // With a second owner, the first may step down.
+    let bea = user("bea@example.com");
+    join(store, &bea, Role::Owner, true).await;
+    let changed = store.set_member_role(ORG, &ada.id, Role::Admin, &demote).await.unwrap().unwrap();
+    assert_eq!(changed.role, Role::Admin);
+    assert!(store.set_member_role(OTHER_ORG, &ada.id, Role::Viewer, &demote).await.unwrap().is_none());
+
+    // Removing a member revokes the tokens they own (not others'), ends
+    // their sessions, and logs each revocation.
+    let dev = user("dev@example.com");
+    join(store, &dev, Role::Developer, true).await;
+    let (mine, mine_digest) = token(&ks, "mine", &dev.id, at(10));
+    let (old, old_digest) = token(&ks, "old", &dev.id, at(11));
+    let (theirs, theirs_digest) = token(&ks, "theirs", &bea.id, at(12));
+    for (record, digest) in [(&mine, &mine_digest), (&old, &old_digest), (&theirs, &theirs_digest)] {
+        store.create_token(record, digest, &created(record)).await.unwrap();
+    }
+    store.revoke_token(ORG, &old.id, at(20), &event(actions::TOKEN_REVOKED, "token", &old.id, at(20))).await.unwrap();
+    let session = Session {
+        id: new_id(IdKind::Session, &OsRng).unwrap(),
+        user_id: dev.id.clone(),
+        org_id: ORG.into(),
+        created_at: at(10),
+        expires_at: at(10 + 3600),
+    };
+    store.create_session(&session, &TokenDigest::of("kws_dev_session")).await.unwrap();
+
+    let gone = event(actions::MEMBER_REMOVED, "user", &dev.id, at(50));
+    assert!(store.remove_member(OTHER_ORG, &dev.id, at(50), &gone, &removal).await.unwrap().is_none());
+    let revoked = store.remove_member(ORG, &dev.id, at(50), &gone, &removal).await.unwrap().unwrap();
+    assert_eq!(revoked.iter().map(|t| t.record.id.as_str()).collect::<Vec<_>>(), [mine.id.as_str()]);
+    assert_eq!(revoked[0].digest, mine_digest, "the digest comes back for cache eviction");
+    assert_eq!(store.get_token(ORG, &mine.id).await.unwrap().unwrap().revoked_at, Some(at(50)));
+    assert_eq!(store.get_token(ORG, &old.id).await.unwrap().unwrap().revoked_at, Some(at(20)), "untouched");
+    assert_eq!(store.get_token(ORG, &theirs.id).await.unwrap().unwrap().revoked_at, None);
+    assert_eq!(actions_in(store, ORG, &mine.id).await, [actions::TOKEN_REVOKED, actions::TOKEN_CREATED]);
+    assert_eq!(actions_in(store, ORG, &dev.id).await, [actions::MEMBER_REMOVED, actions::MEMBER_JOINED]);
+    assert!(store.get_member(ORG, &dev.id).await.unwrap().is_none());
+    assert!(store.find_session(&TokenDigest::of("kws_dev_session")).await.unwrap().is_none());
+    assert!(store.remove_member(ORG, &dev.id, at(51), &gone, &removal).await.unwrap().is_none());
+    assert!(store.get_user(&dev.id).await.unwrap().is_some(), "the account outlives the membership");
+}
+
+pub async fn service_accounts_own_tokens_until_removed(store: &dyn Store) {
+    found(store, ORG).await;
+    let ks = keyspace("payments", at(0));
+    store.create_keyspace(&ks, &event(actions::KEYSPACE_CREATED, "keyspace", &ks.id, at(0))).await.unwrap();
+    let account = ServiceAccount {
+        id: new_id(IdKind::ServiceAccount, &OsRng).unwrap(),
+        org_id: ORG.into(),
+        name: "billing deploys".into(),
+        created_at: at(1),
+        created_by: "tok_creator".into(),
+    };
+    let made = event(actions::SERVICE_ACCOUNT_CREATED, "service_account", &account.id, at(1));
+    store.create_service_account(&account, &made).await.unwrap();
+    let twin = ServiceAccount { id: new_id(IdKind::ServiceAccount, &OsRng).unwrap(), ..account.clone() };
+    assert!(matches!(store.create_service_account(&twin, &made).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get_service_account(ORG, &account.id).await.unwrap().as_ref(), Some(&account));
+    assert!(store.get_service_account(OTHER_ORG, &account.id).await.unwrap().is_none());
+    assert_eq!(store.list_service_accounts(ORG).await.unwrap(), vec![account.clone()]);
+
+    let (deploy, deploy_digest) = token(&ks, "deploy", &account.id, at(2));
+    store.create_token(&deploy, &deploy_digest, &created(&deploy)).await.unwrap();
+    let removed = event(actions::SERVICE_ACCOUNT_REMOVED, "service_account", &account.id, at(9));
+    let removal = revocation("service_account_removed");
+    assert!(store.remove_service_account(OTHER_ORG, &account.id, at(9), &removed, &removal).await.unwrap().is_none());
+    assert!(store.get_token(ORG, &deploy.id).await.unwrap().unwrap().revoked_at.is_none());
+    let revoked = store.remove_service_account(ORG, &account.id, at(9), &removed, &removal).await.unwrap().unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(store.get_token(ORG, &deploy.id).await.unwrap().unwrap().revoked_at, Some(at(9)));
+    assert!(store.list_service_accounts(ORG).await.unwrap().is_empty());
+    assert!(store.remove_service_account(ORG, &account.id, at(9), &removed, &removal).await.unwrap().is_none());
+}

@@ -1,0 +1,413 @@
+//! Users, memberships, invitations, sessions and service accounts.
+//!
+//! Removing a member or a service account revokes what it owns in the same
+//! transaction, so no token outlives its owner's departure even briefly.
+
+use chrono::{DateTime, Utc};
+use keyward_core::model::{AuditEvent, Invitation, Member, ServiceAccount, Session, User};
+use keyward_core::role::Role;
+use keyward_core::TokenDigest;
+use keyward_store::decode::{
+    self, INVITATION_COLUMNS, MEMBER_COLUMNS, SERVICE_ACCOUNT_COLUMNS, SESSION_COLUMNS, USER_COLUMNS,
+};
+use keyward_store::{Acceptance, RevocationEvent, StoreError, StoredToken};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::rows::{TokenRow, TOKEN_COLUMNS};
+use crate::{backend, insert_event};
+
+const LAST_OWNER: &str = "an organization keeps at least one owner";
+
+pub(crate) async fn insert_user(tx: &mut Transaction<'_, Postgres>, user: &User) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&user.id)
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(user.created_at.timestamp_micros())
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) async fn insert_member(tx: &mut Transaction<'_, Postgres>, member: &Member) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO memberships (org_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)")
+        .bind(&member.org_id)
+        .bind(&member.user_id)
+        .bind(member.role.as_str())
+        .bind(member.joined_at.timestamp_micros())
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub async fn find_user_by_email(pool: &PgPool, email: &str) -> Result<Option<User>, StoreError> {
+    let row = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
+        .bind(email)
+        .fetch_optional(pool)
+        .await
+        .map_err(backend)?;
+    Ok(row.map(decode::user))
+}
+
+pub async fn get_user(pool: &PgPool, id: &str) -> Result<Option<User>, StoreError> {
+    let row = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(backend)?;
+    Ok(row.map(decode::user))
+}
+
+pub async fn memberships_of(pool: &PgPool, user_id: &str) -> Result<Vec<Member>, StoreError> {
+    let rows: Vec<decode::MemberRow> = sqlx::query_as(&format!(
+        "SELECT {MEMBER_COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.user_id = $1 ORDER BY m.joined_at, m.org_id"
+    ))
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
+    rows.into_iter().map(decode::member).collect()
+}
+
+async fn member_in<'e, E: sqlx::Executor<'e, Database = Postgres>>(
+    executor: E,
+    org: &str,
+    user_id: &str,
+) -> Result<Option<Member>, StoreError> {
+    let row: Option<decode::MemberRow> = sqlx::query_as(&format!(
+        "SELECT {MEMBER_COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.org_id = $1 AND m.user_id = $2"
+    ))
+    .bind(org)
+    .bind(user_id)
+    .fetch_optional(executor)
+    .await
+    .map_err(backend)?;
+    row.map(decode::member).transpose()
+}
+
+pub async fn get_member(pool: &PgPool, org: &str, user_id: &str) -> Result<Option<Member>, StoreError> {
+    member_in(pool, org, user_id).await
+}
+
+pub async fn list_members(pool: &PgPool, org: &str) -> Result<Vec<Member>, StoreError> {
+    let rows: Vec<decode::MemberRow> = sqlx::query_as(&format!(
+        "SELECT {MEMBER_COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.org_id = $1 ORDER BY m.joined_at, m.user_id"
+    ))
+    .bind(org)
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
+    rows.into_iter().map(decode::member).collect()
+}
+
+async fn lock_organization(tx: &mut Transaction<'_, Postgres>, org: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE")
+        .bind(org)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+async fn owners_left(tx: &mut Transaction<'_, Postgres>, org: &str) -> Result<i64, StoreError> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'owner'")
+        .bind(org)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(backend)
+}
+
+pub async fn set_member_role(
+    pool: &PgPool,
+    org: &str,
+    user_id: &str,
+    role: Role,
+    event: &AuditEvent,
+) -> Result<Option<Member>, StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    // Concurrent demotions in READ COMMITTED could each see another owner
+    // left; locking the organization row serializes them.
+    lock_organization(&mut tx, org).await?;
+    let changed = sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
+        .bind(role.as_str())
+        .bind(org)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+    if changed == 0 {
+        return Ok(None);
+    }
+    if owners_left(&mut tx, org).await? == 0 {
+        return Err(StoreError::Conflict(LAST_OWNER.into()));
+    }
+    insert_event(&mut tx, event).await?;
+    let member = member_in(&mut *tx, org, user_id).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(member)
+}
+
+/// Revokes every unrevoked token `owner` holds in `org`, logging each.
+async fn revoke_owned(
+    tx: &mut Transaction<'_, Postgres>,
+    org: &str,
+    owner: &str,
+    at: DateTime<Utc>,
+    revocation_event: RevocationEvent<'_>,
+) -> Result<Vec<StoredToken>, StoreError> {
+    let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+        "UPDATE tokens SET revoked_at = $1 WHERE org_id = $2 AND owner = $3 AND revoked_at IS NULL
+         RETURNING {TOKEN_COLUMNS}, digest"
+    ))
+    .bind(at.timestamp_micros())
+    .bind(org)
+    .bind(owner)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(backend)?;
+    let mut revoked = Vec::with_capacity(rows.len());
+    for row in rows {
+        let stored = row.into_stored()?;
+        insert_event(tx, &revocation_event(&stored.record)?).await?;
+        revoked.push(stored);
+    }
+    Ok(revoked)
+}
+
+pub async fn remove_member(
+    pool: &PgPool,
+    org: &str,
+    user_id: &str,
+    at: DateTime<Utc>,
+    event: &AuditEvent,
+    revocation_event: RevocationEvent<'_>,
+) -> Result<Option<Vec<StoredToken>>, StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    // Concurrent demotions in READ COMMITTED could each see another owner
+    // left; locking the organization row serializes them.
+    lock_organization(&mut tx, org).await?;
+    let removed = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+        .bind(org)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+    if removed == 0 {
+        return Ok(None);
+    }
+    if owners_left(&mut tx, org).await? == 0 {
+        return Err(StoreError::Conflict(LAST_OWNER.into()));
+    }
+    sqlx::query("DELETE FROM sessions WHERE org_id = $1 AND user_id = $2")
+        .bind(org)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    let revoked = revoke_owned(&mut tx, org, user_id, at, revocation_event).await?;
+    insert_event(&mut tx, event).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(Some(revoked))
+}
+
+pub async fn create_invitation(
+    pool: &PgPool,
+    invitation: &Invitation,
+    digest: &TokenDigest,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    sqlx::query(
+        "INSERT INTO invitations (id, org_id, digest, email, role, created_at, created_by, expires_at, accepted_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+    )
+    .bind(&invitation.id)
+    .bind(&invitation.org_id)
+    .bind(&digest.as_bytes()[..])
+    .bind(&invitation.email)
+    .bind(invitation.role.as_str())
+    .bind(invitation.created_at.timestamp_micros())
+    .bind(&invitation.created_by)
+    .bind(invitation.expires_at.timestamp_micros())
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    insert_event(&mut tx, event).await?;
+    tx.commit().await.map_err(backend)
+}
+
+pub async fn find_invitation(pool: &PgPool, digest: &TokenDigest) -> Result<Option<Invitation>, StoreError> {
+    let row = sqlx::query_as(&format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE digest = $1"))
+        .bind(&digest.as_bytes()[..])
+        .fetch_optional(pool)
+        .await
+        .map_err(backend)?;
+    row.map(decode::invitation).transpose()
+}
+
+pub async fn list_pending_invitations(
+    pool: &PgPool,
+    org: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Invitation>, StoreError> {
+    let rows: Vec<decode::InvitationRow> = sqlx::query_as(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations WHERE org_id = $1 AND accepted_at IS NULL AND expires_at > $2
+         ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(org)
+    .bind(now.timestamp_micros())
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
+    rows.into_iter().map(decode::invitation).collect()
+}
+
+pub async fn revoke_invitation(pool: &PgPool, org: &str, id: &str, event: &AuditEvent) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    let deleted = sqlx::query("DELETE FROM invitations WHERE org_id = $1 AND id = $2 AND accepted_at IS NULL")
+        .bind(org)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+    if deleted == 0 {
+        return Ok(false);
+    }
+    insert_event(&mut tx, event).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(true)
+}
+
+pub async fn accept_invitation(pool: &PgPool, acceptance: &Acceptance<'_>) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    // Spending is the guard: only one acceptance can flip accepted_at.
+    let spent = sqlx::query(
+        "UPDATE invitations SET accepted_at = $1 WHERE id = $2 AND accepted_at IS NULL AND expires_at > $1",
+    )
+    .bind(acceptance.at.timestamp_micros())
+    .bind(acceptance.invitation_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?
+    .rows_affected();
+    if spent == 0 {
+        return Ok(false);
+    }
+    if let Some(user) = acceptance.new_user {
+        insert_user(&mut tx, user).await?;
+    }
+    insert_member(&mut tx, acceptance.member).await?;
+    insert_event(&mut tx, acceptance.event).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(true)
+}
+
+pub async fn create_session(pool: &PgPool, session: &Session, digest: &TokenDigest) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sessions (id, digest, user_id, org_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&session.id)
+    .bind(&digest.as_bytes()[..])
+    .bind(&session.user_id)
+    .bind(&session.org_id)
+    .bind(session.created_at.timestamp_micros())
+    .bind(session.expires_at.timestamp_micros())
+    .execute(pool)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub async fn find_session(pool: &PgPool, digest: &TokenDigest) -> Result<Option<Session>, StoreError> {
+    let row = sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE digest = $1"))
+        .bind(&digest.as_bytes()[..])
+        .fetch_optional(pool)
+        .await
+        .map_err(backend)?;
+    Ok(row.map(decode::session))
+}
+
+pub async fn delete_session(pool: &PgPool, digest: &TokenDigest) -> Result<bool, StoreError> {
+    let deleted = sqlx::query("DELETE FROM sessions WHERE digest = $1")
+        .bind(&digest.as_bytes()[..])
+        .execute(pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+    Ok(deleted > 0)
+}
+
+pub async fn create_service_account(
+    pool: &PgPool,
+    account: &ServiceAccount,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    sqlx::query("INSERT INTO service_accounts (id, org_id, name, created_at, created_by) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&account.id)
+        .bind(&account.org_id)
+        .bind(&account.name)
+        .bind(account.created_at.timestamp_micros())
+        .bind(&account.created_by)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    insert_event(&mut tx, event).await?;
+    tx.commit().await.map_err(backend)
+}
+
+pub async fn get_service_account(pool: &PgPool, org: &str, id: &str) -> Result<Option<ServiceAccount>, StoreError> {
+    let row = sqlx::query_as(&format!(
+        "SELECT {SERVICE_ACCOUNT_COLUMNS} FROM service_accounts WHERE org_id = $1 AND id = $2"
+    ))
+    .bind(org)
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(backend)?;
+    Ok(row.map(decode::service_account))
+}
+
+pub async fn list_service_accounts(pool: &PgPool, org: &str) -> Result<Vec<ServiceAccount>, StoreError> {
+    let rows: Vec<decode::ServiceAccountRow> = sqlx::query_as(&format!(
+        "SELECT {SERVICE_ACCOUNT_COLUMNS} FROM service_accounts WHERE org_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(org)
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
+    Ok(rows.into_iter().map(decode::service_account).collect())
+}
+
+pub async fn remove_service_account(
+    pool: &PgPool,
+    org: &str,
+    id: &str,
+    at: DateTime<Utc>,
+    event: &AuditEvent,
+    revocation_event: RevocationEvent<'_>,
+) -> Result<Option<Vec<StoredToken>>, StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    let removed = sqlx::query("DELETE FROM service_accounts WHERE org_id = $1 AND id = $2")
+        .bind(org)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+    if removed == 0 {
+        return Ok(None);
+    }
+    let revoked = revoke_owned(&mut tx, org, id, at, revocation_event).await?;
+    insert_event(&mut tx, event).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(Some(revoked))
+}
