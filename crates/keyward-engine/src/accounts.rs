@@ -772,3 +772,69 @@ fn last_owner(error: StoreError) -> EngineError {
 fn hashing_failed(why: &str) -> EngineError {
     EngineError::Store(StoreError::Backend(Box::new(std::io::Error::other(format!("password hashing failed: {why}")))))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: i64 = 60 * 1_000_000;
+
+    fn ip(text: &str) -> Option<IpAddr> {
+        text.parse().ok()
+    }
+
+    #[test]
+    fn one_address_guessing_one_account_waits_out_the_window() {
+        let throttle = SignInThrottle::new();
+        let attacker = ip("203.0.113.9");
+        for _ in 0..PAIR_LIMIT {
+            assert_eq!(throttle.check("ada@example.com", attacker, 0), Ok(()));
+            throttle.record_failure("ada@example.com", attacker, 0);
+        }
+        assert_eq!(throttle.check("ada@example.com", attacker, MINUTE), Err(14 * 60));
+        assert_eq!(throttle.check("bob@example.com", attacker, MINUTE), Ok(()), "other accounts from it still try");
+        assert_eq!(throttle.check("ada@example.com", ip("198.51.100.1"), MINUTE), Ok(()), "the owner elsewhere too");
+        assert_eq!(throttle.check("ada@example.com", attacker, 15 * MINUTE), Ok(()), "a new window");
+    }
+
+    #[test]
+    fn the_account_wide_limit_spares_addresses_the_owner_used() {
+        let throttle = SignInThrottle::new();
+        let home = ip("198.51.100.7");
+        throttle.record_success("ada@example.com", home, 0);
+        for n in 0..ACCOUNT_LIMIT {
+            throttle.record_failure("ada@example.com", ip(&format!("203.0.113.{}", n % 200)), MINUTE);
+        }
+        assert!(throttle.check("ada@example.com", ip("192.0.2.1"), 2 * MINUTE).is_err());
+        assert_eq!(throttle.check("ada@example.com", home, 2 * MINUTE), Ok(()));
+        // Thirty days later home is a stranger again.
+        for n in 0..ACCOUNT_LIMIT {
+            throttle.record_failure("ada@example.com", ip(&format!("203.0.113.{}", n % 200)), KNOWN_MICROS + MINUTE);
+        }
+        assert!(throttle.check("ada@example.com", home, KNOWN_MICROS + 2 * MINUTE).is_err());
+    }
+
+    #[test]
+    fn one_address_spraying_many_accounts_is_slowed() {
+        let throttle = SignInThrottle::new();
+        let sprayer = ip("203.0.113.50");
+        for n in 0..ADDRESS_LIMIT {
+            throttle.record_failure(&format!("user{n}@example.com"), sprayer, 0);
+        }
+        assert!(throttle.check("fresh@example.com", sprayer, 1).is_err());
+        assert_eq!(throttle.check("fresh@example.com", ip("203.0.113.51"), 1), Ok(()));
+    }
+
+    #[test]
+    fn secrets_have_their_shape_and_csrf_tokens_bind_to_them() {
+        let rng = keyward_core::SeededRng::new(7);
+        let session = random_secret(SESSION_PREFIX, &rng).unwrap_or_else(|_| SecretToken::new(String::new()));
+        assert!(looks_like_secret(SESSION_PREFIX, session.expose()));
+        assert!(!looks_like_secret(INVITATION_PREFIX, session.expose()));
+        let csrf = csrf_token(session.expose());
+        assert!(csrf_matches(session.expose(), &csrf));
+        assert!(!csrf_matches(session.expose(), ""));
+        assert!(!csrf_matches("kws_other", &csrf));
+        assert!(!csrf.contains(&session.expose()[4..12]), "the CSRF token does not reveal the secret");
+    }
+}

@@ -238,3 +238,76 @@ impl Actor {
         role.scopes(operator).iter().all(|scope| self.holds(scope))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn person(role: Role, operator: bool) -> Principal {
+        Principal::user(SignedIn {
+            session_id: "ses_x".into(),
+            user_id: "usr_x".into(),
+            email: "x@example.com".into(),
+            org_id: "org_x".into(),
+            grant: RoleGrant { role, operator },
+            expires_at: micros_to_datetime(0),
+        })
+    }
+
+    fn token_of(scopes: &[&str], owner_grant: Option<RoleGrant>) -> Principal {
+        let Actor { principal, .. } = Actor::system();
+        let Kind::Token { token, .. } = principal.kind else { unreachable!() };
+        let record = TokenRecord {
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            owner: "usr_x".into(),
+            ..(*token).clone()
+        };
+        Principal::token(Arc::new(record), owner_grant)
+    }
+
+    proptest! {
+        /// A person holds a set of management scopes exactly when the set is
+        /// within their role: granting them succeeds exactly when requested ⊆ held.
+        #[test]
+        fn people_hold_exactly_their_roles_scopes(
+            role in prop::sample::select(Role::ALL.to_vec()),
+            operator in any::<bool>(),
+            requested in prop::sample::subsequence(management::ALL.to_vec(), 0..=management::ALL.len()),
+        ) {
+            let principal = person(role, operator);
+            let within = requested.iter().all(|scope| role.scopes(operator).contains(scope));
+            prop_assert_eq!(requested.iter().all(|scope| principal.holds(scope)), within);
+        }
+
+        /// A person's token holds the intersection of its scopes and the role.
+        #[test]
+        fn a_persons_token_holds_the_intersection(
+            role in prop::sample::select(Role::ALL.to_vec()),
+            own in prop::sample::subsequence(management::ALL.to_vec(), 0..=management::ALL.len()),
+            needed in prop::sample::select(management::ALL.to_vec()),
+        ) {
+            let principal = token_of(&own, Some(RoleGrant { role, operator: false }));
+            prop_assert_eq!(principal.holds(needed), own.contains(&needed) && role.permits(false, needed));
+        }
+    }
+
+    #[test]
+    fn wildcards_count_only_when_the_role_allows_all_they_cover() {
+        let developer = token_of(&["keyward:*"], Some(RoleGrant { role: Role::Developer, operator: false }));
+        assert!(developer.holds("keyward:tokens:write"));
+        assert!(developer.holds("keyward:tokens:*"));
+        assert!(!developer.holds("keyward:*"), "a developer cannot hand out everything");
+        assert!(!developer.holds("keyward:keyspaces:write"));
+        assert!(token_of(&["keyward:*"], None).holds("keyward:*"));
+    }
+
+    #[test]
+    fn developers_manage_only_their_own_tokens() {
+        let developer = person(Role::Developer, false);
+        assert!(developer.manages_tokens_of("usr_x"));
+        assert!(!developer.manages_tokens_of("usr_y"));
+        assert!(person(Role::Admin, false).manages_tokens_of("usr_y"));
+        assert!(token_of(&[], None).manages_tokens_of("anyone"), "service and bootstrap tokens have no person");
+    }
+}

@@ -133,6 +133,11 @@ pub async fn set_member_role(
     // Concurrent demotions in READ COMMITTED could each see another owner
     // left; locking the organization row serializes them.
     lock_organization(&mut tx, org).await?;
+    // Only a change away from owner can leave none (organizations founded
+    // with an admin token may have no owner member at all).
+    let Some(before) = member_in(&mut *tx, org, user_id).await? else {
+        return Ok(None);
+    };
     let changed = sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
         .bind(role.as_str())
         .bind(org)
@@ -144,7 +149,7 @@ pub async fn set_member_role(
     if changed == 0 {
         return Ok(None);
     }
-    if owners_left(&mut tx, org).await? == 0 {
+    if before.role == Role::Owner && owners_left(&mut tx, org).await? == 0 {
         return Err(StoreError::Conflict(LAST_OWNER.into()));
     }
     insert_event(&mut tx, event).await?;
@@ -192,6 +197,9 @@ pub async fn remove_member(
     // Concurrent demotions in READ COMMITTED could each see another owner
     // left; locking the organization row serializes them.
     lock_organization(&mut tx, org).await?;
+    let Some(before) = member_in(&mut *tx, org, user_id).await? else {
+        return Ok(None);
+    };
     let removed = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
         .bind(org)
         .bind(user_id)
@@ -202,7 +210,7 @@ pub async fn remove_member(
     if removed == 0 {
         return Ok(None);
     }
-    if owners_left(&mut tx, org).await? == 0 {
+    if before.role == Role::Owner && owners_left(&mut tx, org).await? == 0 {
         return Err(StoreError::Conflict(LAST_OWNER.into()));
     }
     sqlx::query("DELETE FROM sessions WHERE org_id = $1 AND user_id = $2")

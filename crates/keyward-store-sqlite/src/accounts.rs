@@ -121,6 +121,11 @@ pub async fn set_member_role(
     event: &AuditEvent,
 ) -> Result<Option<Member>, StoreError> {
     let mut tx = pool.begin().await.map_err(backend)?;
+    // Only a change away from owner can leave none (organizations founded
+    // with an admin token may have no owner member at all).
+    let Some(before) = member_in(&mut *tx, org, user_id).await? else {
+        return Ok(None);
+    };
     let changed = sqlx::query("UPDATE memberships SET role = ? WHERE org_id = ? AND user_id = ?")
         .bind(role.as_str())
         .bind(org)
@@ -132,7 +137,7 @@ pub async fn set_member_role(
     if changed == 0 {
         return Ok(None);
     }
-    if owners_left(&mut tx, org).await? == 0 {
+    if before.role == Role::Owner && owners_left(&mut tx, org).await? == 0 {
         return Err(StoreError::Conflict(LAST_OWNER.into()));
     }
     insert_event(&mut tx, event).await?;
@@ -177,6 +182,9 @@ pub async fn remove_member(
     revocation_event: RevocationEvent<'_>,
 ) -> Result<Option<Vec<StoredToken>>, StoreError> {
     let mut tx = pool.begin().await.map_err(backend)?;
+    let Some(before) = member_in(&mut *tx, org, user_id).await? else {
+        return Ok(None);
+    };
     let removed = sqlx::query("DELETE FROM memberships WHERE org_id = ? AND user_id = ?")
         .bind(org)
         .bind(user_id)
@@ -187,7 +195,7 @@ pub async fn remove_member(
     if removed == 0 {
         return Ok(None);
     }
-    if owners_left(&mut tx, org).await? == 0 {
+    if before.role == Role::Owner && owners_left(&mut tx, org).await? == 0 {
         return Err(StoreError::Conflict(LAST_OWNER.into()));
     }
     sqlx::query("DELETE FROM sessions WHERE org_id = ? AND user_id = ?")

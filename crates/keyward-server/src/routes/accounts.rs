@@ -26,7 +26,9 @@ fn parse_role(text: &str) -> Result<Role, ApiError> {
 /// The response to anything that starts a session: the cookie, and the
 /// session's public half in the body.
 fn started(session: NewSession, now_micros: i64) -> (StatusCode, HeaderMap, Json<SessionView>) {
-    let max_age = (session.signed_in.expires_at.timestamp_micros() - now_micros).max(0) / 1_000_000;
+    // Rounded up: the session is created a moment before this response.
+    let max_age =
+        (session.signed_in.expires_at.timestamp_micros() - now_micros).max(0).saturating_add(999_999) / 1_000_000;
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict",
         session.secret.expose()
