@@ -38,6 +38,12 @@ pub enum Command {
     /// Show or replace the organization's token policy, and list tokens that break it.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Invite people, list members, change roles, remove members.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Create, list, remove service accounts (owners of tokens that outlive any member).
+    #[command(subcommand, name = "service-account")]
+    ServiceAccount(ServiceAccountCommand),
     /// Verify a token (read from standard input when not given, so it stays out of shell history).
     Verify(VerifyArgs),
     /// Show the audit log.
@@ -189,6 +195,81 @@ pub enum PolicyCommand {
     Violations {
         #[command(flatten)]
         client: ClientArgs,
+    },
+}
+
+/// The roles a membership can have.
+pub const ROLES: [&str; 4] = ["owner", "admin", "developer", "viewer"];
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// List members and their roles.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Invite someone by email; prints the single-use invitation secret once.
+    Invite {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ROLES)]
+        role: String,
+        /// How long the invitation stays valid: 3600, 12h, 7d (default 7d, at most 30d)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        expires_in: Option<i64>,
+    },
+    /// List pending invitations.
+    Invitations {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Withdraw a pending invitation.
+    Uninvite {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Invitation id (inv_…)
+        id: String,
+    },
+    /// Change a member's role.
+    Role {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// User id (usr_…)
+        user_id: String,
+        #[arg(value_parser = ROLES)]
+        role: String,
+    },
+    /// Remove a member; revokes every token they own in the organization.
+    Remove {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// User id (usr_…)
+        user_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceAccountCommand {
+    /// Create a service account; issue tokens for it with `token create --owner sa_…`.
+    Create {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        name: String,
+    },
+    /// List service accounts.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove a service account; revokes every token it owns.
+    Remove {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Service account id (sa_…)
+        id: String,
     },
 }
 

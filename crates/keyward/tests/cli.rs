@@ -395,3 +395,65 @@ fn serve_on_postgres() {
     assert!(child.wait().unwrap().success());
     runtime.block_on(schema.drop_schema()).unwrap();
 }
+
+#[test]
+fn members_invitations_and_service_accounts_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("admin-token");
+    let server = Server::start(&dir.path().join("data"), &["--admin-token-file", token_file.to_str().unwrap()]);
+    let admin = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    let addr = server.addr.clone();
+
+    let secret = stdout(&keyward(
+        &addr,
+        &admin,
+        &["member", "invite", "--email", "ada@example.com", "--role", "developer", "--expires-in", "2d"],
+        None,
+    ));
+    assert!(secret.trim().starts_with("kwi_") && secret.lines().count() == 1, "piped: the secret alone");
+    let pending: Value =
+        serde_json::from_str(&stdout(&keyward(&addr, &admin, &["member", "invitations", "--json"], None))).unwrap();
+    let invitation = &pending["data"][0];
+    assert_eq!(
+        (invitation["email"].as_str(), invitation["role"].as_str()),
+        (Some("ada@example.com"), Some("developer"))
+    );
+    let id = invitation["id"].as_str().unwrap();
+    assert!(stdout(&keyward(&addr, &admin, &["member", "uninvite", id], None)).contains(id));
+    assert!(!stdout(&keyward(&addr, &admin, &["member", "invitations"], None)).contains("ada@example.com"));
+
+    let bad_role =
+        keyward(&addr, &admin, &["member", "invite", "--email", "x@example.com", "--role", "superuser"], None);
+    assert_eq!(bad_role.status.code(), Some(2), "unknown roles are refused");
+    let bad_email = keyward(&addr, &admin, &["member", "invite", "--email", "x@", "--role", "viewer"], None);
+    assert_eq!(bad_email.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&bad_email.stderr);
+    assert!(message.contains("email") && message.lines().count() == 1, "{message}");
+    let missing = keyward(&addr, &admin, &["member", "remove", "usr_0000000000000000000000"], None);
+    assert_eq!(missing.status.code(), Some(4));
+
+    let account = stdout(&keyward(&addr, &admin, &["service-account", "create", "--name", "deploys"], None));
+    let account = account.trim();
+    assert!(account.starts_with("sa_"), "piped: the id alone");
+    assert!(stdout(&keyward(&addr, &admin, &["service-account", "list"], None)).contains("deploys"));
+    let keyspace =
+        stdout(&keyward(&addr, &admin, &["keyspace", "create", "--name", "p", "--environment", "live"], None));
+    let token: Value = serde_json::from_str(&stdout(&keyward(
+        &addr,
+        &admin,
+        &["token", "create", "--keyspace", keyspace.trim(), "--name", "deploy", "--owner", account, "--json"],
+        None,
+    )))
+    .unwrap();
+    let removed = stdout(&keyward(&addr, &admin, &["service-account", "remove", account], None));
+    assert!(removed.contains(token["id"].as_str().unwrap()), "{removed}");
+    let shown: Value = serde_json::from_str(&stdout(&keyward(
+        &addr,
+        &admin,
+        &["token", "show", token["id"].as_str().unwrap(), "--json"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(shown["state"], "revoked");
+    assert_eq!(server.stop().0, 0);
+}

@@ -3,6 +3,7 @@
 
 mod audit;
 mod keyspace;
+mod member;
 mod org;
 mod output;
 mod policy;
@@ -22,6 +23,8 @@ pub async fn run(command: Command) -> Result<(), CliError> {
         Command::Keyspace(command) => keyspace::run(command).await,
         Command::Org(command) => org::run(command).await,
         Command::Policy(command) => policy::run(command).await,
+        Command::Member(command) => member::run(command).await,
+        Command::ServiceAccount(command) => member::run_service_accounts(command).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Serve(_) | Command::Init(_) | Command::Migrate(_) => {
@@ -115,6 +118,14 @@ impl Api {
 
     pub async fn put(&self, path: &str, body: Value) -> Result<Value, CliError> {
         self.call(Method::PUT, path, &[], Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Result<Value, CliError> {
+        self.call(Method::PATCH, path, &[], Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Value, CliError> {
+        self.call(Method::DELETE, path, &[], None).await
     }
 }
 
