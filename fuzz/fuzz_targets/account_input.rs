@@ -1,0 +1,24 @@
+//! Fuzzes what people type at sign-up, sign-in and invitation: emails, role
+//! names and passwords. Nothing may panic; an accepted email is already
+//! normalized (validating it again returns it unchanged) and never carries
+//! whitespace; an accepted role name round-trips; a password message never
+//! repeats the password.
+#![no_main]
+
+use keyward_core::role::Role;
+use keyward_core::validate;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(email) = validate::email(text) {
+        assert_eq!(validate::email(&email).as_deref(), Ok(email.as_str()));
+        assert!(!email.chars().any(char::is_whitespace) && email.contains('@'));
+    }
+    if let Ok(role) = text.parse::<Role>() {
+        assert_eq!(role.as_str(), text);
+    }
+    if let Err(error) = validate::new_password(text) {
+        assert!(text.len() < 8 || !error.message.contains(text));
+    }
+});
