@@ -1,7 +1,7 @@
 //! The base of the OpenAPI document: metadata and the bearer scheme. The
 //! paths are added from the handlers' own annotations.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -34,6 +34,14 @@ impl Modify for BearerScheme {
                     .description(Some("A Keyward management token"))
                     .build(),
             ),
+        );
+        // Signed-in users send this cookie instead, plus `X-CSRF-Token` on changes.
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "__Host-keyward_session",
+                "A signed-in user's session (POST /v1/sessions); changes also need the X-CSRF-Token header",
+            ))),
         );
     }
 }
