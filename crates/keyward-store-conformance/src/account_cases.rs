@@ -107,7 +107,8 @@ pub async fn users_invitations_and_sessions_round_trip(store: &dyn Store) {
 
     // Accepting spends it once; a second acceptance loses.
     let bob = user("bob@example.com");
-    let bob_member = member(ORG, &bob, Role::Developer);
+    // Joined after the owner, so the oldest-first order is not a tie.
+    let bob_member = Member { joined_at: at(5), ..member(ORG, &bob, Role::Developer) };
     let joined = event(actions::MEMBER_JOINED, "user", &bob.id, at(5));
     let acceptance =
         Acceptance { invitation_id: &pending.id, at: at(5), new_user: Some(&bob), member: &bob_member, event: &joined };
