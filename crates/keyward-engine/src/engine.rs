@@ -14,7 +14,7 @@ use keyward_core::policy::{TokenPolicy, TokenShape, Violation};
 use keyward_core::scope::{self, management};
 use keyward_core::validate::{self, InvalidField};
 use keyward_core::{token, Clock, Environment, ParsedToken, SecretToken, SecureRng, TokenDigest, TokenPrefix};
-use keyward_store::{AuditFilter, Founding, Page, PageRequest, Store, TokenFilter, TokenUpdate};
+use keyward_store::{ActiveTokenLimit, AuditFilter, Founding, Page, PageRequest, Store, TokenFilter, TokenUpdate};
 use serde_json::{json, Value};
 
 use crate::actor::{Actor, Principal};
@@ -680,10 +680,11 @@ impl Engine {
         };
         let (secret, record) = self.mint(&keyspace, name, owner, scopes, allowed_ips, expires_at, metadata, actor)?;
         let mut violations = Engine::violations_of(&policy, &record);
-        if let Some(limit) = policy.max_active_tokens_per_owner {
-            // Checked before the insert: creations for one owner racing each
-            // other can pass together. The violations report lists the excess.
-            if self.store.count_active_tokens(actor.org_id(), &record.owner, now).await? >= u64::from(limit) {
+        let limit = policy.max_active_tokens_per_owner.map(|max| ActiveTokenLimit { max: u64::from(max), now });
+        if let Some(limit) = limit {
+            // Counted here too so that one answer lists every broken rule;
+            // the store's check at insert is the one races cannot pass.
+            if self.store.count_active_tokens(actor.org_id(), &record.owner, now).await? >= limit.max {
                 violations.push(Violation::OwnerOverLimit);
             }
         }
@@ -696,8 +697,11 @@ impl Engine {
             &record.id,
             json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at}),
         )?;
-        self.store.create_token(&record, &digest, &event).await.map_err(|error| match error {
+        self.store.create_token(&record, &digest, &event, limit).await.map_err(|error| match error {
             keyward_store::StoreError::MissingReference(_) => EngineError::NotFound("keyspace"),
+            keyward_store::StoreError::LimitReached(_) => EngineError::PolicyViolation {
+                violations: vec![PolicyProblem::explain(&Violation::OwnerOverLimit, &policy)],
+            },
             other => other.into(),
         })?;
         // A concurrent verify of this digest (possible only by guessing it)

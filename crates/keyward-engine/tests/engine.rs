@@ -906,3 +906,30 @@ async fn token_policies_govern_new_and_changed_tokens_and_report_old_ones() {
     assert_eq!(log[0].details["policy_after"]["max_active_tokens_per_owner"], 3);
     assert_eq!(log[0].details["policy_before"]["require_expiry"], false);
 }
+
+#[tokio::test]
+async fn creations_racing_for_one_owner_stop_at_the_limit() {
+    let h = harness().await;
+    let ks = keyspace(&h, None).await;
+    let policy = TokenPolicy { max_active_tokens_per_owner: Some(2), ..TokenPolicy::default() };
+    h.engine.set_token_policy(&h.admin, policy).await.unwrap();
+    let attempts = (0..8).map(|n| {
+        let token = NewToken {
+            keyspace_id: ks.clone(),
+            name: format!("racer {n}"),
+            scopes: scopes(&["invoices:read"]),
+            owner: Some("usr_alice".into()),
+            ..NewToken::default()
+        };
+        h.engine.issue_token(&h.admin, token)
+    });
+    let results = futures::future::join_all(attempts).await;
+    let issued = results.iter().filter(|result| result.is_ok()).count();
+    assert_eq!(issued, 2, "the limit holds however the creations interleave");
+    for result in results.iter().filter_map(|result| result.as_ref().err()) {
+        match result {
+            EngineError::PolicyViolation { violations } => assert_eq!(violations[0].code, "too_many_active_tokens"),
+            other => panic!("expected the limit, got {other:?}"),
+        }
+    }
+}

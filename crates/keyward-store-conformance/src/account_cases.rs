@@ -208,7 +208,7 @@ pub async fn the_last_owner_stays_and_removal_revokes_what_a_member_owns(store: 
     let (old, old_digest) = token(&ks, "old", &dev.id, at(11));
     let (theirs, theirs_digest) = token(&ks, "theirs", &bea.id, at(12));
     for (record, digest) in [(&mine, &mine_digest), (&old, &old_digest), (&theirs, &theirs_digest)] {
-        store.create_token(record, digest, &created(record)).await.unwrap();
+        store.create_token(record, digest, &created(record), None).await.unwrap();
     }
     store.revoke_token(ORG, &old.id, at(20), &event(actions::TOKEN_REVOKED, "token", &old.id, at(20))).await.unwrap();
     let session = Session {
@@ -256,7 +256,7 @@ pub async fn service_accounts_own_tokens_until_removed(store: &dyn Store) {
     assert_eq!(store.list_service_accounts(ORG).await.unwrap(), vec![account.clone()]);
 
     let (deploy, deploy_digest) = token(&ks, "deploy", &account.id, at(2));
-    store.create_token(&deploy, &deploy_digest, &created(&deploy)).await.unwrap();
+    store.create_token(&deploy, &deploy_digest, &created(&deploy), None).await.unwrap();
     let removed = event(actions::SERVICE_ACCOUNT_REMOVED, "service_account", &account.id, at(9));
     let removal = revocation("service_account_removed");
     assert!(store.remove_service_account(OTHER_ORG, &account.id, at(9), &removed, &removal).await.unwrap().is_none());

@@ -2,7 +2,9 @@
 
 use keyward_core::model::{actions, CatalogScope, TokenState};
 use keyward_core::policy::TokenPolicy;
-use keyward_store::{AuditFilter, PageRequest, Store, StoreError, TokenFilter, TokenUpdate, UsageDelta};
+use keyward_store::{
+    ActiveTokenLimit, AuditFilter, PageRequest, Store, StoreError, TokenFilter, TokenUpdate, UsageDelta,
+};
 use serde_json::json;
 
 use crate::fixtures::{at, created, event, found, founding_parts, keyspace, keyspace_in, token, ORG, OTHER_ORG};
@@ -68,7 +70,7 @@ pub async fn tenants_are_isolated(store: &dyn Store) {
     let ours = keyspace("ours", at(1));
     store.create_keyspace(&ours, &event(actions::KEYSPACE_CREATED, "keyspace", &ours.id, at(1))).await.unwrap();
     let (token_of_ours, digest) = token(&ours, "ours", "user_1", at(2));
-    store.create_token(&token_of_ours, &digest, &created(&token_of_ours)).await.unwrap();
+    store.create_token(&token_of_ours, &digest, &created(&token_of_ours), None).await.unwrap();
     let theirs = keyspace_in(OTHER_ORG, "theirs", at(3));
     let mut theirs_created = event(actions::KEYSPACE_CREATED, "keyspace", &theirs.id, at(3));
     theirs_created.org_id = OTHER_ORG.into();
@@ -103,7 +105,7 @@ pub async fn tenants_are_isolated(store: &dyn Store) {
     // A token cannot be filed under another organization's keyspace.
     let mut smuggled = token(&ours, "smuggled", "user_2", at(13));
     smuggled.0.org_id = OTHER_ORG.into();
-    let result = store.create_token(&smuggled.0, &smuggled.1, &created(&smuggled.0)).await;
+    let result = store.create_token(&smuggled.0, &smuggled.1, &created(&smuggled.0), None).await;
     assert!(matches!(result, Err(StoreError::MissingReference(_))), "{result:?}");
 
     let their_log = store.list_audit(OTHER_ORG, &AuditFilter::default(), &PageRequest::first()).await.unwrap().items;
@@ -141,7 +143,7 @@ pub async fn tokens_round_trip_by_id_and_digest(store: &dyn Store) {
     let (mut record, digest) = token(&space, "ci deploy", "user_1", at(10));
     record.expires_at = Some(at(100));
     record.metadata = json!({"nested": {"list": [1, 2, 3]}, "unicode": "çé✓"});
-    store.create_token(&record, &digest, &created(&record)).await.unwrap();
+    store.create_token(&record, &digest, &created(&record), None).await.unwrap();
 
     assert_eq!(store.get_token(ORG, &record.id).await.unwrap().as_ref(), Some(&record));
     assert_eq!(store.find_token_by_digest(&digest).await.unwrap().as_ref(), Some(&record));
@@ -154,10 +156,10 @@ pub async fn tokens_round_trip_by_id_and_digest(store: &dyn Store) {
 pub async fn duplicate_digest_is_a_conflict_and_writes_nothing(store: &dyn Store) {
     let space = seeded_keyspace(store).await;
     let (first, digest) = token(&space, "first", "user_1", at(10));
-    store.create_token(&first, &digest, &created(&first)).await.unwrap();
+    store.create_token(&first, &digest, &created(&first), None).await.unwrap();
     let (second, _) = token(&space, "second", "user_1", at(11));
     let second_event = created(&second);
-    let error = store.create_token(&second, &digest, &second_event).await.unwrap_err();
+    let error = store.create_token(&second, &digest, &second_event, None).await.unwrap_err();
     assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
     assert!(store.get_token(ORG, &second.id).await.unwrap().is_none());
     let filter = AuditFilter { target_id: Some(second.id.clone()), ..AuditFilter::default() };
@@ -167,7 +169,7 @@ pub async fn duplicate_digest_is_a_conflict_and_writes_nothing(store: &dyn Store
 pub async fn concurrent_creations_succeed_or_fail_independently(store: &dyn Store) {
     let space = seeded_keyspace(store).await;
     let (taken, taken_digest) = token(&space, "taken", "user_1", at(1));
-    store.create_token(&taken, &taken_digest, &created(&taken)).await.unwrap();
+    store.create_token(&taken, &taken_digest, &created(&taken), None).await.unwrap();
     let mut batch = Vec::new();
     for n in 0..40 {
         let (record, digest) = token(&space, &format!("burst {n}"), "user_1", at(2));
@@ -175,7 +177,9 @@ pub async fn concurrent_creations_succeed_or_fail_independently(store: &dyn Stor
         batch.push((record, if n == 17 { taken_digest } else { digest }));
     }
     let results = futures::future::join_all(
-        batch.iter().map(|(record, digest)| async move { store.create_token(record, digest, &created(record)).await }),
+        batch
+            .iter()
+            .map(|(record, digest)| async move { store.create_token(record, digest, &created(record), None).await }),
     )
     .await;
     for (n, result) in results.iter().enumerate() {
@@ -192,10 +196,47 @@ pub async fn concurrent_creations_succeed_or_fail_independently(store: &dyn Stor
     assert_eq!(store.list_audit(ORG, &audit, &PageRequest::new(Some(200), None)).await.unwrap().items.len(), 40);
 }
 
+pub async fn racing_creations_never_pass_the_owner_limit(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    // Alice holds one active token; an expired and a revoked one do not count.
+    for (n, (expires, revoked)) in [(None, None), (Some(at(50)), None), (None, Some(at(20)))].into_iter().enumerate() {
+        let (mut record, digest) = token(&space, &format!("old {n}"), "alice", at(10));
+        record.expires_at = expires;
+        record.revoked_at = revoked;
+        store.create_token(&record, &digest, &created(&record), None).await.unwrap();
+    }
+    let limit = Some(ActiveTokenLimit { max: 4, now: at(100) });
+    let burst: Vec<_> = (0..12)
+        .map(|n| token(&space, &format!("alice {n}"), "alice", at(100)))
+        .chain((0..3).map(|n| token(&space, &format!("bob {n}"), "bob", at(100))))
+        .collect();
+    let results = futures::future::join_all(
+        burst
+            .iter()
+            .map(|(record, digest)| async move { store.create_token(record, digest, &created(record), limit).await }),
+    )
+    .await;
+    let passed = |owner: &str| {
+        burst.iter().zip(&results).filter(|((record, _), result)| record.owner == owner && result.is_ok()).count()
+    };
+    assert_eq!(passed("alice"), 3, "one active + three new = the limit of four");
+    assert_eq!(passed("bob"), 3, "another owner is not held back");
+    for ((record, _), result) in burst.iter().zip(&results) {
+        if let Err(error) = result {
+            assert!(matches!(error, StoreError::LimitReached(_)), "{error:?}");
+            assert!(store.get_token(ORG, &record.id).await.unwrap().is_none(), "a refused creation writes nothing");
+        }
+    }
+    assert_eq!(store.count_active_tokens(ORG, "alice", at(100)).await.unwrap(), 4);
+    let audit = AuditFilter { action: Some(actions::TOKEN_CREATED.into()), ..AuditFilter::default() };
+    let events = store.list_audit(ORG, &audit, &PageRequest::new(Some(200), None)).await.unwrap().items;
+    assert_eq!(events.len(), 3 + 3 + 3, "no audit event for a refused creation");
+}
+
 pub async fn unknown_keyspace_is_a_missing_reference(store: &dyn Store) {
     let space = keyspace("never stored", at(0));
     let (record, digest) = token(&space, "orphan", "user_1", at(10));
-    let error = store.create_token(&record, &digest, &created(&record)).await.unwrap_err();
+    let error = store.create_token(&record, &digest, &created(&record), None).await.unwrap_err();
     assert!(matches!(error, StoreError::MissingReference(_)), "{error:?}");
     assert!(store.get_token(ORG, &record.id).await.unwrap().is_none());
 }
@@ -204,13 +245,13 @@ pub async fn failed_audit_write_rolls_back_the_change(store: &dyn Store) {
     let space = seeded_keyspace(store).await;
     let (first, first_digest) = token(&space, "first", "user_1", at(10));
     let first_event = created(&first);
-    store.create_token(&first, &first_digest, &first_event).await.unwrap();
+    store.create_token(&first, &first_digest, &first_event, None).await.unwrap();
 
     // Reusing an event id makes the audit insert fail inside the transaction.
     let (second, second_digest) = token(&space, "second", "user_1", at(11));
     let mut clashing = created(&second);
     clashing.id = first_event.id.clone();
-    assert!(store.create_token(&second, &second_digest, &clashing).await.is_err());
+    assert!(store.create_token(&second, &second_digest, &clashing, None).await.is_err());
     assert!(store.get_token(ORG, &second.id).await.unwrap().is_none(), "token must not outlive its failed audit");
 
     let mut clashing_revoke = event(actions::TOKEN_REVOKED, "token", &first.id, at(12));
@@ -229,7 +270,7 @@ pub async fn failed_audit_write_rolls_back_the_change(store: &dyn Store) {
 pub async fn update_changes_only_given_fields(store: &dyn Store) {
     let space = seeded_keyspace(store).await;
     let (record, digest) = token(&space, "before", "user_1", at(10));
-    store.create_token(&record, &digest, &created(&record)).await.unwrap();
+    store.create_token(&record, &digest, &created(&record), None).await.unwrap();
 
     let rename = TokenUpdate { name: Some("after".into()), ..TokenUpdate::default() };
     let updated = store
@@ -296,7 +337,7 @@ pub async fn update_changes_only_given_fields(store: &dyn Store) {
 pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
     let space = seeded_keyspace(store).await;
     let (record, digest) = token(&space, "doomed", "user_1", at(10));
-    store.create_token(&record, &digest, &created(&record)).await.unwrap();
+    store.create_token(&record, &digest, &created(&record), None).await.unwrap();
 
     let first = store
         .revoke_token(ORG, &record.id, at(20), &event(actions::TOKEN_REVOKED, "token", &record.id, at(20)))
@@ -343,12 +384,12 @@ pub async fn token_filters_and_pagination(store: &dyn Store) {
         if n == 3 {
             record.expires_at = Some(at(50));
         }
-        store.create_token(&record, &digest, &created(&record)).await.unwrap();
+        store.create_token(&record, &digest, &created(&record), None).await.unwrap();
         ids.push(record.id);
     }
     // Same timestamp for two tokens: ordering must fall back to the id.
     let (twin, twin_digest) = token(&other_space, "twin", "carol", at(16));
-    store.create_token(&twin, &twin_digest, &created(&twin)).await.unwrap();
+    store.create_token(&twin, &twin_digest, &created(&twin), None).await.unwrap();
     store.revoke_token(ORG, &ids[5], at(40), &event(actions::TOKEN_REVOKED, "token", &ids[5], at(40))).await.unwrap();
 
     let now = at(60);
@@ -391,7 +432,7 @@ pub async fn token_filters_and_pagination(store: &dyn Store) {
 pub async fn usage_batches_accumulate(store: &dyn Store) {
     let space = seeded_keyspace(store).await;
     let (record, digest) = token(&space, "busy", "user_1", at(10));
-    store.create_token(&record, &digest, &created(&record)).await.unwrap();
+    store.create_token(&record, &digest, &created(&record), None).await.unwrap();
 
     store
         .record_usage(&[
@@ -412,7 +453,7 @@ pub async fn audit_filters_and_pagination(store: &dyn Store) {
     let space = seeded_keyspace(store).await;
     for n in 0..4 {
         let (record, digest) = token(&space, &format!("t{n}"), "user_1", at(10 + n));
-        store.create_token(&record, &digest, &created(&record)).await.unwrap();
+        store.create_token(&record, &digest, &created(&record), None).await.unwrap();
         if n == 2 {
             store
                 .revoke_token(ORG, &record.id, at(30), &event(actions::TOKEN_REVOKED, "token", &record.id, at(30)))
@@ -489,10 +530,10 @@ pub async fn token_policies_and_active_counts(store: &dyn Store) {
         let (mut record, digest) = token(&space, &format!("t{n}"), "alice", at(10));
         record.expires_at = expires;
         record.revoked_at = revoked;
-        store.create_token(&record, &digest, &created(&record)).await.unwrap();
+        store.create_token(&record, &digest, &created(&record), None).await.unwrap();
     }
     let (bob, bob_digest) = token(&space, "bob's", "bob", at(10));
-    store.create_token(&bob, &bob_digest, &created(&bob)).await.unwrap();
+    store.create_token(&bob, &bob_digest, &created(&bob), None).await.unwrap();
     assert_eq!(store.count_active_tokens(ORG, "alice", at(40)).await.unwrap(), 3, "a revoked token never counts");
     assert_eq!(store.count_active_tokens(ORG, "alice", at(50)).await.unwrap(), 2, "expired at the instant");
     assert_eq!(store.count_active_tokens(ORG, "bob", at(40)).await.unwrap(), 1);

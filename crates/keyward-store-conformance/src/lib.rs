@@ -36,6 +36,7 @@ macro_rules! conformance_tests {
             tokens_round_trip_by_id_and_digest,
             duplicate_digest_is_a_conflict_and_writes_nothing,
             concurrent_creations_succeed_or_fail_independently,
+            racing_creations_never_pass_the_owner_limit,
             unknown_keyspace_is_a_missing_reference,
             failed_audit_write_rolls_back_the_change,
             update_changes_only_given_fields,

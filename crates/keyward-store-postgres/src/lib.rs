@@ -22,8 +22,8 @@ use keyward_core::policy::TokenPolicy;
 use keyward_core::role::Role;
 use keyward_core::TokenDigest;
 use keyward_store::{
-    Acceptance, AuditFilter, Founding, Page, PageRequest, Revocation, RevocationEvent, Store, StoreError, StoredToken,
-    TokenFilter, TokenUpdate, UsageDelta,
+    Acceptance, ActiveTokenLimit, AuditFilter, Founding, Page, PageRequest, Revocation, RevocationEvent, Store,
+    StoreError, StoredToken, TokenFilter, TokenUpdate, UsageDelta,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Transaction};
@@ -128,6 +128,26 @@ async fn insert_keyspace(tx: &mut Transaction<'_, Postgres>, keyspace: &Keyspace
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+/// Active tokens of `owner` at `now`: neither revoked nor expired.
+async fn count_active<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    org: &str,
+    owner: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tokens WHERE org_id = $1 AND owner = $2 AND revoked_at IS NULL
+         AND (expires_at IS NULL OR expires_at > $3)",
+    )
+    .bind(org)
+    .bind(owner)
+    .bind(now.timestamp_micros())
+    .fetch_one(executor)
+    .await
+    .map_err(backend)?;
+    Ok(u64::try_from(count).unwrap_or_default())
 }
 
 async fn insert_token(
@@ -313,17 +333,7 @@ impl Store for PostgresStore {
     }
 
     async fn count_active_tokens(&self, org: &str, owner: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tokens WHERE org_id = $1 AND owner = $2 AND revoked_at IS NULL
-             AND (expires_at IS NULL OR expires_at > $3)",
-        )
-        .bind(org)
-        .bind(owner)
-        .bind(now.timestamp_micros())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(u64::try_from(count).unwrap_or_default())
+        count_active(&self.pool, org, owner, now).await
     }
 
     async fn management_keyspace(&self, org: &str) -> Result<Option<Keyspace>, StoreError> {
@@ -397,8 +407,23 @@ impl Store for PostgresStore {
         token: &TokenRecord,
         digest: &TokenDigest,
         event: &AuditEvent,
+        limit: Option<ActiveTokenLimit>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
+        if let Some(limit) = limit {
+            // Creations for one owner queue on a lock held to commit, so each
+            // counts what the ones before it inserted. (A hash collision only
+            // makes two owners wait for each other.)
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))")
+                .bind(&token.org_id)
+                .bind(&token.owner)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if count_active(&mut *tx, &token.org_id, &token.owner, limit.now).await? >= limit.max {
+                return Err(StoreError::LimitReached(format!("{} active tokens for this owner", limit.max)));
+            }
+        }
         insert_token(&mut tx, token, digest).await?;
         insert_event(&mut tx, event).await?;
         tx.commit().await.map_err(backend)

@@ -6,16 +6,17 @@
 //! which takes everything waiting (up to [`MAX_BATCH`]), runs each creation
 //! inside its own SAVEPOINT of one transaction, commits once, and only then
 //! answers each caller. Every acknowledged creation is durable; a failing
-//! creation (a duplicate digest, a missing keyspace) is rolled back to its
+//! creation (a duplicate digest, a missing keyspace, an owner at the active
+//! token limit) is rolled back to its
 //! savepoint without touching its neighbours; a failed commit fails them all.
 
 use keyward_core::model::{AuditEvent, TokenRecord};
 use keyward_core::TokenDigest;
-use keyward_store::StoreError;
+use keyward_store::{ActiveTokenLimit, StoreError};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{backend, insert_event, insert_token};
+use crate::{backend, count_active, insert_event, insert_token};
 
 /// Most creations committed together.
 pub const MAX_BATCH: usize = 256;
@@ -25,6 +26,7 @@ pub struct CreateJob {
     pub token: TokenRecord,
     pub digest: TokenDigest,
     pub event: AuditEvent,
+    pub limit: Option<ActiveTokenLimit>,
     pub reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -86,6 +88,13 @@ async fn run_job(tx: &mut Transaction<'_, Sqlite>, job: &CreateJob) -> Result<()
 }
 
 async fn insert_job(tx: &mut Transaction<'_, Sqlite>, job: &CreateJob) -> Result<(), StoreError> {
+    // This task is the only writer, so the count cannot move before the
+    // insert: creations racing for one owner are judged one after another.
+    if let Some(limit) = job.limit {
+        if count_active(&mut **tx, &job.token.org_id, &job.token.owner, limit.now).await? >= limit.max {
+            return Err(StoreError::LimitReached(format!("{} active tokens for this owner", limit.max)));
+        }
+    }
     insert_token(tx, &job.token, &job.digest).await?;
     insert_event(tx, &job.event).await
 }

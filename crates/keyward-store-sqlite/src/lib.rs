@@ -26,8 +26,8 @@ use keyward_core::policy::TokenPolicy;
 use keyward_core::role::Role;
 use keyward_core::TokenDigest;
 use keyward_store::{
-    Acceptance, AuditFilter, Founding, Page, PageRequest, Revocation, RevocationEvent, Store, StoreError, StoredToken,
-    TokenFilter, TokenUpdate, UsageDelta,
+    Acceptance, ActiveTokenLimit, AuditFilter, Founding, Page, PageRequest, Revocation, RevocationEvent, Store,
+    StoreError, StoredToken, TokenFilter, TokenUpdate, UsageDelta,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
@@ -142,6 +142,26 @@ async fn insert_keyspace(tx: &mut Transaction<'_, Sqlite>, keyspace: &Keyspace) 
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+/// Active tokens of `owner` at `now`: neither revoked nor expired.
+pub(crate) async fn count_active<'c>(
+    executor: impl sqlx::SqliteExecutor<'c>,
+    org: &str,
+    owner: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tokens WHERE org_id = ? AND owner = ? AND revoked_at IS NULL
+         AND (expires_at IS NULL OR expires_at > ?)",
+    )
+    .bind(org)
+    .bind(owner)
+    .bind(now.timestamp_micros())
+    .fetch_one(executor)
+    .await
+    .map_err(backend)?;
+    Ok(u64::try_from(count).unwrap_or_default())
 }
 
 pub(crate) async fn insert_token(
@@ -323,17 +343,7 @@ impl Store for SqliteStore {
     }
 
     async fn count_active_tokens(&self, org: &str, owner: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tokens WHERE org_id = ? AND owner = ? AND revoked_at IS NULL
-             AND (expires_at IS NULL OR expires_at > ?)",
-        )
-        .bind(org)
-        .bind(owner)
-        .bind(now.timestamp_micros())
-        .fetch_one(&self.reader)
-        .await
-        .map_err(backend)?;
-        Ok(u64::try_from(count).unwrap_or_default())
+        count_active(&self.reader, org, owner, now).await
     }
 
     async fn management_keyspace(&self, org: &str) -> Result<Option<Keyspace>, StoreError> {
@@ -407,9 +417,10 @@ impl Store for SqliteStore {
         token: &TokenRecord,
         digest: &TokenDigest,
         event: &AuditEvent,
+        limit: Option<ActiveTokenLimit>,
     ) -> Result<(), StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = group_commit::CreateJob { token: token.clone(), digest: *digest, event: event.clone(), reply };
+        let job = group_commit::CreateJob { token: token.clone(), digest: *digest, event: event.clone(), limit, reply };
         let stopped = || StoreError::Backend(Box::new(std::io::Error::other("the SQLite writer task has stopped")));
         self.creations.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?

@@ -38,12 +38,25 @@ pub enum StoreError {
     /// another organization (e.g. a keyspace of another tenant).
     #[error("missing reference: {0}")]
     MissingReference(String),
+    /// An [`ActiveTokenLimit`] would be exceeded; nothing was written.
+    #[error("limit reached: {0}")]
+    LimitReached(String),
     /// Stored data could not be decoded: a bug or tampering, never user input.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The most active tokens the new token's owner may hold, the new one
+/// included, judged at `now` (revoked and expired tokens do not count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveTokenLimit {
+    /// The most active tokens per owner.
+    pub max: u64,
+    /// The instant expiry is judged at.
+    pub now: DateTime<Utc>,
 }
 
 /// Filters for listing tokens. `None` means "any".
@@ -222,12 +235,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Keyspace>, StoreError>;
 
     /// Inserts a token stored under `digest`. Fails with
-    /// [`StoreError::MissingReference`] unless its keyspace exists in its organization.
+    /// [`StoreError::MissingReference`] unless its keyspace exists in its
+    /// organization, and with [`StoreError::LimitReached`] when `limit` is
+    /// given and its owner already has that many active tokens. The count and
+    /// the insert are one step: creations racing for one owner never pass
+    /// the limit together.
     async fn create_token(
         &self,
         token: &TokenRecord,
         digest: &TokenDigest,
         event: &AuditEvent,
+        limit: Option<ActiveTokenLimit>,
     ) -> Result<(), StoreError>;
 
     /// The token stored under `digest`: the verification lookup (one index probe).
