@@ -185,6 +185,30 @@ pub fn grants(held: &str, required: &str) -> bool {
     }
 }
 
+/// Every held scope that would grant `required`, and nothing else: its
+/// permission or an explicit wildcard above it, combined with no binding,
+/// the same binding, or a binding wildcard above it. `grants(h, required)`
+/// holds exactly when `h` is in this list (a property test pins that), so a
+/// verifier can precompute the list once and answer by equality alone.
+pub fn grantors(required: &str) -> Vec<String> {
+    fn covering(text: &str, separator: char) -> impl Iterator<Item = String> + '_ {
+        let wildcards = text
+            .char_indices()
+            .filter(move |(at, c)| *c == separator && at + 1 < text.len())
+            .map(|(at, _)| format!("{}*", &text[..=at]));
+        std::iter::once(text.to_owned()).chain(wildcards)
+    }
+    let (permission, binding) = split_binding(required);
+    let mut found = Vec::new();
+    for held_permission in covering(permission, ':') {
+        if let Some(binding) = binding {
+            found.extend(covering(binding, '/').map(|held_binding| format!("{held_permission}@{held_binding}")));
+        }
+        found.push(held_permission);
+    }
+    found
+}
+
 /// Whether `held` grants every required scope (no allocation).
 #[inline]
 pub fn grants_all<H: AsRef<str>>(held: &[H], required: &[String]) -> bool {
@@ -312,6 +336,14 @@ mod tests {
             let requested: Vec<String> = requested.into_iter().collect();
             let subset = requested.iter().all(|r| held.contains(r));
             prop_assert_eq!(grants_all(&held, &requested), subset);
+        }
+
+        #[test]
+        fn grantors_list_exactly_the_scopes_that_grant(
+            held in "[ab](:[ab*]){1,2}(@[xy](/[xy*]){0,2})?",
+            required in "[ab](:[ab*]){1,2}(@[xy](/[xy*]){0,2})?",
+        ) {
+            prop_assert_eq!(grantors(&required).contains(&held), grants(&held, &required), "{} / {}", held, required);
         }
 
         #[test]

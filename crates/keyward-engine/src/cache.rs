@@ -3,11 +3,17 @@
 //!
 //! Layout is the performance story. With a million tokens every lookup is a
 //! cache miss of a few hundred nanoseconds, so a verification must touch as
-//! few cache lines as possible. Each entry is exactly one 64-byte line: the
-//! digest, the one number a verification compares (`valid_until`), the usage
-//! counters, and a pointer to the full record. A verdict that only needs
-//! "valid or not" never leaves that line; the record behind the pointer is
-//! read only when the caller asks for it (see `Engine::verify_with`).
+//! few cache lines as possible. Each entry is two adjacent 64-byte lines.
+//! The first holds the digest, the one number a verification compares
+//! (`valid_until`), the usage counters and a pointer to the full record; a
+//! verdict that only needs "valid or not" never leaves it, nor does a scope
+//! check of a token with up to four scopes (they are interned to small
+//! numbers, see `scope_index`). The second holds eight more scope numbers,
+//! up to two allowlist networks and the record pointer, so scope and IP
+//! checks stay off the record too.
+//! The record is read only when the caller asks for it (see
+//! `Engine::verify_with`), or for a token with more scopes or networks than
+//! fit inline.
 //!
 //! Keys of the positive map are SHA-256 digests of tokens this server
 //! generated: uniformly random and not chosen by clients, so the digest's
@@ -26,14 +32,18 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use hashbrown::HashTable;
 use keyward_core::clock::micros_to_datetime;
+use keyward_core::ip::{self, IpNet};
 use keyward_core::model::TokenRecord;
-use keyward_core::TokenDigest;
+use keyward_core::{scope, TokenDigest};
 use keyward_store::UsageDelta;
+
+use crate::scope_index::{RequiredScopes, ScopeInterner};
 
 const SHARDS: usize = 64;
 
@@ -41,8 +51,19 @@ const SHARDS: usize = 64;
 /// the 32-bit counter never wraps, however long a flush is delayed.
 const PENDING_USES_SPILL: u32 = 1 << 31;
 
-/// A cached token: 32 bytes, half of its entry's cache line.
+/// Most scopes kept inline; a token with more is checked from its record.
+const INLINE_SCOPES: usize = 12;
+/// Most allowlist networks kept inline.
+const INLINE_NETWORKS: usize = 2;
+/// `scope_count` / `network_count` when the list lives only in the record.
+const IN_RECORD: u8 = u8::MAX;
+
+/// A cached token: 96 bytes, the rest of its entry after the digest. Field
+/// order is layout: everything up to the fourth scope number shares the
+/// digest's cache line, so a verdict, and a scope check of a token with up to
+/// four scopes, reads that one line.
 #[derive(Debug)]
+#[repr(C)]
 pub struct Slot {
     /// The verification is valid while `now < valid_until` (microseconds):
     /// the expiry, `i64::MAX` for never, `i64::MIN` once revoked. Why a
@@ -55,27 +76,128 @@ pub struct Slot {
     pending_uses: AtomicU32,
     /// Whether it belongs to its organization's management keyspace.
     pub management: bool,
-    /// Whether it has an IP allowlist (then the record is read to check it).
-    pub ip_restricted: bool,
+    /// How many of `scope_numbers` are used, or [`IN_RECORD`].
+    scope_count: u8,
+    /// How many of `networks` are used (0: no allowlist), or [`IN_RECORD`].
+    network_count: u8,
+    /// The token's scopes as interned numbers (see `scope_index`).
+    scope_numbers: [u16; INLINE_SCOPES],
     /// The record as last read from the store.
     pub record: Arc<TokenRecord>,
+    /// Network addresses as (high, low) halves; IPv4 in the low 32 bits.
+    networks: [[u64; 2]; INLINE_NETWORKS],
+    prefix_lengths: [u8; INLINE_NETWORKS],
+    /// Bit `n` set: `networks[n]` is IPv4.
+    ipv4_networks: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 96);
+
+/// An address as (bits, is IPv4), IPv4-mapped IPv6 taken as the IPv4 it carries.
+#[inline]
+fn address_bits(address: IpAddr) -> (u128, bool) {
+    match ip::canonical(address) {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), true),
+        IpAddr::V6(v6) => (u128::from(v6), false),
+    }
 }
 
 impl Slot {
-    pub fn new(record: TokenRecord) -> Self {
+    pub fn new(record: TokenRecord, interner: &ScopeInterner) -> Self {
         let valid_until = if record.revoked_at.is_some() {
             i64::MIN
         } else {
             record.expires_at.map_or(i64::MAX, |at| at.timestamp_micros())
+        };
+        let mut scope_numbers = [0; INLINE_SCOPES];
+        let scope_count = Self::inline_scopes(&record.scopes, interner, &mut scope_numbers).unwrap_or(IN_RECORD);
+        let mut networks = [[0; 2]; INLINE_NETWORKS];
+        let mut prefix_lengths = [0; INLINE_NETWORKS];
+        let mut ipv4_networks = 0;
+        let network_count = if record.allowed_ips.len() > INLINE_NETWORKS {
+            IN_RECORD
+        } else {
+            for (at, network) in record.allowed_ips.iter().enumerate() {
+                // The network's own family, never canonicalized: an IPv6 network
+                // over mapped addresses does not match IPv4 clients (as in `ip::allows`).
+                let (bits, ipv4) = match network {
+                    IpNet::V4(v4) => (u128::from(u32::from(v4.network())), true),
+                    IpNet::V6(v6) => (u128::from(v6.network()), false),
+                };
+                // Split in halves: a u128 field would align the slot to 16
+                // bytes and push the scope numbers off the first cache line.
+                networks[at] = [(bits >> 64) as u64, bits as u64];
+                prefix_lengths[at] = network.prefix_len();
+                if ipv4 {
+                    ipv4_networks |= 1 << at;
+                }
+            }
+            u8::try_from(record.allowed_ips.len()).unwrap_or(IN_RECORD)
         };
         Self {
             valid_until,
             last_used_micros: AtomicI64::new(i64::MIN),
             pending_uses: AtomicU32::new(0),
             management: record.management,
-            ip_restricted: !record.allowed_ips.is_empty(),
+            scope_count,
+            network_count,
+            scope_numbers,
             record: Arc::new(record),
+            networks,
+            prefix_lengths,
+            ipv4_networks,
         }
+    }
+
+    fn inline_scopes(scopes: &[String], interner: &ScopeInterner, numbers: &mut [u16; INLINE_SCOPES]) -> Option<u8> {
+        if scopes.len() > INLINE_SCOPES {
+            return None;
+        }
+        for (at, held) in scopes.iter().enumerate() {
+            numbers[at] = interner.intern(held)?;
+        }
+        u8::try_from(scopes.len()).ok()
+    }
+
+    /// Whether the token has an IP allowlist.
+    #[inline]
+    pub fn ip_restricted(&self) -> bool {
+        self.network_count != 0
+    }
+
+    /// Whether the allowlist admits `address` (true without an allowlist).
+    #[inline]
+    pub fn allows_ip(&self, address: IpAddr) -> bool {
+        match self.network_count {
+            0 => true,
+            IN_RECORD => ip::allows(&self.record.allowed_ips, address),
+            count => {
+                let (bits, ipv4) = address_bits(address);
+                (0..usize::from(count)).any(|at| {
+                    let network_ipv4 = self.ipv4_networks & (1 << at) != 0;
+                    let width: u32 = if network_ipv4 { 32 } else { 128 };
+                    let length = u32::from(self.prefix_lengths[at]);
+                    let mask =
+                        if length == 0 { 0 } else { (u128::MAX >> (128 - width)) & (u128::MAX << (width - length)) };
+                    let [high, low] = self.networks[at];
+                    let network = (u128::from(high) << 64) | u128::from(low);
+                    network_ipv4 == ipv4 && (bits ^ network) & mask == 0
+                })
+            }
+        }
+    }
+
+    /// Whether the token holds every scope in `required`.
+    #[inline]
+    pub fn grants(&self, required: &RequiredScopes) -> bool {
+        if required.is_empty() {
+            return true;
+        }
+        let inline = match self.scope_count {
+            IN_RECORD => None,
+            count => required.granted_by(&self.scope_numbers[..usize::from(count)]),
+        };
+        inline.unwrap_or_else(|| scope::grants_all(&self.record.scopes, required.names()))
     }
 
     /// Takes the pending usage, if any, as a delta for the store.
@@ -89,14 +211,16 @@ impl Slot {
     }
 }
 
-/// One cache line: the key and its slot.
-#[repr(C, align(64))]
+/// Two cache lines: the key and its slot.
+#[repr(C, align(128))]
 struct Entry {
     digest: TokenDigest,
     slot: Slot,
 }
 
-const _: () = assert!(std::mem::size_of::<Entry>() == 64);
+const _: () = assert!(std::mem::size_of::<Entry>() == 128);
+// The first four scope numbers end the digest's line.
+const _: () = assert!(32 + std::mem::offset_of!(Slot, scope_numbers) + 4 * 2 == 64);
 
 /// The digest's first eight bytes (see the module docs).
 #[inline]
@@ -126,6 +250,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Both caches, the usage queue and the epoch that keeps them honest.
 pub struct TokenCache {
+    /// Numbers for the scope strings cached tokens hold.
+    pub(crate) scopes: ScopeInterner,
     positive: Vec<RwLock<HashTable<Entry>>>,
     negative: Vec<RwLock<HashMap<TokenDigest, i64, RandomState>>>,
     shard_capacity: usize,
@@ -140,6 +266,7 @@ pub struct TokenCache {
 impl TokenCache {
     pub fn new(capacity: usize, negative_capacity: usize, negative_ttl_micros: i64) -> Self {
         Self {
+            scopes: ScopeInterner::default(),
             positive: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
             negative: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
             shard_capacity: capacity.div_ceil(SHARDS).max(1),
@@ -271,6 +398,7 @@ impl TokenCache {
 mod tests {
     use super::*;
     use keyward_core::Environment;
+    use proptest::prelude::{any, prop_oneof, Strategy};
 
     fn record(id: &str) -> TokenRecord {
         TokenRecord {
@@ -300,7 +428,7 @@ mod tests {
         let cache = TokenCache::new(SHARDS, 10, 1);
         let digests: Vec<TokenDigest> = (0..SHARDS * 4).map(|n| TokenDigest::of(&format!("token {n}"))).collect();
         for (n, digest) in digests.iter().enumerate() {
-            cache.insert_found(*digest, Slot::new(record(&format!("tok_{n}"))), cache.epoch());
+            cache.insert_found(*digest, Slot::new(record(&format!("tok_{n}")), &cache.scopes), cache.epoch());
             cache.with_slot(digest, |slot| cache.record_use(digest, slot, 5));
         }
         assert!(cache.len() <= SHARDS * 2, "bounded: {}", cache.len());
@@ -313,7 +441,7 @@ mod tests {
     fn a_counter_near_its_limit_spills_instead_of_wrapping() {
         let cache = TokenCache::new(100, 10, 1);
         let digest = TokenDigest::of("busy");
-        cache.insert_found(digest, Slot::new(record("tok_busy")), cache.epoch());
+        cache.insert_found(digest, Slot::new(record("tok_busy"), &cache.scopes), cache.epoch());
         cache.with_slot(&digest, |slot| {
             cache.record_use(&digest, slot, 7);
             slot.pending_uses.store(PENDING_USES_SPILL, Ordering::Release);
@@ -330,10 +458,56 @@ mod tests {
         let digest = TokenDigest::of("t");
         let before = cache.epoch();
         cache.invalidate(&digest);
-        cache.insert_found(digest, Slot::new(record("tok_1")), before);
+        cache.insert_found(digest, Slot::new(record("tok_1"), &cache.scopes), before);
         assert!(cache.with_slot(&digest, |_| ()).is_none());
         cache.insert_absent(digest, 0, before);
         assert!(!cache.known_absent(&digest, 0));
+    }
+
+    fn v4_or_v6() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            any::<[u8; 4]>().prop_map(IpAddr::from),
+            any::<[u8; 16]>().prop_map(IpAddr::from),
+            // Near 203.0.113.0/24 and 2001:db8::/32, so networks and
+            // addresses often overlap, and IPv4 seen through IPv6.
+            any::<u8>().prop_map(|last| IpAddr::from([203, 0, 113, last])),
+            any::<u16>().prop_map(|tail| IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, tail])),
+            any::<u8>().prop_map(|last| IpAddr::from(std::net::Ipv4Addr::new(203, 0, 113, last).to_ipv6_mapped())),
+        ]
+    }
+
+    fn network() -> impl Strategy<Value = IpNet> {
+        (v4_or_v6(), 0u8..=128).prop_filter_map("prefix fits the family", |(address, length)| {
+            IpNet::new(address, length).ok().map(|network| network.trunc())
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn inline_allowlists_agree_with_the_record(
+            networks in proptest::collection::vec(network(), 0..4),
+            address in v4_or_v6(),
+        ) {
+            let cache = TokenCache::new(10, 10, 1);
+            let slot = Slot::new(TokenRecord { allowed_ips: networks.clone(), ..record("tok_ip") }, &cache.scopes);
+            let expected = networks.is_empty() || ip::allows(&networks, address);
+            proptest::prop_assert_eq!(slot.allows_ip(address), expected, "{:?} {}", networks, address);
+            proptest::prop_assert_eq!(slot.ip_restricted(), !networks.is_empty());
+        }
+
+        #[test]
+        fn inline_scopes_agree_with_the_record(
+            held in proptest::collection::vec("[ab]:[ab*](@[xy](/[xy*])?)?", 0..15),
+            required in proptest::collection::vec("[ab]:[ab*](@[xy](/[xy*])?)?", 0..4),
+        ) {
+            let cache = TokenCache::new(10, 10, 1);
+            let prepared_before = cache.scopes.prepare(required.clone());
+            let slot = Slot::new(TokenRecord { scopes: held.clone(), ..record("tok_s") }, &cache.scopes);
+            let prepared_after = cache.scopes.prepare(required.clone());
+            let expected = scope::grants_all(&held, &required);
+            proptest::prop_assert_eq!(slot.grants(&prepared_before), expected);
+            proptest::prop_assert_eq!(slot.grants(&prepared_after), expected);
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use crate::actor::{Actor, Principal};
 use crate::cache::{Slot, TokenCache};
 use crate::error::PolicyProblem;
+use crate::scope_index::{RequiredScopes, NO_SCOPES};
 use crate::EngineError;
 
 /// Tunables. The defaults suit one instance with up to a few hundred
@@ -137,10 +138,10 @@ pub struct PolicyFinding {
 }
 
 /// What a verification checks besides the token itself.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct VerifyOptions<'a> {
-    /// Scopes the token must all hold.
-    pub required_scopes: &'a [String],
+    /// Scopes the token must all hold, prepared by [`Engine::require_scopes`].
+    pub required_scopes: &'a RequiredScopes,
     /// The address the token was presented from; required by tokens with an
     /// IP allowlist (they answer `ForbiddenIp` without it).
     pub client_ip: Option<IpAddr>,
@@ -150,6 +151,12 @@ pub struct VerifyOptions<'a> {
     /// The organization the token must belong to; any other answers
     /// `NotFound`, so one tenant's verifier learns nothing of another's tokens.
     pub org_id: Option<&'a str>,
+}
+
+impl Default for VerifyOptions<'_> {
+    fn default() -> Self {
+        Self { required_scopes: &NO_SCOPES, client_ip: None, keyspace_id: None, org_id: None }
+    }
 }
 
 /// The verdict on a presented token.
@@ -710,9 +717,18 @@ impl Engine {
         Ok(Issued { secret, record })
     }
 
+    /// Prepares scopes for [`VerifyOptions::required_scopes`]. Preparing is a
+    /// few map lookups; do it once per route rather than per request where
+    /// the scopes are fixed. A preparation stays correct forever: tokens
+    /// holding scopes it has not seen are judged by their scope strings.
+    pub fn require_scopes(&self, names: Vec<String>) -> RequiredScopes {
+        self.cache.scopes.prepare(names)
+    }
+
     /// Verifies a presented token, optionally requiring scopes. Answers from
     /// memory when it can; malformed input never reaches the cache or store.
     pub async fn verify(&self, presented: &str, required_scopes: &[String]) -> Result<Verification, EngineError> {
+        let required_scopes = &self.require_scopes(required_scopes.to_vec());
         let options = VerifyOptions { required_scopes, ..VerifyOptions::default() };
         self.verify_with(presented, &options, |verdict| verdict.to_verification()).await
     }
@@ -761,7 +777,7 @@ impl Engine {
         let Some(record) = self.store.find_token_by_digest(&digest).await? else {
             return Ok(None);
         };
-        let slot = Slot::new(record);
+        let slot = Slot::new(record, &self.cache.scopes);
         let result = inspect(&slot);
         self.cache.restore_usage(slot.take_usage().into_iter().collect());
         Ok(Some(result))
@@ -779,7 +795,7 @@ impl Engine {
                 Ok(false)
             }
             Some(record) => {
-                self.cache.insert_found(digest, Slot::new(record), epoch);
+                self.cache.insert_found(digest, Slot::new(record, &self.cache.scopes), epoch);
                 Ok(true)
             }
         }
@@ -800,13 +816,15 @@ impl Engine {
             let code = if slot.record.revoked_at.is_some() { VerifyCode::Revoked } else { VerifyCode::Expired };
             return Verdict { code, record, required_scopes: &[] };
         }
-        if slot.ip_restricted && !options.client_ip.is_some_and(|address| ip::allows(&slot.record.allowed_ips, address))
-        {
+        if slot.ip_restricted() && !options.client_ip.is_some_and(|address| slot.allows_ip(address)) {
             return Verdict { code: VerifyCode::ForbiddenIp, record, required_scopes: &[] };
         }
-        let required_scopes = options.required_scopes;
-        if !required_scopes.is_empty() && !scope::grants_all(&slot.record.scopes, required_scopes) {
-            return Verdict { code: VerifyCode::InsufficientScope, record, required_scopes };
+        if !slot.grants(options.required_scopes) {
+            return Verdict {
+                code: VerifyCode::InsufficientScope,
+                record,
+                required_scopes: options.required_scopes.names(),
+            };
         }
         self.cache.record_use(digest, slot, now);
         Verdict { code: VerifyCode::Valid, record, required_scopes: &[] }

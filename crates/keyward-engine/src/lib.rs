@@ -14,7 +14,14 @@
 //!
 //! // The fast form: the verdict is read in place, nothing is copied unless
 //! // the callback copies it.
-//! let options = keyward_engine::VerifyOptions { client_ip: Some([203, 0, 113, 9].into()), ..Default::default() };
+//! // Scopes a route requires are prepared once, so checking them reads only
+//! // the token's cache entry.
+//! let invoices_read = engine.require_scopes(vec!["invoices:read".to_owned()]);
+//! let options = keyward_engine::VerifyOptions {
+//!     required_scopes: &invoices_read,
+//!     client_ip: Some([203, 0, 113, 9].into()),
+//!     ..Default::default()
+//! };
 //! let owner = engine.verify_with("kw_live_…", &options, |verdict| verdict.token().map(|t| t.owner.clone())).await?;
 //! # Ok(()) }
 //! ```
@@ -28,6 +35,7 @@ mod actor;
 mod cache;
 mod engine;
 mod error;
+mod scope_index;
 mod usage;
 
 pub use accounts::{
@@ -39,3 +47,4 @@ pub use engine::{
     VerifyCode, VerifyOptions,
 };
 pub use error::{EngineError, PolicyProblem};
+pub use scope_index::RequiredScopes;

@@ -102,7 +102,7 @@ async fn issue_then_verify_with_and_without_required_scopes() {
     assert_eq!(denied.missing_scopes, scopes(&["refunds:create", "users:read"]));
 
     // The borrowing form answers the same, without copying the record out.
-    let required = scopes(&["invoices:read", "refunds:create"]);
+    let required = h.engine.require_scopes(scopes(&["invoices:read", "refunds:create"]));
     let (code, id, missing) = h
         .engine
         .verify_with(secret, &VerifyOptions { required_scopes: &required, ..Default::default() }, |verdict| {
@@ -578,7 +578,7 @@ async fn a_token_verifies_only_against_its_own_keyspace() {
         let engine = h.engine.clone();
         let secret = issued.secret.expose().to_owned();
         async move {
-            let required = scopes(&["a:b"]);
+            let required = engine.require_scopes(scopes(&["a:b"]));
             let options =
                 VerifyOptions { required_scopes: &required, keyspace_id: Some(&keyspace), ..Default::default() };
             engine.verify_with(&secret, &options, |verdict| verdict.code).await.unwrap()

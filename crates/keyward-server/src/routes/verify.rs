@@ -22,7 +22,7 @@ use crate::AppState;
 pub async fn verify(
     State(state): State<AppState>,
     Caller(actor): Caller,
-    ApiJson(body): ApiJson<VerifyRequest>,
+    ApiJson(mut body): ApiJson<VerifyRequest>,
 ) -> Result<Response, ApiError> {
     actor.require(management::VERIFY)?;
     if body.required_scopes.len() > scope::MAX_SCOPES {
@@ -41,9 +41,10 @@ pub async fn verify(
             })
         })
         .transpose()?;
+    let required_scopes = state.engine.require_scopes(std::mem::take(&mut body.required_scopes));
     // A verifier sees only its own organization's tokens.
     let options = VerifyOptions {
-        required_scopes: &body.required_scopes,
+        required_scopes: &required_scopes,
         client_ip,
         keyspace_id: body.keyspace_id.as_deref(),
         org_id: Some(actor.org_id()),
