@@ -33,7 +33,7 @@
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use hashbrown::HashTable;
@@ -41,7 +41,7 @@ use keyward_core::clock::micros_to_datetime;
 use keyward_core::ip::{self, IpNet};
 use keyward_core::model::TokenRecord;
 use keyward_core::{scope, TokenDigest};
-use keyward_store::UsageDelta;
+use keyward_store::{ChangeSink, UsageDelta};
 
 use crate::scope_index::{RequiredScopes, ScopeInterner};
 
@@ -250,6 +250,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Both caches, the usage queue and the epoch that keeps them honest.
 pub struct TokenCache {
+    /// Whether what is cached can be believed: false while a shared store's
+    /// change feed is down, when changes made elsewhere may go unheard.
+    trusted: AtomicBool,
     /// Numbers for the scope strings cached tokens hold.
     pub(crate) scopes: ScopeInterner,
     positive: Vec<RwLock<HashTable<Entry>>>,
@@ -266,6 +269,7 @@ pub struct TokenCache {
 impl TokenCache {
     pub fn new(capacity: usize, negative_capacity: usize, negative_ttl_micros: i64) -> Self {
         Self {
+            trusted: AtomicBool::new(true),
             scopes: ScopeInterner::default(),
             positive: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
             negative: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
@@ -372,6 +376,27 @@ impl TokenCache {
         write(&self.negative[shard_of(digest)]).remove(digest);
     }
 
+    /// Whether lookups may be answered from the cache (see `trusted`).
+    #[inline]
+    pub fn trusted(&self) -> bool {
+        self.trusted.load(Ordering::Acquire)
+    }
+
+    /// Forgets every token, keeping their pending usage. The epoch moves
+    /// first, so no load that read the store before this can insert after.
+    pub fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        for shard in &self.positive {
+            let mut table = write(shard);
+            for entry in table.drain() {
+                self.orphan(&entry.slot);
+            }
+        }
+        for shard in &self.negative {
+            write(shard).clear();
+        }
+    }
+
     /// Takes every pending usage delta.
     pub fn drain_usage(&self) -> Vec<UsageDelta> {
         let queue = std::mem::take(&mut *lock(&self.usage_queue));
@@ -391,6 +416,25 @@ impl TokenCache {
 
     pub fn len(&self) -> usize {
         self.positive.iter().map(|shard| read(shard).len()).sum()
+    }
+}
+
+/// The change feed of a store shared by several instances (see
+/// `Engine::watch_shared_changes`).
+impl ChangeSink for TokenCache {
+    fn token_changed(&self, digest: &TokenDigest) {
+        self.invalidate(digest);
+    }
+
+    fn feed_lost(&self) {
+        self.trusted.store(false, Ordering::Release);
+    }
+
+    fn feed_restored(&self) {
+        // Changes made while the feed was down went unheard: start afresh,
+        // then trust again.
+        self.clear();
+        self.trusted.store(true, Ordering::Release);
     }
 }
 
@@ -508,6 +552,23 @@ mod tests {
             proptest::prop_assert_eq!(slot.grants(&prepared_before), expected);
             proptest::prop_assert_eq!(slot.grants(&prepared_after), expected);
         }
+    }
+
+    #[test]
+    fn a_restored_feed_starts_from_an_empty_cache_and_keeps_usage() {
+        let cache = TokenCache::new(100, 10, 1_000_000);
+        let digest = TokenDigest::of("cached");
+        let before = cache.epoch();
+        cache.insert_found(digest, Slot::new(record("tok_c"), &cache.scopes), before);
+        cache.with_slot(&digest, |slot| cache.record_use(&digest, slot, 3));
+        cache.feed_lost();
+        assert!(!cache.trusted());
+        cache.feed_restored();
+        assert!(cache.trusted());
+        assert_eq!(cache.len(), 0);
+        cache.insert_found(digest, Slot::new(record("tok_c"), &cache.scopes), before);
+        assert_eq!(cache.len(), 0, "a load begun before the restore never lands");
+        assert_eq!(cache.drain_usage().iter().map(|d| d.uses).sum::<u64>(), 1);
     }
 
     #[test]

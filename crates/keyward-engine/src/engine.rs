@@ -14,7 +14,9 @@ use keyward_core::policy::{TokenPolicy, TokenShape, Violation};
 use keyward_core::scope::{self, management};
 use keyward_core::validate::{self, InvalidField};
 use keyward_core::{token, Clock, Environment, ParsedToken, SecretToken, SecureRng, TokenDigest, TokenPrefix};
-use keyward_store::{ActiveTokenLimit, AuditFilter, Founding, Page, PageRequest, Store, TokenFilter, TokenUpdate};
+use keyward_store::{
+    ActiveTokenLimit, AuditFilter, ChangeSink, Founding, Page, PageRequest, Store, TokenFilter, TokenUpdate,
+};
 use serde_json::{json, Value};
 
 use crate::actor::{Actor, Principal};
@@ -264,7 +266,7 @@ pub struct Engine {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: Arc<dyn SecureRng>,
-    pub(crate) cache: TokenCache,
+    pub(crate) cache: Arc<TokenCache>,
     pub(crate) config: EngineConfig,
     pub(crate) throttle: crate::accounts::SignInThrottle,
     pub(crate) hash_permits: tokio::sync::Semaphore,
@@ -277,7 +279,7 @@ impl Engine {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, rng: Arc<dyn SecureRng>, config: EngineConfig) -> Self {
         let negative_ttl = i64::try_from(config.negative_cache_ttl.as_micros()).unwrap_or(i64::MAX);
         Self {
-            cache: TokenCache::new(config.cache_capacity, config.negative_cache_capacity, negative_ttl),
+            cache: Arc::new(TokenCache::new(config.cache_capacity, config.negative_cache_capacity, negative_ttl)),
             store,
             clock,
             rng,
@@ -764,16 +766,20 @@ impl Engine {
         now: i64,
         inspect: impl Fn(&Slot) -> R,
     ) -> Result<Option<R>, EngineError> {
-        for _ in 0..3 {
-            if let Some(result) = self.cache.with_slot(&digest, &inspect) {
-                return Ok(Some(result));
-            }
-            if !self.load_digest(digest, now).await? {
-                return Ok(None);
+        // While a shared store's change feed is down, what is cached may be
+        // stale: fail closed to the store.
+        if self.cache.trusted() {
+            for _ in 0..3 {
+                if let Some(result) = self.cache.with_slot(&digest, &inspect) {
+                    return Ok(Some(result));
+                }
+                if !self.load_digest(digest, now).await? {
+                    return Ok(None);
+                }
             }
         }
-        // Invalidations kept withdrawing what we loaded: answer from the
-        // store directly.
+        // Untrusted, or invalidations kept withdrawing what we loaded:
+        // answer from the store directly.
         let Some(record) = self.store.find_token_by_digest(&digest).await? else {
             return Ok(None);
         };
@@ -1037,6 +1043,28 @@ impl Engine {
     }
 
     /// Records held in memory (for metrics and benchmarks).
+    /// Subscribes the cache to changes other instances make in a shared
+    /// store (PostgreSQL), so a revocation anywhere drops this instance's
+    /// copy at once. Until the feed is up, and whenever it breaks, every
+    /// verification reads the store. Answers whether there is a feed (the
+    /// embedded SQLite store is never shared, so has none).
+    pub async fn watch_shared_changes(&self) -> Result<bool, EngineError> {
+        self.cache.feed_lost();
+        let sink: std::sync::Weak<dyn ChangeSink> = Arc::downgrade(&self.cache) as _;
+        // On an error the cache stays distrusted: slower, never stale.
+        let watching = self.store.watch_token_changes(sink).await?;
+        if !watching {
+            self.cache.feed_restored();
+        }
+        Ok(watching)
+    }
+
+    /// Whether verifications may be answered from memory (false while a
+    /// shared store's change feed is down).
+    pub fn cache_trusted(&self) -> bool {
+        self.cache.trusted()
+    }
+
     pub fn cached_tokens(&self) -> usize {
         self.cache.len()
     }

@@ -6,10 +6,12 @@
 //! cannot race past it.
 
 mod accounts;
+mod change_feed;
 mod rows;
 pub mod testing;
 
 use std::str::FromStr;
+use std::sync::Weak;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,10 +22,10 @@ use keyward_core::model::{
 };
 use keyward_core::policy::TokenPolicy;
 use keyward_core::role::Role;
-use keyward_core::TokenDigest;
+use keyward_core::{OsRng, SecureRng, TokenDigest};
 use keyward_store::{
-    Acceptance, ActiveTokenLimit, AuditFilter, Founding, Page, PageRequest, Revocation, RevocationEvent, Store,
-    StoreError, StoredToken, TokenFilter, TokenUpdate, UsageDelta,
+    Acceptance, ActiveTokenLimit, AuditFilter, ChangeSink, Founding, Page, PageRequest, Revocation, RevocationEvent,
+    Store, StoreError, StoredToken, TokenFilter, TokenUpdate, UsageDelta,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Transaction};
@@ -250,6 +252,15 @@ fn push_cursor(query: &mut QueryBuilder<'_, Postgres>, time_column: &str, page: 
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn watch_token_changes(&self, sink: Weak<dyn ChangeSink>) -> Result<bool, StoreError> {
+        let channel = change_feed::channel(&self.pool).await.map_err(backend)?;
+        let mut instance = [0u8; 8];
+        OsRng.fill(&mut instance).map_err(|error| StoreError::Backend(Box::new(error)))?;
+        let instance: String = instance.iter().map(|byte| format!("{byte:02x}")).collect();
+        tokio::spawn(change_feed::run(self.pool.clone(), channel, instance, sink));
+        Ok(true)
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await.map_err(|error| StoreError::Backend(Box::new(error)))
     }

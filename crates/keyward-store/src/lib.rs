@@ -49,6 +49,17 @@ pub enum StoreError {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// Where a store shared by several processes reports what the others
+/// changed, so that each process can drop what it cached.
+pub trait ChangeSink: Send + Sync {
+    /// A token's stored record changed (or was deleted) and the change is committed.
+    fn token_changed(&self, digest: &TokenDigest);
+    /// The feed broke: changes may go unreported until [`Self::feed_restored`].
+    fn feed_lost(&self);
+    /// The feed works again; changes made while it was broken were not reported.
+    fn feed_restored(&self);
+}
+
 /// The most active tokens the new token's owner may hold, the new one
 /// included, judged at `now` (revoked and expired tokens do not count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +190,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap round trip, for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Starts reporting to `sink`, for as long as it lives, every committed
+    /// change to a token made by any process sharing this store. Reports
+    /// [`ChangeSink::feed_restored`] once the feed is up (and again after
+    /// every break). Answers `false` when the store is not shared between
+    /// processes, so there is nothing to watch.
+    async fn watch_token_changes(&self, sink: std::sync::Weak<dyn ChangeSink>) -> Result<bool, StoreError> {
+        let _ = sink;
+        Ok(false)
+    }
 
     /// Creates the operator organization, its management keyspace and the
     /// first admin token, unless an operator organization exists already.

@@ -163,6 +163,14 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     let engine = engine(config, store)?;
     // Bootstrapping also loads which keyspace is the management one.
     bootstrap(&engine, config).await?;
+    // With PostgreSQL, other instances may change tokens this one caches.
+    if engine
+        .watch_shared_changes()
+        .await
+        .map_err(|e| CliError::Store(format!("cannot watch for token changes: {e}")))?
+    {
+        tracing::info!("watching the store for token changes made by other instances");
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.listen)))?;
