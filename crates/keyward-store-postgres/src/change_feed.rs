@@ -79,6 +79,10 @@ async fn listen(pool: &PgPool, channel: &str, instance: &str, sink: &Weak<dyn Ch
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // `try_recv` may be dropped by the heartbeat branch mid-read; it is
+        // cancel-safe since sqlx 0.8.1 (launchbadge/sqlx#3467), and a read
+        // that went wrong anyway surfaces as an error here: lost, then a
+        // fresh listener and an empty cache.
         tokio::select! {
             received = listener.try_recv() => {
                 let notification = match received {
