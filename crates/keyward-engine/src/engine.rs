@@ -1042,7 +1042,6 @@ impl Engine {
         }
     }
 
-    /// Records held in memory (for metrics and benchmarks).
     /// Subscribes the cache to changes other instances make in a shared
     /// store (PostgreSQL), so a revocation anywhere drops this instance's
     /// copy at once. Until the feed is up, and whenever it breaks, every
@@ -1059,12 +1058,7 @@ impl Engine {
         Ok(watching)
     }
 
-    /// Whether verifications may be answered from memory (false while a
-    /// shared store's change feed is down).
-    pub fn cache_trusted(&self) -> bool {
-        self.cache.trusted()
-    }
-
+    /// Records held in memory (for metrics and benchmarks).
     pub fn cached_tokens(&self) -> usize {
         self.cache.len()
     }
