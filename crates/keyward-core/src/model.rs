@@ -97,10 +97,91 @@ pub struct TokenRecord {
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Why it was revoked (set with `revoked_at`).
+    pub revoked_reason: Option<RevokedReason>,
+    /// The token this one replaced by rotation.
+    pub rotated_from: Option<String>,
+    /// The token that replaced this one by rotation. From then on
+    /// `expires_at` is the end of the rotation's grace period.
+    pub replaced_by: Option<String>,
+    /// When it was replaced by rotation.
+    pub rotated_at: Option<DateTime<Utc>>,
+    /// Its own expiry before a rotation's grace period shortened it: the
+    /// grace period can be extended up to this, never past it.
+    pub expires_at_before_rotation: Option<DateTime<Utc>>,
     /// Last successful verification (flushed in batches).
     pub last_used_at: Option<DateTime<Utc>>,
     /// Successful verifications (flushed in batches).
     pub use_count: i64,
+}
+
+/// Why a token was revoked. The wire names are stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokedReason {
+    /// Someone revoked it (the default).
+    UserAction,
+    /// It was rotated with no grace period.
+    Rotation,
+    /// It broke the organization's policy.
+    Policy,
+    /// Its secret was exposed.
+    Leaked,
+    /// It was used in a way its owner did not expect.
+    SuspiciousActivity,
+    /// Its owner left the organization (or their service account was removed).
+    MemberRemoved,
+}
+
+impl RevokedReason {
+    /// Every reason, in documentation order.
+    pub const ALL: [RevokedReason; 6] = [
+        RevokedReason::UserAction,
+        RevokedReason::Rotation,
+        RevokedReason::Policy,
+        RevokedReason::Leaked,
+        RevokedReason::SuspiciousActivity,
+        RevokedReason::MemberRemoved,
+    ];
+
+    /// The stable wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevokedReason::UserAction => "user_action",
+            RevokedReason::Rotation => "rotation",
+            RevokedReason::Policy => "policy",
+            RevokedReason::Leaked => "leaked",
+            RevokedReason::SuspiciousActivity => "suspicious_activity",
+            RevokedReason::MemberRemoved => "member_removed",
+        }
+    }
+}
+
+impl std::str::FromStr for RevokedReason {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        RevokedReason::ALL.into_iter().find(|reason| reason.as_str() == text).ok_or(())
+    }
+}
+
+/// Why a token that is not revoked stopped verifying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiryCause {
+    /// It reached the expiry it was given.
+    LifetimeEnded,
+    /// It was rotated and the grace period for its replacement ended.
+    RotationGraceEnded,
+}
+
+impl ExpiryCause {
+    /// The stable wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpiryCause::LifetimeEnded => "LIFETIME_ENDED",
+            ExpiryCause::RotationGraceEnded => "ROTATION_GRACE_ENDED",
+        }
+    }
 }
 
 /// Where a token is in its life.
@@ -151,6 +232,21 @@ impl TokenRecord {
         } else {
             TokenState::Active
         }
+    }
+
+    /// Why it expired, judged as if it has: a rotated token's grace end
+    /// counts as the rotation's unless its own expiry came first.
+    pub fn expiry_cause(&self) -> ExpiryCause {
+        match (self.replaced_by.is_some(), self.expires_at, self.expires_at_before_rotation) {
+            (false, _, _) => ExpiryCause::LifetimeEnded,
+            (true, Some(end), Some(own)) if own <= end => ExpiryCause::LifetimeEnded,
+            (true, _, _) => ExpiryCause::RotationGraceEnded,
+        }
+    }
+
+    /// Whether it has been rotated and still verifies at `now_micros`.
+    pub fn in_rotation_grace(&self, now_micros: i64) -> bool {
+        self.replaced_by.is_some() && self.state_at(now_micros) == TokenState::Active
     }
 
     /// The display mask, `kw_live_…AbC1`.
@@ -293,6 +389,13 @@ pub mod actions {
     pub const TOKEN_UPDATED: &str = "token.updated";
     /// A token was revoked.
     pub const TOKEN_REVOKED: &str = "token.revoked";
+    /// A token was replaced by a new one (the event is on the old token).
+    pub const TOKEN_ROTATED: &str = "token.rotated";
+    /// A rotated token's grace period was extended or ended early.
+    pub const TOKEN_GRACE_CHANGED: &str = "token.grace_changed";
+    /// Security: a rotated token was presented after its grace period ended,
+    /// so some client still holds the old secret.
+    pub const TOKEN_REUSED_AFTER_ROTATION: &str = "token.reused_after_rotation";
     /// Someone signed up and founded an organization (open sign-up).
     pub const USER_SIGNED_UP: &str = "user.signed_up";
     /// An invitation was created.
@@ -337,6 +440,11 @@ mod tests {
             created_by: "system".into(),
             expires_at: expires_at.map(micros_to_datetime),
             revoked_at: revoked_at.map(micros_to_datetime),
+            revoked_reason: None,
+            rotated_from: None,
+            replaced_by: None,
+            rotated_at: None,
+            expires_at_before_rotation: None,
             last_used_at: None,
             use_count: 0,
         }
@@ -355,6 +463,30 @@ mod tests {
         assert_eq!(record(Some(10), Some(5)).state_at(20), TokenState::Revoked);
         assert_eq!(record(None, Some(5)).state_at(0), TokenState::Revoked);
         assert_eq!(record(None, None).state_at(i64::MAX), TokenState::Active);
+    }
+
+    #[test]
+    fn a_rotated_token_tells_its_grace_end_from_its_own_expiry() {
+        let mut token = record(Some(1_000_000), None);
+        assert_eq!(token.expiry_cause(), ExpiryCause::LifetimeEnded);
+        token.replaced_by = Some("tok_new".into());
+        token.expires_at_before_rotation = None;
+        assert_eq!(token.expiry_cause(), ExpiryCause::RotationGraceEnded);
+        assert!(token.in_rotation_grace(999_999));
+        assert!(!token.in_rotation_grace(1_000_000));
+        token.expires_at_before_rotation = Some(micros_to_datetime(5_000_000));
+        assert_eq!(token.expiry_cause(), ExpiryCause::RotationGraceEnded);
+        token.expires_at_before_rotation = Some(micros_to_datetime(1_000_000));
+        assert_eq!(token.expiry_cause(), ExpiryCause::LifetimeEnded, "its own expiry came first");
+    }
+
+    #[test]
+    fn revoked_reasons_round_trip_their_wire_names() {
+        for reason in RevokedReason::ALL {
+            assert_eq!(reason.as_str().parse::<RevokedReason>(), Ok(reason));
+            assert_eq!(serde_json::to_value(reason).unwrap(), serde_json::json!(reason.as_str()));
+        }
+        assert!("deleted".parse::<RevokedReason>().is_err());
     }
 
     #[test]

@@ -27,7 +27,17 @@ pub struct TokenPolicy {
     pub require_ip_allowlist: bool,
     /// Most active tokens one owner may hold.
     pub max_active_tokens_per_owner: Option<u32>,
+    /// Longest grace period a rotation may give the old token, in seconds
+    /// ([`DEFAULT_MAX_ROTATION_GRACE_SECONDS`] when unset).
+    pub max_rotation_grace_seconds: Option<i64>,
 }
+
+/// The longest rotation grace period when a policy sets none: a week, time
+/// for a weekly deploy to pick up the new token.
+pub const DEFAULT_MAX_ROTATION_GRACE_SECONDS: i64 = 7 * 24 * 3600;
+/// The longest rotation grace period any policy may allow: long grace
+/// periods keep a replaced secret alive, which is what rotation ends.
+pub const CEILING_ROTATION_GRACE_SECONDS: i64 = 90 * 24 * 3600;
 
 /// One way a token breaks a policy. The wire name ([`Violation::code`]) is stable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +113,11 @@ pub struct TokenShape<'a> {
 }
 
 impl TokenPolicy {
+    /// The longest grace period a rotation may give, in seconds.
+    pub fn rotation_grace_limit(&self) -> i64 {
+        self.max_rotation_grace_seconds.unwrap_or(DEFAULT_MAX_ROTATION_GRACE_SECONDS)
+    }
+
     /// Checks a policy as given by an owner.
     pub fn validate(self) -> Result<Self, InvalidField> {
         if let Some(max) = self.max_lifetime_seconds {
@@ -116,6 +131,14 @@ impl TokenPolicy {
         }
         if self.max_active_tokens_per_owner == Some(0) {
             return Err(InvalidField::new("max_active_tokens_per_owner", "must be at least 1 (omit it for no limit)"));
+        }
+        if let Some(max) = self.max_rotation_grace_seconds {
+            if !(0..=CEILING_ROTATION_GRACE_SECONDS).contains(&max) {
+                return Err(InvalidField::new(
+                    "max_rotation_grace_seconds",
+                    format!("must be between 0 and {CEILING_ROTATION_GRACE_SECONDS} seconds (90 days)"),
+                ));
+            }
         }
         let grantable_scopes = self
             .grantable_scopes
@@ -230,6 +253,17 @@ mod tests {
         assert_eq!(
             bad(TokenPolicy { max_active_tokens_per_owner: Some(0), ..TokenPolicy::default() }),
             "max_active_tokens_per_owner"
+        );
+        assert_eq!(
+            bad(TokenPolicy { max_rotation_grace_seconds: Some(-1), ..TokenPolicy::default() }),
+            "max_rotation_grace_seconds"
+        );
+        assert_eq!(
+            bad(TokenPolicy {
+                max_rotation_grace_seconds: Some(CEILING_ROTATION_GRACE_SECONDS + 1),
+                ..TokenPolicy::default()
+            }),
+            "max_rotation_grace_seconds"
         );
         let reserved = TokenPolicy { grantable_scopes: Some(vec!["keyward:verify".into()]), ..TokenPolicy::default() };
         assert_eq!(bad(reserved), "grantable_scopes");

@@ -266,6 +266,9 @@ pub struct TokenPolicyView {
     pub require_ip_allowlist: bool,
     /// Most active tokens one owner may hold.
     pub max_active_tokens_per_owner: Option<u32>,
+    /// Longest grace period a rotation may give the old token, in seconds
+    /// (0 to 7,776,000; a week when omitted).
+    pub max_rotation_grace_seconds: Option<i64>,
 }
 
 impl From<TokenPolicyView> for TokenPolicy {
@@ -277,6 +280,7 @@ impl From<TokenPolicyView> for TokenPolicy {
             grantable_scopes: view.grantable_scopes,
             require_ip_allowlist: view.require_ip_allowlist,
             max_active_tokens_per_owner: view.max_active_tokens_per_owner,
+            max_rotation_grace_seconds: view.max_rotation_grace_seconds,
         }
     }
 }
@@ -290,6 +294,7 @@ impl From<TokenPolicy> for TokenPolicyView {
             grantable_scopes: policy.grantable_scopes,
             require_ip_allowlist: policy.require_ip_allowlist,
             max_active_tokens_per_owner: policy.max_active_tokens_per_owner,
+            max_rotation_grace_seconds: policy.max_rotation_grace_seconds,
         }
     }
 }

@@ -2,7 +2,9 @@
 //! accounts, and what their removal revokes.
 
 use keyward_core::id::{new_id, IdKind};
-use keyward_core::model::{actions, AuditEvent, Invitation, Member, ServiceAccount, Session, TokenRecord, User};
+use keyward_core::model::{
+    actions, AuditEvent, Invitation, Member, RevokedReason, ServiceAccount, Session, TokenRecord, User,
+};
 use keyward_core::role::Role;
 use keyward_core::{OsRng, TokenDigest};
 use keyward_store::{Acceptance, AuditFilter, Founding, PageRequest, Store, StoreError};
@@ -210,7 +212,16 @@ pub async fn the_last_owner_stays_and_removal_revokes_what_a_member_owns(store: 
     for (record, digest) in [(&mine, &mine_digest), (&old, &old_digest), (&theirs, &theirs_digest)] {
         store.create_token(record, digest, &created(record), None).await.unwrap();
     }
-    store.revoke_token(ORG, &old.id, at(20), &event(actions::TOKEN_REVOKED, "token", &old.id, at(20))).await.unwrap();
+    store
+        .revoke_token(
+            ORG,
+            &old.id,
+            at(20),
+            RevokedReason::UserAction,
+            &event(actions::TOKEN_REVOKED, "token", &old.id, at(20)),
+        )
+        .await
+        .unwrap();
     let session = Session {
         id: new_id(IdKind::Session, &OsRng).unwrap(),
         user_id: dev.id.clone(),
@@ -227,6 +238,9 @@ pub async fn the_last_owner_stays_and_removal_revokes_what_a_member_owns(store: 
     assert_eq!(revoked[0].digest, mine_digest, "the digest comes back for cache eviction");
     assert_eq!(store.get_token(ORG, &mine.id).await.unwrap().unwrap().revoked_at, Some(at(50)));
     assert_eq!(store.get_token(ORG, &old.id).await.unwrap().unwrap().revoked_at, Some(at(20)), "untouched");
+    let reason = |id: String| async move { store.get_token(ORG, &id).await.unwrap().unwrap().revoked_reason };
+    assert_eq!(reason(mine.id.clone()).await, Some(RevokedReason::MemberRemoved));
+    assert_eq!(reason(old.id.clone()).await, Some(RevokedReason::UserAction));
     assert_eq!(store.get_token(ORG, &theirs.id).await.unwrap().unwrap().revoked_at, None);
     assert_eq!(actions_in(store, ORG, &mine.id).await, [actions::TOKEN_REVOKED, actions::TOKEN_CREATED]);
     assert_eq!(actions_in(store, ORG, &dev.id).await, [actions::MEMBER_REMOVED, actions::MEMBER_JOINED]);

@@ -1,6 +1,6 @@
 //! The cases. Each takes a fresh, migrated, empty store.
 
-use keyward_core::model::{actions, CatalogScope, TokenState};
+use keyward_core::model::{actions, CatalogScope, RevokedReason, TokenState};
 use keyward_core::policy::TokenPolicy;
 use keyward_store::{
     ActiveTokenLimit, AuditFilter, PageRequest, Store, StoreError, TokenFilter, TokenUpdate, UsageDelta,
@@ -9,12 +9,17 @@ use serde_json::json;
 
 use crate::fixtures::{at, created, event, found, founding_parts, keyspace, keyspace_in, token, ORG, OTHER_ORG};
 
+pub use crate::rotation_cases::{
+    client_sightings_add_up_per_client_and_are_bounded, racing_rotations_give_one_replacement,
+    rotation_grace_moves_only_within_its_bounds, rotation_replaces_an_active_token_once,
+};
+
 pub use crate::account_cases::{
     service_accounts_own_tokens_until_removed, the_last_owner_stays_and_removal_revokes_what_a_member_owns,
     users_invitations_and_sessions_round_trip,
 };
 
-async fn seeded_keyspace(store: &dyn Store) -> keyward_core::model::Keyspace {
+pub(crate) async fn seeded_keyspace(store: &dyn Store) -> keyward_core::model::Keyspace {
     found(store, ORG).await;
     let keyspace = keyspace("payments", at(0));
     store.create_keyspace(&keyspace, &event(actions::KEYSPACE_CREATED, "keyspace", &keyspace.id, at(0))).await.unwrap();
@@ -98,7 +103,11 @@ pub async fn tenants_are_isolated(store: &dyn Store) {
     assert!(matches!(answer, Ok(None)), "a guarded foreign update is a miss, not a conflict: {answer:?}");
     let mut foreign_revoke = event(actions::TOKEN_REVOKED, "token", &token_of_ours.id, at(12));
     foreign_revoke.org_id = OTHER_ORG.into();
-    assert!(store.revoke_token(OTHER_ORG, &token_of_ours.id, at(12), &foreign_revoke).await.unwrap().is_none());
+    assert!(store
+        .revoke_token(OTHER_ORG, &token_of_ours.id, at(12), RevokedReason::UserAction, &foreign_revoke)
+        .await
+        .unwrap()
+        .is_none());
     let untouched = store.get_token(ORG, &token_of_ours.id).await.unwrap().unwrap();
     assert_eq!(untouched, token_of_ours, "foreign calls changed nothing");
 
@@ -256,7 +265,7 @@ pub async fn failed_audit_write_rolls_back_the_change(store: &dyn Store) {
 
     let mut clashing_revoke = event(actions::TOKEN_REVOKED, "token", &first.id, at(12));
     clashing_revoke.id = first_event.id.clone();
-    assert!(store.revoke_token(ORG, &first.id, at(12), &clashing_revoke).await.is_err());
+    assert!(store.revoke_token(ORG, &first.id, at(12), RevokedReason::UserAction, &clashing_revoke).await.is_err());
     let after = store.get_token(ORG, &first.id).await.unwrap().unwrap();
     assert_eq!(after.revoked_at, None, "revocation must not outlive its failed audit");
 
@@ -340,7 +349,13 @@ pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
     store.create_token(&record, &digest, &created(&record), None).await.unwrap();
 
     let first = store
-        .revoke_token(ORG, &record.id, at(20), &event(actions::TOKEN_REVOKED, "token", &record.id, at(20)))
+        .revoke_token(
+            ORG,
+            &record.id,
+            at(20),
+            RevokedReason::Leaked,
+            &event(actions::TOKEN_REVOKED, "token", &record.id, at(20)),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -349,12 +364,19 @@ pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
     assert_eq!(first.token.digest, digest);
 
     let again = store
-        .revoke_token(ORG, &record.id, at(30), &event(actions::TOKEN_REVOKED, "token", &record.id, at(30)))
+        .revoke_token(
+            ORG,
+            &record.id,
+            at(30),
+            RevokedReason::UserAction,
+            &event(actions::TOKEN_REVOKED, "token", &record.id, at(30)),
+        )
         .await
         .unwrap()
         .unwrap();
     assert!(!again.newly_revoked);
     assert_eq!(again.token.record.revoked_at, Some(at(20)), "the first revocation time stands");
+    assert_eq!(again.token.record.revoked_reason, Some(RevokedReason::Leaked), "and so does its reason");
     assert_eq!(
         store.find_token_by_digest(&digest).await.unwrap().unwrap().state_at(at(15).timestamp_micros()),
         TokenState::Revoked
@@ -363,7 +385,13 @@ pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
     let filter = AuditFilter { action: Some(actions::TOKEN_REVOKED.into()), ..AuditFilter::default() };
     assert_eq!(store.list_audit(ORG, &filter, &PageRequest::first()).await.unwrap().items.len(), 1);
     let missing = store
-        .revoke_token(ORG, "tok_missing", at(30), &event(actions::TOKEN_REVOKED, "token", "tok_missing", at(30)))
+        .revoke_token(
+            ORG,
+            "tok_missing",
+            at(30),
+            RevokedReason::UserAction,
+            &event(actions::TOKEN_REVOKED, "token", "tok_missing", at(30)),
+        )
         .await
         .unwrap();
     assert!(missing.is_none());
@@ -390,7 +418,16 @@ pub async fn token_filters_and_pagination(store: &dyn Store) {
     // Same timestamp for two tokens: ordering must fall back to the id.
     let (twin, twin_digest) = token(&other_space, "twin", "carol", at(16));
     store.create_token(&twin, &twin_digest, &created(&twin), None).await.unwrap();
-    store.revoke_token(ORG, &ids[5], at(40), &event(actions::TOKEN_REVOKED, "token", &ids[5], at(40))).await.unwrap();
+    store
+        .revoke_token(
+            ORG,
+            &ids[5],
+            at(40),
+            RevokedReason::UserAction,
+            &event(actions::TOKEN_REVOKED, "token", &ids[5], at(40)),
+        )
+        .await
+        .unwrap();
 
     let now = at(60);
     let all = TokenFilter { now, ..TokenFilter::default() };
@@ -456,7 +493,13 @@ pub async fn audit_filters_and_pagination(store: &dyn Store) {
         store.create_token(&record, &digest, &created(&record), None).await.unwrap();
         if n == 2 {
             store
-                .revoke_token(ORG, &record.id, at(30), &event(actions::TOKEN_REVOKED, "token", &record.id, at(30)))
+                .revoke_token(
+                    ORG,
+                    &record.id,
+                    at(30),
+                    RevokedReason::UserAction,
+                    &event(actions::TOKEN_REVOKED, "token", &record.id, at(30)),
+                )
                 .await
                 .unwrap();
         }

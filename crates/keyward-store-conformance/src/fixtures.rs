@@ -116,6 +116,11 @@ pub fn token(keyspace: &Keyspace, name: &str, owner: &str, created_at: DateTime<
         created_by: "tok_creator".into(),
         expires_at: None,
         revoked_at: None,
+        revoked_reason: None,
+        rotated_from: None,
+        replaced_by: None,
+        rotated_at: None,
+        expires_at_before_rotation: None,
         last_used_at: None,
         use_count: 0,
     };

@@ -9,6 +9,7 @@
 mod account_cases;
 pub mod cases;
 mod fixtures;
+mod rotation_cases;
 
 use keyward_store::Store;
 
@@ -47,6 +48,10 @@ macro_rules! conformance_tests {
             users_invitations_and_sessions_round_trip,
             the_last_owner_stays_and_removal_revokes_what_a_member_owns,
             service_accounts_own_tokens_until_removed,
+            rotation_replaces_an_active_token_once,
+            rotation_grace_moves_only_within_its_bounds,
+            racing_rotations_give_one_replacement,
+            client_sightings_add_up_per_client_and_are_bounded,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -167,7 +167,7 @@ async fn revoke_owned(
     revocation_event: RevocationEvent<'_>,
 ) -> Result<Vec<StoredToken>, StoreError> {
     let rows: Vec<TokenRow> = sqlx::query_as(&format!(
-        "UPDATE tokens SET revoked_at = $1 WHERE org_id = $2 AND owner = $3 AND revoked_at IS NULL
+        "UPDATE tokens SET revoked_at = $1, revoked_reason = 'member_removed' WHERE org_id = $2 AND owner = $3 AND revoked_at IS NULL
          RETURNING {TOKEN_COLUMNS}, digest"
     ))
     .bind(at.timestamp_micros())

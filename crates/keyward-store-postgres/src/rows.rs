@@ -7,7 +7,8 @@ pub const KEYSPACE_COLUMNS: &str =
     "id, org_id, name, environment, prefix, default_ttl_seconds, scope_catalog, management, created_at, created_by";
 pub const TOKEN_COLUMNS: &str =
     "id, org_id, keyspace_id, management, name, owner, scopes, allowed_ips, metadata, environment, prefix, last4, \
-     created_at, created_by, expires_at, revoked_at, last_used_at, use_count";
+     created_at, created_by, expires_at, revoked_at, last_used_at, use_count, revoked_reason, rotated_from, \
+     replaced_by, rotated_at, expires_at_before_rotation";
 pub const AUDIT_COLUMNS: &str =
     "id, org_id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details";
 
@@ -62,6 +63,11 @@ pub struct TokenRow {
     revoked_at: Option<i64>,
     last_used_at: Option<i64>,
     use_count: i64,
+    revoked_reason: Option<String>,
+    rotated_from: Option<String>,
+    replaced_by: Option<String>,
+    rotated_at: Option<i64>,
+    expires_at_before_rotation: Option<i64>,
     digest: Option<Vec<u8>>,
 }
 
@@ -91,6 +97,11 @@ impl TokenRow {
             revoked_at: decode::optional_time(self.revoked_at),
             last_used_at: decode::optional_time(self.last_used_at),
             use_count: self.use_count,
+            revoked_reason: decode::revoked_reason(self.revoked_reason.as_deref())?,
+            rotated_from: self.rotated_from,
+            replaced_by: self.replaced_by,
+            rotated_at: decode::optional_time(self.rotated_at),
+            expires_at_before_rotation: decode::optional_time(self.expires_at_before_rotation),
         })
     }
 }

@@ -155,7 +155,7 @@ async fn revoke_owned(
     revocation_event: RevocationEvent<'_>,
 ) -> Result<Vec<StoredToken>, StoreError> {
     let rows: Vec<TokenRow> = sqlx::query_as(&format!(
-        "UPDATE tokens SET revoked_at = ? WHERE org_id = ? AND owner = ? AND revoked_at IS NULL
+        "UPDATE tokens SET revoked_at = ?, revoked_reason = 'member_removed' WHERE org_id = ? AND owner = ? AND revoked_at IS NULL
          RETURNING {TOKEN_COLUMNS}, digest"
     ))
     .bind(at.timestamp_micros())

@@ -19,15 +19,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::model::{
-    AuditEvent, CatalogScope, Invitation, Keyspace, Member, Organization, ServiceAccount, Session, TokenRecord,
-    TokenState, User,
+    AuditEvent, CatalogScope, Invitation, Keyspace, Member, Organization, RevokedReason, ServiceAccount, Session,
+    TokenRecord, TokenState, User,
 };
 use keyward_core::policy::TokenPolicy;
 use keyward_core::role::Role;
 use keyward_core::TokenDigest;
 use keyward_store::{
-    Acceptance, ActiveTokenLimit, AuditFilter, Founding, Page, PageRequest, Revocation, RevocationEvent, Store,
-    StoreError, StoredToken, TokenFilter, TokenUpdate, UsageDelta,
+    Acceptance, ActiveTokenLimit, AuditFilter, ClientSighting, Founding, Guarded, Page, PageRequest, Revocation,
+    RevocationEvent, RotationWrite, Store, StoreError, StoredToken, TokenFilter, TokenUpdate, UsageDelta,
+    MAX_CLIENTS_PER_TOKEN,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
@@ -172,8 +173,9 @@ pub(crate) async fn insert_token(
     sqlx::query(
         "INSERT INTO tokens (id, org_id, keyspace_id, management, digest, name, owner, scopes, metadata, environment,
                              prefix, last4, created_at, created_by, expires_at, revoked_at, last_used_at, use_count,
-                             allowed_ips)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             allowed_ips, revoked_reason, rotated_from, replaced_by, rotated_at,
+                             expires_at_before_rotation)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&token.id)
     .bind(&token.org_id)
@@ -194,6 +196,11 @@ pub(crate) async fn insert_token(
     .bind(token.last_used_at.map(|at| at.timestamp_micros()))
     .bind(token.use_count)
     .bind(json_text(&token.allowed_ips)?)
+    .bind(token.revoked_reason.map(|reason| reason.as_str()))
+    .bind(&token.rotated_from)
+    .bind(&token.replaced_by)
+    .bind(token.rotated_at.map(|at| at.timestamp_micros()))
+    .bind(token.expires_at_before_rotation.map(|at| at.timestamp_micros()))
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
@@ -529,19 +536,22 @@ impl Store for SqliteStore {
         org: &str,
         id: &str,
         at: DateTime<Utc>,
+        reason: RevokedReason,
         event: &AuditEvent,
     ) -> Result<Option<Revocation>, StoreError> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let newly_revoked =
-            sqlx::query("UPDATE tokens SET revoked_at = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL")
-                .bind(at.timestamp_micros())
-                .bind(org)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?
-                .rows_affected()
-                == 1;
+        let newly_revoked = sqlx::query(
+            "UPDATE tokens SET revoked_at = ?, revoked_reason = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL",
+        )
+        .bind(at.timestamp_micros())
+        .bind(reason.as_str())
+        .bind(org)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected()
+            == 1;
         if newly_revoked {
             insert_event(&mut tx, event).await?;
         }
@@ -550,6 +560,130 @@ impl Store for SqliteStore {
         };
         tx.commit().await.map_err(backend)?;
         Ok(Some(Revocation { token, newly_revoked }))
+    }
+
+    async fn rotate_token(&self, org: &str, rotation: &RotationWrite<'_>) -> Result<Guarded<StoredToken>, StoreError> {
+        // The single writer connection serializes this transaction with
+        // every other write, so the state read here cannot change under it.
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let Some(old) = stored_token(&mut tx, org, rotation.old_id).await? else {
+            return Ok(Guarded::Missing);
+        };
+        let at = rotation.at.timestamp_micros();
+        if old.record.state_at(at) != TokenState::Active || old.record.replaced_by.is_some() {
+            return Ok(Guarded::Refused(old.record));
+        }
+        insert_token(&mut tx, rotation.new_token, rotation.new_digest).await?;
+        let sql = match rotation.grace_ends_at {
+            None => {
+                "UPDATE tokens SET revoked_at = ?1, revoked_reason = 'rotation', replaced_by = ?2, rotated_at = ?1
+                 WHERE org_id = ?3 AND id = ?4"
+            }
+            Some(_) => {
+                "UPDATE tokens SET expires_at_before_rotation = expires_at,
+                                   expires_at = MIN(COALESCE(expires_at, ?5), ?5), replaced_by = ?2, rotated_at = ?1
+                 WHERE org_id = ?3 AND id = ?4"
+            }
+        };
+        let query = sqlx::query(sql).bind(at).bind(&rotation.new_token.id).bind(org).bind(rotation.old_id);
+        let query = match rotation.grace_ends_at {
+            Some(end) => query.bind(end.timestamp_micros()),
+            None => query,
+        };
+        query.execute(&mut *tx).await.map_err(backend)?;
+        insert_event(&mut tx, rotation.event).await?;
+        let old = stored_token(&mut tx, org, rotation.old_id).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(old.map_or(Guarded::Missing, Guarded::Applied))
+    }
+
+    async fn set_rotation_grace(
+        &self,
+        org: &str,
+        id: &str,
+        ends_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<Guarded<StoredToken>, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let changed = sqlx::query(
+            "UPDATE tokens SET expires_at = MIN(?1, COALESCE(expires_at_before_rotation, ?1))
+             WHERE org_id = ?2 AND id = ?3 AND replaced_by IS NOT NULL AND revoked_at IS NULL AND expires_at > ?4",
+        )
+        .bind(ends_at.timestamp_micros())
+        .bind(org)
+        .bind(id)
+        .bind(now.timestamp_micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        let Some(token) = stored_token(&mut tx, org, id).await? else {
+            return Ok(Guarded::Missing);
+        };
+        if changed == 0 {
+            return Ok(Guarded::Refused(token.record));
+        }
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Guarded::Applied(token))
+    }
+
+    async fn record_client_sightings(&self, sightings: &[ClientSighting]) -> Result<(), StoreError> {
+        if sightings.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        for sighting in sightings {
+            let client_ip = sighting.client_ip.as_deref().unwrap_or_default();
+            let user_agent = sighting.user_agent.as_deref().unwrap_or_default();
+            let uses = i64::try_from(sighting.uses).unwrap_or(i64::MAX);
+            let updated = sqlx::query(
+                "UPDATE token_clients SET uses = uses + ?, last_seen_at = MAX(last_seen_at, ?)
+                 WHERE token_id = ? AND client_ip = ? AND user_agent = ?",
+            )
+            .bind(uses)
+            .bind(sighting.last_seen_at.timestamp_micros())
+            .bind(&sighting.token_id)
+            .bind(client_ip)
+            .bind(user_agent)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+            if updated == 0 {
+                sqlx::query(
+                    "INSERT INTO token_clients (token_id, client_ip, user_agent, uses, first_seen_at, last_seen_at)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM tokens WHERE id = ?1)
+                       AND (SELECT COUNT(*) FROM token_clients WHERE token_id = ?1) < ?7",
+                )
+                .bind(&sighting.token_id)
+                .bind(client_ip)
+                .bind(user_agent)
+                .bind(uses)
+                .bind(sighting.first_seen_at.timestamp_micros())
+                .bind(sighting.last_seen_at.timestamp_micros())
+                .bind(MAX_CLIENTS_PER_TOKEN)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn list_token_clients(&self, org: &str, token_id: &str) -> Result<Vec<ClientSighting>, StoreError> {
+        let rows: Vec<(String, String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT c.token_id, c.client_ip, c.user_agent, c.uses, c.first_seen_at, c.last_seen_at
+             FROM token_clients c JOIN tokens t ON t.id = c.token_id
+             WHERE t.org_id = ? AND c.token_id = ? ORDER BY c.last_seen_at DESC, c.client_ip, c.user_agent",
+        )
+        .bind(org)
+        .bind(token_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(keyward_store::decode::client_sighting).collect())
     }
 
     async fn record_usage(&self, deltas: &[UsageDelta]) -> Result<(), StoreError> {

@@ -18,8 +18,8 @@ mod page;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::model::{
-    AuditEvent, CatalogScope, Invitation, Keyspace, Member, Organization, ServiceAccount, Session, TokenRecord,
-    TokenState, User,
+    AuditEvent, CatalogScope, Invitation, Keyspace, Member, Organization, RevokedReason, ServiceAccount, Session,
+    TokenRecord, TokenState, User,
 };
 use keyward_core::policy::TokenPolicy;
 use keyward_core::role::Role;
@@ -145,6 +145,59 @@ pub struct Revocation {
     /// writes nothing, not even an audit event).
     pub newly_revoked: bool,
 }
+
+/// A rotation: the new token and what becomes of the old one, written in
+/// one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct RotationWrite<'a> {
+    /// The token being replaced.
+    pub old_id: &'a str,
+    /// The instant of the rotation; the old token must be active then.
+    pub at: DateTime<Utc>,
+    /// When the old token stops verifying (never later than its own
+    /// expiry); `None` revokes it at `at` with [`RevokedReason::Rotation`].
+    pub grace_ends_at: Option<DateTime<Utc>>,
+    /// The replacement (its `rotated_from` names the old token).
+    pub new_token: &'a TokenRecord,
+    /// The replacement's digest.
+    pub new_digest: &'a TokenDigest,
+    /// The audit event.
+    pub event: &'a AuditEvent,
+}
+
+/// What a write guarded by a token's state did.
+#[derive(Debug, Clone)]
+pub enum Guarded<T> {
+    /// Written.
+    Applied(T),
+    /// Not written: the token is not in a state that allows it (the record
+    /// as read inside the transaction, so the caller can say why).
+    Refused(TokenRecord),
+    /// The organization has no such token.
+    Missing,
+}
+
+/// Clients seen using a token in its rotation grace period since the last
+/// flush, one per (address, user agent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientSighting {
+    /// Token id.
+    pub token_id: String,
+    /// The address it was presented from, if known.
+    pub client_ip: Option<String>,
+    /// The client's user agent, if known (truncated).
+    pub user_agent: Option<String>,
+    /// Uses in the batch.
+    pub uses: u64,
+    /// First use in the batch.
+    pub first_seen_at: DateTime<Utc>,
+    /// Last use in the batch.
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// Most distinct clients remembered per token: enough to name every
+/// deployment still using an old token, bounded against a flood.
+pub const MAX_CLIENTS_PER_TOKEN: i64 = 100;
 
 /// What founding an organization writes, in one transaction.
 #[derive(Debug, Clone, Copy)]
@@ -292,14 +345,46 @@ pub trait Store: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<Option<StoredToken>, StoreError>;
 
-    /// Revokes a token of `org` at `at`, idempotently. `None` when `org` has no such token.
+    /// Revokes a token of `org` at `at` for `reason`, idempotently (a
+    /// second call keeps the first time and reason). `None` when `org` has
+    /// no such token.
     async fn revoke_token(
         &self,
         org: &str,
         id: &str,
         at: DateTime<Utc>,
+        reason: RevokedReason,
         event: &AuditEvent,
     ) -> Result<Option<Revocation>, StoreError>;
+
+    /// Replaces a token of `org` by `rotation.new_token`: inserts the new
+    /// token and marks the old one replaced, shortening its expiry to the
+    /// grace end (or revoking it). Refused unless the old token is active at
+    /// `rotation.at` and not replaced already; the check and the writes are
+    /// one transaction, so two racing rotations give one replacement.
+    /// Applied: the old token after the change.
+    async fn rotate_token(&self, org: &str, rotation: &RotationWrite<'_>) -> Result<Guarded<StoredToken>, StoreError>;
+
+    /// Moves the end of a rotated token's grace period to `ends_at`, capped
+    /// at its own expiry from before the rotation. Refused unless the token
+    /// is replaced and still in its grace period at `now`. Applied: the
+    /// token after the change.
+    async fn set_rotation_grace(
+        &self,
+        org: &str,
+        id: &str,
+        ends_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<Guarded<StoredToken>, StoreError>;
+
+    /// Adds client sightings (per token, address and user agent). A token
+    /// keeps at most [`MAX_CLIENTS_PER_TOKEN`] distinct clients; later ones
+    /// are dropped. Unknown token ids are ignored.
+    async fn record_client_sightings(&self, sightings: &[ClientSighting]) -> Result<(), StoreError>;
+
+    /// Clients seen using a token of `org`, most recent first (totals).
+    async fn list_token_clients(&self, org: &str, token_id: &str) -> Result<Vec<ClientSighting>, StoreError>;
 
     /// Adds batched usage, in one transaction. Unknown ids are ignored (a
     /// token may be deleted between use and flush).
@@ -412,6 +497,30 @@ pub mod decode {
     use chrono::{DateTime, Utc};
     use keyward_core::clock::micros_to_datetime;
     use keyward_core::{Environment, TokenDigest, TokenPrefix};
+
+    /// `(token_id, client_ip, user_agent, uses, first_seen_at, last_seen_at)`
+    /// as stored, `''` standing for "not known".
+    pub type ClientRow = (String, String, String, i64, i64, i64);
+
+    /// A stored client sighting.
+    pub fn client_sighting(
+        (token_id, client_ip, user_agent, uses, first_seen_at, last_seen_at): ClientRow,
+    ) -> super::ClientSighting {
+        super::ClientSighting {
+            token_id,
+            client_ip: (!client_ip.is_empty()).then_some(client_ip),
+            user_agent: (!user_agent.is_empty()).then_some(user_agent),
+            uses: u64::try_from(uses).unwrap_or_default(),
+            first_seen_at: time(first_seen_at),
+            last_seen_at: time(last_seen_at),
+        }
+    }
+
+    /// A stored revocation reason.
+    pub fn revoked_reason(text: Option<&str>) -> Result<Option<keyward_core::model::RevokedReason>, StoreError> {
+        text.map(|text| text.parse().map_err(|_| StoreError::Corrupt(format!("unknown revocation reason {text:?}"))))
+            .transpose()
+    }
 
     /// A stored role name.
     pub fn role(text: &str) -> Result<keyward_core::role::Role, StoreError> {

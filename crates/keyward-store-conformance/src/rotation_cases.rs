@@ -1,0 +1,207 @@
+//! Cases for rotation, grace periods and the clients seen during them.
+
+use chrono::{DateTime, Utc};
+use keyward_core::model::{actions, Keyspace, RevokedReason, TokenRecord, TokenState};
+use keyward_core::TokenDigest;
+use keyward_store::{
+    AuditFilter, ClientSighting, Guarded, PageRequest, RotationWrite, Store, StoredToken, MAX_CLIENTS_PER_TOKEN,
+};
+
+use crate::cases::seeded_keyspace;
+use crate::fixtures::{at, created, event, token, ORG, OTHER_ORG};
+
+/// A replacement for `old`, as the engine makes one.
+fn successor(space: &Keyspace, old: &TokenRecord, created_at: DateTime<Utc>) -> (TokenRecord, TokenDigest) {
+    let (mut record, digest) = token(space, &old.name, &old.owner, created_at);
+    record.rotated_from = Some(old.id.clone());
+    (record, digest)
+}
+
+async fn rotate(
+    store: &dyn Store,
+    org: &str,
+    old_id: &str,
+    new: &(TokenRecord, TokenDigest),
+    rotated_at: DateTime<Utc>,
+    grace_ends_at: Option<DateTime<Utc>>,
+) -> Guarded<StoredToken> {
+    let event = event(actions::TOKEN_ROTATED, "token", old_id, rotated_at);
+    let rotation =
+        RotationWrite { old_id, at: rotated_at, grace_ends_at, new_token: &new.0, new_digest: &new.1, event: &event };
+    store.rotate_token(org, &rotation).await.unwrap()
+}
+
+async fn count(store: &dyn Store, action: &str) -> usize {
+    let filter = AuditFilter { action: Some(action.into()), ..AuditFilter::default() };
+    store.list_audit(ORG, &filter, &PageRequest::new(Some(200), None)).await.unwrap().items.len()
+}
+
+fn applied(outcome: Guarded<StoredToken>) -> StoredToken {
+    match outcome {
+        Guarded::Applied(token) => token,
+        other => panic!("expected the write to apply, got {other:?}"),
+    }
+}
+
+fn refused(outcome: Guarded<StoredToken>) -> TokenRecord {
+    match outcome {
+        Guarded::Refused(token) => token,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+pub async fn rotation_replaces_an_active_token_once(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let (old, old_digest) = token(&space, "deploys", "alice", at(10));
+    store.create_token(&old, &old_digest, &created(&old), None).await.unwrap();
+
+    // With a grace period: the old token keeps verifying until its end.
+    let new = successor(&space, &old, at(20));
+    assert!(matches!(rotate(store, OTHER_ORG, &old.id, &new, at(20), Some(at(80))).await, Guarded::Missing));
+    assert!(store.get_token(ORG, &new.0.id).await.unwrap().is_none(), "a foreign rotation writes nothing");
+    let rotated = applied(rotate(store, ORG, &old.id, &new, at(20), Some(at(80))).await);
+    assert_eq!(rotated.digest, old_digest, "the old digest comes back for cache eviction");
+    let record = rotated.record;
+    assert_eq!(record.replaced_by.as_deref(), Some(new.0.id.as_str()));
+    assert_eq!(record.rotated_at, Some(at(20)));
+    assert_eq!(record.expires_at, Some(at(80)));
+    assert_eq!(record.expires_at_before_rotation, None, "it had no expiry of its own");
+    assert_eq!(record.revoked_at, None);
+    assert_eq!(record.state_at(at(79).timestamp_micros()), TokenState::Active);
+    assert_eq!(record.state_at(at(80).timestamp_micros()), TokenState::Expired);
+    assert_eq!(store.find_token_by_digest(&old_digest).await.unwrap().as_ref(), Some(&record));
+    let stored_new = store.find_token_by_digest(&new.1).await.unwrap().unwrap();
+    assert_eq!(stored_new.rotated_from.as_deref(), Some(old.id.as_str()));
+    assert_eq!(count(store, actions::TOKEN_ROTATED).await, 1);
+
+    // Once replaced, never replaced again: rotate the new token instead.
+    let twice = successor(&space, &old, at(30));
+    assert_eq!(refused(rotate(store, ORG, &old.id, &twice, at(30), Some(at(40))).await).id, old.id);
+    assert!(store.get_token(ORG, &twice.0.id).await.unwrap().is_none(), "a refused rotation writes nothing");
+    assert_eq!(count(store, actions::TOKEN_ROTATED).await, 1, "and logs nothing");
+
+    // A grace end past the token's own expiry is cut to it; that expiry is kept.
+    let (mut short, short_digest) = token(&space, "short", "alice", at(10));
+    short.expires_at = Some(at(50));
+    store.create_token(&short, &short_digest, &created(&short), None).await.unwrap();
+    let after_short = successor(&space, &short, at(20));
+    let record = applied(rotate(store, ORG, &short.id, &after_short, at(20), Some(at(90))).await).record;
+    assert_eq!(record.expires_at, Some(at(50)));
+    assert_eq!(record.expires_at_before_rotation, Some(at(50)));
+
+    // No grace period: revoked at once, with the rotation as its reason.
+    let (now_gone, now_gone_digest) = token(&space, "now", "alice", at(10));
+    store.create_token(&now_gone, &now_gone_digest, &created(&now_gone), None).await.unwrap();
+    let after_now = successor(&space, &now_gone, at(25));
+    let record = applied(rotate(store, ORG, &now_gone.id, &after_now, at(25), None).await).record;
+    assert_eq!(record.revoked_at, Some(at(25)));
+    assert_eq!(record.revoked_reason, Some(RevokedReason::Rotation));
+    assert_eq!(record.replaced_by.as_deref(), Some(after_now.0.id.as_str()));
+
+    // Revoked and expired tokens are not rotated; the refusal shows why.
+    let (revoked, revoked_digest) = token(&space, "revoked", "alice", at(10));
+    store.create_token(&revoked, &revoked_digest, &created(&revoked), None).await.unwrap();
+    let revoke = event(actions::TOKEN_REVOKED, "token", &revoked.id, at(11));
+    store.revoke_token(ORG, &revoked.id, at(11), RevokedReason::Leaked, &revoke).await.unwrap();
+    let refusal = refused(rotate(store, ORG, &revoked.id, &successor(&space, &revoked, at(20)), at(20), None).await);
+    assert_eq!(refusal.revoked_reason, Some(RevokedReason::Leaked));
+    // Expiry at the exact boundary: at t the token is already expired.
+    let (mut expiring, expiring_digest) = token(&space, "expiring", "alice", at(10));
+    expiring.expires_at = Some(at(30));
+    store.create_token(&expiring, &expiring_digest, &created(&expiring), None).await.unwrap();
+    let late = successor(&space, &expiring, at(30));
+    assert_eq!(refused(rotate(store, ORG, &expiring.id, &late, at(30), Some(at(40))).await).id, expiring.id);
+    let in_time = successor(&space, &expiring, at(29));
+    applied(rotate(store, ORG, &expiring.id, &in_time, at(29), Some(at(40))).await);
+}
+
+pub async fn rotation_grace_moves_only_within_its_bounds(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let (mut old, old_digest) = token(&space, "deploys", "alice", at(10));
+    old.expires_at = Some(at(500));
+    store.create_token(&old, &old_digest, &created(&old), None).await.unwrap();
+    let grace = |id: &str, ends_at: DateTime<Utc>, now: DateTime<Utc>| {
+        let event = event(actions::TOKEN_GRACE_CHANGED, "token", id, now);
+        let id = id.to_owned();
+        async move { store.set_rotation_grace(ORG, &id, ends_at, now, &event).await.unwrap() }
+    };
+
+    // Not rotated: there is no grace period to move.
+    assert_eq!(refused(grace(&old.id, at(100), at(20)).await).id, old.id);
+    assert!(matches!(grace("tok_missing", at(100), at(20)).await, Guarded::Missing));
+
+    applied(rotate(store, ORG, &old.id, &successor(&space, &old, at(20)), at(20), Some(at(100))).await);
+    // Extended, but never past the token's own expiry.
+    assert_eq!(applied(grace(&old.id, at(200), at(30)).await).record.expires_at, Some(at(200)));
+    assert_eq!(applied(grace(&old.id, at(900), at(31)).await).record.expires_at, Some(at(500)));
+    // Ended early.
+    assert_eq!(applied(grace(&old.id, at(40), at(39)).await).record.expires_at, Some(at(40)));
+    // At the grace end it is over: it cannot be revived.
+    assert_eq!(refused(grace(&old.id, at(300), at(40)).await).expires_at, Some(at(40)));
+    assert_eq!(count(store, actions::TOKEN_GRACE_CHANGED).await, 3, "refusals log nothing");
+    assert!(matches!(
+        store.set_rotation_grace(OTHER_ORG, &old.id, at(300), at(35), &event("x", "token", &old.id, at(35))).await,
+        Ok(Guarded::Missing)
+    ));
+}
+
+pub async fn racing_rotations_give_one_replacement(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let (old, old_digest) = token(&space, "contended", "alice", at(10));
+    store.create_token(&old, &old_digest, &created(&old), None).await.unwrap();
+    let successors: Vec<_> = (0..8).map(|_| successor(&space, &old, at(20))).collect();
+    let outcomes =
+        futures::future::join_all(successors.iter().map(|new| rotate(store, ORG, &old.id, new, at(20), Some(at(60)))))
+            .await;
+    let winners = outcomes.iter().filter(|outcome| matches!(outcome, Guarded::Applied(_))).count();
+    assert_eq!(winners, 1, "exactly one rotation wins: {outcomes:?}");
+    let kept: Vec<_> = futures::future::join_all(successors.iter().map(|(new, _)| store.get_token(ORG, &new.id)))
+        .await
+        .into_iter()
+        .filter_map(|found| found.unwrap())
+        .collect();
+    assert_eq!(kept.len(), 1, "the losers' tokens were not written");
+    let old_now = store.get_token(ORG, &old.id).await.unwrap().unwrap();
+    assert_eq!(old_now.replaced_by.as_deref(), Some(kept[0].id.as_str()));
+    assert_eq!(count(store, actions::TOKEN_ROTATED).await, 1);
+}
+
+pub async fn client_sightings_add_up_per_client_and_are_bounded(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let (record, digest) = token(&space, "watched", "alice", at(10));
+    store.create_token(&record, &digest, &created(&record), None).await.unwrap();
+    let sighting = |ip: Option<&str>, agent: Option<&str>, uses: u64, first: i64, last: i64| ClientSighting {
+        token_id: record.id.clone(),
+        client_ip: ip.map(str::to_owned),
+        user_agent: agent.map(str::to_owned),
+        uses,
+        first_seen_at: at(first),
+        last_seen_at: at(last),
+    };
+    store
+        .record_client_sightings(&[
+            sighting(Some("203.0.113.7"), Some("billing/1.2"), 3, 20, 25),
+            sighting(None, None, 1, 21, 21),
+            ClientSighting { token_id: "tok_missing".into(), ..sighting(None, None, 1, 21, 21) },
+        ])
+        .await
+        .unwrap();
+    store.record_client_sightings(&[sighting(Some("203.0.113.7"), Some("billing/1.2"), 2, 30, 31)]).await.unwrap();
+    let clients = store.list_token_clients(ORG, &record.id).await.unwrap();
+    assert_eq!(
+        clients,
+        [sighting(Some("203.0.113.7"), Some("billing/1.2"), 5, 20, 31), sighting(None, None, 1, 21, 21)],
+        "most recent first; totals add up; the first sighting is kept"
+    );
+    assert!(store.list_token_clients(OTHER_ORG, &record.id).await.unwrap().is_empty(), "tenants stay apart");
+
+    let flood: Vec<_> =
+        (0..MAX_CLIENTS_PER_TOKEN + 20).map(|n| sighting(Some(&format!("198.51.100.{n}")), None, 1, 40, 40)).collect();
+    store.record_client_sightings(&flood).await.unwrap();
+    let clients = store.list_token_clients(ORG, &record.id).await.unwrap();
+    assert_eq!(clients.len() as i64, MAX_CLIENTS_PER_TOKEN, "distinct clients are capped");
+    // A client already known keeps being counted past the cap.
+    store.record_client_sightings(&[sighting(None, None, 4, 50, 50)]).await.unwrap();
+    let unknown = store.list_token_clients(ORG, &record.id).await.unwrap();
+    assert_eq!(unknown[0], sighting(None, None, 5, 21, 50));
+}
