@@ -197,6 +197,11 @@ impl Actor {
             created_by: SYSTEM_ACTOR.into(),
             expires_at: None,
             revoked_at: None,
+            revoked_reason: None,
+            rotated_from: None,
+            replaced_by: None,
+            rotated_at: None,
+            expires_at_before_rotation: None,
             last_used_at: None,
             use_count: 0,
         };

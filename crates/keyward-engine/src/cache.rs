@@ -80,6 +80,9 @@ pub struct Slot {
     scope_count: u8,
     /// How many of `networks` are used (0: no allowlist), or [`IN_RECORD`].
     network_count: u8,
+    /// Whether it has been rotated and not revoked, so is in (or past) its
+    /// grace period: its valid uses note who still uses it.
+    pub replaced: bool,
     /// The token's scopes as interned numbers (see `scope_index`).
     scope_numbers: [u16; INLINE_SCOPES],
     /// The record as last read from the store.
@@ -136,6 +139,7 @@ impl Slot {
         };
         Self {
             valid_until,
+            replaced: record.replaced_by.is_some() && record.revoked_at.is_none(),
             last_used_micros: AtomicI64::new(i64::MIN),
             pending_uses: AtomicU32::new(0),
             management: record.management,
@@ -462,6 +466,11 @@ mod tests {
             created_by: "s".into(),
             expires_at: None,
             revoked_at: None,
+            revoked_reason: None,
+            rotated_from: None,
+            replaced_by: None,
+            rotated_at: None,
+            expires_at_before_rotation: None,
             last_used_at: None,
             use_count: 0,
         }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
 use keyward_core::ip::{self, IpNet};
-use keyward_core::model::{actions, AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord};
+use keyward_core::model::{actions, AuditEvent, CatalogScope, Keyspace, Organization, RevokedReason, TokenRecord};
 use keyward_core::policy::{TokenPolicy, TokenShape, Violation};
 use keyward_core::scope::{self, management};
 use keyward_core::validate::{self, InvalidField};
@@ -153,11 +153,14 @@ pub struct VerifyOptions<'a> {
     /// The organization the token must belong to; any other answers
     /// `NotFound`, so one tenant's verifier learns nothing of another's tokens.
     pub org_id: Option<&'a str>,
+    /// The presenting client's user agent. Noted (with `client_ip`) only
+    /// for rotated tokens, so their owner sees which clients still use them.
+    pub user_agent: Option<&'a str>,
 }
 
 impl Default for VerifyOptions<'_> {
     fn default() -> Self {
-        Self { required_scopes: &NO_SCOPES, client_ip: None, keyspace_id: None, org_id: None }
+        Self { required_scopes: &NO_SCOPES, client_ip: None, keyspace_id: None, org_id: None, user_agent: None }
     }
 }
 
@@ -267,6 +270,7 @@ pub struct Engine {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: Arc<dyn SecureRng>,
     pub(crate) cache: Arc<TokenCache>,
+    pub(crate) grace: crate::grace::GraceWatch,
     pub(crate) config: EngineConfig,
     pub(crate) throttle: crate::accounts::SignInThrottle,
     pub(crate) hash_permits: tokio::sync::Semaphore,
@@ -280,6 +284,7 @@ impl Engine {
         let negative_ttl = i64::try_from(config.negative_cache_ttl.as_micros()).unwrap_or(i64::MAX);
         Self {
             cache: Arc::new(TokenCache::new(config.cache_capacity, config.negative_cache_capacity, negative_ttl)),
+            grace: crate::grace::GraceWatch::default(),
             store,
             clock,
             rng,
@@ -521,7 +526,7 @@ impl Engine {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn mint(
+    pub(crate) fn mint(
         &self,
         keyspace: &Keyspace,
         name: String,
@@ -551,6 +556,11 @@ impl Engine {
             created_by: actor.principal.id().to_owned(),
             expires_at,
             revoked_at: None,
+            revoked_reason: None,
+            rotated_from: None,
+            replaced_by: None,
+            rotated_at: None,
+            expires_at_before_rotation: None,
             last_used_at: None,
             use_count: 0,
         };
@@ -819,7 +829,11 @@ impl Engine {
             return Verdict::bare(VerifyCode::NotFound);
         }
         if now >= slot.valid_until {
-            let code = if slot.record.revoked_at.is_some() { VerifyCode::Revoked } else { VerifyCode::Expired };
+            let token = &slot.record;
+            let code = if token.revoked_at.is_some() { VerifyCode::Revoked } else { VerifyCode::Expired };
+            if crate::rotation::ended_by_rotation(token) {
+                self.grace.record_reuse(token, options.client_ip, options.user_agent, now);
+            }
             return Verdict { code, record, required_scopes: &[] };
         }
         if slot.ip_restricted() && !options.client_ip.is_some_and(|address| slot.allows_ip(address)) {
@@ -833,6 +847,9 @@ impl Engine {
             };
         }
         self.cache.record_use(digest, slot, now);
+        if slot.replaced {
+            self.grace.record_client(&slot.record.id, options.client_ip, options.user_agent, now);
+        }
         Verdict { code: VerifyCode::Valid, record, required_scopes: &[] }
     }
 
@@ -844,12 +861,23 @@ impl Engine {
         presented: &str,
         client_ip: Option<IpAddr>,
     ) -> Result<Option<Principal>, EngineError> {
+        self.authenticate_client(presented, client_ip, None).await
+    }
+
+    /// [`Engine::authenticate`], also naming the client's user agent, which
+    /// is noted when the token is a rotated one in its grace period.
+    pub async fn authenticate_client(
+        &self,
+        presented: &str,
+        client_ip: Option<IpAddr>,
+        user_agent: Option<&str>,
+    ) -> Result<Option<Principal>, EngineError> {
         if ParsedToken::parse(presented).is_err() {
             return Ok(None);
         }
         let digest = TokenDigest::of(presented);
         let now = self.clock.now_micros();
-        let options = VerifyOptions { client_ip, ..VerifyOptions::default() };
+        let options = VerifyOptions { client_ip, user_agent, ..VerifyOptions::default() };
         let admit = |slot: &Slot| {
             if !slot.management || !self.judge(&digest, slot, now, &options).is_valid() {
                 return None;
@@ -981,24 +1009,41 @@ impl Engine {
         Ok(stored.record)
     }
 
-    /// Revokes a token, immediately and idempotently.
-    pub async fn revoke_token(&self, actor: &Actor, id: &str) -> Result<TokenRecord, EngineError> {
+    /// Revokes a token, immediately and idempotently, for `reason` (a
+    /// second revocation keeps the first one's time and reason).
+    /// `rotation` and `member_removed` are Keyward's own reasons, not given by callers.
+    pub async fn revoke_token(
+        &self,
+        actor: &Actor,
+        id: &str,
+        reason: RevokedReason,
+    ) -> Result<TokenRecord, EngineError> {
         actor.require(management::TOKENS_WRITE)?;
+        if matches!(reason, RevokedReason::Rotation | RevokedReason::MemberRemoved) {
+            return Err(InvalidField::new(
+                "reason",
+                "is set by Keyward itself; use user_action, policy, leaked or suspicious_activity",
+            )
+            .into());
+        }
         if !keyward_core::id::looks_like(IdKind::Token, id) {
             return Err(EngineError::NotFound("token"));
         }
         self.require_manages_token(actor, id).await?;
         let now = self.now();
-        let event = self.event(actor, actions::TOKEN_REVOKED, "token", id, json!({"reason": "user_action"}))?;
-        let revocation =
-            self.store.revoke_token(actor.org_id(), id, now, &event).await?.ok_or(EngineError::NotFound("token"))?;
+        let event = self.event(actor, actions::TOKEN_REVOKED, "token", id, json!({"reason": reason.as_str()}))?;
+        let revocation = self
+            .store
+            .revoke_token(actor.org_id(), id, now, reason, &event)
+            .await?
+            .ok_or(EngineError::NotFound("token"))?;
         self.cache.invalidate(&revocation.token.digest);
         Ok(revocation.token.record)
     }
 
     /// Fails unless the actor may change token `id`: developers change only
     /// tokens they own (an owner never changes, so the check cannot go stale).
-    async fn require_manages_token(&self, actor: &Actor, id: &str) -> Result<(), EngineError> {
+    pub(crate) async fn require_manages_token(&self, actor: &Actor, id: &str) -> Result<(), EngineError> {
         if actor.principal.person().is_some_and(|(_, grant)| !grant.role.manages_everyones_tokens()) {
             let token = self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
             actor.require_manages_tokens_of(&token.owner)?;
@@ -1017,9 +1062,15 @@ impl Engine {
         Ok(self.store.list_audit(actor.org_id(), filter, page).await?)
     }
 
-    /// Writes pending usage counts to the store.
+    /// Writes pending usage counts to the store, with what was noted about
+    /// rotated tokens (clients in grace, reuse after it). Answers how many
+    /// tokens' counts were written.
     pub async fn flush_usage(&self) -> Result<usize, EngineError> {
-        Ok(crate::usage::flush(&self.cache, self.store.as_ref()).await?)
+        let counted = crate::usage::flush(&self.cache, self.store.as_ref()).await;
+        let watched = self.flush_grace_watch().await;
+        let counted = counted?;
+        watched?;
+        Ok(counted)
     }
 
     /// Flushes usage every `interval` until `shutdown` resolves, then once more.
@@ -1080,7 +1131,11 @@ impl Founded {
 /// management token carries only known management scopes, and only ones
 /// the actor holds itself (no escalation); a customer token carries only
 /// customer scopes, each covered by the keyspace's catalog when it has one.
-fn grantable_scopes(actor: &Actor, keyspace: &Keyspace, requested: &[String]) -> Result<Vec<String>, EngineError> {
+pub(crate) fn grantable_scopes(
+    actor: &Actor,
+    keyspace: &Keyspace,
+    requested: &[String],
+) -> Result<Vec<String>, EngineError> {
     if !keyspace.management {
         let scopes = normalize_customer_scopes("scopes", requested)?;
         if let Some(catalog) = &keyspace.scope_catalog {
@@ -1127,7 +1182,7 @@ fn grantable_scopes(actor: &Actor, keyspace: &Keyspace, requested: &[String]) ->
 }
 
 /// Fails with every broken rule explained, if any.
-fn refuse_violations(policy: &TokenPolicy, violations: Vec<Violation>) -> Result<(), EngineError> {
+pub(crate) fn refuse_violations(policy: &TokenPolicy, violations: Vec<Violation>) -> Result<(), EngineError> {
     if violations.is_empty() {
         return Ok(());
     }

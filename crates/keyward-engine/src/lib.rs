@@ -35,6 +35,8 @@ mod actor;
 mod cache;
 mod engine;
 mod error;
+mod grace;
+mod rotation;
 mod scope_index;
 mod usage;
 
@@ -47,4 +49,5 @@ pub use engine::{
     VerifyCode, VerifyOptions,
 };
 pub use error::{EngineError, PolicyProblem};
+pub use rotation::{Rotated, RotationRequest};
 pub use scope_index::RequiredScopes;

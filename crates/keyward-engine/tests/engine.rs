@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use keyward_core::model::CatalogScope;
+use keyward_core::model::{CatalogScope, RevokedReason};
 use keyward_core::policy::TokenPolicy;
 use keyward_core::scope::management;
 use keyward_core::{Environment, ManualClock, SeededRng};
@@ -220,11 +220,11 @@ async fn revocation_is_effective_on_the_next_verify_even_when_cached() {
         .unwrap();
     let secret = issued.secret.expose().to_owned();
     assert_eq!(h.engine.verify(&secret, &[]).await.unwrap().code, VerifyCode::Valid);
-    let revoked = h.engine.revoke_token(&h.admin, &issued.record.id).await.unwrap();
+    let revoked = h.engine.revoke_token(&h.admin, &issued.record.id, RevokedReason::UserAction).await.unwrap();
     assert!(revoked.revoked_at.is_some());
     assert_eq!(h.engine.verify(&secret, &[]).await.unwrap().code, VerifyCode::Revoked);
     // Idempotent: a second revoke succeeds and keeps the first time.
-    let again = h.engine.revoke_token(&h.admin, &issued.record.id).await.unwrap();
+    let again = h.engine.revoke_token(&h.admin, &issued.record.id, RevokedReason::UserAction).await.unwrap();
     assert_eq!(again.revoked_at, revoked.revoked_at);
 }
 
@@ -253,7 +253,7 @@ async fn revocation_racing_verifications_never_leaves_a_stale_cache() {
                 })
             })
             .collect();
-        h.engine.revoke_token(&h.admin, &issued.record.id).await.unwrap();
+        h.engine.revoke_token(&h.admin, &issued.record.id, RevokedReason::UserAction).await.unwrap();
         // From the moment revoke returned, no verify may answer VALID.
         for _ in 0..20 {
             assert_eq!(h.engine.verify(&secret, &[]).await.unwrap().code, VerifyCode::Revoked, "round {round}");
@@ -460,7 +460,7 @@ async fn every_mutation_is_audited_with_its_request_context() {
         .await
         .unwrap();
     h.clock.advance_secs(1);
-    h.engine.revoke_token(&h.admin, &issued.record.id).await.unwrap();
+    h.engine.revoke_token(&h.admin, &issued.record.id, RevokedReason::UserAction).await.unwrap();
     let events = h.engine.list_audit(&h.admin, &AuditFilter::default(), &PageRequest::first()).await.unwrap().items;
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["token.revoked", "token.updated", "token.created", "keyspace.created", "admin.bootstrapped"]);
@@ -724,7 +724,7 @@ async fn one_tenant_finds_nothing_of_another() {
             .map(|_| ()),
         "update token",
     );
-    not_found(h.engine.revoke_token(&other, &id).await.map(|_| ()), "revoke token");
+    not_found(h.engine.revoke_token(&other, &id, RevokedReason::UserAction).await.map(|_| ()), "revoke token");
     not_found(
         h.engine
             .issue_token(&other, NewToken { keyspace_id: ours.clone(), name: "in".into(), ..NewToken::default() })
@@ -838,6 +838,7 @@ async fn token_policies_govern_new_and_changed_tokens_and_report_old_ones() {
         grantable_scopes: Some(vec!["invoices:*".into()]),
         require_ip_allowlist: true,
         max_active_tokens_per_owner: Some(3),
+        max_rotation_grace_seconds: Some(3600),
     };
     let organization = h.engine.set_token_policy(&h.admin, policy.clone()).await.unwrap();
     assert_eq!(organization.token_policy, policy);

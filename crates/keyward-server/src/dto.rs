@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use keyward_core::ip::IpNet;
-use keyward_core::model::{AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord};
+use keyward_core::model::{AuditEvent, CatalogScope, Keyspace, Organization, RevokedReason, TokenRecord};
 use keyward_core::policy::TokenPolicy;
 use keyward_core::Environment;
-use keyward_engine::Verdict;
+use keyward_engine::{Verdict, VerifyCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -204,8 +204,22 @@ pub struct TokenView {
     pub state: String,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// When it stops verifying; for a rotated token, the end of its grace period.
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// `user_action`, `rotation`, `policy`, `leaked`, `suspicious_activity`
+    /// or `member_removed`; set with `revoked_at`.
+    #[schema(value_type = Option<String>, example = "leaked")]
+    pub revoked_reason: Option<RevokedReason>,
+    /// The token this one replaced by rotation.
+    pub rotated_from: Option<String>,
+    /// The token that replaced this one by rotation.
+    pub replaced_by: Option<String>,
+    /// When it was replaced by rotation.
+    pub rotated_at: Option<DateTime<Utc>>,
+    /// Whether it was rotated and still verifies: its clients should move
+    /// to `replaced_by` before `expires_at`. See `GET /v1/tokens/{id}/clients`.
+    pub in_rotation_grace: bool,
     /// Updated in batches (about once a second).
     pub last_used_at: Option<DateTime<Utc>>,
     /// Successful verifications, updated in batches.
@@ -220,6 +234,7 @@ impl TokenView {
         Self {
             masked: record.masked(),
             state: record.state_at(now_micros).as_str().to_owned(),
+            in_rotation_grace: record.in_rotation_grace(now_micros),
             id: record.id,
             name: record.name,
             org_id: record.org_id,
@@ -233,6 +248,10 @@ impl TokenView {
             created_by: record.created_by,
             expires_at: record.expires_at,
             revoked_at: record.revoked_at,
+            revoked_reason: record.revoked_reason,
+            rotated_from: record.rotated_from,
+            replaced_by: record.replaced_by,
+            rotated_at: record.rotated_at,
             last_used_at: record.last_used_at,
             use_count: record.use_count,
             policy_violations: Vec::new(),
@@ -315,6 +334,79 @@ pub struct CreatedToken {
     pub view: TokenView,
 }
 
+/// `POST /v1/tokens/{id}/rotate`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateToken {
+    /// Seconds the old token keeps verifying beside the new one; 0 revokes
+    /// it now. At most the organization's `max_rotation_grace_seconds`
+    /// (a week unless its policy says otherwise).
+    pub grace_period: i64,
+    /// Lifetime of the new token in seconds; by default the old token's
+    /// lifetime, counted from now.
+    pub expires_in: Option<i64>,
+}
+
+/// The new token of a rotation (its secret shown once) and the old one.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RotatedToken {
+    /// The new token. Shown once: store it now; it cannot be retrieved again.
+    pub token: String,
+    #[serde(flatten)]
+    pub view: TokenView,
+    /// The replaced token: it verifies until its `expires_at` (the grace end).
+    pub old_token: TokenView,
+}
+
+/// `POST /v1/tokens/{id}/grace`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetGrace {
+    /// Seconds from now until the grace period ends: more to give slow
+    /// clients time (never past the token's own expiry), 0 to end it now.
+    pub ends_in: i64,
+}
+
+/// `POST /v1/tokens/{id}/revoke` (the body may be left out).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeToken {
+    /// `user_action` (default), `policy`, `leaked` or `suspicious_activity`.
+    pub reason: Option<String>,
+}
+
+/// A client seen using a token during its rotation grace period.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenClientView {
+    /// The address it was presented from, when known.
+    pub client_ip: Option<String>,
+    /// The client's user agent, when known.
+    pub user_agent: Option<String>,
+    /// Successful verifications.
+    pub uses: u64,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+impl From<keyward_store::ClientSighting> for TokenClientView {
+    fn from(sighting: keyward_store::ClientSighting) -> Self {
+        Self {
+            client_ip: sighting.client_ip,
+            user_agent: sighting.user_agent,
+            uses: sighting.uses,
+            first_seen_at: sighting.first_seen_at,
+            last_seen_at: sighting.last_seen_at,
+        }
+    }
+}
+
+/// Clients of one token, most recent first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenClients {
+    /// At most 100 distinct (address, user agent) pairs.
+    pub data: Vec<TokenClientView>,
+}
+
 /// `PATCH /v1/tokens/{id}`
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -375,6 +467,9 @@ pub struct VerifyRequest {
     /// (for example a `test` token checked against a `live` keyspace)
     /// answers `NOT_FOUND`.
     pub keyspace_id: Option<String>,
+    /// Your client's `User-Agent`. Recorded only for rotated tokens in their
+    /// grace period, so their owner can see which clients still use them.
+    pub user_agent: Option<String>,
 }
 
 /// The verdict. Always HTTP 200; switch on `valid` and `code`. Borrowed
@@ -409,6 +504,20 @@ pub struct VerifyResponse<'a> {
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// For `REVOKED`: `user_action`, `rotation`, `policy`, `leaked`,
+    /// `suspicious_activity` or `member_removed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub revoked_reason: Option<&'static str>,
+    /// For `EXPIRED`: `LIFETIME_ENDED`, or `ROTATION_GRACE_ENDED` for a
+    /// token replaced by rotation whose grace period is over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub expired_reason: Option<&'static str>,
+    /// For `VALID`: present (and `true`) when the token was rotated and
+    /// verifies only until `expires_at`; tell its client to switch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_rotation_grace: Option<bool>,
     /// Required scopes the token lacks (for `INSUFFICIENT_SCOPE`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<String>>)]
@@ -431,6 +540,15 @@ impl<'a> From<Verdict<'a>> for VerifyResponse<'a> {
             metadata: token.map(|t| &t.metadata),
             expires_at: token.and_then(|t| t.expires_at),
             revoked_at: token.and_then(|t| t.revoked_at),
+            revoked_reason: match verdict.code {
+                VerifyCode::Revoked => token.and_then(|t| t.revoked_reason).map(RevokedReason::as_str),
+                _ => None,
+            },
+            expired_reason: match verdict.code {
+                VerifyCode::Expired => token.map(|t| t.expiry_cause().as_str()),
+                _ => None,
+            },
+            in_rotation_grace: (verdict.is_valid() && token.is_some_and(|t| t.replaced_by.is_some())).then_some(true),
             missing_scopes: (!missing.is_empty()).then_some(missing),
         }
     }

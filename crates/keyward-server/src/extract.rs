@@ -214,6 +214,25 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNet]) -
     client
 }
 
+/// A JSON body that may be left out: no body at all (and no content type)
+/// gives `T::default()`; anything sent is read as [`ApiJson`] reads it.
+pub struct OptionalApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let headers = request.headers();
+        let declared_empty = headers.get(header::CONTENT_LENGTH).is_some_and(|length| length.as_bytes() == b"0");
+        let undeclared =
+            headers.get(header::CONTENT_LENGTH).is_none() && headers.get(header::TRANSFER_ENCODING).is_none();
+        if headers.get(header::CONTENT_TYPE).is_none() && (declared_empty || undeclared) {
+            return Ok(OptionalApiJson(T::default()));
+        }
+        ApiJson::from_request(request, state).await.map(|ApiJson(value)| OptionalApiJson(value))
+    }
+}
+
 /// An authenticated management caller.
 pub struct Caller(pub Actor);
 
@@ -247,7 +266,8 @@ where
             }
         };
         let context = request_context(parts, &state.trusted_proxies);
-        match state.engine.authenticate(presented, context.source_ip).await? {
+        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok());
+        match state.engine.authenticate_client(presented, context.source_ip, user_agent).await? {
             Some(principal) => Ok(Caller(Actor { principal, context })),
             None => Err(ApiError::unauthorized(true)),
         }

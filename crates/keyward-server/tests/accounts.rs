@@ -409,6 +409,28 @@ async fn every_role_gets_exactly_its_rights_on_every_endpoint() {
             [403, 403, 403, 201],
         ),
         row(
+            "rotate someone else's token",
+            Method::POST,
+            &format!("/v1/tokens/{victim_id}/rotate"),
+            Some(json!({"grace_period": 3600})),
+            // The owner comes after the admin, who rotated it already.
+            [403, 403, 201, 409],
+        ),
+        row(
+            "see who still uses a token",
+            Method::GET,
+            &format!("/v1/tokens/{victim_id}/clients"),
+            None,
+            [200, 200, 200, 200],
+        ),
+        row(
+            "shorten someone else's grace",
+            Method::POST,
+            &format!("/v1/tokens/{victim_id}/grace"),
+            Some(json!({"ends_in": 1800})),
+            [403, 403, 200, 200],
+        ),
+        row(
             "revoke someone else's token",
             Method::POST,
             &format!("/v1/tokens/{victim_id}/revoke"),

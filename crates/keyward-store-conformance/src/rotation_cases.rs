@@ -25,9 +25,9 @@ async fn rotate(
     rotated_at: DateTime<Utc>,
     grace_ends_at: Option<DateTime<Utc>>,
 ) -> Guarded<StoredToken> {
-    let event = event(actions::TOKEN_ROTATED, "token", old_id, rotated_at);
+    let events = [event(actions::TOKEN_ROTATED, "token", old_id, rotated_at), created(&new.0)];
     let rotation =
-        RotationWrite { old_id, at: rotated_at, grace_ends_at, new_token: &new.0, new_digest: &new.1, event: &event };
+        RotationWrite { old_id, at: rotated_at, grace_ends_at, new_token: &new.0, new_digest: &new.1, events: &events };
     store.rotate_token(org, &rotation).await.unwrap()
 }
 
@@ -79,6 +79,8 @@ pub async fn rotation_replaces_an_active_token_once(store: &dyn Store) {
     assert_eq!(refused(rotate(store, ORG, &old.id, &twice, at(30), Some(at(40))).await).id, old.id);
     assert!(store.get_token(ORG, &twice.0.id).await.unwrap().is_none(), "a refused rotation writes nothing");
     assert_eq!(count(store, actions::TOKEN_ROTATED).await, 1, "and logs nothing");
+    assert_eq!(count(store, actions::TOKEN_CREATED).await, 2, "the original and its replacement");
+    assert_eq!(count(store, actions::TOKEN_CREATED).await, 2, "the original and its replacement");
 
     // A grace end past the token's own expiry is cut to it; that expiry is kept.
     let (mut short, short_digest) = token(&space, "short", "alice", at(10));
@@ -113,6 +115,14 @@ pub async fn rotation_replaces_an_active_token_once(store: &dyn Store) {
     assert_eq!(refused(rotate(store, ORG, &expiring.id, &late, at(30), Some(at(40))).await).id, expiring.id);
     let in_time = successor(&space, &expiring, at(29));
     applied(rotate(store, ORG, &expiring.id, &in_time, at(29), Some(at(40))).await);
+
+    // Presenting a replaced token after its grace is logged on its own.
+    let reuse = event(actions::TOKEN_REUSED_AFTER_ROTATION, "token", &old.id, at(90));
+    store.append_audit_event(&reuse).await.unwrap();
+    let filter = AuditFilter { target_id: Some(old.id.clone()), ..AuditFilter::default() };
+    let trail = store.list_audit(ORG, &filter, &PageRequest::first()).await.unwrap().items;
+    let trail: Vec<_> = trail.iter().map(|event| event.action.as_str()).collect();
+    assert_eq!(trail, [actions::TOKEN_REUSED_AFTER_ROTATION, actions::TOKEN_ROTATED, actions::TOKEN_CREATED]);
 }
 
 pub async fn rotation_grace_moves_only_within_its_bounds(store: &dyn Store) {
@@ -164,6 +174,7 @@ pub async fn racing_rotations_give_one_replacement(store: &dyn Store) {
     let old_now = store.get_token(ORG, &old.id).await.unwrap().unwrap();
     assert_eq!(old_now.replaced_by.as_deref(), Some(kept[0].id.as_str()));
     assert_eq!(count(store, actions::TOKEN_ROTATED).await, 1);
+    assert_eq!(count(store, actions::TOKEN_CREATED).await, 2, "the original and the one kept replacement");
 }
 
 pub async fn client_sightings_add_up_per_client_and_are_bounded(store: &dyn Store) {

@@ -615,7 +615,9 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        insert_event(&mut tx, rotation.event).await?;
+        for event in rotation.events {
+            insert_event(&mut tx, event).await?;
+        }
         let old = stored_token(&mut tx, org, rotation.old_id).await?;
         tx.commit().await.map_err(backend)?;
         Ok(old.map_or(Guarded::Missing, Guarded::Applied))
@@ -818,6 +820,12 @@ impl Store for PostgresStore {
         revocation_event: RevocationEvent<'_>,
     ) -> Result<Option<Vec<StoredToken>>, StoreError> {
         accounts::remove_service_account(&self.pool, org, id, at, event, revocation_event).await
+    }
+
+    async fn append_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn list_audit(

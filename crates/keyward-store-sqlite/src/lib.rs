@@ -591,7 +591,9 @@ impl Store for SqliteStore {
             None => query,
         };
         query.execute(&mut *tx).await.map_err(backend)?;
-        insert_event(&mut tx, rotation.event).await?;
+        for event in rotation.events {
+            insert_event(&mut tx, event).await?;
+        }
         let old = stored_token(&mut tx, org, rotation.old_id).await?;
         tx.commit().await.map_err(backend)?;
         Ok(old.map_or(Guarded::Missing, Guarded::Applied))
@@ -804,6 +806,12 @@ impl Store for SqliteStore {
         revocation_event: RevocationEvent<'_>,
     ) -> Result<Option<Vec<StoredToken>>, StoreError> {
         accounts::remove_service_account(&self.writer, org, id, at, event, revocation_event).await
+    }
+
+    async fn append_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn list_audit(

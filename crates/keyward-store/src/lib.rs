@@ -161,8 +161,8 @@ pub struct RotationWrite<'a> {
     pub new_token: &'a TokenRecord,
     /// The replacement's digest.
     pub new_digest: &'a TokenDigest,
-    /// The audit event.
-    pub event: &'a AuditEvent,
+    /// The audit events (the old token's rotation, the new token's creation).
+    pub events: &'a [AuditEvent],
 }
 
 /// What a write guarded by a token's state did.
@@ -481,6 +481,10 @@ pub trait Store: Send + Sync + 'static {
         event: &AuditEvent,
         revocation_event: RevocationEvent<'_>,
     ) -> Result<Option<Vec<StoredToken>>, StoreError>;
+
+    /// Appends an event that records no change of its own (a security
+    /// observation, such as a rotated token presented after its grace).
+    async fn append_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
 
     /// Audit events of `org`, newest first.
     async fn list_audit(

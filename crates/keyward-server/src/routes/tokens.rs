@@ -3,13 +3,16 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::Json;
-use keyward_core::model::TokenState;
-use keyward_engine::{NewToken, TokenChanges};
+use keyward_core::model::{RevokedReason, TokenState};
+use keyward_engine::{NewToken, RotationRequest, TokenChanges};
 use keyward_store::TokenFilter;
 
-use crate::dto::{CreateToken, CreatedToken, Page, TokenQuery, TokenView, UpdateToken};
+use crate::dto::{
+    CreateToken, CreatedToken, Page, RevokeToken, RotateToken, RotatedToken, SetGrace, TokenClients, TokenQuery,
+    TokenView, UpdateToken,
+};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::extract::{ApiJson, ApiQuery, Caller, OptionalApiJson};
 use crate::routes::page_request;
 use crate::AppState;
 
@@ -113,16 +116,93 @@ pub async fn update_token(
     Ok(Json(TokenView::flagged(record, state.now_micros(), &policy)))
 }
 
-/// Revoke a token, effective immediately. Idempotent: revoking a revoked
-/// token succeeds and keeps the first revocation time. Needs `keyward:tokens:write`.
+/// Revoke a token, effective immediately here and, with PostgreSQL, on
+/// every instance. Idempotent: revoking a revoked token succeeds and keeps
+/// the first revocation's time and reason. The body (`{"reason": ...}`) may
+/// be left out. Needs `keyward:tokens:write`.
 #[utoipa::path(post, path = "/v1/tokens/{id}/revoke", tag = "tokens", params(("id" = String, Path)),
+    request_body(content = Option<RevokeToken>),
     security(("bearer" = ["keyward:tokens:write"])),
-    responses((status = 200, body = TokenView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = TokenView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn revoke_token(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Path(id): Path<String>,
+    OptionalApiJson(body): OptionalApiJson<RevokeToken>,
 ) -> Result<Json<TokenView>, ApiError> {
-    let record = state.engine.revoke_token(&actor, &id).await?;
+    let reason = match body.reason.as_deref() {
+        None => RevokedReason::UserAction,
+        Some(text) => text.parse().map_err(|()| {
+            ApiError::invalid_field("reason", "Use one of: user_action, policy, leaked, suspicious_activity.")
+        })?,
+    };
+    let record = state.engine.revoke_token(&actor, &id, reason).await?;
     Ok(Json(TokenView::new(record, state.now_micros())))
+}
+
+/// Rotate a token: issue its replacement (same name, scopes, owner,
+/// metadata and allowlist; the secret shown once) and keep the old token
+/// verifying for `grace_period` seconds, so running clients can switch
+/// without downtime. After the grace the old token answers `EXPIRED` with
+/// `expired_reason: ROTATION_GRACE_ENDED`; a grace period of 0 revokes it at
+/// once (reason `rotation`). Revoked, expired and already rotated tokens
+/// answer 409. Needs `keyward:tokens:write`.
+#[utoipa::path(post, path = "/v1/tokens/{id}/rotate", tag = "tokens", params(("id" = String, Path)), request_body = RotateToken,
+    security(("bearer" = ["keyward:tokens:write"])),
+    responses((status = 201, body = RotatedToken), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn rotate_token(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RotateToken>,
+) -> Result<(StatusCode, HeaderMap, Json<RotatedToken>), ApiError> {
+    let request = RotationRequest { grace_period_seconds: body.grace_period, expires_in: body.expires_in };
+    let rotated = state.engine.rotate_token(&actor, &id, request).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/tokens/{}", rotated.issued.record.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    // The body holds a secret: no intermediary may keep a copy.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let now = state.now_micros();
+    let body = RotatedToken {
+        token: rotated.issued.secret.expose().to_owned(),
+        view: TokenView::new(rotated.issued.record, now),
+        old_token: TokenView::new(rotated.old, now),
+    };
+    Ok((StatusCode::CREATED, headers, Json(body)))
+}
+
+/// Move the end of a rotated token's grace period: later, to give slow
+/// clients time (never past the token's own expiry, at most the policy's
+/// maximum from now), or `ends_in: 0` to end it now once nothing uses it.
+/// 409 when the token is not in a grace period. Needs `keyward:tokens:write`.
+#[utoipa::path(post, path = "/v1/tokens/{id}/grace", tag = "tokens", params(("id" = String, Path)), request_body = SetGrace,
+    security(("bearer" = ["keyward:tokens:write"])),
+    responses((status = 200, body = TokenView), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn set_grace(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SetGrace>,
+) -> Result<Json<TokenView>, ApiError> {
+    let record = state.engine.set_rotation_grace(&actor, &id, body.ends_in).await?;
+    Ok(Json(TokenView::new(record, state.now_micros())))
+}
+
+/// Clients seen using a token during its rotation grace period: address,
+/// user agent (as passed to verify), uses, first and last seen, most recent
+/// first; updated about once a second. Needs `keyward:tokens:read`.
+#[utoipa::path(get, path = "/v1/tokens/{id}/clients", tag = "tokens", params(("id" = String, Path)),
+    security(("bearer" = ["keyward:tokens:read"])),
+    responses((status = 200, body = TokenClients), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn token_clients(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TokenClients>, ApiError> {
+    let clients = state.engine.token_clients(&actor, &id).await?;
+    Ok(Json(TokenClients { data: clients.into_iter().map(Into::into).collect() }))
 }

@@ -1,0 +1,288 @@
+//! Rotation without downtime: a token is replaced by a new one with the same
+//! name, scopes, owner, metadata and allowlist, and the old one keeps
+//! verifying for a grace period, during which its owner sees which clients
+//! still use it and may extend the grace or end it early.
+
+use chrono::Duration as TimeDelta;
+use keyward_core::clock::micros_to_datetime;
+use keyward_core::id::{self, IdKind};
+use keyward_core::model::{actions, RevokedReason, TokenRecord, TokenState};
+use keyward_core::policy::{TokenPolicy, Violation};
+use keyward_core::scope::management;
+use keyward_core::validate::{self, InvalidField};
+use keyward_core::TokenDigest;
+use keyward_store::{ClientSighting, Guarded, RotationWrite};
+use serde_json::json;
+
+use crate::actor::Actor;
+use crate::engine::{grantable_scopes, refuse_violations, Engine, Issued};
+use crate::EngineError;
+
+/// Input for a rotation.
+#[derive(Debug, Clone, Default)]
+pub struct RotationRequest {
+    /// How long the old token keeps verifying, in seconds; 0 revokes it at
+    /// once. At most the organization's `max_rotation_grace_seconds`.
+    pub grace_period_seconds: i64,
+    /// Lifetime of the new token in seconds; by default the old token's
+    /// lifetime, counted from now.
+    pub expires_in: Option<i64>,
+}
+
+/// A rotation done: the new token (its secret shown once) and the old one
+/// as it is now.
+#[derive(Debug)]
+pub struct Rotated {
+    /// The replacement.
+    pub issued: Issued,
+    /// The replaced token: `replaced_by` set, `expires_at` at the grace end
+    /// (or revoked, for a grace period of 0).
+    pub old: TokenRecord,
+}
+
+/// Whether `token` stopped verifying because it was rotated: its grace
+/// ended, or it was rotated with none. Presenting it then is a security event.
+pub(crate) fn ended_by_rotation(token: &TokenRecord) -> bool {
+    token.replaced_by.is_some()
+        && match token.revoked_reason {
+            Some(reason) => reason == RevokedReason::Rotation,
+            None => token.expiry_cause() == keyward_core::model::ExpiryCause::RotationGraceEnded,
+        }
+}
+
+/// Why `token` cannot be rotated or have its grace moved at `now`, if it cannot.
+fn unrotatable(token: &TokenRecord, now: i64) -> Option<EngineError> {
+    let (code, detail) = match token.state_at(now) {
+        TokenState::Revoked => ("token_revoked", "The token is revoked; issue a new token instead.".to_owned()),
+        TokenState::Expired => ("token_expired", "The token has expired; issue a new token instead.".to_owned()),
+        TokenState::Active => match &token.replaced_by {
+            Some(successor) => (
+                "token_already_rotated",
+                format!("The token was already rotated into {successor}; rotate that token instead."),
+            ),
+            None => return None,
+        },
+    };
+    Some(EngineError::Rejected { code, detail })
+}
+
+/// Checks a grace period against the policy's maximum.
+fn grace_seconds(field: &'static str, seconds: i64, policy: &TokenPolicy) -> Result<i64, InvalidField> {
+    let limit = policy.rotation_grace_limit();
+    if seconds < 0 {
+        return Err(InvalidField::new(field, "must be 0 (end now) or a positive number of seconds"));
+    }
+    if seconds > limit {
+        return Err(InvalidField::new(
+            field,
+            format!("must be at most {limit} seconds, the organization's maximum grace period"),
+        ));
+    }
+    Ok(seconds)
+}
+
+impl Engine {
+    /// Replaces a token by a new one with the same name, scopes, owner,
+    /// metadata and allowlist, linked both ways. The old token verifies
+    /// until the grace period ends, then answers `EXPIRED` with the cause
+    /// `ROTATION_GRACE_ENDED`; a grace period of 0 revokes it now (reason
+    /// `rotation`). The new secret is in the result and nowhere else.
+    pub async fn rotate_token(
+        &self,
+        actor: &Actor,
+        id: &str,
+        request: RotationRequest,
+    ) -> Result<Rotated, EngineError> {
+        actor.require(management::TOKENS_WRITE)?;
+        if let Some(seconds) = request.expires_in {
+            validate::ttl_seconds("expires_in", seconds)?;
+        }
+        if !id::looks_like(IdKind::Token, id) {
+            return Err(EngineError::NotFound("token"));
+        }
+        let old = self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        actor.require_manages_tokens_of(&old.owner)?;
+        let policy = self.token_policy(actor).await?;
+        let grace = grace_seconds("grace_period", request.grace_period_seconds, &policy)?;
+        let now = self.now();
+        if let Some(refusal) = unrotatable(&old, now.timestamp_micros()) {
+            return Err(refusal);
+        }
+        let keyspace =
+            self.store.get_keyspace(actor.org_id(), &old.keyspace_id).await?.ok_or_else(|| {
+                EngineError::Store(keyward_store::StoreError::Corrupt("token without keyspace".into()))
+            })?;
+        // The caller grants the new token its scopes, so it must be able to:
+        // rotation is no way around "never grant what you do not hold".
+        let scopes = grantable_scopes(actor, &keyspace, &old.scopes)?;
+        let lifetime = match request.expires_in {
+            Some(seconds) => Some(TimeDelta::seconds(seconds)),
+            None => old.expires_at_before_rotation.or(old.expires_at).map(|end| end - old.created_at),
+        };
+        let expires_at = lifetime.map(|lifetime| micros_to_datetime((now + lifetime).timestamp_micros()));
+        let (secret, mut record) = self.mint(
+            &keyspace,
+            old.name.clone(),
+            old.owner.clone(),
+            scopes,
+            old.allowed_ips.clone(),
+            expires_at,
+            old.metadata.clone(),
+            actor,
+        )?;
+        record.rotated_from = Some(old.id.clone());
+        // Only what the rotation itself could break: an old token made
+        // before a stricter rule is replaced, not refused.
+        let introduced: Vec<Violation> = Engine::violations_of(&policy, &record)
+            .into_iter()
+            .filter(|violation| matches!(violation, Violation::LifetimeTooLong))
+            .collect();
+        refuse_violations(&policy, introduced)?;
+        let grace_ends_at = (grace > 0).then(|| now + TimeDelta::seconds(grace));
+        let digest = TokenDigest::of(secret.expose());
+        let events = [
+            self.event(
+                actor,
+                actions::TOKEN_ROTATED,
+                "token",
+                &old.id,
+                json!({"replaced_by": record.id, "grace_period_seconds": grace, "grace_ends_at": grace_ends_at}),
+            )?,
+            self.event(
+                actor,
+                actions::TOKEN_CREATED,
+                "token",
+                &record.id,
+                json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotated_from": old.id}),
+            )?,
+        ];
+        let rotation = RotationWrite {
+            old_id: &old.id,
+            at: now,
+            grace_ends_at,
+            new_token: &record,
+            new_digest: &digest,
+            events: &events,
+        };
+        let old = match self.store.rotate_token(actor.org_id(), &rotation).await? {
+            Guarded::Applied(old) => old,
+            // A concurrent change won; say what it did.
+            Guarded::Refused(current) => {
+                return Err(unrotatable(&current, now.timestamp_micros())
+                    .unwrap_or_else(|| EngineError::Conflict("the token changed concurrently".into())))
+            }
+            Guarded::Missing => return Err(EngineError::NotFound("token")),
+        };
+        self.cache.invalidate(&old.digest);
+        self.cache.invalidate(&digest);
+        Ok(Rotated { issued: Issued { secret, record }, old: old.record })
+    }
+
+    /// Moves the end of a rotated token's grace period to `ends_in_seconds`
+    /// from now: later to give slow clients time (never past the token's
+    /// own expiry), or 0 to end it now once nothing uses it any more.
+    pub async fn set_rotation_grace(
+        &self,
+        actor: &Actor,
+        id: &str,
+        ends_in_seconds: i64,
+    ) -> Result<TokenRecord, EngineError> {
+        actor.require(management::TOKENS_WRITE)?;
+        if !id::looks_like(IdKind::Token, id) {
+            return Err(EngineError::NotFound("token"));
+        }
+        let policy = self.token_policy(actor).await?;
+        let seconds = grace_seconds("ends_in", ends_in_seconds, &policy)?;
+        let current = self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        actor.require_manages_tokens_of(&current.owner)?;
+        let now = self.now();
+        let not_in_grace = |token: &TokenRecord| match token.state_at(now.timestamp_micros()) {
+            TokenState::Active if token.replaced_by.is_none() => EngineError::Rejected {
+                code: "not_in_rotation_grace",
+                detail: "The token has not been rotated, so it has no grace period; rotate it first.".into(),
+            },
+            _ => unrotatable(token, now.timestamp_micros()).unwrap_or_else(|| EngineError::Rejected {
+                code: "not_in_rotation_grace",
+                detail: "The token's grace period has ended.".into(),
+            }),
+        };
+        if !current.in_rotation_grace(now.timestamp_micros()) {
+            return Err(not_in_grace(&current));
+        }
+        let ends_at = now + TimeDelta::seconds(seconds);
+        let event = self.event(
+            actor,
+            actions::TOKEN_GRACE_CHANGED,
+            "token",
+            id,
+            json!({"grace_ends_at_before": current.expires_at, "requested_grace_ends_at": ends_at}),
+        )?;
+        let token = match self.store.set_rotation_grace(actor.org_id(), id, ends_at, now, &event).await? {
+            Guarded::Applied(token) => token,
+            Guarded::Refused(token) => return Err(not_in_grace(&token)),
+            Guarded::Missing => return Err(EngineError::NotFound("token")),
+        };
+        self.cache.invalidate(&token.digest);
+        Ok(token.record)
+    }
+
+    /// Clients seen using a token during its rotation grace period (address,
+    /// user agent, uses, first and last seen), most recent first. Written
+    /// with usage, about once a second.
+    pub async fn token_clients(&self, actor: &Actor, id: &str) -> Result<Vec<ClientSighting>, EngineError> {
+        actor.require(management::TOKENS_READ)?;
+        if !id::looks_like(IdKind::Token, id) {
+            return Err(EngineError::NotFound("token"));
+        }
+        self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        Ok(self.store.list_token_clients(actor.org_id(), id).await?)
+    }
+
+    /// Writes what the grace watch noted: clients of tokens in grace, and
+    /// one security event per rotated token presented after its grace.
+    pub(crate) async fn flush_grace_watch(&self) -> Result<(), EngineError> {
+        let sightings = self.grace.drain_clients();
+        if !sightings.is_empty() {
+            if let Err(error) = self.store.record_client_sightings(&sightings).await {
+                self.grace.restore_clients(sightings);
+                return Err(error.into());
+            }
+        }
+        let now = self.clock.now_micros();
+        let mut due = self.grace.due_reuses(now).into_iter();
+        while let Some(reuse) = due.next() {
+            let event = keyward_core::model::AuditEvent {
+                id: id::new_id(IdKind::Event, self.rng.as_ref())?,
+                org_id: reuse.org_id.clone(),
+                occurred_at: micros_to_datetime(reuse.last_micros),
+                // The bearer of the old token did this.
+                actor: reuse.token_id.clone(),
+                action: actions::TOKEN_REUSED_AFTER_ROTATION.to_owned(),
+                target_type: "token".to_owned(),
+                target_id: reuse.token_id.clone(),
+                request_id: None,
+                source_ip: reuse.client_ip.map(|ip| keyward_core::ip::canonical(ip).to_string()),
+                details: json!({
+                    "replaced_by": reuse.replaced_by,
+                    "stopped_verifying_at": micros_to_datetime(reuse.ended_micros),
+                    "attempts": reuse.attempts,
+                    "first_attempt_at": micros_to_datetime(reuse.first_micros),
+                    "last_attempt_at": micros_to_datetime(reuse.last_micros),
+                    "user_agent": reuse.user_agent,
+                }),
+            };
+            if let Err(error) = self.store.append_audit_event(&event).await {
+                // Retried with the next flush, this one and the rest alike.
+                self.grace.unreport(reuse);
+                due.for_each(|rest| self.grace.unreport(rest));
+                return Err(error.into());
+            }
+            tracing::warn!(
+                token_id = %reuse.token_id,
+                attempts = reuse.attempts,
+                "a rotated token was presented after its grace period ended"
+            );
+        }
+        Ok(())
+    }
+}
