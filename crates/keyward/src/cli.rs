@@ -158,6 +158,39 @@ pub enum TokenCommand {
         client: ClientArgs,
         /// Token id (tok_…)
         id: String,
+        /// Why: user_action (default), policy, leaked or suspicious_activity
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Replace a token by a new one (printed once); the old one keeps working for the grace period.
+    Rotate {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Token id (tok_…)
+        id: String,
+        /// How long the old token keeps working: 0 (revoke it now), 90s, 15m, 12h, 7d
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero)]
+        grace: i64,
+        /// Lifetime of the new token (default: the old token's lifetime): 15m, 12h, 30d
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        expires_in: Option<i64>,
+    },
+    /// Extend a rotated token's grace period, or end it now with 0.
+    Grace {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Token id (tok_…) of the rotated (old) token
+        id: String,
+        /// When the grace ends, from now: 0 (now), 90s, 15m, 12h, 7d
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero)]
+        ends_in: i64,
+    },
+    /// Clients seen using a rotated token during its grace period.
+    Clients {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Token id (tok_…)
+        id: String,
     },
 }
 
@@ -421,9 +454,26 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
     value.checked_mul(multiplier).filter(|seconds| *seconds > 0).ok_or_else(|| "must be a positive duration".to_owned())
 }
 
+/// [`parse_duration`], also admitting 0 (for "now").
+pub fn parse_duration_or_zero(text: &str) -> Result<i64, String> {
+    match text.trim().trim_end_matches(['s', 'm', 'h', 'd']) {
+        "0" => Ok(0),
+        _ => parse_duration(text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_durations_where_they_mean_now() {
+        assert_eq!(parse_duration_or_zero("0"), Ok(0));
+        assert_eq!(parse_duration_or_zero("0s"), Ok(0));
+        assert_eq!(parse_duration_or_zero("7d"), Ok(604_800));
+        assert!(parse_duration_or_zero("-1").is_err());
+        assert!(parse_duration_or_zero("").is_err());
+    }
 
     #[test]
     fn durations() {

@@ -225,6 +225,37 @@ fn serve_then_drive_every_client_verb() {
     let shown = stdout(&keyward(&addr, &admin, &["token", "show", &token_id], None));
     assert!(shown.contains("invoices:read") && !shown.contains(&secret[9..]));
 
+    // Rotation: the new secret alone on a pipe, the old one's fate on stderr.
+    let rotated = keyward(&addr, &admin, &["token", "rotate", &token_id, "--grace", "1h"], None);
+    let new_secret = stdout(&rotated).trim().to_owned();
+    assert!(new_secret.starts_with("pay_test_") && new_secret != secret, "a new token, alone on stdout");
+    let fate = String::from_utf8_lossy(&rotated.stderr);
+    assert!(fate.contains("keeps working until") && fate.contains(&token_id), "{fate}");
+    assert_eq!(keyward(&addr, &admin, &["verify", "-"], Some(secret)).status.code(), Some(0), "old works in grace");
+    assert_eq!(keyward(&addr, &admin, &["verify", "-"], Some(new_secret.as_str())).status.code(), Some(0));
+    let again = keyward(&addr, &admin, &["token", "rotate", &token_id, "--grace", "0"], None);
+    assert_eq!(again.status.code(), Some(5), "a second rotation is a conflict");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already rotated"));
+    let too_long = keyward(&addr, &admin, &["token", "rotate", &token_id, "--grace", "-3"], None);
+    assert_eq!(too_long.status.code(), Some(2));
+    let clients = stdout(&keyward(&addr, &admin, &["token", "clients", &token_id], None));
+    assert!(clients.contains("USER AGENT"), "{clients}");
+    let shown = stdout(&keyward(&addr, &admin, &["token", "show", &token_id], None));
+    assert!(shown.contains("replaced_by") && shown.contains("in_rotation_grace"), "{shown}");
+    let ended = stdout(&keyward(&addr, &admin, &["token", "grace", &token_id, "--ends-in", "0"], None));
+    assert!(ended.contains("ended"), "{ended}");
+    let expired = keyward(&addr, &admin, &["verify", "-"], Some(secret));
+    assert_eq!(expired.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&expired.stdout).contains("EXPIRED"));
+    let new_id = {
+        let listed = stdout(&keyward(&addr, &admin, &["token", "list", "--keyspace", keyspace_id, "--json"], None));
+        let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+        listed["data"][0]["id"].as_str().unwrap().to_owned()
+    };
+
+    let revoked = stdout(&keyward(&addr, &admin, &["token", "revoke", &new_id, "--reason", "leaked"], None));
+    assert!(revoked.contains("reason: leaked"), "{revoked}");
+    assert_eq!(keyward(&addr, &admin, &["verify", "-"], Some(new_secret.as_str())).status.code(), Some(6));
     stdout(&keyward(&addr, &admin, &["token", "revoke", &token_id], None));
     let after = keyward(&addr, &admin, &["verify", "-"], Some(secret));
     assert_eq!(after.status.code(), Some(6));
@@ -287,14 +318,17 @@ fn serve_then_drive_every_client_verb() {
 
     let (code, log) = server.stop();
     assert_eq!(code, 0, "clean shutdown: {log}");
-    assert!(!log.contains(&admin[9..]) && !log.contains(&secret[9..]), "no secret in the server's output: {log}");
+    assert!(
+        !log.contains(&admin[9..]) && !log.contains(&secret[9..]) && !log.contains(&new_secret[9..]),
+        "no secret in the server's output: {log}"
+    );
 
     // Usage counted before shutdown was flushed by it; a restart does not bootstrap again.
     let server = Server::start(&data, &[]);
     let addr = server.addr.clone();
     let shown: Value =
         serde_json::from_str(&stdout(&keyward(&addr, &admin, &["token", "show", &token_id, "--json"], None))).unwrap();
-    assert_eq!(shown["use_count"], 1, "the valid verification was flushed on shutdown");
+    assert_eq!(shown["use_count"], 2, "both valid verifications (one in the rotation grace) were flushed on shutdown");
     assert!(shown["last_used_at"].is_string());
     let (_, log) = server.stop();
     assert!(!log.contains("created the first admin token"));

@@ -1,4 +1,4 @@
-//! `keyward token create|list|show|revoke`
+//! `keyward token create|list|show|revoke|rotate|grace|clients`
 
 use std::io::IsTerminal;
 
@@ -24,6 +24,11 @@ const DETAIL_KEYS: &[&str] = &[
     "created_by",
     "expires_at",
     "revoked_at",
+    "revoked_reason",
+    "rotated_from",
+    "replaced_by",
+    "rotated_at",
+    "in_rotation_grace",
     "last_used_at",
     "use_count",
 ];
@@ -129,18 +134,86 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
-        TokenCommand::Revoke { client, id } => {
+        TokenCommand::Revoke { client, id, reason } => {
             let api = Api::new(&client)?;
-            let token = api.post(&format!("/v1/tokens/{}/revoke", path_segment(&id)?), json!({})).await?;
+            let body = match reason {
+                Some(reason) => json!({"reason": reason}),
+                None => json!({}),
+            };
+            let token = api.post(&format!("/v1/tokens/{}/revoke", path_segment(&id)?), body).await?;
             if api.json {
                 print_json(&token);
             } else {
                 print_line(&format!(
-                    "Revoked {} ({}) at {}.",
+                    "Revoked {} ({}) at {} (reason: {}).",
                     text(&token["id"]),
                     text(&token["name"]),
-                    text(&token["revoked_at"])
+                    text(&token["revoked_at"]),
+                    text(&token["revoked_reason"])
                 ));
+            }
+            Ok(())
+        }
+        TokenCommand::Rotate { client, id, grace, expires_in } => {
+            let api = Api::new(&client)?;
+            let mut body = json!({"grace_period": grace});
+            if let Some(seconds) = expires_in {
+                body["expires_in"] = json!(seconds);
+            }
+            let rotated = api.post(&format!("/v1/tokens/{}/rotate", path_segment(&id)?), body).await?;
+            let secret = rotated["token"].as_str().unwrap_or_default();
+            let old = &rotated["old_token"];
+            let fate = if grace == 0 {
+                format!("The old token {} is revoked.", text(&old["id"]))
+            } else {
+                format!(
+                    "The old token {} keeps working until {}; see who still uses it with `keyward token clients {}`.",
+                    text(&old["id"]),
+                    text(&old["expires_at"]),
+                    text(&old["id"])
+                )
+            };
+            if api.json {
+                print_json(&rotated);
+            } else if std::io::stdout().is_terminal() {
+                print_fields(&rotated, &["id", "name", "rotated_from", "scopes", "expires_at"]);
+                print_line(&format!("\n{secret}\n"));
+                eprintln!("This is the only time the new token is shown. {fate}");
+            } else {
+                print_line(secret);
+                eprintln!("{fate}");
+            }
+            Ok(())
+        }
+        TokenCommand::Grace { client, id, ends_in } => {
+            let api = Api::new(&client)?;
+            let path = format!("/v1/tokens/{}/grace", path_segment(&id)?);
+            let token = api.post(&path, json!({"ends_in": ends_in})).await?;
+            if api.json {
+                print_json(&token);
+            } else if ends_in == 0 {
+                print_line(&format!("Grace period of {} ended; it no longer verifies.", text(&token["id"])));
+            } else {
+                print_line(&format!("{} now works until {}.", text(&token["id"]), text(&token["expires_at"])));
+            }
+            Ok(())
+        }
+        TokenCommand::Clients { client, id } => {
+            let api = Api::new(&client)?;
+            let clients = api.get(&format!("/v1/tokens/{}/clients", path_segment(&id)?), &[]).await?;
+            if api.json {
+                print_json(&clients);
+            } else {
+                print_objects(
+                    page_items(&clients),
+                    &[
+                        ("ADDRESS", "client_ip"),
+                        ("USER AGENT", "user_agent"),
+                        ("USES", "uses"),
+                        ("FIRST SEEN", "first_seen_at"),
+                        ("LAST SEEN", "last_seen_at"),
+                    ],
+                );
             }
             Ok(())
         }
