@@ -45,7 +45,7 @@ fn applied(outcome: Guarded<StoredToken>) -> StoredToken {
 
 fn refused(outcome: Guarded<StoredToken>) -> TokenRecord {
     match outcome {
-        Guarded::Refused(token) => token,
+        Guarded::Refused(token) => *token,
         other => panic!("expected a refusal, got {other:?}"),
     }
 }

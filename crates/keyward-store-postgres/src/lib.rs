@@ -595,7 +595,7 @@ impl Store for PostgresStore {
         };
         let at = rotation.at.timestamp_micros();
         if old.record.state_at(at) != TokenState::Active || old.record.replaced_by.is_some() {
-            return Ok(Guarded::Refused(old.record));
+            return Ok(Guarded::Refused(Box::new(old.record)));
         }
         insert_token(&mut tx, rotation.new_token, rotation.new_digest).await?;
         sqlx::query(
@@ -648,7 +648,7 @@ impl Store for PostgresStore {
             return Ok(Guarded::Missing);
         };
         if changed == 0 {
-            return Ok(Guarded::Refused(token.record));
+            return Ok(Guarded::Refused(Box::new(token.record)));
         }
         insert_event(&mut tx, event).await?;
         tx.commit().await.map_err(backend)?;

@@ -172,7 +172,7 @@ pub enum Guarded<T> {
     Applied(T),
     /// Not written: the token is not in a state that allows it (the record
     /// as read inside the transaction, so the caller can say why).
-    Refused(TokenRecord),
+    Refused(Box<TokenRecord>),
     /// The organization has no such token.
     Missing,
 }

@@ -1,132 +1,21 @@
 //! Two `keyward serve` processes on one PostgreSQL database: a revocation
-//! through one is seen by the other without waiting for any cache to age.
+//! through one is seen by the other without waiting for any cache to age,
+//! and so is a rotation and the end of its grace period.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-const BIN: &str = env!("CARGO_BIN_EXE_keyward");
-
-/// How long the test waits for a revocation to reach the other instance
-/// before calling it lost. Generous on purpose: the suite never asserts
-/// speed (the propagation time is measured by `bench/revocation-propagation.sh`).
-const GIVE_UP_AFTER: Duration = Duration::from_secs(10);
-
-struct Instance {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Instance {
-    fn start(url: &str, admin_token_file: Option<&Path>) -> Instance {
-        let mut command = Command::new(BIN);
-        command.args(["serve", "--listen", "127.0.0.1:0", "--database-url", url]);
-        if let Some(file) = admin_token_file {
-            command.arg("--admin-token-file").arg(file);
-        }
-        let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut startup = String::new();
-        let addr = loop {
-            let mut line = String::new();
-            assert!(stderr.read_line(&mut line).unwrap() > 0, "server exited early: {startup}");
-            startup.push_str(&line);
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        let log = Arc::new(Mutex::new(startup));
-        let sink = log.clone();
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        Instance { child, base: addr, log }
-    }
-
-    /// Waits until the log has said `what` `times` times.
-    async fn logged(&self, what: &str, times: usize) {
-        let started = Instant::now();
-        loop {
-            let log = self.log.lock().unwrap().clone();
-            if log.matches(what).count() >= times {
-                return;
-            }
-            assert!(started.elapsed() < GIVE_UP_AFTER, "never logged {what:?}: {log}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
-}
-
-struct Client {
-    http: reqwest::Client,
-    admin: String,
-}
-
-impl Client {
-    async fn post(&self, instance: &Instance, path: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}{path}", instance.base))
-            .bearer_auth(&self.admin)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "{path}: {}", response.status());
-        response.json().await.unwrap()
-    }
-
-    async fn verify(&self, instance: &Instance, token: &str) -> String {
-        let answer = self.post(instance, "/v1/verify", json!({"token": token})).await;
-        answer["code"].as_str().unwrap().to_owned()
-    }
-
-    /// Polls `instance` until `token` stops verifying; how many checks that took.
-    async fn until_rejected(&self, instance: &Instance, token: &str) -> usize {
-        let started = Instant::now();
-        for checks in 1.. {
-            let code = self.verify(instance, token).await;
-            if code != "VALID" {
-                assert_eq!(code, "REVOKED");
-                return checks;
-            }
-            assert!(started.elapsed() < GIVE_UP_AFTER, "the other instance still accepts a revoked token");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        unreachable!()
-    }
-
-    async fn create(&self, instance: &Instance, keyspace: &str, name: &str) -> (String, String) {
-        let created =
-            self.post(instance, "/v1/tokens", json!({"keyspace_id": keyspace, "name": name, "scopes": []})).await;
-        (created["token"].as_str().unwrap().to_owned(), created["id"].as_str().unwrap().to_owned())
-    }
-}
+use support::cluster::{Client, Instance, GIVE_UP_AFTER};
 
 async fn sqlx_admin(url: &str) -> sqlx::PgPool {
     sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(url).await.unwrap()
 }
 
 #[test]
-fn a_revocation_through_one_instance_reaches_the_other() {
+fn revocations_and_rotations_through_one_instance_reach_the_other() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let Some(schema) = runtime.block_on(keyward_store_postgres::testing::isolated_schema()) else { return };
     let url = schema.url_with_schema();
@@ -197,6 +86,54 @@ fn a_revocation_through_one_instance_reaches_the_other() {
         client.post(&second, &format!("/v1/tokens/{id}/revoke"), json!({})).await;
         client.until_rejected(&first, &token).await;
         admin.close().await;
+
+        // Rotation across instances: rotated through one, both tokens verify
+        // on the other, which also learns the old one is in its grace; the
+        // grace ended through the other, the first rejects the old one.
+        for round in 0..10 {
+            let (rotator, other) = if round % 2 == 0 { (&first, &second) } else { (&second, &first) };
+            let (old, id) = client.create(other, &keyspace, &format!("rotated {round}")).await;
+            assert_eq!(client.verify(other, &old).await, "VALID", "cached before the rotation");
+            let rotated = client.post(rotator, &format!("/v1/tokens/{id}/rotate"), json!({"grace_period": 3600})).await;
+            let new = rotated["token"].as_str().unwrap();
+            assert_eq!(client.verify(other, new).await, "VALID");
+            let started = Instant::now();
+            loop {
+                let answer = client.post(other, "/v1/verify", json!({"token": old, "user_agent": "deploy-bot/2"})).await;
+                assert_eq!(answer["code"], "VALID", "the old token works through its grace");
+                if answer["in_rotation_grace"] == true {
+                    break;
+                }
+                assert!(started.elapsed() < GIVE_UP_AFTER, "the rotation never reached the other instance");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            if round == 0 {
+                // The other instance's note of who still uses it reaches
+                // the rotating one through the store (flushed every second).
+                let started = Instant::now();
+                loop {
+                    let clients: Value = client
+                        .http
+                        .get(format!("{}/v1/tokens/{id}/clients", rotator.base))
+                        .bearer_auth(&client.admin)
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    if clients["data"][0]["user_agent"] == "deploy-bot/2" {
+                        break;
+                    }
+                    assert!(started.elapsed() < Duration::from_secs(10), "clients never listed: {clients}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            client.post(other, &format!("/v1/tokens/{id}/grace"), json!({"ends_in": 0})).await;
+            assert_eq!(client.verify(other, &old).await, "EXPIRED", "immediate where the grace was ended");
+            client.until_answer(rotator, &old, "EXPIRED").await;
+            assert_eq!(client.verify(rotator, new).await, "VALID");
+        }
     });
     drop(first);
     drop(second);
