@@ -223,6 +223,9 @@ pub enum PolicyCommand {
         /// Most active tokens one owner may hold
         #[arg(long, value_name = "N")]
         max_active_per_owner: Option<u32>,
+        /// Longest grace period a rotation may give (default 7d, at most 90d; 0 forbids any)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero)]
+        max_rotation_grace: Option<i64>,
     },
     /// List active tokens that break the current policy.
     Violations {

@@ -290,8 +290,14 @@ fn serve_then_drive_every_client_verb() {
     assert!(!message.contains(&admin[9..]));
 
     // Token policies: set, shown, enforced on creation, violations listed.
-    let set = stdout(&keyward(&addr, &admin, &["policy", "set", "--require-expiry", "--max-lifetime", "30d"], None));
+    let set = stdout(&keyward(
+        &addr,
+        &admin,
+        &["policy", "set", "--require-expiry", "--max-lifetime", "30d", "--max-rotation-grace", "2h"],
+        None,
+    ));
     assert!(set.contains("max_lifetime_seconds") && set.contains("2592000"), "{set}");
+    assert!(set.contains("max_rotation_grace_seconds") && set.contains("7200"), "{set}");
     let refused = keyward(&addr, &admin, &["token", "create", "--keyspace", keyspace_id, "--name", "forever"], None);
     assert_eq!(refused.status.code(), Some(2));
     let message = String::from_utf8_lossy(&refused.stderr);

@@ -14,6 +14,7 @@ const KEYS: &[&str] = &[
     "grantable_scopes",
     "require_ip_allowlist",
     "max_active_tokens_per_owner",
+    "max_rotation_grace_seconds",
 ];
 
 pub async fn run(command: PolicyCommand) -> Result<(), CliError> {
@@ -32,6 +33,7 @@ pub async fn run(command: PolicyCommand) -> Result<(), CliError> {
             grantable_scopes,
             require_ip_allowlist,
             max_active_per_owner,
+            max_rotation_grace,
         } => {
             let api = Api::new(&client)?;
             let body = json!({
@@ -41,6 +43,7 @@ pub async fn run(command: PolicyCommand) -> Result<(), CliError> {
                 "grantable_scopes": if grantable_scopes.is_empty() { Value::Null } else { json!(grantable_scopes) },
                 "require_ip_allowlist": require_ip_allowlist,
                 "max_active_tokens_per_owner": max_active_per_owner,
+                "max_rotation_grace_seconds": max_rotation_grace,
             });
             let policy = api.put("/v1/token-policy", body).await?;
             show(&api, &policy);

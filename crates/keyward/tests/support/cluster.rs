@@ -95,6 +95,19 @@ impl Client {
         response.json().await.unwrap()
     }
 
+    pub async fn patch(&self, instance: &Instance, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .patch(format!("{}{path}", instance.base))
+            .bearer_auth(&self.admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response.json().await.unwrap()
+    }
+
     pub async fn verify(&self, instance: &Instance, token: &str) -> String {
         let answer = self.post(instance, "/v1/verify", json!({"token": token})).await;
         answer["code"].as_str().unwrap().to_owned()
