@@ -389,6 +389,8 @@ pub mod actions {
     pub const TOKEN_UPDATED: &str = "token.updated";
     /// A token was revoked.
     pub const TOKEN_REVOKED: &str = "token.revoked";
+    /// Many tokens were revoked in one call (each also gets `token.revoked`).
+    pub const TOKENS_BULK_REVOKED: &str = "token.bulk_revoked";
     /// A token was replaced by a new one (the event is on the old token).
     pub const TOKEN_ROTATED: &str = "token.rotated";
     /// A rotated token's grace period was extended or ended early.

@@ -116,6 +116,14 @@ impl Principal {
         }
     }
 
+    /// The management token's id, when it is one (not a session).
+    pub fn token_id(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Token { token, .. } => Some(&token.id),
+            Kind::User(_) => None,
+        }
+    }
+
     /// The signed-in user, for a session.
     pub fn signed_in(&self) -> Option<&SignedIn> {
         match &self.kind {

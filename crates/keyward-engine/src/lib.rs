@@ -32,6 +32,7 @@
 
 mod accounts;
 mod actor;
+mod bulk;
 mod cache;
 mod engine;
 mod error;
@@ -44,6 +45,7 @@ pub use accounts::{
     csrf_matches, csrf_token, CreatedInvitation, NewSession, DEFAULT_INVITATION_SECONDS, MAX_INVITATION_SECONDS,
 };
 pub use actor::{Actor, Principal, RequestContext, RoleGrant, SignedIn};
+pub use bulk::{BulkOutcome, BulkRevoke};
 pub use engine::{
     Engine, EngineConfig, Founded, Issued, NewKeyspace, NewToken, PolicyFinding, TokenChanges, Verdict, Verification,
     VerifyCode, VerifyOptions,

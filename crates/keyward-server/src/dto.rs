@@ -375,6 +375,35 @@ pub struct RevokeToken {
     pub reason: Option<String>,
 }
 
+/// `POST /v1/tokens/bulk-revoke`: every active token matching all the
+/// filters given (at least one of `owner`, `keyspace_id`, `name_prefix`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRevokeRequest {
+    pub owner: Option<String>,
+    pub keyspace_id: Option<String>,
+    /// Tokens whose name starts with this (case-sensitive, no wildcards).
+    pub name_prefix: Option<String>,
+    /// `user_action` (default), `policy`, `leaked` or `suspicious_activity`.
+    pub reason: Option<String>,
+    /// Only count the matching tokens; change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Revoke only if exactly this many match (pass the dry run's `matched`);
+    /// otherwise 409 `count_changed` and nothing is revoked.
+    pub expected_count: Option<u64>,
+}
+
+/// What a bulk revocation matched and revoked.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BulkRevokeResponse {
+    pub dry_run: bool,
+    /// Active tokens matching (the calling token is never included).
+    pub matched: u64,
+    /// The tokens revoked; empty for a dry run.
+    pub revoked: Vec<TokenView>,
+}
+
 /// A client seen using a token during its rotation grace period.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenClientView {

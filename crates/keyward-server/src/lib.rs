@@ -90,6 +90,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::tokens::rotate_token))
         .routes(routes!(routes::tokens::set_grace))
         .routes(routes!(routes::tokens::token_clients))
+        .routes(routes!(routes::tokens::bulk_revoke))
         .routes(routes!(routes::verify::verify))
         .routes(routes!(routes::audit::list_audit))
         .routes(routes!(routes::health::healthz))

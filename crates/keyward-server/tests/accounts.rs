@@ -431,6 +431,14 @@ async fn every_role_gets_exactly_its_rights_on_every_endpoint() {
             [403, 403, 200, 200],
         ),
         row(
+            "count someone else's tokens for bulk revocation",
+            Method::POST,
+            "/v1/tokens/bulk-revoke",
+            Some(json!({"owner": owner_id, "dry_run": true})),
+            // Developers may bulk revoke only their own tokens.
+            [403, 403, 200, 200],
+        ),
+        row(
             "revoke someone else's token",
             Method::POST,
             &format!("/v1/tokens/{victim_id}/revoke"),

@@ -158,3 +158,69 @@ async fn bad_rotations_get_precise_problems_and_change_nothing() {
         server.post(&format!("/v1/tokens/{plain}/rotate"), &server.admin, json!({"grace_period": 60})).await;
     problem(rotated_revoked, StatusCode::CONFLICT, "token_revoked").await;
 }
+
+#[tokio::test]
+async fn bulk_revocation_counts_first_then_revokes_only_what_was_counted() {
+    let server = sqlite_server().await;
+    let keyspace = server.keyspace("live").await;
+    let mut secrets = Vec::new();
+    for n in 0..3 {
+        let created = server
+            .token(json!({"keyspace_id": keyspace, "name": format!("ci runner {n}"), "scopes": [], "owner": "svc_ci"}))
+            .await;
+        secrets.push(created["token"].as_str().unwrap().to_owned());
+    }
+    let keep =
+        server.token(json!({"keyspace_id": keyspace, "name": "ci other", "scopes": [], "owner": "svc_web"})).await;
+    let bulk = |body: Value| {
+        let server = &server;
+        async move { server.post("/v1/tokens/bulk-revoke", &server.admin, body).await }
+    };
+
+    let counted: Value = bulk(json!({"owner": "svc_ci", "dry_run": true})).await.json().await.unwrap();
+    assert_eq!((counted["dry_run"].as_bool(), counted["matched"].as_u64()), (Some(true), Some(3)));
+    assert_eq!(counted["revoked"], json!([]));
+    assert_eq!(server.verify(&secrets[0], &[]).await["code"], "VALID", "a dry run changes nothing");
+
+    // The count no longer holds: nothing is revoked.
+    server.token(json!({"keyspace_id": keyspace, "name": "ci runner 3", "scopes": [], "owner": "svc_ci"})).await;
+    let changed = bulk(json!({"owner": "svc_ci", "expected_count": 3, "reason": "leaked"})).await;
+    let changed = problem(changed, StatusCode::CONFLICT, "count_changed").await;
+    assert!(changed["detail"].as_str().unwrap().contains("4 tokens match"), "{changed}");
+    assert_eq!(server.verify(&secrets[0], &[]).await["code"], "VALID");
+
+    let done =
+        bulk(json!({"owner": "svc_ci", "name_prefix": "ci runner", "expected_count": 4, "reason": "leaked"})).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let done: Value = done.json().await.unwrap();
+    assert_eq!(done["matched"], 4);
+    assert_eq!(done["revoked"].as_array().unwrap().len(), 4);
+    assert!(done["revoked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["revoked_reason"] == "leaked" && t.get("token").is_none()));
+    for secret in &secrets {
+        let verdict = server.verify(secret, &[]).await;
+        assert_eq!((verdict["code"].as_str(), verdict["revoked_reason"].as_str()), (Some("REVOKED"), Some("leaked")));
+    }
+    assert_eq!(
+        server.verify(keep["token"].as_str().unwrap(), &[]).await["code"],
+        "VALID",
+        "another owner's token stays"
+    );
+    let audit: Value = server.get("/v1/audit?action=token.bulk_revoked", &server.admin).await.json().await.unwrap();
+    assert_eq!(audit["data"].as_array().unwrap().len(), 1, "one event for the call");
+    assert_eq!(audit["data"][0]["details"]["owner"], "svc_ci");
+
+    // No filter at all, an unknown reason or keyspace: precise problems.
+    let unfiltered = problem(bulk(json!({"reason": "leaked"})).await, StatusCode::BAD_REQUEST, "invalid_field").await;
+    assert!(unfiltered["detail"].as_str().unwrap().contains("at least one"), "{unfiltered}");
+    problem(bulk(json!({"owner": "svc_ci", "reason": "rotation"})).await, StatusCode::BAD_REQUEST, "invalid_field")
+        .await;
+    problem(bulk(json!({"keyspace_id": "ks_nothere000000000000000"})).await, StatusCode::NOT_FOUND, "not_found").await;
+
+    // The calling token is never taken, even when it matches.
+    let mine: Value = bulk(json!({"owner": "admin", "dry_run": true})).await.json().await.unwrap();
+    assert_eq!(mine["matched"], 0, "the admin token itself is excluded: {mine}");
+}

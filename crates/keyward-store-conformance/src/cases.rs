@@ -10,8 +10,9 @@ use serde_json::json;
 use crate::fixtures::{at, created, event, found, founding_parts, keyspace, keyspace_in, token, ORG, OTHER_ORG};
 
 pub use crate::rotation_cases::{
-    client_sightings_add_up_per_client_and_are_bounded, racing_rotations_give_one_replacement,
-    rotation_grace_moves_only_within_its_bounds, rotation_replaces_an_active_token_once,
+    bulk_revocation_takes_exactly_the_matching_active_tokens, client_sightings_add_up_per_client_and_are_bounded,
+    racing_rotations_give_one_replacement, rotation_grace_moves_only_within_its_bounds,
+    rotation_replaces_an_active_token_once,
 };
 
 pub use crate::account_cases::{

@@ -52,6 +52,7 @@ macro_rules! conformance_tests {
             rotation_grace_moves_only_within_its_bounds,
             racing_rotations_give_one_replacement,
             client_sightings_add_up_per_client_and_are_bounded,
+            bulk_revocation_takes_exactly_the_matching_active_tokens,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -1,10 +1,12 @@
-//! Cases for rotation, grace periods and the clients seen during them.
+//! Cases for the token lifecycle beyond one revocation: rotation, grace
+//! periods, the clients seen during them, and bulk revocation.
 
 use chrono::{DateTime, Utc};
 use keyward_core::model::{actions, Keyspace, RevokedReason, TokenRecord, TokenState};
 use keyward_core::TokenDigest;
 use keyward_store::{
-    AuditFilter, ClientSighting, Guarded, PageRequest, RotationWrite, Store, StoredToken, MAX_CLIENTS_PER_TOKEN,
+    AuditFilter, BulkFilter, BulkRevocation, ClientSighting, Guarded, PageRequest, RotationWrite, Store, StoredToken,
+    MAX_CLIENTS_PER_TOKEN,
 };
 
 use crate::cases::seeded_keyspace;
@@ -215,4 +217,74 @@ pub async fn client_sightings_add_up_per_client_and_are_bounded(store: &dyn Stor
     store.record_client_sightings(&[sighting(None, None, 4, 50, 50)]).await.unwrap();
     let unknown = store.list_token_clients(ORG, &record.id).await.unwrap();
     assert_eq!(unknown[0], sighting(None, None, 5, 21, 50));
+}
+
+pub async fn bulk_revocation_takes_exactly_the_matching_active_tokens(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let other_space = crate::fixtures::keyspace("other", at(1));
+    store
+        .create_keyspace(&other_space, &event(actions::KEYSPACE_CREATED, "keyspace", &other_space.id, at(1)))
+        .await
+        .unwrap();
+    let mut made = Vec::new();
+    for (name, owner, keyspace, expires, revoked) in [
+        ("ci deploy 1", "alice", &space, None, false),
+        ("ci deploy 2", "alice", &space, None, false),
+        ("ci_deploy 3", "alice", &space, None, false), // `_` is a LIKE wildcard: must not match "ci deploy"
+        ("laptop", "alice", &space, None, false),
+        ("ci deploy 4", "alice", &space, Some(at(20)), false), // expired by then
+        ("ci deploy 5", "alice", &space, None, true),          // revoked already
+        ("ci deploy 6", "alice", &other_space, None, false),
+        ("ci deploy 7", "bob", &space, None, false),
+    ] {
+        let (mut record, digest) = token(keyspace, name, owner, at(10));
+        record.expires_at = expires;
+        store.create_token(&record, &digest, &created(&record), None).await.unwrap();
+        if revoked {
+            let revoke = event(actions::TOKEN_REVOKED, "token", &record.id, at(11));
+            store.revoke_token(ORG, &record.id, at(11), RevokedReason::UserAction, &revoke).await.unwrap();
+        }
+        made.push(record);
+    }
+    let filter = BulkFilter {
+        owner: Some("alice".into()),
+        keyspace_id: Some(space.id.clone()),
+        name_prefix: Some("ci deploy".into()),
+        except_id: None,
+        now: at(30),
+    };
+    assert_eq!(store.count_matching(ORG, &filter).await.unwrap(), 2);
+    assert_eq!(store.count_matching(OTHER_ORG, &filter).await.unwrap(), 0, "tenants stay apart");
+    let owner_only = BulkFilter { owner: Some("alice".into()), now: at(30), ..BulkFilter::default() };
+    assert_eq!(store.count_matching(ORG, &owner_only).await.unwrap(), 5);
+    let except = BulkFilter { except_id: Some(made[0].id.clone()), ..owner_only.clone() };
+    assert_eq!(store.count_matching(ORG, &except).await.unwrap(), 4);
+
+    let bulk = event("token.bulk_revoked", "organization", ORG, at(30));
+    let each = |record: &TokenRecord| Ok(event(actions::TOKEN_REVOKED, "token", &record.id, at(30)));
+    // A count decided earlier that no longer holds: nothing is written.
+    let changed = store.revoke_matching(ORG, &filter, RevokedReason::Leaked, Some(3), &bulk, &each).await.unwrap();
+    assert!(matches!(changed, BulkRevocation::CountChanged(2)), "{changed:?}");
+    assert_eq!(count(store, "token.bulk_revoked").await, 0);
+    assert!(store.get_token(ORG, &made[0].id).await.unwrap().unwrap().revoked_at.is_none());
+
+    let done = store.revoke_matching(ORG, &filter, RevokedReason::Leaked, Some(2), &bulk, &each).await.unwrap();
+    let BulkRevocation::Revoked(revoked) = done else { panic!("expected a revocation, got {done:?}") };
+    let mut ids: Vec<_> = revoked.iter().map(|t| t.record.id.clone()).collect();
+    ids.sort();
+    let mut expected = vec![made[0].id.clone(), made[1].id.clone()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    for token in &revoked {
+        assert_eq!(token.record.revoked_reason, Some(RevokedReason::Leaked));
+        assert_eq!(token.record.revoked_at, Some(at(30)));
+        assert_eq!(store.find_token_by_digest(&token.digest).await.unwrap().unwrap().revoked_at, Some(at(30)));
+    }
+    assert_eq!(count(store, "token.bulk_revoked").await, 1);
+    assert_eq!(count(store, actions::TOKEN_REVOKED).await, 1 + 2, "the earlier one and one per token");
+    assert_eq!(store.count_matching(ORG, &filter).await.unwrap(), 0, "idempotent: nothing left to take");
+    assert!(store.get_token(ORG, &made[2].id).await.unwrap().unwrap().revoked_at.is_none(), "no wildcard match");
+    let again = event("token.bulk_revoked", "organization", ORG, at(31));
+    let empty = store.revoke_matching(ORG, &filter, RevokedReason::Leaked, None, &again, &each).await.unwrap();
+    assert!(matches!(empty, BulkRevocation::Revoked(ref none) if none.is_empty()));
 }

@@ -24,9 +24,9 @@ use keyward_core::policy::TokenPolicy;
 use keyward_core::role::Role;
 use keyward_core::{OsRng, SecureRng, TokenDigest};
 use keyward_store::{
-    Acceptance, ActiveTokenLimit, AuditFilter, ChangeSink, ClientSighting, Founding, Guarded, Page, PageRequest,
-    Revocation, RevocationEvent, RotationWrite, Store, StoreError, StoredToken, TokenFilter, TokenUpdate, UsageDelta,
-    MAX_CLIENTS_PER_TOKEN,
+    Acceptance, ActiveTokenLimit, AuditFilter, BulkFilter, BulkRevocation, ChangeSink, ClientSighting, Founding,
+    Guarded, Page, PageRequest, Revocation, RevocationEvent, RotationWrite, Store, StoreError, StoredToken,
+    TokenFilter, TokenUpdate, UsageDelta, MAX_CLIENTS_PER_TOKEN,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Transaction};
@@ -242,6 +242,26 @@ async fn stored_token(
             .await
             .map_err(backend)?;
     row.map(TokenRow::into_stored).transpose()
+}
+
+/// ` WHERE …` selecting the tokens of `org` a bulk revocation with `filter` takes.
+fn push_bulk_filter(query: &mut QueryBuilder<'_, Postgres>, org: &str, filter: &BulkFilter) {
+    query.push(" WHERE org_id = ").push_bind(org.to_owned());
+    query.push(" AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ");
+    query.push_bind(filter.now.timestamp_micros()).push(")");
+    if let Some(owner) = &filter.owner {
+        query.push(" AND owner = ").push_bind(owner.clone());
+    }
+    if let Some(keyspace) = &filter.keyspace_id {
+        query.push(" AND keyspace_id = ").push_bind(keyspace.clone());
+    }
+    if let Some(prefix) = &filter.name_prefix {
+        // substr rather than LIKE: no wildcard in a name can widen the match.
+        query.push(" AND substr(name, 1, length(").push_bind(prefix.clone()).push(")) = ").push_bind(prefix.clone());
+    }
+    if let Some(except) = &filter.except_id {
+        query.push(" AND id <> ").push_bind(except.clone());
+    }
 }
 
 fn push_cursor(query: &mut QueryBuilder<'_, Postgres>, time_column: &str, page: &PageRequest) {
@@ -576,6 +596,44 @@ impl Store for PostgresStore {
         };
         tx.commit().await.map_err(backend)?;
         Ok(Some(Revocation { token, newly_revoked }))
+    }
+
+    async fn count_matching(&self, org: &str, filter: &BulkFilter) -> Result<u64, StoreError> {
+        let mut query = QueryBuilder::new("SELECT COUNT(*) FROM tokens");
+        push_bulk_filter(&mut query, org, filter);
+        let count: i64 = query.build_query_scalar().fetch_one(&self.pool).await.map_err(backend)?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    async fn revoke_matching(
+        &self,
+        org: &str,
+        filter: &BulkFilter,
+        reason: RevokedReason,
+        expected: Option<u64>,
+        event: &AuditEvent,
+        revocation_event: RevocationEvent<'_>,
+    ) -> Result<BulkRevocation, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut query = QueryBuilder::new("UPDATE tokens SET revoked_at = ");
+        query.push_bind(filter.now.timestamp_micros()).push(", revoked_reason = ").push_bind(reason.as_str());
+        push_bulk_filter(&mut query, org, filter);
+        query.push(format!(" RETURNING {TOKEN_COLUMNS}, digest"));
+        let rows: Vec<TokenRow> = query.build_query_as().fetch_all(&mut *tx).await.map_err(backend)?;
+        let count = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+        if expected.is_some_and(|expected| expected != count) {
+            // Dropping the transaction rolls the update back.
+            return Ok(BulkRevocation::CountChanged(count));
+        }
+        let mut revoked = Vec::with_capacity(rows.len());
+        for row in rows {
+            let stored = row.into_stored()?;
+            insert_event(&mut tx, &revocation_event(&stored.record)?).await?;
+            revoked.push(stored);
+        }
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(BulkRevocation::Revoked(revoked))
     }
 
     async fn rotate_token(&self, org: &str, rotation: &RotationWrite<'_>) -> Result<Guarded<StoredToken>, StoreError> {

@@ -177,6 +177,33 @@ pub enum Guarded<T> {
     Missing,
 }
 
+/// Which tokens a bulk revocation takes: those of `org` active at `now`
+/// matching every filter given. At least one of `owner`, `keyspace_id`,
+/// `name_prefix` must be set (the caller checks).
+#[derive(Debug, Clone, Default)]
+pub struct BulkFilter {
+    /// Only tokens of this owner.
+    pub owner: Option<String>,
+    /// Only tokens of this keyspace.
+    pub keyspace_id: Option<String>,
+    /// Only tokens whose name starts with this (case-sensitive).
+    pub name_prefix: Option<String>,
+    /// Never this token (the caller's own, so it cannot cut off its own access).
+    pub except_id: Option<String>,
+    /// The instant "active" is judged at.
+    pub now: DateTime<Utc>,
+}
+
+/// What a bulk revocation did.
+#[derive(Debug, Clone)]
+pub enum BulkRevocation {
+    /// Revoked, each with its audit event; the tokens after the change.
+    Revoked(Vec<StoredToken>),
+    /// Nothing written: the tokens matching now are not as many as the
+    /// caller expected (it decided on an earlier count).
+    CountChanged(u64),
+}
+
 /// Clients seen using a token in its rotation grace period since the last
 /// flush, one per (address, user agent).
 #[derive(Debug, Clone, PartialEq)]
@@ -356,6 +383,23 @@ pub trait Store: Send + Sync + 'static {
         reason: RevokedReason,
         event: &AuditEvent,
     ) -> Result<Option<Revocation>, StoreError>;
+
+    /// How many tokens of `org` a bulk revocation with `filter` would take.
+    async fn count_matching(&self, org: &str, filter: &BulkFilter) -> Result<u64, StoreError>;
+
+    /// Revokes at `filter.now` every token of `org` matching `filter`, for
+    /// `reason`, logging `event` (the bulk action) and one
+    /// `revocation_event` per token; one transaction. With `expected`, writes
+    /// nothing unless exactly that many match.
+    async fn revoke_matching(
+        &self,
+        org: &str,
+        filter: &BulkFilter,
+        reason: RevokedReason,
+        expected: Option<u64>,
+        event: &AuditEvent,
+        revocation_event: RevocationEvent<'_>,
+    ) -> Result<BulkRevocation, StoreError>;
 
     /// Replaces a token of `org` by `rotation.new_token`: inserts the new
     /// token and marks the old one replaced, shortening its expiry to the

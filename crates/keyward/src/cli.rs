@@ -162,6 +162,29 @@ pub enum TokenCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Revoke every active token of an owner, keyspace or name prefix in one audited call.
+    RevokeAll {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Only tokens of this owner
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only tokens of this keyspace (ks_…)
+        #[arg(long)]
+        keyspace: Option<String>,
+        /// Only tokens whose name starts with this
+        #[arg(long)]
+        name_prefix: Option<String>,
+        /// Why: user_action (default), policy, leaked or suspicious_activity
+        #[arg(long)]
+        reason: Option<String>,
+        /// Only count the matching tokens
+        #[arg(long)]
+        dry_run: bool,
+        /// Revoke only if exactly N tokens match (the dry run's count)
+        #[arg(long, value_name = "N", conflicts_with = "dry_run")]
+        expect: Option<u64>,
+    },
     /// Replace a token by a new one (printed once); the old one keeps working for the grace period.
     Rotate {
         #[command(flatten)]

@@ -253,6 +253,12 @@ fn serve_then_drive_every_client_verb() {
         listed["data"][0]["id"].as_str().unwrap().to_owned()
     };
 
+    let counted = stdout(&keyward(&addr, &admin, &["token", "revoke-all", "--owner", "nobody", "--dry-run"], None));
+    assert!(counted.starts_with("0 active tokens match"), "{counted}");
+    let changed = keyward(&addr, &admin, &["token", "revoke-all", "--owner", "nobody", "--expect", "2"], None);
+    assert_eq!(changed.status.code(), Some(5), "a count that no longer holds is a conflict");
+    let unfiltered = keyward(&addr, &admin, &["token", "revoke-all", "--reason", "leaked"], None);
+    assert_eq!(unfiltered.status.code(), Some(2));
     let revoked = stdout(&keyward(&addr, &admin, &["token", "revoke", &new_id, "--reason", "leaked"], None));
     assert!(revoked.contains("reason: leaked"), "{revoked}");
     assert_eq!(keyward(&addr, &admin, &["verify", "-"], Some(new_secret.as_str())).status.code(), Some(6));

@@ -4,12 +4,12 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::Json;
 use keyward_core::model::{RevokedReason, TokenState};
-use keyward_engine::{NewToken, RotationRequest, TokenChanges};
+use keyward_engine::{BulkRevoke, NewToken, RotationRequest, TokenChanges};
 use keyward_store::TokenFilter;
 
 use crate::dto::{
-    CreateToken, CreatedToken, Page, RevokeToken, RotateToken, RotatedToken, SetGrace, TokenClients, TokenQuery,
-    TokenView, UpdateToken,
+    BulkRevokeRequest, BulkRevokeResponse, CreateToken, CreatedToken, Page, RevokeToken, RotateToken, RotatedToken,
+    SetGrace, TokenClients, TokenQuery, TokenView, UpdateToken,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Caller, OptionalApiJson};
@@ -130,12 +130,7 @@ pub async fn revoke_token(
     Path(id): Path<String>,
     OptionalApiJson(body): OptionalApiJson<RevokeToken>,
 ) -> Result<Json<TokenView>, ApiError> {
-    let reason = match body.reason.as_deref() {
-        None => RevokedReason::UserAction,
-        Some(text) => text.parse().map_err(|()| {
-            ApiError::invalid_field("reason", "Use one of: user_action, policy, leaked, suspicious_activity.")
-        })?,
-    };
+    let reason = revoked_reason(body.reason.as_deref())?.unwrap_or(RevokedReason::UserAction);
     let record = state.engine.revoke_token(&actor, &id, reason).await?;
     Ok(Json(TokenView::new(record, state.now_micros())))
 }
@@ -205,4 +200,47 @@ pub async fn token_clients(
 ) -> Result<Json<TokenClients>, ApiError> {
     let clients = state.engine.token_clients(&actor, &id).await?;
     Ok(Json(TokenClients { data: clients.into_iter().map(Into::into).collect() }))
+}
+
+/// A revocation reason as given by a caller.
+fn revoked_reason(text: Option<&str>) -> Result<Option<RevokedReason>, ApiError> {
+    text.map(|text| {
+        text.parse().map_err(|()| {
+            ApiError::invalid_field("reason", "Use one of: user_action, policy, leaked, suspicious_activity.")
+        })
+    })
+    .transpose()
+}
+
+/// Revoke every active token of an owner, a keyspace or a name prefix (all
+/// filters given must match) in one audited call: one `token.bulk_revoked`
+/// event and one `token.revoked` per token. Count first with
+/// `"dry_run": true`, then pass the count as `expected_count` so nothing is
+/// revoked if it changed meanwhile (409 `count_changed`). The calling token
+/// is never included; developers revoke only their own tokens. Needs
+/// `keyward:tokens:write`.
+#[utoipa::path(post, path = "/v1/tokens/bulk-revoke", tag = "tokens", request_body = BulkRevokeRequest,
+    security(("bearer" = ["keyward:tokens:write"])),
+    responses((status = 200, body = BulkRevokeResponse), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn bulk_revoke(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(body): ApiJson<BulkRevokeRequest>,
+) -> Result<Json<BulkRevokeResponse>, ApiError> {
+    let request = BulkRevoke {
+        owner: body.owner,
+        keyspace_id: body.keyspace_id,
+        name_prefix: body.name_prefix,
+        reason: revoked_reason(body.reason.as_deref())?,
+        dry_run: body.dry_run,
+        expected_count: body.expected_count,
+    };
+    let outcome = state.engine.bulk_revoke(&actor, request).await?;
+    let now = state.now_micros();
+    Ok(Json(BulkRevokeResponse {
+        dry_run: body.dry_run,
+        matched: outcome.matched,
+        revoked: outcome.revoked.into_iter().map(|record| TokenView::new(record, now)).collect(),
+    }))
 }

@@ -1,4 +1,4 @@
-//! `keyward token create|list|show|revoke|rotate|grace|clients`
+//! `keyward token create|list|show|revoke|revoke-all|rotate|grace|clients`
 
 use std::io::IsTerminal;
 
@@ -151,6 +151,37 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
                     text(&token["revoked_at"]),
                     text(&token["revoked_reason"])
                 ));
+            }
+            Ok(())
+        }
+        TokenCommand::RevokeAll { client, owner, keyspace, name_prefix, reason, dry_run, expect } => {
+            let api = Api::new(&client)?;
+            let mut body = json!({"dry_run": dry_run});
+            for (key, value) in [
+                ("owner", owner.map(Value::from)),
+                ("keyspace_id", keyspace.map(Value::from)),
+                ("name_prefix", name_prefix.map(Value::from)),
+                ("reason", reason.map(Value::from)),
+                ("expected_count", expect.map(Value::from)),
+            ] {
+                if let Some(value) = value {
+                    body[key] = value;
+                }
+            }
+            let outcome = api.post("/v1/tokens/bulk-revoke", body).await?;
+            if api.json {
+                print_json(&outcome);
+            } else if dry_run {
+                let matched = text(&outcome["matched"]);
+                print_line(&format!(
+                    "{matched} active tokens match. Revoke them with the same filters and --expect {matched}."
+                ));
+            } else {
+                print_objects(
+                    page_items(&json!({"data": outcome["revoked"]})),
+                    &[("ID", "id"), ("NAME", "name"), ("OWNER", "owner")],
+                );
+                print_line(&format!("Revoked {} tokens.", text(&outcome["matched"])));
             }
             Ok(())
         }
