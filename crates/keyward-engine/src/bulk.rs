@@ -10,7 +10,7 @@ use keyward_store::{BulkFilter, BulkRevocation};
 use serde_json::json;
 
 use crate::actor::Actor;
-use crate::engine::Engine;
+use crate::engine::{refuse_reserved_reason, Engine};
 use crate::EngineError;
 
 /// Which tokens to revoke (all filters given must match; at least one of
@@ -49,13 +49,7 @@ impl Engine {
     pub async fn bulk_revoke(&self, actor: &Actor, request: BulkRevoke) -> Result<BulkOutcome, EngineError> {
         actor.require(management::TOKENS_WRITE)?;
         let reason = request.reason.unwrap_or(RevokedReason::UserAction);
-        if matches!(reason, RevokedReason::Rotation | RevokedReason::MemberRemoved) {
-            return Err(InvalidField::new(
-                "reason",
-                "is set by Keyward itself; use user_action, policy, leaked or suspicious_activity",
-            )
-            .into());
-        }
+        refuse_reserved_reason(reason)?;
         if request.owner.is_none() && request.keyspace_id.is_none() && request.name_prefix.is_none() {
             return Err(InvalidField::new("owner", "give at least one of owner, keyspace_id or name_prefix").into());
         }

@@ -1019,13 +1019,7 @@ impl Engine {
         reason: RevokedReason,
     ) -> Result<TokenRecord, EngineError> {
         actor.require(management::TOKENS_WRITE)?;
-        if matches!(reason, RevokedReason::Rotation | RevokedReason::MemberRemoved) {
-            return Err(InvalidField::new(
-                "reason",
-                "is set by Keyward itself; use user_action, policy, leaked or suspicious_activity",
-            )
-            .into());
-        }
+        refuse_reserved_reason(reason)?;
         if !keyward_core::id::looks_like(IdKind::Token, id) {
             return Err(EngineError::NotFound("token"));
         }
@@ -1182,6 +1176,17 @@ pub(crate) fn grantable_scopes(
 }
 
 /// Fails with every broken rule explained, if any.
+/// Fails for the revocation reasons only Keyward itself records.
+pub(crate) fn refuse_reserved_reason(reason: RevokedReason) -> Result<(), InvalidField> {
+    match reason {
+        RevokedReason::Rotation | RevokedReason::MemberRemoved => Err(InvalidField::new(
+            "reason",
+            "is set by Keyward itself; use user_action, policy, leaked or suspicious_activity",
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn refuse_violations(policy: &TokenPolicy, violations: Vec<Violation>) -> Result<(), EngineError> {
     if violations.is_empty() {
         return Ok(());
