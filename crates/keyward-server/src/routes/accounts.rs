@@ -17,6 +17,7 @@ use crate::dto::{
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{session_cookie, ApiJson, Caller, Context, SESSION_COOKIE};
+use crate::routes::shown_once_headers;
 use crate::AppState;
 
 fn parse_role(text: &str) -> Result<Role, ApiError> {
@@ -33,11 +34,10 @@ fn started(session: NewSession, now_micros: i64) -> (StatusCode, HeaderMap, Json
         "{SESSION_COOKIE}={}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict",
         session.secret.expose()
     );
-    let mut headers = HeaderMap::new();
+    let mut headers = shown_once_headers(None);
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         headers.insert(header::SET_COOKIE, value);
     }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     (StatusCode::CREATED, headers, Json(view(&session.signed_in, session.csrf_token)))
 }
 
@@ -130,8 +130,7 @@ pub async fn invite(
 ) -> Result<(StatusCode, HeaderMap, Json<CreatedInvitationView>), ApiError> {
     let role = parse_role(&body.role)?;
     let created = state.engine.invite(&actor, &body.email, role, body.expires_in).await?;
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = shown_once_headers(None);
     let body =
         CreatedInvitationView { token: created.secret.expose().to_owned(), invitation: created.invitation.into() };
     Ok((StatusCode::CREATED, headers, Json(body)))

@@ -10,6 +10,7 @@ pub mod policy;
 pub mod tokens;
 pub mod verify;
 
+use axum::http::{header, HeaderMap, HeaderValue};
 use keyward_store::{Cursor, PageRequest};
 
 use crate::error::ApiError;
@@ -22,4 +23,16 @@ pub fn page_request(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequ
         })
         .transpose()?;
     Ok(PageRequest::new(limit, after))
+}
+
+/// Headers of a 201 whose body holds a secret shown once: where the new
+/// thing lives (when it has an address), and that no intermediary may keep
+/// a copy of the body.
+pub fn shown_once_headers(location: Option<&str>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(Ok(location)) = location.map(HeaderValue::from_str) {
+        headers.insert(header::LOCATION, location);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers
 }

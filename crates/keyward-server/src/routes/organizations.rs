@@ -2,13 +2,13 @@
 //! operator's business; any management token may read its own.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
 use crate::dto::{CreateOrganization, CreatedToken, FoundedOrganization, OrganizationView, Page, PageQuery, TokenView};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Caller};
-use crate::routes::page_request;
+use crate::routes::{page_request, shown_once_headers};
 use crate::AppState;
 
 /// Found an organization: its management keyspace and first admin token,
@@ -24,12 +24,7 @@ pub async fn create_organization(
     ApiJson(body): ApiJson<CreateOrganization>,
 ) -> Result<(StatusCode, HeaderMap, Json<FoundedOrganization>), ApiError> {
     let founded = state.engine.create_organization(&actor, &body.name).await?;
-    let mut headers = HeaderMap::new();
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/organizations/{}", founded.organization.id)) {
-        headers.insert(header::LOCATION, location);
-    }
-    // The body holds a secret: no intermediary may keep a copy.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = shown_once_headers(Some(&format!("/v1/organizations/{}", founded.organization.id)));
     let admin_token = CreatedToken {
         token: founded.admin.secret.expose().to_owned(),
         view: TokenView::new(founded.admin.record, state.now_micros()),

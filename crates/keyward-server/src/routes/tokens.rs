@@ -1,7 +1,7 @@
 //! `/v1/tokens`
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use keyward_core::model::{RevokedReason, TokenState};
 use keyward_engine::{BulkRevoke, NewToken, RotationRequest, TokenChanges};
@@ -13,7 +13,7 @@ use crate::dto::{
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Caller, OptionalApiJson};
-use crate::routes::page_request;
+use crate::routes::{page_request, shown_once_headers};
 use crate::AppState;
 
 /// Issue a token. The response is the only time its secret is shown.
@@ -39,12 +39,7 @@ pub async fn create_token(
         allowed_ips: body.allowed_ips,
     };
     let issued = state.engine.issue_token(&actor, input).await?;
-    let mut headers = HeaderMap::new();
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/tokens/{}", issued.record.id)) {
-        headers.insert(header::LOCATION, location);
-    }
-    // The body holds a secret: no intermediary may keep a copy.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = shown_once_headers(Some(&format!("/v1/tokens/{}", issued.record.id)));
     let view = TokenView::new(issued.record, state.now_micros());
     Ok((StatusCode::CREATED, headers, Json(CreatedToken { token: issued.secret.expose().to_owned(), view })))
 }
@@ -154,12 +149,7 @@ pub async fn rotate_token(
 ) -> Result<(StatusCode, HeaderMap, Json<RotatedToken>), ApiError> {
     let request = RotationRequest { grace_period_seconds: body.grace_period, expires_in: body.expires_in };
     let rotated = state.engine.rotate_token(&actor, &id, request).await?;
-    let mut headers = HeaderMap::new();
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/tokens/{}", rotated.issued.record.id)) {
-        headers.insert(header::LOCATION, location);
-    }
-    // The body holds a secret: no intermediary may keep a copy.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = shown_once_headers(Some(&format!("/v1/tokens/{}", rotated.issued.record.id)));
     let now = state.now_micros();
     let body = RotatedToken {
         token: rotated.issued.secret.expose().to_owned(),

@@ -83,22 +83,18 @@ pub struct Client {
 
 impl Client {
     pub async fn post(&self, instance: &Instance, path: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}{path}", instance.base))
-            .bearer_auth(&self.admin)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "{path}: {}", response.status());
-        response.json().await.unwrap()
+        self.send(reqwest::Method::POST, instance, path, body).await
     }
 
     pub async fn patch(&self, instance: &Instance, path: &str, body: Value) -> Value {
+        self.send(reqwest::Method::PATCH, instance, path, body).await
+    }
+
+    /// Sends `body` as the admin and answers the JSON of a successful response.
+    async fn send(&self, method: reqwest::Method, instance: &Instance, path: &str, body: Value) -> Value {
         let response = self
             .http
-            .patch(format!("{}{path}", instance.base))
+            .request(method, format!("{}{path}", instance.base))
             .bearer_auth(&self.admin)
             .json(&body)
             .send()
