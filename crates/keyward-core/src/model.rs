@@ -109,6 +109,14 @@ pub struct TokenRecord {
     /// Its own expiry before a rotation's grace period shortened it: the
     /// grace period can be extended up to this, never past it.
     pub expires_at_before_rotation: Option<DateTime<Utc>>,
+    /// When it was disabled, if it is: it answers `DISABLED` until enabled again.
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// Why it was disabled (set with `disabled_at`).
+    pub disabled_reason: Option<DisabledReason>,
+    /// When it was last enabled again after being disabled: inactivity is
+    /// counted from then as well, so an enabled token is not disabled again
+    /// at once for the silence that disabled it.
+    pub enabled_at: Option<DateTime<Utc>>,
     /// Last successful verification (flushed in batches).
     pub last_used_at: Option<DateTime<Utc>>,
     /// Successful verifications (flushed in batches).
@@ -165,6 +173,37 @@ impl std::str::FromStr for RevokedReason {
     }
 }
 
+/// Why a token was disabled. The wire names are stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisabledReason {
+    /// Someone disabled it.
+    UserAction,
+    /// It went unused for longer than its organization allows.
+    Inactivity,
+}
+
+impl DisabledReason {
+    /// The stable wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisabledReason::UserAction => "user_action",
+            DisabledReason::Inactivity => "inactivity",
+        }
+    }
+}
+
+impl std::str::FromStr for DisabledReason {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        [DisabledReason::UserAction, DisabledReason::Inactivity]
+            .into_iter()
+            .find(|reason| reason.as_str() == text)
+            .ok_or(())
+    }
+}
+
 /// Why a token that is not revoked stopped verifying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpiryCause {
@@ -192,6 +231,8 @@ pub enum TokenState {
     Active,
     /// Past its expiry.
     Expired,
+    /// Disabled; verifies again once enabled (unless it expired meanwhile).
+    Disabled,
     /// Revoked; final.
     Revoked,
 }
@@ -202,6 +243,7 @@ impl TokenState {
         match self {
             TokenState::Active => "active",
             TokenState::Expired => "expired",
+            TokenState::Disabled => "disabled",
             TokenState::Revoked => "revoked",
         }
     }
@@ -214,6 +256,7 @@ impl std::str::FromStr for TokenState {
         match text {
             "active" => Ok(TokenState::Active),
             "expired" => Ok(TokenState::Expired),
+            "disabled" => Ok(TokenState::Disabled),
             "revoked" => Ok(TokenState::Revoked),
             _ => Err(()),
         }
@@ -221,12 +264,15 @@ impl std::str::FromStr for TokenState {
 }
 
 impl TokenRecord {
-    /// State at `now_micros`. Revocation wins over expiry; a token expires at
-    /// the instant `expires_at` (valid strictly before it).
+    /// State at `now_micros`. Revocation wins over disabling, disabling over
+    /// expiry; a token expires at the instant `expires_at` (valid strictly
+    /// before it).
     #[inline]
     pub fn state_at(&self, now_micros: i64) -> TokenState {
         if self.revoked_at.is_some() {
             TokenState::Revoked
+        } else if self.disabled_at.is_some() {
+            TokenState::Disabled
         } else if self.expires_at.is_some_and(|at| now_micros >= at.timestamp_micros()) {
             TokenState::Expired
         } else {
@@ -389,6 +435,14 @@ pub mod actions {
     pub const TOKEN_UPDATED: &str = "token.updated";
     /// A token was revoked.
     pub const TOKEN_REVOKED: &str = "token.revoked";
+    /// A token was disabled by someone (reversible).
+    pub const TOKEN_DISABLED: &str = "token.disabled";
+    /// A token was disabled because it went unused too long.
+    pub const TOKEN_DISABLED_INACTIVE: &str = "token.disabled_inactive";
+    /// A disabled token was enabled again.
+    pub const TOKEN_ENABLED: &str = "token.enabled";
+    /// A token was deleted for good (its audit history stays).
+    pub const TOKEN_DELETED: &str = "token.deleted";
     /// Many tokens were revoked in one call (each also gets `token.revoked`).
     pub const TOKENS_BULK_REVOKED: &str = "token.bulk_revoked";
     /// A token was replaced by a new one (the event is on the old token).
@@ -447,6 +501,9 @@ mod tests {
             replaced_by: None,
             rotated_at: None,
             expires_at_before_rotation: None,
+            disabled_at: None,
+            disabled_reason: None,
+            enabled_at: None,
             last_used_at: None,
             use_count: 0,
         }
@@ -465,6 +522,20 @@ mod tests {
         assert_eq!(record(Some(10), Some(5)).state_at(20), TokenState::Revoked);
         assert_eq!(record(None, Some(5)).state_at(0), TokenState::Revoked);
         assert_eq!(record(None, None).state_at(i64::MAX), TokenState::Active);
+    }
+
+    #[test]
+    fn disabling_sits_between_revocation_and_expiry() {
+        let mut token = record(Some(10), None);
+        token.disabled_at = Some(micros_to_datetime(1));
+        assert_eq!(token.state_at(0), TokenState::Disabled);
+        assert_eq!(token.state_at(20), TokenState::Disabled, "disabled wins over expired");
+        token.revoked_at = Some(micros_to_datetime(2));
+        assert_eq!(token.state_at(0), TokenState::Revoked);
+        for reason in [DisabledReason::UserAction, DisabledReason::Inactivity] {
+            assert_eq!(reason.as_str().parse::<DisabledReason>(), Ok(reason));
+        }
+        assert_eq!("disabled".parse::<TokenState>(), Ok(TokenState::Disabled));
     }
 
     #[test]

@@ -210,6 +210,9 @@ impl Actor {
             replaced_by: None,
             rotated_at: None,
             expires_at_before_rotation: None,
+            disabled_at: None,
+            disabled_reason: None,
+            enabled_at: None,
             last_used_at: None,
             use_count: 0,
         };

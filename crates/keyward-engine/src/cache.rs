@@ -66,8 +66,9 @@ const IN_RECORD: u8 = u8::MAX;
 #[repr(C)]
 pub struct Slot {
     /// The verification is valid while `now < valid_until` (microseconds):
-    /// the expiry, `i64::MAX` for never, `i64::MIN` once revoked. Why a
-    /// token is invalid is read from the record, off the hot path.
+    /// the expiry, `i64::MAX` for never, `i64::MIN` once revoked or while
+    /// disabled. Why a token is invalid is read from the record, off the
+    /// hot path.
     pub valid_until: i64,
     /// Latest verification since the last flush, in microseconds.
     last_used_micros: AtomicI64,
@@ -107,7 +108,7 @@ fn address_bits(address: IpAddr) -> (u128, bool) {
 
 impl Slot {
     pub fn new(record: TokenRecord, interner: &ScopeInterner) -> Self {
-        let valid_until = if record.revoked_at.is_some() {
+        let valid_until = if record.revoked_at.is_some() || record.disabled_at.is_some() {
             i64::MIN
         } else {
             record.expires_at.map_or(i64::MAX, |at| at.timestamp_micros())
@@ -471,6 +472,9 @@ mod tests {
             replaced_by: None,
             rotated_at: None,
             expires_at_before_rotation: None,
+            disabled_at: None,
+            disabled_reason: None,
+            enabled_at: None,
             last_used_at: None,
             use_count: 0,
         }

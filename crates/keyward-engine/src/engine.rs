@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
 use keyward_core::ip::{self, IpNet};
-use keyward_core::model::{actions, AuditEvent, CatalogScope, Keyspace, Organization, RevokedReason, TokenRecord};
+use keyward_core::model::{
+    actions, AuditEvent, CatalogScope, Keyspace, Organization, RevokedReason, TokenRecord, TokenState,
+};
 use keyward_core::policy::{TokenPolicy, TokenShape, Violation};
 use keyward_core::scope::{self, management};
 use keyward_core::validate::{self, InvalidField};
@@ -177,6 +179,8 @@ pub enum VerifyCode {
     Expired,
     /// Revoked.
     Revoked,
+    /// Disabled (it may be enabled again).
+    Disabled,
     /// Active but missing required scopes.
     InsufficientScope,
     /// Active but presented from outside its IP allowlist.
@@ -192,6 +196,7 @@ impl VerifyCode {
             VerifyCode::NotFound => "NOT_FOUND",
             VerifyCode::Expired => "EXPIRED",
             VerifyCode::Revoked => "REVOKED",
+            VerifyCode::Disabled => "DISABLED",
             VerifyCode::InsufficientScope => "INSUFFICIENT_SCOPE",
             VerifyCode::ForbiddenIp => "FORBIDDEN_IP",
         }
@@ -561,6 +566,9 @@ impl Engine {
             replaced_by: None,
             rotated_at: None,
             expires_at_before_rotation: None,
+            disabled_at: None,
+            disabled_reason: None,
+            enabled_at: None,
             last_used_at: None,
             use_count: 0,
         };
@@ -830,7 +838,11 @@ impl Engine {
         }
         if now >= slot.valid_until {
             let token = &slot.record;
-            let code = if token.revoked_at.is_some() { VerifyCode::Revoked } else { VerifyCode::Expired };
+            let code = match token.state_at(now) {
+                TokenState::Revoked => VerifyCode::Revoked,
+                TokenState::Disabled => VerifyCode::Disabled,
+                TokenState::Active | TokenState::Expired => VerifyCode::Expired,
+            };
             if crate::rotation::ended_by_rotation(token) {
                 self.grace.record_reuse(token, options.client_ip, options.user_agent, now);
             }

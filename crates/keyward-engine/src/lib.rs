@@ -34,6 +34,7 @@ mod accounts;
 mod actor;
 mod bulk;
 mod cache;
+mod disabling;
 mod engine;
 mod error;
 mod grace;

@@ -55,6 +55,7 @@ fn unrotatable(token: &TokenRecord, now: i64) -> Option<EngineError> {
     let (code, detail) = match token.state_at(now) {
         TokenState::Revoked => ("token_revoked", "The token is revoked; issue a new token instead.".to_owned()),
         TokenState::Expired => ("token_expired", "The token has expired; issue a new token instead.".to_owned()),
+        TokenState::Disabled => ("token_disabled", "The token is disabled; enable it first.".to_owned()),
         TokenState::Active => match &token.replaced_by {
             Some(successor) => (
                 "token_already_rotated",

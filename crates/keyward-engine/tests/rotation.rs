@@ -3,120 +3,15 @@
 //! real PostgreSQL (skipped loudly when absent, a failure under `CI=true`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-
-use chrono::{DateTime, TimeZone, Utc};
 use keyward_core::model::{actions, ExpiryCause, RevokedReason};
 use keyward_core::policy::TokenPolicy;
-use keyward_core::{Environment, ManualClock, SeededRng};
-use keyward_engine::{
-    Actor, Engine, EngineConfig, EngineError, Issued, NewKeyspace, NewToken, RequestContext, RotationRequest,
-    VerifyCode, VerifyOptions,
-};
-use keyward_store::{AuditFilter, PageRequest, Store};
-use keyward_store_postgres::testing::{isolated_schema, IsolatedSchema};
-use keyward_store_sqlite::SqliteStore;
+use keyward_engine::{EngineError, RotationRequest, VerifyCode, VerifyOptions};
+use keyward_store::{AuditFilter, PageRequest};
 use serde_json::json;
 
-/// What keeps a backend alive for one test.
-enum Backing {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres(IsolatedSchema),
-}
+mod support;
 
-struct Harness {
-    name: &'static str,
-    engine: Arc<Engine>,
-    clock: Arc<ManualClock>,
-    admin: Actor,
-    keyspace_id: String,
-    backing: Backing,
-}
-
-impl Harness {
-    async fn new(name: &'static str, store: Arc<dyn Store>, backing: Backing) -> Self {
-        store.migrate().await.unwrap();
-        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()));
-        let engine = Arc::new(Engine::new(store, clock.clone(), Arc::new(SeededRng::new(7)), EngineConfig::default()));
-        let issued = engine.bootstrap().await.unwrap().unwrap();
-        let principal = engine.authenticate(issued.secret.expose(), None).await.unwrap().unwrap();
-        let admin = Actor { principal, context: RequestContext { request_id: None, source_ip: None } };
-        let keyspace = NewKeyspace {
-            name: "payments".into(),
-            environment: Environment::Live,
-            prefix: None,
-            default_ttl_seconds: None,
-            scope_catalog: None,
-        };
-        let keyspace_id = engine.create_keyspace(&admin, keyspace).await.unwrap().id;
-        Self { name, engine, clock, admin, keyspace_id, backing }
-    }
-
-    async fn issue(&self, name: &str, expires_in: Option<i64>) -> Issued {
-        let input = NewToken {
-            keyspace_id: self.keyspace_id.clone(),
-            name: name.into(),
-            scopes: vec!["invoices:read".into()],
-            expires_in,
-            metadata: Some(json!({"team": "billing"})),
-            allowed_ips: vec!["203.0.113.0/24".into()],
-            ..NewToken::default()
-        };
-        self.engine.issue_token(&self.admin, input).await.unwrap()
-    }
-
-    async fn rotate(&self, id: &str, grace: i64) -> Result<keyward_engine::Rotated, EngineError> {
-        let request = RotationRequest { grace_period_seconds: grace, expires_in: None };
-        self.engine.rotate_token(&self.admin, id, request).await
-    }
-
-    fn at(&self, instant: DateTime<Utc>) {
-        self.clock.set(instant);
-    }
-
-    async fn code(&self, secret: &str) -> VerifyCode {
-        let options = VerifyOptions { client_ip: Some([203, 0, 113, 5].into()), ..VerifyOptions::default() };
-        self.engine.verify_with(secret, &options, |verdict| verdict.code).await.unwrap()
-    }
-
-    async fn actions_on(&self, id: &str) -> Vec<String> {
-        let filter = AuditFilter { target_id: Some(id.into()), ..AuditFilter::default() };
-        let page = self.engine.list_audit(&self.admin, &filter, &PageRequest::new(Some(200), None)).await.unwrap();
-        page.items.into_iter().map(|event| event.action).collect()
-    }
-
-    async fn cleanup(self) {
-        if let Backing::Postgres(schema) = self.backing {
-            schema.drop_schema().await.unwrap();
-        }
-    }
-}
-
-/// One harness per available backend.
-async fn harnesses() -> Vec<Harness> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(&dir.path().join("k.db")).await.unwrap();
-    let mut all = vec![Harness::new("sqlite", Arc::new(sqlite), Backing::Sqlite(dir)).await];
-    if let Some(schema) = isolated_schema().await {
-        let store = Arc::new(schema.store.clone());
-        all.push(Harness::new("postgres", store, Backing::Postgres(schema)).await);
-    }
-    all
-}
-
-fn rejected_code(result: Result<impl std::fmt::Debug, EngineError>) -> &'static str {
-    match result {
-        Err(EngineError::Rejected { code, .. }) => code,
-        other => panic!("expected a 409 refusal, got {other:?}"),
-    }
-}
-
-fn invalid_field(result: Result<impl std::fmt::Debug, EngineError>) -> &'static str {
-    match result {
-        Err(EngineError::Invalid(invalid)) => invalid.field,
-        other => panic!("expected a 400 naming a field, got {other:?}"),
-    }
-}
+use support::{harnesses, invalid_field, rejected_code};
 
 #[tokio::test]
 async fn both_tokens_verify_during_the_grace_and_the_old_one_expires_exactly_at_its_end() {

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use keyward_core::ip::IpNet;
-use keyward_core::model::{AuditEvent, CatalogScope, Keyspace, Organization, RevokedReason, TokenRecord};
+use keyward_core::model::{
+    AuditEvent, CatalogScope, DisabledReason, Keyspace, Organization, RevokedReason, TokenRecord,
+};
 use keyward_core::policy::TokenPolicy;
 use keyward_core::Environment;
 use keyward_engine::{Verdict, VerifyCode};
@@ -200,7 +202,7 @@ pub struct TokenView {
     pub allowed_ips: Vec<IpNet>,
     #[schema(value_type = Object)]
     pub metadata: Value,
-    /// `active`, `expired` or `revoked`, as of the response.
+    /// `active`, `expired`, `disabled` or `revoked`, as of the response.
     pub state: String,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
@@ -211,6 +213,11 @@ pub struct TokenView {
     /// or `member_removed`; set with `revoked_at`.
     #[schema(value_type = Option<String>, example = "leaked")]
     pub revoked_reason: Option<RevokedReason>,
+    /// When it was disabled, if it is (`POST /v1/tokens/{id}/enable` undoes it).
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// `user_action` or `inactivity`; set with `disabled_at`.
+    #[schema(value_type = Option<String>, example = "inactivity")]
+    pub disabled_reason: Option<DisabledReason>,
     /// The token this one replaced by rotation.
     pub rotated_from: Option<String>,
     /// The token that replaced this one by rotation.
@@ -249,6 +256,8 @@ impl TokenView {
             expires_at: record.expires_at,
             revoked_at: record.revoked_at,
             revoked_reason: record.revoked_reason,
+            disabled_at: record.disabled_at,
+            disabled_reason: record.disabled_reason,
             rotated_from: record.rotated_from,
             replaced_by: record.replaced_by,
             rotated_at: record.rotated_at,
@@ -506,7 +515,8 @@ pub struct VerifyRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyResponse<'a> {
     pub valid: bool,
-    /// `VALID`, `MALFORMED`, `NOT_FOUND`, `EXPIRED`, `REVOKED`, `FORBIDDEN_IP` or `INSUFFICIENT_SCOPE`.
+    /// `VALID`, `MALFORMED`, `NOT_FOUND`, `EXPIRED`, `REVOKED`, `DISABLED`,
+    /// `FORBIDDEN_IP` or `INSUFFICIENT_SCOPE`.
     pub code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
@@ -538,6 +548,10 @@ pub struct VerifyResponse<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub revoked_reason: Option<&'static str>,
+    /// For `DISABLED`: `user_action` or `inactivity` (it verifies again once enabled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub disabled_reason: Option<&'static str>,
     /// For `EXPIRED`: `LIFETIME_ENDED`, or `ROTATION_GRACE_ENDED` for a
     /// token replaced by rotation whose grace period is over.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -571,6 +585,10 @@ impl<'a> From<Verdict<'a>> for VerifyResponse<'a> {
             revoked_at: token.and_then(|t| t.revoked_at),
             revoked_reason: match verdict.code {
                 VerifyCode::Revoked => token.and_then(|t| t.revoked_reason).map(RevokedReason::as_str),
+                _ => None,
+            },
+            disabled_reason: match verdict.code {
+                VerifyCode::Disabled => token.and_then(|t| t.disabled_reason).map(DisabledReason::as_str),
                 _ => None,
             },
             expired_reason: match verdict.code {

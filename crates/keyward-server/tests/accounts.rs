@@ -288,6 +288,9 @@ async fn every_role_gets_exactly_its_rights_on_every_endpoint() {
         server.token(json!({"keyspace_id": keyspace, "name": "owner's", "scopes": [], "owner": owner_id})).await;
     let victim_id = victim["id"].as_str().unwrap().to_owned();
     let victim_secret = victim["token"].as_str().unwrap().to_owned();
+    let doomed =
+        server.token(json!({"keyspace_id": keyspace, "name": "doomed", "scopes": [], "owner": owner_id})).await;
+    let doomed_id = doomed["id"].as_str().unwrap().to_owned();
     let target = server.join("target@example.com", "developer").await.user_id;
 
     let row = |what, method, path: &str, body: Option<Value>, expected| Row {
@@ -437,6 +440,28 @@ async fn every_role_gets_exactly_its_rights_on_every_endpoint() {
             Some(json!({"owner": owner_id, "dry_run": true})),
             // Developers may bulk revoke only their own tokens.
             [403, 403, 200, 200],
+        ),
+        row(
+            "disable someone else's token",
+            Method::POST,
+            &format!("/v1/tokens/{victim_id}/disable"),
+            None,
+            [403, 403, 200, 200],
+        ),
+        row(
+            "enable someone else's token",
+            Method::POST,
+            &format!("/v1/tokens/{victim_id}/enable"),
+            None,
+            [403, 403, 200, 200],
+        ),
+        row(
+            "delete someone else's token",
+            Method::DELETE,
+            &format!("/v1/tokens/{doomed_id}"),
+            None,
+            // The owner comes after the admin, who deleted it already.
+            [403, 403, 204, 404],
         ),
         row(
             "revoke someone else's token",

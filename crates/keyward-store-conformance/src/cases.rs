@@ -9,6 +9,10 @@ use serde_json::json;
 
 use crate::fixtures::{at, created, event, found, founding_parts, keyspace, keyspace_in, token, ORG, OTHER_ORG};
 
+pub use crate::lifecycle_cases::{
+    deletion_removes_the_token_and_keeps_its_audit_trail,
+    disabling_is_reversible_idempotent_and_never_undoes_a_revocation,
+};
 pub use crate::rotation_cases::{
     bulk_revocation_takes_exactly_the_matching_active_tokens, client_sightings_add_up_per_client_and_are_bounded,
     racing_rotations_give_one_replacement, rotation_grace_moves_only_within_its_bounds,

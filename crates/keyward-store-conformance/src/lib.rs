@@ -9,6 +9,7 @@
 mod account_cases;
 pub mod cases;
 mod fixtures;
+mod lifecycle_cases;
 mod rotation_cases;
 
 use keyward_store::Store;
@@ -53,6 +54,8 @@ macro_rules! conformance_tests {
             racing_rotations_give_one_replacement,
             client_sightings_add_up_per_client_and_are_bounded,
             bulk_revocation_takes_exactly_the_matching_active_tokens,
+            disabling_is_reversible_idempotent_and_never_undoes_a_revocation,
+            deletion_removes_the_token_and_keeps_its_audit_trail,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -27,8 +27,8 @@ use keyward_core::role::Role;
 use keyward_core::TokenDigest;
 use keyward_store::{
     Acceptance, ActiveTokenLimit, AuditFilter, BulkFilter, BulkRevocation, ClientSighting, Founding, Guarded, Page,
-    PageRequest, Revocation, RevocationEvent, RotationWrite, Store, StoreError, StoredToken, TokenFilter, TokenUpdate,
-    UsageDelta, MAX_CLIENTS_PER_TOKEN,
+    PageRequest, Revocation, RevocationEvent, RotationWrite, Store, StoreError, StoredToken, Switch, Switched,
+    TokenFilter, TokenUpdate, UsageDelta, MAX_CLIENTS_PER_TOKEN,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
@@ -493,10 +493,16 @@ impl Store for SqliteStore {
         match filter.state {
             None => {}
             Some(TokenState::Active) => {
-                query.push(" AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ").push_bind(now).push(")");
+                query
+                    .push(" AND revoked_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > ")
+                    .push_bind(now)
+                    .push(")");
             }
             Some(TokenState::Expired) => {
-                query.push(" AND revoked_at IS NULL AND expires_at <= ").push_bind(now);
+                query.push(" AND revoked_at IS NULL AND disabled_at IS NULL AND expires_at <= ").push_bind(now);
+            }
+            Some(TokenState::Disabled) => {
+                query.push(" AND revoked_at IS NULL AND disabled_at IS NOT NULL");
             }
             Some(TokenState::Revoked) => {
                 query.push(" AND revoked_at IS NOT NULL");
@@ -580,6 +586,60 @@ impl Store for SqliteStore {
         };
         tx.commit().await.map_err(backend)?;
         Ok(Some(Revocation { token, newly_revoked }))
+    }
+
+    async fn switch_token(
+        &self,
+        org: &str,
+        id: &str,
+        switch: Switch,
+        event: &AuditEvent,
+    ) -> Result<Guarded<Switched>, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let query = match switch {
+            Switch::Disable(at, reason) => sqlx::query(
+                "UPDATE tokens SET disabled_at = ?, disabled_reason = ?
+                 WHERE org_id = ? AND id = ? AND revoked_at IS NULL AND disabled_at IS NULL",
+            )
+            .bind(at.timestamp_micros())
+            .bind(reason.as_str()),
+            Switch::Enable(at) => sqlx::query(
+                "UPDATE tokens SET disabled_at = NULL, disabled_reason = NULL, enabled_at = ?
+                 WHERE org_id = ? AND id = ? AND revoked_at IS NULL AND disabled_at IS NOT NULL",
+            )
+            .bind(at.timestamp_micros()),
+        };
+        let changed = query.bind(org).bind(id).execute(&mut *tx).await.map_err(backend)?.rows_affected() == 1;
+        if changed {
+            insert_event(&mut tx, event).await?;
+        }
+        let Some(token) = stored_token(&mut tx, org, id).await? else {
+            return Ok(Guarded::Missing);
+        };
+        if token.record.revoked_at.is_some() {
+            return Ok(Guarded::Refused(Box::new(token.record)));
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(Guarded::Applied(Switched { token, changed }))
+    }
+
+    async fn delete_token(&self, org: &str, id: &str, event: &AuditEvent) -> Result<Option<StoredToken>, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let row: Option<TokenRow> = sqlx::query_as(&format!(
+            "DELETE FROM tokens WHERE org_id = ? AND id = ? RETURNING {TOKEN_COLUMNS}, digest"
+        ))
+        .bind(org)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let token = row.into_stored()?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(token))
     }
 
     async fn count_matching(&self, org: &str, filter: &BulkFilter) -> Result<u64, StoreError> {

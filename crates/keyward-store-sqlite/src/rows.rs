@@ -8,7 +8,7 @@ pub const KEYSPACE_COLUMNS: &str =
 pub const TOKEN_COLUMNS: &str =
     "id, org_id, keyspace_id, management, name, owner, scopes, allowed_ips, metadata, environment, prefix, last4, \
      created_at, created_by, expires_at, revoked_at, last_used_at, use_count, revoked_reason, rotated_from, \
-     replaced_by, rotated_at, expires_at_before_rotation";
+     replaced_by, rotated_at, expires_at_before_rotation, disabled_at, disabled_reason, enabled_at";
 pub const AUDIT_COLUMNS: &str =
     "id, org_id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details";
 
@@ -72,6 +72,9 @@ pub struct TokenRow {
     replaced_by: Option<String>,
     rotated_at: Option<i64>,
     expires_at_before_rotation: Option<i64>,
+    disabled_at: Option<i64>,
+    disabled_reason: Option<String>,
+    enabled_at: Option<i64>,
     digest: Option<Vec<u8>>,
 }
 
@@ -106,6 +109,9 @@ impl TokenRow {
             replaced_by: self.replaced_by,
             rotated_at: decode::optional_time(self.rotated_at),
             expires_at_before_rotation: decode::optional_time(self.expires_at_before_rotation),
+            disabled_at: decode::optional_time(self.disabled_at),
+            disabled_reason: decode::disabled_reason(self.disabled_reason.as_deref())?,
+            enabled_at: decode::optional_time(self.enabled_at),
         })
     }
 }

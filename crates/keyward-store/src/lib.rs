@@ -18,8 +18,8 @@ mod page;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::model::{
-    AuditEvent, CatalogScope, Invitation, Keyspace, Member, Organization, RevokedReason, ServiceAccount, Session,
-    TokenRecord, TokenState, User,
+    AuditEvent, CatalogScope, DisabledReason, Invitation, Keyspace, Member, Organization, RevokedReason,
+    ServiceAccount, Session, TokenRecord, TokenState, User,
 };
 use keyward_core::policy::TokenPolicy;
 use keyward_core::role::Role;
@@ -192,6 +192,25 @@ pub struct BulkFilter {
     pub except_id: Option<String>,
     /// The instant "active" is judged at.
     pub now: DateTime<Utc>,
+}
+
+/// Turning a token off or on again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Switch {
+    /// Disable it at this instant for this reason.
+    Disable(DateTime<Utc>, DisabledReason),
+    /// Enable it again at this instant.
+    Enable(DateTime<Utc>),
+}
+
+/// What switching a token did.
+#[derive(Debug, Clone)]
+pub struct Switched {
+    /// The token after the call.
+    pub token: StoredToken,
+    /// `false` when it already was as asked (then nothing is written, not
+    /// even the audit event; a second disabling keeps the first's time and reason).
+    pub changed: bool,
 }
 
 /// What a bulk revocation did.
@@ -384,6 +403,21 @@ pub trait Store: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<Option<Revocation>, StoreError>;
 
+    /// Disables or enables a token of `org`, idempotently. Refused when it
+    /// is revoked (revocation is final); enabling does not undo an expiry.
+    async fn switch_token(
+        &self,
+        org: &str,
+        id: &str,
+        switch: Switch,
+        event: &AuditEvent,
+    ) -> Result<Guarded<Switched>, StoreError>;
+
+    /// Deletes a token of `org` for good, with what was recorded about its
+    /// clients; its audit events stay. `None` when `org` has no such token.
+    /// Tokens that name it (`rotated_from`, `replaced_by`) keep the id.
+    async fn delete_token(&self, org: &str, id: &str, event: &AuditEvent) -> Result<Option<StoredToken>, StoreError>;
+
     /// How many tokens of `org` a bulk revocation with `filter` would take.
     async fn count_matching(&self, org: &str, filter: &BulkFilter) -> Result<u64, StoreError>;
 
@@ -567,6 +601,12 @@ pub mod decode {
     /// A stored revocation reason.
     pub fn revoked_reason(text: Option<&str>) -> Result<Option<keyward_core::model::RevokedReason>, StoreError> {
         text.map(|text| text.parse().map_err(|_| StoreError::Corrupt(format!("unknown revocation reason {text:?}"))))
+            .transpose()
+    }
+
+    /// A stored reason for disabling.
+    pub fn disabled_reason(text: Option<&str>) -> Result<Option<keyward_core::model::DisabledReason>, StoreError> {
+        text.map(|text| text.parse().map_err(|_| StoreError::Corrupt(format!("unknown disabling reason {text:?}"))))
             .transpose()
     }
 

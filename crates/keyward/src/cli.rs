@@ -132,7 +132,7 @@ pub enum TokenCommand {
         keyspace: Option<String>,
         #[arg(long)]
         owner: Option<String>,
-        /// active, expired or revoked
+        /// active, expired, disabled or revoked
         #[arg(long)]
         state: Option<String>,
         /// Page size (1-200)
@@ -161,6 +161,30 @@ pub enum TokenCommand {
         /// Why: user_action (default), policy, leaked or suspicious_activity
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// Disable a token at once; `token enable` undoes it.
+    Disable {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Token id (tok_…)
+        id: String,
+    },
+    /// Enable a disabled token again.
+    Enable {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Token id (tok_…)
+        id: String,
+    },
+    /// Delete a token for good (its audit trail stays); revoke keeps the record instead.
+    Delete {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Token id (tok_…)
+        id: String,
+        /// Confirm that the deletion is permanent
+        #[arg(long)]
+        yes: bool,
     },
     /// Revoke every active token of an owner, keyspace or name prefix in one audited call.
     RevokeAll {

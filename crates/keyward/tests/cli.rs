@@ -262,6 +262,34 @@ fn serve_then_drive_every_client_verb() {
     let revoked = stdout(&keyward(&addr, &admin, &["token", "revoke", &new_id, "--reason", "leaked"], None));
     assert!(revoked.contains("reason: leaked"), "{revoked}");
     assert_eq!(keyward(&addr, &admin, &["verify", "-"], Some(new_secret.as_str())).status.code(), Some(6));
+    // Disable and enable: reversible, effective on the next verify.
+    let paused =
+        stdout(&keyward(&addr, &admin, &["token", "create", "--keyspace", keyspace_id, "--name", "paused"], None));
+    let paused = paused.trim();
+    let paused_id = {
+        let listed = stdout(&keyward(&addr, &admin, &["token", "list", "--keyspace", keyspace_id, "--json"], None));
+        let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+        listed["data"][0]["id"].as_str().unwrap().to_owned()
+    };
+    let disabled = stdout(&keyward(&addr, &admin, &["token", "disable", &paused_id], None));
+    assert!(disabled.contains("now disabled"), "{disabled}");
+    let refused = keyward(&addr, &admin, &["verify", "-"], Some(paused));
+    assert_eq!(refused.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("DISABLED"));
+    let listed = stdout(&keyward(&addr, &admin, &["token", "list", "--state", "disabled"], None));
+    assert!(listed.contains(&paused_id), "{listed}");
+    assert!(stdout(&keyward(&addr, &admin, &["token", "enable", &paused_id], None)).contains("now active"));
+    assert_eq!(keyward(&addr, &admin, &["verify", "-"], Some(paused)).status.code(), Some(0));
+    // Deletion is permanent, so it asks for --yes.
+    let unconfirmed = keyward(&addr, &admin, &["token", "delete", &paused_id], None);
+    assert_eq!(unconfirmed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--yes"));
+    assert_eq!(keyward(&addr, &admin, &["verify", "-"], Some(paused)).status.code(), Some(0), "nothing deleted");
+    assert!(stdout(&keyward(&addr, &admin, &["token", "delete", &paused_id, "--yes"], None)).contains("Deleted"));
+    assert_eq!(keyward(&addr, &admin, &["token", "show", &paused_id], None).status.code(), Some(4));
+    let trail = stdout(&keyward(&addr, &admin, &["audit", "--target", &paused_id], None));
+    assert!(trail.contains("token.deleted") && trail.contains("token.enabled"), "{trail}");
+
     stdout(&keyward(&addr, &admin, &["token", "revoke", &token_id], None));
     let after = keyward(&addr, &admin, &["verify", "-"], Some(secret));
     assert_eq!(after.status.code(), Some(6));

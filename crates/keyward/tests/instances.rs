@@ -134,6 +134,21 @@ fn revocations_and_rotations_through_one_instance_reach_the_other() {
             client.until_answer(rotator, &old, "EXPIRED").await;
             assert_eq!(client.verify(rotator, new).await, "VALID");
         }
+
+        // Disabling, enabling and deleting reach the other instance too.
+        for round in 0..10 {
+            let (changer, other) = if round % 2 == 0 { (&first, &second) } else { (&second, &first) };
+            let (token, id) = client.create(changer, &keyspace, &format!("paused {round}")).await;
+            assert_eq!(client.verify(other, &token).await, "VALID");
+            client.post(changer, &format!("/v1/tokens/{id}/disable"), json!({})).await;
+            assert_eq!(client.verify(changer, &token).await, "DISABLED");
+            client.until_code(other, &token, "DISABLED").await;
+            client.post(changer, &format!("/v1/tokens/{id}/enable"), json!({})).await;
+            client.until_code(other, &token, "VALID").await;
+            client.delete(changer, &format!("/v1/tokens/{id}")).await;
+            assert_eq!(client.verify(changer, &token).await, "NOT_FOUND");
+            client.until_code(other, &token, "NOT_FOUND").await;
+        }
     });
     drop(first);
     drop(second);

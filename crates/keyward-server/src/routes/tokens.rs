@@ -58,7 +58,7 @@ pub async fn list_tokens(
         .as_deref()
         .map(|text| {
             text.parse::<TokenState>()
-                .map_err(|()| ApiError::invalid_field("state", "Use one of: active, expired, revoked."))
+                .map_err(|()| ApiError::invalid_field("state", "Use one of: active, expired, disabled, revoked."))
         })
         .transpose()?;
     let filter = TokenFilter {
@@ -128,6 +128,52 @@ pub async fn revoke_token(
     let reason = revoked_reason(body.reason.as_deref())?.unwrap_or(RevokedReason::UserAction);
     let record = state.engine.revoke_token(&actor, &id, reason).await?;
     Ok(Json(TokenView::new(record, state.now_micros())))
+}
+
+/// Disable a token: it answers `DISABLED` at once (here and, with
+/// PostgreSQL, on every instance) until it is enabled again. Idempotent.
+/// A revoked token cannot be disabled (409 `token_revoked`). Needs `keyward:tokens:write`.
+#[utoipa::path(post, path = "/v1/tokens/{id}/disable", tag = "tokens", params(("id" = String, Path)),
+    security(("bearer" = ["keyward:tokens:write"])),
+    responses((status = 200, body = TokenView), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn disable_token(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TokenView>, ApiError> {
+    let record = state.engine.disable_token(&actor, &id).await?;
+    Ok(Json(TokenView::new(record, state.now_micros())))
+}
+
+/// Enable a disabled token again: it verifies at once, unless it expired
+/// meanwhile. Idempotent. A revoked token stays revoked (409
+/// `token_revoked`). Needs `keyward:tokens:write`.
+#[utoipa::path(post, path = "/v1/tokens/{id}/enable", tag = "tokens", params(("id" = String, Path)),
+    security(("bearer" = ["keyward:tokens:write"])),
+    responses((status = 200, body = TokenView), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn enable_token(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TokenView>, ApiError> {
+    let record = state.engine.enable_token(&actor, &id).await?;
+    Ok(Json(TokenView::new(record, state.now_micros())))
+}
+
+/// Delete a token for good: it stops verifying at once and its record is
+/// gone (it is no longer listed, and its id answers 404); its audit trail
+/// stays, with a `token.deleted` event that keeps its name and mask. Use
+/// revoke to keep the record. Needs `keyward:tokens:write`.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    security(("bearer" = ["keyward:tokens:write"])),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn delete_token(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.engine.delete_token(&actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Rotate a token: issue its replacement (same name, scopes, owner,

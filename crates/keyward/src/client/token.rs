@@ -1,4 +1,4 @@
-//! `keyward token create|list|show|revoke|revoke-all|rotate|grace|clients`
+//! `keyward token create|list|show|revoke|revoke-all|disable|enable|delete|rotate|grace|clients`
 
 use std::io::IsTerminal;
 
@@ -25,6 +25,8 @@ const DETAIL_KEYS: &[&str] = &[
     "expires_at",
     "revoked_at",
     "revoked_reason",
+    "disabled_at",
+    "disabled_reason",
     "rotated_from",
     "replaced_by",
     "rotated_at",
@@ -154,6 +156,23 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
+        TokenCommand::Disable { client, id } => switch(&client, &id, "disable", "Disabled").await,
+        TokenCommand::Enable { client, id } => switch(&client, &id, "enable", "Enabled").await,
+        TokenCommand::Delete { client, id, yes } => {
+            if !yes {
+                return Err(CliError::Usage(format!(
+                    "deleting {id} is permanent: pass --yes to confirm, or `keyward token revoke {id}` to keep its record"
+                )));
+            }
+            let api = Api::new(&client)?;
+            api.delete(&format!("/v1/tokens/{}", path_segment(&id)?)).await?;
+            if api.json {
+                print_json(&json!({"id": id, "deleted": true}));
+            } else {
+                print_line(&format!("Deleted {id}; its audit trail stays (`keyward audit --target {id}`)."));
+            }
+            Ok(())
+        }
         TokenCommand::RevokeAll { client, owner, keyspace, name_prefix, reason, dry_run, expect } => {
             let api = Api::new(&client)?;
             let mut body = json!({"dry_run": dry_run});
@@ -258,4 +277,21 @@ pub fn path_segment(id: &str) -> Result<&str, CliError> {
     } else {
         Err(CliError::Usage(format!("{id:?} is not an id (expected something like tok_… or ks_…)")))
     }
+}
+
+/// `token disable` and `token enable`: one call, then the token's new state.
+async fn switch(client: &crate::cli::ClientArgs, id: &str, verb: &str, done: &str) -> Result<(), CliError> {
+    let api = Api::new(client)?;
+    let token = api.post(&format!("/v1/tokens/{}/{verb}", path_segment(id)?), json!({})).await?;
+    if api.json {
+        print_json(&token);
+    } else {
+        print_line(&format!(
+            "{done} {} ({}); it is now {}.",
+            text(&token["id"]),
+            text(&token["name"]),
+            text(&token["state"])
+        ));
+    }
+    Ok(())
 }

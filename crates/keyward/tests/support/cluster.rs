@@ -101,7 +101,27 @@ impl Client {
             .await
             .unwrap();
         assert!(response.status().is_success(), "{path}: {}", response.status());
+        if response.status() == reqwest::StatusCode::NO_CONTENT {
+            return Value::Null;
+        }
         response.json().await.unwrap()
+    }
+
+    pub async fn delete(&self, instance: &Instance, path: &str) {
+        self.send(reqwest::Method::DELETE, instance, path, Value::Null).await;
+    }
+
+    /// Polls `instance` until `token` answers `expected` (within 10 s).
+    pub async fn until_code(&self, instance: &Instance, token: &str, expected: &str) {
+        let started = Instant::now();
+        loop {
+            let code = self.verify(instance, token).await;
+            if code == expected {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "still {code}, never {expected}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     pub async fn verify(&self, instance: &Instance, token: &str) -> String {

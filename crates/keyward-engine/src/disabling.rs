@@ -1,0 +1,94 @@
+//! Stopping a token short of revocation, and removing one for good.
+//!
+//! Disabling is the reversible stop (a token under investigation, a job
+//! paused for the holidays): the token answers `DISABLED` until it is
+//! enabled again. Deletion is permanent: the token's record goes, its audit
+//! trail stays. Revocation stays final either way: a revoked token is
+//! neither disabled nor enabled.
+
+use keyward_core::id::{self, IdKind};
+use keyward_core::model::{actions, DisabledReason, TokenRecord};
+use keyward_core::scope::management;
+use keyward_store::{Guarded, Switch};
+use serde_json::json;
+
+use crate::actor::Actor;
+use crate::engine::Engine;
+use crate::EngineError;
+
+impl Engine {
+    /// Disables a token at once and idempotently (a second call keeps the
+    /// first one's time). Refused for a revoked token.
+    pub async fn disable_token(&self, actor: &Actor, id: &str) -> Result<TokenRecord, EngineError> {
+        let now = self.now();
+        let reason = DisabledReason::UserAction;
+        let details = json!({"reason": reason.as_str()});
+        self.switch(actor, id, Switch::Disable(now, reason), actions::TOKEN_DISABLED, details).await
+    }
+
+    /// Enables a disabled token again, idempotently. It verifies at once,
+    /// unless it expired meanwhile; inactivity is counted afresh from now.
+    /// Refused for a revoked token.
+    pub async fn enable_token(&self, actor: &Actor, id: &str) -> Result<TokenRecord, EngineError> {
+        let now = self.now();
+        self.switch(actor, id, Switch::Enable(now), actions::TOKEN_ENABLED, json!({})).await
+    }
+
+    async fn switch(
+        &self,
+        actor: &Actor,
+        id: &str,
+        switch: Switch,
+        action: &str,
+        details: serde_json::Value,
+    ) -> Result<TokenRecord, EngineError> {
+        actor.require(management::TOKENS_WRITE)?;
+        if !id::looks_like(IdKind::Token, id) {
+            return Err(EngineError::NotFound("token"));
+        }
+        self.require_manages_token(actor, id).await?;
+        let event = self.event(actor, action, "token", id, details)?;
+        match self.store.switch_token(actor.org_id(), id, switch, &event).await? {
+            Guarded::Applied(switched) => {
+                self.cache.invalidate(&switched.token.digest);
+                Ok(switched.token.record)
+            }
+            Guarded::Refused(_) => Err(EngineError::Rejected {
+                code: "token_revoked",
+                detail: "The token is revoked, and revocation is final; issue a new token instead.".into(),
+            }),
+            Guarded::Missing => Err(EngineError::NotFound("token")),
+        }
+    }
+
+    /// Deletes a token for good: it stops verifying at once (as `NOT_FOUND`)
+    /// and its record is gone; the audit log keeps its history, and the
+    /// deletion event keeps what identified it. Answers the record as it was.
+    pub async fn delete_token(&self, actor: &Actor, id: &str) -> Result<TokenRecord, EngineError> {
+        actor.require(management::TOKENS_WRITE)?;
+        if !id::looks_like(IdKind::Token, id) {
+            return Err(EngineError::NotFound("token"));
+        }
+        let token = self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        actor.require_manages_tokens_of(&token.owner)?;
+        let now = self.now().timestamp_micros();
+        let event = self.event(
+            actor,
+            actions::TOKEN_DELETED,
+            "token",
+            id,
+            json!({
+                "name": token.name,
+                "masked": token.masked(),
+                "keyspace_id": token.keyspace_id,
+                "owner": token.owner,
+                "state": token.state_at(now).as_str(),
+                "created_at": token.created_at,
+            }),
+        )?;
+        let deleted =
+            self.store.delete_token(actor.org_id(), id, &event).await?.ok_or(EngineError::NotFound("token"))?;
+        self.cache.invalidate(&deleted.digest);
+        Ok(deleted.record)
+    }
+}
