@@ -24,6 +24,8 @@ pub enum IdKind {
     Invitation,
     /// A signed-in session.
     Session,
+    /// A webhook endpoint.
+    Webhook,
 }
 
 impl IdKind {
@@ -37,6 +39,7 @@ impl IdKind {
             IdKind::ServiceAccount => "sa_",
             IdKind::Invitation => "inv_",
             IdKind::Session => "ses_",
+            IdKind::Webhook => "whk_",
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod scope;
 pub mod secret;
 pub mod token;
 pub mod validate;
+pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use digest::TokenDigest;

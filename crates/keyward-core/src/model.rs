@@ -301,6 +301,97 @@ impl TokenRecord {
     }
 }
 
+/// A registered receiver of lifecycle events. Its signing secret is not
+/// here: it is shown once at registration and stored only sealed under the
+/// master key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookEndpoint {
+    /// `whk_…`
+    pub id: String,
+    /// Organization whose events it receives.
+    pub org_id: String,
+    /// Where deliveries are POSTed (https, or http to loopback).
+    pub url: String,
+    /// What it is for, in words.
+    pub description: String,
+    /// The event types it receives; empty: all of them.
+    pub event_types: Vec<String>,
+    /// Registration time.
+    pub created_at: DateTime<Utc>,
+    /// Actor that registered it.
+    pub created_by: String,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Not delivered yet; tried again at `next_attempt_at`.
+    Pending,
+    /// The endpoint answered 2xx.
+    Succeeded,
+    /// Every attempt failed; no more are made.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The lowercase name used in JSON and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::str::FromStr for DeliveryStatus {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        [DeliveryStatus::Pending, DeliveryStatus::Succeeded, DeliveryStatus::Failed]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or(())
+    }
+}
+
+/// One event on its way to one endpoint: the delivery log's line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookDelivery {
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// The audit event delivered (receivers deduplicate on it).
+    pub event_id: String,
+    /// Its type, e.g. `token.revoked`.
+    pub event_type: String,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// When it was queued (the event's time).
+    pub created_at: DateTime<Utc>,
+    /// When it is tried next (pending only).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// Every attempt so far, first first.
+    pub attempts: Vec<DeliveryAttempt>,
+}
+
+/// One try at a delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryAttempt {
+    /// 1 for the first.
+    pub attempt: u32,
+    /// When it was made.
+    pub attempted_at: DateTime<Utc>,
+    /// The endpoint's HTTP status, if it answered.
+    pub status_code: Option<u16>,
+    /// What went wrong, if anything (never a secret).
+    pub error: Option<String>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+}
+
 /// A person who signs in to the dashboard. Belongs to organizations
 /// through [`Member`]ships; a user of no organization can sign in to nothing.
 #[derive(Clone, PartialEq)]
@@ -443,6 +534,10 @@ pub mod actions {
     pub const TOKEN_ENABLED: &str = "token.enabled";
     /// A token was deleted for good (its audit history stays).
     pub const TOKEN_DELETED: &str = "token.deleted";
+    /// A webhook endpoint was registered.
+    pub const WEBHOOK_CREATED: &str = "webhook.created";
+    /// A webhook endpoint was removed.
+    pub const WEBHOOK_DELETED: &str = "webhook.deleted";
     /// Many tokens were revoked in one call (each also gets `token.revoked`).
     pub const TOKENS_BULK_REVOKED: &str = "token.bulk_revoked";
     /// A token was replaced by a new one (the event is on the old token).

@@ -39,6 +39,10 @@ pub mod management {
     pub const MEMBERS_WRITE: &str = "keyward:members:write";
     /// Change the organization's token policy.
     pub const POLICIES_WRITE: &str = "keyward:policies:write";
+    /// List webhook endpoints and their delivery logs.
+    pub const WEBHOOKS_READ: &str = "keyward:webhooks:read";
+    /// Register and remove webhook endpoints.
+    pub const WEBHOOKS_WRITE: &str = "keyward:webhooks:write";
     /// List and show every organization of the deployment (operator only).
     pub const ORGANIZATIONS_READ: &str = "keyward:organizations:read";
     /// Create organizations (operator only).
@@ -56,6 +60,8 @@ pub mod management {
         MEMBERS_READ,
         MEMBERS_WRITE,
         POLICIES_WRITE,
+        WEBHOOKS_READ,
+        WEBHOOKS_WRITE,
     ];
 
     /// Every management scope: what the operator's first admin token holds.
@@ -69,6 +75,8 @@ pub mod management {
         MEMBERS_READ,
         MEMBERS_WRITE,
         POLICIES_WRITE,
+        WEBHOOKS_READ,
+        WEBHOOKS_WRITE,
         ORGANIZATIONS_READ,
         ORGANIZATIONS_WRITE,
     ];

@@ -222,29 +222,34 @@ impl<'a> ParsedToken<'a> {
     }
 }
 
-/// Generates a new token from `rng`. Each random character is drawn by
-/// rejection sampling (bytes ≥ 248 are discarded) so every base62 digit is
-/// exactly equally likely.
+/// Generates a new token from `rng` (see [`push_random_base62`]).
 pub fn generate(prefix: &TokenPrefix, environment: Environment, rng: &dyn SecureRng) -> Result<SecretToken, RngError> {
     let mut text = String::with_capacity(MAX_TOKEN_LEN);
     text.push_str(prefix.as_str());
     text.push('_');
     text.push_str(environment.as_str());
     text.push('_');
+    push_random_base62(&mut text, RANDOM_LEN, rng)?;
+    let checksum = base62::encode_checksum(crc32fast::hash(text.as_bytes()));
+    text.extend(checksum.iter().map(|&b| char::from(b)));
+    Ok(SecretToken::new(text))
+}
+
+/// Appends `count` base62 characters from `rng`, each drawn by rejection
+/// sampling (bytes ≥ 248 are discarded) so every digit is exactly equally likely.
+pub fn push_random_base62(text: &mut String, count: usize, rng: &dyn SecureRng) -> Result<(), RngError> {
     let mut produced = 0;
     let mut pool = zeroize::Zeroizing::new([0u8; 64]);
-    while produced < RANDOM_LEN {
+    while produced < count {
         rng.fill(&mut pool[..])?;
         for &byte in pool.iter() {
-            if byte < 248 && produced < RANDOM_LEN {
+            if byte < 248 && produced < count {
                 text.push(char::from(base62::ALPHABET[usize::from(byte % 62)]));
                 produced += 1;
             }
         }
     }
-    let checksum = base62::encode_checksum(crc32fast::hash(text.as_bytes()));
-    text.extend(checksum.iter().map(|&b| char::from(b)));
-    Ok(SecretToken::new(text))
+    Ok(())
 }
 
 /// How a token is shown anywhere but its creation response:

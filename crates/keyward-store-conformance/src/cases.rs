@@ -18,6 +18,10 @@ pub use crate::rotation_cases::{
     racing_rotations_give_one_replacement, rotation_grace_moves_only_within_its_bounds,
     rotation_replaces_an_active_token_once,
 };
+pub use crate::webhook_cases::{
+    deliveries_are_leased_retried_and_logged_attempt_by_attempt,
+    webhook_events_queue_with_their_change_and_only_for_subscribers,
+};
 
 pub use crate::account_cases::{
     service_accounts_own_tokens_until_removed, the_last_owner_stays_and_removal_revokes_what_a_member_owns,

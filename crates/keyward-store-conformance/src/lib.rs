@@ -11,6 +11,7 @@ pub mod cases;
 mod fixtures;
 mod lifecycle_cases;
 mod rotation_cases;
+mod webhook_cases;
 
 use keyward_store::Store;
 
@@ -56,6 +57,8 @@ macro_rules! conformance_tests {
             bulk_revocation_takes_exactly_the_matching_active_tokens,
             disabling_is_reversible_idempotent_and_never_undoes_a_revocation,
             deletion_removes_the_token_and_keeps_its_audit_trail,
+            webhook_events_queue_with_their_change_and_only_for_subscribers,
+            deliveries_are_leased_retried_and_logged_attempt_by_attempt,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -11,6 +11,7 @@
 mod accounts;
 mod group_commit;
 mod rows;
+mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -20,15 +21,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::model::{
     AuditEvent, CatalogScope, Invitation, Keyspace, Member, Organization, RevokedReason, ServiceAccount, Session,
-    TokenRecord, TokenState, User,
+    TokenRecord, TokenState, User, WebhookDelivery, WebhookEndpoint,
 };
 use keyward_core::policy::TokenPolicy;
 use keyward_core::role::Role;
 use keyward_core::TokenDigest;
 use keyward_store::{
-    Acceptance, ActiveTokenLimit, AuditFilter, BulkFilter, BulkRevocation, ClientSighting, Founding, Guarded, Page,
-    PageRequest, Revocation, RevocationEvent, RotationWrite, Store, StoreError, StoredToken, Switch, Switched,
-    TokenFilter, TokenUpdate, UsageDelta, MAX_CLIENTS_PER_TOKEN,
+    Acceptance, ActiveTokenLimit, AttemptOutcome, AuditFilter, BulkFilter, BulkRevocation, ClientSighting, DueDelivery,
+    Founding, Guarded, Page, PageRequest, Revocation, RevocationEvent, RotationWrite, Store, StoreError, StoredToken,
+    Switch, Switched, TokenFilter, TokenUpdate, UsageDelta, MAX_CLIENTS_PER_TOKEN,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
@@ -120,7 +121,7 @@ pub(crate) async fn insert_event(tx: &mut Transaction<'_, Sqlite>, event: &Audit
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
-    Ok(())
+    webhooks::enqueue(tx, event).await
 }
 
 async fn insert_keyspace(tx: &mut Transaction<'_, Sqlite>, keyspace: &Keyspace) -> Result<(), StoreError> {
@@ -640,6 +641,49 @@ impl Store for SqliteStore {
         insert_event(&mut tx, event).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Some(token))
+    }
+
+    async fn create_webhook(
+        &self,
+        endpoint: &WebhookEndpoint,
+        sealed_secret: &[u8],
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        webhooks::create(&self.writer, endpoint, sealed_secret, event).await
+    }
+
+    async fn list_webhooks(&self, org: &str) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        webhooks::list(&self.reader, org).await
+    }
+
+    async fn get_webhook(&self, org: &str, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
+        webhooks::get(&self.reader, org, id).await
+    }
+
+    async fn delete_webhook(&self, org: &str, id: &str, event: &AuditEvent) -> Result<bool, StoreError> {
+        webhooks::delete(&self.writer, org, id, event).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        webhooks::claim(&self.writer, now, lease_until, limit).await
+    }
+
+    async fn finish_attempt(&self, outcome: &AttemptOutcome) -> Result<(), StoreError> {
+        webhooks::finish(&self.writer, outcome).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        org: &str,
+        endpoint_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<WebhookDelivery>, StoreError> {
+        webhooks::deliveries(&self.reader, org, endpoint_id, page).await
     }
 
     async fn count_matching(&self, org: &str, filter: &BulkFilter) -> Result<u64, StoreError> {

@@ -18,8 +18,9 @@ mod page;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::model::{
-    AuditEvent, CatalogScope, DisabledReason, Invitation, Keyspace, Member, Organization, RevokedReason,
-    ServiceAccount, Session, TokenRecord, TokenState, User,
+    AuditEvent, CatalogScope, DeliveryAttempt, DeliveryStatus, DisabledReason, Invitation, Keyspace, Member,
+    Organization, RevokedReason, ServiceAccount, Session, TokenRecord, TokenState, User, WebhookDelivery,
+    WebhookEndpoint,
 };
 use keyward_core::policy::TokenPolicy;
 use keyward_core::role::Role;
@@ -211,6 +212,49 @@ pub struct Switched {
     /// `false` when it already was as asked (then nothing is written, not
     /// even the audit event; a second disabling keeps the first's time and reason).
     pub changed: bool,
+}
+
+/// A delivery handed to a dispatcher: leased to it until the lease ends,
+/// after which another dispatcher may take it again (at least once).
+#[derive(Clone)]
+pub struct DueDelivery {
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// Its URL.
+    pub url: String,
+    /// Its signing secret, sealed under the master key (context: the endpoint id).
+    pub sealed_secret: Vec<u8>,
+    /// The event to deliver.
+    pub event: AuditEvent,
+    /// Which attempt this is (1 for the first).
+    pub attempt: u32,
+}
+
+impl std::fmt::Debug for DueDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DueDelivery")
+            .field("endpoint_id", &self.endpoint_id)
+            .field("event_id", &self.event.id)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How an attempt ended, and what becomes of the delivery.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome {
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// The event.
+    pub event_id: String,
+    /// The attempt made (as claimed); an outcome for a delivery claimed
+    /// again since is logged but does not change it.
+    pub attempt: DeliveryAttempt,
+    /// What the delivery becomes: `Succeeded`, `Pending` (retried at
+    /// `next_attempt_at`) or `Failed` (no more attempts).
+    pub status: DeliveryStatus,
+    /// When to try again (with `Pending`).
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 /// What a bulk revocation did.
@@ -418,6 +462,46 @@ pub trait Store: Send + Sync + 'static {
     /// Tokens that name it (`rotated_from`, `replaced_by`) keep the id.
     async fn delete_token(&self, org: &str, id: &str, event: &AuditEvent) -> Result<Option<StoredToken>, StoreError>;
 
+    /// Registers a webhook endpoint with its sealed signing secret.
+    async fn create_webhook(
+        &self,
+        endpoint: &WebhookEndpoint,
+        sealed_secret: &[u8],
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// The webhook endpoints of `org`, oldest first.
+    async fn list_webhooks(&self, org: &str) -> Result<Vec<WebhookEndpoint>, StoreError>;
+
+    /// One webhook endpoint of `org`.
+    async fn get_webhook(&self, org: &str, id: &str) -> Result<Option<WebhookEndpoint>, StoreError>;
+
+    /// Removes a webhook endpoint of `org` with its deliveries; `false`
+    /// when there is none.
+    async fn delete_webhook(&self, org: &str, id: &str, event: &AuditEvent) -> Result<bool, StoreError>;
+
+    /// Takes up to `limit` pending deliveries due at `now` (oldest due
+    /// first) and leases them until `lease_until`, counting the attempt.
+    /// Deliveries are queued by the audit write of their event (same
+    /// transaction), one per endpoint whose event types include it.
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError>;
+
+    /// Logs an attempt and moves its delivery on.
+    async fn finish_attempt(&self, outcome: &AttemptOutcome) -> Result<(), StoreError>;
+
+    /// The delivery log of an endpoint of `org`, newest first, each with its attempts.
+    async fn list_deliveries(
+        &self,
+        org: &str,
+        endpoint_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<WebhookDelivery>, StoreError>;
+
     /// How many tokens of `org` a bulk revocation with `filter` would take.
     async fn count_matching(&self, org: &str, filter: &BulkFilter) -> Result<u64, StoreError>;
 
@@ -602,6 +686,68 @@ pub mod decode {
     pub fn revoked_reason(text: Option<&str>) -> Result<Option<keyward_core::model::RevokedReason>, StoreError> {
         text.map(|text| text.parse().map_err(|_| StoreError::Corrupt(format!("unknown revocation reason {text:?}"))))
             .transpose()
+    }
+
+    /// Columns of a webhook endpoint, in the order [`webhook_endpoint`] takes them.
+    pub const ENDPOINT_COLUMNS: &str = "id, org_id, url, description, event_types, created_at, created_by";
+
+    /// A stored webhook endpoint, its event types already parsed as JSON.
+    pub fn webhook_endpoint(
+        (id, org_id, url, description, event_types, created_at, created_by): (
+            String,
+            String,
+            String,
+            String,
+            serde_json::Value,
+            i64,
+            String,
+        ),
+    ) -> Result<keyward_core::model::WebhookEndpoint, StoreError> {
+        Ok(keyward_core::model::WebhookEndpoint {
+            event_types: string_list(event_types)?,
+            id,
+            org_id,
+            url,
+            description,
+            created_at: time(created_at),
+            created_by,
+        })
+    }
+
+    /// `(endpoint_id, event_id, event_type, status, created_at,
+    /// next_attempt_at, delivered_at)` as stored.
+    pub type DeliveryRow = (String, String, String, String, i64, Option<i64>, Option<i64>);
+
+    /// A stored delivery, without its attempts.
+    pub fn delivery(
+        (endpoint_id, event_id, event_type, status, created_at, next_attempt_at, delivered_at): DeliveryRow,
+    ) -> Result<keyward_core::model::WebhookDelivery, StoreError> {
+        Ok(keyward_core::model::WebhookDelivery {
+            status: status.parse().map_err(|()| StoreError::Corrupt(format!("unknown delivery status {status:?}")))?,
+            endpoint_id,
+            event_id,
+            event_type,
+            created_at: time(created_at),
+            next_attempt_at: optional_time(next_attempt_at),
+            delivered_at: optional_time(delivered_at),
+            attempts: Vec::new(),
+        })
+    }
+
+    /// `(attempt, attempted_at, status_code, error, duration_ms)` as stored.
+    pub type AttemptRow = (i32, i64, Option<i32>, Option<String>, i64);
+
+    /// A stored delivery attempt.
+    pub fn attempt(
+        (attempt, attempted_at, status_code, error, duration_ms): AttemptRow,
+    ) -> keyward_core::model::DeliveryAttempt {
+        keyward_core::model::DeliveryAttempt {
+            attempt: u32::try_from(attempt).unwrap_or_default(),
+            attempted_at: time(attempted_at),
+            status_code: status_code.and_then(|code| u16::try_from(code).ok()),
+            error,
+            duration_ms: u64::try_from(duration_ms).unwrap_or_default(),
+        }
     }
 
     /// A stored reason for disabling.

@@ -1,0 +1,232 @@
+//! Webhook endpoints, and the outbox of deliveries their events fill.
+
+use chrono::{DateTime, Utc};
+use keyward_core::model::{AuditEvent, DeliveryAttempt, WebhookDelivery, WebhookEndpoint};
+use keyward_store::decode::{self, DeliveryRow, ENDPOINT_COLUMNS};
+use keyward_store::{AttemptOutcome, DueDelivery, Page, PageRequest, StoreError};
+use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+
+use crate::rows::{AuditRow, AUDIT_COLUMNS};
+use crate::{backend, insert_event};
+
+type EndpointRow = (String, String, String, String, serde_json::Value, i64, String);
+
+fn endpoint(row: EndpointRow) -> Result<WebhookEndpoint, StoreError> {
+    decode::webhook_endpoint(row)
+}
+
+/// Queues `event` for every endpoint of its organization subscribed to it,
+/// inside the transaction that logs it.
+pub(crate) async fn enqueue(tx: &mut Transaction<'_, Postgres>, event: &AuditEvent) -> Result<(), StoreError> {
+    if !keyward_core::webhook::is_event_type(&event.action) {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, event_type, status, attempts, created_at, next_attempt_at)
+         SELECT id, $1, org_id, $2, 'pending', 0, $3, $3 FROM webhook_endpoints
+         WHERE org_id = $4 AND (event_types = '[]'::jsonb OR jsonb_exists(event_types, $2))",
+    )
+    .bind(&event.id)
+    .bind(&event.action)
+    .bind(event.occurred_at.timestamp_micros())
+    .bind(&event.org_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) async fn create(
+    writer: &PgPool,
+    endpoint: &WebhookEndpoint,
+    sealed_secret: &[u8],
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    let mut tx = writer.begin().await.map_err(backend)?;
+    let event_types = serde_json::to_value(&endpoint.event_types)
+        .map_err(|error| StoreError::Corrupt(format!("event types: {error}")))?;
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, org_id, url, description, event_types, sealed_secret, created_at, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&endpoint.id)
+    .bind(&endpoint.org_id)
+    .bind(&endpoint.url)
+    .bind(&endpoint.description)
+    .bind(event_types)
+    .bind(sealed_secret)
+    .bind(endpoint.created_at.timestamp_micros())
+    .bind(&endpoint.created_by)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    insert_event(&mut tx, event).await?;
+    tx.commit().await.map_err(backend)
+}
+
+pub(crate) async fn list(reader: &PgPool, org: &str) -> Result<Vec<WebhookEndpoint>, StoreError> {
+    let rows: Vec<EndpointRow> = sqlx::query_as(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(org)
+    .fetch_all(reader)
+    .await
+    .map_err(backend)?;
+    rows.into_iter().map(endpoint).collect()
+}
+
+pub(crate) async fn get(reader: &PgPool, org: &str, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
+    let row: Option<EndpointRow> =
+        sqlx::query_as(&format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1 AND id = $2"))
+            .bind(org)
+            .bind(id)
+            .fetch_optional(reader)
+            .await
+            .map_err(backend)?;
+    row.map(endpoint).transpose()
+}
+
+pub(crate) async fn delete(writer: &PgPool, org: &str, id: &str, event: &AuditEvent) -> Result<bool, StoreError> {
+    let mut tx = writer.begin().await.map_err(backend)?;
+    let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE org_id = $1 AND id = $2")
+        .bind(org)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected()
+        == 1;
+    if deleted {
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+    }
+    Ok(deleted)
+}
+
+pub(crate) async fn claim(
+    writer: &PgPool,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<DueDelivery>, StoreError> {
+    let mut tx = writer.begin().await.map_err(backend)?;
+    // SKIP LOCKED: instances claiming at once take different deliveries
+    // instead of waiting for each other.
+    let claimed: Vec<(String, String, i32)> = sqlx::query_as(
+        "UPDATE webhook_deliveries SET next_attempt_at = $1, attempts = attempts + 1
+         WHERE (endpoint_id, event_id) IN (
+             SELECT endpoint_id, event_id FROM webhook_deliveries
+             WHERE status = 'pending' AND next_attempt_at <= $2
+             ORDER BY next_attempt_at, event_id LIMIT $3
+             FOR UPDATE SKIP LOCKED)
+         RETURNING endpoint_id, event_id, attempts",
+    )
+    .bind(lease_until.timestamp_micros())
+    .bind(now.timestamp_micros())
+    .bind(i64::from(limit))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(backend)?;
+    let mut due = Vec::with_capacity(claimed.len());
+    for (endpoint_id, event_id, attempts) in claimed {
+        let (url, sealed_secret): (String, Vec<u8>) =
+            sqlx::query_as("SELECT url, sealed_secret FROM webhook_endpoints WHERE id = $1")
+                .bind(&endpoint_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let event: AuditRow = sqlx::query_as(&format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE id = $1"))
+            .bind(&event_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let attempt = u32::try_from(attempts).unwrap_or(u32::MAX);
+        due.push(DueDelivery { endpoint_id, url, sealed_secret, event: event.into_event()?, attempt });
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(due)
+}
+
+pub(crate) async fn finish(writer: &PgPool, outcome: &AttemptOutcome) -> Result<(), StoreError> {
+    let mut tx = writer.begin().await.map_err(backend)?;
+    let attempt = &outcome.attempt;
+    sqlx::query(
+        "INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, attempted_at, status_code, error, duration_ms)
+         SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&outcome.endpoint_id)
+    .bind(&outcome.event_id)
+    .bind(i32::try_from(attempt.attempt).unwrap_or(i32::MAX))
+    .bind(attempt.attempted_at.timestamp_micros())
+    .bind(attempt.status_code.map(i32::from))
+    .bind(&attempt.error)
+    .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    let delivered_at = (outcome.status == keyward_core::model::DeliveryStatus::Succeeded)
+        .then(|| attempt.attempted_at.timestamp_micros());
+    sqlx::query(
+        "UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2, delivered_at = $3
+         WHERE endpoint_id = $4 AND event_id = $5 AND attempts = $6 AND status = 'pending'",
+    )
+    .bind(outcome.status.as_str())
+    .bind(outcome.next_attempt_at.map(|at| at.timestamp_micros()))
+    .bind(delivered_at)
+    .bind(&outcome.endpoint_id)
+    .bind(&outcome.event_id)
+    .bind(i32::try_from(attempt.attempt).unwrap_or(i32::MAX))
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    tx.commit().await.map_err(backend)
+}
+
+pub(crate) async fn deliveries(
+    reader: &PgPool,
+    org: &str,
+    endpoint_id: &str,
+    page: &PageRequest,
+) -> Result<Page<WebhookDelivery>, StoreError> {
+    let mut query = QueryBuilder::<Postgres>::new(
+        "SELECT endpoint_id, event_id, event_type, status, created_at, next_attempt_at, delivered_at
+         FROM webhook_deliveries WHERE org_id = ",
+    );
+    query.push_bind(org.to_owned()).push(" AND endpoint_id = ").push_bind(endpoint_id.to_owned());
+    if let Some(cursor) = &page.after {
+        query
+            .push(" AND (created_at < ")
+            .push_bind(cursor.micros)
+            .push(" OR (created_at = ")
+            .push_bind(cursor.micros)
+            .push(" AND event_id < ")
+            .push_bind(cursor.id.clone())
+            .push("))");
+    }
+    query.push(" ORDER BY created_at DESC, event_id DESC LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<DeliveryRow> = query.build_query_as().fetch_all(reader).await.map_err(backend)?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut delivery = decode::delivery(row)?;
+        delivery.attempts = attempts(reader, endpoint_id, &delivery.event_id).await?;
+        items.push(delivery);
+    }
+    Ok(Page::from_rows(items, page, |d| keyward_store::Cursor {
+        micros: d.created_at.timestamp_micros(),
+        id: d.event_id.clone(),
+    }))
+}
+
+async fn attempts(reader: &PgPool, endpoint_id: &str, event_id: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
+    let rows: Vec<decode::AttemptRow> = sqlx::query_as(
+        "SELECT attempt, attempted_at, status_code, error, duration_ms FROM webhook_attempts
+         WHERE endpoint_id = $1 AND event_id = $2 ORDER BY attempt",
+    )
+    .bind(endpoint_id)
+    .bind(event_id)
+    .fetch_all(reader)
+    .await
+    .map_err(backend)?;
+    Ok(rows.into_iter().map(decode::attempt).collect())
+}
