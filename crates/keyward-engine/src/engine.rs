@@ -44,6 +44,8 @@ pub struct EngineConfig {
     pub open_signup: bool,
     /// How long a session lasts after sign-in.
     pub session_lifetime: Duration,
+    /// Seals webhook signing secrets at rest; without it no webhook can be registered.
+    pub master_key: Option<keyward_core::webhook::MasterKey>,
 }
 
 impl Default for EngineConfig {
@@ -55,6 +57,7 @@ impl Default for EngineConfig {
             negative_cache_ttl: Duration::from_secs(2),
             open_signup: false,
             session_lifetime: Duration::from_secs(12 * 3600),
+            master_key: None,
         }
     }
 }

@@ -41,6 +41,7 @@ mod grace;
 mod rotation;
 mod scope_index;
 mod usage;
+mod webhooks;
 
 pub use accounts::{
     csrf_matches, csrf_token, CreatedInvitation, NewSession, DEFAULT_INVITATION_SECONDS, MAX_INVITATION_SECONDS,
@@ -54,3 +55,4 @@ pub use engine::{
 pub use error::{EngineError, PolicyProblem};
 pub use rotation::{Rotated, RotationRequest};
 pub use scope_index::RequiredScopes;
+pub use webhooks::{CreatedWebhook, NewWebhook, MAX_WEBHOOKS_PER_ORGANIZATION};

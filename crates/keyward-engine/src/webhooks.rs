@@ -1,0 +1,147 @@
+//! Registering the endpoints that receive lifecycle events. Their signing
+//! secrets are shown once and stored only sealed under the master key;
+//! delivery itself is the `keyward-webhooks` dispatcher's job.
+
+use keyward_core::id::{self, new_id, IdKind};
+use keyward_core::model::{actions, WebhookDelivery, WebhookEndpoint};
+use keyward_core::scope::management;
+use keyward_core::validate::{self, InvalidField};
+use keyward_core::webhook;
+use keyward_core::SecretToken;
+use keyward_store::{Page, PageRequest};
+use serde_json::json;
+
+use crate::actor::Actor;
+use crate::engine::Engine;
+use crate::EngineError;
+
+/// Most webhook endpoints per organization: each event is queued for each.
+pub const MAX_WEBHOOKS_PER_ORGANIZATION: usize = 20;
+
+/// Input for registering an endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct NewWebhook {
+    /// Where to POST events: https, or http to a loopback host.
+    pub url: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Event types to receive; empty: all.
+    pub event_types: Vec<String>,
+}
+
+/// An endpoint just registered, with its signing secret (shown once).
+#[derive(Debug)]
+pub struct CreatedWebhook {
+    /// The endpoint.
+    pub endpoint: WebhookEndpoint,
+    /// The signing secret, `whsec_…`.
+    pub secret: SecretToken,
+}
+
+fn event_types(requested: Vec<String>) -> Result<Vec<String>, InvalidField> {
+    let mut types = Vec::with_capacity(requested.len());
+    for requested in requested {
+        if !webhook::is_event_type(&requested) {
+            return Err(InvalidField::new(
+                "event_types",
+                format!("{requested:?} is not a lifecycle event; use any of: {}", webhook::EVENT_TYPES.join(", ")),
+            ));
+        }
+        if !types.contains(&requested) {
+            types.push(requested);
+        }
+    }
+    types.sort();
+    Ok(types)
+}
+
+impl Engine {
+    /// Registers a webhook endpoint. Refused with 409 `master_key_missing`
+    /// when the deployment has no master key to seal its secret with.
+    pub async fn create_webhook(&self, actor: &Actor, input: NewWebhook) -> Result<CreatedWebhook, EngineError> {
+        actor.require(management::WEBHOOKS_WRITE)?;
+        let url = webhook::validate_url(input.url.trim()).map_err(|error| InvalidField::new("url", error.0))?;
+        let description = match input.description.as_deref() {
+            Some(text) if !text.trim().is_empty() => validate::description("description", text)?,
+            _ => String::new(),
+        };
+        let event_types = event_types(input.event_types)?;
+        let Some(master_key) = &self.config.master_key else {
+            return Err(EngineError::Rejected {
+                code: "master_key_missing",
+                detail: "Webhooks need a master key to seal their signing secrets: start Keyward with \
+                         KEYWARD_MASTER_KEY_FILE (a file holding 64 hex characters, e.g. from `openssl rand -hex 32`) \
+                         or KEYWARD_MASTER_KEY."
+                    .into(),
+            });
+        };
+        if self.store.list_webhooks(actor.org_id()).await?.len() >= MAX_WEBHOOKS_PER_ORGANIZATION {
+            return Err(EngineError::Rejected {
+                code: "too_many_webhooks",
+                detail: format!(
+                    "An organization has at most {MAX_WEBHOOKS_PER_ORGANIZATION} webhook endpoints; remove one first."
+                ),
+            });
+        }
+        let endpoint = WebhookEndpoint {
+            id: new_id(IdKind::Webhook, self.rng.as_ref())?,
+            org_id: actor.org_id().to_owned(),
+            url,
+            description,
+            event_types,
+            created_at: self.now(),
+            created_by: actor.principal.id().to_owned(),
+        };
+        let secret = webhook::generate_secret(self.rng.as_ref())?;
+        let sealed = master_key.seal(secret.expose().as_bytes(), &endpoint.id, self.rng.as_ref())?;
+        let event = self.event(
+            actor,
+            actions::WEBHOOK_CREATED,
+            "webhook",
+            &endpoint.id,
+            json!({"url": endpoint.url, "event_types": endpoint.event_types}),
+        )?;
+        self.store.create_webhook(&endpoint, &sealed, &event).await?;
+        Ok(CreatedWebhook { endpoint, secret })
+    }
+
+    /// The organization's webhook endpoints (never their secrets).
+    pub async fn list_webhooks(&self, actor: &Actor) -> Result<Vec<WebhookEndpoint>, EngineError> {
+        actor.require(management::WEBHOOKS_READ)?;
+        Ok(self.store.list_webhooks(actor.org_id()).await?)
+    }
+
+    /// One webhook endpoint.
+    pub async fn get_webhook(&self, actor: &Actor, id: &str) -> Result<WebhookEndpoint, EngineError> {
+        actor.require(management::WEBHOOKS_READ)?;
+        if !id::looks_like(IdKind::Webhook, id) {
+            return Err(EngineError::NotFound("webhook"));
+        }
+        self.store.get_webhook(actor.org_id(), id).await?.ok_or(EngineError::NotFound("webhook"))
+    }
+
+    /// Removes an endpoint; what was queued for it is dropped with it.
+    pub async fn delete_webhook(&self, actor: &Actor, id: &str) -> Result<(), EngineError> {
+        actor.require(management::WEBHOOKS_WRITE)?;
+        if !id::looks_like(IdKind::Webhook, id) {
+            return Err(EngineError::NotFound("webhook"));
+        }
+        let event = self.event(actor, actions::WEBHOOK_DELETED, "webhook", id, json!({}))?;
+        if self.store.delete_webhook(actor.org_id(), id, &event).await? {
+            Ok(())
+        } else {
+            Err(EngineError::NotFound("webhook"))
+        }
+    }
+
+    /// An endpoint's delivery log, newest first, each delivery with its attempts.
+    pub async fn list_deliveries(
+        &self,
+        actor: &Actor,
+        id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<WebhookDelivery>, EngineError> {
+        self.get_webhook(actor, id).await?;
+        Ok(self.store.list_deliveries(actor.org_id(), id, page).await?)
+    }
+}

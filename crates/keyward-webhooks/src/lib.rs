@@ -1,0 +1,258 @@
+//! Keyward's webhook dispatcher. Lifecycle events are queued in the store
+//! by the same transaction that logs them (an outbox); the dispatcher claims
+//! due deliveries under a lease, POSTs each as signed JSON, and either marks
+//! it delivered or schedules the next attempt with exponential backoff.
+//!
+//! Delivery is at least once: a dispatcher that dies mid-attempt loses its
+//! lease and another (or the same, restarted) tries again. Receivers
+//! deduplicate on the `Keyward-Event-Id` header. Time comes from the
+//! injected clock, so backoff is tested exactly with no sleeping: a test
+//! sets the clock and calls [`Dispatcher::run_due`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use keyward_core::model::{AuditEvent, DeliveryAttempt, DeliveryStatus};
+use keyward_core::webhook::{self, MasterKey};
+use keyward_core::{Clock, SecretToken};
+use keyward_store::{AttemptOutcome, DueDelivery, Store, StoreError};
+use serde_json::json;
+
+/// The header numbering the attempt (1 for the first).
+pub const ATTEMPT_HEADER: &str = "Keyward-Delivery-Attempt";
+
+/// When to give up, and how long to wait in between.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// Wait after the first failure; doubled after each further one.
+    pub first_delay: Duration,
+    /// The longest wait between attempts.
+    pub max_delay: Duration,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// How long a claimed delivery is reserved for its dispatcher (longer
+    /// than `timeout`, so a live attempt is never taken over).
+    pub lease: Duration,
+    /// Deliveries claimed per pass.
+    pub batch: u32,
+}
+
+impl Default for RetryPolicy {
+    /// 8 attempts over about 21 minutes: 10 s, 20 s, 40 s, … 640 s apart.
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            first_delay: Duration::from_secs(10),
+            max_delay: Duration::from_secs(3600),
+            timeout: Duration::from_secs(10),
+            lease: Duration::from_secs(60),
+            batch: 32,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt number `attempt` (1-based).
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(30);
+        self.first_delay.saturating_mul(1 << doublings).min(self.max_delay)
+    }
+}
+
+/// Delivers what the store's outbox holds.
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    master_key: MasterKey,
+    http: reqwest::Client,
+    policy: RetryPolicy,
+}
+
+/// The JSON body of a delivery: the audit event, under stable names. Audit
+/// events never hold a secret, so neither does this.
+pub fn payload(event: &AuditEvent) -> serde_json::Value {
+    json!({
+        "id": event.id,
+        "type": event.action,
+        "created_at": event.occurred_at,
+        "organization_id": event.org_id,
+        "actor": event.actor,
+        "target": {"type": event.target_type, "id": event.target_id},
+        "data": event.details,
+    })
+}
+
+fn to_chrono(duration: Duration) -> TimeDelta {
+    TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
+}
+
+impl Dispatcher {
+    /// A dispatcher over `store`, opening secrets with `master_key`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        master_key: MasterKey,
+        policy: RetryPolicy,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("Keyward-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .timeout(policy.timeout)
+            // A redirect is a failed delivery: following it could send events
+            // somewhere nobody registered.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self { store, clock, master_key, http, policy })
+    }
+
+    /// One pass: claims the deliveries due now, attempts them concurrently,
+    /// and records each outcome. Answers how many were attempted.
+    pub async fn run_due(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let lease_until = now + to_chrono(self.policy.lease);
+        let due = self.store.claim_deliveries(now, lease_until, self.policy.batch).await?;
+        let count = due.len();
+        let mut attempts = tokio::task::JoinSet::new();
+        for delivery in due {
+            let http = self.http.clone();
+            let secret = self.master_key.open(&delivery.sealed_secret, &delivery.endpoint_id);
+            attempts.spawn(async move {
+                let started = Instant::now();
+                let result = match secret {
+                    Ok(secret) => match String::from_utf8(secret.to_vec()) {
+                        Ok(text) => attempt(&http, &delivery, &SecretToken::new(text), now).await,
+                        Err(_) => Err("the sealed signing secret is not text".to_owned()),
+                    },
+                    Err(error) => Err(error.to_string()),
+                };
+                (delivery, now, started.elapsed(), result)
+            });
+        }
+        while let Some(joined) = attempts.join_next().await {
+            let Ok((delivery, attempted_at, took, result)) = joined else {
+                // A panicking attempt keeps its lease and is retried after it.
+                tracing::error!("a webhook attempt panicked");
+                continue;
+            };
+            let outcome = self.outcome(&delivery, attempted_at, took, result);
+            match outcome.status {
+                DeliveryStatus::Succeeded => {}
+                DeliveryStatus::Pending => tracing::info!(
+                    endpoint = %delivery.endpoint_id, event = %delivery.event.id, attempt = delivery.attempt,
+                    error = outcome.attempt.error.as_deref().unwrap_or_default(), "webhook delivery failed; will retry"
+                ),
+                DeliveryStatus::Failed => tracing::warn!(
+                    endpoint = %delivery.endpoint_id, event = %delivery.event.id, attempt = delivery.attempt,
+                    error = outcome.attempt.error.as_deref().unwrap_or_default(), "webhook delivery gave up"
+                ),
+            }
+            self.store.finish_attempt(&outcome).await?;
+        }
+        Ok(count)
+    }
+
+    fn outcome(
+        &self,
+        delivery: &DueDelivery,
+        attempted_at: DateTime<Utc>,
+        took: Duration,
+        result: Result<u16, String>,
+    ) -> AttemptOutcome {
+        let (status_code, error) = match result {
+            Ok(code) if (200..300).contains(&code) => (Some(code), None),
+            Ok(code) => (Some(code), Some(format!("the endpoint answered HTTP {code}"))),
+            Err(error) => (None, Some(error)),
+        };
+        let (status, next_attempt_at) = if error.is_none() {
+            (DeliveryStatus::Succeeded, None)
+        } else if delivery.attempt >= self.policy.max_attempts {
+            (DeliveryStatus::Failed, None)
+        } else {
+            (DeliveryStatus::Pending, Some(attempted_at + to_chrono(self.policy.delay_after(delivery.attempt))))
+        };
+        AttemptOutcome {
+            endpoint_id: delivery.endpoint_id.clone(),
+            event_id: delivery.event.id.clone(),
+            attempt: DeliveryAttempt {
+                attempt: delivery.attempt,
+                attempted_at,
+                status_code,
+                error,
+                duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            },
+            status,
+            next_attempt_at,
+        }
+    }
+
+    /// Runs passes until `shutdown` resolves: one every `interval`, and at
+    /// once again after a full batch (there may be more waiting).
+    pub async fn run(self: Arc<Self>, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let attempted = match self.run_due().await {
+                Ok(count) => count,
+                Err(error) => {
+                    tracing::error!(%error, "webhook dispatch failed");
+                    0
+                }
+            };
+            if attempted >= self.policy.batch as usize {
+                continue;
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+}
+
+/// POSTs one delivery; the endpoint's status code, or why there was none.
+async fn attempt(
+    http: &reqwest::Client,
+    delivery: &DueDelivery,
+    secret: &SecretToken,
+    now: DateTime<Utc>,
+) -> Result<u16, String> {
+    let body = serde_json::to_vec(&payload(&delivery.event)).map_err(|error| error.to_string())?;
+    let signature = webhook::signature_header(secret, now.timestamp(), &body);
+    let response = http
+        .post(&delivery.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(webhook::SIGNATURE_HEADER, signature)
+        .header(webhook::EVENT_ID_HEADER, &delivery.event.id)
+        .header(webhook::EVENT_TYPE_HEADER, &delivery.event.action)
+        .header(ATTEMPT_HEADER, delivery.attempt.to_string())
+        .body(body)
+        .send()
+        .await
+        .map_err(|error| describe(&error))?;
+    Ok(response.status().as_u16())
+}
+
+/// Why a request got no answer, in a line for the delivery log.
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "the endpoint did not answer in time".into()
+    } else if error.is_connect() {
+        "could not connect to the endpoint".into()
+    } else {
+        format!("the request failed: {error}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_first_delay_up_to_the_cap() {
+        let policy = RetryPolicy::default();
+        let waits: Vec<u64> = (1..=9).map(|n| policy.delay_after(n).as_secs()).collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 320, 640, 1280, 2560]);
+        assert_eq!(policy.delay_after(40), Duration::from_secs(3600));
+    }
+}
