@@ -463,6 +463,14 @@ async fn every_role_gets_exactly_its_rights_on_every_endpoint() {
             // The owner comes after the admin, who deleted it already.
             [403, 403, 204, 404],
         ),
+        row("list webhooks", Method::GET, "/v1/webhooks", None, [200, 200, 200, 200]),
+        row(
+            "register a webhook",
+            Method::POST,
+            "/v1/webhooks",
+            Some(json!({"url": "https://hooks.example.com/{role}"})),
+            [403, 403, 201, 201],
+        ),
         row(
             "revoke someone else's token",
             Method::POST,

@@ -82,7 +82,7 @@ fn spec_verify(secret: &str, headers: &HeaderMap, body: &[u8], now: i64) -> Resu
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
     let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    if candidates.iter().any(|candidate| *candidate == expected) {
+    if candidates.contains(&expected) {
         Ok(())
     } else {
         Err("no signature matches")

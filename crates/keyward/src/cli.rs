@@ -44,6 +44,9 @@ pub enum Command {
     /// Create, list, remove service accounts (owners of tokens that outlive any member).
     #[command(subcommand, name = "service-account")]
     ServiceAccount(ServiceAccountCommand),
+    /// Register, list, remove webhook endpoints, and read their delivery logs.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Verify a token (read from standard input when not given, so it stays out of shell history).
     Verify(VerifyArgs),
     /// Show the audit log.
@@ -238,6 +241,46 @@ pub enum TokenCommand {
         client: ClientArgs,
         /// Token id (tok_…)
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Register an endpoint; prints its signing secret once.
+    Create {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Where events are POSTed: https://…, or http://localhost…
+        #[arg(long)]
+        url: String,
+        /// An event type to receive, e.g. token.revoked; repeat for several (none given: all)
+        #[arg(long = "event", value_name = "TYPE")]
+        events: Vec<String>,
+        /// What the endpoint is for
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List the organization's endpoints.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove an endpoint (what is still queued for it is dropped).
+    Delete {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Endpoint id (whk_…)
+        id: String,
+    },
+    /// Show an endpoint's delivery log, newest first.
+    Deliveries {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Endpoint id (whk_…)
+        id: String,
+        /// Page size (1-200)
+        #[arg(long)]
+        limit: Option<u32>,
     },
 }
 

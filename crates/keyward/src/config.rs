@@ -44,6 +44,22 @@ pub struct ServerConfig {
     pub open_signup: bool,
     /// How long a dashboard session lasts after sign-in, in seconds.
     pub session_lifetime_seconds: u64,
+    /// 64 hex characters sealing webhook signing secrets at rest; best given
+    /// as `KEYWARD_MASTER_KEY_FILE`. Unset with a data directory: Keyward
+    /// creates `master.key` there (mode 0600); unset with a database URL:
+    /// webhooks are off.
+    pub master_key: Option<SecretSetting>,
+}
+
+/// A setting that must never be printed: `Debug` shows it redacted.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct SecretSetting(pub String);
+
+impl std::fmt::Debug for SecretSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Default for ServerConfig {
@@ -62,6 +78,7 @@ impl Default for ServerConfig {
             trusted_proxies: String::new(),
             open_signup: false,
             session_lifetime_seconds: 12 * 3600,
+            master_key: None,
         }
     }
 }
@@ -80,6 +97,7 @@ const KEYS: &[&str] = &[
     "trusted_proxies",
     "open_signup",
     "session_lifetime_seconds",
+    "master_key",
 ];
 
 /// Settings given as flags; `None` leaves the lower layers' value.

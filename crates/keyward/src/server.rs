@@ -6,12 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyward_core::webhook::MasterKey;
 use keyward_core::{OsRng, SystemClock, TokenPrefix};
 use keyward_engine::{Engine, EngineConfig, Issued};
 use keyward_server::{router, serve, AppState};
 use keyward_store::Store;
 use keyward_store_postgres::PostgresStore;
 use keyward_store_sqlite::SqliteStore;
+use keyward_webhooks::{Dispatcher, RetryPolicy};
 
 use crate::config::ServerConfig;
 use crate::error::CliError;
@@ -58,7 +60,44 @@ fn create_private_dir(dir: &Path) -> Result<(), CliError> {
         .map_err(|e| CliError::Store(format!("cannot create data directory {}: {e}", dir.display())))
 }
 
-fn engine(config: &ServerConfig, store: Arc<dyn Store>) -> Result<Arc<Engine>, CliError> {
+/// The master key that seals webhook secrets: configured, or (for the
+/// embedded store) `master.key` in the data directory, created on first use.
+fn master_key(config: &ServerConfig) -> Result<Option<MasterKey>, CliError> {
+    if let Some(text) = &config.master_key {
+        return MasterKey::from_hex(&text.0).map(Some).map_err(|e| CliError::Usage(format!("master_key: {e}")));
+    }
+    if config.database_url.is_some() {
+        return Ok(None);
+    }
+    let path = config.data_dir.join("master.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            MasterKey::from_hex(&text).map(Some).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let (key, text) = MasterKey::generate(&OsRng).map_err(|e| CliError::Store(e.to_string()))?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| CliError::Store(format!("cannot create {}: {e}", path.display())))?;
+            file.write_all(format!("{}\n", &*text).as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| CliError::Store(format!("cannot write {}: {e}", path.display())))?;
+            tracing::info!(path = %path.display(), "created the master key that seals webhook secrets");
+            Ok(Some(key))
+        }
+        Err(error) => Err(CliError::Store(format!("cannot read {}: {error}", path.display()))),
+    }
+}
+
+fn engine(
+    config: &ServerConfig,
+    store: Arc<dyn Store>,
+    master_key: Option<MasterKey>,
+) -> Result<Arc<Engine>, CliError> {
     let prefix = TokenPrefix::new(&config.token_prefix)
         .map_err(|e| CliError::Usage(format!("token_prefix {:?}: {e}", config.token_prefix)))?;
     if !(60..=30 * 24 * 3600).contains(&config.session_lifetime_seconds) {
@@ -73,6 +112,7 @@ fn engine(config: &ServerConfig, store: Arc<dyn Store>) -> Result<Arc<Engine>, C
         negative_cache_ttl: Duration::from_millis(config.negative_cache_ttl_ms),
         open_signup: config.open_signup,
         session_lifetime: Duration::from_secs(config.session_lifetime_seconds),
+        master_key,
         ..EngineConfig::default()
     };
     Ok(Arc::new(Engine::new(store, Arc::new(SystemClock), Arc::new(OsRng), engine_config)))
@@ -140,7 +180,7 @@ fn announce(issued: &Issued) {
 /// `keyward init`
 pub async fn init(config: &ServerConfig) -> Result<(), CliError> {
     let store = open_store(config).await?;
-    let engine = engine(config, store)?;
+    let engine = engine(config, store, None)?;
     if !bootstrap(&engine, config).await? {
         eprintln!("keyward: already initialized; no new admin token was created.");
     }
@@ -160,7 +200,8 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     let trusted_proxies =
         keyward_core::ip::parse_list(&proxies).map_err(|e| CliError::Usage(format!("invalid trusted_proxies: {e}")))?;
     let store = open_store(config).await?;
-    let engine = engine(config, store)?;
+    let master_key = master_key(config)?;
+    let engine = engine(config, store.clone(), master_key.clone())?;
     // Bootstrapping also loads which keyspace is the management one.
     bootstrap(&engine, config).await?;
     // With PostgreSQL, other instances may change tokens this one caches.
@@ -191,11 +232,28 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
                 .await;
         })
     };
+    let dispatcher = match master_key {
+        Some(key) => {
+            let dispatcher = Dispatcher::new(store, Arc::new(SystemClock), key, RetryPolicy::default())
+                .map_err(|e| CliError::Usage(format!("cannot start the webhook dispatcher: {e}")))?;
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(Arc::new(dispatcher).run(Duration::from_secs(1), async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })))
+        }
+        None => {
+            tracing::warn!("webhooks are off: no master key (set KEYWARD_MASTER_KEY_FILE)");
+            None
+        }
+    };
     let app = router(AppState::new(engine).with_trusted_proxies(trusted_proxies));
     let served = serve(listener, app, shutdown_signal()).await;
     let _ = stop.send(true);
     // The flusher writes the last usage counts before we exit.
     let _ = flusher.await;
+    if let Some(dispatcher) = dispatcher {
+        let _ = dispatcher.await;
+    }
     tracing::info!("keyward stopped");
     served.map_err(|e| CliError::Store(format!("server error: {e}")))
 }

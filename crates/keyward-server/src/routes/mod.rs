@@ -9,6 +9,7 @@ pub mod organizations;
 pub mod policy;
 pub mod tokens;
 pub mod verify;
+pub mod webhooks;
 
 use axum::http::{header, HeaderMap, HeaderValue};
 use keyward_store::{Cursor, PageRequest};

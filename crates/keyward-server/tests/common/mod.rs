@@ -58,7 +58,10 @@ pub async fn start_with(
 pub async fn sqlite_server() -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let store = keyward_store_sqlite::SqliteStore::open(&dir.path().join("keyward.db")).await.unwrap();
-    start(Arc::new(store), Some(dir)).await
+    // With a master key, as `keyward serve` on a data directory has one.
+    let master_key = keyward_core::webhook::MasterKey::generate(&OsRng).unwrap().0;
+    let config = EngineConfig { master_key: Some(master_key), ..EngineConfig::default() };
+    start_with(Arc::new(store), Some(dir), &[], config).await
 }
 
 impl TestServer {

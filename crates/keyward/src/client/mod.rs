@@ -9,6 +9,7 @@ mod output;
 mod policy;
 mod token;
 mod verify;
+mod webhook;
 
 use reqwest::Method;
 use serde_json::Value;
@@ -25,6 +26,7 @@ pub async fn run(command: Command) -> Result<(), CliError> {
         Command::Policy(command) => policy::run(command).await,
         Command::Member(command) => member::run(command).await,
         Command::ServiceAccount(command) => member::run_service_accounts(command).await,
+        Command::Webhook(command) => webhook::run(command).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Serve(_) | Command::Init(_) | Command::Migrate(_) => {

@@ -1,0 +1,84 @@
+//! `/v1/webhooks`: the endpoints that receive lifecycle events, and their delivery logs.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use keyward_engine::NewWebhook;
+
+use crate::dto::{CreateWebhook, CreatedWebhookView, DeliveryView, Page, PageQuery, WebhookList, WebhookView};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::routes::{page_request, shown_once_headers};
+use crate::AppState;
+
+/// Register an endpoint for lifecycle events. The response is the only
+/// time its signing secret is shown. 409 `master_key_missing` when the
+/// deployment has no master key. Needs `keyward:webhooks:write`.
+#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", request_body = CreateWebhook,
+    security(("bearer" = ["keyward:webhooks:write"])),
+    responses((status = 201, body = CreatedWebhookView), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 409, body = Problem)))]
+pub async fn create_webhook(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(body): ApiJson<CreateWebhook>,
+) -> Result<(StatusCode, HeaderMap, Json<CreatedWebhookView>), ApiError> {
+    let input = NewWebhook { url: body.url, description: body.description, event_types: body.event_types };
+    let created = state.engine.create_webhook(&actor, input).await?;
+    let headers = shown_once_headers(Some(&format!("/v1/webhooks/{}", created.endpoint.id)));
+    let view = CreatedWebhookView { secret: created.secret.expose().to_owned(), endpoint: created.endpoint.into() };
+    Ok((StatusCode::CREATED, headers, Json(view)))
+}
+
+/// The organization's webhook endpoints. Needs `keyward:webhooks:read`.
+#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = ["keyward:webhooks:read"])),
+    responses((status = 200, body = WebhookList), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn list_webhooks(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+) -> Result<Json<WebhookList>, ApiError> {
+    let endpoints = state.engine.list_webhooks(&actor).await?;
+    Ok(Json(WebhookList { data: endpoints.into_iter().map(WebhookView::from).collect() }))
+}
+
+/// One webhook endpoint. Needs `keyward:webhooks:read`.
+#[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+    security(("bearer" = ["keyward:webhooks:read"])),
+    responses((status = 200, body = WebhookView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_webhook(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookView>, ApiError> {
+    Ok(Json(state.engine.get_webhook(&actor, &id).await?.into()))
+}
+
+/// Remove an endpoint; deliveries still queued for it are dropped. Needs `keyward:webhooks:write`.
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+    security(("bearer" = ["keyward:webhooks:write"])),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn delete_webhook(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.engine.delete_webhook(&actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The endpoint's delivery log, newest first: each event's status and
+/// every attempt (time, HTTP status or error, duration). Needs `keyward:webhooks:read`.
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = String, Path), PageQuery),
+    security(("bearer" = ["keyward:webhooks:read"])),
+    responses((status = 200, body = Page<DeliveryView>), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 404, body = Problem)))]
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<Page<DeliveryView>>, ApiError> {
+    let page = page_request(query.limit, query.cursor.as_deref())?;
+    let deliveries = state.engine.list_deliveries(&actor, &id, &page).await?;
+    Ok(Json(Page::from_store(deliveries, DeliveryView::from)))
+}
