@@ -75,22 +75,29 @@ fn master_key(config: &ServerConfig) -> Result<Option<MasterKey>, CliError> {
             MasterKey::from_hex(&text).map(Some).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            use std::os::unix::fs::OpenOptionsExt;
             let (key, text) = MasterKey::generate(&OsRng).map_err(|e| CliError::Store(e.to_string()))?;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
+            write_new_private_file(&path, format!("{}\n", &*text).as_bytes())
                 .map_err(|e| CliError::Store(format!("cannot create {}: {e}", path.display())))?;
-            file.write_all(format!("{}\n", &*text).as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| CliError::Store(format!("cannot write {}: {e}", path.display())))?;
             tracing::info!(path = %path.display(), "created the master key that seals webhook secrets");
             Ok(Some(key))
         }
         Err(error) => Err(CliError::Store(format!("cannot read {}: {error}", path.display()))),
     }
+}
+
+/// Creates `path` (mode 0600) holding `contents`, all at once: the bytes are
+/// written and synced under a temporary name, then linked into place, which
+/// fails if `path` exists. A crash midway leaves no empty or partial file
+/// at `path` to be mistaken for a key on the next start.
+fn write_new_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let temporary = path.with_extension("partial");
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temporary)?;
+    let placed =
+        file.write_all(contents).and_then(|()| file.sync_all()).and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    placed
 }
 
 fn engine(
@@ -278,4 +285,23 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests and flushing usage");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_private_file_is_created_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        write_new_private_file(&path, b"abc\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"abc\n");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(write_new_private_file(&path, b"other\n").is_err(), "an existing file is never replaced");
+        assert_eq!(std::fs::read(&path).unwrap(), b"abc\n");
+        assert!(!path.with_extension("partial").exists(), "no temporary file is left behind");
+    }
 }
