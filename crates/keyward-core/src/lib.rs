@@ -11,6 +11,7 @@ pub mod clock;
 pub mod digest;
 pub mod id;
 pub mod ip;
+pub mod lifecycle;
 pub mod model;
 pub mod policy;
 pub mod rng;

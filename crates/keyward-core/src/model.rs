@@ -117,6 +117,8 @@ pub struct TokenRecord {
     /// counted from then as well, so an enabled token is not disabled again
     /// at once for the silence that disabled it.
     pub enabled_at: Option<DateTime<Utc>>,
+    /// Its own rotation period in days, overriding the organization's policy.
+    pub rotation_period_days: Option<u32>,
     /// Last successful verification (flushed in batches).
     pub last_used_at: Option<DateTime<Utc>>,
     /// Successful verifications (flushed in batches).
@@ -534,6 +536,14 @@ pub mod actions {
     pub const TOKEN_ENABLED: &str = "token.enabled";
     /// A token was deleted for good (its audit history stays).
     pub const TOKEN_DELETED: &str = "token.deleted";
+    /// A token expires within one of the warning periods.
+    pub const TOKEN_EXPIRING: &str = "token.expiring";
+    /// A token reached its expiry.
+    pub const TOKEN_EXPIRED: &str = "token.expired";
+    /// A token will be disabled for inactivity within one of the warning periods.
+    pub const TOKEN_INACTIVITY_WARNING: &str = "token.inactivity_warning";
+    /// A token is older than its rotation period.
+    pub const TOKEN_ROTATION_DUE: &str = "token.rotation_due";
     /// A webhook endpoint was registered.
     pub const WEBHOOK_CREATED: &str = "webhook.created";
     /// A webhook endpoint was removed.
@@ -569,11 +579,12 @@ pub mod actions {
 pub const SYSTEM_ACTOR: &str = "system";
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests_support {
     use super::*;
     use crate::clock::micros_to_datetime;
 
-    fn record(expires_at: Option<i64>, revoked_at: Option<i64>) -> TokenRecord {
+    /// A plain token record for unit tests.
+    pub(crate) fn record(expires_at: Option<i64>, revoked_at: Option<i64>) -> TokenRecord {
         TokenRecord {
             id: "tok_x".into(),
             org_id: "org_x".into(),
@@ -599,10 +610,18 @@ mod tests {
             disabled_at: None,
             disabled_reason: None,
             enabled_at: None,
+            rotation_period_days: None,
             last_used_at: None,
             use_count: 0,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::record;
+    use super::*;
+    use crate::clock::micros_to_datetime;
 
     #[test]
     fn expiry_boundary_is_exclusive() {

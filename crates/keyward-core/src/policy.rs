@@ -30,7 +30,23 @@ pub struct TokenPolicy {
     /// Longest grace period a rotation may give the old token, in seconds
     /// ([`DEFAULT_MAX_ROTATION_GRACE_SECONDS`] when unset).
     pub max_rotation_grace_seconds: Option<i64>,
+    /// Disable tokens nobody used for this many days (counted from their
+    /// last use, creation or re-enabling, whichever is latest).
+    pub disable_after_inactive_days: Option<u32>,
+    /// Days before an expiry or an inactivity disabling that a warning
+    /// event is sent ([`DEFAULT_WARNING_DAYS`] when unset; `[]` for none).
+    pub warning_days: Option<Vec<u32>>,
+    /// Rotate every token at least this often, in days (a token may set a
+    /// shorter or longer period of its own): due tokens are flagged and
+    /// announced with `token.rotation_due`.
+    pub rotation_period_days: Option<u32>,
 }
+
+/// When warnings go out if a policy sets none: a week ahead, for a team to
+/// plan, and a day ahead, for whoever has not.
+pub const DEFAULT_WARNING_DAYS: &[u32] = &[7, 1];
+/// The longest period any lifecycle rule counts in days: ten years.
+pub const MAX_LIFECYCLE_DAYS: u32 = 3650;
 
 /// The longest rotation grace period when a policy sets none: a week, time
 /// for a weekly deploy to pick up the new token.
@@ -118,6 +134,14 @@ impl TokenPolicy {
         self.max_rotation_grace_seconds.unwrap_or(DEFAULT_MAX_ROTATION_GRACE_SECONDS)
     }
 
+    /// Days before an event that warnings go out, largest first.
+    pub fn warning_days(&self) -> Vec<u32> {
+        let mut days = self.warning_days.clone().unwrap_or_else(|| DEFAULT_WARNING_DAYS.to_vec());
+        days.sort_unstable_by(|a, b| b.cmp(a));
+        days.dedup();
+        days
+    }
+
     /// Checks a policy as given by an owner.
     pub fn validate(self) -> Result<Self, InvalidField> {
         if let Some(max) = self.max_lifetime_seconds {
@@ -138,6 +162,22 @@ impl TokenPolicy {
                     "max_rotation_grace_seconds",
                     format!("must be between 0 and {CEILING_ROTATION_GRACE_SECONDS} seconds (90 days)"),
                 ));
+            }
+        }
+        for (field, days) in [
+            ("disable_after_inactive_days", self.disable_after_inactive_days),
+            ("rotation_period_days", self.rotation_period_days),
+        ] {
+            if days.is_some_and(|days| !(1..=MAX_LIFECYCLE_DAYS).contains(&days)) {
+                return Err(InvalidField::new(field, format!("must be between 1 and {MAX_LIFECYCLE_DAYS} days")));
+            }
+        }
+        if let Some(warnings) = &self.warning_days {
+            if warnings.len() > 5 {
+                return Err(InvalidField::new("warning_days", "at most 5 warnings"));
+            }
+            if warnings.iter().any(|days| !(1..=365).contains(days)) {
+                return Err(InvalidField::new("warning_days", "each must be between 1 and 365 days"));
             }
         }
         let grantable_scopes = self
@@ -269,5 +309,19 @@ mod tests {
         assert_eq!(bad(reserved), "grantable_scopes");
         let malformed = TokenPolicy { grantable_scopes: Some(vec!["Nope".into()]), ..TokenPolicy::default() };
         assert_eq!(bad(malformed), "grantable_scopes");
+        let idle = TokenPolicy { disable_after_inactive_days: Some(0), ..TokenPolicy::default() };
+        assert_eq!(bad(idle), "disable_after_inactive_days");
+        let rotation = TokenPolicy { rotation_period_days: Some(MAX_LIFECYCLE_DAYS + 1), ..TokenPolicy::default() };
+        assert_eq!(bad(rotation), "rotation_period_days");
+        assert_eq!(bad(TokenPolicy { warning_days: Some(vec![0]), ..TokenPolicy::default() }), "warning_days");
+        assert_eq!(bad(TokenPolicy { warning_days: Some(vec![1; 6]), ..TokenPolicy::default() }), "warning_days");
+    }
+
+    #[test]
+    fn warnings_default_to_a_week_and_a_day_and_come_largest_first() {
+        assert_eq!(TokenPolicy::default().warning_days(), vec![7, 1]);
+        let custom = TokenPolicy { warning_days: Some(vec![1, 30, 1]), ..TokenPolicy::default() };
+        assert_eq!(custom.warning_days(), vec![30, 1]);
+        assert!(TokenPolicy { warning_days: Some(vec![]), ..TokenPolicy::default() }.warning_days().is_empty());
     }
 }

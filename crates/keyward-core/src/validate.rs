@@ -137,6 +137,16 @@ pub fn ttl_seconds(field: &'static str, seconds: i64) -> Result<(), InvalidField
     Ok(())
 }
 
+/// A period counted in days (rotation, inactivity): 1 to
+/// [`MAX_LIFECYCLE_DAYS`](crate::policy::MAX_LIFECYCLE_DAYS).
+pub fn lifecycle_days(field: &'static str, days: u32) -> Result<u32, InvalidField> {
+    let max = crate::policy::MAX_LIFECYCLE_DAYS;
+    if !(1..=max).contains(&days) {
+        return Err(InvalidField::new(field, format!("must be between 1 and {max} days")));
+    }
+    Ok(days)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

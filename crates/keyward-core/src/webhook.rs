@@ -49,6 +49,10 @@ pub const EVENT_TYPES: &[&str] = &[
     actions::TOKEN_DISABLED_INACTIVE,
     actions::TOKEN_ENABLED,
     actions::TOKEN_DELETED,
+    actions::TOKEN_EXPIRING,
+    actions::TOKEN_EXPIRED,
+    actions::TOKEN_INACTIVITY_WARNING,
+    actions::TOKEN_ROTATION_DUE,
 ];
 
 /// Whether audit events with `action` are delivered to webhooks.

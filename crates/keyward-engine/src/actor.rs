@@ -213,6 +213,7 @@ impl Actor {
             disabled_at: None,
             disabled_reason: None,
             enabled_at: None,
+            rotation_period_days: None,
             last_used_at: None,
             use_count: 0,
         };

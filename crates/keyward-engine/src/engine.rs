@@ -118,6 +118,8 @@ pub struct NewToken {
     pub metadata: Option<Value>,
     /// Networks (CIDRs or addresses) it may be used from; empty: anywhere.
     pub allowed_ips: Vec<String>,
+    /// Its own rotation period in days, overriding the organization's.
+    pub rotation_period_days: Option<u32>,
 }
 
 /// Changes to a token's mutable fields.
@@ -133,6 +135,8 @@ pub struct TokenChanges {
     pub confirm_broader_scopes: bool,
     /// New IP allowlist (replaces the old one; empty: anywhere).
     pub allowed_ips: Option<Vec<String>>,
+    /// New rotation period in days; `Some(None)` falls back to the organization's.
+    pub rotation_period_days: Option<Option<u32>>,
 }
 
 /// A token that breaks its organization's current policy, and how.
@@ -572,6 +576,7 @@ impl Engine {
             disabled_at: None,
             disabled_reason: None,
             enabled_at: None,
+            rotation_period_days: None,
             last_used_at: None,
             use_count: 0,
         };
@@ -683,6 +688,10 @@ impl Engine {
             .ok_or(EngineError::NotFound("keyspace"))?;
         let scopes = grantable_scopes(actor, &keyspace, &input.scopes)?;
         let allowed_ips = parse_allowed_ips(&input.allowed_ips)?;
+        let rotation_period_days = input
+            .rotation_period_days
+            .map(|days| validate::lifecycle_days("rotation_period_days", days))
+            .transpose()?;
         let policy = self.token_policy(actor).await?;
         let now = self.now();
         let expires_at = match (input.expires_in, input.expires_at) {
@@ -708,7 +717,9 @@ impl Engine {
                 .or(keyspace.default_ttl_seconds)
                 .map(|seconds| now + chrono::Duration::seconds(seconds)),
         };
-        let (secret, record) = self.mint(&keyspace, name, owner, scopes, allowed_ips, expires_at, metadata, actor)?;
+        let (secret, mut record) =
+            self.mint(&keyspace, name, owner, scopes, allowed_ips, expires_at, metadata, actor)?;
+        record.rotation_period_days = rotation_period_days;
         let mut violations = Engine::violations_of(&policy, &record);
         let limit = policy.max_active_tokens_per_owner.map(|max| ActiveTokenLimit { max: u64::from(max), now });
         if let Some(limit) = limit {
@@ -725,7 +736,7 @@ impl Engine {
             actions::TOKEN_CREATED,
             "token",
             &record.id,
-            json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at}),
+            json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotation_period_days": record.rotation_period_days}),
         )?;
         self.store.create_token(&record, &digest, &event, limit).await.map_err(|error| match error {
             keyward_store::StoreError::MissingReference(_) => EngineError::NotFound("keyspace"),
@@ -947,8 +958,17 @@ impl Engine {
             validate::metadata(metadata)?;
         }
         let allowed_ips = changes.allowed_ips.as_deref().map(parse_allowed_ips).transpose()?;
-        if name.is_none() && changes.metadata.is_none() && changes.scopes.is_none() && allowed_ips.is_none() {
-            return Err(InvalidField::new("name", "give at least one of name, metadata, scopes or allowed_ips").into());
+        if name.is_none()
+            && changes.metadata.is_none()
+            && changes.scopes.is_none()
+            && allowed_ips.is_none()
+            && changes.rotation_period_days.is_none()
+        {
+            return Err(InvalidField::new(
+                "name",
+                "give at least one of name, metadata, scopes, allowed_ips or rotation_period_days",
+            )
+            .into());
         }
         if !keyward_core::id::looks_like(IdKind::Token, id) {
             return Err(EngineError::NotFound("token"));
@@ -1013,8 +1033,16 @@ impl Engine {
         if let Some(list) = &allowed_ips {
             details.insert("allowed_ips".into(), json!(list));
         }
+        let rotation_period_days = changes
+            .rotation_period_days
+            .map(|days| days.map(|days| validate::lifecycle_days("rotation_period_days", days)).transpose())
+            .transpose()?;
+        if let Some(days) = rotation_period_days {
+            details.insert("rotation_period_days".into(), json!(days));
+        }
         let event = self.event(actor, actions::TOKEN_UPDATED, "token", id, Value::Object(details))?;
-        let update = TokenUpdate { name, metadata: changes.metadata, scopes, allowed_ips, if_scopes_are };
+        let update =
+            TokenUpdate { name, metadata: changes.metadata, scopes, allowed_ips, rotation_period_days, if_scopes_are };
         let stored = self
             .store
             .update_token(actor.org_id(), id, &update, &event)

@@ -132,6 +132,7 @@ impl Engine {
             actor,
         )?;
         record.rotated_from = Some(old.id.clone());
+        record.rotation_period_days = old.rotation_period_days;
         // Only what the rotation itself could break: an old token made
         // before a stricter rule is replaced, not refused.
         let introduced: Vec<Violation> = Engine::violations_of(&policy, &record)

@@ -839,6 +839,9 @@ async fn token_policies_govern_new_and_changed_tokens_and_report_old_ones() {
         require_ip_allowlist: true,
         max_active_tokens_per_owner: Some(3),
         max_rotation_grace_seconds: Some(3600),
+        disable_after_inactive_days: Some(90),
+        warning_days: Some(vec![14, 3]),
+        rotation_period_days: Some(30),
     };
     let organization = h.engine.set_token_policy(&h.admin, policy.clone()).await.unwrap();
     assert_eq!(organization.token_policy, policy);

@@ -181,6 +181,10 @@ pub struct CreateToken {
     /// IPv6 (at most 64). Omitted or empty: anywhere.
     #[serde(default)]
     pub allowed_ips: Vec<String>,
+    /// Rotate it at least this often, in days (1 to 3650), overriding the
+    /// organization's `rotation_period_days`. Due tokens are flagged with
+    /// `rotation_due` and announced once with a `token.rotation_due` event.
+    pub rotation_period_days: Option<u32>,
 }
 
 /// A token, without its secret.
@@ -227,6 +231,13 @@ pub struct TokenView {
     /// Whether it was rotated and still verifies: its clients should move
     /// to `replaced_by` before `expires_at`. See `GET /v1/tokens/{id}/clients`.
     pub in_rotation_grace: bool,
+    /// Its own rotation period in days (else the organization's applies).
+    pub rotation_period_days: Option<u32>,
+    /// When its rotation is or was due, under its own period or the
+    /// organization's; `null` when no period applies.
+    pub rotation_due_at: Option<DateTime<Utc>>,
+    /// Whether it is live and past `rotation_due_at`: rotate it.
+    pub rotation_due: bool,
     /// Updated in batches (about once a second).
     pub last_used_at: Option<DateTime<Utc>>,
     /// Successful verifications, updated in batches.
@@ -242,6 +253,9 @@ impl TokenView {
             masked: record.masked(),
             state: record.state_at(now_micros).as_str().to_owned(),
             in_rotation_grace: record.in_rotation_grace(now_micros),
+            rotation_period_days: record.rotation_period_days,
+            rotation_due_at: None,
+            rotation_due: false,
             id: record.id,
             name: record.name,
             org_id: record.org_id,
@@ -270,8 +284,13 @@ impl TokenView {
     /// The view, flagged with the rules of `policy` the token breaks.
     pub fn flagged(record: TokenRecord, now_micros: i64, policy: &TokenPolicy) -> Self {
         let violations = keyward_engine::Engine::violations_of(policy, &record);
+        let due_at = keyward_core::lifecycle::rotation_due_at(&record, policy.rotation_period_days).map(|(at, _)| at);
+        let live =
+            record.state_at(now_micros) == keyward_core::model::TokenState::Active && record.replaced_by.is_none();
         Self {
             policy_violations: violations.iter().map(|v| v.code().to_owned()).collect(),
+            rotation_due_at: due_at,
+            rotation_due: live && due_at.is_some_and(|at| now_micros >= at.timestamp_micros()),
             ..Self::new(record, now_micros)
         }
     }
@@ -297,6 +316,16 @@ pub struct TokenPolicyView {
     /// Longest grace period a rotation may give the old token, in seconds
     /// (0 to 7,776,000; a week when omitted).
     pub max_rotation_grace_seconds: Option<i64>,
+    /// Disable customer tokens unused for this many days (1 to 3650),
+    /// counted from the last use, creation or re-enabling. Warnings go out
+    /// before (`token.inactivity_warning`). Management tokens are exempt.
+    pub disable_after_inactive_days: Option<u32>,
+    /// Days before an expiry or an inactivity disabling that warning events
+    /// go out (at most 5, each 1 to 365); `[7, 1]` when omitted, `[]` for none.
+    pub warning_days: Option<Vec<u32>>,
+    /// Every token must be rotated at least this often, in days (1 to
+    /// 3650), unless it sets its own period.
+    pub rotation_period_days: Option<u32>,
 }
 
 impl From<TokenPolicyView> for TokenPolicy {
@@ -309,6 +338,9 @@ impl From<TokenPolicyView> for TokenPolicy {
             require_ip_allowlist: view.require_ip_allowlist,
             max_active_tokens_per_owner: view.max_active_tokens_per_owner,
             max_rotation_grace_seconds: view.max_rotation_grace_seconds,
+            disable_after_inactive_days: view.disable_after_inactive_days,
+            warning_days: view.warning_days,
+            rotation_period_days: view.rotation_period_days,
         }
     }
 }
@@ -323,6 +355,9 @@ impl From<TokenPolicy> for TokenPolicyView {
             require_ip_allowlist: policy.require_ip_allowlist,
             max_active_tokens_per_owner: policy.max_active_tokens_per_owner,
             max_rotation_grace_seconds: policy.max_rotation_grace_seconds,
+            disable_after_inactive_days: policy.disable_after_inactive_days,
+            warning_days: policy.warning_days,
+            rotation_period_days: policy.rotation_period_days,
         }
     }
 }
@@ -461,6 +496,20 @@ pub struct UpdateToken {
     pub confirm_broader_scopes: bool,
     /// Replaces the IP allowlist; `[]` lifts the restriction.
     pub allowed_ips: Option<Vec<String>>,
+    /// Its own rotation period in days; `null` falls back to the
+    /// organization's policy.
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<u32>)]
+    pub rotation_period_days: Option<Option<u32>>,
+}
+
+/// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
+fn present_or_null<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Filters for `GET /v1/tokens`.

@@ -18,6 +18,10 @@ pub use crate::rotation_cases::{
     racing_rotations_give_one_replacement, rotation_grace_moves_only_within_its_bounds,
     rotation_replaces_an_active_token_once,
 };
+pub use crate::schedule_cases::{
+    inactivity_disabling_yields_to_a_use_it_did_not_see, lifecycle_candidates_are_the_tokens_with_something_coming,
+    notices_are_recorded_once_per_token_kind_and_instant,
+};
 pub use crate::webhook_cases::{
     deliveries_are_leased_retried_and_logged_attempt_by_attempt,
     webhook_events_queue_with_their_change_and_only_for_subscribers,

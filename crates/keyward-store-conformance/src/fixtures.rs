@@ -124,6 +124,7 @@ pub fn token(keyspace: &Keyspace, name: &str, owner: &str, created_at: DateTime<
         disabled_at: None,
         disabled_reason: None,
         enabled_at: None,
+        rotation_period_days: None,
         last_used_at: None,
         use_count: 0,
     };

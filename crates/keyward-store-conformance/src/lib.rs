@@ -11,6 +11,7 @@ pub mod cases;
 mod fixtures;
 mod lifecycle_cases;
 mod rotation_cases;
+mod schedule_cases;
 mod webhook_cases;
 
 use keyward_store::Store;
@@ -59,6 +60,9 @@ macro_rules! conformance_tests {
             deletion_removes_the_token_and_keeps_its_audit_trail,
             webhook_events_queue_with_their_change_and_only_for_subscribers,
             deliveries_are_leased_retried_and_logged_attempt_by_attempt,
+            lifecycle_candidates_are_the_tokens_with_something_coming,
+            notices_are_recorded_once_per_token_kind_and_instant,
+            inactivity_disabling_yields_to_a_use_it_did_not_see,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -26,8 +26,9 @@ use keyward_core::role::Role;
 use keyward_core::{OsRng, SecureRng, TokenDigest};
 use keyward_store::{
     Acceptance, ActiveTokenLimit, AttemptOutcome, AuditFilter, BulkFilter, BulkRevocation, ChangeSink, ClientSighting,
-    DueDelivery, Founding, Guarded, Page, PageRequest, Revocation, RevocationEvent, RotationWrite, Store, StoreError,
-    StoredToken, Switch, Switched, TokenFilter, TokenUpdate, UsageDelta, MAX_CLIENTS_PER_TOKEN,
+    DueDelivery, Founding, Guarded, LifecycleWindow, NoticeWrite, Page, PageRequest, Revocation, RevocationEvent,
+    RotationWrite, Store, StoreError, StoredToken, Switch, Switched, TokenFilter, TokenUpdate, UsageDelta,
+    MAX_CLIENTS_PER_TOKEN,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Transaction};
@@ -163,9 +164,9 @@ async fn insert_token(
         "INSERT INTO tokens (id, org_id, keyspace_id, management, digest, name, owner, scopes, metadata, environment,
                              prefix, last4, created_at, created_by, expires_at, revoked_at, last_used_at, use_count,
                              allowed_ips, revoked_reason, rotated_from, replaced_by, rotated_at,
-                             expires_at_before_rotation)
+                             expires_at_before_rotation, rotation_period_days)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-                 $22, $23, $24)",
+                 $22, $23, $24, $25)",
     )
     .bind(&token.id)
     .bind(&token.org_id)
@@ -191,6 +192,7 @@ async fn insert_token(
     .bind(&token.replaced_by)
     .bind(token.rotated_at.map(|at| at.timestamp_micros()))
     .bind(token.expires_at_before_rotation.map(|at| at.timestamp_micros()))
+    .bind(token.rotation_period_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)))
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
@@ -547,7 +549,8 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let changed = sqlx::query(
             "UPDATE tokens SET name = COALESCE($1, name), metadata = COALESCE($2, metadata),
-                               scopes = COALESCE($3, scopes), allowed_ips = COALESCE($4, allowed_ips)
+                               scopes = COALESCE($3, scopes), allowed_ips = COALESCE($4, allowed_ips),
+                               rotation_period_days = CASE WHEN $8 THEN $9 ELSE rotation_period_days END
              WHERE org_id = $5 AND id = $6 AND ($7::jsonb IS NULL OR scopes = $7::jsonb)",
         )
         .bind(&update.name)
@@ -557,6 +560,8 @@ impl Store for PostgresStore {
         .bind(org)
         .bind(id)
         .bind(expected_scopes)
+        .bind(update.rotation_period_days.is_some())
+        .bind(update.rotation_period_days.flatten().map(|days| i32::try_from(days).unwrap_or(i32::MAX)))
         .execute(&mut *tx)
         .await
         .map_err(backend)?
@@ -625,6 +630,13 @@ impl Store for PostgresStore {
                  WHERE org_id = $2 AND id = $3 AND revoked_at IS NULL AND disabled_at IS NOT NULL",
             )
             .bind(at.timestamp_micros()),
+            Switch::DisableInactive { at, last_activity_at } => sqlx::query(
+                "UPDATE tokens SET disabled_at = $1, disabled_reason = 'inactivity'
+                 WHERE org_id = $3 AND id = $4 AND revoked_at IS NULL AND disabled_at IS NULL
+                   AND GREATEST(created_at, COALESCE(last_used_at, 0), COALESCE(enabled_at, 0)) <= $2",
+            )
+            .bind(at.timestamp_micros())
+            .bind(last_activity_at.timestamp_micros()),
         };
         let changed = query.bind(org).bind(id).execute(&mut *tx).await.map_err(backend)?.rows_affected() == 1;
         if changed {
@@ -657,6 +669,67 @@ impl Store for PostgresStore {
         insert_event(&mut tx, event).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Some(token))
+    }
+
+    async fn lifecycle_candidates(
+        &self,
+        org: &str,
+        window: &LifecycleWindow,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<TokenRecord>, StoreError> {
+        // The two NOT EXISTS keep announced endings out: without them an
+        // expired or overdue token would be read on every pass forever.
+        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS}, NULL::bytea AS digest FROM tokens t
+             WHERE t.org_id = $1 AND t.id > $2 AND t.revoked_at IS NULL AND t.disabled_at IS NULL
+               AND t.replaced_by IS NULL
+               AND ((t.expires_at > $3 AND t.expires_at <= $4
+                     AND NOT EXISTS (SELECT 1 FROM lifecycle_notices n
+                                     WHERE n.token_id = t.id AND n.kind = 'expired' AND n.about = t.expires_at))
+                 OR ((t.expires_at IS NULL OR t.expires_at > $5)
+                     AND ((NOT t.management AND GREATEST(t.created_at, COALESCE(t.last_used_at, 0), COALESCE(t.enabled_at, 0)) <= $6)
+                       OR (t.created_at + COALESCE(t.rotation_period_days, $7)::bigint * 86400000000 <= $5
+                           AND NOT EXISTS (SELECT 1 FROM lifecycle_notices n
+                                           WHERE n.token_id = t.id AND n.kind = 'rotation_due')))))
+             ORDER BY t.id LIMIT $8"
+        ))
+        .bind(org)
+        .bind(after_id.unwrap_or(""))
+        .bind(window.expired_since.timestamp_micros())
+        .bind(window.expiring_until.timestamp_micros())
+        .bind(window.now.timestamp_micros())
+        .bind(window.idle_since.map_or(i64::MIN, |at| at.timestamp_micros()))
+        .bind(window.rotation_period_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.into_iter().map(TokenRow::into_record).collect()
+    }
+
+    async fn record_notice(&self, notice: &NoticeWrite<'_>, event: &AuditEvent) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let inserted = sqlx::query(
+            "INSERT INTO lifecycle_notices (token_id, kind, about, org_id, noticed_at)
+             SELECT id, $1, $2, org_id, $3 FROM tokens WHERE org_id = $4 AND id = $5
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(notice.kind)
+        .bind(notice.about.timestamp_micros())
+        .bind(notice.noticed_at.timestamp_micros())
+        .bind(notice.org_id)
+        .bind(notice.token_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected()
+            == 1;
+        if inserted {
+            insert_event(&mut tx, event).await?;
+            tx.commit().await.map_err(backend)?;
+        }
+        Ok(inserted)
     }
 
     async fn create_webhook(

@@ -28,8 +28,8 @@ use keyward_core::role::Role;
 use keyward_core::TokenDigest;
 use keyward_store::{
     Acceptance, ActiveTokenLimit, AttemptOutcome, AuditFilter, BulkFilter, BulkRevocation, ClientSighting, DueDelivery,
-    Founding, Guarded, Page, PageRequest, Revocation, RevocationEvent, RotationWrite, Store, StoreError, StoredToken,
-    Switch, Switched, TokenFilter, TokenUpdate, UsageDelta, MAX_CLIENTS_PER_TOKEN,
+    Founding, Guarded, LifecycleWindow, NoticeWrite, Page, PageRequest, Revocation, RevocationEvent, RotationWrite,
+    Store, StoreError, StoredToken, Switch, Switched, TokenFilter, TokenUpdate, UsageDelta, MAX_CLIENTS_PER_TOKEN,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
@@ -175,8 +175,8 @@ pub(crate) async fn insert_token(
         "INSERT INTO tokens (id, org_id, keyspace_id, management, digest, name, owner, scopes, metadata, environment,
                              prefix, last4, created_at, created_by, expires_at, revoked_at, last_used_at, use_count,
                              allowed_ips, revoked_reason, rotated_from, replaced_by, rotated_at,
-                             expires_at_before_rotation)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             expires_at_before_rotation, rotation_period_days)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&token.id)
     .bind(&token.org_id)
@@ -202,6 +202,7 @@ pub(crate) async fn insert_token(
     .bind(&token.replaced_by)
     .bind(token.rotated_at.map(|at| at.timestamp_micros()))
     .bind(token.expires_at_before_rotation.map(|at| at.timestamp_micros()))
+    .bind(token.rotation_period_days.map(i64::from))
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
@@ -532,7 +533,8 @@ impl Store for SqliteStore {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let changed = sqlx::query(
             "UPDATE tokens SET name = COALESCE(?, name), metadata = COALESCE(?, metadata),
-                               scopes = COALESCE(?, scopes), allowed_ips = COALESCE(?, allowed_ips)
+                               scopes = COALESCE(?, scopes), allowed_ips = COALESCE(?, allowed_ips),
+                               rotation_period_days = CASE WHEN ?8 THEN ?9 ELSE rotation_period_days END
              WHERE org_id = ?5 AND id = ?6 AND (?7 IS NULL OR scopes = ?7)",
         )
         .bind(&update.name)
@@ -542,6 +544,8 @@ impl Store for SqliteStore {
         .bind(org)
         .bind(id)
         .bind(expected_scopes)
+        .bind(update.rotation_period_days.is_some())
+        .bind(update.rotation_period_days.flatten().map(i64::from))
         .execute(&mut *tx)
         .await
         .map_err(backend)?
@@ -609,6 +613,13 @@ impl Store for SqliteStore {
                  WHERE org_id = ? AND id = ? AND revoked_at IS NULL AND disabled_at IS NOT NULL",
             )
             .bind(at.timestamp_micros()),
+            Switch::DisableInactive { at, last_activity_at } => sqlx::query(
+                "UPDATE tokens SET disabled_at = ?1, disabled_reason = 'inactivity'
+                 WHERE org_id = ?3 AND id = ?4 AND revoked_at IS NULL AND disabled_at IS NULL
+                   AND MAX(created_at, COALESCE(last_used_at, 0), COALESCE(enabled_at, 0)) <= ?2",
+            )
+            .bind(at.timestamp_micros())
+            .bind(last_activity_at.timestamp_micros()),
         };
         let changed = query.bind(org).bind(id).execute(&mut *tx).await.map_err(backend)?.rows_affected() == 1;
         if changed {
@@ -641,6 +652,67 @@ impl Store for SqliteStore {
         insert_event(&mut tx, event).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Some(token))
+    }
+
+    async fn lifecycle_candidates(
+        &self,
+        org: &str,
+        window: &LifecycleWindow,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<TokenRecord>, StoreError> {
+        // The two NOT EXISTS keep announced endings out: without them an
+        // expired or overdue token would be read on every pass forever.
+        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS}, NULL AS digest FROM tokens t
+             WHERE t.org_id = ?1 AND t.id > ?2 AND t.revoked_at IS NULL AND t.disabled_at IS NULL
+               AND t.replaced_by IS NULL
+               AND ((t.expires_at > ?3 AND t.expires_at <= ?4
+                     AND NOT EXISTS (SELECT 1 FROM lifecycle_notices n
+                                     WHERE n.token_id = t.id AND n.kind = 'expired' AND n.about = t.expires_at))
+                 OR ((t.expires_at IS NULL OR t.expires_at > ?5)
+                     AND ((NOT t.management AND MAX(t.created_at, COALESCE(t.last_used_at, 0), COALESCE(t.enabled_at, 0)) <= ?6)
+                       OR (t.created_at + COALESCE(t.rotation_period_days, ?7) * 86400000000 <= ?5
+                           AND NOT EXISTS (SELECT 1 FROM lifecycle_notices n
+                                           WHERE n.token_id = t.id AND n.kind = 'rotation_due')))))
+             ORDER BY t.id LIMIT ?8"
+        ))
+        .bind(org)
+        .bind(after_id.unwrap_or(""))
+        .bind(window.expired_since.timestamp_micros())
+        .bind(window.expiring_until.timestamp_micros())
+        .bind(window.now.timestamp_micros())
+        .bind(window.idle_since.map_or(i64::MIN, |at| at.timestamp_micros()))
+        .bind(window.rotation_period_days.map(i64::from))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.into_iter().map(TokenRow::into_record).collect()
+    }
+
+    async fn record_notice(&self, notice: &NoticeWrite<'_>, event: &AuditEvent) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let inserted = sqlx::query(
+            "INSERT INTO lifecycle_notices (token_id, kind, about, org_id, noticed_at)
+             SELECT id, ?, ?, org_id, ? FROM tokens WHERE org_id = ? AND id = ?
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(notice.kind)
+        .bind(notice.about.timestamp_micros())
+        .bind(notice.noticed_at.timestamp_micros())
+        .bind(notice.org_id)
+        .bind(notice.token_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected()
+            == 1;
+        if inserted {
+            insert_event(&mut tx, event).await?;
+            tx.commit().await.map_err(backend)?;
+        }
+        Ok(inserted)
     }
 
     async fn create_webhook(

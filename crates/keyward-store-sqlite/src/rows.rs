@@ -8,7 +8,8 @@ pub const KEYSPACE_COLUMNS: &str =
 pub const TOKEN_COLUMNS: &str =
     "id, org_id, keyspace_id, management, name, owner, scopes, allowed_ips, metadata, environment, prefix, last4, \
      created_at, created_by, expires_at, revoked_at, last_used_at, use_count, revoked_reason, rotated_from, \
-     replaced_by, rotated_at, expires_at_before_rotation, disabled_at, disabled_reason, enabled_at";
+     replaced_by, rotated_at, expires_at_before_rotation, disabled_at, disabled_reason, enabled_at, \
+     rotation_period_days";
 pub const AUDIT_COLUMNS: &str =
     "id, org_id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details";
 
@@ -75,6 +76,7 @@ pub struct TokenRow {
     disabled_at: Option<i64>,
     disabled_reason: Option<String>,
     enabled_at: Option<i64>,
+    rotation_period_days: Option<i64>,
     digest: Option<Vec<u8>>,
 }
 
@@ -112,6 +114,7 @@ impl TokenRow {
             disabled_at: decode::optional_time(self.disabled_at),
             disabled_reason: decode::disabled_reason(self.disabled_reason.as_deref())?,
             enabled_at: decode::optional_time(self.enabled_at),
+            rotation_period_days: self.rotation_period_days.and_then(|days| u32::try_from(days).ok()),
         })
     }
 }

@@ -110,6 +110,8 @@ pub struct TokenUpdate {
     pub scopes: Option<Vec<String>>,
     /// New IP allowlist (replaces the old one; empty means anywhere).
     pub allowed_ips: Option<Vec<keyward_core::ip::IpNet>>,
+    /// New rotation period in days (`Some(None)` clears it).
+    pub rotation_period_days: Option<Option<u32>>,
     /// Apply only if the token's scopes are still exactly these, else fail
     /// with [`StoreError::Conflict`]: guards a decision (such as "this does
     /// not widen the scopes") made on an earlier read.
@@ -202,6 +204,49 @@ pub enum Switch {
     Disable(DateTime<Utc>, DisabledReason),
     /// Enable it again at this instant.
     Enable(DateTime<Utc>),
+    /// Disable it for inactivity at `at`, only if its last activity (use,
+    /// creation or re-enabling) is still no later than `last_activity_at`:
+    /// a use that landed after the scheduler read the token keeps it alive.
+    DisableInactive {
+        /// The instant of the disabling.
+        at: DateTime<Utc>,
+        /// The last activity the decision was made on.
+        last_activity_at: DateTime<Utc>,
+    },
+}
+
+/// Which tokens of an organization the lifecycle scheduler looks at: a
+/// superset of those owed a notice (the pure schedule decides), narrow
+/// enough that tokens with nothing coming are not read at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleWindow {
+    /// The instant judged at.
+    pub now: DateTime<Utc>,
+    /// Expiries up to this instant (now plus the longest warning period).
+    pub expiring_until: DateTime<Utc>,
+    /// Expiries before this are not looked at again: announced long ago,
+    /// or missed while no scheduler ran.
+    pub expired_since: DateTime<Utc>,
+    /// Tokens whose last activity is at or before this (inactivity rule
+    /// and its warnings); `None` when the organization has no such rule.
+    pub idle_since: Option<DateTime<Utc>>,
+    /// The rotation period of tokens without their own.
+    pub rotation_period_days: Option<u32>,
+}
+
+/// A lifecycle notice to record once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeWrite<'a> {
+    /// Organization.
+    pub org_id: &'a str,
+    /// Token it is about.
+    pub token_id: &'a str,
+    /// `expiring:7d`, `expired`, `rotation_due`, …
+    pub kind: &'a str,
+    /// The instant it is about.
+    pub about: DateTime<Utc>,
+    /// When it is recorded.
+    pub noticed_at: DateTime<Utc>,
 }
 
 /// What switching a token did.
@@ -461,6 +506,21 @@ pub trait Store: Send + Sync + 'static {
     /// clients; its audit events stay. `None` when `org` has no such token.
     /// Tokens that name it (`rotated_from`, `replaced_by`) keep the id.
     async fn delete_token(&self, org: &str, id: &str, event: &AuditEvent) -> Result<Option<StoredToken>, StoreError>;
+
+    /// Live tokens of `org` that may be owed a lifecycle notice (see
+    /// [`LifecycleWindow`]), ordered by id, after `after_id`, at most `limit`.
+    async fn lifecycle_candidates(
+        &self,
+        org: &str,
+        window: &LifecycleWindow,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Records a notice and its event (and the event's webhook deliveries)
+    /// in one transaction, unless the same notice was recorded before:
+    /// `false` then, and nothing is written.
+    async fn record_notice(&self, notice: &NoticeWrite<'_>, event: &AuditEvent) -> Result<bool, StoreError>;
 
     /// Registers a webhook endpoint with its sealed signing secret.
     async fn create_webhook(

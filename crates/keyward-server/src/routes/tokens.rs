@@ -37,6 +37,7 @@ pub async fn create_token(
         expires_at: body.expires_at,
         metadata: body.metadata,
         allowed_ips: body.allowed_ips,
+        rotation_period_days: body.rotation_period_days,
     };
     let issued = state.engine.issue_token(&actor, input).await?;
     let headers = shown_once_headers(Some(&format!("/v1/tokens/{}", issued.record.id)));
@@ -105,6 +106,7 @@ pub async fn update_token(
         scopes: body.scopes,
         confirm_broader_scopes: body.confirm_broader_scopes,
         allowed_ips: body.allowed_ips,
+        rotation_period_days: body.rotation_period_days,
     };
     let record = state.engine.update_token(&actor, &id, changes).await?;
     let policy = state.engine.token_policy(&actor).await?;
