@@ -338,7 +338,7 @@ impl Engine {
         self.event_in(actor.org_id(), actor, action, target_type, target_id, details)
     }
 
-    fn event_in(
+    pub(crate) fn event_in(
         &self,
         org_id: &str,
         actor: &Actor,

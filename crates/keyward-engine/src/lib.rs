@@ -39,6 +39,7 @@ mod engine;
 mod error;
 mod grace;
 mod rotation;
+mod schedule;
 mod scope_index;
 mod usage;
 mod webhooks;
@@ -54,5 +55,6 @@ pub use engine::{
 };
 pub use error::{EngineError, PolicyProblem};
 pub use rotation::{Rotated, RotationRequest};
+pub use schedule::LifecycleReport;
 pub use scope_index::RequiredScopes;
 pub use webhooks::{CreatedWebhook, NewWebhook, MAX_WEBHOOKS_PER_ORGANIZATION};

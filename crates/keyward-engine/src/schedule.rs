@@ -1,0 +1,158 @@
+//! The lifecycle scheduler: one pass, on the engine's clock, over every
+//! organization's tokens with something coming (an expiry, a long silence,
+//! a rotation falling due), sending each notice once and disabling tokens
+//! left unused longer than the organization allows.
+//!
+//! A pass reads only candidates ([`keyward_store::LifecycleWindow`]); the
+//! pure [`keyward_core::lifecycle::due`] decides what each is owed. Notices
+//! are recorded with their event in one transaction, keyed so that a second
+//! pass, or a pass on another instance, announces nothing twice. `keyward
+//! serve` runs a pass every minute; tests call [`Engine::run_lifecycle`]
+//! with a manual clock and land on the exact instants.
+
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use keyward_core::lifecycle::{self, Notice, Schedule};
+use keyward_core::model::{Organization, TokenRecord};
+use keyward_store::{Guarded, LifecycleWindow, NoticeWrite, PageRequest, Switch};
+
+use crate::actor::Actor;
+use crate::engine::Engine;
+use crate::EngineError;
+
+/// Tokens read per query.
+const CANDIDATE_BATCH: u32 = 200;
+/// How far back a pass still announces an expiry: a scheduler that was
+/// down for longer does not flood receivers with stale news.
+const EXPIRED_LOOKBACK_DAYS: i64 = 7;
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LifecycleReport {
+    /// Notices recorded (and announced) for the first time.
+    pub notices: u64,
+    /// Tokens disabled for inactivity.
+    pub disabled: u64,
+}
+
+impl Engine {
+    /// Runs one lifecycle pass at the engine clock's current instant.
+    pub async fn run_lifecycle(&self) -> Result<LifecycleReport, EngineError> {
+        // Uses counted in memory must reach the store first, or a token used
+        // a moment ago could be judged idle.
+        self.flush_usage().await?;
+        let now = self.now();
+        let mut report = LifecycleReport::default();
+        let mut page = PageRequest::new(Some(100), None);
+        loop {
+            let organizations = self.store.list_organizations(&page).await?;
+            for organization in &organizations.items {
+                let done = self.run_lifecycle_of(organization, now).await?;
+                report.notices += done.notices;
+                report.disabled += done.disabled;
+            }
+            match organizations.next {
+                Some(next) => page = PageRequest::new(Some(100), Some(next)),
+                None => return Ok(report),
+            }
+        }
+    }
+
+    async fn run_lifecycle_of(
+        &self,
+        organization: &Organization,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<LifecycleReport, EngineError> {
+        let schedule = Schedule::from_policy(&organization.token_policy);
+        let longest_warning = Span::days(i64::from(schedule.warning_days.first().copied().unwrap_or(0)));
+        let window = LifecycleWindow {
+            now,
+            expiring_until: now + longest_warning,
+            expired_since: now - Span::days(EXPIRED_LOOKBACK_DAYS),
+            idle_since: schedule
+                .disable_after_inactive_days
+                .map(|days| (now - Span::days(i64::from(days)) + longest_warning).min(now)),
+            rotation_period_days: schedule.rotation_period_days,
+        };
+        let mut report = LifecycleReport::default();
+        let mut after: Option<String> = None;
+        loop {
+            let batch =
+                self.store.lifecycle_candidates(&organization.id, &window, after.as_deref(), CANDIDATE_BATCH).await?;
+            let Some(last) = batch.last() else { return Ok(report) };
+            after = Some(last.id.clone());
+            for token in &batch {
+                for notice in lifecycle::due(token, &schedule, now) {
+                    match self.deliver_notice(token, &notice, now).await {
+                        Ok(Outcome::Noticed) => report.notices += 1,
+                        Ok(Outcome::Disabled) => report.disabled += 1,
+                        Ok(Outcome::Nothing) => {}
+                        // One token's trouble must not starve the others.
+                        Err(error) => {
+                            tracing::warn!(token = %token.id, kind = %notice.kind(), %error, "lifecycle notice failed")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn deliver_notice(
+        &self,
+        token: &TokenRecord,
+        notice: &Notice,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Outcome, EngineError> {
+        let system = Actor::system();
+        let event =
+            self.event_in(&token.org_id, &system, notice.action(), "token", &token.id, notice.details(token))?;
+        if let Notice::DisableInactive { last_activity_at, .. } = notice {
+            let switch = Switch::DisableInactive { at: now, last_activity_at: *last_activity_at };
+            return Ok(match self.store.switch_token(&token.org_id, &token.id, switch, &event).await? {
+                Guarded::Applied(switched) if switched.changed => {
+                    self.cache.invalidate(&switched.token.digest);
+                    Outcome::Disabled
+                }
+                _ => Outcome::Nothing,
+            });
+        }
+        let kind = notice.kind();
+        let write = NoticeWrite {
+            org_id: &token.org_id,
+            token_id: &token.id,
+            kind: &kind,
+            about: notice.about(),
+            noticed_at: now,
+        };
+        Ok(match self.store.record_notice(&write, &event).await? {
+            true => Outcome::Noticed,
+            false => Outcome::Nothing,
+        })
+    }
+
+    /// Runs a lifecycle pass every `interval` until `shutdown` resolves.
+    pub async fn run_lifecycle_scheduler(&self, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => match self.run_lifecycle().await {
+                    Ok(report) if report != LifecycleReport::default() => {
+                        tracing::info!(notices = report.notices, disabled = report.disabled, "lifecycle pass");
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "lifecycle pass failed; the next one retries"),
+                },
+                () = &mut shutdown => break,
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Noticed,
+    Disabled,
+    Nothing,
+}
