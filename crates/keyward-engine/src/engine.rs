@@ -46,7 +46,15 @@ pub struct EngineConfig {
     pub session_lifetime: Duration,
     /// Seals webhook signing secrets at rest; without it no webhook can be registered.
     pub master_key: Option<keyward_core::webhook::MasterKey>,
+    /// How long past its expiry a token still verifies, to absorb clock
+    /// skew between whoever computed an expiry and this server. Zero by
+    /// default: an expiry is exact unless an operator decides otherwise.
+    /// Revocation and disabling never get any leeway.
+    pub expiry_leeway: Duration,
 }
+
+/// The largest expiry leeway an operator may configure: five minutes.
+pub const MAX_EXPIRY_LEEWAY: Duration = Duration::from_secs(300);
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -58,6 +66,7 @@ impl Default for EngineConfig {
             open_signup: false,
             session_lifetime: Duration::from_secs(12 * 3600),
             master_key: None,
+            expiry_leeway: Duration::ZERO,
         }
     }
 }
@@ -320,6 +329,11 @@ impl Engine {
     /// Whether the store has been bootstrapped (its operator organization exists).
     pub async fn load(&self) -> Result<bool, EngineError> {
         Ok(self.store.operator_organization().await?.is_some())
+    }
+
+    #[inline]
+    fn expiry_leeway_micros(&self) -> i64 {
+        i64::try_from(self.config.expiry_leeway.min(MAX_EXPIRY_LEEWAY).as_micros()).unwrap_or(0)
     }
 
     pub(crate) fn now(&self) -> DateTime<Utc> {
@@ -850,9 +864,12 @@ impl Engine {
         {
             return Verdict::bare(VerifyCode::NotFound);
         }
-        if now >= slot.valid_until {
+        // Expiry is judged `expiry_leeway` late; revocation and disabling
+        // set `valid_until` to the minimum, so no leeway reaches them.
+        let judged = now.saturating_sub(self.expiry_leeway_micros());
+        if judged >= slot.valid_until {
             let token = &slot.record;
-            let code = match token.state_at(now) {
+            let code = match token.state_at(judged) {
                 TokenState::Revoked => VerifyCode::Revoked,
                 TokenState::Disabled => VerifyCode::Disabled,
                 TokenState::Active | TokenState::Expired => VerifyCode::Expired,

@@ -51,7 +51,7 @@ pub use actor::{Actor, Principal, RequestContext, RoleGrant, SignedIn};
 pub use bulk::{BulkOutcome, BulkRevoke};
 pub use engine::{
     Engine, EngineConfig, Founded, Issued, NewKeyspace, NewToken, PolicyFinding, TokenChanges, Verdict, Verification,
-    VerifyCode, VerifyOptions,
+    VerifyCode, VerifyOptions, MAX_EXPIRY_LEEWAY,
 };
 pub use error::{EngineError, PolicyProblem};
 pub use rotation::{Rotated, RotationRequest};

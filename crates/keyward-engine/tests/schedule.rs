@@ -9,9 +9,9 @@ mod support;
 use chrono::{DateTime, Duration, Utc};
 use keyward_core::model::{actions, DisabledReason};
 use keyward_core::policy::TokenPolicy;
-use keyward_engine::{LifecycleReport, TokenChanges, VerifyCode};
+use keyward_engine::{EngineConfig, LifecycleReport, TokenChanges, VerifyCode};
 use keyward_store::{AuditFilter, PageRequest};
-use support::{harnesses, Harness};
+use support::{harnesses, harnesses_with, Harness};
 
 const DAY: i64 = 86_400;
 
@@ -171,6 +171,31 @@ async fn rotation_falls_due_after_the_tokens_own_period_or_the_policys_and_a_rot
         assert_eq!(pass_at(&h, t0 + Duration::days(30)).await, noticed(2), "{}", h.name);
         assert_eq!(details_of(&h, &inherits.record.id, actions::TOKEN_ROTATION_DUE).await.len(), 1, "{}", h.name);
         assert_eq!(details_of(&h, &own.record.id, actions::TOKEN_ROTATION_DUE).await.len(), 1, "{}: once", h.name);
+        h.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn an_expiry_leeway_keeps_a_token_valid_exactly_that_long_and_never_softens_a_revocation() {
+    let config = EngineConfig { expiry_leeway: std::time::Duration::from_secs(30), ..EngineConfig::default() };
+    for h in harnesses_with(config).await {
+        let t0 = h.engine.clock().now();
+        let issued = h.issue("skewed", Some(60)).await;
+        let secret = issued.secret.expose();
+        let expires = t0 + Duration::seconds(60);
+        for (instant, expected) in [
+            (expires - Duration::seconds(1), VerifyCode::Valid),
+            (expires, VerifyCode::Valid),
+            (expires + Duration::seconds(29), VerifyCode::Valid),
+            (expires + Duration::seconds(30), VerifyCode::Expired),
+            (expires + Duration::seconds(31), VerifyCode::Expired),
+        ] {
+            h.at(instant);
+            assert_eq!(h.code(secret).await, expected, "{}: at {instant}", h.name);
+        }
+        let revoked = h.issue("revoked", Some(3600)).await;
+        h.engine.revoke_token(&h.admin, &revoked.record.id, keyward_core::model::RevokedReason::Leaked).await.unwrap();
+        assert_eq!(h.code(revoked.secret.expose()).await, VerifyCode::Revoked, "{}: no leeway", h.name);
         h.cleanup().await;
     }
 }

@@ -32,6 +32,12 @@ pub struct ServerConfig {
     pub negative_cache_ttl_ms: u64,
     /// How often usage counts are written to the store, in milliseconds.
     pub usage_flush_interval_ms: u64,
+    /// How long past its expiry a token still verifies, in seconds (0 to
+    /// 300), to absorb clock skew; 0 means expiries are exact.
+    pub expiry_leeway_seconds: u64,
+    /// How often the lifecycle scheduler looks for expiry warnings,
+    /// expiries, inactive tokens and rotations falling due, in seconds.
+    pub lifecycle_interval_seconds: u64,
     /// `text` or `json`.
     pub log_format: String,
     /// A tracing filter such as `info` or `keyward=debug` (`RUST_LOG` wins).
@@ -73,6 +79,8 @@ impl Default for ServerConfig {
             cache_capacity: 250_000,
             negative_cache_ttl_ms: 2_000,
             usage_flush_interval_ms: 1_000,
+            expiry_leeway_seconds: 0,
+            lifecycle_interval_seconds: 60,
             log_format: "text".into(),
             log_level: "info".into(),
             trusted_proxies: String::new(),
@@ -92,6 +100,8 @@ const KEYS: &[&str] = &[
     "cache_capacity",
     "negative_cache_ttl_ms",
     "usage_flush_interval_ms",
+    "expiry_leeway_seconds",
+    "lifecycle_interval_seconds",
     "log_format",
     "log_level",
     "trusted_proxies",

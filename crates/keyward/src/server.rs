@@ -113,6 +113,17 @@ fn engine(
             config.session_lifetime_seconds
         )));
     }
+    let leeway = Duration::from_secs(config.expiry_leeway_seconds);
+    if leeway > keyward_engine::MAX_EXPIRY_LEEWAY {
+        return Err(CliError::Usage(format!(
+            "expiry_leeway_seconds {} must be at most {}",
+            config.expiry_leeway_seconds,
+            keyward_engine::MAX_EXPIRY_LEEWAY.as_secs()
+        )));
+    }
+    if config.lifecycle_interval_seconds == 0 {
+        return Err(CliError::Usage("lifecycle_interval_seconds must be at least 1".into()));
+    }
     let engine_config = EngineConfig {
         default_prefix: prefix,
         cache_capacity: config.cache_capacity,
@@ -120,6 +131,7 @@ fn engine(
         open_signup: config.open_signup,
         session_lifetime: Duration::from_secs(config.session_lifetime_seconds),
         master_key,
+        expiry_leeway: leeway,
         ..EngineConfig::default()
     };
     Ok(Arc::new(Engine::new(store, Arc::new(SystemClock), Arc::new(OsRng), engine_config)))
@@ -239,6 +251,18 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
                 .await;
         })
     };
+    let scheduler = {
+        let engine = engine.clone();
+        let mut stopped = stopped.clone();
+        let interval = Duration::from_secs(config.lifecycle_interval_seconds);
+        tokio::spawn(async move {
+            engine
+                .run_lifecycle_scheduler(interval, async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .await;
+        })
+    };
     let dispatcher = match master_key {
         Some(key) => {
             let dispatcher = Dispatcher::new(store, Arc::new(SystemClock), key, RetryPolicy::default())
@@ -258,6 +282,7 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     let _ = stop.send(true);
     // The flusher writes the last usage counts before we exit.
     let _ = flusher.await;
+    let _ = scheduler.await;
     if let Some(dispatcher) = dispatcher {
         let _ = dispatcher.await;
     }

@@ -32,10 +32,10 @@ pub struct Harness {
 }
 
 impl Harness {
-    pub async fn new(name: &'static str, store: Arc<dyn Store>, backing: Backing) -> Self {
+    pub async fn new(name: &'static str, store: Arc<dyn Store>, backing: Backing, config: EngineConfig) -> Self {
         store.migrate().await.unwrap();
         let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()));
-        let engine = Arc::new(Engine::new(store, clock.clone(), Arc::new(SeededRng::new(7)), EngineConfig::default()));
+        let engine = Arc::new(Engine::new(store, clock.clone(), Arc::new(SeededRng::new(7)), config));
         let issued = engine.bootstrap().await.unwrap().unwrap();
         let principal = engine.authenticate(issued.secret.expose(), None).await.unwrap().unwrap();
         let admin = Actor { principal, context: RequestContext { request_id: None, source_ip: None } };
@@ -92,12 +92,17 @@ impl Harness {
 
 /// One harness per available backend.
 pub async fn harnesses() -> Vec<Harness> {
+    harnesses_with(EngineConfig::default()).await
+}
+
+/// One harness per available backend, each engine configured with `config`.
+pub async fn harnesses_with(config: EngineConfig) -> Vec<Harness> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(&dir.path().join("k.db")).await.unwrap();
-    let mut all = vec![Harness::new("sqlite", Arc::new(sqlite), Backing::Sqlite(dir)).await];
+    let mut all = vec![Harness::new("sqlite", Arc::new(sqlite), Backing::Sqlite(dir), config.clone()).await];
     if let Some(schema) = isolated_schema().await {
         let store = Arc::new(schema.store.clone());
-        all.push(Harness::new("postgres", store, Backing::Postgres(schema)).await);
+        all.push(Harness::new("postgres", store, Backing::Postgres(schema), config).await);
     }
     all
 }
