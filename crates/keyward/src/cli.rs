@@ -126,6 +126,9 @@ pub enum TokenCommand {
         /// Allow use only from this network (CIDR or address, IPv4 or IPv6); repeat for several
         #[arg(long = "allow-ip", value_name = "CIDR")]
         allowed_ips: Vec<String>,
+        /// Rotate it at least this often: 30 or 30d (overrides the organization's period)
+        #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+        rotate_every: Option<u32>,
     },
     /// List tokens, newest first.
     List {
@@ -316,6 +319,18 @@ pub enum PolicyCommand {
         /// Longest grace period a rotation may give (default 7d, at most 90d; 0 forbids any)
         #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero)]
         max_rotation_grace: Option<i64>,
+        /// Disable customer tokens unused this long: 90 or 90d (warned before)
+        #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+        disable_after_inactive: Option<u32>,
+        /// Warn this many days before an expiry or an inactivity disabling; repeat (default 7 and 1)
+        #[arg(long = "warn-before", value_name = "DAYS", value_parser = parse_days)]
+        warning_days: Vec<u32>,
+        /// Send no expiry or inactivity warnings at all
+        #[arg(long, conflicts_with = "warning_days")]
+        no_warnings: bool,
+        /// Every token must be rotated at least this often: 90 or 90d
+        #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+        rotation_period: Option<u32>,
     },
     /// List active tokens that break the current policy.
     Violations {
@@ -547,6 +562,15 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
     value.checked_mul(multiplier).filter(|seconds| *seconds > 0).ok_or_else(|| "must be a positive duration".to_owned())
 }
 
+/// A whole number of days, `90` or `90d`.
+pub fn parse_days(text: &str) -> Result<u32, String> {
+    let digits = text.trim().strip_suffix('d').unwrap_or(text.trim());
+    match digits.parse::<u32>() {
+        Ok(days) if days > 0 => Ok(days),
+        _ => Err("expected a positive whole number of days, e.g. 90 or 90d".to_owned()),
+    }
+}
+
 /// [`parse_duration`], also admitting 0 (for "now").
 pub fn parse_duration_or_zero(text: &str) -> Result<i64, String> {
     match text.trim().trim_end_matches(['s', 'm', 'h', 'd']) {
@@ -558,6 +582,15 @@ pub fn parse_duration_or_zero(text: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_are_whole_and_positive() {
+        assert_eq!(parse_days("90"), Ok(90));
+        assert_eq!(parse_days("90d"), Ok(90));
+        assert!(parse_days("0").is_err());
+        assert!(parse_days("12h").is_err());
+        assert!(parse_days("-3").is_err());
+    }
 
     #[test]
     fn zero_durations_where_they_mean_now() {

@@ -340,6 +340,46 @@ fn serve_then_drive_every_client_verb() {
     assert!(violations.contains("expiry_required") && violations.contains("admin (bootstrap)"), "{violations}");
     let bad = keyward(&addr, &admin, &["policy", "set", "--max-active-per-owner", "0"], None);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("max_active_tokens_per_owner"));
+    let lifecycle = stdout(&keyward(
+        &addr,
+        &admin,
+        &[
+            "policy",
+            "set",
+            "--disable-after-inactive",
+            "90d",
+            "--warn-before",
+            "14",
+            "--warn-before",
+            "2d",
+            "--rotation-period",
+            "60",
+        ],
+        None,
+    ));
+    for expected in ["disable_after_inactive_days", "90", "warning_days", "14", "rotation_period_days", "60"] {
+        assert!(lifecycle.contains(expected), "{expected} in {lifecycle}");
+    }
+    let bad_days = keyward(&addr, &admin, &["policy", "set", "--rotation-period", "12h"], None);
+    assert_eq!(bad_days.status.code(), Some(2), "days are whole days");
+    let rotating = stdout(&keyward(
+        &addr,
+        &admin,
+        &["token", "create", "--keyspace", keyspace_id, "--name", "rotating", "--rotate-every", "30d"],
+        None,
+    ));
+    let listed: serde_json::Value =
+        serde_json::from_str(&stdout(&keyward(&addr, &admin, &["token", "list", "--json"], None))).unwrap();
+    let rotating_id = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|token| token["name"] == "rotating")
+        .map(|token| token["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let shown = stdout(&keyward(&addr, &admin, &["token", "show", &rotating_id], None));
+    assert!(shown.contains("rotation_period_days") && shown.contains("30"), "{shown}");
+    assert!(shown.contains("rotation_due") && rotating.trim().starts_with("pay_test_"), "{shown}");
     stdout(&keyward(&addr, &admin, &["policy", "set"], None));
 
     // Organizations: the operator founds one; its admin sees only its own.

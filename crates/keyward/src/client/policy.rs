@@ -15,6 +15,9 @@ const KEYS: &[&str] = &[
     "require_ip_allowlist",
     "max_active_tokens_per_owner",
     "max_rotation_grace_seconds",
+    "disable_after_inactive_days",
+    "warning_days",
+    "rotation_period_days",
 ];
 
 pub async fn run(command: PolicyCommand) -> Result<(), CliError> {
@@ -34,6 +37,10 @@ pub async fn run(command: PolicyCommand) -> Result<(), CliError> {
             require_ip_allowlist,
             max_active_per_owner,
             max_rotation_grace,
+            disable_after_inactive,
+            warning_days,
+            no_warnings,
+            rotation_period,
         } => {
             let api = Api::new(&client)?;
             let body = json!({
@@ -44,6 +51,13 @@ pub async fn run(command: PolicyCommand) -> Result<(), CliError> {
                 "require_ip_allowlist": require_ip_allowlist,
                 "max_active_tokens_per_owner": max_active_per_owner,
                 "max_rotation_grace_seconds": max_rotation_grace,
+                "disable_after_inactive_days": disable_after_inactive,
+                "warning_days": match (no_warnings, warning_days.is_empty()) {
+                    (true, _) => json!([]),
+                    (false, true) => Value::Null,
+                    (false, false) => json!(warning_days),
+                },
+                "rotation_period_days": rotation_period,
             });
             let policy = api.put("/v1/token-policy", body).await?;
             show(&api, &policy);

@@ -31,6 +31,9 @@ const DETAIL_KEYS: &[&str] = &[
     "replaced_by",
     "rotated_at",
     "in_rotation_grace",
+    "rotation_period_days",
+    "rotation_due_at",
+    "rotation_due",
     "last_used_at",
     "use_count",
 ];
@@ -47,6 +50,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             expires_at,
             metadata,
             allowed_ips,
+            rotate_every,
         } => {
             let api = Api::new(&client)?;
             let metadata = metadata
@@ -61,6 +65,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
                 ("expires_in", expires_in.map(Value::from)),
                 ("expires_at", expires_at.map(Value::from)),
                 ("metadata", metadata),
+                ("rotation_period_days", rotate_every.map(Value::from)),
             ] {
                 if let Some(value) = value {
                     body[key] = value;
@@ -108,6 +113,17 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             if api.json {
                 print_json(&json!({"data": rows, "next_cursor": next}));
                 return Ok(());
+            }
+            // Flags a reader must not miss ride along with the state.
+            for row in &mut rows {
+                let mut state = text(&row["state"]);
+                if row["rotation_due"].as_bool() == Some(true) {
+                    state.push_str(", rotation due");
+                }
+                if row["in_rotation_grace"].as_bool() == Some(true) {
+                    state.push_str(", in rotation grace");
+                }
+                row["state"] = Value::from(state);
             }
             print_objects(
                 &rows,
