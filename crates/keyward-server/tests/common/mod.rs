@@ -15,6 +15,8 @@ pub struct TestServer {
     pub base: String,
     pub admin: String,
     pub client: Client,
+    /// The engine behind it, for what tests drive directly (a lifecycle pass).
+    pub engine: Arc<Engine>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -41,18 +43,28 @@ pub async fn start_with(
     proxies: &[&str],
     config: EngineConfig,
 ) -> TestServer {
+    start_clocked(store, dir, proxies, config, Arc::new(SystemClock)).await
+}
+
+pub async fn start_clocked(
+    store: Arc<dyn Store>,
+    dir: Option<tempfile::TempDir>,
+    proxies: &[&str],
+    config: EngineConfig,
+    clock: Arc<dyn keyward_core::Clock>,
+) -> TestServer {
     store.migrate().await.unwrap();
-    let engine = Arc::new(Engine::new(store, Arc::new(SystemClock), Arc::new(OsRng), config));
+    let engine = Arc::new(Engine::new(store, clock, Arc::new(OsRng), config));
     let admin = engine.bootstrap().await.unwrap().unwrap().secret.expose().to_owned();
     let proxies = keyward_core::ip::parse_list(proxies).unwrap();
-    let app = router(AppState::new(engine).with_trusted_proxies(proxies));
+    let app = router(AppState::new(engine.clone()).with_trusted_proxies(proxies));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(serve(listener, app, async move {
         let _ = rx.await;
     }));
-    TestServer { base, admin, client: Client::new(), shutdown: Some(tx), _dir: dir }
+    TestServer { base, admin, client: Client::new(), engine, shutdown: Some(tx), _dir: dir }
 }
 
 pub async fn sqlite_server() -> TestServer {
@@ -62,6 +74,15 @@ pub async fn sqlite_server() -> TestServer {
     let master_key = keyward_core::webhook::MasterKey::generate(&OsRng).unwrap().0;
     let config = EngineConfig { master_key: Some(master_key), ..EngineConfig::default() };
     start_with(Arc::new(store), Some(dir), &[], config).await
+}
+
+/// [`sqlite_server`] on a manual clock, for lifecycle boundaries.
+pub async fn sqlite_server_at(clock: Arc<keyward_core::ManualClock>) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let store = keyward_store_sqlite::SqliteStore::open(&dir.path().join("keyward.db")).await.unwrap();
+    let master_key = keyward_core::webhook::MasterKey::generate(&OsRng).unwrap().0;
+    let config = EngineConfig { master_key: Some(master_key), ..EngineConfig::default() };
+    start_clocked(Arc::new(store), Some(dir), &[], config, clock).await
 }
 
 impl TestServer {
