@@ -14,7 +14,7 @@ use crate::engine::{refuse_reserved_reason, Engine};
 use crate::EngineError;
 
 /// Which tokens to revoke (all filters given must match; at least one of
-/// `owner`, `keyspace_id`, `name_prefix`), and how.
+/// `owner`, `keyspace_id`, `name_prefix`, `scope`), and how.
 #[derive(Debug, Clone, Default)]
 pub struct BulkRevoke {
     /// Only tokens of this owner.
@@ -23,6 +23,9 @@ pub struct BulkRevoke {
     pub keyspace_id: Option<String>,
     /// Only tokens whose name starts with this.
     pub name_prefix: Option<String>,
+    /// Only tokens holding this exact scope (as granted: `invoices:*`
+    /// matches tokens granted the wildcard, not those granted `invoices:read`).
+    pub scope: Option<String>,
     /// Why (as for one revocation; `user_action` when `None`).
     pub reason: Option<RevokedReason>,
     /// Count only; change nothing.
@@ -50,9 +53,24 @@ impl Engine {
         actor.require(management::TOKENS_WRITE)?;
         let reason = request.reason.unwrap_or(RevokedReason::UserAction);
         refuse_reserved_reason(reason)?;
-        if request.owner.is_none() && request.keyspace_id.is_none() && request.name_prefix.is_none() {
-            return Err(InvalidField::new("owner", "give at least one of owner, keyspace_id or name_prefix").into());
+        if request.owner.is_none()
+            && request.keyspace_id.is_none()
+            && request.name_prefix.is_none()
+            && request.scope.is_none()
+        {
+            return Err(
+                InvalidField::new("owner", "give at least one of owner, keyspace_id, name_prefix or scope").into()
+            );
         }
+        let scope = request
+            .scope
+            .as_deref()
+            .map(|scope| match keyward_core::scope::normalize(&[scope.to_owned()]) {
+                Ok(mut list) if list.len() == 1 => Ok(list.remove(0)),
+                Ok(_) => Err(InvalidField::new("scope", "must be one scope")),
+                Err(error) => Err(InvalidField::new("scope", error.to_string())),
+            })
+            .transpose()?;
         let owner = request.owner.as_deref().map(validate::owner).transpose()?;
         if let Some(prefix) = &request.name_prefix {
             validate::name("name_prefix", prefix)?;
@@ -78,6 +96,7 @@ impl Engine {
             owner,
             keyspace_id: request.keyspace_id,
             name_prefix: request.name_prefix,
+            scope,
             except_id: actor.principal.token_id().map(str::to_owned),
             now: self.now(),
         };
@@ -86,7 +105,7 @@ impl Engine {
             return Ok(BulkOutcome { matched, revoked: Vec::new() });
         }
         let described = json!({
-            "owner": filter.owner, "keyspace_id": filter.keyspace_id, "name_prefix": filter.name_prefix,
+            "owner": filter.owner, "keyspace_id": filter.keyspace_id, "name_prefix": filter.name_prefix, "scope": filter.scope,
             "reason": reason.as_str(), "expected_count": request.expected_count,
         });
         let event = self.event(actor, actions::TOKENS_BULK_REVOKED, "organization", actor.org_id(), described)?;

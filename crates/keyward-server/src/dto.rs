@@ -428,7 +428,7 @@ pub struct RevokeToken {
 }
 
 /// `POST /v1/tokens/bulk-revoke`: every active token matching all the
-/// filters given (at least one of `owner`, `keyspace_id`, `name_prefix`).
+/// filters given (at least one of `owner`, `keyspace_id`, `name_prefix`, `scope`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRevokeRequest {
@@ -436,6 +436,9 @@ pub struct BulkRevokeRequest {
     pub keyspace_id: Option<String>,
     /// Tokens whose name starts with this (case-sensitive, no wildcards).
     pub name_prefix: Option<String>,
+    /// Tokens holding this exact scope as granted (`invoices:*` matches
+    /// tokens granted that wildcard, not those granted `invoices:read`).
+    pub scope: Option<String>,
     /// `user_action` (default), `policy`, `leaked` or `suspicious_activity`.
     pub reason: Option<String>,
     /// Only count the matching tokens; change nothing.

@@ -223,4 +223,16 @@ async fn bulk_revocation_counts_first_then_revokes_only_what_was_counted() {
     // The calling token is never taken, even when it matches.
     let mine: Value = bulk(json!({"owner": "admin", "dry_run": true})).await.json().await.unwrap();
     assert_eq!(mine["matched"], 0, "the admin token itself is excluded: {mine}");
+
+    // By scope: the tokens holding exactly that scope; a malformed one is named.
+    let scoped = server
+        .token(json!({"keyspace_id": keyspace, "name": "exporter", "scopes": ["exports:run"], "owner": "svc_data"}))
+        .await;
+    let by_scope: Value = bulk(json!({"scope": "exports:run", "dry_run": true})).await.json().await.unwrap();
+    assert_eq!(by_scope["matched"], 1, "{by_scope}");
+    let revoked: Value = bulk(json!({"scope": "exports:run", "expected_count": 1})).await.json().await.unwrap();
+    assert_eq!(revoked["revoked"][0]["id"], scoped["id"]);
+    assert_eq!(server.verify(scoped["token"].as_str().unwrap(), &[]).await["code"], "REVOKED");
+    let bad = problem(bulk(json!({"scope": "Not A Scope"})).await, StatusCode::BAD_REQUEST, "invalid_field").await;
+    assert_eq!(bad["field"], "scope");
 }

@@ -250,6 +250,7 @@ pub async fn bulk_revocation_takes_exactly_the_matching_active_tokens(store: &dy
         owner: Some("alice".into()),
         keyspace_id: Some(space.id.clone()),
         name_prefix: Some("ci deploy".into()),
+        scope: None,
         except_id: None,
         now: at(30),
     };
@@ -287,4 +288,19 @@ pub async fn bulk_revocation_takes_exactly_the_matching_active_tokens(store: &dy
     let again = event("token.bulk_revoked", "organization", ORG, at(31));
     let empty = store.revoke_matching(ORG, &filter, RevokedReason::Leaked, None, &again, &each).await.unwrap();
     assert!(matches!(empty, BulkRevocation::Revoked(ref none) if none.is_empty()));
+
+    // By scope: exactly the scope as granted, nothing that merely resembles it.
+    let (mut refunds, digest) = token(&space, "refunds bot", "carol", at(10));
+    refunds.scopes = vec!["invoices:read".into(), "refunds:write".into()];
+    store.create_token(&refunds, &digest, &created(&refunds), None).await.unwrap();
+    let by_scope = |scope: &str| BulkFilter { scope: Some(scope.into()), now: at(30), ..BulkFilter::default() };
+    assert_eq!(store.count_matching(ORG, &by_scope("refunds:write")).await.unwrap(), 1);
+    assert_eq!(store.count_matching(ORG, &by_scope("refunds:*")).await.unwrap(), 0, "not a pattern");
+    assert_eq!(store.count_matching(ORG, &by_scope("refunds")).await.unwrap(), 0, "not a substring");
+    assert_eq!(store.count_matching(OTHER_ORG, &by_scope("refunds:write")).await.unwrap(), 0);
+    let scoped = event("token.bulk_revoked", "organization", ORG, at(32));
+    let refunds_write = by_scope("refunds:write");
+    let taken = store.revoke_matching(ORG, &refunds_write, RevokedReason::Leaked, Some(1), &scoped, &each);
+    let BulkRevocation::Revoked(taken) = taken.await.unwrap() else { panic!("expected a revocation") };
+    assert_eq!(taken.iter().map(|t| t.record.id.as_str()).collect::<Vec<_>>(), [refunds.id.as_str()]);
 }

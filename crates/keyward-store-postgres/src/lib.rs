@@ -262,6 +262,9 @@ fn push_bulk_filter(query: &mut QueryBuilder<'_, Postgres>, org: &str, filter: &
         // substr rather than LIKE: no wildcard in a name can widen the match.
         query.push(" AND substr(name, 1, length(").push_bind(prefix.clone()).push(")) = ").push_bind(prefix.clone());
     }
+    if let Some(scope) = &filter.scope {
+        query.push(" AND scopes @> jsonb_build_array(").push_bind(scope.clone()).push("::text)");
+    }
     if let Some(except) = &filter.except_id {
         query.push(" AND id <> ").push_bind(except.clone());
     }

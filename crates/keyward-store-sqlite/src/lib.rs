@@ -268,6 +268,10 @@ fn push_bulk_filter(query: &mut QueryBuilder<'_, Sqlite>, org: &str, filter: &Bu
         // substr rather than LIKE: no wildcard in a name can widen the match.
         query.push(" AND substr(name, 1, length(").push_bind(prefix.clone()).push(")) = ").push_bind(prefix.clone());
     }
+    if let Some(scope) = &filter.scope {
+        query.push(" AND EXISTS (SELECT 1 FROM json_each(scopes) WHERE json_each.value = ").push_bind(scope.clone());
+        query.push(")");
+    }
     if let Some(except) = &filter.except_id {
         query.push(" AND id <> ").push_bind(except.clone());
     }

@@ -191,6 +191,8 @@ pub struct BulkFilter {
     pub keyspace_id: Option<String>,
     /// Only tokens whose name starts with this (case-sensitive).
     pub name_prefix: Option<String>,
+    /// Only tokens holding this exact scope string (as granted).
+    pub scope: Option<String>,
     /// Never this token (the caller's own, so it cannot cut off its own access).
     pub except_id: Option<String>,
     /// The instant "active" is judged at.

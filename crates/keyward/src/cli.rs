@@ -192,7 +192,7 @@ pub enum TokenCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Revoke every active token of an owner, keyspace or name prefix in one audited call.
+    /// Revoke every active token of an owner, keyspace, name prefix or scope in one audited call.
     RevokeAll {
         #[command(flatten)]
         client: ClientArgs,
@@ -205,6 +205,9 @@ pub enum TokenCommand {
         /// Only tokens whose name starts with this
         #[arg(long)]
         name_prefix: Option<String>,
+        /// Only tokens holding this exact scope (as granted)
+        #[arg(long)]
+        scope: Option<String>,
         /// Why: user_action (default), policy, leaked or suspicious_activity
         #[arg(long)]
         reason: Option<String>,

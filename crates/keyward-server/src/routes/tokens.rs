@@ -270,6 +270,7 @@ pub async fn bulk_revoke(
         owner: body.owner,
         keyspace_id: body.keyspace_id,
         name_prefix: body.name_prefix,
+        scope: body.scope,
         reason: revoked_reason(body.reason.as_deref())?,
         dry_run: body.dry_run,
         expected_count: body.expected_count,

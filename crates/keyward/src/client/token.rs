@@ -189,13 +189,14 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
-        TokenCommand::RevokeAll { client, owner, keyspace, name_prefix, reason, dry_run, expect } => {
+        TokenCommand::RevokeAll { client, owner, keyspace, name_prefix, scope, reason, dry_run, expect } => {
             let api = Api::new(&client)?;
             let mut body = json!({"dry_run": dry_run});
             for (key, value) in [
                 ("owner", owner.map(Value::from)),
                 ("keyspace_id", keyspace.map(Value::from)),
                 ("name_prefix", name_prefix.map(Value::from)),
+                ("scope", scope.map(Value::from)),
                 ("reason", reason.map(Value::from)),
                 ("expected_count", expect.map(Value::from)),
             ] {
