@@ -137,6 +137,33 @@ pub fn ttl_seconds(field: &'static str, seconds: i64) -> Result<(), InvalidField
     Ok(())
 }
 
+/// Lifetimes offered as presets wherever a person picks an expiry: a
+/// week, a month, two months, a quarter, a year. Each is also accepted as
+/// its duration text (`"30d"`) wherever a lifetime is asked for.
+pub const EXPIRY_PRESETS: &[(&str, i64)] =
+    &[("7d", 7 * 86_400), ("30d", 30 * 86_400), ("60d", 60 * 86_400), ("90d", 90 * 86_400), ("365d", 365 * 86_400)];
+
+/// A duration as people write it: `3600` (seconds), `90s`, `15m`, `12h`,
+/// `30d`. Positive; the answer is in seconds.
+pub fn duration_seconds(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let multiplier = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        // The text is not echoed: it may be anything a caller sent.
+        _ => return Err("expected a whole number with a unit of s, m, h or d (e.g. 30d)".to_owned()),
+    };
+    let value: i64 =
+        number.parse().map_err(|_| "expected a whole number followed by s, m, h or d (e.g. 30d)".to_owned())?;
+    value.checked_mul(multiplier).filter(|seconds| *seconds > 0).ok_or_else(|| "must be a positive duration".to_owned())
+}
+
 /// A period counted in days (rotation, inactivity): 1 to
 /// [`MAX_LIFECYCLE_DAYS`](crate::policy::MAX_LIFECYCLE_DAYS).
 pub fn lifecycle_days(field: &'static str, days: u32) -> Result<u32, InvalidField> {
@@ -150,6 +177,22 @@ pub fn lifecycle_days(field: &'static str, days: u32) -> Result<u32, InvalidFiel
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them_and_presets_are_durations() {
+        assert_eq!(duration_seconds("3600"), Ok(3600));
+        assert_eq!(duration_seconds("90s"), Ok(90));
+        assert_eq!(duration_seconds("15m"), Ok(900));
+        assert_eq!(duration_seconds("12h"), Ok(43_200));
+        assert_eq!(duration_seconds("30d"), Ok(2_592_000));
+        for bad in ["", "0", "0d", "-5m", "5w", "soon", "1.5h", "99999999999999999999d"] {
+            assert!(duration_seconds(bad).is_err(), "{bad}");
+        }
+        for (label, seconds) in EXPIRY_PRESETS {
+            assert_eq!(duration_seconds(label), Ok(*seconds));
+            assert!(ttl_seconds("expires_in", *seconds).is_ok());
+        }
+    }
     use serde_json::json;
 
     #[test]

@@ -734,6 +734,9 @@ impl Engine {
         let (secret, mut record) =
             self.mint(&keyspace, name, owner, scopes, allowed_ips, expires_at, metadata, actor)?;
         record.rotation_period_days = rotation_period_days;
+        // The instant the expiry was computed from, so a lifetime of "30d"
+        // is exactly 30 days between created_at and expires_at.
+        record.created_at = micros_to_datetime(now.timestamp_micros());
         let mut violations = Engine::violations_of(&policy, &record);
         let limit = policy.max_active_tokens_per_owner.map(|max| ActiveTokenLimit { max: u64::from(max), now });
         if let Some(limit) = limit {

@@ -170,7 +170,11 @@ pub struct CreateToken {
     pub scopes: Vec<String>,
     /// Owning principal; the caller's owner when omitted.
     pub owner: Option<String>,
-    /// Lifetime in seconds. Exclusive with `expires_at`.
+    /// Lifetime: seconds (`3600`) or a duration such as `"12h"`, `"30d"`
+    /// (the presets are `"7d"`, `"30d"`, `"60d"`, `"90d"`, `"365d"`).
+    /// Exclusive with `expires_at`.
+    #[serde(default, deserialize_with = "seconds_or_duration")]
+    #[schema(value_type = Option<String>, example = "30d")]
     pub expires_in: Option<i64>,
     /// Exact expiry (RFC 3339). Exclusive with `expires_in`.
     pub expires_at: Option<DateTime<Utc>>,
@@ -512,6 +516,26 @@ pub struct UpdateToken {
     #[serde(default, deserialize_with = "present_or_null")]
     #[schema(value_type = Option<u32>)]
     pub rotation_period_days: Option<Option<u32>>,
+}
+
+/// A lifetime given as a number of seconds or as a duration text.
+fn seconds_or_duration<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Lifetime {
+        Seconds(i64),
+        Text(String),
+    }
+    match Option::<Lifetime>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Lifetime::Seconds(seconds)) => Ok(Some(seconds)),
+        Some(Lifetime::Text(text)) => {
+            keyward_core::validate::duration_seconds(&text).map(Some).map_err(serde::de::Error::custom)
+        }
+    }
 }
 
 /// Tells a field given as `null` (`Some(None)`) from one left out (`None`).

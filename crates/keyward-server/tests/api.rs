@@ -289,6 +289,24 @@ async fn bad_input_gets_precise_problems() {
     let body = problem(wrong_type, StatusCode::BAD_REQUEST, "invalid_field").await;
     assert_eq!(body["field"], "expires_in");
     assert!(!body["detail"].as_str().unwrap().contains("soon"), "submitted values are not echoed");
+    for (lifetime, seconds) in [(json!("30d"), 30 * 86_400), (json!("12h"), 43_200), (json!(90), 90)] {
+        let created = server
+            .token(json!({"keyspace_id": keyspace, "name": "preset", "scopes": [], "expires_in": lifetime}))
+            .await;
+        let lived = chrono::DateTime::parse_from_rfc3339(created["expires_at"].as_str().unwrap()).unwrap()
+            - chrono::DateTime::parse_from_rfc3339(created["created_at"].as_str().unwrap()).unwrap();
+        assert_eq!(lived.num_seconds(), seconds, "{lifetime}");
+    }
+    for bad in [json!("0d"), json!("5w"), json!(-3)] {
+        let refused = server
+            .post(
+                "/v1/tokens",
+                &server.admin,
+                json!({"keyspace_id": keyspace, "name": "x", "scopes": [], "expires_in": bad}),
+            )
+            .await;
+        assert_eq!(problem(refused, StatusCode::BAD_REQUEST, "invalid_field").await["field"], "expires_in", "{bad}");
+    }
 
     let long_name = server
         .post("/v1/tokens", &server.admin, json!({"keyspace_id": keyspace, "name": "n".repeat(201), "scopes": []}))
@@ -341,7 +359,7 @@ async fn bad_input_gets_precise_problems() {
     problem(wrong_method, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 
     let tokens: Value = server.get("/v1/tokens", &server.admin).await.json().await.unwrap();
-    assert_eq!(tokens["data"].as_array().unwrap().len(), 1, "no failed request created anything");
+    assert_eq!(tokens["data"].as_array().unwrap().len(), 1 + 3, "the admin token, the three presets, nothing else");
 }
 
 #[tokio::test]

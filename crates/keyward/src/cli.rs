@@ -548,21 +548,7 @@ pub fn parse_catalog_entry(text: &str) -> Result<(String, String), String> {
 }
 
 pub fn parse_duration(text: &str) -> Result<i64, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let multiplier = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => return Err(format!("unknown unit `{unit}`: use s, m, h or d (e.g. 30d)")),
-    };
-    let value: i64 =
-        number.parse().map_err(|_| "expected a whole number followed by s, m, h or d (e.g. 30d)".to_owned())?;
-    value.checked_mul(multiplier).filter(|seconds| *seconds > 0).ok_or_else(|| "must be a positive duration".to_owned())
+    keyward_core::validate::duration_seconds(text)
 }
 
 /// A whole number of days, `90` or `90d`.
