@@ -447,7 +447,7 @@ impl Engine {
         };
         let admin_name = if operator { "admin (bootstrap)" } else { "admin (organization founded)" };
         let (secret, record) =
-            self.mint(&keyspace, admin_name.into(), "admin".into(), scopes, Vec::new(), None, json!({}), actor)?;
+            self.mint(&keyspace, admin_name.into(), "admin".into(), scopes, Vec::new(), now, None, json!({}), actor)?;
         let admin_digest = TokenDigest::of(secret.expose());
         Ok(Founded { organization, management_keyspace: keyspace, admin: Issued { secret, record }, admin_digest })
     }
@@ -559,6 +559,9 @@ impl Engine {
         owner: String,
         scopes: Vec<String>,
         allowed_ips: Vec<IpNet>,
+        // The instant its expiry was computed from, so a lifetime of "30d"
+        // is exactly 30 days between `created_at` and `expires_at`.
+        created_at: DateTime<Utc>,
         expires_at: Option<DateTime<Utc>>,
         metadata: Value,
         actor: &Actor,
@@ -578,7 +581,7 @@ impl Engine {
             environment: keyspace.environment,
             prefix: keyspace.prefix.as_str().to_owned(),
             last4: text[text.len() - 4..].to_owned(),
-            created_at: self.now(),
+            created_at,
             created_by: actor.principal.id().to_owned(),
             expires_at,
             revoked_at: None,
@@ -732,11 +735,8 @@ impl Engine {
                 .map(|seconds| now + chrono::Duration::seconds(seconds)),
         };
         let (secret, mut record) =
-            self.mint(&keyspace, name, owner, scopes, allowed_ips, expires_at, metadata, actor)?;
+            self.mint(&keyspace, name, owner, scopes, allowed_ips, now, expires_at, metadata, actor)?;
         record.rotation_period_days = rotation_period_days;
-        // The instant the expiry was computed from, so a lifetime of "30d"
-        // is exactly 30 days between created_at and expires_at.
-        record.created_at = micros_to_datetime(now.timestamp_micros());
         let mut violations = Engine::violations_of(&policy, &record);
         let limit = policy.max_active_tokens_per_owner.map(|max| ActiveTokenLimit { max: u64::from(max), now });
         if let Some(limit) = limit {

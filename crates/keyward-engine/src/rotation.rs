@@ -127,6 +127,7 @@ impl Engine {
             old.owner.clone(),
             scopes,
             old.allowed_ips.clone(),
+            now,
             expires_at,
             old.metadata.clone(),
             actor,
