@@ -252,16 +252,39 @@ pub struct TokenView {
 }
 
 impl TokenView {
+    /// The view without the policy at hand: only the token's own rotation
+    /// period counts (reads and updates use [`TokenView::flagged`]).
     pub fn new(record: TokenRecord, now_micros: i64) -> Self {
+        Self::build(record, now_micros, None, Vec::new())
+    }
+
+    /// The view, flagged with the rules of `policy` the token breaks and
+    /// judged against the organization's rotation period as well.
+    pub fn flagged(record: TokenRecord, now_micros: i64, policy: &TokenPolicy) -> Self {
+        let violations = keyward_engine::Engine::violations_of(policy, &record);
+        let codes = violations.iter().map(|v| v.code().to_owned()).collect();
+        Self::build(record, now_micros, policy.rotation_period_days, codes)
+    }
+
+    fn build(
+        record: TokenRecord,
+        now_micros: i64,
+        default_rotation_days: Option<u32>,
+        policy_violations: Vec<String>,
+    ) -> Self {
+        let state = record.state_at(now_micros);
+        let rotation_due_at =
+            keyward_core::lifecycle::rotation_due_at(&record, default_rotation_days).map(|(at, _)| at);
+        // Only a live token has anything left to rotate.
+        let live = state == keyward_core::model::TokenState::Active && record.replaced_by.is_none();
+        let rotation_due = live && rotation_due_at.is_some_and(|at| now_micros >= at.timestamp_micros());
         Self {
             masked: record.masked(),
-            state: record.state_at(now_micros).as_str().to_owned(),
+            state: state.as_str().to_owned(),
             in_rotation_grace: record.in_rotation_grace(now_micros),
             rotation_period_days: record.rotation_period_days,
-            // Without the policy at hand, only the token's own period counts;
-            // reads and updates (`flagged`) apply the organization's as well.
-            rotation_due_at: rotation_due(&record, now_micros, None).0,
-            rotation_due: rotation_due(&record, now_micros, None).1,
+            rotation_due_at,
+            rotation_due,
             id: record.id,
             name: record.name,
             org_id: record.org_id,
@@ -283,29 +306,9 @@ impl TokenView {
             rotated_at: record.rotated_at,
             last_used_at: record.last_used_at,
             use_count: record.use_count,
-            policy_violations: Vec::new(),
+            policy_violations,
         }
     }
-
-    /// The view, flagged with the rules of `policy` the token breaks.
-    pub fn flagged(record: TokenRecord, now_micros: i64, policy: &TokenPolicy) -> Self {
-        let violations = keyward_engine::Engine::violations_of(policy, &record);
-        let (rotation_due_at, rotation_due) = rotation_due(&record, now_micros, policy.rotation_period_days);
-        Self {
-            policy_violations: violations.iter().map(|v| v.code().to_owned()).collect(),
-            rotation_due_at,
-            rotation_due,
-            ..Self::new(record, now_micros)
-        }
-    }
-}
-
-/// When a token's rotation is due and whether it is now (live tokens only:
-/// an ended token has nothing left to rotate).
-fn rotation_due(record: &TokenRecord, now_micros: i64, default_days: Option<u32>) -> (Option<DateTime<Utc>>, bool) {
-    let due_at = keyward_core::lifecycle::rotation_due_at(record, default_days).map(|(at, _)| at);
-    let live = record.state_at(now_micros) == keyward_core::model::TokenState::Active && record.replaced_by.is_none();
-    (due_at, live && due_at.is_some_and(|at| now_micros >= at.timestamp_micros()))
 }
 
 /// An organization's token policy. Every field is optional; omitted means
