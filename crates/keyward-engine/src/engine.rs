@@ -1132,19 +1132,12 @@ impl Engine {
 
     /// Flushes usage every `interval` until `shutdown` resolves, then once more.
     pub async fn run_usage_flusher(&self, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {
-                    if let Err(error) = self.flush_usage().await {
-                        tracing::warn!(%error, "usage flush failed; counts kept for the next attempt");
-                    }
-                }
-                () = &mut shutdown => break,
+        crate::periodic::every(interval, shutdown, || async {
+            if let Err(error) = self.flush_usage().await {
+                tracing::warn!(%error, "usage flush failed; counts kept for the next attempt");
             }
-        }
+        })
+        .await;
         if let Err(error) = self.flush_usage().await {
             tracing::error!(%error, "final usage flush failed");
         }

@@ -38,6 +38,7 @@ mod disabling;
 mod engine;
 mod error;
 mod grace;
+mod periodic;
 mod rotation;
 mod schedule;
 mod scope_index;

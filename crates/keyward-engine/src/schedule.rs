@@ -75,6 +75,7 @@ impl Engine {
                 .map(|days| (now - Span::days(i64::from(days)) + longest_warning).min(now)),
             rotation_period_days: schedule.rotation_period_days,
         };
+        let system = Actor::system();
         let mut report = LifecycleReport::default();
         let mut after: Option<String> = None;
         loop {
@@ -84,7 +85,7 @@ impl Engine {
             after = Some(last.id.clone());
             for token in &batch {
                 for notice in lifecycle::due(token, &schedule, now) {
-                    match self.deliver_notice(token, &notice, now).await {
+                    match self.deliver_notice(&system, token, &notice, now).await {
                         Ok(Outcome::Noticed) => report.notices += 1,
                         Ok(Outcome::Disabled) => report.disabled += 1,
                         Ok(Outcome::Nothing) => {}
@@ -100,13 +101,12 @@ impl Engine {
 
     async fn deliver_notice(
         &self,
+        system: &Actor,
         token: &TokenRecord,
         notice: &Notice,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Outcome, EngineError> {
-        let system = Actor::system();
-        let event =
-            self.event_in(&token.org_id, &system, notice.action(), "token", &token.id, notice.details(token))?;
+        let event = self.event_in(&token.org_id, system, notice.action(), "token", &token.id, notice.details(token))?;
         if let Notice::DisableInactive { last_activity_at, .. } = notice {
             let switch = Switch::DisableInactive { at: now, last_activity_at: *last_activity_at };
             return Ok(match self.store.switch_token(&token.org_id, &token.id, switch, &event).await? {
@@ -133,21 +133,16 @@ impl Engine {
 
     /// Runs a lifecycle pass every `interval` until `shutdown` resolves.
     pub async fn run_lifecycle_scheduler(&self, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => match self.run_lifecycle().await {
-                    Ok(report) if report != LifecycleReport::default() => {
-                        tracing::info!(notices = report.notices, disabled = report.disabled, "lifecycle pass");
-                    }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "lifecycle pass failed; the next one retries"),
-                },
-                () = &mut shutdown => break,
+        crate::periodic::every(interval, shutdown, || async {
+            match self.run_lifecycle().await {
+                Ok(report) if report != LifecycleReport::default() => {
+                    tracing::info!(notices = report.notices, disabled = report.disabled, "lifecycle pass");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "lifecycle pass failed; the next one retries"),
             }
-        }
+        })
+        .await;
     }
 }
 

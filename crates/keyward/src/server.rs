@@ -241,36 +241,21 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let flusher = {
         let engine = engine.clone();
-        let mut stopped = stopped.clone();
         let interval = Duration::from_millis(config.usage_flush_interval_ms.max(10));
-        tokio::spawn(async move {
-            engine
-                .run_usage_flusher(interval, async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })
-                .await;
-        })
+        let stopping = until_stopped(stopped.clone());
+        tokio::spawn(async move { engine.run_usage_flusher(interval, stopping).await })
     };
     let scheduler = {
         let engine = engine.clone();
-        let mut stopped = stopped.clone();
         let interval = Duration::from_secs(config.lifecycle_interval_seconds);
-        tokio::spawn(async move {
-            engine
-                .run_lifecycle_scheduler(interval, async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })
-                .await;
-        })
+        let stopping = until_stopped(stopped.clone());
+        tokio::spawn(async move { engine.run_lifecycle_scheduler(interval, stopping).await })
     };
     let dispatcher = match master_key {
         Some(key) => {
             let dispatcher = Dispatcher::new(store, Arc::new(SystemClock), key, RetryPolicy::default())
                 .map_err(|e| CliError::Usage(format!("cannot start the webhook dispatcher: {e}")))?;
-            let mut stopped = stopped.clone();
-            Some(tokio::spawn(Arc::new(dispatcher).run(Duration::from_secs(1), async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })))
+            Some(tokio::spawn(Arc::new(dispatcher).run(Duration::from_secs(1), until_stopped(stopped.clone()))))
         }
         None => {
             tracing::warn!("webhooks are off: no master key (set KEYWARD_MASTER_KEY_FILE)");
@@ -288,6 +273,11 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     }
     tracing::info!("keyward stopped");
     served.map_err(|e| CliError::Store(format!("server error: {e}")))
+}
+
+/// Resolves once the server has begun to stop: what background tasks wait on.
+async fn until_stopped(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 async fn shutdown_signal() {
