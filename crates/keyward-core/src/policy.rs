@@ -168,9 +168,7 @@ impl TokenPolicy {
             ("disable_after_inactive_days", self.disable_after_inactive_days),
             ("rotation_period_days", self.rotation_period_days),
         ] {
-            if days.is_some_and(|days| !(1..=MAX_LIFECYCLE_DAYS).contains(&days)) {
-                return Err(InvalidField::new(field, format!("must be between 1 and {MAX_LIFECYCLE_DAYS} days")));
-            }
+            days.map(|days| validate::lifecycle_days(field, days)).transpose()?;
         }
         if let Some(warnings) = &self.warning_days {
             if warnings.len() > 5 {
