@@ -19,10 +19,15 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_with_env(data_dir, extra, &[])
+    }
+
+    fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().copied())
             .env_remove("KEYWARD_TOKEN")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -470,6 +475,66 @@ fn usage_errors_are_one_line_with_exit_code_2() {
     assert!(message.contains("trusted_proxies") && message.contains("10.0.0.0/8?"), "{message}");
     assert_eq!(message.lines().filter(|line| line.starts_with("keyward: error")).count(), 1, "{message}");
     assert!(!data_dir.exists(), "nothing half-made");
+
+    // Lifecycle settings out of range stop `serve` with the setting named.
+    for (variable, value, setting) in [
+        ("KEYWARD_EXPIRY_LEEWAY_SECONDS", "301", "expiry_leeway_seconds"),
+        ("KEYWARD_LIFECYCLE_INTERVAL_SECONDS", "0", "lifecycle_interval_seconds"),
+    ] {
+        let refused = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("lifecycle"))
+            .env(variable, value)
+            .output()
+            .unwrap();
+        assert_eq!(refused.status.code(), Some(2), "{variable}={value}");
+        let message = String::from_utf8_lossy(&refused.stderr);
+        assert!(message.contains(setting), "{message}");
+        assert_eq!(message.lines().filter(|line| line.starts_with("keyward: error")).count(), 1, "{message}");
+    }
+}
+
+#[test]
+fn the_running_server_announces_an_expiry_from_its_lifecycle_scheduler() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("admin-token");
+    let server = Server::start_with_env(
+        &dir.path().join("data"),
+        &["--admin-token-file", token_file.to_str().unwrap()],
+        &[("KEYWARD_LIFECYCLE_INTERVAL_SECONDS", "1")],
+    );
+    let admin = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    let addr = server.addr.clone();
+    let keyspace: Value = serde_json::from_str(&stdout(&keyward(
+        &addr,
+        &admin,
+        &["keyspace", "create", "--name", "short lived", "--environment", "test", "--json"],
+        None,
+    )))
+    .unwrap();
+    let keyspace_id = keyspace["id"].as_str().unwrap();
+    let secret = stdout(&keyward(
+        &addr,
+        &admin,
+        &["token", "create", "--keyspace", keyspace_id, "--name", "two seconds", "--expires-in", "2s"],
+        None,
+    ));
+    // The real clock runs here: wait (bounded) for a scheduler pass after the expiry.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let announced = loop {
+        let audit = stdout(&keyward(&addr, &admin, &["audit", "--action", "token.expired", "--json"], None));
+        let audit: Value = serde_json::from_str(&audit).unwrap();
+        if let Some(event) = audit["data"].as_array().and_then(|events| events.first()).cloned() {
+            break event;
+        }
+        assert!(Instant::now() < deadline, "no token.expired within 30 s");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(announced["actor"], "system");
+    assert_eq!(announced["details"]["name"], "two seconds");
+    let (code, log) = server.stop();
+    assert_eq!(code, 0, "{log}");
+    assert!(!log.contains(secret.trim()) && !announced.to_string().contains(secret.trim()), "the secret stays out");
 }
 
 #[test]
