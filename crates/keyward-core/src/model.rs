@@ -119,10 +119,26 @@ pub struct TokenRecord {
     pub enabled_at: Option<DateTime<Utc>>,
     /// Its own rotation period in days, overriding the organization's policy.
     pub rotation_period_days: Option<u32>,
+    /// Whether the lifecycle scheduler rotates it itself when its rotation
+    /// falls due, and where the replacement is delivered.
+    pub auto_rotate: Option<AutoRotate>,
     /// Last successful verification (flushed in batches).
     pub last_used_at: Option<DateTime<Utc>>,
     /// Successful verifications (flushed in batches).
     pub use_count: i64,
+}
+
+/// An owner's opt-in to automatic rotation: when the token's rotation falls
+/// due, the scheduler replaces it and delivers the new secret, once, to one
+/// registered webhook endpoint (the only payload that ever carries a
+/// secret), leaving the old token valid for a grace period so the receiver
+/// can switch over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoRotate {
+    /// The endpoint that receives the replacement (`whk_…`).
+    pub webhook_id: String,
+    /// How long the old token keeps verifying after the rotation, in seconds.
+    pub grace_period_seconds: u32,
 }
 
 /// Why a token was revoked. The wire names are stable.
@@ -544,10 +560,16 @@ pub mod actions {
     pub const TOKEN_INACTIVITY_WARNING: &str = "token.inactivity_warning";
     /// A token is older than its rotation period.
     pub const TOKEN_ROTATION_DUE: &str = "token.rotation_due";
+    /// The scheduler rotated a token whose owner opted in. Never fanned out
+    /// to subscriptions: its one delivery, to the endpoint the token names,
+    /// carries the new secret.
+    pub const TOKEN_AUTO_ROTATED: &str = "token.auto_rotated";
     /// A webhook endpoint was registered.
     pub const WEBHOOK_CREATED: &str = "webhook.created";
     /// A webhook endpoint was removed.
     pub const WEBHOOK_DELETED: &str = "webhook.deleted";
+    /// A webhook endpoint's signing secret was replaced.
+    pub const WEBHOOK_SECRET_ROTATED: &str = "webhook.secret_rotated";
     /// Many tokens were revoked in one call (each also gets `token.revoked`).
     pub const TOKENS_BULK_REVOKED: &str = "token.bulk_revoked";
     /// A token was replaced by a new one (the event is on the old token).
@@ -611,6 +633,7 @@ pub(crate) mod tests_support {
             disabled_reason: None,
             enabled_at: None,
             rotation_period_days: None,
+            auto_rotate: None,
             last_used_at: None,
             use_count: 0,
         }

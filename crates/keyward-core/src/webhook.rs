@@ -81,8 +81,27 @@ fn mac(secret: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
 
 /// The `Keyward-Signature` value for `body` sent at `timestamp` (Unix seconds).
 pub fn signature_header(secret: &SecretToken, timestamp: i64, body: &[u8]) -> String {
-    let digest = mac(secret.expose(), timestamp, body).finalize().into_bytes();
-    format!("t={timestamp},v1={}", to_hex(&digest))
+    signature_header_for(&[secret], timestamp, body)
+}
+
+/// The `Keyward-Signature` value signed under each of `secrets`: while an
+/// endpoint's secret is being replaced, one `v1=` per secret, so a receiver
+/// holding either accepts the delivery.
+pub fn signature_header_for(secrets: &[&SecretToken], timestamp: i64, body: &[u8]) -> String {
+    let mut header = format!("t={timestamp}");
+    for secret in secrets {
+        let digest = mac(secret.expose(), timestamp, body).finalize().into_bytes();
+        header.push_str(",v1=");
+        header.push_str(&to_hex(&digest));
+    }
+    header
+}
+
+/// The sealing context of an automatic rotation's new secret: bound to
+/// one endpoint and one event, so a sealed secret copied to another
+/// delivery row does not open.
+pub fn handoff_context(endpoint_id: &str, event_id: &str) -> String {
+    format!("handoff:{endpoint_id}:{event_id}")
 }
 
 /// A parsed `Keyward-Signature` value: its timestamp and every `v1`
@@ -306,6 +325,19 @@ mod tests {
         // The timestamp is signed: moving it breaks the signature.
         let moved = header.replace("t=1700000000", "t=1700000001");
         assert_eq!(verify(secret.expose(), &moved, b"{\"a\":1}", 1_700_000_000, 300), Err(SignatureError::Mismatch));
+    }
+
+    #[test]
+    fn during_a_secret_replacement_either_secret_verifies_the_same_header() {
+        let old = generate_secret(&SeededRng::new(1)).unwrap();
+        let new = generate_secret(&SeededRng::new(2)).unwrap();
+        let header = signature_header_for(&[&new, &old], 1_700_000_000, b"{}");
+        assert_eq!(header.matches(",v1=").count(), 2, "{header}");
+        assert!(header.starts_with(&signature_header(&new, 1_700_000_000, b"{}")), "the current secret signs first");
+        for secret in [&old, &new] {
+            assert!(verify(secret.expose(), &header, b"{}", 1_700_000_000, 300).is_ok());
+        }
+        assert_eq!(verify("whsec_third", &header, b"{}", 1_700_000_000, 300), Err(SignatureError::Mismatch));
     }
 
     #[test]

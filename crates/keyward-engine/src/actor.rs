@@ -214,6 +214,7 @@ impl Actor {
             disabled_reason: None,
             enabled_at: None,
             rotation_period_days: None,
+            auto_rotate: None,
             last_used_at: None,
             use_count: 0,
         };

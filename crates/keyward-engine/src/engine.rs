@@ -10,7 +10,7 @@ use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
 use keyward_core::ip::{self, IpNet};
 use keyward_core::model::{
-    actions, AuditEvent, CatalogScope, Keyspace, Organization, RevokedReason, TokenRecord, TokenState,
+    actions, AuditEvent, AutoRotate, CatalogScope, Keyspace, Organization, RevokedReason, TokenRecord, TokenState,
 };
 use keyward_core::policy::{TokenPolicy, TokenShape, Violation};
 use keyward_core::scope::{self, management};
@@ -129,6 +129,8 @@ pub struct NewToken {
     pub allowed_ips: Vec<String>,
     /// Its own rotation period in days, overriding the organization's.
     pub rotation_period_days: Option<u32>,
+    /// Opt-in to automatic rotation with handoff to a webhook endpoint.
+    pub auto_rotate: Option<AutoRotate>,
 }
 
 /// Changes to a token's mutable fields.
@@ -146,6 +148,8 @@ pub struct TokenChanges {
     pub allowed_ips: Option<Vec<String>>,
     /// New rotation period in days; `Some(None)` falls back to the organization's.
     pub rotation_period_days: Option<Option<u32>>,
+    /// Automatic rotation; `Some(None)` turns it off.
+    pub auto_rotate: Option<Option<AutoRotate>>,
 }
 
 /// A token that breaks its organization's current policy, and how.
@@ -594,6 +598,7 @@ impl Engine {
             disabled_reason: None,
             enabled_at: None,
             rotation_period_days: None,
+            auto_rotate: None,
             last_used_at: None,
             use_count: 0,
         };
@@ -734,9 +739,14 @@ impl Engine {
                 .or(keyspace.default_ttl_seconds)
                 .map(|seconds| now + chrono::Duration::seconds(seconds)),
         };
+        let auto_rotate = match input.auto_rotate {
+            Some(auto) => Some(self.checked_auto_rotate(actor.org_id(), &policy, auto, rotation_period_days).await?),
+            None => None,
+        };
         let (secret, mut record) =
             self.mint(&keyspace, name, owner, scopes, allowed_ips, now, expires_at, metadata, actor)?;
         record.rotation_period_days = rotation_period_days;
+        record.auto_rotate = auto_rotate;
         let mut violations = Engine::violations_of(&policy, &record);
         let limit = policy.max_active_tokens_per_owner.map(|max| ActiveTokenLimit { max: u64::from(max), now });
         if let Some(limit) = limit {
@@ -753,7 +763,7 @@ impl Engine {
             actions::TOKEN_CREATED,
             "token",
             &record.id,
-            json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotation_period_days": record.rotation_period_days}),
+            json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotation_period_days": record.rotation_period_days, "auto_rotate": record.auto_rotate}),
         )?;
         self.store.create_token(&record, &digest, &event, limit).await.map_err(|error| match error {
             keyward_store::StoreError::MissingReference(_) => EngineError::NotFound("keyspace"),
@@ -983,10 +993,11 @@ impl Engine {
             && changes.scopes.is_none()
             && allowed_ips.is_none()
             && changes.rotation_period_days.is_none()
+            && changes.auto_rotate.is_none()
         {
             return Err(InvalidField::new(
                 "name",
-                "give at least one of name, metadata, scopes, allowed_ips or rotation_period_days",
+                "give at least one of name, metadata, scopes, allowed_ips, rotation_period_days or auto_rotate",
             )
             .into());
         }
@@ -1060,9 +1071,32 @@ impl Engine {
         if let Some(days) = rotation_period_days {
             details.insert("rotation_period_days".into(), json!(days));
         }
+        let auto_rotate = match changes.auto_rotate {
+            Some(Some(auto)) => {
+                let period = match rotation_period_days {
+                    Some(days) => days,
+                    None => {
+                        self.store.get_token(actor.org_id(), id).await?.and_then(|token| token.rotation_period_days)
+                    }
+                };
+                let policy = self.token_policy(actor).await?;
+                Some(Some(self.checked_auto_rotate(actor.org_id(), &policy, auto, period).await?))
+            }
+            other => other,
+        };
+        if let Some(auto) = &auto_rotate {
+            details.insert("auto_rotate".into(), json!(auto));
+        }
         let event = self.event(actor, actions::TOKEN_UPDATED, "token", id, Value::Object(details))?;
-        let update =
-            TokenUpdate { name, metadata: changes.metadata, scopes, allowed_ips, rotation_period_days, if_scopes_are };
+        let update = TokenUpdate {
+            name,
+            metadata: changes.metadata,
+            scopes,
+            allowed_ips,
+            rotation_period_days,
+            auto_rotate,
+            if_scopes_are,
+        };
         let stored = self
             .store
             .update_token(actor.org_id(), id, &update, &event)

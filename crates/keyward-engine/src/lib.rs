@@ -32,6 +32,7 @@
 
 mod accounts;
 mod actor;
+mod auto_rotation;
 mod bulk;
 mod cache;
 mod disabling;
@@ -49,6 +50,7 @@ pub use accounts::{
     csrf_matches, csrf_token, CreatedInvitation, NewSession, DEFAULT_INVITATION_SECONDS, MAX_INVITATION_SECONDS,
 };
 pub use actor::{Actor, Principal, RequestContext, RoleGrant, SignedIn};
+pub use auto_rotation::MIN_AUTO_ROTATE_GRACE_SECONDS;
 pub use bulk::{BulkOutcome, BulkRevoke};
 pub use engine::{
     Engine, EngineConfig, Founded, Issued, NewKeyspace, NewToken, PolicyFinding, TokenChanges, Verdict, Verification,
@@ -58,4 +60,7 @@ pub use error::{EngineError, PolicyProblem};
 pub use rotation::{Rotated, RotationRequest};
 pub use schedule::LifecycleReport;
 pub use scope_index::RequiredScopes;
-pub use webhooks::{CreatedWebhook, NewWebhook, MAX_WEBHOOKS_PER_ORGANIZATION};
+pub use webhooks::{
+    CreatedWebhook, NewWebhook, RotatedSecret, DEFAULT_SECRET_OVERLAP_SECONDS, MAX_SECRET_OVERLAP_SECONDS,
+    MAX_WEBHOOKS_PER_ORGANIZATION,
+};

@@ -6,12 +6,12 @@
 use chrono::Duration as TimeDelta;
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{self, IdKind};
-use keyward_core::model::{actions, RevokedReason, TokenRecord, TokenState};
+use keyward_core::model::{actions, AutoRotate, RevokedReason, TokenRecord, TokenState};
 use keyward_core::policy::{TokenPolicy, Violation};
 use keyward_core::scope::management;
 use keyward_core::validate::{self, InvalidField};
 use keyward_core::TokenDigest;
-use keyward_store::{ClientSighting, Guarded, RotationWrite};
+use keyward_store::{ClientSighting, Guarded, Handoff, RotationWrite};
 use serde_json::json;
 
 use crate::actor::Actor;
@@ -109,14 +109,32 @@ impl Engine {
         if let Some(refusal) = unrotatable(&old, now.timestamp_micros()) {
             return Err(refusal);
         }
+        self.replace(actor, &old, &policy, grace, request.expires_in, None).await
+    }
+
+    /// The rotation itself, once the caller is allowed and the grace
+    /// checked: mints the successor, and writes it, the old token's fate,
+    /// their events and (for an automatic rotation) the handoff of the new
+    /// secret to its endpoint in one transaction.
+    pub(crate) async fn replace(
+        &self,
+        actor: &Actor,
+        old: &TokenRecord,
+        policy: &TokenPolicy,
+        grace: i64,
+        expires_in: Option<i64>,
+        handoff_to: Option<&AutoRotate>,
+    ) -> Result<Rotated, EngineError> {
+        let org_id = old.org_id.as_str();
+        let now = self.now();
         let keyspace =
-            self.store.get_keyspace(actor.org_id(), &old.keyspace_id).await?.ok_or_else(|| {
+            self.store.get_keyspace(org_id, &old.keyspace_id).await?.ok_or_else(|| {
                 EngineError::Store(keyward_store::StoreError::Corrupt("token without keyspace".into()))
             })?;
         // The caller grants the new token its scopes, so it must be able to:
         // rotation is no way around "never grant what you do not hold".
         let scopes = grantable_scopes(actor, &keyspace, &old.scopes)?;
-        let lifetime = match request.expires_in {
+        let lifetime = match expires_in {
             Some(seconds) => Some(TimeDelta::seconds(seconds)),
             None => old.expires_at_before_rotation.or(old.expires_at).map(|end| end - old.created_at),
         };
@@ -134,24 +152,27 @@ impl Engine {
         )?;
         record.rotated_from = Some(old.id.clone());
         record.rotation_period_days = old.rotation_period_days;
+        record.auto_rotate = old.auto_rotate.clone();
         // Only what the rotation itself could break: an old token made
         // before a stricter rule is replaced, not refused.
-        let introduced: Vec<Violation> = Engine::violations_of(&policy, &record)
+        let introduced: Vec<Violation> = Engine::violations_of(policy, &record)
             .into_iter()
             .filter(|violation| matches!(violation, Violation::LifetimeTooLong))
             .collect();
-        refuse_violations(&policy, introduced)?;
+        refuse_violations(policy, introduced)?;
         let grace_ends_at = (grace > 0).then(|| now + TimeDelta::seconds(grace));
         let digest = TokenDigest::of(secret.expose());
         let events = [
-            self.event(
+            self.event_in(
+                org_id,
                 actor,
                 actions::TOKEN_ROTATED,
                 "token",
                 &old.id,
                 json!({"replaced_by": record.id, "grace_period_seconds": grace, "grace_ends_at": grace_ends_at}),
             )?,
-            self.event(
+            self.event_in(
+                org_id,
                 actor,
                 actions::TOKEN_CREATED,
                 "token",
@@ -159,6 +180,10 @@ impl Engine {
                 json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotated_from": old.id}),
             )?,
         ];
+        let sealed_handoff = match handoff_to {
+            Some(auto) => Some(self.seal_handoff(actor, old, &record, &secret, auto, grace_ends_at)?),
+            None => None,
+        };
         let rotation = RotationWrite {
             old_id: &old.id,
             at: now,
@@ -166,8 +191,13 @@ impl Engine {
             new_token: &record,
             new_digest: &digest,
             events: &events,
+            handoff: sealed_handoff.as_ref().map(|(auto, event, sealed)| Handoff {
+                endpoint_id: &auto.webhook_id,
+                event,
+                sealed_token: sealed,
+            }),
         };
-        let old = match self.store.rotate_token(actor.org_id(), &rotation).await? {
+        let old = match self.store.rotate_token(org_id, &rotation).await? {
             Guarded::Applied(old) => old,
             // A concurrent change won; say what it did.
             Guarded::Refused(current) => {

@@ -9,6 +9,10 @@
 //! pass, or a pass on another instance, announces nothing twice. `keyward
 //! serve` runs a pass every minute; tests call [`Engine::run_lifecycle`]
 //! with a manual clock and land on the exact instants.
+//!
+//! A token whose owner opted in to automatic rotation is rotated when its
+//! rotation falls due instead of being announced (see `auto_rotation`);
+//! if that fails, it is announced as due like any other.
 
 use std::time::Duration;
 
@@ -34,6 +38,8 @@ pub struct LifecycleReport {
     pub notices: u64,
     /// Tokens disabled for inactivity.
     pub disabled: u64,
+    /// Tokens rotated automatically (their owners opted in).
+    pub rotated: u64,
 }
 
 impl Engine {
@@ -51,6 +57,7 @@ impl Engine {
                 let done = self.run_lifecycle_of(organization, now).await?;
                 report.notices += done.notices;
                 report.disabled += done.disabled;
+                report.rotated += done.rotated;
             }
             match organizations.next {
                 Some(next) => page = PageRequest::new(Some(100), Some(next)),
@@ -85,9 +92,10 @@ impl Engine {
             after = Some(last.id.clone());
             for token in &batch {
                 for notice in lifecycle::due(token, &schedule, now) {
-                    match self.deliver_notice(&system, token, &notice, now).await {
+                    match self.deliver_notice(&system, organization, token, &notice, now).await {
                         Ok(Outcome::Noticed) => report.notices += 1,
                         Ok(Outcome::Disabled) => report.disabled += 1,
+                        Ok(Outcome::Rotated) => report.rotated += 1,
                         Ok(Outcome::Nothing) => {}
                         // One token's trouble must not starve the others.
                         Err(error) => {
@@ -102,10 +110,24 @@ impl Engine {
     async fn deliver_notice(
         &self,
         system: &Actor,
+        organization: &Organization,
         token: &TokenRecord,
         notice: &Notice,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Outcome, EngineError> {
+        if let (Notice::RotationDue { .. }, Some(auto)) = (notice, &token.auto_rotate) {
+            match self.auto_rotate(system, token, auto, &organization.token_policy).await {
+                Ok(rotated) => {
+                    tracing::info!(token = %token.id, replaced_by = %rotated.issued.record.id, "rotated automatically");
+                    return Ok(Outcome::Rotated);
+                }
+                // Announced as due instead, so a person can rotate it.
+                Err(error) => tracing::warn!(
+                    token = %token.id, %error,
+                    "automatic rotation failed; announcing the rotation as due instead"
+                ),
+            }
+        }
         let event = self.event_in(&token.org_id, system, notice.action(), "token", &token.id, notice.details(token))?;
         if let Notice::DisableInactive { last_activity_at, .. } = notice {
             let switch = Switch::DisableInactive { at: now, last_activity_at: *last_activity_at };
@@ -136,7 +158,12 @@ impl Engine {
         crate::periodic::every(interval, shutdown, || async {
             match self.run_lifecycle().await {
                 Ok(report) if report != LifecycleReport::default() => {
-                    tracing::info!(notices = report.notices, disabled = report.disabled, "lifecycle pass");
+                    tracing::info!(
+                        notices = report.notices,
+                        disabled = report.disabled,
+                        rotated = report.rotated,
+                        "lifecycle pass"
+                    );
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "lifecycle pass failed; the next one retries"),
@@ -149,5 +176,6 @@ impl Engine {
 enum Outcome {
     Noticed,
     Disabled,
+    Rotated,
     Nothing,
 }

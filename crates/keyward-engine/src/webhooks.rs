@@ -17,6 +17,10 @@ use crate::EngineError;
 
 /// Most webhook endpoints per organization: each event is queued for each.
 pub const MAX_WEBHOOKS_PER_ORGANIZATION: usize = 20;
+/// How long a replaced signing secret keeps signing by default.
+pub const DEFAULT_SECRET_OVERLAP_SECONDS: i64 = 86_400;
+/// The longest a replaced signing secret may keep signing.
+pub const MAX_SECRET_OVERLAP_SECONDS: i64 = 7 * 86_400;
 
 /// Input for registering an endpoint.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +40,18 @@ pub struct CreatedWebhook {
     pub endpoint: WebhookEndpoint,
     /// The signing secret, `whsec_…`.
     pub secret: SecretToken,
+}
+
+/// A signing secret replaced: the new one (shown once) and how long the
+/// old one keeps signing alongside.
+#[derive(Debug)]
+pub struct RotatedSecret {
+    /// The endpoint.
+    pub endpoint: WebhookEndpoint,
+    /// The new signing secret.
+    pub secret: SecretToken,
+    /// Until then deliveries are signed under both secrets.
+    pub previous_secret_signs_until: chrono::DateTime<chrono::Utc>,
 }
 
 fn event_types(requested: Vec<String>) -> Result<Vec<String>, InvalidField> {
@@ -103,6 +119,47 @@ impl Engine {
         )?;
         self.store.create_webhook(&endpoint, &sealed, &event).await?;
         Ok(CreatedWebhook { endpoint, secret })
+    }
+
+    /// Replaces an endpoint's signing secret and shows the new one once.
+    /// For `overlap_seconds` (0 ends it at once) deliveries carry a `v1=`
+    /// signature under each secret, so the receiver can switch to the new
+    /// secret without rejecting a single event.
+    pub async fn rotate_webhook_secret(
+        &self,
+        actor: &Actor,
+        id: &str,
+        overlap_seconds: i64,
+    ) -> Result<RotatedSecret, EngineError> {
+        actor.require(management::WEBHOOKS_WRITE)?;
+        if !(0..=MAX_SECRET_OVERLAP_SECONDS).contains(&overlap_seconds) {
+            return Err(InvalidField::new(
+                "overlap",
+                format!("must be between 0 and {MAX_SECRET_OVERLAP_SECONDS} seconds (7 days)"),
+            )
+            .into());
+        }
+        let endpoint = self.get_webhook(actor, id).await?;
+        let Some(master_key) = &self.config.master_key else {
+            return Err(EngineError::Rejected {
+                code: "master_key_missing",
+                detail: "Webhook signing secrets are sealed under the master key, which this deployment lacks.".into(),
+            });
+        };
+        let secret = webhook::generate_secret(self.rng.as_ref())?;
+        let sealed = master_key.seal(secret.expose().as_bytes(), &endpoint.id, self.rng.as_ref())?;
+        let previous_until = self.now() + chrono::Duration::seconds(overlap_seconds);
+        let event = self.event(
+            actor,
+            actions::WEBHOOK_SECRET_ROTATED,
+            "webhook",
+            &endpoint.id,
+            json!({"previous_secret_signs_until": previous_until}),
+        )?;
+        if !self.store.rotate_webhook_secret(actor.org_id(), &endpoint.id, &sealed, previous_until, &event).await? {
+            return Err(EngineError::NotFound("webhook"));
+        }
+        Ok(RotatedSecret { endpoint, secret, previous_secret_signs_until: previous_until })
     }
 
     /// The organization's webhook endpoints (never their secrets).

@@ -24,7 +24,7 @@ async fn pass_at(h: &Harness, instant: DateTime<Utc>) -> LifecycleReport {
 }
 
 fn noticed(notices: u64) -> LifecycleReport {
-    LifecycleReport { notices, disabled: 0 }
+    LifecycleReport { notices, ..LifecycleReport::default() }
 }
 
 async fn details_of(h: &Harness, id: &str, action: &str) -> Vec<serde_json::Value> {
@@ -110,7 +110,7 @@ async fn tokens_left_unused_are_warned_then_disabled_and_a_use_or_enabling_resta
         }
         assert_eq!(
             pass_at(&h, disables).await,
-            LifecycleReport { notices: 0, disabled: 1 },
+            LifecycleReport { disabled: 1, ..LifecycleReport::default() },
             "{}: disabled at the exact instant",
             h.name
         );

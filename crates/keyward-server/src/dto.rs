@@ -189,6 +189,48 @@ pub struct CreateToken {
     /// organization's `rotation_period_days`. Due tokens are flagged with
     /// `rotation_due` and announced once with a `token.rotation_due` event.
     pub rotation_period_days: Option<u32>,
+    /// Opt in to automatic rotation: when the rotation falls due, Keyward
+    /// rotates the token itself and delivers the new one to this webhook
+    /// endpoint (a `token.auto_rotated` event carrying `data.token`). Needs
+    /// a rotation period (the token's own or the organization's).
+    pub auto_rotate: Option<AutoRotateRequest>,
+}
+
+/// An opt-in to automatic rotation.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoRotateRequest {
+    /// The webhook endpoint (`whk_…`) that receives the new token.
+    pub webhook_id: String,
+    /// How long the old token keeps verifying after each automatic
+    /// rotation: seconds or a duration such as `"1d"`; at least 60 seconds
+    /// and at most the organization's maximum grace. Default: 1 day.
+    #[serde(default, deserialize_with = "seconds_or_duration")]
+    #[schema(value_type = Option<String>, example = "1d")]
+    pub grace_period: Option<i64>,
+}
+
+/// The default grace of an automatic rotation: a day for the receiver to switch.
+const DEFAULT_AUTO_ROTATE_GRACE_SECONDS: i64 = 86_400;
+
+impl AutoRotateRequest {
+    /// The engine's form, or a 400 naming the field.
+    pub fn into_auto_rotate(self) -> Result<keyward_core::model::AutoRotate, crate::error::ApiError> {
+        let seconds = self.grace_period.unwrap_or(DEFAULT_AUTO_ROTATE_GRACE_SECONDS);
+        let grace_period_seconds = u32::try_from(seconds).map_err(|_| {
+            crate::error::ApiError::invalid_field("auto_rotate.grace_period", "must be a positive number of seconds")
+        })?;
+        Ok(keyward_core::model::AutoRotate { webhook_id: self.webhook_id, grace_period_seconds })
+    }
+}
+
+/// A token's automatic rotation, as shown.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AutoRotateView {
+    /// The endpoint that receives each replacement.
+    pub webhook_id: String,
+    /// How long the old token keeps verifying after each automatic rotation.
+    pub grace_period_seconds: u32,
 }
 
 /// A token, without its secret.
@@ -242,6 +284,8 @@ pub struct TokenView {
     pub rotation_due_at: Option<DateTime<Utc>>,
     /// Whether it is live and past `rotation_due_at`: rotate it.
     pub rotation_due: bool,
+    /// Its owner's opt-in to automatic rotation, if any.
+    pub auto_rotate: Option<AutoRotateView>,
     /// Updated in batches (about once a second).
     pub last_used_at: Option<DateTime<Utc>>,
     /// Successful verifications, updated in batches.
@@ -285,6 +329,10 @@ impl TokenView {
             rotation_period_days: record.rotation_period_days,
             rotation_due_at,
             rotation_due,
+            auto_rotate: record.auto_rotate.map(|auto| AutoRotateView {
+                webhook_id: auto.webhook_id,
+                grace_period_seconds: auto.grace_period_seconds,
+            }),
             id: record.id,
             name: record.name,
             org_id: record.org_id,
@@ -519,6 +567,10 @@ pub struct UpdateToken {
     #[serde(default, deserialize_with = "present_or_null")]
     #[schema(value_type = Option<u32>)]
     pub rotation_period_days: Option<Option<u32>>,
+    /// Opt in to automatic rotation (as at creation); `null` opts out.
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<AutoRotateRequest>)]
+    pub auto_rotate: Option<Option<AutoRotateRequest>>,
 }
 
 /// A lifetime given as a number of seconds or as a duration text.
@@ -942,6 +994,29 @@ impl From<keyward_core::model::WebhookEndpoint> for WebhookView {
 pub struct CreatedWebhookView {
     /// `whsec_…`: verify each delivery's `Keyward-Signature` with it (see docs/webhooks.md).
     pub secret: String,
+    #[serde(flatten)]
+    pub endpoint: WebhookView,
+}
+
+/// `POST /v1/webhooks/{id}/rotate-secret` (the body may be left out).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateWebhookSecret {
+    /// How long the replaced secret keeps signing alongside the new one:
+    /// seconds or a duration such as `"1h"`; 0 ends it at once, at most 7
+    /// days. Default: 1 day.
+    #[serde(default, deserialize_with = "seconds_or_duration")]
+    #[schema(value_type = Option<String>, example = "1d")]
+    pub overlap: Option<i64>,
+}
+
+/// A replaced signing secret: the new one, shown this once.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RotatedWebhookSecret {
+    /// The new `whsec_…`.
+    pub secret: String,
+    /// Until then deliveries carry a second `v1=` signature under the old secret.
+    pub previous_secret_signs_until: DateTime<Utc>,
     #[serde(flatten)]
     pub endpoint: WebhookView,
 }

@@ -96,6 +96,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::webhooks::create_webhook, routes::webhooks::list_webhooks))
         .routes(routes!(routes::webhooks::get_webhook, routes::webhooks::delete_webhook))
         .routes(routes!(routes::webhooks::list_deliveries))
+        .routes(routes!(routes::webhooks::rotate_webhook_secret))
         .routes(routes!(routes::verify::verify))
         .routes(routes!(routes::audit::list_audit))
         .routes(routes!(routes::health::healthz))

@@ -24,6 +24,7 @@ pub use crate::schedule_cases::{
 };
 pub use crate::webhook_cases::{
     deliveries_are_leased_retried_and_logged_attempt_by_attempt,
+    handoffs_reach_only_their_endpoint_and_a_rotation_without_one_writes_nothing,
     webhook_events_queue_with_their_change_and_only_for_subscribers,
 };
 

@@ -125,6 +125,7 @@ pub fn token(keyspace: &Keyspace, name: &str, owner: &str, created_at: DateTime<
         disabled_reason: None,
         enabled_at: None,
         rotation_period_days: None,
+        auto_rotate: None,
         last_used_at: None,
         use_count: 0,
     };

@@ -28,8 +28,15 @@ async fn rotate(
     grace_ends_at: Option<DateTime<Utc>>,
 ) -> Guarded<StoredToken> {
     let events = [event(actions::TOKEN_ROTATED, "token", old_id, rotated_at), created(&new.0)];
-    let rotation =
-        RotationWrite { old_id, at: rotated_at, grace_ends_at, new_token: &new.0, new_digest: &new.1, events: &events };
+    let rotation = RotationWrite {
+        old_id,
+        at: rotated_at,
+        grace_ends_at,
+        new_token: &new.0,
+        new_digest: &new.1,
+        events: &events,
+        handoff: None,
+    };
     store.rotate_token(org, &rotation).await.unwrap()
 }
 

@@ -146,3 +146,78 @@ pub async fn deliveries_are_leased_retried_and_logged_attempt_by_attempt(store: 
     assert_eq!(rest.items[0].event_type, actions::TOKEN_CREATED);
     assert!(rest.next.is_none());
 }
+
+pub async fn handoffs_reach_only_their_endpoint_and_a_rotation_without_one_writes_nothing(store: &dyn Store) {
+    use keyward_core::model::AutoRotate;
+    use keyward_store::{Guarded, Handoff, RotationWrite, StoreError};
+
+    let space = seeded_keyspace(store).await;
+    found(store, OTHER_ORG).await;
+    let receiver = endpoint(ORG, &[actions::TOKEN_REVOKED], 1);
+    let foreign = endpoint(OTHER_ORG, &[], 2);
+    register(store, &receiver).await;
+    register(store, &foreign).await;
+
+    let (mut old, old_digest) = token(&space, "worker", "alice", at(10));
+    old.rotation_period_days = Some(30);
+    old.auto_rotate = Some(AutoRotate { webhook_id: receiver.id.clone(), grace_period_seconds: 600 });
+    store.create_token(&old, &old_digest, &created(&old), None).await.unwrap();
+    assert_eq!(store.get_token(ORG, &old.id).await.unwrap().unwrap().auto_rotate, old.auto_rotate, "round trip");
+
+    let (mut new, new_digest) = token(&space, "worker", "alice", at(20));
+    new.rotated_from = Some(old.id.clone());
+    new.auto_rotate = old.auto_rotate.clone();
+    let events = [event(actions::TOKEN_ROTATED, "token", &old.id, at(20)), created(&new)];
+    let handoff_event = event(actions::TOKEN_AUTO_ROTATED, "token", &new.id, at(20));
+    let rotation = |endpoint_id| RotationWrite {
+        old_id: &old.id,
+        at: at(20),
+        grace_ends_at: Some(at(620)),
+        new_token: &new,
+        new_digest: &new_digest,
+        events: &events,
+        handoff: Some(Handoff { endpoint_id, event: &handoff_event, sealed_token: b"sealed token" }),
+    };
+
+    // Another tenant's endpoint is no receiver: nothing of the rotation is written.
+    match store.rotate_token(ORG, &rotation(&foreign.id)).await {
+        Err(StoreError::MissingReference(_)) => {}
+        other => panic!("expected a missing reference, got {other:?}"),
+    }
+    assert_eq!(store.get_token(ORG, &old.id).await.unwrap().unwrap().replaced_by, None, "old token untouched");
+    assert_eq!(store.get_token(ORG, &new.id).await.unwrap(), None, "no successor");
+
+    assert!(matches!(store.rotate_token(ORG, &rotation(&receiver.id)).await.unwrap(), Guarded::Applied(_)));
+    // Delivered to its endpoint although that subscribes to revocations only,
+    // and to nobody else.
+    assert_eq!(
+        logged(store, ORG, &receiver.id).await,
+        [(actions::TOKEN_AUTO_ROTATED.to_owned(), DeliveryStatus::Pending, 0)]
+    );
+    assert!(logged(store, OTHER_ORG, &foreign.id).await.is_empty());
+    let due = store.claim_deliveries(at(20), at(80), 10).await.unwrap();
+    let [handoff] = &due[..] else { panic!("expected the handoff alone, got {due:?}") };
+    assert_eq!(handoff.sealed_payload.as_deref(), Some(&b"sealed token"[..]));
+    assert_eq!(handoff.previous_sealed_secret, None, "no secret being replaced");
+    store.finish_attempt(&outcome(handoff, 21, DeliveryStatus::Succeeded, None)).await.unwrap();
+
+    // A signing secret replaced: the old one is handed out until the overlap ends.
+    let rotated = event(actions::WEBHOOK_SECRET_ROTATED, "webhook", &receiver.id, at(30));
+    assert!(!store.rotate_webhook_secret(OTHER_ORG, &receiver.id, b"new sealed", at(100), &rotated).await.unwrap());
+    assert!(store.rotate_webhook_secret(ORG, &receiver.id, b"new sealed", at(100), &rotated).await.unwrap());
+    let revoke = event(actions::TOKEN_REVOKED, "token", &old.id, at(40));
+    store.revoke_token(ORG, &old.id, at(40), RevokedReason::Leaked, &revoke).await.unwrap();
+    let due = store.claim_deliveries(at(99), at(99), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].sealed_secret, b"new sealed");
+    assert_eq!(due[0].previous_sealed_secret.as_deref(), Some(&b"sealed bytes"[..]), "still in the overlap");
+    assert_eq!(due[0].sealed_payload, None);
+    let due = store.claim_deliveries(at(100), at(160), 10).await.unwrap();
+    assert_eq!(due.len(), 1, "the lease ran out");
+    assert_eq!(due[0].previous_sealed_secret, None, "the overlap ended");
+
+    // Deleting the endpoint turns the opt-in off rather than leaving it dangling.
+    let removal = event(actions::WEBHOOK_DELETED, "webhook", &receiver.id, at(200));
+    assert!(store.delete_webhook(ORG, &receiver.id, &removal).await.unwrap());
+    assert_eq!(store.get_token(ORG, &new.id).await.unwrap().unwrap().auto_rotate, None);
+}

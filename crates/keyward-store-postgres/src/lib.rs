@@ -164,9 +164,10 @@ async fn insert_token(
         "INSERT INTO tokens (id, org_id, keyspace_id, management, digest, name, owner, scopes, metadata, environment,
                              prefix, last4, created_at, created_by, expires_at, revoked_at, last_used_at, use_count,
                              allowed_ips, revoked_reason, rotated_from, replaced_by, rotated_at,
-                             expires_at_before_rotation, rotation_period_days)
+                             expires_at_before_rotation, rotation_period_days, auto_rotate_webhook_id,
+                             auto_rotate_grace_seconds)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-                 $22, $23, $24, $25)",
+                 $22, $23, $24, $25, $26, $27)",
     )
     .bind(&token.id)
     .bind(&token.org_id)
@@ -193,6 +194,8 @@ async fn insert_token(
     .bind(token.rotated_at.map(|at| at.timestamp_micros()))
     .bind(token.expires_at_before_rotation.map(|at| at.timestamp_micros()))
     .bind(token.rotation_period_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)))
+    .bind(token.auto_rotate.as_ref().map(|auto| auto.webhook_id.as_str()))
+    .bind(token.auto_rotate.as_ref().map(|auto| i32::try_from(auto.grace_period_seconds).unwrap_or(i32::MAX)))
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
@@ -553,7 +556,9 @@ impl Store for PostgresStore {
         let changed = sqlx::query(
             "UPDATE tokens SET name = COALESCE($1, name), metadata = COALESCE($2, metadata),
                                scopes = COALESCE($3, scopes), allowed_ips = COALESCE($4, allowed_ips),
-                               rotation_period_days = CASE WHEN $8 THEN $9 ELSE rotation_period_days END
+                               rotation_period_days = CASE WHEN $8 THEN $9 ELSE rotation_period_days END,
+                               auto_rotate_webhook_id = CASE WHEN $10 THEN $11 ELSE auto_rotate_webhook_id END,
+                               auto_rotate_grace_seconds = CASE WHEN $10 THEN $12 ELSE auto_rotate_grace_seconds END
              WHERE org_id = $5 AND id = $6 AND ($7::jsonb IS NULL OR scopes = $7::jsonb)",
         )
         .bind(&update.name)
@@ -565,6 +570,15 @@ impl Store for PostgresStore {
         .bind(expected_scopes)
         .bind(update.rotation_period_days.is_some())
         .bind(update.rotation_period_days.flatten().map(|days| i32::try_from(days).unwrap_or(i32::MAX)))
+        .bind(update.auto_rotate.is_some())
+        .bind(update.auto_rotate.as_ref().and_then(|auto| auto.as_ref()).map(|auto| auto.webhook_id.clone()))
+        .bind(
+            update
+                .auto_rotate
+                .as_ref()
+                .and_then(|auto| auto.as_ref())
+                .map(|auto| i32::try_from(auto.grace_period_seconds).unwrap_or(i32::MAX)),
+        )
         .execute(&mut *tx)
         .await
         .map_err(backend)?
@@ -744,6 +758,17 @@ impl Store for PostgresStore {
         webhooks::create(&self.pool, endpoint, sealed_secret, event).await
     }
 
+    async fn rotate_webhook_secret(
+        &self,
+        org: &str,
+        id: &str,
+        sealed_secret: &[u8],
+        previous_until: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        webhooks::rotate_secret(&self.pool, org, id, sealed_secret, previous_until, event).await
+    }
+
     async fn list_webhooks(&self, org: &str) -> Result<Vec<WebhookEndpoint>, StoreError> {
         webhooks::list(&self.pool, org).await
     }
@@ -855,6 +880,10 @@ impl Store for PostgresStore {
         .map_err(backend)?;
         for event in rotation.events {
             insert_event(&mut tx, event).await?;
+        }
+        if let Some(handoff) = &rotation.handoff {
+            insert_event(&mut tx, handoff.event).await?;
+            webhooks::queue_handoff(&mut tx, handoff).await?;
         }
         let old = stored_token(&mut tx, org, rotation.old_id).await?;
         tx.commit().await.map_err(backend)?;

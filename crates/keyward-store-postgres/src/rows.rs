@@ -9,7 +9,7 @@ pub const TOKEN_COLUMNS: &str =
     "id, org_id, keyspace_id, management, name, owner, scopes, allowed_ips, metadata, environment, prefix, last4, \
      created_at, created_by, expires_at, revoked_at, last_used_at, use_count, revoked_reason, rotated_from, \
      replaced_by, rotated_at, expires_at_before_rotation, disabled_at, disabled_reason, enabled_at, \
-     rotation_period_days";
+     rotation_period_days, auto_rotate_webhook_id, auto_rotate_grace_seconds";
 pub const AUDIT_COLUMNS: &str =
     "id, org_id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details";
 
@@ -73,6 +73,8 @@ pub struct TokenRow {
     disabled_reason: Option<String>,
     enabled_at: Option<i64>,
     rotation_period_days: Option<i32>,
+    auto_rotate_webhook_id: Option<String>,
+    auto_rotate_grace_seconds: Option<i32>,
     digest: Option<Vec<u8>>,
 }
 
@@ -111,6 +113,10 @@ impl TokenRow {
             disabled_reason: decode::disabled_reason(self.disabled_reason.as_deref())?,
             enabled_at: decode::optional_time(self.enabled_at),
             rotation_period_days: self.rotation_period_days.and_then(|days| u32::try_from(days).ok()),
+            auto_rotate: decode::auto_rotate(
+                self.auto_rotate_webhook_id,
+                self.auto_rotate_grace_seconds.map(i64::from),
+            ),
         })
     }
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use keyward_core::model::{AuditEvent, DeliveryAttempt, WebhookDelivery, WebhookEndpoint};
 use keyward_store::decode::{self, DeliveryRow, ENDPOINT_COLUMNS};
-use keyward_store::{AttemptOutcome, DueDelivery, Page, PageRequest, StoreError};
+use keyward_store::{AttemptOutcome, DueDelivery, Handoff, Page, PageRequest, StoreError};
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
 use crate::rows::{AuditRow, AUDIT_COLUMNS};
@@ -34,6 +34,63 @@ pub(crate) async fn enqueue(tx: &mut Transaction<'_, Postgres>, event: &AuditEve
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+/// Queues an automatic rotation's one delivery, carrying the sealed new
+/// secret, to the endpoint the token names; fails if that endpoint is gone
+/// (the caller's transaction then rolls back, rotation included).
+pub(crate) async fn queue_handoff(tx: &mut Transaction<'_, Postgres>, handoff: &Handoff<'_>) -> Result<(), StoreError> {
+    let event = handoff.event;
+    let queued = sqlx::query(
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, event_type, status, attempts, created_at,
+                                         next_attempt_at, sealed_payload)
+         SELECT id, $1, org_id, $2, 'pending', 0, $3, $3, $4 FROM webhook_endpoints
+         WHERE id = $5 AND org_id = $6",
+    )
+    .bind(&event.id)
+    .bind(&event.action)
+    .bind(event.occurred_at.timestamp_micros())
+    .bind(handoff.sealed_token)
+    .bind(handoff.endpoint_id)
+    .bind(&event.org_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?
+    .rows_affected();
+    if queued == 0 {
+        return Err(StoreError::MissingReference(format!("webhook endpoint {}", handoff.endpoint_id)));
+    }
+    Ok(())
+}
+
+pub(crate) async fn rotate_secret(
+    writer: &PgPool,
+    org: &str,
+    id: &str,
+    sealed_secret: &[u8],
+    previous_until: DateTime<Utc>,
+    event: &AuditEvent,
+) -> Result<bool, StoreError> {
+    let mut tx = writer.begin().await.map_err(backend)?;
+    let rotated = sqlx::query(
+        "UPDATE webhook_endpoints SET previous_sealed_secret = sealed_secret, previous_secret_until = $1,
+                                      sealed_secret = $2
+         WHERE org_id = $3 AND id = $4",
+    )
+    .bind(previous_until.timestamp_micros())
+    .bind(sealed_secret)
+    .bind(org)
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?
+    .rows_affected()
+        == 1;
+    if rotated {
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+    }
+    Ok(rotated)
 }
 
 pub(crate) async fn create(
@@ -112,14 +169,14 @@ pub(crate) async fn claim(
     let mut tx = writer.begin().await.map_err(backend)?;
     // SKIP LOCKED: instances claiming at once take different deliveries
     // instead of waiting for each other.
-    let claimed: Vec<(String, String, i32)> = sqlx::query_as(
+    let claimed: Vec<(String, String, i32, Option<Vec<u8>>)> = sqlx::query_as(
         "UPDATE webhook_deliveries SET next_attempt_at = $1, attempts = attempts + 1
          WHERE (endpoint_id, event_id) IN (
              SELECT endpoint_id, event_id FROM webhook_deliveries
              WHERE status = 'pending' AND next_attempt_at <= $2
              ORDER BY next_attempt_at, event_id LIMIT $3
              FOR UPDATE SKIP LOCKED)
-         RETURNING endpoint_id, event_id, attempts",
+         RETURNING endpoint_id, event_id, attempts, sealed_payload",
     )
     .bind(lease_until.timestamp_micros())
     .bind(now.timestamp_micros())
@@ -128,20 +185,31 @@ pub(crate) async fn claim(
     .await
     .map_err(backend)?;
     let mut due = Vec::with_capacity(claimed.len());
-    for (endpoint_id, event_id, attempts) in claimed {
-        let (url, sealed_secret): (String, Vec<u8>) =
-            sqlx::query_as("SELECT url, sealed_secret FROM webhook_endpoints WHERE id = $1")
-                .bind(&endpoint_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(backend)?;
+    for (endpoint_id, event_id, attempts, sealed_payload) in claimed {
+        let (url, sealed_secret, previous_sealed_secret): (String, Vec<u8>, Option<Vec<u8>>) = sqlx::query_as(
+            "SELECT url, sealed_secret, CASE WHEN previous_secret_until > $2 THEN previous_sealed_secret END
+             FROM webhook_endpoints WHERE id = $1",
+        )
+        .bind(&endpoint_id)
+        .bind(now.timestamp_micros())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
         let event: AuditRow = sqlx::query_as(&format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE id = $1"))
             .bind(&event_id)
             .fetch_one(&mut *tx)
             .await
             .map_err(backend)?;
         let attempt = u32::try_from(attempts).unwrap_or(u32::MAX);
-        due.push(DueDelivery { endpoint_id, url, sealed_secret, event: event.into_event()?, attempt });
+        due.push(DueDelivery {
+            endpoint_id,
+            url,
+            sealed_secret,
+            event: event.into_event()?,
+            attempt,
+            previous_sealed_secret,
+            sealed_payload,
+        });
     }
     tx.commit().await.map_err(backend)?;
     Ok(due)
@@ -168,7 +236,9 @@ pub(crate) async fn finish(writer: &PgPool, outcome: &AttemptOutcome) -> Result<
     let delivered_at = (outcome.status == keyward_core::model::DeliveryStatus::Succeeded)
         .then(|| attempt.attempted_at.timestamp_micros());
     sqlx::query(
-        "UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2, delivered_at = $3
+        // A handoff's sealed secret is erased once the delivery ends, either way.
+        "UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2, delivered_at = $3,
+                                       sealed_payload = CASE WHEN $1 = 'pending' THEN sealed_payload END
          WHERE endpoint_id = $4 AND event_id = $5 AND attempts = $6 AND status = 'pending'",
     )
     .bind(outcome.status.as_str())

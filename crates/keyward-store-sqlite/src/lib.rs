@@ -175,8 +175,9 @@ pub(crate) async fn insert_token(
         "INSERT INTO tokens (id, org_id, keyspace_id, management, digest, name, owner, scopes, metadata, environment,
                              prefix, last4, created_at, created_by, expires_at, revoked_at, last_used_at, use_count,
                              allowed_ips, revoked_reason, rotated_from, replaced_by, rotated_at,
-                             expires_at_before_rotation, rotation_period_days)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             expires_at_before_rotation, rotation_period_days, auto_rotate_webhook_id,
+                             auto_rotate_grace_seconds)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&token.id)
     .bind(&token.org_id)
@@ -203,6 +204,8 @@ pub(crate) async fn insert_token(
     .bind(token.rotated_at.map(|at| at.timestamp_micros()))
     .bind(token.expires_at_before_rotation.map(|at| at.timestamp_micros()))
     .bind(token.rotation_period_days.map(i64::from))
+    .bind(token.auto_rotate.as_ref().map(|auto| auto.webhook_id.as_str()))
+    .bind(token.auto_rotate.as_ref().map(|auto| i64::from(auto.grace_period_seconds)))
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
@@ -538,7 +541,9 @@ impl Store for SqliteStore {
         let changed = sqlx::query(
             "UPDATE tokens SET name = COALESCE(?, name), metadata = COALESCE(?, metadata),
                                scopes = COALESCE(?, scopes), allowed_ips = COALESCE(?, allowed_ips),
-                               rotation_period_days = CASE WHEN ?8 THEN ?9 ELSE rotation_period_days END
+                               rotation_period_days = CASE WHEN ?8 THEN ?9 ELSE rotation_period_days END,
+                               auto_rotate_webhook_id = CASE WHEN ?10 THEN ?11 ELSE auto_rotate_webhook_id END,
+                               auto_rotate_grace_seconds = CASE WHEN ?10 THEN ?12 ELSE auto_rotate_grace_seconds END
              WHERE org_id = ?5 AND id = ?6 AND (?7 IS NULL OR scopes = ?7)",
         )
         .bind(&update.name)
@@ -550,6 +555,11 @@ impl Store for SqliteStore {
         .bind(expected_scopes)
         .bind(update.rotation_period_days.is_some())
         .bind(update.rotation_period_days.flatten().map(i64::from))
+        .bind(update.auto_rotate.is_some())
+        .bind(update.auto_rotate.as_ref().and_then(|auto| auto.as_ref()).map(|auto| auto.webhook_id.clone()))
+        .bind(
+            update.auto_rotate.as_ref().and_then(|auto| auto.as_ref()).map(|auto| i64::from(auto.grace_period_seconds)),
+        )
         .execute(&mut *tx)
         .await
         .map_err(backend)?
@@ -728,6 +738,17 @@ impl Store for SqliteStore {
         webhooks::create(&self.writer, endpoint, sealed_secret, event).await
     }
 
+    async fn rotate_webhook_secret(
+        &self,
+        org: &str,
+        id: &str,
+        sealed_secret: &[u8],
+        previous_until: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        webhooks::rotate_secret(&self.writer, org, id, sealed_secret, previous_until, event).await
+    }
+
     async fn list_webhooks(&self, org: &str) -> Result<Vec<WebhookEndpoint>, StoreError> {
         webhooks::list(&self.reader, org).await
     }
@@ -831,6 +852,10 @@ impl Store for SqliteStore {
         query.execute(&mut *tx).await.map_err(backend)?;
         for event in rotation.events {
             insert_event(&mut tx, event).await?;
+        }
+        if let Some(handoff) = &rotation.handoff {
+            insert_event(&mut tx, handoff.event).await?;
+            webhooks::queue_handoff(&mut tx, handoff).await?;
         }
         let old = stored_token(&mut tx, org, rotation.old_id).await?;
         tx.commit().await.map_err(backend)?;

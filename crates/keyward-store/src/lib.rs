@@ -112,6 +112,9 @@ pub struct TokenUpdate {
     pub allowed_ips: Option<Vec<keyward_core::ip::IpNet>>,
     /// New rotation period in days (`Some(None)` clears it).
     pub rotation_period_days: Option<Option<u32>>,
+    /// Automatic rotation: `Some(None)` turns it off. The endpoint must
+    /// belong to the token's organization (the caller checks).
+    pub auto_rotate: Option<Option<keyward_core::model::AutoRotate>>,
     /// Apply only if the token's scopes are still exactly these, else fail
     /// with [`StoreError::Conflict`]: guards a decision (such as "this does
     /// not widen the scopes") made on an earlier read.
@@ -166,6 +169,23 @@ pub struct RotationWrite<'a> {
     pub new_digest: &'a TokenDigest,
     /// The audit events (the old token's rotation, the new token's creation).
     pub events: &'a [AuditEvent],
+    /// For an automatic rotation: the new secret's one delivery.
+    pub handoff: Option<Handoff<'a>>,
+}
+
+/// The delivery of a replacement token to the endpoint its owner chose,
+/// queued in the rotation's transaction: either the token is replaced and
+/// its successor is on its way, or neither.
+#[derive(Debug, Clone, Copy)]
+pub struct Handoff<'a> {
+    /// The receiving endpoint; if it is gone (or in another organization)
+    /// the rotation fails with [`StoreError::MissingReference`].
+    pub endpoint_id: &'a str,
+    /// The `token.auto_rotated` event (which holds no secret).
+    pub event: &'a AuditEvent,
+    /// The new secret sealed under the master key, with context
+    /// [`keyward_core::webhook::handoff_context`].
+    pub sealed_token: &'a [u8],
 }
 
 /// What a write guarded by a token's state did.
@@ -275,6 +295,10 @@ pub struct DueDelivery {
     pub event: AuditEvent,
     /// Which attempt this is (1 for the first).
     pub attempt: u32,
+    /// The signing secret being replaced, while it still signs alongside.
+    pub previous_sealed_secret: Option<Vec<u8>>,
+    /// For an automatic rotation's handoff: the new token, sealed.
+    pub sealed_payload: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for DueDelivery {
@@ -531,6 +555,18 @@ pub trait Store: Send + Sync + 'static {
         sealed_secret: &[u8],
         event: &AuditEvent,
     ) -> Result<(), StoreError>;
+
+    /// Replaces an endpoint's signing secret; the one it replaces keeps
+    /// signing alongside until `previous_until`. False if there is no such
+    /// endpoint in `org`.
+    async fn rotate_webhook_secret(
+        &self,
+        org: &str,
+        id: &str,
+        sealed_secret: &[u8],
+        previous_until: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
 
     /// The webhook endpoints of `org`, oldest first.
     async fn list_webhooks(&self, org: &str) -> Result<Vec<WebhookEndpoint>, StoreError>;
@@ -810,6 +846,18 @@ pub mod decode {
             error,
             duration_ms: u64::try_from(duration_ms).unwrap_or_default(),
         }
+    }
+
+    /// A token's automatic rotation, from its two columns (the endpoint is
+    /// set to NULL when it is deleted, which turns the opt-in off).
+    pub fn auto_rotate(
+        webhook_id: Option<String>,
+        grace_seconds: Option<i64>,
+    ) -> Option<keyward_core::model::AutoRotate> {
+        webhook_id.map(|webhook_id| keyward_core::model::AutoRotate {
+            webhook_id,
+            grace_period_seconds: grace_seconds.and_then(|seconds| u32::try_from(seconds).ok()).unwrap_or(0),
+        })
     }
 
     /// A stored reason for disabling.

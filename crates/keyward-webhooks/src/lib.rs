@@ -117,15 +117,12 @@ impl Dispatcher {
         let mut attempts = tokio::task::JoinSet::new();
         for delivery in due {
             let http = self.http.clone();
-            let secret = self.master_key.open(&delivery.sealed_secret, &delivery.endpoint_id);
+            let unsealed = self.unseal(&delivery);
             attempts.spawn(async move {
                 let started = Instant::now();
-                let result = match secret {
-                    Ok(secret) => match String::from_utf8(secret.to_vec()) {
-                        Ok(text) => attempt(&http, &delivery, &SecretToken::new(text), now).await,
-                        Err(_) => Err("the sealed signing secret is not text".to_owned()),
-                    },
-                    Err(error) => Err(error.to_string()),
+                let result = match unsealed {
+                    Ok(unsealed) => attempt(&http, &delivery, &unsealed, now).await,
+                    Err(error) => Err(error),
                 };
                 (delivery, now, started.elapsed(), result)
             });
@@ -151,6 +148,31 @@ impl Dispatcher {
             self.store.finish_attempt(&outcome).await?;
         }
         Ok(count)
+    }
+
+    /// Opens what a delivery holds sealed: the signing secrets (the current
+    /// one, and the one it replaces while that still signs) and, for an
+    /// automatic rotation, the new token.
+    fn unseal(&self, delivery: &DueDelivery) -> Result<Unsealed, String> {
+        let open = |sealed: &[u8], context: &str, what: &str| -> Result<SecretToken, String> {
+            let bytes = self.master_key.open(sealed, context).map_err(|error| format!("the {what} {error}"))?;
+            String::from_utf8(bytes.to_vec())
+                .map(SecretToken::new)
+                .map_err(|_| format!("the sealed {what} is not text"))
+        };
+        let mut secrets = vec![open(&delivery.sealed_secret, &delivery.endpoint_id, "signing secret")?];
+        if let Some(previous) = &delivery.previous_sealed_secret {
+            secrets.push(open(previous, &delivery.endpoint_id, "previous signing secret")?);
+        }
+        let token = match &delivery.sealed_payload {
+            Some(sealed) => Some(open(
+                sealed,
+                &webhook::handoff_context(&delivery.endpoint_id, &delivery.event.id),
+                "rotated token",
+            )?),
+            None => None,
+        };
+        Ok(Unsealed { secrets, token })
     }
 
     fn outcome(
@@ -210,15 +232,39 @@ impl Dispatcher {
     }
 }
 
+/// A delivery's secrets, opened for one attempt.
+struct Unsealed {
+    /// Signing secrets, the current one first.
+    secrets: Vec<SecretToken>,
+    /// An automatic rotation's new token.
+    token: Option<SecretToken>,
+}
+
+/// The body of an automatic rotation's handoff: the event, with the new
+/// token under `data.token`. The only payload that carries a secret, sent
+/// only to the endpoint the token's owner chose.
+pub fn handoff_payload(event: &AuditEvent, token: &SecretToken) -> serde_json::Value {
+    let mut body = payload(event);
+    if let Some(data) = body.get_mut("data").and_then(serde_json::Value::as_object_mut) {
+        data.insert("token".into(), serde_json::Value::String(token.expose().to_owned()));
+    }
+    body
+}
+
 /// POSTs one delivery; the endpoint's status code, or why there was none.
 async fn attempt(
     http: &reqwest::Client,
     delivery: &DueDelivery,
-    secret: &SecretToken,
+    unsealed: &Unsealed,
     now: DateTime<Utc>,
 ) -> Result<u16, String> {
-    let body = serde_json::to_vec(&payload(&delivery.event)).map_err(|error| error.to_string())?;
-    let signature = webhook::signature_header(secret, now.timestamp(), &body);
+    let body = match &unsealed.token {
+        Some(token) => handoff_payload(&delivery.event, token),
+        None => payload(&delivery.event),
+    };
+    let body = serde_json::to_vec(&body).map_err(|error| error.to_string())?;
+    let secrets: Vec<&SecretToken> = unsealed.secrets.iter().collect();
+    let signature = webhook::signature_header_for(&secrets, now.timestamp(), &body);
     let response = http
         .post(&delivery.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")

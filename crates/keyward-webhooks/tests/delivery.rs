@@ -2,7 +2,8 @@
 //! stores, with a manual clock: signatures checked by a verifier written
 //! from `docs/webhooks.md` (not Keyward's own), retries at exactly the
 //! backoff's instants, a delivery log of every attempt, and no secret in
-//! any payload.
+//! any payload but the one handoff of an automatic rotation, which goes
+//! to the chosen endpoint only and is erased once delivered.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::VecDeque;
@@ -90,8 +91,19 @@ fn spec_verify(secret: &str, headers: &HeaderMap, body: &[u8], now: i64) -> Resu
 }
 
 enum Backing {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Sqlite(#[allow(dead_code)] tempfile::TempDir, SqliteStore),
     Postgres(IsolatedSchema),
+}
+
+impl Backing {
+    /// Outbox rows still holding a sealed secret, read past the store's API.
+    async fn sealed_payloads_left(&self) -> i64 {
+        let sql = "SELECT COUNT(*) FROM webhook_deliveries WHERE sealed_payload IS NOT NULL";
+        match self {
+            Backing::Sqlite(_, store) => sqlx::query_scalar(sql).fetch_one(store.writer_pool()).await.unwrap(),
+            Backing::Postgres(schema) => sqlx::query_scalar(sql).fetch_one(schema.store.pool()).await.unwrap(),
+        }
+    }
 }
 
 struct Harness {
@@ -150,7 +162,7 @@ impl Harness {
 async fn harnesses() -> Vec<Harness> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(&dir.path().join("k.db")).await.unwrap();
-    let mut all = vec![Harness::new("sqlite", Arc::new(sqlite), Backing::Sqlite(dir)).await];
+    let mut all = vec![Harness::new("sqlite", Arc::new(sqlite.clone()), Backing::Sqlite(dir, sqlite)).await];
     if let Some(schema) = isolated_schema().await {
         let store = Arc::new(schema.store.clone());
         all.push(Harness::new("postgres", store, Backing::Postgres(schema)).await);
@@ -292,5 +304,200 @@ async fn registration_checks_its_input_and_needs_a_master_key() {
     match engine.create_webhook(&admin, hook).await {
         Err(keyward_engine::EngineError::Rejected { code, .. }) => assert_eq!(code, "master_key_missing"),
         other => panic!("expected master_key_missing, got {other:?}"),
+    }
+}
+
+async fn verify_code(h: &Harness, secret: &str) -> keyward_engine::VerifyCode {
+    h.engine.verify_with(secret, &keyward_engine::VerifyOptions::default(), |verdict| verdict.code).await.unwrap()
+}
+
+fn bodies(receiver: &Receiver) -> Vec<(Received, Value)> {
+    receiver
+        .seen()
+        .into_iter()
+        .map(|r| {
+            let body = serde_json::from_slice(&r.body).unwrap();
+            (r, body)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_opted_in_token_is_rotated_when_due_and_only_the_chosen_endpoint_receives_its_successor() {
+    use keyward_core::model::AutoRotate;
+    use keyward_engine::{LifecycleReport, VerifyCode};
+    for h in harnesses().await {
+        let (chosen, chosen_url) = Receiver::start(&[StatusCode::SERVICE_UNAVAILABLE]).await;
+        let (bystander, bystander_url) = Receiver::start(&[]).await;
+        let hook = |url: String, types: &[&str]| NewWebhook {
+            url,
+            description: None,
+            event_types: types.iter().map(|t| (*t).to_owned()).collect(),
+        };
+        // The handoff goes to the chosen endpoint whatever it subscribed to.
+        let chosen_hook = h.engine.create_webhook(&h.admin, hook(chosen_url, &[actions::TOKEN_REVOKED])).await.unwrap();
+        h.engine.create_webhook(&h.admin, hook(bystander_url, &[])).await.unwrap();
+        let t0 = h.clock.now();
+        let input = NewToken {
+            keyspace_id: h.keyspace_id.clone(),
+            name: "billing worker".into(),
+            scopes: vec!["invoices:read".into()],
+            rotation_period_days: Some(30),
+            auto_rotate: Some(AutoRotate { webhook_id: chosen_hook.endpoint.id.clone(), grace_period_seconds: 3600 }),
+            ..NewToken::default()
+        };
+        let old = h.engine.issue_token(&h.admin, input).await.unwrap();
+        assert_eq!(old.record.auto_rotate.as_ref().unwrap().grace_period_seconds, 3600);
+        let due = t0 + chrono::TimeDelta::days(30);
+
+        h.clock.set(due - chrono::TimeDelta::seconds(1));
+        assert_eq!(h.engine.run_lifecycle().await.unwrap(), LifecycleReport::default(), "{}: t−1 s", h.name);
+        h.clock.set(due);
+        let report = h.engine.run_lifecycle().await.unwrap();
+        assert_eq!(report, LifecycleReport { rotated: 1, ..LifecycleReport::default() }, "{}: t", h.name);
+        assert_eq!(h.engine.run_lifecycle().await.unwrap(), LifecycleReport::default(), "{}: once", h.name);
+
+        // The first attempt fails (503); the handoff waits sealed for its retry.
+        while h.dispatcher.run_due().await.unwrap() > 0 {}
+        assert_eq!(h.backing.sealed_payloads_left().await, 1, "{}: kept sealed for the retry", h.name);
+        h.clock.set(due + chrono::TimeDelta::seconds(10));
+        while h.dispatcher.run_due().await.unwrap() > 0 {}
+        assert_eq!(h.backing.sealed_payloads_left().await, 0, "{}: erased once delivered", h.name);
+
+        let handoffs = bodies(&chosen);
+        assert_eq!(handoffs.len(), 2, "{}: the failed attempt and its retry, nothing else", h.name);
+        assert!(handoffs.iter().all(|(_, body)| body["type"] == actions::TOKEN_AUTO_ROTATED), "{}", h.name);
+        let (request, body) = &handoffs[1];
+        let now = (due + chrono::TimeDelta::seconds(10)).timestamp();
+        assert_eq!(spec_verify(chosen_hook.secret.expose(), &request.headers, &request.body, now), Ok(()));
+        let new_secret = body["data"]["token"].as_str().unwrap().to_owned();
+        assert_eq!(body["data"]["rotated_from"], old.record.id.as_str(), "{}", h.name);
+        let new_id = body["target"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(verify_code(&h, &new_secret).await, VerifyCode::Valid, "{}: the handed-off token works", h.name);
+        assert_eq!(verify_code(&h, old.secret.expose()).await, VerifyCode::Valid, "{}: old one in grace", h.name);
+        h.clock.set(due + chrono::TimeDelta::seconds(3600));
+        assert_eq!(verify_code(&h, old.secret.expose()).await, VerifyCode::Expired, "{}: grace over", h.name);
+
+        // Everyone else hears of the rotation, never of the secret.
+        let seen_by_bystander = bodies(&bystander);
+        assert!(seen_by_bystander.iter().any(|(_, body)| body["type"] == actions::TOKEN_ROTATED), "{}", h.name);
+        for (request, body) in &seen_by_bystander {
+            assert_ne!(body["type"], actions::TOKEN_AUTO_ROTATED, "{}", h.name);
+            assert!(!String::from_utf8_lossy(&request.body).contains(&new_secret), "{}", h.name);
+        }
+        let audit =
+            h.engine.list_audit(&h.admin, &Default::default(), &PageRequest::new(Some(100), None)).await.unwrap();
+        assert!(audit.items.iter().any(|event| event.action == actions::TOKEN_AUTO_ROTATED), "{}", h.name);
+        assert!(
+            !serde_json::to_string(&audit.items).unwrap().contains(&new_secret),
+            "{}: not in the audit log",
+            h.name
+        );
+
+        // The successor carries the opt-in on, and is due a period later.
+        let successor = h.engine.get_token(&h.admin, &new_id).await.unwrap();
+        assert_eq!(successor.auto_rotate, old.record.auto_rotate, "{}", h.name);
+        assert_eq!(successor.rotated_from.as_deref(), Some(old.record.id.as_str()));
+
+        // Deleting the endpoint turns the opt-in off: then the rotation is only announced.
+        h.engine.delete_webhook(&h.admin, &chosen_hook.endpoint.id).await.unwrap();
+        assert_eq!(h.engine.get_token(&h.admin, &new_id).await.unwrap().auto_rotate, None, "{}", h.name);
+        h.clock.set(due + chrono::TimeDelta::days(30));
+        assert_eq!(
+            h.engine.run_lifecycle().await.unwrap(),
+            LifecycleReport { notices: 1, ..LifecycleReport::default() },
+            "{}: announced as due",
+            h.name
+        );
+        h.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn opting_in_to_automatic_rotation_checks_endpoint_grace_and_period() {
+    use keyward_core::model::AutoRotate;
+    use keyward_engine::{EngineError, TokenChanges};
+    for h in harnesses().await {
+        let hook = NewWebhook { url: "https://hooks.example.com/rotate".into(), ..NewWebhook::default() };
+        let endpoint = h.engine.create_webhook(&h.admin, hook).await.unwrap().endpoint.id;
+        let opt_in = |webhook_id: &str, grace: u32, period: Option<u32>| NewToken {
+            keyspace_id: h.keyspace_id.clone(),
+            name: "worker".into(),
+            scopes: vec!["invoices:read".into()],
+            rotation_period_days: period,
+            auto_rotate: Some(AutoRotate { webhook_id: webhook_id.into(), grace_period_seconds: grace }),
+            ..NewToken::default()
+        };
+        for (input, field) in [
+            (opt_in("whk_nope", 3600, Some(30)), "auto_rotate.webhook_id"),
+            (opt_in("not an id", 3600, Some(30)), "auto_rotate.webhook_id"),
+            (opt_in(&endpoint, 59, Some(30)), "auto_rotate.grace_period"),
+            (opt_in(&endpoint, 7 * 86_400 + 1, Some(30)), "auto_rotate.grace_period"),
+            (opt_in(&endpoint, 3600, None), "auto_rotate"),
+        ] {
+            match h.engine.issue_token(&h.admin, input).await {
+                Err(EngineError::Invalid(invalid)) => assert_eq!(invalid.field, field, "{}", h.name),
+                other => panic!("{}: expected a 400 on {field}, got {other:?}", h.name),
+            }
+        }
+        // By PATCH: allowed once the token has a period; null turns it off.
+        let token = h.issue("worker").await.record.id;
+        let auto = AutoRotate { webhook_id: endpoint.clone(), grace_period_seconds: 600 };
+        let changes = |auto: Option<AutoRotate>, period: Option<Option<u32>>| TokenChanges {
+            auto_rotate: Some(auto),
+            rotation_period_days: period,
+            ..TokenChanges::default()
+        };
+        match h.engine.update_token(&h.admin, &token, changes(Some(auto.clone()), None)).await {
+            Err(EngineError::Invalid(invalid)) => assert_eq!(invalid.field, "auto_rotate", "{}", h.name),
+            other => panic!("{}: expected a 400, got {other:?}", h.name),
+        }
+        let updated =
+            h.engine.update_token(&h.admin, &token, changes(Some(auto.clone()), Some(Some(7)))).await.unwrap();
+        assert_eq!(updated.auto_rotate, Some(auto), "{}", h.name);
+        let updated = h.engine.update_token(&h.admin, &token, changes(None, None)).await.unwrap();
+        assert_eq!(updated.auto_rotate, None, "{}", h.name);
+        h.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_replaced_signing_secret_keeps_signing_alongside_the_new_one_for_the_overlap_only() {
+    for h in harnesses().await {
+        let (receiver, url) = Receiver::start(&[]).await;
+        let created = h.engine.create_webhook(&h.admin, NewWebhook { url, ..NewWebhook::default() }).await.unwrap();
+        let id = &created.endpoint.id;
+        for overlap in [-1, 7 * 86_400 + 1] {
+            match h.engine.rotate_webhook_secret(&h.admin, id, overlap).await {
+                Err(keyward_engine::EngineError::Invalid(invalid)) => assert_eq!(invalid.field, "overlap"),
+                other => panic!("{}: expected a 400 on overlap, got {other:?}", h.name),
+            }
+        }
+        let old_secret = created.secret.expose().to_owned();
+        let t0 = h.clock.now();
+        let rotated = h.engine.rotate_webhook_secret(&h.admin, id, 3600).await.unwrap();
+        let new_secret = rotated.secret.expose().to_owned();
+        assert_ne!(new_secret, old_secret);
+
+        h.clock.set(t0 + chrono::TimeDelta::seconds(3599));
+        h.issue("during the overlap").await;
+        while h.dispatcher.run_due().await.unwrap() > 0 {}
+        h.clock.set(t0 + chrono::TimeDelta::seconds(3600));
+        h.issue("after the overlap").await;
+        while h.dispatcher.run_due().await.unwrap() > 0 {}
+
+        let seen = receiver.seen();
+        let [during, after] = &seen[..] else { panic!("{}: expected two deliveries, got {}", h.name, seen.len()) };
+        let at = |seconds: i64| (t0 + chrono::TimeDelta::seconds(seconds)).timestamp();
+        for secret in [&old_secret, &new_secret] {
+            assert_eq!(spec_verify(secret, &during.headers, &during.body, at(3599)), Ok(()), "{}", h.name);
+        }
+        assert_eq!(spec_verify(&new_secret, &after.headers, &after.body, at(3600)), Ok(()), "{}", h.name);
+        assert_eq!(spec_verify(&old_secret, &after.headers, &after.body, at(3600)), Err("no signature matches"));
+        match h.engine.rotate_webhook_secret(&h.admin, "whk_missing", 0).await {
+            Err(keyward_engine::EngineError::NotFound(_)) => {}
+            other => panic!("{}: expected 404, got {other:?}", h.name),
+        }
+        h.cleanup().await;
     }
 }

@@ -8,8 +8,8 @@ use keyward_engine::{BulkRevoke, NewToken, RotationRequest, TokenChanges};
 use keyward_store::TokenFilter;
 
 use crate::dto::{
-    BulkRevokeRequest, BulkRevokeResponse, CreateToken, CreatedToken, Page, RevokeToken, RotateToken, RotatedToken,
-    SetGrace, TokenClients, TokenQuery, TokenView, UpdateToken,
+    AutoRotateRequest, BulkRevokeRequest, BulkRevokeResponse, CreateToken, CreatedToken, Page, RevokeToken,
+    RotateToken, RotatedToken, SetGrace, TokenClients, TokenQuery, TokenView, UpdateToken,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Caller, OptionalApiJson};
@@ -38,6 +38,7 @@ pub async fn create_token(
         metadata: body.metadata,
         allowed_ips: body.allowed_ips,
         rotation_period_days: body.rotation_period_days,
+        auto_rotate: body.auto_rotate.map(AutoRotateRequest::into_auto_rotate).transpose()?,
     };
     let issued = state.engine.issue_token(&actor, input).await?;
     let headers = shown_once_headers(Some(&format!("/v1/tokens/{}", issued.record.id)));
@@ -107,6 +108,10 @@ pub async fn update_token(
         confirm_broader_scopes: body.confirm_broader_scopes,
         allowed_ips: body.allowed_ips,
         rotation_period_days: body.rotation_period_days,
+        auto_rotate: body
+            .auto_rotate
+            .map(|auto| auto.map(AutoRotateRequest::into_auto_rotate).transpose())
+            .transpose()?,
     };
     let record = state.engine.update_token(&actor, &id, changes).await?;
     let policy = state.engine.token_policy(&actor).await?;

@@ -5,9 +5,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use keyward_engine::NewWebhook;
 
-use crate::dto::{CreateWebhook, CreatedWebhookView, DeliveryView, Page, PageQuery, WebhookList, WebhookView};
+use crate::dto::{
+    CreateWebhook, CreatedWebhookView, DeliveryView, Page, PageQuery, RotateWebhookSecret, RotatedWebhookSecret,
+    WebhookList, WebhookView,
+};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::extract::{ApiJson, ApiQuery, Caller, OptionalApiJson};
 use crate::routes::{page_request, shown_once_headers};
 use crate::AppState;
 
@@ -51,6 +54,30 @@ pub async fn get_webhook(
     Path(id): Path<String>,
 ) -> Result<Json<WebhookView>, ApiError> {
     Ok(Json(state.engine.get_webhook(&actor, &id).await?.into()))
+}
+
+/// Replace the endpoint's signing secret; the response is the only time
+/// the new one is shown. For the overlap (default a day) each delivery is
+/// signed under both secrets, so the receiver can switch to the new one
+/// without rejecting an event. Needs `keyward:webhooks:write`.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks", params(("id" = String, Path)),
+    request_body = RotateWebhookSecret, security(("bearer" = ["keyward:webhooks:write"])),
+    responses((status = 200, body = RotatedWebhookSecret), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn rotate_webhook_secret(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    OptionalApiJson(body): OptionalApiJson<RotateWebhookSecret>,
+) -> Result<(HeaderMap, Json<RotatedWebhookSecret>), ApiError> {
+    let overlap = body.overlap.unwrap_or(keyward_engine::DEFAULT_SECRET_OVERLAP_SECONDS);
+    let rotated = state.engine.rotate_webhook_secret(&actor, &id, overlap).await?;
+    let view = RotatedWebhookSecret {
+        secret: rotated.secret.expose().to_owned(),
+        previous_secret_signs_until: rotated.previous_secret_signs_until,
+        endpoint: rotated.endpoint.into(),
+    };
+    Ok((shown_once_headers(None), Json(view)))
 }
 
 /// Remove an endpoint; deliveries still queued for it are dropped. Needs `keyward:webhooks:write`.
