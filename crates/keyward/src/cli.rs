@@ -129,6 +129,12 @@ pub enum TokenCommand {
         /// Rotate it at least this often: 30 or 30d (overrides the organization's period)
         #[arg(long, value_name = "DAYS", value_parser = parse_days)]
         rotate_every: Option<u32>,
+        /// Rotate it automatically when due, delivering the new token to this webhook endpoint (whk_…)
+        #[arg(long, value_name = "WEBHOOK")]
+        auto_rotate_to: Option<String>,
+        /// With --auto-rotate-to: how long the old token keeps working after each rotation (default 1d)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "auto_rotate_to")]
+        auto_rotate_grace: Option<i64>,
     },
     /// List tokens, newest first.
     List {
@@ -241,6 +247,22 @@ pub enum TokenCommand {
         #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero)]
         ends_in: i64,
     },
+    /// Opt a token in to automatic rotation (delivered to a webhook), or out with --off.
+    AutoRotate {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Token id (tok_…)
+        id: String,
+        /// The webhook endpoint (whk_…) that receives each new token
+        #[arg(long, value_name = "WEBHOOK", required_unless_present = "off", conflicts_with = "off")]
+        to: Option<String>,
+        /// How long the old token keeps working after each rotation (default 1d)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "off")]
+        grace: Option<i64>,
+        /// Turn automatic rotation off
+        #[arg(long)]
+        off: bool,
+    },
     /// Clients seen using a rotated token during its grace period.
     Clients {
         #[command(flatten)]
@@ -277,6 +299,16 @@ pub enum WebhookCommand {
         client: ClientArgs,
         /// Endpoint id (whk_…)
         id: String,
+    },
+    /// Replace an endpoint's signing secret; prints the new one once.
+    RotateSecret {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Endpoint id (whk_…)
+        id: String,
+        /// How long the old secret keeps signing alongside: 0, 90s, 15m, 12h, 7d (default 1d)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero)]
+        overlap: Option<i64>,
     },
     /// Show an endpoint's delivery log, newest first.
     Deliveries {

@@ -744,9 +744,54 @@ fn the_running_server_delivers_webhooks_and_retries_a_failing_endpoint() {
     let codes: Vec<_> =
         json_log["data"][0]["attempts"].as_array().unwrap().iter().map(|a| a["status_code"].clone()).collect();
     assert_eq!(codes, [serde_json::json!(503), serde_json::json!(204)]);
+
+    // Opting a token in to automatic rotation, and out again.
+    let ks = keyspace["id"].as_str().unwrap();
+    let opted = stdout(&keyward(
+        &addr,
+        &admin,
+        &[
+            "token",
+            "create",
+            "--keyspace",
+            ks,
+            "--name",
+            "rotating",
+            "--rotate-every",
+            "30d",
+            "--auto-rotate-to",
+            &webhook_id,
+            "--auto-rotate-grace",
+            "2h",
+            "--json",
+        ],
+        None,
+    ));
+    let opted: Value = serde_json::from_str(&opted).unwrap();
+    assert_eq!(opted["auto_rotate"]["grace_period_seconds"], 7200, "{opted}");
+    let opted_id = opted["id"].as_str().unwrap();
+    let off = stdout(&keyward(&addr, &admin, &["token", "auto-rotate", opted_id, "--off"], None));
+    assert!(off.contains("no longer rotated automatically"), "{off}");
+    let on = stdout(&keyward(&addr, &admin, &["token", "auto-rotate", opted_id, "--to", &webhook_id], None));
+    assert!(on.contains("rotated automatically when due") && on.contains("86400 seconds"), "{on}");
+    let neither = keyward(&addr, &admin, &["token", "auto-rotate", opted_id], None);
+    assert_eq!(neither.status.code(), Some(2), "needs --to or --off");
+    let unknown =
+        keyward(&addr, &admin, &["token", "auto-rotate", opted_id, "--to", "whk_0000000000000000000000"], None);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("auto_rotate.webhook_id"), "names the field");
+
+    // Replacing the signing secret prints the new one alone when piped.
+    let rotated = stdout(&keyward(&addr, &admin, &["webhook", "rotate-secret", &webhook_id, "--overlap", "1h"], None));
+    let new_secret = rotated.trim().to_owned();
+    assert!(new_secret.starts_with("whsec_") && new_secret != secret, "{rotated}");
+    let too_long = keyward(&addr, &admin, &["webhook", "rotate-secret", &webhook_id, "--overlap", "8d"], None);
+    assert_eq!(too_long.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&too_long.stderr).contains("overlap: "), "names the field");
+
     stdout(&keyward(&addr, &admin, &["webhook", "delete", &webhook_id], None));
     assert_eq!(keyward(&addr, &admin, &["webhook", "deliveries", &webhook_id], None).status.code(), Some(4));
     let (code, log) = server.stop();
     assert_eq!(code, 0, "{log}");
-    assert!(!log.contains(&secret), "the signing secret is never logged");
+    assert!(!log.contains(&secret) && !log.contains(&new_secret), "the signing secrets are never logged");
 }

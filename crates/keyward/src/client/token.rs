@@ -38,6 +38,15 @@ const DETAIL_KEYS: &[&str] = &[
     "use_count",
 ];
 
+/// The `auto_rotate` request field.
+fn auto_rotate(webhook_id: String, grace_seconds: Option<i64>) -> Value {
+    let mut setting = json!({"webhook_id": webhook_id});
+    if let Some(seconds) = grace_seconds {
+        setting["grace_period"] = Value::from(seconds);
+    }
+    setting
+}
+
 pub async fn run(command: TokenCommand) -> Result<(), CliError> {
     match command {
         TokenCommand::Create {
@@ -51,6 +60,8 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             metadata,
             allowed_ips,
             rotate_every,
+            auto_rotate_to,
+            auto_rotate_grace,
         } => {
             let api = Api::new(&client)?;
             let metadata = metadata
@@ -66,6 +77,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
                 ("expires_at", expires_at.map(Value::from)),
                 ("metadata", metadata),
                 ("rotation_period_days", rotate_every.map(Value::from)),
+                ("auto_rotate", auto_rotate_to.map(|webhook| auto_rotate(webhook, auto_rotate_grace))),
             ] {
                 if let Some(value) = value {
                     body[key] = value;
@@ -262,6 +274,31 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
                 print_line(&format!("Grace period of {} ended; it no longer verifies.", text(&token["id"])));
             } else {
                 print_line(&format!("{} now works until {}.", text(&token["id"]), text(&token["expires_at"])));
+            }
+            Ok(())
+        }
+        TokenCommand::AutoRotate { client, id, to, grace, off } => {
+            let api = Api::new(&client)?;
+            let setting = match (to, off) {
+                (Some(webhook), false) => auto_rotate(webhook, grace),
+                _ => Value::Null,
+            };
+            let token =
+                api.patch(&format!("/v1/tokens/{}", path_segment(&id)?), json!({"auto_rotate": setting})).await?;
+            if api.json {
+                print_json(&token);
+            } else {
+                match token["auto_rotate"].as_object() {
+                    Some(auto) => print_line(&format!(
+                        "{} will be rotated automatically when due (next: {}); the new token goes to webhook {}, \
+                         and the old one keeps working {} seconds more.",
+                        text(&token["id"]),
+                        text(&token["rotation_due_at"]),
+                        text(&auto["webhook_id"]),
+                        text(&auto["grace_period_seconds"]),
+                    )),
+                    None => print_line(&format!("{} is no longer rotated automatically.", text(&token["id"]))),
+                }
             }
             Ok(())
         }

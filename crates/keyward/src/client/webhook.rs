@@ -1,4 +1,4 @@
-//! `keyward webhook create|list|delete|deliveries`
+//! `keyward webhook create|list|delete|rotate-secret|deliveries`
 
 use std::io::IsTerminal;
 
@@ -55,6 +55,28 @@ pub async fn run(command: WebhookCommand) -> Result<(), CliError> {
                 print_json(&json!({"id": id, "deleted": true}));
             } else {
                 print_line(&format!("Removed webhook {id}."));
+            }
+            Ok(())
+        }
+        WebhookCommand::RotateSecret { client, id, overlap } => {
+            let api = Api::new(&client)?;
+            let mut body = json!({});
+            if let Some(seconds) = overlap {
+                body["overlap"] = Value::from(seconds);
+            }
+            let rotated = api.post(&format!("/v1/webhooks/{}/rotate-secret", path_segment(&id)?), body).await?;
+            let secret = rotated["secret"].as_str().unwrap_or_default();
+            if api.json {
+                print_json(&rotated);
+            } else if std::io::stdout().is_terminal() {
+                print_fields(&rotated, &["id", "url", "previous_secret_signs_until"]);
+                print_line(&format!("\n{secret}\n"));
+                eprintln!(
+                    "This signing secret is shown only now. Until previous_secret_signs_until each delivery is \
+                     signed with the old secret as well, so switch the receiver over before then."
+                );
+            } else {
+                print_line(secret);
             }
             Ok(())
         }
