@@ -34,6 +34,19 @@ impl Schedule {
             rotation_period_days: policy.rotation_period_days,
         }
     }
+
+    /// The schedule of one keyspace's tokens: its own rotation period and
+    /// inactivity rule where it sets them, else the organization's.
+    pub fn for_keyspace(policy: &TokenPolicy, keyspace: &crate::model::Keyspace) -> Self {
+        let organization = Self::from_policy(policy);
+        Self {
+            warning_days: organization.warning_days,
+            disable_after_inactive_days: keyspace
+                .disable_after_inactive_days
+                .or(organization.disable_after_inactive_days),
+            rotation_period_days: keyspace.rotation_period_days.or(organization.rotation_period_days),
+        }
+    }
 }
 
 /// Something a token is owed at an instant.

@@ -46,6 +46,11 @@ pub struct Keyspace {
     pub scope_catalog: Option<Vec<CatalogScope>>,
     /// The organization's one keyspace whose tokens may call Keyward's own API.
     pub management: bool,
+    /// Rotation period of its tokens without their own, overriding the
+    /// organization's policy.
+    pub rotation_period_days: Option<u32>,
+    /// Disable its tokens unused this many days, overriding the policy.
+    pub disable_after_inactive_days: Option<u32>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Actor that created it.
@@ -536,6 +541,8 @@ pub mod actions {
     pub const KEYSPACE_CREATED: &str = "keyspace.created";
     /// An organization's token policy was replaced.
     pub const POLICY_CHANGED: &str = "organization.policy_changed";
+    /// A keyspace's lifecycle settings (rotation period, inactivity) changed.
+    pub const KEYSPACE_LIFECYCLE_CHANGED: &str = "keyspace.lifecycle_changed";
     /// A keyspace's scope catalog was replaced.
     pub const KEYSPACE_SCOPES_CHANGED: &str = "keyspace.scopes_changed";
     /// A token was issued.

@@ -59,6 +59,8 @@ async fn setup(count: usize) -> Fixture {
                 prefix: None,
                 default_ttl_seconds: None,
                 scope_catalog: None,
+                rotation_period_days: None,
+                disable_after_inactive_days: None,
             },
         )
         .await

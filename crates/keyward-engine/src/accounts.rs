@@ -352,6 +352,8 @@ impl Engine {
             default_ttl_seconds: None,
             scope_catalog: None,
             management: true,
+            rotation_period_days: None,
+            disable_after_inactive_days: None,
             created_at: now,
             created_by: user.id.clone(),
         };

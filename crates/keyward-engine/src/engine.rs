@@ -17,7 +17,8 @@ use keyward_core::scope::{self, management};
 use keyward_core::validate::{self, InvalidField};
 use keyward_core::{token, Clock, Environment, ParsedToken, SecretToken, SecureRng, TokenDigest, TokenPrefix};
 use keyward_store::{
-    ActiveTokenLimit, AuditFilter, ChangeSink, Founding, Page, PageRequest, Store, TokenFilter, TokenUpdate,
+    ActiveTokenLimit, AuditFilter, ChangeSink, Founding, KeyspaceLifecycle, Page, PageRequest, Store, TokenFilter,
+    TokenUpdate,
 };
 use serde_json::{json, Value};
 
@@ -106,6 +107,10 @@ pub struct NewKeyspace {
     /// The scopes its tokens may carry, with descriptions; `None`: any
     /// customer scope.
     pub scope_catalog: Option<Vec<CatalogScope>>,
+    /// Rotation period of its tokens without their own (else the policy's).
+    pub rotation_period_days: Option<u32>,
+    /// Disable its tokens unused this many days (else the policy's rule).
+    pub disable_after_inactive_days: Option<u32>,
 }
 
 /// Input for a token.
@@ -446,6 +451,8 @@ impl Engine {
             default_ttl_seconds: None,
             scope_catalog: None,
             management: true,
+            rotation_period_days: None,
+            disable_after_inactive_days: None,
             created_at: now,
             created_by,
         };
@@ -617,6 +624,7 @@ impl Engine {
             validate::ttl_seconds("default_ttl_seconds", ttl)?;
         }
         let scope_catalog = input.scope_catalog.as_deref().map(normalize_catalog).transpose()?;
+        let lifecycle = keyspace_lifecycle(input.rotation_period_days, input.disable_after_inactive_days)?;
         let keyspace = Keyspace {
             id: new_id(IdKind::Keyspace, self.rng.as_ref())?,
             org_id: actor.org_id().to_owned(),
@@ -626,6 +634,8 @@ impl Engine {
             default_ttl_seconds: input.default_ttl_seconds,
             scope_catalog,
             management: false,
+            rotation_period_days: lifecycle.rotation_period_days,
+            disable_after_inactive_days: lifecycle.disable_after_inactive_days,
             created_at: self.now(),
             created_by: actor.principal.id().to_owned(),
         };
@@ -634,10 +644,43 @@ impl Engine {
             actions::KEYSPACE_CREATED,
             "keyspace",
             &keyspace.id,
-            json!({"name": keyspace.name, "environment": keyspace.environment, "prefix": keyspace.prefix}),
+            json!({"name": keyspace.name, "environment": keyspace.environment, "prefix": keyspace.prefix,
+                   "rotation_period_days": keyspace.rotation_period_days,
+                   "disable_after_inactive_days": keyspace.disable_after_inactive_days}),
         )?;
         self.store.create_keyspace(&keyspace, &event).await?;
         Ok(keyspace)
+    }
+
+    /// Replaces a keyspace's own rotation period and inactivity rule (each
+    /// `None`: the organization's policy applies). The lifecycle scheduler
+    /// uses them from its next pass.
+    pub async fn set_keyspace_lifecycle(
+        &self,
+        actor: &Actor,
+        id: &str,
+        rotation_period_days: Option<u32>,
+        disable_after_inactive_days: Option<u32>,
+    ) -> Result<Keyspace, EngineError> {
+        actor.require(management::KEYSPACES_WRITE)?;
+        let lifecycle = keyspace_lifecycle(rotation_period_days, disable_after_inactive_days)?;
+        let before = self.get_keyspace(actor, id).await?;
+        let event = self.event(
+            actor,
+            actions::KEYSPACE_LIFECYCLE_CHANGED,
+            "keyspace",
+            id,
+            json!({
+                "before": {"rotation_period_days": before.rotation_period_days,
+                           "disable_after_inactive_days": before.disable_after_inactive_days},
+                "after": {"rotation_period_days": lifecycle.rotation_period_days,
+                          "disable_after_inactive_days": lifecycle.disable_after_inactive_days},
+            }),
+        )?;
+        self.store
+            .set_keyspace_lifecycle(actor.org_id(), id, &lifecycle, &event)
+            .await?
+            .ok_or(EngineError::NotFound("keyspace"))
     }
 
     /// Replaces a keyspace's scope catalog (`None`: any customer scope).
@@ -740,7 +783,15 @@ impl Engine {
                 .map(|seconds| now + chrono::Duration::seconds(seconds)),
         };
         let auto_rotate = match input.auto_rotate {
-            Some(auto) => Some(self.checked_auto_rotate(actor.org_id(), &policy, auto, rotation_period_days).await?),
+            Some(auto) => Some(
+                self.checked_auto_rotate(
+                    actor.org_id(),
+                    &policy,
+                    auto,
+                    rotation_period_days.or(keyspace.rotation_period_days),
+                )
+                .await?,
+            ),
             None => None,
         };
         let (secret, mut record) =
@@ -1215,6 +1266,21 @@ impl Founded {
 /// management token carries only known management scopes, and only ones
 /// the actor holds itself (no escalation); a customer token carries only
 /// customer scopes, each covered by the keyspace's catalog when it has one.
+/// A keyspace's lifecycle rules, each checked like the policy's.
+fn keyspace_lifecycle(
+    rotation_period_days: Option<u32>,
+    disable_after_inactive_days: Option<u32>,
+) -> Result<KeyspaceLifecycle, InvalidField> {
+    Ok(KeyspaceLifecycle {
+        rotation_period_days: rotation_period_days
+            .map(|days| validate::lifecycle_days("rotation_period_days", days))
+            .transpose()?,
+        disable_after_inactive_days: disable_after_inactive_days
+            .map(|days| validate::lifecycle_days("disable_after_inactive_days", days))
+            .transpose()?,
+    })
+}
+
 pub(crate) fn grantable_scopes(
     actor: &Actor,
     keyspace: &Keyspace,

@@ -58,7 +58,7 @@ pub use engine::{
 };
 pub use error::{EngineError, PolicyProblem};
 pub use rotation::{Rotated, RotationRequest};
-pub use schedule::LifecycleReport;
+pub use schedule::{LifecycleReport, RotationPeriods};
 pub use scope_index::RequiredScopes;
 pub use webhooks::{
     CreatedWebhook, NewWebhook, RotatedSecret, DEFAULT_SECRET_OVERLAP_SECONDS, MAX_SECRET_OVERLAP_SECONDS,

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::Duration as Span;
 use keyward_core::lifecycle::{self, Notice, Schedule};
-use keyward_core::model::{Organization, TokenRecord};
+use keyward_core::model::{Keyspace, Organization, TokenRecord};
 use keyward_store::{Guarded, LifecycleWindow, NoticeWrite, PageRequest, Switch};
 
 use crate::actor::Actor;
@@ -30,6 +30,22 @@ const CANDIDATE_BATCH: u32 = 200;
 /// How far back a pass still announces an expiry: a scheduler that was
 /// down for longer does not flood receivers with stale news.
 const EXPIRED_LOOKBACK_DAYS: i64 = 7;
+
+/// The rotation periods of an organization's tokens that have none of their own.
+#[derive(Debug, Clone, Default)]
+pub struct RotationPeriods {
+    /// The organization's policy.
+    pub organization: Option<u32>,
+    /// Keyspaces that set their own.
+    pub keyspaces: std::collections::HashMap<String, u32>,
+}
+
+impl RotationPeriods {
+    /// The period for tokens of `keyspace_id` without their own.
+    pub fn for_keyspace(&self, keyspace_id: &str) -> Option<u32> {
+        self.keyspaces.get(keyspace_id).copied().or(self.organization)
+    }
+}
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,7 +87,38 @@ impl Engine {
         organization: &Organization,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<LifecycleReport, EngineError> {
-        let schedule = Schedule::from_policy(&organization.token_policy);
+        let mut report = LifecycleReport::default();
+        // Keyspace by keyspace: each may set its own rotation period and
+        // inactivity rule over the organization's.
+        for keyspace in self.all_keyspaces(&organization.id).await? {
+            let done = self.run_lifecycle_of_keyspace(organization, &keyspace, now).await?;
+            report.notices += done.notices;
+            report.disabled += done.disabled;
+            report.rotated += done.rotated;
+        }
+        Ok(report)
+    }
+
+    async fn all_keyspaces(&self, org_id: &str) -> Result<Vec<Keyspace>, EngineError> {
+        let mut keyspaces = Vec::new();
+        let mut page = PageRequest::new(Some(100), None);
+        loop {
+            let batch = self.store.list_keyspaces(org_id, &page).await?;
+            keyspaces.extend(batch.items);
+            match batch.next {
+                Some(next) => page = PageRequest::new(Some(100), Some(next)),
+                None => return Ok(keyspaces),
+            }
+        }
+    }
+
+    async fn run_lifecycle_of_keyspace(
+        &self,
+        organization: &Organization,
+        keyspace: &Keyspace,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<LifecycleReport, EngineError> {
+        let schedule = Schedule::for_keyspace(&organization.token_policy, keyspace);
         let longest_warning = Span::days(i64::from(schedule.warning_days.first().copied().unwrap_or(0)));
         let window = LifecycleWindow {
             now,
@@ -81,6 +128,7 @@ impl Engine {
                 .disable_after_inactive_days
                 .map(|days| (now - Span::days(i64::from(days)) + longest_warning).min(now)),
             rotation_period_days: schedule.rotation_period_days,
+            keyspace_id: Some(keyspace.id.clone()),
         };
         let system = Actor::system();
         let mut report = LifecycleReport::default();
@@ -105,6 +153,19 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// The rotation periods that apply to tokens without their own: each
+    /// keyspace's, else the organization's. For flagging due tokens in views.
+    pub async fn rotation_periods(&self, actor: &Actor) -> Result<RotationPeriods, EngineError> {
+        let policy = self.token_policy(actor).await?;
+        let keyspaces = self
+            .all_keyspaces(actor.org_id())
+            .await?
+            .into_iter()
+            .filter_map(|keyspace| keyspace.rotation_period_days.map(|days| (keyspace.id, days)))
+            .collect();
+        Ok(RotationPeriods { organization: policy.rotation_period_days, keyspaces })
     }
 
     async fn deliver_notice(

@@ -48,6 +48,8 @@ async fn keyspace(h: &Harness, allowed: Option<Vec<&str>>) -> String {
         prefix: Some("pay".into()),
         default_ttl_seconds: None,
         scope_catalog: allowed.map(|list| list.into_iter().map(described).collect()),
+        rotation_period_days: None,
+        disable_after_inactive_days: None,
     };
     h.engine.create_keyspace(&h.admin, input).await.unwrap().id
 }
@@ -185,6 +187,8 @@ async fn keyspace_default_ttl_applies_when_no_expiry_is_given() {
                 prefix: None,
                 default_ttl_seconds: Some(3600),
                 scope_catalog: None,
+                rotation_period_days: None,
+                disable_after_inactive_days: None,
             },
         )
         .await
@@ -560,6 +564,8 @@ async fn a_token_verifies_only_against_its_own_keyspace() {
                 prefix: Some("pay".into()),
                 default_ttl_seconds: None,
                 scope_catalog: None,
+                rotation_period_days: None,
+                disable_after_inactive_days: None,
             },
         )
         .await

@@ -199,3 +199,63 @@ async fn an_expiry_leeway_keeps_a_token_valid_exactly_that_long_and_never_soften
         h.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_keyspace_sets_its_own_rotation_period_and_inactivity_rule_over_the_organizations() {
+    for h in harnesses().await {
+        let t0 = h.engine.clock().now();
+        let policy =
+            TokenPolicy { rotation_period_days: Some(30), warning_days: Some(vec![]), ..TokenPolicy::default() };
+        set_policy(&h, policy).await;
+        for (rotation, inactive, field) in
+            [(Some(0), None, "rotation_period_days"), (None, Some(3651), "disable_after_inactive_days")]
+        {
+            match h.engine.set_keyspace_lifecycle(&h.admin, &h.keyspace_id, rotation, inactive).await {
+                Err(keyward_engine::EngineError::Invalid(invalid)) => assert_eq!(invalid.field, field, "{}", h.name),
+                other => panic!("{}: expected a 400 on {field}, got {other:?}", h.name),
+            }
+        }
+        let keyspace = h.engine.set_keyspace_lifecycle(&h.admin, &h.keyspace_id, Some(5), Some(8)).await.unwrap();
+        assert_eq!((keyspace.rotation_period_days, keyspace.disable_after_inactive_days), (Some(5), Some(8)));
+        let other = keyward_engine::NewKeyspace {
+            name: "reports".into(),
+            environment: keyward_core::Environment::Test,
+            prefix: None,
+            default_ttl_seconds: None,
+            scope_catalog: None,
+            rotation_period_days: None,
+            disable_after_inactive_days: None,
+        };
+        let other = h.engine.create_keyspace(&h.admin, other).await.unwrap();
+
+        let bound = h.issue("bound to the keyspace", None).await;
+        let own = h.issue("its own period", None).await;
+        let changes = TokenChanges { rotation_period_days: Some(Some(2)), ..TokenChanges::default() };
+        h.engine.update_token(&h.admin, &own.record.id, changes).await.unwrap();
+        let elsewhere = keyward_engine::NewToken {
+            keyspace_id: other.id.clone(),
+            name: "elsewhere".into(),
+            ..keyward_engine::NewToken::default()
+        };
+        let elsewhere = h.engine.issue_token(&h.admin, elsewhere).await.unwrap();
+        let second = Duration::seconds(1);
+
+        // The token's own period beats the keyspace's, which beats the policy's.
+        assert_eq!(pass_at(&h, t0 + Duration::days(2) - second).await, noticed(0), "{}", h.name);
+        assert_eq!(pass_at(&h, t0 + Duration::days(2)).await, noticed(1), "{}: its own 2 days", h.name);
+        assert_eq!(pass_at(&h, t0 + Duration::days(5) - second).await, noticed(0), "{}", h.name);
+        assert_eq!(pass_at(&h, t0 + Duration::days(5)).await, noticed(1), "{}: the keyspace's 5 days", h.name);
+        assert_eq!(details_of(&h, &bound.record.id, actions::TOKEN_ROTATION_DUE).await[0]["rotation_period_days"], 5);
+        // The keyspace's inactivity rule disables its tokens, not the other keyspace's.
+        assert_eq!(pass_at(&h, t0 + Duration::days(8) - second).await, noticed(0), "{}", h.name);
+        let disabled = LifecycleReport { disabled: 2, ..LifecycleReport::default() };
+        assert_eq!(pass_at(&h, t0 + Duration::days(8)).await, disabled, "{}: day 8", h.name);
+        assert_eq!(h.code(own.secret.expose()).await, VerifyCode::Disabled, "{}", h.name);
+        let still = h.engine.verify_with(elsewhere.secret.expose(), &Default::default(), |v| v.code).await.unwrap();
+        assert_eq!(still, VerifyCode::Valid, "{}: no rule in its keyspace or the policy", h.name);
+        // Day 30: the policy's period for the other keyspace and the admin token.
+        assert_eq!(pass_at(&h, t0 + Duration::days(30)).await, noticed(2), "{}", h.name);
+        assert_eq!(details_of(&h, &elsewhere.record.id, actions::TOKEN_ROTATION_DUE).await.len(), 1, "{}", h.name);
+        h.cleanup().await;
+    }
+}

@@ -29,6 +29,21 @@ pub struct CreateKeyspace {
     /// The scopes its tokens may carry, each with a description for the
     /// people choosing them (at most 256). Omitted: any customer scope.
     pub scope_catalog: Option<Vec<ScopeEntry>>,
+    /// Rotation period in days (1 to 3650) of its tokens without their own,
+    /// overriding the organization's policy.
+    pub rotation_period_days: Option<u32>,
+    /// Disable its tokens unused this many days (1 to 3650), overriding the
+    /// organization's policy.
+    pub disable_after_inactive_days: Option<u32>,
+}
+
+/// `PUT /v1/keyspaces/{id}/lifecycle`: replaces both rules; an omitted or
+/// `null` one falls back to the organization's policy.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyspaceLifecycleRules {
+    pub rotation_period_days: Option<u32>,
+    pub disable_after_inactive_days: Option<u32>,
 }
 
 /// One scope of a keyspace's catalog.
@@ -79,6 +94,10 @@ pub struct KeyspaceView {
     pub scope_catalog: Option<Vec<ScopeEntry>>,
     /// Whether this is Keyward's own management keyspace.
     pub management: bool,
+    /// Its own rotation period for tokens without theirs; `null`: the organization's.
+    pub rotation_period_days: Option<u32>,
+    /// Its own inactivity rule; `null`: the organization's.
+    pub disable_after_inactive_days: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
 }
@@ -94,6 +113,8 @@ impl From<Keyspace> for KeyspaceView {
             default_ttl_seconds: k.default_ttl_seconds,
             scope_catalog: k.scope_catalog.map(|catalog| catalog.into_iter().map(Into::into).collect()),
             management: k.management,
+            rotation_period_days: k.rotation_period_days,
+            disable_after_inactive_days: k.disable_after_inactive_days,
             created_at: k.created_at,
             created_by: k.created_by,
         }
@@ -303,11 +324,17 @@ impl TokenView {
     }
 
     /// The view, flagged with the rules of `policy` the token breaks and
-    /// judged against the organization's rotation period as well.
-    pub fn flagged(record: TokenRecord, now_micros: i64, policy: &TokenPolicy) -> Self {
+    /// judged against its keyspace's or organization's rotation period as well.
+    pub fn flagged(
+        record: TokenRecord,
+        now_micros: i64,
+        policy: &TokenPolicy,
+        periods: &keyward_engine::RotationPeriods,
+    ) -> Self {
         let violations = keyward_engine::Engine::violations_of(policy, &record);
         let codes = violations.iter().map(|v| v.code().to_owned()).collect();
-        Self::build(record, now_micros, policy.rotation_period_days, codes)
+        let default_days = periods.for_keyspace(&record.keyspace_id);
+        Self::build(record, now_micros, default_days, codes)
     }
 
     fn build(

@@ -84,6 +84,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::keyspaces::create_keyspace, routes::keyspaces::list_keyspaces))
         .routes(routes!(routes::keyspaces::get_keyspace))
         .routes(routes!(routes::keyspaces::replace_scope_catalog))
+        .routes(routes!(routes::keyspaces::set_keyspace_lifecycle))
         .routes(routes!(routes::tokens::create_token, routes::tokens::list_tokens))
         .routes(routes!(routes::tokens::get_token, routes::tokens::update_token, routes::tokens::delete_token))
         .routes(routes!(routes::tokens::revoke_token))

@@ -124,3 +124,50 @@ async fn rotation_periods_flag_due_tokens_and_the_scheduler_announces_them() {
     assert_eq!(rotated["rotation_due"], false, "{rotated}");
     assert_eq!(rotated["rotation_period_days"], 10);
 }
+
+#[tokio::test]
+async fn a_keyspace_rotation_period_flags_its_tokens_and_bad_rules_get_the_field_named() {
+    let t0 = Utc.with_ymd_and_hms(2031, 3, 1, 0, 0, 0).unwrap();
+    let clock = Arc::new(ManualClock::new(t0));
+    let server = sqlite_server_at(clock.clone()).await;
+    let created = server
+        .post(
+            "/v1/keyspaces",
+            &server.admin,
+            json!({"name": "billing", "environment": "live", "rotation_period_days": 5, "disable_after_inactive_days": 60}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let keyspace: Value = created.json().await.unwrap();
+    assert_eq!(
+        (keyspace["rotation_period_days"].clone(), keyspace["disable_after_inactive_days"].clone()),
+        (json!(5), json!(60))
+    );
+    let id = keyspace["id"].as_str().unwrap();
+    let token = server.token(json!({"keyspace_id": id, "name": "worker", "scopes": []})).await;
+    let token_id = token["id"].as_str().unwrap();
+    assert_eq!(time(&view(&server, token_id).await["rotation_due_at"]), t0 + Duration::days(5));
+
+    let lifecycle = format!("/v1/keyspaces/{id}/lifecycle");
+    let put = |body: Value| server.client.put(server.url(&lifecycle)).bearer_auth(&server.admin).json(&body).send();
+    for (body, field) in [
+        (json!({"rotation_period_days": 0}), "rotation_period_days"),
+        (json!({"disable_after_inactive_days": 4000}), "disable_after_inactive_days"),
+        (json!({"rotation_period_days": "soon"}), "rotation_period_days"),
+    ] {
+        let refused = problem(put(body.clone()).await.unwrap(), StatusCode::BAD_REQUEST, "invalid_field").await;
+        assert_eq!(refused["field"], field, "{body}: {refused}");
+    }
+    let changed: Value = put(json!({"rotation_period_days": 9})).await.unwrap().json().await.unwrap();
+    assert_eq!(changed["rotation_period_days"], 9);
+    assert_eq!(changed["disable_after_inactive_days"], Value::Null, "replaced whole");
+    clock.set(t0 + Duration::days(9));
+    let flagged = view(&server, token_id).await;
+    assert_eq!(time(&flagged["rotation_due_at"]), t0 + Duration::days(9));
+    assert_eq!(flagged["rotation_due"], true, "{flagged}");
+    let audit: Value = server.get(&format!("/v1/audit?target_id={id}"), &server.admin).await.json().await.unwrap();
+    assert_eq!(audit["data"][0]["action"], "keyspace.lifecycle_changed", "{audit}");
+    let missing = server.client.put(server.url("/v1/keyspaces/ks_0000000000000000000000/lifecycle"));
+    let missing = missing.bearer_auth(&server.admin).json(&json!({})).send().await.unwrap();
+    problem(missing, StatusCode::NOT_FOUND, "not_found").await;
+}

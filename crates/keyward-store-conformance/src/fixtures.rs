@@ -90,6 +90,8 @@ pub fn keyspace_in(org: &str, name: &str, created_at: DateTime<Utc>) -> Keyspace
             CatalogScope { scope: "invoices:write".into(), description: "Créer des factures ✓".into() },
         ]),
         management: false,
+        rotation_period_days: None,
+        disable_after_inactive_days: None,
         created_at,
         created_by: "tok_creator".into(),
     }

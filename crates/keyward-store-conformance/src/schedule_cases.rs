@@ -3,7 +3,7 @@
 //! disabling that a late use still prevents.
 
 use keyward_core::model::{actions, DisabledReason, RevokedReason};
-use keyward_store::{Guarded, LifecycleWindow, NoticeWrite, Store, Switch, TokenUpdate, UsageDelta};
+use keyward_store::{Guarded, KeyspaceLifecycle, LifecycleWindow, NoticeWrite, Store, Switch, TokenUpdate, UsageDelta};
 
 use crate::cases::seeded_keyspace;
 use crate::fixtures::{at, created, event, token, ORG, OTHER_ORG};
@@ -56,6 +56,7 @@ pub async fn lifecycle_candidates_are_the_tokens_with_something_coming(store: &d
         expired_since: at(3 * DAY),
         idle_since: idle_since.map(|day| at(day * DAY)),
         rotation_period_days,
+        keyspace_id: None,
     };
     assert_eq!(candidate_names(store, &day10(None, None)).await, ["expires soon", "own period"]);
     assert_eq!(
@@ -69,6 +70,22 @@ pub async fn lifecycle_candidates_are_the_tokens_with_something_coming(store: &d
         "the organization's period applies to tokens without their own, management tokens too"
     );
     assert!(store.lifecycle_candidates(OTHER_ORG, &day10(Some(5), Some(1)), None, 50).await.unwrap().is_empty());
+    // Keyspace by keyspace: the management keyspace holds only the admin token.
+    let management = store.management_keyspace(ORG).await.unwrap().unwrap();
+    let only = |keyspace: &str| LifecycleWindow { keyspace_id: Some(keyspace.to_owned()), ..day10(None, Some(10)) };
+    assert_eq!(candidate_names(store, &only(&management.id)).await, ["admin"]);
+    assert_eq!(candidate_names(store, &only(&space.id)).await, ["expires far", "expires soon", "own period", "plain"]);
+
+    // A keyspace's own rules round-trip, within its organization only.
+    let rules = KeyspaceLifecycle { rotation_period_days: Some(5), disable_after_inactive_days: Some(40) };
+    let changed = || event(actions::KEYSPACE_LIFECYCLE_CHANGED, "keyspace", &space.id, at(DAY));
+    assert!(store.set_keyspace_lifecycle(OTHER_ORG, &space.id, &rules, &changed()).await.unwrap().is_none());
+    let updated = store.set_keyspace_lifecycle(ORG, &space.id, &rules, &changed()).await.unwrap().unwrap();
+    assert_eq!((updated.rotation_period_days, updated.disable_after_inactive_days), (Some(5), Some(40)));
+    let read = store.get_keyspace(ORG, &space.id).await.unwrap().unwrap();
+    assert_eq!(read, updated);
+    let cleared = store.set_keyspace_lifecycle(ORG, &space.id, &KeyspaceLifecycle::default(), &changed()).await;
+    assert_eq!(cleared.unwrap().unwrap().rotation_period_days, None);
 
     // A token's own period can be changed and cleared.
     let clear = TokenUpdate { rotation_period_days: Some(None), ..TokenUpdate::default() };

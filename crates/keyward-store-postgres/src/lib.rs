@@ -26,9 +26,9 @@ use keyward_core::role::Role;
 use keyward_core::{OsRng, SecureRng, TokenDigest};
 use keyward_store::{
     Acceptance, ActiveTokenLimit, AttemptOutcome, AuditFilter, BulkFilter, BulkRevocation, ChangeSink, ClientSighting,
-    DueDelivery, Founding, Guarded, LifecycleWindow, NoticeWrite, Page, PageRequest, Revocation, RevocationEvent,
-    RotationWrite, Store, StoreError, StoredToken, Switch, Switched, TokenFilter, TokenUpdate, UsageDelta,
-    MAX_CLIENTS_PER_TOKEN,
+    DueDelivery, Founding, Guarded, KeyspaceLifecycle, LifecycleWindow, NoticeWrite, Page, PageRequest, Revocation,
+    RevocationEvent, RotationWrite, Store, StoreError, StoredToken, Switch, Switched, TokenFilter, TokenUpdate,
+    UsageDelta, MAX_CLIENTS_PER_TOKEN,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Transaction};
@@ -116,8 +116,9 @@ pub(crate) async fn insert_event(tx: &mut Transaction<'_, Postgres>, event: &Aud
 async fn insert_keyspace(tx: &mut Transaction<'_, Postgres>, keyspace: &Keyspace) -> Result<(), StoreError> {
     let catalog = keyspace.scope_catalog.as_ref().map(json_value).transpose()?;
     sqlx::query(
-        "INSERT INTO keyspaces (id, org_id, name, environment, prefix, default_ttl_seconds, scope_catalog, management, created_at, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO keyspaces (id, org_id, name, environment, prefix, default_ttl_seconds, scope_catalog, management,
+                                created_at, created_by, rotation_period_days, disable_after_inactive_days)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&keyspace.id)
     .bind(&keyspace.org_id)
@@ -129,6 +130,8 @@ async fn insert_keyspace(tx: &mut Transaction<'_, Postgres>, keyspace: &Keyspace
     .bind(keyspace.management)
     .bind(keyspace.created_at.timestamp_micros())
     .bind(&keyspace.created_by)
+    .bind(keyspace.rotation_period_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)))
+    .bind(keyspace.disable_after_inactive_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)))
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
@@ -424,6 +427,33 @@ impl Store for PostgresStore {
         }))
     }
 
+    async fn set_keyspace_lifecycle(
+        &self,
+        org: &str,
+        id: &str,
+        lifecycle: &KeyspaceLifecycle,
+        event: &AuditEvent,
+    ) -> Result<Option<Keyspace>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let row: Option<KeyspaceRow> = sqlx::query_as(&format!(
+            "UPDATE keyspaces SET rotation_period_days = $1, disable_after_inactive_days = $2
+             WHERE org_id = $3 AND id = $4 RETURNING {KEYSPACE_COLUMNS}"
+        ))
+        .bind(lifecycle.rotation_period_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)))
+        .bind(lifecycle.disable_after_inactive_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)))
+        .bind(org)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        row.into_keyspace().map(Some)
+    }
+
     async fn replace_scope_catalog(
         &self,
         org: &str,
@@ -701,6 +731,7 @@ impl Store for PostgresStore {
             "SELECT {TOKEN_COLUMNS}, NULL::bytea AS digest FROM tokens t
              WHERE t.org_id = $1 AND t.id > $2 AND t.revoked_at IS NULL AND t.disabled_at IS NULL
                AND t.replaced_by IS NULL
+               AND ($9::TEXT IS NULL OR t.keyspace_id = $9)
                AND ((t.expires_at > $3 AND t.expires_at <= $4
                      AND NOT EXISTS (SELECT 1 FROM lifecycle_notices n
                                      WHERE n.token_id = t.id AND n.kind = 'expired' AND n.about = t.expires_at))
@@ -719,6 +750,7 @@ impl Store for PostgresStore {
         .bind(window.idle_since.map_or(i64::MIN, |at| at.timestamp_micros()))
         .bind(window.rotation_period_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)))
         .bind(i64::from(limit))
+        .bind(window.keyspace_id.as_deref())
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;

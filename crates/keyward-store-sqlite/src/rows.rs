@@ -4,7 +4,8 @@ use keyward_core::model::{AuditEvent, Keyspace, Organization, TokenRecord};
 use keyward_store::{decode, StoreError, StoredToken};
 
 pub const KEYSPACE_COLUMNS: &str =
-    "id, org_id, name, environment, prefix, default_ttl_seconds, scope_catalog, management, created_at, created_by";
+    "id, org_id, name, environment, prefix, default_ttl_seconds, scope_catalog, management, created_at, created_by, \
+     rotation_period_days, disable_after_inactive_days";
 pub const TOKEN_COLUMNS: &str =
     "id, org_id, keyspace_id, management, name, owner, scopes, allowed_ips, metadata, environment, prefix, last4, \
      created_at, created_by, expires_at, revoked_at, last_used_at, use_count, revoked_reason, rotated_from, \
@@ -29,6 +30,8 @@ pub struct KeyspaceRow {
     management: bool,
     created_at: i64,
     created_by: String,
+    rotation_period_days: Option<i64>,
+    disable_after_inactive_days: Option<i64>,
 }
 
 impl KeyspaceRow {
@@ -42,6 +45,8 @@ impl KeyspaceRow {
             name: self.name,
             default_ttl_seconds: self.default_ttl_seconds,
             management: self.management,
+            rotation_period_days: self.rotation_period_days.and_then(|days| u32::try_from(days).ok()),
+            disable_after_inactive_days: self.disable_after_inactive_days.and_then(|days| u32::try_from(days).ok()),
             created_at: decode::time(self.created_at),
             created_by: self.created_by,
         })

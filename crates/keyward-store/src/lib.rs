@@ -254,6 +254,18 @@ pub struct LifecycleWindow {
     pub idle_since: Option<DateTime<Utc>>,
     /// The rotation period of tokens without their own.
     pub rotation_period_days: Option<u32>,
+    /// Only this keyspace's tokens (the scheduler goes keyspace by
+    /// keyspace, each with its own rules).
+    pub keyspace_id: Option<String>,
+}
+
+/// A keyspace's own lifecycle rules (each `None`: the organization's applies).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyspaceLifecycle {
+    /// Rotation period of its tokens without their own.
+    pub rotation_period_days: Option<u32>,
+    /// Disable its tokens unused this many days.
+    pub disable_after_inactive_days: Option<u32>,
 }
 
 /// A lifecycle notice to record once.
@@ -457,6 +469,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Keyspaces of `org`, newest first.
     async fn list_keyspaces(&self, org: &str, page: &PageRequest) -> Result<Page<Keyspace>, StoreError>;
+
+    /// Replaces a keyspace's lifecycle rules; `None` if `org` has no such keyspace.
+    async fn set_keyspace_lifecycle(
+        &self,
+        org: &str,
+        id: &str,
+        lifecycle: &KeyspaceLifecycle,
+        event: &AuditEvent,
+    ) -> Result<Option<Keyspace>, StoreError>;
 
     /// Replaces the scope catalog of a keyspace of `org` (`None`: any
     /// customer scope). Returns the keyspace after the change, `None` when

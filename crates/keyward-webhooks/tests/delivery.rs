@@ -136,6 +136,8 @@ impl Harness {
             prefix: None,
             default_ttl_seconds: None,
             scope_catalog: None,
+            rotation_period_days: None,
+            disable_after_inactive_days: None,
         };
         let keyspace_id = engine.create_keyspace(&admin, keyspace).await.unwrap().id;
         let dispatcher = Dispatcher::new(store, clock.clone(), master_key, policy()).unwrap();

@@ -71,8 +71,9 @@ pub async fn list_tokens(
     };
     let page = state.engine.list_tokens(&actor, filter, &page_request(query.limit, query.cursor.as_deref())?).await?;
     let policy = state.engine.token_policy(&actor).await?;
+    let periods = state.engine.rotation_periods(&actor).await?;
     let now = state.now_micros();
-    Ok(Json(Page::from_store(page, |token| TokenView::flagged(token, now, &policy))))
+    Ok(Json(Page::from_store(page, |token| TokenView::flagged(token, now, &policy, &periods))))
 }
 
 /// Show one token (never its secret). Needs `keyward:tokens:read`.
@@ -86,7 +87,8 @@ pub async fn get_token(
 ) -> Result<Json<TokenView>, ApiError> {
     let record = state.engine.get_token(&actor, &id).await?;
     let policy = state.engine.token_policy(&actor).await?;
-    Ok(Json(TokenView::flagged(record, state.now_micros(), &policy)))
+    let periods = state.engine.rotation_periods(&actor).await?;
+    Ok(Json(TokenView::flagged(record, state.now_micros(), &policy, &periods)))
 }
 
 /// Rename a token, or replace its metadata, scopes or IP allowlist. Scopes
@@ -115,7 +117,8 @@ pub async fn update_token(
     };
     let record = state.engine.update_token(&actor, &id, changes).await?;
     let policy = state.engine.token_policy(&actor).await?;
-    Ok(Json(TokenView::flagged(record, state.now_micros(), &policy)))
+    let periods = state.engine.rotation_periods(&actor).await?;
+    Ok(Json(TokenView::flagged(record, state.now_micros(), &policy, &periods)))
 }
 
 /// Revoke a token, effective immediately here and, with PostgreSQL, on
