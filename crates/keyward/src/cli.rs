@@ -496,6 +496,25 @@ pub enum KeyspaceCommand {
         /// repeat for several. Without any, tokens may carry any scope.
         #[arg(long = "scope", value_name = "SCOPE=DESCRIPTION", value_parser = parse_catalog_entry)]
         scope_catalog: Vec<(String, String)>,
+        /// Rotate its tokens at least this often: 30 or 30d (overrides the organization's period)
+        #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+        rotate_every: Option<u32>,
+        /// Disable its tokens unused this long: 90 or 90d (overrides the organization's rule)
+        #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+        disable_after_inactive: Option<u32>,
+    },
+    /// Replace a keyspace's own lifecycle rules; a rule left out falls back to the organization's.
+    Lifecycle {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Keyspace id (ks_…)
+        id: String,
+        /// Rotate its tokens at least this often: 30 or 30d
+        #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+        rotate_every: Option<u32>,
+        /// Disable its tokens unused this long: 90 or 90d
+        #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+        disable_after_inactive: Option<u32>,
     },
     /// Replace a keyspace's scope catalog.
     Scopes {

@@ -142,6 +142,28 @@ fn serve_then_drive_every_client_verb() {
         None,
     ));
     assert!(replaced.contains("refunds:create (Issue refunds), refunds:read (See refunds)"), "{replaced}");
+    // A keyspace's own lifecycle rules, at creation and replaced whole.
+    let ruled = stdout(&keyward(
+        &addr,
+        &admin,
+        &["keyspace", "create", "--name", "ruled", "--environment", "live", "--rotate-every", "30d", "--json"],
+        None,
+    ));
+    let ruled: Value = serde_json::from_str(&ruled).unwrap();
+    assert_eq!(ruled["rotation_period_days"], 30, "{ruled}");
+    let ruled_id = ruled["id"].as_str().unwrap();
+    let changed =
+        stdout(&keyward(&addr, &admin, &["keyspace", "lifecycle", ruled_id, "--disable-after-inactive", "90d"], None));
+    assert!(changed.contains("disable_after_inactive_days") && changed.contains("90"), "{changed}");
+    let shown = stdout(&keyward(&addr, &admin, &["keyspace", "show", ruled_id, "--json"], None));
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(
+        (shown["rotation_period_days"].clone(), shown["disable_after_inactive_days"].clone()),
+        (Value::Null, 90.into())
+    );
+    let zero = keyward(&addr, &admin, &["keyspace", "lifecycle", ruled_id, "--rotate-every", "0"], None);
+    assert_eq!(zero.status.code(), Some(2), "{}", String::from_utf8_lossy(&zero.stderr));
+
     let malformed = keyward(&addr, &admin, &["keyspace", "scopes", catalogued, "--scope", "refunds:read"], None);
     assert_eq!(malformed.status.code(), Some(2));
     let refused = keyward(&addr, &admin, &["keyspace", "scopes", catalogued, "--scope", "Refunds=x"], None);

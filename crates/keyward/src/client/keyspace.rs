@@ -1,4 +1,4 @@
-//! `keyward keyspace create|list|show`
+//! `keyward keyspace create|list|show|scopes|lifecycle`
 
 use std::io::IsTerminal;
 
@@ -19,13 +19,24 @@ const KEYS: &[&str] = &[
     "default_ttl_seconds",
     "scope_catalog",
     "management",
+    "rotation_period_days",
+    "disable_after_inactive_days",
     "created_at",
     "created_by",
 ];
 
 pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
     match command {
-        KeyspaceCommand::Create { client, name, environment, prefix, default_ttl, scope_catalog } => {
+        KeyspaceCommand::Create {
+            client,
+            name,
+            environment,
+            prefix,
+            default_ttl,
+            scope_catalog,
+            rotate_every,
+            disable_after_inactive,
+        } => {
             let api = Api::new(&client)?;
             let mut body = json!({"name": name, "environment": environment});
             if let Some(prefix) = prefix {
@@ -37,6 +48,8 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
             if !scope_catalog.is_empty() {
                 body["scope_catalog"] = catalog_json(scope_catalog);
             }
+            body["rotation_period_days"] = rotate_every.map_or(Value::Null, Value::from);
+            body["disable_after_inactive_days"] = disable_after_inactive.map_or(Value::Null, Value::from);
             let keyspace = api.post("/v1/keyspaces", body).await?;
             if api.json {
                 print_json(&keyspace);
@@ -77,6 +90,19 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
             let catalog = if any { Value::Null } else { catalog_json(scope_catalog) };
             let path = format!("/v1/keyspaces/{}/scope-catalog", path_segment(&id)?);
             let keyspace = api.put(&path, json!({"scope_catalog": catalog})).await?;
+            if api.json {
+                print_json(&keyspace);
+            } else {
+                print_fields(&keyspace, KEYS);
+            }
+            Ok(())
+        }
+        KeyspaceCommand::Lifecycle { client, id, rotate_every, disable_after_inactive } => {
+            let api = Api::new(&client)?;
+            let path = format!("/v1/keyspaces/{}/lifecycle", path_segment(&id)?);
+            let body =
+                json!({"rotation_period_days": rotate_every, "disable_after_inactive_days": disable_after_inactive});
+            let keyspace = api.put(&path, body).await?;
             if api.json {
                 print_json(&keyspace);
             } else {
