@@ -1124,12 +1124,12 @@ impl Engine {
         }
         let auto_rotate = match changes.auto_rotate {
             Some(Some(auto)) => {
-                let period = match rotation_period_days {
-                    Some(days) => days,
-                    None => {
-                        self.store.get_token(actor.org_id(), id).await?.and_then(|token| token.rotation_period_days)
-                    }
-                };
+                // The period that will make it due: its own (as changed by
+                // this call, or as stored), else its keyspace's.
+                let token = self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+                let own = rotation_period_days.unwrap_or(token.rotation_period_days);
+                let keyspace = self.store.get_keyspace(actor.org_id(), &token.keyspace_id).await?;
+                let period = own.or(keyspace.and_then(|keyspace| keyspace.rotation_period_days));
                 let policy = self.token_policy(actor).await?;
                 Some(Some(self.checked_auto_rotate(actor.org_id(), &policy, auto, period).await?))
             }
@@ -1262,10 +1262,6 @@ impl Founded {
     }
 }
 
-/// The scopes `actor` may put on a token of `keyspace`, normalized. A
-/// management token carries only known management scopes, and only ones
-/// the actor holds itself (no escalation); a customer token carries only
-/// customer scopes, each covered by the keyspace's catalog when it has one.
 /// A keyspace's lifecycle rules, each checked like the policy's.
 fn keyspace_lifecycle(
     rotation_period_days: Option<u32>,
@@ -1281,6 +1277,10 @@ fn keyspace_lifecycle(
     })
 }
 
+/// The scopes `actor` may put on a token of `keyspace`, normalized. A
+/// management token carries only known management scopes, and only ones
+/// the actor holds itself (no escalation); a customer token carries only
+/// customer scopes, each covered by the keyspace's catalog when it has one.
 pub(crate) fn grantable_scopes(
     actor: &Actor,
     keyspace: &Keyspace,

@@ -456,9 +456,13 @@ async fn opting_in_to_automatic_rotation_checks_endpoint_grace_and_period() {
         }
         let updated =
             h.engine.update_token(&h.admin, &token, changes(Some(auto.clone()), Some(Some(7)))).await.unwrap();
-        assert_eq!(updated.auto_rotate, Some(auto), "{}", h.name);
-        let updated = h.engine.update_token(&h.admin, &token, changes(None, None)).await.unwrap();
-        assert_eq!(updated.auto_rotate, None, "{}", h.name);
+        assert_eq!(updated.auto_rotate, Some(auto.clone()), "{}", h.name);
+        let updated = h.engine.update_token(&h.admin, &token, changes(None, Some(None))).await.unwrap();
+        assert_eq!((updated.auto_rotate, updated.rotation_period_days), (None, None), "{}", h.name);
+        // Its keyspace's period is one that will make it due, too.
+        h.engine.set_keyspace_lifecycle(&h.admin, &h.keyspace_id, Some(30), None).await.unwrap();
+        let updated = h.engine.update_token(&h.admin, &token, changes(Some(auto.clone()), None)).await.unwrap();
+        assert_eq!(updated.auto_rotate, Some(auto), "{}: the keyspace's period counts", h.name);
         h.cleanup().await;
     }
 }
