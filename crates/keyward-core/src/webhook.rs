@@ -81,13 +81,13 @@ fn mac(secret: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
 
 /// The `Keyward-Signature` value for `body` sent at `timestamp` (Unix seconds).
 pub fn signature_header(secret: &SecretToken, timestamp: i64, body: &[u8]) -> String {
-    signature_header_for(&[secret], timestamp, body)
+    signature_header_for(std::slice::from_ref(secret), timestamp, body)
 }
 
 /// The `Keyward-Signature` value signed under each of `secrets`: while an
 /// endpoint's secret is being replaced, one `v1=` per secret, so a receiver
 /// holding either accepts the delivery.
-pub fn signature_header_for(secrets: &[&SecretToken], timestamp: i64, body: &[u8]) -> String {
+pub fn signature_header_for(secrets: &[SecretToken], timestamp: i64, body: &[u8]) -> String {
     let mut header = format!("t={timestamp}");
     for secret in secrets {
         let digest = mac(secret.expose(), timestamp, body).finalize().into_bytes();
@@ -331,7 +331,7 @@ mod tests {
     fn during_a_secret_replacement_either_secret_verifies_the_same_header() {
         let old = generate_secret(&SeededRng::new(1)).unwrap();
         let new = generate_secret(&SeededRng::new(2)).unwrap();
-        let header = signature_header_for(&[&new, &old], 1_700_000_000, b"{}");
+        let header = signature_header_for(&[new.clone(), old.clone()], 1_700_000_000, b"{}");
         assert_eq!(header.matches(",v1=").count(), 2, "{header}");
         assert!(header.starts_with(&signature_header(&new, 1_700_000_000, b"{}")), "the current secret signs first");
         for secret in [&old, &new] {

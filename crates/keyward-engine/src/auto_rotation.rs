@@ -28,15 +28,16 @@ use crate::EngineError;
 /// time to take the new token into use before the old one stops.
 pub const MIN_AUTO_ROTATE_GRACE_SECONDS: u32 = 60;
 
-/// What the rotation transaction needs to queue the handoff: the opt-in,
-/// the `token.auto_rotated` event, and the new secret sealed for it.
-pub(crate) type SealedHandoff = (AutoRotate, AuditEvent, Vec<u8>);
+/// What the rotation transaction needs to queue the handoff: the
+/// `token.auto_rotated` event and the new secret sealed for it.
+pub(crate) type SealedHandoff = (AuditEvent, Vec<u8>);
 
 impl Engine {
     /// Checks an owner's opt-in before it is stored: a master key to seal
     /// the handoff, an endpoint of this organization to receive it, a
     /// grace period the policy allows, and a rotation period that will
-    /// ever make the token due (its own, `period_days`, or the policy's).
+    /// ever make the token due: `period_days` (the token's own, else its
+    /// keyspace's) or the policy's.
     pub(crate) async fn checked_auto_rotate(
         &self,
         org_id: &str,
@@ -133,6 +134,6 @@ impl Engine {
         )?;
         let context = webhook::handoff_context(&auto.webhook_id, &event.id);
         let sealed = master_key.seal(secret.expose().as_bytes(), &context, self.rng.as_ref())?;
-        Ok((auto.clone(), event, sealed))
+        Ok((event, sealed))
     }
 }

@@ -181,7 +181,7 @@ impl Engine {
             )?,
         ];
         let sealed_handoff = match handoff_to {
-            Some(auto) => Some(self.seal_handoff(actor, old, &record, &secret, auto, grace_ends_at)?),
+            Some(auto) => Some((auto, self.seal_handoff(actor, old, &record, &secret, auto, grace_ends_at)?)),
             None => None,
         };
         let rotation = RotationWrite {
@@ -191,7 +191,7 @@ impl Engine {
             new_token: &record,
             new_digest: &digest,
             events: &events,
-            handoff: sealed_handoff.as_ref().map(|(auto, event, sealed)| Handoff {
+            handoff: sealed_handoff.as_ref().map(|(auto, (event, sealed))| Handoff {
                 endpoint_id: &auto.webhook_id,
                 event,
                 sealed_token: sealed,

@@ -19,6 +19,7 @@ use std::time::Duration;
 use chrono::Duration as Span;
 use keyward_core::lifecycle::{self, Notice, Schedule};
 use keyward_core::model::{Keyspace, Organization, TokenRecord};
+use keyward_core::policy::TokenPolicy;
 use keyward_store::{Guarded, LifecycleWindow, NoticeWrite, PageRequest, Switch};
 
 use crate::actor::Actor;
@@ -58,6 +59,14 @@ pub struct LifecycleReport {
     pub rotated: u64,
 }
 
+impl std::ops::AddAssign for LifecycleReport {
+    fn add_assign(&mut self, other: Self) {
+        self.notices += other.notices;
+        self.disabled += other.disabled;
+        self.rotated += other.rotated;
+    }
+}
+
 impl Engine {
     /// Runs one lifecycle pass at the engine clock's current instant.
     pub async fn run_lifecycle(&self) -> Result<LifecycleReport, EngineError> {
@@ -70,10 +79,7 @@ impl Engine {
         loop {
             let organizations = self.store.list_organizations(&page).await?;
             for organization in &organizations.items {
-                let done = self.run_lifecycle_of(organization, now).await?;
-                report.notices += done.notices;
-                report.disabled += done.disabled;
-                report.rotated += done.rotated;
+                report += self.run_lifecycle_of(organization, now).await?;
             }
             match organizations.next {
                 Some(next) => page = PageRequest::new(Some(100), Some(next)),
@@ -91,10 +97,7 @@ impl Engine {
         // Keyspace by keyspace: each may set its own rotation period and
         // inactivity rule over the organization's.
         for keyspace in self.all_keyspaces(&organization.id).await? {
-            let done = self.run_lifecycle_of_keyspace(organization, &keyspace, now).await?;
-            report.notices += done.notices;
-            report.disabled += done.disabled;
-            report.rotated += done.rotated;
+            report += self.run_lifecycle_of_keyspace(organization, &keyspace, now).await?;
         }
         Ok(report)
     }
@@ -156,9 +159,9 @@ impl Engine {
     }
 
     /// The rotation periods that apply to tokens without their own: each
-    /// keyspace's, else the organization's. For flagging due tokens in views.
-    pub async fn rotation_periods(&self, actor: &Actor) -> Result<RotationPeriods, EngineError> {
-        let policy = self.token_policy(actor).await?;
+    /// keyspace's, else the organization's `policy` (the caller's, already
+    /// read). For flagging due tokens in views.
+    pub async fn rotation_periods(&self, actor: &Actor, policy: &TokenPolicy) -> Result<RotationPeriods, EngineError> {
         let keyspaces = self
             .all_keyspaces(actor.org_id())
             .await?

@@ -263,8 +263,7 @@ async fn attempt(
         None => payload(&delivery.event),
     };
     let body = serde_json::to_vec(&body).map_err(|error| error.to_string())?;
-    let secrets: Vec<&SecretToken> = unsealed.secrets.iter().collect();
-    let signature = webhook::signature_header_for(&secrets, now.timestamp(), &body);
+    let signature = webhook::signature_header_for(&unsealed.secrets, now.timestamp(), &body);
     let response = http
         .post(&delivery.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -71,7 +71,7 @@ pub async fn list_tokens(
     };
     let page = state.engine.list_tokens(&actor, filter, &page_request(query.limit, query.cursor.as_deref())?).await?;
     let policy = state.engine.token_policy(&actor).await?;
-    let periods = state.engine.rotation_periods(&actor).await?;
+    let periods = state.engine.rotation_periods(&actor, &policy).await?;
     let now = state.now_micros();
     Ok(Json(Page::from_store(page, |token| TokenView::flagged(token, now, &policy, &periods))))
 }
@@ -87,7 +87,7 @@ pub async fn get_token(
 ) -> Result<Json<TokenView>, ApiError> {
     let record = state.engine.get_token(&actor, &id).await?;
     let policy = state.engine.token_policy(&actor).await?;
-    let periods = state.engine.rotation_periods(&actor).await?;
+    let periods = state.engine.rotation_periods(&actor, &policy).await?;
     Ok(Json(TokenView::flagged(record, state.now_micros(), &policy, &periods)))
 }
 
@@ -117,7 +117,7 @@ pub async fn update_token(
     };
     let record = state.engine.update_token(&actor, &id, changes).await?;
     let policy = state.engine.token_policy(&actor).await?;
-    let periods = state.engine.rotation_periods(&actor).await?;
+    let periods = state.engine.rotation_periods(&actor, &policy).await?;
     Ok(Json(TokenView::flagged(record, state.now_micros(), &policy, &periods)))
 }
 
