@@ -133,8 +133,9 @@ async fn a_signing_secret_is_replaced_with_an_overlap_and_shown_once() {
     let again = server.client.post(server.url(&path)).bearer_auth(&server.admin).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::OK);
 
-    let audit: Value = server.get(&format!("/v1/audit?target_id={id}"), &server.admin).await.json().await.unwrap();
-    assert_eq!(audit["data"][0]["action"], "webhook.secret_rotated", "{audit}");
+    let path = format!("/v1/audit?target_id={id}&action=webhook.secret_rotated");
+    let audit: Value = server.get(&path, &server.admin).await.json().await.unwrap();
+    assert_eq!(audit["data"].as_array().unwrap().len(), 2, "{audit}");
     assert!(!audit.to_string().contains(secret), "no secret in the audit log");
     let missing = server.post("/v1/webhooks/whk_0000000000000000000000/rotate-secret", &server.admin, json!({})).await;
     problem(missing, StatusCode::NOT_FOUND, "not_found").await;
