@@ -13,6 +13,26 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+/// A secret in the one response that shows it. Serialized as the plain
+/// string; its `Debug` prints a placeholder, so no log line, panic message
+/// or test failure built from a response can carry it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ShownOnce(String);
+
+impl ShownOnce {
+    /// The response field for `secret`.
+    pub fn new(secret: &keyward_core::SecretToken) -> Self {
+        Self(secret.expose().to_owned())
+    }
+}
+
+impl std::fmt::Debug for ShownOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShownOnce(<redacted>)")
+    }
+}
+
 /// `POST /v1/keyspaces`
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -463,7 +483,8 @@ pub struct PolicyFindingView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreatedToken {
     /// The token. Shown once: store it now; it cannot be retrieved again.
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: ShownOnce,
     #[serde(flatten)]
     pub view: TokenView,
 }
@@ -485,7 +506,8 @@ pub struct RotateToken {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RotatedToken {
     /// The new token. Shown once: store it now; it cannot be retrieved again.
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: ShownOnce,
     #[serde(flatten)]
     pub view: TokenView,
     /// The replaced token: it verifies until its `expires_at` (the grace end).
@@ -833,7 +855,8 @@ pub struct List<T> {
 }
 
 /// `POST /v1/signup` (only when the operator enabled open sign-up)
-#[derive(Debug, Deserialize, ToSchema)]
+// No Debug: it carries a password.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignUp {
     pub email: String,
@@ -844,7 +867,8 @@ pub struct SignUp {
 }
 
 /// `POST /v1/sessions`
-#[derive(Debug, Deserialize, ToSchema)]
+// No Debug: it carries a password.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     pub email: String,
@@ -912,11 +936,13 @@ pub struct CreatedInvitationView {
     pub invitation: InvitationView,
     /// The single-use secret to send to the invitee; accepted at
     /// `POST /v1/invitations/accept`. Shown once.
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: ShownOnce,
 }
 
 /// `POST /v1/invitations/accept`
-#[derive(Debug, Deserialize, ToSchema)]
+// No Debug: it carries a password and the invitation's secret.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvitation {
     /// The invitation's secret.
@@ -1020,7 +1046,8 @@ impl From<keyward_core::model::WebhookEndpoint> for WebhookView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreatedWebhookView {
     /// `whsec_…`: verify each delivery's `Keyward-Signature` with it (see docs/webhooks.md).
-    pub secret: String,
+    #[schema(value_type = String)]
+    pub secret: ShownOnce,
     #[serde(flatten)]
     pub endpoint: WebhookView,
 }
@@ -1041,7 +1068,8 @@ pub struct RotateWebhookSecret {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RotatedWebhookSecret {
     /// The new `whsec_…`.
-    pub secret: String,
+    #[schema(value_type = String)]
+    pub secret: ShownOnce,
     /// Until then deliveries carry a second `v1=` signature under the old secret.
     pub previous_secret_signs_until: DateTime<Utc>,
     #[serde(flatten)]
@@ -1101,5 +1129,20 @@ impl From<keyward_core::model::WebhookDelivery> for DeliveryView {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod shown_once_tests {
+    use super::ShownOnce;
+
+    #[test]
+    fn a_shown_once_secret_serializes_plainly_and_never_debugs() {
+        let secret = keyward_core::SecretToken::new("kw_live_secretsecretsecret".to_owned());
+        let shown = ShownOnce::new(&secret);
+        assert_eq!(serde_json::to_string(&shown).unwrap(), "\"kw_live_secretsecretsecret\"");
+        assert!(!format!("{shown:?}").contains("secretsecret"));
+        let back: ShownOnce = serde_json::from_str("\"kw_live_secretsecretsecret\"").unwrap();
+        assert_eq!(back, shown);
     }
 }

@@ -131,8 +131,10 @@ pub async fn invite(
     let role = parse_role(&body.role)?;
     let created = state.engine.invite(&actor, &body.email, role, body.expires_in).await?;
     let headers = shown_once_headers(None);
-    let body =
-        CreatedInvitationView { token: created.secret.expose().to_owned(), invitation: created.invitation.into() };
+    let body = CreatedInvitationView {
+        token: crate::dto::ShownOnce::new(&created.secret),
+        invitation: created.invitation.into(),
+    };
     Ok((StatusCode::CREATED, headers, Json(body)))
 }
 

@@ -26,7 +26,7 @@ pub async fn create_organization(
     let founded = state.engine.create_organization(&actor, &body.name).await?;
     let headers = shown_once_headers(Some(&format!("/v1/organizations/{}", founded.organization.id)));
     let admin_token = CreatedToken {
-        token: founded.admin.secret.expose().to_owned(),
+        token: crate::dto::ShownOnce::new(&founded.admin.secret),
         view: TokenView::new(founded.admin.record, state.now_micros()),
     };
     let body = FoundedOrganization {

@@ -43,7 +43,7 @@ pub async fn create_token(
     let issued = state.engine.issue_token(&actor, input).await?;
     let headers = shown_once_headers(Some(&format!("/v1/tokens/{}", issued.record.id)));
     let view = TokenView::new(issued.record, state.now_micros());
-    Ok((StatusCode::CREATED, headers, Json(CreatedToken { token: issued.secret.expose().to_owned(), view })))
+    Ok((StatusCode::CREATED, headers, Json(CreatedToken { token: crate::dto::ShownOnce::new(&issued.secret), view })))
 }
 
 /// List tokens, newest first, with filters. Needs `keyward:tokens:read`.
@@ -208,7 +208,7 @@ pub async fn rotate_token(
     let headers = shown_once_headers(Some(&format!("/v1/tokens/{}", rotated.issued.record.id)));
     let now = state.now_micros();
     let body = RotatedToken {
-        token: rotated.issued.secret.expose().to_owned(),
+        token: crate::dto::ShownOnce::new(&rotated.issued.secret),
         view: TokenView::new(rotated.issued.record, now),
         old_token: TokenView::new(rotated.old, now),
     };

@@ -29,7 +29,8 @@ pub async fn create_webhook(
     let input = NewWebhook { url: body.url, description: body.description, event_types: body.event_types };
     let created = state.engine.create_webhook(&actor, input).await?;
     let headers = shown_once_headers(Some(&format!("/v1/webhooks/{}", created.endpoint.id)));
-    let view = CreatedWebhookView { secret: created.secret.expose().to_owned(), endpoint: created.endpoint.into() };
+    let view =
+        CreatedWebhookView { secret: crate::dto::ShownOnce::new(&created.secret), endpoint: created.endpoint.into() };
     Ok((StatusCode::CREATED, headers, Json(view)))
 }
 
@@ -73,7 +74,7 @@ pub async fn rotate_webhook_secret(
     let overlap = body.overlap.unwrap_or(keyward_engine::DEFAULT_SECRET_OVERLAP_SECONDS);
     let rotated = state.engine.rotate_webhook_secret(&actor, &id, overlap).await?;
     let view = RotatedWebhookSecret {
-        secret: rotated.secret.expose().to_owned(),
+        secret: crate::dto::ShownOnce::new(&rotated.secret),
         previous_secret_signs_until: rotated.previous_secret_signs_until,
         endpoint: rotated.endpoint.into(),
     };
