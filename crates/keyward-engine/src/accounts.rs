@@ -28,7 +28,7 @@ use crate::actor::{Actor, Principal, RequestContext, RoleGrant, SignedIn};
 use crate::{Engine, EngineError};
 
 const SESSION_PREFIX: &str = "kws_";
-const INVITATION_PREFIX: &str = "kwi_";
+pub(crate) const INVITATION_PREFIX: &str = "kwi_";
 /// Longest invitation lifetime, in seconds (30 days).
 pub const MAX_INVITATION_SECONDS: i64 = 30 * 24 * 3600;
 /// Invitation lifetime when none is given, in seconds (7 days).
@@ -71,7 +71,7 @@ pub fn csrf_matches(session_secret: &str, presented: &str) -> bool {
     TokenDigest::of(&csrf_token(session_secret)).ct_eq(&TokenDigest::of(presented))
 }
 
-fn random_secret(prefix: &str, rng: &dyn SecureRng) -> Result<SecretToken, EngineError> {
+pub(crate) fn random_secret(prefix: &str, rng: &dyn SecureRng) -> Result<SecretToken, EngineError> {
     let mut bytes = [0u8; 32];
     rng.fill(&mut bytes)?;
     let (high, low) = bytes.split_at(16);

@@ -305,6 +305,7 @@ pub struct Engine {
     pub(crate) throttle: crate::accounts::SignInThrottle,
     pub(crate) hash_permits: tokio::sync::Semaphore,
     pub(crate) operator_org: std::sync::OnceLock<String>,
+    pub(crate) setup: crate::setup::SetupSlot,
 }
 
 impl Engine {
@@ -322,6 +323,7 @@ impl Engine {
             throttle: crate::accounts::SignInThrottle::new(),
             hash_permits: crate::accounts::hash_permits(),
             operator_org: std::sync::OnceLock::new(),
+            setup: crate::setup::SetupSlot::default(),
         }
     }
 

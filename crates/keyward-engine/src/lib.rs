@@ -43,6 +43,7 @@ mod periodic;
 mod rotation;
 mod schedule;
 mod scope_index;
+mod setup;
 mod usage;
 mod webhooks;
 
@@ -60,6 +61,7 @@ pub use error::{EngineError, PolicyProblem};
 pub use rotation::{Rotated, RotationRequest};
 pub use schedule::{LifecycleReport, RotationPeriods};
 pub use scope_index::RequiredScopes;
+pub use setup::{SetupCode, SETUP_CODE_SECONDS};
 pub use webhooks::{
     CreatedWebhook, NewWebhook, RotatedSecret, DEFAULT_SECRET_OVERLAP_SECONDS, MAX_SECRET_OVERLAP_SECONDS,
     MAX_WEBHOOKS_PER_ORGANIZATION,

@@ -55,7 +55,7 @@ impl AppState {
         self
     }
 
-    fn now_micros(&self) -> i64 {
+    pub fn now_micros(&self) -> i64 {
         self.engine.clock().now_micros()
     }
 }
@@ -104,10 +104,17 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::health::readyz))
 }
 
-/// The complete application.
+/// The complete API.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The complete API with `pages` (the web screens) beside it, under the
+/// same edge middleware and fallback.
+pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     let (api, document) = api_router().split_for_parts();
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+        .merge(pages)
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(middleware::from_fn_with_state(RequestIds::new(), edge))

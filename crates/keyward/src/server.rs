@@ -9,7 +9,7 @@ use std::time::Duration;
 use keyward_core::webhook::MasterKey;
 use keyward_core::{OsRng, SystemClock, TokenPrefix};
 use keyward_engine::{Engine, EngineConfig, Issued};
-use keyward_server::{router, serve, AppState};
+use keyward_server::{router_with, serve, AppState};
 use keyward_store::Store;
 use keyward_store_postgres::PostgresStore;
 use keyward_store_sqlite::SqliteStore;
@@ -237,6 +237,15 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     let address = listener.local_addr().map_err(|e| CliError::Usage(e.to_string()))?;
     tracing::info!(%address, "keyward is listening");
     eprintln!("keyward: listening on http://{address} (API docs at http://{address}/docs)");
+    // A fresh install: one link for the first owner, on the terminal only.
+    match engine.open_setup().await {
+        Ok(Some(setup)) => eprintln!(
+            "keyward: set up your owner account (link valid 15 minutes, single use):\n\n    http://{address}/setup?code={}\n",
+            setup.code.expose()
+        ),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "cannot offer a setup link"),
+    }
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let flusher = {
@@ -262,7 +271,7 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
             None
         }
     };
-    let app = router(AppState::new(engine).with_trusted_proxies(trusted_proxies));
+    let app = router_with(AppState::new(engine).with_trusted_proxies(trusted_proxies), keyward_web::pages());
     let served = serve(listener, app, shutdown_signal()).await;
     let _ = stop.send(true);
     // The flusher writes the last usage counts before we exit.

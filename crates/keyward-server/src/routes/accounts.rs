@@ -26,7 +26,10 @@ fn parse_role(text: &str) -> Result<Role, ApiError> {
 
 /// The response to anything that starts a session: the cookie, and the
 /// session's public half in the body.
-fn started(session: NewSession, now_micros: i64) -> (StatusCode, HeaderMap, Json<SessionView>) {
+/// The `Set-Cookie` value that hands a new session to the browser:
+/// `__Host-`, `Secure`, `HttpOnly`, `SameSite=Strict`, lasting as long as
+/// the session.
+pub fn session_set_cookie(session: &NewSession, now_micros: i64) -> Option<HeaderValue> {
     // Rounded up: the session is created a moment before this response.
     let max_age =
         (session.signed_in.expires_at.timestamp_micros() - now_micros).max(0).saturating_add(999_999) / 1_000_000;
@@ -34,8 +37,16 @@ fn started(session: NewSession, now_micros: i64) -> (StatusCode, HeaderMap, Json
         "{SESSION_COOKIE}={}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict",
         session.secret.expose()
     );
+    HeaderValue::from_str(&cookie).ok()
+}
+
+/// The `Set-Cookie` value that ends the session in the browser.
+pub const CLEARED_SESSION_COOKIE: HeaderValue =
+    HeaderValue::from_static("__Host-keyward_session=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict");
+
+fn started(session: NewSession, now_micros: i64) -> (StatusCode, HeaderMap, Json<SessionView>) {
     let mut headers = shown_once_headers(None);
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
+    if let Some(value) = session_set_cookie(&session, now_micros) {
         headers.insert(header::SET_COOKIE, value);
     }
     (StatusCode::CREATED, headers, Json(view(&session.signed_in, session.csrf_token)))
@@ -110,10 +121,7 @@ pub async fn sign_out(
         state.engine.sign_out(&secret).await?;
     }
     let mut out = HeaderMap::new();
-    out.insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("__Host-keyward_session=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict"),
-    );
+    out.insert(header::SET_COOKIE, CLEARED_SESSION_COOKIE);
     Ok((StatusCode::NO_CONTENT, out))
 }
 

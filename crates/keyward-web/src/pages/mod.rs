@@ -1,0 +1,115 @@
+//! The page handlers, one module per area, and what they share: rendering,
+//! the user bar, and times shown both relative and exact.
+
+pub mod onboarding;
+pub mod tokens;
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use keyward_server::extract::session_cookie;
+
+/// The signed-in user in the page header.
+pub struct UserBar {
+    pub email: String,
+    pub csrf: String,
+}
+
+impl From<&crate::session::SignedInPage> for UserBar {
+    fn from(page: &crate::session::SignedInPage) -> Self {
+        Self { email: page.email.clone(), csrf: page.csrf.clone() }
+    }
+}
+
+/// A time as a person reads it ("3 days ago") and exactly (RFC 3339, UTC).
+pub struct When {
+    pub relative: String,
+    pub exact: String,
+}
+
+impl When {
+    pub fn of(at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        Self { relative: relative(at, now), exact: at.format("%Y-%m-%d %H:%M UTC").to_string() }
+    }
+}
+
+fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (at - now).num_seconds();
+    let span = seconds.unsigned_abs();
+    let (count, unit) = match span {
+        0..=59 => return if seconds >= 0 { "in under a minute".into() } else { "just now".into() },
+        60..=3_599 => (span / 60, "minute"),
+        3_600..=86_399 => (span / 3_600, "hour"),
+        86_400..=5_183_999 => (span / 86_400, "day"),
+        5_184_000..=31_535_999 => (span / 2_592_000, "month"),
+        _ => (span / 31_536_000, "year"),
+    };
+    let plural = if count == 1 { "" } else { "s" };
+    if seconds >= 0 {
+        format!("in {count} {unit}{plural}")
+    } else {
+        format!("{count} {unit}{plural} ago")
+    }
+}
+
+/// Renders a page; a template that cannot render is logged, not shown.
+pub fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "a page failed to render");
+            unavailable()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct Message {
+    pub signed_in: Option<UserBar>,
+    pub notice: Option<String>,
+    pub heading: String,
+    pub text: String,
+    pub action: Option<(String, String)>,
+}
+
+/// A plain page saying something went wrong on our side.
+pub fn unavailable() -> Response {
+    let page = Message {
+        signed_in: None,
+        notice: None,
+        heading: "Something went wrong".into(),
+        text: "Keyward could not complete this. Nothing was changed; try again in a moment, and see the server log if it persists.".into(),
+        action: Some(("/".into(), "Back to the start".into())),
+    };
+    let html = page.render().unwrap_or_else(|_| "Something went wrong.".into());
+    (StatusCode::INTERNAL_SERVER_ERROR, Html(html)).into_response()
+}
+
+/// `/`: the tokens screen when signed in, else sign-in.
+pub async fn home(headers: axum::http::HeaderMap) -> Redirect {
+    if session_cookie(&headers).is_some() {
+        Redirect::to("/tokens")
+    } else {
+        Redirect::to("/sign-in")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn times_read_naturally_both_ways() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        assert_eq!(relative(now, now), "in under a minute");
+        assert_eq!(relative(now - chrono::Duration::seconds(30), now), "just now");
+        assert_eq!(relative(now - chrono::Duration::minutes(1), now), "1 minute ago");
+        assert_eq!(relative(now + chrono::Duration::hours(5), now), "in 5 hours");
+        assert_eq!(relative(now + chrono::Duration::days(30), now), "in 30 days");
+        assert_eq!(relative(now - chrono::Duration::days(400), now), "1 year ago");
+        assert_eq!(When::of(now, now).exact, "2026-11-23 12:00 UTC");
+    }
+}
