@@ -37,20 +37,22 @@ impl SetupSlot {
     }
 
     fn matches(&self, code: &str, now_micros: i64) -> bool {
-        let slot = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        slot.as_ref().is_some_and(|(digest, until)| now_micros < *until && digest.ct_eq(&TokenDigest::of(code)))
+        is_outstanding(&self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()), code, now_micros)
     }
 
     /// Spends the code if it is the outstanding one and still valid.
     fn take(&self, code: &str, now_micros: i64) -> bool {
         let mut slot = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let valid =
-            slot.as_ref().is_some_and(|(digest, until)| now_micros < *until && digest.ct_eq(&TokenDigest::of(code)));
+        let valid = is_outstanding(&slot, code, now_micros);
         if valid {
             *slot = None;
         }
         valid
     }
+}
+
+fn is_outstanding(slot: &Option<(TokenDigest, i64)>, code: &str, now_micros: i64) -> bool {
+    slot.as_ref().is_some_and(|(digest, until)| now_micros < *until && digest.ct_eq(&TokenDigest::of(code)))
 }
 
 /// A setup code just issued: print its link once, never log it.
