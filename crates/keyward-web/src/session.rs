@@ -3,11 +3,11 @@
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward_core::{base62, OsRng, SecureRng};
 use keyward_engine::Actor;
-use keyward_server::extract::{request_context, session_cookie};
+use keyward_server::extract::{cookie, request_context, session_cookie};
 use keyward_server::AppState;
 
 use crate::form::FormData;
@@ -81,15 +81,4 @@ pub fn form_token(headers: &HeaderMap) -> (String, Option<HeaderValue>) {
 pub fn form_token_ok(headers: &HeaderMap, form: &FormData) -> bool {
     let presented = form.get("form_token");
     cookie(headers, FORM_COOKIE).is_some_and(|expected| !expected.is_empty() && expected == presented)
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
 }

@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDate, Utc};
+use keyward_core::clock::micros_to_datetime;
 use keyward_core::model::{CatalogScope, Keyspace, RevokedReason, TokenRecord, TokenState};
 use keyward_core::scope::management;
 use keyward_core::{base62, OsRng, SecureRng};
@@ -136,14 +137,14 @@ pub async fn list(
         keyspace_id: (!filter.keyspace.is_empty()).then(|| filter.keyspace.clone()),
         owner: None,
         state: token_state,
-        now: Utc::now(),
+        now: micros_to_datetime(state.now_micros()),
     };
     let after = query.get("after").and_then(|cursor| Cursor::decode(cursor));
     let listed = match state.engine.list_tokens(&page.actor, store_filter, &PageRequest::new(Some(50), after)).await {
         Ok(listed) => listed,
         Err(error) => return failed(error),
     };
-    let now = chrono::DateTime::from_timestamp_micros(state.now_micros()).unwrap_or_else(Utc::now);
+    let now = micros_to_datetime(state.now_micros());
     let by_id: HashMap<&str, &Keyspace> = keyspaces.iter().map(|k| (k.id.as_str(), k)).collect();
     let needle = filter.q.to_lowercase();
     let rows = listed
@@ -423,7 +424,7 @@ pub async fn create(
         Submission::Done(id) => return Redirect::to(&format!("/tokens/{id}?resubmitted=1")).into_response(),
         Submission::Pending => return Redirect::to("/tokens").into_response(),
     }
-    let now = DateTime::from_timestamp_micros(now_micros).unwrap_or_else(Utc::now);
+    let now = micros_to_datetime(now_micros);
     let (expires_in, expires_at) = match expiry(&input, now) {
         Ok(expiry) => expiry,
         Err(message) => {
@@ -485,11 +486,11 @@ pub async fn create(
         }
     };
     settle_submission(&nonce, Some(issued.record.id.clone()), now_micros);
-    let keyspace = customer_keyspaces(&state, &page)
+    let keyspace = state
+        .engine
+        .get_keyspace(&page.actor, &issued.record.keyspace_id)
         .await
-        .ok()
-        .and_then(|all| all.into_iter().find(|k| k.id == issued.record.keyspace_id))
-        .map_or_else(|| issued.record.keyspace_id.clone(), |k| format!("{} ({})", k.name, k.environment.as_str()));
+        .map_or_else(|_| issued.record.keyspace_id.clone(), |k| format!("{} ({})", k.name, k.environment.as_str()));
     let origin = headers
         .get(axum::http::header::HOST)
         .and_then(|host| host.to_str().ok())
@@ -544,9 +545,10 @@ async fn detail_page(
         Ok(_) => return failed(EngineError::NotFound("token")),
         Err(error) => return failed(error),
     };
-    let keyspaces = customer_keyspaces(state, page).await.unwrap_or_default();
-    let now = DateTime::from_timestamp_micros(state.now_micros()).unwrap_or_else(Utc::now);
-    let by_id: HashMap<&str, &Keyspace> = keyspaces.iter().map(|k| (k.id.as_str(), k)).collect();
+    // One keyspace to name, not the organization's list.
+    let keyspace = state.engine.get_keyspace(&page.actor, &record.keyspace_id).await.ok();
+    let now = micros_to_datetime(state.now_micros());
+    let by_id: HashMap<&str, &Keyspace> = keyspace.iter().map(|k| (k.id.as_str(), k)).collect();
     let row = row(&record, &by_id, now);
     let status = if revoke_error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let rendered = render(&DetailPage {
