@@ -13,6 +13,9 @@ use crate::actor::Actor;
 use crate::engine::{refuse_reserved_reason, Engine};
 use crate::EngineError;
 
+/// The most tokens one selection may name: a screen's page, with room to spare.
+pub const MAX_SELECTED: usize = 500;
+
 /// Which tokens to revoke (all filters given must match; at least one of
 /// `owner`, `keyspace_id`, `name_prefix`, `scope`), and how.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +29,8 @@ pub struct BulkRevoke {
     /// Only tokens holding this exact scope (as granted: `invoices:*`
     /// matches tokens granted the wildcard, not those granted `invoices:read`).
     pub scope: Option<String>,
+    /// Only these tokens (a selection); at most [`MAX_SELECTED`].
+    pub ids: Vec<String>,
     /// Why (as for one revocation; `user_action` when `None`).
     pub reason: Option<RevokedReason>,
     /// Count only; change nothing.
@@ -57,10 +62,21 @@ impl Engine {
             && request.keyspace_id.is_none()
             && request.name_prefix.is_none()
             && request.scope.is_none()
+            && request.ids.is_empty()
         {
-            return Err(
-                InvalidField::new("owner", "give at least one of owner, keyspace_id, name_prefix or scope").into()
-            );
+            return Err(InvalidField::new(
+                "owner",
+                "give at least one of owner, keyspace_id, name_prefix, scope or ids",
+            )
+            .into());
+        }
+        if request.ids.len() > MAX_SELECTED {
+            return Err(InvalidField::new("ids", format!("select at most {MAX_SELECTED} tokens at a time")).into());
+        }
+        if let Some(bad) = request.ids.iter().find(|id| !id::looks_like(IdKind::Token, id)) {
+            // Ids are not secret, but echo only a bounded piece of whatever was sent.
+            let shown: String = bad.chars().take(40).collect();
+            return Err(InvalidField::new("ids", format!("“{shown}” is not a token id (tok_…)")).into());
         }
         let scope = request
             .scope
@@ -97,6 +113,7 @@ impl Engine {
             keyspace_id: request.keyspace_id,
             name_prefix: request.name_prefix,
             scope,
+            ids: request.ids,
             except_id: actor.principal.token_id().map(str::to_owned),
             now: self.now(),
         };
@@ -105,7 +122,7 @@ impl Engine {
             return Ok(BulkOutcome { matched, revoked: Vec::new() });
         }
         let described = json!({
-            "owner": filter.owner, "keyspace_id": filter.keyspace_id, "name_prefix": filter.name_prefix, "scope": filter.scope,
+            "owner": filter.owner, "keyspace_id": filter.keyspace_id, "name_prefix": filter.name_prefix, "scope": filter.scope, "ids": filter.ids,
             "reason": reason.as_str(), "expected_count": request.expected_count,
         });
         let event = self.event(actor, actions::TOKENS_BULK_REVOKED, "organization", actor.org_id(), described)?;

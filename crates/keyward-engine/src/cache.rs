@@ -295,9 +295,10 @@ impl TokenCache {
             .map(|entry| inspect(&entry.slot))
     }
 
-    /// Counts one use of `slot` (reached through `with_slot`).
+    /// Counts one use of `slot` (reached through `with_slot`); answers
+    /// whether it is the first since the last flush.
     #[inline]
-    pub fn record_use(&self, digest: &TokenDigest, slot: &Slot, now_micros: i64) {
+    pub fn record_use(&self, digest: &TokenDigest, slot: &Slot, now_micros: i64) -> bool {
         if slot.last_used_micros.load(Ordering::Relaxed) < now_micros {
             slot.last_used_micros.fetch_max(now_micros, Ordering::AcqRel);
         }
@@ -307,6 +308,7 @@ impl TokenCache {
         } else if before >= PENDING_USES_SPILL {
             self.orphan(slot);
         }
+        before == 0
     }
 
     /// Whether `digest` is known to be absent at `now`.

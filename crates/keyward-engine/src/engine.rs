@@ -301,6 +301,7 @@ pub struct Engine {
     pub(crate) rng: Arc<dyn SecureRng>,
     pub(crate) cache: Arc<TokenCache>,
     pub(crate) grace: crate::grace::GraceWatch,
+    pub(crate) verifications: crate::activity::VerificationLog,
     pub(crate) config: EngineConfig,
     pub(crate) throttle: crate::accounts::SignInThrottle,
     pub(crate) hash_permits: tokio::sync::Semaphore,
@@ -316,6 +317,7 @@ impl Engine {
         Self {
             cache: Arc::new(TokenCache::new(config.cache_capacity, config.negative_cache_capacity, negative_ttl)),
             grace: crate::grace::GraceWatch::default(),
+            verifications: crate::activity::VerificationLog::default(),
             store,
             clock,
             rng,
@@ -919,6 +921,11 @@ impl Engine {
         }
     }
 
+    #[cold]
+    fn note_verification(&self, slot: &Slot, now: i64, code: VerifyCode, options: &VerifyOptions<'_>) {
+        self.verifications.note(&slot.record.id, now, code, options.client_ip, options.user_agent);
+    }
+
     #[inline]
     /// The verdict on a cached token. Checks that need the record (keyspace,
     /// IP allowlist, scopes) run only when asked for or when the token has
@@ -943,19 +950,25 @@ impl Engine {
             if crate::rotation::ended_by_rotation(token) {
                 self.grace.record_reuse(token, options.client_ip, options.user_agent, now);
             }
+            self.note_verification(slot, now, code, options);
             return Verdict { code, record, required_scopes: &[] };
         }
         if slot.ip_restricted() && !options.client_ip.is_some_and(|address| slot.allows_ip(address)) {
+            self.note_verification(slot, now, VerifyCode::ForbiddenIp, options);
             return Verdict { code: VerifyCode::ForbiddenIp, record, required_scopes: &[] };
         }
         if !slot.grants(options.required_scopes) {
+            self.note_verification(slot, now, VerifyCode::InsufficientScope, options);
             return Verdict {
                 code: VerifyCode::InsufficientScope,
                 record,
                 required_scopes: options.required_scopes.names(),
             };
         }
-        self.cache.record_use(digest, slot, now);
+        if self.cache.record_use(digest, slot, now) {
+            // The first success since the last flush: one sample per flush.
+            self.note_verification(slot, now, VerifyCode::Valid, options);
+        }
         if slot.replaced {
             self.grace.record_client(&slot.record.id, options.client_ip, options.user_agent, now);
         }
@@ -1212,8 +1225,10 @@ impl Engine {
     pub async fn flush_usage(&self) -> Result<usize, EngineError> {
         let counted = crate::usage::flush(&self.cache, self.store.as_ref()).await;
         let watched = self.flush_grace_watch().await;
+        let sampled = self.flush_verification_samples().await;
         let counted = counted?;
         watched?;
+        sampled?;
         Ok(counted)
     }
 

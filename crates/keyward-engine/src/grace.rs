@@ -86,7 +86,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// `text` cut to [`MAX_USER_AGENT_CHARS`] characters.
-fn truncated(text: &str) -> &str {
+pub(crate) fn truncated(text: &str) -> &str {
     match text.char_indices().nth(MAX_USER_AGENT_CHARS) {
         Some((end, _)) => &text[..end],
         None => text,

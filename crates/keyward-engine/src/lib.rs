@@ -31,6 +31,7 @@
 //! call returns, so a revocation is effective on the very next verify.
 
 mod accounts;
+mod activity;
 mod actor;
 mod auto_rotation;
 mod bulk;
@@ -50,9 +51,10 @@ mod webhooks;
 pub use accounts::{
     csrf_matches, csrf_token, CreatedInvitation, NewSession, DEFAULT_INVITATION_SECONDS, MAX_INVITATION_SECONDS,
 };
+pub use activity::{TokenActivity, RECENT_VERIFICATIONS};
 pub use actor::{Actor, Principal, RequestContext, RoleGrant, SignedIn};
 pub use auto_rotation::MIN_AUTO_ROTATE_GRACE_SECONDS;
-pub use bulk::{BulkOutcome, BulkRevoke};
+pub use bulk::{BulkOutcome, BulkRevoke, MAX_SELECTED};
 pub use engine::{
     Engine, EngineConfig, Founded, Issued, NewKeyspace, NewToken, PolicyFinding, TokenChanges, Verdict, Verification,
     VerifyCode, VerifyOptions, MAX_EXPIRY_LEEWAY,

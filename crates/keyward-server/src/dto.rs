@@ -543,6 +543,9 @@ pub struct BulkRevokeRequest {
     /// Tokens holding this exact scope as granted (`invoices:*` matches
     /// tokens granted that wildcard, not those granted `invoices:read`).
     pub scope: Option<String>,
+    /// Only these tokens (a selection, at most 500 ids); combines with the other filters.
+    #[serde(default)]
+    pub ids: Vec<String>,
     /// `user_action` (default), `policy`, `leaked` or `suspicious_activity`.
     pub reason: Option<String>,
     /// Only count the matching tokens; change nothing.

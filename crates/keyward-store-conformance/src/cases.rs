@@ -16,7 +16,7 @@ pub use crate::lifecycle_cases::{
 pub use crate::rotation_cases::{
     bulk_revocation_takes_exactly_the_matching_active_tokens, client_sightings_add_up_per_client_and_are_bounded,
     racing_rotations_give_one_replacement, rotation_grace_moves_only_within_its_bounds,
-    rotation_replaces_an_active_token_once,
+    rotation_replaces_an_active_token_once, usage_is_counted_per_day_and_verifications_are_sampled,
 };
 pub use crate::schedule_cases::{
     inactivity_disabling_yields_to_a_use_it_did_not_see, lifecycle_candidates_are_the_tokens_with_something_coming,

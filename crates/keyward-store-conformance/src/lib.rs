@@ -56,6 +56,7 @@ macro_rules! conformance_tests {
             racing_rotations_give_one_replacement,
             client_sightings_add_up_per_client_and_are_bounded,
             bulk_revocation_takes_exactly_the_matching_active_tokens,
+            usage_is_counted_per_day_and_verifications_are_sampled,
             disabling_is_reversible_idempotent_and_never_undoes_a_revocation,
             deletion_removes_the_token_and_keeps_its_audit_trail,
             webhook_events_queue_with_their_change_and_only_for_subscribers,

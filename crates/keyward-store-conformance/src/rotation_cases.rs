@@ -1,12 +1,13 @@
 //! Cases for the token lifecycle beyond one revocation: rotation, grace
-//! periods, the clients seen during them, and bulk revocation.
+//! periods, the clients seen during them, bulk revocation, and the use a
+//! token's page charts.
 
 use chrono::{DateTime, Utc};
 use keyward_core::model::{actions, Keyspace, RevokedReason, TokenRecord, TokenState};
 use keyward_core::TokenDigest;
 use keyward_store::{
-    AuditFilter, BulkFilter, BulkRevocation, ClientSighting, Guarded, PageRequest, RotationWrite, Store, StoredToken,
-    MAX_CLIENTS_PER_TOKEN,
+    AuditFilter, BulkFilter, BulkRevocation, ClientSighting, DailyUsage, Guarded, PageRequest, RotationWrite, Store,
+    StoredToken, UsageDelta, VerificationSample, MAX_CLIENTS_PER_TOKEN, MAX_SAMPLES_PER_TOKEN,
 };
 
 use crate::cases::seeded_keyspace;
@@ -258,6 +259,7 @@ pub async fn bulk_revocation_takes_exactly_the_matching_active_tokens(store: &dy
         keyspace_id: Some(space.id.clone()),
         name_prefix: Some("ci deploy".into()),
         scope: None,
+        ids: Vec::new(),
         except_id: None,
         now: at(30),
     };
@@ -267,6 +269,16 @@ pub async fn bulk_revocation_takes_exactly_the_matching_active_tokens(store: &dy
     assert_eq!(store.count_matching(ORG, &owner_only).await.unwrap(), 5);
     let except = BulkFilter { except_id: Some(made[0].id.clone()), ..owner_only.clone() };
     assert_eq!(store.count_matching(ORG, &except).await.unwrap(), 4);
+    // A selection: only the ids named, and still only the active ones of this tenant.
+    let selected = BulkFilter {
+        ids: vec![made[1].id.clone(), made[4].id.clone(), made[5].id.clone(), made[7].id.clone()],
+        now: at(30),
+        ..BulkFilter::default()
+    };
+    assert_eq!(store.count_matching(ORG, &selected).await.unwrap(), 2, "the expired and revoked ones are left out");
+    assert_eq!(store.count_matching(OTHER_ORG, &selected).await.unwrap(), 0, "tenants stay apart");
+    let selected_of_alice = BulkFilter { owner: Some("alice".into()), ..selected.clone() };
+    assert_eq!(store.count_matching(ORG, &selected_of_alice).await.unwrap(), 1, "filters combine with a selection");
 
     let bulk = event("token.bulk_revoked", "organization", ORG, at(30));
     let each = |record: &TokenRecord| Ok(event(actions::TOKEN_REVOKED, "token", &record.id, at(30)));
@@ -310,4 +322,51 @@ pub async fn bulk_revocation_takes_exactly_the_matching_active_tokens(store: &dy
     let taken = store.revoke_matching(ORG, &refunds_write, RevokedReason::Leaked, Some(1), &scoped, &each);
     let BulkRevocation::Revoked(taken) = taken.await.unwrap() else { panic!("expected a revocation") };
     assert_eq!(taken.iter().map(|t| t.record.id.as_str()).collect::<Vec<_>>(), [refunds.id.as_str()]);
+}
+
+pub async fn usage_is_counted_per_day_and_verifications_are_sampled(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let (record, digest) = token(&space, "charted", "alice", at(10));
+    store.create_token(&record, &digest, &created(&record), None).await.unwrap();
+    let day = keyward_store::day_of(at(10));
+    let one_day = 86_400;
+    let usage = |uses: u64, seconds: i64| UsageDelta { token_id: record.id.clone(), uses, last_used_at: at(seconds) };
+    store.record_usage(&[usage(3, 20), UsageDelta { token_id: "tok_missing".into(), ..usage(1, 20) }]).await.unwrap();
+    store.record_usage(&[usage(2, 30)]).await.unwrap();
+    store.record_usage(&[usage(7, 20 + 2 * one_day)]).await.unwrap();
+    let days = store.usage_by_day(ORG, &record.id, day).await.unwrap();
+    let second = keyward_store::day_of(at(20 + 2 * one_day));
+    assert_eq!(
+        days,
+        [DailyUsage { day: keyward_store::day_of(at(20)), uses: 5 }, DailyUsage { day: second, uses: 7 }],
+        "batches of one day add up; days without use are absent"
+    );
+    assert_eq!(store.usage_by_day(ORG, &record.id, second).await.unwrap().len(), 1, "from the day asked");
+    assert!(store.usage_by_day(OTHER_ORG, &record.id, day).await.unwrap().is_empty(), "tenants stay apart");
+    assert_eq!(store.get_token(ORG, &record.id).await.unwrap().unwrap().use_count, 12, "totals still add up");
+
+    let sample = |seconds: i64, outcome: &str, ip: Option<&str>| VerificationSample {
+        token_id: record.id.clone(),
+        at: at(seconds),
+        outcome: outcome.into(),
+        client_ip: ip.map(str::to_owned),
+        user_agent: ip.map(|_| "billing/1.2".to_owned()),
+    };
+    store
+        .record_verification_samples(&[
+            sample(40, "VALID", Some("203.0.113.7")),
+            sample(41, "INSUFFICIENT_SCOPE", None),
+            VerificationSample { token_id: "tok_missing".into(), ..sample(41, "VALID", None) },
+        ])
+        .await
+        .unwrap();
+    let recent = store.recent_verifications(ORG, &record.id, 10).await.unwrap();
+    assert_eq!(recent, [sample(41, "INSUFFICIENT_SCOPE", None), sample(40, "VALID", Some("203.0.113.7"))]);
+    assert!(store.recent_verifications(OTHER_ORG, &record.id, 10).await.unwrap().is_empty(), "tenants stay apart");
+    let flood: Vec<_> = (0..MAX_SAMPLES_PER_TOKEN + 10).map(|n| sample(100 + n, "REVOKED", None)).collect();
+    store.record_verification_samples(&flood).await.unwrap();
+    let kept = store.recent_verifications(ORG, &record.id, 1_000).await.unwrap();
+    assert_eq!(kept.len() as i64, MAX_SAMPLES_PER_TOKEN, "the sample per token is bounded");
+    assert_eq!(kept[0].at, at(100 + MAX_SAMPLES_PER_TOKEN + 9), "the newest are kept");
+    assert_eq!(store.recent_verifications(ORG, &record.id, 3).await.unwrap().len(), 3, "the limit holds");
 }

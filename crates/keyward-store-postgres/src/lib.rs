@@ -26,9 +26,9 @@ use keyward_core::role::Role;
 use keyward_core::{OsRng, SecureRng, TokenDigest};
 use keyward_store::{
     Acceptance, ActiveTokenLimit, AttemptOutcome, AuditFilter, BulkFilter, BulkRevocation, ChangeSink, ClientSighting,
-    DueDelivery, Founding, Guarded, KeyspaceLifecycle, LifecycleWindow, NoticeWrite, Page, PageRequest, Revocation,
-    RevocationEvent, RotationWrite, Store, StoreError, StoredToken, Switch, Switched, TokenFilter, TokenUpdate,
-    UsageDelta, MAX_CLIENTS_PER_TOKEN,
+    DailyUsage, DueDelivery, Founding, Guarded, KeyspaceLifecycle, LifecycleWindow, NoticeWrite, Page, PageRequest,
+    Revocation, RevocationEvent, RotationWrite, Store, StoreError, StoredToken, Switch, Switched, TokenFilter,
+    TokenUpdate, UsageDelta, VerificationSample, MAX_CLIENTS_PER_TOKEN, MAX_SAMPLES_PER_TOKEN,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Transaction};
@@ -270,6 +270,14 @@ fn push_bulk_filter(query: &mut QueryBuilder<'_, Postgres>, org: &str, filter: &
     }
     if let Some(scope) = &filter.scope {
         query.push(" AND scopes @> jsonb_build_array(").push_bind(scope.clone()).push("::text)");
+    }
+    if !filter.ids.is_empty() {
+        query.push(" AND id IN (");
+        let mut ids = query.separated(", ");
+        for id in &filter.ids {
+            ids.push_bind(id.clone());
+        }
+        query.push(")");
     }
     if let Some(except) = &filter.except_id {
         query.push(" AND id <> ").push_bind(except.clone());
@@ -1016,8 +1024,89 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+            // A batch is seconds long: its uses count on the day of its last one.
+            sqlx::query(
+                "INSERT INTO token_usage_days (token_id, day, uses) SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM tokens WHERE id = $1)
+                 ON CONFLICT (token_id, day) DO UPDATE SET uses = token_usage_days.uses + excluded.uses",
+            )
+            .bind(&delta.token_id)
+            .bind(keyward_store::day_of(delta.last_used_at))
+            .bind(i64::try_from(delta.uses).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)
+    }
+
+    async fn usage_by_day(&self, org: &str, token_id: &str, since_day: i64) -> Result<Vec<DailyUsage>, StoreError> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT d.day, d.uses FROM token_usage_days d JOIN tokens t ON t.id = d.token_id
+             WHERE t.org_id = $1 AND d.token_id = $2 AND d.day >= $3 ORDER BY d.day",
+        )
+        .bind(org)
+        .bind(token_id)
+        .bind(since_day)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(keyward_store::decode::daily_usage).collect())
+    }
+
+    async fn record_verification_samples(&self, samples: &[VerificationSample]) -> Result<(), StoreError> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for sample in samples {
+            sqlx::query(
+                "INSERT INTO token_verifications (token_id, at, outcome, client_ip, user_agent)
+                 SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM tokens WHERE id = $1)",
+            )
+            .bind(&sample.token_id)
+            .bind(sample.at.timestamp_micros())
+            .bind(&sample.outcome)
+            .bind(sample.client_ip.as_deref().unwrap_or_default())
+            .bind(sample.user_agent.as_deref().unwrap_or_default())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        let mut tokens: Vec<&str> = samples.iter().map(|sample| sample.token_id.as_str()).collect();
+        tokens.sort_unstable();
+        tokens.dedup();
+        for token_id in tokens {
+            sqlx::query(
+                "DELETE FROM token_verifications WHERE token_id = $1 AND id NOT IN
+                 (SELECT id FROM token_verifications WHERE token_id = $1 ORDER BY at DESC, id DESC LIMIT $2)",
+            )
+            .bind(token_id)
+            .bind(MAX_SAMPLES_PER_TOKEN)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn recent_verifications(
+        &self,
+        org: &str,
+        token_id: &str,
+        limit: u32,
+    ) -> Result<Vec<VerificationSample>, StoreError> {
+        let rows: Vec<keyward_store::decode::SampleRow> = sqlx::query_as(
+            "SELECT v.token_id, v.at, v.outcome, v.client_ip, v.user_agent
+             FROM token_verifications v JOIN tokens t ON t.id = v.token_id
+             WHERE t.org_id = $1 AND v.token_id = $2 ORDER BY v.at DESC, v.id DESC LIMIT $3",
+        )
+        .bind(org)
+        .bind(token_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(keyward_store::decode::verification_sample).collect())
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {

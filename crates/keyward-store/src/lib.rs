@@ -213,6 +213,8 @@ pub struct BulkFilter {
     pub name_prefix: Option<String>,
     /// Only tokens holding this exact scope string (as granted).
     pub scope: Option<String>,
+    /// Only these tokens (a selection made on a screen); empty: no such limit.
+    pub ids: Vec<String>,
     /// Never this token (the caller's own, so it cannot cut off its own access).
     pub except_id: Option<String>,
     /// The instant "active" is judged at.
@@ -366,6 +368,39 @@ pub struct ClientSighting {
     pub first_seen_at: DateTime<Utc>,
     /// Last use in the batch.
     pub last_seen_at: DateTime<Utc>,
+}
+
+/// One verification of a token, kept as a sample for its page: every
+/// denial of a known token and at most one success per usage flush.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerificationSample {
+    /// Token id.
+    pub token_id: String,
+    /// When it was verified.
+    pub at: DateTime<Utc>,
+    /// The verify code (`VALID`, `REVOKED`, `INSUFFICIENT_SCOPE`, …).
+    pub outcome: String,
+    /// The address it was presented from, if known.
+    pub client_ip: Option<String>,
+    /// The client's user agent, if known (truncated).
+    pub user_agent: Option<String>,
+}
+
+/// Most samples kept per token; older ones are dropped as new ones arrive.
+pub const MAX_SAMPLES_PER_TOKEN: i64 = 50;
+
+/// Successful verifications of a token on one UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyUsage {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    /// Verifications that day.
+    pub uses: u64,
+}
+
+/// The UTC day (days since 1970-01-01) an instant falls on.
+pub fn day_of(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(86_400)
 }
 
 /// Most distinct clients remembered per token: enough to name every
@@ -667,9 +702,26 @@ pub trait Store: Send + Sync + 'static {
     /// Clients seen using a token of `org`, most recent first (totals).
     async fn list_token_clients(&self, org: &str, token_id: &str) -> Result<Vec<ClientSighting>, StoreError>;
 
-    /// Adds batched usage, in one transaction. Unknown ids are ignored (a
-    /// token may be deleted between use and flush).
+    /// Adds batched usage, in one transaction, to each token's totals and to
+    /// its count for the UTC day of the batch's last use. Unknown ids are
+    /// ignored (a token may be deleted between use and flush).
     async fn record_usage(&self, deltas: &[UsageDelta]) -> Result<(), StoreError>;
+
+    /// A token of `org`'s verifications per UTC day from `since_day` on,
+    /// oldest first; days without any are absent.
+    async fn usage_by_day(&self, org: &str, token_id: &str, since_day: i64) -> Result<Vec<DailyUsage>, StoreError>;
+
+    /// Adds verification samples, keeping the newest
+    /// [`MAX_SAMPLES_PER_TOKEN`] per token. Unknown token ids are ignored.
+    async fn record_verification_samples(&self, samples: &[VerificationSample]) -> Result<(), StoreError>;
+
+    /// A token of `org`'s newest verification samples, newest first.
+    async fn recent_verifications(
+        &self,
+        org: &str,
+        token_id: &str,
+        limit: u32,
+    ) -> Result<Vec<VerificationSample>, StoreError>;
 
     /// The user with this (lowercased) email.
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
@@ -786,6 +838,26 @@ pub mod decode {
     /// `(token_id, client_ip, user_agent, uses, first_seen_at, last_seen_at)`
     /// as stored, `''` standing for "not known".
     pub type ClientRow = (String, String, String, i64, i64, i64);
+
+    /// `(token_id, at, outcome, client_ip, user_agent)` as stored, `''`
+    /// standing for "not known".
+    pub type SampleRow = (String, i64, String, String, String);
+
+    /// A stored verification sample.
+    pub fn verification_sample((token_id, at, outcome, client_ip, user_agent): SampleRow) -> super::VerificationSample {
+        super::VerificationSample {
+            token_id,
+            at: time(at),
+            outcome,
+            client_ip: (!client_ip.is_empty()).then_some(client_ip),
+            user_agent: (!user_agent.is_empty()).then_some(user_agent),
+        }
+    }
+
+    /// A stored day of usage.
+    pub fn daily_usage((day, uses): (i64, i64)) -> super::DailyUsage {
+        super::DailyUsage { day, uses: u64::try_from(uses).unwrap_or_default() }
+    }
 
     /// A stored client sighting.
     pub fn client_sighting(

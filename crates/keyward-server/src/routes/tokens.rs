@@ -279,6 +279,7 @@ pub async fn bulk_revoke(
         keyspace_id: body.keyspace_id,
         name_prefix: body.name_prefix,
         scope: body.scope,
+        ids: body.ids,
         reason: revoked_reason(body.reason.as_deref())?,
         dry_run: body.dry_run,
         expected_count: body.expected_count,
