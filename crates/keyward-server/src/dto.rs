@@ -661,8 +661,12 @@ where
 pub struct TokenQuery {
     pub keyspace_id: Option<String>,
     pub owner: Option<String>,
-    /// `active`, `expired` or `revoked`.
+    /// `active`, `expired`, `disabled` or `revoked`.
     pub state: Option<String>,
+    /// Tokens whose name contains this (ASCII case ignored, no wildcards).
+    pub name: Option<String>,
+    /// Tokens holding this exact scope as granted.
+    pub scope: Option<String>,
     /// 1-200; default 50.
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.

@@ -467,6 +467,14 @@ pub async fn token_filters_and_pagination(store: &dyn Store) {
     assert_eq!(count(TokenFilter { keyspace_id: Some(space.id.clone()), now, ..TokenFilter::default() }).await, 7);
     assert_eq!(count(TokenFilter { owner: Some("alice".into()), now, ..TokenFilter::default() }).await, 4);
     assert_eq!(count(TokenFilter { state: Some(TokenState::Revoked), now, ..TokenFilter::default() }).await, 1);
+    let named = |needle: &str| TokenFilter { name_contains: Some(needle.into()), now, ..TokenFilter::default() };
+    assert_eq!(count(named("T1")).await, 1, "a name search ignores case");
+    assert_eq!(count(named("win")).await, 1, "and matches anywhere in the name");
+    assert_eq!(count(named("%")).await, 0, "a wildcard character is a plain character");
+    assert_eq!(count(named("_")).await, 0);
+    let expiring = TokenFilter { expires_before: Some(at(51)), now, ..TokenFilter::default() };
+    assert_eq!(count(expiring).await, 1);
+    assert_eq!(count(TokenFilter { replaced: true, now, ..TokenFilter::default() }).await, 0, "nothing was rotated");
     assert_eq!(count(TokenFilter { state: Some(TokenState::Expired), now, ..TokenFilter::default() }).await, 1);
     assert_eq!(count(TokenFilter { state: Some(TokenState::Active), now, ..TokenFilter::default() }).await, 7);
     // At the exact expiry instant the token counts as expired; a microsecond before, active.

@@ -537,6 +537,22 @@ impl Store for SqliteStore {
         if let Some(owner) = &filter.owner {
             query.push(" AND owner = ").push_bind(owner.clone());
         }
+        if let Some(needle) = &filter.name_contains {
+            // A position search, not LIKE: `%` and `_` in a search are plain characters.
+            query.push(" AND instr(lower(name), lower(").push_bind(needle.clone()).push(")) > 0");
+        }
+        if let Some(scope) = &filter.scope {
+            query
+                .push(" AND EXISTS (SELECT 1 FROM json_each(scopes) WHERE json_each.value = ")
+                .push_bind(scope.clone())
+                .push(")");
+        }
+        if let Some(before) = filter.expires_before {
+            query.push(" AND expires_at < ").push_bind(before.timestamp_micros());
+        }
+        if filter.replaced {
+            query.push(" AND replaced_by IS NOT NULL");
+        }
         let now = filter.now.timestamp_micros();
         match filter.state {
             None => {}

@@ -80,6 +80,14 @@ pub struct TokenFilter {
     pub owner: Option<String>,
     /// Only tokens in this state, judged at `now`.
     pub state: Option<TokenState>,
+    /// Only tokens whose name contains this, ignoring ASCII case (no wildcards).
+    pub name_contains: Option<String>,
+    /// Only tokens holding this exact scope string (as granted).
+    pub scope: Option<String>,
+    /// Only tokens with an expiry before this instant.
+    pub expires_before: Option<DateTime<Utc>>,
+    /// Only tokens replaced by a rotation (with `Active`: in their grace period).
+    pub replaced: bool,
     /// The instant states are judged at.
     pub now: DateTime<Utc>,
 }

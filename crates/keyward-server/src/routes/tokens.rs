@@ -67,6 +67,8 @@ pub async fn list_tokens(
         keyspace_id: query.keyspace_id,
         owner: query.owner,
         state: token_state,
+        name_contains: query.name.filter(|name| !name.is_empty()),
+        scope: query.scope.filter(|scope| !scope.is_empty()),
         ..TokenFilter::default()
     };
     let page = state.engine.list_tokens(&actor, filter, &page_request(query.limit, query.cursor.as_deref())?).await?;

@@ -1,6 +1,8 @@
 //! The page handlers, one module per area, and what they share: rendering,
 //! the user bar, and times shown both relative and exact.
 
+pub mod chart;
+pub mod lifecycle;
 pub mod onboarding;
 pub mod tokens;
 

@@ -1,5 +1,7 @@
 //! The API Tokens screen: the table, creation with the secret shown once,
-//! a token's page, and revocation (typed confirmation in live keyspaces).
+//! a token's page (usage chart, recent verifications, audit trail), and
+//! revocation (typed confirmation in live keyspaces). Rotation and bulk
+//! revocation are in [`super::lifecycle`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex};
@@ -12,18 +14,30 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::model::{CatalogScope, Keyspace, RevokedReason, TokenRecord, TokenState};
+use keyward_core::policy::TokenPolicy;
 use keyward_core::scope::management;
+use keyward_core::Environment;
 use keyward_core::{base62, OsRng, SecureRng};
-use keyward_engine::{EngineError, NewToken};
+use keyward_engine::{Engine, EngineError, NewKeyspace, NewToken};
 use keyward_server::AppState;
-use keyward_store::{Cursor, PageRequest, TokenFilter};
+use keyward_store::{AuditFilter, Cursor, PageRequest, TokenFilter};
 
 use super::{render, UserBar, When};
 use crate::form::FormData;
 use crate::session::SignedInPage;
 
-const STATES: [(&str, &str); 4] =
-    [("active", "Active"), ("expired", "Expired"), ("disabled", "Disabled"), ("revoked", "Revoked")];
+const STATES: [(&str, &str); 6] = [
+    ("active", "Active"),
+    ("expiring", "Expiring soon"),
+    ("grace", "In rotation grace"),
+    ("expired", "Expired"),
+    ("disabled", "Disabled"),
+    ("revoked", "Revoked"),
+];
+/// "Expiring soon" means within this many days.
+const EXPIRING_SOON_DAYS: i64 = 7;
+/// Days the usage chart covers.
+const CHART_DAYS: u32 = 30;
 const EXPIRY_PRESETS: [(&str, &str); 6] = [
     ("30d", "In 30 days"),
     ("7d", "In 7 days"),
@@ -34,18 +48,20 @@ const EXPIRY_PRESETS: [(&str, &str); 6] = [
 ];
 
 pub struct Row {
-    id: String,
-    name: String,
-    masked: String,
-    keyspace: String,
-    environment: String,
-    owner: String,
-    scopes: Vec<String>,
-    created: When,
-    expires: Option<When>,
-    last_used: Option<When>,
-    state: &'static str,
-    state_label: &'static str,
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) masked: String,
+    pub(super) keyspace: String,
+    pub(super) environment: String,
+    pub(super) owner: String,
+    pub(super) scopes: Vec<String>,
+    pub(super) created: When,
+    pub(super) expires: Option<When>,
+    pub(super) last_used: Option<When>,
+    pub(super) state: &'static str,
+    pub(super) state_label: &'static str,
+    /// Whether it can still be revoked (not revoked already).
+    pub(super) revocable: bool,
 }
 
 #[derive(Default)]
@@ -53,6 +69,8 @@ pub struct ListFilter {
     q: String,
     state: String,
     keyspace: String,
+    owner: String,
+    scope: String,
 }
 
 #[derive(Template)]
@@ -61,25 +79,64 @@ struct TokensPage {
     signed_in: Option<UserBar>,
     notice: Option<String>,
     may_write: bool,
-    states: [(&'static str, &'static str); 4],
+    csrf: String,
+    states: [(&'static str, &'static str); 6],
     keyspaces: Vec<Keyspace>,
+    owners: Vec<(String, String)>,
+    catalog: Vec<CatalogScope>,
     filter: ListFilter,
     filtered: bool,
     rows: Vec<Row>,
     next_page: Option<String>,
 }
 
-fn state_label(state: TokenState) -> &'static str {
-    match state {
-        TokenState::Active => "Active",
-        TokenState::Expired => "Expired",
-        TokenState::Disabled => "Disabled",
-        TokenState::Revoked => "Revoked",
+/// A token's state as the screen shows it: the stored state, refined for
+/// an active token that is in rotation grace, breaks the organization's
+/// policy, or expires within [`EXPIRING_SOON_DAYS`].
+pub(super) fn shown_state(
+    record: &TokenRecord,
+    now: DateTime<Utc>,
+    policy: Option<&TokenPolicy>,
+) -> (&'static str, &'static str) {
+    let micros = now.timestamp_micros();
+    match record.state_at(micros) {
+        TokenState::Expired => ("expired", "Expired"),
+        TokenState::Disabled => ("disabled", "Disabled"),
+        TokenState::Revoked => ("revoked", "Revoked"),
+        TokenState::Active if record.in_rotation_grace(micros) => ("grace", "In rotation grace"),
+        TokenState::Active if policy.is_some_and(|policy| !Engine::violations_of(policy, record).is_empty()) => {
+            ("violation", "Policy violation")
+        }
+        TokenState::Active
+            if record.expires_at.is_some_and(|at| at - now <= chrono::Duration::days(EXPIRING_SOON_DAYS)) =>
+        {
+            ("expiring", "Expiring soon")
+        }
+        TokenState::Active => ("active", "Active"),
     }
 }
 
-fn row(record: &TokenRecord, keyspaces: &HashMap<&str, &Keyspace>, now: DateTime<Utc>) -> Row {
-    let state = record.state_at(now.timestamp_micros());
+/// Readable names of the organization's token owners (members by email,
+/// service accounts by name), for those allowed to list them.
+pub(super) async fn owner_names(state: &AppState, page: &SignedInPage) -> HashMap<String, String> {
+    let mut names = HashMap::new();
+    if let Ok(members) = state.engine.list_members(&page.actor).await {
+        names.extend(members.into_iter().map(|member| (member.user_id, member.email)));
+    }
+    if let Ok(accounts) = state.engine.list_service_accounts(&page.actor).await {
+        names.extend(accounts.into_iter().map(|account| (account.id, format!("{} (service account)", account.name))));
+    }
+    names
+}
+
+pub(super) fn row(
+    record: &TokenRecord,
+    keyspaces: &HashMap<&str, &Keyspace>,
+    owners: &HashMap<String, String>,
+    policy: Option<&TokenPolicy>,
+    now: DateTime<Utc>,
+) -> Row {
+    let (state, state_label) = shown_state(record, now, policy);
     Row {
         id: record.id.clone(),
         name: record.name.clone(),
@@ -88,22 +145,34 @@ fn row(record: &TokenRecord, keyspaces: &HashMap<&str, &Keyspace>, now: DateTime
             .get(record.keyspace_id.as_str())
             .map_or_else(|| record.keyspace_id.clone(), |k| k.name.clone()),
         environment: record.environment.as_str().to_owned(),
-        owner: record.owner.clone(),
+        owner: owners.get(&record.owner).cloned().unwrap_or_else(|| record.owner.clone()),
         scopes: record.scopes.clone(),
         created: When::of(record.created_at, now),
         expires: record.expires_at.map(|at| When::of(at, now)),
         last_used: record.last_used_at.map(|at| When::of(at, now)),
-        state: state.as_str(),
-        state_label: state_label(state),
+        state,
+        state_label,
+        revocable: record.revoked_at.is_none(),
     }
 }
 
-async fn customer_keyspaces(state: &AppState, page: &SignedInPage) -> Result<Vec<Keyspace>, EngineError> {
+/// Every scope the keyspaces' catalogs describe, each once.
+fn catalog_of(keyspaces: &[Keyspace]) -> Vec<CatalogScope> {
+    let mut catalog: Vec<CatalogScope> = Vec::new();
+    for entry in keyspaces.iter().filter_map(|k| k.scope_catalog.as_ref()).flatten() {
+        if !catalog.iter().any(|known| known.scope == entry.scope) {
+            catalog.push(entry.clone());
+        }
+    }
+    catalog
+}
+
+pub(super) async fn customer_keyspaces(state: &AppState, page: &SignedInPage) -> Result<Vec<Keyspace>, EngineError> {
     let listed = state.engine.list_keyspaces(&page.actor, &PageRequest::new(Some(200), None)).await?;
     Ok(listed.items.into_iter().filter(|keyspace| !keyspace.management).collect())
 }
 
-fn failed(error: EngineError) -> Response {
+pub(super) fn failed(error: EngineError) -> Response {
     match error {
         EngineError::Forbidden { .. } => {
             (StatusCode::FORBIDDEN, "Your role does not allow this. Ask an owner or admin of your organization.")
@@ -124,52 +193,100 @@ pub async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let value = |name: &str| query.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
-    let filter = ListFilter { q: value("q"), state: value("state"), keyspace: value("keyspace") };
+    let mut filter = ListFilter {
+        q: value("q"),
+        state: value("state"),
+        keyspace: value("keyspace"),
+        owner: value("owner"),
+        scope: value("scope"),
+    };
     let keyspaces = match customer_keyspaces(&state, &page).await {
         Ok(keyspaces) => keyspaces,
         Err(error) => return failed(error),
     };
-    let token_state = STATES
-        .iter()
-        .position(|(name, _)| *name == filter.state)
-        .map(|index| [TokenState::Active, TokenState::Expired, TokenState::Disabled, TokenState::Revoked][index]);
-    let store_filter = TokenFilter {
+    let now = micros_to_datetime(state.now_micros());
+    let mut notices = Vec::new();
+    let mut store_filter = TokenFilter {
         keyspace_id: (!filter.keyspace.is_empty()).then(|| filter.keyspace.clone()),
-        owner: None,
-        state: token_state,
-        now: micros_to_datetime(state.now_micros()),
+        owner: (!filter.owner.is_empty()).then(|| filter.owner.clone()),
+        name_contains: (!filter.q.is_empty()).then(|| filter.q.clone()),
+        scope: (!filter.scope.is_empty()).then(|| filter.scope.clone()),
+        now,
+        ..TokenFilter::default()
     };
-    let after = query.get("after").and_then(|cursor| Cursor::decode(cursor));
+    match filter.state.as_str() {
+        "" => {}
+        "active" => store_filter.state = Some(TokenState::Active),
+        "expiring" => {
+            store_filter.state = Some(TokenState::Active);
+            store_filter.expires_before = Some(now + chrono::Duration::days(EXPIRING_SOON_DAYS));
+        }
+        "grace" => {
+            store_filter.state = Some(TokenState::Active);
+            store_filter.replaced = true;
+        }
+        "expired" => store_filter.state = Some(TokenState::Expired),
+        "disabled" => store_filter.state = Some(TokenState::Disabled),
+        "revoked" => store_filter.state = Some(TokenState::Revoked),
+        _ => {
+            notices.push("That state filter is not one Keyward knows; showing every state.");
+            filter.state.clear();
+        }
+    }
+    let after = match query.get("after").filter(|cursor| !cursor.is_empty()) {
+        None => None,
+        Some(cursor) => match Cursor::decode(cursor) {
+            Some(cursor) => Some(cursor),
+            None => {
+                notices.push("That page link is not valid any more; showing the first page.");
+                None
+            }
+        },
+    };
     let listed = match state.engine.list_tokens(&page.actor, store_filter, &PageRequest::new(Some(50), after)).await {
         Ok(listed) => listed,
         Err(error) => return failed(error),
     };
-    let now = micros_to_datetime(state.now_micros());
     let by_id: HashMap<&str, &Keyspace> = keyspaces.iter().map(|k| (k.id.as_str(), k)).collect();
-    let needle = filter.q.to_lowercase();
+    let owners = owner_names(&state, &page).await;
+    let policy = state.engine.token_policy(&page.actor).await.ok();
     let rows = listed
         .items
         .iter()
         .filter(|record| !record.management)
-        .filter(|record| needle.is_empty() || record.name.to_lowercase().contains(&needle))
-        .map(|record| row(record, &by_id, now))
+        .map(|record| row(record, &by_id, &owners, policy.as_ref(), now))
         .collect();
     let next_page = listed.next.map(|cursor| {
         let mut url = url::form_urlencoded::Serializer::new(String::from("/tokens?"));
         url.append_pair("q", &filter.q).append_pair("state", &filter.state).append_pair("keyspace", &filter.keyspace);
+        url.append_pair("owner", &filter.owner).append_pair("scope", &filter.scope);
         url.append_pair("after", &cursor.encode());
         url.finish()
     });
-    let notice = query.contains_key("welcome").then(|| {
-        "Your account is ready. Create a token to let a service call your API; its secret is shown once.".to_owned()
+    if query.contains_key("welcome") {
+        notices.push("Your account is ready. Create a token to let a service call your API; its secret is shown once.");
+    }
+    let bulk_notice = query.get("bulk_revoked").and_then(|count| count.parse::<u64>().ok()).map(|count| {
+        let plural = if count == 1 { "" } else { "s" };
+        format!("{count} token{plural} revoked. Verifications of them now fail.")
     });
-    let filtered = !(filter.q.is_empty() && filter.state.is_empty() && filter.keyspace.is_empty());
+    let notice = bulk_notice.or_else(|| (!notices.is_empty()).then(|| notices.join(" ")));
+    let filtered = !(filter.q.is_empty()
+        && filter.state.is_empty()
+        && filter.keyspace.is_empty()
+        && filter.owner.is_empty()
+        && filter.scope.is_empty());
+    let mut owners: Vec<(String, String)> = owners.into_iter().collect();
+    owners.sort_by(|a, b| a.1.cmp(&b.1));
     render(&TokensPage {
         signed_in: Some(UserBar::from(&page)),
         notice,
         may_write: page.actor.holds(management::TOKENS_WRITE),
+        csrf: page.csrf.clone(),
         states: STATES,
+        catalog: catalog_of(&keyspaces),
         keyspaces,
+        owners,
         filter,
         filtered,
         rows,
@@ -181,6 +298,8 @@ pub async fn list(
 pub struct CreateInput {
     name: String,
     keyspace_id: String,
+    new_keyspace: String,
+    new_environment: String,
     scopes: HashSet<String>,
     extra_scopes: String,
     expires: String,
@@ -215,7 +334,7 @@ struct NewTokenPage {
     errors: CreateErrors,
 }
 
-fn nonce() -> String {
+pub(super) fn nonce() -> String {
     let mut bytes = [0u8; 16];
     // A nonce only spots double submits; without randomness it is empty and
     // such a form is simply not deduplicated.
@@ -230,12 +349,7 @@ async fn new_page(state: &AppState, page: &SignedInPage, input: CreateInput, err
         Ok(keyspaces) => keyspaces,
         Err(error) => return failed(error),
     };
-    let mut catalog: Vec<CatalogScope> = Vec::new();
-    for entry in keyspaces.iter().filter_map(|k| k.scope_catalog.as_ref()).flatten() {
-        if !catalog.iter().any(|known| known.scope == entry.scope) {
-            catalog.push(entry.clone());
-        }
-    }
+    let catalog = catalog_of(&keyspaces);
     let policy_limit = match state.engine.token_policy(&page.actor).await {
         Ok(policy) => {
             policy.max_lifetime_seconds.map(|seconds| format!("tokens expire within {} days", seconds / 86_400))
@@ -254,7 +368,11 @@ async fn new_page(state: &AppState, page: &SignedInPage, input: CreateInput, err
     } else {
         StatusCode::OK
     };
-    let input = CreateInput { expires: if input.expires.is_empty() { "30d".into() } else { input.expires }, ..input };
+    let input = CreateInput {
+        expires: if input.expires.is_empty() { "30d".into() } else { input.expires },
+        new_keyspace: if input.new_keyspace.is_empty() { "default".into() } else { input.new_keyspace },
+        ..input
+    };
     let rendered = render(&NewTokenPage {
         signed_in: Some(UserBar::from(page)),
         notice: None,
@@ -286,13 +404,13 @@ type Submissions = HashMap<String, (Option<String>, i64)>;
 static SUBMITTED: LazyLock<Mutex<Submissions>> = LazyLock::new(Default::default);
 const SUBMISSION_MEMORY_MICROS: i64 = 3_600_000_000;
 
-enum Submission {
+pub(super) enum Submission {
     First,
     Pending,
     Done(String),
 }
 
-fn claim_submission(nonce: &str, now_micros: i64) -> Submission {
+pub(super) fn claim_submission(nonce: &str, now_micros: i64) -> Submission {
     if nonce.is_empty() {
         return Submission::First;
     }
@@ -308,7 +426,7 @@ fn claim_submission(nonce: &str, now_micros: i64) -> Submission {
     }
 }
 
-fn settle_submission(nonce: &str, token_id: Option<String>, now_micros: i64) {
+pub(super) fn settle_submission(nonce: &str, token_id: Option<String>, now_micros: i64) {
     if nonce.is_empty() {
         return;
     }
@@ -341,21 +459,39 @@ fn expiry(input: &CreateInput, now: DateTime<Utc>) -> Result<(Option<i64>, Optio
     }
 }
 
-#[derive(Template)]
-#[template(path = "token_created.html")]
-struct CreatedPage {
-    signed_in: Option<UserBar>,
-    notice: Option<String>,
-    id: String,
-    name: String,
-    secret: String,
-    scopes: Vec<String>,
-    expires: String,
-    keyspace: String,
-    examples: Vec<(&'static str, String)>,
+/// What the shown-once page says of the token a rotation replaced.
+pub struct Replaced {
+    pub id: String,
+    /// When it stops verifying; `None`: it was revoked at once.
+    pub grace_ends: Option<When>,
+    /// Clients seen using it recently: they need the new token.
+    pub clients: Vec<String>,
 }
 
-fn examples(origin: &str) -> Vec<(&'static str, String)> {
+#[derive(Template)]
+#[template(path = "token_created.html")]
+pub(super) struct CreatedPage {
+    pub signed_in: Option<UserBar>,
+    pub notice: Option<String>,
+    pub id: String,
+    pub name: String,
+    pub secret: String,
+    pub scopes: Vec<String>,
+    pub expires: String,
+    pub keyspace: String,
+    pub examples: Vec<(&'static str, String)>,
+    pub replaced: Option<Replaced>,
+}
+
+/// The origin the examples call: the address the browser used.
+pub(super) fn origin(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(axum::http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .map_or_else(|| "http://127.0.0.1:8420".to_owned(), |host| format!("http://{host}"))
+}
+
+pub(super) fn examples(origin: &str) -> Vec<(&'static str, String)> {
     let body = r#"{"token": "'"$KEYWARD_API_TOKEN"'"}"#;
     vec![
         (
@@ -403,6 +539,8 @@ pub async fn create(
     let input = CreateInput {
         name: form.get("name"),
         keyspace_id: form.get("keyspace_id"),
+        new_keyspace: form.get("new_keyspace"),
+        new_environment: form.get("new_environment"),
         scopes: form.all("scope").into_iter().collect(),
         extra_scopes: form.get("extra_scopes"),
         expires: form.get("expires"),
@@ -446,12 +584,41 @@ pub async fn create(
             }
         }
     };
+    let mut keyspace_id = input.keyspace_id.clone();
+    if keyspace_id.is_empty() && !input.new_keyspace.trim().is_empty() {
+        // The organization's first token brings its first keyspace.
+        let environment = if input.new_environment == "live" { Environment::Live } else { Environment::Test };
+        let new = NewKeyspace {
+            name: input.new_keyspace.trim().to_owned(),
+            environment,
+            prefix: None,
+            default_ttl_seconds: None,
+            scope_catalog: None,
+            rotation_period_days: None,
+            disable_after_inactive_days: None,
+        };
+        match state.engine.create_keyspace(&page.actor, new).await {
+            Ok(keyspace) => keyspace_id = keyspace.id,
+            Err(error) => {
+                settle_submission(&nonce, None, now_micros);
+                let message = match error {
+                    EngineError::Invalid(invalid) => invalid.message,
+                    EngineError::Forbidden { .. } => {
+                        "Your role cannot create keyspaces; ask an owner or admin to create one.".to_owned()
+                    }
+                    other => return failed(other),
+                };
+                let errors = CreateErrors { keyspace_id: Some(message), ..CreateErrors::default() };
+                return new_page(&state, &page, input, errors).await;
+            }
+        }
+    }
     let mut scopes: Vec<String> = input.scopes.iter().cloned().collect();
     scopes.extend(input.extra_scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned));
     scopes.sort();
     scopes.dedup();
     let request = NewToken {
-        keyspace_id: input.keyspace_id.clone(),
+        keyspace_id,
         name: input.name.clone(),
         scopes,
         expires_in,
@@ -491,10 +658,6 @@ pub async fn create(
         .get_keyspace(&page.actor, &issued.record.keyspace_id)
         .await
         .map_or_else(|_| issued.record.keyspace_id.clone(), |k| format!("{} ({})", k.name, k.environment.as_str()));
-    let origin = headers
-        .get(axum::http::header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .map_or_else(|| "http://127.0.0.1:8420".to_owned(), |host| format!("http://{host}"));
     render(&CreatedPage {
         signed_in: Some(UserBar::from(&page)),
         notice: None,
@@ -504,7 +667,8 @@ pub async fn create(
         scopes: issued.record.scopes.clone(),
         expires: issued.record.expires_at.map_or_else(|| "never".to_owned(), |at| When::of(at, now).exact),
         keyspace,
-        examples: examples(&origin),
+        examples: examples(&origin(&headers)),
+        replaced: None,
     })
 }
 
@@ -531,6 +695,41 @@ struct DetailPage {
     revocable: bool,
     may_write: bool,
     revoke_error: Option<String>,
+    violations: Vec<String>,
+    may_rotate: bool,
+    rotated_from: Option<String>,
+    replaced_by: Option<String>,
+    grace_ends: Option<When>,
+    clients: Vec<String>,
+    chart: String,
+    recent: Vec<Verification>,
+    audit: Option<Vec<AuditLine>>,
+}
+
+/// One sampled verification, as the token page lists it.
+pub struct Verification {
+    when: When,
+    outcome: String,
+    valid: bool,
+    source: String,
+}
+
+/// One audit event about a token.
+pub struct AuditLine {
+    pub when: When,
+    pub action: String,
+    pub actor: String,
+    pub source_ip: String,
+}
+
+/// "203.0.113.7 · billing/1.2", or what is known of it.
+pub(super) fn source(client_ip: Option<&str>, user_agent: Option<&str>) -> String {
+    match (client_ip, user_agent) {
+        (Some(ip), Some(agent)) => format!("{ip} · {agent}"),
+        (Some(ip), None) => ip.to_owned(),
+        (None, Some(agent)) => agent.to_owned(),
+        (None, None) => "unknown source".to_owned(),
+    }
 }
 
 async fn detail_page(
@@ -549,7 +748,68 @@ async fn detail_page(
     let keyspace = state.engine.get_keyspace(&page.actor, &record.keyspace_id).await.ok();
     let now = micros_to_datetime(state.now_micros());
     let by_id: HashMap<&str, &Keyspace> = keyspace.iter().map(|k| (k.id.as_str(), k)).collect();
-    let row = row(&record, &by_id, now);
+    let owners = owner_names(state, page).await;
+    let policy = state.engine.token_policy(&page.actor).await.ok();
+    let violations = policy
+        .as_ref()
+        .map(|policy| Engine::violations_of(policy, &record).iter().map(|v| v.explain(policy)).collect())
+        .unwrap_or_default();
+    let row = row(&record, &by_id, &owners, policy.as_ref(), now);
+    let activity = match state.engine.token_activity(&page.actor, id, CHART_DAYS).await {
+        Ok(activity) => activity,
+        Err(error) => return failed(error),
+    };
+    let recent = activity
+        .recent
+        .iter()
+        .map(|sample| Verification {
+            when: When::of(sample.at, now),
+            valid: sample.outcome == "VALID",
+            outcome: sample.outcome.clone(),
+            source: source(sample.client_ip.as_deref(), sample.user_agent.as_deref()),
+        })
+        .collect();
+    let in_grace = record.in_rotation_grace(now.timestamp_micros());
+    let clients = if in_grace {
+        state
+            .engine
+            .token_clients(&page.actor, id)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|client| {
+                let seen = When::of(client.last_seen_at, now).relative;
+                let uses = client.uses;
+                format!(
+                    "{} ({uses} uses, last {seen})",
+                    source(client.client_ip.as_deref(), client.user_agent.as_deref())
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let audit = if page.actor.holds(management::AUDIT_READ) {
+        let filter = AuditFilter { target_id: Some(record.id.clone()), ..AuditFilter::default() };
+        match state.engine.list_audit(&page.actor, &filter, &PageRequest::new(Some(20), None)).await {
+            Ok(events) => Some(
+                events
+                    .items
+                    .into_iter()
+                    .map(|event| AuditLine {
+                        when: When::of(event.occurred_at, now),
+                        actor: owners.get(&event.actor).cloned().unwrap_or(event.actor),
+                        action: event.action,
+                        source_ip: event.source_ip.unwrap_or_default(),
+                    })
+                    .collect(),
+            ),
+            Err(error) => return failed(error),
+        }
+    } else {
+        None
+    };
+    let may_write = page.actor.holds(management::TOKENS_WRITE);
     let status = if revoke_error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let rendered = render(&DetailPage {
         signed_in: Some(UserBar::from(page)),
@@ -570,8 +830,19 @@ async fn detail_page(
         state: row.state,
         state_label: row.state_label,
         revocable: record.revoked_at.is_none(),
-        may_write: page.actor.holds(management::TOKENS_WRITE),
+        may_write,
         revoke_error,
+        violations,
+        may_rotate: may_write
+            && record.state_at(now.timestamp_micros()) == TokenState::Active
+            && record.replaced_by.is_none(),
+        rotated_from: record.rotated_from.clone(),
+        replaced_by: record.replaced_by.clone(),
+        grace_ends: if in_grace { record.expires_at.map(|at| When::of(at, now)) } else { None },
+        clients,
+        chart: super::chart::usage_svg(&activity.days),
+        recent,
+        audit,
     });
     (status, rendered).into_response()
 }
@@ -587,6 +858,8 @@ pub async fn detail(
         Some("This token was created already by that form; its secret is not shown again.".to_owned())
     } else if query.contains_key("revoked") {
         Some("Token revoked. Verifications of it now fail.".to_owned())
+    } else if query.contains_key("rotated") {
+        Some("This token was rotated; its replacement's secret is not shown again.".to_owned())
     } else {
         None
     };
