@@ -1,6 +1,7 @@
 //! The page handlers, one module per area, and what they share: rendering,
 //! the user bar, and times shown both relative and exact.
 
+pub mod admin;
 pub mod chart;
 pub mod lifecycle;
 pub mod onboarding;
@@ -16,11 +17,20 @@ use keyward_server::extract::session_cookie;
 pub struct UserBar {
     pub email: String,
     pub csrf: String,
+    /// Links to the pages this user's role may use.
+    pub may_read_audit: bool,
+    pub may_read_members: bool,
 }
 
 impl From<&crate::session::SignedInPage> for UserBar {
     fn from(page: &crate::session::SignedInPage) -> Self {
-        Self { email: page.email.clone(), csrf: page.csrf.clone() }
+        use keyward_core::scope::management;
+        Self {
+            email: page.email.clone(),
+            csrf: page.csrf.clone(),
+            may_read_audit: page.actor.holds(management::AUDIT_READ),
+            may_read_members: page.actor.holds(management::MEMBERS_READ),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The way in: the first owner's setup from the link `keyward serve`
-//! prints, sign-in and sign-out.
+//! prints, an invited member's landing on the same path, sign-in and
+//! sign-out.
 
 use std::collections::HashMap;
 
@@ -35,6 +36,73 @@ struct SetupPage {
     email: String,
     form_token: String,
     errors: Errors,
+}
+
+#[derive(Template)]
+#[template(path = "join.html")]
+struct JoinPage {
+    signed_in: Option<UserBar>,
+    notice: Option<String>,
+    invitation: String,
+    form_token: String,
+    errors: Errors,
+}
+
+fn join_page(headers: &HeaderMap, invitation: String, errors: Errors, status: StatusCode) -> Response {
+    let (form_token, cookie) = form_token(headers);
+    let page = JoinPage { signed_in: None, notice: None, invitation, form_token, errors };
+    with_form_cookie((status, render(&page)).into_response(), cookie)
+}
+
+fn invalid_invitation() -> Response {
+    let page = Message {
+        signed_in: None,
+        notice: None,
+        heading: "This invitation cannot be used".into(),
+        text: "It is invalid, was used already, or expired. Ask whoever invited you for a new link.".into(),
+        action: Some(("/sign-in".into(), "Go to sign-in".into())),
+    };
+    (StatusCode::NOT_FOUND, render(&page)).into_response()
+}
+
+/// An invited member sets their password (or gives their existing one)
+/// and lands on the tokens screen, signed in.
+async fn accept(
+    state: &AppState,
+    context: &keyward_engine::RequestContext,
+    headers: &HeaderMap,
+    form: &FormData,
+) -> Response {
+    let invitation = form.get("invitation");
+    if !form_token_ok(headers, form) {
+        let errors = Errors { form: Some(EXPIRED_FORM.into()), ..Errors::default() };
+        return join_page(headers, invitation, errors, StatusCode::FORBIDDEN);
+    }
+    match state.engine.accept_invitation(&invitation, &form.raw("password"), context).await {
+        Ok(session) => {
+            let mut response = Redirect::to("/tokens?welcome=1").into_response();
+            if let Some(cookie) = session_set_cookie(&session, state.now_micros()) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Err(EngineError::InvitationInvalid) => invalid_invitation(),
+        Err(EngineError::Invalid(invalid)) => {
+            let errors = Errors { password: Some(invalid.message), ..Errors::default() };
+            join_page(headers, invitation, errors, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(EngineError::InvalidCredentials) => {
+            let errors = Errors {
+                password: Some("You already have an account: give its password.".into()),
+                ..Errors::default()
+            };
+            join_page(headers, invitation, errors, StatusCode::UNAUTHORIZED)
+        }
+        Err(error) => {
+            tracing::error!(%error, "accepting an invitation failed");
+            super::unavailable()
+        }
+    }
 }
 
 #[derive(Template)]
@@ -90,6 +158,9 @@ pub async fn setup_form(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
+    if let Some(invitation) = query.get("invitation") {
+        return join_page(&headers, invitation.clone(), Errors::default(), StatusCode::OK);
+    }
     let code = query.get("code").cloned().unwrap_or_default();
     if !state.engine.setup_code_valid(&code) {
         return invalid_setup_link();
@@ -105,6 +176,9 @@ pub async fn complete_setup(
     body: Bytes,
 ) -> Response {
     let form = FormData::parse(&body);
+    if !form.get("invitation").is_empty() {
+        return accept(&state, &context, &headers, &form).await;
+    }
     let (code, email) = (form.get("code"), form.get("email"));
     if !state.engine.setup_code_valid(&code) {
         return invalid_setup_link();

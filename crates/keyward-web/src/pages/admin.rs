@@ -1,0 +1,337 @@
+//! Pages for those who run the organization, each shown only to roles
+//! that may use it: the audit log (filters, JSON-lines and CSV export)
+//! and the members page (members, pending invitations, inviting).
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{NaiveDate, Utc};
+use keyward_core::clock::micros_to_datetime;
+use keyward_core::model::AuditEvent;
+use keyward_core::role::Role;
+use keyward_core::scope::management;
+use keyward_engine::EngineError;
+use keyward_server::AppState;
+use keyward_store::{AuditFilter, Cursor, PageRequest};
+
+use super::tokens::{failed, origin, owner_names, AuditLine};
+use super::{render, UserBar, When};
+use crate::form::FormData;
+use crate::session::SignedInPage;
+
+/// Most events one export holds; narrow the filters for more.
+const EXPORT_LIMIT: usize = 100_000;
+
+#[derive(Default)]
+pub struct AuditQuery {
+    actor: String,
+    action: String,
+    token: String,
+    since: String,
+    until: String,
+}
+
+impl AuditQuery {
+    fn from(query: &HashMap<String, String>) -> Self {
+        let value = |name: &str| query.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+        Self {
+            actor: value("actor"),
+            action: value("action"),
+            token: value("token"),
+            since: value("since"),
+            until: value("until"),
+        }
+    }
+
+    /// The store filter, or the field that is not a date.
+    fn filter(&self) -> Result<AuditFilter, &'static str> {
+        let day = |text: &str, field: &'static str| -> Result<Option<chrono::DateTime<Utc>>, &'static str> {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| field)?;
+            Ok(date.and_hms_opt(0, 0, 0).map(|at| at.and_utc()))
+        };
+        let until = day(&self.until, "until")?.map(|start| start + chrono::Duration::days(1));
+        Ok(AuditFilter {
+            actor: (!self.actor.is_empty()).then(|| self.actor.clone()),
+            action: (!self.action.is_empty()).then(|| self.action.clone()),
+            target_id: (!self.token.is_empty()).then(|| self.token.clone()),
+            since: day(&self.since, "since")?,
+            until,
+        })
+    }
+
+    fn link(&self, path: &str, extra: &[(&str, &str)]) -> String {
+        let mut url = url::form_urlencoded::Serializer::new(format!("{path}?"));
+        url.append_pair("actor", &self.actor).append_pair("action", &self.action).append_pair("token", &self.token);
+        url.append_pair("since", &self.since).append_pair("until", &self.until);
+        for (name, value) in extra {
+            url.append_pair(name, value);
+        }
+        url.finish()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    signed_in: Option<UserBar>,
+    notice: Option<String>,
+    query: AuditQuery,
+    error: Option<String>,
+    events: Vec<(AuditLine, String, String)>,
+    next_page: Option<String>,
+    export_jsonl: String,
+    export_csv: String,
+}
+
+/// `GET /audit`
+pub async fn audit(
+    State(state): State<AppState>,
+    page: SignedInPage,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if !page.actor.holds(management::AUDIT_READ) {
+        return failed(EngineError::Forbidden { missing: vec![management::AUDIT_READ.into()] });
+    }
+    let audit_query = AuditQuery::from(&query);
+    let now = micros_to_datetime(state.now_micros());
+    let owners = owner_names(&state, &page).await;
+    let (events, next_page, error) = match audit_query.filter() {
+        Err(field) => (Vec::new(), None, Some(format!("“{field}” must be a date (YYYY-MM-DD)."))),
+        Ok(filter) => {
+            let after = query.get("after").and_then(|cursor| Cursor::decode(cursor));
+            match state.engine.list_audit(&page.actor, &filter, &PageRequest::new(Some(50), after)).await {
+                Err(error) => return failed(error),
+                Ok(listed) => {
+                    let next = listed.next.map(|cursor| audit_query.link("/audit", &[("after", &cursor.encode())]));
+                    let lines = listed
+                        .items
+                        .into_iter()
+                        .map(|event| {
+                            let target = format!("{} {}", event.target_type, event.target_id);
+                            let details = event.details.to_string();
+                            let line = AuditLine {
+                                when: When::of(event.occurred_at, now),
+                                actor: owners.get(&event.actor).cloned().unwrap_or(event.actor),
+                                action: event.action,
+                                source_ip: event.source_ip.unwrap_or_default(),
+                            };
+                            (line, target, details)
+                        })
+                        .collect();
+                    (lines, next, None)
+                }
+            }
+        }
+    };
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let export_jsonl = audit_query.link("/audit/export", &[("format", "jsonl")]);
+    let export_csv = audit_query.link("/audit/export", &[("format", "csv")]);
+    let rendered = render(&AuditPage {
+        signed_in: Some(UserBar::from(&page)),
+        notice: None,
+        query: audit_query,
+        error,
+        events,
+        next_page,
+        export_jsonl,
+        export_csv,
+    });
+    (status, rendered).into_response()
+}
+
+/// A CSV field, quoted when it must be (RFC 4180), and defused against
+/// spreadsheet formula injection (a leading `=`, `+`, `-` or `@`).
+fn csv_field(text: &str) -> String {
+    let defused = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_owned() };
+    if defused.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", defused.replace('"', "\"\""))
+    } else {
+        defused
+    }
+}
+
+fn csv_line(event: &AuditEvent) -> String {
+    let fields = [
+        event.occurred_at.to_rfc3339(),
+        event.id.clone(),
+        event.actor.clone(),
+        event.action.clone(),
+        event.target_type.clone(),
+        event.target_id.clone(),
+        event.source_ip.clone().unwrap_or_default(),
+        event.request_id.clone().unwrap_or_default(),
+        event.details.to_string(),
+    ];
+    let mut line = fields.iter().map(|field| csv_field(field)).collect::<Vec<_>>().join(",");
+    line.push_str("\r\n");
+    line
+}
+
+/// `GET /audit/export?format=jsonl|csv`: every event matching the filters,
+/// newest first, as a download.
+pub async fn export(
+    State(state): State<AppState>,
+    page: SignedInPage,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if !page.actor.holds(management::AUDIT_READ) {
+        return failed(EngineError::Forbidden { missing: vec![management::AUDIT_READ.into()] });
+    }
+    let csv = match query.get("format").map(String::as_str) {
+        Some("csv") => true,
+        Some("jsonl") | None => false,
+        Some(_) => return (StatusCode::BAD_REQUEST, "Use format=jsonl or format=csv.").into_response(),
+    };
+    let filter = match AuditQuery::from(&query).filter() {
+        Ok(filter) => filter,
+        Err(field) => {
+            return (StatusCode::BAD_REQUEST, format!("“{field}” must be a date (YYYY-MM-DD).")).into_response()
+        }
+    };
+    let mut body = String::new();
+    if csv {
+        body.push_str("occurred_at,id,actor,action,target_type,target_id,source_ip,request_id,details\r\n");
+    }
+    let mut written = 0;
+    let mut after = None;
+    loop {
+        let listed = match state.engine.list_audit(&page.actor, &filter, &PageRequest::new(Some(200), after)).await {
+            Ok(listed) => listed,
+            Err(error) => return failed(error),
+        };
+        for event in &listed.items {
+            if csv {
+                body.push_str(&csv_line(event));
+            } else {
+                match serde_json::to_string(event) {
+                    Ok(json) => {
+                        body.push_str(&json);
+                        body.push('\n');
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "an audit event failed to serialize");
+                        return super::unavailable();
+                    }
+                }
+            }
+            written += 1;
+        }
+        match listed.next {
+            Some(next) if written < EXPORT_LIMIT => after = Some(next),
+            _ => break,
+        }
+    }
+    let (content_type, extension) =
+        if csv { ("text/csv; charset=utf-8", "csv") } else { ("application/x-ndjson", "jsonl") };
+    let disposition = format!("attachment; filename=\"keyward-audit.{extension}\"");
+    ([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "members.html")]
+struct MembersPage {
+    signed_in: Option<UserBar>,
+    notice: Option<String>,
+    csrf: String,
+    may_invite: bool,
+    members: Vec<(String, String, When)>,
+    invitations: Vec<(String, String, When)>,
+    roles: [&'static str; 4],
+    email: String,
+    role: String,
+    error: Option<String>,
+    invitation_link: Option<String>,
+}
+
+async fn members_page(
+    state: &AppState,
+    page: &SignedInPage,
+    form: (String, String),
+    error: Option<String>,
+    invitation_link: Option<String>,
+) -> Response {
+    let now = micros_to_datetime(state.now_micros());
+    let members = match state.engine.list_members(&page.actor).await {
+        Ok(members) => members,
+        Err(error) => return failed(error),
+    };
+    let invitations = state.engine.list_invitations(&page.actor).await.unwrap_or_default();
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let rendered = render(&MembersPage {
+        signed_in: Some(UserBar::from(page)),
+        notice: None,
+        csrf: page.csrf.clone(),
+        may_invite: page.actor.holds(management::MEMBERS_WRITE),
+        members: members
+            .into_iter()
+            .map(|m| (m.email, m.role.as_str().to_owned(), When::of(m.joined_at, now)))
+            .collect(),
+        invitations: invitations
+            .into_iter()
+            .filter(|invitation| invitation.accepted_at.is_none())
+            .map(|i| (i.email, i.role.as_str().to_owned(), When::of(i.expires_at, now)))
+            .collect(),
+        roles: ["developer", "viewer", "admin", "owner"],
+        email: form.0,
+        role: if form.1.is_empty() { "developer".into() } else { form.1 },
+        error,
+        invitation_link,
+    });
+    (status, rendered).into_response()
+}
+
+/// `GET /members`
+pub async fn members(State(state): State<AppState>, page: SignedInPage) -> Response {
+    if !page.actor.holds(management::MEMBERS_READ) {
+        return failed(EngineError::Forbidden { missing: vec![management::MEMBERS_READ.into()] });
+    }
+    members_page(&state, &page, (String::new(), String::new()), None, None).await
+}
+
+/// `POST /members/invite`: the invitation link is shown once, on this response.
+pub async fn invite(State(state): State<AppState>, page: SignedInPage, headers: HeaderMap, body: Bytes) -> Response {
+    let form = FormData::parse(&body);
+    let typed = (form.get("email"), form.get("role"));
+    if !page.csrf_ok(&form) {
+        let error = Some("This form expired or came from another page; send it again.".to_owned());
+        return (StatusCode::FORBIDDEN, members_page(&state, &page, typed, error, None).await).into_response();
+    }
+    let Ok(role) = typed.1.parse::<Role>() else {
+        return members_page(&state, &page, typed, Some("Pick one of the roles.".into()), None).await;
+    };
+    match state.engine.invite(&page.actor, &typed.0, role, None).await {
+        Ok(created) => {
+            let link = format!("{}/setup?invitation={}", origin(&headers), created.secret.expose());
+            members_page(&state, &page, (String::new(), String::new()), None, Some(link)).await
+        }
+        Err(EngineError::Invalid(invalid)) => members_page(&state, &page, typed, Some(invalid.message), None).await,
+        Err(EngineError::Forbidden { .. }) | Err(EngineError::Escalation { .. }) => {
+            let error = "You cannot invite someone with more standing than your own.".to_owned();
+            members_page(&state, &page, typed, Some(error), None).await
+        }
+        Err(EngineError::Conflict(message)) => members_page(&state, &page, typed, Some(message), None).await,
+        Err(other) => failed(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(csv_field("token.created"), "token.created");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("-1"), "'-1");
+    }
+}
