@@ -51,6 +51,21 @@ struct RotatePage {
     error: Option<String>,
 }
 
+/// Who used token `id` successfully in its recent verifications: the
+/// services that will need its replacement.
+async fn recent_users(state: &AppState, page: &SignedInPage, id: &str) -> Vec<String> {
+    let mut users: Vec<String> = Vec::new();
+    if let Ok(activity) = state.engine.token_activity(&page.actor, id, 1).await {
+        for sample in activity.recent.iter().filter(|sample| sample.outcome == "VALID") {
+            let seen = source(sample.client_ip.as_deref(), sample.user_agent.as_deref());
+            if !users.contains(&seen) {
+                users.push(seen);
+            }
+        }
+    }
+    users
+}
+
 async fn rotate_page(state: &AppState, page: &SignedInPage, id: &str, chosen: i64, error: Option<String>) -> Response {
     let record = match state.engine.get_token(&page.actor, id).await {
         Ok(record) if !record.management => record,
@@ -63,16 +78,7 @@ async fn rotate_page(state: &AppState, page: &SignedInPage, id: &str, chosen: i6
     };
     let choices: Vec<(i64, &'static str)> =
         GRACE_CHOICES.iter().copied().filter(|(seconds, _)| *seconds <= limit).collect();
-    // Who used it lately: the services that will need the new token.
-    let mut recent_clients: Vec<String> = Vec::new();
-    if let Ok(activity) = state.engine.token_activity(&page.actor, id, 1).await {
-        for sample in activity.recent.iter().filter(|sample| sample.outcome == "VALID") {
-            let seen = source(sample.client_ip.as_deref(), sample.user_agent.as_deref());
-            if !recent_clients.contains(&seen) {
-                recent_clients.push(seen);
-            }
-        }
-    }
+    let recent_clients = recent_users(state, page, id).await;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let chosen = if choices.iter().any(|(seconds, _)| *seconds == chosen) { chosen } else { 0 };
     let rendered = render(&RotatePage {
@@ -150,15 +156,7 @@ pub async fn rotate(
         .get_keyspace(&page.actor, &record.keyspace_id)
         .await
         .map_or_else(|_| record.keyspace_id.clone(), |k| format!("{} ({})", k.name, k.environment.as_str()));
-    let mut clients = Vec::new();
-    if let Ok(activity) = state.engine.token_activity(&page.actor, &id, 1).await {
-        for sample in activity.recent.iter().filter(|sample| sample.outcome == "VALID") {
-            let seen = source(sample.client_ip.as_deref(), sample.user_agent.as_deref());
-            if !clients.contains(&seen) {
-                clients.push(seen);
-            }
-        }
-    }
+    let clients = recent_users(&state, &page, &id).await;
     let grace_ends =
         (rotated.old.revoked_at.is_none()).then(|| rotated.old.expires_at.map(|at| When::of(at, now))).flatten();
     render(&CreatedPage {
