@@ -105,6 +105,19 @@ impl Engine {
         Ok(TokenActivity { days, recent })
     }
 
+    /// Where each of `ids` was last used successfully (address and user
+    /// agent of its newest successful sample), by token id. Tokens without
+    /// a successful sample yet are absent.
+    pub async fn last_uses(
+        &self,
+        actor: &Actor,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, VerificationSample>, EngineError> {
+        actor.require(management::TOKENS_READ)?;
+        let samples = self.store.last_successful_verifications(actor.org_id(), ids).await?;
+        Ok(samples.into_iter().map(|sample| (sample.token_id.clone(), sample)).collect())
+    }
+
     /// Writes the pending verification samples.
     pub(crate) async fn flush_verification_samples(&self) -> Result<(), EngineError> {
         let samples = self.verifications.drain();

@@ -363,6 +363,23 @@ pub async fn usage_is_counted_per_day_and_verifications_are_sampled(store: &dyn 
     let recent = store.recent_verifications(ORG, &record.id, 10).await.unwrap();
     assert_eq!(recent, [sample(41, "INSUFFICIENT_SCOPE", None), sample(40, "VALID", Some("203.0.113.7"))]);
     assert!(store.recent_verifications(OTHER_ORG, &record.id, 10).await.unwrap().is_empty(), "tenants stay apart");
+    let asked = [record.id.clone(), "tok_missing".to_owned()];
+    assert_eq!(
+        store.last_successful_verifications(ORG, &asked).await.unwrap(),
+        [sample(40, "VALID", Some("203.0.113.7"))],
+        "each token's newest success (denials skipped), unknown ids skipped"
+    );
+    assert!(store.last_successful_verifications(OTHER_ORG, &asked).await.unwrap().is_empty(), "tenants stay apart");
+    assert!(store.last_successful_verifications(ORG, &[]).await.unwrap().is_empty());
+    store
+        .record_verification_samples(&[sample(45, "VALID", None), sample(44, "VALID", Some("198.51.100.2"))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.last_successful_verifications(ORG, &asked).await.unwrap(),
+        [sample(45, "VALID", None)],
+        "the newest success wins, whatever order it arrived in"
+    );
     let flood: Vec<_> = (0..MAX_SAMPLES_PER_TOKEN + 10).map(|n| sample(100 + n, "REVOKED", None)).collect();
     store.record_verification_samples(&flood).await.unwrap();
     let kept = store.recent_verifications(ORG, &record.id, 1_000).await.unwrap();

@@ -1102,6 +1102,28 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(backend)
     }
 
+    async fn last_successful_verifications(
+        &self,
+        org: &str,
+        token_ids: &[String],
+    ) -> Result<Vec<VerificationSample>, StoreError> {
+        if token_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<keyward_store::decode::SampleRow> = sqlx::query_as(
+            "SELECT DISTINCT ON (v.token_id) v.token_id, v.at, v.outcome, v.client_ip, v.user_agent
+             FROM token_verifications v JOIN tokens t ON t.id = v.token_id
+             WHERE t.org_id = $1 AND v.outcome = 'VALID' AND v.token_id = ANY($2)
+             ORDER BY v.token_id, v.at DESC, v.id DESC",
+        )
+        .bind(org)
+        .bind(token_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(keyward_store::decode::verification_sample).collect())
+    }
+
     async fn recent_verifications(
         &self,
         org: &str,

@@ -1088,6 +1088,31 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
+    async fn last_successful_verifications(
+        &self,
+        org: &str,
+        token_ids: &[String],
+    ) -> Result<Vec<VerificationSample>, StoreError> {
+        if token_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = serde_json::to_string(token_ids).map_err(|error| StoreError::Backend(Box::new(error)))?;
+        // With MAX(), SQLite takes the other columns from the row holding
+        // the maximum: each token's newest successful sample.
+        let rows: Vec<(String, i64, String, String, String)> = sqlx::query_as(
+            "SELECT v.token_id, MAX(v.at), v.outcome, v.client_ip, v.user_agent
+             FROM token_verifications v JOIN tokens t ON t.id = v.token_id
+             WHERE t.org_id = ? AND v.outcome = 'VALID' AND v.token_id IN (SELECT value FROM json_each(?))
+             GROUP BY v.token_id",
+        )
+        .bind(org)
+        .bind(ids)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(keyward_store::decode::verification_sample).collect())
+    }
+
     async fn recent_verifications(
         &self,
         org: &str,

@@ -723,6 +723,15 @@ pub trait Store: Send + Sync + 'static {
     /// [`MAX_SAMPLES_PER_TOKEN`] per token. Unknown token ids are ignored.
     async fn record_verification_samples(&self, samples: &[VerificationSample]) -> Result<(), StoreError>;
 
+    /// For each of `token_ids` (of `org`) with a successful verification
+    /// in its sample, the newest one: where and by what client the token
+    /// was last used, for the tokens table. In no particular order.
+    async fn last_successful_verifications(
+        &self,
+        org: &str,
+        token_ids: &[String],
+    ) -> Result<Vec<VerificationSample>, StoreError>;
+
     /// A token of `org`'s newest verification samples, newest first.
     async fn recent_verifications(
         &self,

@@ -1,5 +1,8 @@
-// Keyward's only script: copy-to-clipboard on the shown-once page. Loaded
-// from our origin (the Content-Security-Policy allows nothing inline).
+// Keyward's only script, loaded from our origin (the Content-Security-Policy
+// allows nothing inline). Every page works without it; it adds
+// copy-to-clipboard, sorting of tables by column, and live filtering of the
+// tokens table while the store-side search waits for Enter.
+
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-copy]");
   if (!button) return;
@@ -12,4 +15,77 @@ document.addEventListener("click", async (event) => {
     field.select();
     if (status) status.textContent = "Press Ctrl+C (⌘C) to copy";
   }
+});
+
+// The value a cell sorts by: its data-sort-value when the shown text is
+// relative ("3 days ago"), else its text. Empty values sort last.
+function sortValue(row, column) {
+  const cell = row.cells[column];
+  if (!cell) return "";
+  return (cell.dataset.sortValue ?? cell.textContent).trim().toLowerCase();
+}
+
+function sortBy(table, header) {
+  const column = header.cellIndex;
+  const ascending = header.getAttribute("aria-sort") !== "ascending";
+  for (const other of table.tHead.rows[0].cells) other.removeAttribute("aria-sort");
+  header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+  const body = table.tBodies[0];
+  const rows = Array.from(body.rows);
+  rows.sort((a, b) => {
+    const x = sortValue(a, column);
+    const y = sortValue(b, column);
+    if (x === y) return 0;
+    if (x === "") return 1;
+    if (y === "") return -1;
+    return ascending ? x.localeCompare(y) : y.localeCompare(x);
+  });
+  body.append(...rows);
+}
+
+for (const table of document.querySelectorAll("table[data-sortable]")) {
+  for (const header of table.querySelectorAll("th[data-sort]")) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "sort";
+    button.textContent = header.textContent;
+    button.setAttribute("aria-label", `Sort by ${header.textContent}`);
+    header.replaceChildren(button);
+    button.addEventListener("click", () => sortBy(table, header));
+  }
+}
+
+// Live filtering: rows whose name holds what is typed stay visible; Enter
+// still submits the form, which searches every page in the store.
+const search = document.querySelector("input[data-live-filter]");
+const filtered = search && document.getElementById(search.dataset.liveFilter);
+if (search && filtered) {
+  const count = document.getElementById("shown-count");
+  search.addEventListener("input", () => {
+    const needle = search.value.trim().toLowerCase();
+    let shown = 0;
+    for (const row of filtered.tBodies[0].rows) {
+      const match = (row.dataset.name ?? "").includes(needle);
+      row.hidden = !match;
+      if (match) shown += 1;
+    }
+    if (count) {
+      const total = filtered.tBodies[0].rows.length;
+      count.textContent = needle ? `${shown} of ${total} on this page match; press Enter to search all tokens.` : "";
+    }
+  });
+}
+
+// Filters that are picked from a list apply at once.
+for (const select of document.querySelectorAll("select[data-autosubmit]")) {
+  select.addEventListener("change", () => select.form.requestSubmit());
+}
+
+// "/" focuses the search, as on most developer tools.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "/" || !search) return;
+  const typing = event.target.closest("input, textarea, select, [contenteditable]");
+  if (typing) return;
+  event.preventDefault();
+  search.focus();
 });

@@ -1,11 +1,14 @@
 //! Keyward's web screens, rendered on the server: the first owner's setup,
-//! sign-in, and the API Tokens screen (list, create with the secret shown
-//! once, detail, revoke).
+//! sign-in, the API Tokens screen (list, create with the secret shown
+//! once, detail, rotate, revoke), and the organization's pages (keyspaces
+//! and scope catalog, members and service accounts, policy, audit log),
+//! each linked only for roles that may use it.
 //!
 //! Every page carries a strict Content-Security-Policy (no inline script,
 //! no third-party origin, no framing), every form a CSRF token, and no
 //! page but the shown-once one ever holds a token's secret. The pages work
-//! without JavaScript; `app.js` only adds copy-to-clipboard.
+//! without JavaScript; `app.js` adds copy-to-clipboard, live filtering and
+//! sorting of the tokens table.
 
 mod form;
 mod pages;
@@ -41,10 +44,23 @@ pub fn pages() -> Router<AppState> {
         .route("/tokens/bulk-revoke", post(pages::lifecycle::bulk_revoke))
         .route("/tokens/{id}/revoke", post(pages::tokens::revoke))
         .route("/tokens/{id}/rotate", get(pages::lifecycle::rotate_form).post(pages::lifecycle::rotate))
-        .route("/audit", get(pages::admin::audit))
-        .route("/audit/export", get(pages::admin::export))
-        .route("/members", get(pages::admin::members))
-        .route("/members/invite", post(pages::admin::invite))
+        .route("/audit", get(pages::audit::audit))
+        .route("/audit/export", get(pages::audit::export))
+        .route("/members", get(pages::people::members))
+        .route("/members/invite", post(pages::people::invite))
+        .route("/members/{id}/role", post(pages::people::change_role))
+        .route("/members/{id}/remove", get(pages::people::confirm_member_removal).post(pages::people::remove_member))
+        .route("/service-accounts", get(pages::people::service_accounts).post(pages::people::create_service_account))
+        .route(
+            "/service-accounts/{id}/remove",
+            get(pages::people::confirm_account_removal).post(pages::people::remove_service_account),
+        )
+        .route("/keyspaces", get(pages::keyspaces::list).post(pages::keyspaces::create))
+        .route("/keyspaces/{id}", get(pages::keyspaces::detail))
+        .route("/keyspaces/{id}/scopes", post(pages::keyspaces::save_scopes))
+        .route("/keyspaces/{id}/lifecycle", post(pages::keyspaces::save_lifecycle))
+        .route("/scopes", get(pages::keyspaces::scopes))
+        .route("/policies", get(pages::policies::show).post(pages::policies::save))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
         .layer(middleware::from_fn(security_headers))

@@ -298,3 +298,249 @@ async fn a_token_is_created_once_shown_once_listed_masked_and_revoked_with_its_n
     let detail = site.get(&format!("/tokens/{id}?revoked=1"), &session).await.text().await.unwrap();
     assert!(detail.contains("Token revoked") && detail.contains("state-revoked"));
 }
+
+/// The location a `303 See Other` sends to.
+fn location(response: &Response) -> String {
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "expected a redirect");
+    response.headers()[LOCATION].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn keyspaces_and_their_scope_catalog_are_made_and_edited_on_pages_with_errors_by_the_field() {
+    let site = site().await;
+    let session = site.set_up_owner().await;
+    let page = site.get("/keyspaces", &session).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_secure_page(&page);
+    let csrf = field(&page.text().await.unwrap(), "csrf");
+
+    let unreadable =
+        [("csrf", csrf.as_str()), ("name", "billing"), ("environment", "staging"), ("default_lifetime", "a month")];
+    let refused = site.post("/keyspaces", &session, &unreadable).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("id=\"environment-error\"") && html.contains("id=\"default_lifetime-error\""), "{html}");
+    assert!(html.contains("value=\"billing\"") && html.contains("value=\"a month\""), "typed input is kept");
+
+    let made = site
+        .post(
+            "/keyspaces",
+            &session,
+            &[("csrf", &csrf), ("name", "billing"), ("environment", "live"), ("default_lifetime", "90d")],
+        )
+        .await;
+    let path = location(&made);
+    let id = path.trim_start_matches("/keyspaces/").split('?').next().unwrap().to_owned();
+    let html = site.get(&path, &session).await.text().await.unwrap();
+    assert!(html.contains("Keyspace created") && html.contains("90d"), "{html}");
+
+    // A catalog line without a description is named; the text stays.
+    let scopes_path = format!("/keyspaces/{id}/scopes");
+    let half =
+        [("csrf", csrf.as_str()), ("restrict", "catalog"), ("catalog", "invoices:read Read invoices\ninvoices:write")];
+    let refused = site.post(&scopes_path, &session, &half).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("Line 2:") && html.contains("invoices:read Read invoices\ninvoices:write"), "{html}");
+    let reserved = [("csrf", csrf.as_str()), ("restrict", "catalog"), ("catalog", "keyward:tokens:read Everything")];
+    let html = site.post(&scopes_path, &session, &reserved).await.text().await.unwrap();
+    assert!(html.contains("reserved for Keyward"), "the engine's own rules answer by the field");
+
+    let whole = [
+        ("csrf", csrf.as_str()),
+        ("restrict", "catalog"),
+        ("catalog", "invoices:read Read invoices\ninvoices:write Create and change invoices"),
+    ];
+    let saved = site.post(&scopes_path, &session, &whole).await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    assert!(saved.text().await.unwrap().contains("2 scopes in the catalog"));
+    let catalog = site.get("/scopes", &session).await.text().await.unwrap();
+    assert!(catalog.contains("invoices:write") && catalog.contains("Create and change invoices"));
+    let form = site.get("/tokens/new", &session).await.text().await.unwrap();
+    assert!(form.contains("Create and change invoices"), "the create form offers the catalog");
+
+    let lifecycle_path = format!("/keyspaces/{id}/lifecycle");
+    let zero = [("csrf", csrf.as_str()), ("rotation_period_days", "0"), ("disable_after_inactive_days", "")];
+    let refused = site.post(&lifecycle_path, &session, &zero).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text().await.unwrap().contains("between 1 and 3650 days"));
+    let month = [("csrf", csrf.as_str()), ("rotation_period_days", "30"), ("disable_after_inactive_days", "90")];
+    let html = site.post(&lifecycle_path, &session, &month).await.text().await.unwrap();
+    assert!(html.contains("every 30 days") && html.contains("after 90 days unused"), "{html}");
+    let keyspace = site.api(reqwest::Method::GET, &format!("/v1/keyspaces/{id}"), json!(null)).await;
+    assert_eq!(keyspace["rotation_period_days"], 30, "{keyspace}");
+    assert_eq!(keyspace["scope_catalog"].as_array().map(Vec::len), Some(2), "{keyspace}");
+
+    let forged = site.post(&lifecycle_path, &session, &month[1..]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(site.get("/keyspaces/ks_missing", &session).await.status(), StatusCode::NOT_FOUND);
+}
+
+/// Creates a token through the form; returns its id and secret.
+async fn create_token(site: &Site, session: &str, fields: &[(&str, &str)]) -> (String, String) {
+    let html = site.get("/tokens/new", session).await.text().await.unwrap();
+    let (csrf, nonce) = (field(&html, "csrf"), field(&html, "nonce"));
+    let mut form = vec![("csrf", csrf.as_str()), ("nonce", nonce.as_str())];
+    form.extend_from_slice(fields);
+    let created = site.post("/tokens/new", session, &form).await;
+    let html = created.text().await.unwrap();
+    let marker = "id=\"secret\" class=\"mono\" value=\"";
+    let start = html.find(marker).unwrap_or_else(|| panic!("no secret in:\n{html}")) + marker.len();
+    let secret = html[start..].split('"').next().unwrap().to_owned();
+    let verdict = site.api(reqwest::Method::POST, "/v1/verify", json!({"token": secret})).await;
+    (verdict["token_id"].as_str().unwrap().to_owned(), secret)
+}
+
+#[tokio::test]
+async fn service_accounts_own_tokens_and_removing_one_takes_its_name_and_revokes_them() {
+    let site = site().await;
+    let session = site.set_up_owner().await;
+    let keyspace =
+        site.api(reqwest::Method::POST, "/v1/keyspaces", json!({"name": "jobs", "environment": "test"})).await;
+    let keyspace_id = keyspace["id"].as_str().unwrap().to_owned();
+    let csrf = field(&site.get("/service-accounts", &session).await.text().await.unwrap(), "csrf");
+
+    let empty = site.post("/service-accounts", &session, &[("csrf", &csrf), ("name", " ")]).await;
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let made = site.post("/service-accounts", &session, &[("csrf", &csrf), ("name", "nightly export")]).await;
+    let html = site.get(&location(&made), &session).await.text().await.unwrap();
+    assert!(html.contains("nightly export created"), "{html}");
+    let start = html.find("<code>sa_").unwrap() + "<code>".len();
+    let account = html[start..].split('<').next().unwrap().to_owned();
+    let again = site.post("/service-accounts", &session, &[("csrf", &csrf), ("name", "nightly export")]).await;
+    assert!(again.text().await.unwrap().contains("exists"), "a second account of the same name is refused");
+
+    // The create form offers it as owner, preselected from its row's link.
+    let form = site.get(&format!("/tokens/new?owner={account}"), &session).await.text().await.unwrap();
+    assert!(form.contains(&format!("<option value=\"{account}\" selected>nightly export (service account)")), "{form}");
+    let fields = [
+        ("name", "export job"),
+        ("keyspace_id", keyspace_id.as_str()),
+        ("expires", "30d"),
+        ("owner", account.as_str()),
+    ];
+    let (token_id, secret) = create_token(&site, &session, &fields).await;
+    let record = site.api(reqwest::Method::GET, &format!("/v1/tokens/{token_id}"), json!(null)).await;
+    assert_eq!(record["owner"], account.as_str(), "{record}");
+    let made_up = [("name", "stray"), ("keyspace_id", keyspace_id.as_str()), ("owner", "someone-else")];
+    let html = site.get("/tokens/new", &session).await.text().await.unwrap();
+    let mut form = vec![("csrf", field(&html, "csrf")), ("nonce", field(&html, "nonce"))];
+    form.extend(made_up.iter().map(|(name, value)| (*name, value.to_string())));
+    let refused =
+        site.post("/tokens/new", &session, &form.iter().map(|(n, v)| (*n, v.as_str())).collect::<Vec<_>>()).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text().await.unwrap().contains("id=\"owner-error\""), "only listed owners are taken");
+
+    let confirm_path = format!("/service-accounts/{account}/remove");
+    let confirm = site.get(&confirm_path, &session).await.text().await.unwrap();
+    assert!(confirm.contains("<strong>1</strong> active now"), "{confirm}");
+    let wrong = site.post(&confirm_path, &session, &[("csrf", &csrf), ("confirm", "nightly")]).await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(site.api(reqwest::Method::POST, "/v1/verify", json!({"token": secret})).await["valid"], true);
+    let removed = site.post(&confirm_path, &session, &[("csrf", &csrf), ("confirm", "nightly export")]).await;
+    let html = site.get(&location(&removed), &session).await.text().await.unwrap();
+    assert!(html.contains("Removed nightly export. 1 token they owned was revoked"), "{html}");
+    assert_eq!(site.api(reqwest::Method::POST, "/v1/verify", json!({"token": secret})).await["code"], "REVOKED");
+}
+
+/// Invites `email` with `role` through the members page and signs them up
+/// through the invitation link; returns their session cookie.
+async fn join_as(site: &Site, owner: &str, email: &str, role: &str) -> String {
+    let csrf = field(&site.get("/members", owner).await.text().await.unwrap(), "csrf");
+    let invited = site.post("/members/invite", owner, &[("csrf", &csrf), ("email", email), ("role", role)]).await;
+    let html = invited.text().await.unwrap();
+    let start = html.find("/setup?invitation=").unwrap_or_else(|| panic!("no link in {html}"));
+    let link = html[start..].split('"').next().unwrap().to_owned();
+    let landing = site.get(&link, "").await;
+    let form_cookie = cookie_from(&landing, "__Host-keyward_form").unwrap();
+    let html = landing.text().await.unwrap();
+    let form = [
+        ("form_token", field(&html, "form_token")),
+        ("invitation", field(&html, "invitation")),
+        ("password", "another long passphrase".to_owned()),
+    ];
+    let done = site.post("/setup", &form_cookie, &form.iter().map(|(n, v)| (*n, v.as_str())).collect::<Vec<_>>()).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    cookie_from(&done, "__Host-keyward_session").unwrap()
+}
+
+#[tokio::test]
+async fn members_change_role_and_leave_and_each_role_sees_only_its_pages() {
+    let site = site().await;
+    let owner = site.set_up_owner().await;
+    let developer = join_as(&site, &owner, "dev@example.com", "developer").await;
+
+    // A developer reads keyspaces and members but changes neither, and
+    // never sees the policy.
+    let nav = site.get("/tokens", &developer).await.text().await.unwrap();
+    assert!(nav.contains("href=\"/keyspaces\"") && nav.contains("href=\"/service-accounts\""));
+    assert!(!nav.contains("href=\"/policies\""));
+    assert!(!site.get("/keyspaces", &developer).await.text().await.unwrap().contains("Create a keyspace"));
+    let members = site.get("/members", &developer).await.text().await.unwrap();
+    assert!(!members.contains("/remove") && !members.contains("Invite someone"));
+    let policy = site.get("/policies", &developer).await;
+    assert_eq!(policy.status(), StatusCode::FORBIDDEN);
+    assert!(policy.text().await.unwrap().contains("Not allowed for your role"), "a page, not bare text");
+    let dev_csrf = field(&nav, "csrf");
+    let sneaky = site.post("/service-accounts", &developer, &[("csrf", &dev_csrf), ("name", "mine")]).await;
+    assert_eq!(sneaky.status(), StatusCode::FORBIDDEN);
+    let keyspace =
+        site.api(reqwest::Method::POST, "/v1/keyspaces", json!({"name": "app", "environment": "test"})).await;
+    let keyspace_id = keyspace["id"].as_str().unwrap().to_owned();
+    let fields = [("name", "dev laptop"), ("keyspace_id", keyspace_id.as_str()), ("expires", "never")];
+    let (token_id, secret) = create_token(&site, &developer, &fields).await;
+    assert!(!site.get("/tokens/new", &developer).await.text().await.unwrap().contains("id=\"owner\""));
+
+    // The owner sees where it was last used, from the verification sample
+    // (one success per token per usage flush is sampled).
+    site.engine.flush_usage().await.unwrap();
+    let verified = site
+        .api(
+            reqwest::Method::POST,
+            "/v1/verify",
+            json!({"token": secret, "client_ip": "203.0.113.9", "user_agent": "laptop-cli/2.1"}),
+        )
+        .await;
+    assert_eq!(verified["valid"], true);
+    site.engine.flush_usage().await.unwrap();
+    let table = site.get("/tokens", &owner).await.text().await.unwrap();
+    assert!(table.contains("203.0.113.9 · laptop-cli/2.1"), "{table}");
+
+    // The owner's policy flags the developer's token that never expires.
+    let csrf = field(&site.get("/policies", &owner).await.text().await.unwrap(), "csrf");
+    let unreadable = site.post("/policies", &owner, &[("csrf", &csrf), ("max_lifetime", "ninety days")]).await;
+    assert_eq!(unreadable.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = unreadable.text().await.unwrap();
+    assert!(html.contains("id=\"max_lifetime-error\"") && html.contains("value=\"ninety days\""));
+    let inverted = [("csrf", csrf.as_str()), ("max_lifetime", "7d"), ("default_lifetime", "30d")];
+    let html = site.post("/policies", &owner, &inverted).await.text().await.unwrap();
+    assert!(html.contains("id=\"default_lifetime-error\""), "the engine's range rules answer by the field: {html}");
+    let strict = [("csrf", csrf.as_str()), ("require_expiry", "on"), ("max_lifetime", "90d")];
+    let saved = site.post("/policies", &owner, &strict).await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let html = saved.text().await.unwrap();
+    assert!(
+        html.contains("Policy saved") && html.contains(&format!("href=\"/tokens/{token_id}\">dev laptop")),
+        "{html}"
+    );
+    let policy = site.api(reqwest::Method::GET, "/v1/token-policy", json!(null)).await;
+    assert_eq!(policy["max_lifetime_seconds"], 90 * 86_400, "{policy}");
+
+    // Role change, then removal with the email typed.
+    let members = site.get("/members", &owner).await.text().await.unwrap();
+    let start = members.find("/members/usr_").unwrap() + "/members/".len();
+    let user_id = members[start..].split('/').next().unwrap().to_owned();
+    let changed = site.post(&format!("/members/{user_id}/role"), &owner, &[("csrf", &csrf), ("role", "viewer")]).await;
+    let html = site.get(&location(&changed), &owner).await.text().await.unwrap();
+    assert!(html.contains("dev@example.com&#39;s role is changed"), "{html}");
+    assert_eq!(site.get("/tokens/new", &developer).await.status(), StatusCode::FORBIDDEN, "a viewer cannot create");
+    let remove_path = format!("/members/{user_id}/remove");
+    assert!(site.get(&remove_path, &owner).await.text().await.unwrap().contains("<strong>1</strong> active now"));
+    let wrong = site.post(&remove_path, &owner, &[("csrf", &csrf), ("confirm", "dev")]).await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let removed = site.post(&remove_path, &owner, &[("csrf", &csrf), ("confirm", "DEV@example.com")]).await;
+    let html = site.get(&location(&removed), &owner).await.text().await.unwrap();
+    assert!(html.contains("Removed dev@example.com. 1 token they owned was revoked"), "{html}");
+    assert_eq!(site.api(reqwest::Method::POST, "/v1/verify", json!({"token": secret})).await["code"], "REVOKED");
+    assert_eq!(location(&site.get("/tokens", &developer).await), "/sign-in", "their session ended");
+}

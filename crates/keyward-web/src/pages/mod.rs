@@ -1,10 +1,13 @@
 //! The page handlers, one module per area, and what they share: rendering,
 //! the user bar, and times shown both relative and exact.
 
-pub mod admin;
+pub mod audit;
 pub mod chart;
+pub mod keyspaces;
 pub mod lifecycle;
 pub mod onboarding;
+pub mod people;
+pub mod policies;
 pub mod tokens;
 
 use askama::Template;
@@ -20,6 +23,8 @@ pub struct UserBar {
     /// Links to the pages this user's role may use.
     pub may_read_audit: bool,
     pub may_read_members: bool,
+    pub may_read_keyspaces: bool,
+    pub may_write_policies: bool,
 }
 
 impl From<&crate::session::SignedInPage> for UserBar {
@@ -30,6 +35,8 @@ impl From<&crate::session::SignedInPage> for UserBar {
             csrf: page.csrf.clone(),
             may_read_audit: page.actor.holds(management::AUDIT_READ),
             may_read_members: page.actor.holds(management::MEMBERS_READ),
+            may_read_keyspaces: page.actor.holds(management::KEYSPACES_READ),
+            may_write_policies: page.actor.holds(management::POLICIES_WRITE),
         }
     }
 }

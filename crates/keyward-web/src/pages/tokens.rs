@@ -58,6 +58,8 @@ pub struct Row {
     pub(super) created: When,
     pub(super) expires: Option<When>,
     pub(super) last_used: Option<When>,
+    /// Address and client of its last successful use, when sampled.
+    pub(super) last_client: Option<String>,
     pub(super) state: &'static str,
     pub(super) state_label: &'static str,
     /// Whether it can still be revoked (not revoked already).
@@ -150,6 +152,7 @@ pub(super) fn row(
         created: When::of(record.created_at, now),
         expires: record.expires_at.map(|at| When::of(at, now)),
         last_used: record.last_used_at.map(|at| When::of(at, now)),
+        last_client: None,
         state,
         state_label,
         revocable: record.revoked_at.is_none(),
@@ -172,18 +175,45 @@ pub(super) async fn customer_keyspaces(state: &AppState, page: &SignedInPage) ->
     Ok(listed.items.into_iter().filter(|keyspace| !keyspace.management).collect())
 }
 
+/// The page for an engine error a handler does not answer next to a
+/// field: what happened and where to go, with the matching status.
 pub(super) fn failed(error: EngineError) -> Response {
-    match error {
-        EngineError::Forbidden { .. } => {
-            (StatusCode::FORBIDDEN, "Your role does not allow this. Ask an owner or admin of your organization.")
-                .into_response()
-        }
-        EngineError::NotFound(what) => (StatusCode::NOT_FOUND, format!("No such {what}.")).into_response(),
+    let (status, heading, text) = match error {
+        EngineError::Forbidden { .. } | EngineError::Escalation { .. } => (
+            StatusCode::FORBIDDEN,
+            "Not allowed for your role",
+            "Your role in this organization does not allow this. Ask an owner or admin to do it, or to change your role."
+                .to_owned(),
+        ),
+        EngineError::NotFound(what) => (
+            StatusCode::NOT_FOUND,
+            "Not found",
+            format!("There is no such {what} in your organization. It may have been removed, or the link is mistyped."),
+        ),
         other => {
-            tracing::error!(error = %other, "a tokens page failed");
-            super::unavailable()
+            tracing::error!(error = %other, "a page failed");
+            return super::unavailable();
         }
-    }
+    };
+    let page = super::Message {
+        signed_in: None,
+        notice: None,
+        heading: heading.into(),
+        text,
+        action: Some(("/tokens".into(), "Back to API Tokens".into())),
+    };
+    (status, render(&page)).into_response()
+}
+
+/// "203.0.113.7 · curl/8.5.0": where a verification came from, as far as
+/// it is known.
+pub(super) fn client_label(sample: &keyward_store::VerificationSample) -> Option<String> {
+    let parts: Vec<&str> = [sample.client_ip.as_deref(), sample.user_agent.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|part| !part.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 /// `GET /tokens`
@@ -250,11 +280,17 @@ pub async fn list(
     let by_id: HashMap<&str, &Keyspace> = keyspaces.iter().map(|k| (k.id.as_str(), k)).collect();
     let owners = owner_names(&state, &page).await;
     let policy = state.engine.token_policy(&page.actor).await.ok();
+    let ids: Vec<String> = listed.items.iter().map(|record| record.id.clone()).collect();
+    // Where tokens were last used is a nicety: the table shows without it.
+    let mut last_uses = state.engine.last_uses(&page.actor, &ids).await.unwrap_or_default();
     let rows = listed
         .items
         .iter()
         .filter(|record| !record.management)
-        .map(|record| row(record, &by_id, &owners, policy.as_ref(), now))
+        .map(|record| Row {
+            last_client: last_uses.remove(&record.id).and_then(|sample| client_label(&sample)),
+            ..row(record, &by_id, &owners, policy.as_ref(), now)
+        })
         .collect();
     let next_page = listed.next.map(|cursor| {
         let mut url = url::form_urlencoded::Serializer::new(String::from("/tokens?"));
@@ -306,11 +342,14 @@ pub struct CreateInput {
     expires_on: String,
     allowed_ips: String,
     metadata: String,
+    /// Empty: the creator; else a service account's id.
+    owner: String,
 }
 
 #[derive(Default)]
 pub struct CreateErrors {
     form: Option<String>,
+    owner: Option<String>,
     name: Option<String>,
     keyspace_id: Option<String>,
     scopes: Option<String>,
@@ -330,6 +369,8 @@ struct NewTokenPage {
     catalog: Vec<CatalogScope>,
     expiry_presets: [(&'static str, &'static str); 6],
     policy_limit: Option<String>,
+    /// Whom the token may belong to; empty when only the creator.
+    owners: Vec<(String, String)>,
     input: CreateInput,
     errors: CreateErrors,
 }
@@ -356,7 +397,9 @@ async fn new_page(state: &AppState, page: &SignedInPage, input: CreateInput, err
         }
         Err(_) => None,
     };
+    let owners = owner_choices(state, page).await;
     let status = if errors.form.is_some()
+        || errors.owner.is_some()
         || errors.name.is_some()
         || errors.keyspace_id.is_some()
         || errors.scopes.is_some()
@@ -382,18 +425,40 @@ async fn new_page(state: &AppState, page: &SignedInPage, input: CreateInput, err
         catalog,
         expiry_presets: EXPIRY_PRESETS,
         policy_limit,
+        owners,
         input,
         errors,
     });
     (status, rendered).into_response()
 }
 
-/// `GET /tokens/new`
-pub async fn new_form(State(state): State<AppState>, page: SignedInPage) -> Response {
+/// Whom a new token may belong to, for those who may issue tokens for
+/// others: themselves (empty id) and each service account. Empty for
+/// developers, whose tokens are always their own.
+async fn owner_choices(state: &AppState, page: &SignedInPage) -> Vec<(String, String)> {
+    if !super::people::manages_everyones_tokens(page) {
+        return Vec::new();
+    }
+    let accounts = state.engine.list_service_accounts(&page.actor).await.unwrap_or_default();
+    if accounts.is_empty() {
+        return Vec::new();
+    }
+    let mut choices = vec![(String::new(), format!("You ({})", page.email))];
+    choices.extend(accounts.into_iter().map(|account| (account.id, format!("{} (service account)", account.name))));
+    choices
+}
+
+/// `GET /tokens/new` (`?owner=sa_…` preselects a service account)
+pub async fn new_form(
+    State(state): State<AppState>,
+    page: SignedInPage,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     if !page.actor.holds(management::TOKENS_WRITE) {
         return failed(EngineError::Forbidden { missing: vec![management::TOKENS_WRITE.into()] });
     }
-    new_page(&state, &page, CreateInput::default(), CreateErrors::default()).await
+    let input = CreateInput { owner: query.get("owner").cloned().unwrap_or_default(), ..CreateInput::default() };
+    new_page(&state, &page, input, CreateErrors::default()).await
 }
 
 /// Forms already submitted in this process: nonce → the token it created
@@ -547,6 +612,7 @@ pub async fn create(
         expires_on: form.get("expires_on"),
         allowed_ips: form.get("allowed_ips"),
         metadata: form.get("metadata"),
+        owner: form.get("owner"),
     };
     if !page.csrf_ok(&form) {
         let errors = CreateErrors {
@@ -617,6 +683,13 @@ pub async fn create(
     scopes.extend(input.extra_scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned));
     scopes.sort();
     scopes.dedup();
+    // The engine accepts any owner label from the API; the page offers only
+    // the creator and the organization's service accounts.
+    if !input.owner.is_empty() && !owner_choices(&state, &page).await.iter().any(|(id, _)| *id == input.owner) {
+        settle_submission(&nonce, None, now_micros);
+        let errors = CreateErrors { owner: Some("Pick one of the owners listed.".into()), ..CreateErrors::default() };
+        return new_page(&state, &page, input, errors).await;
+    }
     let request = NewToken {
         keyspace_id,
         name: input.name.clone(),
@@ -625,6 +698,7 @@ pub async fn create(
         expires_at,
         metadata,
         allowed_ips: input.allowed_ips.split_whitespace().map(str::to_owned).collect(),
+        owner: (!input.owner.is_empty()).then(|| input.owner.clone()),
         ..NewToken::default()
     };
     let issued = match state.engine.issue_token(&page.actor, request).await {
@@ -636,6 +710,7 @@ pub async fn create(
                 EngineError::Invalid(invalid) => match invalid.field {
                     "name" => errors.name = Some(invalid.message),
                     "keyspace_id" => errors.keyspace_id = Some(invalid.message),
+                    "owner" => errors.owner = Some("Pick one of the owners listed.".into()),
                     field if field.starts_with("scope") => errors.scopes = Some(invalid.message),
                     field if field.starts_with("expires") => errors.expires = Some(invalid.message),
                     field if field.starts_with("allowed_ips") => errors.allowed_ips = Some(invalid.message),
@@ -643,6 +718,7 @@ pub async fn create(
                     _ => errors.form = Some(invalid.message),
                 },
                 EngineError::NotFound("keyspace") => errors.keyspace_id = Some("Pick one of your keyspaces.".into()),
+                EngineError::NotOwner => errors.owner = Some("Your role creates tokens only for yourself.".into()),
                 EngineError::Escalation { scopes } => {
                     errors.scopes = Some(format!("You cannot grant scopes you do not hold: {}.", scopes.join(", ")))
                 }

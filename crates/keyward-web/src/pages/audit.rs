@@ -1,26 +1,22 @@
-//! Pages for those who run the organization, each shown only to roles
-//! that may use it: the audit log (filters, JSON-lines and CSV export)
-//! and the members page (members, pending invitations, inviting).
+//! The organization's audit log: filters by actor, action, token and
+//! dates, cursor pages, and export as JSON lines or CSV.
 
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::model::AuditEvent;
-use keyward_core::role::Role;
 use keyward_core::scope::management;
 use keyward_engine::EngineError;
 use keyward_server::AppState;
 use keyward_store::{AuditFilter, Cursor, PageRequest};
 
-use super::tokens::{failed, origin, owner_names, AuditLine};
+use super::tokens::{failed, owner_names, AuditLine};
 use super::{render, UserBar, When};
-use crate::form::FormData;
 use crate::session::SignedInPage;
 
 /// Most events one export holds; narrow the filters for more.
@@ -233,93 +229,6 @@ pub async fn export(
     let disposition = format!("attachment; filename=\"keyward-audit.{extension}\"");
     ([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
         .into_response()
-}
-
-#[derive(Template)]
-#[template(path = "members.html")]
-struct MembersPage {
-    signed_in: Option<UserBar>,
-    notice: Option<String>,
-    csrf: String,
-    may_invite: bool,
-    members: Vec<(String, String, When)>,
-    invitations: Vec<(String, String, When)>,
-    roles: [&'static str; 4],
-    email: String,
-    role: String,
-    error: Option<String>,
-    invitation_link: Option<String>,
-}
-
-async fn members_page(
-    state: &AppState,
-    page: &SignedInPage,
-    form: (String, String),
-    error: Option<String>,
-    invitation_link: Option<String>,
-) -> Response {
-    let now = micros_to_datetime(state.now_micros());
-    let members = match state.engine.list_members(&page.actor).await {
-        Ok(members) => members,
-        Err(error) => return failed(error),
-    };
-    let invitations = state.engine.list_invitations(&page.actor).await.unwrap_or_default();
-    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    let rendered = render(&MembersPage {
-        signed_in: Some(UserBar::from(page)),
-        notice: None,
-        csrf: page.csrf.clone(),
-        may_invite: page.actor.holds(management::MEMBERS_WRITE),
-        members: members
-            .into_iter()
-            .map(|m| (m.email, m.role.as_str().to_owned(), When::of(m.joined_at, now)))
-            .collect(),
-        invitations: invitations
-            .into_iter()
-            .filter(|invitation| invitation.accepted_at.is_none())
-            .map(|i| (i.email, i.role.as_str().to_owned(), When::of(i.expires_at, now)))
-            .collect(),
-        roles: ["developer", "viewer", "admin", "owner"],
-        email: form.0,
-        role: if form.1.is_empty() { "developer".into() } else { form.1 },
-        error,
-        invitation_link,
-    });
-    (status, rendered).into_response()
-}
-
-/// `GET /members`
-pub async fn members(State(state): State<AppState>, page: SignedInPage) -> Response {
-    if !page.actor.holds(management::MEMBERS_READ) {
-        return failed(EngineError::Forbidden { missing: vec![management::MEMBERS_READ.into()] });
-    }
-    members_page(&state, &page, (String::new(), String::new()), None, None).await
-}
-
-/// `POST /members/invite`: the invitation link is shown once, on this response.
-pub async fn invite(State(state): State<AppState>, page: SignedInPage, headers: HeaderMap, body: Bytes) -> Response {
-    let form = FormData::parse(&body);
-    let typed = (form.get("email"), form.get("role"));
-    if !page.csrf_ok(&form) {
-        let error = Some("This form expired or came from another page; send it again.".to_owned());
-        return (StatusCode::FORBIDDEN, members_page(&state, &page, typed, error, None).await).into_response();
-    }
-    let Ok(role) = typed.1.parse::<Role>() else {
-        return members_page(&state, &page, typed, Some("Pick one of the roles.".into()), None).await;
-    };
-    match state.engine.invite(&page.actor, &typed.0, role, None).await {
-        Ok(created) => {
-            let link = format!("{}/setup?invitation={}", origin(&headers), created.secret.expose());
-            members_page(&state, &page, (String::new(), String::new()), None, Some(link)).await
-        }
-        Err(EngineError::Invalid(invalid)) => members_page(&state, &page, typed, Some(invalid.message), None).await,
-        Err(EngineError::Forbidden { .. }) | Err(EngineError::Escalation { .. }) => {
-            let error = "You cannot invite someone with more standing than your own.".to_owned();
-            members_page(&state, &page, typed, Some(error), None).await
-        }
-        Err(EngineError::Conflict(message)) => members_page(&state, &page, typed, Some(message), None).await,
-        Err(other) => failed(other),
-    }
 }
 
 #[cfg(test)]
