@@ -541,6 +541,8 @@ pub mod actions {
     pub const KEYSPACE_CREATED: &str = "keyspace.created";
     /// An organization's token policy was replaced.
     pub const POLICY_CHANGED: &str = "organization.policy_changed";
+    /// An organization was given a new name.
+    pub const ORGANIZATION_RENAMED: &str = "organization.renamed";
     /// A keyspace's lifecycle settings (rotation period, inactivity) changed.
     pub const KEYSPACE_LIFECYCLE_CHANGED: &str = "keyspace.lifecycle_changed";
     /// A keyspace's scope catalog was replaced.

@@ -467,6 +467,28 @@ impl Engine {
         Ok(Founded { organization, management_keyspace: keyspace, admin: Issued { secret, record }, admin_digest })
     }
 
+    /// Renames the actor's own organization (owners: it takes the policy
+    /// scope, which only they hold).
+    pub async fn rename_organization(&self, actor: &Actor, name: &str) -> Result<Organization, EngineError> {
+        actor.require(management::POLICIES_WRITE)?;
+        let name = validate::name("name", name)?;
+        let before = self.store.get_organization(actor.org_id()).await?.ok_or(EngineError::NotFound("organization"))?;
+        if before.name == name {
+            return Ok(before);
+        }
+        let event = self.event(
+            actor,
+            actions::ORGANIZATION_RENAMED,
+            "organization",
+            actor.org_id(),
+            json!({"name_before": before.name, "name_after": name}),
+        )?;
+        self.store
+            .rename_organization(actor.org_id(), &name, &event)
+            .await?
+            .ok_or(EngineError::NotFound("organization"))
+    }
+
     /// The token policy of the actor's organization.
     pub async fn token_policy(&self, actor: &Actor) -> Result<TokenPolicy, EngineError> {
         let organization =

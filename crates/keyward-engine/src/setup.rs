@@ -93,13 +93,15 @@ impl Engine {
     }
 
     /// Redeems the setup code: creates `email`'s account as owner of the
-    /// operator organization and signs it in. Bad input leaves the code
-    /// usable, so a typo costs nothing.
+    /// operator organization, names it `organization_name` when given, and
+    /// signs the owner in. Bad input leaves the code usable, so a typo
+    /// costs nothing.
     pub async fn complete_setup(
         &self,
         code: &str,
         email: &str,
         password: &str,
+        organization_name: Option<&str>,
         context: &RequestContext,
     ) -> Result<NewSession, EngineError> {
         if !self.setup_code_valid(code) {
@@ -107,6 +109,7 @@ impl Engine {
         }
         let email = validate::email(email)?;
         validate::new_password(password)?;
+        let organization_name = organization_name.map(|name| validate::name("organization_name", name)).transpose()?;
         let operator = self.store.operator_organization().await?.ok_or_else(setup_invalid)?;
         if !self.store.list_members(&operator.id).await?.is_empty() || !self.setup.take(code, self.clock.now_micros()) {
             return Err(setup_invalid());
@@ -133,6 +136,22 @@ impl Engine {
             json!({"email": invitation.email, "role": Role::Owner, "expires_at": invitation.expires_at, "setup": true}),
         )?;
         self.store.create_invitation(&invitation, &TokenDigest::of(secret.expose()), &event).await?;
-        self.accept_invitation(secret.expose(), password, context).await
+        let session = self.accept_invitation(secret.expose(), password, context).await?;
+        if let Some(organization_name) = organization_name.filter(|name| *name != operator.name) {
+            let event = self.event_in(
+                &operator.id,
+                &system,
+                actions::ORGANIZATION_RENAMED,
+                "organization",
+                &operator.id,
+                json!({"name_before": operator.name, "name_after": organization_name, "setup": true}),
+            )?;
+            // The owner exists and is signed in: a failed rename is theirs to
+            // redo on the policy page, not a reason to fail the setup.
+            if let Err(error) = self.store.rename_organization(&operator.id, &organization_name, &event).await {
+                tracing::error!(%error, "naming the organization at setup failed");
+            }
+        }
+        Ok(session)
     }
 }

@@ -589,6 +589,20 @@ pub async fn token_policies_and_active_counts(store: &dyn Store) {
     foreign.org_id = "org_missing".into();
     assert!(store.set_token_policy("org_missing", &policy, &foreign).await.unwrap().is_none());
 
+    let renamed = event(actions::ORGANIZATION_RENAMED, "organization", ORG, at(3));
+    let organization = store.rename_organization(ORG, "Acme Payments", &renamed).await.unwrap().unwrap();
+    assert_eq!(
+        (organization.name.as_str(), &organization.token_policy),
+        ("Acme Payments", &policy),
+        "only the name changes"
+    );
+    assert_eq!(store.get_organization(ORG).await.unwrap().unwrap().name, "Acme Payments");
+    let filter = AuditFilter { action: Some(actions::ORGANIZATION_RENAMED.into()), ..AuditFilter::default() };
+    assert_eq!(store.list_audit(ORG, &filter, &PageRequest::first()).await.unwrap().items.len(), 1, "audited with it");
+    let mut foreign = event(actions::ORGANIZATION_RENAMED, "organization", "org_missing", at(4));
+    foreign.org_id = "org_missing".into();
+    assert!(store.rename_organization("org_missing", "x", &foreign).await.unwrap().is_none());
+
     for (n, (expires, revoked)) in
         [(None, None), (Some(at(50)), None), (Some(at(200)), None), (None, Some(at(30)))].into_iter().enumerate()
     {

@@ -368,6 +368,29 @@ impl Store for PostgresStore {
         }))
     }
 
+    async fn rename_organization(
+        &self,
+        org: &str,
+        name: &str,
+        event: &AuditEvent,
+    ) -> Result<Option<Organization>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let row: Option<OrganizationRow> = sqlx::query_as(&format!(
+            "UPDATE organizations SET name = $1 WHERE id = $2 RETURNING {ORGANIZATION_COLUMNS}"
+        ))
+        .bind(name)
+        .bind(org)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        row.into_organization().map(Some)
+    }
+
     async fn set_token_policy(
         &self,
         org: &str,

@@ -367,6 +367,28 @@ impl Store for SqliteStore {
         }))
     }
 
+    async fn rename_organization(
+        &self,
+        org: &str,
+        name: &str,
+        event: &AuditEvent,
+    ) -> Result<Option<Organization>, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let row: Option<OrganizationRow> =
+            sqlx::query_as(&format!("UPDATE organizations SET name = ? WHERE id = ? RETURNING {ORGANIZATION_COLUMNS}"))
+                .bind(name)
+                .bind(org)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        row.into_organization().map(Some)
+    }
+
     async fn set_token_policy(
         &self,
         org: &str,

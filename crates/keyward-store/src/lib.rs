@@ -489,6 +489,16 @@ pub trait Store: Send + Sync + 'static {
     /// Every organization, newest first (the operator's view).
     async fn list_organizations(&self, page: &PageRequest) -> Result<Page<Organization>, StoreError>;
 
+    /// Renames `org`, with its audit event in the same transaction.
+    /// Returns the organization after the change, `None` when there is no
+    /// such organization.
+    async fn rename_organization(
+        &self,
+        org: &str,
+        name: &str,
+        event: &AuditEvent,
+    ) -> Result<Option<Organization>, StoreError>;
+
     /// Replaces the token policy of `org`. Returns the organization after
     /// the change, `None` when there is no such organization.
     async fn set_token_policy(

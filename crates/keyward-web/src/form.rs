@@ -23,6 +23,11 @@ impl FormData {
         self.0.iter().find(|(field, _)| field == name).map(|(_, value)| value.clone()).unwrap_or_default()
     }
 
+    /// Whether the form has a field `name` at all (even empty).
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(field, _)| field == name)
+    }
+
     /// Every non-empty value of `name`, in order.
     pub fn all(&self, name: &str) -> Vec<String> {
         self.0
@@ -45,5 +50,6 @@ mod tests {
         assert_eq!(form.all("scope"), ["a:read", "b:write"]);
         assert_eq!(form.get("missing"), "");
         assert_eq!(form.raw("password"), " x ");
+        assert!(form.has("scope") && !form.has("missing"));
     }
 }

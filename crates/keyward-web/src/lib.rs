@@ -61,6 +61,7 @@ pub fn pages() -> Router<AppState> {
         .route("/keyspaces/{id}/lifecycle", post(pages::keyspaces::save_lifecycle))
         .route("/scopes", get(pages::keyspaces::scopes))
         .route("/policies", get(pages::policies::show).post(pages::policies::save))
+        .route("/policies/organization", post(pages::policies::rename))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
         .layer(middleware::from_fn(security_headers))

@@ -134,11 +134,23 @@ async fn setup_takes_the_printed_code_once_keeps_typed_input_and_lands_on_the_to
     assert!(html.contains("id=\"password-error\""), "{html}");
     assert!(html.contains("value=\"owner@example.com\""));
     assert!(!html.contains("short-pw"));
+    // An unusable organization name is answered by its field, and kept.
+    let unnamed = [
+        ("form_token", token.as_str()),
+        ("code", &code),
+        ("email", "owner@example.com"),
+        ("organization_name", "   "),
+        ("password", "correct horse battery"),
+    ];
+    let retry = site.post("/setup", &form_cookie, &unnamed).await;
+    assert_eq!(retry.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(retry.text().await.unwrap().contains("id=\"organization-error\""));
 
     let good = [
         ("form_token", token.as_str()),
         ("code", &code),
         ("email", "owner@example.com"),
+        ("organization_name", "Acme Payments"),
         ("password", "correct horse battery"),
     ];
     let done = site.post("/setup", &form_cookie, &good).await;
@@ -163,6 +175,18 @@ async fn setup_takes_the_printed_code_once_keeps_typed_input_and_lands_on_the_to
     let members = site.api(reqwest::Method::GET, "/v1/members", json!(null)).await;
     assert_eq!(members["data"][0]["email"], "owner@example.com", "{members}");
     assert_eq!(members["data"][0]["role"], "owner");
+    let organization = site.engine.store().operator_organization().await.unwrap().unwrap();
+    assert_eq!(organization.name, "Acme Payments", "named at setup");
+
+    // Renamed later from the policy page, with the change in the audit log.
+    let csrf = field(&site.get("/policies", &session).await.text().await.unwrap(), "csrf");
+    let blank = site.post("/policies/organization", &session, &[("csrf", &csrf), ("organization_name", "")]).await;
+    assert_eq!(blank.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let renamed =
+        site.post("/policies/organization", &session, &[("csrf", &csrf), ("organization_name", "Acme Inc")]).await;
+    assert!(renamed.text().await.unwrap().contains("now called Acme Inc"));
+    let audit = site.get("/audit?action=organization.renamed", &session).await.text().await.unwrap();
+    assert!(audit.contains("Acme Payments") && audit.contains("Acme Inc"), "{audit}");
 }
 
 #[tokio::test]

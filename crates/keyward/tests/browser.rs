@@ -333,8 +333,13 @@ async fn from_the_setup_link_to_a_verified_call_and_every_token_action() {
         let members = until(&browser, "owner@example.com").await;
         assert!(!members.contains("Invite someone"), "{role} may invite");
         browser.goto(&format!("{}/tokens", server.base)).await.unwrap();
-        let may_create = source(&browser).await.contains("href=\"/tokens/new\"");
-        assert_eq!(may_create, role == "developer", "{role}");
+        let page = source(&browser).await;
+        assert_eq!(page.contains("href=\"/tokens/new\""), role == "developer", "{role}");
+        assert!(!page.contains("href=\"/policies\""), "{role} is offered the policy page");
+        browser.goto(&format!("{}/policies", server.base)).await.unwrap();
+        until(&browser, "Not allowed for your role").await;
+        browser.goto(&format!("{}/keyspaces", server.base)).await.unwrap();
+        assert!(!until(&browser, "payments").await.contains("Create a keyspace"), "{role} may create keyspaces");
         if role == "viewer" {
             browser.goto(&format!("{}/tokens/new", server.base)).await.unwrap();
             until(&browser, "does not allow").await;
@@ -346,5 +351,66 @@ async fn from_the_setup_link_to_a_verified_call_and_every_token_action() {
         find(&browser, Locator::Css("#password")).await.send_keys("correct horse battery").await.unwrap();
         find(&browser, Locator::Css("form button.primary")).await.click().await.unwrap();
     }
+    until(&browser, "API Tokens").await;
+
+    // The table sorts by a column and filters as you type (within the page;
+    // Enter searches the store), and "/" jumps to the search.
+    let names = "return Array.from(document.querySelectorAll('#tokens-table tbody tr'))\
+                 .filter(row => !row.hidden).map(row => row.dataset.name)";
+    find(&browser, Locator::Css("button[aria-label='Sort by Name']")).await.click().await.unwrap();
+    let ascending = browser.execute(names, vec![]).await.unwrap();
+    assert_eq!(ascending[0], "batch one", "{ascending}");
+    find(&browser, Locator::Css("button[aria-label='Sort by Name']")).await.click().await.unwrap();
+    let descending = browser.execute(names, vec![]).await.unwrap();
+    assert_eq!(descending[0], "payments api", "{descending}");
+    find(&browser, Locator::Css("body")).await.send_keys("/").await.unwrap();
+    let focused = browser.execute("return document.activeElement.id", vec![]).await.unwrap();
+    assert_eq!(focused, "q", "/ focuses the search");
+    browser.active_element().await.unwrap().send_keys("batch").await.unwrap();
+    until(&browser, "2 of").await;
+    assert_eq!(browser.execute(names, vec![]).await.unwrap(), json!(["batch two", "batch one"]));
+
+    // A keyspace with its scope catalog, a service account owning a token,
+    // and the policy: each made on its page.
+    browser.goto(&format!("{}/keyspaces", server.base)).await.unwrap();
+    find(&browser, Locator::Css("#name")).await.send_keys("billing").await.unwrap();
+    find(&browser, Locator::Css("form[action='/keyspaces'] button")).await.click().await.unwrap();
+    until(&browser, "Keyspace created").await;
+    find(&browser, Locator::Css("input[name=restrict][value=catalog]")).await.click().await.unwrap();
+    find(&browser, Locator::Css("#catalog"))
+        .await
+        .send_keys("invoices:read Read invoices\ninvoices:write Create and change invoices")
+        .await
+        .unwrap();
+    find(&browser, Locator::Css("form[action$='/scopes'] button")).await.click().await.unwrap();
+    until(&browser, "2 scopes in the catalog").await;
+    screenshot(&browser, "10-keyspace").await;
+    browser.goto(&format!("{}/service-accounts", server.base)).await.unwrap();
+    find(&browser, Locator::Css("#name")).await.send_keys("nightly export").await.unwrap();
+    find(&browser, Locator::Css("form[action='/service-accounts'] button")).await.click().await.unwrap();
+    until(&browser, "nightly export created").await;
+    find(&browser, Locator::LinkText("Create token")).await.click().await.unwrap();
+    find(&browser, Locator::Css("#name")).await.send_keys("export job").await.unwrap();
+    find(&browser, Locator::Css("form button.primary")).await.click().await.unwrap();
+    let owned = find(&browser, Locator::Css("#secret")).await.prop("value").await.unwrap().unwrap();
+    let owner = verify(&server.base, &server.admin, &owned).await["owner"].clone();
+    assert!(owner.as_str().is_some_and(|owner| owner.starts_with("sa_")), "{owner}");
+    browser.goto(&format!("{}/service-accounts", server.base)).await.unwrap();
+    until(&browser, "nightly export").await;
+    screenshot(&browser, "11-service-accounts").await;
+    browser.goto(&format!("{}/policies", server.base)).await.unwrap();
+    find(&browser, Locator::Css("input[name=require_expiry]")).await.click().await.unwrap();
+    find(&browser, Locator::Css("#max_lifetime")).await.send_keys("90d").await.unwrap();
+    find(&browser, Locator::Css("form[action='/policies'] button")).await.click().await.unwrap();
+    until(&browser, "Policy saved").await;
+    screenshot(&browser, "12-policy").await;
+
+    // On a phone's width the tokens screen still reads.
+    browser.set_window_size(390, 844).await.unwrap();
+    browser.goto(&format!("{}/tokens", server.base)).await.unwrap();
+    until(&browser, "export job").await;
+    let overflow = browser.execute("return document.body.scrollWidth <= window.innerWidth + 1", vec![]).await.unwrap();
+    assert_eq!(overflow, json!(true), "the page scrolls sideways on a phone (only the table may)");
+    screenshot(&browser, "13-tokens-phone").await;
     browser.close().await.unwrap();
 }

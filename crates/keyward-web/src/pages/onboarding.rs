@@ -24,6 +24,7 @@ pub struct Errors {
     pub form: Option<String>,
     pub email: Option<String>,
     pub password: Option<String>,
+    pub organization_name: Option<String>,
 }
 
 #[derive(Template)]
@@ -138,9 +139,18 @@ fn with_form_cookie(mut response: Response, cookie: Option<axum::http::HeaderVal
     response
 }
 
-async fn setup_page(state: &AppState, headers: &HeaderMap, code: String, email: String, errors: Errors) -> Response {
+/// What the setup form holds: the code it redeems and what was typed
+/// (`None` for the organization's name: its current one).
+struct SetupTyped {
+    code: String,
+    email: String,
+    organization_name: Option<String>,
+}
+
+async fn setup_page(state: &AppState, headers: &HeaderMap, typed: SetupTyped, errors: Errors) -> Response {
+    let SetupTyped { code, email, organization_name } = typed;
     let organization = match state.engine.store().operator_organization().await {
-        Ok(Some(organization)) => organization.name,
+        Ok(Some(organization)) => organization_name.unwrap_or(organization.name),
         Ok(None) => return invalid_setup_link(),
         Err(error) => {
             tracing::error!(%error, "cannot read the operator organization");
@@ -165,7 +175,8 @@ pub async fn setup_form(
     if !state.engine.setup_code_valid(&code) {
         return invalid_setup_link();
     }
-    setup_page(&state, &headers, code, String::new(), Errors::default()).await
+    let typed = SetupTyped { code, email: String::new(), organization_name: None };
+    setup_page(&state, &headers, typed, Errors::default()).await
 }
 
 /// `POST /setup`: creates the owner and goes straight to the tokens screen.
@@ -179,15 +190,19 @@ pub async fn complete_setup(
     if !form.get("invitation").is_empty() {
         return accept(&state, &context, &headers, &form).await;
     }
-    let (code, email) = (form.get("code"), form.get("email"));
+    let (code, email, organization_name) = (form.get("code"), form.get("email"), form.get("organization_name"));
     if !state.engine.setup_code_valid(&code) {
         return invalid_setup_link();
     }
+    let typed =
+        SetupTyped { code: code.clone(), email: email.clone(), organization_name: Some(organization_name.clone()) };
     if !form_token_ok(&headers, &form) {
         let errors = Errors { form: Some(EXPIRED_FORM.into()), ..Errors::default() };
-        return setup_page(&state, &headers, code, email, errors).await;
+        return setup_page(&state, &headers, typed, errors).await;
     }
-    match state.engine.complete_setup(&code, &email, &form.raw("password"), &context).await {
+    // A form without the field (an older page) keeps the current name.
+    let naming = form.has("organization_name").then_some(organization_name.as_str());
+    match state.engine.complete_setup(&code, &email, &form.raw("password"), naming, &context).await {
         Ok(session) => {
             let mut response = Redirect::to("/tokens?welcome=1").into_response();
             if let Some(cookie) = session_set_cookie(&session, state.now_micros()) {
@@ -200,9 +215,10 @@ pub async fn complete_setup(
             match invalid.field {
                 "email" => errors.email = Some(invalid.message),
                 "password" => errors.password = Some(invalid.message),
+                "organization_name" => errors.organization_name = Some(invalid.message),
                 _ => errors.form = Some(invalid.message),
             }
-            (StatusCode::UNPROCESSABLE_ENTITY, setup_page(&state, &headers, code, email, errors).await).into_response()
+            (StatusCode::UNPROCESSABLE_ENTITY, setup_page(&state, &headers, typed, errors).await).into_response()
         }
         Err(EngineError::Rejected { code: "setup_invalid", .. }) => invalid_setup_link(),
         Err(error) => {

@@ -1,6 +1,6 @@
-//! The token policy page, for owners: the organization's rules for new
-//! tokens (lifetimes, scopes, IP allowlists, rotation, inactivity) in
-//! units people write ("90d"), and the live tokens that break them now.
+//! The token policy page, for owners: the organization's name, its rules
+//! for new tokens (lifetimes, scopes, IP allowlists, rotation, inactivity)
+//! in units people write ("90d"), and the live tokens that break them now.
 
 use std::collections::HashMap;
 
@@ -162,6 +162,7 @@ struct PoliciesPage {
     signed_in: Option<UserBar>,
     notice: Option<String>,
     csrf: String,
+    organization_name: String,
     form: PolicyForm,
     errors: HashMap<&'static str, String>,
     violations: Vec<ViolationLine>,
@@ -201,15 +202,35 @@ async fn policies_page(
     errors: HashMap<&'static str, String>,
     notice: Option<String>,
 ) -> Response {
+    named_policies_page(state, page, None, form, errors, notice).await
+}
+
+/// The page, with the organization name as typed (`None`: as stored).
+async fn named_policies_page(
+    state: &AppState,
+    page: &SignedInPage,
+    organization_name: Option<String>,
+    form: PolicyForm,
+    errors: HashMap<&'static str, String>,
+    notice: Option<String>,
+) -> Response {
     let (violations, scanned_all) = match violations(state, page).await {
         Ok(found) => found,
         Err(error) => return failed(error),
+    };
+    let organization_name = match organization_name {
+        Some(name) => name,
+        None => match state.engine.get_organization(&page.actor, page.actor.org_id()).await {
+            Ok(organization) => organization.name,
+            Err(error) => return failed(error),
+        },
     };
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let rendered = render(&PoliciesPage {
         signed_in: Some(UserBar::from(page)),
         notice,
         csrf: page.csrf.clone(),
+        organization_name,
         form,
         errors,
         violations,
@@ -265,6 +286,38 @@ pub async fn save(State(state): State<AppState>, page: SignedInPage, body: Bytes
         Err(EngineError::Invalid(invalid)) => {
             let errors = HashMap::from([(form_field(invalid.field), invalid.message)]);
             policies_page(&state, &page, form, errors, None).await
+        }
+        Err(error) => failed(error),
+    }
+}
+
+/// `POST /policies/organization`: renames the organization.
+pub async fn rename(State(state): State<AppState>, page: SignedInPage, body: Bytes) -> Response {
+    if !page.actor.holds(management::POLICIES_WRITE) {
+        return forbidden();
+    }
+    let submitted = FormData::parse(&body);
+    let name = submitted.get("organization_name");
+    let current = match state.engine.token_policy(&page.actor).await {
+        Ok(policy) => PolicyForm::of(&policy),
+        Err(error) => return failed(error),
+    };
+    if !page.csrf_ok(&submitted) {
+        let errors = HashMap::from([(
+            "organization_name",
+            "This form expired or came from another page; send it again.".into(),
+        )]);
+        let response = named_policies_page(&state, &page, Some(name), current, errors, None).await;
+        return (StatusCode::FORBIDDEN, response).into_response();
+    }
+    match state.engine.rename_organization(&page.actor, &name).await {
+        Ok(organization) => {
+            let notice = format!("Your organization is now called {}.", organization.name);
+            named_policies_page(&state, &page, None, current, HashMap::new(), Some(notice)).await
+        }
+        Err(EngineError::Invalid(invalid)) => {
+            let errors = HashMap::from([("organization_name", format!("The name {}.", invalid.message))]);
+            named_policies_page(&state, &page, Some(name), current, errors, None).await
         }
         Err(error) => failed(error),
     }
