@@ -323,6 +323,9 @@ async fn from_the_setup_link_to_a_verified_call_and_every_token_action() {
             screenshot(&browser, "9-members").await;
         }
         find(&browser, Locator::Css("form[action='/sign-out'] button")).await.click().await.unwrap();
+        // The sign-out's redirect must land before the next navigation, or
+        // it may arrive after it and leave the browser on the sign-in page.
+        until(&browser, "<title>Sign in").await;
         browser.goto(&link).await.unwrap();
         find(&browser, Locator::Css("#password")).await.send_keys("another long password").await.unwrap();
         find(&browser, Locator::Css("form button.primary")).await.click().await.unwrap();
@@ -346,7 +349,7 @@ async fn from_the_setup_link_to_a_verified_call_and_every_token_action() {
             browser.goto(&format!("{}/tokens", server.base)).await.unwrap();
         }
         find(&browser, Locator::Css("form[action='/sign-out'] button")).await.click().await.unwrap();
-        browser.goto(&format!("{}/sign-in", server.base)).await.unwrap();
+        until(&browser, "<title>Sign in").await;
         find(&browser, Locator::Css("#email")).await.send_keys("owner@example.com").await.unwrap();
         find(&browser, Locator::Css("#password")).await.send_keys("correct horse battery").await.unwrap();
         find(&browser, Locator::Css("form button.primary")).await.click().await.unwrap();
