@@ -211,9 +211,42 @@ async fn live_token_count(state: &AppState, page: &SignedInPage, owner: &str) ->
     }
 }
 
+#[derive(Clone, Copy)]
 enum Removing {
     Member,
     ServiceAccount,
+}
+
+/// Who is being removed, as the confirmation names them.
+struct Removable {
+    /// What the person types: an email or a service account's name.
+    name: String,
+    what: &'static str,
+    /// The list page, which the removal returns to.
+    path: &'static str,
+    /// Emails are compared without case, as they are stored.
+    case_insensitive: bool,
+}
+
+async fn removable(state: &AppState, page: &SignedInPage, removing: Removing, id: &str) -> Result<Removable, Response> {
+    match removing {
+        Removing::Member => {
+            let members = state.engine.list_members(&page.actor).await.map_err(failed)?;
+            let member = members
+                .into_iter()
+                .find(|member| member.user_id == id)
+                .ok_or_else(|| failed(EngineError::NotFound("member")))?;
+            Ok(Removable { name: member.email, what: "email", path: "/members", case_insensitive: true })
+        }
+        Removing::ServiceAccount => {
+            let accounts = state.engine.list_service_accounts(&page.actor).await.map_err(failed)?;
+            let account = accounts
+                .into_iter()
+                .find(|account| account.id == id)
+                .ok_or_else(|| failed(EngineError::NotFound("service account")))?;
+            Ok(Removable { name: account.name, what: "name", path: "/service-accounts", case_insensitive: false })
+        }
+    }
 }
 
 /// The confirmation page for removing a member or a service account.
@@ -224,39 +257,21 @@ async fn confirm_page(
     id: &str,
     error: Option<String>,
 ) -> Response {
-    let (expected, what, path, back) = match removing {
-        Removing::Member => {
-            let members = match state.engine.list_members(&page.actor).await {
-                Ok(members) => members,
-                Err(error) => return failed(error),
-            };
-            match members.into_iter().find(|member| member.user_id == id) {
-                Some(member) => (member.email, "email", "members", "/members"),
-                None => return failed(EngineError::NotFound("member")),
-            }
-        }
-        Removing::ServiceAccount => {
-            let accounts = match state.engine.list_service_accounts(&page.actor).await {
-                Ok(accounts) => accounts,
-                Err(error) => return failed(error),
-            };
-            match accounts.into_iter().find(|account| account.id == id) {
-                Some(account) => (account.name, "name", "service-accounts", "/service-accounts"),
-                None => return failed(EngineError::NotFound("service account")),
-            }
-        }
+    let target = match removable(state, page, removing, id).await {
+        Ok(target) => target,
+        Err(response) => return response,
     };
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let rendered = render(&ConfirmRemovePage {
         signed_in: Some(UserBar::from(page)),
         notice: None,
         csrf: page.csrf.clone(),
-        heading: format!("Remove {expected}?"),
+        heading: format!("Remove {}?", target.name),
         live_tokens: live_token_count(state, page, id).await,
-        expected,
-        what,
-        action: format!("/{path}/{id}/remove"),
-        back,
+        what: target.what,
+        action: format!("{}/{id}/remove", target.path),
+        back: target.path,
+        expected: target.name,
         error,
     });
     (status, rendered).into_response()
@@ -286,8 +301,7 @@ pub async fn confirm_member_removal(
     confirm_page(&state, &page, Removing::Member, &user_id, None).await
 }
 
-/// Whether the typed confirmation names what is removed (emails are
-/// compared without case, as they are stored).
+/// Whether the typed confirmation names what is removed.
 fn confirmed(form: &FormData, expected: &str, case_insensitive: bool) -> bool {
     let typed = form.get("confirm");
     if case_insensitive {
@@ -297,10 +311,42 @@ fn confirmed(form: &FormData, expected: &str, case_insensitive: bool) -> bool {
     }
 }
 
-fn removal_done(path: &str, who: &str, revoked: usize) -> Response {
-    let mut url = url::form_urlencoded::Serializer::new(format!("{path}?"));
-    url.append_pair("removed", who).append_pair("revoked", &revoked.to_string());
-    Redirect::to(&url.finish()).into_response()
+/// Removes a member (ending their sessions) or a service account, once the
+/// name is typed; either way every token they own is revoked.
+async fn remove(state: &AppState, page: &SignedInPage, removing: Removing, id: &str, body: &Bytes) -> Response {
+    if let Some(refused) = unless_manager(page) {
+        return refused;
+    }
+    let form = FormData::parse(body);
+    if !page.csrf_ok(&form) {
+        let response = confirm_page(state, page, removing, id, Some(CSRF_EXPIRED.into())).await;
+        return (StatusCode::FORBIDDEN, response).into_response();
+    }
+    let target = match removable(state, page, removing, id).await {
+        Ok(target) => target,
+        Err(response) => return response,
+    };
+    if !confirmed(&form, &target.name, target.case_insensitive) {
+        let error = format!("Type {} exactly to confirm; nothing was removed.", target.name);
+        return confirm_page(state, page, removing, id, Some(error)).await;
+    }
+    let removed = match removing {
+        Removing::Member => state.engine.remove_member(&page.actor, id).await,
+        Removing::ServiceAccount => state.engine.remove_service_account(&page.actor, id).await,
+    };
+    match removed {
+        Ok(revoked) => {
+            let mut url = url::form_urlencoded::Serializer::new(format!("{}?", target.path));
+            url.append_pair("removed", &target.name).append_pair("revoked", &revoked.len().to_string());
+            Redirect::to(&url.finish()).into_response()
+        }
+        Err(EngineError::Rejected { detail, .. }) => confirm_page(state, page, removing, id, Some(detail)).await,
+        Err(EngineError::Escalation { .. }) => {
+            let error = "Only an owner can remove an owner.".to_owned();
+            confirm_page(state, page, removing, id, Some(error)).await
+        }
+        Err(error) => failed(error),
+    }
 }
 
 /// `POST /members/{id}/remove`: ends their sessions and revokes the tokens
@@ -311,36 +357,7 @@ pub async fn remove_member(
     Path(user_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = unless_manager(&page) {
-        return refused;
-    }
-    let form = FormData::parse(&body);
-    if !page.csrf_ok(&form) {
-        let response = confirm_page(&state, &page, Removing::Member, &user_id, Some(CSRF_EXPIRED.into())).await;
-        return (StatusCode::FORBIDDEN, response).into_response();
-    }
-    let members = match state.engine.list_members(&page.actor).await {
-        Ok(members) => members,
-        Err(error) => return failed(error),
-    };
-    let Some(member) = members.into_iter().find(|member| member.user_id == user_id) else {
-        return failed(EngineError::NotFound("member"));
-    };
-    if !confirmed(&form, &member.email, true) {
-        let error = format!("Type {} exactly to confirm; nothing was removed.", member.email);
-        return confirm_page(&state, &page, Removing::Member, &user_id, Some(error)).await;
-    }
-    match state.engine.remove_member(&page.actor, &user_id).await {
-        Ok(revoked) => removal_done("/members", &member.email, revoked.len()),
-        Err(EngineError::Rejected { detail, .. }) => {
-            confirm_page(&state, &page, Removing::Member, &user_id, Some(detail)).await
-        }
-        Err(EngineError::Escalation { .. }) => {
-            let error = "Only an owner can remove an owner.".to_owned();
-            confirm_page(&state, &page, Removing::Member, &user_id, Some(error)).await
-        }
-        Err(error) => failed(error),
-    }
+    remove(&state, &page, Removing::Member, &user_id, &body).await
 }
 
 pub struct AccountLine {
@@ -451,29 +468,7 @@ pub async fn remove_service_account(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = unless_manager(&page) {
-        return refused;
-    }
-    let form = FormData::parse(&body);
-    if !page.csrf_ok(&form) {
-        let response = confirm_page(&state, &page, Removing::ServiceAccount, &id, Some(CSRF_EXPIRED.into())).await;
-        return (StatusCode::FORBIDDEN, response).into_response();
-    }
-    let accounts = match state.engine.list_service_accounts(&page.actor).await {
-        Ok(accounts) => accounts,
-        Err(error) => return failed(error),
-    };
-    let Some(account) = accounts.into_iter().find(|account| account.id == id) else {
-        return failed(EngineError::NotFound("service account"));
-    };
-    if !confirmed(&form, &account.name, false) {
-        let error = format!("Type {} exactly to confirm; nothing was removed.", account.name);
-        return confirm_page(&state, &page, Removing::ServiceAccount, &id, Some(error)).await;
-    }
-    match state.engine.remove_service_account(&page.actor, &id).await {
-        Ok(revoked) => removal_done("/service-accounts", &account.name, revoked.len()),
-        Err(error) => failed(error),
-    }
+    remove(&state, &page, Removing::ServiceAccount, &id, &body).await
 }
 
 #[cfg(test)]
