@@ -11,12 +11,11 @@ use chrono::{NaiveDate, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::model::AuditEvent;
 use keyward_core::scope::management;
-use keyward_engine::EngineError;
 use keyward_server::AppState;
 use keyward_store::{AuditFilter, Cursor, PageRequest};
 
-use super::tokens::{failed, owner_names, AuditLine};
-use super::{render, UserBar, When};
+use super::tokens::{owner_names, AuditLine};
+use super::{failed, refused_without, render, UserBar, When};
 use crate::session::SignedInPage;
 
 /// Most events one export holds; narrow the filters for more.
@@ -92,8 +91,8 @@ pub async fn audit(
     page: SignedInPage,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if !page.actor.holds(management::AUDIT_READ) {
-        return failed(EngineError::Forbidden { missing: vec![management::AUDIT_READ.into()] });
+    if let Some(refused) = refused_without(&page, management::AUDIT_READ) {
+        return refused;
     }
     let audit_query = AuditQuery::from(&query);
     let now = micros_to_datetime(state.now_micros());
@@ -177,8 +176,8 @@ pub async fn export(
     page: SignedInPage,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if !page.actor.holds(management::AUDIT_READ) {
-        return failed(EngineError::Forbidden { missing: vec![management::AUDIT_READ.into()] });
+    if let Some(refused) = refused_without(&page, management::AUDIT_READ) {
+        return refused;
     }
     let csv = match query.get("format").map(String::as_str) {
         Some("csv") => true,

@@ -19,12 +19,10 @@ use keyward_engine::{EngineError, NewKeyspace};
 use keyward_server::AppState;
 use keyward_store::PageRequest;
 
-use super::tokens::failed;
-use super::{render, UserBar, When};
+use super::policies::duration_text;
+use super::{failed, render, UserBar, When, CSRF_EXPIRED};
 use crate::form::FormData;
 use crate::session::SignedInPage;
-
-const CSRF_EXPIRED: &str = "This form expired or came from another page; send it again.";
 
 /// A keyspace as the pages show it.
 pub struct KeyspaceLine {
@@ -64,10 +62,6 @@ impl KeyspaceLine {
             created: When::of(keyspace.created_at, now),
         }
     }
-}
-
-fn duration_text(seconds: i64) -> String {
-    super::policies::duration_text(seconds)
 }
 
 /// What was typed in the create form.
@@ -160,7 +154,7 @@ impl KeyspacesPage {
     }
 }
 
-async fn all_keyspaces(state: &AppState, page: &SignedInPage) -> Result<Vec<Keyspace>, EngineError> {
+pub(super) async fn all_keyspaces(state: &AppState, page: &SignedInPage) -> Result<Vec<Keyspace>, EngineError> {
     Ok(state.engine.list_keyspaces(&page.actor, &PageRequest::new(Some(200), None)).await?.items)
 }
 

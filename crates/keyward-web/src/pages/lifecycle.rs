@@ -18,10 +18,10 @@ use keyward_engine::{BulkRevoke, EngineError, RotationRequest, MAX_SELECTED};
 use keyward_server::AppState;
 
 use super::tokens::{
-    claim_submission, customer_keyspaces, examples, failed, nonce, origin, owner_names, row, settle_submission, source,
+    claim_submission, customer_keyspaces, examples, nonce, origin, owner_names, row, settle_submission, source,
     CreatedPage, Replaced, Row, Submission,
 };
-use super::{render, UserBar, When};
+use super::{failed, render, UserBar, When};
 use crate::form::FormData;
 use crate::session::SignedInPage;
 

@@ -14,6 +14,7 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
+use keyward_engine::EngineError;
 use keyward_server::extract::session_cookie;
 
 /// The signed-in user in the page header.
@@ -105,6 +106,45 @@ pub fn unavailable() -> Response {
     let html = page.render().unwrap_or_else(|_| "Something went wrong.".into());
     (StatusCode::INTERNAL_SERVER_ERROR, Html(html)).into_response()
 }
+
+/// The page for an engine error a handler does not answer next to a
+/// field: what happened and where to go, with the matching status.
+pub fn failed(error: EngineError) -> Response {
+    let (status, heading, text) = match error {
+        EngineError::Forbidden { .. } | EngineError::Escalation { .. } => (
+            StatusCode::FORBIDDEN,
+            "Not allowed for your role",
+            "Your role in this organization does not allow this. Ask an owner or admin to do it, or to change your role."
+                .to_owned(),
+        ),
+        EngineError::NotFound(what) => (
+            StatusCode::NOT_FOUND,
+            "Not found",
+            format!("There is no such {what} in your organization. It may have been removed, or the link is mistyped."),
+        ),
+        other => {
+            tracing::error!(error = %other, "a page failed");
+            return unavailable();
+        }
+    };
+    let page = Message {
+        signed_in: None,
+        notice: None,
+        heading: heading.into(),
+        text,
+        action: Some(("/tokens".into(), "Back to API Tokens".into())),
+    };
+    (status, render(&page)).into_response()
+}
+
+/// The refusal for a user whose role lacks `scope`, or `None` when it
+/// holds it. Pages check before reading anything, as the engine would.
+pub fn refused_without(page: &crate::session::SignedInPage, scope: &'static str) -> Option<Response> {
+    (!page.actor.holds(scope)).then(|| failed(EngineError::Forbidden { missing: vec![scope.into()] }))
+}
+
+/// What a form says when its CSRF token is missing or not this session's.
+pub const CSRF_EXPIRED: &str = "This form expired or came from another page; send it again.";
 
 /// `/`: the tokens screen when signed in, else sign-in.
 pub async fn home(headers: axum::http::HeaderMap) -> Redirect {

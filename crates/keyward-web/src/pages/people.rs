@@ -19,12 +19,11 @@ use keyward_engine::EngineError;
 use keyward_server::AppState;
 use keyward_store::{PageRequest, TokenFilter};
 
-use super::tokens::{failed, origin};
-use super::{render, UserBar, When};
+use super::tokens::origin;
+use super::{failed, refused_without, render, UserBar, When, CSRF_EXPIRED};
 use crate::form::FormData;
 use crate::session::SignedInPage;
 
-const CSRF_EXPIRED: &str = "This form expired or came from another page; send it again.";
 const ROLES: [&str; 4] = ["viewer", "developer", "admin", "owner"];
 /// Most live tokens counted on a removal's confirmation page.
 const COUNT_LIMIT: u32 = 500;
@@ -117,8 +116,8 @@ pub async fn members(
     page: SignedInPage,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if !page.actor.holds(management::MEMBERS_READ) {
-        return failed(EngineError::Forbidden { missing: vec![management::MEMBERS_READ.into()] });
+    if let Some(refused) = refused_without(&page, management::MEMBERS_READ) {
+        return refused;
     }
     let notice = removed_notice(&query).or_else(|| {
         query.get("role_changed").map(|email| format!("{email}'s role is changed; it applies to their next request."))
@@ -283,19 +282,13 @@ pub(super) fn manages_everyones_tokens(page: &SignedInPage) -> bool {
     page.actor.principal.person().is_none_or(|(_, grant)| grant.role.manages_everyones_tokens())
 }
 
-/// The refusal for anyone who may not manage members and service accounts.
-fn unless_manager(page: &SignedInPage) -> Option<Response> {
-    (!page.actor.holds(management::MEMBERS_WRITE))
-        .then(|| failed(EngineError::Forbidden { missing: vec![management::MEMBERS_WRITE.into()] }))
-}
-
 /// `GET /members/{id}/remove`
 pub async fn confirm_member_removal(
     State(state): State<AppState>,
     page: SignedInPage,
     Path(user_id): Path<String>,
 ) -> Response {
-    if let Some(refused) = unless_manager(&page) {
+    if let Some(refused) = refused_without(&page, management::MEMBERS_WRITE) {
         return refused;
     }
     confirm_page(&state, &page, Removing::Member, &user_id, None).await
@@ -314,7 +307,7 @@ fn confirmed(form: &FormData, expected: &str, case_insensitive: bool) -> bool {
 /// Removes a member (ending their sessions) or a service account, once the
 /// name is typed; either way every token they own is revoked.
 async fn remove(state: &AppState, page: &SignedInPage, removing: Removing, id: &str, body: &Bytes) -> Response {
-    if let Some(refused) = unless_manager(page) {
+    if let Some(refused) = refused_without(page, management::MEMBERS_WRITE) {
         return refused;
     }
     let form = FormData::parse(body);
@@ -455,7 +448,7 @@ pub async fn confirm_account_removal(
     page: SignedInPage,
     Path(id): Path<String>,
 ) -> Response {
-    if let Some(refused) = unless_manager(&page) {
+    if let Some(refused) = refused_without(&page, management::MEMBERS_WRITE) {
         return refused;
     }
     confirm_page(&state, &page, Removing::ServiceAccount, &id, None).await

@@ -16,8 +16,7 @@ use keyward_engine::EngineError;
 use keyward_server::AppState;
 use keyward_store::PageRequest;
 
-use super::tokens::failed;
-use super::{render, UserBar};
+use super::{failed, refused_without, render, UserBar, CSRF_EXPIRED};
 use crate::form::FormData;
 use crate::session::SignedInPage;
 
@@ -239,14 +238,10 @@ async fn named_policies_page(
     (status, rendered).into_response()
 }
 
-fn forbidden() -> Response {
-    failed(EngineError::Forbidden { missing: vec![management::POLICIES_WRITE.into()] })
-}
-
 /// `GET /policies`
 pub async fn show(State(state): State<AppState>, page: SignedInPage) -> Response {
-    if !page.actor.holds(management::POLICIES_WRITE) {
-        return forbidden();
+    if let Some(refused) = refused_without(&page, management::POLICIES_WRITE) {
+        return refused;
     }
     match state.engine.token_policy(&page.actor).await {
         Ok(policy) => policies_page(&state, &page, PolicyForm::of(&policy), HashMap::new(), None).await,
@@ -257,13 +252,13 @@ pub async fn show(State(state): State<AppState>, page: SignedInPage) -> Response
 /// `POST /policies`: replaces the policy; existing tokens are not changed,
 /// only reported below when they break it.
 pub async fn save(State(state): State<AppState>, page: SignedInPage, body: Bytes) -> Response {
-    if !page.actor.holds(management::POLICIES_WRITE) {
-        return forbidden();
+    if let Some(refused) = refused_without(&page, management::POLICIES_WRITE) {
+        return refused;
     }
     let submitted = FormData::parse(&body);
     let form = PolicyForm::from_form(&submitted);
     if !page.csrf_ok(&submitted) {
-        let errors = HashMap::from([("form", "This form expired or came from another page; send it again.".into())]);
+        let errors = HashMap::from([("form", CSRF_EXPIRED.into())]);
         let response = policies_page(&state, &page, form, errors, None).await;
         return (StatusCode::FORBIDDEN, response).into_response();
     }
@@ -293,8 +288,8 @@ pub async fn save(State(state): State<AppState>, page: SignedInPage, body: Bytes
 
 /// `POST /policies/organization`: renames the organization.
 pub async fn rename(State(state): State<AppState>, page: SignedInPage, body: Bytes) -> Response {
-    if !page.actor.holds(management::POLICIES_WRITE) {
-        return forbidden();
+    if let Some(refused) = refused_without(&page, management::POLICIES_WRITE) {
+        return refused;
     }
     let submitted = FormData::parse(&body);
     let name = submitted.get("organization_name");
@@ -303,10 +298,7 @@ pub async fn rename(State(state): State<AppState>, page: SignedInPage, body: Byt
         Err(error) => return failed(error),
     };
     if !page.csrf_ok(&submitted) {
-        let errors = HashMap::from([(
-            "organization_name",
-            "This form expired or came from another page; send it again.".into(),
-        )]);
+        let errors = HashMap::from([("organization_name", CSRF_EXPIRED.into())]);
         let response = named_policies_page(&state, &page, Some(name), current, errors, None).await;
         return (StatusCode::FORBIDDEN, response).into_response();
     }

@@ -22,7 +22,7 @@ use keyward_engine::{Engine, EngineError, NewKeyspace, NewToken};
 use keyward_server::AppState;
 use keyward_store::{AuditFilter, Cursor, PageRequest, TokenFilter};
 
-use super::{render, UserBar, When};
+use super::{failed, refused_without, render, UserBar, When};
 use crate::form::FormData;
 use crate::session::SignedInPage;
 
@@ -171,38 +171,8 @@ fn catalog_of(keyspaces: &[Keyspace]) -> Vec<CatalogScope> {
 }
 
 pub(super) async fn customer_keyspaces(state: &AppState, page: &SignedInPage) -> Result<Vec<Keyspace>, EngineError> {
-    let listed = state.engine.list_keyspaces(&page.actor, &PageRequest::new(Some(200), None)).await?;
-    Ok(listed.items.into_iter().filter(|keyspace| !keyspace.management).collect())
-}
-
-/// The page for an engine error a handler does not answer next to a
-/// field: what happened and where to go, with the matching status.
-pub(super) fn failed(error: EngineError) -> Response {
-    let (status, heading, text) = match error {
-        EngineError::Forbidden { .. } | EngineError::Escalation { .. } => (
-            StatusCode::FORBIDDEN,
-            "Not allowed for your role",
-            "Your role in this organization does not allow this. Ask an owner or admin to do it, or to change your role."
-                .to_owned(),
-        ),
-        EngineError::NotFound(what) => (
-            StatusCode::NOT_FOUND,
-            "Not found",
-            format!("There is no such {what} in your organization. It may have been removed, or the link is mistyped."),
-        ),
-        other => {
-            tracing::error!(error = %other, "a page failed");
-            return super::unavailable();
-        }
-    };
-    let page = super::Message {
-        signed_in: None,
-        notice: None,
-        heading: heading.into(),
-        text,
-        action: Some(("/tokens".into(), "Back to API Tokens".into())),
-    };
-    (status, render(&page)).into_response()
+    let keyspaces = super::keyspaces::all_keyspaces(state, page).await?;
+    Ok(keyspaces.into_iter().filter(|keyspace| !keyspace.management).collect())
 }
 
 /// "203.0.113.7 · curl/8.5.0": where a verification came from, as far as
@@ -280,7 +250,8 @@ pub async fn list(
     let by_id: HashMap<&str, &Keyspace> = keyspaces.iter().map(|k| (k.id.as_str(), k)).collect();
     let owners = owner_names(&state, &page).await;
     let policy = state.engine.token_policy(&page.actor).await.ok();
-    let ids: Vec<String> = listed.items.iter().map(|record| record.id.clone()).collect();
+    let ids: Vec<String> =
+        listed.items.iter().filter(|record| !record.management).map(|record| record.id.clone()).collect();
     // Where tokens were last used is a nicety: the table shows without it.
     let mut last_uses = state.engine.last_uses(&page.actor, &ids).await.unwrap_or_default();
     let rows = listed
@@ -454,8 +425,8 @@ pub async fn new_form(
     page: SignedInPage,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if !page.actor.holds(management::TOKENS_WRITE) {
-        return failed(EngineError::Forbidden { missing: vec![management::TOKENS_WRITE.into()] });
+    if let Some(refused) = refused_without(&page, management::TOKENS_WRITE) {
+        return refused;
     }
     let input = CreateInput { owner: query.get("owner").cloned().unwrap_or_default(), ..CreateInput::default() };
     new_page(&state, &page, input, CreateErrors::default()).await
