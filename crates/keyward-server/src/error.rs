@@ -131,6 +131,37 @@ impl ApiError {
         error
     }
 
+    /// 401 (403 for a missing scope or a refused address) naming why a
+    /// token presented as its holder's own credential was refused. Only for
+    /// routes where that holder is owed the reason, like the sample route:
+    /// management calls answer [`ApiError::unauthorized`], which says nothing.
+    pub fn token_refused(code: &'static str, detail: impl Into<String>, missing_scopes: Vec<String>) -> Self {
+        let (status, title, challenge) = match code {
+            "insufficient_scope" => (
+                StatusCode::FORBIDDEN,
+                "Insufficient scope",
+                format!(
+                    "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{}\"",
+                    missing_scopes.join(" ")
+                ),
+            ),
+            "forbidden_ip" => (
+                StatusCode::FORBIDDEN,
+                "Address not allowed",
+                format!("Bearer realm=\"{REALM}\", error=\"insufficient_scope\""),
+            ),
+            _ => (
+                StatusCode::UNAUTHORIZED,
+                "Token refused",
+                format!("Bearer realm=\"{REALM}\", error=\"invalid_token\""),
+            ),
+        };
+        let mut error = Self::new(status, code, title, detail);
+        error.0.challenge = Some(challenge);
+        error.0.missing_scopes = (!missing_scopes.is_empty()).then_some(missing_scopes);
+        error
+    }
+
     /// 400 for a malformed Authorization header (RFC 6750 §3.1 `invalid_request`).
     pub fn invalid_authorization(detail: impl Into<String>) -> Self {
         let mut error =

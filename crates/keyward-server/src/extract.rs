@@ -244,32 +244,39 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
-        let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
-        let Some(value) = values.next() else {
+        let Some(presented) = bearer_token(&parts.headers)? else {
             return match session_cookie(&parts.headers) {
                 Some(secret) => session_caller(parts, &state, &secret).await,
                 None => Err(ApiError::unauthorized(false)),
             };
-        };
-        if values.next().is_some() {
-            return Err(ApiError::invalid_authorization(
-                "Send exactly one Authorization header; more than one credential is refused.",
-            ));
-        }
-        let presented = match parse_bearer(value.as_bytes()) {
-            Ok(token) => token,
-            Err(AuthHeaderError::Scheme) => return Err(ApiError::unauthorized(false)),
-            Err(AuthHeaderError::Credential) => {
-                return Err(ApiError::invalid_authorization(
-                    "Use `Authorization: Bearer <token>` with exactly one token.",
-                ))
-            }
         };
         let context = request_context(parts, &state.trusted_proxies);
         let user_agent = parts.headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok());
         match state.engine.authenticate_client(presented, context.source_ip, user_agent).await? {
             Some(principal) => Ok(Caller(Actor { principal, context })),
             None => Err(ApiError::unauthorized(true)),
+        }
+    }
+}
+
+/// The bearer token of the request's one `Authorization` header; `None`
+/// without the header. More than one header, another scheme or a malformed
+/// credential is refused, never guessed at.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::invalid_authorization(
+            "Send exactly one Authorization header; more than one credential is refused.",
+        ));
+    }
+    match parse_bearer(value.as_bytes()) {
+        Ok(token) => Ok(Some(token)),
+        Err(AuthHeaderError::Scheme) => Err(ApiError::unauthorized(false)),
+        Err(AuthHeaderError::Credential) => {
+            Err(ApiError::invalid_authorization("Use `Authorization: Bearer <token>` with exactly one token."))
         }
     }
 }

@@ -99,6 +99,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::webhooks::list_deliveries))
         .routes(routes!(routes::webhooks::rotate_webhook_secret))
         .routes(routes!(routes::verify::verify))
+        .routes(routes!(routes::sample::sample))
         .routes(routes!(routes::audit::list_audit))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))

@@ -290,9 +290,29 @@ async fn a_token_is_created_once_shown_once_listed_masked_and_revoked_with_its_n
     for language in ["curl", "Python", "JavaScript", "Go", "Rust"] {
         assert!(html.contains(&format!("<summary>{language}</summary>")), "{language} example");
     }
+    // The examples make the first call with the token alone, on the sample route.
+    let sample_url = format!("{}/v1/sample", site.base);
+    assert_eq!(html.matches(&sample_url).count(), 5, "each example calls {sample_url}");
+    assert!(html.contains("/v1/verify") && html.contains("keyward:verify"), "and the service-side check follows");
+    let marker = "href=\"/tokens/";
+    let start = html.find(&format!("{marker}tok_")).unwrap() + marker.len();
+    let id = html[start..].split(['?', '"']).next().unwrap().to_owned();
+
+    // Before any call, the token page says how to make one; checking says none arrived.
+    let waiting = site.get(&format!("/tokens/{id}?check=1"), &session).await.text().await.unwrap();
+    assert!(waiting.contains("No verified call has arrived yet") && waiting.contains(&sample_url), "{waiting}");
+    let first_call =
+        site.client.get(&sample_url).bearer_auth(&secret).header("user-agent", "curl/8.5.0").send().await.unwrap();
+    assert_eq!(first_call.status(), StatusCode::OK);
+    assert_eq!(first_call.json::<Value>().await.unwrap()["name"], "billing worker");
+    site.engine.flush_usage().await.unwrap();
+    let arrived = site.get(&format!("/tokens/{id}?check=1"), &session).await.text().await.unwrap();
+    assert!(arrived.contains("It works: a verified call arrived") && arrived.contains("curl/8.5.0"), "{arrived}");
+    assert!(!arrived.contains("No verified call yet"), "the try-it box goes once a call worked");
+    assert!(!arrived.contains(&secret));
     let verdict = site.api(reqwest::Method::POST, "/v1/verify", json!({"token": secret})).await;
     assert_eq!(verdict["valid"], true, "{verdict}");
-    let id = verdict["token_id"].as_str().unwrap().to_owned();
+    assert_eq!(verdict["token_id"], id.as_str());
 
     // The same form again (double click, reload, back): no second token, no secret.
     let again = site.post("/tokens/new", &session, &form).await;

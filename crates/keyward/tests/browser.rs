@@ -179,6 +179,50 @@ async fn until(browser: &Client, text: &str) -> String {
     }
 }
 
+/// The text of the created page's example in `language`, as a person
+/// copies it (the page escapes it as HTML; the browser undoes that).
+async fn example(browser: &Client, language: &str) -> String {
+    let code = browser
+        .execute(
+            "return document.querySelector(`[data-example=\"${arguments[0]}\"]`).textContent",
+            vec![json!(language)],
+        )
+        .await
+        .unwrap();
+    code.as_str().unwrap_or_else(|| panic!("no {language} example")).to_owned()
+}
+
+/// Runs a first-call example with the token in `$KEYWARD_API_TOKEN`; its
+/// output, or `None` when the program is not installed here.
+fn run_example(command: &[&str], token: &str) -> Option<String> {
+    let output = match Command::new(command[0]).args(&command[1..]).env("KEYWARD_API_TOKEN", token).output() {
+        Ok(output) => output,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("note: {} is not installed; its example was not run", command[0]);
+            return None;
+        }
+        Err(error) => panic!("{}: {error}", command[0]),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{command:?} failed: {stdout} {}", String::from_utf8_lossy(&output.stderr));
+    Some(stdout)
+}
+
+/// Reloads the page until it says `text` (what the server writes in the
+/// background, like sampled usage, lands within seconds).
+async fn until_reloaded(browser: &Client, text: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let page = source(browser).await;
+        if page.contains(text) {
+            return page;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "the page never said {text:?}: {page}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        browser.refresh().await.unwrap();
+    }
+}
+
 async fn create_token(browser: &Client, server: &Server, name: &str, keyspace: Option<&str>) -> String {
     browser.goto(&format!("{}/tokens/new", server.base)).await.unwrap();
     find(browser, Locator::Css("#name")).await.send_keys(name).await.unwrap();
@@ -211,9 +255,12 @@ async fn from_the_setup_link_to_a_verified_call_and_every_token_action() {
     let secret = find(&browser, Locator::Css("#secret")).await.prop("value").await.unwrap().unwrap();
     effort.click(&browser, Locator::Css("[data-copy=secret]")).await;
     screenshot(&browser, "3-shown-once").await;
-    let answer = verify(&server.base, &server.admin, &secret).await;
+    // The first call is the page's own curl example, run as printed with the
+    // copied token in $KEYWARD_API_TOKEN: no other credential, no docs.
+    let curl = example(&browser, "curl").await;
+    let answer = run_example(&["sh", "-c", &curl], &secret).expect("curl is on the machine");
     let elapsed = started.elapsed();
-    assert_eq!(answer["valid"], true, "{answer}");
+    assert!(answer.contains("\"valid\":true") && answer.contains("billing worker"), "{answer}");
     println!(
         "onboarding: {} clicks, {} keystrokes, {:.1} s from the setup link to a verified call (browser automation speed)",
         effort.clicks,
@@ -221,6 +268,21 @@ async fn from_the_setup_link_to_a_verified_call_and_every_token_action() {
         elapsed.as_secs_f64()
     );
     assert!(effort.clicks <= 5, "onboarding takes {} clicks", effort.clicks);
+    // The other ready-to-run examples work as printed where their runtime is installed.
+    let python = example(&browser, "Python").await;
+    if let Some(output) = run_example(&["python3", "-c", &python], &secret) {
+        assert!(output.starts_with("200 ") && output.contains("'valid': True"), "{output}");
+    }
+    let script = tempfile::Builder::new().suffix(".mjs").tempfile().unwrap();
+    std::fs::write(script.path(), example(&browser, "JavaScript").await).unwrap();
+    if let Some(output) = run_example(&["node", script.path().to_str().unwrap()], &secret) {
+        assert!(output.starts_with("200 ") && output.contains("valid: true"), "{output}");
+    }
+    // One more click shows the call arriving on the token's page.
+    effort.click(&browser, Locator::LinkText("I made the call: check it arrived")).await;
+    let arrived = until_reloaded(&browser, "It works: a verified call arrived").await;
+    assert!(arrived.contains("127.0.0.1 · curl/"), "the source of the call is shown: {arrived}");
+    println!("seeing it arrive on the token's page: {} clicks in all", effort.clicks);
 
     // Shown once: going back and forward again never shows the secret.
     browser.back().await.unwrap();

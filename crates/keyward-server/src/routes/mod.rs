@@ -7,6 +7,7 @@ pub mod health;
 pub mod keyspaces;
 pub mod organizations;
 pub mod policy;
+pub mod sample;
 pub mod tokens;
 pub mod verify;
 pub mod webhooks;

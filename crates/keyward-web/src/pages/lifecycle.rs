@@ -19,7 +19,7 @@ use keyward_server::AppState;
 
 use super::tokens::{
     claim_submission, customer_keyspaces, examples, nonce, origin, owner_names, row, settle_submission, source,
-    CreatedPage, Replaced, Row, Submission,
+    verify_example, CreatedPage, Replaced, Row, Submission,
 };
 use super::{failed, render, UserBar, When};
 use crate::form::FormData;
@@ -169,6 +169,7 @@ pub async fn rotate(
         expires: record.expires_at.map_or_else(|| "never".to_owned(), |at| When::of(at, now).exact),
         keyspace,
         examples: examples(&origin(&headers)),
+        verify_example: verify_example(&origin(&headers)),
         replaced: Some(Replaced { id: rotated.old.id.clone(), grace_ends, clients }),
     })
 }

@@ -516,6 +516,7 @@ pub(super) struct CreatedPage {
     pub expires: String,
     pub keyspace: String,
     pub examples: Vec<(&'static str, String)>,
+    pub verify_example: String,
     pub replaced: Option<Replaced>,
 }
 
@@ -527,40 +528,56 @@ pub(super) fn origin(headers: &axum::http::HeaderMap) -> String {
         .map_or_else(|| "http://127.0.0.1:8420".to_owned(), |host| format!("http://{host}"))
 }
 
+/// The sample route's address: the first call a new token makes.
+fn sample_url(origin: &str) -> String {
+    format!("{origin}/v1/sample")
+}
+
+/// The shortest first call, for the token page while none has arrived.
+fn curl_example(origin: &str) -> String {
+    format!("curl -sS {} \\\n  -H \"Authorization: Bearer $KEYWARD_API_TOKEN\"", sample_url(origin))
+}
+
+/// Ready-to-run first calls, each a whole program needing only the
+/// language's standard tools (and `reqwest`/`tokio` for Rust): the token,
+/// from `$KEYWARD_API_TOKEN`, is the only credential.
 pub(super) fn examples(origin: &str) -> Vec<(&'static str, String)> {
-    let body = r#"{"token": "'"$KEYWARD_API_TOKEN"'"}"#;
+    let url = sample_url(origin);
     vec![
-        (
-            "curl",
-            format!(
-                "curl -sS -X POST {origin}/v1/verify \\\n  -H \"Authorization: Bearer $KEYWARD_VERIFY_TOKEN\" \\\n  -H 'Content-Type: application/json' \\\n  -d '{body}'"
-            ),
-        ),
+        ("curl", curl_example(origin)),
         (
             "Python",
             format!(
-                "import os, requests\n\nanswer = requests.post(\n    \"{origin}/v1/verify\",\n    headers={{\"Authorization\": f\"Bearer {{os.environ['KEYWARD_VERIFY_TOKEN']}}\"}},\n    json={{\"token\": os.environ[\"KEYWARD_API_TOKEN\"]}},\n    timeout=5,\n).json()\nprint(answer[\"valid\"], answer[\"code\"])"
+                "import json, os, urllib.error, urllib.request\n\nrequest = urllib.request.Request(\n    \"{url}\",\n    headers={{\"Authorization\": f\"Bearer {{os.environ['KEYWARD_API_TOKEN']}}\"}},\n)\ntry:\n    with urllib.request.urlopen(request, timeout=5) as response:\n        print(response.status, json.load(response))\nexcept urllib.error.HTTPError as refused:\n    print(refused.code, json.load(refused))"
             ),
         ),
         (
             "JavaScript",
             format!(
-                "const answer = await fetch(\"{origin}/v1/verify\", {{\n  method: \"POST\",\n  headers: {{\n    Authorization: `Bearer ${{process.env.KEYWARD_VERIFY_TOKEN}}`,\n    \"Content-Type\": \"application/json\",\n  }},\n  body: JSON.stringify({{ token: process.env.KEYWARD_API_TOKEN }}),\n}}).then((r) => r.json());\nconsole.log(answer.valid, answer.code);"
+                "// first-call.mjs, run with: node first-call.mjs (Node 18 or later)\nconst response = await fetch(\"{url}\", {{\n  headers: {{ Authorization: `Bearer ${{process.env.KEYWARD_API_TOKEN}}` }},\n}});\nconsole.log(response.status, await response.json());"
             ),
         ),
         (
             "Go",
             format!(
-                "body, _ := json.Marshal(map[string]string{{\"token\": os.Getenv(\"KEYWARD_API_TOKEN\")}})\nreq, _ := http.NewRequest(\"POST\", \"{origin}/v1/verify\", bytes.NewReader(body))\nreq.Header.Set(\"Authorization\", \"Bearer \"+os.Getenv(\"KEYWARD_VERIFY_TOKEN\"))\nreq.Header.Set(\"Content-Type\", \"application/json\")\nresp, err := http.DefaultClient.Do(req)"
+                "package main\n\nimport (\n\t\"fmt\"\n\t\"io\"\n\t\"net/http\"\n\t\"os\"\n)\n\nfunc main() {{\n\treq, _ := http.NewRequest(\"GET\", \"{url}\", nil)\n\treq.Header.Set(\"Authorization\", \"Bearer \"+os.Getenv(\"KEYWARD_API_TOKEN\"))\n\tresp, err := http.DefaultClient.Do(req)\n\tif err != nil {{\n\t\tfmt.Fprintln(os.Stderr, err)\n\t\tos.Exit(1)\n\t}}\n\tdefer resp.Body.Close()\n\tbody, _ := io.ReadAll(resp.Body)\n\tfmt.Println(resp.StatusCode, string(body))\n}}"
             ),
         ),
         (
             "Rust",
             format!(
-                "let answer: serde_json::Value = reqwest::Client::new()\n    .post(\"{origin}/v1/verify\")\n    .bearer_auth(std::env::var(\"KEYWARD_VERIFY_TOKEN\")?)\n    .json(&serde_json::json!({{ \"token\": std::env::var(\"KEYWARD_API_TOKEN\")? }}))\n    .send()\n    .await?\n    .json()\n    .await?;\nprintln!(\"{{}} {{}}\", answer[\"valid\"], answer[\"code\"]);"
+                "// Cargo.toml: reqwest = \"0.12\", tokio = {{ version = \"1\", features = [\"full\"] }}\n#[tokio::main]\nasync fn main() -> Result<(), Box<dyn std::error::Error>> {{\n    let response = reqwest::Client::new()\n        .get(\"{url}\")\n        .bearer_auth(std::env::var(\"KEYWARD_API_TOKEN\")?)\n        .send()\n        .await?;\n    println!(\"{{}} {{}}\", response.status(), response.text().await?);\n    Ok(())\n}}"
             ),
         ),
     ]
+}
+
+/// How a backend checks tokens presented to it, once the first call worked.
+pub(super) fn verify_example(origin: &str) -> String {
+    let body = r#"{"token": "'"$KEYWARD_API_TOKEN"'", "required_scopes": []}"#;
+    format!(
+        "curl -sS -X POST {origin}/v1/verify \\\n  -H \"Authorization: Bearer $KEYWARD_VERIFY_TOKEN\" \\\n  -H 'Content-Type: application/json' \\\n  -d '{body}'"
+    )
 }
 
 /// `POST /tokens/new`: the one response that holds the secret; it is
@@ -715,6 +732,7 @@ pub async fn create(
         expires: issued.record.expires_at.map_or_else(|| "never".to_owned(), |at| When::of(at, now).exact),
         keyspace,
         examples: examples(&origin(&headers)),
+        verify_example: verify_example(&origin(&headers)),
         replaced: None,
     })
 }
@@ -750,7 +768,18 @@ struct DetailPage {
     clients: Vec<String>,
     chart: String,
     recent: Vec<Verification>,
+    /// The first call to make, while none has worked.
+    try_it: Option<String>,
     audit: Option<Vec<AuditLine>>,
+}
+
+/// What a token page shows besides the token: a notice from the action
+/// that led here, and whether the person came to see their first call land.
+struct Shown<'a> {
+    notice: Option<String>,
+    checking_first_call: bool,
+    /// The address the examples call.
+    origin: &'a str,
 }
 
 /// One sampled verification, as the token page lists it.
@@ -783,7 +812,7 @@ async fn detail_page(
     state: &AppState,
     page: &SignedInPage,
     id: &str,
-    notice: Option<String>,
+    shown: Shown<'_>,
     revoke_error: Option<String>,
 ) -> Response {
     let record = match state.engine.get_token(&page.actor, id).await {
@@ -806,7 +835,7 @@ async fn detail_page(
         Ok(activity) => activity,
         Err(error) => return failed(error),
     };
-    let recent = activity
+    let recent: Vec<Verification> = activity
         .recent
         .iter()
         .map(|sample| Verification {
@@ -816,6 +845,21 @@ async fn detail_page(
             source: source(sample.client_ip.as_deref(), sample.user_agent.as_deref()),
         })
         .collect();
+    let active = record.state_at(now.timestamp_micros()) == TokenState::Active;
+    let first_call = recent.iter().find(|check| check.valid);
+    let notice = match (shown.notice, shown.checking_first_call, first_call) {
+        (Some(notice), _, _) => Some(notice),
+        (None, true, Some(call)) => {
+            Some(format!("It works: a verified call arrived {} from {}.", call.when.relative, call.source))
+        }
+        (None, true, None) => Some(
+            "No verified call has arrived yet. Run one of the examples with the token, wait a second, then check again."
+                .to_owned(),
+        ),
+        (None, false, _) => None,
+    };
+    // Until a call has worked, the page says how to make one.
+    let try_it = (active && first_call.is_none()).then(|| curl_example(shown.origin));
     let in_grace = record.in_rotation_grace(now.timestamp_micros());
     let clients = if in_grace {
         state
@@ -880,15 +924,14 @@ async fn detail_page(
         may_write,
         revoke_error,
         violations,
-        may_rotate: may_write
-            && record.state_at(now.timestamp_micros()) == TokenState::Active
-            && record.replaced_by.is_none(),
+        may_rotate: may_write && active && record.replaced_by.is_none(),
         rotated_from: record.rotated_from.clone(),
         replaced_by: record.replaced_by.clone(),
         grace_ends: if in_grace { record.expires_at.map(|at| When::of(at, now)) } else { None },
         clients,
         chart: super::chart::usage_svg(&activity.days),
         recent,
+        try_it,
         audit,
     });
     (status, rendered).into_response()
@@ -900,6 +943,7 @@ pub async fn detail(
     page: SignedInPage,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let notice = if query.contains_key("resubmitted") {
         Some("This token was created already by that form; its secret is not shown again.".to_owned())
@@ -910,7 +954,9 @@ pub async fn detail(
     } else {
         None
     };
-    detail_page(&state, &page, &id, notice, None).await
+    let origin = origin(&headers);
+    let shown = Shown { notice, checking_first_call: query.contains_key("check"), origin: &origin };
+    detail_page(&state, &page, &id, shown, None).await
 }
 
 /// `POST /tokens/{id}/revoke`: in a live keyspace the form must carry the
@@ -919,11 +965,14 @@ pub async fn revoke(
     State(state): State<AppState>,
     page: SignedInPage,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
     let form = FormData::parse(&body);
+    let origin = origin(&headers);
+    let shown = Shown { notice: None, checking_first_call: false, origin: &origin };
     if !page.csrf_ok(&form) {
-        return detail_page(&state, &page, &id, None, Some("This form expired; confirm again.".into())).await;
+        return detail_page(&state, &page, &id, shown, Some("This form expired; confirm again.".into())).await;
     }
     let record = match state.engine.get_token(&page.actor, &id).await {
         Ok(record) if !record.management => record,
@@ -932,7 +981,7 @@ pub async fn revoke(
     };
     if record.environment == keyward_core::Environment::Live && form.get("confirm") != record.name {
         let message = format!("Type the token's name exactly, “{}”, to revoke it.", record.name);
-        return detail_page(&state, &page, &id, None, Some(message)).await;
+        return detail_page(&state, &page, &id, shown, Some(message)).await;
     }
     match state.engine.revoke_token(&page.actor, &id, RevokedReason::UserAction).await {
         Ok(_) => Redirect::to(&format!("/tokens/{id}?revoked=1")).into_response(),
