@@ -667,9 +667,14 @@ pub struct TokenQuery {
     pub name: Option<String>,
     /// Tokens holding this exact scope as granted.
     pub scope: Option<String>,
+    /// `created`, `expires`, `last_used` or `name`; `-` in front for
+    /// largest (newest, latest, Z) first. Default `-created`. Ties are
+    /// broken by id; a token that never expires sorts as latest, one never
+    /// used as earliest.
+    pub order: Option<String>,
     /// 1-200; default 50.
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page, in the same order.
     pub cursor: Option<String>,
 }
 

@@ -3,7 +3,8 @@
 use keyward_core::model::{actions, CatalogScope, RevokedReason, TokenState};
 use keyward_core::policy::TokenPolicy;
 use keyward_store::{
-    ActiveTokenLimit, AuditFilter, PageRequest, Store, StoreError, TokenFilter, TokenUpdate, UsageDelta,
+    ActiveTokenLimit, AuditFilter, PageRequest, Store, StoreError, TokenFilter, TokenOrder, TokenSortKey, TokenUpdate,
+    UsageDelta,
 };
 use serde_json::json;
 
@@ -486,6 +487,84 @@ pub async fn token_filters_and_pagination(store: &dyn Store) {
         ..TokenFilter::default()
     };
     assert_eq!(count(before_expiry).await, 0);
+}
+
+pub async fn tokens_page_in_every_order(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    // Names in mixed case and beyond ASCII; expiries and last uses with
+    // ties and gaps ("never"), so the id tie-break and sentinels are hit.
+    let rows = [
+        ("beta", Some(40), Some(20)),
+        ("Alpha", None, None),
+        ("alpha", Some(40), Some(25)),
+        ("Émile", Some(30), None),
+        ("zeta", None, Some(20)),
+        ("Gamma two", Some(35), Some(22)),
+        ("gamma", Some(50), None),
+    ];
+    let mut ids = Vec::new();
+    for (n, (name, expires, used)) in rows.iter().enumerate() {
+        let (mut record, digest) = token(&space, name, "alice", at(10 + (n as i64 % 3)));
+        record.expires_at = expires.map(at);
+        store.create_token(&record, &digest, &created(&record), None).await.unwrap();
+        if let Some(used) = used {
+            let delta = UsageDelta { token_id: record.id.clone(), uses: 1, last_used_at: at(*used) };
+            store.record_usage(&[delta]).await.unwrap();
+        }
+        ids.push(record.id);
+    }
+    let mine = TokenFilter { keyspace_id: Some(space.id.clone()), now: at(60), ..TokenFilter::default() };
+    let everything = store.list_tokens(ORG, &mine, &PageRequest::new(Some(200), None)).await.unwrap().items;
+    assert_eq!(everything.len(), rows.len());
+    for key in [TokenSortKey::Created, TokenSortKey::Expires, TokenSortKey::LastUsed, TokenSortKey::Name] {
+        for descending in [false, true] {
+            let order = TokenOrder { key, descending };
+            let filter = TokenFilter { order, ..mine.clone() };
+            let mut walked = Vec::new();
+            let mut page = PageRequest::new(Some(2), None);
+            loop {
+                let result = store.list_tokens(ORG, &filter, &page).await.unwrap();
+                walked.extend(result.items.iter().map(|t| t.id.clone()));
+                match result.next {
+                    Some(next) => {
+                        assert!(order.fits(&next), "{order:?} makes cursors it accepts");
+                        let decoded = keyward_store::Cursor::decode(&next.encode()).unwrap();
+                        page = PageRequest::new(Some(2), Some(decoded));
+                    }
+                    None => break,
+                }
+            }
+            let mut expected = everything.clone();
+            expected.sort_by(|a, b| {
+                let by_key = match key {
+                    TokenSortKey::Name => a.name.to_ascii_lowercase().cmp(&b.name.to_ascii_lowercase()),
+                    _ => order.micros_of(a).cmp(&order.micros_of(b)),
+                };
+                let ordered = by_key.then_with(|| a.id.cmp(&b.id));
+                if descending {
+                    ordered.reverse()
+                } else {
+                    ordered
+                }
+            });
+            let expected: Vec<String> = expected.into_iter().map(|t| t.id).collect();
+            assert_eq!(walked, expected, "{order:?}: every token once, in order, across pages of 2");
+        }
+    }
+    let by_name = TokenFilter { order: TokenOrder { key: TokenSortKey::Name, descending: false }, ..mine.clone() };
+    let names: Vec<String> = store
+        .list_tokens(ORG, &by_name, &PageRequest::new(Some(200), None))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(
+        names[..5].iter().map(|n| n.to_ascii_lowercase()).collect::<Vec<_>>(),
+        ["alpha", "alpha", "beta", "gamma", "gamma two"]
+    );
+    assert_eq!(names[5..], ["zeta", "Émile"], "letters beyond ASCII sort by their bytes, after ASCII");
 }
 
 pub async fn usage_batches_accumulate(store: &dyn Store) {

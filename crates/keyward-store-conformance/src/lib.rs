@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
             update_changes_only_given_fields,
             revoke_is_idempotent_and_audited_once,
             token_filters_and_pagination,
+            tokens_page_in_every_order,
             usage_batches_accumulate,
             audit_filters_and_pagination,
             users_invitations_and_sessions_round_trip,

@@ -28,7 +28,8 @@ use keyward_store::{
     Acceptance, ActiveTokenLimit, AttemptOutcome, AuditFilter, BulkFilter, BulkRevocation, ChangeSink, ClientSighting,
     DailyUsage, DueDelivery, Founding, Guarded, KeyspaceLifecycle, LifecycleWindow, NoticeWrite, Page, PageRequest,
     Revocation, RevocationEvent, RotationWrite, Store, StoreError, StoredToken, Switch, Switched, TokenFilter,
-    TokenUpdate, UsageDelta, VerificationSample, MAX_CLIENTS_PER_TOKEN, MAX_SAMPLES_PER_TOKEN,
+    TokenOrder, TokenSortKey, TokenUpdate, UsageDelta, VerificationSample, MAX_CLIENTS_PER_TOKEN,
+    MAX_SAMPLES_PER_TOKEN,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder, Transaction};
@@ -298,6 +299,28 @@ fn push_cursor(query: &mut QueryBuilder<'_, Postgres>, time_column: &str, page: 
     query.push(format!(" ORDER BY {time_column} DESC, id DESC LIMIT ")).push_bind(page.fetch_limit());
 }
 
+/// Appends a token list's keyset condition, order and limit.
+fn push_token_order(query: &mut QueryBuilder<'_, Postgres>, order: TokenOrder, page: &PageRequest) {
+    // Byte order after ASCII folding: the C collation matches SQLite's.
+    let (key, after, direction) = order.keyset_sql("lower(name COLLATE \"C\")");
+    if let Some(cursor) = &page.after {
+        query.push(format!(" AND ({key} {after} "));
+        push_key(query, order, cursor);
+        query.push(format!(" OR ({key} = "));
+        push_key(query, order, cursor);
+        query.push(format!(" AND id {after} ")).push_bind(cursor.id.clone()).push("))");
+    }
+    query.push(format!(" ORDER BY {key} {direction}, id {direction} LIMIT ")).push_bind(page.fetch_limit());
+}
+
+fn push_key(query: &mut QueryBuilder<'_, Postgres>, order: TokenOrder, cursor: &keyward_store::Cursor) {
+    if order.key == TokenSortKey::Name {
+        query.push_bind(cursor.text.clone().unwrap_or_default());
+    } else {
+        query.push_bind(cursor.micros);
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn watch_token_changes(&self, sink: Weak<dyn ChangeSink>) -> Result<bool, StoreError> {
@@ -362,9 +385,8 @@ impl Store for PostgresStore {
         push_cursor(&mut query, "created_at", page);
         let rows: Vec<OrganizationRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(backend)?;
         let items = rows.into_iter().map(OrganizationRow::into_organization).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(items, page, |o: &Organization| keyward_store::Cursor {
-            micros: o.created_at.timestamp_micros(),
-            id: o.id.clone(),
+        Ok(Page::from_rows(items, page, |o: &Organization| {
+            keyward_store::Cursor::at(o.created_at.timestamp_micros(), &o.id)
         }))
     }
 
@@ -452,10 +474,7 @@ impl Store for PostgresStore {
         push_cursor(&mut query, "created_at", page);
         let rows: Vec<KeyspaceRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(backend)?;
         let items = rows.into_iter().map(KeyspaceRow::into_keyspace).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(items, page, |k| keyward_store::Cursor {
-            micros: k.created_at.timestamp_micros(),
-            id: k.id.clone(),
-        }))
+        Ok(Page::from_rows(items, page, |k| keyward_store::Cursor::at(k.created_at.timestamp_micros(), &k.id)))
     }
 
     async fn set_keyspace_lifecycle(
@@ -607,13 +626,10 @@ impl Store for PostgresStore {
                 query.push(" AND revoked_at IS NOT NULL");
             }
         }
-        push_cursor(&mut query, "created_at", page);
+        push_token_order(&mut query, filter.order, page);
         let rows: Vec<TokenRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(backend)?;
         let items = rows.into_iter().map(TokenRow::into_record).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(items, page, |t| keyward_store::Cursor {
-            micros: t.created_at.timestamp_micros(),
-            id: t.id.clone(),
-        }))
+        Ok(Page::from_rows(items, page, |t| filter.order.cursor_after(t)))
     }
 
     async fn update_token(
@@ -1300,9 +1316,6 @@ impl Store for PostgresStore {
         push_cursor(&mut query, "occurred_at", page);
         let rows: Vec<AuditRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(backend)?;
         let items = rows.into_iter().map(AuditRow::into_event).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(items, page, |e| keyward_store::Cursor {
-            micros: e.occurred_at.timestamp_micros(),
-            id: e.id.clone(),
-        }))
+        Ok(Page::from_rows(items, page, |e| keyward_store::Cursor::at(e.occurred_at.timestamp_micros(), &e.id)))
     }
 }

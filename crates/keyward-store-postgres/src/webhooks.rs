@@ -282,10 +282,7 @@ pub(crate) async fn deliveries(
         delivery.attempts = attempts(reader, endpoint_id, &delivery.event_id).await?;
         items.push(delivery);
     }
-    Ok(Page::from_rows(items, page, |d| keyward_store::Cursor {
-        micros: d.created_at.timestamp_micros(),
-        id: d.event_id.clone(),
-    }))
+    Ok(Page::from_rows(items, page, |d| keyward_store::Cursor::at(d.created_at.timestamp_micros(), &d.event_id)))
 }
 
 async fn attempts(reader: &PgPool, endpoint_id: &str, event_id: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {

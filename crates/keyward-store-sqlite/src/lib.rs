@@ -29,8 +29,8 @@ use keyward_core::TokenDigest;
 use keyward_store::{
     Acceptance, ActiveTokenLimit, AttemptOutcome, AuditFilter, BulkFilter, BulkRevocation, ClientSighting, DailyUsage,
     DueDelivery, Founding, Guarded, KeyspaceLifecycle, LifecycleWindow, NoticeWrite, Page, PageRequest, Revocation,
-    RevocationEvent, RotationWrite, Store, StoreError, StoredToken, Switch, Switched, TokenFilter, TokenUpdate,
-    UsageDelta, VerificationSample, MAX_CLIENTS_PER_TOKEN, MAX_SAMPLES_PER_TOKEN,
+    RevocationEvent, RotationWrite, Store, StoreError, StoredToken, Switch, Switched, TokenFilter, TokenOrder,
+    TokenSortKey, TokenUpdate, UsageDelta, VerificationSample, MAX_CLIENTS_PER_TOKEN, MAX_SAMPLES_PER_TOKEN,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
@@ -306,6 +306,28 @@ fn push_cursor(query: &mut QueryBuilder<'_, Sqlite>, time_column: &str, page: &P
     query.push(format!(" ORDER BY {time_column} DESC, id DESC LIMIT ")).push_bind(page.fetch_limit());
 }
 
+/// Appends a token list's keyset condition, order and limit.
+fn push_token_order(query: &mut QueryBuilder<'_, Sqlite>, order: TokenOrder, page: &PageRequest) {
+    // Byte order after ASCII folding, as SQLite's `lower` and `BINARY` compare.
+    let (key, after, direction) = order.keyset_sql("lower(name)");
+    if let Some(cursor) = &page.after {
+        query.push(format!(" AND ({key} {after} "));
+        push_key(query, order, cursor);
+        query.push(format!(" OR ({key} = "));
+        push_key(query, order, cursor);
+        query.push(format!(" AND id {after} ")).push_bind(cursor.id.clone()).push("))");
+    }
+    query.push(format!(" ORDER BY {key} {direction}, id {direction} LIMIT ")).push_bind(page.fetch_limit());
+}
+
+fn push_key(query: &mut QueryBuilder<'_, Sqlite>, order: TokenOrder, cursor: &keyward_store::Cursor) {
+    if order.key == TokenSortKey::Name {
+        query.push_bind(cursor.text.clone().unwrap_or_default());
+    } else {
+        query.push_bind(cursor.micros);
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -361,9 +383,8 @@ impl Store for SqliteStore {
         push_cursor(&mut query, "created_at", page);
         let rows: Vec<OrganizationRow> = query.build_query_as().fetch_all(&self.reader).await.map_err(backend)?;
         let items = rows.into_iter().map(OrganizationRow::into_organization).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(items, page, |o: &Organization| keyward_store::Cursor {
-            micros: o.created_at.timestamp_micros(),
-            id: o.id.clone(),
+        Ok(Page::from_rows(items, page, |o: &Organization| {
+            keyward_store::Cursor::at(o.created_at.timestamp_micros(), &o.id)
         }))
     }
 
@@ -450,10 +471,7 @@ impl Store for SqliteStore {
         push_cursor(&mut query, "created_at", page);
         let rows: Vec<KeyspaceRow> = query.build_query_as().fetch_all(&self.reader).await.map_err(backend)?;
         let items = rows.into_iter().map(KeyspaceRow::into_keyspace).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(items, page, |k| keyward_store::Cursor {
-            micros: k.created_at.timestamp_micros(),
-            id: k.id.clone(),
-        }))
+        Ok(Page::from_rows(items, page, |k| keyward_store::Cursor::at(k.created_at.timestamp_micros(), &k.id)))
     }
 
     async fn set_keyspace_lifecycle(
@@ -594,13 +612,10 @@ impl Store for SqliteStore {
                 query.push(" AND revoked_at IS NOT NULL");
             }
         }
-        push_cursor(&mut query, "created_at", page);
+        push_token_order(&mut query, filter.order, page);
         let rows: Vec<TokenRow> = query.build_query_as().fetch_all(&self.reader).await.map_err(backend)?;
         let items = rows.into_iter().map(TokenRow::into_record).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(items, page, |t| keyward_store::Cursor {
-            micros: t.created_at.timestamp_micros(),
-            id: t.id.clone(),
-        }))
+        Ok(Page::from_rows(items, page, |t| filter.order.cursor_after(t)))
     }
 
     async fn update_token(
@@ -1288,9 +1303,6 @@ impl Store for SqliteStore {
         push_cursor(&mut query, "occurred_at", page);
         let rows: Vec<AuditRow> = query.build_query_as().fetch_all(&self.reader).await.map_err(backend)?;
         let items = rows.into_iter().map(AuditRow::into_event).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(items, page, |e| keyward_store::Cursor {
-            micros: e.occurred_at.timestamp_micros(),
-            id: e.id.clone(),
-        }))
+        Ok(Page::from_rows(items, page, |e| keyward_store::Cursor::at(e.occurred_at.timestamp_micros(), &e.id)))
     }
 }

@@ -90,7 +90,127 @@ pub struct TokenFilter {
     pub replaced: bool,
     /// The instant states are judged at.
     pub now: DateTime<Utc>,
+    /// The order to list in; newest first unless asked.
+    pub order: TokenOrder,
 }
+
+/// What a token list is sorted by. Ties are broken by id, in the same
+/// direction, so keyset pages never skip or repeat a token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TokenSortKey {
+    /// When it was created.
+    #[default]
+    Created,
+    /// When it expires; a token that never expires counts as expiring last.
+    Expires,
+    /// When it was last verified; a token never used counts as used first.
+    LastUsed,
+    /// Its name, ignoring ASCII case (other letters in byte order, the same
+    /// on every backend).
+    Name,
+}
+
+/// A token list's order: a key and a direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenOrder {
+    /// What to sort by.
+    pub key: TokenSortKey,
+    /// Largest first.
+    pub descending: bool,
+}
+
+impl Default for TokenOrder {
+    /// Newest first.
+    fn default() -> Self {
+        Self { key: TokenSortKey::Created, descending: true }
+    }
+}
+
+impl TokenOrder {
+    /// The numeric sort key of `token` for this order (the cursor's
+    /// `micros`); 0 for orders by text.
+    pub fn micros_of(&self, token: &TokenRecord) -> i64 {
+        match self.key {
+            TokenSortKey::Created => token.created_at.timestamp_micros(),
+            TokenSortKey::Expires => token.expires_at.map_or(NEVER_EXPIRES, |at| at.timestamp_micros()),
+            TokenSortKey::LastUsed => token.last_used_at.map_or(NEVER_USED, |at| at.timestamp_micros()),
+            TokenSortKey::Name => 0,
+        }
+    }
+
+    /// The position after `token` in a list in this order.
+    pub fn cursor_after(&self, token: &TokenRecord) -> Cursor {
+        Cursor {
+            micros: self.micros_of(token),
+            id: token.id.clone(),
+            text: (self.key == TokenSortKey::Name).then(|| token.name.to_ascii_lowercase()),
+        }
+    }
+
+    /// The wire names of the orders: a key, `-` in front for largest first.
+    pub const NAMES: [&'static str; 4] = ["created", "expires", "last_used", "name"];
+
+    /// Parses `created`, `-created`, `expires`, `last_used`, `name` and
+    /// their `-` forms; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (descending, key) = match text.strip_prefix('-') {
+            Some(key) => (true, key),
+            None => (false, text),
+        };
+        let key = match key {
+            "created" => TokenSortKey::Created,
+            "expires" => TokenSortKey::Expires,
+            "last_used" => TokenSortKey::LastUsed,
+            "name" => TokenSortKey::Name,
+            _ => return None,
+        };
+        Some(Self { key, descending })
+    }
+
+    /// The wire name [`TokenOrder::parse`] reads back.
+    pub fn as_text(&self) -> String {
+        let key = match self.key {
+            TokenSortKey::Created => "created",
+            TokenSortKey::Expires => "expires",
+            TokenSortKey::LastUsed => "last_used",
+            TokenSortKey::Name => "name",
+        };
+        if self.descending {
+            format!("-{key}")
+        } else {
+            key.to_owned()
+        }
+    }
+
+    /// The pieces of an SQL keyset query in this order, for SQL backends:
+    /// the sort expression over the `tokens` columns (`lowered_name` is the
+    /// backend's ASCII-lowercased `name`), the comparison that means
+    /// "after", and the direction.
+    pub fn keyset_sql(&self, lowered_name: &str) -> (String, &'static str, &'static str) {
+        let key = match self.key {
+            TokenSortKey::Created => "created_at".to_owned(),
+            TokenSortKey::Expires => format!("COALESCE(expires_at, {NEVER_EXPIRES})"),
+            TokenSortKey::LastUsed => format!("COALESCE(last_used_at, {NEVER_USED})"),
+            TokenSortKey::Name => lowered_name.to_owned(),
+        };
+        if self.descending {
+            (key, "<", "DESC")
+        } else {
+            (key, ">", "ASC")
+        }
+    }
+
+    /// Whether `cursor` was made by a list in this order's kind: a name
+    /// cursor carries the name, a time cursor does not.
+    pub fn fits(&self, cursor: &Cursor) -> bool {
+        (self.key == TokenSortKey::Name) == cursor.text.is_some()
+    }
+}
+
+/// The sort key standing for "never expires": after every real instant.
+pub const NEVER_EXPIRES: i64 = i64::MAX;
+/// The sort key standing for "never used": before every real instant.
+pub const NEVER_USED: i64 = -1;
 
 /// Filters for listing audit events.
 #[derive(Debug, Clone, Default)]
@@ -1095,5 +1215,26 @@ pub mod decode {
     /// An IP allowlist stored as a JSON array of CIDR strings.
     pub fn ip_list(value: serde_json::Value) -> Result<Vec<keyward_core::ip::IpNet>, StoreError> {
         serde_json::from_value(value).map_err(|error| StoreError::Corrupt(format!("IP allowlist: {error}")))
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::{TokenOrder, TokenSortKey};
+
+    #[test]
+    fn orders_round_trip_through_their_wire_names() {
+        for name in TokenOrder::NAMES {
+            for text in [name.to_owned(), format!("-{name}")] {
+                let order = TokenOrder::parse(&text).unwrap();
+                assert_eq!(order.as_text(), text);
+                assert_eq!(order.descending, text.starts_with('-'));
+            }
+        }
+        assert_eq!(TokenOrder::default().as_text(), "-created");
+        assert_eq!(TokenOrder::parse("name"), Some(TokenOrder { key: TokenSortKey::Name, descending: false }));
+        for garbage in ["", "-", "--created", "Name", "created ", "id"] {
+            assert_eq!(TokenOrder::parse(garbage), None, "{garbage:?}");
+        }
     }
 }

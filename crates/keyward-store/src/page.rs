@@ -1,4 +1,5 @@
-//! Keyset pagination. Lists are ordered newest first by `(created_at, id)`;
+//! Keyset pagination. Lists are ordered newest first by `(created_at, id)`
+//! (token lists may ask for another order, see `TokenOrder`);
 //! a cursor is the position of the last item returned, so pages stay stable
 //! while rows are inserted and no query ever uses OFFSET.
 
@@ -7,36 +8,55 @@ use base64::Engine;
 
 /// The largest page a caller may ask for; larger requests are clamped.
 pub const MAX_PAGE_SIZE: u32 = 200;
+/// The longest cursor accepted: room for a 64-character id and a token
+/// name of 200 characters of up to 4 bytes each, base64-encoded.
+const MAX_CURSOR_CHARS: usize = 1_200;
 /// The page size when none is asked for.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 
 /// A position in a list: the sort key of the last item seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
-    /// Microseconds of the last item's time.
+    /// Microseconds of the last item's time (or other numeric sort key).
     pub micros: i64,
     /// The last item's id.
     pub id: String,
+    /// The last item's text sort key, for lists ordered by text (a token
+    /// list by name); `None` otherwise.
+    pub text: Option<String>,
 }
 
 impl Cursor {
     /// The opaque form handed to clients.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}.{}", self.micros, self.id))
+        match &self.text {
+            None => URL_SAFE_NO_PAD.encode(format!("{}.{}", self.micros, self.id)),
+            // Ids hold no `.`, so everything after the second one is the text.
+            Some(text) => URL_SAFE_NO_PAD.encode(format!("{}.{}.{text}", self.micros, self.id)),
+        }
+    }
+
+    /// A cursor at a time (or other numeric key) and id.
+    pub fn at(micros: i64, id: &str) -> Self {
+        Self { micros, id: id.to_owned(), text: None }
     }
 
     /// Parses a client-supplied cursor; `None` for anything malformed.
     pub fn decode(text: &str) -> Option<Self> {
-        if text.len() > 128 {
+        if text.len() > MAX_CURSOR_CHARS {
             return None;
         }
         let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
-        let (micros, id) = raw.split_once('.')?;
+        let (micros, rest) = raw.split_once('.')?;
+        let (id, key) = match rest.split_once('.') {
+            Some((id, key)) => (id, Some(key.to_owned())),
+            None => (rest, None),
+        };
         let valid_id = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !valid_id {
             return None;
         }
-        Some(Cursor { micros: micros.parse().ok()?, id: id.to_owned() })
+        Some(Cursor { micros: micros.parse().ok()?, id: id.to_owned(), text: key })
     }
 }
 
@@ -93,9 +113,11 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        let cursor = Cursor { micros: 1_700_000_000_123_456, id: "tok_abc".into() };
+        let cursor = Cursor::at(1_700_000_000_123_456, "tok_abc");
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        for garbage in ["", "!!!", "bm9kb3Q", "MTIzLg", &"A".repeat(200)] {
+        let named = Cursor { micros: -1, id: "tok_abc".into(), text: Some("billing. worker ü".into()) };
+        assert_eq!(Cursor::decode(&named.encode()), Some(named));
+        for garbage in ["", "!!!", "bm9kb3Q", "MTIzLg", &"A".repeat(2000)] {
             assert_eq!(Cursor::decode(garbage), None, "{garbage}");
         }
     }
@@ -110,7 +132,7 @@ mod tests {
     #[test]
     fn from_rows_emits_a_cursor_only_when_more_rows_exist() {
         let request = PageRequest::new(Some(2), None);
-        let key = |n: &i64| Cursor { micros: *n, id: "x".into() };
+        let key = |n: &i64| Cursor::at(*n, "x");
         let full = Page::from_rows(vec![3, 2, 1], &request, key);
         assert_eq!(full.items, vec![3, 2]);
         assert_eq!(full.next.map(|c| c.micros), Some(2));

@@ -1,7 +1,8 @@
 // Keyward's only script, loaded from our origin (the Content-Security-Policy
 // allows nothing inline). Every page works without it; it adds
-// copy-to-clipboard, sorting of tables by column, and live filtering of the
-// tokens table while the store-side search waits for Enter.
+// copy-to-clipboard and live filtering of the tokens table while the
+// store-side search waits for Enter. Sorting is the server's: column
+// headers are links, so it covers every page, not just the one shown.
 
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-copy]");
@@ -16,44 +17,6 @@ document.addEventListener("click", async (event) => {
     if (status) status.textContent = "Press Ctrl+C (⌘C) to copy";
   }
 });
-
-// The value a cell sorts by: its data-sort-value when the shown text is
-// relative ("3 days ago"), else its text. Empty values sort last.
-function sortValue(row, column) {
-  const cell = row.cells[column];
-  if (!cell) return "";
-  return (cell.dataset.sortValue ?? cell.textContent).trim().toLowerCase();
-}
-
-function sortBy(table, header) {
-  const column = header.cellIndex;
-  const ascending = header.getAttribute("aria-sort") !== "ascending";
-  for (const other of table.tHead.rows[0].cells) other.removeAttribute("aria-sort");
-  header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-  const body = table.tBodies[0];
-  const rows = Array.from(body.rows);
-  rows.sort((a, b) => {
-    const x = sortValue(a, column);
-    const y = sortValue(b, column);
-    if (x === y) return 0;
-    if (x === "") return 1;
-    if (y === "") return -1;
-    return ascending ? x.localeCompare(y) : y.localeCompare(x);
-  });
-  body.append(...rows);
-}
-
-for (const table of document.querySelectorAll("table[data-sortable]")) {
-  for (const header of table.querySelectorAll("th[data-sort]")) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "sort";
-    button.textContent = header.textContent;
-    button.setAttribute("aria-label", `Sort by ${header.textContent}`);
-    header.replaceChildren(button);
-    button.addEventListener("click", () => sortBy(table, header));
-  }
-}
 
 // Live filtering: rows whose name holds what is typed stay visible; Enter
 // still submits the form, which searches every page in the store.

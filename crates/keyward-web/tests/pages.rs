@@ -588,3 +588,56 @@ async fn members_change_role_and_leave_and_each_role_sees_only_its_pages() {
     assert_eq!(site.api(reqwest::Method::POST, "/v1/verify", json!({"token": secret})).await["code"], "REVOKED");
     assert_eq!(location(&site.get("/tokens", &developer).await), "/sign-in", "their session ended");
 }
+
+#[tokio::test]
+async fn column_headers_sort_the_whole_list_across_pages_and_keep_the_filters() {
+    let site = site().await;
+    let session = site.set_up_owner().await;
+    let keyspace =
+        site.api(reqwest::Method::POST, "/v1/keyspaces", json!({"name": "sorting", "environment": "test"})).await;
+    let keyspace_id = keyspace["id"].as_str().unwrap();
+    // 52 tokens: more than a page of 50 (the search for "e" leaves out the
+    // admin token). "able" is made last, so newest
+    // first puts it on page one and name order too; "zebra" first, so it is
+    // on page two of both.
+    let mut names: Vec<String> = vec!["zebra".into()];
+    names.extend((0..50).map(|n| format!("service {n:02}")));
+    names.push("able".into());
+    for name in &names {
+        let body = json!({"keyspace_id": keyspace_id, "name": name, "scopes": []});
+        assert!(site.api(reqwest::Method::POST, "/v1/tokens", body).await["token"].is_string());
+    }
+    let rows = |html: &str| -> Vec<String> {
+        html.split("<tr data-name=\"").skip(1).map(|row| row.split('"').next().unwrap().to_owned()).collect()
+    };
+
+    let newest = site.get("/tokens?q=e", &session).await.text().await.unwrap();
+    assert!(
+        newest.contains(r#"aria-sort="descending"><a class="sort" href="/tokens?q=e&#38;order=created">Created"#),
+        "{newest}"
+    );
+    assert!(newest.contains(r#"aria-sort="none"><a class="sort" href="/tokens?q=e&#38;order=name">Name"#));
+    assert_eq!(rows(&newest)[0], "able");
+    assert!(!rows(&newest).contains(&"zebra".to_owned()), "zebra, made first, is on page two");
+
+    let by_name = site.get("/tokens?q=e&order=name", &session).await.text().await.unwrap();
+    assert!(by_name.contains(r#"aria-sort="ascending"><a class="sort" href="/tokens?q=e&#38;order=-name">Name"#));
+    assert!(by_name.contains(r#"name="order" value="name""#), "a new search keeps the order");
+    let first_page = rows(&by_name);
+    assert_eq!(first_page.len(), 50);
+    assert_eq!(first_page[..3], ["able", "service 00", "service 01"]);
+    let marker = "<p class=\"pager\"><a href=\"";
+    let start = by_name.find(marker).expect("a next page") + marker.len();
+    let next = by_name[start..].split('"').next().unwrap().replace("&#38;", "&");
+    assert!(next.contains("order=name") && next.contains("q=e"), "{next}");
+    let second_page = rows(&site.get(&next, &session).await.text().await.unwrap());
+    assert_eq!(second_page, ["service 49", "zebra"], "the sort covers every page, not just the first");
+
+    let backwards = site.get("/tokens?q=e&order=-name", &session).await.text().await.unwrap();
+    assert_eq!(rows(&backwards)[..2], ["zebra", "service 49"]);
+    // A page link from another order starts over rather than mixing orders.
+    let mixed = site.get(&next.replace("order=name", "order=-created"), &session).await.text().await.unwrap();
+    assert!(mixed.contains("not valid any more") && rows(&mixed)[0] == "able", "{mixed}");
+    let unknown = site.get("/tokens?order=popularity", &session).await.text().await.unwrap();
+    assert!(unknown.contains("not one Keyward knows; showing the newest first"));
+}

@@ -136,7 +136,7 @@ pub enum TokenCommand {
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "auto_rotate_to")]
         auto_rotate_grace: Option<i64>,
     },
-    /// List tokens, newest first.
+    /// List tokens, newest first or in the order asked.
     List {
         #[command(flatten)]
         client: ClientArgs,
@@ -147,10 +147,14 @@ pub enum TokenCommand {
         /// active, expired, disabled or revoked
         #[arg(long)]
         state: Option<String>,
+        /// created, expires, last_used or name; a leading `-` for largest
+        /// first (default -created)
+        #[arg(long, allow_hyphen_values = true)]
+        order: Option<String>,
         /// Page size (1-200)
         #[arg(long)]
         limit: Option<u32>,
-        /// Continue after a previous page
+        /// Continue after a previous page (of the same order)
         #[arg(long)]
         cursor: Option<String>,
         /// Follow every page

@@ -418,14 +418,17 @@ async fn from_the_setup_link_to_a_verified_call_and_every_token_action() {
     }
     until(&browser, "API Tokens").await;
 
-    // The table sorts by a column and filters as you type (within the page;
-    // Enter searches the store), and "/" jumps to the search.
+    // A column header sorts the whole list in the store (a link: no script
+    // needed), again flips it; the table filters as you type (within the
+    // page; Enter searches the store), and "/" jumps to the search.
     let names = "return Array.from(document.querySelectorAll('#tokens-table tbody tr'))\
                  .filter(row => !row.hidden).map(row => row.dataset.name)";
-    find(&browser, Locator::Css("button[aria-label='Sort by Name']")).await.click().await.unwrap();
+    find(&browser, Locator::Css("th a.sort[href*='order=name']")).await.click().await.unwrap();
+    until(&browser, "aria-sort=\"ascending\"").await;
     let ascending = browser.execute(names, vec![]).await.unwrap();
     assert_eq!(ascending[0], "batch one", "{ascending}");
-    find(&browser, Locator::Css("button[aria-label='Sort by Name']")).await.click().await.unwrap();
+    find(&browser, Locator::Css("th a.sort[href*='order=-name']")).await.click().await.unwrap();
+    until(&browser, "aria-sort=\"descending\"").await;
     let descending = browser.execute(names, vec![]).await.unwrap();
     assert_eq!(descending[0], "payments api", "{descending}");
     find(&browser, Locator::Css("body")).await.send_keys("/").await.unwrap();

@@ -249,6 +249,19 @@ fn serve_then_drive_every_client_verb() {
 
     let listed = stdout(&keyward(&addr, &admin, &["token", "list", "--keyspace", keyspace_id], None));
     assert!(listed.contains(&token_id) && listed.contains("active") && !listed.contains(&secret[9..]));
+    let by_name = stdout(&keyward(&addr, &admin, &["token", "list", "--order", "-name", "--json"], None));
+    let names: Vec<String> = serde_json::from_str::<serde_json::Value>(&by_name).unwrap()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_ascii_lowercase())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert!(names.len() > 1 && names == sorted, "--order -name lists Z to A: {names:?}");
+    let bad_order = keyward(&addr, &admin, &["token", "list", "--order", "popularity"], None);
+    assert_eq!(bad_order.status.code(), Some(2), "bad input exits 2");
+    assert!(String::from_utf8_lossy(&bad_order.stderr).contains("order"));
     let shown = stdout(&keyward(&addr, &admin, &["token", "show", &token_id], None));
     assert!(shown.contains("invoices:read") && !shown.contains(&secret[9..]));
 

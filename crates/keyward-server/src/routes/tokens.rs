@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use keyward_core::model::{RevokedReason, TokenState};
 use keyward_engine::{BulkRevoke, NewToken, RotationRequest, TokenChanges};
-use keyward_store::TokenFilter;
+use keyward_store::{TokenFilter, TokenOrder};
 
 use crate::dto::{
     AutoRotateRequest, BulkRevokeRequest, BulkRevokeResponse, CreateToken, CreatedToken, Page, RevokeToken,
@@ -46,7 +46,7 @@ pub async fn create_token(
     Ok((StatusCode::CREATED, headers, Json(CreatedToken { token: crate::dto::ShownOnce::new(&issued.secret), view })))
 }
 
-/// List tokens, newest first, with filters. Needs `keyward:tokens:read`.
+/// List tokens, newest first or in the order asked, with filters. Needs `keyward:tokens:read`.
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens", params(TokenQuery),
     security(("bearer" = ["keyward:tokens:read"])),
     responses((status = 200, body = Page<TokenView>), (status = 400, body = Problem), (status = 401, body = Problem)))]
@@ -63,7 +63,21 @@ pub async fn list_tokens(
                 .map_err(|()| ApiError::invalid_field("state", "Use one of: active, expired, disabled, revoked."))
         })
         .transpose()?;
+    let order = match query.order.as_deref() {
+        None | Some("") => TokenOrder::default(),
+        Some(text) => TokenOrder::parse(text).ok_or_else(|| {
+            ApiError::invalid_field(
+                "order",
+                "Use created, expires, last_used or name, with `-` in front for largest first (e.g. -created).",
+            )
+        })?,
+    };
+    let page = page_request(query.limit, query.cursor.as_deref())?;
+    if page.after.as_ref().is_some_and(|cursor| !order.fits(cursor)) {
+        return Err(ApiError::invalid_field("cursor", "This cursor belongs to a list in another order."));
+    }
     let filter = TokenFilter {
+        order,
         keyspace_id: query.keyspace_id,
         owner: query.owner,
         state: token_state,
@@ -71,7 +85,7 @@ pub async fn list_tokens(
         scope: query.scope.filter(|scope| !scope.is_empty()),
         ..TokenFilter::default()
     };
-    let page = state.engine.list_tokens(&actor, filter, &page_request(query.limit, query.cursor.as_deref())?).await?;
+    let page = state.engine.list_tokens(&actor, filter, &page).await?;
     let policy = state.engine.token_policy(&actor).await?;
     let periods = state.engine.rotation_periods(&actor, &policy).await?;
     let now = state.now_micros();

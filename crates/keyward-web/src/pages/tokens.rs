@@ -20,7 +20,7 @@ use keyward_core::Environment;
 use keyward_core::{base62, OsRng, SecureRng};
 use keyward_engine::{Engine, EngineError, NewKeyspace, NewToken};
 use keyward_server::AppState;
-use keyward_store::{AuditFilter, Cursor, PageRequest, TokenFilter};
+use keyward_store::{AuditFilter, Cursor, PageRequest, TokenFilter, TokenOrder, TokenSortKey};
 
 use super::{failed, refused_without, render, UserBar, When};
 use crate::form::FormData;
@@ -73,6 +73,61 @@ pub struct ListFilter {
     keyspace: String,
     owner: String,
     scope: String,
+    /// The order's wire name (`-created`, `name`, …).
+    order: String,
+}
+
+impl ListFilter {
+    /// `/tokens` with these filters in order `order`, from the first page
+    /// (or from `after`).
+    fn url(&self, order: &str, after: Option<&Cursor>) -> String {
+        let mut url = url::form_urlencoded::Serializer::for_suffix(String::from("/tokens?"), "/tokens?".len());
+        for (name, value) in [
+            ("q", &self.q),
+            ("state", &self.state),
+            ("keyspace", &self.keyspace),
+            ("owner", &self.owner),
+            ("scope", &self.scope),
+        ] {
+            if !value.is_empty() {
+                url.append_pair(name, value);
+            }
+        }
+        url.append_pair("order", order);
+        if let Some(cursor) = after {
+            url.append_pair("after", &cursor.encode());
+        }
+        url.finish()
+    }
+}
+
+/// A column header that sorts the whole list (not just the page) in the
+/// store: a link to the list in its order, flipped when it is the current one.
+pub struct SortHeader {
+    label: &'static str,
+    href: String,
+    /// `ascending`, `descending` or `none`, for `aria-sort`.
+    aria_sort: &'static str,
+}
+
+/// The sortable columns, each with the direction its first click sorts in.
+const SORTABLE: [(&str, TokenSortKey, bool); 4] = [
+    ("Name", TokenSortKey::Name, false),
+    ("Created", TokenSortKey::Created, true),
+    ("Expires", TokenSortKey::Expires, false),
+    ("Last used", TokenSortKey::LastUsed, true),
+];
+
+fn sort_headers(filter: &ListFilter, current: TokenOrder) -> [SortHeader; 4] {
+    SORTABLE.map(|(label, key, first_descending)| {
+        let (next, aria_sort) = if current.key == key {
+            let flipped = TokenOrder { key, descending: !current.descending };
+            (flipped, if current.descending { "descending" } else { "ascending" })
+        } else {
+            (TokenOrder { key, descending: first_descending }, "none")
+        };
+        SortHeader { label, href: filter.url(&next.as_text(), None), aria_sort }
+    })
 }
 
 #[derive(Template)]
@@ -88,6 +143,8 @@ struct TokensPage {
     catalog: Vec<CatalogScope>,
     filter: ListFilter,
     filtered: bool,
+    /// Name, Created, Expires, Last used.
+    sorts: [SortHeader; 4],
     rows: Vec<Row>,
     next_page: Option<String>,
 }
@@ -193,20 +250,30 @@ pub async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let value = |name: &str| query.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let mut notices = Vec::new();
     let mut filter = ListFilter {
         q: value("q"),
         state: value("state"),
         keyspace: value("keyspace"),
         owner: value("owner"),
         scope: value("scope"),
+        order: value("order"),
     };
+    let order = match filter.order.as_str() {
+        "" => TokenOrder::default(),
+        text => TokenOrder::parse(text).unwrap_or_else(|| {
+            notices.push("That sort order is not one Keyward knows; showing the newest first.");
+            TokenOrder::default()
+        }),
+    };
+    filter.order = order.as_text();
     let keyspaces = match customer_keyspaces(&state, &page).await {
         Ok(keyspaces) => keyspaces,
         Err(error) => return failed(error),
     };
     let now = micros_to_datetime(state.now_micros());
-    let mut notices = Vec::new();
     let mut store_filter = TokenFilter {
+        order,
         keyspace_id: (!filter.keyspace.is_empty()).then(|| filter.keyspace.clone()),
         owner: (!filter.owner.is_empty()).then(|| filter.owner.clone()),
         name_contains: (!filter.q.is_empty()).then(|| filter.q.clone()),
@@ -235,7 +302,7 @@ pub async fn list(
     }
     let after = match query.get("after").filter(|cursor| !cursor.is_empty()) {
         None => None,
-        Some(cursor) => match Cursor::decode(cursor) {
+        Some(cursor) => match Cursor::decode(cursor).filter(|cursor| order.fits(cursor)) {
             Some(cursor) => Some(cursor),
             None => {
                 notices.push("That page link is not valid any more; showing the first page.");
@@ -263,13 +330,7 @@ pub async fn list(
             ..row(record, &by_id, &owners, policy.as_ref(), now)
         })
         .collect();
-    let next_page = listed.next.map(|cursor| {
-        let mut url = url::form_urlencoded::Serializer::new(String::from("/tokens?"));
-        url.append_pair("q", &filter.q).append_pair("state", &filter.state).append_pair("keyspace", &filter.keyspace);
-        url.append_pair("owner", &filter.owner).append_pair("scope", &filter.scope);
-        url.append_pair("after", &cursor.encode());
-        url.finish()
-    });
+    let next_page = listed.next.map(|cursor| filter.url(&filter.order, Some(&cursor)));
     if query.contains_key("welcome") {
         notices.push("Your account is ready. Create a token to let a service call your API; its secret is shown once.");
     }
@@ -285,6 +346,7 @@ pub async fn list(
         && filter.scope.is_empty());
     let mut owners: Vec<(String, String)> = owners.into_iter().collect();
     owners.sort_by(|a, b| a.1.cmp(&b.1));
+    let sorts = sort_headers(&filter, order);
     render(&TokensPage {
         signed_in: Some(UserBar::from(&page)),
         notice,
@@ -296,6 +358,7 @@ pub async fn list(
         owners,
         filter,
         filtered,
+        sorts,
         rows,
         next_page,
     })

@@ -97,7 +97,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
-        TokenCommand::List { client, keyspace, owner, state, limit, cursor, all } => {
+        TokenCommand::List { client, keyspace, owner, state, order, limit, cursor, all } => {
             let api = Api::new(&client)?;
             let mut cursor = cursor;
             let mut rows: Vec<Value> = Vec::new();
@@ -110,6 +110,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
                             ("keyspace_id", keyspace.clone()),
                             ("owner", owner.clone()),
                             ("state", state.clone()),
+                            ("order", order.clone()),
                             ("limit", limit.map(|l| l.to_string())),
                             ("cursor", cursor.clone()),
                         ]),
