@@ -208,6 +208,40 @@ fn run_example(command: &[&str], token: &str) -> Option<String> {
     Some(stdout)
 }
 
+/// axe-core's script, installed by `.ci/run` from the npm registry (or at
+/// `KEYWARD_AXE_JS`). Without it the accessibility audit is skipped loudly,
+/// except under `CI=true`, where that fails.
+fn axe_source() -> Option<String> {
+    let path = std::env::var_os("KEYWARD_AXE_JS")
+        .map_or_else(|| PathBuf::from("/var/tmp/keyward-axe/node_modules/axe-core/axe.min.js"), PathBuf::from);
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Some(source),
+        Err(error) => {
+            let why = format!(
+                "the accessibility audit needs axe-core at {} ({error}; `npm install --prefix /var/tmp/keyward-axe axe-core@4`)",
+                path.display()
+            );
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+            eprintln!("\n\n!!! SKIPPED: {why} !!!\n");
+            None
+        }
+    }
+}
+
+/// Runs axe on the current page and fails on any WCAG 2.1 A/AA violation,
+/// naming the rule and the elements. WebDriver runs the script outside the
+/// page's Content-Security-Policy, so the page itself stays script-strict.
+async fn audit_accessibility(browser: &Client, axe: &str, what: &str) {
+    let script = format!(
+        "{axe}\n;return axe.run(document, {{runOnly: {{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}}}})\
+         .then(result => result.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' + \
+         v.nodes.map(n => n.target.join(' ')).join(', ')));"
+    );
+    let violations = browser.execute(&script, vec![]).await.unwrap();
+    let violations = violations.as_array().unwrap_or_else(|| panic!("axe did not run on {what}: {violations}"));
+    assert!(violations.is_empty(), "{what} has accessibility violations:\n{}", json!(violations));
+}
+
 /// Reloads the page until it says `text` (what the server writes in the
 /// background, like sampled usage, lands within seconds).
 async fn until_reloaded(browser: &Client, text: &str) -> String {
@@ -277,6 +311,9 @@ async fn from_the_setup_link_to_a_verified_call_and_every_token_action() {
     std::fs::write(script.path(), example(&browser, "JavaScript").await).unwrap();
     if let Some(output) = run_example(&["node", script.path().to_str().unwrap()], &secret) {
         assert!(output.starts_with("200 ") && output.contains("valid: true"), "{output}");
+    }
+    if let Some(axe) = axe_source() {
+        audit_accessibility(&browser, &axe, "the shown-once page").await;
     }
     // One more click shows the call arriving on the token's page.
     effort.click(&browser, Locator::LinkText("I made the call: check it arrived")).await;
@@ -388,7 +425,14 @@ async fn from_the_setup_link_to_a_verified_call_and_every_token_action() {
         // The sign-out's redirect must land before the next navigation, or
         // it may arrive after it and leave the browser on the sign-in page.
         until(&browser, "<title>Sign in").await;
+        if let (Some(axe), "developer") = (axe_source(), role) {
+            audit_accessibility(&browser, &axe, "the sign-in page").await;
+        }
         browser.goto(&link).await.unwrap();
+        if let (Some(axe), "developer") = (axe_source(), role) {
+            find(&browser, Locator::Css("#password")).await;
+            audit_accessibility(&browser, &axe, "the invitation page").await;
+        }
         find(&browser, Locator::Css("#password")).await.send_keys("another long password").await.unwrap();
         find(&browser, Locator::Css("form button.primary")).await.click().await.unwrap();
         let tokens = until(&browser, email).await;
@@ -415,8 +459,10 @@ async fn from_the_setup_link_to_a_verified_call_and_every_token_action() {
         find(&browser, Locator::Css("#email")).await.send_keys("owner@example.com").await.unwrap();
         find(&browser, Locator::Css("#password")).await.send_keys("correct horse battery").await.unwrap();
         find(&browser, Locator::Css("form button.primary")).await.click().await.unwrap();
+        // Signed in again before the next navigation, or the sign-in's
+        // redirect could land after it.
+        until(&browser, "<title>API Tokens").await;
     }
-    until(&browser, "API Tokens").await;
 
     // A column header sorts the whole list in the store (a link: no script
     // needed), again flips it; the table filters as you type (within the
@@ -472,6 +518,37 @@ async fn from_the_setup_link_to_a_verified_call_and_every_token_action() {
     find(&browser, Locator::Css("form[action='/policies'] button")).await.click().await.unwrap();
     until(&browser, "Policy saved").await;
     screenshot(&browser, "12-policy").await;
+
+    // Every main screen passes axe's WCAG 2.1 A and AA checks (contrast,
+    // labels, names, landmarks), on a laptop's width and on a phone's.
+    if let Some(axe) = axe_source() {
+        let token_page = old_page.as_str().to_owned();
+        let rotate_page = format!("{token_page}/rotate");
+        let mut audited = 0;
+        for width in [1280, 390] {
+            browser.set_window_size(width, 900).await.unwrap();
+            for path in [
+                "/tokens",
+                "/tokens?order=name",
+                "/tokens/new",
+                token_page.as_str(),
+                rotate_page.as_str(),
+                "/audit",
+                "/members",
+                "/service-accounts",
+                "/keyspaces",
+                "/scopes",
+                "/policies",
+            ] {
+                let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", server.base) };
+                browser.goto(&url).await.unwrap();
+                find(&browser, Locator::Css("main")).await;
+                audit_accessibility(&browser, &axe, &format!("{path} at {width}px")).await;
+                audited += 1;
+            }
+        }
+        println!("accessibility: {audited} page views pass axe-core's WCAG 2.1 A/AA rules");
+    }
 
     // On a phone's width the tokens screen still reads.
     browser.set_window_size(390, 844).await.unwrap();
