@@ -122,6 +122,23 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_cursor_round_trips(
+            micros in proptest::num::i64::ANY,
+            id in "[A-Za-z0-9_]{1,64}",
+            text in proptest::option::of(".{0,200}"),
+        ) {
+            let cursor = Cursor { micros, id, text };
+            proptest::prop_assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        }
+
+        #[test]
+        fn decoding_arbitrary_text_never_panics(text in ".{0,300}") {
+            let _ = Cursor::decode(&text);
+        }
+    }
+
     #[test]
     fn page_sizes_are_clamped() {
         assert_eq!(PageRequest::new(Some(0), None).limit, 1);
