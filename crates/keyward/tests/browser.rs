@@ -209,10 +209,10 @@ fn run_example(command: &[&str], token: &str) -> Option<String> {
 }
 
 /// axe-core's script, installed by `.ci/run` from the npm registry (or at
-/// `KEYWARD_AXE_JS`). Without it the accessibility audit is skipped loudly,
+/// `AXE_CORE_JS`). Without it the accessibility audit is skipped loudly,
 /// except under `CI=true`, where that fails.
 fn axe_source() -> Option<String> {
-    let path = std::env::var_os("KEYWARD_AXE_JS")
+    let path = std::env::var_os("AXE_CORE_JS")
         .map_or_else(|| PathBuf::from("/var/tmp/keyward-axe/node_modules/axe-core/axe.min.js"), PathBuf::from);
     match std::fs::read_to_string(&path) {
         Ok(source) => Some(source),
