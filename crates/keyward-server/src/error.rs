@@ -6,7 +6,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use keyward_engine::EngineError;
+use keyward_engine::{EngineError, VerifyCode};
 use keyward_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -132,29 +132,36 @@ impl ApiError {
     }
 
     /// 401 (403 for a missing scope or a refused address) naming why a
-    /// token presented as its holder's own credential was refused. Only for
-    /// routes where that holder is owed the reason, like the sample route:
-    /// management calls answer [`ApiError::unauthorized`], which says nothing.
-    pub fn token_refused(code: &'static str, detail: impl Into<String>, missing_scopes: Vec<String>) -> Self {
-        let (status, title, challenge) = match code {
-            "insufficient_scope" => (
+    /// token presented as its holder's own credential was refused, with a
+    /// stable code per verdict. Only for routes where that holder is owed
+    /// the reason, like the sample route: management calls answer
+    /// [`ApiError::unauthorized`], which says nothing.
+    pub fn token_refused(verdict: VerifyCode, detail: impl Into<String>, missing_scopes: Vec<String>) -> Self {
+        let invalid_token = format!("Bearer realm=\"{REALM}\", error=\"invalid_token\"");
+        let (status, code, title, challenge) = match verdict {
+            VerifyCode::InsufficientScope => (
                 StatusCode::FORBIDDEN,
+                "insufficient_scope",
                 "Insufficient scope",
                 format!(
                     "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{}\"",
                     missing_scopes.join(" ")
                 ),
             ),
-            "forbidden_ip" => (
+            VerifyCode::ForbiddenIp => (
                 StatusCode::FORBIDDEN,
+                "forbidden_ip",
                 "Address not allowed",
                 format!("Bearer realm=\"{REALM}\", error=\"insufficient_scope\""),
             ),
-            _ => (
-                StatusCode::UNAUTHORIZED,
-                "Token refused",
-                format!("Bearer realm=\"{REALM}\", error=\"invalid_token\""),
-            ),
+            VerifyCode::Malformed => (StatusCode::UNAUTHORIZED, "token_malformed", "Token refused", invalid_token),
+            VerifyCode::Expired => (StatusCode::UNAUTHORIZED, "token_expired", "Token refused", invalid_token),
+            VerifyCode::Revoked => (StatusCode::UNAUTHORIZED, "token_revoked", "Token refused", invalid_token),
+            VerifyCode::Disabled => (StatusCode::UNAUTHORIZED, "token_disabled", "Token refused", invalid_token),
+            // `Valid` never reaches here; were it to, it is answered as unknown, not a panic.
+            VerifyCode::NotFound | VerifyCode::Valid => {
+                (StatusCode::UNAUTHORIZED, "token_unknown", "Token refused", invalid_token)
+            }
         };
         let mut error = Self::new(status, code, title, detail);
         error.0.challenge = Some(challenge);

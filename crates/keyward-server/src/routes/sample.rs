@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use keyward_core::model::{ExpiryCause, TokenRecord};
 use keyward_core::scope;
 use keyward_engine::{Verdict, VerifyCode, VerifyOptions};
 
@@ -91,36 +92,28 @@ fn answer(verdict: Verdict<'_>) -> Result<Vec<u8>, ApiError> {
         return serde_json::to_vec(&SampleResponse { message, verification })
             .map_err(|error| ApiError::internal(&error));
     }
-    let token = verdict.token();
     let missing: Vec<String> = verdict.missing_scopes().into_iter().map(str::to_owned).collect();
-    let (code, detail) = match verdict.code {
-        VerifyCode::Malformed => (
-            "token_malformed",
-            "That is not a whole Keyward token: check that it was copied completely, with its prefix.".to_owned(),
-        ),
-        VerifyCode::NotFound => {
-            ("token_unknown", "No such token here: it was deleted, or was issued by another Keyward.".to_owned())
+    let detail = match verdict.code {
+        VerifyCode::Malformed => {
+            "That is not a whole Keyward token: check that it was copied completely, with its prefix.".to_owned()
         }
-        VerifyCode::Expired => match token.map(|t| t.expiry_cause().as_str()) {
-            Some("ROTATION_GRACE_ENDED") => (
-                "token_expired",
-                "The token was rotated and its grace period is over: use the token that replaced it.".to_owned(),
-            ),
-            _ => ("token_expired", "The token has expired: create or rotate one to continue.".to_owned()),
+        VerifyCode::Expired => match verdict.token().map(TokenRecord::expiry_cause) {
+            Some(ExpiryCause::RotationGraceEnded) => {
+                "The token was rotated and its grace period is over: use the token that replaced it.".to_owned()
+            }
+            _ => "The token has expired: create or rotate one to continue.".to_owned(),
         },
-        VerifyCode::Revoked => ("token_revoked", "The token was revoked: create a new one to continue.".to_owned()),
-        VerifyCode::Disabled => {
-            ("token_disabled", "The token is disabled: an admin can enable it again from its page.".to_owned())
-        }
+        VerifyCode::Revoked => "The token was revoked: create a new one to continue.".to_owned(),
+        VerifyCode::Disabled => "The token is disabled: an admin can enable it again from its page.".to_owned(),
         VerifyCode::InsufficientScope => {
-            ("insufficient_scope", format!("The token lacks the scope(s) this call needs: {}.", missing.join(", ")))
+            format!("The token lacks the scope(s) this call needs: {}.", missing.join(", "))
         }
-        VerifyCode::ForbiddenIp => (
-            "forbidden_ip",
-            "The token may not be used from this address: it is outside the token's IP allowlist.".to_owned(),
-        ),
-        // A valid verdict returned above; answer as unknown rather than panic.
-        VerifyCode::Valid => ("token_unknown", "The token could not be verified.".to_owned()),
+        VerifyCode::ForbiddenIp => {
+            "The token may not be used from this address: it is outside the token's IP allowlist.".to_owned()
+        }
+        VerifyCode::NotFound | VerifyCode::Valid => {
+            "No such token here: it was deleted, or was issued by another Keyward.".to_owned()
+        }
     };
-    Err(ApiError::token_refused(code, detail, missing))
+    Err(ApiError::token_refused(verdict.code, detail, missing))
 }

@@ -18,8 +18,8 @@ use keyward_engine::{BulkRevoke, EngineError, RotationRequest, MAX_SELECTED};
 use keyward_server::AppState;
 
 use super::tokens::{
-    claim_submission, customer_keyspaces, examples, nonce, origin, owner_names, row, settle_submission, source,
-    verify_example, CreatedPage, Replaced, Row, Submission,
+    claim_submission, customer_keyspaces, nonce, owner_names, row, settle_submission, source, Calls, CreatedPage,
+    Replaced, Row, Submission,
 };
 use super::{failed, render, UserBar, When};
 use crate::form::FormData;
@@ -168,8 +168,7 @@ pub async fn rotate(
         scopes: record.scopes.clone(),
         expires: record.expires_at.map_or_else(|| "never".to_owned(), |at| When::of(at, now).exact),
         keyspace,
-        examples: examples(&origin(&headers)),
-        verify_example: verify_example(&origin(&headers)),
+        calls: Calls::for_request(&headers),
         replaced: Some(Replaced { id: rotated.old.id.clone(), grace_ends, clients }),
     })
 }

@@ -578,9 +578,23 @@ pub(super) struct CreatedPage {
     pub scopes: Vec<String>,
     pub expires: String,
     pub keyspace: String,
-    pub examples: Vec<(&'static str, String)>,
-    pub verify_example: String,
+    pub calls: Calls,
     pub replaced: Option<Replaced>,
+}
+
+/// The calls the shown-once page offers, against the address the browser used.
+pub(super) struct Calls {
+    /// The first call, per language.
+    pub examples: Vec<(&'static str, String)>,
+    /// How a backend then checks tokens presented to it.
+    pub verify: String,
+}
+
+impl Calls {
+    pub(super) fn for_request(headers: &axum::http::HeaderMap) -> Self {
+        let origin = origin(headers);
+        Self { examples: examples(&origin), verify: verify_example(&origin) }
+    }
 }
 
 /// The origin the examples call: the address the browser used.
@@ -604,7 +618,7 @@ fn curl_example(origin: &str) -> String {
 /// Ready-to-run first calls, each a whole program needing only the
 /// language's standard tools (and `reqwest`/`tokio` for Rust): the token,
 /// from `$KEYWARD_API_TOKEN`, is the only credential.
-pub(super) fn examples(origin: &str) -> Vec<(&'static str, String)> {
+fn examples(origin: &str) -> Vec<(&'static str, String)> {
     let url = sample_url(origin);
     vec![
         ("curl", curl_example(origin)),
@@ -636,7 +650,7 @@ pub(super) fn examples(origin: &str) -> Vec<(&'static str, String)> {
 }
 
 /// How a backend checks tokens presented to it, once the first call worked.
-pub(super) fn verify_example(origin: &str) -> String {
+fn verify_example(origin: &str) -> String {
     let body = r#"{"token": "'"$KEYWARD_API_TOKEN"'", "required_scopes": []}"#;
     format!(
         "curl -sS -X POST {origin}/v1/verify \\\n  -H \"Authorization: Bearer $KEYWARD_VERIFY_TOKEN\" \\\n  -H 'Content-Type: application/json' \\\n  -d '{body}'"
@@ -794,8 +808,7 @@ pub async fn create(
         scopes: issued.record.scopes.clone(),
         expires: issued.record.expires_at.map_or_else(|| "never".to_owned(), |at| When::of(at, now).exact),
         keyspace,
-        examples: examples(&origin(&headers)),
-        verify_example: verify_example(&origin(&headers)),
+        calls: Calls::for_request(&headers),
         replaced: None,
     })
 }
