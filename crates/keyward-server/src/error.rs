@@ -107,6 +107,12 @@ impl ApiError {
         }))
     }
 
+    /// Tells the client when to try again (`Retry-After`, in seconds).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.0.retry_after = Some(seconds);
+        self
+    }
+
     /// 400 naming a field.
     pub fn invalid_field(field: impl Into<String>, detail: impl Into<String>) -> Self {
         let mut error = Self::new(StatusCode::BAD_REQUEST, "invalid_field", "Invalid field", detail);
@@ -220,6 +226,7 @@ impl ApiError {
             "Service unavailable",
             "The token store is unavailable; retry shortly.",
         )
+        .retry_after(2)
         .logged(true, "store unavailable", error.to_string())
     }
 

@@ -9,6 +9,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 mod openapi;
+pub mod readiness;
 pub mod routes;
 
 use std::future::Future;
@@ -41,12 +42,14 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Peers whose `X-Forwarded-For` is believed (see [`extract::client_ip`]).
     pub trusted_proxies: Arc<[IpNet]>,
+    /// What `/readyz` last answered.
+    pub readiness: Arc<readiness::Readiness>,
 }
 
 impl AppState {
     /// State for `engine`, trusting no proxy.
     pub fn new(engine: Arc<Engine>) -> Self {
-        Self { engine, trusted_proxies: Arc::from(Vec::new()) }
+        Self { engine, trusted_proxies: Arc::from(Vec::new()), readiness: Arc::default() }
     }
 
     /// Believes `X-Forwarded-For` from these networks.

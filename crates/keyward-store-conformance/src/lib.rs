@@ -8,7 +8,7 @@
 
 mod account_cases;
 pub mod cases;
-mod fixtures;
+pub mod fixtures;
 mod lifecycle_cases;
 mod rotation_cases;
 mod schedule_cases;

@@ -341,6 +341,19 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO store_probe (id, probes) VALUES (1, 1)
+             ON CONFLICT (id) DO UPDATE SET probes = store_probe.probes + 1",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
     async fn bootstrap(&self, founding: &Founding<'_>) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         // The partial unique index admits one operator organization; a losing

@@ -8,7 +8,8 @@
 //! answers each caller. Every acknowledged creation is durable; a failing
 //! creation (a duplicate digest, a missing keyspace, an owner at the active
 //! token limit) is rolled back to its
-//! savepoint without touching its neighbours; a failed commit fails them all.
+//! savepoint without touching its neighbours; an I/O fault in any of them,
+//! or a failed commit, fails them all.
 
 use keyward_core::model::{AuditEvent, TokenRecord};
 use keyward_core::TokenDigest;
@@ -68,7 +69,20 @@ async fn commit_batch_inner(pool: &SqlitePool, batch: &[CreateJob]) -> Vec<Resul
     };
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
-        results.push(run_job(&mut tx, job).await);
+        match run_job(&mut tx, job).await {
+            Err(StoreError::Backend(error)) => {
+                // An I/O fault (a full disk) may have made SQLite roll the
+                // whole transaction back already: the creations before this
+                // one are gone, and a later savepoint would start a
+                // transaction of its own. Nothing in this batch is kept.
+                let message = format!("group commit failed: {error}");
+                return batch
+                    .iter()
+                    .map(|_| Err(StoreError::Backend(Box::new(std::io::Error::other(message.clone())))))
+                    .collect();
+            }
+            refused_or_done => results.push(refused_or_done),
+        }
     }
     if let Err(error) = tx.commit().await {
         return batch.iter().map(|_| Err(copy_error(&error))).collect();

@@ -74,8 +74,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer =
-            SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(backend)?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .after_release(|connection, _| Box::pin(discard_if_inside_a_transaction(connection)))
+            .connect_with(options.clone())
+            .await
+            .map_err(backend)?;
         let reader =
             SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await.map_err(backend)?;
         let creations = group_commit::spawn(writer.clone());
@@ -86,6 +90,30 @@ impl SqliteStore {
     pub fn writer_pool(&self) -> &SqlitePool {
         &self.writer
     }
+}
+
+/// Whether the write connection may be reused: not when a transaction on
+/// it ended uncleanly.
+///
+/// When a write fails with `SQLITE_FULL` or an I/O error, SQLite may roll
+/// the whole transaction back on its own; sqlx's rollback then fails and
+/// its transaction depth stays raised, so its next `begin` issues a
+/// `SAVEPOINT` and its next commit only releases it. A failed `RELEASE`
+/// that was to commit leaves SQLite inside the transaction as well. Either
+/// way every later write on that connection would answer success and never
+/// reach the file. Closing the connection ends whatever SQLite still holds
+/// open (uncommitted, so nothing acknowledged is lost) and the pool opens a
+/// clean one for the next write.
+async fn discard_if_inside_a_transaction(connection: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    // The rollback a dropped transaction queued runs before this ping, so
+    // the depth read next is the one it left.
+    connection.ping().await?;
+    if connection.is_in_transaction() {
+        tracing::warn!("discarding the SQLite write connection: a failed write left it inside a transaction");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 pub(crate) fn backend(error: sqlx::Error) -> StoreError {
@@ -336,6 +364,19 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO store_probe (id, probes) VALUES (1, 1)
+             ON CONFLICT (id) DO UPDATE SET probes = store_probe.probes + 1",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         Ok(())
     }
 

@@ -580,6 +580,11 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip, for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Commits a one-row write, durably like any other: proof that writes
+    /// work now. A store that answers reads but cannot commit (a full disk,
+    /// a read-only replica after a failover) is not ready.
+    async fn probe_write(&self) -> Result<(), StoreError>;
+
     /// Starts reporting to `sink`, for as long as it lives, every committed
     /// change to a token made by any process sharing this store. Reports
     /// [`ChangeSink::feed_restored`] once the feed is up (and again after

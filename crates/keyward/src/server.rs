@@ -218,6 +218,7 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     let proxies: Vec<&str> = config.trusted_proxies.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     let trusted_proxies =
         keyward_core::ip::parse_list(&proxies).map_err(|e| CliError::Usage(format!("invalid trusted_proxies: {e}")))?;
+    survive_file_size_limits();
     let store = open_store(config).await?;
     let master_key = master_key(config)?;
     let engine = engine(config, store.clone(), master_key.clone())?;
@@ -282,6 +283,20 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     }
     tracing::info!("keyward stopped");
     served.map_err(|e| CliError::Store(format!("server error: {e}")))
+}
+
+/// A write past the file-size limit (`ulimit -f`, systemd's `LimitFSIZE=`)
+/// raises `SIGXFSZ`, which kills the process by default: a full disk by
+/// another name would then take the whole server down, cached
+/// verifications included. Caught, the write fails with `EFBIG` and is
+/// answered like any failed write, as PostgreSQL does too.
+fn survive_file_size_limits() {
+    let file_size_limit = tokio::signal::unix::SignalKind::from_raw(rustix::process::Signal::XFSZ.as_raw());
+    match tokio::signal::unix::signal(file_size_limit) {
+        // The handler stays installed after the stream is dropped.
+        Ok(_stream) => {}
+        Err(error) => tracing::warn!(%error, "cannot catch SIGXFSZ; a file-size limit would end the process"),
+    }
 }
 
 /// Resolves once the server has begun to stop: what background tasks wait on.

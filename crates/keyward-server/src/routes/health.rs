@@ -1,6 +1,8 @@
-//! `/healthz` (the process answers) and `/readyz` (the store answers too).
+//! `/healthz` (the process answers) and `/readyz` (the store reads and
+//! commits writes; see [`crate::readiness`]).
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 
 use crate::dto::Health;
@@ -13,9 +15,18 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok".into() })
 }
 
-/// The store is reachable.
+/// The store answers reads and commits writes, each within its budget.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Health), (status = 503, body = Problem)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.engine.store().ping().await.map_err(|error| ApiError::store_unavailable(&error))?;
-    Ok(Json(Health { status: "ready".into() }))
+    match state.readiness.check(&state.engine).await {
+        Ok(()) => Ok(Json(Health { status: "ready".into() })),
+        // The readiness tracker has logged the cause once for the episode.
+        Err(not_ready) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            not_ready.code,
+            "Not ready",
+            format!("Not ready: {}. The server log says why.", not_ready.detail),
+        )
+        .retry_after(5)),
+    }
 }
