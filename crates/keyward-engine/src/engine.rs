@@ -52,6 +52,14 @@ pub struct EngineConfig {
     /// default: an expiry is exact unless an operator decides otherwise.
     /// Revocation and disabling never get any leeway.
     pub expiry_leeway: Duration,
+    /// How long a verification may wait for the store when the token is
+    /// not cached (queueing included); past it, the store counts as
+    /// unavailable and the caller is told to retry.
+    pub store_lookup_budget: Duration,
+    /// Store lookups of uncached tokens running at once. A flood of
+    /// unknown tokens waits here instead of taking every pooled
+    /// connection that management requests need.
+    pub store_lookup_concurrency: usize,
 }
 
 /// The largest expiry leeway an operator may configure: five minutes.
@@ -68,6 +76,8 @@ impl Default for EngineConfig {
             session_lifetime: Duration::from_secs(12 * 3600),
             master_key: None,
             expiry_leeway: Duration::ZERO,
+            store_lookup_budget: Duration::from_secs(1),
+            store_lookup_concurrency: 8,
         }
     }
 }
@@ -305,6 +315,7 @@ pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) throttle: crate::accounts::SignInThrottle,
     pub(crate) hash_permits: tokio::sync::Semaphore,
+    pub(crate) lookup_permits: Arc<tokio::sync::Semaphore>,
     pub(crate) operator_org: std::sync::OnceLock<String>,
     pub(crate) setup: crate::setup::SetupSlot,
 }
@@ -315,6 +326,7 @@ impl Engine {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, rng: Arc<dyn SecureRng>, config: EngineConfig) -> Self {
         let negative_ttl = i64::try_from(config.negative_cache_ttl.as_micros()).unwrap_or(i64::MAX);
         Self {
+            lookup_permits: Arc::new(tokio::sync::Semaphore::new(config.store_lookup_concurrency.max(1))),
             cache: Arc::new(TokenCache::new(config.cache_capacity, config.negative_cache_capacity, negative_ttl)),
             grace: crate::grace::GraceWatch::default(),
             verifications: crate::activity::VerificationLog::default(),
@@ -916,7 +928,7 @@ impl Engine {
         }
         // Untrusted, or invalidations kept withdrawing what we loaded:
         // answer from the store directly.
-        let Some(record) = self.store.find_token_by_digest(&digest).await? else {
+        let Some(record) = self.find_within_budget(&digest).await? else {
             return Ok(None);
         };
         let slot = Slot::new(record, &self.cache.scopes);
@@ -931,7 +943,7 @@ impl Engine {
             return Ok(false);
         }
         let epoch = self.cache.epoch();
-        match self.store.find_token_by_digest(&digest).await? {
+        match self.find_within_budget(&digest).await? {
             None => {
                 self.cache.insert_absent(digest, now, epoch);
                 Ok(false)
@@ -940,6 +952,35 @@ impl Engine {
                 self.cache.insert_found(digest, Slot::new(record, &self.cache.scopes), epoch);
                 Ok(true)
             }
+        }
+    }
+
+    /// The store's answer for `digest`, within the lookup budget and the
+    /// bound on concurrent lookups. Only uncached tokens come here: a cached
+    /// one is judged without waiting on the store at all.
+    async fn find_within_budget(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, EngineError> {
+        let budget = self.config.store_lookup_budget;
+        let (permits, store, digest) = (self.lookup_permits.clone(), self.store.clone(), *digest);
+        // The query runs in a task of its own that holds the permit: when
+        // the caller gives up, the query still occupies its connection
+        // until the database answers, and the permit says so, so callers
+        // that give up cannot add up to more connections than the bound.
+        let lookup = async move {
+            let permit = permits.acquire_owned().await.map_err(keyward_store::StoreError::backend)?;
+            let query = tokio::spawn(async move {
+                let found = store.find_token_by_digest(&digest).await;
+                drop(permit);
+                found
+            });
+            query.await.map_err(keyward_store::StoreError::backend)?
+        };
+        match tokio::time::timeout(budget, lookup).await {
+            Ok(found) => Ok(found?),
+            Err(_) => Err(keyward_store::StoreError::backend(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("token lookup took longer than its budget of {budget:?}"),
+            ))
+            .into()),
         }
     }
 

@@ -45,6 +45,25 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    feed_pool: PgPool,
+}
+
+/// Bounds on waiting for the database, so a slow or locked database turns
+/// into prompt errors instead of requests that hang.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// PostgreSQL's `statement_timeout` for every connection.
+    pub statement_timeout: Duration,
+    /// How long a request waits for a free connection.
+    pub acquire_timeout: Duration,
+    /// Connections in the pool.
+    pub max_connections: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { statement_timeout: Duration::from_secs(5), acquire_timeout: Duration::from_secs(3), max_connections: 16 }
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -59,16 +78,34 @@ impl PostgresStore {
         Self::connect_with(PgConnectOptions::from_str(url).map_err(backend)?).await
     }
 
+    /// Connects to a `postgres://` URL with explicit limits. Does not migrate.
+    pub async fn connect_limited(url: &str, limits: Limits) -> Result<Self, StoreError> {
+        Self::connect_with_limits(PgConnectOptions::from_str(url).map_err(backend)?, limits).await
+    }
+
     /// Connects with explicit options (tests use this to pin a schema via
     /// `search_path`). Does not migrate.
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        Self::connect_with_limits(options, Limits::default()).await
+    }
+
+    async fn connect_with_limits(options: PgConnectOptions, limits: Limits) -> Result<Self, StoreError> {
+        // Set per connection, so no query (a lock wait included) outlives it
+        // and holds a pooled connection hostage.
+        let options = options.options([("statement_timeout", format!("{}", limits.statement_timeout.as_millis()))]);
         let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+            .max_connections(limits.max_connections)
+            .acquire_timeout(limits.acquire_timeout)
+            .connect_with(options.clone())
             .await
             .map_err(backend)?;
-        Ok(Self { pool })
+        // The change feed's heartbeats have connections of their own: when
+        // the pool is exhausted by slow queries, the feed must still hear
+        // itself, or every instance would stop trusting its cache and send
+        // cached verifications to the stalled database too.
+        let feed_pool =
+            PgPoolOptions::new().max_connections(2).acquire_timeout(limits.acquire_timeout).connect_lazy_with(options);
+        Ok(Self { pool, feed_pool })
     }
 
     /// The connection pool, for tools (benchmark seeding) that bulk-load rows.
@@ -328,12 +365,18 @@ impl Store for PostgresStore {
         let mut instance = [0u8; 8];
         OsRng.fill(&mut instance).map_err(|error| StoreError::Backend(Box::new(error)))?;
         let instance: String = instance.iter().map(|byte| format!("{byte:02x}")).collect();
-        tokio::spawn(change_feed::run(self.pool.clone(), channel, instance, sink));
+        tokio::spawn(change_feed::run(self.feed_pool.clone(), channel, instance, sink));
         Ok(true)
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await.map_err(|error| StoreError::Backend(Box::new(error)))
+        // A migration may rewrite a large table: it runs on a connection of
+        // its own without the statement timeout (the later setting wins).
+        let options = (*self.pool.connect_options()).clone().options([("statement_timeout", "0")]);
+        let pool = PgPoolOptions::new().max_connections(1).connect_with(options).await.map_err(backend)?;
+        let migrated = MIGRATOR.run(&pool).await.map_err(|error| StoreError::Backend(Box::new(error)));
+        pool.close().await;
+        migrated
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

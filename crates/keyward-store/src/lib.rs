@@ -50,6 +50,13 @@ pub enum StoreError {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl StoreError {
+    /// A failure of the database or of reaching it.
+    pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(error))
+    }
+}
+
 /// Where a store shared by several processes reports what the others
 /// changed, so that each process can drop what it cached.
 pub trait ChangeSink: Send + Sync {

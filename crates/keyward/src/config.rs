@@ -55,6 +55,21 @@ pub struct ServerConfig {
     /// creates `master.key` there (mode 0600); unset with a database URL:
     /// webhooks are off.
     pub master_key: Option<SecretSetting>,
+    /// PostgreSQL only: no query may run longer than this, in
+    /// milliseconds (a lock wait included), so a stalled database cannot
+    /// hold pooled connections hostage.
+    pub database_statement_timeout_ms: u64,
+    /// PostgreSQL only: how long a request waits for a free pooled
+    /// connection before answering 503, in milliseconds.
+    pub database_acquire_timeout_ms: u64,
+    /// How long a verification of an uncached token may wait for the store
+    /// before answering 503 with Retry-After, in milliseconds. Cached
+    /// tokens never wait on the store.
+    pub verify_store_budget_ms: u64,
+    /// How many verifications of uncached tokens may query the store at
+    /// once; the rest queue within their budget, leaving connections for
+    /// everything else.
+    pub verify_store_concurrency: usize,
 }
 
 /// A setting that must never be printed: `Debug` shows it redacted.
@@ -87,6 +102,10 @@ impl Default for ServerConfig {
             open_signup: false,
             session_lifetime_seconds: 12 * 3600,
             master_key: None,
+            database_statement_timeout_ms: 5_000,
+            database_acquire_timeout_ms: 3_000,
+            verify_store_budget_ms: 1_000,
+            verify_store_concurrency: 8,
         }
     }
 }
@@ -108,6 +127,10 @@ const KEYS: &[&str] = &[
     "open_signup",
     "session_lifetime_seconds",
     "master_key",
+    "database_statement_timeout_ms",
+    "database_acquire_timeout_ms",
+    "verify_store_budget_ms",
+    "verify_store_concurrency",
 ];
 
 /// Settings given as flags; `None` leaves the lower layers' value.

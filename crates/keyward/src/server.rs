@@ -22,7 +22,7 @@ use crate::error::CliError;
 pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, CliError> {
     let store: Arc<dyn Store> = match config.database_url.as_deref() {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Arc::new(
-            PostgresStore::connect(url)
+            PostgresStore::connect_limited(url, postgres_limits(config)?)
                 .await
                 .map_err(|e| CliError::Store(format!("cannot connect to PostgreSQL: {e}")))?,
         ),
@@ -46,6 +46,21 @@ pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, CliErro
     };
     store.migrate().await.map_err(|e| CliError::Store(format!("migrations failed: {e}")))?;
     Ok(store)
+}
+
+fn postgres_limits(config: &ServerConfig) -> Result<keyward_store_postgres::Limits, CliError> {
+    let within = |name: &str, value: u64| {
+        if (1..=600_000).contains(&value) {
+            Ok(Duration::from_millis(value))
+        } else {
+            Err(CliError::Usage(format!("{name} {value} must be between 1 and 600000 (milliseconds)")))
+        }
+    };
+    Ok(keyward_store_postgres::Limits {
+        statement_timeout: within("database_statement_timeout_ms", config.database_statement_timeout_ms)?,
+        acquire_timeout: within("database_acquire_timeout_ms", config.database_acquire_timeout_ms)?,
+        ..keyward_store_postgres::Limits::default()
+    })
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), CliError> {
@@ -121,6 +136,18 @@ fn engine(
             keyward_engine::MAX_EXPIRY_LEEWAY.as_secs()
         )));
     }
+    if !(1..=60_000).contains(&config.verify_store_budget_ms) {
+        return Err(CliError::Usage(format!(
+            "verify_store_budget_ms {} must be between 1 and 60000",
+            config.verify_store_budget_ms
+        )));
+    }
+    if !(1..=1024).contains(&config.verify_store_concurrency) {
+        return Err(CliError::Usage(format!(
+            "verify_store_concurrency {} must be between 1 and 1024",
+            config.verify_store_concurrency
+        )));
+    }
     if config.lifecycle_interval_seconds == 0 {
         return Err(CliError::Usage("lifecycle_interval_seconds must be at least 1".into()));
     }
@@ -132,6 +159,8 @@ fn engine(
         session_lifetime: Duration::from_secs(config.session_lifetime_seconds),
         master_key,
         expiry_leeway: leeway,
+        store_lookup_budget: Duration::from_millis(config.verify_store_budget_ms),
+        store_lookup_concurrency: config.verify_store_concurrency,
         ..EngineConfig::default()
     };
     Ok(Arc::new(Engine::new(store, Arc::new(SystemClock), Arc::new(OsRng), engine_config)))
