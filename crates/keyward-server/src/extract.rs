@@ -52,6 +52,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         // The body limit is enforced here rather than by a router layer:
         // only JSON bodies are read, and every layer costs on every request.
         let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|error| {
+            if caused_by::<tower_http::timeout::TimeoutError>(&error) {
+                return ApiError::request_timeout();
+            }
             let too_large = std::error::Error::source(&error).is_some_and(|cause| cause.is::<LengthLimitError>());
             if too_large {
                 ApiError::new(
@@ -71,6 +74,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         })?;
         decode_json(&bytes).map(ApiJson)
     }
+}
+
+/// Whether `E` is anywhere in `error`'s chain of causes: the body-timeout
+/// error arrives wrapped once by axum and once by the length limit.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if current.is::<E>() {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }
 
 /// Decodes JSON, mapping serde's errors to problems that name the field and
