@@ -161,8 +161,16 @@ pub(crate) fn acceptable_request_id(value: &HeaderValue) -> bool {
 /// [`LoggedCause`], with the request id and the route pattern (never the
 /// raw URI: a query string could carry a secret).
 async fn edge(State(ids): State<RequestIds>, mut request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/v1/");
     if let Some(refusal) = refuse_tokens_in_urls(&request) {
-        return refusal;
+        return protect(refusal, api);
+    }
+    // A NUL in an id would reach the store, and PostgreSQL fails on it.
+    if request.uri().path().contains("%00") {
+        return protect(
+            ApiError::invalid_field("path", "must not contain the NUL character (%00)").into_response(),
+            api,
+        );
     }
     let request_id = match request.headers().get(&REQUEST_ID) {
         Some(id) if acceptable_request_id(id) => id.clone(),
@@ -172,7 +180,6 @@ async fn edge(State(ids): State<RequestIds>, mut request: Request, next: Next) -
             id
         }
     };
-    let api = request.uri().path().starts_with("/v1/");
     let route = request.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let id = request_id.to_str().unwrap_or("");
@@ -198,8 +205,14 @@ async fn edge(State(ids): State<RequestIds>, mut request: Request, next: Next) -
     if response.status().as_u16() >= 400 {
         response = problem_only(response);
     }
+    response.headers_mut().insert(REQUEST_ID, request_id);
+    protect(response, api)
+}
+
+/// Headers every response carries: static values, so no allocation on the
+/// verify path.
+fn protect(mut response: Response, api: bool) -> Response {
     let headers = response.headers_mut();
-    headers.insert(REQUEST_ID, request_id);
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if api {
         // API responses carry account data; no cache along the way keeps them.
@@ -327,6 +340,21 @@ mod tests {
         assert!(log.contains("route=\"/v1/things/{id}\""), "the route pattern, not the URI: {log}");
         assert!(!log.contains("tok_secretish"), "{log}");
         assert!(log.contains(&format!("request_id=\"{request_id}\"")), "{log}");
+    }
+
+    #[tokio::test]
+    async fn every_503_says_when_to_retry() {
+        let unavailable = ApiError::store_unavailable(&std::io::Error::other("connection refused")).into_response();
+        assert_eq!(unavailable.status(), 503);
+        assert_eq!(unavailable.headers()[axum::http::header::RETRY_AFTER], "1");
+        // A 503 made outside ApiError gets one from the edge.
+        let app = Router::new()
+            .route("/", get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy") }))
+            .layer(middleware::from_fn_with_state(RequestIds::new(), edge));
+        let response = app.oneshot(axum::http::Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()[axum::http::header::CONTENT_TYPE], "application/problem+json");
     }
 
     #[tokio::test]
