@@ -119,11 +119,25 @@ pub fn metadata(value: &Value) -> Result<(), InvalidField> {
     if !value.is_object() {
         return Err(InvalidField::new("metadata", "must be a JSON object"));
     }
+    if holds_nul(value) {
+        return Err(InvalidField::new("metadata", "must not contain the NUL character (\\u0000)"));
+    }
     let size = serde_json::to_vec(value).map(|bytes| bytes.len()).unwrap_or(usize::MAX);
     if size > MAX_METADATA_BYTES {
         return Err(InvalidField::new("metadata", format!("must be at most {MAX_METADATA_BYTES} bytes as JSON")));
     }
     Ok(())
+}
+
+/// Whether a NUL is in any string or key of `value`. PostgreSQL's text and
+/// jsonb cannot hold one; refusing it here makes both stores answer alike.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(key, item)| key.contains('\0') || holds_nul(item)),
+        _ => false,
+    }
 }
 
 /// A lifetime in seconds: positive and at most [`MAX_TTL_SECONDS`].
@@ -229,6 +243,9 @@ mod tests {
         assert!(metadata(&json!([1, 2])).is_err());
         assert!(metadata(&json!("x")).is_err());
         assert!(metadata(&json!({"blob": "x".repeat(5000)})).is_err());
+        assert!(metadata(&json!({"note": "a\u{0}b"})).is_err(), "PostgreSQL cannot store a NUL");
+        assert!(metadata(&json!({"a\u{0}": 1})).is_err());
+        assert!(metadata(&json!({"list": [{"deep": "\u{0}"}]})).is_err());
     }
 
     #[test]

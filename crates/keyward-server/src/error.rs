@@ -73,6 +73,7 @@ struct Details {
     violations: Option<Vec<PolicyViolationView>>,
     challenge: Option<String>,
     retry_after: Option<u64>,
+    close: bool,
     cause: Option<LoggedCause>,
 }
 
@@ -103,6 +104,7 @@ impl ApiError {
             violations: None,
             challenge: None,
             retry_after: None,
+            close: false,
             cause: None,
         }))
     }
@@ -216,6 +218,20 @@ impl ApiError {
             "Method not allowed",
             "This endpoint does not accept that method. See /openapi.json.",
         )
+    }
+
+    /// 408 for a request body that stalled. The connection is closed after
+    /// it: the rest of the body may still arrive and cannot be told apart
+    /// from the next request.
+    pub fn request_timeout() -> Self {
+        let mut error = Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "Request timeout",
+            "The request body stopped arriving; send it again without pausing.",
+        );
+        error.0.close = true;
+        error
     }
 
     /// 503 when the store cannot be reached; the cause is logged, not returned.
@@ -380,8 +396,13 @@ impl IntoResponse for ApiError {
         if let Some(challenge) = details.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
-        if let Some(seconds) = details.retry_after {
+        // A 503 without a hint invites clients to hammer a struggling server.
+        let retry_after = details.retry_after.or((details.status == StatusCode::SERVICE_UNAVAILABLE).then_some(1));
+        if let Some(seconds) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if details.close {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if let Some(cause) = details.cause {
             response.extensions_mut().insert(cause);

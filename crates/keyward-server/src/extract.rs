@@ -52,6 +52,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         // The body limit is enforced here rather than by a router layer:
         // only JSON bodies are read, and every layer costs on every request.
         let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|error| {
+            if caused_by::<tower_http::timeout::TimeoutError>(&error) {
+                return ApiError::request_timeout();
+            }
             let too_large = std::error::Error::source(&error).is_some_and(|cause| cause.is::<LengthLimitError>());
             if too_large {
                 ApiError::new(
@@ -73,9 +76,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// Whether `E` is anywhere in `error`'s chain of causes: the body-timeout
+/// error arrives wrapped once by axum and once by the length limit.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if current.is::<E>() {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
+}
+
 /// Decodes JSON, mapping serde's errors to problems that name the field and
 /// never echo a submitted value (which could be a secret).
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // PostgreSQL cannot store a NUL in text or jsonb: refuse it here, for
+    // every body and both stores alike, naming the field.
+    if let Some(field) = nul_field(bytes) {
+        return Err(ApiError::invalid_field(field, "must not contain the NUL character (\\u0000)"));
+    }
     // Tracking the path costs on every field; only a failure needs it, so
     // decode plainly first and decode again with paths to explain a failure.
     if let Ok(value) = serde_json::from_slice(bytes) {
@@ -151,8 +172,54 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
+        refuse_nul_in_query(query)?;
         serde_urlencoded_compatible(query).map(ApiQuery)
     }
+}
+
+/// A NUL (`%00`) cannot be stored or compared by PostgreSQL; refused here,
+/// naming the parameter, so both stores answer 400 rather than one of them
+/// failing with 503.
+fn refuse_nul_in_query(query: &str) -> Result<(), ApiError> {
+    if !contains_ignore_case(query.as_bytes(), b"%00") {
+        return Ok(());
+    }
+    let offending = query.split('&').find(|pair| contains_ignore_case(pair.as_bytes(), b"%00")).unwrap_or(query);
+    let name = offending.split_once('=').map_or(offending, |(name, _)| name);
+    let field = if contains_ignore_case(name.as_bytes(), b"%00") || name.is_empty() { "query" } else { name };
+    Err(ApiError::invalid_field(field.to_owned(), "must not contain the NUL character (%00)"))
+}
+
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle))
+}
+
+/// Where the first NUL is in a JSON body, as a field path (`metadata.note`,
+/// `scopes[1]`); `None` if there is none. A NUL can only arrive escaped
+/// (`\u0000`), so bodies without that text cost one scan.
+fn nul_field(bytes: &[u8]) -> Option<String> {
+    if !contains_ignore_case(bytes, b"\\u0000") {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    fn walk(value: &serde_json::Value, path: &str) -> Option<String> {
+        match value {
+            serde_json::Value::String(text) => text.contains('\0').then(|| path.to_owned()),
+            serde_json::Value::Array(items) => {
+                items.iter().enumerate().find_map(|(index, item)| walk(item, &format!("{path}[{index}]")))
+            }
+            serde_json::Value::Object(map) => map.iter().find_map(|(key, item)| {
+                let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                if key.contains('\0') {
+                    Some(if path.is_empty() { "body".to_owned() } else { path.to_owned() })
+                } else {
+                    walk(item, &here)
+                }
+            }),
+            _ => None,
+        }
+    }
+    walk(&value, "").map(|path| if path.is_empty() { "body".to_owned() } else { path })
 }
 
 fn serde_urlencoded_compatible<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {

@@ -11,14 +11,13 @@ pub mod extract;
 mod openapi;
 pub mod readiness;
 pub mod routes;
+mod serve;
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -31,6 +30,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{ApiError, LoggedCause};
+pub use crate::serve::{serve, serve_with, ServeOptions};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -164,8 +164,16 @@ pub(crate) fn acceptable_request_id(value: &HeaderValue) -> bool {
 /// [`LoggedCause`], with the request id and the route pattern (never the
 /// raw URI: a query string could carry a secret).
 async fn edge(State(ids): State<RequestIds>, mut request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/v1/");
     if let Some(refusal) = refuse_tokens_in_urls(&request) {
-        return refusal;
+        return protect(refusal, api);
+    }
+    // A NUL in an id would reach the store, and PostgreSQL fails on it.
+    if request.uri().path().contains("%00") {
+        return protect(
+            ApiError::invalid_field("path", "must not contain the NUL character (%00)").into_response(),
+            api,
+        );
     }
     let request_id = match request.headers().get(&REQUEST_ID) {
         Some(id) if acceptable_request_id(id) => id.clone(),
@@ -197,7 +205,67 @@ async fn edge(State(ids): State<RequestIds>, mut request: Request, next: Next) -
             tracing::warn!(request_id = id, route, status, error = %cause.message, "{}", cause.what);
         }
     }
+    if response.status().as_u16() >= 400 {
+        response = problem_only(response);
+    }
     response.headers_mut().insert(REQUEST_ID, request_id);
+    protect(response, api)
+}
+
+/// Headers every response carries: static values, so no allocation on the
+/// verify path.
+fn protect(mut response: Response, api: bool) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if api {
+        // API responses carry account data; no cache along the way keeps them.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Every error is problem+json. Axum's own rejections (a path segment that
+/// is not UTF-8, a malformed query on a screen, a form it cannot read) answer
+/// `text/plain`; they are replaced here by a problem with a stable code per
+/// status. Their text is dropped: it can quote what the client sent. And a
+/// 503 always says when to come back.
+fn problem_only(response: Response) -> Response {
+    let status = response.status();
+    let plain =
+        response.headers().get(header::CONTENT_TYPE).is_none_or(|value| value.as_bytes().starts_with(b"text/plain"));
+    let mut response = if plain {
+        let (code, title, detail) = match status.as_u16() {
+            408 => ("request_timeout", "Request timeout", "The request was not received in time."),
+            413 => ("payload_too_large", "Payload too large", "The request body is too large."),
+            415 => (
+                "unsupported_media_type",
+                "Unsupported media type",
+                "The request body's content type is not accepted here.",
+            ),
+            422 => (
+                "unprocessable_body",
+                "Unprocessable body",
+                "The request body could not be read as this endpoint expects.",
+            ),
+            500..=599 => ("internal", "Internal error", "Something went wrong on our side; it has been logged."),
+            _ => (
+                "invalid_request",
+                "Invalid request",
+                "The request could not be read: its path, query or body is malformed (path segments must be UTF-8).",
+            ),
+        };
+        let mut problem = ApiError::new(status, code, title, detail).into_response();
+        // Keep what the original response carried for the log.
+        if let Some(cause) = response.extensions().get::<LoggedCause>().cloned() {
+            problem.extensions_mut().insert(cause);
+        }
+        problem
+    } else {
+        response
+    };
+    if status == axum::http::StatusCode::SERVICE_UNAVAILABLE && !response.headers().contains_key(header::RETRY_AFTER) {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     response
 }
 
@@ -226,18 +294,6 @@ fn refuse_tokens_in_urls(request: &Request) -> Option<Response> {
         }
     }
     None
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves, then finishes
-/// in-flight requests.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 #[cfg(test)]
@@ -287,6 +343,21 @@ mod tests {
         assert!(log.contains("route=\"/v1/things/{id}\""), "the route pattern, not the URI: {log}");
         assert!(!log.contains("tok_secretish"), "{log}");
         assert!(log.contains(&format!("request_id=\"{request_id}\"")), "{log}");
+    }
+
+    #[tokio::test]
+    async fn every_503_says_when_to_retry() {
+        let unavailable = ApiError::store_unavailable(&std::io::Error::other("connection refused")).into_response();
+        assert_eq!(unavailable.status(), 503);
+        assert_eq!(unavailable.headers()[axum::http::header::RETRY_AFTER], "1");
+        // A 503 made outside ApiError gets one from the edge.
+        let app = Router::new()
+            .route("/", get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy") }))
+            .layer(middleware::from_fn_with_state(RequestIds::new(), edge));
+        let response = app.oneshot(axum::http::Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()[axum::http::header::CONTENT_TYPE], "application/problem+json");
     }
 
     #[tokio::test]

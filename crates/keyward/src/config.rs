@@ -40,6 +40,15 @@ pub struct ServerConfig {
     pub lifecycle_interval_seconds: u64,
     /// `text` or `json`.
     pub log_format: String,
+    /// Seconds a client may take to send a request's head once it has begun.
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a request body may stall before the request is answered 408.
+    pub request_body_timeout_seconds: u64,
+    /// Seconds a connection may sit without a request before it is closed.
+    pub idle_timeout_seconds: u64,
+    /// Connections served at once; more wait to be accepted. Lowered to
+    /// what the file-descriptor limit allows.
+    pub max_connections: usize,
     /// A tracing filter such as `info` or `keyward=debug` (`RUST_LOG` wins).
     pub log_level: String,
     /// Comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` is
@@ -97,6 +106,10 @@ impl Default for ServerConfig {
             expiry_leeway_seconds: 0,
             lifecycle_interval_seconds: 60,
             log_format: "text".into(),
+            header_read_timeout_seconds: 10,
+            request_body_timeout_seconds: 30,
+            idle_timeout_seconds: 60,
+            max_connections: 10_000,
             log_level: "info".into(),
             trusted_proxies: String::new(),
             open_signup: false,
@@ -122,6 +135,10 @@ const KEYS: &[&str] = &[
     "expiry_leeway_seconds",
     "lifecycle_interval_seconds",
     "log_format",
+    "header_read_timeout_seconds",
+    "request_body_timeout_seconds",
+    "idle_timeout_seconds",
+    "max_connections",
     "log_level",
     "trusted_proxies",
     "open_signup",
@@ -173,7 +190,7 @@ pub fn load(
         let Some(key) = name.strip_prefix("KEYWARD_") else { continue };
         let lower = key.to_ascii_lowercase();
         if KEYS.contains(&lower.as_str()) {
-            figment = figment.merge(Serialized::default(&lower, typed(value)));
+            figment = figment.merge(Serialized::default(&lower, typed(&lower, value)));
         } else if let Some(base) = lower.strip_suffix("_file").filter(|base| KEYS.contains(base)) {
             let contents = std::fs::read_to_string(value).map_err(|source| ConfigError::SecretFile {
                 variable: name.clone(),
@@ -202,6 +219,7 @@ pub fn load(
         figment = figment.merge(Serialized::default("admin_token_file", file));
     }
     let mut config: ServerConfig = figment.extract().map_err(|error| ConfigError::Invalid(error.to_string()))?;
+    config.check()?;
     if flags.data_dir.is_some() && flags.database_url.is_none() {
         // A data dir on the command line means "SQLite there", whatever lower layers said.
         config.database_url = None;
@@ -209,12 +227,62 @@ pub fn load(
     Ok((config, warnings))
 }
 
-/// Environment values are text; numbers must reach figment as numbers.
-fn typed(value: &str) -> figment::value::Value {
+/// Environment values are text; numbers and booleans must reach figment as
+/// such, spelled the ways people write them (`true`, `1`, `yes`, any case).
+/// Only those keys take booleans, so `1` stays a number everywhere else.
+fn typed(key: &str, value: &str) -> figment::value::Value {
+    if BOOLEAN_KEYS.contains(&key) {
+        let flag = match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Some(true),
+            "false" | "0" | "no" | "off" => Some(false),
+            _ => None,
+        };
+        if let Some(flag) = flag {
+            return figment::value::Value::from(flag);
+        }
+    }
     match value.parse::<u64>() {
         Ok(number) => figment::value::Value::from(number),
         Err(_) => figment::value::Value::from(value.to_owned()),
     }
+}
+
+const BOOLEAN_KEYS: &[&str] = &["open_signup"];
+
+/// The accepted values of `log_format`.
+pub const LOG_FORMATS: &[&str] = &["text", "json"];
+
+impl ServerConfig {
+    /// Refuses values that would otherwise be silently replaced by a default.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !LOG_FORMATS.contains(&self.log_format.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "log_format (KEYWARD_LOG_FORMAT) is {:?}; allowed values: {}",
+                self.log_format,
+                LOG_FORMATS.join(", ")
+            )));
+        }
+        for (name, value) in [
+            ("header_read_timeout_seconds", self.header_read_timeout_seconds),
+            ("request_body_timeout_seconds", self.request_body_timeout_seconds),
+            ("idle_timeout_seconds", self.idle_timeout_seconds),
+        ] {
+            if !(1..=3600).contains(&value) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} ({}) is {value}; it must be between 1 and 3600 seconds",
+                    env_name(name)
+                )));
+            }
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::Invalid("max_connections (KEYWARD_MAX_CONNECTIONS) must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+fn env_name(key: &str) -> String {
+    format!("KEYWARD_{}", key.to_ascii_uppercase())
 }
 
 #[cfg(test)]
@@ -270,6 +338,52 @@ mod tests {
         let (config, _) = load(None, &environment, &flags).unwrap();
         assert_eq!(config.database_url, None);
         assert_eq!(config.data_dir, PathBuf::from("/tmp/k"));
+    }
+
+    #[test]
+    fn booleans_parse_as_people_write_them() {
+        for (text, expected) in [
+            ("true", true),
+            ("TRUE", true),
+            ("1", true),
+            ("yes", true),
+            ("Yes", true),
+            ("false", false),
+            ("0", false),
+            ("no", false),
+            ("NO", false),
+        ] {
+            let (config, _) = load(None, &env(&[("KEYWARD_OPEN_SIGNUP", text)]), &FlagOverrides::default()).unwrap();
+            assert_eq!(config.open_signup, expected, "{text}");
+        }
+        let bad = load(None, &env(&[("KEYWARD_OPEN_SIGNUP", "maybe")]), &FlagOverrides::default());
+        assert!(bad.unwrap_err().to_string().contains("open_signup"));
+    }
+
+    #[test]
+    fn an_unknown_log_format_is_refused_naming_the_allowed_values() {
+        let bad = load(None, &env(&[("KEYWARD_LOG_FORMAT", "yaml")]), &FlagOverrides::default());
+        let message = bad.unwrap_err().to_string();
+        assert!(message.contains("log_format") && message.contains("yaml"), "{message}");
+        assert!(message.contains("text, json"), "{message}");
+        assert!(!message.contains('\n'), "one line: {message}");
+    }
+
+    #[test]
+    fn connection_limits_are_validated() {
+        let (config, _) = load(None, &[], &FlagOverrides::default()).unwrap();
+        assert_eq!(
+            (config.header_read_timeout_seconds, config.request_body_timeout_seconds, config.idle_timeout_seconds),
+            (10, 30, 60)
+        );
+        for (name, value) in [
+            ("KEYWARD_HEADER_READ_TIMEOUT_SECONDS", "0"),
+            ("KEYWARD_IDLE_TIMEOUT_SECONDS", "100000"),
+            ("KEYWARD_MAX_CONNECTIONS", "0"),
+        ] {
+            let message = load(None, &env(&[(name, value)]), &FlagOverrides::default()).unwrap_err().to_string();
+            assert!(message.contains(name), "{message}");
+        }
     }
 
     #[test]

@@ -9,8 +9,10 @@ mod cli;
 mod client;
 mod config;
 mod error;
+mod notice;
 mod server;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -37,7 +39,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("keyward: error: {error}");
+            notice::error(&error.to_string());
             error.exit_code()
         }
     }
@@ -46,17 +48,35 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Serve(args) => {
-            let config = server_config(&args.store, args.listen)?;
+            let (config, warnings) = server_config(&args.store, args.listen)?;
             init_logging(&config);
+            warn_all(&warnings);
             server::run(&config).await
         }
-        Command::Init(args) => server::init(&server_config(&args, None)?).await,
-        Command::Migrate(args) => server::migrate(&server_config(&args, None)?).await,
+        Command::Init(args) => {
+            let (config, warnings) = server_config(&args, None)?;
+            warn_all(&warnings);
+            server::init(&config).await
+        }
+        Command::Migrate(args) => {
+            let (config, warnings) = server_config(&args, None)?;
+            warn_all(&warnings);
+            server::migrate(&config).await
+        }
         client_command => client::run(client_command).await,
     }
 }
 
-fn server_config(args: &StoreArgs, listen: Option<std::net::SocketAddr>) -> Result<ServerConfig, CliError> {
+fn warn_all(warnings: &[String]) {
+    for warning in warnings {
+        notice::warn(warning);
+    }
+}
+
+fn server_config(
+    args: &StoreArgs,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<(ServerConfig, Vec<String>), CliError> {
     let flags = FlagOverrides {
         listen,
         data_dir: args.data_dir.clone(),
@@ -64,17 +84,17 @@ fn server_config(args: &StoreArgs, listen: Option<std::net::SocketAddr>) -> Resu
         admin_token_file: args.admin_token_file.clone(),
     };
     let environment: Vec<(String, String)> = std::env::vars().collect();
-    let (config, warnings) =
-        config::load(args.config.as_deref(), &environment, &flags).map_err(|e| CliError::Usage(e.to_string()))?;
-    for warning in warnings {
-        eprintln!("keyward: warning: {warning}");
-    }
-    Ok(config)
+    config::load(args.config.as_deref(), &environment, &flags).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 fn init_logging(config: &ServerConfig) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes belong on a terminal, never in a file or a pipe.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    notice::use_json(config.log_format == "json");
     if config.log_format == "json" {
         builder.json().init();
     } else {

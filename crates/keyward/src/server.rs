@@ -9,7 +9,7 @@ use std::time::Duration;
 use keyward_core::webhook::MasterKey;
 use keyward_core::{OsRng, SystemClock, TokenPrefix};
 use keyward_engine::{Engine, EngineConfig, Issued};
-use keyward_server::{router_with, serve, AppState};
+use keyward_server::{router_with, serve_with, AppState, ServeOptions};
 use keyward_store::Store;
 use keyward_store_postgres::PostgresStore;
 use keyward_store_sqlite::SqliteStore;
@@ -185,7 +185,10 @@ async fn bootstrap(engine: &Engine, config: &ServerConfig) -> Result<bool, CliEr
             let written =
                 file.write_all(format!("{}\n", issued.secret.expose()).as_bytes()).and_then(|()| file.sync_all());
             written.map_err(|e| CliError::Store(format!("cannot write {}: {e}", path.display())))?;
-            eprintln!("keyward: created the first admin token and wrote it to {} (mode 0600).", path.display());
+            crate::notice::info(
+                &format!("created the first admin token and wrote it to {} (mode 0600).", path.display()),
+                &[],
+            );
             Ok(true)
         }
         Ok(None) => {
@@ -219,7 +222,7 @@ fn announce(issued: &Issued) {
              Keep it in a secret store. Use it as KEYWARD_TOKEN for the CLI or as `Authorization: Bearer <token>`.\n"
         );
     } else {
-        eprintln!("keyward: created the first admin token; it is printed once on standard output.");
+        crate::notice::info("created the first admin token; it is printed once on standard output.", &[]);
         println!("{secret}");
     }
     let _ = std::io::stdout().flush();
@@ -248,6 +251,7 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     let trusted_proxies =
         keyward_core::ip::parse_list(&proxies).map_err(|e| CliError::Usage(format!("invalid trusted_proxies: {e}")))?;
     survive_file_size_limits();
+    let options = serve_options(config, raise_descriptor_limit());
     let store = open_store(config).await?;
     let master_key = master_key(config)?;
     let engine = engine(config, store.clone(), master_key.clone())?;
@@ -265,13 +269,16 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
         .await
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.listen)))?;
     let address = listener.local_addr().map_err(|e| CliError::Usage(e.to_string()))?;
-    tracing::info!(%address, "keyward is listening");
-    eprintln!("keyward: listening on http://{address} (API docs at http://{address}/docs)");
+    crate::notice::info(
+        &format!("listening on http://{address} (API docs at http://{address}/docs)"),
+        &[("address", &address.to_string())],
+    );
     // A fresh install: one link for the first owner, on the terminal only.
     match engine.open_setup().await {
-        Ok(Some(setup)) => eprintln!(
-            "keyward: set up your owner account (link valid 15 minutes, single use):\n\n    http://{address}/setup?code={}\n",
-            setup.code.expose()
+        Ok(Some(setup)) => crate::notice::link(
+            "set up your owner account (link valid 15 minutes, single use):",
+            "setup_url",
+            &format!("http://{address}/setup?code={}", setup.code.expose()),
         ),
         Ok(None) => {}
         Err(error) => tracing::warn!(%error, "cannot offer a setup link"),
@@ -302,7 +309,7 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
         }
     };
     let app = router_with(AppState::new(engine).with_trusted_proxies(trusted_proxies), keyward_web::pages());
-    let served = serve(listener, app, shutdown_signal()).await;
+    let served = serve_with(listener, app, shutdown_signal(), options).await;
     let _ = stop.send(true);
     // The flusher writes the last usage counts before we exit.
     let _ = flusher.await;
@@ -325,6 +332,55 @@ fn survive_file_size_limits() {
         // The handler stays installed after the stream is dropped.
         Ok(_stream) => {}
         Err(error) => tracing::warn!(%error, "cannot catch SIGXFSZ; a file-size limit would end the process"),
+    }
+}
+
+/// Descriptors kept back from the connection cap: the store's pool, the
+/// SQLite files, webhook deliveries, the listener, stdio.
+const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// Raises the soft limit on open files to the hard limit: each connection
+/// holds one, and distributions' default soft limit (often 1024) is far
+/// below what a server needs. Returns the limit in force, if known.
+fn raise_descriptor_limit() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let mut current = limit.current;
+    if limit.current.is_some() && limit.current != limit.maximum {
+        let raised = Rlimit { current: limit.maximum, maximum: limit.maximum };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => current = limit.maximum,
+            Err(error) => tracing::warn!(%error, "cannot raise the open-file limit to its hard limit"),
+        }
+    }
+    match current {
+        Some(files) => tracing::info!(open_files = files, "open-file limit"),
+        None => tracing::info!("open-file limit: unlimited"),
+    }
+    current
+}
+
+/// The connection limits, with the cap lowered to what the open-file
+/// limit allows.
+fn serve_options(config: &ServerConfig, open_files: Option<u64>) -> ServeOptions {
+    let mut max_connections = config.max_connections;
+    if let Some(files) = open_files {
+        let allowed = usize::try_from(files.saturating_sub(RESERVED_DESCRIPTORS).max(1)).unwrap_or(usize::MAX);
+        if max_connections > allowed {
+            tracing::warn!(
+                max_connections,
+                open_files = files,
+                lowered_to = allowed,
+                "max_connections exceeds what the open-file limit allows; lowered (raise the hard limit, e.g. LimitNOFILE= in systemd)"
+            );
+            max_connections = allowed;
+        }
+    }
+    ServeOptions {
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds),
+        request_body_timeout: Duration::from_secs(config.request_body_timeout_seconds),
+        idle_timeout: Duration::from_secs(config.idle_timeout_seconds),
+        max_connections,
     }
 }
 

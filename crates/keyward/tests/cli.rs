@@ -830,3 +830,61 @@ fn the_running_server_delivers_webhooks_and_retries_a_failing_endpoint() {
     assert_eq!(code, 0, "{log}");
     assert!(!log.contains(&secret) && !log.contains(&new_secret), "the signing secrets are never logged");
 }
+
+#[test]
+fn with_json_logs_every_stderr_line_is_json_startup_lines_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("admin-token");
+    // `Yes` is how people write booleans; it used to stop the server.
+    let server = Server::start_with_env(
+        &dir.path().join("data"),
+        &["--admin-token-file", token_file.to_str().unwrap()],
+        &[("KEYWARD_LOG_FORMAT", "json"), ("KEYWARD_OPEN_SIGNUP", "Yes"), ("KEYWARD_BOGUS", "1")],
+    );
+    let missing = keyward(&server.addr, "kw_live_nothing", &["token", "list"], None);
+    assert!(!missing.status.success());
+    let (_, log) = server.stop();
+    let mut messages = Vec::new();
+    for line in log.lines().filter(|line| !line.is_empty()) {
+        let event: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}\n{log}"));
+        messages.push(event["fields"]["message"].as_str().unwrap_or_default().to_owned());
+        assert!(!line.contains('\u{1b}'), "{line}");
+    }
+    let said = |what: &str| messages.iter().any(|message| message.contains(what));
+    assert!(said("listening on http://"), "{log}");
+    assert!(said("created the first admin token"), "{log}");
+    assert!(said("KEYWARD_BOGUS"), "the unknown-variable warning too: {log}");
+    assert!(said("keyward stopped"), "{log}");
+    let setup = log.lines().find(|line| line.contains("setup_url")).unwrap_or_else(|| panic!("{log}"));
+    let setup: Value = serde_json::from_str(setup).unwrap();
+    assert!(setup["fields"]["setup_url"].as_str().unwrap().contains("/setup?code="), "{setup}");
+}
+
+#[test]
+fn text_logs_on_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("admin-token");
+    let server =
+        Server::start_with_env(&dir.path().join("data"), &["--admin-token-file", token_file.to_str().unwrap()], &[]);
+    // A call first, so the server is past installing its signal handlers.
+    let missing = keyward(&server.addr, "kw_live_nothing", &["token", "list"], None);
+    assert!(!missing.status.success());
+    let (_, log) = server.stop();
+    assert!(log.contains("keyward stopped"), "{log}");
+    assert!(!log.contains("\u{1b}["), "ANSI escape codes in piped logs: {log:?}");
+}
+
+#[test]
+fn an_unknown_log_format_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("KEYWARD_LOG_FORMAT", "yaml")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(message.contains("log_format") && message.contains("yaml") && message.contains("text, json"), "{message}");
+}
