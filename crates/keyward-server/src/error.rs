@@ -11,6 +11,9 @@ use keyward_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// What a store failure is logged as; the edge logs these once per episode.
+pub const STORE_UNAVAILABLE: &str = "store unavailable";
+
 /// The realm in every `WWW-Authenticate` challenge.
 pub const REALM: &str = "keyward";
 
@@ -242,8 +245,8 @@ impl ApiError {
             "Service unavailable",
             "The token store is unavailable; retry shortly.",
         )
-        .retry_after(2)
-        .logged(true, "store unavailable", error.to_string())
+        .retry_after(1)
+        .logged(true, STORE_UNAVAILABLE, error.to_string())
     }
 
     /// 500; the cause is logged, never returned.

@@ -134,6 +134,42 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 struct RequestIds {
     prefix: Arc<str>,
     next: Arc<AtomicU64>,
+    store_faults: Arc<FaultEpisode>,
+}
+
+/// Store failures are logged once per episode, not once per request: a
+/// full disk or a database gone would otherwise write one ERROR line per
+/// refused request. The first failure is logged with its cause; later ones
+/// are counted and summed up at most every [`FaultEpisode::EVERY`].
+#[derive(Default)]
+struct FaultEpisode {
+    state: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
+}
+
+impl FaultEpisode {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// Whether to log this failure, and how many went unlogged before it.
+    fn should_log(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        match state.as_mut() {
+            Some((logged_at, unlogged)) if now.duration_since(*logged_at) < Self::EVERY => {
+                *unlogged += 1;
+                None
+            }
+            Some((logged_at, unlogged)) => {
+                let skipped = *unlogged;
+                *logged_at = now;
+                *unlogged = 0;
+                Some(skipped)
+            }
+            None => {
+                *state = Some((now, 0));
+                Some(0)
+            }
+        }
+    }
 }
 
 impl RequestIds {
@@ -142,7 +178,7 @@ impl RequestIds {
         // Without the OS's randomness the ids are still unique per process.
         let _ = OsRng.fill(&mut bytes);
         let prefix = String::from_utf8_lossy(&base62::encode_checksum(u32::from_le_bytes(bytes))).into_owned();
-        Self { prefix: prefix.into(), next: Arc::new(AtomicU64::new(1)) }
+        Self { prefix: prefix.into(), next: Arc::new(AtomicU64::new(1)), store_faults: Arc::default() }
     }
 
     fn next(&self) -> HeaderValue {
@@ -199,7 +235,12 @@ async fn edge(State(ids): State<RequestIds>, mut request: Request, next: Next) -
     };
     if let Some(cause) = response.extensions().get::<LoggedCause>() {
         let status = response.status().as_u16();
-        if cause.error {
+        if cause.what == crate::error::STORE_UNAVAILABLE {
+            if let Some(unlogged) = ids.store_faults.should_log() {
+                tracing::error!(request_id = id, route, status, error = %cause.message, similar_unlogged = unlogged,
+                    "{}: requests needing the store answer 503 until it recovers (logged once a minute)", cause.what);
+            }
+        } else if cause.error {
             tracing::error!(request_id = id, route, status, error = %cause.message, "{}", cause.what);
         } else {
             tracing::warn!(request_id = id, route, status, error = %cause.message, "{}", cause.what);
@@ -350,6 +391,9 @@ mod tests {
         let unavailable = ApiError::store_unavailable(&std::io::Error::other("connection refused")).into_response();
         assert_eq!(unavailable.status(), 503);
         assert_eq!(unavailable.headers()[axum::http::header::RETRY_AFTER], "1");
+        let episode = FaultEpisode::default();
+        assert_eq!(episode.should_log(), Some(0), "the first store failure is logged");
+        assert_eq!((episode.should_log(), episode.should_log()), (None, None), "the rest of the episode is counted");
         // A 503 made outside ApiError gets one from the edge.
         let app = Router::new()
             .route("/", get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy") }))
