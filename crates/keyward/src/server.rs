@@ -299,6 +299,7 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
         .await
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.listen)))?;
     let address = listener.local_addr().map_err(|e| CliError::Usage(e.to_string()))?;
+    let stopping = shutdown_signal();
     tracing::info!(%address, "keyward is listening");
     eprintln!("keyward: listening on http://{address} (API docs at http://{address}/docs)");
     // A fresh install: one link for the first owner, on the terminal only.
@@ -336,7 +337,7 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
         }
     };
     let app = router_with(AppState::new(engine).with_trusted_proxies(trusted_proxies), keyward_web::pages());
-    let served = serve(listener, app, shutdown_signal()).await;
+    let served = serve(listener, app, stopping).await;
     let _ = stop.send(true);
     // The flusher writes the last usage counts before we exit.
     let _ = flusher.await;
@@ -353,26 +354,29 @@ async fn until_stopped(mut stopped: tokio::sync::watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Registers for SIGINT and SIGTERM at once, not when first polled: the
+/// server announces it is listening before `serve` polls this, and a
+/// SIGTERM in between (a supervisor stopping a fresh start) would otherwise
+/// kill it outright, skipping the last usage flush.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let wait = |registered: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match registered {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(interrupt) => {},
+            () = wait(terminate) => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
+        tracing::info!("shutting down: finishing in-flight requests and flushing usage");
     }
-    tracing::info!("shutting down: finishing in-flight requests and flushing usage");
 }
 
 #[cfg(test)]
