@@ -9,6 +9,7 @@
 //! thanks to WAL.
 
 mod accounts;
+mod backup;
 mod group_commit;
 mod rows;
 mod webhooks;
@@ -35,6 +36,7 @@ use keyward_store::{
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
+pub use backup::url_file;
 use rows::{
     AuditRow, KeyspaceRow, OrganizationRow, TokenRow, AUDIT_COLUMNS, KEYSPACE_COLUMNS, ORGANIZATION_COLUMNS,
     TOKEN_COLUMNS,

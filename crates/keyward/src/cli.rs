@@ -1,4 +1,4 @@
-//! The command line. `keyward serve|init|migrate` run the server side;
+//! The command line. `keyward serve|init|migrate|backup` run the server side;
 //! every other verb is a client of a running server.
 
 use std::net::SocketAddr;
@@ -26,6 +26,8 @@ pub enum Command {
     Init(StoreArgs),
     /// Apply pending database migrations, then exit.
     Migrate(StoreArgs),
+    /// Write a consistent copy of the embedded SQLite database to a new file, while the server runs.
+    Backup(BackupArgs),
     /// Issue, list, show, revoke tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -77,6 +79,15 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:8420; port 0 picks a free one) [config: listen]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The new backup file (mode 0600); an existing file is never replaced
+    #[arg(long, value_name = "FILE")]
+    pub to: PathBuf,
 }
 
 /// How client verbs reach the server.

@@ -1,13 +1,15 @@
 //! `keyward`: the server and its command-line client in one binary.
 //!
-//! `serve`, `init` and `migrate` work on the configured store directly; the
+//! `serve`, `init`, `migrate` and `backup` work on the configured store directly; the
 //! other verbs talk to a running server over HTTP (`KEYWARD_ADDR`,
 //! `KEYWARD_TOKEN`). Every failure prints one line on stderr and exits with a
 //! documented code (see `keyward --help`).
 
+mod backup;
 mod cli;
 mod client;
 mod config;
+mod datadir;
 mod error;
 mod notice;
 mod server;
@@ -62,6 +64,11 @@ async fn run(command: Command) -> Result<(), CliError> {
             let (config, warnings) = server_config(&args, None)?;
             warn_all(&warnings);
             server::migrate(&config).await
+        }
+        Command::Backup(args) => {
+            let (config, warnings) = server_config(&args.store, None)?;
+            warn_all(&warnings);
+            backup::run(&config, &args.to).await
         }
         client_command => client::run(client_command).await,
     }

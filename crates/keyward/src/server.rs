@@ -2,7 +2,7 @@
 //! migrations, bootstrap the first admin token, run the HTTP server.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,36 +16,71 @@ use keyward_store_sqlite::SqliteStore;
 use keyward_webhooks::{Dispatcher, RetryPolicy};
 
 use crate::config::ServerConfig;
+use crate::datadir::{self, StoreLock};
 use crate::error::CliError;
 
-/// Opens the store the configuration names and migrates it.
-pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, CliError> {
-    let store: Arc<dyn Store> = match config.database_url.as_deref() {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Arc::new(
-            PostgresStore::connect_limited(url, postgres_limits(config)?)
-                .await
-                .map_err(|e| CliError::Store(format!("cannot connect to PostgreSQL: {e}")))?,
-        ),
-        Some(url) if url.starts_with("sqlite:") => Arc::new(
-            SqliteStore::connect(url)
-                .await
-                .map_err(|e| CliError::Store(format!("cannot open SQLite database: {e}")))?,
-        ),
-        Some(_) => {
-            return Err(CliError::Usage("database_url must start with postgres://, postgresql:// or sqlite:".into()))
+/// The store a configuration names.
+pub enum Location {
+    Postgres(String),
+    /// An SQLite database: a `sqlite:` URL (else the data directory's
+    /// `keyward.db`), and its file (`None` in memory).
+    Sqlite {
+        url: Option<String>,
+        file: Option<PathBuf>,
+    },
+}
+
+impl Location {
+    pub fn of(config: &ServerConfig) -> Result<Location, CliError> {
+        match config.database_url.as_deref() {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Location::Postgres(url.to_owned()))
+            }
+            Some(url) if url.starts_with("sqlite:") => {
+                let file = keyward_store_sqlite::url_file(url)
+                    .map_err(|e| CliError::Usage(format!("invalid database_url: {e}")))?;
+                Ok(Location::Sqlite { url: Some(url.to_owned()), file })
+            }
+            Some(_) => {
+                Err(CliError::Usage("database_url must start with postgres://, postgresql:// or sqlite:".into()))
+            }
+            None => Ok(Location::Sqlite { url: None, file: Some(config.data_dir.join("keyward.db")) }),
         }
-        None => {
-            create_private_dir(&config.data_dir)?;
-            let path = config.data_dir.join("keyward.db");
+    }
+}
+
+/// Opens the store the configuration names and migrates it. An embedded
+/// database comes with its lock, to be held for as long as the store is used;
+/// several processes on one PostgreSQL database are legitimate, so that
+/// needs none.
+pub async fn open_store(config: &ServerConfig) -> Result<(Arc<dyn Store>, Option<StoreLock>), CliError> {
+    let (store, lock): (Arc<dyn Store>, _) = match Location::of(config)? {
+        Location::Postgres(url) => (
             Arc::new(
-                SqliteStore::open(&path)
+                PostgresStore::connect_limited(&url, postgres_limits(config)?)
                     .await
-                    .map_err(|e| CliError::Store(format!("cannot open {}: {e}", path.display())))?,
-            )
+                    .map_err(|e| CliError::Store(format!("cannot connect to PostgreSQL: {e}")))?,
+            ),
+            None,
+        ),
+        Location::Sqlite { url, file } => {
+            if url.is_none() {
+                datadir::prepare_dir(&config.data_dir)?;
+            }
+            let lock = match &file {
+                Some(file) => {
+                    let subject = if url.is_none() { config.data_dir.as_path() } else { file.as_path() };
+                    let lock = StoreLock::acquire(file, subject)?;
+                    datadir::prepare_database_file(file)?;
+                    Some(lock)
+                }
+                None => None,
+            };
+            (Arc::new(open_sqlite(url.as_deref(), file.as_deref()).await?), lock)
         }
     };
     store.migrate().await.map_err(|e| CliError::Store(format!("migrations failed: {e}")))?;
-    Ok(store)
+    Ok((store, lock))
 }
 
 fn postgres_limits(config: &ServerConfig) -> Result<keyward_store_postgres::Limits, CliError> {
@@ -63,16 +98,16 @@ fn postgres_limits(config: &ServerConfig) -> Result<keyward_store_postgres::Limi
     })
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), CliError> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
+pub async fn open_sqlite(url: Option<&str>, file: Option<&Path>) -> Result<SqliteStore, CliError> {
+    match (url, file) {
+        (Some(url), _) => {
+            SqliteStore::connect(url).await.map_err(|e| CliError::Store(format!("cannot open SQLite database: {e}")))
+        }
+        (None, Some(path)) => {
+            SqliteStore::open(path).await.map_err(|e| CliError::Store(format!("cannot open {}: {e}", path.display())))
+        }
+        (None, None) => Err(CliError::Usage("no database configured".into())),
     }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| CliError::Store(format!("cannot create data directory {}: {e}", dir.display())))
 }
 
 /// The master key that seals webhook secrets: configured, or (for the
@@ -168,7 +203,9 @@ fn engine(
 
 /// The token file is created before the bootstrap commits, so a token is
 /// never minted that cannot be delivered; it is removed again if no token
-/// was minted.
+/// was minted. On an initialized store nothing is minted, so the file a
+/// first start wrote is expected to be there, and a restart (a systemd unit
+/// carrying the setting) must not trip over it.
 async fn bootstrap(engine: &Engine, config: &ServerConfig) -> Result<bool, CliError> {
     let Some(path) = &config.admin_token_file else {
         return match engine.bootstrap().await? {
@@ -179,7 +216,19 @@ async fn bootstrap(engine: &Engine, config: &ServerConfig) -> Result<bool, CliEr
             None => Ok(false),
         };
     };
-    let mut file = create_secret_file(path)?;
+    if engine.load().await? {
+        leave_token_file(path);
+        return Ok(false);
+    }
+    let mut file = match create_secret_file(path) {
+        Ok(file) => file,
+        // Another instance on a shared database may have just bootstrapped.
+        Err(_) if path.exists() && engine.load().await? => {
+            leave_token_file(path);
+            return Ok(false);
+        }
+        Err(error) => return Err(error),
+    };
     match engine.bootstrap().await {
         Ok(Some(issued)) => {
             let written =
@@ -204,10 +253,24 @@ async fn bootstrap(engine: &Engine, config: &ServerConfig) -> Result<bool, CliEr
     }
 }
 
+fn leave_token_file(path: &Path) {
+    if path.exists() {
+        tracing::info!(path = %path.display(), "the store is already initialized; the admin token file is left as it is");
+    }
+}
+
 fn create_secret_file(path: &Path) -> Result<std::fs::File, CliError> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
-        CliError::Usage(format!("cannot create admin token file {} (it must not exist yet): {e}", path.display()))
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            CliError::Usage(format!(
+                "admin token file {} already exists but this is a fresh install: it is never overwritten; \
+                 remove it or choose another path",
+                path.display()
+            ))
+        } else {
+            CliError::Usage(format!("cannot create admin token file {}: {e}", path.display()))
+        }
     })
 }
 
@@ -230,7 +293,7 @@ fn announce(issued: &Issued) {
 
 /// `keyward init`
 pub async fn init(config: &ServerConfig) -> Result<(), CliError> {
-    let store = open_store(config).await?;
+    let (store, _lock) = open_store(config).await?;
     let engine = engine(config, store, None)?;
     if !bootstrap(&engine, config).await? {
         eprintln!("keyward: already initialized; no new admin token was created.");
@@ -240,7 +303,7 @@ pub async fn init(config: &ServerConfig) -> Result<(), CliError> {
 
 /// `keyward migrate`
 pub async fn migrate(config: &ServerConfig) -> Result<(), CliError> {
-    open_store(config).await?;
+    let (_store, _lock) = open_store(config).await?;
     eprintln!("keyward: migrations are up to date.");
     Ok(())
 }
@@ -252,7 +315,8 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
         keyward_core::ip::parse_list(&proxies).map_err(|e| CliError::Usage(format!("invalid trusted_proxies: {e}")))?;
     survive_file_size_limits();
     let options = serve_options(config, raise_descriptor_limit());
-    let store = open_store(config).await?;
+    // Held until the process ends: the embedded store has one server.
+    let (store, _lock) = open_store(config).await?;
     let master_key = master_key(config)?;
     let engine = engine(config, store.clone(), master_key.clone())?;
     // Bootstrapping also loads which keyspace is the management one.
@@ -269,6 +333,7 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
         .await
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.listen)))?;
     let address = listener.local_addr().map_err(|e| CliError::Usage(e.to_string()))?;
+    let stopping = shutdown_signal();
     crate::notice::info(
         &format!("listening on http://{address} (API docs at http://{address}/docs)"),
         &[("address", &address.to_string())],
@@ -309,7 +374,7 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
         }
     };
     let app = router_with(AppState::new(engine).with_trusted_proxies(trusted_proxies), keyward_web::pages());
-    let served = serve_with(listener, app, shutdown_signal(), options).await;
+    let served = serve_with(listener, app, stopping, options).await;
     let _ = stop.send(true);
     // The flusher writes the last usage counts before we exit.
     let _ = flusher.await;
@@ -389,26 +454,29 @@ async fn until_stopped(mut stopped: tokio::sync::watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Registers for SIGINT and SIGTERM at once, not when first polled: the
+/// server announces it is listening before `serve` polls this, and a
+/// SIGTERM in between (a supervisor stopping a fresh start) would otherwise
+/// kill it outright, skipping the last usage flush.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let wait = |registered: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match registered {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(interrupt) => {},
+            () = wait(terminate) => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
+        tracing::info!("shutting down: finishing in-flight requests and flushing usage");
     }
-    tracing::info!("shutting down: finishing in-flight requests and flushing usage");
 }
 
 #[cfg(test)]

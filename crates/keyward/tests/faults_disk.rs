@@ -203,7 +203,11 @@ async fn writes_through_a_fault(
     let log = instance.log();
     assert_eq!(log.matches("not ready: the token store cannot commit writes").count(), 1, "once per episode: {log}");
     assert_eq!(log.matches("ready again").count(), 1, "{log}");
-    assert_eq!(log.matches("requests needing the store answer 503").count(), 1, "one line for 60 refused writes: {log}");
+    assert_eq!(
+        log.matches("requests needing the store answer 503").count(),
+        1,
+        "one line for 60 refused writes: {log}"
+    );
     instance.kill();
 
     let restarted = Instance::start_embedded(data_dir, None);

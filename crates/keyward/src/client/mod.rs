@@ -29,7 +29,7 @@ pub async fn run(command: Command) -> Result<(), CliError> {
         Command::Webhook(command) => webhook::run(command).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Audit(args) => audit::run(args).await,
-        Command::Serve(_) | Command::Init(_) | Command::Migrate(_) => {
+        Command::Serve(_) | Command::Init(_) | Command::Migrate(_) | Command::Backup(_) => {
             Err(CliError::Usage("not a client command".into()))
         }
     }
