@@ -314,9 +314,10 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     let trusted_proxies =
         keyward_core::ip::parse_list(&proxies).map_err(|e| CliError::Usage(format!("invalid trusted_proxies: {e}")))?;
     survive_file_size_limits();
-    let options = serve_options(config, raise_descriptor_limit());
-    // Held until the process ends: the embedded store has one server.
+    // Held until the process ends: the embedded store has one server. Taken
+    // before anything is logged, so a refusal is the only line printed.
     let (store, _lock) = open_store(config).await?;
+    let options = serve_options(config, raise_descriptor_limit());
     let master_key = master_key(config)?;
     let engine = engine(config, store.clone(), master_key.clone())?;
     // Bootstrapping also loads which keyspace is the management one.
