@@ -67,7 +67,7 @@ pub struct StoreArgs {
     /// Database URL, e.g. postgres://user@host/db [config: database_url; secret-friendly: KEYWARD_DATABASE_URL_FILE]
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
-    /// Write the first admin token to this new file (mode 0600) instead of printing it [config: admin_token_file]
+    /// Write the first admin token to this new file (mode 0600) instead of printing it; an initialized store leaves it alone [config: admin_token_file]
     #[arg(long, value_name = "PATH")]
     pub admin_token_file: Option<PathBuf>,
 }

@@ -22,7 +22,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// `postgres://…` (or `sqlite://…`). Overrides `data_dir`.
     pub database_url: Option<String>,
-    /// Write the first admin token to this new file (mode 0600) instead of the terminal.
+    /// Write the first admin token to this new file (mode 0600) instead of
+    /// the terminal. Once the store is initialized the file is left alone,
+    /// so a restart with the same setting works.
     pub admin_token_file: Option<PathBuf>,
     /// Prefix of tokens in the management keyspace and of keyspaces created without one.
     pub token_prefix: String,

@@ -244,3 +244,19 @@ fn a_backup_taken_while_writes_go_on_restores_every_token_and_its_audit_trail() 
         assert!(has("token.revoked", &revoked));
     });
 }
+
+#[test]
+fn backup_on_postgresql_points_to_pg_dump_and_a_missing_database_is_no_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("backup.db");
+    let to = to.to_str().unwrap();
+    // Nothing listens on port 1: the answer must not need the database.
+    let said =
+        refused_in_one_line(&run(&strings(&["backup", "--database-url", "postgres://127.0.0.1:1/k", "--to", to])));
+    assert!(said.contains("pg_dump"), "{said}");
+    let empty = dir.path().join("empty");
+    let said = refused_in_one_line(&run(&strings(&["backup", "--data-dir", empty.to_str().unwrap(), "--to", to])));
+    assert!(said.contains("no database"), "{said}");
+    assert!(!empty.exists(), "a backup creates nothing where it reads");
+    assert!(!Path::new(to).exists());
+}
