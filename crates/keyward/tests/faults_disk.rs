@@ -15,47 +15,10 @@ mod support;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use reqwest::StatusCode;
-use serde_json::{json, Value};
-use support::cluster::Instance;
-
-struct Api {
-    http: reqwest::Client,
-    admin: String,
-}
-
-impl Api {
-    async fn call(&self, instance: &Instance, method: reqwest::Method, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .request(method, format!("{}{path}", instance.base))
-            .bearer_auth(&self.admin)
-            .json(&body)
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let retry_after = response.headers().get("retry-after").is_some();
-        let body = response.json().await.unwrap_or(Value::Null);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            assert!(retry_after, "a 503 says when to retry: {body}");
-        }
-        (status, body)
-    }
-
-    async fn ready(&self, instance: &Instance) -> StatusCode {
-        self.http.get(format!("{}/readyz", instance.base)).send().await.unwrap().status()
-    }
-
-    async fn verify(&self, instance: &Instance, token: &str) -> String {
-        let (status, body) = self.call(instance, reqwest::Method::POST, "/v1/verify", json!({"token": token})).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["code"].as_str().unwrap().to_owned()
-    }
-}
+use reqwest::Method;
+use serde_json::json;
+use support::process::{Api, Served};
 
 /// What the server answered to each write.
 #[derive(Default)]
@@ -70,23 +33,23 @@ struct Ledger {
 impl Ledger {
     /// Two creations and one revocation (so a token is always left to
     /// revoke); answers how many of the three were refused.
-    async fn write_three(&mut self, api: &Api, instance: &Instance, keyspace: &str, n: usize) -> usize {
-        self.create(api, instance, keyspace, &format!("token {n}a")).await
-            + self.create(api, instance, keyspace, &format!("token {n}b")).await
-            + self.revoke(api, instance).await
+    async fn write_three(&mut self, api: &Api, keyspace: &str, n: usize) -> usize {
+        self.create(api, keyspace, &format!("token {n}a")).await
+            + self.create(api, keyspace, &format!("token {n}b")).await
+            + self.revoke(api).await
     }
 
-    async fn create(&mut self, api: &Api, instance: &Instance, keyspace: &str, name: &str) -> usize {
+    async fn create(&mut self, api: &Api, keyspace: &str, name: &str) -> usize {
         let mut refused = 0;
         let body = json!({"keyspace_id": keyspace, "name": name, "scopes": [], "metadata": {"pad": "p".repeat(3000)}});
-        let (status, created) = api.call(instance, reqwest::Method::POST, "/v1/tokens", body).await;
+        let (status, created) = api.answer(Method::POST, "/v1/tokens", Some(body)).await;
         match status {
-            StatusCode::CREATED => {
+            201 => {
                 let pair = (created["id"].as_str().unwrap().to_owned(), created["token"].as_str().unwrap().to_owned());
                 self.live.push(pair.clone());
                 self.created.push(pair);
             }
-            StatusCode::SERVICE_UNAVAILABLE | StatusCode::INSUFFICIENT_STORAGE => {
+            503 | 507 => {
                 refused += 1;
                 self.refused_creations.push(name.to_owned());
             }
@@ -95,15 +58,15 @@ impl Ledger {
         refused
     }
 
-    async fn revoke(&mut self, api: &Api, instance: &Instance) -> usize {
+    async fn revoke(&mut self, api: &Api) -> usize {
         let mut refused = 0;
         if !self.live.is_empty() {
             let (id, token) = self.live.remove(0);
             let path = format!("/v1/tokens/{id}/revoke");
-            let (status, body) = api.call(instance, reqwest::Method::POST, &path, json!({"reason": "leaked"})).await;
+            let (status, body) = api.answer(Method::POST, &path, Some(json!({"reason": "leaked"}))).await;
             match status {
-                StatusCode::OK => self.revoked.push((id, token)),
-                StatusCode::SERVICE_UNAVAILABLE | StatusCode::INSUFFICIENT_STORAGE => {
+                200 => self.revoked.push((id, token)),
+                503 | 507 => {
                     refused += 1;
                     self.refused_revocations.push((id.clone(), token.clone()));
                     self.live.push((id, token));
@@ -115,24 +78,22 @@ impl Ledger {
     }
 
     /// What a restarted server must show.
-    async fn check(&self, api: &Api, instance: &Instance) {
+    async fn check(&self, api: &Api) {
         let revoked: HashSet<&str> = self.revoked.iter().map(|(id, _)| id.as_str()).collect();
         for (_, token) in &self.created {
-            let code = api.verify(instance, token).await;
+            let code = api.verify(token).await;
             assert!(code == "VALID" || code == "REVOKED", "an acknowledged creation was lost: {code}");
         }
         for (id, token) in &self.revoked {
-            assert_eq!(api.verify(instance, token).await, "REVOKED", "the acknowledged revocation of {id} was lost");
+            assert_eq!(api.verify(token).await, "REVOKED", "the acknowledged revocation of {id} was lost");
         }
         for (id, token) in &self.refused_revocations {
             let expected = if revoked.contains(id.as_str()) { "REVOKED" } else { "VALID" };
-            assert_eq!(api.verify(instance, token).await, expected, "a refused revocation of {id} took effect");
+            assert_eq!(api.verify(token).await, expected, "a refused revocation of {id} took effect");
         }
-        let (status, audit) = api.call(instance, reqwest::Method::GET, "/v1/audit?limit=500", Value::Null).await;
-        assert_eq!(status, StatusCode::OK);
-        let events: Vec<(String, String)> = audit["data"]
-            .as_array()
-            .unwrap()
+        let events: Vec<(String, String)> = api
+            .all("/v1/audit")
+            .await
             .iter()
             .map(|e| (e["action"].as_str().unwrap().to_owned(), e["target_id"].as_str().unwrap_or("").to_owned()))
             .collect();
@@ -145,42 +106,38 @@ impl Ledger {
                 "the revocation of {id} has no audit event"
             );
         }
-        let (status, tokens) = api.call(instance, reqwest::Method::GET, "/v1/tokens?limit=200", Value::Null).await;
-        assert_eq!(status, StatusCode::OK);
-        let names: HashSet<&str> =
-            tokens["data"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+        let tokens = api.all("/v1/tokens").await;
+        let names: HashSet<&str> = tokens.iter().filter_map(|t| t["name"].as_str()).collect();
         for name in &self.refused_creations {
             assert!(!names.contains(name.as_str()), "the refused creation of {name:?} exists");
         }
     }
 }
 
+/// `/readyz`'s status.
+async fn readiness(api: &Api) -> u16 {
+    api.http.get(format!("{}/readyz", api.base)).send().await.unwrap().status().as_u16()
+}
+
 /// Drives writes through a fault and after it, then restarts the server
 /// on the same files and checks every answer it gave.
-async fn writes_through_a_fault(
-    data_dir: &Path,
-    start_fault: impl FnOnce(&Instance),
-    end_fault: impl FnOnce(&Instance),
-) {
-    let token_file = data_dir.parent().unwrap().join(format!("admin-{}", std::process::id()));
-    let _ = std::fs::remove_file(&token_file);
-    let instance = Instance::start_embedded(data_dir, Some(&token_file));
-    let api = Api { http: reqwest::Client::new(), admin: std::fs::read_to_string(&token_file).unwrap().trim().into() };
-    let _ = std::fs::remove_file(&token_file);
-    let (status, keyspace) =
-        api.call(&instance, reqwest::Method::POST, "/v1/keyspaces", json!({"name": "ks", "environment": "live"})).await;
-    assert_eq!(status, StatusCode::CREATED, "{keyspace}");
+async fn writes_through_a_fault(data_dir: &Path, start_fault: impl FnOnce(&Served), end_fault: impl FnOnce(&Served)) {
+    let token_file = data_dir.with_file_name("admin-token");
+    let store = ["--data-dir", data_dir.to_str().unwrap()];
+    let served = Served::start(&store, &["--admin-token-file", token_file.to_str().unwrap()]);
+    let api = Api::new(&served.base, &token_file);
+    let keyspace = api.must(Method::POST, "/v1/keyspaces", Some(json!({"name": "ks", "environment": "live"}))).await;
     let keyspace = keyspace["id"].as_str().unwrap().to_owned();
     let mut ledger = Ledger::default();
     for n in 0..10 {
-        assert_eq!(ledger.write_three(&api, &instance, &keyspace, n).await, 0, "the disk is fine yet");
+        assert_eq!(ledger.write_three(&api, &keyspace, n).await, 0, "the disk is fine yet");
     }
-    assert_eq!(api.ready(&instance).await, StatusCode::OK);
+    assert_eq!(readiness(&api).await, 200);
 
-    start_fault(&instance);
+    start_fault(&served);
     let mut refused = 0;
     for n in 10..40 {
-        refused += ledger.write_three(&api, &instance, &keyspace, n).await;
+        refused += ledger.write_three(&api, &keyspace, n).await;
     }
     assert!(
         refused >= 60,
@@ -189,18 +146,18 @@ async fn writes_through_a_fault(
         ledger.created.len()
     );
     for _ in 0..5 {
-        assert_eq!(api.ready(&instance).await, StatusCode::SERVICE_UNAVAILABLE, "not ready while writes fail");
+        assert_eq!(readiness(&api).await, 503, "not ready while writes fail");
     }
     // Verifications of cached tokens go on.
     let (_, token) = ledger.live.last().cloned().unwrap();
-    assert_eq!(api.verify(&instance, &token).await, "VALID");
+    assert_eq!(api.verify(&token).await, "VALID");
 
-    end_fault(&instance);
-    assert_eq!(api.ready(&instance).await, StatusCode::OK, "ready again once the fault ends, without a restart");
+    end_fault(&served);
+    assert_eq!(readiness(&api).await, 200, "ready again once the fault ends, without a restart");
     for n in 40..60 {
-        assert_eq!(ledger.write_three(&api, &instance, &keyspace, n).await, 0, "writes are refused after the fault");
+        assert_eq!(ledger.write_three(&api, &keyspace, n).await, 0, "writes are refused after the fault");
     }
-    let log = instance.log();
+    let log = served.log();
     assert_eq!(log.matches("not ready: the token store cannot commit writes").count(), 1, "once per episode: {log}");
     assert_eq!(log.matches("ready again").count(), 1, "{log}");
     assert_eq!(
@@ -208,10 +165,10 @@ async fn writes_through_a_fault(
         1,
         "one line for 60 refused writes: {log}"
     );
-    instance.kill();
+    served.kill9();
 
-    let restarted = Instance::start_embedded(data_dir, None);
-    ledger.check(&api, &restarted).await;
+    let restarted = Served::start(&store, &[]);
+    ledger.check(&Api { base: restarted.base.clone(), ..api }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,14 +176,14 @@ async fn a_disk_that_refuses_writes_never_turns_into_silent_success() {
     use rustix::process::{prlimit, Pid, Resource, Rlimit};
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let pid = |instance: &Instance| Pid::from_raw(i32::try_from(instance.pid()).unwrap());
+    let pid = |served: &Served| Pid::from_raw(i32::try_from(served.pid()).unwrap());
     writes_through_a_fault(
         &data_dir,
-        |instance| {
-            prlimit(pid(instance), Resource::Fsize, Rlimit { current: Some(1), maximum: None }).unwrap();
+        |served| {
+            prlimit(pid(served), Resource::Fsize, Rlimit { current: Some(1), maximum: None }).unwrap();
         },
-        |instance| {
-            prlimit(pid(instance), Resource::Fsize, Rlimit { current: None, maximum: None }).unwrap();
+        |served| {
+            prlimit(pid(served), Resource::Fsize, Rlimit { current: None, maximum: None }).unwrap();
         },
     )
     .await;

@@ -31,20 +31,6 @@ impl Instance {
         if let Some(file) = admin_token_file {
             command.arg("--admin-token-file").arg(file);
         }
-        Self::spawn(command)
-    }
-
-    /// A server on the embedded store in `data_dir`.
-    pub fn start_embedded(data_dir: &Path, admin_token_file: Option<&Path>) -> Instance {
-        let mut command = Command::new(BIN);
-        command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
-        if let Some(file) = admin_token_file {
-            command.arg("--admin-token-file").arg(file);
-        }
-        Self::spawn(command)
-    }
-
-    fn spawn(mut command: Command) -> Instance {
         let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut startup = String::new();
@@ -67,21 +53,6 @@ impl Instance {
             }
         });
         Instance { child, base: addr, log }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Everything the server has written to stderr so far.
-    pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Ends the process at once, as a crash or `kill -9` would.
-    pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 
     /// Waits until the log has said `what` `times` times.

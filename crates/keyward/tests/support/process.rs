@@ -148,6 +148,21 @@ impl Api {
         }
     }
 
+    /// The status and JSON of an answer that must arrive; every 503 must
+    /// say when to retry.
+    pub async fn answer(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.admin);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().contains_key("retry-after");
+        let body = response.json().await.unwrap_or(Value::Null);
+        assert!(status != 503 || retry_after, "a 503 says when to retry: {body}");
+        (status, body)
+    }
+
     /// The JSON of a request that must succeed.
     pub async fn must(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         match self.send(method, path, body).await {
