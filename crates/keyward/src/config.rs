@@ -276,6 +276,24 @@ impl ServerConfig {
                 )));
             }
         }
+        for (name, value, most) in [
+            ("database_statement_timeout_ms", self.database_statement_timeout_ms, 600_000),
+            ("database_acquire_timeout_ms", self.database_acquire_timeout_ms, 600_000),
+            ("verify_store_budget_ms", self.verify_store_budget_ms, 60_000),
+        ] {
+            if !(1..=most).contains(&value) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} ({}) is {value}; it must be between 1 and {most} milliseconds",
+                    env_name(name)
+                )));
+            }
+        }
+        if !(1..=1024).contains(&self.verify_store_concurrency) {
+            return Err(ConfigError::Invalid(format!(
+                "verify_store_concurrency (KEYWARD_VERIFY_STORE_CONCURRENCY) is {}; it must be between 1 and 1024",
+                self.verify_store_concurrency
+            )));
+        }
         if self.max_connections == 0 {
             return Err(ConfigError::Invalid("max_connections (KEYWARD_MAX_CONNECTIONS) must be at least 1".into()));
         }
@@ -369,6 +387,20 @@ mod tests {
         assert!(message.contains("log_format") && message.contains("yaml"), "{message}");
         assert!(message.contains("text, json"), "{message}");
         assert!(!message.contains('\n'), "one line: {message}");
+    }
+
+    #[test]
+    fn database_waits_are_validated() {
+        for (variable, value) in [
+            ("KEYWARD_DATABASE_STATEMENT_TIMEOUT_MS", "0"),
+            ("KEYWARD_DATABASE_ACQUIRE_TIMEOUT_MS", "600001"),
+            ("KEYWARD_VERIFY_STORE_BUDGET_MS", "0"),
+            ("KEYWARD_VERIFY_STORE_CONCURRENCY", "0"),
+        ] {
+            let bad = load(None, &env(&[(variable, value)]), &FlagOverrides::default());
+            let message = bad.unwrap_err().to_string();
+            assert!(message.contains(variable) && !message.contains('\n'), "{message}");
+        }
     }
 
     #[test]

@@ -55,23 +55,20 @@ async fn run(command: Command) -> Result<(), CliError> {
             warn_all(&warnings);
             server::run(&config).await
         }
-        Command::Init(args) => {
-            let (config, warnings) = server_config(&args, None)?;
-            warn_all(&warnings);
-            server::init(&config).await
-        }
-        Command::Migrate(args) => {
-            let (config, warnings) = server_config(&args, None)?;
-            warn_all(&warnings);
-            server::migrate(&config).await
-        }
-        Command::Backup(args) => {
-            let (config, warnings) = server_config(&args.store, None)?;
-            warn_all(&warnings);
-            backup::run(&config, &args.to).await
-        }
+        Command::Init(args) => server::init(&store_config(&args)?).await,
+        Command::Migrate(args) => server::migrate(&store_config(&args)?).await,
+        Command::Backup(args) => backup::run(&store_config(&args.store)?, &args.to).await,
         client_command => client::run(client_command).await,
     }
+}
+
+/// The configuration of a verb that opens the store itself and sets up no
+/// logging: its warnings are printed at once. (`serve` prints them after
+/// logging is set up, so that they follow its format.)
+fn store_config(args: &StoreArgs) -> Result<ServerConfig, CliError> {
+    let (config, warnings) = server_config(args, None)?;
+    warn_all(&warnings);
+    Ok(config)
 }
 
 fn warn_all(warnings: &[String]) {

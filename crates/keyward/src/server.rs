@@ -57,7 +57,7 @@ pub async fn open_store(config: &ServerConfig) -> Result<(Arc<dyn Store>, Option
     let (store, lock): (Arc<dyn Store>, _) = match Location::of(config)? {
         Location::Postgres(url) => (
             Arc::new(
-                PostgresStore::connect_limited(&url, postgres_limits(config)?)
+                PostgresStore::connect_limited(&url, postgres_limits(config))
                     .await
                     .map_err(|e| CliError::Store(format!("cannot connect to PostgreSQL: {e}")))?,
             ),
@@ -83,19 +83,13 @@ pub async fn open_store(config: &ServerConfig) -> Result<(Arc<dyn Store>, Option
     Ok((store, lock))
 }
 
-fn postgres_limits(config: &ServerConfig) -> Result<keyward_store_postgres::Limits, CliError> {
-    let within = |name: &str, value: u64| {
-        if (1..=600_000).contains(&value) {
-            Ok(Duration::from_millis(value))
-        } else {
-            Err(CliError::Usage(format!("{name} {value} must be between 1 and 600000 (milliseconds)")))
-        }
-    };
-    Ok(keyward_store_postgres::Limits {
-        statement_timeout: within("database_statement_timeout_ms", config.database_statement_timeout_ms)?,
-        acquire_timeout: within("database_acquire_timeout_ms", config.database_acquire_timeout_ms)?,
+/// The database waits, already checked by [`ServerConfig::check`].
+fn postgres_limits(config: &ServerConfig) -> keyward_store_postgres::Limits {
+    keyward_store_postgres::Limits {
+        statement_timeout: Duration::from_millis(config.database_statement_timeout_ms),
+        acquire_timeout: Duration::from_millis(config.database_acquire_timeout_ms),
         ..keyward_store_postgres::Limits::default()
-    })
+    }
 }
 
 pub async fn open_sqlite(url: Option<&str>, file: Option<&Path>) -> Result<SqliteStore, CliError> {
@@ -169,18 +163,6 @@ fn engine(
             "expiry_leeway_seconds {} must be at most {}",
             config.expiry_leeway_seconds,
             keyward_engine::MAX_EXPIRY_LEEWAY.as_secs()
-        )));
-    }
-    if !(1..=60_000).contains(&config.verify_store_budget_ms) {
-        return Err(CliError::Usage(format!(
-            "verify_store_budget_ms {} must be between 1 and 60000",
-            config.verify_store_budget_ms
-        )));
-    }
-    if !(1..=1024).contains(&config.verify_store_concurrency) {
-        return Err(CliError::Usage(format!(
-            "verify_store_concurrency {} must be between 1 and 1024",
-            config.verify_store_concurrency
         )));
     }
     if config.lifecycle_interval_seconds == 0 {
