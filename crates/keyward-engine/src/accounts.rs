@@ -645,11 +645,14 @@ impl Engine {
             user_id,
             json!({"email": member.email, "role_before": member.role, "role_after": role}),
         )?;
-        self.store
+        let member = self
+            .store
             .set_member_role(actor.org_id(), user_id, role, &event)
             .await
             .map_err(last_owner)?
-            .ok_or(EngineError::NotFound("member"))
+            .ok_or(EngineError::NotFound("member"))?;
+        self.cache.invalidate_member(actor.org_id(), user_id);
+        Ok(member)
     }
 
     /// Removes a member: ends their sessions and revokes every token they
@@ -673,6 +676,7 @@ impl Engine {
             .await
             .map_err(last_owner)?
             .ok_or(EngineError::NotFound("member"))?;
+        self.cache.invalidate_member(actor.org_id(), user_id);
         Ok(self.evict(revoked))
     }
 

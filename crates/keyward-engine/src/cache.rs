@@ -43,6 +43,7 @@ use keyward_core::model::TokenRecord;
 use keyward_core::{scope, TokenDigest};
 use keyward_store::{ChangeSink, UsageDelta};
 
+use crate::actor::RoleGrant;
 use crate::scope_index::{RequiredScopes, ScopeInterner};
 
 const SHARDS: usize = 64;
@@ -269,6 +270,18 @@ pub struct TokenCache {
     usage_queue: Mutex<Vec<TokenDigest>>,
     /// Usage of entries that left the cache (or spilled) before a flush took it.
     orphaned_usage: Mutex<Vec<UsageDelta>>,
+    /// The current role of the person owning a cached management token, so
+    /// that authenticating with it needs no database either. Few entries
+    /// (people's management tokens in use), dropped with their token's
+    /// entry and whenever the owner's membership changes.
+    grants: Mutex<HashMap<TokenDigest, OwnerGrant, RandomState>>,
+}
+
+/// A cached [`RoleGrant`] and whose it is.
+struct OwnerGrant {
+    org: String,
+    user: String,
+    grant: RoleGrant,
 }
 
 impl TokenCache {
@@ -284,6 +297,7 @@ impl TokenCache {
             negative_ttl_micros,
             usage_queue: Mutex::new(Vec::new()),
             orphaned_usage: Mutex::new(Vec::new()),
+            grants: Mutex::new(HashMap::default()),
         }
     }
 
@@ -381,6 +395,35 @@ impl TokenCache {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.remove_positive(digest);
         write(&self.negative[shard_of(digest)]).remove(digest);
+        lock(&self.grants).remove(digest);
+    }
+
+    /// The cached role of the person owning the token under `digest`.
+    pub fn grant(&self, digest: &TokenDigest) -> Option<RoleGrant> {
+        lock(&self.grants).get(digest).map(|owner| owner.grant)
+    }
+
+    /// Caches `user`'s role in `org` for the token under `digest`, unless
+    /// an invalidation happened since `read_epoch` (the same rule as
+    /// [`Self::insert_found`], so a role read before a change is never kept
+    /// after it).
+    pub fn insert_grant(&self, digest: TokenDigest, org: &str, user: &str, grant: RoleGrant, read_epoch: u64) {
+        let mut grants = lock(&self.grants);
+        if self.epoch.load(Ordering::SeqCst) != read_epoch {
+            return;
+        }
+        if grants.len() >= self.shard_capacity {
+            grants.clear();
+        }
+        grants.insert(digest, OwnerGrant { org: org.to_owned(), user: user.to_owned(), grant });
+    }
+
+    /// Forgets the cached role of `user` in `org`. Call after the store
+    /// committed a change to their membership.
+    pub fn invalidate_member(&self, org: &str, user: &str) {
+        let mut grants = lock(&self.grants);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        grants.retain(|_, owner| owner.org != org || owner.user != user);
     }
 
     /// Whether lookups may be answered from the cache (see `trusted`).
@@ -402,6 +445,7 @@ impl TokenCache {
         for shard in &self.negative {
             write(shard).clear();
         }
+        lock(&self.grants).clear();
     }
 
     /// Takes every pending usage delta.

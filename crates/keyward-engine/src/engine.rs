@@ -1074,8 +1074,20 @@ impl Engine {
         };
         // A person's token acts within their current role; a former
         // member's token (revoked on removal anyway) authenticates nothing.
+        // The role is cached with the token (and dropped with it, or when
+        // the membership changes), so a cached caller needs no database.
+        if self.cache.trusted() {
+            if let Some(grant) = self.cache.grant(&digest) {
+                return Ok(Some(Principal::token(token, Some(grant))));
+            }
+        }
+        let epoch = self.cache.epoch();
         match self.owner_grant(&token).await? {
-            Ok(grant) => Ok(Some(Principal::token(token, grant))),
+            Ok(Some(grant)) => {
+                self.cache.insert_grant(digest, &token.org_id, &token.owner, grant, epoch);
+                Ok(Some(Principal::token(token, Some(grant))))
+            }
+            Ok(None) => Ok(Some(Principal::token(token, None))),
             Err(()) => Ok(None),
         }
     }
@@ -1322,6 +1334,12 @@ impl Engine {
             self.cache.feed_restored();
         }
         Ok(watching)
+    }
+
+    /// Whether cached verdicts are believed: false while a shared store's
+    /// change feed is down (or not yet up), when verifications read the store.
+    pub fn cache_trusted(&self) -> bool {
+        self.cache.trusted()
     }
 
     /// Records held in memory (for metrics and benchmarks).
