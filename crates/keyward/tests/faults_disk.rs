@@ -2,12 +2,14 @@
 //! happen, says so in `/readyz` and once in its log, and writes again as
 //! soon as the fault ends, without a restart.
 //!
-//! Two real faults: the kernel refusing to grow any file of the server
-//! (`RLIMIT_FSIZE` set on the running process, no root needed), and a
-//! genuinely full file system (a 6 MiB tmpfs, which needs root: skipped
-//! loudly without it, a failure under `CI=true`). After each, the server is
-//! killed and started again on the same files, and everything it
-//! acknowledged must be there: tokens, revocations and their audit events.
+//! Three real faults: the kernel refusing to grow any file of the server
+//! (`RLIMIT_FSIZE` set on the running process, no root needed); every
+//! `fsync` and `fdatasync` failing with `EIO` (libfiu's `fiu-run`, from
+//! Debian's `fiu-utils`); and a genuinely full file system (a 6 MiB tmpfs,
+//! which needs root). Each is skipped loudly when it cannot be made, and
+//! that is a failure under `CI=true`. After each, the server is killed and
+//! started again on the same files, and everything it acknowledged must be
+//! there: tokens, revocations and their audit events.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -78,7 +80,7 @@ impl Ledger {
     }
 
     /// What a restarted server must show.
-    async fn check(&self, api: &Api) {
+    async fn check(&self, api: &Api, refused: Refused) {
         let revoked: HashSet<&str> = self.revoked.iter().map(|(id, _)| id.as_str()).collect();
         for (_, token) in &self.created {
             let code = api.verify(token).await;
@@ -87,7 +89,7 @@ impl Ledger {
         for (id, token) in &self.revoked {
             assert_eq!(api.verify(token).await, "REVOKED", "the acknowledged revocation of {id} was lost");
         }
-        for (id, token) in &self.refused_revocations {
+        for (id, token) in self.refused_revocations.iter().filter(|_| refused == Refused::Absent) {
             let expected = if revoked.contains(id.as_str()) { "REVOKED" } else { "VALID" };
             assert_eq!(api.verify(token).await, expected, "a refused revocation of {id} took effect");
         }
@@ -108,7 +110,7 @@ impl Ledger {
         }
         let tokens = api.all("/v1/tokens").await;
         let names: HashSet<&str> = tokens.iter().filter_map(|t| t["name"].as_str()).collect();
-        for name in &self.refused_creations {
+        for name in self.refused_creations.iter().filter(|_| refused == Refused::Absent) {
             assert!(!names.contains(name.as_str()), "the refused creation of {name:?} exists");
         }
     }
@@ -122,9 +124,30 @@ async fn readiness(api: &Api) -> u16 {
 /// Drives writes through a fault and after it, then restarts the server
 /// on the same files and checks every answer it gave.
 async fn writes_through_a_fault(data_dir: &Path, start_fault: impl FnOnce(&Served), end_fault: impl FnOnce(&Served)) {
+    writes_through_a_fault_under(&[], Refused::Absent, data_dir, start_fault, end_fault).await;
+}
+
+/// What a restarted server may show of a write it refused.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    /// Nothing: the write never reached the file.
+    Absent,
+    /// Anything: its bytes reached the file but their flush failed, so the
+    /// write is in doubt, as after any failed fsync. Only acknowledged
+    /// writes are then checked.
+    InDoubt,
+}
+
+async fn writes_through_a_fault_under(
+    wrapper: &[&str],
+    refused_writes: Refused,
+    data_dir: &Path,
+    start_fault: impl FnOnce(&Served),
+    end_fault: impl FnOnce(&Served),
+) {
     let token_file = data_dir.with_file_name("admin-token");
     let store = ["--data-dir", data_dir.to_str().unwrap()];
-    let served = Served::start(&store, &["--admin-token-file", token_file.to_str().unwrap()]);
+    let served = Served::start_under(wrapper, &store, &["--admin-token-file", token_file.to_str().unwrap()]);
     let api = Api::new(&served.base, &token_file);
     let keyspace = api.must(Method::POST, "/v1/keyspaces", Some(json!({"name": "ks", "environment": "live"}))).await;
     let keyspace = keyspace["id"].as_str().unwrap().to_owned();
@@ -168,7 +191,7 @@ async fn writes_through_a_fault(data_dir: &Path, start_fault: impl FnOnce(&Serve
     served.kill9();
 
     let restarted = Served::start(&store, &[]);
-    ledger.check(&Api { base: restarted.base.clone(), ..api }).await;
+    ledger.check(&Api { base: restarted.base.clone(), ..api }, refused_writes).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,6 +255,45 @@ async fn a_full_disk_never_turns_into_silent_success() {
             assert!(status.is_ok(), "dd could not run");
         },
         |_| std::fs::remove_file(&filler).unwrap(),
+    )
+    .await;
+}
+
+/// `fiu-run` (libfiu) makes chosen libc calls fail in a running process.
+fn fault_injector() -> Option<&'static str> {
+    if Command::new("fiu-run").arg("-h").output().is_ok() {
+        return Some("fiu-run");
+    }
+    let why = "SKIPPED: fiu-run (apt-get install fiu-utils) is needed to make fsync fail";
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}, and CI=true makes that a failure");
+    eprintln!("\n*** {why} ***\n");
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_fsync_never_turns_into_silent_success() {
+    let Some(fiu_run) = fault_injector() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let control = dir.path().join("fiu");
+    let control = control.to_str().unwrap();
+    // Every fsync and fdatasync the server makes fails with EIO while enabled.
+    let fiu_ctrl = |served: &Served, command: &str| {
+        for name in ["posix/io/sync/fsync", "posix/io/sync/fdatasync"] {
+            let status = Command::new("fiu-ctrl")
+                .args(["-f", control, "-c", &format!("{command} name={name}")])
+                .arg(served.pid().to_string())
+                .status()
+                .unwrap();
+            assert!(status.success(), "fiu-ctrl {command} {name}");
+        }
+    };
+    writes_through_a_fault_under(
+        &[fiu_run, "-x", "-f", control],
+        Refused::InDoubt,
+        &data_dir,
+        |served| fiu_ctrl(served, "enable"),
+        |served| fiu_ctrl(served, "disable"),
     )
     .await;
 }

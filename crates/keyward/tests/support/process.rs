@@ -29,7 +29,21 @@ pub fn serve_args(store: &[&str], extra: &[&str]) -> Vec<String> {
 impl Served {
     /// Starts `keyward serve` and waits until it listens.
     pub fn start(store: &[&str], extra: &[&str]) -> Served {
-        let mut child = Command::new(BIN)
+        Self::start_under(&[], store, extra)
+    }
+
+    /// [`Served::start`] under a wrapper that execs the server (so the PID
+    /// stays the server's), such as a fault injector.
+    pub fn start_under(wrapper: &[&str], store: &[&str], extra: &[&str]) -> Served {
+        let mut command = match wrapper.split_first() {
+            Some((program, arguments)) => {
+                let mut command = Command::new(program);
+                command.args(arguments).arg(BIN);
+                command
+            }
+            None => Command::new(BIN),
+        };
+        let mut child = command
             .args(serve_args(store, extra))
             .env_remove("KEYWARD_TOKEN")
             .env("RUST_LOG", "info")
