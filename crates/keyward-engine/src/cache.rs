@@ -274,7 +274,7 @@ pub struct TokenCache {
     /// that authenticating with it needs no database either. Few entries
     /// (people's management tokens in use), dropped with their token's
     /// entry and whenever the owner's membership changes.
-    grants: Mutex<HashMap<TokenDigest, OwnerGrant, RandomState>>,
+    grants: RwLock<HashMap<TokenDigest, OwnerGrant, RandomState>>,
 }
 
 /// A cached [`RoleGrant`] and whose it is.
@@ -297,7 +297,7 @@ impl TokenCache {
             negative_ttl_micros,
             usage_queue: Mutex::new(Vec::new()),
             orphaned_usage: Mutex::new(Vec::new()),
-            grants: Mutex::new(HashMap::default()),
+            grants: RwLock::new(HashMap::default()),
         }
     }
 
@@ -395,12 +395,12 @@ impl TokenCache {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.remove_positive(digest);
         write(&self.negative[shard_of(digest)]).remove(digest);
-        lock(&self.grants).remove(digest);
+        write(&self.grants).remove(digest);
     }
 
     /// The cached role of the person owning the token under `digest`.
     pub fn grant(&self, digest: &TokenDigest) -> Option<RoleGrant> {
-        lock(&self.grants).get(digest).map(|owner| owner.grant)
+        read(&self.grants).get(digest).map(|owner| owner.grant)
     }
 
     /// Caches `user`'s role in `org` for the token under `digest`, unless
@@ -408,7 +408,7 @@ impl TokenCache {
     /// [`Self::insert_found`], so a role read before a change is never kept
     /// after it).
     pub fn insert_grant(&self, digest: TokenDigest, org: &str, user: &str, grant: RoleGrant, read_epoch: u64) {
-        let mut grants = lock(&self.grants);
+        let mut grants = write(&self.grants);
         if self.epoch.load(Ordering::SeqCst) != read_epoch {
             return;
         }
@@ -421,7 +421,7 @@ impl TokenCache {
     /// Forgets the cached role of `user` in `org`. Call after the store
     /// committed a change to their membership.
     pub fn invalidate_member(&self, org: &str, user: &str) {
-        let mut grants = lock(&self.grants);
+        let mut grants = write(&self.grants);
         self.epoch.fetch_add(1, Ordering::SeqCst);
         grants.retain(|_, owner| owner.org != org || owner.user != user);
     }
@@ -445,7 +445,7 @@ impl TokenCache {
         for shard in &self.negative {
             write(shard).clear();
         }
-        lock(&self.grants).clear();
+        write(&self.grants).clear();
     }
 
     /// Takes every pending usage delta.

@@ -1076,6 +1076,9 @@ impl Engine {
         // member's token (revoked on removal anyway) authenticates nothing.
         // The role is cached with the token (and dropped with it, or when
         // the membership changes), so a cached caller needs no database.
+        if !keyward_core::id::looks_like(IdKind::User, &token.owner) {
+            return Ok(Some(Principal::token(token, None)));
+        }
         if self.cache.trusted() {
             if let Some(grant) = self.cache.grant(&digest) {
                 return Ok(Some(Principal::token(token, Some(grant))));
