@@ -52,7 +52,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         // The body limit is enforced here rather than by a router layer:
         // only JSON bodies are read, and every layer costs on every request.
         let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|error| {
-            if caused_by::<tower_http::timeout::TimeoutError>(&error) {
+            if caused_by::<crate::serve::BodyStalled>(&error) {
                 return ApiError::request_timeout();
             }
             let too_large = std::error::Error::source(&error).is_some_and(|cause| cause.is::<LengthLimitError>());

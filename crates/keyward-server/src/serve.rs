@@ -34,7 +34,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
-use tower_http::timeout::TimeoutBody;
 
 /// Limits on connections. The defaults suit a server reached directly by
 /// clients; behind a proxy that pools connections they can stay as they are.
@@ -177,7 +176,7 @@ async fn serve_connection(
         let activity = Arc::clone(&activity);
         hyper::service::service_fn(move |request: Request<Incoming>| {
             let in_flight = InFlight::begin(&activity);
-            let mut request = request.map(|body| Body::new(TimeoutBody::new(options.request_body_timeout, body)));
+            let mut request = request.map(|body| Body::new(StallTimeout::new(body, options.request_body_timeout)));
             request.extensions_mut().insert(ConnectInfo(remote));
             let response = tower::ServiceExt::oneshot(app.clone(), request);
             async move {
@@ -218,6 +217,63 @@ async fn serve_connection(
     }
 }
 
+/// The error a request body ends with when the client stopped sending it
+/// for longer than the body timeout; the JSON extractor answers it with 408.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body stalled for longer than its timeout")]
+pub struct BodyStalled;
+
+/// A request body that fails with [`BodyStalled`] when no frame arrives
+/// within `timeout`. The timer is armed only when the body would block:
+/// a body already received whole (the usual small JSON request) never
+/// touches the timer wheel, which a timer per frame would do on every
+/// request of the verify path.
+struct StallTimeout {
+    body: Incoming,
+    timeout: Duration,
+    stalled_since: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl StallTimeout {
+    fn new(body: Incoming, timeout: Duration) -> Self {
+        Self { body, timeout, stalled_since: None }
+    }
+}
+
+impl hyper::body::Body for StallTimeout {
+    type Data = hyper::body::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.stalled_since = None;
+                Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let timeout = this.timeout;
+                let timer = this.stalled_since.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyStalled)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Resolves, naming why, once the connection should be closed: its request
 /// head is late, or it has been idle too long.
 async fn watchdog(activity: &Activity, options: ServeOptions) -> &'static str {
@@ -225,23 +281,32 @@ async fn watchdog(activity: &Activity, options: ServeOptions) -> &'static str {
     let idle = millis(options.idle_timeout);
     loop {
         let now = activity.now();
-        let (deadline, reason) = if activity.in_flight.load(Ordering::Acquire) > 0 {
+        let wake_at = if activity.in_flight.load(Ordering::Acquire) > 0 {
             // Busy: handlers and the body timeout bound this; look again later.
-            (now.saturating_add(idle.max(1)), "")
+            now.saturating_add(idle.max(1))
         } else {
-            let idle_deadline = (activity.idle_since.load(Ordering::Acquire).saturating_add(idle), "idle timeout");
+            let idle_deadline = activity.idle_since.load(Ordering::Acquire).saturating_add(idle);
+            if now >= idle_deadline {
+                return "idle timeout";
+            }
             match activity.head_started.load(Ordering::Acquire) {
-                0 => idle_deadline,
+                // No request begun. The first bytes of one do not wake this
+                // task (a wake-up per request would cost every request), so
+                // look again within half a header timeout: a late head is
+                // closed between one and one and a half timeouts after its
+                // first byte.
+                0 => idle_deadline.min(now.saturating_add((header / 2).max(1))),
                 started if !activity.h2.load(Ordering::Relaxed) => {
-                    idle_deadline.min(((started - 1).saturating_add(header), "request head timeout"))
+                    let head_deadline = (started - 1).saturating_add(header);
+                    if now >= head_deadline {
+                        return "request head timeout";
+                    }
+                    idle_deadline.min(head_deadline)
                 }
                 _ => idle_deadline,
             }
         };
-        if now >= deadline && !reason.is_empty() {
-            return reason;
-        }
-        tokio::time::sleep_until(activity.epoch + Duration::from_millis(deadline.max(now + 1))).await;
+        tokio::time::sleep_until(activity.epoch + Duration::from_millis(wake_at.max(now + 1))).await;
     }
 }
 

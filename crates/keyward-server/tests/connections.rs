@@ -101,6 +101,9 @@ const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: keyward\r\n\r\n";
 async fn a_half_sent_request_head_is_disconnected_after_the_header_timeout() {
     let server = start(options(1, 30, 30, 100)).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    // The first bytes come after the connection's watchdog has gone to
+    // sleep: it must still notice the head beginning.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: keyw").await.unwrap();
     // Hyper cannot answer a request it has not parsed: the connection just ends.
     let received = read_until_closed(&mut stream, Duration::from_secs(10)).await;
