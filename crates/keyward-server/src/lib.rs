@@ -12,6 +12,8 @@ mod openapi;
 pub mod readiness;
 pub mod routes;
 mod serve;
+pub mod site;
+pub mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -30,7 +32,8 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{ApiError, LoggedCause};
-pub use crate::serve::{serve, serve_with, ServeOptions};
+pub use crate::serve::{serve, serve_tls, serve_with, ServeOptions};
+pub use crate::site::Site;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -44,17 +47,25 @@ pub struct AppState {
     pub trusted_proxies: Arc<[IpNet]>,
     /// What `/readyz` last answered.
     pub readiness: Arc<readiness::Readiness>,
+    /// How people reach this server (public origin, TLS).
+    pub site: Arc<Site>,
 }
 
 impl AppState {
     /// State for `engine`, trusting no proxy.
     pub fn new(engine: Arc<Engine>) -> Self {
-        Self { engine, trusted_proxies: Arc::from(Vec::new()), readiness: Arc::default() }
+        Self { engine, trusted_proxies: Arc::from(Vec::new()), readiness: Arc::default(), site: Arc::default() }
     }
 
     /// Believes `X-Forwarded-For` from these networks.
     pub fn with_trusted_proxies(mut self, proxies: Vec<IpNet>) -> Self {
         self.trusted_proxies = proxies.into();
+        self
+    }
+
+    /// Reached as `site` says.
+    pub fn with_site(mut self, site: Site) -> Self {
+        self.site = Arc::new(site);
         self
     }
 
@@ -117,11 +128,15 @@ pub fn router(state: AppState) -> Router {
 /// same edge middleware and fallback.
 pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     let (api, document) = api_router().split_for_parts();
+    let mut ids = RequestIds::new();
+    ids.strict_transport_security = state.site.strict_transport_security();
+    // Only the screens need the site on every request; the API does not pay for it.
+    let pages = pages.layer(axum::Extension(Arc::clone(&state.site)));
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .merge(pages)
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(middleware::from_fn_with_state(RequestIds::new(), edge))
+        .layer(middleware::from_fn_with_state(ids, edge))
         .with_state(state)
 }
 
@@ -135,6 +150,8 @@ struct RequestIds {
     prefix: Arc<str>,
     next: Arc<AtomicU64>,
     store_faults: Arc<FaultEpisode>,
+    /// Sent on every response when the site is reached over HTTPS only.
+    strict_transport_security: Option<HeaderValue>,
 }
 
 /// Store failures are logged once per episode, not once per request: a
@@ -178,7 +195,12 @@ impl RequestIds {
         // Without the OS's randomness the ids are still unique per process.
         let _ = OsRng.fill(&mut bytes);
         let prefix = String::from_utf8_lossy(&base62::encode_checksum(u32::from_le_bytes(bytes))).into_owned();
-        Self { prefix: prefix.into(), next: Arc::new(AtomicU64::new(1)), store_faults: Arc::default() }
+        Self {
+            prefix: prefix.into(),
+            next: Arc::new(AtomicU64::new(1)),
+            store_faults: Arc::default(),
+            strict_transport_security: None,
+        }
     }
 
     fn next(&self) -> HeaderValue {
@@ -250,6 +272,9 @@ async fn edge(State(ids): State<RequestIds>, mut request: Request, next: Next) -
         response = problem_only(response);
     }
     response.headers_mut().insert(REQUEST_ID, request_id);
+    if let Some(value) = &ids.strict_transport_security {
+        response.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, value.clone());
+    }
     protect(response, api)
 }
 

@@ -1,24 +1,31 @@
-//! The accept loop: every connection is bounded in time and in number.
+//! The accept loop: every connection is bounded in time and in number, and
+//! optionally wrapped in TLS.
 //!
 //! `axum::serve` keeps a connection open for as long as the client likes: a
 //! half-sent request head, a stalled body or an idle keep-alive socket each
 //! hold a file descriptor for minutes, and enough of them starve the process
-//! until even `/healthz` goes unanswered. Here each connection has a
-//! watchdog, and the loop stops accepting while [`ServeOptions::max_connections`]
-//! are open (new connections wait in the kernel's backlog, costing us no
-//! descriptor), logging that once per episode rather than once per client.
+//! until even `/healthz` goes unanswered. Here one sweeper task looks at
+//! every open connection a few times per timeout and closes those whose
+//! request head is late or that sat idle too long, and the loop stops
+//! accepting while [`ServeOptions::max_connections`] are open (new
+//! connections wait in the kernel's backlog, costing us no descriptor),
+//! logging that once per episode rather than once per client.
+//!
+//! The per-request cost is a few atomic operations: no timer per connection
+//! or request, and a connection task waits for the sweeper's commands with
+//! an atomic load, not a lock shared with every other connection.
 //!
 //! Hyper's own `header_read_timeout` is not used: in hyper 1.x its timer
 //! starts as soon as an HTTP/1 connection waits for the next request, so it
 //! would also close idle keep-alive connections, making a separate idle
-//! timeout impossible. The watchdog instead starts the header timer at the
-//! first byte of a request and the idle timer when the last response is
+//! timeout impossible. The sweeper instead starts the header clock at the
+//! first byte of a request and the idle clock when the last response is
 //! done. Hyper answers nothing on a header timeout either way (it cannot:
 //! the request is not parsed), so the connection is simply closed.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -27,13 +34,15 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::Router;
+use futures_util::task::AtomicWaker;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 /// Limits on connections. The defaults suit a server reached directly by
 /// clients; behind a proxy that pools connections they can stay as they are.
@@ -82,13 +91,36 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     options: ServeOptions,
 ) -> std::io::Result<()> {
+    run(listener, app, shutdown, options, None).await
+}
+
+/// [`serve_with`] over TLS: each connection first completes a handshake
+/// with `tls`, within the header timeout, or is closed.
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+    tls: Arc<rustls::ServerConfig>,
+) -> std::io::Result<()> {
+    run(listener, app, shutdown, options, Some(TlsAcceptor::from(tls))).await
+}
+
+async fn run(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+    tls: Option<TlsAcceptor>,
+) -> std::io::Result<()> {
     let cap = options.max_connections.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
     let permits = Arc::new(Semaphore::new(cap));
-    let (stop, stopping) = watch::channel(false);
+    let registry = Arc::new(Registry::default());
+    let sweeper = tokio::spawn(Arc::clone(&registry).sweep(options));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
     // Pings find dead HTTP/2 peers that never close; an idle live peer is
-    // closed by the watchdog like any other.
+    // closed by the sweeper like any other.
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -143,16 +175,29 @@ pub async fn serve_with(
         let _ = stream.set_nodelay(true);
         let builder = Arc::clone(&builder);
         let app = app.clone();
-        let stopping = stopping.clone();
+        let registry = Arc::clone(&registry);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            serve_connection(&builder, stream, remote, app, options, stopping).await;
+            match tls {
+                None => serve_connection(&builder, &registry, stream, remote, app, options).await,
+                Some(acceptor) => {
+                    // The handshake is bounded like a request head: a client
+                    // that opens a socket and says nothing holds it no longer.
+                    match tokio::time::timeout(options.header_read_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(&builder, &registry, stream, remote, app, options).await,
+                        Ok(Err(error)) => tracing::debug!(%remote, %error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                    }
+                }
+            }
             drop(permit);
         });
     }
     drop(listener);
-    let _ = stop.send(true);
+    registry.drain();
     // Every connection holds a permit until it ends.
     let _ = permits.acquire_many(cap as u32).await;
+    sweeper.abort();
     Ok(())
 }
 
@@ -162,15 +207,18 @@ fn is_connection_error(error: &std::io::Error) -> bool {
     matches!(error.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }
 
-async fn serve_connection(
+async fn serve_connection<S>(
     builder: &auto::Builder<TokioExecutor>,
-    stream: TcpStream,
+    registry: &Arc<Registry>,
+    stream: S,
     remote: SocketAddr,
     app: Router,
     options: ServeOptions,
-    mut stopping: watch::Receiver<bool>,
-) {
-    let activity = Arc::new(Activity::new());
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity::new(Arc::clone(&registry.clock)));
+    let _registered = registry.register(&activity);
     let io = TokioIo::new(Watched { inner: stream, activity: Arc::clone(&activity) });
     let service = {
         let activity = Arc::clone(&activity);
@@ -178,6 +226,7 @@ async fn serve_connection(
             let in_flight = InFlight::begin(&activity);
             let mut request = request.map(|body| Body::new(StallTimeout::new(body, options.request_body_timeout)));
             request.extensions_mut().insert(ConnectInfo(remote));
+            host_from_authority(&mut request);
             let response = tower::ServiceExt::oneshot(app.clone(), request);
             async move {
                 let response = response.await;
@@ -188,32 +237,45 @@ async fn serve_connection(
     };
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
-    let watchdog = watchdog(&activity, options);
-    tokio::pin!(watchdog);
-    let mut draining = *stopping.borrow();
-    if draining {
-        connection.as_mut().graceful_shutdown();
-    }
+    // Commands come from the sweeper and from shutdown. Waiting for one is
+    // an atomic load per wake-up: no timer and no shared lock per connection.
+    let mut seen = Command::None;
     loop {
         tokio::select! {
+            biased;
             served = connection.as_mut() => {
                 if let Err(error) = served {
                     tracing::debug!(%error, "connection ended with an error");
                 }
                 return;
             }
-            reason = &mut watchdog => {
-                // Dropping the connection closes the socket.
-                tracing::debug!(%remote, reason, "closing connection");
-                return;
-            }
-            changed = stopping.changed(), if !draining => {
-                draining = true;
-                if changed.is_ok() {
-                    connection.as_mut().graceful_shutdown();
+            command = activity.control.next(seen) => {
+                seen = command;
+                match command {
+                    Command::Close(reason) => {
+                        // Dropping the connection closes the socket.
+                        tracing::debug!(%remote, reason = reason.as_str(), "closing connection");
+                        return;
+                    }
+                    Command::Drain => connection.as_mut().graceful_shutdown(),
+                    Command::None => {}
                 }
             }
         }
+    }
+}
+
+/// HTTP/2 names the host in the `:authority` pseudo-header, which hyper
+/// keeps in the URI; handlers (links, origin checks) read `Host`, so it is
+/// filled in from there when absent. HTTP/1.1 requests always carry it.
+fn host_from_authority<B>(request: &mut Request<B>) {
+    if request.headers().contains_key(axum::http::header::HOST) {
+        return;
+    }
+    let host =
+        request.uri().authority().and_then(|authority| axum::http::HeaderValue::from_str(authority.as_str()).ok());
+    if let Some(host) = host {
+        request.headers_mut().insert(axum::http::header::HOST, host);
     }
 }
 
@@ -274,39 +336,104 @@ impl hyper::body::Body for StallTimeout {
     }
 }
 
-/// Resolves, naming why, once the connection should be closed: its request
-/// head is late, or it has been idle too long.
-async fn watchdog(activity: &Activity, options: ServeOptions) -> &'static str {
-    let header = millis(options.header_read_timeout);
-    let idle = millis(options.idle_timeout);
-    loop {
-        let now = activity.now();
-        let wake_at = if activity.in_flight.load(Ordering::Acquire) > 0 {
-            // Busy: handlers and the body timeout bound this; look again later.
-            now.saturating_add(idle.max(1))
-        } else {
-            let idle_deadline = activity.idle_since.load(Ordering::Acquire).saturating_add(idle);
-            if now >= idle_deadline {
-                return "idle timeout";
-            }
-            match activity.head_started.load(Ordering::Acquire) {
-                // No request begun. The first bytes of one do not wake this
-                // task (a wake-up per request would cost every request), so
-                // look again within half a header timeout: a late head is
-                // closed between one and one and a half timeouts after its
-                // first byte.
-                0 => idle_deadline.min(now.saturating_add((header / 2).max(1))),
-                started if !activity.h2.load(Ordering::Relaxed) => {
-                    let head_deadline = (started - 1).saturating_add(header);
-                    if now >= head_deadline {
-                        return "request head timeout";
-                    }
-                    idle_deadline.min(head_deadline)
+/// Every open connection, so one task can enforce the head and idle
+/// timeouts of all of them (a timer per connection costs a timer-wheel
+/// entry and a wake-up per connection) and shutdown can reach each.
+#[derive(Default)]
+struct Registry {
+    clock: Arc<CoarseClock>,
+    connections: std::sync::Mutex<RegistryState>,
+}
+
+#[derive(Default)]
+struct RegistryState {
+    next_id: u64,
+    open: std::collections::HashMap<u64, Arc<Activity>>,
+    draining: bool,
+}
+
+/// Removes a connection from the registry when it ends.
+struct Registered<'a> {
+    registry: &'a Registry,
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.registry.lock().open.remove(&self.id);
+    }
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RegistryState> {
+        self.connections.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn register(&self, activity: &Arc<Activity>) -> Registered<'_> {
+        let mut state = self.lock();
+        state.next_id += 1;
+        let id = state.next_id;
+        state.open.insert(id, Arc::clone(activity));
+        // Accepted just before shutdown: drain at once, like the others.
+        if state.draining {
+            activity.control.send(Command::Drain);
+        }
+        Registered { registry: self, id }
+    }
+
+    /// Asks every connection to finish its requests and close.
+    fn drain(&self) {
+        let mut state = self.lock();
+        state.draining = true;
+        for activity in state.open.values() {
+            activity.control.send(Command::Drain);
+        }
+    }
+
+    /// Closes connections whose head is late or that sat idle too long,
+    /// looking a few times per shortest timeout; also keeps the coarse clock.
+    async fn sweep(self: Arc<Self>, options: ServeOptions) {
+        let header = millis(options.header_read_timeout).max(1);
+        let idle = millis(options.idle_timeout).max(1);
+        let tick = Duration::from_millis((header.min(idle) / 8).clamp(5, 500));
+        let mut ticks = tokio::time::interval(tick);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let now = self.clock.tick();
+            let state = self.lock();
+            for activity in state.open.values() {
+                if let Some(reason) = activity.overdue(now, header, idle) {
+                    activity.control.send(Command::Close(reason));
                 }
-                _ => idle_deadline,
             }
-        };
-        tokio::time::sleep_until(activity.epoch + Duration::from_millis(wake_at.max(now + 1))).await;
+        }
+    }
+}
+
+/// Milliseconds since the server started, advanced by the sweeper: reading
+/// it on every request is an atomic load, and it is as precise as the
+/// sweeper that compares against it.
+struct CoarseClock {
+    epoch: Instant,
+    now: AtomicU64,
+}
+
+impl Default for CoarseClock {
+    fn default() -> Self {
+        Self { epoch: Instant::now(), now: AtomicU64::new(0) }
+    }
+}
+
+impl CoarseClock {
+    fn now(&self) -> u64 {
+        self.now.load(Ordering::Relaxed)
+    }
+
+    fn tick(&self) -> u64 {
+        let now = millis(self.epoch.elapsed());
+        self.now.store(now, Ordering::Relaxed);
+        now
     }
 }
 
@@ -314,11 +441,91 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// What the watchdog needs to know about one connection. Times are
-/// milliseconds since `epoch`; atomics because the socket, the service and
-/// the watchdog are polled separately.
+/// Why the sweeper closes a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CloseReason {
+    HeadTimeout,
+    IdleTimeout,
+}
+
+impl CloseReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::HeadTimeout => "request head timeout",
+            Self::IdleTimeout => "idle timeout",
+        }
+    }
+}
+
+/// What a connection has been told to do; later commands outrank earlier
+/// ones (closing beats draining).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    None,
+    Drain,
+    Close(CloseReason),
+}
+
+impl Command {
+    const fn code(self) -> u8 {
+        match self {
+            Self::None => 0,
+            Self::Drain => 1,
+            Self::Close(CloseReason::HeadTimeout) => 2,
+            Self::Close(CloseReason::IdleTimeout) => 3,
+        }
+    }
+
+    const fn from_code(code: u8) -> Self {
+        match code {
+            1 => Self::Drain,
+            2 => Self::Close(CloseReason::HeadTimeout),
+            3 => Self::Close(CloseReason::IdleTimeout),
+            _ => Self::None,
+        }
+    }
+}
+
+/// A one-slot mailbox from the sweeper (or shutdown) to a connection task.
+#[derive(Default)]
+struct Control {
+    command: AtomicU8,
+    waker: AtomicWaker,
+}
+
+impl Control {
+    fn send(&self, command: Command) {
+        let code = command.code();
+        // Never downgrade: a close stays a close.
+        if self.command.fetch_max(code, Ordering::AcqRel) < code {
+            self.waker.wake();
+        }
+    }
+
+    /// Resolves with the current command once it differs from `seen`.
+    fn next(&self, seen: Command) -> impl Future<Output = Command> + '_ {
+        std::future::poll_fn(move |cx| {
+            let current = Command::from_code(self.command.load(Ordering::Acquire));
+            if current != seen {
+                return Poll::Ready(current);
+            }
+            self.waker.register(cx.waker());
+            let current = Command::from_code(self.command.load(Ordering::Acquire));
+            if current == seen {
+                Poll::Pending
+            } else {
+                Poll::Ready(current)
+            }
+        })
+    }
+}
+
+/// What the sweeper needs to know about one connection. Times are the
+/// coarse clock's milliseconds; atomics because the socket, the service
+/// and the sweeper see it from different tasks.
 struct Activity {
-    epoch: Instant,
+    clock: Arc<CoarseClock>,
+    control: Control,
     in_flight: AtomicUsize,
     /// When the connection last became idle (or was opened).
     idle_since: AtomicU64,
@@ -331,19 +538,17 @@ struct Activity {
 }
 
 impl Activity {
-    fn new() -> Self {
+    fn new(clock: Arc<CoarseClock>) -> Self {
+        let now = clock.now();
         Self {
-            epoch: Instant::now(),
+            clock,
+            control: Control::default(),
             in_flight: AtomicUsize::new(0),
-            idle_since: AtomicU64::new(0),
+            idle_since: AtomicU64::new(now),
             head_started: AtomicU64::new(0),
             h2: AtomicBool::new(false),
             first_read: AtomicBool::new(true),
         }
-    }
-
-    fn now(&self) -> u64 {
-        millis(self.epoch.elapsed())
     }
 
     fn bytes_read(&self, bytes: &[u8]) {
@@ -351,7 +556,24 @@ impl Activity {
             self.h2.store(true, Ordering::Relaxed);
         }
         if self.in_flight.load(Ordering::Acquire) == 0 && self.head_started.load(Ordering::Relaxed) == 0 {
-            self.head_started.store(self.now() + 1, Ordering::Release);
+            self.head_started.store(self.clock.now() + 1, Ordering::Release);
+        }
+    }
+
+    /// Why this connection should be closed at `now`, if it should.
+    /// Busy connections are bounded by their handlers and the body timeout.
+    fn overdue(&self, now: u64, header: u64, idle: u64) -> Option<CloseReason> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        if now >= self.idle_since.load(Ordering::Acquire).saturating_add(idle) {
+            return Some(CloseReason::IdleTimeout);
+        }
+        match self.head_started.load(Ordering::Acquire) {
+            0 => None,
+            _ if self.h2.load(Ordering::Relaxed) => None,
+            started if now >= (started - 1).saturating_add(header) => Some(CloseReason::HeadTimeout),
+            _ => None,
         }
     }
 }
@@ -371,18 +593,18 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         let activity = &self.0;
-        activity.idle_since.store(activity.now(), Ordering::Release);
+        activity.idle_since.store(activity.clock.now(), Ordering::Release);
         activity.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-/// The socket, reporting reads to the watchdog.
-struct Watched {
-    inner: TcpStream,
+/// The socket, reporting reads to the sweeper.
+struct Watched<S> {
+    inner: S,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -397,7 +619,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -20,6 +20,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use std::sync::Arc;
+
+use keyward_server::site::{FormOrigin, Site};
 use keyward_server::AppState;
 
 /// The policy of every page: our own scripts, styles and images only; forms
@@ -67,12 +70,35 @@ pub fn pages() -> Router<AppState> {
         .layer(middleware::from_fn(security_headers))
 }
 
+/// Refuses, with a page saying what to do, a screen the browser could not
+/// use (its cookies would be dropped) and a form posted from elsewhere.
+fn site_refusal(request: &Request) -> Option<Response> {
+    let site = request.extensions().get::<Arc<Site>>()?;
+    if request.uri().path().starts_with("/assets/") {
+        return None;
+    }
+    let headers = request.headers();
+    if !site.secure_context(headers) {
+        return Some(pages::insecure_context(&site.origin(headers)));
+    }
+    if !request.method().is_safe() {
+        if let FormOrigin::Foreign(origin) = site.form_origin(headers) {
+            tracing::warn!(origin = %origin, path = request.uri().path(), "form refused: posted from another origin");
+            return Some(pages::foreign_form(&origin, &site.origin(headers)));
+        }
+    }
+    None
+}
+
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
 }
 
 async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+    let mut response = match site_refusal(&request) {
+        Some(refusal) => refusal,
+        None => next.run(request).await,
+    };
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));

@@ -56,6 +56,17 @@ pub struct ServerConfig {
     /// Comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` is
     /// believed; empty: the TCP peer is the client.
     pub trusted_proxies: String,
+    /// The origin people reach Keyward at, such as
+    /// `https://keys.example.com` behind a TLS reverse proxy: used in every
+    /// printed or shown link and to check where forms come from. Must be
+    /// `https://` unless its host is loopback.
+    pub public_url: Option<String>,
+    /// PEM certificate chain (leaf first): with `tls_key_file`, Keyward
+    /// serves HTTPS itself (TLS 1.2+, HTTP/2). Reloaded on SIGHUP and when
+    /// either file changes.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
     /// Whether anyone may sign up and found their own organization; off:
     /// people join by invitation only.
     pub open_signup: bool,
@@ -114,6 +125,9 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             log_level: "info".into(),
             trusted_proxies: String::new(),
+            public_url: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             open_signup: false,
             session_lifetime_seconds: 12 * 3600,
             master_key: None,
@@ -143,6 +157,9 @@ const KEYS: &[&str] = &[
     "max_connections",
     "log_level",
     "trusted_proxies",
+    "public_url",
+    "tls_cert_file",
+    "tls_key_file",
     "open_signup",
     "session_lifetime_seconds",
     "master_key",
@@ -294,6 +311,25 @@ impl ServerConfig {
                 self.verify_store_concurrency
             )));
         }
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(_), None) => {
+                return Err(ConfigError::Invalid(
+                    "tls_cert_file (KEYWARD_TLS_CERT_FILE) is set but tls_key_file (KEYWARD_TLS_KEY_FILE) is not; \
+                     TLS needs both"
+                        .into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "tls_key_file (KEYWARD_TLS_KEY_FILE) is set but tls_cert_file (KEYWARD_TLS_CERT_FILE) is not; \
+                     TLS needs both"
+                        .into(),
+                ))
+            }
+            _ => {}
+        }
+        keyward_server::Site::new(self.public_url.as_deref(), self.tls_cert_file.is_some())
+            .map_err(|error| ConfigError::Invalid(format!("{error} (KEYWARD_PUBLIC_URL)")))?;
         if self.max_connections == 0 {
             return Err(ConfigError::Invalid("max_connections (KEYWARD_MAX_CONNECTIONS) must be at least 1".into()));
         }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use keyward_core::webhook::MasterKey;
 use keyward_core::{OsRng, SystemClock, TokenPrefix};
 use keyward_engine::{Engine, EngineConfig, Issued};
-use keyward_server::{router_with, serve_with, AppState, ServeOptions};
+use keyward_server::tls::Certificates;
+use keyward_server::{router_with, serve_tls, serve_with, AppState, ServeOptions, Site};
 use keyward_store::Store;
 use keyward_store_postgres::PostgresStore;
 use keyward_store_sqlite::SqliteStore;
@@ -312,21 +313,35 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     {
         tracing::info!("watching the store for token changes made by other instances");
     }
+    // Read before binding, so a bad certificate is the only line printed.
+    let certificates = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(certificate), Some(key)) => {
+            Some(Certificates::load(certificate, key).map_err(|e| CliError::Usage(e.to_string()))?)
+        }
+        _ => None,
+    };
+    let site = Site::new(config.public_url.as_deref(), certificates.is_some())
+        .map_err(|e| CliError::Usage(format!("{e} (KEYWARD_PUBLIC_URL)")))?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.listen)))?;
     let address = listener.local_addr().map_err(|e| CliError::Usage(e.to_string()))?;
     let stopping = shutdown_signal();
+    let origin = printed_origin(&site, address);
+    let scheme = if certificates.is_some() { "https" } else { "http" };
     crate::notice::info(
-        &format!("listening on http://{address} (API docs at http://{address}/docs)"),
+        &format!("listening on {scheme}://{address} (API docs at {origin}/docs)"),
         &[("address", &address.to_string())],
     );
+    if let Some(warning) = exposure_warning(&site, address) {
+        crate::notice::warn(&warning);
+    }
     // A fresh install: one link for the first owner, on the terminal only.
     match engine.open_setup().await {
         Ok(Some(setup)) => crate::notice::link(
             "set up your owner account (link valid 15 minutes, single use):",
             "setup_url",
-            &format!("http://{address}/setup?code={}", setup.code.expose()),
+            &format!("{origin}/setup?code={}", setup.code.expose()),
         ),
         Ok(None) => {}
         Err(error) => tracing::warn!(%error, "cannot offer a setup link"),
@@ -356,8 +371,17 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
             None
         }
     };
-    let app = router_with(AppState::new(engine).with_trusted_proxies(trusted_proxies), keyward_web::pages());
-    let served = serve_with(listener, app, stopping, options).await;
+    let state = AppState::new(engine).with_trusted_proxies(trusted_proxies).with_site(site);
+    let app = router_with(state, keyward_web::pages());
+    let served = match certificates {
+        Some(certificates) => {
+            let tls = certificates.server_config().map_err(|e| CliError::Usage(e.to_string()))?;
+            tokio::spawn(reload_on_hangup(Arc::clone(&certificates), until_stopped(stopped.clone())));
+            tokio::spawn(Arc::clone(&certificates).watch(CERTIFICATE_POLL, until_stopped(stopped.clone())));
+            serve_tls(listener, app, stopping, options, tls).await
+        }
+        None => serve_with(listener, app, stopping, options).await,
+    };
     let _ = stop.send(true);
     // The flusher writes the last usage counts before we exit.
     let _ = flusher.await;
@@ -429,6 +453,70 @@ fn serve_options(config: &ServerConfig, open_files: Option<u64>) -> ServeOptions
         request_body_timeout: Duration::from_secs(config.request_body_timeout_seconds),
         idle_timeout: Duration::from_secs(config.idle_timeout_seconds),
         max_connections,
+    }
+}
+
+/// How often the certificate files are looked at for a renewal.
+const CERTIFICATE_POLL: Duration = Duration::from_secs(5);
+
+/// The origin printed in links: the configured public one, else the
+/// listening address, with a wildcard address replaced by one a browser
+/// can open (the host's name when serving TLS, whose certificate names it;
+/// loopback otherwise, since plain HTTP works in a browser only there).
+fn printed_origin(site: &Site, address: std::net::SocketAddr) -> String {
+    if let Some(origin) = site.public_origin() {
+        return origin.to_owned();
+    }
+    let scheme = if site.serves_tls() { "https" } else { "http" };
+    let port = address.port();
+    if !address.ip().is_unspecified() {
+        return format!("{scheme}://{address}");
+    }
+    if site.serves_tls() {
+        let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
+        if !host.is_empty() {
+            return format!("https://{host}:{port}");
+        }
+    }
+    format!("{scheme}://127.0.0.1:{port}")
+}
+
+/// What to tell an operator who listens beyond loopback over plain HTTP
+/// with no TLS proxy declared: browsers elsewhere cannot sign in, and
+/// tokens cross the network readable.
+fn exposure_warning(site: &Site, address: std::net::SocketAddr) -> Option<String> {
+    if address.ip().is_loopback()
+        || site.serves_tls()
+        || site.public_origin().is_some_and(|o| o.starts_with("https://"))
+    {
+        return None;
+    }
+    Some(format!(
+        "listening on {address} over plain HTTP: tokens and passwords cross the network unencrypted, and browsers \
+         on other machines refuse the sign-in cookies. Serve TLS (tls_cert_file and tls_key_file), or put Keyward \
+         behind an HTTPS reverse proxy and set public_url=https://… (see docs/operations.md, \"TLS and public URL\")"
+    ))
+}
+
+/// Reloads the certificate on every SIGHUP until `stopping` resolves.
+async fn reload_on_hangup(certificates: Arc<Certificates>, stopping: impl std::future::Future<Output = ()>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; certificate files are still watched for changes");
+        return;
+    };
+    tokio::pin!(stopping);
+    loop {
+        tokio::select! {
+            received = hangups.recv() => if received.is_none() { return },
+            () = &mut stopping => return,
+        }
+        match certificates.reload() {
+            Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+            Err(error) => {
+                tracing::error!(%error, "SIGHUP: TLS certificate not reloaded; still presenting the previous one")
+            }
+        }
     }
 }
 

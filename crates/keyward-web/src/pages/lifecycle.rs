@@ -168,7 +168,7 @@ pub async fn rotate(
         scopes: record.scopes.clone(),
         expires: record.expires_at.map_or_else(|| "never".to_owned(), |at| When::of(at, now).exact),
         keyspace,
-        calls: Calls::for_request(&headers),
+        calls: Calls::for_request(&state.site, &headers),
         replaced: Some(Replaced { id: rotated.old.id.clone(), grace_ends, clients }),
     })
 }

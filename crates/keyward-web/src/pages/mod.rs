@@ -107,6 +107,46 @@ pub fn unavailable() -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, Html(html)).into_response()
 }
 
+/// The page shown instead of any screen when the browser cannot keep
+/// Keyward's cookies (plain HTTP to a non-loopback address): without this,
+/// every form would loop on "this form expired".
+pub fn insecure_context(origin: &str) -> Response {
+    let page = Message {
+        signed_in: None,
+        notice: None,
+        heading: "Open Keyward over HTTPS".into(),
+        text: format!(
+            "You reached Keyward at {origin} over plain HTTP. Browsers keep Keyward's sign-in cookies only on HTTPS \
+             pages (or on this machine's own loopback address), so signing in cannot work from here, and passwords \
+             and tokens would cross the network readable. The operator can fix this by either serving TLS \
+             (settings tls_cert_file and tls_key_file), or putting Keyward behind an HTTPS reverse proxy and setting \
+             public_url to its https:// address. For a quick look, an SSH tunnel works too: \
+             ssh -L 8420:127.0.0.1:8420 this-server, then open http://127.0.0.1:8420."
+        ),
+        action: None,
+    };
+    let html = page.render().unwrap_or_else(|_| "Open Keyward over HTTPS.".into());
+    (StatusCode::FORBIDDEN, Html(html)).into_response()
+}
+
+/// The page for a form posted from another site, or through a proxy that
+/// rewrites the address without `public_url` saying so.
+pub fn foreign_form(origin: &str, expected: &str) -> Response {
+    let page = Message {
+        signed_in: None,
+        notice: None,
+        heading: "Form refused".into(),
+        text: format!(
+            "This form was sent from {origin}, but Keyward is served at {expected}, so it was refused and nothing \
+             was changed. If {origin} is Keyward's real address (a reverse proxy in front of it), the operator \
+             should set public_url to it."
+        ),
+        action: Some(("/".into(), "Back to the start".into())),
+    };
+    let html = page.render().unwrap_or_else(|_| "Form refused.".into());
+    (StatusCode::FORBIDDEN, Html(html)).into_response()
+}
+
 /// The page for an engine error a handler does not answer next to a
 /// field: what happened and where to go, with the matching status.
 pub fn failed(error: EngineError) -> Response {

@@ -19,7 +19,6 @@ use keyward_engine::EngineError;
 use keyward_server::AppState;
 use keyward_store::{PageRequest, TokenFilter};
 
-use super::tokens::origin;
 use super::{failed, refused_without, render, UserBar, When, CSRF_EXPIRED};
 use crate::form::FormData;
 use crate::session::SignedInPage;
@@ -139,7 +138,7 @@ pub async fn invite(State(state): State<AppState>, page: SignedInPage, headers: 
     };
     match state.engine.invite(&page.actor, &invite.0, role, None).await {
         Ok(created) => {
-            let link = format!("{}/setup?invitation={}", origin(&headers), created.secret.expose());
+            let link = format!("{}/setup?invitation={}", state.site.origin(&headers), created.secret.expose());
             members_page(&state, &page, MembersView { invitation_link: Some(link), ..MembersView::default() }).await
         }
         Err(EngineError::Invalid(invalid)) => members_page(&state, &page, refused(invite, &invalid.message)).await,

@@ -591,18 +591,10 @@ pub(super) struct Calls {
 }
 
 impl Calls {
-    pub(super) fn for_request(headers: &axum::http::HeaderMap) -> Self {
-        let origin = origin(headers);
+    pub(super) fn for_request(site: &keyward_server::Site, headers: &axum::http::HeaderMap) -> Self {
+        let origin = site.origin(headers);
         Self { examples: examples(&origin), verify: verify_example(&origin) }
     }
-}
-
-/// The origin the examples call: the address the browser used.
-pub(super) fn origin(headers: &axum::http::HeaderMap) -> String {
-    headers
-        .get(axum::http::header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .map_or_else(|| "http://127.0.0.1:8420".to_owned(), |host| format!("http://{host}"))
 }
 
 /// The sample route's address: the first call a new token makes.
@@ -808,7 +800,7 @@ pub async fn create(
         scopes: issued.record.scopes.clone(),
         expires: issued.record.expires_at.map_or_else(|| "never".to_owned(), |at| When::of(at, now).exact),
         keyspace,
-        calls: Calls::for_request(&headers),
+        calls: Calls::for_request(&state.site, &headers),
         replaced: None,
     })
 }
@@ -1030,7 +1022,7 @@ pub async fn detail(
     } else {
         None
     };
-    let origin = origin(&headers);
+    let origin = state.site.origin(&headers);
     let shown = Shown { notice, checking_first_call: query.contains_key("check"), origin: &origin };
     detail_page(&state, &page, &id, shown, None).await
 }
@@ -1045,7 +1037,7 @@ pub async fn revoke(
     body: Bytes,
 ) -> Response {
     let form = FormData::parse(&body);
-    let origin = origin(&headers);
+    let origin = state.site.origin(&headers);
     let shown = Shown { notice: None, checking_first_call: false, origin: &origin };
     if !page.csrf_ok(&form) {
         return detail_page(&state, &page, &id, shown, Some("This form expired; confirm again.".into())).await;
