@@ -296,6 +296,16 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     let proxies: Vec<&str> = config.trusted_proxies.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     let trusted_proxies =
         keyward_core::ip::parse_list(&proxies).map_err(|e| CliError::Usage(format!("invalid trusted_proxies: {e}")))?;
+    // Read before anything else happens (the store opened, a first admin
+    // token made), so a bad certificate is the only line printed.
+    let certificates = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(certificate), Some(key)) => {
+            Some(Certificates::load(certificate, key).map_err(|e| CliError::Usage(e.to_string()))?)
+        }
+        _ => None,
+    };
+    let site = Site::new(config.public_url.as_deref(), certificates.is_some())
+        .map_err(|e| CliError::Usage(format!("{e} (KEYWARD_PUBLIC_URL)")))?;
     survive_file_size_limits();
     // Held until the process ends: the embedded store has one server. Taken
     // before anything is logged, so a refusal is the only line printed.
@@ -313,15 +323,6 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     {
         tracing::info!("watching the store for token changes made by other instances");
     }
-    // Read before binding, so a bad certificate is the only line printed.
-    let certificates = match (&config.tls_cert_file, &config.tls_key_file) {
-        (Some(certificate), Some(key)) => {
-            Some(Certificates::load(certificate, key).map_err(|e| CliError::Usage(e.to_string()))?)
-        }
-        _ => None,
-    };
-    let site = Site::new(config.public_url.as_deref(), certificates.is_some())
-        .map_err(|e| CliError::Usage(format!("{e} (KEYWARD_PUBLIC_URL)")))?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.listen)))?;

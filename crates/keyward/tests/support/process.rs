@@ -35,6 +35,15 @@ impl Served {
     /// [`Served::start`] under a wrapper that execs the server (so the PID
     /// stays the server's), such as a fault injector.
     pub fn start_under(wrapper: &[&str], store: &[&str], extra: &[&str]) -> Served {
+        Self::start_full(wrapper, store, extra, &[])
+    }
+
+    /// [`Served::start`] with extra environment variables.
+    pub fn start_with_env(store: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Served {
+        Self::start_full(&[], store, extra, env)
+    }
+
+    fn start_full(wrapper: &[&str], store: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Served {
         let mut command = match wrapper.split_first() {
             Some((program, arguments)) => {
                 let mut command = Command::new(program);
@@ -47,6 +56,7 @@ impl Served {
             .args(serve_args(store, extra))
             .env_remove("KEYWARD_TOKEN")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
