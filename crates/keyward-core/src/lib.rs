@@ -9,6 +9,7 @@ pub mod auth_header;
 pub mod base62;
 pub mod clock;
 pub mod digest;
+pub mod egress;
 pub mod id;
 pub mod ip;
 pub mod lifecycle;

@@ -411,8 +411,12 @@ pub struct DeliveryAttempt {
     pub status_code: Option<u16>,
     /// What went wrong, if anything (never a secret).
     pub error: Option<String>,
-    /// How long it took, in milliseconds.
-    pub duration_ms: u64,
+    /// How long it took, in milliseconds; none when the destination was
+    /// refused, so that refusals reveal nothing about what is there.
+    pub duration_ms: Option<u64>,
+    /// The rule that refused the destination (an
+    /// [`crate::egress::Rule::code`]); no request was made.
+    pub refused_by: Option<String>,
 }
 
 /// A person who signs in to the dashboard. Belongs to organizations

@@ -8,6 +8,7 @@
 //! cannot be replayed later than the receiver's tolerance.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
@@ -16,6 +17,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::egress::{EgressPolicy, Refusal};
 use crate::model::actions;
 use crate::rng::{RngError, SecureRng};
 use crate::secret::SecretToken;
@@ -193,20 +195,43 @@ fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
-/// Why an endpoint URL was refused, in words for the caller.
+/// Why an endpoint URL was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidUrl(pub String);
+pub enum UrlError {
+    /// Not an acceptable URL; in words for the caller.
+    #[error("{0}")]
+    Invalid(String),
+    /// The host is an address the deployment does not deliver to.
+    #[error("must not point into a network webhooks may not reach: {0}")]
+    Forbidden(Refusal),
+}
 
-/// Checks an endpoint URL and answers it normalized. It must be absolute
-/// `https`, or `http` to a loopback host (for local receivers), carry no
-/// credentials (they would sit in the database and in logs) and no fragment.
-pub fn validate_url(text: &str) -> Result<String, InvalidUrl> {
-    if text.len() > MAX_URL_LEN {
-        return Err(InvalidUrl(format!("must be at most {MAX_URL_LEN} characters")));
+/// The address an endpoint URL names literally, if it names one. The URL
+/// is parsed as browsers do (WHATWG), so `2130706433`, `0x7f000001`,
+/// `0177.0.0.1` and `127.1` all come back as 127.0.0.1: the address a
+/// client would connect to.
+pub fn host_address(url: &url::Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(address) => Some(IpAddr::V4(address)),
+        url::Host::Ipv6(address) => Some(IpAddr::V6(address)),
+        url::Host::Domain(_) => None,
     }
-    let url = url::Url::parse(text).map_err(|error| InvalidUrl(format!("is not an absolute URL ({error})")))?;
-    let host = url.host().ok_or_else(|| InvalidUrl("must name a host".into()))?;
+}
+
+/// Checks an endpoint URL and answers it normalized. A literal address
+/// must pass `egress` (names are checked at each delivery, against what
+/// they resolve to then). It must be absolute `https`, or `http` to a
+/// loopback host (for local receivers), carry no credentials (they would
+/// sit in the database and in logs) and no fragment.
+pub fn validate_url(text: &str, egress: &EgressPolicy) -> Result<String, UrlError> {
+    if text.len() > MAX_URL_LEN {
+        return Err(UrlError::Invalid(format!("must be at most {MAX_URL_LEN} characters")));
+    }
+    let url = url::Url::parse(text).map_err(|error| UrlError::Invalid(format!("is not an absolute URL ({error})")))?;
+    let host = url.host().ok_or_else(|| UrlError::Invalid("must name a host".into()))?;
+    if let Some(address) = host_address(&url) {
+        egress.check(address).map_err(UrlError::Forbidden)?;
+    }
     let loopback = match host {
         url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
         url::Host::Ipv4(address) => address.is_loopback(),
@@ -215,14 +240,14 @@ pub fn validate_url(text: &str) -> Result<String, InvalidUrl> {
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
-        "http" => return Err(InvalidUrl("must use https (plain http is allowed only to localhost)".into())),
-        other => return Err(InvalidUrl(format!("must use https, not {other:?}"))),
+        "http" => return Err(UrlError::Invalid("must use https (plain http is allowed only to localhost)".into())),
+        other => return Err(UrlError::Invalid(format!("must use https, not {other:?}"))),
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(InvalidUrl("must not carry a user name or password; authenticate by the signature".into()));
+        return Err(UrlError::Invalid("must not carry a user name or password; authenticate by the signature".into()));
     }
     if url.fragment().is_some() {
-        return Err(InvalidUrl("must not have a #fragment".into()));
+        return Err(UrlError::Invalid("must not have a #fragment".into()));
     }
     Ok(url.to_string())
 }
@@ -307,6 +332,7 @@ impl MasterKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::egress::Rule;
     use crate::rng::SeededRng;
     use proptest::prelude::*;
 
@@ -362,10 +388,12 @@ mod tests {
 
     #[test]
     fn urls_must_be_https_or_loopback_http_without_credentials() {
-        assert_eq!(validate_url("https://hooks.example.com/keyward").unwrap(), "https://hooks.example.com/keyward");
-        assert!(validate_url("http://127.0.0.1:9000/in").is_ok());
-        assert!(validate_url("http://localhost/in").is_ok());
-        assert!(validate_url("http://[::1]:8080/").is_ok());
+        let local = EgressPolicy::parse("127.0.0.0/8,::1").unwrap();
+        let validate = |text: &str| validate_url(text, &local);
+        assert_eq!(validate("https://hooks.example.com/keyward").unwrap(), "https://hooks.example.com/keyward");
+        assert!(validate("http://127.0.0.1:9000/in").is_ok());
+        assert!(validate("http://localhost/in").is_ok());
+        assert!(validate("http://[::1]:8080/").is_ok());
         for bad in [
             "hooks.example.com",
             "ftp://hooks.example.com/",
@@ -375,9 +403,47 @@ mod tests {
             "https://",
             "javascript:alert(1)",
         ] {
-            assert!(validate_url(bad).is_err(), "{bad}");
+            assert!(matches!(validate(bad), Err(UrlError::Invalid(_))), "{bad}");
         }
-        assert!(validate_url(&format!("https://example.com/{}", "a".repeat(MAX_URL_LEN))).is_err());
+        assert!(validate(&format!("https://example.com/{}", "a".repeat(MAX_URL_LEN))).is_err());
+    }
+
+    #[test]
+    fn literal_addresses_are_normalized_as_browsers_do_then_judged() {
+        let strict = EgressPolicy::default();
+        for (text, address, rule) in [
+            ("http://127.0.0.1:5432/", "127.0.0.1", Rule::Loopback),
+            ("http://2130706433:5432/", "127.0.0.1", Rule::Loopback),
+            ("http://0x7f000001/", "127.0.0.1", Rule::Loopback),
+            ("http://0177.0.0.1/", "127.0.0.1", Rule::Loopback),
+            ("http://127.1/", "127.0.0.1", Rule::Loopback),
+            ("http://127.0.0.1./", "127.0.0.1", Rule::Loopback),
+            ("http://[::1]/", "::1", Rule::Loopback),
+            ("http://[::ffff:127.0.0.1]/", "::ffff:127.0.0.1", Rule::Loopback),
+            ("http://[::ffff:7f00:1]/", "::ffff:127.0.0.1", Rule::Loopback),
+            ("https://10.0.0.7/", "10.0.0.7", Rule::Private),
+            ("https://012.0.0.7/", "10.0.0.7", Rule::Private),
+            ("https://192.168.1.20/", "192.168.1.20", Rule::Private),
+            ("http://169.254.169.254/latest/meta-data/", "169.254.169.254", Rule::LinkLocal),
+            ("https://[fd00::1]/", "fd00::1", Rule::UniqueLocal),
+            ("https://100.64.0.1/", "100.64.0.1", Rule::Shared),
+            ("https://0.0.0.0/", "0.0.0.0", Rule::Unspecified),
+            ("https://[64:ff9b::a9fe:a9fe]/", "64:ff9b::a9fe:a9fe", Rule::LinkLocal),
+        ] {
+            let url = url::Url::parse(text).unwrap();
+            assert_eq!(host_address(&url), Some(address.parse().unwrap()), "{text}");
+            match validate_url(text, &strict) {
+                Err(UrlError::Forbidden(refusal)) => assert_eq!(refusal.rule, rule, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert_eq!(host_address(&url::Url::parse("https://hooks.example.com/").unwrap()), None);
+        // Names are judged at delivery, by what they resolve to then.
+        assert!(validate_url("http://localhost:8080/in", &strict).is_ok());
+        assert!(validate_url("https://hooks.example.com/", &strict).is_ok());
+        assert!(validate_url("https://93.184.215.14/", &strict).is_ok(), "a public literal");
+        let message = validate_url("http://0x7f000001/", &strict).unwrap_err().to_string();
+        assert!(message.contains("127.0.0.1") && message.contains("loopback"), "{message}");
     }
 
     #[test]

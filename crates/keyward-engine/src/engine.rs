@@ -60,6 +60,11 @@ pub struct EngineConfig {
     /// unknown tokens waits here instead of taking every pooled
     /// connection that management requests need.
     pub store_lookup_concurrency: usize,
+    /// Where webhooks may point: by default nowhere loopback, private or
+    /// otherwise internal; the operator's `webhook_allowed_networks` opens
+    /// ranges. Literal addresses are checked here at registration; the
+    /// dispatcher checks every delivery's resolved addresses.
+    pub webhook_egress: keyward_core::egress::EgressPolicy,
 }
 
 /// The largest expiry leeway an operator may configure: five minutes.
@@ -78,6 +83,7 @@ impl Default for EngineConfig {
             expiry_leeway: Duration::ZERO,
             store_lookup_budget: Duration::from_secs(1),
             store_lookup_concurrency: 8,
+            webhook_egress: keyward_core::egress::EgressPolicy::default(),
         }
     }
 }

@@ -69,6 +69,15 @@ pub enum EngineError {
         /// What is wrong, safe to show.
         detail: String,
     },
+    /// A webhook URL names an address deliveries may not go to (loopback,
+    /// private, link-local, …) and the operator has not opened it.
+    #[error("{field}: {refusal}")]
+    DestinationForbidden {
+        /// The request field holding the URL.
+        field: &'static str,
+        /// The address, and the rule that refused it.
+        refusal: keyward_core::egress::Refusal,
+    },
     /// The store refused a duplicate.
     #[error("conflict: {0}")]
     Conflict(String),

@@ -25,7 +25,8 @@ pub const MAX_SECRET_OVERLAP_SECONDS: i64 = 7 * 86_400;
 /// Input for registering an endpoint.
 #[derive(Debug, Clone, Default)]
 pub struct NewWebhook {
-    /// Where to POST events: https, or http to a loopback host.
+    /// Where to POST events: https, or http to a loopback host (which the
+    /// operator must have opened).
     pub url: String,
     /// What it is for.
     pub description: Option<String>,
@@ -73,10 +74,17 @@ fn event_types(requested: Vec<String>) -> Result<Vec<String>, InvalidField> {
 
 impl Engine {
     /// Registers a webhook endpoint. Refused with 409 `master_key_missing`
-    /// when the deployment has no master key to seal its secret with.
+    /// when the deployment has no master key to seal its secret with, and
+    /// with [`EngineError::DestinationForbidden`] when the URL's literal
+    /// address is one webhooks may not reach (a name is accepted: what it
+    /// resolves to is checked at each delivery).
     pub async fn create_webhook(&self, actor: &Actor, input: NewWebhook) -> Result<CreatedWebhook, EngineError> {
         actor.require(management::WEBHOOKS_WRITE)?;
-        let url = webhook::validate_url(input.url.trim()).map_err(|error| InvalidField::new("url", error.0))?;
+        let url =
+            webhook::validate_url(input.url.trim(), &self.config.webhook_egress).map_err(|error| match error {
+                webhook::UrlError::Invalid(message) => EngineError::from(InvalidField::new("url", message)),
+                webhook::UrlError::Forbidden(refusal) => EngineError::DestinationForbidden { field: "url", refusal },
+            })?;
         let description = match input.description.as_deref() {
             Some(text) if !text.trim().is_empty() => validate::description("description", text)?,
             _ => String::new(),

@@ -1117,7 +1117,12 @@ pub struct AttemptView {
     /// The endpoint's HTTP status, if it answered.
     pub status_code: Option<u16>,
     pub error: Option<String>,
-    pub duration_ms: u64,
+    /// How long the attempt took; null when the destination was refused.
+    pub duration_ms: Option<u64>,
+    /// The destination rule that refused the attempt (`loopback`,
+    /// `private`, `link_local`, …); no request was made, and neither a
+    /// status nor a duration is recorded.
+    pub refused_by: Option<String>,
 }
 
 impl From<keyward_core::model::WebhookDelivery> for DeliveryView {
@@ -1138,6 +1143,7 @@ impl From<keyward_core::model::WebhookDelivery> for DeliveryView {
                     status_code: a.status_code,
                     error: a.error,
                     duration_ms: a.duration_ms,
+                    refused_by: a.refused_by,
                 })
                 .collect(),
         }

@@ -362,6 +362,20 @@ impl From<EngineError> for ApiError {
                 "This account is not a member of that organization.",
             ),
             EngineError::Rejected { code, detail } => ApiError::new(StatusCode::CONFLICT, code, "Conflict", detail),
+            EngineError::DestinationForbidden { field, refusal } => {
+                let mut api = ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "webhook_destination_forbidden",
+                    "Webhook destination forbidden",
+                    format!(
+                        "{field} points into a network webhooks may not reach: {refusal}. Refused by the `{}` rule; {}.",
+                        refusal.rule.code(),
+                        refusal.remedy()
+                    ),
+                );
+                api.0.field = Some(field.into());
+                api
+            }
             EngineError::NotFound(what) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found", format!("No such {what}."))
             }

@@ -87,7 +87,7 @@ async fn rotation_periods_flag_due_tokens_and_the_scheduler_announces_them() {
         .post(
             "/v1/webhooks",
             &server.admin,
-            json!({"url": "http://127.0.0.1:9/hook", "event_types": ["token.rotation_due", "token.expiring"]}),
+            json!({"url": "https://hooks.example.com/hook", "event_types": ["token.rotation_due", "token.expiring"]}),
         )
         .await;
     assert_eq!(hook.status(), StatusCode::CREATED);

@@ -90,6 +90,70 @@ async fn bad_endpoints_get_precise_problems_and_nothing_is_registered() {
     problem(unknown, StatusCode::NOT_FOUND, "not_found").await;
 }
 
+/// The forms an attacker would try to reach inside the server's network:
+/// each refused with a stable code that names the rule and the setting
+/// that opens it. Numeric forms are read as browsers read them.
+#[tokio::test]
+async fn literal_internal_destinations_are_refused_at_registration_in_every_spelling() {
+    let server = sqlite_server().await;
+    for (url, rule, address) in [
+        ("http://127.0.0.1:5432/", "loopback", "127.0.0.1"),
+        ("http://2130706433:5432/", "loopback", "127.0.0.1"),
+        ("http://0x7f000001/", "loopback", "127.0.0.1"),
+        ("http://0177.0.0.1/", "loopback", "127.0.0.1"),
+        ("http://127.1/", "loopback", "127.0.0.1"),
+        ("http://[::1]/", "loopback", "::1"),
+        ("http://[::ffff:127.0.0.1]/", "loopback", "::ffff:127.0.0.1"),
+        ("https://10.1.2.3/", "private", "10.1.2.3"),
+        ("https://172.16.0.1/", "private", "172.16.0.1"),
+        ("https://192.168.1.1/", "private", "192.168.1.1"),
+        ("http://169.254.169.254/latest/meta-data/", "link_local", "169.254.169.254"),
+        ("https://[fd00::1]/", "unique_local", "fd00::1"),
+        ("https://[fe80::1]/", "link_local", "fe80::1"),
+        ("https://100.64.0.1/", "shared", "100.64.0.1"),
+        ("https://0.0.0.0/", "unspecified", "0.0.0.0"),
+        ("https://[64:ff9b::a9fe:a9fe]/", "link_local", "64:ff9b::a9fe:a9fe"),
+        ("https://224.0.0.1/", "multicast", "224.0.0.1"),
+        ("https://192.0.2.1/", "documentation", "192.0.2.1"),
+    ] {
+        let refused = server.post("/v1/webhooks", &server.admin, json!({"url": url})).await;
+        let refused = problem(refused, StatusCode::BAD_REQUEST, "webhook_destination_forbidden").await;
+        assert_eq!(refused["field"], "url", "{url}: {refused}");
+        let detail = refused["detail"].as_str().unwrap();
+        assert!(detail.contains(&format!("`{rule}` rule")), "{url}: names the rule: {detail}");
+        assert!(detail.contains(address), "{url}: names the address it means: {detail}");
+        assert!(
+            detail.contains("webhook_allowed_networks") && detail.contains("KEYWARD_WEBHOOK_ALLOWED_NETWORKS"),
+            "{url}: says how an operator allows it: {detail}"
+        );
+    }
+    let listed: Value = server.get("/v1/webhooks", &server.admin).await.json().await.unwrap();
+    assert_eq!(listed["data"], json!([]), "none registered");
+    // A name is judged at delivery, by what it resolves to then.
+    let by_name = server.post("/v1/webhooks", &server.admin, json!({"url": "http://localhost:9/in"})).await;
+    assert_eq!(by_name.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn an_operator_opens_exactly_the_networks_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = keyward_store_sqlite::SqliteStore::open(&dir.path().join("keyward.db")).await.unwrap();
+    let config = keyward_engine::EngineConfig {
+        master_key: Some(keyward_core::webhook::MasterKey::generate(&keyward_core::OsRng).unwrap().0),
+        webhook_egress: keyward_core::egress::EgressPolicy::parse("127.0.0.1/32,10.20.0.0/16").unwrap(),
+        ..keyward_engine::EngineConfig::default()
+    };
+    let server = common::start_with(std::sync::Arc::new(store), Some(dir), &[], config).await;
+    for url in ["http://127.0.0.1:9/in", "http://2130706433:9/in", "https://10.20.3.4/in"] {
+        let opened = server.post("/v1/webhooks", &server.admin, json!({"url": url})).await;
+        assert_eq!(opened.status(), StatusCode::CREATED, "{url}");
+    }
+    for url in ["http://127.0.0.2:9/in", "https://10.21.0.1/in", "https://169.254.169.254/"] {
+        let refused = server.post("/v1/webhooks", &server.admin, json!({"url": url})).await;
+        problem(refused, StatusCode::BAD_REQUEST, "webhook_destination_forbidden").await;
+    }
+}
+
 #[tokio::test]
 async fn without_a_master_key_registration_says_how_to_get_one() {
     let dir = tempfile::tempdir().unwrap();

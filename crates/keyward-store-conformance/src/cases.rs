@@ -24,6 +24,7 @@ pub use crate::schedule_cases::{
     notices_are_recorded_once_per_token_kind_and_instant,
 };
 pub use crate::webhook_cases::{
+    a_refused_attempt_is_logged_with_its_rule_and_neither_status_nor_duration,
     deliveries_are_leased_retried_and_logged_attempt_by_attempt,
     handoffs_reach_only_their_endpoint_and_a_rotation_without_one_writes_nothing,
     webhook_events_queue_with_their_change_and_only_for_subscribers,

@@ -62,6 +62,7 @@ macro_rules! conformance_tests {
             deletion_removes_the_token_and_keeps_its_audit_trail,
             webhook_events_queue_with_their_change_and_only_for_subscribers,
             deliveries_are_leased_retried_and_logged_attempt_by_attempt,
+            a_refused_attempt_is_logged_with_its_rule_and_neither_status_nor_duration,
             handoffs_reach_only_their_endpoint_and_a_rotation_without_one_writes_nothing,
             lifecycle_candidates_are_the_tokens_with_something_coming,
             notices_are_recorded_once_per_token_kind_and_instant,

@@ -42,7 +42,8 @@ fn outcome(due: &DueDelivery, seconds: i64, status: DeliveryStatus, next: Option
             attempted_at: at(seconds),
             status_code: Some(if status == DeliveryStatus::Succeeded { 204 } else { 503 }),
             error: (status != DeliveryStatus::Succeeded).then(|| "the endpoint answered 503".to_owned()),
-            duration_ms: 12,
+            duration_ms: Some(12),
+            refused_by: None,
         },
         status,
         next_attempt_at: next.map(at),
@@ -220,4 +221,32 @@ pub async fn handoffs_reach_only_their_endpoint_and_a_rotation_without_one_write
     let removal = event(actions::WEBHOOK_DELETED, "webhook", &receiver.id, at(200));
     assert!(store.delete_webhook(ORG, &receiver.id, &removal).await.unwrap());
     assert_eq!(store.get_token(ORG, &new.id).await.unwrap().unwrap().auto_rotate, None);
+}
+
+pub async fn a_refused_attempt_is_logged_with_its_rule_and_neither_status_nor_duration(store: &dyn Store) {
+    let space = seeded_keyspace(store).await;
+    let hook = endpoint(ORG, &[], 1);
+    register(store, &hook).await;
+    let (record, digest) = token(&space, "deploys", "alice", at(10));
+    store.create_token(&record, &digest, &created(&record), None).await.unwrap();
+    let due = store.claim_deliveries(at(10), at(70), 10).await.unwrap();
+    let refused = AttemptOutcome {
+        endpoint_id: due[0].endpoint_id.clone(),
+        event_id: due[0].event.id.clone(),
+        attempt: DeliveryAttempt {
+            attempt: due[0].attempt,
+            attempted_at: at(11),
+            status_code: None,
+            error: Some("refused: a loopback address (127.0.0.0/8)".into()),
+            duration_ms: None,
+            refused_by: Some("loopback".into()),
+        },
+        status: DeliveryStatus::Failed,
+        next_attempt_at: None,
+    };
+    store.finish_attempt(&refused).await.unwrap();
+    let page = store.list_deliveries(ORG, &hook.id, &PageRequest::new(Some(10), None)).await.unwrap();
+    assert_eq!(page.items[0].status, DeliveryStatus::Failed);
+    assert_eq!(page.items[0].attempts, std::slice::from_ref(&refused.attempt), "round trip, absences included");
+    assert!(store.claim_deliveries(at(5000), at(6000), 10).await.unwrap().is_empty(), "not retried");
 }

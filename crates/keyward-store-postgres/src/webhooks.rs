@@ -219,8 +219,9 @@ pub(crate) async fn finish(writer: &PgPool, outcome: &AttemptOutcome) -> Result<
     let mut tx = writer.begin().await.map_err(backend)?;
     let attempt = &outcome.attempt;
     sqlx::query(
-        "INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, attempted_at, status_code, error, duration_ms)
-         SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1)
+        "INSERT INTO webhook_attempts
+             (endpoint_id, event_id, attempt, attempted_at, status_code, error, duration_ms, refused_by)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1)
          ON CONFLICT DO NOTHING",
     )
     .bind(&outcome.endpoint_id)
@@ -229,7 +230,8 @@ pub(crate) async fn finish(writer: &PgPool, outcome: &AttemptOutcome) -> Result<
     .bind(attempt.attempted_at.timestamp_micros())
     .bind(attempt.status_code.map(i32::from))
     .bind(&attempt.error)
-    .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
+    .bind(attempt.duration_ms.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)))
+    .bind(&attempt.refused_by)
     .execute(&mut *tx)
     .await
     .map_err(backend)?;
@@ -287,7 +289,7 @@ pub(crate) async fn deliveries(
 
 async fn attempts(reader: &PgPool, endpoint_id: &str, event_id: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
     let rows: Vec<decode::AttemptRow> = sqlx::query_as(
-        "SELECT attempt, attempted_at, status_code, error, duration_ms FROM webhook_attempts
+        "SELECT attempt, attempted_at, status_code, error, duration_ms, refused_by FROM webhook_attempts
          WHERE endpoint_id = $1 AND event_id = $2 ORDER BY attempt",
     )
     .bind(endpoint_id)

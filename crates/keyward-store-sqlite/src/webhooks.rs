@@ -222,8 +222,9 @@ pub(crate) async fn finish(writer: &SqlitePool, outcome: &AttemptOutcome) -> Res
     let mut tx = writer.begin().await.map_err(backend)?;
     let attempt = &outcome.attempt;
     sqlx::query(
-        "INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, attempted_at, status_code, error, duration_ms)
-         SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = ?)
+        "INSERT INTO webhook_attempts
+             (endpoint_id, event_id, attempt, attempted_at, status_code, error, duration_ms, refused_by)
+         SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = ?)
          ON CONFLICT DO NOTHING",
     )
     .bind(&outcome.endpoint_id)
@@ -232,7 +233,8 @@ pub(crate) async fn finish(writer: &SqlitePool, outcome: &AttemptOutcome) -> Res
     .bind(attempt.attempted_at.timestamp_micros())
     .bind(attempt.status_code.map(i64::from))
     .bind(&attempt.error)
-    .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
+    .bind(attempt.duration_ms.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)))
+    .bind(&attempt.refused_by)
     .bind(&outcome.endpoint_id)
     .execute(&mut *tx)
     .await
@@ -291,7 +293,7 @@ pub(crate) async fn deliveries(
 
 async fn attempts(reader: &SqlitePool, endpoint_id: &str, event_id: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
     let rows: Vec<decode::AttemptRow> = sqlx::query_as(
-        "SELECT attempt, attempted_at, status_code, error, duration_ms FROM webhook_attempts
+        "SELECT attempt, attempted_at, status_code, error, duration_ms, refused_by FROM webhook_attempts
          WHERE endpoint_id = ? AND event_id = ? ORDER BY attempt",
     )
     .bind(endpoint_id)

@@ -95,3 +95,40 @@ async fn pre_organization_data_moves_into_the_operator_organization() {
     let log = store.list_audit(&operator.id, &keyward_store::AuditFilter::default(), &page).await.unwrap();
     assert_eq!(log.items.len(), 1);
 }
+
+/// The delivery log written before refusals existed survives the table
+/// rebuild that lets a refused attempt keep no duration.
+#[tokio::test]
+async fn attempts_logged_before_refusals_existed_keep_their_status_and_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_migrations = dir.path().join("migrations");
+    std::fs::create_dir(&old_migrations).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let name = entry.unwrap().file_name();
+        if name.to_string_lossy().as_ref() < "0019" {
+            std::fs::copy(shipped.join(&name), old_migrations.join(&name)).unwrap();
+        }
+    }
+    let store = SqliteStore::open(&dir.path().join("keyward.db")).await.unwrap();
+    sqlx::migrate::Migrator::new(old_migrations.as_path()).await.unwrap().run(store.writer_pool()).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO organizations (id, name, created_at, created_by) VALUES ('org_a', 'A', 1, 'system');
+         INSERT INTO audit_events (id, occurred_at, actor, action, target_type, target_id, details, org_id)
+         VALUES ('evt_1', 1, 'system', 'token.created', 'token', 'tok_1', '{}', 'org_a');
+         INSERT INTO webhook_endpoints (id, org_id, url, description, event_types, sealed_secret, created_at, created_by)
+         VALUES ('whk_1', 'org_a', 'https://hooks.example.com/', '', '[]', x'00', 1, 'tok_admin');
+         INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, event_type, status, attempts, created_at)
+         VALUES ('whk_1', 'evt_1', 'org_a', 'token.created', 'succeeded', 1, 1);
+         INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, attempted_at, status_code, error, duration_ms)
+         VALUES ('whk_1', 'evt_1', 1, 2, 204, NULL, 12);",
+    )
+    .execute(store.writer_pool())
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let page = keyward_store::PageRequest::new(Some(10), None);
+    let log = store.list_deliveries("org_a", "whk_1", &page).await.unwrap();
+    let attempt = &log.items[0].attempts[0];
+    assert_eq!((attempt.status_code, attempt.duration_ms, attempt.refused_by.as_deref()), (Some(204), Some(12), None));
+}

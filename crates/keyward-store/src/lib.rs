@@ -1084,19 +1084,24 @@ pub mod decode {
         })
     }
 
-    /// `(attempt, attempted_at, status_code, error, duration_ms)` as stored.
-    pub type AttemptRow = (i32, i64, Option<i32>, Option<String>, i64);
+    /// `(attempt, attempted_at, status_code, error, duration_ms,
+    /// refused_by)` as stored.
+    pub type AttemptRow = (i32, i64, Option<i32>, Option<String>, Option<i64>, Option<String>);
+
+    /// Columns of a delivery attempt, in the order [`attempt`] takes them.
+    pub const ATTEMPT_COLUMNS: &str = "attempt, attempted_at, status_code, error, duration_ms, refused_by";
 
     /// A stored delivery attempt.
     pub fn attempt(
-        (attempt, attempted_at, status_code, error, duration_ms): AttemptRow,
+        (attempt, attempted_at, status_code, error, duration_ms, refused_by): AttemptRow,
     ) -> keyward_core::model::DeliveryAttempt {
         keyward_core::model::DeliveryAttempt {
             attempt: u32::try_from(attempt).unwrap_or_default(),
             attempted_at: time(attempted_at),
             status_code: status_code.and_then(|code| u16::try_from(code).ok()),
             error,
-            duration_ms: u64::try_from(duration_ms).unwrap_or_default(),
+            duration_ms: duration_ms.map(|ms| u64::try_from(ms).unwrap_or_default()),
+            refused_by,
         }
     }
 

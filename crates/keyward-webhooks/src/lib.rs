@@ -8,11 +8,23 @@
 //! deduplicate on the `Keyward-Event-Id` header. Time comes from the
 //! injected clock, so backoff is tested exactly with no sleeping: a test
 //! sets the clock and calls [`Dispatcher::run_due`].
+//!
+//! Deliveries go only where the [`EgressPolicy`] allows: never, by default,
+//! to a loopback, private, link-local or otherwise internal address. A
+//! literal address is checked before the request; a name is resolved here
+//! and the connection is made only to addresses that passed, so a name
+//! cannot point elsewhere between the check and the connect. Redirects are
+//! not followed and proxies are not used, so nothing else picks the
+//! destination. A refused attempt makes no request and is logged with its
+//! rule but without a status or a duration, and the delivery fails at once:
+//! the destination rules do not change between retries.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use keyward_core::egress::{self, EgressPolicy, Refusal};
 use keyward_core::model::{AuditEvent, DeliveryAttempt, DeliveryStatus};
 use keyward_core::webhook::{self, MasterKey};
 use keyward_core::{Clock, SecretToken};
@@ -69,6 +81,7 @@ pub struct Dispatcher {
     master_key: MasterKey,
     http: reqwest::Client,
     policy: RetryPolicy,
+    egress: Arc<EgressPolicy>,
 }
 
 /// The JSON body of a delivery: the audit event, under stable names. Audit
@@ -90,21 +103,27 @@ fn to_chrono(duration: Duration) -> TimeDelta {
 }
 
 impl Dispatcher {
-    /// A dispatcher over `store`, opening secrets with `master_key`.
+    /// A dispatcher over `store`, opening secrets with `master_key`,
+    /// delivering only where `egress` allows.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         master_key: MasterKey,
         policy: RetryPolicy,
+        egress: EgressPolicy,
     ) -> Result<Self, reqwest::Error> {
+        let egress = Arc::new(egress);
         let http = reqwest::Client::builder()
             .user_agent(concat!("Keyward-Webhooks/", env!("CARGO_PKG_VERSION")))
             .timeout(policy.timeout)
             // A redirect is a failed delivery: following it could send events
-            // somewhere nobody registered.
+            // somewhere nobody registered, past the destination check.
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve and connect on its own, unchecked.
+            .no_proxy()
+            .dns_resolver(Arc::new(CheckedResolver { egress: egress.clone() }))
             .build()?;
-        Ok(Self { store, clock, master_key, http, policy })
+        Ok(Self { store, clock, master_key, http, policy, egress })
     }
 
     /// One pass: claims the deliveries due now, attempts them concurrently,
@@ -117,12 +136,13 @@ impl Dispatcher {
         let mut attempts = tokio::task::JoinSet::new();
         for delivery in due {
             let http = self.http.clone();
+            let egress = self.egress.clone();
             let unsealed = self.unseal(&delivery);
             attempts.spawn(async move {
                 let started = Instant::now();
                 let result = match unsealed {
-                    Ok(unsealed) => attempt(&http, &delivery, &unsealed, now).await,
-                    Err(error) => Err(error),
+                    Ok(unsealed) => attempt(&http, &egress, &delivery, &unsealed, now).await,
+                    Err(error) => Attempted::Failed(error),
                 };
                 (delivery, now, started.elapsed(), result)
             });
@@ -133,6 +153,15 @@ impl Dispatcher {
                 tracing::error!("a webhook attempt panicked");
                 continue;
             };
+            if let Attempted::Refused { refusal, host, .. } = &result {
+                // The operator sees the address; the organization's log does not.
+                tracing::warn!(
+                    endpoint = %delivery.endpoint_id, event = %delivery.event.id, host = %host,
+                    refused = %refusal, rule = refusal.rule.code(),
+                    "webhook delivery refused: its destination is not one webhooks may reach ({})",
+                    egress::REMEDY
+                );
+            }
             let outcome = self.outcome(&delivery, attempted_at, took, result);
             match outcome.status {
                 DeliveryStatus::Succeeded => {}
@@ -180,16 +209,22 @@ impl Dispatcher {
         delivery: &DueDelivery,
         attempted_at: DateTime<Utc>,
         took: Duration,
-        result: Result<u16, String>,
+        result: Attempted,
     ) -> AttemptOutcome {
-        let (status_code, error) = match result {
-            Ok(code) if (200..300).contains(&code) => (Some(code), None),
-            Ok(code) => (Some(code), Some(format!("the endpoint answered HTTP {code}"))),
-            Err(error) => (None, Some(error)),
+        let took = Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
+        // A refusal keeps no status and no time: either would say
+        // something about what listens at an address nobody may reach.
+        let (status_code, error, duration_ms, refused_by) = match result {
+            Attempted::Answered(code) if (200..300).contains(&code) => (Some(code), None, took, None),
+            Attempted::Answered(code) => (Some(code), Some(format!("the endpoint answered HTTP {code}")), took, None),
+            Attempted::Failed(error) => (None, Some(error), took, None),
+            Attempted::Refused { refusal, detail, .. } => (None, Some(detail), None, Some(refusal.rule.code())),
         };
         let (status, next_attempt_at) = if error.is_none() {
             (DeliveryStatus::Succeeded, None)
-        } else if delivery.attempt >= self.policy.max_attempts {
+        } else if refused_by.is_some() || delivery.attempt >= self.policy.max_attempts {
+            // Retrying a refusal would only be refused again until an
+            // operator changes the rules, which takes a restart.
             (DeliveryStatus::Failed, None)
         } else {
             (DeliveryStatus::Pending, Some(attempted_at + to_chrono(self.policy.delay_after(delivery.attempt))))
@@ -202,7 +237,8 @@ impl Dispatcher {
                 attempted_at,
                 status_code,
                 error,
-                duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                duration_ms,
+                refused_by: refused_by.map(str::to_owned),
             },
             status,
             next_attempt_at,
@@ -251,21 +287,53 @@ pub fn handoff_payload(event: &AuditEvent, token: &SecretToken) -> serde_json::V
     body
 }
 
-/// POSTs one delivery; the endpoint's status code, or why there was none.
+/// What became of one attempt.
+enum Attempted {
+    /// The endpoint answered with this HTTP status.
+    Answered(u16),
+    /// No answer; why, for the delivery log.
+    Failed(String),
+    /// The destination was refused; no request was made.
+    Refused {
+        /// The URL's host as written.
+        host: String,
+        /// The (first) address refused, and why.
+        refusal: Refusal,
+        /// For the delivery log: the rule, without the address a name resolved to.
+        detail: String,
+    },
+}
+
+/// POSTs one delivery, to a destination the egress policy allows.
 async fn attempt(
     http: &reqwest::Client,
+    egress: &EgressPolicy,
     delivery: &DueDelivery,
     unsealed: &Unsealed,
     now: DateTime<Utc>,
-) -> Result<u16, String> {
+) -> Attempted {
+    let Ok(url) = url::Url::parse(&delivery.url) else {
+        return Attempted::Failed("the endpoint URL does not parse".into());
+    };
+    // The HTTP client connects to a literal address without resolving it,
+    // so literals are checked here; names, in the resolver.
+    if let Some(address) = webhook::host_address(&url) {
+        if let Err(refusal) = egress.check(address) {
+            let detail = format!("refused: {refusal}; {}", refusal.remedy());
+            return Attempted::Refused { host: address.to_string(), refusal, detail };
+        }
+    }
     let body = match &unsealed.token {
         Some(token) => handoff_payload(&delivery.event, token),
         None => payload(&delivery.event),
     };
-    let body = serde_json::to_vec(&body).map_err(|error| error.to_string())?;
+    let body = match serde_json::to_vec(&body) {
+        Ok(body) => body,
+        Err(error) => return Attempted::Failed(error.to_string()),
+    };
     let signature = webhook::signature_header_for(&unsealed.secrets, now.timestamp(), &body);
-    let response = http
-        .post(&delivery.url)
+    let sent = http
+        .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(webhook::SIGNATURE_HEADER, signature)
         .header(webhook::EVENT_ID_HEADER, &delivery.event.id)
@@ -273,9 +341,18 @@ async fn attempt(
         .header(ATTEMPT_HEADER, delivery.attempt.to_string())
         .body(body)
         .send()
-        .await
-        .map_err(|error| describe(&error))?;
-    Ok(response.status().as_u16())
+        .await;
+    match sent {
+        Ok(response) => Attempted::Answered(response.status().as_u16()),
+        Err(error) => match refused_name(&error) {
+            Some(refused) => Attempted::Refused {
+                host: refused.host.clone(),
+                refusal: refused.refusal.clone(),
+                detail: refused.to_string(),
+            },
+            None => Attempted::Failed(describe(&error)),
+        },
+    }
 }
 
 /// Why a request got no answer, in a line for the delivery log.
@@ -288,6 +365,77 @@ fn describe(error: &reqwest::Error) -> String {
         format!("the request failed: {error}")
     }
 }
+
+/// The resolver's refusal, if that is why a request failed.
+fn refused_name(error: &reqwest::Error) -> Option<&RefusedName> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(refused) = current.downcast_ref::<RefusedName>() {
+            return Some(refused);
+        }
+        cause = current.source();
+    }
+    None
+}
+
+/// Resolves endpoint names for the HTTP client and hands it only the
+/// addresses the egress policy allows. The client connects to what this
+/// returns, so the address checked is the address connected to: a name
+/// that resolves differently a moment later (DNS rebinding) gains nothing.
+struct CheckedResolver {
+    egress: Arc<EgressPolicy>,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let egress = self.egress.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            // Port 0: the client puts the URL's port in.
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refused = None;
+            let mut allowed = Vec::with_capacity(resolved.len());
+            for address in resolved {
+                match egress.check(address.ip()) {
+                    Ok(()) => allowed.push(address),
+                    Err(refusal) => {
+                        refused.get_or_insert(refusal);
+                    }
+                }
+            }
+            if allowed.is_empty() {
+                if let Some(refusal) = refused {
+                    return Err(Box::new(RefusedName { host, refusal }) as Box<dyn std::error::Error + Send + Sync>);
+                }
+            }
+            let addresses: reqwest::dns::Addrs = Box::new(allowed.into_iter());
+            Ok(addresses)
+        })
+    }
+}
+
+/// A name whose every address is refused.
+#[derive(Debug)]
+struct RefusedName {
+    host: String,
+    refusal: Refusal,
+}
+
+impl std::fmt::Display for RefusedName {
+    /// Leaves out the address: the reader is the organization's admin, who
+    /// should not learn what an internal name resolves to.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "refused: {} resolves only to addresses webhooks may not reach, such as {}; {}",
+            self.host,
+            self.refusal.kind(),
+            egress::REMEDY
+        )
+    }
+}
+
+impl std::error::Error for RefusedName {}
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,10 @@
 //! from `docs/webhooks.md` (not Keyward's own), retries at exactly the
 //! backoff's instants, a delivery log of every attempt, and no secret in
 //! any payload but the one handoff of an automatic rotation, which goes
-//! to the chosen endpoint only and is erased once delivered.
+//! to the chosen endpoint only and is erased once delivered. The local
+//! receivers listen on 127.0.0.1, which webhooks may reach only because
+//! these tests open it as an operator would (`webhook_allowed_networks`);
+//! by default a delivery there is refused without a request.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::VecDeque;
@@ -15,6 +18,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{TimeZone, Utc};
 use hmac::{Hmac, Mac};
+use keyward_core::egress::EgressPolicy;
 use keyward_core::model::{actions, DeliveryStatus};
 use keyward_core::webhook::MasterKey;
 use keyward_core::{Clock, Environment, ManualClock, SeededRng};
@@ -113,7 +117,15 @@ struct Harness {
     admin: Actor,
     keyspace_id: String,
     dispatcher: Dispatcher,
+    store: Arc<dyn Store>,
+    master_key: MasterKey,
     backing: Backing,
+}
+
+/// What these tests open: the local receivers' loopback address, as an
+/// operator running a receiver on the same host would.
+fn local_receivers() -> EgressPolicy {
+    EgressPolicy::parse("127.0.0.1/32").unwrap()
 }
 
 fn policy() -> RetryPolicy {
@@ -125,7 +137,11 @@ impl Harness {
         store.migrate().await.unwrap();
         let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()));
         let master_key = MasterKey::generate(&SeededRng::new(11)).unwrap().0;
-        let config = EngineConfig { master_key: Some(master_key.clone()), ..EngineConfig::default() };
+        let config = EngineConfig {
+            master_key: Some(master_key.clone()),
+            webhook_egress: local_receivers(),
+            ..EngineConfig::default()
+        };
         let engine = Arc::new(Engine::new(store.clone(), clock.clone(), Arc::new(SeededRng::new(5)), config));
         let issued = engine.bootstrap().await.unwrap().unwrap();
         let principal = engine.authenticate(issued.secret.expose(), None).await.unwrap().unwrap();
@@ -140,8 +156,14 @@ impl Harness {
             disable_after_inactive_days: None,
         };
         let keyspace_id = engine.create_keyspace(&admin, keyspace).await.unwrap().id;
-        let dispatcher = Dispatcher::new(store, clock.clone(), master_key, policy()).unwrap();
-        Self { name, engine, clock, admin, keyspace_id, dispatcher, backing }
+        let dispatcher =
+            Dispatcher::new(store.clone(), clock.clone(), master_key.clone(), policy(), local_receivers()).unwrap();
+        Self { name, engine, clock, admin, keyspace_id, dispatcher, store, master_key, backing }
+    }
+
+    /// Another dispatcher over the same outbox, delivering where `egress` allows.
+    fn dispatcher_under(&self, egress: EgressPolicy) -> Dispatcher {
+        Dispatcher::new(self.store.clone(), self.clock.clone(), self.master_key.clone(), policy(), egress).unwrap()
     }
 
     async fn issue(&self, name: &str) -> keyward_engine::Issued {
@@ -503,6 +525,100 @@ async fn a_replaced_signing_secret_keeps_signing_alongside_the_new_one_for_the_o
         match h.engine.rotate_webhook_secret(&h.admin, "whk_missing", 0).await {
             Err(keyward_engine::EngineError::NotFound(_)) => {}
             other => panic!("{}: expected 404, got {other:?}", h.name),
+        }
+        h.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_name_resolving_to_loopback_is_refused_at_delivery_and_the_log_keeps_no_status_or_time() {
+    for h in harnesses().await {
+        let (receiver, url) = Receiver::start(&[]).await;
+        // A name is accepted at registration: what it resolves to is judged
+        // at each delivery. `localhost` resolves to loopback addresses only.
+        let by_name = url.replace("127.0.0.1", "localhost");
+        let hook = NewWebhook { url: by_name, ..NewWebhook::default() };
+        let created = h.engine.create_webhook(&h.admin, hook).await.unwrap();
+        let t0 = h.clock.now();
+        h.issue("watched").await;
+
+        let strict = h.dispatcher_under(EgressPolicy::default());
+        assert_eq!(strict.run_due().await.unwrap(), 1, "{}: attempted", h.name);
+        assert!(receiver.seen().is_empty(), "{}: no request reached the receiver", h.name);
+        let page = PageRequest::new(Some(10), None);
+        let log = h.engine.list_deliveries(&h.admin, &created.endpoint.id, &page).await.unwrap();
+        let delivery = &log.items[0];
+        assert_eq!(delivery.status, DeliveryStatus::Failed, "{}: given up at once", h.name);
+        assert_eq!(delivery.next_attempt_at, None);
+        let [attempt] = &delivery.attempts[..] else { panic!("one attempt: {delivery:?}") };
+        assert_eq!((attempt.status_code, attempt.duration_ms), (None, None), "{}: nothing to time or scan", h.name);
+        assert_eq!(attempt.refused_by.as_deref(), Some("loopback"));
+        let error = attempt.error.as_deref().unwrap_or_default();
+        assert!(error.contains("localhost") && error.contains("loopback"), "names the host and rule: {error}");
+        assert!(error.contains("KEYWARD_WEBHOOK_ALLOWED_NETWORKS"), "says how an operator allows it: {error}");
+        assert!(!error.contains("127.0.0.1") && !error.contains("::1"), "not what the name resolved to: {error}");
+        h.clock.set(t0 + chrono::TimeDelta::seconds(3600));
+        assert_eq!(strict.run_due().await.unwrap(), 0, "{}: a refusal is not retried", h.name);
+        assert!(receiver.seen().is_empty());
+
+        // With 127.0.0.1/32 opened the next event gets through, to the
+        // address that was checked (`localhost` may also resolve to ::1,
+        // which stays refused and is not connected to).
+        h.issue("watched too").await;
+        assert_eq!(h.dispatcher.run_due().await.unwrap(), 1, "{}", h.name);
+        assert_eq!(receiver.seen().len(), 1, "{}: delivered", h.name);
+        let log = h.engine.list_deliveries(&h.admin, &created.endpoint.id, &page).await.unwrap();
+        let delivered = &log.items[0];
+        assert_eq!(delivered.status, DeliveryStatus::Succeeded, "{}", h.name);
+        assert_eq!(delivered.attempts[0].status_code, Some(204));
+        assert!(delivered.attempts[0].duration_ms.is_some() && delivered.attempts[0].refused_by.is_none());
+        h.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_literal_address_is_checked_again_at_delivery() {
+    for h in harnesses().await {
+        // Registered while 127.0.0.1 was open (or before the rules existed).
+        let (receiver, url) = Receiver::start(&[]).await;
+        let created = h.engine.create_webhook(&h.admin, NewWebhook { url, ..NewWebhook::default() }).await.unwrap();
+        h.issue("watched").await;
+        let elsewhere = h.dispatcher_under(EgressPolicy::parse("10.0.0.0/8").unwrap());
+        assert_eq!(elsewhere.run_due().await.unwrap(), 1, "{}", h.name);
+        assert!(receiver.seen().is_empty(), "{}: no request", h.name);
+        let page = PageRequest::new(Some(10), None);
+        let log = h.engine.list_deliveries(&h.admin, &created.endpoint.id, &page).await.unwrap();
+        let attempt = &log.items[0].attempts[0];
+        assert_eq!(log.items[0].status, DeliveryStatus::Failed, "{}", h.name);
+        assert_eq!(
+            (attempt.status_code, attempt.duration_ms, attempt.refused_by.as_deref()),
+            (None, None, Some("loopback"))
+        );
+        let error = attempt.error.as_deref().unwrap_or_default();
+        assert!(error.contains("127.0.0.1/32") && error.contains("webhook_allowed_networks"), "{error}");
+        h.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn registration_refuses_literal_internal_addresses_unless_opened() {
+    for h in harnesses().await {
+        let register =
+            |url: &str| h.engine.create_webhook(&h.admin, NewWebhook { url: url.into(), ..NewWebhook::default() });
+        // Opened here: 127.0.0.1/32 alone.
+        assert!(register("http://127.0.0.1:9/in").await.is_ok(), "{}", h.name);
+        for (url, rule) in [
+            ("http://127.0.0.2:5432/", "loopback"),
+            ("http://[::1]:5432/", "loopback"),
+            ("https://10.0.0.7/", "private"),
+            ("https://169.254.169.254/", "link_local"),
+        ] {
+            match register(url).await {
+                Err(keyward_engine::EngineError::DestinationForbidden { field, refusal }) => {
+                    assert_eq!((field, refusal.rule.code()), ("url", rule), "{url}");
+                }
+                other => panic!("{url}: expected a forbidden destination, got {other:?}"),
+            }
         }
         h.cleanup().await;
     }

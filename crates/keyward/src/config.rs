@@ -67,6 +67,10 @@ pub struct ServerConfig {
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of `tls_cert_file`.
     pub tls_key_file: Option<PathBuf>,
+    /// Comma-separated CIDRs that webhooks may reach although they are
+    /// loopback, private, link-local or otherwise internal (refused by
+    /// default); e.g. `127.0.0.1/32` for a receiver on this host.
+    pub webhook_allowed_networks: String,
     /// Whether anyone may sign up and found their own organization; off:
     /// people join by invitation only.
     pub open_signup: bool,
@@ -128,6 +132,7 @@ impl Default for ServerConfig {
             public_url: None,
             tls_cert_file: None,
             tls_key_file: None,
+            webhook_allowed_networks: String::new(),
             open_signup: false,
             session_lifetime_seconds: 12 * 3600,
             master_key: None,
@@ -160,6 +165,7 @@ const KEYS: &[&str] = &[
     "public_url",
     "tls_cert_file",
     "tls_key_file",
+    "webhook_allowed_networks",
     "open_signup",
     "session_lifetime_seconds",
     "master_key",
@@ -330,10 +336,24 @@ impl ServerConfig {
         }
         keyward_server::Site::new(self.public_url.as_deref(), self.tls_cert_file.is_some())
             .map_err(|error| ConfigError::Invalid(format!("{error} (KEYWARD_PUBLIC_URL)")))?;
+        self.webhook_egress()?;
         if self.max_connections == 0 {
             return Err(ConfigError::Invalid("max_connections (KEYWARD_MAX_CONNECTIONS) must be at least 1".into()));
         }
         Ok(())
+    }
+}
+
+impl ServerConfig {
+    /// Where webhooks may go: the default rules with
+    /// `webhook_allowed_networks` opened.
+    pub fn webhook_egress(&self) -> Result<keyward_core::egress::EgressPolicy, ConfigError> {
+        keyward_core::egress::EgressPolicy::parse(&self.webhook_allowed_networks).map_err(|error| {
+            ConfigError::Invalid(format!(
+                "webhook_allowed_networks (KEYWARD_WEBHOOK_ALLOWED_NETWORKS): {error}; give comma-separated CIDRs \
+                 such as 127.0.0.1/32,10.20.0.0/16"
+            ))
+        })
     }
 }
 
@@ -453,6 +473,29 @@ mod tests {
         ] {
             let message = load(None, &env(&[(name, value)]), &FlagOverrides::default()).unwrap_err().to_string();
             assert!(message.contains(name), "{message}");
+        }
+    }
+
+    #[test]
+    fn webhook_networks_are_opened_only_as_given_and_checked_at_start() {
+        let (config, _) = load(None, &[], &FlagOverrides::default()).unwrap();
+        assert!(config.webhook_egress().unwrap().allowed().is_empty(), "nothing internal is opened by default");
+        let environment = env(&[("KEYWARD_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32, ::1,10.20.0.0/16")]);
+        let (config, warnings) = load(None, &environment, &FlagOverrides::default()).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let opened: Vec<String> = config.webhook_egress().unwrap().allowed().iter().map(ToString::to_string).collect();
+        assert_eq!(opened, ["10.20.0.0/16", "127.0.0.1/32", "::1/128"]);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keyward.toml");
+        std::fs::write(&file, "webhook_allowed_networks = \"192.168.0.0/16\"\n").unwrap();
+        let (config, _) = load(Some(&file), &[], &FlagOverrides::default()).unwrap();
+        assert_eq!(config.webhook_egress().unwrap().allowed().len(), 1);
+        for bad in ["localhost", "10.0.0.1/8", "127.0.0.1/33"] {
+            let message = load(None, &env(&[("KEYWARD_WEBHOOK_ALLOWED_NETWORKS", bad)]), &FlagOverrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("KEYWARD_WEBHOOK_ALLOWED_NETWORKS") && message.contains(bad), "{message}");
+            assert!(!message.contains('\n'), "one line: {message}");
         }
     }
 

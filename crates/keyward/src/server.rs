@@ -179,6 +179,7 @@ fn engine(
         expiry_leeway: leeway,
         store_lookup_budget: Duration::from_millis(config.verify_store_budget_ms),
         store_lookup_concurrency: config.verify_store_concurrency,
+        webhook_egress: config.webhook_egress().map_err(|e| CliError::Usage(e.to_string()))?,
         ..EngineConfig::default()
     };
     Ok(Arc::new(Engine::new(store, Arc::new(SystemClock), Arc::new(OsRng), engine_config)))
@@ -363,7 +364,15 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     };
     let dispatcher = match master_key {
         Some(key) => {
-            let dispatcher = Dispatcher::new(store, Arc::new(SystemClock), key, RetryPolicy::default())
+            let egress = config.webhook_egress().map_err(|e| CliError::Usage(e.to_string()))?;
+            if !egress.allowed().is_empty() {
+                let opened: Vec<String> = egress.allowed().iter().map(ToString::to_string).collect();
+                tracing::info!(
+                    networks = %opened.join(","),
+                    "webhooks may reach these otherwise refused networks (webhook_allowed_networks)"
+                );
+            }
+            let dispatcher = Dispatcher::new(store, Arc::new(SystemClock), key, RetryPolicy::default(), egress)
                 .map_err(|e| CliError::Usage(format!("cannot start the webhook dispatcher: {e}")))?;
             Some(tokio::spawn(Arc::new(dispatcher).run(Duration::from_secs(1), until_stopped(stopped.clone()))))
         }

@@ -710,7 +710,12 @@ fn the_running_server_delivers_webhooks_and_retries_a_failing_endpoint() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let token_file = dir.path().join("admin-token");
-    let server = Server::start(&data, &["--admin-token-file", token_file.to_str().unwrap()]);
+    // The receiver is local: loopback must be opened, as for any local receiver.
+    let server = Server::start_with_env(
+        &data,
+        &["--admin-token-file", token_file.to_str().unwrap()],
+        &[("KEYWARD_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32")],
+    );
     let admin = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
     let addr = server.addr.clone();
     // The embedded store's master key was created beside it, private.
@@ -725,6 +730,12 @@ fn the_running_server_delivers_webhooks_and_retries_a_failing_endpoint() {
     let bad = keyward(&addr, &admin, &["webhook", "create", "--url", "http://hooks.example.com/"], None);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("url: "), "names the field");
+    // Only the network named is opened: the rest of loopback stays refused.
+    let internal = keyward(&addr, &admin, &["webhook", "create", "--url", "http://127.0.0.2:5432/"], None);
+    assert_eq!(internal.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&internal.stderr);
+    assert!(said.contains("loopback") && said.contains("KEYWARD_WEBHOOK_ALLOWED_NETWORKS"), "{said}");
+    assert_eq!(said.trim().lines().count(), 1, "one line: {said}");
     let listed = stdout(&keyward(&addr, &admin, &["webhook", "list", "--json"], None));
     let listed: Value = serde_json::from_str(&listed).unwrap();
     let webhook_id = listed["data"][0]["id"].as_str().unwrap().to_owned();
