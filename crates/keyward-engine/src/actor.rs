@@ -124,6 +124,17 @@ impl Principal {
         }
     }
 
+    /// The management token itself, when it is one (not a session, nor
+    /// Keyward's own bootstrap actor).
+    pub fn token_record(&self) -> Option<&TokenRecord> {
+        match &self.kind {
+            Kind::Token { token, .. } if keyward_core::id::looks_like(keyward_core::id::IdKind::Token, &token.id) => {
+                Some(token)
+            }
+            _ => None,
+        }
+    }
+
     /// The signed-in user, for a session.
     pub fn signed_in(&self) -> Option<&SignedIn> {
         match &self.kind {
@@ -203,6 +214,7 @@ impl Actor {
             last4: String::new(),
             created_at: micros_to_datetime(0),
             created_by: SYSTEM_ACTOR.into(),
+            parent_token_id: None,
             expires_at: None,
             revoked_at: None,
             revoked_reason: None,
@@ -219,6 +231,12 @@ impl Actor {
             use_count: 0,
         };
         Self { principal: Principal::token(Arc::new(record), None), context: RequestContext::default() }
+    }
+
+    /// The management token acting, whose authority whatever it mints
+    /// derives from: the parent of those tokens, and their bound.
+    pub fn minting_token(&self) -> Option<&TokenRecord> {
+        self.principal.token_record()
     }
 
     /// Whether the actor holds `needed` (exactly or through an explicit wildcard).

@@ -632,6 +632,7 @@ impl Engine {
             last4: text[text.len() - 4..].to_owned(),
             created_at,
             created_by: actor.principal.id().to_owned(),
+            parent_token_id: actor.minting_token().map(|token| token.id.clone()),
             expires_at,
             revoked_at: None,
             revoked_reason: None,
