@@ -53,6 +53,8 @@ pub struct SignedIn {
     pub grant: RoleGrant,
     /// When the session ends.
     pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// When they last typed their password (sign-in, or a confirmation).
+    pub password_confirmed_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -275,6 +277,15 @@ impl Actor {
     }
 }
 
+/// Keyward's own record, as a template for tests.
+#[cfg(test)]
+pub(crate) fn system_record() -> TokenRecord {
+    match Actor::system().principal.kind {
+        Kind::Token { token, .. } => (*token).clone(),
+        Kind::User(_) => unreachable!("the system actor is a token"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +299,7 @@ mod tests {
             org_id: "org_x".into(),
             grant: RoleGrant { role, operator },
             expires_at: micros_to_datetime(0),
+            password_confirmed_at: micros_to_datetime(0),
         })
     }
 
