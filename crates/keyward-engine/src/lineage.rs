@@ -87,8 +87,8 @@ impl<'a> ParentBound<'a> {
                 detail: format!(
                     "expires_at {} must not be later than the creating token's expiry {}; ask for an earlier one \
                      or leave it out to inherit it.",
-                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    limit.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                    limit.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
                 ),
             }),
             (_, _) => Ok((Some(limit), true)),
