@@ -72,6 +72,22 @@ pub fn allows(networks: &[IpNet], address: IpAddr) -> bool {
     networks.iter().any(|network| network.contains(&address))
 }
 
+/// Whether an allowlist is within another: every address `child` allows,
+/// `parent` allows too. An empty list allows anywhere, so only an empty
+/// parent holds an empty child. Each child network must lie inside one
+/// parent network (a child network spanning two adjacent parent networks
+/// counts as outside: allowlists are short, and a derived token names
+/// networks its parent names or narrower ones).
+pub fn within(child: &[IpNet], parent: &[IpNet]) -> bool {
+    parent.is_empty() || (!child.is_empty() && outside(child, parent).is_none())
+}
+
+/// The first network of `child` not inside any network of `parent`
+/// (both non-empty lists; `None` when every one is inside).
+pub fn outside<'a>(child: &'a [IpNet], parent: &[IpNet]) -> Option<&'a IpNet> {
+    child.iter().find(|network| !parent.iter().any(|wider| wider.contains(*network)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +123,59 @@ mod tests {
         assert!(!allows(&list, ip("203.0.114.1")));
         assert!(!allows(&list, ip("2001:db8:2::1")));
         assert!(!allows(&[], ip("203.0.113.9")), "an empty list allows nothing; callers treat empty as unrestricted");
+    }
+
+    #[test]
+    fn containment_of_allowlists() {
+        let list = |entries: &[&str]| parse_list(entries).unwrap_or_default();
+        let parent = list(&["127.0.0.1/32", "10.0.0.0/8"]);
+        assert!(within(&list(&["127.0.0.1"]), &parent));
+        assert!(within(&list(&["10.1.0.0/16", "10.2.3.4"]), &parent));
+        assert!(!within(&list(&["10.0.0.0/7"]), &parent), "wider than the parent's network");
+        assert!(!within(&list(&["192.0.2.0/24"]), &parent));
+        assert!(!within(&[], &parent), "an empty list allows anywhere");
+        assert!(within(&[], &[]));
+        assert!(within(&list(&["2001:db8::/32"]), &[]), "an unrestricted parent holds anything");
+        assert!(!within(&list(&["::ffff:0:0/96"]), &list(&["0.0.0.0/0"])), "families never contain each other");
+        assert_eq!(
+            outside(&list(&["10.0.0.1", "192.0.2.1"]), &parent).map(|n| n.to_string()),
+            Some("192.0.2.1/32".into())
+        );
+    }
+
+    fn v4_net() -> impl Strategy<Value = IpNet> {
+        (any::<u32>(), 0u8..=32).prop_filter_map("valid prefix", |(bits, len)| {
+            IpNet::new(IpAddr::from(bits.to_be_bytes()), len).ok().map(|n| n.trunc())
+        })
+    }
+
+    proptest! {
+        /// `within` agrees with its meaning: whenever the child list is
+        /// within the parent, every address the child allows (sampled: each
+        /// network's first and last address and one probe) the parent allows.
+        #[test]
+        fn within_means_every_child_address_is_allowed_by_the_parent(
+            child in prop::collection::vec(v4_net(), 0..4),
+            parent in prop::collection::vec(v4_net(), 0..4),
+            probe in any::<u32>(),
+        ) {
+            if within(&child, &parent) && !parent.is_empty() {
+                for network in &child {
+                    let len = u32::from(network.prefix_len());
+                    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+                    let base = match network.network() { IpAddr::V4(v4) => u32::from(v4), IpAddr::V6(_) => 0 };
+                    for address in [base, base | !mask, base | (probe & !mask)] {
+                        prop_assert!(allows(&parent, IpAddr::from(address.to_be_bytes())));
+                    }
+                }
+            }
+            // A list is always within itself, and narrowing never leaves it.
+            prop_assert!(within(&child, &child) || child.is_empty());
+            if let Some(first) = parent.first() {
+                let narrower: Vec<IpNet> = first.subnets(first.prefix_len().saturating_add(1).min(32)).map(|s| s.take(2).collect()).unwrap_or_default();
+                prop_assert!(within(&narrower, &parent) || narrower.is_empty());
+            }
+        }
     }
 
     proptest! {

@@ -96,8 +96,15 @@ pub struct TokenRecord {
     pub last4: String,
     /// Creation time.
     pub created_at: DateTime<Utc>,
-    /// Actor that created it.
+    /// Actor that created it: a token id, a user id, or `system`.
     pub created_by: String,
+    /// The management token whose authority made it: the token that
+    /// issued it, or that rotated the token it replaces (a rotation by a
+    /// person or the scheduler keeps the replaced token's parent). `None`
+    /// for tokens a person or Keyward itself made. Revoking a token "with
+    /// descendants" follows these links.
+    #[serde(default)]
+    pub parent_token_id: Option<String>,
     /// When it stops being valid, if ever.
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was revoked, if it was.
@@ -490,6 +497,9 @@ pub struct Session {
     pub created_at: DateTime<Utc>,
     /// When it ends, whatever happens.
     pub expires_at: DateTime<Utc>,
+    /// When its user last typed their password: at sign-in, or later to
+    /// confirm a sensitive action (minting a management credential).
+    pub password_confirmed_at: DateTime<Utc>,
 }
 
 /// A non-human principal owned by an organization: tokens it owns outlive
@@ -608,6 +618,11 @@ pub mod actions {
     pub const SERVICE_ACCOUNT_CREATED: &str = "service_account.created";
     /// A service account was removed (its tokens are revoked with it).
     pub const SERVICE_ACCOUNT_REMOVED: &str = "service_account.removed";
+    /// A signed-in user typed their password again, opening a short window
+    /// in which the session may mint management credentials.
+    pub const SESSION_SUDO_GRANTED: &str = "session.sudo_granted";
+    /// A signed-in user's password confirmation failed.
+    pub const SESSION_SUDO_FAILED: &str = "session.sudo_failed";
 }
 
 /// The actor recorded for changes no token made (bootstrap).
@@ -635,6 +650,7 @@ pub(crate) mod tests_support {
             last4: "abcd".into(),
             created_at: micros_to_datetime(0),
             created_by: "system".into(),
+            parent_token_id: None,
             expires_at: expires_at.map(micros_to_datetime),
             revoked_at: revoked_at.map(micros_to_datetime),
             revoked_reason: None,

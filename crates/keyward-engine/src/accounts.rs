@@ -221,7 +221,7 @@ impl Engine {
     }
 
     /// Verifies against `hash`, or against a decoy when there is no user.
-    async fn password_matches(&self, hash: Option<&str>, password: &str) -> Result<bool, EngineError> {
+    pub(crate) async fn password_matches(&self, hash: Option<&str>, password: &str) -> Result<bool, EngineError> {
         let hash = hash.map_or_else(|| decoy_hash().to_owned(), str::to_owned);
         let password = password.to_owned();
         let _permit = self.hash_permits.acquire().await.map_err(|_| hashing_failed("hash permits closed"))?;
@@ -293,6 +293,7 @@ impl Engine {
             org_id: member.org_id.clone(),
             created_at: now,
             expires_at: now + lifetime,
+            password_confirmed_at: now,
         };
         self.store.create_session(&session, &TokenDigest::of(secret.expose())).await?;
         let grant = RoleGrant { role: member.role, operator: self.is_operator_org(&member.org_id).await? };
@@ -306,6 +307,7 @@ impl Engine {
                 org_id: member.org_id.clone(),
                 grant,
                 expires_at: session.expires_at,
+                password_confirmed_at: session.password_confirmed_at,
             },
         })
     }
@@ -454,6 +456,7 @@ impl Engine {
             org_id: session.org_id,
             grant,
             expires_at: session.expires_at,
+            password_confirmed_at: session.password_confirmed_at,
         })))
     }
 

@@ -53,6 +53,8 @@ pub struct SignedIn {
     pub grant: RoleGrant,
     /// When the session ends.
     pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// When they last typed their password (sign-in, or a confirmation).
+    pub password_confirmed_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +123,17 @@ impl Principal {
         match &self.kind {
             Kind::Token { token, .. } => Some(&token.id),
             Kind::User(_) => None,
+        }
+    }
+
+    /// The management token itself, when it is one (not a session, nor
+    /// Keyward's own bootstrap actor).
+    pub fn token_record(&self) -> Option<&TokenRecord> {
+        match &self.kind {
+            Kind::Token { token, .. } if keyward_core::id::looks_like(keyward_core::id::IdKind::Token, &token.id) => {
+                Some(token)
+            }
+            _ => None,
         }
     }
 
@@ -203,6 +216,7 @@ impl Actor {
             last4: String::new(),
             created_at: micros_to_datetime(0),
             created_by: SYSTEM_ACTOR.into(),
+            parent_token_id: None,
             expires_at: None,
             revoked_at: None,
             revoked_reason: None,
@@ -219,6 +233,12 @@ impl Actor {
             use_count: 0,
         };
         Self { principal: Principal::token(Arc::new(record), None), context: RequestContext::default() }
+    }
+
+    /// The management token acting, whose authority whatever it mints
+    /// derives from: the parent of those tokens, and their bound.
+    pub fn minting_token(&self) -> Option<&TokenRecord> {
+        self.principal.token_record()
     }
 
     /// Whether the actor holds `needed` (exactly or through an explicit wildcard).
@@ -257,6 +277,15 @@ impl Actor {
     }
 }
 
+/// Keyward's own record, as a template for tests.
+#[cfg(test)]
+pub(crate) fn system_record() -> TokenRecord {
+    match Actor::system().principal.kind {
+        Kind::Token { token, .. } => (*token).clone(),
+        Kind::User(_) => unreachable!("the system actor is a token"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +299,7 @@ mod tests {
             org_id: "org_x".into(),
             grant: RoleGrant { role, operator },
             expires_at: micros_to_datetime(0),
+            password_confirmed_at: micros_to_datetime(0),
         })
     }
 

@@ -511,6 +511,7 @@ mod tests {
             last4: "abcd".into(),
             created_at: micros_to_datetime(0),
             created_by: "s".into(),
+            parent_token_id: None,
             expires_at: None,
             revoked_at: None,
             revoked_reason: None,

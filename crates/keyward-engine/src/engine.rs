@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 use crate::actor::{Actor, Principal};
 use crate::cache::{Slot, TokenCache};
 use crate::error::PolicyProblem;
+use crate::lineage::{ExpirySource, ParentBound};
 use crate::scope_index::{RequiredScopes, NO_SCOPES};
 use crate::EngineError;
 
@@ -95,6 +96,10 @@ pub struct Issued {
     pub secret: SecretToken,
     /// Everything else.
     pub record: TokenRecord,
+    /// The fields a management token took from the management token that
+    /// minted it because the request left them open
+    /// ([`crate::INHERITED_EXPIRY`], [`crate::INHERITED_NETWORKS`]).
+    pub inherited_from_parent: Vec<&'static str>,
 }
 
 /// An organization just founded, and its first admin token (shown once).
@@ -482,7 +487,15 @@ impl Engine {
         let (secret, record) =
             self.mint(&keyspace, admin_name.into(), "admin".into(), scopes, Vec::new(), now, None, json!({}), actor)?;
         let admin_digest = TokenDigest::of(secret.expose());
-        Ok(Founded { organization, management_keyspace: keyspace, admin: Issued { secret, record }, admin_digest })
+        // The operator's token founding another tenant plants nothing in
+        // its own lineage: lineage never crosses organizations.
+        let record = TokenRecord { parent_token_id: None, ..record };
+        Ok(Founded {
+            organization,
+            management_keyspace: keyspace,
+            admin: Issued { secret, record, inherited_from_parent: Vec::new() },
+            admin_digest,
+        })
     }
 
     /// Renames the actor's own organization (owners: it takes the policy
@@ -638,6 +651,7 @@ impl Engine {
             last4: text[text.len() - 4..].to_owned(),
             created_at,
             created_by: actor.principal.id().to_owned(),
+            parent_token_id: actor.minting_token().map(|token| token.id.clone()),
             expires_at,
             revoked_at: None,
             revoked_reason: None,
@@ -797,12 +811,19 @@ impl Engine {
             .ok_or(EngineError::NotFound("keyspace"))?;
         let scopes = grantable_scopes(actor, &keyspace, &input.scopes)?;
         let allowed_ips = parse_allowed_ips(&input.allowed_ips)?;
+        if keyspace.management {
+            self.require_recent_password(actor)?;
+        }
         let rotation_period_days = input
             .rotation_period_days
             .map(|days| validate::lifecycle_days("rotation_period_days", days))
             .transpose()?;
         let policy = self.token_policy(actor).await?;
         let now = self.now();
+        let expiry_source = match (input.expires_in, input.expires_at) {
+            (None, None) => ExpirySource::Defaulted,
+            _ => ExpirySource::Requested,
+        };
         let expires_at = match (input.expires_in, input.expires_at) {
             (Some(_), Some(_)) => {
                 return Err(InvalidField::new("expires_at", "give either expires_in or expires_at, not both").into())
@@ -825,6 +846,23 @@ impl Engine {
                 .default_lifetime_seconds
                 .or(keyspace.default_ttl_seconds)
                 .map(|seconds| now + chrono::Duration::seconds(seconds)),
+        };
+        // A management token planting a management token bounds it by
+        // itself; customer tokens it issues are the keyspace's business.
+        let mut inherited = Vec::new();
+        let (expires_at, allowed_ips) = match ParentBound::of(actor).filter(|_| keyspace.management) {
+            Some(bound) => {
+                let (expires_at, took_expiry) = bound.expiry(expires_at, expiry_source)?;
+                let (allowed_ips, took_networks) = bound.networks(allowed_ips, true)?;
+                if took_expiry {
+                    inherited.push(crate::INHERITED_EXPIRY);
+                }
+                if took_networks {
+                    inherited.push(crate::INHERITED_NETWORKS);
+                }
+                (expires_at, allowed_ips)
+            }
+            None => (expires_at, allowed_ips),
         };
         let auto_rotate = match input.auto_rotate {
             Some(auto) => Some(
@@ -858,7 +896,7 @@ impl Engine {
             actions::TOKEN_CREATED,
             "token",
             &record.id,
-            json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotation_period_days": record.rotation_period_days, "auto_rotate": record.auto_rotate}),
+            json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotation_period_days": record.rotation_period_days, "auto_rotate": record.auto_rotate, "parent_token_id": record.parent_token_id, "inherited_from_parent": inherited}),
         )?;
         self.store.create_token(&record, &digest, &event, limit).await.map_err(|error| match error {
             keyward_store::StoreError::MissingReference(_) => EngineError::NotFound("keyspace"),
@@ -870,7 +908,7 @@ impl Engine {
         // A concurrent verify of this digest (possible only by guessing it)
         // may have cached its absence; the new token must verify at once.
         self.cache.invalidate(&digest);
-        Ok(Issued { secret, record })
+        Ok(Issued { secret, record, inherited_from_parent: inherited })
     }
 
     /// Prepares scopes for [`VerifyOptions::required_scopes`]. Preparing is a
@@ -1161,6 +1199,12 @@ impl Engine {
         let current = match changes.scopes.is_some() || allowed_ips.is_some() {
             true => Some(self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?),
             false => None,
+        };
+        // A token may not widen a management token's networks beyond its
+        // own, any more than it could have minted it so.
+        let allowed_ips = match (allowed_ips, &current, ParentBound::of(actor)) {
+            (Some(list), Some(current), Some(bound)) if current.management => Some(bound.networks(list, false)?.0),
+            (list, _, _) => list,
         };
         let scopes = match (&changes.scopes, &current) {
             (Some(requested), Some(current)) => {

@@ -24,6 +24,22 @@ pub enum EngineError {
         /// The scopes it tried to grant.
         scopes: Vec<String>,
     },
+    /// A management token asked to make a management token less bounded
+    /// than itself (a later expiry, networks outside its own).
+    #[error("{detail}")]
+    ExceedsParentBounds {
+        /// The request field beyond the bound: `expires_at` or `allowed_ips`.
+        field: &'static str,
+        /// The bound, named.
+        detail: String,
+    },
+    /// A signed-in user must type their password again before minting a
+    /// management credential.
+    #[error("confirm your password to continue (it is asked again after {window_seconds} s)")]
+    SudoRequired {
+        /// How long a confirmation lasts.
+        window_seconds: u64,
+    },
     /// A change would widen a token's scopes and was not confirmed.
     #[error("widening scopes needs confirmation: {}", broader.join(", "))]
     ConfirmationRequired {

@@ -40,6 +40,7 @@ mod disabling;
 mod engine;
 mod error;
 mod grace;
+mod lineage;
 mod periodic;
 mod rotation;
 mod schedule;
@@ -60,6 +61,7 @@ pub use engine::{
     VerifyCode, VerifyOptions, MAX_EXPIRY_LEEWAY,
 };
 pub use error::{EngineError, PolicyProblem};
+pub use lineage::{LineageRevoked, INHERITED_EXPIRY, INHERITED_NETWORKS, SUDO_WINDOW};
 pub use rotation::{Rotated, RotationRequest};
 pub use schedule::{LifecycleReport, RotationPeriods};
 pub use scope_index::RequiredScopes;

@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::actor::Actor;
 use crate::engine::{grantable_scopes, refuse_violations, Engine, Issued};
+use crate::lineage::{ExpirySource, ParentBound};
 use crate::EngineError;
 
 /// Input for a rotation.
@@ -139,17 +140,41 @@ impl Engine {
             None => old.expires_at_before_rotation.or(old.expires_at).map(|end| end - old.created_at),
         };
         let expires_at = lifetime.map(|lifetime| micros_to_datetime((now + lifetime).timestamp_micros()));
+        if old.management {
+            self.require_recent_password(actor)?;
+        }
+        // Rotation is no way around a minting token's bounds either: a
+        // short-lived token rotating a management token (itself included)
+        // gets a successor that ends no later than it does.
+        let mut inherited = Vec::new();
+        let (expires_at, allowed_ips) = match ParentBound::of(actor).filter(|_| old.management) {
+            Some(bound) => {
+                let source = if expires_in.is_some() { ExpirySource::Requested } else { ExpirySource::Defaulted };
+                let (expires_at, took_expiry) = bound.expiry(expires_at, source)?;
+                if took_expiry {
+                    inherited.push(crate::INHERITED_EXPIRY);
+                }
+                (expires_at, bound.networks(old.allowed_ips.clone(), false)?.0)
+            }
+            None => (self.capped_by_parent(old, expires_at, expires_in.is_none()).await?, old.allowed_ips.clone()),
+        };
         let (secret, mut record) = self.mint(
             &keyspace,
             old.name.clone(),
             old.owner.clone(),
             scopes,
-            old.allowed_ips.clone(),
+            allowed_ips,
             now,
             expires_at,
             old.metadata.clone(),
             actor,
         )?;
+        // A rotation no token made (a person's, the scheduler's) keeps the
+        // replaced token's place in its lineage, so automatic rotation is no
+        // way out of a revocation with descendants.
+        if record.parent_token_id.is_none() {
+            record.parent_token_id = old.parent_token_id.clone();
+        }
         record.rotated_from = Some(old.id.clone());
         record.rotation_period_days = old.rotation_period_days;
         record.auto_rotate = old.auto_rotate.clone();
@@ -177,7 +202,7 @@ impl Engine {
                 actions::TOKEN_CREATED,
                 "token",
                 &record.id,
-                json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotated_from": old.id}),
+                json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotated_from": old.id, "parent_token_id": record.parent_token_id, "inherited_from_parent": inherited}),
             )?,
         ];
         let sealed_handoff = match handoff_to {
@@ -208,7 +233,31 @@ impl Engine {
         };
         self.cache.invalidate(&old.digest);
         self.cache.invalidate(&digest);
-        Ok(Rotated { issued: Issued { secret, record }, old: old.record })
+        Ok(Rotated { issued: Issued { secret, record, inherited_from_parent: inherited }, old: old.record })
+    }
+
+    /// For a rotation no token makes (a person's, the scheduler's): a
+    /// management token's successor by default ends no later than the
+    /// token its lineage comes from, so that automatic rotation does not
+    /// carry a child past its parent.
+    async fn capped_by_parent(
+        &self,
+        old: &TokenRecord,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        defaulted: bool,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, EngineError> {
+        let Some(parent_id) = old.parent_token_id.as_deref().filter(|_| old.management && defaulted) else {
+            return Ok(expires_at);
+        };
+        let limit = match self.store.get_token(&old.org_id, parent_id).await? {
+            Some(parent) => parent.expires_at,
+            None => None,
+        };
+        Ok(match (expires_at, limit) {
+            (Some(at), Some(limit)) => Some(at.min(limit)),
+            (None, limit) => limit,
+            (at, None) => at,
+        })
     }
 
     /// Moves the end of a rotated token's grace period to `ends_in_seconds`

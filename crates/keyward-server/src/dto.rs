@@ -297,6 +297,10 @@ pub struct TokenView {
     pub state: String,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// The management token whose authority made it (that issued it, or
+    /// rotated the token it replaces); `null` when a person or Keyward made
+    /// it. `POST /v1/tokens/{id}/revoke` with `with_descendants` follows these links.
+    pub parent_token_id: Option<String>,
     /// When it stops verifying; for a rotated token, the end of its grace period.
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -391,6 +395,7 @@ impl TokenView {
             metadata: record.metadata,
             created_at: record.created_at,
             created_by: record.created_by,
+            parent_token_id: record.parent_token_id,
             expires_at: record.expires_at,
             revoked_at: record.revoked_at,
             revoked_reason: record.revoked_reason,
@@ -487,6 +492,11 @@ pub struct CreatedToken {
     pub token: ShownOnce,
     #[serde(flatten)]
     pub view: TokenView,
+    /// For a management token made by a management token: the fields it
+    /// took from that token because the request left them open
+    /// (`expires_at`, `allowed_ips`); empty otherwise.
+    #[serde(default)]
+    pub inherited_from_parent: Vec<String>,
 }
 
 /// `POST /v1/tokens/{id}/rotate`
@@ -529,6 +539,31 @@ pub struct SetGrace {
 pub struct RevokeToken {
     /// `user_action` (default), `policy`, `leaked` or `suspicious_activity`.
     pub reason: Option<String>,
+    /// Management tokens only: also revoke every management token made
+    /// under this one, transitively, in one transaction.
+    #[serde(default)]
+    pub with_descendants: bool,
+    /// With `with_descendants`: also revoke the customer tokens those
+    /// management tokens made (kept by default).
+    #[serde(default)]
+    pub customer_tokens: bool,
+}
+
+/// A revoked token, and with `with_descendants` the tokens revoked with it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RevokedToken {
+    #[serde(flatten)]
+    pub view: TokenView,
+    /// The descendants this call revoked (present only with `with_descendants`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub descendants_revoked: Option<Vec<TokenView>>,
+}
+
+/// `POST /v1/sessions/current/confirm-password`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmPassword {
+    pub password: String,
 }
 
 /// `POST /v1/tokens/bulk-revoke`: every active token matching all the

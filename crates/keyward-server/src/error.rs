@@ -300,6 +300,22 @@ impl From<EngineError> for ApiError {
                 api.0.missing_scopes = Some(scopes);
                 api
             }
+            EngineError::ExceedsParentBounds { field, detail } => {
+                let mut api =
+                    ApiError::new(StatusCode::FORBIDDEN, "exceeds_parent_bounds", "Beyond the creating token", detail);
+                api.0.field = Some(field.into());
+                api
+            }
+            EngineError::SudoRequired { window_seconds } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "sudo_required",
+                "Password confirmation required",
+                format!(
+                    "Minting a management credential from a session needs the password typed within the last {} \
+                     minutes; confirm it with POST /v1/sessions/current/confirm-password and retry.",
+                    window_seconds / 60
+                ),
+            ),
             EngineError::ConfirmationRequired { broader } => {
                 let mut api = ApiError::new(
                     StatusCode::BAD_REQUEST,

@@ -84,6 +84,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::accounts::sign_up))
         .routes(routes!(routes::accounts::sign_in))
         .routes(routes!(routes::accounts::current_session, routes::accounts::sign_out))
+        .routes(routes!(routes::accounts::confirm_password))
         .routes(routes!(routes::accounts::invite, routes::accounts::list_invitations))
         .routes(routes!(routes::accounts::revoke_invitation))
         .routes(routes!(routes::accounts::accept_invitation))

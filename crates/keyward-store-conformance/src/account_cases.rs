@@ -166,6 +166,7 @@ pub async fn users_invitations_and_sessions_round_trip(store: &dyn Store) {
         org_id: ORG.into(),
         created_at: at(5),
         expires_at: at(5 + 3600),
+        password_confirmed_at: at(5),
     };
     let session_digest = TokenDigest::of("kws_session_secret");
     store.create_session(&session, &session_digest).await.unwrap();
@@ -228,6 +229,7 @@ pub async fn the_last_owner_stays_and_removal_revokes_what_a_member_owns(store: 
         org_id: ORG.into(),
         created_at: at(10),
         expires_at: at(10 + 3600),
+        password_confirmed_at: at(10),
     };
     store.create_session(&session, &TokenDigest::of("kws_dev_session")).await.unwrap();
 

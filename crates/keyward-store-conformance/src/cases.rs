@@ -14,6 +14,10 @@ pub use crate::lifecycle_cases::{
     deletion_removes_the_token_and_keeps_its_audit_trail,
     disabling_is_reversible_idempotent_and_never_undoes_a_revocation,
 };
+pub use crate::lineage_cases::{
+    a_revoked_parent_mints_nothing, password_confirmations_are_recorded_with_their_event,
+    revocation_with_descendants_takes_the_management_lineage_only,
+};
 pub use crate::rotation_cases::{
     bulk_revocation_takes_exactly_the_matching_active_tokens, client_sightings_add_up_per_client_and_are_bounded,
     racing_rotations_give_one_replacement, rotation_grace_moves_only_within_its_bounds,

@@ -116,6 +116,7 @@ pub fn token(keyspace: &Keyspace, name: &str, owner: &str, created_at: DateTime<
         last4: text[text.len() - 4..].into(),
         created_at,
         created_by: "tok_creator".into(),
+        parent_token_id: None,
         expires_at: None,
         revoked_at: None,
         revoked_reason: None,

@@ -10,6 +10,7 @@ mod account_cases;
 pub mod cases;
 pub mod fixtures;
 mod lifecycle_cases;
+mod lineage_cases;
 mod rotation_cases;
 mod schedule_cases;
 mod webhook_cases;
@@ -67,6 +68,9 @@ macro_rules! conformance_tests {
             lifecycle_candidates_are_the_tokens_with_something_coming,
             notices_are_recorded_once_per_token_kind_and_instant,
             inactivity_disabling_yields_to_a_use_it_did_not_see,
+            revocation_with_descendants_takes_the_management_lineage_only,
+            a_revoked_parent_mints_nothing,
+            password_confirmations_are_recorded_with_their_event,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -320,7 +320,8 @@ pub async fn accept_invitation(pool: &PgPool, acceptance: &Acceptance<'_>) -> Re
 
 pub async fn create_session(pool: &PgPool, session: &Session, digest: &TokenDigest) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO sessions (id, digest, user_id, org_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO sessions (id, digest, user_id, org_id, created_at, expires_at, password_confirmed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&session.id)
     .bind(&digest.as_bytes()[..])
@@ -328,10 +329,35 @@ pub async fn create_session(pool: &PgPool, session: &Session, digest: &TokenDige
     .bind(&session.org_id)
     .bind(session.created_at.timestamp_micros())
     .bind(session.expires_at.timestamp_micros())
+    .bind(session.password_confirmed_at.timestamp_micros())
     .execute(pool)
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+pub async fn confirm_session_password(
+    pool: &PgPool,
+    org: &str,
+    session_id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    event: &AuditEvent,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    let updated = sqlx::query("UPDATE sessions SET password_confirmed_at = $1 WHERE org_id = $2 AND id = $3")
+        .bind(at.timestamp_micros())
+        .bind(org)
+        .bind(session_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+    if updated == 0 {
+        return Ok(false);
+    }
+    insert_event(&mut tx, event).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(true)
 }
 
 pub async fn find_session(pool: &PgPool, digest: &TokenDigest) -> Result<Option<Session>, StoreError> {

@@ -26,9 +26,9 @@ use keyward_core::role::Role;
 use keyward_core::{OsRng, SecureRng, TokenDigest};
 use keyward_store::{
     Acceptance, ActiveTokenLimit, AttemptOutcome, AuditFilter, BulkFilter, BulkRevocation, ChangeSink, ClientSighting,
-    DailyUsage, DueDelivery, Founding, Guarded, KeyspaceLifecycle, LifecycleWindow, NoticeWrite, Page, PageRequest,
-    Revocation, RevocationEvent, RotationWrite, Store, StoreError, StoredToken, Switch, Switched, TokenFilter,
-    TokenOrder, TokenSortKey, TokenUpdate, UsageDelta, VerificationSample, MAX_CLIENTS_PER_TOKEN,
+    DailyUsage, DueDelivery, Founding, Guarded, KeyspaceLifecycle, LifecycleWindow, LineageRevocation, NoticeWrite,
+    Page, PageRequest, Revocation, RevocationEvent, RotationWrite, Store, StoreError, StoredToken, Switch, Switched,
+    TokenFilter, TokenOrder, TokenSortKey, TokenUpdate, UsageDelta, VerificationSample, MAX_CLIENTS_PER_TOKEN,
     MAX_SAMPLES_PER_TOKEN,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -206,9 +206,9 @@ async fn insert_token(
                              prefix, last4, created_at, created_by, expires_at, revoked_at, last_used_at, use_count,
                              allowed_ips, revoked_reason, rotated_from, replaced_by, rotated_at,
                              expires_at_before_rotation, rotation_period_days, auto_rotate_webhook_id,
-                             auto_rotate_grace_seconds)
+                             auto_rotate_grace_seconds, parent_token_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-                 $22, $23, $24, $25, $26, $27)",
+                 $22, $23, $24, $25, $26, $27, $28)",
     )
     .bind(&token.id)
     .bind(&token.org_id)
@@ -237,6 +237,7 @@ async fn insert_token(
     .bind(token.rotation_period_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)))
     .bind(token.auto_rotate.as_ref().map(|auto| auto.webhook_id.as_str()))
     .bind(token.auto_rotate.as_ref().map(|auto| i32::try_from(auto.grace_period_seconds).unwrap_or(i32::MAX)))
+    .bind(&token.parent_token_id)
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
@@ -608,6 +609,20 @@ impl Store for PostgresStore {
                 return Err(StoreError::LimitReached(format!("{} active tokens for this owner", limit.max)));
             }
         }
+        if let Some(parent) = &token.parent_token_id {
+            // FOR SHARE waits for a revocation of the parent in flight and
+            // then sees its outcome: the child is refused, not left behind.
+            let revoked: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE org_id = $1 AND id = $2 FOR SHARE")
+                    .bind(&token.org_id)
+                    .bind(parent)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            if let Some(Some(_)) = revoked {
+                return Err(StoreError::Conflict("the token minting it has been revoked".into()));
+            }
+        }
         insert_token(&mut tx, token, digest).await?;
         insert_event(&mut tx, event).await?;
         tx.commit().await.map_err(backend)
@@ -771,6 +786,91 @@ impl Store for PostgresStore {
         };
         tx.commit().await.map_err(backend)?;
         Ok(Some(Revocation { token, newly_revoked }))
+    }
+
+    async fn revoke_with_descendants(
+        &self,
+        org: &str,
+        id: &str,
+        at: DateTime<Utc>,
+        reason: RevokedReason,
+        customer_tokens: bool,
+        event: &AuditEvent,
+        revocation_event: RevocationEvent<'_>,
+    ) -> Result<Option<LineageRevocation>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Locking the root first orders this with a concurrent creation
+        // under it (which takes a share lock on its parent).
+        let root: Option<bool> =
+            sqlx::query_scalar("SELECT management FROM tokens WHERE org_id = $1 AND id = $2 FOR UPDATE")
+                .bind(org)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if root != Some(true) {
+            return Ok(None);
+        }
+        let newly_revoked = sqlx::query(
+            "UPDATE tokens SET revoked_at = $1, revoked_reason = $2
+             WHERE org_id = $3 AND id = $4 AND revoked_at IS NULL",
+        )
+        .bind(at.timestamp_micros())
+        .bind(reason.as_str())
+        .bind(org)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected()
+            == 1;
+        if newly_revoked {
+            insert_event(&mut tx, event).await?;
+        }
+        // UNION (not UNION ALL) stops at tokens already reached, so even a
+        // corrupt cycle of links ends. A creation that took its share lock
+        // on a descendant before this statement locked it commits a child
+        // this statement's snapshot cannot see: statements are repeated
+        // (each with a fresh snapshot) until one finds nothing left, and
+        // later creations wait on the locks held here, then are refused.
+        let sql = format!(
+            "WITH RECURSIVE lineage(id) AS (
+                 SELECT id FROM tokens WHERE org_id = $1 AND id = $2
+                 UNION
+                 SELECT t.id FROM tokens t JOIN lineage l ON t.parent_token_id = l.id
+                  WHERE t.org_id = $1 AND t.management
+             )
+             UPDATE tokens SET revoked_at = $3, revoked_reason = $4
+              WHERE org_id = $1 AND id <> $2 AND revoked_at IS NULL
+                AND (id IN (SELECT id FROM lineage)
+                     OR ($5 AND NOT management AND parent_token_id IN (SELECT id FROM lineage)))
+              RETURNING {TOKEN_COLUMNS}, digest"
+        );
+        let mut descendants = Vec::new();
+        loop {
+            let rows: Vec<TokenRow> = sqlx::query_as(&sql)
+                .bind(org)
+                .bind(id)
+                .bind(at.timestamp_micros())
+                .bind(reason.as_str())
+                .bind(customer_tokens)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                let stored = row.into_stored()?;
+                insert_event(&mut tx, &revocation_event(&stored.record)?).await?;
+                descendants.push(stored);
+            }
+        }
+        let Some(token) = stored_token(&mut tx, org, id).await? else {
+            return Ok(None);
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(LineageRevocation { root: Revocation { token, newly_revoked }, descendants }))
     }
 
     async fn switch_token(
@@ -1311,6 +1411,16 @@ impl Store for PostgresStore {
 
     async fn find_session(&self, digest: &TokenDigest) -> Result<Option<Session>, StoreError> {
         accounts::find_session(&self.pool, digest).await
+    }
+
+    async fn confirm_session_password(
+        &self,
+        org: &str,
+        session_id: &str,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        accounts::confirm_session_password(&self.pool, org, session_id, at, event).await
     }
 
     async fn delete_session(&self, digest: &TokenDigest) -> Result<bool, StoreError> {

@@ -304,17 +304,45 @@ pub async fn accept_invitation(pool: &SqlitePool, acceptance: &Acceptance<'_>) -
 }
 
 pub async fn create_session(pool: &SqlitePool, session: &Session, digest: &TokenDigest) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO sessions (id, digest, user_id, org_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(&session.id)
-        .bind(&digest.as_bytes()[..])
-        .bind(&session.user_id)
-        .bind(&session.org_id)
-        .bind(session.created_at.timestamp_micros())
-        .bind(session.expires_at.timestamp_micros())
-        .execute(pool)
-        .await
-        .map_err(backend)?;
+    sqlx::query(
+        "INSERT INTO sessions (id, digest, user_id, org_id, created_at, expires_at, password_confirmed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&session.id)
+    .bind(&digest.as_bytes()[..])
+    .bind(&session.user_id)
+    .bind(&session.org_id)
+    .bind(session.created_at.timestamp_micros())
+    .bind(session.expires_at.timestamp_micros())
+    .bind(session.password_confirmed_at.timestamp_micros())
+    .execute(pool)
+    .await
+    .map_err(backend)?;
     Ok(())
+}
+
+pub async fn confirm_session_password(
+    pool: &SqlitePool,
+    org: &str,
+    session_id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    event: &AuditEvent,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    let updated = sqlx::query("UPDATE sessions SET password_confirmed_at = ? WHERE org_id = ? AND id = ?")
+        .bind(at.timestamp_micros())
+        .bind(org)
+        .bind(session_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+    if updated == 0 {
+        return Ok(false);
+    }
+    insert_event(&mut tx, event).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(true)
 }
 
 pub async fn find_session(pool: &SqlitePool, digest: &TokenDigest) -> Result<Option<Session>, StoreError> {

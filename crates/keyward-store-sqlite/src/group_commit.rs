@@ -109,6 +109,9 @@ async fn insert_job(tx: &mut Transaction<'_, Sqlite>, job: &CreateJob) -> Result
             return Err(StoreError::LimitReached(format!("{} active tokens for this owner", limit.max)));
         }
     }
+    if let Some(parent) = &job.token.parent_token_id {
+        crate::refuse_if_revoked(tx, &job.token.org_id, parent).await?;
+    }
     insert_token(tx, &job.token, &job.digest).await?;
     insert_event(tx, &job.event).await
 }

@@ -29,9 +29,10 @@ use keyward_core::role::Role;
 use keyward_core::TokenDigest;
 use keyward_store::{
     Acceptance, ActiveTokenLimit, AttemptOutcome, AuditFilter, BulkFilter, BulkRevocation, ClientSighting, DailyUsage,
-    DueDelivery, Founding, Guarded, KeyspaceLifecycle, LifecycleWindow, NoticeWrite, Page, PageRequest, Revocation,
-    RevocationEvent, RotationWrite, Store, StoreError, StoredToken, Switch, Switched, TokenFilter, TokenOrder,
-    TokenSortKey, TokenUpdate, UsageDelta, VerificationSample, MAX_CLIENTS_PER_TOKEN, MAX_SAMPLES_PER_TOKEN,
+    DueDelivery, Founding, Guarded, KeyspaceLifecycle, LifecycleWindow, LineageRevocation, NoticeWrite, Page,
+    PageRequest, Revocation, RevocationEvent, RotationWrite, Store, StoreError, StoredToken, Switch, Switched,
+    TokenFilter, TokenOrder, TokenSortKey, TokenUpdate, UsageDelta, VerificationSample, MAX_CLIENTS_PER_TOKEN,
+    MAX_SAMPLES_PER_TOKEN,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
@@ -210,8 +211,8 @@ pub(crate) async fn insert_token(
                              prefix, last4, created_at, created_by, expires_at, revoked_at, last_used_at, use_count,
                              allowed_ips, revoked_reason, rotated_from, replaced_by, rotated_at,
                              expires_at_before_rotation, rotation_period_days, auto_rotate_webhook_id,
-                             auto_rotate_grace_seconds)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             auto_rotate_grace_seconds, parent_token_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&token.id)
     .bind(&token.org_id)
@@ -240,10 +241,26 @@ pub(crate) async fn insert_token(
     .bind(token.rotation_period_days.map(i64::from))
     .bind(token.auto_rotate.as_ref().map(|auto| auto.webhook_id.as_str()))
     .bind(token.auto_rotate.as_ref().map(|auto| i64::from(auto.grace_period_seconds)))
+    .bind(&token.parent_token_id)
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+/// Fails with [`StoreError::Conflict`] when token `id` of `org` is revoked:
+/// what it mints must not outlive a revocation that raced the minting.
+pub(crate) async fn refuse_if_revoked(tx: &mut Transaction<'_, Sqlite>, org: &str, id: &str) -> Result<(), StoreError> {
+    let revoked: Option<Option<i64>> = sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE org_id = ? AND id = ?")
+        .bind(org)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(backend)?;
+    match revoked {
+        Some(Some(_)) => Err(StoreError::Conflict("the token minting it has been revoked".into())),
+        _ => Ok(()),
+    }
 }
 
 async fn insert_organization(tx: &mut Transaction<'_, Sqlite>, organization: &Organization) -> Result<(), StoreError> {
@@ -740,6 +757,72 @@ impl Store for SqliteStore {
         };
         tx.commit().await.map_err(backend)?;
         Ok(Some(Revocation { token, newly_revoked }))
+    }
+
+    async fn revoke_with_descendants(
+        &self,
+        org: &str,
+        id: &str,
+        at: DateTime<Utc>,
+        reason: RevokedReason,
+        customer_tokens: bool,
+        event: &AuditEvent,
+        revocation_event: RevocationEvent<'_>,
+    ) -> Result<Option<LineageRevocation>, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        match stored_token(&mut tx, org, id).await? {
+            Some(root) if root.record.management => {}
+            _ => return Ok(None),
+        }
+        let newly_revoked = sqlx::query(
+            "UPDATE tokens SET revoked_at = ?, revoked_reason = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL",
+        )
+        .bind(at.timestamp_micros())
+        .bind(reason.as_str())
+        .bind(org)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected()
+            == 1;
+        if newly_revoked {
+            insert_event(&mut tx, event).await?;
+        }
+        // UNION (not UNION ALL) stops at tokens already reached, so even a
+        // corrupt cycle of links ends.
+        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+            "WITH RECURSIVE lineage(id) AS (
+                 SELECT id FROM tokens WHERE org_id = ?1 AND id = ?2
+                 UNION
+                 SELECT t.id FROM tokens t JOIN lineage l ON t.parent_token_id = l.id
+                  WHERE t.org_id = ?1 AND t.management
+             )
+             UPDATE tokens SET revoked_at = ?3, revoked_reason = ?4
+              WHERE org_id = ?1 AND id <> ?2 AND revoked_at IS NULL
+                AND (id IN (SELECT id FROM lineage)
+                     OR (?5 AND NOT management AND parent_token_id IN (SELECT id FROM lineage)))
+              RETURNING {TOKEN_COLUMNS}, digest"
+        ))
+        .bind(org)
+        .bind(id)
+        .bind(at.timestamp_micros())
+        .bind(reason.as_str())
+        .bind(customer_tokens)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let mut descendants = Vec::with_capacity(rows.len());
+        for row in rows {
+            let stored = row.into_stored()?;
+            insert_event(&mut tx, &revocation_event(&stored.record)?).await?;
+            descendants.push(stored);
+        }
+        let Some(token) = stored_token(&mut tx, org, id).await? else {
+            return Ok(None);
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(LineageRevocation { root: Revocation { token, newly_revoked }, descendants }))
     }
 
     async fn switch_token(
@@ -1285,6 +1368,16 @@ impl Store for SqliteStore {
 
     async fn find_session(&self, digest: &TokenDigest) -> Result<Option<Session>, StoreError> {
         accounts::find_session(&self.reader, digest).await
+    }
+
+    async fn confirm_session_password(
+        &self,
+        org: &str,
+        session_id: &str,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        accounts::confirm_session_password(&self.writer, org, session_id, at, event).await
     }
 
     async fn delete_session(&self, digest: &TokenDigest) -> Result<bool, StoreError> {

@@ -356,6 +356,16 @@ pub struct BulkFilter {
     pub now: DateTime<Utc>,
 }
 
+/// What revoking a token with its descendants did.
+#[derive(Debug, Clone)]
+pub struct LineageRevocation {
+    /// The token named, after the call.
+    pub root: Revocation,
+    /// Its descendants revoked by this call (those revoked before are not
+    /// listed), with their digests to evict from caches.
+    pub descendants: Vec<StoredToken>,
+}
+
 /// Turning a token off or on again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Switch {
@@ -680,7 +690,10 @@ pub trait Store: Send + Sync + 'static {
     /// organization, and with [`StoreError::LimitReached`] when `limit` is
     /// given and its owner already has that many active tokens. The count and
     /// the insert are one step: creations racing for one owner never pass
-    /// the limit together.
+    /// the limit together. A token with a `parent_token_id` is refused with
+    /// [`StoreError::Conflict`] when that parent is revoked by the time of
+    /// the insert, so a revocation with descendants racing the parent's
+    /// last request leaves no child behind.
     async fn create_token(
         &self,
         token: &TokenRecord,
@@ -723,6 +736,26 @@ pub trait Store: Send + Sync + 'static {
         reason: RevokedReason,
         event: &AuditEvent,
     ) -> Result<Option<Revocation>, StoreError>;
+
+    /// Revokes at `at`, for `reason`, the management token `id` of `org`
+    /// (unless it is revoked already) and every token descending from it:
+    /// the management tokens whose `parent_token_id` chain leads to it,
+    /// whatever their state (a revoked link still passes its descendants
+    /// on), and, with `customer_tokens`, the customer tokens any of those
+    /// made. Logs `event` when the root is newly revoked and one
+    /// `revocation_event` per descendant newly revoked; one transaction.
+    /// `None` when `org` has no such management token.
+    #[allow(clippy::too_many_arguments)]
+    async fn revoke_with_descendants(
+        &self,
+        org: &str,
+        id: &str,
+        at: DateTime<Utc>,
+        reason: RevokedReason,
+        customer_tokens: bool,
+        event: &AuditEvent,
+        revocation_event: RevocationEvent<'_>,
+    ) -> Result<Option<LineageRevocation>, StoreError>;
 
     /// Disables or enables a token of `org`, idempotently. Refused when it
     /// is revoked (revocation is final); enabling does not undo an expiry.
@@ -951,6 +984,17 @@ pub trait Store: Send + Sync + 'static {
     /// the caller judges time).
     async fn find_session(&self, digest: &TokenDigest) -> Result<Option<Session>, StoreError>;
 
+    /// Records that the user of session `session_id` of `org` typed their
+    /// password at `at` (for a sensitive action), with `event`, in one
+    /// transaction. Whether there is such a session.
+    async fn confirm_session_password(
+        &self,
+        org: &str,
+        session_id: &str,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+
     /// Ends a session. Whether there was one.
     async fn delete_session(&self, digest: &TokenDigest) -> Result<bool, StoreError>;
 
@@ -1134,8 +1178,8 @@ pub mod decode {
     pub type MemberRow = (String, String, String, String, i64);
     /// `(id, org_id, email, role, created_at, created_by, expires_at, accepted_at)` as stored.
     pub type InvitationRow = (String, String, String, String, i64, String, i64, Option<i64>);
-    /// `(id, user_id, org_id, created_at, expires_at)` as stored.
-    pub type SessionRow = (String, String, String, i64, i64);
+    /// `(id, user_id, org_id, created_at, expires_at, password_confirmed_at)` as stored.
+    pub type SessionRow = (String, String, String, i64, i64, i64);
     /// `(id, org_id, name, created_at, created_by)` as stored.
     pub type ServiceAccountRow = (String, String, String, i64, String);
 
@@ -1146,7 +1190,8 @@ pub mod decode {
     /// Invitation columns.
     pub const INVITATION_COLUMNS: &str = "id, org_id, email, role, created_at, created_by, expires_at, accepted_at";
     /// Session columns.
-    pub const SESSION_COLUMNS: &str = "id, user_id, org_id, created_at, expires_at";
+    pub const SESSION_COLUMNS: &str =
+        "id, user_id, org_id, created_at, expires_at, COALESCE(password_confirmed_at, created_at)";
     /// Service account columns.
     pub const SERVICE_ACCOUNT_COLUMNS: &str = "id, org_id, name, created_at, created_by";
 
@@ -1178,8 +1223,17 @@ pub mod decode {
     }
 
     /// A stored session.
-    pub fn session((id, user_id, org_id, created_at, expires_at): SessionRow) -> keyward_core::model::Session {
-        keyward_core::model::Session { id, user_id, org_id, created_at: time(created_at), expires_at: time(expires_at) }
+    pub fn session(
+        (id, user_id, org_id, created_at, expires_at, password_confirmed_at): SessionRow,
+    ) -> keyward_core::model::Session {
+        keyward_core::model::Session {
+            id,
+            user_id,
+            org_id,
+            created_at: time(created_at),
+            expires_at: time(expires_at),
+            password_confirmed_at: time(password_confirmed_at),
+        }
     }
 
     /// A stored service account.

@@ -188,6 +188,13 @@ pub enum TokenCommand {
         /// Why: user_action (default), policy, leaked or suspicious_activity
         #[arg(long)]
         reason: Option<String>,
+        /// Management tokens only: also revoke every management token made
+        /// under it, transitively (customer tokens they made stay)
+        #[arg(long)]
+        with_descendants: bool,
+        /// With --with-descendants: also revoke the customer tokens they made
+        #[arg(long, requires = "with_descendants")]
+        customer_tokens: bool,
     },
     /// Disable a token at once; `token enable` undoes it.
     Disable {

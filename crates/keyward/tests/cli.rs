@@ -301,6 +301,43 @@ fn serve_then_drive_every_client_verb() {
     assert_eq!(unfiltered.status.code(), Some(2));
     let revoked = stdout(&keyward(&addr, &admin, &["token", "revoke", &new_id, "--reason", "leaked"], None));
     assert!(revoked.contains("reason: leaked"), "{revoked}");
+    // A management token's lineage: shown, and revoked with it.
+    let keyspaces = stdout(&keyward(&addr, &admin, &["keyspace", "list", "--json"], None));
+    let keyspaces: serde_json::Value = serde_json::from_str(&keyspaces).unwrap();
+    let management = keyspaces["data"].as_array().unwrap().iter().find(|k| k["management"] == true).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mint = |bearer: &str, name: &str, more: &[&str]| {
+        let args = ["token", "create", "--keyspace", &management, "--name", name, "--scope", "keyward:tokens:read"];
+        let mut args: Vec<&str> = args.to_vec();
+        args.extend(["--scope", "keyward:tokens:write"]);
+        args.extend_from_slice(more);
+        keyward(&addr, bearer, &args, None)
+    };
+    let ci = stdout(&mint(&admin, "ci", &["--expires-in", "1h"])).trim().to_owned();
+    // A child asking to outlive its parent is refused with the bound named;
+    // left open, the bound is inherited.
+    let outliving = mint(&ci, "backdoor", &["--expires-in", "2h"]);
+    assert!(!outliving.status.success());
+    assert!(String::from_utf8_lossy(&outliving.stderr).contains("exceeds_parent_bounds"));
+    let child = stdout(&mint(&ci, "ci child", &[])).trim().to_owned();
+    let listed = stdout(&keyward(&addr, &admin, &["token", "list", "--keyspace", &management, "--json"], None));
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let id_of = |name: &str| {
+        listed["data"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (ci_id, child_id) = (id_of("ci"), id_of("ci child"));
+    let shown = stdout(&keyward(&addr, &admin, &["token", "show", &child_id], None));
+    assert!(shown.contains("parent_token_id") && shown.contains(&ci_id), "{shown}");
+    let lineage = stdout(&keyward(&addr, &admin, &["token", "revoke", &ci_id, "--with-descendants"], None));
+    assert!(lineage.contains("1 descendant") && lineage.contains(&child_id), "{lineage}");
+    assert_eq!(keyward(&addr, &admin, &["verify", "-"], Some(child.as_str())).status.code(), Some(6));
+    let lonely = keyward(&addr, &admin, &["token", "revoke", &ci_id, "--customer-tokens"], None);
+    assert_eq!(lonely.status.code(), Some(2), "--customer-tokens needs --with-descendants");
     assert_eq!(keyward(&addr, &admin, &["verify", "-"], Some(new_secret.as_str())).status.code(), Some(6));
     // Disable and enable: reversible, effective on the next verify.
     let paused =

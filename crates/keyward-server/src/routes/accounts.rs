@@ -12,8 +12,8 @@ use keyward_core::role::Role;
 use keyward_engine::NewSession;
 
 use crate::dto::{
-    AcceptInvitation, ChangeRole, CreateServiceAccount, CreatedInvitationView, InvitationView, InviteMember, List,
-    MemberView, Removal, ServiceAccountView, SessionView, SignIn, SignUp,
+    AcceptInvitation, ChangeRole, ConfirmPassword, CreateServiceAccount, CreatedInvitationView, InvitationView,
+    InviteMember, List, MemberView, Removal, ServiceAccountView, SessionView, SignIn, SignUp,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{session_cookie, ApiJson, Caller, Context, SESSION_COOKIE};
@@ -107,6 +107,31 @@ pub async fn current_session(Caller(actor): Caller, headers: HeaderMap) -> Resul
         ));
     };
     Ok(Json(view(signed_in, keyward_engine::csrf_token(&secret))))
+}
+
+/// Type the password again (cookie sessions only): opens a 10-minute
+/// window in which the session may mint management credentials (issue or
+/// rotate a management token), which otherwise answer 403 `sudo_required`.
+/// Audited as `session.sudo_granted` or `session.sudo_failed`; failures
+/// are throttled like sign-ins.
+#[utoipa::path(post, path = "/v1/sessions/current/confirm-password", tag = "accounts", request_body = ConfirmPassword,
+    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 429, body = Problem)))]
+pub async fn confirm_password(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(body): ApiJson<ConfirmPassword>,
+) -> Result<StatusCode, ApiError> {
+    if actor.principal.signed_in().is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_session",
+            "No session",
+            "This call answers for a signed-in session; bearer tokens have none.",
+        ));
+    }
+    state.engine.confirm_password(&actor, &body.password).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Sign out: ends the session and clears the cookie.

@@ -28,6 +28,7 @@ pub async fn create_organization(
     let admin_token = CreatedToken {
         token: crate::dto::ShownOnce::new(&founded.admin.secret),
         view: TokenView::new(founded.admin.record, state.now_micros()),
+        inherited_from_parent: Vec::new(),
     };
     let body = FoundedOrganization {
         organization: founded.organization.into(),

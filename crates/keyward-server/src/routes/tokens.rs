@@ -9,7 +9,7 @@ use keyward_store::{TokenFilter, TokenOrder};
 
 use crate::dto::{
     AutoRotateRequest, BulkRevokeRequest, BulkRevokeResponse, CreateToken, CreatedToken, Page, RevokeToken,
-    RotateToken, RotatedToken, SetGrace, TokenClients, TokenQuery, TokenView, UpdateToken,
+    RevokedToken, RotateToken, RotatedToken, SetGrace, TokenClients, TokenQuery, TokenView, UpdateToken,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Caller, OptionalApiJson};
@@ -43,7 +43,12 @@ pub async fn create_token(
     let issued = state.engine.issue_token(&actor, input).await?;
     let headers = shown_once_headers(Some(&format!("/v1/tokens/{}", issued.record.id)));
     let view = TokenView::new(issued.record, state.now_micros());
-    Ok((StatusCode::CREATED, headers, Json(CreatedToken { token: crate::dto::ShownOnce::new(&issued.secret), view })))
+    let inherited_from_parent = issued.inherited_from_parent.iter().map(|field| (*field).to_owned()).collect();
+    Ok((
+        StatusCode::CREATED,
+        headers,
+        Json(CreatedToken { token: crate::dto::ShownOnce::new(&issued.secret), view, inherited_from_parent }),
+    ))
 }
 
 /// List tokens, newest first or in the order asked, with filters. Needs `keyward:tokens:read`.
@@ -140,20 +145,36 @@ pub async fn update_token(
 /// Revoke a token, effective immediately here and, with PostgreSQL, on
 /// every instance. Idempotent: revoking a revoked token succeeds and keeps
 /// the first revocation's time and reason. The body (`{"reason": ...}`) may
-/// be left out. Needs `keyward:tokens:write`.
+/// be left out. For a management token, `"with_descendants": true` also
+/// revokes every management token made under it, transitively (a leaked
+/// token takes what it planted with it), in one transaction with one
+/// `token.revoked` event each; customer tokens they made stay unless
+/// `"customer_tokens": true`. Needs `keyward:tokens:write`.
 #[utoipa::path(post, path = "/v1/tokens/{id}/revoke", tag = "tokens", params(("id" = String, Path)),
     request_body(content = Option<RevokeToken>),
     security(("bearer" = ["keyward:tokens:write"])),
-    responses((status = 200, body = TokenView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = RevokedToken), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn revoke_token(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Path(id): Path<String>,
     OptionalApiJson(body): OptionalApiJson<RevokeToken>,
-) -> Result<Json<TokenView>, ApiError> {
+) -> Result<Json<RevokedToken>, ApiError> {
     let reason = revoked_reason(body.reason.as_deref())?.unwrap_or(RevokedReason::UserAction);
+    let now = state.now_micros();
+    if body.with_descendants {
+        let revoked = state.engine.revoke_token_with_descendants(&actor, &id, reason, body.customer_tokens).await?;
+        let descendants = revoked.descendants.into_iter().map(|record| TokenView::new(record, now)).collect();
+        return Ok(Json(RevokedToken {
+            view: TokenView::new(revoked.token, now),
+            descendants_revoked: Some(descendants),
+        }));
+    }
+    if body.customer_tokens {
+        return Err(ApiError::invalid_field("customer_tokens", "Only meaningful with `with_descendants: true`."));
+    }
     let record = state.engine.revoke_token(&actor, &id, reason).await?;
-    Ok(Json(TokenView::new(record, state.now_micros())))
+    Ok(Json(RevokedToken { view: TokenView::new(record, now), descendants_revoked: None }))
 }
 
 /// Disable a token: it answers `DISABLED` at once (here and, with

@@ -780,6 +780,15 @@ pub async fn create(
                     errors.scopes = Some(format!("You cannot grant scopes you do not hold: {}.", scopes.join(", ")))
                 }
                 EngineError::PolicyViolation { .. } => errors.form = Some(error.to_string()),
+                // This form offers customer keyspaces only; a management
+                // keyspace posted to it is held to the same rule as the API.
+                EngineError::SudoRequired { .. } => {
+                    errors.keyspace_id = Some(
+                        "Minting a management token needs your password typed within the last 10 minutes; \
+                         sign in again, then retry."
+                            .into(),
+                    )
+                }
                 other => return failed(other),
             }
             return new_page(&state, &page, input, errors).await;
@@ -830,6 +839,8 @@ struct DetailPage {
     revoke_error: Option<String>,
     violations: Vec<String>,
     may_rotate: bool,
+    /// The management token that made it, if one did.
+    parent_token_id: Option<String>,
     rotated_from: Option<String>,
     replaced_by: Option<String>,
     grace_ends: Option<When>,
@@ -993,6 +1004,7 @@ async fn detail_page(
         revoke_error,
         violations,
         may_rotate: may_write && active && record.replaced_by.is_none(),
+        parent_token_id: record.parent_token_id.clone(),
         rotated_from: record.rotated_from.clone(),
         replaced_by: record.replaced_by.clone(),
         grace_ends: if in_grace { record.expires_at.map(|at| When::of(at, now)) } else { None },

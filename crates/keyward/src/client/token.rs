@@ -22,6 +22,7 @@ const DETAIL_KEYS: &[&str] = &[
     "metadata",
     "created_at",
     "created_by",
+    "parent_token_id",
     "expires_at",
     "revoked_at",
     "revoked_reason",
@@ -165,13 +166,18 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
-        TokenCommand::Revoke { client, id, reason } => {
+        TokenCommand::Revoke { client, id, reason, with_descendants, customer_tokens } => {
             let api = Api::new(&client)?;
-            let body = match reason {
-                Some(reason) => json!({"reason": reason}),
-                None => json!({}),
-            };
-            let token = api.post(&format!("/v1/tokens/{}/revoke", path_segment(&id)?), body).await?;
+            let mut body = serde_json::Map::new();
+            if let Some(reason) = reason {
+                body.insert("reason".into(), json!(reason));
+            }
+            if with_descendants {
+                body.insert("with_descendants".into(), json!(true));
+                body.insert("customer_tokens".into(), json!(customer_tokens));
+            }
+            let path = format!("/v1/tokens/{}/revoke", path_segment(&id)?);
+            let token = api.post(&path, serde_json::Value::Object(body)).await?;
             if api.json {
                 print_json(&token);
             } else {
@@ -182,6 +188,17 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
                     text(&token["revoked_at"]),
                     text(&token["revoked_reason"])
                 ));
+                if let Some(descendants) = token["descendants_revoked"].as_array() {
+                    print_line(&format!("With it, {} descendant token(s):", descendants.len()));
+                    for descendant in descendants {
+                        print_line(&format!(
+                            "  {} ({}), made by {}",
+                            text(&descendant["id"]),
+                            text(&descendant["name"]),
+                            text(&descendant["parent_token_id"])
+                        ));
+                    }
+                }
             }
             Ok(())
         }

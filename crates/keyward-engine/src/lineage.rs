@@ -1,0 +1,307 @@
+//! What a management token may plant, and how to pull it all out again.
+//!
+//! A management token minted by another token is bounded by it: it expires
+//! no later than its parent and is usable only from networks its parent is
+//! usable from (its scopes were already within the parent's). A request
+//! that names a wider bound is refused with the bound named; a request that
+//! leaves expiry or networks open inherits the parent's, and says so. So a
+//! leaked short-lived CI token cannot become a permanent backdoor, and
+//! revoking it "with descendants" takes every management token made under
+//! it, transitively, in one transaction.
+//!
+//! Minting a management credential from a signed-in session needs the
+//! password typed within the last [`SUDO_WINDOW`] (sign-in counts), like
+//! GitHub's sudo mode: a session cookie lifted from a browser cannot mint
+//! a bearer token that outlives the session.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use keyward_core::id::{self, IdKind};
+use keyward_core::ip::{self, IpNet};
+use keyward_core::model::{actions, RevokedReason, TokenRecord};
+use keyward_core::scope::management;
+use keyward_core::validate::InvalidField;
+use serde_json::json;
+
+use crate::actor::{Actor, Principal};
+use crate::engine::{refuse_reserved_reason, Engine};
+use crate::EngineError;
+
+/// How long after typing their password a signed-in user may mint
+/// management credentials.
+pub const SUDO_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// The request fields a child took from its parent because the request
+/// left them open.
+pub const INHERITED_EXPIRY: &str = "expires_at";
+/// See [`INHERITED_EXPIRY`].
+pub const INHERITED_NETWORKS: &str = "allowed_ips";
+
+/// A management token and the management tokens made under it, revoked.
+#[derive(Debug, Clone)]
+pub struct LineageRevoked {
+    /// The token named, as it is now.
+    pub token: TokenRecord,
+    /// Its descendants revoked by this call.
+    pub descendants: Vec<TokenRecord>,
+}
+
+/// Where an expiry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExpirySource {
+    /// The request named it; it must lie within the bound.
+    Requested,
+    /// A default (the policy's, the keyspace's, the replaced token's
+    /// lifetime, or none): the bound caps it.
+    Defaulted,
+}
+
+/// The bound a minting token puts on a management token it makes.
+pub(crate) struct ParentBound<'a> {
+    parent: &'a TokenRecord,
+}
+
+impl<'a> ParentBound<'a> {
+    /// The bound on management tokens `actor` mints: `None` unless a
+    /// management token acts (a person or Keyward itself is bounded by
+    /// other means).
+    pub(crate) fn of(actor: &'a Actor) -> Option<Self> {
+        actor.minting_token().map(|parent| Self { parent })
+    }
+
+    /// `expires_at` within the parent's expiry; the second value says
+    /// whether the parent's expiry was taken.
+    pub(crate) fn expiry(
+        &self,
+        expires_at: Option<DateTime<Utc>>,
+        source: ExpirySource,
+    ) -> Result<(Option<DateTime<Utc>>, bool), EngineError> {
+        let Some(limit) = self.parent.expires_at else {
+            return Ok((expires_at, false));
+        };
+        match (expires_at, source) {
+            (Some(at), _) if at <= limit => Ok((Some(at), false)),
+            (Some(at), ExpirySource::Requested) => Err(EngineError::ExceedsParentBounds {
+                field: "expires_at",
+                detail: format!(
+                    "expires_at {} must not be later than the creating token's expiry {}; ask for an earlier one \
+                     or leave it out to inherit it.",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                    limit.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                ),
+            }),
+            (_, _) => Ok((Some(limit), true)),
+        }
+    }
+
+    /// `requested` networks within the parent's; an empty request takes
+    /// the parent's (when `inherit`; else it means "anywhere" and is
+    /// refused under a restricted parent). The second value says whether
+    /// the parent's were taken.
+    pub(crate) fn networks(&self, requested: Vec<IpNet>, inherit: bool) -> Result<(Vec<IpNet>, bool), EngineError> {
+        let parent = &self.parent.allowed_ips;
+        if parent.is_empty() {
+            return Ok((requested, false));
+        }
+        if requested.is_empty() && inherit {
+            return Ok((parent.clone(), true));
+        }
+        if ip::within(&requested, parent) {
+            return Ok((requested, false));
+        }
+        let allowed = parent.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let detail = match ip::outside(&requested, parent) {
+            Some(network) => format!(
+                "allowed_ips entry {network} is outside the creating token's allowed networks ({allowed}); \
+                 every network must lie within one of them."
+            ),
+            None => format!(
+                "an empty allowed_ips list means anywhere, but the token making this change may be used only \
+                 from {allowed}; name networks within those."
+            ),
+        };
+        Err(EngineError::ExceedsParentBounds { field: "allowed_ips", detail })
+    }
+}
+
+impl Engine {
+    /// Fails unless a signed-in actor typed their password within
+    /// [`SUDO_WINDOW`]; tokens and Keyward itself pass.
+    pub(crate) fn require_recent_password(&self, actor: &Actor) -> Result<(), EngineError> {
+        let Some(user) = actor.principal.signed_in() else {
+            return Ok(());
+        };
+        let window = chrono::Duration::from_std(SUDO_WINDOW).unwrap_or(chrono::Duration::minutes(10));
+        if self.now() < user.password_confirmed_at + window {
+            Ok(())
+        } else {
+            Err(EngineError::SudoRequired { window_seconds: SUDO_WINDOW.as_secs() })
+        }
+    }
+
+    /// Checks the signed-in actor's password again and, when it matches,
+    /// opens the [`SUDO_WINDOW`] for their session: the returned actor is
+    /// the same session with the window open. Both outcomes are audited
+    /// (`session.sudo_granted`, `session.sudo_failed`); failures count
+    /// toward the same throttle as sign-ins.
+    pub async fn confirm_password(&self, actor: &Actor, password: &str) -> Result<Actor, EngineError> {
+        let Some(user) = actor.principal.signed_in() else {
+            return Err(InvalidField::new("password", "only a signed-in session confirms a password").into());
+        };
+        let now_micros = self.clock.now_micros();
+        let source_ip = actor.context.source_ip;
+        if let Err(retry_after_seconds) = self.throttle.check(&user.email, source_ip, now_micros) {
+            return Err(EngineError::Throttled { retry_after_seconds });
+        }
+        let stored = self.store.get_user(&user.user_id).await?;
+        if !self.password_matches(stored.as_ref().map(|u| u.password_hash.as_str()), password).await? {
+            self.throttle.record_failure(&user.email, source_ip, now_micros);
+            let event = self.event(
+                actor,
+                actions::SESSION_SUDO_FAILED,
+                "session",
+                &user.session_id,
+                json!({"reason": "wrong_password"}),
+            )?;
+            self.store.append_audit_event(&event).await?;
+            return Err(EngineError::InvalidCredentials);
+        }
+        self.throttle.record_success(&user.email, source_ip, now_micros);
+        let now = self.now();
+        let event = self.event(
+            actor,
+            actions::SESSION_SUDO_GRANTED,
+            "session",
+            &user.session_id,
+            json!({"window_seconds": SUDO_WINDOW.as_secs(),
+                   "until": now + chrono::Duration::from_std(SUDO_WINDOW).unwrap_or_default()}),
+        )?;
+        if !self.store.confirm_session_password(actor.org_id(), &user.session_id, now, &event).await? {
+            // Signed out meanwhile.
+            return Err(EngineError::NotFound("session"));
+        }
+        let mut confirmed = user.clone();
+        confirmed.password_confirmed_at = now;
+        Ok(Actor { principal: Principal::user(confirmed), context: actor.context.clone() })
+    }
+
+    /// Revokes management token `id` and every management token made under
+    /// it, transitively (whatever their state: a token revoked earlier
+    /// still passes its descendants on), in one transaction, each with its
+    /// own `token.revoked` event. Customer tokens they made stay unless
+    /// `customer_tokens`: a pipeline's deploy keys need not die with the
+    /// pipeline's token. Every revoked token stops verifying at once.
+    pub async fn revoke_token_with_descendants(
+        &self,
+        actor: &Actor,
+        id: &str,
+        reason: RevokedReason,
+        customer_tokens: bool,
+    ) -> Result<LineageRevoked, EngineError> {
+        actor.require(management::TOKENS_WRITE)?;
+        refuse_reserved_reason(reason)?;
+        if !id::looks_like(IdKind::Token, id) {
+            return Err(EngineError::NotFound("token"));
+        }
+        let token = self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        actor.require_manages_tokens_of(&token.owner)?;
+        if !token.management {
+            return Err(InvalidField::new(
+                "with_descendants",
+                "only management tokens have descendants (customer tokens mint nothing); revoke it without",
+            )
+            .into());
+        }
+        let event = self.event(
+            actor,
+            actions::TOKEN_REVOKED,
+            "token",
+            id,
+            json!({"reason": reason.as_str(), "with_descendants": true, "customer_tokens": customer_tokens}),
+        )?;
+        let each = |token: &TokenRecord| -> Result<keyward_core::model::AuditEvent, keyward_store::StoreError> {
+            self.event(
+                actor,
+                actions::TOKEN_REVOKED,
+                "token",
+                &token.id,
+                json!({"reason": reason.as_str(), "revoked_with": id, "parent_token_id": token.parent_token_id}),
+            )
+            .map_err(|error| keyward_store::StoreError::Backend(Box::new(error)))
+        };
+        let now = self.now();
+        let revoked = self
+            .store
+            .revoke_with_descendants(actor.org_id(), id, now, reason, customer_tokens, &event, &each)
+            .await?
+            .ok_or(EngineError::NotFound("token"))?;
+        self.cache.invalidate(&revoked.root.token.digest);
+        for descendant in &revoked.descendants {
+            self.cache.invalidate(&descendant.digest);
+        }
+        Ok(LineageRevoked {
+            token: revoked.root.token.record,
+            descendants: revoked.descendants.into_iter().map(|stored| stored.record).collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyward_core::clock::micros_to_datetime;
+
+    fn parent(expires_at: Option<i64>, networks: &[&str]) -> TokenRecord {
+        let mut record = crate::actor::system_record();
+        record.expires_at = expires_at.map(micros_to_datetime);
+        record.allowed_ips = ip::parse_list(networks).unwrap_or_default();
+        record
+    }
+
+    #[test]
+    fn an_expiry_is_refused_past_the_parents_and_a_default_is_capped() {
+        let record = parent(Some(1_000), &[]);
+        let bound = ParentBound { parent: &record };
+        let early = Some(micros_to_datetime(999));
+        let late = Some(micros_to_datetime(1_001));
+        assert_eq!(bound.expiry(early, ExpirySource::Requested).ok(), Some((early, false)));
+        assert_eq!(
+            bound.expiry(Some(micros_to_datetime(1_000)), ExpirySource::Requested).ok(),
+            Some((Some(micros_to_datetime(1_000)), false)),
+            "exactly the parent's expiry is within"
+        );
+        assert!(matches!(
+            bound.expiry(late, ExpirySource::Requested),
+            Err(EngineError::ExceedsParentBounds { field: "expires_at", .. })
+        ));
+        assert_eq!(bound.expiry(late, ExpirySource::Defaulted).ok(), Some((Some(micros_to_datetime(1_000)), true)));
+        assert_eq!(bound.expiry(None, ExpirySource::Defaulted).ok(), Some((Some(micros_to_datetime(1_000)), true)));
+        let unbounded = parent(None, &[]);
+        let free = ParentBound { parent: &unbounded };
+        assert_eq!(free.expiry(None, ExpirySource::Defaulted).ok(), Some((None, false)));
+        assert_eq!(free.expiry(late, ExpirySource::Requested).ok(), Some((late, false)));
+    }
+
+    #[test]
+    fn networks_are_inherited_or_must_lie_within_the_parents() {
+        let record = parent(None, &["127.0.0.1/32", "10.0.0.0/8"]);
+        let bound = ParentBound { parent: &record };
+        let list = |entries: &[&str]| ip::parse_list(entries).unwrap_or_default();
+        assert_eq!(bound.networks(Vec::new(), true).ok(), Some((record.allowed_ips.clone(), true)));
+        assert!(matches!(
+            bound.networks(Vec::new(), false),
+            Err(EngineError::ExceedsParentBounds { field: "allowed_ips", .. })
+        ));
+        assert_eq!(bound.networks(list(&["10.2.0.0/16"]), true).ok(), Some((list(&["10.2.0.0/16"]), false)));
+        match bound.networks(list(&["10.2.0.0/16", "0.0.0.0/0"]), true) {
+            Err(EngineError::ExceedsParentBounds { detail, .. }) => {
+                assert!(detail.contains("0.0.0.0/0") && detail.contains("127.0.0.1/32"), "{detail}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let open = parent(None, &[]);
+        let free = ParentBound { parent: &open };
+        assert_eq!(free.networks(Vec::new(), true).ok(), Some((Vec::new(), false)));
+    }
+}

@@ -1,0 +1,250 @@
+//! A management token cannot plant a stronger one: what it mints in the
+//! management keyspace expires no later than it and is usable only from
+//! its networks; what it planted can be revoked with it; and a signed-in
+//! person mints management credentials only shortly after typing their
+//! password. On every available store, with a manual clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::net::IpAddr;
+
+use chrono::Duration;
+use keyward_core::model::{actions, RevokedReason};
+use keyward_core::role::Role;
+use keyward_core::scope::management;
+use keyward_engine::{
+    Actor, EngineError, Issued, NewToken, RequestContext, RotationRequest, TokenChanges, VerifyCode, VerifyOptions,
+    INHERITED_EXPIRY, INHERITED_NETWORKS, SUDO_WINDOW,
+};
+use keyward_store::PageRequest;
+use support::{harnesses, Harness};
+
+const LOOPBACK: [u8; 4] = [127, 0, 0, 1];
+
+async fn management_keyspace(h: &Harness) -> String {
+    let keyspaces = h.engine.list_keyspaces(&h.admin, &PageRequest::new(Some(100), None)).await.unwrap();
+    keyspaces.items.into_iter().find(|k| k.management).unwrap().id
+}
+
+fn management_token(keyspace_id: &str, name: &str) -> NewToken {
+    NewToken {
+        keyspace_id: keyspace_id.into(),
+        name: name.into(),
+        scopes: vec![management::TOKENS_READ.into(), management::TOKENS_WRITE.into()],
+        ..NewToken::default()
+    }
+}
+
+/// The actor a token's bearer is, presenting it from 127.0.0.1.
+async fn acting(h: &Harness, issued: &Issued) -> Actor {
+    let address = IpAddr::from(LOOPBACK);
+    let principal = h.engine.authenticate(issued.secret.expose(), Some(address)).await.unwrap().unwrap();
+    Actor { principal, context: RequestContext { request_id: None, source_ip: Some(address) } }
+}
+
+async fn code_from_loopback(h: &Harness, secret: &str) -> VerifyCode {
+    let options = VerifyOptions { client_ip: Some(IpAddr::from(LOOPBACK)), ..VerifyOptions::default() };
+    h.engine.verify_with(secret, &options, |verdict| verdict.code).await.unwrap()
+}
+
+fn exceeds(result: Result<impl std::fmt::Debug, EngineError>) -> (&'static str, String) {
+    match result {
+        Err(EngineError::ExceedsParentBounds { field, detail }) => (field, detail),
+        other => panic!("expected exceeds_parent_bounds, got {other:?}"),
+    }
+}
+
+/// The CI token of the report: an hour long, loopback only.
+async fn ci_token(h: &Harness, keyspace: &str) -> Issued {
+    let input = NewToken {
+        expires_in: Some(3600),
+        allowed_ips: vec!["127.0.0.1/32".into()],
+        ..management_token(keyspace, "ci")
+    };
+    h.engine.issue_token(&h.admin, input).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_short_lived_loopback_token_cannot_mint_an_unbounded_management_token() {
+    for h in harnesses().await {
+        let keyspace = management_keyspace(&h).await;
+        let ci = ci_token(&h, &keyspace).await;
+        let parent = acting(&h, &ci).await;
+        let parent_expiry = ci.record.expires_at.unwrap();
+
+        // Asking for more than the parent has is refused, naming the bound.
+        let forever = NewToken { expires_in: Some(10 * 365 * 86_400), ..management_token(&keyspace, "backdoor") };
+        let (field, detail) = exceeds(h.engine.issue_token(&parent, forever).await);
+        assert_eq!(field, "expires_at", "{}", h.name);
+        assert!(detail.contains(&parent_expiry.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)), "{detail}");
+        let anywhere = NewToken { allowed_ips: vec!["0.0.0.0/0".into()], ..management_token(&keyspace, "backdoor") };
+        let (field, detail) = exceeds(h.engine.issue_token(&parent, anywhere).await);
+        assert_eq!(field, "allowed_ips");
+        assert!(detail.contains("0.0.0.0/0") && detail.contains("127.0.0.1/32"), "{detail}");
+        let one_second_late = NewToken {
+            expires_at: Some(parent_expiry + Duration::seconds(1)),
+            ..management_token(&keyspace, "backdoor")
+        };
+        assert_eq!(exceeds(h.engine.issue_token(&parent, one_second_late).await).0, "expires_at");
+
+        // Leaving them open inherits them, and the answer says so.
+        let child = h.engine.issue_token(&parent, management_token(&keyspace, "ci child")).await.unwrap();
+        assert_eq!(child.inherited_from_parent, vec![INHERITED_EXPIRY, INHERITED_NETWORKS]);
+        assert_eq!(child.record.expires_at, Some(parent_expiry));
+        assert_eq!(child.record.allowed_ips, ci.record.allowed_ips);
+        assert_eq!(child.record.parent_token_id.as_deref(), Some(ci.record.id.as_str()));
+        assert_eq!(child.record.created_by, ci.record.id);
+
+        // Narrower is fine and inherits nothing.
+        let narrow = NewToken {
+            expires_in: Some(60),
+            allowed_ips: vec!["127.0.0.1".into()],
+            ..management_token(&keyspace, "narrow")
+        };
+        let narrow = h.engine.issue_token(&parent, narrow).await.unwrap();
+        assert!(narrow.inherited_from_parent.is_empty());
+        assert_eq!(narrow.record.expires_at, Some(h.engine.clock().now() + Duration::seconds(60)));
+
+        // Customer tokens are the keyspace's business, not bounded by it.
+        let customer = NewToken {
+            keyspace_id: h.keyspace_id.clone(),
+            name: "deploy key".into(),
+            scopes: vec!["invoices:read".into()],
+            ..NewToken::default()
+        };
+        let customer = h.engine.issue_token(&parent, customer).await.unwrap();
+        assert_eq!(customer.record.expires_at, None);
+        assert!(customer.record.allowed_ips.is_empty());
+        assert_eq!(customer.record.parent_token_id.as_deref(), Some(ci.record.id.as_str()));
+
+        // Nor can a child be widened later by the token.
+        for widened in [vec![], vec!["10.0.0.1".to_owned()]] {
+            let changes = TokenChanges { allowed_ips: Some(widened), ..TokenChanges::default() };
+            assert_eq!(exceeds(h.engine.update_token(&parent, &child.record.id, changes).await).0, "allowed_ips");
+        }
+        let changes = TokenChanges { allowed_ips: Some(vec!["127.0.0.1/32".into()]), ..TokenChanges::default() };
+        h.engine.update_token(&parent, &child.record.id, changes).await.unwrap();
+        // A person (the admin token here has no bounds) may still widen it.
+        let changes = TokenChanges { allowed_ips: Some(vec![]), ..TokenChanges::default() };
+        assert!(h.engine.update_token(&h.admin, &child.record.id, changes).await.unwrap().allowed_ips.is_empty());
+
+        // Rotating itself does not extend it either: the successor ends
+        // when the parent did, however long its lifetime was.
+        h.at(h.engine.clock().now() + Duration::seconds(1800));
+        let longer = RotationRequest { grace_period_seconds: 0, expires_in: Some(7200) };
+        assert_eq!(exceeds(h.engine.rotate_token(&parent, &ci.record.id, longer).await).0, "expires_at");
+        let rotation = RotationRequest { grace_period_seconds: 60, expires_in: None };
+        let rotated = h.engine.rotate_token(&parent, &ci.record.id, rotation).await.unwrap();
+        assert_eq!(rotated.issued.record.expires_at, Some(parent_expiry), "{}", h.name);
+        assert_eq!(rotated.issued.inherited_from_parent, vec![INHERITED_EXPIRY]);
+        assert_eq!(rotated.issued.record.parent_token_id.as_deref(), Some(ci.record.id.as_str()));
+        h.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn revoking_with_descendants_takes_planted_management_tokens_at_once_and_keeps_customer_ones() {
+    for h in harnesses().await {
+        let keyspace = management_keyspace(&h).await;
+        let ci = ci_token(&h, &keyspace).await;
+        let child = h.engine.issue_token(&acting(&h, &ci).await, management_token(&keyspace, "child")).await.unwrap();
+        let child_actor = acting(&h, &child).await;
+        let grandchild = h.engine.issue_token(&child_actor, management_token(&keyspace, "grandchild")).await.unwrap();
+        let customer = NewToken {
+            keyspace_id: h.keyspace_id.clone(),
+            name: "deploy key".into(),
+            scopes: vec!["invoices:read".into()],
+            ..NewToken::default()
+        };
+        let deploy_key = h.engine.issue_token(&child_actor, customer).await.unwrap();
+        let unrelated = h.engine.issue_token(&h.admin, management_token(&keyspace, "unrelated")).await.unwrap();
+        // Every one of them is cached as valid before the revocation.
+        for token in [&ci, &child, &grandchild, &deploy_key, &unrelated] {
+            assert_eq!(code_from_loopback(&h, token.secret.expose()).await, VerifyCode::Valid, "{}", token.record.name);
+        }
+
+        // A customer token has nothing to take with it.
+        let refused =
+            h.engine.revoke_token_with_descendants(&h.admin, &deploy_key.record.id, RevokedReason::Leaked, true);
+        assert!(matches!(refused.await, Err(EngineError::Invalid(field)) if field.field == "with_descendants"));
+
+        h.at(h.engine.clock().now() + Duration::seconds(1));
+        let revoked = h
+            .engine
+            .revoke_token_with_descendants(&h.admin, &ci.record.id, RevokedReason::Leaked, false)
+            .await
+            .unwrap();
+        assert_eq!(revoked.token.revoked_reason, Some(RevokedReason::Leaked));
+        let mut taken: Vec<&str> = revoked.descendants.iter().map(|token| token.name.as_str()).collect();
+        taken.sort_unstable();
+        assert_eq!(taken, vec!["child", "grandchild"], "{}", h.name);
+        for gone in [&ci, &child, &grandchild] {
+            assert_eq!(code_from_loopback(&h, gone.secret.expose()).await, VerifyCode::Revoked, "{}", gone.record.name);
+            assert!(h.engine.authenticate(gone.secret.expose(), Some(IpAddr::from(LOOPBACK))).await.unwrap().is_none());
+        }
+        assert_eq!(code_from_loopback(&h, deploy_key.secret.expose()).await, VerifyCode::Valid, "customer tokens stay");
+        assert_eq!(code_from_loopback(&h, unrelated.secret.expose()).await, VerifyCode::Valid);
+        assert_eq!(h.actions_on(&grandchild.record.id).await, vec![actions::TOKEN_REVOKED, actions::TOKEN_CREATED]);
+
+        // Asked for, the customer tokens the lineage made go too.
+        let again =
+            h.engine.revoke_token_with_descendants(&h.admin, &ci.record.id, RevokedReason::Leaked, true).await.unwrap();
+        assert_eq!(
+            again.descendants.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            vec![deploy_key.record.id.as_str()]
+        );
+        assert_eq!(code_from_loopback(&h, deploy_key.secret.expose()).await, VerifyCode::Revoked);
+        assert_eq!(code_from_loopback(&h, unrelated.secret.expose()).await, VerifyCode::Valid);
+        h.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_session_mints_management_tokens_only_shortly_after_typing_its_password() {
+    for h in harnesses().await {
+        let keyspace = management_keyspace(&h).await;
+        let invited = h.engine.invite(&h.admin, "ada@example.com", Role::Admin, None).await.unwrap();
+        let context = RequestContext { request_id: None, source_ip: Some(IpAddr::from([192, 0, 2, 1])) };
+        let session = h.engine.accept_invitation(invited.secret.expose(), "correct horse battery staple", &context);
+        let session = session.await.unwrap();
+        let signed_in = |h: &Harness| {
+            let secret = session.secret.expose().to_owned();
+            let engine = h.engine.clone();
+            let context = context.clone();
+            async move { Actor { principal: engine.authenticate_session(&secret).await.unwrap().unwrap(), context } }
+        };
+
+        // Just signed in: the password was typed moments ago.
+        let fresh = signed_in(&h).await;
+        h.engine.issue_token(&fresh, management_token(&keyspace, "laptop cli")).await.unwrap();
+
+        // Past the window, management credentials need the password again;
+        // customer tokens do not.
+        h.at(h.engine.clock().now() + Duration::from_std(SUDO_WINDOW).unwrap());
+        let stale = signed_in(&h).await;
+        let refused = h.engine.issue_token(&stale, management_token(&keyspace, "laptop cli 2")).await;
+        assert!(matches!(refused, Err(EngineError::SudoRequired { window_seconds: 600 })), "{refused:?}");
+        let customer = NewToken {
+            keyspace_id: h.keyspace_id.clone(),
+            name: "deploy key".into(),
+            scopes: vec!["invoices:read".into()],
+            ..NewToken::default()
+        };
+        h.engine.issue_token(&stale, customer).await.unwrap();
+
+        assert!(matches!(h.engine.confirm_password(&stale, "wrong").await, Err(EngineError::InvalidCredentials)));
+        h.at(h.engine.clock().now() + Duration::seconds(1));
+        let confirmed = h.engine.confirm_password(&stale, "correct horse battery staple").await.unwrap();
+        h.engine.issue_token(&confirmed, management_token(&keyspace, "laptop cli 2")).await.unwrap();
+        // The window is the session's: the next request sees it open.
+        let next = signed_in(&h).await;
+        let minted = h.engine.issue_token(&next, management_token(&keyspace, "laptop cli 3")).await.unwrap();
+        assert_eq!(minted.record.parent_token_id, None, "a person's mint has no parent token");
+
+        let session_id = next.principal.signed_in().unwrap().session_id.clone();
+        let logged: Vec<String> = h.actions_on(&session_id).await;
+        assert_eq!(logged, vec![actions::SESSION_SUDO_GRANTED, actions::SESSION_SUDO_FAILED], "{}", h.name);
+        h.cleanup().await;
+    }
+}
