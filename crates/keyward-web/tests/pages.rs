@@ -744,6 +744,8 @@ async fn public_url_is_used_in_links_and_decides_where_forms_may_come_from() {
         .await
         .unwrap();
     assert_eq!(accepted.status(), StatusCode::OK, "the public origin's own form goes through");
+}
+
 #[tokio::test]
 async fn a_session_mints_a_management_token_only_shortly_after_typing_its_password() {
     let clock = Arc::new(keyward_core::ManualClock::new(chrono::Utc::now()));
