@@ -124,6 +124,15 @@ impl Principal {
         }
     }
 
+    /// The management token's record, when it is one (not a session): what
+    /// `GET /v1/whoami` describes (a record holds no secret).
+    pub fn token_record(&self) -> Option<&TokenRecord> {
+        match &self.kind {
+            Kind::Token { token, .. } => Some(token),
+            Kind::User(_) => None,
+        }
+    }
+
     /// The signed-in user, for a session.
     pub fn signed_in(&self) -> Option<&SignedIn> {
         match &self.kind {
