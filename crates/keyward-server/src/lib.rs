@@ -92,6 +92,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::accounts::change_role, routes::accounts::remove_member))
         .routes(routes!(routes::accounts::create_service_account, routes::accounts::list_service_accounts))
         .routes(routes!(routes::accounts::remove_service_account))
+        .routes(routes!(routes::whoami::whoami))
         .routes(routes!(routes::organizations::create_organization, routes::organizations::list_organizations))
         .routes(routes!(routes::organizations::get_organization))
         .routes(routes!(routes::policy::get_token_policy, routes::policy::set_token_policy))

@@ -53,6 +53,18 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Show the audit log.
     Audit(AuditArgs),
+    /// Check a management token against a server and store both for later commands (file mode 0600).
+    Login(LoginArgs),
+    /// Forget the stored login (the token itself stays valid: revoke it to end it).
+    Logout,
+    /// Show who the management token acts as: its name, organization, role, scopes and expiry.
+    Whoami(WhoamiArgs),
+    /// Exit 0 when the server is ready (`/readyz`), or alive with --live: for health checks.
+    Ready(ReadyArgs),
+    /// Print a shell completion script: `keyward completions bash > /etc/bash_completion.d/keyward`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a directory.
+    Man(ManArgs),
 }
 
 /// Where the server keeps its data. Settings also come from the config file and `KEYWARD_*` variables.
@@ -90,13 +102,17 @@ pub struct BackupArgs {
     pub to: PathBuf,
 }
 
-/// How client verbs reach the server.
+/// The address client verbs use when neither a flag, KEYWARD_ADDR nor a stored login names one.
+pub const DEFAULT_ADDR: &str = "http://127.0.0.1:8420";
+
+/// How client verbs reach the server. Flags win over the environment, which
+/// wins over the login stored by `keyward login`.
 #[derive(Debug, Args, Clone)]
 pub struct ClientArgs {
-    /// Server address
-    #[arg(long, env = "KEYWARD_ADDR", default_value = "http://127.0.0.1:8420", global = true)]
-    pub addr: String,
-    /// Management token (prefer KEYWARD_TOKEN_FILE or the environment over this flag)
+    /// Server address (default: the stored login's, else http://127.0.0.1:8420)
+    #[arg(long, env = "KEYWARD_ADDR", value_name = "URL", global = true)]
+    pub addr: Option<String>,
+    /// Management token (prefer KEYWARD_TOKEN_FILE, the environment or `keyward login` over this flag)
     #[arg(long, env = "KEYWARD_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
     /// File holding the management token
@@ -105,6 +121,54 @@ pub struct ClientArgs {
     /// Print JSON instead of tables
     #[arg(long, global = true)]
     pub json: bool,
+    /// Print only this field of the JSON output, strings bare (like `jq -r`): `id`,
+    /// `organization.name`, `data.0.id`. Implies --json
+    #[arg(long, value_name = "PATH", global = true, value_parser = parse_field_path)]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Server address (default http://127.0.0.1:8420)
+    #[arg(long, env = "KEYWARD_ADDR", value_name = "URL")]
+    pub addr: Option<String>,
+    /// Read the management token from this file; otherwise it is read from
+    /// standard input, or asked for without echo on a terminal
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReadyArgs {
+    /// Server address (default: the stored login's, else http://127.0.0.1:8420)
+    #[arg(long, env = "KEYWARD_ADDR", value_name = "URL")]
+    pub addr: Option<String>,
+    /// Only check that the process answers (`/healthz`), not that its store works
+    #[arg(long)]
+    pub live: bool,
+    /// Give up after this long: 5s, 1m
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write keyward.1 and one page per command (keyward-token-create.1, …) into this directory
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -620,6 +684,15 @@ pub fn parse_catalog_entry(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// A `--field` path: names or list indexes joined by dots, none empty.
+pub fn parse_field_path(text: &str) -> Result<String, String> {
+    if !text.is_empty() && text.split('.').all(|step| !step.is_empty()) {
+        Ok(text.to_owned())
+    } else {
+        Err("expected a field name or a dotted path, e.g. id, organization.name or data.0.id".to_owned())
+    }
+}
+
 pub fn parse_duration(text: &str) -> Result<i64, String> {
     keyward_core::validate::duration_seconds(text)
 }
@@ -674,6 +747,14 @@ mod tests {
         assert!(parse_duration("5w").is_err());
         assert!(parse_duration("d").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn field_paths_have_no_empty_steps() {
+        assert_eq!(parse_field_path("data.0.id"), Ok("data.0.id".to_owned()));
+        for bad in ["", ".", "a..b", ".id", "id."] {
+            assert!(parse_field_path(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! `keyward`: the server and its command-line client in one binary.
 //!
-//! `serve`, `init`, `migrate` and `backup` work on the configured store directly; the
-//! other verbs talk to a running server over HTTP (`KEYWARD_ADDR`,
-//! `KEYWARD_TOKEN`). Every failure prints one line on stderr and exits with a
+//! `serve`, `init`, `migrate` and `backup` work on the configured store directly;
+//! `completions` and `man` print what they generate; the other verbs talk to a
+//! running server over HTTP (`KEYWARD_ADDR` and `KEYWARD_TOKEN`, or the login
+//! `keyward login` stored). Every failure prints one line on stderr and exits with a
 //! documented code (see `keyward --help`).
 
 mod backup;
 mod cli;
 mod client;
 mod config;
+mod credentials;
 mod datadir;
 mod error;
+mod generate;
 mod notice;
 mod server;
 
@@ -58,6 +61,8 @@ async fn run(command: Command) -> Result<(), CliError> {
         Command::Init(args) => server::init(&store_config(&args)?).await,
         Command::Migrate(args) => server::migrate(&store_config(&args)?).await,
         Command::Backup(args) => backup::run(&store_config(&args.store)?, &args.to).await,
+        Command::Completions(args) => generate::completions(args.shell),
+        Command::Man(args) => generate::man(args.dir.as_deref()),
         client_command => client::run(client_command).await,
     }
 }

@@ -11,6 +11,7 @@ pub mod sample;
 pub mod tokens;
 pub mod verify;
 pub mod webhooks;
+pub mod whoami;
 
 use axum::http::{header, HeaderMap, HeaderValue};
 use keyward_store::{Cursor, PageRequest};

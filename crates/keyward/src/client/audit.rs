@@ -1,6 +1,6 @@
 //! `keyward audit`
 
-use super::output::{page_items, print_json, print_objects};
+use super::output::{page_items, print_objects};
 use super::{query, Api};
 use crate::cli::AuditArgs;
 use crate::error::CliError;
@@ -21,7 +21,7 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
         )
         .await?;
     if api.json {
-        print_json(&page);
+        api.print_json(&page)?;
         return Ok(());
     }
     print_objects(

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use serde_json::{json, Value};
 
-use super::output::{page_items, print_fields, print_json, print_line, print_objects, text};
+use super::output::{page_items, print_fields, print_line, print_objects, text};
 use super::token::path_segment;
 use super::{query, Api};
 use crate::cli::KeyspaceCommand;
@@ -52,7 +52,7 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
             body["disable_after_inactive_days"] = disable_after_inactive.map_or(Value::Null, Value::from);
             let keyspace = api.post("/v1/keyspaces", body).await?;
             if api.json {
-                print_json(&keyspace);
+                api.print_json(&keyspace)?;
             } else if !std::io::stdout().is_terminal() {
                 // Piped: the id alone, so `KS=$(keyward keyspace create …)` just works.
                 print_line(&text(&keyspace["id"]));
@@ -67,7 +67,7 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
                 .get("/v1/keyspaces", &query(&[("limit", limit.map(|l| l.to_string())), ("cursor", cursor)]))
                 .await?;
             if api.json {
-                print_json(&page);
+                api.print_json(&page)?;
                 return Ok(());
             }
             print_objects(
@@ -91,7 +91,7 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
             let path = format!("/v1/keyspaces/{}/scope-catalog", path_segment(&id)?);
             let keyspace = api.put(&path, json!({"scope_catalog": catalog})).await?;
             if api.json {
-                print_json(&keyspace);
+                api.print_json(&keyspace)?;
             } else {
                 print_fields(&keyspace, KEYS);
             }
@@ -104,7 +104,7 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
                 json!({"rotation_period_days": rotate_every, "disable_after_inactive_days": disable_after_inactive});
             let keyspace = api.put(&path, body).await?;
             if api.json {
-                print_json(&keyspace);
+                api.print_json(&keyspace)?;
             } else {
                 print_fields(&keyspace, KEYS);
             }
@@ -114,7 +114,7 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
             let api = Api::new(&client)?;
             let keyspace = api.get(&format!("/v1/keyspaces/{}", path_segment(&id)?), &[]).await?;
             if api.json {
-                print_json(&keyspace);
+                api.print_json(&keyspace)?;
             } else {
                 print_fields(&keyspace, KEYS);
             }

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use serde_json::{json, Value};
 
-use super::output::{print_fields, print_json, print_line, print_objects, text};
+use super::output::{print_fields, print_line, print_objects, text};
 use super::token::path_segment;
 use super::Api;
 use crate::cli::{MemberCommand, ServiceAccountCommand};
@@ -15,16 +15,16 @@ fn list(value: &Value) -> &[Value] {
     value["data"].as_array().map(Vec::as_slice).unwrap_or_default()
 }
 
-fn print_revoked(api: &Api, removal: &Value, what: &str) {
+fn print_revoked(api: &Api, removal: &Value, what: &str) -> Result<(), CliError> {
     if api.json {
-        print_json(removal);
-        return;
+        return api.print_json(removal);
     }
     let revoked: Vec<String> = list(&json!({"data": removal["revoked_tokens"]})).iter().map(text).collect();
     match revoked.len() {
         0 => print_line(&format!("Removed {what}; it owned no active tokens.")),
         n => print_line(&format!("Removed {what}; revoked {n} token(s) it owned: {}", revoked.join(", "))),
     }
+    Ok(())
 }
 
 pub async fn run(command: MemberCommand) -> Result<(), CliError> {
@@ -33,7 +33,7 @@ pub async fn run(command: MemberCommand) -> Result<(), CliError> {
             let api = Api::new(&client)?;
             let members = api.get("/v1/members", &[]).await?;
             if api.json {
-                print_json(&members);
+                api.print_json(&members)?;
             } else {
                 print_objects(
                     list(&members),
@@ -51,7 +51,7 @@ pub async fn run(command: MemberCommand) -> Result<(), CliError> {
             let invitation = api.post("/v1/invitations", body).await?;
             let secret = text(&invitation["token"]);
             if api.json {
-                print_json(&invitation);
+                api.print_json(&invitation)?;
             } else if std::io::stdout().is_terminal() {
                 print_fields(&invitation, &["id", "email", "role", "expires_at"]);
                 print_line(&format!("\nInvitation secret:\n\n{secret}\n"));
@@ -69,7 +69,7 @@ pub async fn run(command: MemberCommand) -> Result<(), CliError> {
             let api = Api::new(&client)?;
             let invitations = api.get("/v1/invitations", &[]).await?;
             if api.json {
-                print_json(&invitations);
+                api.print_json(&invitations)?;
             } else {
                 print_objects(
                     list(&invitations),
@@ -90,7 +90,7 @@ pub async fn run(command: MemberCommand) -> Result<(), CliError> {
             let api = Api::new(&client)?;
             let member = api.patch(&format!("/v1/members/{}", path_segment(&user_id)?), json!({"role": role})).await?;
             if api.json {
-                print_json(&member);
+                api.print_json(&member)?;
             } else {
                 print_fields(&member, &["user_id", "email", "role", "joined_at"]);
             }
@@ -99,7 +99,7 @@ pub async fn run(command: MemberCommand) -> Result<(), CliError> {
         MemberCommand::Remove { client, user_id } => {
             let api = Api::new(&client)?;
             let removal = api.delete(&format!("/v1/members/{}", path_segment(&user_id)?)).await?;
-            print_revoked(&api, &removal, &format!("member {user_id}"));
+            print_revoked(&api, &removal, &format!("member {user_id}"))?;
             Ok(())
         }
     }
@@ -111,7 +111,7 @@ pub async fn run_service_accounts(command: ServiceAccountCommand) -> Result<(), 
             let api = Api::new(&client)?;
             let account = api.post("/v1/service-accounts", json!({"name": name})).await?;
             if api.json {
-                print_json(&account);
+                api.print_json(&account)?;
             } else if !std::io::stdout().is_terminal() {
                 print_line(&text(&account["id"]));
             } else {
@@ -123,7 +123,7 @@ pub async fn run_service_accounts(command: ServiceAccountCommand) -> Result<(), 
             let api = Api::new(&client)?;
             let accounts = api.get("/v1/service-accounts", &[]).await?;
             if api.json {
-                print_json(&accounts);
+                api.print_json(&accounts)?;
             } else {
                 print_objects(list(&accounts), &[("ID", "id"), ("NAME", "name"), ("CREATED", "created_at")]);
             }
@@ -132,7 +132,7 @@ pub async fn run_service_accounts(command: ServiceAccountCommand) -> Result<(), 
         ServiceAccountCommand::Remove { client, id } => {
             let api = Api::new(&client)?;
             let removal = api.delete(&format!("/v1/service-accounts/{}", path_segment(&id)?)).await?;
-            print_revoked(&api, &removal, &format!("service account {id}"));
+            print_revoked(&api, &removal, &format!("service account {id}"))?;
             Ok(())
         }
     }

@@ -3,10 +3,12 @@
 
 mod audit;
 mod keyspace;
+mod login;
 mod member;
 mod org;
 mod output;
 mod policy;
+mod ready;
 mod token;
 mod verify;
 mod webhook;
@@ -14,7 +16,8 @@ mod webhook;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::cli::{ClientArgs, Command};
+use crate::cli::{ClientArgs, Command, DEFAULT_ADDR};
+use crate::credentials;
 use crate::error::CliError;
 
 /// Runs a client verb.
@@ -29,9 +32,16 @@ pub async fn run(command: Command) -> Result<(), CliError> {
         Command::Webhook(command) => webhook::run(command).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Audit(args) => audit::run(args).await,
-        Command::Serve(_) | Command::Init(_) | Command::Migrate(_) | Command::Backup(_) => {
-            Err(CliError::Usage("not a client command".into()))
-        }
+        Command::Login(args) => login::login(args).await,
+        Command::Logout => login::logout(),
+        Command::Whoami(args) => login::whoami(args).await,
+        Command::Ready(args) => ready::run(args).await,
+        Command::Serve(_)
+        | Command::Init(_)
+        | Command::Migrate(_)
+        | Command::Backup(_)
+        | Command::Completions(_)
+        | Command::Man(_) => Err(CliError::Usage("not a client command".into())),
     }
 }
 
@@ -41,31 +51,134 @@ pub struct Api {
     base: String,
     token: String,
     pub json: bool,
+    field: Option<String>,
+}
+
+/// Where the address and token of a client verb came from.
+pub struct Resolved {
+    pub addr: String,
+    pub token: String,
+    /// The stored login's file, when the token came from it.
+    pub from_login: Option<std::path::PathBuf>,
+}
+
+/// A stored login and the file it was read from.
+pub type StoredLogin = (std::path::PathBuf, credentials::Credentials);
+
+/// The stored login and its file, if there is one. Without HOME or
+/// XDG_CONFIG_HOME (a service's environment) there is none.
+pub fn stored_login() -> Result<Option<StoredLogin>, CliError> {
+    let Ok(path) = credentials::path() else {
+        return Ok(None);
+    };
+    Ok(credentials::load(&path)?.map(|login| (path, login)))
+}
+
+/// The address of a verb that sends no token: `--addr` or `KEYWARD_ADDR`,
+/// else the stored login's, else the default.
+pub fn resolve_addr(given: Option<&str>) -> Result<String, CliError> {
+    let addr = match given {
+        Some(addr) => credentials::normalize_addr(addr),
+        None => match stored_login()? {
+            Some((_, login)) => login.addr,
+            None => DEFAULT_ADDR.to_owned(),
+        },
+    };
+    check_addr(&addr)?;
+    Ok(addr)
+}
+
+pub fn check_addr(addr: &str) -> Result<(), CliError> {
+    if addr.starts_with("http://") || addr.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!("--addr must start with http:// or https://, got {addr:?}")))
+    }
+}
+
+/// Address and token by precedence: flags, then the environment, then the
+/// stored login, which is used as a pair: its token goes only to its
+/// address (naming another server without a token is refused rather than
+/// handing it over), and a token given otherwise never goes to its address.
+pub fn resolve(args: &ClientArgs) -> Result<Resolved, CliError> {
+    resolve_from(args, stored_login)
+}
+
+/// [`resolve`], reading the stored login through `stored` only when needed.
+fn resolve_from(
+    args: &ClientArgs,
+    stored: impl FnOnce() -> Result<Option<StoredLogin>, CliError>,
+) -> Result<Resolved, CliError> {
+    let given = match (&args.token, &args.token_file) {
+        (Some(token), _) => Some(token.trim().to_owned()),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| CliError::Usage(format!("cannot read token file {}: {e}", path.display())))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    if let Some(token) = given {
+        // Never the stored login's address: this token may be for another server.
+        let addr = credentials::normalize_addr(args.addr.as_deref().unwrap_or(DEFAULT_ADDR));
+        check_addr(&addr)?;
+        return Ok(Resolved { addr, token, from_login: None });
+    }
+    let login = stored()?;
+    let addr = match (&args.addr, &login) {
+        (Some(addr), _) => credentials::normalize_addr(addr),
+        (None, Some((_, login))) => login.addr.clone(),
+        (None, None) => DEFAULT_ADDR.to_owned(),
+    };
+    check_addr(&addr)?;
+    match login {
+        Some((path, login)) if login.addr == addr => Ok(Resolved { addr, token: login.token, from_login: Some(path) }),
+        Some((_, login)) => Err(CliError::Usage(format!(
+            "no management token for {addr} (the stored login is for {}): set KEYWARD_TOKEN or KEYWARD_TOKEN_FILE, \
+             pass --token-file, or run `keyward login --addr {addr}`",
+            login.addr
+        ))),
+        None => Err(CliError::Usage(
+            "no management token: run `keyward login`, set KEYWARD_TOKEN or KEYWARD_TOKEN_FILE, or pass --token-file"
+                .into(),
+        )),
+    }
+}
+
+/// The HTTP client every verb uses.
+pub fn http_client() -> Result<reqwest::Client, CliError> {
+    http_client_with_timeout(None)
+}
+
+/// [`http_client`], giving up on each request after `timeout`.
+pub fn http_client_with_timeout(timeout: Option<std::time::Duration>) -> Result<reqwest::Client, CliError> {
+    let mut builder = reqwest::Client::builder().user_agent(concat!("keyward-cli/", env!("CARGO_PKG_VERSION")));
+    if let Some(timeout) = timeout {
+        builder = builder.timeout(timeout);
+    }
+    builder.build().map_err(|e| CliError::Usage(e.to_string()))
 }
 
 impl Api {
     pub fn new(args: &ClientArgs) -> Result<Self, CliError> {
-        let token = match (&args.token, &args.token_file) {
-            (Some(token), _) => token.trim().to_owned(),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map_err(|e| CliError::Usage(format!("cannot read token file {}: {e}", path.display())))?
-                .trim()
-                .to_owned(),
-            (None, None) => {
-                return Err(CliError::Usage(
-                    "no management token: set KEYWARD_TOKEN or KEYWARD_TOKEN_FILE, or pass --token-file".into(),
-                ))
-            }
-        };
-        let base = args.addr.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(CliError::Usage(format!("--addr must start with http:// or https://, got {base:?}")));
+        let Resolved { addr, token, .. } = resolve(args)?;
+        Self::with(addr, token, args)
+    }
+
+    /// A connection with an address and token already resolved.
+    pub fn with(base: String, token: String, args: &ClientArgs) -> Result<Self, CliError> {
+        let http = http_client()?;
+        Ok(Self { http, base, token, json: args.json || args.field.is_some(), field: args.field.clone() })
+    }
+
+    /// Prints what `--json` prints, or with `--field` that field alone.
+    pub fn print_json(&self, value: &Value) -> Result<(), CliError> {
+        match &self.field {
+            None => output::print_json(value),
+            Some(path) => output::print_line(&output::field(value, path)?),
         }
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("keyward-cli/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        Ok(Self { http, base, token, json: args.json })
+        Ok(())
     }
 
     /// Sends a request and returns the JSON body, or the problem as an error.
@@ -134,4 +247,67 @@ impl Api {
 /// Query pairs from optional values.
 pub fn query(pairs: &[(&'static str, Option<String>)]) -> Vec<(&'static str, String)> {
     pairs.iter().filter_map(|(name, value)| value.clone().map(|v| (*name, v))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::credentials::Credentials;
+
+    fn args(addr: Option<&str>, token: Option<&str>) -> ClientArgs {
+        ClientArgs {
+            addr: addr.map(Into::into),
+            token: token.map(Into::into),
+            token_file: None,
+            json: false,
+            field: None,
+        }
+    }
+
+    fn login() -> Result<Option<StoredLogin>, CliError> {
+        let credentials = Credentials { addr: "https://kw.example.com".into(), token: "kw_live_stored".into() };
+        Ok(Some((PathBuf::from("/home/a/.config/keyward/credentials.toml"), credentials)))
+    }
+
+    fn unread() -> Result<Option<StoredLogin>, CliError> {
+        panic!("the stored login must not be read when a token is given")
+    }
+
+    #[test]
+    fn the_stored_login_is_used_as_a_pair() {
+        let resolved = resolve_from(&args(None, None), login).unwrap();
+        assert_eq!((resolved.addr.as_str(), resolved.token.as_str()), ("https://kw.example.com", "kw_live_stored"));
+        assert!(resolved.from_login.is_some());
+        // Its own address, however spelled, still gets its token.
+        let resolved = resolve_from(&args(Some("https://kw.example.com/"), None), login).unwrap();
+        assert_eq!(resolved.token, "kw_live_stored");
+    }
+
+    #[test]
+    fn a_given_token_wins_and_never_goes_to_the_stored_address() {
+        let resolved = resolve_from(&args(None, Some("kw_live_given")), unread).unwrap();
+        assert_eq!((resolved.addr.as_str(), resolved.token.as_str()), (DEFAULT_ADDR, "kw_live_given"));
+        assert!(resolved.from_login.is_none());
+        let resolved = resolve_from(&args(Some("http://10.0.0.1:8420"), Some("kw_live_given")), unread).unwrap();
+        assert_eq!(resolved.addr, "http://10.0.0.1:8420");
+    }
+
+    #[test]
+    fn the_stored_token_is_not_sent_to_another_server() {
+        let error = resolve_from(&args(Some("http://other.example.com"), None), login).err().unwrap().to_string();
+        assert!(error.contains("no management token for http://other.example.com"), "{error}");
+        assert!(error.contains("the stored login is for https://kw.example.com"), "{error}");
+        assert!(!error.contains("kw_live_stored"), "{error}");
+    }
+
+    #[test]
+    fn without_any_token_the_error_says_how_to_get_one() {
+        let error = resolve_from(&args(None, None), || Ok(None)).err().unwrap().to_string();
+        assert!(error.starts_with("no management token: run `keyward login`"), "{error}");
+        assert!(matches!(resolve_from(&args(Some("ftp://x"), Some("t")), unread), Err(CliError::Usage(_))));
+    }
 }

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use serde_json::json;
 
-use super::output::{page_items, print_fields, print_json, print_line, print_objects, text};
+use super::output::{page_items, print_fields, print_line, print_objects, text};
 use super::token::path_segment;
 use super::{query, Api};
 use crate::cli::OrgCommand;
@@ -19,7 +19,7 @@ pub async fn run(command: OrgCommand) -> Result<(), CliError> {
             let founded = api.post("/v1/organizations", json!({"name": name})).await?;
             let secret = text(&founded["admin_token"]["token"]);
             if api.json {
-                print_json(&founded);
+                api.print_json(&founded)?;
             } else if std::io::stdout().is_terminal() {
                 print_fields(&founded["organization"], KEYS);
                 print_line(&format!(
@@ -39,7 +39,7 @@ pub async fn run(command: OrgCommand) -> Result<(), CliError> {
                 .get("/v1/organizations", &query(&[("limit", limit.map(|l| l.to_string())), ("cursor", cursor)]))
                 .await?;
             if api.json {
-                print_json(&page);
+                api.print_json(&page)?;
                 return Ok(());
             }
             print_objects(
@@ -55,7 +55,7 @@ pub async fn run(command: OrgCommand) -> Result<(), CliError> {
             let api = Api::new(&client)?;
             let organization = api.get(&format!("/v1/organizations/{}", path_segment(&id)?), &[]).await?;
             if api.json {
-                print_json(&organization);
+                api.print_json(&organization)?;
             } else {
                 print_fields(&organization, KEYS);
             }

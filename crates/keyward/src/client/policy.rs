@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::output::{page_items, print_fields, print_json, print_table, text};
+use super::output::{page_items, print_fields, print_table, text};
 use super::{query, Api};
 use crate::cli::PolicyCommand;
 use crate::error::CliError;
@@ -25,7 +25,7 @@ pub async fn run(command: PolicyCommand) -> Result<(), CliError> {
         PolicyCommand::Show { client } => {
             let api = Api::new(&client)?;
             let policy = api.get("/v1/token-policy", &[]).await?;
-            show(&api, &policy);
+            show(&api, &policy)?;
             Ok(())
         }
         PolicyCommand::Set {
@@ -60,7 +60,7 @@ pub async fn run(command: PolicyCommand) -> Result<(), CliError> {
                 "rotation_period_days": rotation_period,
             });
             let policy = api.put("/v1/token-policy", body).await?;
-            show(&api, &policy);
+            show(&api, &policy)?;
             Ok(())
         }
         PolicyCommand::Violations { client } => {
@@ -92,7 +92,7 @@ pub async fn run(command: PolicyCommand) -> Result<(), CliError> {
                 }
             }
             if api.json {
-                print_json(&Value::from(findings));
+                api.print_json(&Value::from(findings))?;
             } else {
                 print_table(&["ID", "NAME", "OWNER", "VIOLATIONS"], rows);
             }
@@ -101,10 +101,11 @@ pub async fn run(command: PolicyCommand) -> Result<(), CliError> {
     }
 }
 
-fn show(api: &Api, policy: &Value) {
+fn show(api: &Api, policy: &Value) -> Result<(), CliError> {
     if api.json {
-        print_json(policy);
+        api.print_json(policy)?;
     } else {
         print_fields(policy, KEYS);
     }
+    Ok(())
 }

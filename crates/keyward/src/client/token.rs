@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use serde_json::{json, Value};
 
-use super::output::{page_items, print_fields, print_json, print_line, print_objects, text};
+use super::output::{page_items, print_fields, print_line, print_objects, text};
 use super::{query, Api};
 use crate::cli::TokenCommand;
 use crate::error::CliError;
@@ -87,7 +87,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             let created = api.post("/v1/tokens", body).await?;
             let secret = created["token"].as_str().unwrap_or_default();
             if api.json {
-                print_json(&created);
+                api.print_json(&created)?;
             } else if std::io::stdout().is_terminal() {
                 print_fields(&created, &["id", "name", "keyspace_id", "scopes", "expires_at"]);
                 print_line(&format!("\n{secret}\n"));
@@ -125,7 +125,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
                 }
             }
             if api.json {
-                print_json(&json!({"data": rows, "next_cursor": next}));
+                api.print_json(&json!({"data": rows, "next_cursor": next}))?;
                 return Ok(());
             }
             // Flags a reader must not miss ride along with the state.
@@ -160,7 +160,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             let api = Api::new(&client)?;
             let token = api.get(&format!("/v1/tokens/{}", path_segment(&id)?), &[]).await?;
             if api.json {
-                print_json(&token);
+                api.print_json(&token)?;
             } else {
                 print_fields(&token, DETAIL_KEYS);
             }
@@ -179,7 +179,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             let path = format!("/v1/tokens/{}/revoke", path_segment(&id)?);
             let token = api.post(&path, serde_json::Value::Object(body)).await?;
             if api.json {
-                print_json(&token);
+                api.print_json(&token)?;
             } else {
                 print_line(&format!(
                     "Revoked {} ({}) at {} (reason: {}).",
@@ -213,7 +213,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             let api = Api::new(&client)?;
             api.delete(&format!("/v1/tokens/{}", path_segment(&id)?)).await?;
             if api.json {
-                print_json(&json!({"id": id, "deleted": true}));
+                api.print_json(&json!({"id": id, "deleted": true}))?;
             } else {
                 print_line(&format!("Deleted {id}; its audit trail stays (`keyward audit --target {id}`)."));
             }
@@ -236,7 +236,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             }
             let outcome = api.post("/v1/tokens/bulk-revoke", body).await?;
             if api.json {
-                print_json(&outcome);
+                api.print_json(&outcome)?;
             } else if dry_run {
                 let matched = text(&outcome["matched"]);
                 print_line(&format!(
@@ -271,7 +271,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
                 )
             };
             if api.json {
-                print_json(&rotated);
+                api.print_json(&rotated)?;
             } else if std::io::stdout().is_terminal() {
                 print_fields(&rotated, &["id", "name", "rotated_from", "scopes", "expires_at"]);
                 print_line(&format!("\n{secret}\n"));
@@ -287,7 +287,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             let path = format!("/v1/tokens/{}/grace", path_segment(&id)?);
             let token = api.post(&path, json!({"ends_in": ends_in})).await?;
             if api.json {
-                print_json(&token);
+                api.print_json(&token)?;
             } else if ends_in == 0 {
                 print_line(&format!("Grace period of {} ended; it no longer verifies.", text(&token["id"])));
             } else {
@@ -304,7 +304,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             let token =
                 api.patch(&format!("/v1/tokens/{}", path_segment(&id)?), json!({"auto_rotate": setting})).await?;
             if api.json {
-                print_json(&token);
+                api.print_json(&token)?;
             } else {
                 match token["auto_rotate"].as_object() {
                     Some(auto) => print_line(&format!(
@@ -324,7 +324,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             let api = Api::new(&client)?;
             let clients = api.get(&format!("/v1/tokens/{}/clients", path_segment(&id)?), &[]).await?;
             if api.json {
-                print_json(&clients);
+                api.print_json(&clients)?;
             } else {
                 print_objects(
                     page_items(&clients),
@@ -356,7 +356,7 @@ async fn switch(client: &crate::cli::ClientArgs, id: &str, verb: &str, done: &st
     let api = Api::new(client)?;
     let token = api.post(&format!("/v1/tokens/{}/{verb}", path_segment(id)?), json!({})).await?;
     if api.json {
-        print_json(&token);
+        api.print_json(&token)?;
     } else {
         print_line(&format!(
             "{done} {} ({}); it is now {}.",

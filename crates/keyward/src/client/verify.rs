@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Read};
 
 use serde_json::json;
 
-use super::output::{print_fields, print_json};
+use super::output::print_fields;
 use super::Api;
 use crate::cli::VerifyArgs;
 use crate::error::CliError;
@@ -37,7 +37,7 @@ pub async fn run(args: VerifyArgs) -> Result<(), CliError> {
     }
     let verdict = api.post("/v1/verify", body).await?;
     if api.json {
-        print_json(&verdict);
+        api.print_json(&verdict)?;
     } else {
         print_fields(
             &verdict,

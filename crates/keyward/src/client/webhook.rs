@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use serde_json::{json, Value};
 
-use super::output::{page_items, print_fields, print_json, print_line, print_objects};
+use super::output::{page_items, print_fields, print_line, print_objects};
 use super::token::path_segment;
 use super::{query, Api};
 use crate::cli::WebhookCommand;
@@ -21,7 +21,7 @@ pub async fn run(command: WebhookCommand) -> Result<(), CliError> {
             let created = api.post("/v1/webhooks", body).await?;
             let secret = created["secret"].as_str().unwrap_or_default();
             if api.json {
-                print_json(&created);
+                api.print_json(&created)?;
             } else if std::io::stdout().is_terminal() {
                 print_fields(&created, &["id", "url", "event_types"]);
                 print_line(&format!("\n{secret}\n"));
@@ -39,7 +39,7 @@ pub async fn run(command: WebhookCommand) -> Result<(), CliError> {
             let api = Api::new(&client)?;
             let listed = api.get("/v1/webhooks", &[]).await?;
             if api.json {
-                print_json(&listed);
+                api.print_json(&listed)?;
             } else {
                 print_objects(
                     page_items(&listed),
@@ -52,7 +52,7 @@ pub async fn run(command: WebhookCommand) -> Result<(), CliError> {
             let api = Api::new(&client)?;
             api.delete(&format!("/v1/webhooks/{}", path_segment(&id)?)).await?;
             if api.json {
-                print_json(&json!({"id": id, "deleted": true}));
+                api.print_json(&json!({"id": id, "deleted": true}))?;
             } else {
                 print_line(&format!("Removed webhook {id}."));
             }
@@ -67,7 +67,7 @@ pub async fn run(command: WebhookCommand) -> Result<(), CliError> {
             let rotated = api.post(&format!("/v1/webhooks/{}/rotate-secret", path_segment(&id)?), body).await?;
             let secret = rotated["secret"].as_str().unwrap_or_default();
             if api.json {
-                print_json(&rotated);
+                api.print_json(&rotated)?;
             } else if std::io::stdout().is_terminal() {
                 print_fields(&rotated, &["id", "url", "previous_secret_signs_until"]);
                 print_line(&format!("\n{secret}\n"));
@@ -85,7 +85,7 @@ pub async fn run(command: WebhookCommand) -> Result<(), CliError> {
             let path = format!("/v1/webhooks/{}/deliveries", path_segment(&id)?);
             let page = api.get(&path, &query(&[("limit", limit.map(|n| n.to_string()))])).await?;
             if api.json {
-                print_json(&page);
+                api.print_json(&page)?;
             } else {
                 let rows: Vec<Value> = page_items(&page)
                     .iter()
