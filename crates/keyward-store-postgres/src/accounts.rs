@@ -318,7 +318,13 @@ pub async fn accept_invitation(pool: &PgPool, acceptance: &Acceptance<'_>) -> Re
     Ok(true)
 }
 
-pub async fn create_session(pool: &PgPool, session: &Session, digest: &TokenDigest) -> Result<(), StoreError> {
+pub async fn create_session(
+    pool: &PgPool,
+    session: &Session,
+    digest: &TokenDigest,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
     sqlx::query(
         "INSERT INTO sessions (id, digest, user_id, org_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -328,10 +334,11 @@ pub async fn create_session(pool: &PgPool, session: &Session, digest: &TokenDige
     .bind(&session.org_id)
     .bind(session.created_at.timestamp_micros())
     .bind(session.expires_at.timestamp_micros())
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(backend)?;
-    Ok(())
+    insert_event(&mut tx, event).await?;
+    tx.commit().await.map_err(backend)
 }
 
 pub async fn find_session(pool: &PgPool, digest: &TokenDigest) -> Result<Option<Session>, StoreError> {
@@ -343,14 +350,78 @@ pub async fn find_session(pool: &PgPool, digest: &TokenDigest) -> Result<Option<
     Ok(row.map(decode::session))
 }
 
-pub async fn delete_session(pool: &PgPool, digest: &TokenDigest) -> Result<bool, StoreError> {
+pub async fn delete_session(
+    pool: &PgPool,
+    digest: &TokenDigest,
+    event: Option<&AuditEvent>,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
     let deleted = sqlx::query("DELETE FROM sessions WHERE digest = $1")
         .bind(&digest.as_bytes()[..])
-        .execute(pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?
-        .rows_affected();
-    Ok(deleted > 0)
+        .rows_affected()
+        > 0;
+    if deleted {
+        if let Some(event) = event {
+            insert_event(&mut tx, event).await?;
+        }
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(deleted)
+}
+
+pub async fn change_password(
+    pool: &PgPool,
+    user_id: &str,
+    password_hash: &str,
+    keep_session: Option<&str>,
+    events: &[AuditEvent],
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected()
+        == 1;
+    if !changed {
+        return Ok(false);
+    }
+    // Whoever held another session may be whoever learned the old password.
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+        .bind(user_id)
+        .bind(keep_session.unwrap_or(""))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    for event in events {
+        insert_event(&mut tx, event).await?;
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(true)
+}
+
+pub async fn exists_outside(pool: &PgPool, org: &str, id: &str) -> Result<bool, StoreError> {
+    let query = match id.split('_').next().unwrap_or_default() {
+        "tok" => "SELECT 1 FROM tokens WHERE id = $1 AND org_id <> $2",
+        "ks" => "SELECT 1 FROM keyspaces WHERE id = $1 AND org_id <> $2",
+        "whk" => "SELECT 1 FROM webhook_endpoints WHERE id = $1 AND org_id <> $2",
+        "inv" => "SELECT 1 FROM invitations WHERE id = $1 AND org_id <> $2",
+        "sa" => "SELECT 1 FROM service_accounts WHERE id = $1 AND org_id <> $2",
+        "org" => "SELECT 1 FROM organizations WHERE id = $1 AND id <> $2",
+        // A person is "elsewhere" when a member of another organization but not of this one.
+        "usr" => {
+            "SELECT 1 FROM memberships WHERE user_id = $1 AND org_id <> $2
+             AND NOT EXISTS (SELECT 1 FROM memberships AS here WHERE here.user_id = $1 AND here.org_id = $2)"
+        }
+        _ => return Ok(false),
+    };
+    let found: Option<(i32,)> = sqlx::query_as(query).bind(id).bind(org).fetch_optional(pool).await.map_err(backend)?;
+    Ok(found.is_some())
 }
 
 pub async fn create_service_account(

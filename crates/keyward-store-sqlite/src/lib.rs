@@ -1279,16 +1279,35 @@ impl Store for SqliteStore {
         accounts::accept_invitation(&self.writer, acceptance).await
     }
 
-    async fn create_session(&self, session: &Session, digest: &TokenDigest) -> Result<(), StoreError> {
-        accounts::create_session(&self.writer, session, digest).await
+    async fn create_session(
+        &self,
+        session: &Session,
+        digest: &TokenDigest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        accounts::create_session(&self.writer, session, digest, event).await
     }
 
     async fn find_session(&self, digest: &TokenDigest) -> Result<Option<Session>, StoreError> {
         accounts::find_session(&self.reader, digest).await
     }
 
-    async fn delete_session(&self, digest: &TokenDigest) -> Result<bool, StoreError> {
-        accounts::delete_session(&self.writer, digest).await
+    async fn delete_session(&self, digest: &TokenDigest, event: Option<&AuditEvent>) -> Result<bool, StoreError> {
+        accounts::delete_session(&self.writer, digest, event).await
+    }
+
+    async fn change_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        events: &[AuditEvent],
+    ) -> Result<bool, StoreError> {
+        accounts::change_password(&self.writer, user_id, password_hash, keep_session, events).await
+    }
+
+    async fn exists_outside(&self, org: &str, id: &str) -> Result<bool, StoreError> {
+        accounts::exists_outside(&self.reader, org, id).await
     }
 
     async fn create_service_account(&self, account: &ServiceAccount, event: &AuditEvent) -> Result<(), StoreError> {

@@ -944,15 +944,41 @@ pub trait Store: Send + Sync + 'static {
     /// when the user is a member already.
     async fn accept_invitation(&self, acceptance: &Acceptance<'_>) -> Result<bool, StoreError>;
 
-    /// Stores a session under the digest of its secret.
-    async fn create_session(&self, session: &Session, digest: &TokenDigest) -> Result<(), StoreError>;
+    /// Stores a session under the digest of its secret, with the event
+    /// that records its start.
+    async fn create_session(
+        &self,
+        session: &Session,
+        digest: &TokenDigest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
 
     /// The session whose secret has this digest (expired ones included:
     /// the caller judges time).
     async fn find_session(&self, digest: &TokenDigest) -> Result<Option<Session>, StoreError>;
 
-    /// Ends a session. Whether there was one.
-    async fn delete_session(&self, digest: &TokenDigest) -> Result<bool, StoreError>;
+    /// Ends a session. Whether there was one; `event` is logged in the same
+    /// transaction, and only when there was (so two racing sign-outs log one).
+    async fn delete_session(&self, digest: &TokenDigest, event: Option<&AuditEvent>) -> Result<bool, StoreError>;
+
+    /// Replaces a user's password hash and ends every session of theirs
+    /// except `keep_session` (the one that made the change), logging
+    /// `events` (one per organization that should know); one transaction.
+    /// `false` when there is no such user.
+    async fn change_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        events: &[AuditEvent],
+    ) -> Result<bool, StoreError>;
+
+    /// Whether `id` (a token, keyspace, webhook, invitation, service
+    /// account, user or organization id) names something that belongs to
+    /// an organization other than `org`: what tells a cross-tenant probe
+    /// from a mistyped id. The one lookup that crosses tenants; it answers
+    /// only yes or no, and only to the audit log.
+    async fn exists_outside(&self, org: &str, id: &str) -> Result<bool, StoreError>;
 
     /// Creates a service account in its `org_id`.
     async fn create_service_account(&self, account: &ServiceAccount, event: &AuditEvent) -> Result<(), StoreError>;

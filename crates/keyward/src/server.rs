@@ -178,6 +178,7 @@ fn engine(
         expiry_leeway: leeway,
         store_lookup_budget: Duration::from_millis(config.verify_store_budget_ms),
         store_lookup_concurrency: config.verify_store_concurrency,
+        token_spraying_threshold: config.token_spraying_threshold,
         ..EngineConfig::default()
     };
     Ok(Arc::new(Engine::new(store, Arc::new(SystemClock), Arc::new(OsRng), engine_config)))
