@@ -510,7 +510,10 @@ impl Engine {
             return Ok(None);
         };
         if self.now() >= session.expires_at {
-            self.expire_session(&TokenDigest::of(secret), &session).await?;
+            // The session is refused either way; failing to log its end must not fail the page.
+            if let Err(error) = self.expire_session(&TokenDigest::of(secret), &session).await {
+                tracing::warn!(%error, "an expired session could not be deleted and logged");
+            }
             return Ok(None);
         }
         let Some(member) = self.store.get_member(&session.org_id, &session.user_id).await? else {

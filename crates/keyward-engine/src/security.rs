@@ -17,7 +17,7 @@
 //! still counted, in an overflow bucket.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
@@ -69,7 +69,7 @@ fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
@@ -249,9 +249,7 @@ impl Default for SprayCounter {
 
 impl SprayCounter {
     fn shard(&self, caller: &str) -> &Mutex<SprayShard> {
-        let mut hasher = self.hasher.build_hasher();
-        caller.hash(&mut hasher);
-        let index = usize::try_from(hasher.finish() % SPRAY_SHARDS as u64).unwrap_or(0);
+        let index = usize::try_from(self.hasher.hash_one(caller) % SPRAY_SHARDS as u64).unwrap_or(0);
         &self.shards[index]
     }
 

@@ -121,3 +121,37 @@ async fn verifications_without_a_caller_are_not_counted_and_zero_turns_the_recor
         h.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_session_presented_after_its_end_is_logged_as_expired_once() {
+    let config = EngineConfig { open_signup: true, ..EngineConfig::default() };
+    for h in harnesses_with(config).await {
+        let context = keyward_engine::RequestContext {
+            source_ip: Some([198, 51, 100, 4].into()),
+            user_agent: Some("Browser/1".into()),
+            ..Default::default()
+        };
+        let session = h.engine.sign_up("ada@example.com", "correct horse battery", "Ada's", &context).await.unwrap();
+        let secret = session.secret.expose().to_owned();
+        let org = session.signed_in.org_id.clone();
+        assert!(h.engine.authenticate_session(&secret).await.unwrap().is_some());
+        h.clock.advance_secs(12 * 3600);
+        assert!(h.engine.authenticate_session(&secret).await.unwrap().is_none());
+        assert!(h.engine.authenticate_session(&secret).await.unwrap().is_none());
+        let actions_in = |action: &'static str| {
+            let filter = AuditFilter { action: Some(action.into()), ..AuditFilter::default() };
+            let store = h.engine.store();
+            let org = org.clone();
+            async move { store.list_audit(&org, &filter, &PageRequest::new(Some(50), None)).await.unwrap().items }
+        };
+        let expired = actions_in(actions::SESSION_EXPIRED).await;
+        assert_eq!(expired.len(), 1, "{}: logged once, the session is gone after", h.name);
+        assert_eq!(expired[0].details["session_id"], session.signed_in.session_id.as_str());
+        let started = actions_in(actions::SESSION_SIGNED_IN).await;
+        assert_eq!(started.len(), 1);
+        assert_eq!(started[0].details["method"], "sign_up");
+        assert_eq!(started[0].details["user_agent"], "Browser/1");
+        assert_eq!(started[0].source_ip.as_deref(), Some("198.51.100.4"));
+        h.cleanup().await;
+    }
+}
