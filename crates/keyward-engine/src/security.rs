@@ -479,9 +479,12 @@ impl Engine {
         Ok(())
     }
 
-    /// Audits a refused management call in the caller's organization: every
-    /// 403, and a 404 whose id belongs to another organization. Within the
-    /// per-minute budget; never fails the caller.
+    /// Audits a refused management call: a 403 in the caller's
+    /// organization; a 404 whose id belongs to another organization in
+    /// *that* organization (with the caller's organization named), never
+    /// in the caller's, whose log would otherwise tell an existing foreign
+    /// id from a missing one. Within the per-minute budget; never fails the
+    /// caller.
     pub async fn record_refusal(&self, actor: &Actor, call: &RefusedCall<'_>) {
         if let Err(error) = self.try_record_refusal(actor, call).await {
             tracing::warn!(%error, "a refused call could not be written to the audit log");
@@ -493,29 +496,29 @@ impl Engine {
         if org.is_empty() {
             return Ok(());
         }
-        let (action, code) = match call.refusal {
-            Refusal::Denied { code } => (actions::ACCESS_DENIED, code),
+        let (action, code, filed_in) = match call.refusal {
+            Refusal::Denied { code } => (actions::ACCESS_DENIED, code, vec![org.to_owned()]),
             Refusal::NotFound => {
                 let Some(target) = call.target else { return Ok(()) };
-                if !self.store.exists_outside(org, target).await? {
-                    return Ok(());
-                }
-                (actions::CROSS_TENANT_PROBE, "not_found")
+                (actions::CROSS_TENANT_PROBE, "not_found", self.store.organizations_holding(org, target).await?)
             }
         };
-        if !self.security_budget.admit(org, action, actor.principal.id(), self.clock.now_micros()) {
-            return Ok(());
-        }
         let target = call.target.unwrap_or("");
         let target_type = id_kind_name(target);
-        let event = self.event(
-            actor,
-            action,
-            target_type,
-            target,
-            json!({"method": call.method, "route": call.route, "code": code}),
-        )?;
-        self.store.append_audit_event(&event).await?;
+        let now = self.clock.now_micros();
+        for filed_in in filed_in {
+            if !self.security_budget.admit(&filed_in, action, actor.principal.id(), now) {
+                continue;
+            }
+            let details = json!({
+                "method": call.method,
+                "route": call.route,
+                "code": code,
+                "caller_organization_id": org,
+            });
+            let event = self.event_in(&filed_in, actor, action, target_type, target, details)?;
+            self.store.append_audit_event(&event).await?;
+        }
         Ok(())
     }
 

@@ -207,7 +207,8 @@ pub(crate) fn acceptable_request_id(value: &HeaderValue) -> bool {
 /// an id (the client's when acceptable, else a new one) and echoes it;
 /// traces at DEBUG; and logs what a failed response carries as its
 /// [`LoggedCause`], with the request id and the route pattern (never the
-/// raw URI: a query string could carry a secret).
+/// raw URI: a query string could carry a secret); and audits refused
+/// management calls ([`refusals`]), for the API and the screens alike.
 async fn edge(State(ids): State<RequestIds>, mut request: Request, next: Next) -> Response {
     let api = request.uri().path().starts_with("/v1/");
     if let Some(refusal) = refuse_tokens_in_urls(&request) {

@@ -323,15 +323,16 @@ pub async fn ids_of_other_tenants_are_told_from_missing_ones(store: &dyn Store) 
     let theirs = found(store, OTHER_ORG).await;
     let (token, digest) = token(&theirs, "theirs", "admin", at(1));
     store.create_token(&token, &digest, &created(&token), None).await.unwrap();
-    assert!(store.exists_outside(ORG, &token.id).await.unwrap());
-    assert!(!store.exists_outside(OTHER_ORG, &token.id).await.unwrap(), "its own organization's");
-    assert!(store.exists_outside(ORG, &theirs.id).await.unwrap());
-    assert!(!store.exists_outside(ORG, &mine.id).await.unwrap());
-    assert!(store.exists_outside(ORG, OTHER_ORG).await.unwrap());
-    assert!(!store.exists_outside(ORG, ORG).await.unwrap());
+    let holding = |org: &'static str, id: String| async move { store.organizations_holding(org, &id).await.unwrap() };
+    assert_eq!(holding(ORG, token.id.clone()).await, [OTHER_ORG]);
+    assert!(holding(OTHER_ORG, token.id.clone()).await.is_empty(), "its own organization's");
+    assert_eq!(holding(ORG, theirs.id.clone()).await, [OTHER_ORG]);
+    assert!(holding(ORG, mine.id.clone()).await.is_empty());
+    assert_eq!(holding(ORG, OTHER_ORG.into()).await, [OTHER_ORG]);
+    assert!(holding(ORG, ORG.into()).await.is_empty());
     let unknown = new_id(IdKind::Token, &OsRng).unwrap();
-    assert!(!store.exists_outside(ORG, &unknown).await.unwrap(), "a mistyped id is no probe");
-    assert!(!store.exists_outside(ORG, "not an id").await.unwrap());
+    assert!(holding(ORG, unknown).await.is_empty(), "a mistyped id is no probe");
+    assert!(holding(ORG, "not an id".into()).await.is_empty());
     let account = ServiceAccount {
         id: new_id(IdKind::ServiceAccount, &OsRng).unwrap(),
         org_id: OTHER_ORG.into(),
@@ -344,5 +345,5 @@ pub async fn ids_of_other_tenants_are_told_from_missing_ones(store: &dyn Store) 
         ..event(actions::SERVICE_ACCOUNT_CREATED, "service_account", &account.id, at(1))
     };
     store.create_service_account(&account, &made).await.unwrap();
-    assert!(store.exists_outside(ORG, &account.id).await.unwrap());
+    assert_eq!(holding(ORG, account.id.clone()).await, [OTHER_ORG]);
 }

@@ -1332,8 +1332,8 @@ impl Store for PostgresStore {
         accounts::change_password(&self.pool, user_id, password_hash, keep_session, events).await
     }
 
-    async fn exists_outside(&self, org: &str, id: &str) -> Result<bool, StoreError> {
-        accounts::exists_outside(&self.pool, org, id).await
+    async fn organizations_holding(&self, org: &str, id: &str) -> Result<Vec<String>, StoreError> {
+        accounts::organizations_holding(&self.pool, org, id).await
     }
 
     async fn create_service_account(&self, account: &ServiceAccount, event: &AuditEvent) -> Result<(), StoreError> {

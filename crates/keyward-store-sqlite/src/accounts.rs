@@ -388,23 +388,25 @@ pub async fn change_password(
     Ok(true)
 }
 
-pub async fn exists_outside(pool: &SqlitePool, org: &str, id: &str) -> Result<bool, StoreError> {
+pub async fn organizations_holding(pool: &SqlitePool, org: &str, id: &str) -> Result<Vec<String>, StoreError> {
     let query = match id.split('_').next().unwrap_or_default() {
-        "tok" => "SELECT 1 FROM tokens WHERE id = ?1 AND org_id <> ?2",
-        "ks" => "SELECT 1 FROM keyspaces WHERE id = ?1 AND org_id <> ?2",
-        "whk" => "SELECT 1 FROM webhook_endpoints WHERE id = ?1 AND org_id <> ?2",
-        "inv" => "SELECT 1 FROM invitations WHERE id = ?1 AND org_id <> ?2",
-        "sa" => "SELECT 1 FROM service_accounts WHERE id = ?1 AND org_id <> ?2",
-        "org" => "SELECT 1 FROM organizations WHERE id = ?1 AND id <> ?2",
-        // A person is "elsewhere" when a member of another organization but not of this one.
+        "tok" => "SELECT org_id FROM tokens WHERE id = ?1 AND org_id <> ?2",
+        "ks" => "SELECT org_id FROM keyspaces WHERE id = ?1 AND org_id <> ?2",
+        "whk" => "SELECT org_id FROM webhook_endpoints WHERE id = ?1 AND org_id <> ?2",
+        "inv" => "SELECT org_id FROM invitations WHERE id = ?1 AND org_id <> ?2",
+        "sa" => "SELECT org_id FROM service_accounts WHERE id = ?1 AND org_id <> ?2",
+        "org" => "SELECT id FROM organizations WHERE id = ?1 AND id <> ?2",
+        // A person is "elsewhere" when a member of another organization but not of
+        // this one; the oldest 20 memberships are enough to tell.
         "usr" => {
-            "SELECT 1 FROM memberships WHERE user_id = ?1 AND org_id <> ?2
-             AND NOT EXISTS (SELECT 1 FROM memberships AS here WHERE here.user_id = ?1 AND here.org_id = ?2)"
+            "SELECT org_id FROM memberships WHERE user_id = ?1 AND org_id <> ?2
+             AND NOT EXISTS (SELECT 1 FROM memberships AS here WHERE here.user_id = ?1 AND here.org_id = ?2)
+             ORDER BY joined_at LIMIT 20"
         }
-        _ => return Ok(false),
+        _ => return Ok(Vec::new()),
     };
-    let found: Option<(i32,)> = sqlx::query_as(query).bind(id).bind(org).fetch_optional(pool).await.map_err(backend)?;
-    Ok(found.is_some())
+    let rows: Vec<(String,)> = sqlx::query_as(query).bind(id).bind(org).fetch_all(pool).await.map_err(backend)?;
+    Ok(rows.into_iter().map(|(org,)| org).collect())
 }
 
 pub async fn create_service_account(

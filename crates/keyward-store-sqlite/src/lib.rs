@@ -1306,8 +1306,8 @@ impl Store for SqliteStore {
         accounts::change_password(&self.writer, user_id, password_hash, keep_session, events).await
     }
 
-    async fn exists_outside(&self, org: &str, id: &str) -> Result<bool, StoreError> {
-        accounts::exists_outside(&self.reader, org, id).await
+    async fn organizations_holding(&self, org: &str, id: &str) -> Result<Vec<String>, StoreError> {
+        accounts::organizations_holding(&self.reader, org, id).await
     }
 
     async fn create_service_account(&self, account: &ServiceAccount, event: &AuditEvent) -> Result<(), StoreError> {

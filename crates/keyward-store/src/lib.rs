@@ -973,12 +973,13 @@ pub trait Store: Send + Sync + 'static {
         events: &[AuditEvent],
     ) -> Result<bool, StoreError>;
 
-    /// Whether `id` (a token, keyspace, webhook, invitation, service
-    /// account, user or organization id) names something that belongs to
-    /// an organization other than `org`: what tells a cross-tenant probe
-    /// from a mistyped id. The one lookup that crosses tenants; it answers
-    /// only yes or no, and only to the audit log.
-    async fn exists_outside(&self, org: &str, id: &str) -> Result<bool, StoreError>;
+    /// The organizations other than `org` that hold `id` (a token,
+    /// keyspace, webhook, invitation, service account, user or organization
+    /// id; for a user, those they are a member of, none when they are a
+    /// member of `org` too): what tells a cross-tenant probe from a
+    /// mistyped id, and whom to tell. The one lookup that crosses tenants;
+    /// its answer goes only to the audit log of those organizations.
+    async fn organizations_holding(&self, org: &str, id: &str) -> Result<Vec<String>, StoreError>;
 
     /// Creates a service account in its `org_id`.
     async fn create_service_account(&self, account: &ServiceAccount, event: &AuditEvent) -> Result<(), StoreError>;

@@ -273,9 +273,10 @@ fn readable(event: &AuditEvent) -> Option<String> {
             format!("Refused {} {}{from}: {}", text("method"), text("route"), text("code").replace('_', " "))
         }
         actions::CROSS_TENANT_PROBE => format!(
-            "{} {}{from} named {} {} of another organization (answered: not found)",
+            "{} {}{from}, by organization {}, named this organization's {} {} (answered: not found)",
             text("method"),
             text("route"),
+            text("caller_organization_id"),
             event.target_type,
             event.target_id
         ),
@@ -314,11 +315,15 @@ mod readable_tests {
             readable(&failed).as_deref(),
             Some("Sign-in as ada@example.com failed from 203.0.113.9, with curl/8: invalid credentials")
         );
-        let probe = event("security.cross_tenant_probe", json!({"method": "GET", "route": "/v1/tokens/{id}"}));
+        let probe = event(
+            "security.cross_tenant_probe",
+            json!({"method": "GET", "route": "/v1/tokens/{id}", "caller_organization_id": "org_2"}),
+        );
         assert_eq!(
             readable(&probe).as_deref(),
             Some(
-                "GET /v1/tokens/{id} from 203.0.113.9 named token tok_1 of another organization (answered: not found)"
+                "GET /v1/tokens/{id} from 203.0.113.9, by organization org_2, named this organization's token tok_1 \
+                 (answered: not found)"
             )
         );
         let spray = event(
