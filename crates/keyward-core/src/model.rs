@@ -623,6 +623,29 @@ pub mod actions {
     pub const SESSION_SUDO_GRANTED: &str = "session.sudo_granted";
     /// A signed-in user's password confirmation failed.
     pub const SESSION_SUDO_FAILED: &str = "session.sudo_failed";
+    /// Someone signed in (or a session started at sign-up, setup or an
+    /// invitation's acceptance), with the address and user agent.
+    pub const SESSION_SIGNED_IN: &str = "session.signed_in";
+    /// A sign-in failed: a wrong password, an unknown account, a throttled
+    /// attempt. Never carries the password.
+    pub const SESSION_SIGN_IN_FAILED: &str = "session.sign_in_failed";
+    /// Someone signed out.
+    pub const SESSION_SIGNED_OUT: &str = "session.signed_out";
+    /// A session was presented after it ended; it is deleted then.
+    pub const SESSION_EXPIRED: &str = "session.expired";
+    /// A user changed their password (their other sessions were ended).
+    pub const PASSWORD_CHANGED: &str = "account.password_changed";
+    /// A management call was refused for lack of scope or role (403).
+    pub const ACCESS_DENIED: &str = "security.access_denied";
+    /// A management call named an object of another organization and got
+    /// 404 as if it did not exist: a probe across tenants.
+    pub const CROSS_TENANT_PROBE: &str = "security.cross_tenant_probe";
+    /// More security events of one kind and source than a minute's budget
+    /// allows: one summary counts the ones not written one by one.
+    pub const SECURITY_EVENTS_SUPPRESSED: &str = "security.events_suppressed";
+    /// Many unknown tokens were presented through one verifier, from one
+    /// source, within a minute (aggregated, one event per minute).
+    pub const TOKEN_SPRAYING: &str = "security.token_spraying";
 }
 
 /// The actor recorded for changes no token made (bootstrap).

@@ -37,8 +37,8 @@ const SECRET_RANDOM_LEN: usize = 32;
 /// Longest endpoint URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
 
-/// The lifecycle events sent to webhooks: every change to a token, and
-/// what the lifecycle scheduler notices.
+/// The lifecycle events sent to webhooks: every change to a token, what
+/// the lifecycle scheduler notices, and bursts of unknown tokens.
 pub const EVENT_TYPES: &[&str] = &[
     actions::TOKEN_CREATED,
     actions::TOKEN_UPDATED,
@@ -55,6 +55,7 @@ pub const EVENT_TYPES: &[&str] = &[
     actions::TOKEN_EXPIRED,
     actions::TOKEN_INACTIVITY_WARNING,
     actions::TOKEN_ROTATION_DUE,
+    actions::TOKEN_SPRAYING,
 ];
 
 /// Whether audit events with `action` are delivered to webhooks.

@@ -283,7 +283,13 @@ impl Engine {
         }
     }
 
-    async fn start_session(&self, user: &User, member: &Member) -> Result<NewSession, EngineError> {
+    async fn start_session(
+        &self,
+        user: &User,
+        member: &Member,
+        method: &str,
+        context: &RequestContext,
+    ) -> Result<NewSession, EngineError> {
         let now = self.now();
         let secret = random_secret(SESSION_PREFIX, self.rng.as_ref())?;
         let lifetime = chrono::Duration::from_std(self.config.session_lifetime).unwrap_or(chrono::Duration::hours(12));
@@ -295,7 +301,8 @@ impl Engine {
             expires_at: now + lifetime,
             password_confirmed_at: now,
         };
-        self.store.create_session(&session, &TokenDigest::of(secret.expose())).await?;
+        let event = self.session_started_event(&session, user, method, context)?;
+        self.store.create_session(&session, &TokenDigest::of(secret.expose()), &event).await?;
         let grant = RoleGrant { role: member.role, operator: self.is_operator_org(&member.org_id).await? };
         Ok(NewSession {
             csrf_token: csrf_token(secret.expose()),
@@ -391,7 +398,7 @@ impl Engine {
             }
             other => other.into(),
         })?;
-        self.start_session(&user, &member).await
+        self.start_session(&user, &member, "sign_up", context).await
     }
 
     /// Signs a user in to `organization` (their oldest membership when
@@ -404,33 +411,95 @@ impl Engine {
         organization: Option<&str>,
         context: &RequestContext,
     ) -> Result<NewSession, EngineError> {
-        let email = validate::email(email)?;
+        let email = match validate::email(email) {
+            Ok(email) => email,
+            Err(invalid) => {
+                // What was typed is not kept: it may be a password typed in the wrong field.
+                self.record_sign_in_failure(None, None, "malformed_email", context).await;
+                return Err(invalid.into());
+            }
+        };
         let now = self.clock.now_micros();
         if let Err(retry_after_seconds) = self.throttle.check(&email, context.source_ip, now) {
+            // No lookup: a throttled flood must stay cheap. Recorded for the installation only.
+            self.record_sign_in_failure(Some(&email), None, "throttled", context).await;
             return Err(EngineError::Throttled { retry_after_seconds });
         }
         let user = self.store.find_user_by_email(&email).await?;
         let matches = self.password_matches(user.as_ref().map(|u| u.password_hash.as_str()), password).await?;
-        let Some(user) = user.filter(|_| matches) else {
-            self.throttle.record_failure(&email, context.source_ip, now);
-            return Err(EngineError::InvalidCredentials);
+        let user = match user {
+            Some(user) if matches => user,
+            other => {
+                self.throttle.record_failure(&email, context.source_ip, now);
+                let reason = if other.is_some() { "wrong_password" } else { "unknown_account" };
+                self.record_sign_in_failure(Some(&email), other.as_ref(), reason, context).await;
+                return Err(EngineError::InvalidCredentials);
+            }
         };
         self.throttle.record_success(&email, context.source_ip, now);
         let memberships = self.store.memberships_of(&user.id).await?;
         let member = match organization {
             Some(org) => memberships.into_iter().find(|m| m.org_id == org),
             None => memberships.into_iter().next(),
-        }
-        .ok_or(EngineError::NoMembership)?;
-        self.start_session(&user, &member).await
+        };
+        let Some(member) = member else {
+            self.record_sign_in_failure(Some(&email), Some(&user), "no_membership", context).await;
+            return Err(EngineError::NoMembership);
+        };
+        self.start_session(&user, &member, "password", context).await
     }
 
-    /// Ends the session with this secret. Whether there was one.
-    pub async fn sign_out(&self, secret: &str) -> Result<bool, EngineError> {
+    /// Ends the session with this secret, logging `session.signed_out`.
+    /// Whether there was one.
+    pub async fn sign_out(&self, secret: &str, context: &RequestContext) -> Result<bool, EngineError> {
         if !looks_like_secret(SESSION_PREFIX, secret) {
             return Ok(false);
         }
-        Ok(self.store.delete_session(&TokenDigest::of(secret)).await?)
+        self.end_session(&TokenDigest::of(secret), context).await
+    }
+
+    /// Changes the signed-in user's password after checking the current
+    /// one (throttled like sign-in), and ends their other sessions: whoever
+    /// knew the old password may hold one. Logged as
+    /// `account.password_changed` in each of the user's organizations.
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        current: &str,
+        new: &str,
+        context: &RequestContext,
+    ) -> Result<(), EngineError> {
+        let Some(signed_in) = actor.principal.signed_in() else {
+            return Err(EngineError::Rejected {
+                code: "no_session",
+                detail: "Only a signed-in person has a password; tokens do not.".into(),
+            });
+        };
+        let user = self.store.get_user(&signed_in.user_id).await?.ok_or(EngineError::InvalidCredentials)?;
+        let now_micros = self.clock.now_micros();
+        if let Err(retry_after_seconds) = self.throttle.check(&user.email, context.source_ip, now_micros) {
+            return Err(EngineError::Throttled { retry_after_seconds });
+        }
+        if !self.password_matches(Some(&user.password_hash), current).await? {
+            self.throttle.record_failure(&user.email, context.source_ip, now_micros);
+            return Err(InvalidField::new("current_password", "This is not your current password.").into());
+        }
+        validate::new_password(new).map_err(|invalid| InvalidField::new("new_password", invalid.message))?;
+        let hash = self.hash_password(new).await?;
+        let mut events = Vec::new();
+        for member in self.store.memberships_of(&user.id).await? {
+            let details = json!({
+                "email": user.email,
+                "session_id": signed_in.session_id,
+                "user_agent": context.user_agent.as_deref().map(crate::security::sanitized),
+                "other_sessions_ended": true,
+            });
+            events.push(self.event_in(&member.org_id, actor, actions::PASSWORD_CHANGED, "user", &user.id, details)?);
+        }
+        if !self.store.change_password(&user.id, &hash, Some(&signed_in.session_id), &events).await? {
+            return Err(EngineError::InvalidCredentials);
+        }
+        Ok(())
     }
 
     /// The user behind a session secret, with their current role; `None`
@@ -443,6 +512,10 @@ impl Engine {
             return Ok(None);
         };
         if self.now() >= session.expires_at {
+            // The session is refused either way; failing to log its end must not fail the page.
+            if let Err(error) = self.expire_session(&TokenDigest::of(secret), &session).await {
+                tracing::warn!(%error, "an expired session could not be deleted and logged");
+            }
             return Ok(None);
         }
         let Some(member) = self.store.get_member(&session.org_id, &session.user_id).await? else {
@@ -566,6 +639,7 @@ impl Engine {
                 }
                 if !self.password_matches(Some(&user.password_hash), password).await? {
                     self.throttle.record_failure(&user.email, context.source_ip, now_micros);
+                    self.record_sign_in_failure(Some(&user.email), Some(&user), "wrong_password", context).await;
                     return Err(EngineError::InvalidCredentials);
                 }
                 (user, false)
@@ -617,7 +691,7 @@ impl Engine {
         if !accepted {
             return Err(EngineError::InvitationInvalid);
         }
-        self.start_session(&user, &member).await
+        self.start_session(&user, &member, "invitation", context).await
     }
 
     /// Members of the actor's organization.

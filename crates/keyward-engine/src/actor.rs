@@ -186,6 +186,9 @@ pub struct RequestContext {
     pub request_id: Option<String>,
     /// The client address.
     pub source_ip: Option<std::net::IpAddr>,
+    /// The client's user agent, where it is recorded (sessions starting and
+    /// ending); left out elsewhere so authenticating a call copies nothing.
+    pub user_agent: Option<String>,
 }
 
 /// A principal acting within a request.

@@ -66,6 +66,10 @@ pub struct EngineConfig {
     /// ranges. Literal addresses are checked here at registration; the
     /// dispatcher checks every delivery's resolved addresses.
     pub webhook_egress: keyward_core::egress::EgressPolicy,
+    /// Unknown tokens one verifying caller may be shown from one source in
+    /// a minute before that minute is audited as `security.token_spraying`
+    /// (and sent to webhooks). 0 turns the record off.
+    pub token_spraying_threshold: u64,
 }
 
 /// The largest expiry leeway an operator may configure: five minutes.
@@ -85,6 +89,7 @@ impl Default for EngineConfig {
             store_lookup_budget: Duration::from_secs(1),
             store_lookup_concurrency: 8,
             webhook_egress: keyward_core::egress::EgressPolicy::default(),
+            token_spraying_threshold: crate::security::DEFAULT_TOKEN_SPRAYING_THRESHOLD,
         }
     }
 }
@@ -204,11 +209,23 @@ pub struct VerifyOptions<'a> {
     /// The presenting client's user agent. Noted (with `client_ip`) only
     /// for rotated tokens, so their owner sees which clients still use them.
     pub user_agent: Option<&'a str>,
+    /// Who asked (the verifying management token or user), with `org_id`:
+    /// unknown tokens are counted per caller and `client_ip`, and a minute
+    /// with too many is audited as token spraying. Nothing is counted
+    /// without both.
+    pub caller: Option<&'a str>,
 }
 
 impl Default for VerifyOptions<'_> {
     fn default() -> Self {
-        Self { required_scopes: &NO_SCOPES, client_ip: None, keyspace_id: None, org_id: None, user_agent: None }
+        Self {
+            required_scopes: &NO_SCOPES,
+            client_ip: None,
+            keyspace_id: None,
+            org_id: None,
+            user_agent: None,
+            caller: None,
+        }
     }
 }
 
@@ -329,6 +346,8 @@ pub struct Engine {
     pub(crate) lookup_permits: Arc<tokio::sync::Semaphore>,
     pub(crate) operator_org: std::sync::OnceLock<String>,
     pub(crate) setup: crate::setup::SetupSlot,
+    pub(crate) sprays: crate::security::SprayCounter,
+    pub(crate) security_budget: crate::security::EventBudget,
 }
 
 impl Engine {
@@ -349,6 +368,8 @@ impl Engine {
             hash_permits: crate::accounts::hash_permits(),
             operator_org: std::sync::OnceLock::new(),
             setup: crate::setup::SetupSlot::default(),
+            sprays: crate::security::SprayCounter::default(),
+            security_budget: crate::security::EventBudget::default(),
         }
     }
 
@@ -938,15 +959,38 @@ impl Engine {
         inspect: impl Fn(Verdict<'_>) -> R,
     ) -> Result<R, EngineError> {
         if ParsedToken::parse(presented).is_err() {
+            self.note_unknown(options, self.clock.now_micros());
             return Ok(inspect(Verdict::bare(VerifyCode::Malformed)));
         }
         let digest = TokenDigest::of(presented);
         let now = self.clock.now_micros();
-        let found = self.lookup(digest, now, |slot| inspect(self.judge(&digest, slot, now, options))).await?;
+        let found = self
+            .lookup(digest, now, |slot| {
+                let verdict = self.judge(&digest, slot, now, options);
+                if verdict.code == VerifyCode::NotFound {
+                    self.note_unknown(options, now);
+                }
+                inspect(verdict)
+            })
+            .await?;
         Ok(match found {
             Some(result) => result,
-            None => inspect(Verdict::bare(VerifyCode::NotFound)),
+            None => {
+                self.note_unknown(options, now);
+                inspect(Verdict::bare(VerifyCode::NotFound))
+            }
         })
+    }
+
+    /// Counts a token the caller was shown that is not one of theirs (see
+    /// [`VerifyOptions::caller`]): in memory, never a store write.
+    #[cold]
+    fn note_unknown(&self, options: &VerifyOptions<'_>, now: i64) {
+        if let (Some(org), Some(caller)) = (options.org_id, options.caller) {
+            if self.config.token_spraying_threshold > 0 {
+                self.sprays.note(org, caller, options.client_ip.map(keyward_core::ip::canonical), now);
+            }
+        }
     }
 
     /// Runs `inspect` on the token stored under `digest`, from the cache
@@ -1348,15 +1392,18 @@ impl Engine {
     }
 
     /// Writes pending usage counts to the store, with what was noted about
-    /// rotated tokens (clients in grace, reuse after it). Answers how many
-    /// tokens' counts were written.
+    /// rotated tokens (clients in grace, reuse after it) and the security
+    /// counters of minutes that have ended (token spraying, events over
+    /// budget). Answers how many tokens' counts were written.
     pub async fn flush_usage(&self) -> Result<usize, EngineError> {
         let counted = crate::usage::flush(&self.cache, self.store.as_ref()).await;
         let watched = self.flush_grace_watch().await;
         let sampled = self.flush_verification_samples().await;
+        let security = self.flush_security().await;
         let counted = counted?;
         watched?;
         sampled?;
+        security?;
         Ok(counted)
     }
 

@@ -45,6 +45,7 @@ mod periodic;
 mod rotation;
 mod schedule;
 mod scope_index;
+mod security;
 mod setup;
 mod usage;
 mod webhooks;
@@ -65,6 +66,7 @@ pub use lineage::{LineageRevoked, INHERITED_EXPIRY, INHERITED_NETWORKS, SUDO_WIN
 pub use rotation::{Rotated, RotationRequest};
 pub use schedule::{LifecycleReport, RotationPeriods};
 pub use scope_index::RequiredScopes;
+pub use security::{Refusal, RefusedCall, ANONYMOUS_ACTOR, DEFAULT_TOKEN_SPRAYING_THRESHOLD, EVENTS_PER_MINUTE};
 pub use setup::{SetupCode, SETUP_CODE_SECONDS};
 pub use webhooks::{
     CreatedWebhook, NewWebhook, RotatedSecret, DEFAULT_SECRET_OVERLAP_SECONDS, MAX_SECRET_OVERLAP_SECONDS,

@@ -35,7 +35,11 @@ async fn harness() -> Harness {
     let principal = engine.authenticate(issued.secret.expose(), None).await.unwrap().expect("admin authenticates");
     let admin = Actor {
         principal,
-        context: RequestContext { request_id: Some("req-9".into()), source_ip: Some([192, 0, 2, 1].into()) },
+        context: RequestContext {
+            request_id: Some("req-9".into()),
+            source_ip: Some([192, 0, 2, 1].into()),
+            user_agent: None,
+        },
     };
     Harness { engine, clock, admin, admin_secret: issued.secret.expose().to_owned(), _dir: dir }
 }

@@ -17,7 +17,7 @@ use keyward_store::PageRequest;
 use support::{harnesses, Backing, Harness};
 
 fn context() -> RequestContext {
-    RequestContext { request_id: None, source_ip: None }
+    RequestContext::default()
 }
 
 /// A developer of the harness's organization and a management token they own.

@@ -924,6 +924,16 @@ pub struct SignIn {
     pub organization_id: Option<String>,
 }
 
+/// A password change: the current password, and the new one.
+// No Debug: it carries passwords.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    /// 12 to 1024 characters.
+    pub new_password: String,
+}
+
 /// A signed-in session. Its secret travels only in the
 /// `__Host-keyward_session` cookie (HttpOnly); send `csrf_token` as
 /// `X-CSRF-Token` with every request that changes something.

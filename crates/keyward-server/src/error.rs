@@ -409,9 +409,32 @@ impl From<EngineError> for ApiError {
     }
 }
 
+/// Marks a response that refused a management call for the caller's
+/// standing (403) or for an id it does not see (404): the edge audits
+/// these (see [`crate::refusals`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// The problem code answered.
+    pub code: &'static str,
+}
+
+impl Refused {
+    /// The marker for a response with `status` and problem `code`, when it
+    /// is a refusal worth auditing.
+    pub fn of(status: StatusCode, code: &'static str) -> Option<Self> {
+        let audited = match status {
+            StatusCode::FORBIDDEN => matches!(code, "insufficient_scope" | "scope_escalation" | "not_token_owner"),
+            StatusCode::NOT_FOUND => code == "not_found",
+            _ => false,
+        };
+        audited.then_some(Self { code })
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let details = *self.0;
+        let refused = Refused::of(details.status, details.code);
         let problem = Problem {
             problem_type: format!("urn:keyward:problem:{}", details.code),
             title: details.title,
@@ -439,6 +462,9 @@ impl IntoResponse for ApiError {
         }
         if let Some(cause) = details.cause {
             response.extensions_mut().insert(cause);
+        }
+        if let Some(refused) = refused {
+            response.extensions_mut().insert(refused);
         }
         response
     }

@@ -247,7 +247,14 @@ pub fn request_context(parts: &Parts, trusted_proxies: &[IpNet]) -> RequestConte
         .map(str::to_owned);
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
     let source_ip = peer.map(|peer| client_ip(peer, &parts.headers, trusted_proxies));
-    RequestContext { request_id, source_ip }
+    RequestContext { request_id, source_ip, user_agent: None }
+}
+
+/// [`request_context`] with the user agent, for what records it (sessions
+/// starting and ending).
+pub fn request_context_with_agent(parts: &Parts, trusted_proxies: &[IpNet]) -> RequestContext {
+    let user_agent = parts.headers.get(header::USER_AGENT).map(|value| String::from_utf8_lossy(value.as_bytes()));
+    RequestContext { user_agent: user_agent.map(|agent| agent.into_owned()), ..request_context(parts, trusted_proxies) }
 }
 
 /// The client's address. The peer is the client unless it is a trusted
@@ -320,7 +327,11 @@ where
         let context = request_context(parts, &state.trusted_proxies);
         let user_agent = parts.headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok());
         match state.engine.authenticate_client(presented, context.source_ip, user_agent).await? {
-            Some(principal) => Ok(Caller(Actor { principal, context })),
+            Some(principal) => {
+                let actor = Actor { principal, context };
+                crate::refusals::note_caller(&actor);
+                Ok(Caller(actor))
+            }
             None => Err(ApiError::unauthorized(true)),
         }
     }
@@ -385,10 +396,13 @@ async fn session_caller(parts: &Parts, state: &AppState, secret: &str) -> Result
             return Err(ApiError::csrf_failed());
         }
     }
-    Ok(Caller(Actor { principal, context: request_context(parts, &state.trusted_proxies) }))
+    let actor = Actor { principal, context: request_context_with_agent(parts, &state.trusted_proxies) };
+    crate::refusals::note_caller(&actor);
+    Ok(Caller(actor))
 }
 
-/// The request's context without authentication (sign-in, sign-up).
+/// The request's context without authentication (sign-in, sign-up), with
+/// the user agent.
 pub struct Context(pub RequestContext);
 
 impl<S: Send + Sync> FromRequestParts<S> for Context
@@ -398,7 +412,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Ok(Context(request_context(parts, &AppState::from_ref(state).trusted_proxies)))
+        Ok(Context(request_context_with_agent(parts, &AppState::from_ref(state).trusted_proxies)))
     }
 }
 

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 mod openapi;
 pub mod readiness;
+pub mod refusals;
 pub mod routes;
 mod serve;
 pub mod site;
@@ -85,6 +86,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::accounts::sign_in))
         .routes(routes!(routes::accounts::current_session, routes::accounts::sign_out))
         .routes(routes!(routes::accounts::confirm_password))
+        .routes(routes!(routes::accounts::change_password))
         .routes(routes!(routes::accounts::invite, routes::accounts::list_invitations))
         .routes(routes!(routes::accounts::revoke_invitation))
         .routes(routes!(routes::accounts::accept_invitation))
@@ -138,7 +140,7 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .merge(pages)
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(middleware::from_fn_with_state(ids, edge))
+        .layer(middleware::from_fn_with_state(ids.auditing(state.engine.clone()), edge))
         .with_state(state)
 }
 
@@ -154,6 +156,8 @@ struct RequestIds {
     store_faults: Arc<FaultEpisode>,
     /// Sent on every response when the site is reached over HTTPS only.
     strict_transport_security: Option<HeaderValue>,
+    /// Where refused calls are audited (see [`refusals`]).
+    engine: Option<Arc<Engine>>,
 }
 
 /// Store failures are logged once per episode, not once per request: a
@@ -202,7 +206,13 @@ impl RequestIds {
             next: Arc::new(AtomicU64::new(1)),
             store_faults: Arc::default(),
             strict_transport_security: None,
+            engine: None,
         }
+    }
+
+    fn auditing(mut self, engine: Arc<Engine>) -> Self {
+        self.engine = Some(engine);
+        self
     }
 
     fn next(&self) -> HeaderValue {
@@ -222,7 +232,8 @@ pub(crate) fn acceptable_request_id(value: &HeaderValue) -> bool {
 /// an id (the client's when acceptable, else a new one) and echoes it;
 /// traces at DEBUG; and logs what a failed response carries as its
 /// [`LoggedCause`], with the request id and the route pattern (never the
-/// raw URI: a query string could carry a secret).
+/// raw URI: a query string could carry a secret); and audits refused
+/// management calls ([`refusals`]), for the API and the screens alike.
 async fn edge(State(ids): State<RequestIds>, mut request: Request, next: Next) -> Response {
     let api = request.uri().path().starts_with("/v1/");
     if let Some(refusal) = refuse_tokens_in_urls(&request) {
@@ -246,17 +257,26 @@ async fn edge(State(ids): State<RequestIds>, mut request: Request, next: Next) -
     let route = request.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let id = request_id.to_str().unwrap_or("");
-    let mut response = if tracing::enabled!(tracing::Level::DEBUG) {
-        let span = tracing::debug_span!("request", method = %request.method(), route, request_id = id);
-        let started = std::time::Instant::now();
-        let response = next.run(request).instrument(span.clone()).await;
-        span.in_scope(
-            || tracing::debug!(status = response.status().as_u16(), latency = ?started.elapsed(), "response"),
-        );
-        response
-    } else {
-        next.run(request).await
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let run = async {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let span = tracing::debug_span!("request", method = %request.method(), route, request_id = id);
+            let started = std::time::Instant::now();
+            let response = next.run(request).instrument(span.clone()).await;
+            span.in_scope(
+                || tracing::debug!(status = response.status().as_u16(), latency = ?started.elapsed(), "response"),
+            );
+            response
+        } else {
+            next.run(request).await
+        }
     };
+    let (mut response, caller) = refusals::watched(run).await;
+    if let (Some(engine), Some(refused)) = (&ids.engine, response.extensions().get::<crate::error::Refused>().copied())
+    {
+        let not_found = response.status() == axum::http::StatusCode::NOT_FOUND;
+        refusals::audit(engine, refused, not_found, caller, method.as_str(), route, uri.path(), Some(id)).await;
+    }
     if let Some(cause) = response.extensions().get::<LoggedCause>() {
         let status = response.status().as_u16();
         if cause.what == crate::error::STORE_UNAVAILABLE {

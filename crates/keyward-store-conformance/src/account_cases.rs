@@ -169,11 +169,19 @@ pub async fn users_invitations_and_sessions_round_trip(store: &dyn Store) {
         password_confirmed_at: at(5),
     };
     let session_digest = TokenDigest::of("kws_session_secret");
-    store.create_session(&session, &session_digest).await.unwrap();
+    let signed_in = event(actions::SESSION_SIGNED_IN, "session", &session.id, at(5));
+    store.create_session(&session, &session_digest, &signed_in).await.unwrap();
     assert_eq!(store.find_session(&session_digest).await.unwrap().as_ref(), Some(&session));
-    assert!(store.delete_session(&session_digest).await.unwrap());
-    assert!(!store.delete_session(&session_digest).await.unwrap());
+    let signed_out = event(actions::SESSION_SIGNED_OUT, "session", &session.id, at(6));
+    assert!(store.delete_session(&session_digest, Some(&signed_out)).await.unwrap());
+    let twice = AuditEvent { id: new_id(IdKind::Event, &OsRng).unwrap(), ..signed_out.clone() };
+    assert!(!store.delete_session(&session_digest, Some(&twice)).await.unwrap());
     assert!(store.find_session(&session_digest).await.unwrap().is_none());
+    assert_eq!(
+        actions_in(store, ORG, &session.id).await,
+        [actions::SESSION_SIGNED_OUT, actions::SESSION_SIGNED_IN],
+        "the start and one end are logged, a second sign-out is not"
+    );
 
     // Another tenant sees none of it.
     found(store, OTHER_ORG).await;
@@ -231,7 +239,8 @@ pub async fn the_last_owner_stays_and_removal_revokes_what_a_member_owns(store: 
         expires_at: at(10 + 3600),
         password_confirmed_at: at(10),
     };
-    store.create_session(&session, &TokenDigest::of("kws_dev_session")).await.unwrap();
+    let started = event(actions::SESSION_SIGNED_IN, "session", &session.id, at(10));
+    store.create_session(&session, &TokenDigest::of("kws_dev_session"), &started).await.unwrap();
 
     let gone = event(actions::MEMBER_REMOVED, "user", &dev.id, at(50));
     assert!(store.remove_member(OTHER_ORG, &dev.id, at(50), &gone, &removal).await.unwrap().is_none());
@@ -282,4 +291,61 @@ pub async fn service_accounts_own_tokens_until_removed(store: &dyn Store) {
     assert_eq!(store.get_token(ORG, &deploy.id).await.unwrap().unwrap().revoked_at, Some(at(9)));
     assert!(store.list_service_accounts(ORG).await.unwrap().is_empty());
     assert!(store.remove_service_account(ORG, &account.id, at(9), &removed, &removal).await.unwrap().is_none());
+}
+
+pub async fn password_changes_end_the_other_sessions(store: &dyn Store) {
+    let ada = user("ada@example.com");
+    found_with_owner(store, &ada).await;
+    let session = |n: i64| Session {
+        id: new_id(IdKind::Session, &OsRng).unwrap(),
+        user_id: ada.id.clone(),
+        org_id: ORG.into(),
+        created_at: at(n),
+        expires_at: at(n + 3600),
+    };
+    let (here, elsewhere) = (session(1), session(2));
+    for (session, secret) in [(&here, "kws_here"), (&elsewhere, "kws_elsewhere")] {
+        let started = event(actions::SESSION_SIGNED_IN, "session", &session.id, session.created_at);
+        store.create_session(session, &TokenDigest::of(secret), &started).await.unwrap();
+    }
+    let changed = event(actions::PASSWORD_CHANGED, "user", &ada.id, at(3));
+    let new_hash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaG5ld2hhc2g";
+    assert!(store.change_password(&ada.id, new_hash, Some(&here.id), std::slice::from_ref(&changed)).await.unwrap());
+    assert_eq!(store.get_user(&ada.id).await.unwrap().unwrap().password_hash, new_hash);
+    assert!(store.find_session(&TokenDigest::of("kws_here")).await.unwrap().is_some(), "the changing one stays");
+    assert!(store.find_session(&TokenDigest::of("kws_elsewhere")).await.unwrap().is_none(), "the others end");
+    assert_eq!(actions_in(store, ORG, &ada.id).await, [actions::PASSWORD_CHANGED]);
+    let nobody = event(actions::PASSWORD_CHANGED, "user", "usr_nobody", at(4));
+    assert!(!store.change_password("usr_nobody", new_hash, None, &[nobody]).await.unwrap());
+    assert_eq!(actions_in(store, ORG, "usr_nobody").await, Vec::<String>::new(), "nothing logged for no one");
+}
+
+pub async fn ids_of_other_tenants_are_told_from_missing_ones(store: &dyn Store) {
+    let mine = found(store, ORG).await;
+    let theirs = found(store, OTHER_ORG).await;
+    let (token, digest) = token(&theirs, "theirs", "admin", at(1));
+    store.create_token(&token, &digest, &created(&token), None).await.unwrap();
+    let holding = |org: &'static str, id: String| async move { store.organizations_holding(org, &id).await.unwrap() };
+    assert_eq!(holding(ORG, token.id.clone()).await, [OTHER_ORG]);
+    assert!(holding(OTHER_ORG, token.id.clone()).await.is_empty(), "its own organization's");
+    assert_eq!(holding(ORG, theirs.id.clone()).await, [OTHER_ORG]);
+    assert!(holding(ORG, mine.id.clone()).await.is_empty());
+    assert_eq!(holding(ORG, OTHER_ORG.into()).await, [OTHER_ORG]);
+    assert!(holding(ORG, ORG.into()).await.is_empty());
+    let unknown = new_id(IdKind::Token, &OsRng).unwrap();
+    assert!(holding(ORG, unknown).await.is_empty(), "a mistyped id is no probe");
+    assert!(holding(ORG, "not an id".into()).await.is_empty());
+    let account = ServiceAccount {
+        id: new_id(IdKind::ServiceAccount, &OsRng).unwrap(),
+        org_id: OTHER_ORG.into(),
+        name: "deploys".into(),
+        created_at: at(1),
+        created_by: "tok_creator".into(),
+    };
+    let made = AuditEvent {
+        org_id: OTHER_ORG.into(),
+        ..event(actions::SERVICE_ACCOUNT_CREATED, "service_account", &account.id, at(1))
+    };
+    store.create_service_account(&account, &made).await.unwrap();
+    assert_eq!(holding(ORG, account.id.clone()).await, [OTHER_ORG]);
 }

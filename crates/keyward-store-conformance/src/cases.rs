@@ -35,6 +35,7 @@ pub use crate::webhook_cases::{
 };
 
 pub use crate::account_cases::{
+    ids_of_other_tenants_are_told_from_missing_ones, password_changes_end_the_other_sessions,
     service_accounts_own_tokens_until_removed, the_last_owner_stays_and_removal_revokes_what_a_member_owns,
     users_invitations_and_sessions_round_trip,
 };

@@ -53,6 +53,8 @@ macro_rules! conformance_tests {
             users_invitations_and_sessions_round_trip,
             the_last_owner_stays_and_removal_revokes_what_a_member_owns,
             service_accounts_own_tokens_until_removed,
+            password_changes_end_the_other_sessions,
+            ids_of_other_tenants_are_told_from_missing_ones,
             rotation_replaces_an_active_token_once,
             rotation_grace_moves_only_within_its_bounds,
             racing_rotations_give_one_replacement,

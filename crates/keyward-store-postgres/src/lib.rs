@@ -1405,8 +1405,13 @@ impl Store for PostgresStore {
         accounts::accept_invitation(&self.pool, acceptance).await
     }
 
-    async fn create_session(&self, session: &Session, digest: &TokenDigest) -> Result<(), StoreError> {
-        accounts::create_session(&self.pool, session, digest).await
+    async fn create_session(
+        &self,
+        session: &Session,
+        digest: &TokenDigest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        accounts::create_session(&self.pool, session, digest, event).await
     }
 
     async fn find_session(&self, digest: &TokenDigest) -> Result<Option<Session>, StoreError> {
@@ -1423,8 +1428,22 @@ impl Store for PostgresStore {
         accounts::confirm_session_password(&self.pool, org, session_id, at, event).await
     }
 
-    async fn delete_session(&self, digest: &TokenDigest) -> Result<bool, StoreError> {
-        accounts::delete_session(&self.pool, digest).await
+    async fn delete_session(&self, digest: &TokenDigest, event: Option<&AuditEvent>) -> Result<bool, StoreError> {
+        accounts::delete_session(&self.pool, digest, event).await
+    }
+
+    async fn change_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        events: &[AuditEvent],
+    ) -> Result<bool, StoreError> {
+        accounts::change_password(&self.pool, user_id, password_hash, keep_session, events).await
+    }
+
+    async fn organizations_holding(&self, org: &str, id: &str) -> Result<Vec<String>, StoreError> {
+        accounts::organizations_holding(&self.pool, org, id).await
     }
 
     async fn create_service_account(&self, account: &ServiceAccount, event: &AuditEvent) -> Result<(), StoreError> {

@@ -303,22 +303,29 @@ pub async fn accept_invitation(pool: &SqlitePool, acceptance: &Acceptance<'_>) -
     Ok(true)
 }
 
-pub async fn create_session(pool: &SqlitePool, session: &Session, digest: &TokenDigest) -> Result<(), StoreError> {
+pub async fn create_session(
+    pool: &SqlitePool,
+    session: &Session,
+    digest: &TokenDigest,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
     sqlx::query(
         "INSERT INTO sessions (id, digest, user_id, org_id, created_at, expires_at, password_confirmed_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(&session.id)
-    .bind(&digest.as_bytes()[..])
-    .bind(&session.user_id)
-    .bind(&session.org_id)
-    .bind(session.created_at.timestamp_micros())
-    .bind(session.expires_at.timestamp_micros())
-    .bind(session.password_confirmed_at.timestamp_micros())
-    .execute(pool)
-    .await
-    .map_err(backend)?;
-    Ok(())
+        .bind(&session.id)
+        .bind(&digest.as_bytes()[..])
+        .bind(&session.user_id)
+        .bind(&session.org_id)
+        .bind(session.created_at.timestamp_micros())
+        .bind(session.expires_at.timestamp_micros())
+        .bind(session.password_confirmed_at.timestamp_micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    insert_event(&mut tx, event).await?;
+    tx.commit().await.map_err(backend)
 }
 
 pub async fn confirm_session_password(
@@ -354,14 +361,80 @@ pub async fn find_session(pool: &SqlitePool, digest: &TokenDigest) -> Result<Opt
     Ok(row.map(decode::session))
 }
 
-pub async fn delete_session(pool: &SqlitePool, digest: &TokenDigest) -> Result<bool, StoreError> {
+pub async fn delete_session(
+    pool: &SqlitePool,
+    digest: &TokenDigest,
+    event: Option<&AuditEvent>,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
     let deleted = sqlx::query("DELETE FROM sessions WHERE digest = ?")
         .bind(&digest.as_bytes()[..])
-        .execute(pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?
-        .rows_affected();
-    Ok(deleted > 0)
+        .rows_affected()
+        > 0;
+    if deleted {
+        if let Some(event) = event {
+            insert_event(&mut tx, event).await?;
+        }
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(deleted)
+}
+
+pub async fn change_password(
+    pool: &SqlitePool,
+    user_id: &str,
+    password_hash: &str,
+    keep_session: Option<&str>,
+    events: &[AuditEvent],
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    let changed = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected()
+        == 1;
+    if !changed {
+        return Ok(false);
+    }
+    // Whoever held another session may be whoever learned the old password.
+    sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id <> ?")
+        .bind(user_id)
+        .bind(keep_session.unwrap_or(""))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    for event in events {
+        insert_event(&mut tx, event).await?;
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(true)
+}
+
+pub async fn organizations_holding(pool: &SqlitePool, org: &str, id: &str) -> Result<Vec<String>, StoreError> {
+    let query = match id.split('_').next().unwrap_or_default() {
+        "tok" => "SELECT org_id FROM tokens WHERE id = ?1 AND org_id <> ?2",
+        "ks" => "SELECT org_id FROM keyspaces WHERE id = ?1 AND org_id <> ?2",
+        "whk" => "SELECT org_id FROM webhook_endpoints WHERE id = ?1 AND org_id <> ?2",
+        "inv" => "SELECT org_id FROM invitations WHERE id = ?1 AND org_id <> ?2",
+        "sa" => "SELECT org_id FROM service_accounts WHERE id = ?1 AND org_id <> ?2",
+        "org" => "SELECT id FROM organizations WHERE id = ?1 AND id <> ?2",
+        // A person is "elsewhere" when a member of another organization but not of
+        // this one; the oldest 20 memberships are enough to tell.
+        "usr" => {
+            "SELECT org_id FROM memberships WHERE user_id = ?1 AND org_id <> ?2
+             AND NOT EXISTS (SELECT 1 FROM memberships AS here WHERE here.user_id = ?1 AND here.org_id = ?2)
+             ORDER BY joined_at LIMIT 20"
+        }
+        _ => return Ok(Vec::new()),
+    };
+    let rows: Vec<(String,)> = sqlx::query_as(query).bind(id).bind(org).fetch_all(pool).await.map_err(backend)?;
+    Ok(rows.into_iter().map(|(org,)| org).collect())
 }
 
 pub async fn create_service_account(

@@ -1362,8 +1362,13 @@ impl Store for SqliteStore {
         accounts::accept_invitation(&self.writer, acceptance).await
     }
 
-    async fn create_session(&self, session: &Session, digest: &TokenDigest) -> Result<(), StoreError> {
-        accounts::create_session(&self.writer, session, digest).await
+    async fn create_session(
+        &self,
+        session: &Session,
+        digest: &TokenDigest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        accounts::create_session(&self.writer, session, digest, event).await
     }
 
     async fn find_session(&self, digest: &TokenDigest) -> Result<Option<Session>, StoreError> {
@@ -1380,8 +1385,22 @@ impl Store for SqliteStore {
         accounts::confirm_session_password(&self.writer, org, session_id, at, event).await
     }
 
-    async fn delete_session(&self, digest: &TokenDigest) -> Result<bool, StoreError> {
-        accounts::delete_session(&self.writer, digest).await
+    async fn delete_session(&self, digest: &TokenDigest, event: Option<&AuditEvent>) -> Result<bool, StoreError> {
+        accounts::delete_session(&self.writer, digest, event).await
+    }
+
+    async fn change_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        events: &[AuditEvent],
+    ) -> Result<bool, StoreError> {
+        accounts::change_password(&self.writer, user_id, password_hash, keep_session, events).await
+    }
+
+    async fn organizations_holding(&self, org: &str, id: &str) -> Result<Vec<String>, StoreError> {
+        accounts::organizations_holding(&self.reader, org, id).await
     }
 
     async fn create_service_account(&self, account: &ServiceAccount, event: &AuditEvent) -> Result<(), StoreError> {

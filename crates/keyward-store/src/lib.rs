@@ -977,8 +977,14 @@ pub trait Store: Send + Sync + 'static {
     /// when the user is a member already.
     async fn accept_invitation(&self, acceptance: &Acceptance<'_>) -> Result<bool, StoreError>;
 
-    /// Stores a session under the digest of its secret.
-    async fn create_session(&self, session: &Session, digest: &TokenDigest) -> Result<(), StoreError>;
+    /// Stores a session under the digest of its secret, with the event
+    /// that records its start.
+    async fn create_session(
+        &self,
+        session: &Session,
+        digest: &TokenDigest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
 
     /// The session whose secret has this digest (expired ones included:
     /// the caller judges time).
@@ -995,8 +1001,29 @@ pub trait Store: Send + Sync + 'static {
         event: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
-    /// Ends a session. Whether there was one.
-    async fn delete_session(&self, digest: &TokenDigest) -> Result<bool, StoreError>;
+    /// Ends a session. Whether there was one; `event` is logged in the same
+    /// transaction, and only when there was (so two racing sign-outs log one).
+    async fn delete_session(&self, digest: &TokenDigest, event: Option<&AuditEvent>) -> Result<bool, StoreError>;
+
+    /// Replaces a user's password hash and ends every session of theirs
+    /// except `keep_session` (the one that made the change), logging
+    /// `events` (one per organization that should know); one transaction.
+    /// `false` when there is no such user.
+    async fn change_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        events: &[AuditEvent],
+    ) -> Result<bool, StoreError>;
+
+    /// The organizations other than `org` that hold `id` (a token,
+    /// keyspace, webhook, invitation, service account, user or organization
+    /// id; for a user, those they are a member of, none when they are a
+    /// member of `org` too): what tells a cross-tenant probe from a
+    /// mistyped id, and whom to tell. The one lookup that crosses tenants;
+    /// its answer goes only to the audit log of those organizations.
+    async fn organizations_holding(&self, org: &str, id: &str) -> Result<Vec<String>, StoreError>;
 
     /// Creates a service account in its `org_id`.
     async fn create_service_account(&self, account: &ServiceAccount, event: &AuditEvent) -> Result<(), StoreError>;

@@ -41,6 +41,7 @@ pub fn pages() -> Router<AppState> {
         .route("/setup", get(pages::onboarding::setup_form).post(pages::onboarding::complete_setup))
         .route("/sign-in", get(pages::onboarding::sign_in_form).post(pages::onboarding::sign_in))
         .route("/sign-out", post(pages::onboarding::sign_out))
+        .route("/account", get(pages::account::show).post(pages::account::change_password))
         .route("/tokens", get(pages::tokens::list))
         .route("/tokens/new", get(pages::tokens::new_form).post(pages::tokens::create))
         .route("/tokens/{id}", get(pages::tokens::detail))

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward_core::{base62, OsRng, SecureRng};
 use keyward_engine::Actor;
-use keyward_server::extract::{cookie, request_context, session_cookie};
+use keyward_server::extract::{cookie, request_context_with_agent, session_cookie};
 use keyward_server::AppState;
 
 use crate::form::FormData;
@@ -52,7 +52,8 @@ where
             }
         };
         let email = principal.signed_in().map(|user| user.email.clone()).unwrap_or_default();
-        let actor = Actor { principal, context: request_context(parts, &state.trusted_proxies) };
+        let actor = Actor { principal, context: request_context_with_agent(parts, &state.trusted_proxies) };
+        keyward_server::refusals::note_caller(&actor);
         Ok(Self { actor, email, csrf: keyward_engine::csrf_token(&secret), secret })
     }
 }

@@ -828,3 +828,87 @@ async fn a_token_page_names_the_management_token_that_made_it() {
     assert!(html.contains("Created by token") && html.contains(&parent), "{html}");
     assert!(html.contains(&format!("/audit?actor={parent}")));
 }
+
+#[tokio::test]
+async fn sign_ins_failures_sign_outs_and_password_changes_reach_the_audit_page_with_address_and_agent() {
+    let site = site().await;
+    let first = site.set_up_owner().await;
+    let with_agent = |request: reqwest::RequestBuilder| request.header(reqwest::header::USER_AGENT, "AuditBrowser/2.0");
+    let csrf = field(&site.get("/tokens", &first).await.text().await.unwrap(), "csrf");
+    let out =
+        with_agent(site.client.post(format!("{}/sign-out", site.base)).header(COOKIE, &first).form(&[("csrf", &csrf)]));
+    assert_eq!(out.send().await.unwrap().status(), StatusCode::SEE_OTHER);
+
+    let page = site.get("/sign-in", "").await;
+    let form_cookie = cookie_from(&page, "__Host-keyward_form").unwrap();
+    let token = field(&page.text().await.unwrap(), "form_token");
+    let sign_in = |email: &'static str, password: &'static str| {
+        let form = [("form_token", token.clone()), ("email", email.into()), ("password", password.into())];
+        with_agent(site.client.post(format!("{}/sign-in", site.base)).header(COOKIE, &form_cookie).form(&form)).send()
+    };
+    let wrong = sign_in("owner@example.com", "wrong password!").await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let unknown = sign_in("stranger@example.com", "wrong password!").await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong.text().await.unwrap().replace("owner@example.com", "stranger@example.com"),
+        unknown.text().await.unwrap(),
+        "an unknown account reads exactly like a wrong password"
+    );
+    let right = sign_in("owner@example.com", "correct horse battery").await.unwrap();
+    assert_eq!(right.status(), StatusCode::SEE_OTHER);
+    let session = cookie_from(&right, "__Host-keyward_session").unwrap();
+
+    // A second browser, signed in elsewhere: the change ends it.
+    let other = sign_in("owner@example.com", "correct horse battery").await.unwrap();
+    let other = cookie_from(&other, "__Host-keyward_session").unwrap();
+    let account = site.get("/account", &session).await;
+    assert_eq!(account.status(), StatusCode::OK);
+    let csrf = field(&account.text().await.unwrap(), "csrf");
+    let change = |current: &'static str| {
+        let form = [("csrf", csrf.as_str()), ("current_password", current), ("new_password", "a brand new passphrase")];
+        with_agent(site.client.post(format!("{}/account", site.base)).header(COOKIE, &session).form(&form)).send()
+    };
+    let refused = change("not my password").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text().await.unwrap().contains("not your current password"));
+    let changed = change("correct horse battery").await.unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert!(changed.text().await.unwrap().contains("signed out everywhere else"));
+    assert_eq!(site.get("/tokens", &other).await.status(), StatusCode::SEE_OTHER, "the other session ended");
+    assert_eq!(site.get("/tokens", &session).await.status(), StatusCode::OK, "this one stays");
+    assert_eq!(sign_in("owner@example.com", "correct horse battery").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    let audit = site.get("/audit", &session).await;
+    assert_eq!(audit.status(), StatusCode::OK);
+    let html = audit.text().await.unwrap();
+    for action in ["session.signed_in", "session.sign_in_failed", "session.signed_out", "account.password_changed"] {
+        assert!(html.contains(action), "{action} is on the audit page");
+    }
+    assert!(html.contains("owner@example.com signed in from 127.0.0.1, with AuditBrowser/2.0 (password)"), "{html}");
+    assert!(html.contains("Sign-in as stranger@example.com failed from 127.0.0.1, with AuditBrowser/2.0"));
+    assert!(html.contains("Signed out from 127.0.0.1, with AuditBrowser/2.0"));
+    assert!(html.contains("owner@example.com changed their password from 127.0.0.1"));
+    for password in ["wrong password!", "correct horse battery", "a brand new passphrase", "not my password"] {
+        assert!(!html.contains(password), "no password is logged");
+    }
+}
+
+#[tokio::test]
+async fn a_page_refused_for_a_role_is_audited_like_an_api_call() {
+    let site = site().await;
+    let owner = site.set_up_owner().await;
+    let invitation =
+        site.api(reqwest::Method::POST, "/v1/invitations", json!({"email": "v@example.com", "role": "viewer"})).await;
+    let joined = site
+        .client
+        .post(format!("{}/v1/invitations/accept", site.base))
+        .json(&json!({"token": invitation["token"], "password": "viewer password 1"}))
+        .send()
+        .await
+        .unwrap();
+    let viewer = cookie_from(&joined, "__Host-keyward_session").unwrap();
+    assert_eq!(site.get("/policies", &viewer).await.status(), StatusCode::FORBIDDEN);
+    let html = site.get("/audit?action=security.access_denied", &owner).await.text().await.unwrap();
+    assert!(html.contains("Refused GET /policies from 127.0.0.1: insufficient scope"), "{html}");
+}

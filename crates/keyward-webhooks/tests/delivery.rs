@@ -145,7 +145,7 @@ impl Harness {
         let engine = Arc::new(Engine::new(store.clone(), clock.clone(), Arc::new(SeededRng::new(5)), config));
         let issued = engine.bootstrap().await.unwrap().unwrap();
         let principal = engine.authenticate(issued.secret.expose(), None).await.unwrap().unwrap();
-        let admin = Actor { principal, context: RequestContext { request_id: None, source_ip: None } };
+        let admin = Actor { principal, context: RequestContext::default() };
         let keyspace = NewKeyspace {
             name: "payments".into(),
             environment: Environment::Live,
@@ -323,7 +323,7 @@ async fn registration_checks_its_input_and_needs_a_master_key() {
         Engine::new(store, Arc::new(keyward_core::SystemClock), Arc::new(SeededRng::new(1)), EngineConfig::default());
     let issued = engine.bootstrap().await.unwrap().unwrap();
     let principal = engine.authenticate(issued.secret.expose(), None).await.unwrap().unwrap();
-    let admin = Actor { principal, context: RequestContext { request_id: None, source_ip: None } };
+    let admin = Actor { principal, context: RequestContext::default() };
     let hook = NewWebhook { url: "https://hooks.example.com/x".into(), ..NewWebhook::default() };
     match engine.create_webhook(&admin, hook).await {
         Err(keyward_engine::EngineError::Rejected { code, .. }) => assert_eq!(code, "master_key_missing"),

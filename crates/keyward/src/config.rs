@@ -96,6 +96,10 @@ pub struct ServerConfig {
     /// once; the rest queue within their budget, leaving connections for
     /// everything else.
     pub verify_store_concurrency: usize,
+    /// Unknown tokens one verifying caller may be shown from one source in
+    /// a minute before that minute is audited (and sent to webhooks) as
+    /// `security.token_spraying`; 0 turns the record off.
+    pub token_spraying_threshold: u64,
 }
 
 /// A setting that must never be printed: `Debug` shows it redacted.
@@ -140,6 +144,7 @@ impl Default for ServerConfig {
             database_acquire_timeout_ms: 3_000,
             verify_store_budget_ms: 1_000,
             verify_store_concurrency: 8,
+            token_spraying_threshold: keyward_engine::DEFAULT_TOKEN_SPRAYING_THRESHOLD,
         }
     }
 }
@@ -173,6 +178,7 @@ const KEYS: &[&str] = &[
     "database_acquire_timeout_ms",
     "verify_store_budget_ms",
     "verify_store_concurrency",
+    "token_spraying_threshold",
 ];
 
 /// Settings given as flags; `None` leaves the lower layers' value.

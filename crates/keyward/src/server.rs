@@ -180,6 +180,7 @@ fn engine(
         store_lookup_budget: Duration::from_millis(config.verify_store_budget_ms),
         store_lookup_concurrency: config.verify_store_concurrency,
         webhook_egress: config.webhook_egress().map_err(|e| CliError::Usage(e.to_string()))?,
+        token_spraying_threshold: config.token_spraying_threshold,
         ..EngineConfig::default()
     };
     Ok(Arc::new(Engine::new(store, Arc::new(SystemClock), Arc::new(OsRng), engine_config)))

@@ -38,7 +38,7 @@ impl Harness {
         let engine = Arc::new(Engine::new(store, clock.clone(), Arc::new(SeededRng::new(7)), config));
         let issued = engine.bootstrap().await.unwrap().unwrap();
         let principal = engine.authenticate(issued.secret.expose(), None).await.unwrap().unwrap();
-        let admin = Actor { principal, context: RequestContext { request_id: None, source_ip: None } };
+        let admin = Actor { principal, context: RequestContext::default() };
         let keyspace = NewKeyspace {
             name: "payments".into(),
             environment: Environment::Live,

@@ -12,7 +12,7 @@ use keyward_core::role::Role;
 use keyward_engine::NewSession;
 
 use crate::dto::{
-    AcceptInvitation, ChangeRole, ConfirmPassword, CreateServiceAccount, CreatedInvitationView, InvitationView,
+    AcceptInvitation, ChangePassword, ChangeRole, ConfirmPassword, CreateServiceAccount, CreatedInvitationView, InvitationView,
     InviteMember, List, MemberView, Removal, ServiceAccountView, SessionView, SignIn, SignUp,
 };
 use crate::error::{ApiError, Problem};
@@ -139,15 +139,29 @@ pub async fn confirm_password(
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn sign_out(
     State(state): State<AppState>,
-    Caller(_actor): Caller,
+    Caller(actor): Caller,
     headers: HeaderMap,
 ) -> Result<(StatusCode, HeaderMap), ApiError> {
     if let Some(secret) = session_cookie(&headers) {
-        state.engine.sign_out(&secret).await?;
+        state.engine.sign_out(&secret, &actor.context).await?;
     }
     let mut out = HeaderMap::new();
     out.insert(header::SET_COOKIE, CLEARED_SESSION_COOKIE);
     Ok((StatusCode::NO_CONTENT, out))
+}
+
+/// Change your password (session only: give the current one). Your other
+/// sessions end; this one stays. Audited as `account.password_changed`.
+#[utoipa::path(put, path = "/v1/sessions/current/password", tag = "accounts", request_body = ChangePassword,
+    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 409, body = Problem), (status = 429, body = Problem)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(body): ApiJson<ChangePassword>,
+) -> Result<StatusCode, ApiError> {
+    state.engine.change_password(&actor, &body.current_password, &body.new_password, &actor.context).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Invite someone by email, with a role no higher than your own. The

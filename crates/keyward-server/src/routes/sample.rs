@@ -72,6 +72,8 @@ pub async fn sample(
         keyspace_id: None,
         org_id: None,
         user_agent,
+        // Nobody verifies here on anyone's behalf: no organization to report spraying to.
+        caller: None,
     };
     let answer = state.engine.verify_with(presented, &options, answer).await?;
     let json = answer?;

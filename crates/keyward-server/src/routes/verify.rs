@@ -49,6 +49,7 @@ pub async fn verify(
         keyspace_id: body.keyspace_id.as_deref(),
         org_id: Some(actor.org_id()),
         user_agent: body.user_agent.as_deref(),
+        caller: Some(actor.principal.id()),
     };
     // Serialized straight from the cache entry: no copy of the record.
     let json = state

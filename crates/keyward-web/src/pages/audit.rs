@@ -79,7 +79,7 @@ struct AuditPage {
     notice: Option<String>,
     query: AuditQuery,
     error: Option<String>,
-    events: Vec<(AuditLine, String, String)>,
+    events: Vec<(AuditLine, String, String, Option<String>)>,
     next_page: Option<String>,
     export_jsonl: String,
     export_csv: String,
@@ -111,13 +111,14 @@ pub async fn audit(
                         .map(|event| {
                             let target = format!("{} {}", event.target_type, event.target_id);
                             let details = event.details.to_string();
+                            let summary = readable(&event);
                             let line = AuditLine {
                                 when: When::of(event.occurred_at, now),
                                 actor: owners.get(&event.actor).cloned().unwrap_or(event.actor),
                                 action: event.action,
                                 source_ip: event.source_ip.unwrap_or_default(),
                             };
-                            (line, target, details)
+                            (line, target, details, summary)
                         })
                         .collect();
                     (lines, next, None)
@@ -241,5 +242,95 @@ mod tests {
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_field("-1"), "'-1");
+    }
+}
+
+/// A sentence for the security events, whose details are otherwise a
+/// wall of JSON; `None` for the rest.
+fn readable(event: &AuditEvent) -> Option<String> {
+    use keyward_core::model::actions;
+    let text = |name: &str| event.details.get(name).and_then(|value| value.as_str()).unwrap_or_default().to_owned();
+    let agent = || {
+        let agent = text("user_agent");
+        if agent.is_empty() {
+            String::new()
+        } else {
+            format!(", with {agent}")
+        }
+    };
+    let from = event.source_ip.as_deref().map(|ip| format!(" from {ip}")).unwrap_or_default();
+    Some(match event.action.as_str() {
+        actions::SESSION_SIGNED_IN => format!("{} signed in{from}{} ({})", text("email"), agent(), text("method")),
+        actions::SESSION_SIGN_IN_FAILED => {
+            let email = text("email");
+            let who = if email.is_empty() { "an unreadable email".to_owned() } else { email };
+            format!("Sign-in as {who} failed{from}{}: {}", agent(), text("reason").replace('_', " "))
+        }
+        actions::SESSION_SIGNED_OUT => format!("Signed out{from}{}", agent()),
+        actions::SESSION_EXPIRED => "A session was presented after it expired; it is deleted".to_owned(),
+        actions::PASSWORD_CHANGED => format!("{} changed their password{from}; other sessions ended", text("email")),
+        actions::ACCESS_DENIED => {
+            format!("Refused {} {}{from}: {}", text("method"), text("route"), text("code").replace('_', " "))
+        }
+        actions::CROSS_TENANT_PROBE => format!(
+            "{} {}{from}, by organization {}, named this organization's {} {} (answered: not found)",
+            text("method"),
+            text("route"),
+            text("caller_organization_id"),
+            event.target_type,
+            event.target_id
+        ),
+        actions::TOKEN_SPRAYING | actions::SECURITY_EVENTS_SUPPRESSED => text("summary"),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod readable_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(action: &str, details: serde_json::Value) -> AuditEvent {
+        AuditEvent {
+            id: "evt_1".into(),
+            org_id: "org_1".into(),
+            occurred_at: micros_to_datetime(0),
+            actor: "anonymous".into(),
+            action: action.into(),
+            target_type: "token".into(),
+            target_id: "tok_1".into(),
+            request_id: None,
+            source_ip: Some("203.0.113.9".into()),
+            details,
+        }
+    }
+
+    #[test]
+    fn security_events_read_as_sentences() {
+        let failed = event(
+            "session.sign_in_failed",
+            json!({"email": "ada@example.com", "reason": "invalid_credentials", "user_agent": "curl/8"}),
+        );
+        assert_eq!(
+            readable(&failed).as_deref(),
+            Some("Sign-in as ada@example.com failed from 203.0.113.9, with curl/8: invalid credentials")
+        );
+        let probe = event(
+            "security.cross_tenant_probe",
+            json!({"method": "GET", "route": "/v1/tokens/{id}", "caller_organization_id": "org_2"}),
+        );
+        assert_eq!(
+            readable(&probe).as_deref(),
+            Some(
+                "GET /v1/tokens/{id} from 203.0.113.9, by organization org_2, named this organization's token tok_1 \
+                 (answered: not found)"
+            )
+        );
+        let spray = event(
+            "security.token_spraying",
+            json!({"summary": "1,500 unknown tokens presented from 203.0.113.9 in 60 s"}),
+        );
+        assert_eq!(readable(&spray).as_deref(), Some("1,500 unknown tokens presented from 203.0.113.9 in 60 s"));
+        assert_eq!(readable(&event("token.revoked", json!({}))), None);
     }
 }

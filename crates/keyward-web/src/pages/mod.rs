@@ -1,6 +1,7 @@
 //! The page handlers, one module per area, and what they share: rendering,
 //! the user bar, and times shown both relative and exact.
 
+pub mod account;
 pub mod audit;
 pub mod chart;
 pub mod keyspaces;
@@ -150,17 +151,19 @@ pub fn foreign_form(origin: &str, expected: &str) -> Response {
 /// The page for an engine error a handler does not answer next to a
 /// field: what happened and where to go, with the matching status.
 pub fn failed(error: EngineError) -> Response {
-    let (status, heading, text) = match error {
+    let (status, heading, text, code) = match error {
         EngineError::Forbidden { .. } | EngineError::Escalation { .. } => (
             StatusCode::FORBIDDEN,
             "Not allowed for your role",
             "Your role in this organization does not allow this. Ask an owner or admin to do it, or to change your role."
                 .to_owned(),
+            "insufficient_scope",
         ),
         EngineError::NotFound(what) => (
             StatusCode::NOT_FOUND,
             "Not found",
             format!("There is no such {what} in your organization. It may have been removed, or the link is mistyped."),
+            "not_found",
         ),
         other => {
             tracing::error!(error = %other, "a page failed");
@@ -174,7 +177,12 @@ pub fn failed(error: EngineError) -> Response {
         text,
         action: Some(("/tokens".into(), "Back to API Tokens".into())),
     };
-    (status, render(&page)).into_response()
+    let mut response = (status, render(&page)).into_response();
+    // The edge audits refusals of signed-in people as it does the API's.
+    if let Some(refused) = keyward_server::error::Refused::of(status, code) {
+        response.extensions_mut().insert(refused);
+    }
+    response
 }
 
 /// The refusal for a user whose role lacks `scope`, or `None` when it

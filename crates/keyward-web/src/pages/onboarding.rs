@@ -283,13 +283,18 @@ pub async fn sign_in(
 
 /// `POST /sign-out`: needs the session's CSRF token, so no other page can
 /// sign anyone out.
-pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn sign_out(
+    State(state): State<AppState>,
+    Context(context): Context,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = FormData::parse(&body);
     if let Some(secret) = session_cookie(&headers) {
         if !keyward_engine::csrf_matches(&secret, &form.get("csrf")) {
             return (StatusCode::FORBIDDEN, "This sign-out did not come from a Keyward page.").into_response();
         }
-        if let Err(error) = state.engine.sign_out(&secret).await {
+        if let Err(error) = state.engine.sign_out(&secret, &context).await {
             tracing::error!(%error, "sign-out failed");
             return super::unavailable();
         }
