@@ -40,7 +40,7 @@ fn management_token(keyspace_id: &str, name: &str) -> NewToken {
 async fn acting(h: &Harness, issued: &Issued) -> Actor {
     let address = IpAddr::from(LOOPBACK);
     let principal = h.engine.authenticate(issued.secret.expose(), Some(address)).await.unwrap().unwrap();
-    Actor { principal, context: RequestContext { request_id: None, source_ip: Some(address) } }
+    Actor { principal, context: RequestContext { source_ip: Some(address), ..RequestContext::default() } }
 }
 
 async fn code_from_loopback(h: &Harness, secret: &str) -> VerifyCode {
@@ -205,7 +205,7 @@ async fn a_session_mints_management_tokens_only_shortly_after_typing_its_passwor
     for h in harnesses().await {
         let keyspace = management_keyspace(&h).await;
         let invited = h.engine.invite(&h.admin, "ada@example.com", Role::Admin, None).await.unwrap();
-        let context = RequestContext { request_id: None, source_ip: Some(IpAddr::from([192, 0, 2, 1])) };
+        let context = RequestContext { source_ip: Some(IpAddr::from([192, 0, 2, 1])), ..RequestContext::default() };
         let session = h.engine.accept_invitation(invited.secret.expose(), "correct horse battery staple", &context);
         let session = session.await.unwrap();
         let signed_in = |h: &Harness| {

@@ -302,6 +302,7 @@ pub async fn password_changes_end_the_other_sessions(store: &dyn Store) {
         org_id: ORG.into(),
         created_at: at(n),
         expires_at: at(n + 3600),
+        password_confirmed_at: at(n),
     };
     let (here, elsewhere) = (session(1), session(2));
     for (session, secret) in [(&here, "kws_here"), (&elsewhere, "kws_elsewhere")] {

@@ -189,7 +189,8 @@ pub async fn password_confirmations_are_recorded_with_their_event(store: &dyn St
         password_confirmed_at: at(5),
     };
     let digest = TokenDigest::of("kws_ada_session");
-    store.create_session(&session, &digest).await.unwrap();
+    let signed_in = event(actions::SESSION_SIGNED_IN, "session", &session.id, at(5));
+    store.create_session(&session, &digest, &signed_in).await.unwrap();
     assert_eq!(store.find_session(&digest).await.unwrap().unwrap().password_confirmed_at, at(5));
 
     let granted = event(actions::SESSION_SUDO_GRANTED, "session", &session.id, at(900));

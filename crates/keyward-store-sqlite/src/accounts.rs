@@ -314,16 +314,16 @@ pub async fn create_session(
         "INSERT INTO sessions (id, digest, user_id, org_id, created_at, expires_at, password_confirmed_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
-        .bind(&session.id)
-        .bind(&digest.as_bytes()[..])
-        .bind(&session.user_id)
-        .bind(&session.org_id)
-        .bind(session.created_at.timestamp_micros())
-        .bind(session.expires_at.timestamp_micros())
-        .bind(session.password_confirmed_at.timestamp_micros())
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+    .bind(&session.id)
+    .bind(&digest.as_bytes()[..])
+    .bind(&session.user_id)
+    .bind(&session.org_id)
+    .bind(session.created_at.timestamp_micros())
+    .bind(session.expires_at.timestamp_micros())
+    .bind(session.password_confirmed_at.timestamp_micros())
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
     insert_event(&mut tx, event).await?;
     tx.commit().await.map_err(backend)
 }

@@ -12,8 +12,8 @@ use keyward_core::role::Role;
 use keyward_engine::NewSession;
 
 use crate::dto::{
-    AcceptInvitation, ChangePassword, ChangeRole, ConfirmPassword, CreateServiceAccount, CreatedInvitationView, InvitationView,
-    InviteMember, List, MemberView, Removal, ServiceAccountView, SessionView, SignIn, SignUp,
+    AcceptInvitation, ChangePassword, ChangeRole, ConfirmPassword, CreateServiceAccount, CreatedInvitationView,
+    InvitationView, InviteMember, List, MemberView, Removal, ServiceAccountView, SessionView, SignIn, SignUp,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{session_cookie, ApiJson, Caller, Context, SESSION_COOKIE};
