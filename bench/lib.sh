@@ -12,7 +12,7 @@ WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 wait_ready() { # url
-  for _ in $(seq 1 400); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.025; done
+  for _ in $(seq 1 400); do curl -kfsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.025; done
   echo "not ready: $1" >&2; return 1
 }
 
