@@ -277,6 +277,35 @@ async fn insert_founded(tx: &mut Transaction<'_, Postgres>, founding: &Founding<
     insert_event(tx, founding.event).await
 }
 
+/// Revokes token `id` of `org` at `at` for `reason` unless it is revoked
+/// already, logging `event` only when it was live: whether it was.
+async fn revoke_if_live(
+    tx: &mut Transaction<'_, Postgres>,
+    org: &str,
+    id: &str,
+    at: DateTime<Utc>,
+    reason: RevokedReason,
+    event: &AuditEvent,
+) -> Result<bool, StoreError> {
+    let newly_revoked = sqlx::query(
+        "UPDATE tokens SET revoked_at = $1, revoked_reason = $2
+         WHERE org_id = $3 AND id = $4 AND revoked_at IS NULL",
+    )
+    .bind(at.timestamp_micros())
+    .bind(reason.as_str())
+    .bind(org)
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?
+    .rows_affected()
+        == 1;
+    if newly_revoked {
+        insert_event(tx, event).await?;
+    }
+    Ok(newly_revoked)
+}
+
 async fn stored_token(
     tx: &mut Transaction<'_, Postgres>,
     org: &str,
@@ -765,22 +794,7 @@ impl Store for PostgresStore {
         event: &AuditEvent,
     ) -> Result<Option<Revocation>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let newly_revoked = sqlx::query(
-            "UPDATE tokens SET revoked_at = $1, revoked_reason = $2
-             WHERE org_id = $3 AND id = $4 AND revoked_at IS NULL",
-        )
-        .bind(at.timestamp_micros())
-        .bind(reason.as_str())
-        .bind(org)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected()
-            == 1;
-        if newly_revoked {
-            insert_event(&mut tx, event).await?;
-        }
+        let newly_revoked = revoke_if_live(&mut tx, org, id, at, reason, event).await?;
         let Some(token) = stored_token(&mut tx, org, id).await? else {
             return Ok(None);
         };
@@ -811,22 +825,7 @@ impl Store for PostgresStore {
         if root != Some(true) {
             return Ok(None);
         }
-        let newly_revoked = sqlx::query(
-            "UPDATE tokens SET revoked_at = $1, revoked_reason = $2
-             WHERE org_id = $3 AND id = $4 AND revoked_at IS NULL",
-        )
-        .bind(at.timestamp_micros())
-        .bind(reason.as_str())
-        .bind(org)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected()
-            == 1;
-        if newly_revoked {
-            insert_event(&mut tx, event).await?;
-        }
+        let newly_revoked = revoke_if_live(&mut tx, org, id, at, reason, event).await?;
         // UNION (not UNION ALL) stops at tokens already reached, so even a
         // corrupt cycle of links ends. A creation that took its share lock
         // on a descendant before this statement locked it commits a child

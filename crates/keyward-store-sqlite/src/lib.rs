@@ -292,6 +292,34 @@ async fn insert_founded(tx: &mut Transaction<'_, Sqlite>, founding: &Founding<'_
     insert_event(tx, founding.event).await
 }
 
+/// Revokes token `id` of `org` at `at` for `reason` unless it is revoked
+/// already, logging `event` only when it was live: whether it was.
+async fn revoke_if_live(
+    tx: &mut Transaction<'_, Sqlite>,
+    org: &str,
+    id: &str,
+    at: DateTime<Utc>,
+    reason: RevokedReason,
+    event: &AuditEvent,
+) -> Result<bool, StoreError> {
+    let newly_revoked = sqlx::query(
+        "UPDATE tokens SET revoked_at = ?, revoked_reason = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL",
+    )
+    .bind(at.timestamp_micros())
+    .bind(reason.as_str())
+    .bind(org)
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?
+    .rows_affected()
+        == 1;
+    if newly_revoked {
+        insert_event(tx, event).await?;
+    }
+    Ok(newly_revoked)
+}
+
 async fn stored_token(
     tx: &mut Transaction<'_, Sqlite>,
     org: &str,
@@ -737,21 +765,7 @@ impl Store for SqliteStore {
         event: &AuditEvent,
     ) -> Result<Option<Revocation>, StoreError> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let newly_revoked = sqlx::query(
-            "UPDATE tokens SET revoked_at = ?, revoked_reason = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL",
-        )
-        .bind(at.timestamp_micros())
-        .bind(reason.as_str())
-        .bind(org)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected()
-            == 1;
-        if newly_revoked {
-            insert_event(&mut tx, event).await?;
-        }
+        let newly_revoked = revoke_if_live(&mut tx, org, id, at, reason, event).await?;
         let Some(token) = stored_token(&mut tx, org, id).await? else {
             return Ok(None);
         };
@@ -774,21 +788,7 @@ impl Store for SqliteStore {
             Some(root) if root.record.management => {}
             _ => return Ok(None),
         }
-        let newly_revoked = sqlx::query(
-            "UPDATE tokens SET revoked_at = ?, revoked_reason = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL",
-        )
-        .bind(at.timestamp_micros())
-        .bind(reason.as_str())
-        .bind(org)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected()
-            == 1;
-        if newly_revoked {
-            insert_event(&mut tx, event).await?;
-        }
+        let newly_revoked = revoke_if_live(&mut tx, org, id, at, reason, event).await?;
         // UNION (not UNION ALL) stops at tokens already reached, so even a
         // corrupt cycle of links ends.
         let rows: Vec<TokenRow> = sqlx::query_as(&format!(
