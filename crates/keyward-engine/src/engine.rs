@@ -119,6 +119,14 @@ pub struct Founded {
     admin_digest: TokenDigest,
 }
 
+/// What a founding token passes on to the admin token it founds with.
+#[derive(Debug, Default)]
+struct Bounds {
+    expires_at: Option<DateTime<Utc>>,
+    allowed_ips: Vec<IpNet>,
+    inherited: Vec<&'static str>,
+}
+
 /// Input for a keyspace.
 #[derive(Debug, Clone)]
 pub struct NewKeyspace {
@@ -441,7 +449,7 @@ impl Engine {
         }
         let system = Actor::system();
         let scopes: Vec<String> = management::ALL.iter().map(|s| (*s).to_owned()).collect();
-        let founded = self.prepare_founding("operator", true, scopes, &system)?;
+        let founded = self.prepare_founding("operator", true, scopes, Bounds::default(), &system)?;
         let event = self.event_in(
             &founded.organization.id,
             &system,
@@ -457,17 +465,42 @@ impl Engine {
     /// Founds an organization (operator only): its management keyspace and
     /// a first admin token holding every organization-level management scope,
     /// shown once. The event goes to the operator's log.
+    ///
+    /// That admin token is a management credential like any other: a
+    /// founding token bounds it (it expires no later and is usable only
+    /// from the same networks), so a leaked short-lived operator token
+    /// cannot leave a permanent admin behind in a tenant it made; and a
+    /// signed-in operator needs a recently typed password.
     pub async fn create_organization(&self, actor: &Actor, name: &str) -> Result<Founded, EngineError> {
         actor.require(management::ORGANIZATIONS_WRITE)?;
+        self.require_recent_password(actor)?;
         let name = validate::name("name", name)?;
         let scopes: Vec<String> = management::ORGANIZATION.iter().map(|s| (*s).to_owned()).collect();
-        let founded = self.prepare_founding(&name, false, scopes, actor)?;
+        let bounds = match ParentBound::of(actor) {
+            None => Bounds::default(),
+            Some(bound) => {
+                let (expires_at, expiry_inherited) = bound.expiry(None, ExpirySource::Defaulted)?;
+                let (allowed_ips, networks_inherited) = bound.networks(Vec::new(), true)?;
+                let inherited = [
+                    expiry_inherited.then_some(crate::lineage::INHERITED_EXPIRY),
+                    networks_inherited.then_some(crate::lineage::INHERITED_NETWORKS),
+                ];
+                Bounds { expires_at, allowed_ips, inherited: inherited.into_iter().flatten().collect() }
+            }
+        };
+        let founded = self.prepare_founding(&name, false, scopes, bounds, actor)?;
         let event = self.event(
             actor,
             actions::ORGANIZATION_CREATED,
             "organization",
             &founded.organization.id,
-            json!({"name": founded.organization.name, "admin_token_id": founded.admin.record.id}),
+            json!({
+                "name": founded.organization.name,
+                "admin_token_id": founded.admin.record.id,
+                "admin_expires_at": founded.admin.record.expires_at,
+                "admin_allowed_ips": founded.admin.record.allowed_ips,
+                "inherited_from_parent": founded.admin.inherited_from_parent,
+            }),
         )?;
         self.store.create_organization(&founded.founding(&event)).await?;
         Ok(founded)
@@ -478,6 +511,7 @@ impl Engine {
         name: &str,
         operator: bool,
         scopes: Vec<String>,
+        bounds: Bounds,
         actor: &Actor,
     ) -> Result<Founded, EngineError> {
         let now = self.now();
@@ -505,8 +539,17 @@ impl Engine {
             created_by,
         };
         let admin_name = if operator { "admin (bootstrap)" } else { "admin (organization founded)" };
-        let (secret, record) =
-            self.mint(&keyspace, admin_name.into(), "admin".into(), scopes, Vec::new(), now, None, json!({}), actor)?;
+        let (secret, record) = self.mint(
+            &keyspace,
+            admin_name.into(),
+            "admin".into(),
+            scopes,
+            bounds.allowed_ips,
+            now,
+            bounds.expires_at,
+            json!({}),
+            actor,
+        )?;
         let admin_digest = TokenDigest::of(secret.expose());
         // The operator's token founding another tenant plants nothing in
         // its own lineage: lineage never crosses organizations.
@@ -514,7 +557,7 @@ impl Engine {
         Ok(Founded {
             organization,
             management_keyspace: keyspace,
-            admin: Issued { secret, record, inherited_from_parent: Vec::new() },
+            admin: Issued { secret, record, inherited_from_parent: bounds.inherited },
             admin_digest,
         })
     }

@@ -248,3 +248,46 @@ async fn a_session_mints_management_tokens_only_shortly_after_typing_its_passwor
         h.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_short_lived_operator_token_founds_organizations_whose_admin_it_bounds() {
+    for h in harnesses().await {
+        let keyspace = management_keyspace(&h).await;
+        let input = NewToken {
+            scopes: vec![management::ORGANIZATIONS_WRITE.into()],
+            expires_in: Some(3600),
+            allowed_ips: vec!["127.0.0.1/32".into()],
+            ..management_token(&keyspace, "provisioning")
+        };
+        let provisioning = h.engine.issue_token(&h.admin, input).await.unwrap();
+        let parent = acting(&h, &provisioning).await;
+
+        let founded = h.engine.create_organization(&parent, "Acme").await.unwrap();
+        let admin = &founded.admin.record;
+        assert_eq!(admin.expires_at, provisioning.record.expires_at, "{}", h.name);
+        assert_eq!(admin.allowed_ips, provisioning.record.allowed_ips, "{}", h.name);
+        assert_eq!(founded.admin.inherited_from_parent, vec![INHERITED_EXPIRY, INHERITED_NETWORKS]);
+        // Lineage stays inside an organization: the bound is carried, the link is not.
+        assert_eq!(admin.parent_token_id, None);
+        assert_eq!(code_from_loopback(&h, founded.admin.secret.expose()).await, VerifyCode::Valid);
+        let elsewhere = VerifyOptions { client_ip: Some(IpAddr::from([203, 0, 113, 9])), ..VerifyOptions::default() };
+        let code = h.engine.verify_with(founded.admin.secret.expose(), &elsewhere, |verdict| verdict.code).await;
+        assert_ne!(code.unwrap(), VerifyCode::Valid, "{}: usable only from the founder's networks", h.name);
+
+        let filter = keyward_store::AuditFilter {
+            action: Some(actions::ORGANIZATION_CREATED.into()),
+            ..keyward_store::AuditFilter::default()
+        };
+        let events = h.engine.list_audit(&h.admin, &filter, &PageRequest::first()).await.unwrap().items;
+        assert_eq!(events[0].details["inherited_from_parent"], serde_json::json!(["expires_at", "allowed_ips"]));
+
+        // An hour later the founded admin has expired with its founder.
+        h.clock.advance_secs(3601);
+        assert_eq!(code_from_loopback(&h, founded.admin.secret.expose()).await, VerifyCode::Expired, "{}", h.name);
+
+        // The unbounded operator admin still founds with an unbounded admin.
+        let free = h.engine.create_organization(&h.admin, "Globex").await.unwrap();
+        assert_eq!((free.admin.record.expires_at, free.admin.record.allowed_ips.len()), (None, 0));
+        assert!(free.admin.inherited_from_parent.is_empty());
+    }
+}

@@ -13,7 +13,11 @@ use crate::AppState;
 
 /// Found an organization: its management keyspace and first admin token,
 /// whose secret this response shows once. Needs `keyward:organizations:write`
-/// (held only by the operator organization).
+/// (held only by the operator organization). A calling token bounds that
+/// admin token as it bounds any management token it mints: it expires no
+/// later than the caller and is usable only from the caller's networks
+/// (`inherited_from_parent` names what it took); a session needs its
+/// password typed within 10 minutes.
 #[utoipa::path(post, path = "/v1/organizations", tag = "organizations", request_body = CreateOrganization,
     security(("bearer" = ["keyward:organizations:write"])),
     responses((status = 201, body = FoundedOrganization), (status = 400, body = Problem), (status = 401, body = Problem),
@@ -27,8 +31,8 @@ pub async fn create_organization(
     let headers = shown_once_headers(Some(&format!("/v1/organizations/{}", founded.organization.id)));
     let admin_token = CreatedToken {
         token: crate::dto::ShownOnce::new(&founded.admin.secret),
+        inherited_from_parent: founded.admin.inherited_from_parent.iter().map(|field| (*field).to_owned()).collect(),
         view: TokenView::new(founded.admin.record, state.now_micros()),
-        inherited_from_parent: Vec::new(),
     };
     let body = FoundedOrganization {
         organization: founded.organization.into(),
