@@ -893,6 +893,10 @@ impl From<AuditEvent> for AuditEventView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,
+    /// What an operator should act on soon although the server is ready
+    /// (a TLS certificate expiring within two weeks); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A whole list (members, invitations and service accounts are few).

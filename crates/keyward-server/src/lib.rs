@@ -64,6 +64,12 @@ impl AppState {
         self
     }
 
+    /// Serving TLS with `certificates`: `/readyz` judges their expiry too.
+    pub fn with_certificates(mut self, certificates: Arc<tls::Certificates>) -> Self {
+        self.readiness = Arc::new(readiness::Readiness::with_certificates(certificates));
+        self
+    }
+
     /// Reached as `site` says.
     pub fn with_site(mut self, site: Site) -> Self {
         self.site = Arc::new(site);

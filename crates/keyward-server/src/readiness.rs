@@ -6,11 +6,17 @@
 //! than a hung probe. Load balancers poll this every few seconds; the log
 //! says why once when readiness is lost and once when it returns, never
 //! once per poll.
+//!
+//! Served over TLS, the presented certificate counts too: past its expiry
+//! every client refuses the server, so it is not ready; in its last two
+//! weeks the answer carries a warning.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use keyward_engine::Engine;
+
+use crate::tls::{Certificates, Expiry};
 
 /// How long each check may take before it counts as failed.
 pub const CHECK_BUDGET: Duration = Duration::from_secs(2);
@@ -18,7 +24,8 @@ pub const CHECK_BUDGET: Duration = Duration::from_secs(2);
 /// A check that failed, for the problem document and the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotReady {
-    /// Stable code: `store_unreadable`, `store_unwritable`.
+    /// Stable code: `store_unreadable`, `store_unwritable`,
+    /// `certificate_expired`.
     pub code: &'static str,
     /// What an operator reads.
     pub detail: &'static str,
@@ -30,14 +37,33 @@ pub struct NotReady {
 #[derive(Debug, Default)]
 pub struct Readiness {
     failing: Mutex<Option<(Instant, &'static str, u64)>>,
+    /// The certificates presented, when serving TLS.
+    certificates: Option<Arc<Certificates>>,
 }
 
 impl Readiness {
-    /// Runs the checks and logs a change of state.
-    pub async fn check(&self, engine: &Engine) -> Result<(), NotReady> {
+    /// Readiness that also judges the certificate a TLS listener presents.
+    pub fn with_certificates(certificates: Arc<Certificates>) -> Self {
+        Self { certificates: Some(certificates), ..Self::default() }
+    }
+
+    /// Runs the checks and logs a change of state. Ready answers carry
+    /// warnings an operator should act on soon (a certificate about to
+    /// expire).
+    pub async fn check(&self, engine: &Engine) -> Result<Vec<String>, NotReady> {
         let outcome = run_checks(engine).await;
+        let now = engine.clock().now_micros().div_euclid(1_000_000);
+        let expiry = self.certificates.as_ref().and_then(|certificates| certificates.expiry(now));
+        let outcome = match (outcome, expiry) {
+            (Ok(()), Some(Expiry::Expired { not_after })) => Err(NotReady {
+                code: "certificate_expired",
+                detail: "the TLS certificate presented has expired; renew its files (they are reloaded on change)",
+                cause: format!("notAfter {not_after} (Unix seconds)"),
+            }),
+            (outcome, _) => outcome,
+        };
         self.note(&outcome);
-        outcome
+        outcome.map(|()| expiry.and_then(|expiry| expiry.warning(now)).into_iter().collect())
     }
 
     fn note(&self, outcome: &Result<(), NotReady>) {
@@ -59,7 +85,7 @@ impl Readiness {
                     after = ?since.elapsed(),
                     failed_checks = *polls,
                     was = *code,
-                    "ready again: the store reads and commits writes"
+                    "ready again: the store reads and commits writes, and the certificate (if any) is valid"
                 );
                 *failing = None;
             }

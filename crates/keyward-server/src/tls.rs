@@ -11,6 +11,11 @@
 //!
 //! Only TLS 1.2 and 1.3 are offered (rustls implements nothing older), and
 //! ALPN offers HTTP/2 before HTTP/1.1.
+//!
+//! A renewal that silently stopped is the classic outage, so the presented
+//! certificate's expiry is watched too: `/readyz` warns in its last
+//! [`EXPIRY_WARNING`] and is not ready once it has expired, and the log
+//! says so once a day.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -35,6 +40,59 @@ pub enum TlsError {
     Mismatch { certificate: PathBuf, key: PathBuf },
     #[error("cannot set up TLS: {0}")]
     Setup(String),
+}
+
+/// How long before its expiry a certificate is reported as expiring.
+pub const EXPIRY_WARNING: Duration = Duration::from_secs(14 * 86_400);
+
+/// Where the presented certificate stands against its expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Valid for longer than [`EXPIRY_WARNING`].
+    Valid { not_after: i64 },
+    /// Valid, but for less than [`EXPIRY_WARNING`].
+    Soon { not_after: i64 },
+    /// Clients refuse it.
+    Expired { not_after: i64 },
+}
+
+impl Expiry {
+    /// The presented certificate's `notAfter` (Unix seconds) judged at `now`.
+    pub fn at(not_after: i64, now: i64) -> Self {
+        let warning = i64::try_from(EXPIRY_WARNING.as_secs()).unwrap_or(i64::MAX);
+        if now >= not_after {
+            Self::Expired { not_after }
+        } else if not_after - now <= warning {
+            Self::Soon { not_after }
+        } else {
+            Self::Valid { not_after }
+        }
+    }
+
+    /// One sentence for an operator, `None` when all is well.
+    pub fn warning(&self, now: i64) -> Option<String> {
+        let when = |at: i64| {
+            chrono::DateTime::from_timestamp(at, 0)
+                .map_or_else(|| at.to_string(), |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        };
+        match *self {
+            Self::Valid { .. } => None,
+            Self::Soon { not_after } => {
+                let days = (not_after - now) / 86_400;
+                let plural = if days == 1 { "" } else { "s" };
+                Some(format!(
+                    "the TLS certificate expires in {days} day{plural} ({}); renew it: Keyward picks up the new files \
+                     without a restart",
+                    when(not_after)
+                ))
+            }
+            Self::Expired { not_after } => Some(format!(
+                "the TLS certificate expired at {}; clients refuse it until it is renewed (Keyward picks up the new \
+                 files without a restart)",
+                when(not_after)
+            )),
+        }
+    }
 }
 
 /// The certificate chain and key a TLS listener presents, reloadable.
@@ -103,10 +161,19 @@ impl Certificates {
     }
 
     /// Looks at the files every `interval` until `stopping` resolves,
-    /// logging each reload and each failed one.
+    /// logging each reload and each failed one, and, once a day, a
+    /// certificate near or past its expiry.
     pub async fn watch(self: Arc<Self>, interval: Duration, stopping: impl std::future::Future<Output = ()>) {
         tokio::pin!(stopping);
+        let mut warned_on_day = None;
         loop {
+            let now = unix_now();
+            if let Some(warning) = self.expiry(now).and_then(|expiry| expiry.warning(now)) {
+                if warned_on_day != Some(now / 86_400) {
+                    warned_on_day = Some(now / 86_400);
+                    tracing::warn!(certificate = %self.certificate_file.display(), "{warning}");
+                }
+            }
             tokio::select! {
                 () = tokio::time::sleep(interval) => {}
                 () = &mut stopping => return,
@@ -123,6 +190,14 @@ impl Certificates {
         }
     }
 
+    /// Where the certificate presented now stands at `now` (Unix seconds);
+    /// `None` when its validity cannot be read.
+    pub fn expiry(&self, now: i64) -> Option<Expiry> {
+        let leaf = self.current_leaf()?;
+        let (_, certificate) = x509_parser::parse_x509_certificate(&leaf).ok()?;
+        Some(Expiry::at(certificate.validity().not_after.timestamp(), now))
+    }
+
     /// The end-entity certificate presented now, DER-encoded.
     pub fn current_leaf(&self) -> Option<Vec<u8>> {
         let current = self.current.read().ok()?;
@@ -134,6 +209,11 @@ impl ResolvesServerCert for Certificates {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         self.current.read().ok().map(|current| Arc::clone(&current))
     }
+}
+
+fn unix_now() -> i64 {
+    let since = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
 }
 
 fn stamps(certificate_file: &Path, key_file: &Path) -> (FileStamp, FileStamp) {
@@ -194,6 +274,33 @@ mod tests {
         let config = certificates.server_config().unwrap();
         assert_eq!(config.alpn_protocols, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
         assert!(certificates.current_leaf().is_some());
+    }
+
+    #[test]
+    fn expiry_is_read_off_the_presented_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["soon.test".to_owned()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2030, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2030, 2, 1);
+        let key_pair = rcgen::KeyPair::generate().unwrap();
+        let certificate = dir.path().join("soon.crt");
+        let key = dir.path().join("soon.key");
+        std::fs::write(&certificate, params.self_signed(&key_pair).unwrap().pem()).unwrap();
+        std::fs::write(&key, key_pair.serialize_pem()).unwrap();
+        let certificates = Certificates::load(&certificate, &key).unwrap();
+
+        let not_after = 1_896_134_400; // 2030-02-01T00:00:00Z
+        let day = 86_400;
+        assert_eq!(certificates.expiry(not_after - 20 * day), Some(Expiry::Valid { not_after }));
+        assert_eq!(certificates.expiry(not_after - 14 * day), Some(Expiry::Soon { not_after }));
+        assert_eq!(certificates.expiry(not_after), Some(Expiry::Expired { not_after }));
+
+        let now = not_after - 9 * day - 5;
+        let soon = Expiry::at(not_after, now).warning(now).unwrap();
+        assert!(soon.contains("expires in 9 days (2030-02-01T00:00:00Z)"), "{soon}");
+        let expired = Expiry::at(not_after, not_after + 1).warning(not_after + 1).unwrap();
+        assert!(expired.contains("expired at 2030-02-01T00:00:00Z"), "{expired}");
+        assert_eq!(Expiry::at(not_after, not_after - 20 * day).warning(not_after - 20 * day), None);
     }
 
     #[test]

@@ -149,3 +149,54 @@ async fn a_broken_renewal_keeps_the_working_certificate() {
     let response = client(&pem, running.addr).build().unwrap().get(url(&running, "/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
 }
+
+/// A renewal that stopped shows in `/readyz` before clients see it: a
+/// warning in the certificate's last two weeks, not ready once it expired.
+#[tokio::test]
+async fn readiness_warns_of_an_expiring_certificate_and_fails_on_an_expired_one() {
+    use chrono::TimeZone;
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2030, 2, 1);
+    let key_pair = rcgen::KeyPair::generate().unwrap();
+    let pem = params.self_signed(&key_pair).unwrap().pem();
+    let (certificate_file, key_file) = (dir.path().join("expiring.crt"), dir.path().join("expiring.key"));
+    std::fs::write(&certificate_file, &pem).unwrap();
+    std::fs::write(&key_file, key_pair.serialize_pem()).unwrap();
+
+    let clock = Arc::new(keyward_core::ManualClock::new(chrono::Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()));
+    let store = keyward_store_sqlite::SqliteStore::open(&dir.path().join("keyward.db")).await.unwrap();
+    let store: Arc<dyn keyward_store::Store> = Arc::new(store);
+    store.migrate().await.unwrap();
+    let engine = Arc::new(Engine::new(store, clock.clone(), Arc::new(OsRng), EngineConfig::default()));
+    let certificates = Certificates::load(&certificate_file, &key_file).unwrap();
+    let tls = certificates.server_config().unwrap();
+    let state = AppState::new(engine).with_site(Site::new(None, true).unwrap()).with_certificates(certificates);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let stopping = async move {
+        let _ = stopped.await;
+    };
+    tokio::spawn(serve_tls(listener, router(state), stopping, ServeOptions::default(), tls));
+    let client = client(&pem, addr).build().unwrap();
+    let readyz = format!("https://localhost:{}/readyz", addr.port());
+
+    let response = client.get(&readyz).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"status": "ready"}), "a month left: nothing to say");
+
+    clock.set(chrono::Utc.with_ymd_and_hms(2030, 1, 22, 0, 0, 0).unwrap());
+    let body: serde_json::Value = client.get(&readyz).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+    let warning = body["warnings"][0].as_str().unwrap();
+    assert!(warning.contains("expires in 10 days (2030-02-01T00:00:00Z)"), "{warning}");
+
+    clock.set(chrono::Utc.with_ymd_and_hms(2030, 2, 1, 0, 0, 1).unwrap());
+    let response = client.get(&readyz).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "certificate_expired", "{problem}");
+}

@@ -382,7 +382,10 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
             None
         }
     };
-    let state = AppState::new(engine).with_trusted_proxies(trusted_proxies).with_site(site);
+    let mut state = AppState::new(engine).with_trusted_proxies(trusted_proxies).with_site(site);
+    if let Some(certificates) = &certificates {
+        state = state.with_certificates(Arc::clone(certificates));
+    }
     let app = router_with(state, keyward_web::pages());
     let served = match certificates {
         Some(certificates) => {

@@ -12,14 +12,16 @@ use crate::AppState;
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into() })
+    Json(Health { status: "ok".into(), warnings: Vec::new() })
 }
 
-/// The store answers reads and commits writes, each within its budget.
+/// The store answers reads and commits writes, each within its budget, and
+/// a TLS certificate presented has not expired (`warnings` says when it
+/// expires within two weeks).
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Health), (status = 503, body = Problem)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     match state.readiness.check(&state.engine).await {
-        Ok(()) => Ok(Json(Health { status: "ready".into() })),
+        Ok(warnings) => Ok(Json(Health { status: "ready".into(), warnings })),
         // The readiness tracker has logged the cause once for the episode.
         Err(not_ready) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
