@@ -1188,11 +1188,12 @@ impl Engine {
         client_ip: Option<IpAddr>,
         user_agent: Option<&str>,
     ) -> Result<Option<Principal>, EngineError> {
+        let now = self.clock.now_micros();
         if ParsedToken::parse(presented).is_err() {
+            self.note_unknown_bearer(client_ip, now).await;
             return Ok(None);
         }
         let digest = TokenDigest::of(presented);
-        let now = self.clock.now_micros();
         let options = VerifyOptions { client_ip, user_agent, ..VerifyOptions::default() };
         let admit = |slot: &Slot| {
             if !slot.management || !self.judge(&digest, slot, now, &options).is_valid() {
@@ -1200,7 +1201,11 @@ impl Engine {
             }
             Some(slot.record.clone())
         };
-        let Some(token) = self.lookup(digest, now, admit).await?.flatten() else {
+        let Some(found) = self.lookup(digest, now, admit).await? else {
+            self.note_unknown_bearer(client_ip, now).await;
+            return Ok(None);
+        };
+        let Some(token) = found else {
             return Ok(None);
         };
         // A person's token acts within their current role; a former

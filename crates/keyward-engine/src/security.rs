@@ -546,11 +546,37 @@ impl Engine {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Counts a well-formed bearer token the management API was shown that
+    /// no one issued. Nobody is calling on anyone's behalf, so the burst is
+    /// the operator's to know of: it is filed in the operator
+    /// organization's log as [`ANONYMOUS_ACTOR`]'s.
+    #[cold]
+    pub(crate) async fn note_unknown_bearer(&self, client_ip: Option<IpAddr>, now: i64) {
+        if self.config.token_spraying_threshold == 0 {
+            return;
+        }
+        let operator = match self.operator_org.get() {
+            Some(operator) => operator.clone(),
+            // Once per process: the operator organization never changes.
+            None => match self.store.operator_organization().await {
+                Ok(Some(operator)) => {
+                    let _ = self.operator_org.set(operator.id.clone());
+                    operator.id
+                }
+                Ok(None) | Err(_) => return,
+            },
+        };
+        self.sprays.note(&operator, ANONYMOUS_ACTOR, client_ip.map(keyward_core::ip::canonical), now);
+    }
+
     async fn write_spraying(&self, burst: &Burst, threshold: u64) -> Result<(), EngineError> {
         let start = micros_to_datetime(burst.minute * MINUTE_MICROS);
         let end = micros_to_datetime((burst.minute + 1) * MINUTE_MICROS);
         let source = burst.source.describe();
-        let summary = format!("{} unknown tokens presented from {source} in 60 s", grouped(burst.count));
+        let bearer = burst.caller == ANONYMOUS_ACTOR;
+        let (presented, presented_to) =
+            if bearer { ("unknown bearer tokens", "management API") } else { ("unknown tokens", "verify") };
+        let summary = format!("{} {presented} presented from {source} in 60 s", grouped(burst.count));
         let (address, target) = match burst.source {
             Source::Address(Some(ip)) => (Some(ip.to_string()), ip.to_string()),
             Source::Address(None) => (None, String::new()),
@@ -574,6 +600,7 @@ impl Engine {
                 "window_end": end,
                 "window_seconds": 60,
                 "threshold": threshold,
+                "presented_to": presented_to,
             }),
         };
         self.store.append_audit_event(&event).await?;

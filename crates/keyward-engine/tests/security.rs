@@ -1,4 +1,5 @@
-//! Bursts of unknown tokens: counted in memory per verifying caller and
+//! Bursts of unknown tokens: counted in memory per verifying caller (or,
+//! for bearer tokens the management API was shown, for the operator) and
 //! source, and one audit event (and one webhook delivery) per minute at or
 //! over the threshold, whatever the number of tokens.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -152,6 +153,35 @@ async fn a_session_presented_after_its_end_is_logged_as_expired_once() {
         assert_eq!(started[0].details["method"], "sign_up");
         assert_eq!(started[0].details["user_agent"], "Browser/1");
         assert_eq!(started[0].source_ip.as_deref(), Some("198.51.100.4"));
+        h.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_bearer_tokens_shown_to_the_management_api_are_the_operators_record() {
+    for h in harnesses_with(EngineConfig::default()).await {
+        h.at(chrono::Utc.with_ymd_and_hms(2030, 1, 1, 0, 10, 0).unwrap());
+        for n in 0..149 {
+            let principal = h.engine.authenticate(&unknown_token(n), Some([203, 0, 113, 9].into())).await.unwrap();
+            assert!(principal.is_none());
+        }
+        // Malformed ones count as on the verify path; another source's few do not make an event.
+        let junk = h.engine.authenticate("kw_live_not-even-well-formed", Some([203, 0, 113, 9].into())).await;
+        assert!(junk.unwrap().is_none());
+        for n in 0..10 {
+            assert!(h.engine.authenticate(&unknown_token(n), Some([198, 51, 100, 7].into())).await.unwrap().is_none());
+        }
+        h.clock.advance_secs(60);
+        h.engine.flush_usage().await.unwrap();
+
+        let events = spraying_events(&h).await;
+        assert_eq!(events.len(), 1, "{}: {events:?}", h.name);
+        let event = &events[0];
+        assert_eq!(event.org_id, h.admin.org_id(), "filed with the operator");
+        assert_eq!(event.actor, keyward_engine::ANONYMOUS_ACTOR);
+        assert_eq!(event.source_ip.as_deref(), Some("203.0.113.9"));
+        assert_eq!(event.details["presented_to"], "management API");
+        assert_eq!(event.details["summary"], "150 unknown bearer tokens presented from 203.0.113.9 in 60 s");
         h.cleanup().await;
     }
 }
