@@ -217,6 +217,15 @@ pub fn grantors(required: &str) -> Vec<String> {
     found
 }
 
+/// Whether any of `held` grants `required`. Exact holdings are looked for
+/// first: every management call asks this of its caller's scopes, which
+/// almost always name the scope needed outright, and equality rejects most
+/// strings on their length alone.
+#[inline]
+pub fn any_grants<H: AsRef<str>>(held: &[H], required: &str) -> bool {
+    held.iter().any(|have| have.as_ref() == required) || held.iter().any(|have| grants(have.as_ref(), required))
+}
+
 /// Whether `held` grants every required scope (no allocation).
 #[inline]
 pub fn grants_all<H: AsRef<str>>(held: &[H], required: &[String]) -> bool {
@@ -344,6 +353,14 @@ mod tests {
             let requested: Vec<String> = requested.into_iter().collect();
             let subset = requested.iter().all(|r| held.contains(r));
             prop_assert_eq!(grants_all(&held, &requested), subset);
+        }
+
+        #[test]
+        fn any_grants_is_any_single_grant(
+            held in prop::collection::vec("[ab](:[ab*]){1,2}(@[xy](/[xy*]){0,2})?", 0..5),
+            required in "[ab](:[ab*]){1,2}(@[xy](/[xy*]){0,2})?",
+        ) {
+            prop_assert_eq!(any_grants(&held, &required), held.iter().any(|have| grants(have, &required)));
         }
 
         #[test]

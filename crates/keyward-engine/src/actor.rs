@@ -162,8 +162,7 @@ impl Principal {
     pub fn holds(&self, needed: &str) -> bool {
         match &self.kind {
             Kind::Token { token, owner_grant } => {
-                token.scopes.iter().any(|held| scope::grants(held, needed))
-                    && owner_grant.is_none_or(|grant| grant.allows(needed))
+                scope::any_grants(&token.scopes, needed) && owner_grant.is_none_or(|grant| grant.allows(needed))
             }
             Kind::User(user) => user.grant.allows(needed),
         }

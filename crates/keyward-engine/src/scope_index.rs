@@ -12,8 +12,14 @@
 //! are all below it. An entry holding a newer number (a scope first seen
 //! after the preparation) or too many scopes to keep inline is judged from
 //! its record instead: slower, never wrong.
+//!
+//! `/v1/verify` prepares its required scopes on every request, and a
+//! preparation allocates a string per grantor; but a verifier asks for the
+//! same few lists again and again, so preparations are remembered per list
+//! and reused while no new number has been handed out.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::RwLock;
 
 use keyward_core::scope;
@@ -22,10 +28,26 @@ use keyward_core::scope;
 /// the record. Bounds memory against a flood of distinct scopes.
 const MAX_INTERNED: usize = u16::MAX as usize;
 
+/// Most required-scope lists whose preparation is remembered; past this
+/// the memory starts over. Bounds it against callers asking for ever new
+/// lists.
+const MAX_REMEMBERED: usize = 1024;
+
 /// Scope strings to their numbers.
 #[derive(Default)]
 pub(crate) struct ScopeInterner {
     numbers: RwLock<HashMap<Box<str>, u16>>,
+    /// How many numbers exist, readable without the lock.
+    generation: AtomicUsize,
+    /// Preparations by required list, each valid at its generation only.
+    remembered: RwLock<HashMap<Vec<String>, Remembered>>,
+}
+
+/// A preparation's numbers, as [`RequiredScopes`] holds them.
+struct Remembered {
+    generation: usize,
+    grantor_numbers: Vec<u16>,
+    ends: Vec<usize>,
 }
 
 impl ScopeInterner {
@@ -44,6 +66,7 @@ impl ScopeInterner {
         }
         let number = u16::try_from(next).ok()?;
         numbers.insert(scope.into(), number);
+        self.generation.store(numbers.len(), Ordering::Release);
         Some(number)
     }
 
@@ -56,6 +79,14 @@ impl ScopeInterner {
         if names.is_empty() {
             return RequiredScopes { names, ..NO_SCOPES.clone() };
         }
+        let generation = self.generation.load(Ordering::Acquire);
+        {
+            let remembered = self.remembered.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(hit) = remembered.get(names.as_slice()).filter(|hit| hit.generation == generation) {
+                let (grantor_numbers, ends) = (hit.grantor_numbers.clone(), hit.ends.clone());
+                return RequiredScopes { names, grantor_numbers, ends, generation };
+            }
+        }
         let numbers = self.numbers.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut grantor_numbers = Vec::new();
         let mut ends = Vec::with_capacity(names.len());
@@ -63,7 +94,15 @@ impl ScopeInterner {
             grantor_numbers.extend(scope::grantors(name).iter().filter_map(|grantor| numbers.get(grantor.as_str())));
             ends.push(grantor_numbers.len());
         }
-        RequiredScopes { names, grantor_numbers, ends, generation: numbers.len() }
+        let generation = numbers.len();
+        drop(numbers);
+        let mut remembered = self.remembered.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if remembered.len() >= MAX_REMEMBERED {
+            remembered.clear();
+        }
+        let entry = Remembered { generation, grantor_numbers: grantor_numbers.clone(), ends: ends.clone() };
+        remembered.insert(names.clone(), entry);
+        RequiredScopes { names, grantor_numbers, ends, generation }
     }
 }
 
@@ -135,6 +174,26 @@ mod tests {
         let again = interner.prepare(vec!["invoices:read".into()]);
         assert_eq!(again.granted_by(&held), Some(true));
         assert_eq!(NO_SCOPES.granted_by(&[]), Some(true));
+    }
+
+    #[test]
+    fn a_remembered_preparation_is_reused_until_a_new_scope_is_numbered() {
+        let interner = ScopeInterner::default();
+        let held = held_numbers(&interner, &["invoices:read".into()]);
+        let first = interner.prepare(vec!["invoices:read".into()]);
+        let again = interner.prepare(vec!["invoices:read".into()]);
+        assert_eq!(first, again);
+        assert_eq!(again.granted_by(&held), Some(true));
+        // A wildcard numbered later grants the same list: the remembered
+        // preparation is stale and is made again.
+        let wildcard = held_numbers(&interner, &["invoices:*".into()]);
+        let fresh = interner.prepare(vec!["invoices:read".into()]);
+        assert_eq!(fresh.granted_by(&wildcard), Some(true));
+        assert_eq!(again.granted_by(&wildcard), None, "the old preparation defers to the strings");
+        for n in 0..=MAX_REMEMBERED {
+            interner.prepare(vec![format!("scope{n}:read")]);
+        }
+        assert!(interner.remembered.read().map_or(0, |remembered| remembered.len()) <= MAX_REMEMBERED);
     }
 
     proptest! {

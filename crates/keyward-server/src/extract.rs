@@ -196,11 +196,11 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Where the first NUL is in a JSON body, as a field path (`metadata.note`,
 /// `scopes[1]`); `None` if there is none. A NUL can only arrive escaped
-/// (`\u0000`), so bodies without that text cost one scan.
+/// (`\u0000`: JSON spells escapes in lower case, and hex digits `0` have
+/// none), so a body without that text costs one vectorised scan, which
+/// every `/v1/verify` request pays.
 fn nul_field(bytes: &[u8]) -> Option<String> {
-    if !contains_ignore_case(bytes, b"\\u0000") {
-        return None;
-    }
+    memchr::memmem::find(bytes, b"\\u0000")?;
     let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     fn walk(value: &serde_json::Value, path: &str) -> Option<String> {
         match value {

@@ -47,13 +47,17 @@ pub(crate) async fn watched(request: impl std::future::Future<Output = Response>
 /// The id in `path` where `route` has a `{…}` segment (the last one, the
 /// thing acted on), as given.
 pub(crate) fn target_in(route: &str, path: &str) -> Option<String> {
+    if !route.contains('{') {
+        return None;
+    }
     let segments = route.split('/').zip(path.split('/'));
     let id = segments.filter(|(pattern, _)| pattern.starts_with('{')).map(|(_, given)| given).last()?;
     let clean: String = id.chars().filter(|c| !c.is_control()).take(MAX_TARGET_CHARS).collect();
     (!clean.is_empty()).then_some(clean)
 }
 
-/// Audits a refusal (`not_found` for a 404) if an authenticated caller was refused.
+/// Audits a refusal (`not_found` for a 404) if an authenticated caller was
+/// refused; `target` is [`target_in`] of the request.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn audit(
     engine: &Engine,
@@ -62,14 +66,13 @@ pub(crate) async fn audit(
     noted: Noted,
     method: &str,
     route: &str,
-    path: &str,
+    target: Option<String>,
     request_id: Option<&str>,
 ) {
     let Some((principal, source_ip)) = noted else {
         return;
     };
     let refusal = if not_found { Refusal::NotFound } else { Refusal::Denied { code: refused.code } };
-    let target = target_in(route, path);
     let context = RequestContext { request_id: request_id.map(str::to_owned), source_ip, ..RequestContext::default() };
     let actor = Actor { principal, context };
     let call = RefusedCall { refusal, method, route, target: target.as_deref() };
