@@ -10,23 +10,26 @@ use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
 use keyward_core::ip::{self, IpNet};
 use keyward_core::model::{
-    actions, AuditEvent, AutoRotate, CatalogScope, Keyspace, Organization, RevokedReason, TokenRecord, TokenState,
+    actions, AuditEvent, AutoRotate, CatalogScope, Keyspace, Organization, RevokedReason, TokenRecord,
 };
 use keyward_core::policy::{TokenPolicy, TokenShape, Violation};
 use keyward_core::scope::{self, management};
 use keyward_core::validate::{self, InvalidField};
 use keyward_core::{token, Clock, Environment, ParsedToken, SecretToken, SecureRng, TokenDigest, TokenPrefix};
 use keyward_store::{
-    ActiveTokenLimit, AuditFilter, ChangeSink, Founding, KeyspaceLifecycle, Page, PageRequest, Store, TokenFilter,
-    TokenUpdate,
+    day_of, ActiveTokenLimit, AuditFilter, DailyUsage, Founding, KeyspaceLifecycle, Page, PageRequest, Store,
+    TokenFilter, TokenUpdate, VerificationSample,
 };
 use serde_json::{json, Value};
 
+use crate::activity::{TokenActivity, RECENT_VERIFICATIONS};
 use crate::actor::{Actor, Principal};
 use crate::cache::{Slot, TokenCache};
 use crate::error::PolicyProblem;
 use crate::lineage::{ExpirySource, ParentBound};
-use crate::scope_index::{RequiredScopes, NO_SCOPES};
+use crate::scope_index::RequiredScopes;
+use crate::verdict::{Verdict, Verification, VerifyOptions};
+use crate::verifier::{Verifier, VerifierConfig};
 use crate::EngineError;
 
 /// Tunables. The defaults suit one instance with up to a few hundred
@@ -72,24 +75,23 @@ pub struct EngineConfig {
     pub token_spraying_threshold: u64,
 }
 
-/// The largest expiry leeway an operator may configure: five minutes.
-pub const MAX_EXPIRY_LEEWAY: Duration = Duration::from_secs(300);
-
 impl Default for EngineConfig {
     fn default() -> Self {
+        // One source for the verification defaults: the verifier's own.
+        let verifier = VerifierConfig::default();
         Self {
             default_prefix: TokenPrefix::default(),
-            cache_capacity: 250_000,
-            negative_cache_capacity: 100_000,
-            negative_cache_ttl: Duration::from_secs(2),
+            cache_capacity: verifier.cache_capacity,
+            negative_cache_capacity: verifier.negative_cache_capacity,
+            negative_cache_ttl: verifier.negative_cache_ttl,
             open_signup: false,
             session_lifetime: Duration::from_secs(12 * 3600),
             master_key: None,
-            expiry_leeway: Duration::ZERO,
-            store_lookup_budget: Duration::from_secs(1),
-            store_lookup_concurrency: 8,
+            expiry_leeway: verifier.expiry_leeway,
+            store_lookup_budget: verifier.store_lookup_budget,
+            store_lookup_concurrency: verifier.store_lookup_concurrency,
             webhook_egress: keyward_core::egress::EgressPolicy::default(),
-            token_spraying_threshold: crate::security::DEFAULT_TOKEN_SPRAYING_THRESHOLD,
+            token_spraying_threshold: verifier.token_spraying_threshold,
         }
     }
 }
@@ -200,174 +202,47 @@ pub struct PolicyFinding {
     pub violations: Vec<PolicyProblem>,
 }
 
-/// What a verification checks besides the token itself.
-#[derive(Debug, Clone, Copy)]
-pub struct VerifyOptions<'a> {
-    /// Scopes the token must all hold, prepared by [`Engine::require_scopes`].
-    pub required_scopes: &'a RequiredScopes,
-    /// The address the token was presented from; required by tokens with an
-    /// IP allowlist (they answer `ForbiddenIp` without it).
-    pub client_ip: Option<IpAddr>,
-    /// The keyspace the token must belong to; any other answers `NotFound`,
-    /// so a test token never passes for a live one.
-    pub keyspace_id: Option<&'a str>,
-    /// The organization the token must belong to; any other answers
-    /// `NotFound`, so one tenant's verifier learns nothing of another's tokens.
-    pub org_id: Option<&'a str>,
-    /// The presenting client's user agent. Noted (with `client_ip`) only
-    /// for rotated tokens, so their owner sees which clients still use them.
-    pub user_agent: Option<&'a str>,
-    /// Who asked (the verifying management token or user), with `org_id`:
-    /// unknown tokens are counted per caller and `client_ip`, and a minute
-    /// with too many is audited as token spraying. Nothing is counted
-    /// without both.
-    pub caller: Option<&'a str>,
-}
-
-impl Default for VerifyOptions<'_> {
-    fn default() -> Self {
-        Self {
-            required_scopes: &NO_SCOPES,
-            client_ip: None,
-            keyspace_id: None,
-            org_id: None,
-            user_agent: None,
-            caller: None,
-        }
-    }
-}
-
-/// The verdict on a presented token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VerifyCode {
-    /// Known, active, and holds every required scope.
-    Valid,
-    /// Not a well-formed token (shape or checksum); no lookup was made.
-    Malformed,
-    /// Well-formed but unknown.
-    NotFound,
-    /// Past its expiry.
-    Expired,
-    /// Revoked.
-    Revoked,
-    /// Disabled (it may be enabled again).
-    Disabled,
-    /// Active but missing required scopes.
-    InsufficientScope,
-    /// Active but presented from outside its IP allowlist.
-    ForbiddenIp,
-}
-
-impl VerifyCode {
-    /// The stable wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VerifyCode::Valid => "VALID",
-            VerifyCode::Malformed => "MALFORMED",
-            VerifyCode::NotFound => "NOT_FOUND",
-            VerifyCode::Expired => "EXPIRED",
-            VerifyCode::Revoked => "REVOKED",
-            VerifyCode::Disabled => "DISABLED",
-            VerifyCode::InsufficientScope => "INSUFFICIENT_SCOPE",
-            VerifyCode::ForbiddenIp => "FORBIDDEN_IP",
-        }
-    }
-}
-
-/// What [`Engine::verify`] found: an owned verdict that outlives the call.
-#[derive(Debug, Clone)]
-pub struct Verification {
-    /// The verdict.
-    pub code: VerifyCode,
-    token: Option<Arc<TokenRecord>>,
-    /// Required scopes the token lacks (for `InsufficientScope`).
-    pub missing_scopes: Vec<String>,
-}
-
-impl Verification {
-    /// The token's record, when the token is known.
-    pub fn token(&self) -> Option<&TokenRecord> {
-        self.token.as_deref()
-    }
-
-    /// Whether the token may be used.
-    pub fn is_valid(&self) -> bool {
-        self.code == VerifyCode::Valid
-    }
-}
-
-/// What [`Engine::verify_with`] found, borrowed from the cache for the
-/// duration of the callback. Reading the record is what costs: a verdict
-/// that only checks [`Verdict::is_valid`] stays on one cache line.
-#[derive(Debug, Clone, Copy)]
-pub struct Verdict<'a> {
-    /// The verdict.
-    pub code: VerifyCode,
-    record: Option<&'a Arc<TokenRecord>>,
-    required_scopes: &'a [String],
-}
-
-impl<'a> Verdict<'a> {
-    fn bare(code: VerifyCode) -> Self {
-        Self { code, record: None, required_scopes: &[] }
-    }
-
-    /// Whether the token may be used.
-    pub fn is_valid(&self) -> bool {
-        self.code == VerifyCode::Valid
-    }
-
-    /// The token's record, when the token is known.
-    pub fn token(&self) -> Option<&'a TokenRecord> {
-        self.record.map(|record| &**record)
-    }
-
-    /// Required scopes the token lacks (empty unless `InsufficientScope`).
-    pub fn missing_scopes(&self) -> Vec<&'a str> {
-        match (self.code, self.record) {
-            (VerifyCode::InsufficientScope, Some(record)) => scope::missing(&record.scopes, self.required_scopes),
-            _ => Vec::new(),
-        }
-    }
-
-    /// An owned copy that outlives the callback.
-    pub fn to_verification(&self) -> Verification {
-        Verification {
-            code: self.code,
-            token: self.record.cloned(),
-            missing_scopes: self.missing_scopes().into_iter().map(str::to_owned).collect(),
-        }
-    }
-}
-
 /// The token engine. Cheap to share behind an `Arc`.
 pub struct Engine {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: Arc<dyn SecureRng>,
+    /// Verification, and the cache every change made here invalidates.
+    pub(crate) verifier: Verifier,
+    /// The verifier's cache, for the changes that invalidate it.
     pub(crate) cache: Arc<TokenCache>,
-    pub(crate) grace: crate::grace::GraceWatch,
-    pub(crate) verifications: crate::activity::VerificationLog,
     pub(crate) config: EngineConfig,
     pub(crate) throttle: crate::accounts::SignInThrottle,
     pub(crate) hash_permits: tokio::sync::Semaphore,
-    pub(crate) lookup_permits: Arc<tokio::sync::Semaphore>,
     pub(crate) operator_org: std::sync::OnceLock<String>,
     pub(crate) setup: crate::setup::SetupSlot,
-    pub(crate) sprays: crate::security::SprayCounter,
     pub(crate) security_budget: crate::security::EventBudget,
+}
+
+impl EngineConfig {
+    /// The part of these settings the verifier uses.
+    pub fn verifier_config(&self) -> VerifierConfig {
+        VerifierConfig {
+            cache_capacity: self.cache_capacity,
+            negative_cache_capacity: self.negative_cache_capacity,
+            negative_cache_ttl: self.negative_cache_ttl,
+            expiry_leeway: self.expiry_leeway,
+            store_lookup_budget: self.store_lookup_budget,
+            store_lookup_concurrency: self.store_lookup_concurrency,
+            token_spraying_threshold: self.token_spraying_threshold,
+        }
+    }
 }
 
 impl Engine {
     /// An engine over `store`. Call [`Engine::load`] (or [`Engine::bootstrap`])
     /// before serving management requests.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, rng: Arc<dyn SecureRng>, config: EngineConfig) -> Self {
-        let negative_ttl = i64::try_from(config.negative_cache_ttl.as_micros()).unwrap_or(i64::MAX);
+        let verifier =
+            Verifier::with_config(store.clone(), clock.clone(), config.verifier_config()).with_rng(rng.clone());
         Self {
-            lookup_permits: Arc::new(tokio::sync::Semaphore::new(config.store_lookup_concurrency.max(1))),
-            cache: Arc::new(TokenCache::new(config.cache_capacity, config.negative_cache_capacity, negative_ttl)),
-            grace: crate::grace::GraceWatch::default(),
-            verifications: crate::activity::VerificationLog::default(),
+            cache: verifier.cache.clone(),
+            verifier,
             store,
             clock,
             rng,
@@ -376,9 +251,13 @@ impl Engine {
             hash_permits: crate::accounts::hash_permits(),
             operator_org: std::sync::OnceLock::new(),
             setup: crate::setup::SetupSlot::default(),
-            sprays: crate::security::SprayCounter::default(),
             security_budget: crate::security::EventBudget::default(),
         }
+    }
+
+    /// The verifier inside, for a service that shares it with the engine.
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
     }
 
     /// The clock every judgement of "now" uses, so responses agree with verification.
@@ -394,11 +273,6 @@ impl Engine {
     /// Whether the store has been bootstrapped (its operator organization exists).
     pub async fn load(&self) -> Result<bool, EngineError> {
         Ok(self.store.operator_organization().await?.is_some())
-    }
-
-    #[inline]
-    fn expiry_leeway_micros(&self) -> i64 {
-        i64::try_from(self.config.expiry_leeway.min(MAX_EXPIRY_LEEWAY).as_micros()).unwrap_or(0)
     }
 
     pub(crate) fn now(&self) -> DateTime<Utc> {
@@ -975,200 +849,6 @@ impl Engine {
         Ok(Issued { secret, record, inherited_from_parent: inherited })
     }
 
-    /// Prepares scopes for [`VerifyOptions::required_scopes`]. Preparing is a
-    /// few map lookups; do it once per route rather than per request where
-    /// the scopes are fixed. A preparation stays correct forever: tokens
-    /// holding scopes it has not seen are judged by their scope strings.
-    pub fn require_scopes(&self, names: Vec<String>) -> RequiredScopes {
-        self.cache.scopes.prepare(names)
-    }
-
-    /// Verifies a presented token, optionally requiring scopes. Answers from
-    /// memory when it can; malformed input never reaches the cache or store.
-    pub async fn verify(&self, presented: &str, required_scopes: &[String]) -> Result<Verification, EngineError> {
-        let required_scopes = &self.require_scopes(required_scopes.to_vec());
-        let options = VerifyOptions { required_scopes, ..VerifyOptions::default() };
-        self.verify_with(presented, &options, |verdict| verdict.to_verification()).await
-    }
-
-    /// Verifies `presented` and hands the verdict, borrowed from the cache,
-    /// to `inspect`. The fast form of [`Engine::verify`]: nothing is copied
-    /// unless `inspect` copies it. `inspect` runs under a cache shard's read
-    /// lock, so it should be short and must not block.
-    pub async fn verify_with<R>(
-        &self,
-        presented: &str,
-        options: &VerifyOptions<'_>,
-        inspect: impl Fn(Verdict<'_>) -> R,
-    ) -> Result<R, EngineError> {
-        if ParsedToken::parse(presented).is_err() {
-            self.note_unknown(options, self.clock.now_micros());
-            return Ok(inspect(Verdict::bare(VerifyCode::Malformed)));
-        }
-        let digest = TokenDigest::of(presented);
-        let now = self.clock.now_micros();
-        let found = self
-            .lookup(digest, now, |slot| {
-                let verdict = self.judge(&digest, slot, now, options);
-                if verdict.code == VerifyCode::NotFound {
-                    self.note_unknown(options, now);
-                }
-                inspect(verdict)
-            })
-            .await?;
-        Ok(match found {
-            Some(result) => result,
-            None => {
-                self.note_unknown(options, now);
-                inspect(Verdict::bare(VerifyCode::NotFound))
-            }
-        })
-    }
-
-    /// Counts a token the caller was shown that is not one of theirs (see
-    /// [`VerifyOptions::caller`]): in memory, never a store write.
-    #[cold]
-    fn note_unknown(&self, options: &VerifyOptions<'_>, now: i64) {
-        if let (Some(org), Some(caller)) = (options.org_id, options.caller) {
-            if self.config.token_spraying_threshold > 0 {
-                self.sprays.note(org, caller, options.client_ip.map(keyward_core::ip::canonical), now);
-            }
-        }
-    }
-
-    /// Runs `inspect` on the token stored under `digest`, from the cache
-    /// when it is there, else after loading it; `None` when no such token
-    /// exists. Usage `inspect` records is kept for the next flush either way.
-    async fn lookup<R>(
-        &self,
-        digest: TokenDigest,
-        now: i64,
-        inspect: impl Fn(&Slot) -> R,
-    ) -> Result<Option<R>, EngineError> {
-        // While a shared store's change feed is down, what is cached may be
-        // stale: fail closed to the store.
-        if self.cache.trusted() {
-            for _ in 0..3 {
-                if let Some(result) = self.cache.with_slot(&digest, &inspect) {
-                    return Ok(Some(result));
-                }
-                if !self.load_digest(digest, now).await? {
-                    return Ok(None);
-                }
-            }
-        }
-        // Untrusted, or invalidations kept withdrawing what we loaded:
-        // answer from the store directly.
-        let Some(record) = self.find_within_budget(&digest).await? else {
-            return Ok(None);
-        };
-        let slot = Slot::new(record, &self.cache.scopes);
-        let result = inspect(&slot);
-        self.cache.restore_usage(slot.take_usage().into_iter().collect());
-        Ok(Some(result))
-    }
-
-    /// Reads `digest` from the store into the cache; returns whether it exists.
-    async fn load_digest(&self, digest: TokenDigest, now: i64) -> Result<bool, EngineError> {
-        if self.cache.known_absent(&digest, now) {
-            return Ok(false);
-        }
-        let epoch = self.cache.epoch();
-        match self.find_within_budget(&digest).await? {
-            None => {
-                self.cache.insert_absent(digest, now, epoch);
-                Ok(false)
-            }
-            Some(record) => {
-                self.cache.insert_found(digest, Slot::new(record, &self.cache.scopes), epoch);
-                Ok(true)
-            }
-        }
-    }
-
-    /// The store's answer for `digest`, within the lookup budget and the
-    /// bound on concurrent lookups. Only uncached tokens come here: a cached
-    /// one is judged without waiting on the store at all.
-    async fn find_within_budget(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, EngineError> {
-        let budget = self.config.store_lookup_budget;
-        let (permits, store, digest) = (self.lookup_permits.clone(), self.store.clone(), *digest);
-        // The query runs in a task of its own that holds the permit: when
-        // the caller gives up, the query still occupies its connection
-        // until the database answers, and the permit says so, so callers
-        // that give up cannot add up to more connections than the bound.
-        let lookup = async move {
-            let permit = permits.acquire_owned().await.map_err(keyward_store::StoreError::backend)?;
-            let query = tokio::spawn(async move {
-                let found = store.find_token_by_digest(&digest).await;
-                drop(permit);
-                found
-            });
-            query.await.map_err(keyward_store::StoreError::backend)?
-        };
-        match tokio::time::timeout(budget, lookup).await {
-            Ok(found) => Ok(found?),
-            Err(_) => Err(keyward_store::StoreError::backend(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("token lookup took longer than its budget of {budget:?}"),
-            ))
-            .into()),
-        }
-    }
-
-    #[cold]
-    fn note_verification(&self, slot: &Slot, now: i64, code: VerifyCode, options: &VerifyOptions<'_>) {
-        self.verifications.note(&slot.record.id, now, code, options.client_ip, options.user_agent);
-    }
-
-    #[inline]
-    /// The verdict on a cached token. Checks that need the record (keyspace,
-    /// IP allowlist, scopes) run only when asked for or when the token has
-    /// them, so the common case stays on the slot's cache line.
-    fn judge<'a>(&self, digest: &TokenDigest, slot: &'a Slot, now: i64, options: &VerifyOptions<'a>) -> Verdict<'a> {
-        let record = Some(&slot.record);
-        if options.keyspace_id.is_some_and(|keyspace| keyspace != slot.record.keyspace_id)
-            || options.org_id.is_some_and(|org| org != slot.record.org_id)
-        {
-            return Verdict::bare(VerifyCode::NotFound);
-        }
-        // Expiry is judged `expiry_leeway` late; revocation and disabling
-        // set `valid_until` to the minimum, so no leeway reaches them.
-        let judged = now.saturating_sub(self.expiry_leeway_micros());
-        if judged >= slot.valid_until {
-            let token = &slot.record;
-            let code = match token.state_at(judged) {
-                TokenState::Revoked => VerifyCode::Revoked,
-                TokenState::Disabled => VerifyCode::Disabled,
-                TokenState::Active | TokenState::Expired => VerifyCode::Expired,
-            };
-            if crate::rotation::ended_by_rotation(token) {
-                self.grace.record_reuse(token, options.client_ip, options.user_agent, now);
-            }
-            self.note_verification(slot, now, code, options);
-            return Verdict { code, record, required_scopes: &[] };
-        }
-        if slot.ip_restricted() && !options.client_ip.is_some_and(|address| slot.allows_ip(address)) {
-            self.note_verification(slot, now, VerifyCode::ForbiddenIp, options);
-            return Verdict { code: VerifyCode::ForbiddenIp, record, required_scopes: &[] };
-        }
-        if !slot.grants(options.required_scopes) {
-            self.note_verification(slot, now, VerifyCode::InsufficientScope, options);
-            return Verdict {
-                code: VerifyCode::InsufficientScope,
-                record,
-                required_scopes: options.required_scopes.names(),
-            };
-        }
-        if self.cache.record_use(digest, slot, now) {
-            // The first success since the last flush: one sample per flush.
-            self.note_verification(slot, now, VerifyCode::Valid, options);
-        }
-        if slot.replaced {
-            self.grace.record_client(&slot.record.id, options.client_ip, options.user_agent, now);
-        }
-        Verdict { code: VerifyCode::Valid, record, required_scopes: &[] }
-    }
-
     /// Authenticates a management API caller. Any failure (malformed,
     /// unknown, expired, revoked, or a token of another keyspace) is the same
     /// `None`, so nothing about foreign tokens can be learned from the API.
@@ -1196,12 +876,12 @@ impl Engine {
         let digest = TokenDigest::of(presented);
         let options = VerifyOptions { client_ip, user_agent, ..VerifyOptions::default() };
         let admit = |slot: &Slot| {
-            if !slot.management || !self.judge(&digest, slot, now, &options).is_valid() {
+            if !slot.management || !self.verifier.judge(&digest, slot, now, &options).is_valid() {
                 return None;
             }
             Some(slot.record.clone())
         };
-        let Some(found) = self.lookup(digest, now, admit).await? else {
+        let Some(found) = self.verifier.lookup(digest, now, admit).await? else {
             self.note_unknown_bearer(client_ip, now).await;
             return Ok(None);
         };
@@ -1444,14 +1124,10 @@ impl Engine {
     /// counters of minutes that have ended (token spraying, events over
     /// budget). Answers how many tokens' counts were written.
     pub async fn flush_usage(&self) -> Result<usize, EngineError> {
-        let counted = crate::usage::flush(&self.cache, self.store.as_ref()).await;
-        let watched = self.flush_grace_watch().await;
-        let sampled = self.flush_verification_samples().await;
-        let security = self.flush_security().await;
-        let counted = counted?;
-        watched?;
-        sampled?;
-        security?;
+        let verified = self.verifier.flush().await;
+        let suppressed = self.flush_suppressed().await;
+        let counted = verified?;
+        suppressed?;
         Ok(counted)
     }
 
@@ -1468,31 +1144,74 @@ impl Engine {
         }
     }
 
-    /// Subscribes the cache to changes other instances make in a shared
-    /// store (PostgreSQL), so a revocation anywhere drops this instance's
-    /// copy at once. Until the feed is up, and whenever it breaks, every
-    /// verification reads the store. Answers whether there is a feed (the
-    /// embedded SQLite store is never shared, so has none).
+    /// See [`Verifier::watch_shared_changes`].
     pub async fn watch_shared_changes(&self) -> Result<bool, EngineError> {
-        self.cache.feed_lost();
-        let sink: std::sync::Weak<dyn ChangeSink> = Arc::downgrade(&self.cache) as _;
-        // On an error the cache stays distrusted: slower, never stale.
-        let watching = self.store.watch_token_changes(sink).await?;
-        if !watching {
-            self.cache.feed_restored();
-        }
-        Ok(watching)
+        self.verifier.watch_shared_changes().await
     }
 
-    /// Whether cached verdicts are believed: false while a shared store's
-    /// change feed is down (or not yet up), when verifications read the store.
+    /// See [`Verifier::cache_trusted`].
     pub fn cache_trusted(&self) -> bool {
-        self.cache.trusted()
+        self.verifier.cache_trusted()
     }
 
-    /// Records held in memory (for metrics and benchmarks).
+    /// See [`Verifier::cached_tokens`].
     pub fn cached_tokens(&self) -> usize {
-        self.cache.len()
+        self.verifier.cached_tokens()
+    }
+
+    /// See [`Verifier::require_scopes`].
+    #[inline]
+    pub fn require_scopes(&self, names: Vec<String>) -> RequiredScopes {
+        self.verifier.require_scopes(names)
+    }
+
+    /// See [`Verifier::verify`].
+    pub async fn verify(&self, presented: &str, required_scopes: &[String]) -> Result<Verification, EngineError> {
+        self.verifier.verify(presented, required_scopes).await
+    }
+
+    /// See [`Verifier::verify_with`].
+    #[inline]
+    pub async fn verify_with<R>(
+        &self,
+        presented: &str,
+        options: &VerifyOptions<'_>,
+        inspect: impl Fn(Verdict<'_>) -> R,
+    ) -> Result<R, EngineError> {
+        self.verifier.verify_with(presented, options, inspect).await
+    }
+
+    /// A token's successful verifications per day over the last `days` UTC
+    /// days (today included) and its newest verification samples.
+    pub async fn token_activity(&self, actor: &Actor, id: &str, days: u32) -> Result<TokenActivity, EngineError> {
+        actor.require(management::TOKENS_READ)?;
+        if !keyward_core::id::looks_like(IdKind::Token, id) {
+            return Err(EngineError::NotFound("token"));
+        }
+        let today = day_of(self.now());
+        let first = today - i64::from(days.max(1)) + 1;
+        let counted = self.store.usage_by_day(actor.org_id(), id, first).await?;
+        let days = (first..=today)
+            .map(|day| DailyUsage {
+                day,
+                uses: counted.iter().find(|counted| counted.day == day).map_or(0, |counted| counted.uses),
+            })
+            .collect();
+        let recent = self.store.recent_verifications(actor.org_id(), id, RECENT_VERIFICATIONS).await?;
+        Ok(TokenActivity { days, recent })
+    }
+
+    /// Where each of `ids` was last used successfully (address and user
+    /// agent of its newest successful sample), by token id. Tokens without
+    /// a successful sample yet are absent.
+    pub async fn last_uses(
+        &self,
+        actor: &Actor,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, VerificationSample>, EngineError> {
+        actor.require(management::TOKENS_READ)?;
+        let samples = self.store.last_successful_verifications(actor.org_id(), ids).await?;
+        Ok(samples.into_iter().map(|sample| (sample.token_id.clone(), sample)).collect())
     }
 }
 

@@ -6,7 +6,7 @@
 use chrono::Duration as TimeDelta;
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{self, IdKind};
-use keyward_core::model::{actions, AutoRotate, RevokedReason, TokenRecord, TokenState};
+use keyward_core::model::{actions, AutoRotate, TokenRecord, TokenState};
 use keyward_core::policy::{TokenPolicy, Violation};
 use keyward_core::scope::management;
 use keyward_core::validate::{self, InvalidField};
@@ -39,16 +39,6 @@ pub struct Rotated {
     /// The replaced token: `replaced_by` set, `expires_at` at the grace end
     /// (or revoked, for a grace period of 0).
     pub old: TokenRecord,
-}
-
-/// Whether `token` stopped verifying because it was rotated: its grace
-/// ended, or it was rotated with none. Presenting it then is a security event.
-pub(crate) fn ended_by_rotation(token: &TokenRecord) -> bool {
-    token.replaced_by.is_some()
-        && match token.revoked_reason {
-            Some(reason) => reason == RevokedReason::Rotation,
-            None => token.expiry_cause() == keyward_core::model::ExpiryCause::RotationGraceEnded,
-        }
 }
 
 /// Why `token` cannot be rotated or have its grace moved at `now`, if it cannot.
@@ -318,53 +308,5 @@ impl Engine {
         }
         self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
         Ok(self.store.list_token_clients(actor.org_id(), id).await?)
-    }
-
-    /// Writes what the grace watch noted: clients of tokens in grace, and
-    /// one security event per rotated token presented after its grace.
-    pub(crate) async fn flush_grace_watch(&self) -> Result<(), EngineError> {
-        let sightings = self.grace.drain_clients();
-        if !sightings.is_empty() {
-            if let Err(error) = self.store.record_client_sightings(&sightings).await {
-                self.grace.restore_clients(sightings);
-                return Err(error.into());
-            }
-        }
-        let now = self.clock.now_micros();
-        let mut due = self.grace.due_reuses(now).into_iter();
-        while let Some(reuse) = due.next() {
-            let event = keyward_core::model::AuditEvent {
-                id: id::new_id(IdKind::Event, self.rng.as_ref())?,
-                org_id: reuse.org_id.clone(),
-                occurred_at: micros_to_datetime(reuse.last_micros),
-                // The bearer of the old token did this.
-                actor: reuse.token_id.clone(),
-                action: actions::TOKEN_REUSED_AFTER_ROTATION.to_owned(),
-                target_type: "token".to_owned(),
-                target_id: reuse.token_id.clone(),
-                request_id: None,
-                source_ip: reuse.client_ip.map(|ip| keyward_core::ip::canonical(ip).to_string()),
-                details: json!({
-                    "replaced_by": reuse.replaced_by,
-                    "stopped_verifying_at": micros_to_datetime(reuse.ended_micros),
-                    "attempts": reuse.attempts,
-                    "first_attempt_at": micros_to_datetime(reuse.first_micros),
-                    "last_attempt_at": micros_to_datetime(reuse.last_micros),
-                    "user_agent": reuse.user_agent,
-                }),
-            };
-            if let Err(error) = self.store.append_audit_event(&event).await {
-                // Retried with the next flush, this one and the rest alike.
-                self.grace.unreport(reuse);
-                due.for_each(|rest| self.grace.unreport(rest));
-                return Err(error.into());
-            }
-            tracing::warn!(
-                token_id = %reuse.token_id,
-                attempts = reuse.attempts,
-                "a rotated token was presented after its grace period ended"
-            );
-        }
-        Ok(())
     }
 }
