@@ -15,8 +15,10 @@ use keyward_store::{ClientSighting, Guarded, Handoff, RotationWrite};
 use serde_json::json;
 
 use crate::actor::Actor;
-use crate::engine::{grantable_scopes, refuse_violations, Engine, Issued};
+use crate::engine::Engine;
 use crate::lineage::{ExpirySource, ParentBound};
+use crate::rules::{grantable_scopes, refuse_violations};
+use crate::tokens::Issued;
 use crate::EngineError;
 
 /// Input for a rotation.
@@ -92,11 +94,11 @@ impl Engine {
         if !id::looks_like(IdKind::Token, id) {
             return Err(EngineError::NotFound("token"));
         }
-        let old = self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        let old = self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
         actor.require_manages_tokens_of(&old.owner)?;
         let policy = self.token_policy(actor).await?;
         let grace = grace_seconds("grace_period", request.grace_period_seconds, &policy)?;
-        let now = self.now();
+        let now = self.ctx.now();
         if let Some(refusal) = unrotatable(&old, now.timestamp_micros()) {
             return Err(refusal);
         }
@@ -117,9 +119,9 @@ impl Engine {
         handoff_to: Option<&AutoRotate>,
     ) -> Result<Rotated, EngineError> {
         let org_id = old.org_id.as_str();
-        let now = self.now();
+        let now = self.ctx.now();
         let keyspace =
-            self.store.get_keyspace(org_id, &old.keyspace_id).await?.ok_or_else(|| {
+            self.ctx.store.get_keyspace(org_id, &old.keyspace_id).await?.ok_or_else(|| {
                 EngineError::Store(keyward_store::StoreError::Corrupt("token without keyspace".into()))
             })?;
         // The caller grants the new token its scopes, so it must be able to:
@@ -148,7 +150,7 @@ impl Engine {
             }
             None => (self.capped_by_parent(old, expires_at, expires_in.is_none()).await?, old.allowed_ips.clone()),
         };
-        let (secret, mut record) = self.mint(
+        let (secret, mut record) = self.ctx.mint(
             &keyspace,
             old.name.clone(),
             old.owner.clone(),
@@ -178,7 +180,7 @@ impl Engine {
         let grace_ends_at = (grace > 0).then(|| now + TimeDelta::seconds(grace));
         let digest = TokenDigest::of(secret.expose());
         let events = [
-            self.event_in(
+            self.ctx.event_in(
                 org_id,
                 actor,
                 actions::TOKEN_ROTATED,
@@ -186,7 +188,7 @@ impl Engine {
                 &old.id,
                 json!({"replaced_by": record.id, "grace_period_seconds": grace, "grace_ends_at": grace_ends_at}),
             )?,
-            self.event_in(
+            self.ctx.event_in(
                 org_id,
                 actor,
                 actions::TOKEN_CREATED,
@@ -212,7 +214,7 @@ impl Engine {
                 sealed_token: sealed,
             }),
         };
-        let old = match self.store.rotate_token(org_id, &rotation).await? {
+        let old = match self.ctx.store.rotate_token(org_id, &rotation).await? {
             Guarded::Applied(old) => old,
             // A concurrent change won; say what it did.
             Guarded::Refused(current) => {
@@ -221,8 +223,8 @@ impl Engine {
             }
             Guarded::Missing => return Err(EngineError::NotFound("token")),
         };
-        self.cache.invalidate(&old.digest);
-        self.cache.invalidate(&digest);
+        self.ctx.cache.invalidate(&old.digest);
+        self.ctx.cache.invalidate(&digest);
         Ok(Rotated { issued: Issued { secret, record, inherited_from_parent: inherited }, old: old.record })
     }
 
@@ -239,7 +241,7 @@ impl Engine {
         let Some(parent_id) = old.parent_token_id.as_deref().filter(|_| old.management && defaulted) else {
             return Ok(expires_at);
         };
-        let limit = match self.store.get_token(&old.org_id, parent_id).await? {
+        let limit = match self.ctx.store.get_token(&old.org_id, parent_id).await? {
             Some(parent) => parent.expires_at,
             None => None,
         };
@@ -265,9 +267,9 @@ impl Engine {
         }
         let policy = self.token_policy(actor).await?;
         let seconds = grace_seconds("ends_in", ends_in_seconds, &policy)?;
-        let current = self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        let current = self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
         actor.require_manages_tokens_of(&current.owner)?;
-        let now = self.now();
+        let now = self.ctx.now();
         let not_in_grace = |token: &TokenRecord| match token.state_at(now.timestamp_micros()) {
             TokenState::Active if token.replaced_by.is_none() => EngineError::Rejected {
                 code: "not_in_rotation_grace",
@@ -282,19 +284,19 @@ impl Engine {
             return Err(not_in_grace(&current));
         }
         let ends_at = now + TimeDelta::seconds(seconds);
-        let event = self.event(
+        let event = self.ctx.event(
             actor,
             actions::TOKEN_GRACE_CHANGED,
             "token",
             id,
             json!({"grace_ends_at_before": current.expires_at, "requested_grace_ends_at": ends_at}),
         )?;
-        let token = match self.store.set_rotation_grace(actor.org_id(), id, ends_at, now, &event).await? {
+        let token = match self.ctx.store.set_rotation_grace(actor.org_id(), id, ends_at, now, &event).await? {
             Guarded::Applied(token) => token,
             Guarded::Refused(token) => return Err(not_in_grace(&token)),
             Guarded::Missing => return Err(EngineError::NotFound("token")),
         };
-        self.cache.invalidate(&token.digest);
+        self.ctx.cache.invalidate(&token.digest);
         Ok(token.record)
     }
 
@@ -306,7 +308,7 @@ impl Engine {
         if !id::looks_like(IdKind::Token, id) {
             return Err(EngineError::NotFound("token"));
         }
-        self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
-        Ok(self.store.list_token_clients(actor.org_id(), id).await?)
+        self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        Ok(self.ctx.store.list_token_clients(actor.org_id(), id).await?)
     }
 }

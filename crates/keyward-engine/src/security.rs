@@ -15,9 +15,7 @@
 //! keys costs a fixed amount of memory, and what does not fit is still
 //! counted, in an overflow bucket.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{self, new_id, IdKind};
@@ -26,101 +24,17 @@ use keyward_core::TokenDigest;
 use serde_json::json;
 
 use crate::actor::{Actor, RequestContext};
-use crate::spraying::{grouped, minute_of, ANONYMOUS_ACTOR, MINUTE_MICROS};
+use crate::event_budget::{Suppressed, EVENTS_PER_MINUTE};
+use crate::spraying::{grouped, ANONYMOUS_ACTOR, MINUTE_MICROS};
 use crate::{Engine, EngineError};
 
-/// Security events of one kind, organization and source written one by
-/// one per minute; the rest are summed up in one event.
-pub const EVENTS_PER_MINUTE: u32 = 20;
-/// Distinct (organization, kind, source) budgets tracked per minute.
-const MAX_BUDGETS: usize = 10_000;
 /// Longest user agent and attempted email kept in an event.
 const MAX_TEXT_CHARS: usize = 256;
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Counters only: after a panic elsewhere they are still usable.
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// `text` without control characters, cut to [`MAX_TEXT_CHARS`]: a user
 /// agent is whatever the client sent.
 pub(crate) fn sanitized(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(MAX_TEXT_CHARS).collect()
-}
-
-/// A minute's worth of security events one source may write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Suppressed {
-    pub org_id: String,
-    pub action: &'static str,
-    pub subject: String,
-    pub minute: i64,
-    pub count: u64,
-}
-
-#[derive(Default)]
-struct BudgetState {
-    minute: i64,
-    used: HashMap<(String, &'static str, String), (u32, u64)>,
-    overflow: u64,
-    closed: Vec<Suppressed>,
-}
-
-impl BudgetState {
-    fn roll(&mut self, minute: i64) {
-        if self.minute == minute {
-            return;
-        }
-        let closed_minute = self.minute;
-        for ((org_id, action, subject), (_, count)) in self.used.drain() {
-            // Bounded by MAX_BUDGETS per minute, and drained by every flush.
-            if count > 0 && self.closed.len() < MAX_BUDGETS {
-                self.closed.push(Suppressed { org_id, action, subject, minute: closed_minute, count });
-            }
-        }
-        if self.overflow > 0 {
-            tracing::warn!(
-                suppressed = self.overflow,
-                "security events from more sources than tracked in one minute were not written"
-            );
-        }
-        self.overflow = 0;
-        self.minute = minute;
-    }
-}
-
-/// The per-minute budget of security events (see the module comment).
-#[derive(Default)]
-pub(crate) struct EventBudget {
-    state: Mutex<BudgetState>,
-}
-
-impl EventBudget {
-    /// Whether an event of `action` in `org` from `subject` may be written now.
-    pub(crate) fn admit(&self, org: &str, action: &'static str, subject: &str, now: i64) -> bool {
-        let mut state = lock(&self.state);
-        state.roll(minute_of(now));
-        let key = (org.to_owned(), action, subject.to_owned());
-        if !state.used.contains_key(&key) && state.used.len() >= MAX_BUDGETS {
-            state.overflow += 1;
-            return false;
-        }
-        let entry = state.used.entry(key).or_insert((0, 0));
-        if entry.0 < EVENTS_PER_MINUTE {
-            entry.0 += 1;
-            true
-        } else {
-            entry.1 += 1;
-            false
-        }
-    }
-
-    /// The counts of minutes that have ended.
-    pub(crate) fn take_closed(&self, now: i64) -> Vec<Suppressed> {
-        let mut state = lock(&self.state);
-        state.roll(minute_of(now));
-        std::mem::take(&mut state.closed)
-    }
 }
 
 /// What the HTTP edge saw refused.
@@ -159,9 +73,9 @@ fn event_at(
     details: serde_json::Value,
 ) -> Result<AuditEvent, EngineError> {
     Ok(AuditEvent {
-        id: new_id(IdKind::Event, engine.rng.as_ref())?,
+        id: new_id(IdKind::Event, engine.ctx.rng.as_ref())?,
         org_id: org_id.to_owned(),
-        occurred_at: engine.now(),
+        occurred_at: engine.ctx.now(),
         actor: actor.to_owned(),
         action: action.to_owned(),
         target_type: target.0.to_owned(),
@@ -227,13 +141,13 @@ impl Engine {
         reason: &'static str,
         context: &RequestContext,
     ) -> Result<(), EngineError> {
-        let now = self.clock.now_micros();
+        let now = self.ctx.clock.now_micros();
         let subject = address_key(context);
         let user_agent = context.user_agent.as_deref().map(sanitized);
         let mut orgs: Vec<(String, &'static str)> = Vec::new();
         let operator = match self.operator_org.get() {
             Some(operator) => Some(operator.clone()),
-            None => self.store.operator_organization().await?.map(|org| org.id),
+            None => self.ctx.store.operator_organization().await?.map(|org| org.id),
         };
         if let Some(operator) = &operator {
             // Wrong password and unknown account look alike here.
@@ -242,7 +156,7 @@ impl Engine {
             orgs.push((operator.clone(), public));
         }
         if let Some(user) = user {
-            for member in self.store.memberships_of(&user.id).await? {
+            for member in self.ctx.store.memberships_of(&user.id).await? {
                 if Some(&member.org_id) != operator.as_ref() {
                     orgs.push((member.org_id, reason));
                 }
@@ -269,7 +183,7 @@ impl Engine {
                     "user_agent": user_agent,
                 }),
             )?;
-            self.store.append_audit_event(&event).await?;
+            self.ctx.store.append_audit_event(&event).await?;
         }
         Ok(())
     }
@@ -281,7 +195,7 @@ impl Engine {
         digest: &TokenDigest,
         context: &RequestContext,
     ) -> Result<bool, EngineError> {
-        let Some(session) = self.store.find_session(digest).await? else {
+        let Some(session) = self.ctx.store.find_session(digest).await? else {
             return Ok(false);
         };
         let event = event_at(
@@ -293,7 +207,7 @@ impl Engine {
             context,
             json!({"session_id": session.id, "user_agent": context.user_agent.as_deref().map(sanitized)}),
         )?;
-        Ok(self.store.delete_session(digest, Some(&event)).await?)
+        Ok(self.ctx.store.delete_session(digest, Some(&event)).await?)
     }
 
     /// Deletes a session presented after its end, logging `session.expired` once.
@@ -307,7 +221,7 @@ impl Engine {
             &RequestContext::default(),
             json!({"session_id": session.id, "expired_at": session.expires_at}),
         )?;
-        self.store.delete_session(digest, Some(&event)).await?;
+        self.ctx.store.delete_session(digest, Some(&event)).await?;
         Ok(())
     }
 
@@ -332,12 +246,12 @@ impl Engine {
             Refusal::Denied { code } => (actions::ACCESS_DENIED, code, vec![org.to_owned()]),
             Refusal::NotFound => {
                 let Some(target) = call.target else { return Ok(()) };
-                (actions::CROSS_TENANT_PROBE, "not_found", self.store.organizations_holding(org, target).await?)
+                (actions::CROSS_TENANT_PROBE, "not_found", self.ctx.store.organizations_holding(org, target).await?)
             }
         };
         let target = call.target.unwrap_or("");
         let target_type = id_kind_name(target);
-        let now = self.clock.now_micros();
+        let now = self.ctx.clock.now_micros();
         for filed_in in filed_in {
             if !self.security_budget.admit(&filed_in, action, actor.principal.id(), now) {
                 continue;
@@ -348,8 +262,8 @@ impl Engine {
                 "code": code,
                 "caller_organization_id": org,
             });
-            let event = self.event_in(&filed_in, actor, action, target_type, target, details)?;
-            self.store.append_audit_event(&event).await?;
+            let event = self.ctx.event_in(&filed_in, actor, action, target_type, target, details)?;
+            self.ctx.store.append_audit_event(&event).await?;
         }
         Ok(())
     }
@@ -357,7 +271,7 @@ impl Engine {
     /// Writes one `security.events_suppressed` event per budget exceeded
     /// in minutes that have ended. Runs with the usage flush.
     pub(crate) async fn flush_suppressed(&self) -> Result<(), EngineError> {
-        let now = self.clock.now_micros();
+        let now = self.ctx.clock.now_micros();
         let mut first_error = None;
         for suppressed in self.security_budget.take_closed(now) {
             if let Err(error) = self.write_suppressed(&suppressed).await {
@@ -373,13 +287,13 @@ impl Engine {
     /// organization's log as [`ANONYMOUS_ACTOR`]'s.
     #[cold]
     pub(crate) async fn note_unknown_bearer(&self, client_ip: Option<IpAddr>, now: i64) {
-        if self.config.token_spraying_threshold == 0 {
+        if self.ctx.config.token_spraying_threshold == 0 {
             return;
         }
         let operator = match self.operator_org.get() {
             Some(operator) => operator.clone(),
             // Once per process: the operator organization never changes.
-            None => match self.store.operator_organization().await {
+            None => match self.ctx.store.operator_organization().await {
                 Ok(Some(operator)) => {
                     let _ = self.operator_org.set(operator.id.clone());
                     operator.id
@@ -395,7 +309,7 @@ impl Engine {
         let end = micros_to_datetime((suppressed.minute + 1) * MINUTE_MICROS);
         let by_address = suppressed.action == actions::SESSION_SIGN_IN_FAILED;
         let event = AuditEvent {
-            id: new_id(IdKind::Event, self.rng.as_ref())?,
+            id: new_id(IdKind::Event, self.ctx.rng.as_ref())?,
             org_id: suppressed.org_id.clone(),
             occurred_at: end,
             actor: if by_address { ANONYMOUS_ACTOR.to_owned() } else { suppressed.subject.clone() },
@@ -416,7 +330,7 @@ impl Engine {
                 "window_end": end,
             }),
         };
-        self.store.append_audit_event(&event).await?;
+        self.ctx.store.append_audit_event(&event).await?;
         Ok(())
     }
 }
@@ -440,30 +354,6 @@ fn id_kind_name(id: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    // On a minute boundary.
-    const T0: i64 = 31_666_666 * MINUTE_MICROS;
-
-    #[test]
-    fn the_budget_admits_a_minutes_share_and_counts_the_rest() {
-        let budget = EventBudget::default();
-        let admitted = (0..EVENTS_PER_MINUTE + 7).filter(|_| budget.admit("org_a", "x", "tok_1", T0)).count();
-        assert_eq!(admitted, EVENTS_PER_MINUTE as usize);
-        assert!(budget.admit("org_a", "x", "tok_2", T0), "another source has its own budget");
-        assert!(budget.take_closed(T0 + 1).is_empty());
-        let closed = budget.take_closed(T0 + MINUTE_MICROS);
-        assert_eq!(
-            closed,
-            [Suppressed {
-                org_id: "org_a".into(),
-                action: "x",
-                subject: "tok_1".into(),
-                minute: minute_of(T0),
-                count: 7
-            }]
-        );
-        assert!(budget.admit("org_a", "x", "tok_1", T0 + MINUTE_MICROS), "a new minute, a new budget");
-    }
 
     #[test]
     fn summaries_read_like_sentences() {
