@@ -59,39 +59,7 @@ impl Engine {
         actor.require(management::TOKENS_WRITE)?;
         let reason = request.reason.unwrap_or(RevokedReason::UserAction);
         refuse_reserved_reason(reason)?;
-        if request.owner.is_none()
-            && request.keyspace_id.is_none()
-            && request.name_prefix.is_none()
-            && request.scope.is_none()
-            && request.ids.is_empty()
-        {
-            return Err(InvalidField::new(
-                "owner",
-                "give at least one of owner, keyspace_id, name_prefix, scope or ids",
-            )
-            .into());
-        }
-        if request.ids.len() > MAX_SELECTED {
-            return Err(InvalidField::new("ids", format!("select at most {MAX_SELECTED} tokens at a time")).into());
-        }
-        if let Some(bad) = request.ids.iter().find(|id| !id::looks_like(IdKind::Token, id)) {
-            // Ids are not secret, but echo only a bounded piece of whatever was sent.
-            let shown: String = bad.chars().take(40).collect();
-            return Err(InvalidField::new("ids", format!("“{shown}” is not a token id (tok_…)")).into());
-        }
-        let scope = request
-            .scope
-            .as_deref()
-            .map(|scope| match keyward_core::scope::normalize(&[scope.to_owned()]) {
-                Ok(mut list) if list.len() == 1 => Ok(list.remove(0)),
-                Ok(_) => Err(InvalidField::new("scope", "must be one scope")),
-                Err(error) => Err(InvalidField::new("scope", error.to_string())),
-            })
-            .transpose()?;
-        let owner = request.owner.as_deref().map(validate::owner).transpose()?;
-        if let Some(prefix) = &request.name_prefix {
-            validate::name("name_prefix", prefix)?;
-        }
+        let (scope, owner) = checked_selection(&request)?;
         if let Some(keyspace) = &request.keyspace_id {
             if !id::looks_like(IdKind::Keyspace, keyspace) {
                 return Err(EngineError::NotFound("keyspace"));
@@ -161,4 +129,42 @@ impl Engine {
             }
         }
     }
+}
+
+/// The selection of `request`, checked: at least one criterion, at most
+/// [`MAX_SELECTED`] well-formed ids, one scope, a valid owner and name
+/// prefix. Answers the normalized scope and owner.
+fn checked_selection(request: &BulkRevoke) -> Result<(Option<String>, Option<String>), EngineError> {
+    if request.owner.is_none()
+        && request.keyspace_id.is_none()
+        && request.name_prefix.is_none()
+        && request.scope.is_none()
+        && request.ids.is_empty()
+    {
+        return Err(
+            InvalidField::new("owner", "give at least one of owner, keyspace_id, name_prefix, scope or ids").into()
+        );
+    }
+    if request.ids.len() > MAX_SELECTED {
+        return Err(InvalidField::new("ids", format!("select at most {MAX_SELECTED} tokens at a time")).into());
+    }
+    if let Some(bad) = request.ids.iter().find(|id| !id::looks_like(IdKind::Token, id)) {
+        // Ids are not secret, but echo only a bounded piece of whatever was sent.
+        let shown: String = bad.chars().take(40).collect();
+        return Err(InvalidField::new("ids", format!("“{shown}” is not a token id (tok_…)")).into());
+    }
+    let scope = request
+        .scope
+        .as_deref()
+        .map(|scope| match keyward_core::scope::normalize(&[scope.to_owned()]) {
+            Ok(mut list) if list.len() == 1 => Ok(list.remove(0)),
+            Ok(_) => Err(InvalidField::new("scope", "must be one scope")),
+            Err(error) => Err(InvalidField::new("scope", error.to_string())),
+        })
+        .transpose()?;
+    let owner = request.owner.as_deref().map(validate::owner).transpose()?;
+    if let Some(prefix) = &request.name_prefix {
+        validate::name("name_prefix", prefix)?;
+    }
+    Ok((scope, owner))
 }

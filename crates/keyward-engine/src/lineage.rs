@@ -58,6 +58,15 @@ pub(crate) enum ExpirySource {
     Defaulted,
 }
 
+/// A management token's expiry and networks once bounded by the token
+/// minting it, and the fields it took from that token
+/// ([`crate::INHERITED_EXPIRY`], [`crate::INHERITED_NETWORKS`]).
+pub(crate) struct Bounded {
+    pub(crate) expires_at: Option<DateTime<Utc>>,
+    pub(crate) allowed_ips: Vec<IpNet>,
+    pub(crate) inherited: Vec<&'static str>,
+}
+
 /// The bound a minting token puts on a management token it makes.
 pub(crate) struct ParentBound<'a> {
     parent: &'a TokenRecord,

@@ -3,20 +3,21 @@
 //! verifying for a grace period, during which its owner sees which clients
 //! still use it and may extend the grace or end it early.
 
-use chrono::Duration as TimeDelta;
+use chrono::{DateTime, Duration as TimeDelta, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{self, IdKind};
-use keyward_core::model::{actions, AutoRotate, TokenRecord, TokenState};
+use keyward_core::ip::IpNet;
+use keyward_core::model::{actions, AuditEvent, AutoRotate, Keyspace, TokenRecord, TokenState};
 use keyward_core::policy::{TokenPolicy, Violation};
 use keyward_core::scope::management;
 use keyward_core::validate::{self, InvalidField};
-use keyward_core::TokenDigest;
+use keyward_core::{SecretToken, TokenDigest};
 use keyward_store::{ClientSighting, Guarded, Handoff, RotationWrite};
 use serde_json::json;
 
 use crate::actor::Actor;
 use crate::engine::Engine;
-use crate::lineage::{ExpirySource, ParentBound};
+use crate::lineage::{Bounded, ExpirySource, ParentBound};
 use crate::rules::{grantable_scopes, refuse_violations};
 use crate::tokens::Issued;
 use crate::EngineError;
@@ -135,41 +136,9 @@ impl Engine {
         if old.management {
             self.require_recent_password(actor)?;
         }
-        // Rotation is no way around a minting token's bounds either: a
-        // short-lived token rotating a management token (itself included)
-        // gets a successor that ends no later than it does.
-        let mut inherited = Vec::new();
-        let (expires_at, allowed_ips) = match ParentBound::of(actor).filter(|_| old.management) {
-            Some(bound) => {
-                let source = if expires_in.is_some() { ExpirySource::Requested } else { ExpirySource::Defaulted };
-                let (expires_at, took_expiry) = bound.expiry(expires_at, source)?;
-                if took_expiry {
-                    inherited.push(crate::INHERITED_EXPIRY);
-                }
-                (expires_at, bound.networks(old.allowed_ips.clone(), false)?.0)
-            }
-            None => (self.capped_by_parent(old, expires_at, expires_in.is_none()).await?, old.allowed_ips.clone()),
-        };
-        let (secret, mut record) = self.ctx.mint(
-            &keyspace,
-            old.name.clone(),
-            old.owner.clone(),
-            scopes,
-            allowed_ips,
-            now,
-            expires_at,
-            old.metadata.clone(),
-            actor,
-        )?;
-        // A rotation no token made (a person's, the scheduler's) keeps the
-        // replaced token's place in its lineage, so automatic rotation is no
-        // way out of a revocation with descendants.
-        if record.parent_token_id.is_none() {
-            record.parent_token_id = old.parent_token_id.clone();
-        }
-        record.rotated_from = Some(old.id.clone());
-        record.rotation_period_days = old.rotation_period_days;
-        record.auto_rotate = old.auto_rotate.clone();
+        let Bounded { expires_at, allowed_ips, inherited } =
+            self.successor_bounds(actor, old, expires_at, expires_in.is_none()).await?;
+        let (secret, record) = self.successor(actor, old, &keyspace, (scopes, allowed_ips), now, expires_at)?;
         // Only what the rotation itself could break: an old token made
         // before a stricter rule is replaced, not refused.
         let introduced: Vec<Violation> = Engine::violations_of(policy, &record)
@@ -179,24 +148,7 @@ impl Engine {
         refuse_violations(policy, introduced)?;
         let grace_ends_at = (grace > 0).then(|| now + TimeDelta::seconds(grace));
         let digest = TokenDigest::of(secret.expose());
-        let events = [
-            self.ctx.event_in(
-                org_id,
-                actor,
-                actions::TOKEN_ROTATED,
-                "token",
-                &old.id,
-                json!({"replaced_by": record.id, "grace_period_seconds": grace, "grace_ends_at": grace_ends_at}),
-            )?,
-            self.ctx.event_in(
-                org_id,
-                actor,
-                actions::TOKEN_CREATED,
-                "token",
-                &record.id,
-                json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotated_from": old.id, "parent_token_id": record.parent_token_id, "inherited_from_parent": inherited}),
-            )?,
-        ];
+        let events = self.rotation_events(actor, old, &record, grace, grace_ends_at, &inherited)?;
         let sealed_handoff = match handoff_to {
             Some(auto) => Some((auto, self.seal_handoff(actor, old, &record, &secret, auto, grace_ends_at)?)),
             None => None,
@@ -226,6 +178,92 @@ impl Engine {
         self.ctx.cache.invalidate(&old.digest);
         self.ctx.cache.invalidate(&digest);
         Ok(Rotated { issued: Issued { secret, record, inherited_from_parent: inherited }, old: old.record })
+    }
+
+    /// The successor's expiry and networks, with the fields it took from
+    /// the minting token. Rotation is no way around a minting token's
+    /// bounds: a short-lived token rotating a management token (itself
+    /// included) gets a successor that ends no later than it does.
+    async fn successor_bounds(
+        &self,
+        actor: &Actor,
+        old: &TokenRecord,
+        expires_at: Option<DateTime<Utc>>,
+        defaulted: bool,
+    ) -> Result<Bounded, EngineError> {
+        let Some(bound) = ParentBound::of(actor).filter(|_| old.management) else {
+            let expires_at = self.capped_by_parent(old, expires_at, defaulted).await?;
+            return Ok(Bounded { expires_at, allowed_ips: old.allowed_ips.clone(), inherited: Vec::new() });
+        };
+        let source = if defaulted { ExpirySource::Defaulted } else { ExpirySource::Requested };
+        let (expires_at, took_expiry) = bound.expiry(expires_at, source)?;
+        let inherited = if took_expiry { vec![crate::INHERITED_EXPIRY] } else { Vec::new() };
+        Ok(Bounded { expires_at, allowed_ips: bound.networks(old.allowed_ips.clone(), false)?.0, inherited })
+    }
+
+    /// The successor of `old`: its name, owner, metadata and rotation
+    /// settings, with the scopes and networks given, linked back to `old`.
+    fn successor(
+        &self,
+        actor: &Actor,
+        old: &TokenRecord,
+        keyspace: &Keyspace,
+        (scopes, allowed_ips): (Vec<String>, Vec<IpNet>),
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(SecretToken, TokenRecord), EngineError> {
+        let (secret, mut record) = self.ctx.mint(
+            keyspace,
+            old.name.clone(),
+            old.owner.clone(),
+            scopes,
+            allowed_ips,
+            now,
+            expires_at,
+            old.metadata.clone(),
+            actor,
+        )?;
+        // A rotation no token made (a person's, the scheduler's) keeps the
+        // replaced token's place in its lineage, so automatic rotation is no
+        // way out of a revocation with descendants.
+        if record.parent_token_id.is_none() {
+            record.parent_token_id = old.parent_token_id.clone();
+        }
+        record.rotated_from = Some(old.id.clone());
+        record.rotation_period_days = old.rotation_period_days;
+        record.auto_rotate = old.auto_rotate.clone();
+        Ok((secret, record))
+    }
+
+    /// The two events of a rotation: the old token's, and its successor's creation.
+    fn rotation_events(
+        &self,
+        actor: &Actor,
+        old: &TokenRecord,
+        record: &TokenRecord,
+        grace: i64,
+        grace_ends_at: Option<DateTime<Utc>>,
+        inherited: &[&'static str],
+    ) -> Result<[AuditEvent; 2], EngineError> {
+        let org_id = old.org_id.as_str();
+        Ok([
+            self.ctx.event_in(
+                org_id,
+                actor,
+                actions::TOKEN_ROTATED,
+                "token",
+                &old.id,
+                json!({"replaced_by": record.id, "grace_period_seconds": grace, "grace_ends_at": grace_ends_at}),
+            )?,
+            self.ctx.event_in(
+                org_id,
+                actor,
+                actions::TOKEN_CREATED,
+                "token",
+                &record.id,
+                json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotated_from": old.id, "parent_token_id": record.parent_token_id, "inherited_from_parent": inherited}),
+            )?,
+        ])
     }
 
     /// For a rotation no token makes (a person's, the scheduler's): a

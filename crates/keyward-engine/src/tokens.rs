@@ -5,8 +5,9 @@
 use chrono::{DateTime, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::IdKind;
-use keyward_core::model::{actions, AutoRotate, RevokedReason, TokenRecord};
-use keyward_core::policy::Violation;
+use keyward_core::ip::IpNet;
+use keyward_core::model::{actions, AuditEvent, AutoRotate, Keyspace, RevokedReason, TokenRecord};
+use keyward_core::policy::{TokenPolicy, Violation};
 use keyward_core::scope::{self, management};
 use keyward_core::validate::{self, InvalidField};
 use keyward_core::{SecretToken, TokenDigest};
@@ -19,7 +20,7 @@ use crate::activity::{TokenActivity, RECENT_VERIFICATIONS};
 use crate::actor::Actor;
 use crate::engine::Engine;
 use crate::error::PolicyProblem;
-use crate::lineage::{ExpirySource, ParentBound};
+use crate::lineage::{Bounded, ExpirySource, ParentBound};
 use crate::rules::{grantable_scopes, parse_allowed_ips, refuse_reserved_reason, refuse_violations};
 use crate::EngineError;
 
@@ -113,50 +114,15 @@ impl Engine {
             .transpose()?;
         let policy = self.token_policy(actor).await?;
         let now = self.ctx.now();
-        let expiry_source = match (input.expires_in, input.expires_at) {
-            (None, None) => ExpirySource::Defaulted,
-            _ => ExpirySource::Requested,
-        };
-        let expires_at = match (input.expires_in, input.expires_at) {
-            (Some(_), Some(_)) => {
-                return Err(InvalidField::new("expires_at", "give either expires_in or expires_at, not both").into())
-            }
-            (Some(seconds), None) => {
-                validate::ttl_seconds("expires_in", seconds)?;
-                Some(now + chrono::Duration::seconds(seconds))
-            }
-            (None, Some(at)) => {
-                if at <= now {
-                    return Err(InvalidField::new("expires_at", "must be in the future").into());
-                }
-                if at > now + chrono::Duration::seconds(validate::MAX_TTL_SECONDS) {
-                    return Err(InvalidField::new("expires_at", "must be at most 10 years from now").into());
-                }
-                // Stored at microsecond precision, like every other time.
-                Some(micros_to_datetime(at.timestamp_micros()))
-            }
-            (None, None) => policy
-                .default_lifetime_seconds
-                .or(keyspace.default_ttl_seconds)
-                .map(|seconds| now + chrono::Duration::seconds(seconds)),
-        };
+        let (expires_at, expiry_source) =
+            requested_expiry((input.expires_in, input.expires_at), &policy, &keyspace, now)?;
         // A management token planting a management token bounds it by
         // itself; customer tokens it issues are the keyspace's business.
-        let mut inherited = Vec::new();
-        let (expires_at, allowed_ips) = match ParentBound::of(actor).filter(|_| keyspace.management) {
-            Some(bound) => {
-                let (expires_at, took_expiry) = bound.expiry(expires_at, expiry_source)?;
-                let (allowed_ips, took_networks) = bound.networks(allowed_ips, true)?;
-                if took_expiry {
-                    inherited.push(crate::INHERITED_EXPIRY);
-                }
-                if took_networks {
-                    inherited.push(crate::INHERITED_NETWORKS);
-                }
-                (expires_at, allowed_ips)
-            }
-            None => (expires_at, allowed_ips),
-        };
+        let Bounded { expires_at, allowed_ips, inherited } =
+            match ParentBound::of(actor).filter(|_| keyspace.management) {
+                Some(bound) => bounded_by_parent(&bound, expires_at, expiry_source, allowed_ips)?,
+                None => Bounded { expires_at, allowed_ips, inherited: Vec::new() },
+            };
         let auto_rotate = match input.auto_rotate {
             Some(auto) => Some(
                 self.checked_auto_rotate(
@@ -173,16 +139,7 @@ impl Engine {
             self.ctx.mint(&keyspace, name, owner, scopes, allowed_ips, now, expires_at, metadata, actor)?;
         record.rotation_period_days = rotation_period_days;
         record.auto_rotate = auto_rotate;
-        let mut violations = Engine::violations_of(&policy, &record);
-        let limit = policy.max_active_tokens_per_owner.map(|max| ActiveTokenLimit { max: u64::from(max), now });
-        if let Some(limit) = limit {
-            // Counted here too so that one answer lists every broken rule;
-            // the store's check at insert is the one races cannot pass.
-            if self.ctx.store.count_active_tokens(actor.org_id(), &record.owner, now).await? >= limit.max {
-                violations.push(Violation::OwnerOverLimit);
-            }
-        }
-        refuse_violations(&policy, violations)?;
+        let limit = self.refuse_new_token_violations(actor, &policy, &record, now).await?;
         let digest = TokenDigest::of(secret.expose());
         let event = self.ctx.event(
             actor,
@@ -202,6 +159,29 @@ impl Engine {
         // may have cached its absence; the new token must verify at once.
         self.ctx.cache.invalidate(&digest);
         Ok(Issued { secret, record, inherited_from_parent: inherited })
+    }
+
+    /// Fails with every rule of `policy` a new `record` would break, the
+    /// owner's active-token limit included; answers that limit, for the
+    /// store to enforce at insert.
+    async fn refuse_new_token_violations(
+        &self,
+        actor: &Actor,
+        policy: &TokenPolicy,
+        record: &TokenRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ActiveTokenLimit>, EngineError> {
+        let mut violations = Engine::violations_of(policy, record);
+        let limit = policy.max_active_tokens_per_owner.map(|max| ActiveTokenLimit { max: u64::from(max), now });
+        if let Some(limit) = limit {
+            // Counted here too so that one answer lists every broken rule;
+            // the store's check at insert is the one races cannot pass.
+            if self.ctx.store.count_active_tokens(actor.org_id(), &record.owner, now).await? >= limit.max {
+                violations.push(Violation::OwnerOverLimit);
+            }
+        }
+        refuse_violations(policy, violations)?;
+        Ok(limit)
     }
 
     /// One token.
@@ -236,24 +216,7 @@ impl Engine {
         changes: TokenChanges,
     ) -> Result<TokenRecord, EngineError> {
         actor.require(management::TOKENS_WRITE)?;
-        let name = changes.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
-        if let Some(metadata) = &changes.metadata {
-            validate::metadata(metadata)?;
-        }
-        let allowed_ips = changes.allowed_ips.as_deref().map(parse_allowed_ips).transpose()?;
-        if name.is_none()
-            && changes.metadata.is_none()
-            && changes.scopes.is_none()
-            && allowed_ips.is_none()
-            && changes.rotation_period_days.is_none()
-            && changes.auto_rotate.is_none()
-        {
-            return Err(InvalidField::new(
-                "name",
-                "give at least one of name, metadata, scopes, allowed_ips, rotation_period_days or auto_rotate",
-            )
-            .into());
-        }
+        let (name, allowed_ips) = checked_changes(&changes)?;
         if !keyward_core::id::looks_like(IdKind::Token, id) {
             return Err(EngineError::NotFound("token"));
         }
@@ -273,46 +236,17 @@ impl Engine {
         };
         let scopes = match (&changes.scopes, &current) {
             (Some(requested), Some(current)) => {
-                let keyspace =
-                    self.ctx.store.get_keyspace(actor.org_id(), &current.keyspace_id).await?.ok_or_else(|| {
-                        EngineError::Store(keyward_store::StoreError::Corrupt("token without keyspace".into()))
-                    })?;
-                let scopes = grantable_scopes(actor, &keyspace, requested)?;
-                let broader: Vec<String> = scopes
-                    .iter()
-                    .filter(|new| !current.scopes.iter().any(|old| scope::grants(old, new)))
-                    .cloned()
-                    .collect();
-                if !broader.is_empty() && !changes.confirm_broader_scopes {
-                    return Err(EngineError::ConfirmationRequired { broader });
-                }
-                details.insert("scopes_before".into(), json!(current.scopes));
-                details.insert("scopes_after".into(), json!(scopes));
-                details.insert("broadened".into(), json!(!broader.is_empty()));
-                // The widening check above holds only for these old scopes.
+                let scopes = self
+                    .changed_scopes(actor, current, requested, changes.confirm_broader_scopes, &mut details)
+                    .await?;
+                // The widening check holds only for these old scopes.
                 if_scopes_are = Some(current.scopes.clone());
                 Some(scopes)
             }
             _ => None,
         };
         if let Some(current) = &current {
-            // A change may not introduce a violation in what it changes;
-            // older violations elsewhere (say, no expiry) do not block it.
-            let policy = self.token_policy(actor).await?;
-            let changed = TokenRecord {
-                scopes: scopes.clone().unwrap_or_else(|| current.scopes.clone()),
-                allowed_ips: allowed_ips.clone().unwrap_or_else(|| current.allowed_ips.clone()),
-                ..current.clone()
-            };
-            let introduced = Engine::violations_of(&policy, &changed)
-                .into_iter()
-                .filter(|violation| match violation {
-                    Violation::ScopeNotGrantable(_) => scopes.is_some(),
-                    Violation::NoIpAllowlist => allowed_ips.is_some(),
-                    _ => false,
-                })
-                .collect();
-            refuse_violations(&policy, introduced)?;
+            self.refuse_introduced_violations(actor, current, scopes.as_ref(), allowed_ips.as_ref()).await?;
         }
         if let Some(name) = &name {
             details.insert("name".into(), json!(name));
@@ -331,17 +265,7 @@ impl Engine {
             details.insert("rotation_period_days".into(), json!(days));
         }
         let auto_rotate = match changes.auto_rotate {
-            Some(Some(auto)) => {
-                // The period that will make it due: its own (as changed by
-                // this call, or as stored), else its keyspace's.
-                let token =
-                    self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
-                let own = rotation_period_days.unwrap_or(token.rotation_period_days);
-                let keyspace = self.ctx.store.get_keyspace(actor.org_id(), &token.keyspace_id).await?;
-                let period = own.or(keyspace.and_then(|keyspace| keyspace.rotation_period_days));
-                let policy = self.token_policy(actor).await?;
-                Some(Some(self.checked_auto_rotate(actor.org_id(), &policy, auto, period).await?))
-            }
+            Some(Some(auto)) => Some(Some(self.changed_auto_rotate(actor, id, auto, rotation_period_days).await?)),
             other => other,
         };
         if let Some(auto) = &auto_rotate {
@@ -357,14 +281,96 @@ impl Engine {
             auto_rotate,
             if_scopes_are,
         };
+        self.write_update(actor, id, &update, &event).await
+    }
+
+    /// Writes a checked update with its event, and drops the cached token.
+    async fn write_update(
+        &self,
+        actor: &Actor,
+        id: &str,
+        update: &TokenUpdate,
+        event: &AuditEvent,
+    ) -> Result<TokenRecord, EngineError> {
         let stored = self
             .ctx
             .store
-            .update_token(actor.org_id(), id, &update, &event)
+            .update_token(actor.org_id(), id, update, event)
             .await?
             .ok_or(EngineError::NotFound("token"))?;
         self.ctx.cache.invalidate(&stored.digest);
         Ok(stored.record)
+    }
+
+    /// New scopes for `current`, checked as at issue; scopes granting more
+    /// than before need `confirmed`. Notes both lists in `details`.
+    async fn changed_scopes(
+        &self,
+        actor: &Actor,
+        current: &TokenRecord,
+        requested: &[String],
+        confirmed: bool,
+        details: &mut serde_json::Map<String, Value>,
+    ) -> Result<Vec<String>, EngineError> {
+        let keyspace =
+            self.ctx.store.get_keyspace(actor.org_id(), &current.keyspace_id).await?.ok_or_else(|| {
+                EngineError::Store(keyward_store::StoreError::Corrupt("token without keyspace".into()))
+            })?;
+        let scopes = grantable_scopes(actor, &keyspace, requested)?;
+        let broader: Vec<String> =
+            scopes.iter().filter(|new| !current.scopes.iter().any(|old| scope::grants(old, new))).cloned().collect();
+        if !broader.is_empty() && !confirmed {
+            return Err(EngineError::ConfirmationRequired { broader });
+        }
+        details.insert("scopes_before".into(), json!(current.scopes));
+        details.insert("scopes_after".into(), json!(scopes));
+        details.insert("broadened".into(), json!(!broader.is_empty()));
+        Ok(scopes)
+    }
+
+    /// Fails when changing `current`'s scopes or allowlist would break a
+    /// rule of the policy. Only what the change touches counts: older
+    /// violations elsewhere (say, no expiry) do not block it.
+    async fn refuse_introduced_violations(
+        &self,
+        actor: &Actor,
+        current: &TokenRecord,
+        scopes: Option<&Vec<String>>,
+        allowed_ips: Option<&Vec<IpNet>>,
+    ) -> Result<(), EngineError> {
+        let policy = self.token_policy(actor).await?;
+        let changed = TokenRecord {
+            scopes: scopes.cloned().unwrap_or_else(|| current.scopes.clone()),
+            allowed_ips: allowed_ips.cloned().unwrap_or_else(|| current.allowed_ips.clone()),
+            ..current.clone()
+        };
+        let introduced = Engine::violations_of(&policy, &changed)
+            .into_iter()
+            .filter(|violation| match violation {
+                Violation::ScopeNotGrantable(_) => scopes.is_some(),
+                Violation::NoIpAllowlist => allowed_ips.is_some(),
+                _ => false,
+            })
+            .collect();
+        refuse_violations(&policy, introduced)
+    }
+
+    /// Automatic rotation for token `id`, checked against the period that
+    /// will make it due: its own (as changed by this call, or as stored),
+    /// else its keyspace's.
+    async fn changed_auto_rotate(
+        &self,
+        actor: &Actor,
+        id: &str,
+        auto: AutoRotate,
+        rotation_period_days: Option<Option<u32>>,
+    ) -> Result<AutoRotate, EngineError> {
+        let token = self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        let own = rotation_period_days.unwrap_or(token.rotation_period_days);
+        let keyspace = self.ctx.store.get_keyspace(actor.org_id(), &token.keyspace_id).await?;
+        let period = own.or(keyspace.and_then(|keyspace| keyspace.rotation_period_days));
+        let policy = self.token_policy(actor).await?;
+        self.checked_auto_rotate(actor.org_id(), &policy, auto, period).await
     }
 
     /// Revokes a token, immediately and idempotently, for `reason` (a
@@ -436,4 +442,87 @@ impl Engine {
         let samples = self.ctx.store.last_successful_verifications(actor.org_id(), ids).await?;
         Ok(samples.into_iter().map(|sample| (sample.token_id.clone(), sample)).collect())
     }
+}
+
+/// The expiry a new token asks for (as a lifetime in seconds or exactly,
+/// or the policy's or keyspace's default when it asks for neither),
+/// checked, and whether it was asked for.
+fn requested_expiry(
+    (expires_in, expires_at): (Option<i64>, Option<DateTime<Utc>>),
+    policy: &TokenPolicy,
+    keyspace: &Keyspace,
+    now: DateTime<Utc>,
+) -> Result<(Option<DateTime<Utc>>, ExpirySource), EngineError> {
+    let source = match (expires_in, expires_at) {
+        (None, None) => ExpirySource::Defaulted,
+        _ => ExpirySource::Requested,
+    };
+    let expires_at = match (expires_in, expires_at) {
+        (Some(_), Some(_)) => {
+            return Err(InvalidField::new("expires_at", "give either expires_in or expires_at, not both").into())
+        }
+        (Some(seconds), None) => {
+            validate::ttl_seconds("expires_in", seconds)?;
+            Some(now + chrono::Duration::seconds(seconds))
+        }
+        (None, Some(at)) => {
+            if at <= now {
+                return Err(InvalidField::new("expires_at", "must be in the future").into());
+            }
+            if at > now + chrono::Duration::seconds(validate::MAX_TTL_SECONDS) {
+                return Err(InvalidField::new("expires_at", "must be at most 10 years from now").into());
+            }
+            // Stored at microsecond precision, like every other time.
+            Some(micros_to_datetime(at.timestamp_micros()))
+        }
+        (None, None) => policy
+            .default_lifetime_seconds
+            .or(keyspace.default_ttl_seconds)
+            .map(|seconds| now + chrono::Duration::seconds(seconds)),
+    };
+    Ok((expires_at, source))
+}
+
+/// The new name and allowlist of `changes`, checked; fails for changes
+/// that change nothing.
+fn checked_changes(changes: &TokenChanges) -> Result<(Option<String>, Option<Vec<IpNet>>), EngineError> {
+    let name = changes.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
+    if let Some(metadata) = &changes.metadata {
+        validate::metadata(metadata)?;
+    }
+    let allowed_ips = changes.allowed_ips.as_deref().map(parse_allowed_ips).transpose()?;
+    if name.is_none()
+        && changes.metadata.is_none()
+        && changes.scopes.is_none()
+        && allowed_ips.is_none()
+        && changes.rotation_period_days.is_none()
+        && changes.auto_rotate.is_none()
+    {
+        return Err(InvalidField::new(
+            "name",
+            "give at least one of name, metadata, scopes, allowed_ips, rotation_period_days or auto_rotate",
+        )
+        .into());
+    }
+    Ok((name, allowed_ips))
+}
+
+/// A management token's expiry and networks bounded by the management
+/// token minting it, with the fields it took from it.
+fn bounded_by_parent(
+    bound: &ParentBound<'_>,
+    expires_at: Option<DateTime<Utc>>,
+    source: ExpirySource,
+    allowed_ips: Vec<IpNet>,
+) -> Result<Bounded, EngineError> {
+    let (expires_at, took_expiry) = bound.expiry(expires_at, source)?;
+    let (allowed_ips, took_networks) = bound.networks(allowed_ips, true)?;
+    let mut inherited = Vec::new();
+    if took_expiry {
+        inherited.push(crate::INHERITED_EXPIRY);
+    }
+    if took_networks {
+        inherited.push(crate::INHERITED_NETWORKS);
+    }
+    Ok(Bounded { expires_at, allowed_ips, inherited })
 }
