@@ -11,14 +11,10 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use keyward_core::clock::micros_to_datetime;
-use keyward_core::id::IdKind;
-use keyward_core::scope::management;
-use keyward_store::{day_of, DailyUsage, VerificationSample};
+use keyward_store::{DailyUsage, VerificationSample};
 
-use crate::actor::Actor;
-use crate::engine::{Engine, VerifyCode};
 use crate::grace::truncated;
-use crate::EngineError;
+use crate::verdict::VerifyCode;
 
 /// Samples waiting for the next flush, at most this many: a flood of
 /// denials costs a bounded amount of memory, and later ones are dropped.
@@ -82,54 +78,6 @@ pub struct TokenActivity {
     pub days: Vec<DailyUsage>,
     /// The newest samples, newest first.
     pub recent: Vec<VerificationSample>,
-}
-
-impl Engine {
-    /// A token's successful verifications per day over the last `days` UTC
-    /// days (today included) and its newest verification samples.
-    pub async fn token_activity(&self, actor: &Actor, id: &str, days: u32) -> Result<TokenActivity, EngineError> {
-        actor.require(management::TOKENS_READ)?;
-        if !keyward_core::id::looks_like(IdKind::Token, id) {
-            return Err(EngineError::NotFound("token"));
-        }
-        let today = day_of(self.now());
-        let first = today - i64::from(days.max(1)) + 1;
-        let counted = self.store.usage_by_day(actor.org_id(), id, first).await?;
-        let days = (first..=today)
-            .map(|day| DailyUsage {
-                day,
-                uses: counted.iter().find(|counted| counted.day == day).map_or(0, |counted| counted.uses),
-            })
-            .collect();
-        let recent = self.store.recent_verifications(actor.org_id(), id, RECENT_VERIFICATIONS).await?;
-        Ok(TokenActivity { days, recent })
-    }
-
-    /// Where each of `ids` was last used successfully (address and user
-    /// agent of its newest successful sample), by token id. Tokens without
-    /// a successful sample yet are absent.
-    pub async fn last_uses(
-        &self,
-        actor: &Actor,
-        ids: &[String],
-    ) -> Result<std::collections::HashMap<String, VerificationSample>, EngineError> {
-        actor.require(management::TOKENS_READ)?;
-        let samples = self.store.last_successful_verifications(actor.org_id(), ids).await?;
-        Ok(samples.into_iter().map(|sample| (sample.token_id.clone(), sample)).collect())
-    }
-
-    /// Writes the pending verification samples.
-    pub(crate) async fn flush_verification_samples(&self) -> Result<(), EngineError> {
-        let samples = self.verifications.drain();
-        if samples.is_empty() {
-            return Ok(());
-        }
-        if let Err(error) = self.store.record_verification_samples(&samples).await {
-            self.verifications.restore(samples);
-            return Err(error.into());
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

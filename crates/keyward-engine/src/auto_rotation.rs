@@ -45,7 +45,7 @@ impl Engine {
         auto: AutoRotate,
         period_days: Option<u32>,
     ) -> Result<AutoRotate, EngineError> {
-        if self.config.master_key.is_none() {
+        if self.ctx.config.master_key.is_none() {
             return Err(EngineError::Rejected {
                 code: "master_key_missing",
                 detail: "Automatic rotation hands the new token to a webhook and needs a master key to seal it: \
@@ -58,7 +58,7 @@ impl Engine {
         if !id::looks_like(IdKind::Webhook, &auto.webhook_id) {
             return Err(unknown().into());
         }
-        if self.store.get_webhook(org_id, &auto.webhook_id).await?.is_none() {
+        if self.ctx.store.get_webhook(org_id, &auto.webhook_id).await?.is_none() {
             return Err(unknown().into());
         }
         let limit = policy.rotation_grace_limit();
@@ -108,13 +108,13 @@ impl Engine {
         auto: &AutoRotate,
         grace_ends_at: Option<DateTime<Utc>>,
     ) -> Result<SealedHandoff, EngineError> {
-        let Some(master_key) = &self.config.master_key else {
+        let Some(master_key) = &self.ctx.config.master_key else {
             return Err(EngineError::Rejected {
                 code: "master_key_missing",
                 detail: "Automatic rotation needs a master key to seal the new token.".into(),
             });
         };
-        let event = self.event_in(
+        let event = self.ctx.event_in(
             &old.org_id,
             actor,
             actions::TOKEN_AUTO_ROTATED,
@@ -133,7 +133,7 @@ impl Engine {
             }),
         )?;
         let context = webhook::handoff_context(&auto.webhook_id, &event.id);
-        let sealed = master_key.seal(secret.expose().as_bytes(), &context, self.rng.as_ref())?;
+        let sealed = master_key.seal(secret.expose().as_bytes(), &context, self.ctx.rng.as_ref())?;
         Ok((event, sealed))
     }
 }

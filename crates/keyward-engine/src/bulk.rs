@@ -10,7 +10,8 @@ use keyward_store::{BulkFilter, BulkRevocation};
 use serde_json::json;
 
 use crate::actor::Actor;
-use crate::engine::{refuse_reserved_reason, Engine};
+use crate::engine::Engine;
+use crate::rules::refuse_reserved_reason;
 use crate::EngineError;
 
 /// The most tokens one selection may name: a screen's page, with room to spare.
@@ -58,44 +59,12 @@ impl Engine {
         actor.require(management::TOKENS_WRITE)?;
         let reason = request.reason.unwrap_or(RevokedReason::UserAction);
         refuse_reserved_reason(reason)?;
-        if request.owner.is_none()
-            && request.keyspace_id.is_none()
-            && request.name_prefix.is_none()
-            && request.scope.is_none()
-            && request.ids.is_empty()
-        {
-            return Err(InvalidField::new(
-                "owner",
-                "give at least one of owner, keyspace_id, name_prefix, scope or ids",
-            )
-            .into());
-        }
-        if request.ids.len() > MAX_SELECTED {
-            return Err(InvalidField::new("ids", format!("select at most {MAX_SELECTED} tokens at a time")).into());
-        }
-        if let Some(bad) = request.ids.iter().find(|id| !id::looks_like(IdKind::Token, id)) {
-            // Ids are not secret, but echo only a bounded piece of whatever was sent.
-            let shown: String = bad.chars().take(40).collect();
-            return Err(InvalidField::new("ids", format!("“{shown}” is not a token id (tok_…)")).into());
-        }
-        let scope = request
-            .scope
-            .as_deref()
-            .map(|scope| match keyward_core::scope::normalize(&[scope.to_owned()]) {
-                Ok(mut list) if list.len() == 1 => Ok(list.remove(0)),
-                Ok(_) => Err(InvalidField::new("scope", "must be one scope")),
-                Err(error) => Err(InvalidField::new("scope", error.to_string())),
-            })
-            .transpose()?;
-        let owner = request.owner.as_deref().map(validate::owner).transpose()?;
-        if let Some(prefix) = &request.name_prefix {
-            validate::name("name_prefix", prefix)?;
-        }
+        let (scope, owner) = checked_selection(&request)?;
         if let Some(keyspace) = &request.keyspace_id {
             if !id::looks_like(IdKind::Keyspace, keyspace) {
                 return Err(EngineError::NotFound("keyspace"));
             }
-            self.store.get_keyspace(actor.org_id(), keyspace).await?.ok_or(EngineError::NotFound("keyspace"))?;
+            self.ctx.store.get_keyspace(actor.org_id(), keyspace).await?.ok_or(EngineError::NotFound("keyspace"))?;
         }
         // A developer's bulk revocation is confined to their own tokens.
         let owner = match actor.principal.person() {
@@ -115,30 +84,34 @@ impl Engine {
             scope,
             ids: request.ids,
             except_id: actor.principal.token_id().map(str::to_owned),
-            now: self.now(),
+            now: self.ctx.now(),
         };
         if request.dry_run {
-            let matched = self.store.count_matching(actor.org_id(), &filter).await?;
+            let matched = self.ctx.store.count_matching(actor.org_id(), &filter).await?;
             return Ok(BulkOutcome { matched, revoked: Vec::new() });
         }
         let described = json!({
             "owner": filter.owner, "keyspace_id": filter.keyspace_id, "name_prefix": filter.name_prefix, "scope": filter.scope, "ids": filter.ids,
             "reason": reason.as_str(), "expected_count": request.expected_count,
         });
-        let event = self.event(actor, actions::TOKENS_BULK_REVOKED, "organization", actor.org_id(), described)?;
+        let event = self.ctx.event(actor, actions::TOKENS_BULK_REVOKED, "organization", actor.org_id(), described)?;
         let bulk_event_id = event.id.clone();
         let each = |token: &TokenRecord| -> Result<AuditEvent, keyward_store::StoreError> {
-            self.event(
-                actor,
-                actions::TOKEN_REVOKED,
-                "token",
-                &token.id,
-                json!({"reason": reason.as_str(), "bulk_event_id": bulk_event_id}),
-            )
-            .map_err(|error| keyward_store::StoreError::Backend(Box::new(error)))
+            self.ctx
+                .event(
+                    actor,
+                    actions::TOKEN_REVOKED,
+                    "token",
+                    &token.id,
+                    json!({"reason": reason.as_str(), "bulk_event_id": bulk_event_id}),
+                )
+                .map_err(|error| keyward_store::StoreError::Backend(Box::new(error)))
         };
-        let outcome =
-            self.store.revoke_matching(actor.org_id(), &filter, reason, request.expected_count, &event, &each).await?;
+        let outcome = self
+            .ctx
+            .store
+            .revoke_matching(actor.org_id(), &filter, reason, request.expected_count, &event, &each)
+            .await?;
         match outcome {
             BulkRevocation::CountChanged(now_matching) => Err(EngineError::Rejected {
                 code: "count_changed",
@@ -149,11 +122,49 @@ impl Engine {
             }),
             BulkRevocation::Revoked(tokens) => {
                 for token in &tokens {
-                    self.cache.invalidate(&token.digest);
+                    self.ctx.cache.invalidate(&token.digest);
                 }
                 let matched = u64::try_from(tokens.len()).unwrap_or(u64::MAX);
                 Ok(BulkOutcome { matched, revoked: tokens.into_iter().map(|token| token.record).collect() })
             }
         }
     }
+}
+
+/// The selection of `request`, checked: at least one criterion, at most
+/// [`MAX_SELECTED`] well-formed ids, one scope, a valid owner and name
+/// prefix. Answers the normalized scope and owner.
+fn checked_selection(request: &BulkRevoke) -> Result<(Option<String>, Option<String>), EngineError> {
+    if request.owner.is_none()
+        && request.keyspace_id.is_none()
+        && request.name_prefix.is_none()
+        && request.scope.is_none()
+        && request.ids.is_empty()
+    {
+        return Err(
+            InvalidField::new("owner", "give at least one of owner, keyspace_id, name_prefix, scope or ids").into()
+        );
+    }
+    if request.ids.len() > MAX_SELECTED {
+        return Err(InvalidField::new("ids", format!("select at most {MAX_SELECTED} tokens at a time")).into());
+    }
+    if let Some(bad) = request.ids.iter().find(|id| !id::looks_like(IdKind::Token, id)) {
+        // Ids are not secret, but echo only a bounded piece of whatever was sent.
+        let shown: String = bad.chars().take(40).collect();
+        return Err(InvalidField::new("ids", format!("“{shown}” is not a token id (tok_…)")).into());
+    }
+    let scope = request
+        .scope
+        .as_deref()
+        .map(|scope| match keyward_core::scope::normalize(&[scope.to_owned()]) {
+            Ok(mut list) if list.len() == 1 => Ok(list.remove(0)),
+            Ok(_) => Err(InvalidField::new("scope", "must be one scope")),
+            Err(error) => Err(InvalidField::new("scope", error.to_string())),
+        })
+        .transpose()?;
+    let owner = request.owner.as_deref().map(validate::owner).transpose()?;
+    if let Some(prefix) = &request.name_prefix {
+        validate::name("name_prefix", prefix)?;
+    }
+    Ok((scope, owner))
 }

@@ -12,7 +12,7 @@
 //! up to two allowlist networks and the record pointer, so scope and IP
 //! checks stay off the record too.
 //! The record is read only when the caller asks for it (see
-//! `Engine::verify_with`), or for a token with more scopes or networks than
+//! `Verifier::verify_with`), or for a token with more scopes or networks than
 //! fit inline.
 //!
 //! Keys of the positive map are SHA-256 digests of tokens this server
@@ -471,7 +471,7 @@ impl TokenCache {
 }
 
 /// The change feed of a store shared by several instances (see
-/// `Engine::watch_shared_changes`).
+/// `Verifier::watch_shared_changes`).
 impl ChangeSink for TokenCache {
     fn token_changed(&self, digest: &TokenDigest) {
         self.invalidate(digest);

@@ -20,7 +20,7 @@ impl Engine {
     /// Disables a token at once and idempotently (a second call keeps the
     /// first one's time). Refused for a revoked token.
     pub async fn disable_token(&self, actor: &Actor, id: &str) -> Result<TokenRecord, EngineError> {
-        let now = self.now();
+        let now = self.ctx.now();
         let reason = DisabledReason::UserAction;
         let details = json!({"reason": reason.as_str()});
         self.switch(actor, id, Switch::Disable(now, reason), actions::TOKEN_DISABLED, details).await
@@ -30,7 +30,7 @@ impl Engine {
     /// unless it expired meanwhile; inactivity is counted afresh from now.
     /// Refused for a revoked token.
     pub async fn enable_token(&self, actor: &Actor, id: &str) -> Result<TokenRecord, EngineError> {
-        let now = self.now();
+        let now = self.ctx.now();
         self.switch(actor, id, Switch::Enable(now), actions::TOKEN_ENABLED, json!({})).await
     }
 
@@ -47,10 +47,10 @@ impl Engine {
             return Err(EngineError::NotFound("token"));
         }
         self.require_manages_token(actor, id).await?;
-        let event = self.event(actor, action, "token", id, details)?;
-        match self.store.switch_token(actor.org_id(), id, switch, &event).await? {
+        let event = self.ctx.event(actor, action, "token", id, details)?;
+        match self.ctx.store.switch_token(actor.org_id(), id, switch, &event).await? {
             Guarded::Applied(switched) => {
-                self.cache.invalidate(&switched.token.digest);
+                self.ctx.cache.invalidate(&switched.token.digest);
                 Ok(switched.token.record)
             }
             Guarded::Refused(_) => Err(EngineError::Rejected {
@@ -69,10 +69,10 @@ impl Engine {
         if !id::looks_like(IdKind::Token, id) {
             return Err(EngineError::NotFound("token"));
         }
-        let token = self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        let token = self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
         actor.require_manages_tokens_of(&token.owner)?;
-        let now = self.now().timestamp_micros();
-        let event = self.event(
+        let now = self.ctx.now().timestamp_micros();
+        let event = self.ctx.event(
             actor,
             actions::TOKEN_DELETED,
             "token",
@@ -87,8 +87,8 @@ impl Engine {
             }),
         )?;
         let deleted =
-            self.store.delete_token(actor.org_id(), id, &event).await?.ok_or(EngineError::NotFound("token"))?;
-        self.cache.invalidate(&deleted.digest);
+            self.ctx.store.delete_token(actor.org_id(), id, &event).await?.ok_or(EngineError::NotFound("token"))?;
+        self.ctx.cache.invalidate(&deleted.digest);
         Ok(deleted.record)
     }
 }

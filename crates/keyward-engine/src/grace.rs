@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use keyward_core::clock::micros_to_datetime;
-use keyward_core::model::TokenRecord;
+use keyward_core::model::{ExpiryCause, RevokedReason, TokenRecord};
 use keyward_store::ClientSighting;
 
 /// Most distinct (token, address, user agent) triples held between flushes;
@@ -91,6 +91,16 @@ pub(crate) fn truncated(text: &str) -> &str {
         Some((end, _)) => &text[..end],
         None => text,
     }
+}
+
+/// Whether `token` stopped verifying because it was rotated: its grace
+/// ended, or it was rotated with none. Presenting it then is a security event.
+pub(crate) fn ended_by_rotation(token: &TokenRecord) -> bool {
+    token.replaced_by.is_some()
+        && match token.revoked_reason {
+            Some(reason) => reason == RevokedReason::Rotation,
+            None => token.expiry_cause() == ExpiryCause::RotationGraceEnded,
+        }
 }
 
 impl GraceWatch {

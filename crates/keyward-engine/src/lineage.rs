@@ -25,7 +25,8 @@ use keyward_core::validate::InvalidField;
 use serde_json::json;
 
 use crate::actor::{Actor, Principal};
-use crate::engine::{refuse_reserved_reason, Engine};
+use crate::engine::Engine;
+use crate::rules::refuse_reserved_reason;
 use crate::EngineError;
 
 /// How long after typing their password a signed-in user may mint
@@ -55,6 +56,15 @@ pub(crate) enum ExpirySource {
     /// A default (the policy's, the keyspace's, the replaced token's
     /// lifetime, or none): the bound caps it.
     Defaulted,
+}
+
+/// A management token's expiry and networks once bounded by the token
+/// minting it, and the fields it took from that token
+/// ([`crate::INHERITED_EXPIRY`], [`crate::INHERITED_NETWORKS`]).
+pub(crate) struct Bounded {
+    pub(crate) expires_at: Option<DateTime<Utc>>,
+    pub(crate) allowed_ips: Vec<IpNet>,
+    pub(crate) inherited: Vec<&'static str>,
 }
 
 /// The bound a minting token puts on a management token it makes.
@@ -133,7 +143,7 @@ impl Engine {
             return Ok(());
         };
         let window = chrono::Duration::from_std(SUDO_WINDOW).unwrap_or(chrono::Duration::minutes(10));
-        if self.now() < user.password_confirmed_at + window {
+        if self.ctx.now() < user.password_confirmed_at + window {
             Ok(())
         } else {
             Err(EngineError::SudoRequired { window_seconds: SUDO_WINDOW.as_secs() })
@@ -149,27 +159,27 @@ impl Engine {
         let Some(user) = actor.principal.signed_in() else {
             return Err(InvalidField::new("password", "only a signed-in session confirms a password").into());
         };
-        let now_micros = self.clock.now_micros();
+        let now_micros = self.ctx.clock.now_micros();
         let source_ip = actor.context.source_ip;
         if let Err(retry_after_seconds) = self.throttle.check(&user.email, source_ip, now_micros) {
             return Err(EngineError::Throttled { retry_after_seconds });
         }
-        let stored = self.store.get_user(&user.user_id).await?;
+        let stored = self.ctx.store.get_user(&user.user_id).await?;
         if !self.password_matches(stored.as_ref().map(|u| u.password_hash.as_str()), password).await? {
             self.throttle.record_failure(&user.email, source_ip, now_micros);
-            let event = self.event(
+            let event = self.ctx.event(
                 actor,
                 actions::SESSION_SUDO_FAILED,
                 "session",
                 &user.session_id,
                 json!({"reason": "wrong_password"}),
             )?;
-            self.store.append_audit_event(&event).await?;
+            self.ctx.store.append_audit_event(&event).await?;
             return Err(EngineError::InvalidCredentials);
         }
         self.throttle.record_success(&user.email, source_ip, now_micros);
-        let now = self.now();
-        let event = self.event(
+        let now = self.ctx.now();
+        let event = self.ctx.event(
             actor,
             actions::SESSION_SUDO_GRANTED,
             "session",
@@ -177,7 +187,7 @@ impl Engine {
             json!({"window_seconds": SUDO_WINDOW.as_secs(),
                    "until": now + chrono::Duration::from_std(SUDO_WINDOW).unwrap_or_default()}),
         )?;
-        if !self.store.confirm_session_password(actor.org_id(), &user.session_id, now, &event).await? {
+        if !self.ctx.store.confirm_session_password(actor.org_id(), &user.session_id, now, &event).await? {
             // Signed out meanwhile.
             return Err(EngineError::NotFound("session"));
         }
@@ -204,7 +214,7 @@ impl Engine {
         if !id::looks_like(IdKind::Token, id) {
             return Err(EngineError::NotFound("token"));
         }
-        let token = self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        let token = self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
         actor.require_manages_tokens_of(&token.owner)?;
         if !token.management {
             return Err(InvalidField::new(
@@ -213,7 +223,7 @@ impl Engine {
             )
             .into());
         }
-        let event = self.event(
+        let event = self.ctx.event(
             actor,
             actions::TOKEN_REVOKED,
             "token",
@@ -221,24 +231,26 @@ impl Engine {
             json!({"reason": reason.as_str(), "with_descendants": true, "customer_tokens": customer_tokens}),
         )?;
         let each = |token: &TokenRecord| -> Result<keyward_core::model::AuditEvent, keyward_store::StoreError> {
-            self.event(
-                actor,
-                actions::TOKEN_REVOKED,
-                "token",
-                &token.id,
-                json!({"reason": reason.as_str(), "revoked_with": id, "parent_token_id": token.parent_token_id}),
-            )
-            .map_err(|error| keyward_store::StoreError::Backend(Box::new(error)))
+            self.ctx
+                .event(
+                    actor,
+                    actions::TOKEN_REVOKED,
+                    "token",
+                    &token.id,
+                    json!({"reason": reason.as_str(), "revoked_with": id, "parent_token_id": token.parent_token_id}),
+                )
+                .map_err(|error| keyward_store::StoreError::Backend(Box::new(error)))
         };
-        let now = self.now();
+        let now = self.ctx.now();
         let revoked = self
+            .ctx
             .store
             .revoke_with_descendants(actor.org_id(), id, now, reason, customer_tokens, &event, &each)
             .await?
             .ok_or(EngineError::NotFound("token"))?;
-        self.cache.invalidate(&revoked.root.token.digest);
+        self.ctx.cache.invalidate(&revoked.root.token.digest);
         for descendant in &revoked.descendants {
-            self.cache.invalidate(&descendant.digest);
+            self.ctx.cache.invalidate(&descendant.digest);
         }
         Ok(LineageRevoked {
             token: revoked.root.token.record,

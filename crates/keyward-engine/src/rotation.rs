@@ -3,20 +3,23 @@
 //! verifying for a grace period, during which its owner sees which clients
 //! still use it and may extend the grace or end it early.
 
-use chrono::Duration as TimeDelta;
+use chrono::{DateTime, Duration as TimeDelta, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{self, IdKind};
-use keyward_core::model::{actions, AutoRotate, RevokedReason, TokenRecord, TokenState};
+use keyward_core::ip::IpNet;
+use keyward_core::model::{actions, AuditEvent, AutoRotate, Keyspace, TokenRecord, TokenState};
 use keyward_core::policy::{TokenPolicy, Violation};
 use keyward_core::scope::management;
 use keyward_core::validate::{self, InvalidField};
-use keyward_core::TokenDigest;
+use keyward_core::{SecretToken, TokenDigest};
 use keyward_store::{ClientSighting, Guarded, Handoff, RotationWrite};
 use serde_json::json;
 
 use crate::actor::Actor;
-use crate::engine::{grantable_scopes, refuse_violations, Engine, Issued};
-use crate::lineage::{ExpirySource, ParentBound};
+use crate::engine::Engine;
+use crate::lineage::{Bounded, ExpirySource, ParentBound};
+use crate::rules::{grantable_scopes, refuse_violations};
+use crate::tokens::Issued;
 use crate::EngineError;
 
 /// Input for a rotation.
@@ -39,16 +42,6 @@ pub struct Rotated {
     /// The replaced token: `replaced_by` set, `expires_at` at the grace end
     /// (or revoked, for a grace period of 0).
     pub old: TokenRecord,
-}
-
-/// Whether `token` stopped verifying because it was rotated: its grace
-/// ended, or it was rotated with none. Presenting it then is a security event.
-pub(crate) fn ended_by_rotation(token: &TokenRecord) -> bool {
-    token.replaced_by.is_some()
-        && match token.revoked_reason {
-            Some(reason) => reason == RevokedReason::Rotation,
-            None => token.expiry_cause() == keyward_core::model::ExpiryCause::RotationGraceEnded,
-        }
 }
 
 /// Why `token` cannot be rotated or have its grace moved at `now`, if it cannot.
@@ -102,11 +95,11 @@ impl Engine {
         if !id::looks_like(IdKind::Token, id) {
             return Err(EngineError::NotFound("token"));
         }
-        let old = self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        let old = self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
         actor.require_manages_tokens_of(&old.owner)?;
         let policy = self.token_policy(actor).await?;
         let grace = grace_seconds("grace_period", request.grace_period_seconds, &policy)?;
-        let now = self.now();
+        let now = self.ctx.now();
         if let Some(refusal) = unrotatable(&old, now.timestamp_micros()) {
             return Err(refusal);
         }
@@ -127,9 +120,9 @@ impl Engine {
         handoff_to: Option<&AutoRotate>,
     ) -> Result<Rotated, EngineError> {
         let org_id = old.org_id.as_str();
-        let now = self.now();
+        let now = self.ctx.now();
         let keyspace =
-            self.store.get_keyspace(org_id, &old.keyspace_id).await?.ok_or_else(|| {
+            self.ctx.store.get_keyspace(org_id, &old.keyspace_id).await?.ok_or_else(|| {
                 EngineError::Store(keyward_store::StoreError::Corrupt("token without keyspace".into()))
             })?;
         // The caller grants the new token its scopes, so it must be able to:
@@ -143,23 +136,84 @@ impl Engine {
         if old.management {
             self.require_recent_password(actor)?;
         }
-        // Rotation is no way around a minting token's bounds either: a
-        // short-lived token rotating a management token (itself included)
-        // gets a successor that ends no later than it does.
-        let mut inherited = Vec::new();
-        let (expires_at, allowed_ips) = match ParentBound::of(actor).filter(|_| old.management) {
-            Some(bound) => {
-                let source = if expires_in.is_some() { ExpirySource::Requested } else { ExpirySource::Defaulted };
-                let (expires_at, took_expiry) = bound.expiry(expires_at, source)?;
-                if took_expiry {
-                    inherited.push(crate::INHERITED_EXPIRY);
-                }
-                (expires_at, bound.networks(old.allowed_ips.clone(), false)?.0)
-            }
-            None => (self.capped_by_parent(old, expires_at, expires_in.is_none()).await?, old.allowed_ips.clone()),
+        let Bounded { expires_at, allowed_ips, inherited } =
+            self.successor_bounds(actor, old, expires_at, expires_in.is_none()).await?;
+        let (secret, record) = self.successor(actor, old, &keyspace, (scopes, allowed_ips), now, expires_at)?;
+        // Only what the rotation itself could break: an old token made
+        // before a stricter rule is replaced, not refused.
+        let introduced: Vec<Violation> = Engine::violations_of(policy, &record)
+            .into_iter()
+            .filter(|violation| matches!(violation, Violation::LifetimeTooLong))
+            .collect();
+        refuse_violations(policy, introduced)?;
+        let grace_ends_at = (grace > 0).then(|| now + TimeDelta::seconds(grace));
+        let digest = TokenDigest::of(secret.expose());
+        let events = self.rotation_events(actor, old, &record, grace, grace_ends_at, &inherited)?;
+        let sealed_handoff = match handoff_to {
+            Some(auto) => Some((auto, self.seal_handoff(actor, old, &record, &secret, auto, grace_ends_at)?)),
+            None => None,
         };
-        let (secret, mut record) = self.mint(
-            &keyspace,
+        let rotation = RotationWrite {
+            old_id: &old.id,
+            at: now,
+            grace_ends_at,
+            new_token: &record,
+            new_digest: &digest,
+            events: &events,
+            handoff: sealed_handoff.as_ref().map(|(auto, (event, sealed))| Handoff {
+                endpoint_id: &auto.webhook_id,
+                event,
+                sealed_token: sealed,
+            }),
+        };
+        let old = match self.ctx.store.rotate_token(org_id, &rotation).await? {
+            Guarded::Applied(old) => old,
+            // A concurrent change won; say what it did.
+            Guarded::Refused(current) => {
+                return Err(unrotatable(&current, now.timestamp_micros())
+                    .unwrap_or_else(|| EngineError::Conflict("the token changed concurrently".into())))
+            }
+            Guarded::Missing => return Err(EngineError::NotFound("token")),
+        };
+        self.ctx.cache.invalidate(&old.digest);
+        self.ctx.cache.invalidate(&digest);
+        Ok(Rotated { issued: Issued { secret, record, inherited_from_parent: inherited }, old: old.record })
+    }
+
+    /// The successor's expiry and networks, with the fields it took from
+    /// the minting token. Rotation is no way around a minting token's
+    /// bounds: a short-lived token rotating a management token (itself
+    /// included) gets a successor that ends no later than it does.
+    async fn successor_bounds(
+        &self,
+        actor: &Actor,
+        old: &TokenRecord,
+        expires_at: Option<DateTime<Utc>>,
+        defaulted: bool,
+    ) -> Result<Bounded, EngineError> {
+        let Some(bound) = ParentBound::of(actor).filter(|_| old.management) else {
+            let expires_at = self.capped_by_parent(old, expires_at, defaulted).await?;
+            return Ok(Bounded { expires_at, allowed_ips: old.allowed_ips.clone(), inherited: Vec::new() });
+        };
+        let source = if defaulted { ExpirySource::Defaulted } else { ExpirySource::Requested };
+        let (expires_at, took_expiry) = bound.expiry(expires_at, source)?;
+        let inherited = if took_expiry { vec![crate::INHERITED_EXPIRY] } else { Vec::new() };
+        Ok(Bounded { expires_at, allowed_ips: bound.networks(old.allowed_ips.clone(), false)?.0, inherited })
+    }
+
+    /// The successor of `old`: its name, owner, metadata and rotation
+    /// settings, with the scopes and networks given, linked back to `old`.
+    fn successor(
+        &self,
+        actor: &Actor,
+        old: &TokenRecord,
+        keyspace: &Keyspace,
+        (scopes, allowed_ips): (Vec<String>, Vec<IpNet>),
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(SecretToken, TokenRecord), EngineError> {
+        let (secret, mut record) = self.ctx.mint(
+            keyspace,
             old.name.clone(),
             old.owner.clone(),
             scopes,
@@ -178,17 +232,22 @@ impl Engine {
         record.rotated_from = Some(old.id.clone());
         record.rotation_period_days = old.rotation_period_days;
         record.auto_rotate = old.auto_rotate.clone();
-        // Only what the rotation itself could break: an old token made
-        // before a stricter rule is replaced, not refused.
-        let introduced: Vec<Violation> = Engine::violations_of(policy, &record)
-            .into_iter()
-            .filter(|violation| matches!(violation, Violation::LifetimeTooLong))
-            .collect();
-        refuse_violations(policy, introduced)?;
-        let grace_ends_at = (grace > 0).then(|| now + TimeDelta::seconds(grace));
-        let digest = TokenDigest::of(secret.expose());
-        let events = [
-            self.event_in(
+        Ok((secret, record))
+    }
+
+    /// The two events of a rotation: the old token's, and its successor's creation.
+    fn rotation_events(
+        &self,
+        actor: &Actor,
+        old: &TokenRecord,
+        record: &TokenRecord,
+        grace: i64,
+        grace_ends_at: Option<DateTime<Utc>>,
+        inherited: &[&'static str],
+    ) -> Result<[AuditEvent; 2], EngineError> {
+        let org_id = old.org_id.as_str();
+        Ok([
+            self.ctx.event_in(
                 org_id,
                 actor,
                 actions::TOKEN_ROTATED,
@@ -196,7 +255,7 @@ impl Engine {
                 &old.id,
                 json!({"replaced_by": record.id, "grace_period_seconds": grace, "grace_ends_at": grace_ends_at}),
             )?,
-            self.event_in(
+            self.ctx.event_in(
                 org_id,
                 actor,
                 actions::TOKEN_CREATED,
@@ -204,36 +263,7 @@ impl Engine {
                 &record.id,
                 json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotated_from": old.id, "parent_token_id": record.parent_token_id, "inherited_from_parent": inherited}),
             )?,
-        ];
-        let sealed_handoff = match handoff_to {
-            Some(auto) => Some((auto, self.seal_handoff(actor, old, &record, &secret, auto, grace_ends_at)?)),
-            None => None,
-        };
-        let rotation = RotationWrite {
-            old_id: &old.id,
-            at: now,
-            grace_ends_at,
-            new_token: &record,
-            new_digest: &digest,
-            events: &events,
-            handoff: sealed_handoff.as_ref().map(|(auto, (event, sealed))| Handoff {
-                endpoint_id: &auto.webhook_id,
-                event,
-                sealed_token: sealed,
-            }),
-        };
-        let old = match self.store.rotate_token(org_id, &rotation).await? {
-            Guarded::Applied(old) => old,
-            // A concurrent change won; say what it did.
-            Guarded::Refused(current) => {
-                return Err(unrotatable(&current, now.timestamp_micros())
-                    .unwrap_or_else(|| EngineError::Conflict("the token changed concurrently".into())))
-            }
-            Guarded::Missing => return Err(EngineError::NotFound("token")),
-        };
-        self.cache.invalidate(&old.digest);
-        self.cache.invalidate(&digest);
-        Ok(Rotated { issued: Issued { secret, record, inherited_from_parent: inherited }, old: old.record })
+        ])
     }
 
     /// For a rotation no token makes (a person's, the scheduler's): a
@@ -249,7 +279,7 @@ impl Engine {
         let Some(parent_id) = old.parent_token_id.as_deref().filter(|_| old.management && defaulted) else {
             return Ok(expires_at);
         };
-        let limit = match self.store.get_token(&old.org_id, parent_id).await? {
+        let limit = match self.ctx.store.get_token(&old.org_id, parent_id).await? {
             Some(parent) => parent.expires_at,
             None => None,
         };
@@ -275,9 +305,9 @@ impl Engine {
         }
         let policy = self.token_policy(actor).await?;
         let seconds = grace_seconds("ends_in", ends_in_seconds, &policy)?;
-        let current = self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        let current = self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
         actor.require_manages_tokens_of(&current.owner)?;
-        let now = self.now();
+        let now = self.ctx.now();
         let not_in_grace = |token: &TokenRecord| match token.state_at(now.timestamp_micros()) {
             TokenState::Active if token.replaced_by.is_none() => EngineError::Rejected {
                 code: "not_in_rotation_grace",
@@ -292,19 +322,19 @@ impl Engine {
             return Err(not_in_grace(&current));
         }
         let ends_at = now + TimeDelta::seconds(seconds);
-        let event = self.event(
+        let event = self.ctx.event(
             actor,
             actions::TOKEN_GRACE_CHANGED,
             "token",
             id,
             json!({"grace_ends_at_before": current.expires_at, "requested_grace_ends_at": ends_at}),
         )?;
-        let token = match self.store.set_rotation_grace(actor.org_id(), id, ends_at, now, &event).await? {
+        let token = match self.ctx.store.set_rotation_grace(actor.org_id(), id, ends_at, now, &event).await? {
             Guarded::Applied(token) => token,
             Guarded::Refused(token) => return Err(not_in_grace(&token)),
             Guarded::Missing => return Err(EngineError::NotFound("token")),
         };
-        self.cache.invalidate(&token.digest);
+        self.ctx.cache.invalidate(&token.digest);
         Ok(token.record)
     }
 
@@ -316,55 +346,7 @@ impl Engine {
         if !id::looks_like(IdKind::Token, id) {
             return Err(EngineError::NotFound("token"));
         }
-        self.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
-        Ok(self.store.list_token_clients(actor.org_id(), id).await?)
-    }
-
-    /// Writes what the grace watch noted: clients of tokens in grace, and
-    /// one security event per rotated token presented after its grace.
-    pub(crate) async fn flush_grace_watch(&self) -> Result<(), EngineError> {
-        let sightings = self.grace.drain_clients();
-        if !sightings.is_empty() {
-            if let Err(error) = self.store.record_client_sightings(&sightings).await {
-                self.grace.restore_clients(sightings);
-                return Err(error.into());
-            }
-        }
-        let now = self.clock.now_micros();
-        let mut due = self.grace.due_reuses(now).into_iter();
-        while let Some(reuse) = due.next() {
-            let event = keyward_core::model::AuditEvent {
-                id: id::new_id(IdKind::Event, self.rng.as_ref())?,
-                org_id: reuse.org_id.clone(),
-                occurred_at: micros_to_datetime(reuse.last_micros),
-                // The bearer of the old token did this.
-                actor: reuse.token_id.clone(),
-                action: actions::TOKEN_REUSED_AFTER_ROTATION.to_owned(),
-                target_type: "token".to_owned(),
-                target_id: reuse.token_id.clone(),
-                request_id: None,
-                source_ip: reuse.client_ip.map(|ip| keyward_core::ip::canonical(ip).to_string()),
-                details: json!({
-                    "replaced_by": reuse.replaced_by,
-                    "stopped_verifying_at": micros_to_datetime(reuse.ended_micros),
-                    "attempts": reuse.attempts,
-                    "first_attempt_at": micros_to_datetime(reuse.first_micros),
-                    "last_attempt_at": micros_to_datetime(reuse.last_micros),
-                    "user_agent": reuse.user_agent,
-                }),
-            };
-            if let Err(error) = self.store.append_audit_event(&event).await {
-                // Retried with the next flush, this one and the rest alike.
-                self.grace.unreport(reuse);
-                due.for_each(|rest| self.grace.unreport(rest));
-                return Err(error.into());
-            }
-            tracing::warn!(
-                token_id = %reuse.token_id,
-                attempts = reuse.attempts,
-                "a rotated token was presented after its grace period ended"
-            );
-        }
-        Ok(())
+        self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        Ok(self.ctx.store.list_token_clients(actor.org_id(), id).await?)
     }
 }

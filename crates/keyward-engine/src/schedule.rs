@@ -73,11 +73,11 @@ impl Engine {
         // Uses counted in memory must reach the store first, or a token used
         // a moment ago could be judged idle.
         self.flush_usage().await?;
-        let now = self.now();
+        let now = self.ctx.now();
         let mut report = LifecycleReport::default();
         let mut page = PageRequest::new(Some(100), None);
         loop {
-            let organizations = self.store.list_organizations(&page).await?;
+            let organizations = self.ctx.store.list_organizations(&page).await?;
             for organization in &organizations.items {
                 report += self.run_lifecycle_of(organization, now).await?;
             }
@@ -106,7 +106,7 @@ impl Engine {
         let mut keyspaces = Vec::new();
         let mut page = PageRequest::new(Some(100), None);
         loop {
-            let batch = self.store.list_keyspaces(org_id, &page).await?;
+            let batch = self.ctx.store.list_keyspaces(org_id, &page).await?;
             keyspaces.extend(batch.items);
             match batch.next {
                 Some(next) => page = PageRequest::new(Some(100), Some(next)),
@@ -137,8 +137,11 @@ impl Engine {
         let mut report = LifecycleReport::default();
         let mut after: Option<String> = None;
         loop {
-            let batch =
-                self.store.lifecycle_candidates(&organization.id, &window, after.as_deref(), CANDIDATE_BATCH).await?;
+            let batch = self
+                .ctx
+                .store
+                .lifecycle_candidates(&organization.id, &window, after.as_deref(), CANDIDATE_BATCH)
+                .await?;
             let Some(last) = batch.last() else { return Ok(report) };
             after = Some(last.id.clone());
             for token in &batch {
@@ -192,12 +195,13 @@ impl Engine {
                 ),
             }
         }
-        let event = self.event_in(&token.org_id, system, notice.action(), "token", &token.id, notice.details(token))?;
+        let event =
+            self.ctx.event_in(&token.org_id, system, notice.action(), "token", &token.id, notice.details(token))?;
         if let Notice::DisableInactive { last_activity_at, .. } = notice {
             let switch = Switch::DisableInactive { at: now, last_activity_at: *last_activity_at };
-            return Ok(match self.store.switch_token(&token.org_id, &token.id, switch, &event).await? {
+            return Ok(match self.ctx.store.switch_token(&token.org_id, &token.id, switch, &event).await? {
                 Guarded::Applied(switched) if switched.changed => {
-                    self.cache.invalidate(&switched.token.digest);
+                    self.ctx.cache.invalidate(&switched.token.digest);
                     Outcome::Disabled
                 }
                 _ => Outcome::Nothing,
@@ -211,7 +215,7 @@ impl Engine {
             about: notice.about(),
             noticed_at: now,
         };
-        Ok(match self.store.record_notice(&write, &event).await? {
+        Ok(match self.ctx.store.record_notice(&write, &event).await? {
             true => Outcome::Noticed,
             false => Outcome::Nothing,
         })

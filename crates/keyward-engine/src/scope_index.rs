@@ -107,7 +107,7 @@ impl ScopeInterner {
 }
 
 /// Scopes a verification requires, prepared against one engine with
-/// [`crate::Engine::require_scopes`]. Prepare once (per route, say) and reuse.
+/// [`crate::Verifier::require_scopes`]. Prepare once (per route, say) and reuse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequiredScopes {
     names: Vec<String>,

@@ -1,5 +1,5 @@
 //! Security events in the audit log: sign-ins and their failures, sessions
-//! ending, refused management calls, and bursts of unknown tokens.
+//! ending, refused management calls, and what those cost to record.
 //!
 //! Two of these can be produced by whoever wants to fill the log: failed
 //! sign-ins (anyone can try) and refusals (any token can ask for what it may
@@ -7,19 +7,15 @@
 //! [`EVENTS_PER_MINUTE`] per organization, kind and source (the address for
 //! sign-ins, the caller for refusals) per minute; past it they are counted,
 //! and the next flush writes one `security.events_suppressed` event saying
-//! how many were not written. Failed verifications are never written one by
-//! one (a verifier may see millions): [`SprayCounter`] counts them in memory
-//! per caller and source for each minute, and only a minute at or above the
-//! threshold becomes one `security.token_spraying` event.
+//! how many were not written. Bursts of unknown tokens are the verifier's
+//! to count (see `spraying`); only unknown bearer tokens shown to the
+//! management API are attributed here, to the operator organization.
 //!
-//! Both keep their counts in bounded maps, reset every minute: a flood of
-//! distinct keys costs a fixed amount of memory, and what does not fit is
-//! still counted, in an overflow bucket.
+//! The budgets are bounded maps, reset every minute: a flood of distinct
+//! keys costs a fixed amount of memory, and what does not fit is still
+//! counted, in an overflow bucket.
 
-use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{self, new_id, IdKind};
@@ -28,267 +24,17 @@ use keyward_core::TokenDigest;
 use serde_json::json;
 
 use crate::actor::{Actor, RequestContext};
+use crate::event_budget::{Suppressed, EVENTS_PER_MINUTE};
+use crate::spraying::{grouped, ANONYMOUS_ACTOR, MINUTE_MICROS};
 use crate::{Engine, EngineError};
 
-/// Security events of one kind, organization and source written one by
-/// one per minute; the rest are summed up in one event.
-pub const EVENTS_PER_MINUTE: u32 = 20;
-/// Distinct (organization, kind, source) budgets tracked per minute.
-const MAX_BUDGETS: usize = 10_000;
-/// Default for [`crate::EngineConfig::token_spraying_threshold`].
-pub const DEFAULT_TOKEN_SPRAYING_THRESHOLD: u64 = 100;
-/// Distinct callers (verifying tokens or sessions) counted per shard per minute.
-const MAX_CALLERS_PER_SHARD: usize = 256;
-/// Distinct (caller, source) pairs counted per shard per minute; further
-/// sources of a caller count in its "other addresses" bucket.
-const MAX_SOURCES_PER_SHARD: usize = 2_048;
-const SPRAY_SHARDS: usize = 8;
 /// Longest user agent and attempted email kept in an event.
 const MAX_TEXT_CHARS: usize = 256;
-const MINUTE_MICROS: i64 = 60 * 1_000_000;
-/// The actor recorded for what nobody authenticated did (a failed sign-in).
-pub const ANONYMOUS_ACTOR: &str = "anonymous";
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Counters only: after a panic elsewhere they are still usable.
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn minute_of(micros: i64) -> i64 {
-    micros.div_euclid(MINUTE_MICROS)
-}
 
 /// `text` without control characters, cut to [`MAX_TEXT_CHARS`]: a user
 /// agent is whatever the client sent.
 pub(crate) fn sanitized(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(MAX_TEXT_CHARS).collect()
-}
-
-/// `1500` as `1,500`, for the one-line summaries.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
-/// A minute's worth of security events one source may write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Suppressed {
-    pub org_id: String,
-    pub action: &'static str,
-    pub subject: String,
-    pub minute: i64,
-    pub count: u64,
-}
-
-#[derive(Default)]
-struct BudgetState {
-    minute: i64,
-    used: HashMap<(String, &'static str, String), (u32, u64)>,
-    overflow: u64,
-    closed: Vec<Suppressed>,
-}
-
-impl BudgetState {
-    fn roll(&mut self, minute: i64) {
-        if self.minute == minute {
-            return;
-        }
-        let closed_minute = self.minute;
-        for ((org_id, action, subject), (_, count)) in self.used.drain() {
-            // Bounded by MAX_BUDGETS per minute, and drained by every flush.
-            if count > 0 && self.closed.len() < MAX_BUDGETS {
-                self.closed.push(Suppressed { org_id, action, subject, minute: closed_minute, count });
-            }
-        }
-        if self.overflow > 0 {
-            tracing::warn!(
-                suppressed = self.overflow,
-                "security events from more sources than tracked in one minute were not written"
-            );
-        }
-        self.overflow = 0;
-        self.minute = minute;
-    }
-}
-
-/// The per-minute budget of security events (see the module comment).
-#[derive(Default)]
-pub(crate) struct EventBudget {
-    state: Mutex<BudgetState>,
-}
-
-impl EventBudget {
-    /// Whether an event of `action` in `org` from `subject` may be written now.
-    pub(crate) fn admit(&self, org: &str, action: &'static str, subject: &str, now: i64) -> bool {
-        let mut state = lock(&self.state);
-        state.roll(minute_of(now));
-        let key = (org.to_owned(), action, subject.to_owned());
-        if !state.used.contains_key(&key) && state.used.len() >= MAX_BUDGETS {
-            state.overflow += 1;
-            return false;
-        }
-        let entry = state.used.entry(key).or_insert((0, 0));
-        if entry.0 < EVENTS_PER_MINUTE {
-            entry.0 += 1;
-            true
-        } else {
-            entry.1 += 1;
-            false
-        }
-    }
-
-    /// The counts of minutes that have ended.
-    pub(crate) fn take_closed(&self, now: i64) -> Vec<Suppressed> {
-        let mut state = lock(&self.state);
-        state.roll(minute_of(now));
-        std::mem::take(&mut state.closed)
-    }
-}
-
-/// Where unknown tokens came from, as far as the counter can tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Source {
-    /// The presenter's address as the verifier gave it, if it did.
-    Address(Option<IpAddr>),
-    /// Any address beyond what one minute tracks for one caller.
-    Others,
-}
-
-impl Source {
-    fn describe(self) -> String {
-        match self {
-            Source::Address(Some(ip)) => ip.to_string(),
-            Source::Address(None) => "an unknown address".into(),
-            Source::Others => "other addresses".into(),
-        }
-    }
-}
-
-/// One (caller, source) count of a finished minute.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Burst {
-    pub org_id: String,
-    pub caller: String,
-    pub source: Source,
-    pub minute: i64,
-    pub count: u64,
-}
-
-#[derive(Default)]
-struct CallerCounts {
-    org_id: String,
-    sources: HashMap<Option<IpAddr>, u64>,
-    others: u64,
-}
-
-#[derive(Default)]
-struct SprayShard {
-    minute: i64,
-    callers: HashMap<String, CallerCounts>,
-    pairs: usize,
-    /// Unknown tokens of callers beyond the cap: logged, not audited (the
-    /// organization is not known without a caller entry).
-    overflow: u64,
-    closed: Vec<Burst>,
-}
-
-impl SprayShard {
-    fn roll(&mut self, minute: i64) {
-        if self.minute == minute {
-            return;
-        }
-        let closed_minute = self.minute;
-        for (caller, counts) in self.callers.drain() {
-            let bursts = counts
-                .sources
-                .into_iter()
-                .map(|(ip, count)| (Source::Address(ip), count))
-                .chain((counts.others > 0).then_some((Source::Others, counts.others)));
-            for (source, count) in bursts {
-                if self.closed.len() < MAX_SOURCES_PER_SHARD + MAX_CALLERS_PER_SHARD {
-                    let org_id = counts.org_id.clone();
-                    self.closed.push(Burst { org_id, caller: caller.clone(), source, minute: closed_minute, count });
-                }
-            }
-        }
-        if self.overflow > 0 {
-            tracing::warn!(
-                unknown_tokens = self.overflow,
-                "unknown tokens presented through more verifying callers than tracked in one minute"
-            );
-        }
-        self.pairs = 0;
-        self.overflow = 0;
-        self.minute = minute;
-    }
-}
-
-/// Unknown tokens presented per caller, source and minute, in memory. A
-/// failure costs one hash and one short lock of the caller's shard; a
-/// success costs nothing.
-pub(crate) struct SprayCounter {
-    shards: Box<[Mutex<SprayShard>]>,
-    hasher: std::collections::hash_map::RandomState,
-}
-
-impl Default for SprayCounter {
-    fn default() -> Self {
-        Self {
-            shards: (0..SPRAY_SHARDS).map(|_| Mutex::new(SprayShard::default())).collect(),
-            hasher: std::collections::hash_map::RandomState::new(),
-        }
-    }
-}
-
-impl SprayCounter {
-    fn shard(&self, caller: &str) -> &Mutex<SprayShard> {
-        let index = usize::try_from(self.hasher.hash_one(caller) % SPRAY_SHARDS as u64).unwrap_or(0);
-        &self.shards[index]
-    }
-
-    /// Counts one unknown token `caller` (of `org`) was shown from `ip`.
-    pub(crate) fn note(&self, org: &str, caller: &str, ip: Option<IpAddr>, now: i64) {
-        let mut guard = lock(self.shard(caller));
-        let shard = &mut *guard;
-        shard.roll(minute_of(now));
-        if !shard.callers.contains_key(caller) {
-            if shard.callers.len() >= MAX_CALLERS_PER_SHARD {
-                shard.overflow += 1;
-                return;
-            }
-            let counts = CallerCounts { org_id: org.to_owned(), ..CallerCounts::default() };
-            shard.callers.insert(caller.to_owned(), counts);
-        }
-        let room_for_pair = shard.pairs < MAX_SOURCES_PER_SHARD;
-        let Some(counts) = shard.callers.get_mut(caller) else { return };
-        if let Some(count) = counts.sources.get_mut(&ip) {
-            *count += 1;
-        } else if room_for_pair {
-            counts.sources.insert(ip, 1);
-            shard.pairs += 1;
-        } else {
-            counts.others += 1;
-        }
-    }
-
-    /// The counts of every minute that has ended.
-    pub(crate) fn take_closed(&self, now: i64) -> Vec<Burst> {
-        let minute = minute_of(now);
-        let mut all = Vec::new();
-        for shard in self.shards.iter() {
-            let mut shard = lock(shard);
-            shard.roll(minute);
-            all.append(&mut shard.closed);
-        }
-        all
-    }
 }
 
 /// What the HTTP edge saw refused.
@@ -327,9 +73,9 @@ fn event_at(
     details: serde_json::Value,
 ) -> Result<AuditEvent, EngineError> {
     Ok(AuditEvent {
-        id: new_id(IdKind::Event, engine.rng.as_ref())?,
+        id: new_id(IdKind::Event, engine.ctx.rng.as_ref())?,
         org_id: org_id.to_owned(),
-        occurred_at: engine.now(),
+        occurred_at: engine.ctx.now(),
         actor: actor.to_owned(),
         action: action.to_owned(),
         target_type: target.0.to_owned(),
@@ -395,13 +141,13 @@ impl Engine {
         reason: &'static str,
         context: &RequestContext,
     ) -> Result<(), EngineError> {
-        let now = self.clock.now_micros();
+        let now = self.ctx.clock.now_micros();
         let subject = address_key(context);
         let user_agent = context.user_agent.as_deref().map(sanitized);
         let mut orgs: Vec<(String, &'static str)> = Vec::new();
         let operator = match self.operator_org.get() {
             Some(operator) => Some(operator.clone()),
-            None => self.store.operator_organization().await?.map(|org| org.id),
+            None => self.ctx.store.operator_organization().await?.map(|org| org.id),
         };
         if let Some(operator) = &operator {
             // Wrong password and unknown account look alike here.
@@ -410,7 +156,7 @@ impl Engine {
             orgs.push((operator.clone(), public));
         }
         if let Some(user) = user {
-            for member in self.store.memberships_of(&user.id).await? {
+            for member in self.ctx.store.memberships_of(&user.id).await? {
                 if Some(&member.org_id) != operator.as_ref() {
                     orgs.push((member.org_id, reason));
                 }
@@ -437,7 +183,7 @@ impl Engine {
                     "user_agent": user_agent,
                 }),
             )?;
-            self.store.append_audit_event(&event).await?;
+            self.ctx.store.append_audit_event(&event).await?;
         }
         Ok(())
     }
@@ -449,7 +195,7 @@ impl Engine {
         digest: &TokenDigest,
         context: &RequestContext,
     ) -> Result<bool, EngineError> {
-        let Some(session) = self.store.find_session(digest).await? else {
+        let Some(session) = self.ctx.store.find_session(digest).await? else {
             return Ok(false);
         };
         let event = event_at(
@@ -461,7 +207,7 @@ impl Engine {
             context,
             json!({"session_id": session.id, "user_agent": context.user_agent.as_deref().map(sanitized)}),
         )?;
-        Ok(self.store.delete_session(digest, Some(&event)).await?)
+        Ok(self.ctx.store.delete_session(digest, Some(&event)).await?)
     }
 
     /// Deletes a session presented after its end, logging `session.expired` once.
@@ -475,7 +221,7 @@ impl Engine {
             &RequestContext::default(),
             json!({"session_id": session.id, "expired_at": session.expires_at}),
         )?;
-        self.store.delete_session(digest, Some(&event)).await?;
+        self.ctx.store.delete_session(digest, Some(&event)).await?;
         Ok(())
     }
 
@@ -500,12 +246,12 @@ impl Engine {
             Refusal::Denied { code } => (actions::ACCESS_DENIED, code, vec![org.to_owned()]),
             Refusal::NotFound => {
                 let Some(target) = call.target else { return Ok(()) };
-                (actions::CROSS_TENANT_PROBE, "not_found", self.store.organizations_holding(org, target).await?)
+                (actions::CROSS_TENANT_PROBE, "not_found", self.ctx.store.organizations_holding(org, target).await?)
             }
         };
         let target = call.target.unwrap_or("");
         let target_type = id_kind_name(target);
-        let now = self.clock.now_micros();
+        let now = self.ctx.clock.now_micros();
         for filed_in in filed_in {
             if !self.security_budget.admit(&filed_in, action, actor.principal.id(), now) {
                 continue;
@@ -516,28 +262,17 @@ impl Engine {
                 "code": code,
                 "caller_organization_id": org,
             });
-            let event = self.event_in(&filed_in, actor, action, target_type, target, details)?;
-            self.store.append_audit_event(&event).await?;
+            let event = self.ctx.event_in(&filed_in, actor, action, target_type, target, details)?;
+            self.ctx.store.append_audit_event(&event).await?;
         }
         Ok(())
     }
 
-    /// Writes what the security counters hold for minutes that have ended:
-    /// one `security.token_spraying` event per caller and source at or over
-    /// the threshold, and one `security.events_suppressed` per budget
-    /// exceeded. Runs with the usage flush.
-    pub(crate) async fn flush_security(&self) -> Result<(), EngineError> {
-        let now = self.clock.now_micros();
-        let threshold = self.config.token_spraying_threshold;
+    /// Writes one `security.events_suppressed` event per budget exceeded
+    /// in minutes that have ended. Runs with the usage flush.
+    pub(crate) async fn flush_suppressed(&self) -> Result<(), EngineError> {
+        let now = self.ctx.clock.now_micros();
         let mut first_error = None;
-        for burst in self.sprays.take_closed(now) {
-            if threshold == 0 || burst.count < threshold {
-                continue;
-            }
-            if let Err(error) = self.write_spraying(&burst, threshold).await {
-                first_error.get_or_insert(error);
-            }
-        }
         for suppressed in self.security_budget.take_closed(now) {
             if let Err(error) = self.write_suppressed(&suppressed).await {
                 first_error.get_or_insert(error);
@@ -552,13 +287,13 @@ impl Engine {
     /// organization's log as [`ANONYMOUS_ACTOR`]'s.
     #[cold]
     pub(crate) async fn note_unknown_bearer(&self, client_ip: Option<IpAddr>, now: i64) {
-        if self.config.token_spraying_threshold == 0 {
+        if self.ctx.config.token_spraying_threshold == 0 {
             return;
         }
         let operator = match self.operator_org.get() {
             Some(operator) => operator.clone(),
             // Once per process: the operator organization never changes.
-            None => match self.store.operator_organization().await {
+            None => match self.ctx.store.operator_organization().await {
                 Ok(Some(operator)) => {
                     let _ = self.operator_org.set(operator.id.clone());
                     operator.id
@@ -566,46 +301,7 @@ impl Engine {
                 Ok(None) | Err(_) => return,
             },
         };
-        self.sprays.note(&operator, ANONYMOUS_ACTOR, client_ip.map(keyward_core::ip::canonical), now);
-    }
-
-    async fn write_spraying(&self, burst: &Burst, threshold: u64) -> Result<(), EngineError> {
-        let start = micros_to_datetime(burst.minute * MINUTE_MICROS);
-        let end = micros_to_datetime((burst.minute + 1) * MINUTE_MICROS);
-        let source = burst.source.describe();
-        let bearer = burst.caller == ANONYMOUS_ACTOR;
-        let (presented, presented_to) =
-            if bearer { ("unknown bearer tokens", "management API") } else { ("unknown tokens", "verify") };
-        let summary = format!("{} {presented} presented from {source} in 60 s", grouped(burst.count));
-        let (address, target) = match burst.source {
-            Source::Address(Some(ip)) => (Some(ip.to_string()), ip.to_string()),
-            Source::Address(None) => (None, String::new()),
-            Source::Others => (None, "other".to_owned()),
-        };
-        let event = AuditEvent {
-            id: new_id(IdKind::Event, self.rng.as_ref())?,
-            org_id: burst.org_id.clone(),
-            occurred_at: end,
-            actor: burst.caller.clone(),
-            action: actions::TOKEN_SPRAYING.to_owned(),
-            target_type: "address".to_owned(),
-            target_id: target,
-            request_id: None,
-            source_ip: address,
-            details: json!({
-                "summary": summary,
-                "unknown_tokens": burst.count,
-                "source": source,
-                "window_start": start,
-                "window_end": end,
-                "window_seconds": 60,
-                "threshold": threshold,
-                "presented_to": presented_to,
-            }),
-        };
-        self.store.append_audit_event(&event).await?;
-        tracing::warn!(caller = %burst.caller, count = burst.count, %source, "token spraying: {summary}");
-        Ok(())
+        self.verifier.note_unknown_token(&operator, ANONYMOUS_ACTOR, client_ip, now);
     }
 
     async fn write_suppressed(&self, suppressed: &Suppressed) -> Result<(), EngineError> {
@@ -613,7 +309,7 @@ impl Engine {
         let end = micros_to_datetime((suppressed.minute + 1) * MINUTE_MICROS);
         let by_address = suppressed.action == actions::SESSION_SIGN_IN_FAILED;
         let event = AuditEvent {
-            id: new_id(IdKind::Event, self.rng.as_ref())?,
+            id: new_id(IdKind::Event, self.ctx.rng.as_ref())?,
             org_id: suppressed.org_id.clone(),
             occurred_at: end,
             actor: if by_address { ANONYMOUS_ACTOR.to_owned() } else { suppressed.subject.clone() },
@@ -634,7 +330,7 @@ impl Engine {
                 "window_end": end,
             }),
         };
-        self.store.append_audit_event(&event).await?;
+        self.ctx.store.append_audit_event(&event).await?;
         Ok(())
     }
 }
@@ -658,66 +354,6 @@ fn id_kind_name(id: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    // On a minute boundary.
-    const T0: i64 = 31_666_666 * MINUTE_MICROS;
-
-    fn ip(text: &str) -> Option<IpAddr> {
-        text.parse().ok()
-    }
-
-    #[test]
-    fn a_minute_is_reported_once_it_has_ended() {
-        let counter = SprayCounter::default();
-        for _ in 0..1500 {
-            counter.note("org_a", "tok_caller", ip("203.0.113.9"), T0 + 5);
-        }
-        counter.note("org_a", "tok_caller", None, T0 + 6);
-        assert!(counter.take_closed(T0 + MINUTE_MICROS - 1).is_empty(), "the minute is still running");
-        let mut closed = counter.take_closed(T0 + MINUTE_MICROS);
-        closed.sort_by_key(|burst| burst.count);
-        let counts: Vec<_> = closed.iter().map(|burst| (burst.source, burst.count)).collect();
-        assert_eq!(counts, [(Source::Address(None), 1), (Source::Address(ip("203.0.113.9")), 1500)]);
-        assert!(closed.iter().all(|burst| burst.org_id == "org_a" && burst.minute == minute_of(T0)));
-        assert!(counter.take_closed(T0 + 2 * MINUTE_MICROS).is_empty(), "reported once");
-    }
-
-    #[test]
-    fn distinct_sources_are_bounded_and_overflow_is_still_counted() {
-        let counter = SprayCounter::default();
-        let total = MAX_SOURCES_PER_SHARD + 500;
-        for n in 0..total {
-            let address = IpAddr::from(u32::try_from(n).unwrap_or(0).to_be_bytes());
-            counter.note("org_a", "tok_caller", Some(address), T0);
-        }
-        let closed = counter.take_closed(T0 + MINUTE_MICROS);
-        assert_eq!(closed.len(), MAX_SOURCES_PER_SHARD + 1, "tracked sources and one overflow bucket");
-        let others: Vec<_> = closed.iter().filter(|burst| burst.source == Source::Others).collect();
-        assert_eq!(others.len(), 1);
-        assert_eq!(others[0].count, 500);
-        assert_eq!(closed.iter().map(|burst| burst.count).sum::<u64>(), total as u64, "nothing lost");
-    }
-
-    #[test]
-    fn the_budget_admits_a_minutes_share_and_counts_the_rest() {
-        let budget = EventBudget::default();
-        let admitted = (0..EVENTS_PER_MINUTE + 7).filter(|_| budget.admit("org_a", "x", "tok_1", T0)).count();
-        assert_eq!(admitted, EVENTS_PER_MINUTE as usize);
-        assert!(budget.admit("org_a", "x", "tok_2", T0), "another source has its own budget");
-        assert!(budget.take_closed(T0 + 1).is_empty());
-        let closed = budget.take_closed(T0 + MINUTE_MICROS);
-        assert_eq!(
-            closed,
-            [Suppressed {
-                org_id: "org_a".into(),
-                action: "x",
-                subject: "tok_1".into(),
-                minute: minute_of(T0),
-                count: 7
-            }]
-        );
-        assert!(budget.admit("org_a", "x", "tok_1", T0 + MINUTE_MICROS), "a new minute, a new budget");
-    }
 
     #[test]
     fn summaries_read_like_sentences() {

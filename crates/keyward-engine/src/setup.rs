@@ -27,34 +27,6 @@ use crate::error::EngineError;
 pub const SETUP_CODE_SECONDS: i64 = 15 * 60;
 const SETUP_PREFIX: &str = "kwsetup_";
 
-/// The one outstanding setup code of this process, as a digest.
-#[derive(Default)]
-pub(crate) struct SetupSlot(std::sync::Mutex<Option<(TokenDigest, i64)>>);
-
-impl SetupSlot {
-    fn put(&self, digest: TokenDigest, expires_at_micros: i64) {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((digest, expires_at_micros));
-    }
-
-    fn matches(&self, code: &str, now_micros: i64) -> bool {
-        is_outstanding(&self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()), code, now_micros)
-    }
-
-    /// Spends the code if it is the outstanding one and still valid.
-    fn take(&self, code: &str, now_micros: i64) -> bool {
-        let mut slot = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let valid = is_outstanding(&slot, code, now_micros);
-        if valid {
-            *slot = None;
-        }
-        valid
-    }
-}
-
-fn is_outstanding(slot: &Option<(TokenDigest, i64)>, code: &str, now_micros: i64) -> bool {
-    slot.as_ref().is_some_and(|(digest, until)| now_micros < *until && digest.ct_eq(&TokenDigest::of(code)))
-}
-
 /// A setup code just issued: print its link once, never log it.
 pub struct SetupCode {
     /// The code.
@@ -74,14 +46,14 @@ impl Engine {
     /// Issues a setup code when the operator organization has no member
     /// yet (a fresh install); `None` once someone owns it.
     pub async fn open_setup(&self) -> Result<Option<SetupCode>, EngineError> {
-        let Some(operator) = self.store.operator_organization().await? else {
+        let Some(operator) = self.ctx.store.operator_organization().await? else {
             return Ok(None);
         };
-        if !self.store.list_members(&operator.id).await?.is_empty() {
+        if !self.ctx.store.list_members(&operator.id).await?.is_empty() {
             return Ok(None);
         }
-        let code = random_secret(SETUP_PREFIX, self.rng.as_ref())?;
-        let expires_at = self.now() + Duration::seconds(SETUP_CODE_SECONDS);
+        let code = random_secret(SETUP_PREFIX, self.ctx.rng.as_ref())?;
+        let expires_at = self.ctx.now() + Duration::seconds(SETUP_CODE_SECONDS);
         self.setup.put(TokenDigest::of(code.expose()), expires_at.timestamp_micros());
         Ok(Some(SetupCode { code, expires_at }))
     }
@@ -89,7 +61,7 @@ impl Engine {
     /// Whether `code` is the outstanding setup code, still valid. Answers
     /// the setup page before anything is typed.
     pub fn setup_code_valid(&self, code: &str) -> bool {
-        self.setup.matches(code, self.clock.now_micros())
+        self.setup.matches(code, self.ctx.clock.now_micros())
     }
 
     /// Redeems the setup code: creates `email`'s account as owner of the
@@ -110,15 +82,17 @@ impl Engine {
         let email = validate::email(email)?;
         validate::new_password(password)?;
         let organization_name = organization_name.map(|name| validate::name("organization_name", name)).transpose()?;
-        let operator = self.store.operator_organization().await?.ok_or_else(setup_invalid)?;
-        if !self.store.list_members(&operator.id).await?.is_empty() || !self.setup.take(code, self.clock.now_micros()) {
+        let operator = self.ctx.store.operator_organization().await?.ok_or_else(setup_invalid)?;
+        if !self.ctx.store.list_members(&operator.id).await?.is_empty()
+            || !self.setup.take(code, self.ctx.clock.now_micros())
+        {
             return Err(setup_invalid());
         }
         let system = Actor { context: context.clone(), ..Actor::system() };
-        let now = self.now();
-        let secret = random_secret(INVITATION_PREFIX, self.rng.as_ref())?;
+        let now = self.ctx.now();
+        let secret = random_secret(INVITATION_PREFIX, self.ctx.rng.as_ref())?;
         let invitation = Invitation {
-            id: new_id(IdKind::Invitation, self.rng.as_ref())?,
+            id: new_id(IdKind::Invitation, self.ctx.rng.as_ref())?,
             org_id: operator.id.clone(),
             email,
             role: Role::Owner,
@@ -127,7 +101,7 @@ impl Engine {
             expires_at: now + Duration::seconds(SETUP_CODE_SECONDS),
             accepted_at: None,
         };
-        let event = self.event_in(
+        let event = self.ctx.event_in(
             &operator.id,
             &system,
             actions::INVITATION_CREATED,
@@ -135,10 +109,10 @@ impl Engine {
             &invitation.id,
             json!({"email": invitation.email, "role": Role::Owner, "expires_at": invitation.expires_at, "setup": true}),
         )?;
-        self.store.create_invitation(&invitation, &TokenDigest::of(secret.expose()), &event).await?;
+        self.ctx.store.create_invitation(&invitation, &TokenDigest::of(secret.expose()), &event).await?;
         let session = self.accept_invitation(secret.expose(), password, context).await?;
         if let Some(organization_name) = organization_name.filter(|name| *name != operator.name) {
-            let event = self.event_in(
+            let event = self.ctx.event_in(
                 &operator.id,
                 &system,
                 actions::ORGANIZATION_RENAMED,
@@ -148,7 +122,7 @@ impl Engine {
             )?;
             // The owner exists and is signed in: a failed rename is theirs to
             // redo on the policy page, not a reason to fail the setup.
-            if let Err(error) = self.store.rename_organization(&operator.id, &organization_name, &event).await {
+            if let Err(error) = self.ctx.store.rename_organization(&operator.id, &organization_name, &event).await {
                 tracing::error!(%error, "naming the organization at setup failed");
             }
         }

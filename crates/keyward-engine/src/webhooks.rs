@@ -81,7 +81,7 @@ impl Engine {
     pub async fn create_webhook(&self, actor: &Actor, input: NewWebhook) -> Result<CreatedWebhook, EngineError> {
         actor.require(management::WEBHOOKS_WRITE)?;
         let url =
-            webhook::validate_url(input.url.trim(), &self.config.webhook_egress).map_err(|error| match error {
+            webhook::validate_url(input.url.trim(), &self.ctx.config.webhook_egress).map_err(|error| match error {
                 webhook::UrlError::Invalid(message) => EngineError::from(InvalidField::new("url", message)),
                 webhook::UrlError::Forbidden(refusal) => EngineError::DestinationForbidden { field: "url", refusal },
             })?;
@@ -90,7 +90,7 @@ impl Engine {
             _ => String::new(),
         };
         let event_types = event_types(input.event_types)?;
-        let Some(master_key) = &self.config.master_key else {
+        let Some(master_key) = &self.ctx.config.master_key else {
             return Err(EngineError::Rejected {
                 code: "master_key_missing",
                 detail: "Webhooks need a master key to seal their signing secrets: start Keyward with \
@@ -99,7 +99,7 @@ impl Engine {
                     .into(),
             });
         };
-        if self.store.list_webhooks(actor.org_id()).await?.len() >= MAX_WEBHOOKS_PER_ORGANIZATION {
+        if self.ctx.store.list_webhooks(actor.org_id()).await?.len() >= MAX_WEBHOOKS_PER_ORGANIZATION {
             return Err(EngineError::Rejected {
                 code: "too_many_webhooks",
                 detail: format!(
@@ -108,24 +108,24 @@ impl Engine {
             });
         }
         let endpoint = WebhookEndpoint {
-            id: new_id(IdKind::Webhook, self.rng.as_ref())?,
+            id: new_id(IdKind::Webhook, self.ctx.rng.as_ref())?,
             org_id: actor.org_id().to_owned(),
             url,
             description,
             event_types,
-            created_at: self.now(),
+            created_at: self.ctx.now(),
             created_by: actor.principal.id().to_owned(),
         };
-        let secret = webhook::generate_secret(self.rng.as_ref())?;
-        let sealed = master_key.seal(secret.expose().as_bytes(), &endpoint.id, self.rng.as_ref())?;
-        let event = self.event(
+        let secret = webhook::generate_secret(self.ctx.rng.as_ref())?;
+        let sealed = master_key.seal(secret.expose().as_bytes(), &endpoint.id, self.ctx.rng.as_ref())?;
+        let event = self.ctx.event(
             actor,
             actions::WEBHOOK_CREATED,
             "webhook",
             &endpoint.id,
             json!({"url": endpoint.url, "event_types": endpoint.event_types}),
         )?;
-        self.store.create_webhook(&endpoint, &sealed, &event).await?;
+        self.ctx.store.create_webhook(&endpoint, &sealed, &event).await?;
         Ok(CreatedWebhook { endpoint, secret })
     }
 
@@ -148,23 +148,23 @@ impl Engine {
             .into());
         }
         let endpoint = self.get_webhook(actor, id).await?;
-        let Some(master_key) = &self.config.master_key else {
+        let Some(master_key) = &self.ctx.config.master_key else {
             return Err(EngineError::Rejected {
                 code: "master_key_missing",
                 detail: "Webhook signing secrets are sealed under the master key, which this deployment lacks.".into(),
             });
         };
-        let secret = webhook::generate_secret(self.rng.as_ref())?;
-        let sealed = master_key.seal(secret.expose().as_bytes(), &endpoint.id, self.rng.as_ref())?;
-        let previous_until = self.now() + chrono::Duration::seconds(overlap_seconds);
-        let event = self.event(
+        let secret = webhook::generate_secret(self.ctx.rng.as_ref())?;
+        let sealed = master_key.seal(secret.expose().as_bytes(), &endpoint.id, self.ctx.rng.as_ref())?;
+        let previous_until = self.ctx.now() + chrono::Duration::seconds(overlap_seconds);
+        let event = self.ctx.event(
             actor,
             actions::WEBHOOK_SECRET_ROTATED,
             "webhook",
             &endpoint.id,
             json!({"previous_secret_signs_until": previous_until}),
         )?;
-        if !self.store.rotate_webhook_secret(actor.org_id(), &endpoint.id, &sealed, previous_until, &event).await? {
+        if !self.ctx.store.rotate_webhook_secret(actor.org_id(), &endpoint.id, &sealed, previous_until, &event).await? {
             return Err(EngineError::NotFound("webhook"));
         }
         Ok(RotatedSecret { endpoint, secret, previous_secret_signs_until: previous_until })
@@ -173,7 +173,7 @@ impl Engine {
     /// The organization's webhook endpoints (never their secrets).
     pub async fn list_webhooks(&self, actor: &Actor) -> Result<Vec<WebhookEndpoint>, EngineError> {
         actor.require(management::WEBHOOKS_READ)?;
-        Ok(self.store.list_webhooks(actor.org_id()).await?)
+        Ok(self.ctx.store.list_webhooks(actor.org_id()).await?)
     }
 
     /// One webhook endpoint.
@@ -182,7 +182,7 @@ impl Engine {
         if !id::looks_like(IdKind::Webhook, id) {
             return Err(EngineError::NotFound("webhook"));
         }
-        self.store.get_webhook(actor.org_id(), id).await?.ok_or(EngineError::NotFound("webhook"))
+        self.ctx.store.get_webhook(actor.org_id(), id).await?.ok_or(EngineError::NotFound("webhook"))
     }
 
     /// Removes an endpoint; what was queued for it is dropped with it.
@@ -191,8 +191,8 @@ impl Engine {
         if !id::looks_like(IdKind::Webhook, id) {
             return Err(EngineError::NotFound("webhook"));
         }
-        let event = self.event(actor, actions::WEBHOOK_DELETED, "webhook", id, json!({}))?;
-        if self.store.delete_webhook(actor.org_id(), id, &event).await? {
+        let event = self.ctx.event(actor, actions::WEBHOOK_DELETED, "webhook", id, json!({}))?;
+        if self.ctx.store.delete_webhook(actor.org_id(), id, &event).await? {
             Ok(())
         } else {
             Err(EngineError::NotFound("webhook"))
@@ -207,6 +207,6 @@ impl Engine {
         page: &PageRequest,
     ) -> Result<Page<WebhookDelivery>, EngineError> {
         self.get_webhook(actor, id).await?;
-        Ok(self.store.list_deliveries(actor.org_id(), id, page).await?)
+        Ok(self.ctx.store.list_deliveries(actor.org_id(), id, page).await?)
     }
 }

@@ -1,0 +1,205 @@
+//! Keyspaces: creating them, their lifecycle rules and scope catalogs, and
+//! reading them.
+
+use keyward_core::id::{new_id, IdKind};
+use keyward_core::model::{actions, CatalogScope, Keyspace};
+use keyward_core::scope::{self, management};
+use keyward_core::validate::{self, InvalidField};
+use keyward_core::{Environment, TokenPrefix};
+use keyward_store::{KeyspaceLifecycle, Page, PageRequest};
+use serde_json::json;
+
+use crate::actor::Actor;
+use crate::engine::Engine;
+use crate::EngineError;
+
+/// Input for a keyspace.
+#[derive(Debug, Clone)]
+pub struct NewKeyspace {
+    /// Human name.
+    pub name: String,
+    /// `live` or `test`.
+    pub environment: Environment,
+    /// Token prefix; the configured default when `None`.
+    pub prefix: Option<String>,
+    /// Lifetime for tokens created without an expiry.
+    pub default_ttl_seconds: Option<i64>,
+    /// The scopes its tokens may carry, with descriptions; `None`: any
+    /// customer scope.
+    pub scope_catalog: Option<Vec<CatalogScope>>,
+    /// Rotation period of its tokens without their own (else the policy's).
+    pub rotation_period_days: Option<u32>,
+    /// Disable its tokens unused this many days (else the policy's rule).
+    pub disable_after_inactive_days: Option<u32>,
+}
+
+impl Engine {
+    /// Creates a keyspace.
+    pub async fn create_keyspace(&self, actor: &Actor, input: NewKeyspace) -> Result<Keyspace, EngineError> {
+        actor.require(management::KEYSPACES_WRITE)?;
+        let name = validate::name("name", &input.name)?;
+        let prefix = match input.prefix {
+            Some(text) => TokenPrefix::new(&text).map_err(|error| InvalidField::new("prefix", error.to_string()))?,
+            None => self.ctx.config.default_prefix.clone(),
+        };
+        if let Some(ttl) = input.default_ttl_seconds {
+            validate::ttl_seconds("default_ttl_seconds", ttl)?;
+        }
+        let scope_catalog = input.scope_catalog.as_deref().map(normalize_catalog).transpose()?;
+        let lifecycle = keyspace_lifecycle(input.rotation_period_days, input.disable_after_inactive_days)?;
+        let keyspace = Keyspace {
+            id: new_id(IdKind::Keyspace, self.ctx.rng.as_ref())?,
+            org_id: actor.org_id().to_owned(),
+            name,
+            environment: input.environment,
+            prefix,
+            default_ttl_seconds: input.default_ttl_seconds,
+            scope_catalog,
+            management: false,
+            rotation_period_days: lifecycle.rotation_period_days,
+            disable_after_inactive_days: lifecycle.disable_after_inactive_days,
+            created_at: self.ctx.now(),
+            created_by: actor.principal.id().to_owned(),
+        };
+        let event = self.ctx.event(
+            actor,
+            actions::KEYSPACE_CREATED,
+            "keyspace",
+            &keyspace.id,
+            json!({"name": keyspace.name, "environment": keyspace.environment, "prefix": keyspace.prefix,
+                   "rotation_period_days": keyspace.rotation_period_days,
+                   "disable_after_inactive_days": keyspace.disable_after_inactive_days}),
+        )?;
+        self.ctx.store.create_keyspace(&keyspace, &event).await?;
+        Ok(keyspace)
+    }
+
+    /// Replaces a keyspace's own rotation period and inactivity rule (each
+    /// `None`: the organization's policy applies). The lifecycle scheduler
+    /// uses them from its next pass.
+    pub async fn set_keyspace_lifecycle(
+        &self,
+        actor: &Actor,
+        id: &str,
+        rotation_period_days: Option<u32>,
+        disable_after_inactive_days: Option<u32>,
+    ) -> Result<Keyspace, EngineError> {
+        actor.require(management::KEYSPACES_WRITE)?;
+        let lifecycle = keyspace_lifecycle(rotation_period_days, disable_after_inactive_days)?;
+        let before = self.get_keyspace(actor, id).await?;
+        let event = self.ctx.event(
+            actor,
+            actions::KEYSPACE_LIFECYCLE_CHANGED,
+            "keyspace",
+            id,
+            json!({
+                "before": {"rotation_period_days": before.rotation_period_days,
+                           "disable_after_inactive_days": before.disable_after_inactive_days},
+                "after": {"rotation_period_days": lifecycle.rotation_period_days,
+                          "disable_after_inactive_days": lifecycle.disable_after_inactive_days},
+            }),
+        )?;
+        self.ctx
+            .store
+            .set_keyspace_lifecycle(actor.org_id(), id, &lifecycle, &event)
+            .await?
+            .ok_or(EngineError::NotFound("keyspace"))
+    }
+
+    /// Replaces a keyspace's scope catalog (`None`: any customer scope).
+    /// Tokens already holding a scope that leaves the catalog keep it; only
+    /// new grants are checked against the catalog. The event keeps the
+    /// catalog before and after.
+    pub async fn replace_scope_catalog(
+        &self,
+        actor: &Actor,
+        id: &str,
+        catalog: Option<Vec<CatalogScope>>,
+    ) -> Result<Keyspace, EngineError> {
+        actor.require(management::KEYSPACES_WRITE)?;
+        let catalog = catalog.as_deref().map(normalize_catalog).transpose()?;
+        let before = self.get_keyspace(actor, id).await?;
+        if before.management {
+            return Err(InvalidField::new(
+                "scopes",
+                "the management keyspace's scopes are Keyward's own and cannot be changed",
+            )
+            .into());
+        }
+        let event = self.ctx.event(
+            actor,
+            actions::KEYSPACE_SCOPES_CHANGED,
+            "keyspace",
+            id,
+            json!({"scopes_before": before.scope_catalog, "scopes_after": catalog}),
+        )?;
+        self.ctx
+            .store
+            .replace_scope_catalog(actor.org_id(), id, catalog.as_deref(), &event)
+            .await?
+            .ok_or(EngineError::NotFound("keyspace"))
+    }
+
+    /// One keyspace.
+    pub async fn get_keyspace(&self, actor: &Actor, id: &str) -> Result<Keyspace, EngineError> {
+        actor.require(management::KEYSPACES_READ)?;
+        if !keyward_core::id::looks_like(IdKind::Keyspace, id) {
+            return Err(EngineError::NotFound("keyspace"));
+        }
+        self.ctx.store.get_keyspace(actor.org_id(), id).await?.ok_or(EngineError::NotFound("keyspace"))
+    }
+
+    /// Keyspaces, newest first.
+    pub async fn list_keyspaces(&self, actor: &Actor, page: &PageRequest) -> Result<Page<Keyspace>, EngineError> {
+        actor.require(management::KEYSPACES_READ)?;
+        Ok(self.ctx.store.list_keyspaces(actor.org_id(), page).await?)
+    }
+}
+
+/// A keyspace's lifecycle rules, each checked like the policy's.
+fn keyspace_lifecycle(
+    rotation_period_days: Option<u32>,
+    disable_after_inactive_days: Option<u32>,
+) -> Result<KeyspaceLifecycle, InvalidField> {
+    Ok(KeyspaceLifecycle {
+        rotation_period_days: rotation_period_days
+            .map(|days| validate::lifecycle_days("rotation_period_days", days))
+            .transpose()?,
+        disable_after_inactive_days: disable_after_inactive_days
+            .map(|days| validate::lifecycle_days("disable_after_inactive_days", days))
+            .transpose()?,
+    })
+}
+
+/// Most entries in one scope catalog.
+pub const MAX_CATALOG_SCOPES: usize = 256;
+
+/// A catalog as given, checked: customer scopes without resource bindings
+/// (bindings are chosen per token), each once, each described.
+fn normalize_catalog(entries: &[CatalogScope]) -> Result<Vec<CatalogScope>, InvalidField> {
+    if entries.len() > MAX_CATALOG_SCOPES {
+        return Err(InvalidField::new("scopes", format!("a catalog holds at most {MAX_CATALOG_SCOPES} scopes")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut catalog = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let name = entry.scope.trim();
+        scope::validate(name).map_err(|error| InvalidField::new("scopes", error.to_string()))?;
+        if scope::is_management(name) {
+            return Err(InvalidField::new("scopes", format!("`{name}` is reserved for Keyward's management keyspace")));
+        }
+        if name.contains('@') {
+            return Err(InvalidField::new(
+                "scopes",
+                format!("`{name}`: catalog scopes have no resource binding; bindings are chosen per token"),
+            ));
+        }
+        if !seen.insert(name.to_owned()) {
+            return Err(InvalidField::new("scopes", format!("`{name}` is listed twice")));
+        }
+        let description = validate::description("scopes", &entry.description)
+            .map_err(|error| InvalidField::new("scopes", format!("description of `{name}` {}", error.message)))?;
+        catalog.push(CatalogScope { scope: name.to_owned(), description });
+    }
+    Ok(catalog)
+}

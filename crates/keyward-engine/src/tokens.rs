@@ -1,0 +1,528 @@
+//! Tokens through their life: issuing, reading, changing, revoking, and
+//! what their pages show of their use. Rotation, disabling, lineage and
+//! bulk revocation have modules of their own.
+
+use chrono::{DateTime, Utc};
+use keyward_core::clock::micros_to_datetime;
+use keyward_core::id::IdKind;
+use keyward_core::ip::IpNet;
+use keyward_core::model::{actions, AuditEvent, AutoRotate, Keyspace, RevokedReason, TokenRecord};
+use keyward_core::policy::{TokenPolicy, Violation};
+use keyward_core::scope::{self, management};
+use keyward_core::validate::{self, InvalidField};
+use keyward_core::{SecretToken, TokenDigest};
+use keyward_store::{
+    day_of, ActiveTokenLimit, DailyUsage, Page, PageRequest, TokenFilter, TokenUpdate, VerificationSample,
+};
+use serde_json::{json, Value};
+
+use crate::activity::{TokenActivity, RECENT_VERIFICATIONS};
+use crate::actor::Actor;
+use crate::engine::Engine;
+use crate::error::PolicyProblem;
+use crate::lineage::{Bounded, ExpirySource, ParentBound};
+use crate::rules::{grantable_scopes, parse_allowed_ips, refuse_reserved_reason, refuse_violations};
+use crate::EngineError;
+
+/// A token just issued: the secret, shown once, and its record.
+#[derive(Debug)]
+pub struct Issued {
+    /// The full token. Return it to the caller once; never log it.
+    pub secret: SecretToken,
+    /// Everything else.
+    pub record: TokenRecord,
+    /// The fields a management token took from the management token that
+    /// minted it because the request left them open
+    /// ([`crate::INHERITED_EXPIRY`], [`crate::INHERITED_NETWORKS`]).
+    pub inherited_from_parent: Vec<&'static str>,
+}
+
+/// Input for a token.
+#[derive(Debug, Clone, Default)]
+pub struct NewToken {
+    /// Keyspace to issue in.
+    pub keyspace_id: String,
+    /// Human name.
+    pub name: String,
+    /// Scopes to grant (may be empty: least privilege by default).
+    pub scopes: Vec<String>,
+    /// Owner; the acting principal's owner when `None`.
+    pub owner: Option<String>,
+    /// Lifetime in seconds (exclusive with `expires_at`).
+    pub expires_in: Option<i64>,
+    /// Exact expiry (exclusive with `expires_in`).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Small JSON object.
+    pub metadata: Option<Value>,
+    /// Networks (CIDRs or addresses) it may be used from; empty: anywhere.
+    pub allowed_ips: Vec<String>,
+    /// Its own rotation period in days, overriding the organization's.
+    pub rotation_period_days: Option<u32>,
+    /// Opt-in to automatic rotation with handoff to a webhook endpoint.
+    pub auto_rotate: Option<AutoRotate>,
+}
+
+/// Changes to a token's mutable fields.
+#[derive(Debug, Clone, Default)]
+pub struct TokenChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New metadata (replaces the old object).
+    pub metadata: Option<Value>,
+    /// New scopes (replace the old ones).
+    pub scopes: Option<Vec<String>>,
+    /// Must be `true` when the new scopes grant anything the old ones did not.
+    pub confirm_broader_scopes: bool,
+    /// New IP allowlist (replaces the old one; empty: anywhere).
+    pub allowed_ips: Option<Vec<String>>,
+    /// New rotation period in days; `Some(None)` falls back to the organization's.
+    pub rotation_period_days: Option<Option<u32>>,
+    /// Automatic rotation; `Some(None)` turns it off.
+    pub auto_rotate: Option<Option<AutoRotate>>,
+}
+
+impl Engine {
+    /// Issues a token. The secret is in the result and nowhere else.
+    pub async fn issue_token(&self, actor: &Actor, input: NewToken) -> Result<Issued, EngineError> {
+        actor.require(management::TOKENS_WRITE)?;
+        let name = validate::name("name", &input.name)?;
+        let owner = match &input.owner {
+            Some(owner) => validate::owner(owner)?,
+            None => actor.principal.owner().to_owned(),
+        };
+        actor.require_manages_tokens_of(&owner)?;
+        self.check_owner(actor.org_id(), &owner).await?;
+        let metadata = input.metadata.unwrap_or_else(|| json!({}));
+        validate::metadata(&metadata)?;
+        if !keyward_core::id::looks_like(IdKind::Keyspace, &input.keyspace_id) {
+            return Err(EngineError::NotFound("keyspace"));
+        }
+        let keyspace = self
+            .ctx
+            .store
+            .get_keyspace(actor.org_id(), &input.keyspace_id)
+            .await?
+            .ok_or(EngineError::NotFound("keyspace"))?;
+        let scopes = grantable_scopes(actor, &keyspace, &input.scopes)?;
+        let allowed_ips = parse_allowed_ips(&input.allowed_ips)?;
+        if keyspace.management {
+            self.require_recent_password(actor)?;
+        }
+        let rotation_period_days = input
+            .rotation_period_days
+            .map(|days| validate::lifecycle_days("rotation_period_days", days))
+            .transpose()?;
+        let policy = self.token_policy(actor).await?;
+        let now = self.ctx.now();
+        let (expires_at, expiry_source) =
+            requested_expiry((input.expires_in, input.expires_at), &policy, &keyspace, now)?;
+        // A management token planting a management token bounds it by
+        // itself; customer tokens it issues are the keyspace's business.
+        let Bounded { expires_at, allowed_ips, inherited } =
+            match ParentBound::of(actor).filter(|_| keyspace.management) {
+                Some(bound) => bounded_by_parent(&bound, expires_at, expiry_source, allowed_ips)?,
+                None => Bounded { expires_at, allowed_ips, inherited: Vec::new() },
+            };
+        let auto_rotate = match input.auto_rotate {
+            Some(auto) => Some(
+                self.checked_auto_rotate(
+                    actor.org_id(),
+                    &policy,
+                    auto,
+                    rotation_period_days.or(keyspace.rotation_period_days),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let (secret, mut record) =
+            self.ctx.mint(&keyspace, name, owner, scopes, allowed_ips, now, expires_at, metadata, actor)?;
+        record.rotation_period_days = rotation_period_days;
+        record.auto_rotate = auto_rotate;
+        let limit = self.refuse_new_token_violations(actor, &policy, &record, now).await?;
+        let digest = TokenDigest::of(secret.expose());
+        let event = self.ctx.event(
+            actor,
+            actions::TOKEN_CREATED,
+            "token",
+            &record.id,
+            json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotation_period_days": record.rotation_period_days, "auto_rotate": record.auto_rotate, "parent_token_id": record.parent_token_id, "inherited_from_parent": inherited}),
+        )?;
+        self.ctx.store.create_token(&record, &digest, &event, limit).await.map_err(|error| match error {
+            keyward_store::StoreError::MissingReference(_) => EngineError::NotFound("keyspace"),
+            keyward_store::StoreError::LimitReached(_) => EngineError::PolicyViolation {
+                violations: vec![PolicyProblem::explain(&Violation::OwnerOverLimit, &policy)],
+            },
+            other => other.into(),
+        })?;
+        // A concurrent verify of this digest (possible only by guessing it)
+        // may have cached its absence; the new token must verify at once.
+        self.ctx.cache.invalidate(&digest);
+        Ok(Issued { secret, record, inherited_from_parent: inherited })
+    }
+
+    /// Fails with every rule of `policy` a new `record` would break, the
+    /// owner's active-token limit included; answers that limit, for the
+    /// store to enforce at insert.
+    async fn refuse_new_token_violations(
+        &self,
+        actor: &Actor,
+        policy: &TokenPolicy,
+        record: &TokenRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ActiveTokenLimit>, EngineError> {
+        let mut violations = Engine::violations_of(policy, record);
+        let limit = policy.max_active_tokens_per_owner.map(|max| ActiveTokenLimit { max: u64::from(max), now });
+        if let Some(limit) = limit {
+            // Counted here too so that one answer lists every broken rule;
+            // the store's check at insert is the one races cannot pass.
+            if self.ctx.store.count_active_tokens(actor.org_id(), &record.owner, now).await? >= limit.max {
+                violations.push(Violation::OwnerOverLimit);
+            }
+        }
+        refuse_violations(policy, violations)?;
+        Ok(limit)
+    }
+
+    /// One token.
+    pub async fn get_token(&self, actor: &Actor, id: &str) -> Result<TokenRecord, EngineError> {
+        actor.require(management::TOKENS_READ)?;
+        if !keyward_core::id::looks_like(IdKind::Token, id) {
+            return Err(EngineError::NotFound("token"));
+        }
+        self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))
+    }
+
+    /// Tokens matching `filter` (its `now` is set here), newest first.
+    pub async fn list_tokens(
+        &self,
+        actor: &Actor,
+        mut filter: TokenFilter,
+        page: &PageRequest,
+    ) -> Result<Page<TokenRecord>, EngineError> {
+        actor.require(management::TOKENS_READ)?;
+        filter.now = self.ctx.now();
+        Ok(self.ctx.store.list_tokens(actor.org_id(), &filter, page).await?)
+    }
+
+    /// Renames a token, or replaces its metadata, scopes or IP allowlist.
+    /// New scopes obey the same rules as at issue; scopes that grant more
+    /// than before need `confirm_broader_scopes`, and the audit event keeps
+    /// the scopes before and after.
+    pub async fn update_token(
+        &self,
+        actor: &Actor,
+        id: &str,
+        changes: TokenChanges,
+    ) -> Result<TokenRecord, EngineError> {
+        actor.require(management::TOKENS_WRITE)?;
+        let (name, allowed_ips) = checked_changes(&changes)?;
+        if !keyward_core::id::looks_like(IdKind::Token, id) {
+            return Err(EngineError::NotFound("token"));
+        }
+        self.require_manages_token(actor, id).await?;
+        let mut details = serde_json::Map::new();
+        let mut if_scopes_are = None;
+        // Scope and allowlist changes are judged against the current record.
+        let current = match changes.scopes.is_some() || allowed_ips.is_some() {
+            true => Some(self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?),
+            false => None,
+        };
+        // A token may not widen a management token's networks beyond its
+        // own, any more than it could have minted it so.
+        let allowed_ips = match (allowed_ips, &current, ParentBound::of(actor)) {
+            (Some(list), Some(current), Some(bound)) if current.management => Some(bound.networks(list, false)?.0),
+            (list, _, _) => list,
+        };
+        let scopes = match (&changes.scopes, &current) {
+            (Some(requested), Some(current)) => {
+                let scopes = self
+                    .changed_scopes(actor, current, requested, changes.confirm_broader_scopes, &mut details)
+                    .await?;
+                // The widening check holds only for these old scopes.
+                if_scopes_are = Some(current.scopes.clone());
+                Some(scopes)
+            }
+            _ => None,
+        };
+        if let Some(current) = &current {
+            self.refuse_introduced_violations(actor, current, scopes.as_ref(), allowed_ips.as_ref()).await?;
+        }
+        if let Some(name) = &name {
+            details.insert("name".into(), json!(name));
+        }
+        if changes.metadata.is_some() {
+            details.insert("metadata_replaced".into(), json!(true));
+        }
+        if let Some(list) = &allowed_ips {
+            details.insert("allowed_ips".into(), json!(list));
+        }
+        let rotation_period_days = changes
+            .rotation_period_days
+            .map(|days| days.map(|days| validate::lifecycle_days("rotation_period_days", days)).transpose())
+            .transpose()?;
+        if let Some(days) = rotation_period_days {
+            details.insert("rotation_period_days".into(), json!(days));
+        }
+        let auto_rotate = match changes.auto_rotate {
+            Some(Some(auto)) => Some(Some(self.changed_auto_rotate(actor, id, auto, rotation_period_days).await?)),
+            other => other,
+        };
+        if let Some(auto) = &auto_rotate {
+            details.insert("auto_rotate".into(), json!(auto));
+        }
+        let event = self.ctx.event(actor, actions::TOKEN_UPDATED, "token", id, Value::Object(details))?;
+        let update = TokenUpdate {
+            name,
+            metadata: changes.metadata,
+            scopes,
+            allowed_ips,
+            rotation_period_days,
+            auto_rotate,
+            if_scopes_are,
+        };
+        self.write_update(actor, id, &update, &event).await
+    }
+
+    /// Writes a checked update with its event, and drops the cached token.
+    async fn write_update(
+        &self,
+        actor: &Actor,
+        id: &str,
+        update: &TokenUpdate,
+        event: &AuditEvent,
+    ) -> Result<TokenRecord, EngineError> {
+        let stored = self
+            .ctx
+            .store
+            .update_token(actor.org_id(), id, update, event)
+            .await?
+            .ok_or(EngineError::NotFound("token"))?;
+        self.ctx.cache.invalidate(&stored.digest);
+        Ok(stored.record)
+    }
+
+    /// New scopes for `current`, checked as at issue; scopes granting more
+    /// than before need `confirmed`. Notes both lists in `details`.
+    async fn changed_scopes(
+        &self,
+        actor: &Actor,
+        current: &TokenRecord,
+        requested: &[String],
+        confirmed: bool,
+        details: &mut serde_json::Map<String, Value>,
+    ) -> Result<Vec<String>, EngineError> {
+        let keyspace =
+            self.ctx.store.get_keyspace(actor.org_id(), &current.keyspace_id).await?.ok_or_else(|| {
+                EngineError::Store(keyward_store::StoreError::Corrupt("token without keyspace".into()))
+            })?;
+        let scopes = grantable_scopes(actor, &keyspace, requested)?;
+        let broader: Vec<String> =
+            scopes.iter().filter(|new| !current.scopes.iter().any(|old| scope::grants(old, new))).cloned().collect();
+        if !broader.is_empty() && !confirmed {
+            return Err(EngineError::ConfirmationRequired { broader });
+        }
+        details.insert("scopes_before".into(), json!(current.scopes));
+        details.insert("scopes_after".into(), json!(scopes));
+        details.insert("broadened".into(), json!(!broader.is_empty()));
+        Ok(scopes)
+    }
+
+    /// Fails when changing `current`'s scopes or allowlist would break a
+    /// rule of the policy. Only what the change touches counts: older
+    /// violations elsewhere (say, no expiry) do not block it.
+    async fn refuse_introduced_violations(
+        &self,
+        actor: &Actor,
+        current: &TokenRecord,
+        scopes: Option<&Vec<String>>,
+        allowed_ips: Option<&Vec<IpNet>>,
+    ) -> Result<(), EngineError> {
+        let policy = self.token_policy(actor).await?;
+        let changed = TokenRecord {
+            scopes: scopes.cloned().unwrap_or_else(|| current.scopes.clone()),
+            allowed_ips: allowed_ips.cloned().unwrap_or_else(|| current.allowed_ips.clone()),
+            ..current.clone()
+        };
+        let introduced = Engine::violations_of(&policy, &changed)
+            .into_iter()
+            .filter(|violation| match violation {
+                Violation::ScopeNotGrantable(_) => scopes.is_some(),
+                Violation::NoIpAllowlist => allowed_ips.is_some(),
+                _ => false,
+            })
+            .collect();
+        refuse_violations(&policy, introduced)
+    }
+
+    /// Automatic rotation for token `id`, checked against the period that
+    /// will make it due: its own (as changed by this call, or as stored),
+    /// else its keyspace's.
+    async fn changed_auto_rotate(
+        &self,
+        actor: &Actor,
+        id: &str,
+        auto: AutoRotate,
+        rotation_period_days: Option<Option<u32>>,
+    ) -> Result<AutoRotate, EngineError> {
+        let token = self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        let own = rotation_period_days.unwrap_or(token.rotation_period_days);
+        let keyspace = self.ctx.store.get_keyspace(actor.org_id(), &token.keyspace_id).await?;
+        let period = own.or(keyspace.and_then(|keyspace| keyspace.rotation_period_days));
+        let policy = self.token_policy(actor).await?;
+        self.checked_auto_rotate(actor.org_id(), &policy, auto, period).await
+    }
+
+    /// Revokes a token, immediately and idempotently, for `reason` (a
+    /// second revocation keeps the first one's time and reason).
+    /// `rotation` and `member_removed` are Keyward's own reasons, not given by callers.
+    pub async fn revoke_token(
+        &self,
+        actor: &Actor,
+        id: &str,
+        reason: RevokedReason,
+    ) -> Result<TokenRecord, EngineError> {
+        actor.require(management::TOKENS_WRITE)?;
+        refuse_reserved_reason(reason)?;
+        if !keyward_core::id::looks_like(IdKind::Token, id) {
+            return Err(EngineError::NotFound("token"));
+        }
+        self.require_manages_token(actor, id).await?;
+        let now = self.ctx.now();
+        let event = self.ctx.event(actor, actions::TOKEN_REVOKED, "token", id, json!({"reason": reason.as_str()}))?;
+        let revocation = self
+            .ctx
+            .store
+            .revoke_token(actor.org_id(), id, now, reason, &event)
+            .await?
+            .ok_or(EngineError::NotFound("token"))?;
+        self.ctx.cache.invalidate(&revocation.token.digest);
+        Ok(revocation.token.record)
+    }
+
+    /// Fails unless the actor may change token `id`: developers change only
+    /// tokens they own (an owner never changes, so the check cannot go stale).
+    pub(crate) async fn require_manages_token(&self, actor: &Actor, id: &str) -> Result<(), EngineError> {
+        if actor.principal.person().is_some_and(|(_, grant)| !grant.role.manages_everyones_tokens()) {
+            let token = self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+            actor.require_manages_tokens_of(&token.owner)?;
+        }
+        Ok(())
+    }
+
+    /// A token's successful verifications per day over the last `days` UTC
+    /// days (today included) and its newest verification samples.
+    pub async fn token_activity(&self, actor: &Actor, id: &str, days: u32) -> Result<TokenActivity, EngineError> {
+        actor.require(management::TOKENS_READ)?;
+        if !keyward_core::id::looks_like(IdKind::Token, id) {
+            return Err(EngineError::NotFound("token"));
+        }
+        let today = day_of(self.ctx.now());
+        let first = today - i64::from(days.max(1)) + 1;
+        let counted = self.ctx.store.usage_by_day(actor.org_id(), id, first).await?;
+        let days = (first..=today)
+            .map(|day| DailyUsage {
+                day,
+                uses: counted.iter().find(|counted| counted.day == day).map_or(0, |counted| counted.uses),
+            })
+            .collect();
+        let recent = self.ctx.store.recent_verifications(actor.org_id(), id, RECENT_VERIFICATIONS).await?;
+        Ok(TokenActivity { days, recent })
+    }
+
+    /// Where each of `ids` was last used successfully (address and user
+    /// agent of its newest successful sample), by token id. Tokens without
+    /// a successful sample yet are absent.
+    pub async fn last_uses(
+        &self,
+        actor: &Actor,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, VerificationSample>, EngineError> {
+        actor.require(management::TOKENS_READ)?;
+        let samples = self.ctx.store.last_successful_verifications(actor.org_id(), ids).await?;
+        Ok(samples.into_iter().map(|sample| (sample.token_id.clone(), sample)).collect())
+    }
+}
+
+/// The expiry a new token asks for (as a lifetime in seconds or exactly,
+/// or the policy's or keyspace's default when it asks for neither),
+/// checked, and whether it was asked for.
+fn requested_expiry(
+    (expires_in, expires_at): (Option<i64>, Option<DateTime<Utc>>),
+    policy: &TokenPolicy,
+    keyspace: &Keyspace,
+    now: DateTime<Utc>,
+) -> Result<(Option<DateTime<Utc>>, ExpirySource), EngineError> {
+    let source = match (expires_in, expires_at) {
+        (None, None) => ExpirySource::Defaulted,
+        _ => ExpirySource::Requested,
+    };
+    let expires_at = match (expires_in, expires_at) {
+        (Some(_), Some(_)) => {
+            return Err(InvalidField::new("expires_at", "give either expires_in or expires_at, not both").into())
+        }
+        (Some(seconds), None) => {
+            validate::ttl_seconds("expires_in", seconds)?;
+            Some(now + chrono::Duration::seconds(seconds))
+        }
+        (None, Some(at)) => {
+            if at <= now {
+                return Err(InvalidField::new("expires_at", "must be in the future").into());
+            }
+            if at > now + chrono::Duration::seconds(validate::MAX_TTL_SECONDS) {
+                return Err(InvalidField::new("expires_at", "must be at most 10 years from now").into());
+            }
+            // Stored at microsecond precision, like every other time.
+            Some(micros_to_datetime(at.timestamp_micros()))
+        }
+        (None, None) => policy
+            .default_lifetime_seconds
+            .or(keyspace.default_ttl_seconds)
+            .map(|seconds| now + chrono::Duration::seconds(seconds)),
+    };
+    Ok((expires_at, source))
+}
+
+/// The new name and allowlist of `changes`, checked; fails for changes
+/// that change nothing.
+fn checked_changes(changes: &TokenChanges) -> Result<(Option<String>, Option<Vec<IpNet>>), EngineError> {
+    let name = changes.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
+    if let Some(metadata) = &changes.metadata {
+        validate::metadata(metadata)?;
+    }
+    let allowed_ips = changes.allowed_ips.as_deref().map(parse_allowed_ips).transpose()?;
+    if name.is_none()
+        && changes.metadata.is_none()
+        && changes.scopes.is_none()
+        && allowed_ips.is_none()
+        && changes.rotation_period_days.is_none()
+        && changes.auto_rotate.is_none()
+    {
+        return Err(InvalidField::new(
+            "name",
+            "give at least one of name, metadata, scopes, allowed_ips, rotation_period_days or auto_rotate",
+        )
+        .into());
+    }
+    Ok((name, allowed_ips))
+}
+
+/// A management token's expiry and networks bounded by the management
+/// token minting it, with the fields it took from it.
+fn bounded_by_parent(
+    bound: &ParentBound<'_>,
+    expires_at: Option<DateTime<Utc>>,
+    source: ExpirySource,
+    allowed_ips: Vec<IpNet>,
+) -> Result<Bounded, EngineError> {
+    let (expires_at, took_expiry) = bound.expiry(expires_at, source)?;
+    let (allowed_ips, took_networks) = bound.networks(allowed_ips, true)?;
+    let mut inherited = Vec::new();
+    if took_expiry {
+        inherited.push(crate::INHERITED_EXPIRY);
+    }
+    if took_networks {
+        inherited.push(crate::INHERITED_NETWORKS);
+    }
+    Ok(Bounded { expires_at, allowed_ips, inherited })
+}
