@@ -3,6 +3,8 @@
 //! Removing a member or a service account revokes what it owns in the same
 //! transaction, so no token outlives its owner's departure even briefly.
 
+use crate::PostgresStore;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::model::{AuditEvent, Invitation, Member, ServiceAccount, Session, User};
 use keyward_core::role::Role;
@@ -10,6 +12,7 @@ use keyward_core::TokenDigest;
 use keyward_store::decode::{
     self, INVITATION_COLUMNS, MEMBER_COLUMNS, SERVICE_ACCOUNT_COLUMNS, SESSION_COLUMNS, USER_COLUMNS,
 };
+use keyward_store::AccountStore;
 use keyward_store::{Acceptance, RevocationEvent, StoreError, StoredToken};
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -517,4 +520,137 @@ pub async fn remove_service_account(
     insert_event(&mut tx, event).await?;
     tx.commit().await.map_err(backend)?;
     Ok(Some(revoked))
+}
+
+#[async_trait]
+impl AccountStore for PostgresStore {
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        find_user_by_email(&self.pool, email).await
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        get_user(&self.pool, id).await
+    }
+
+    async fn memberships_of(&self, user_id: &str) -> Result<Vec<Member>, StoreError> {
+        memberships_of(&self.pool, user_id).await
+    }
+
+    async fn get_member(&self, org: &str, user_id: &str) -> Result<Option<Member>, StoreError> {
+        get_member(&self.pool, org, user_id).await
+    }
+
+    async fn list_members(&self, org: &str) -> Result<Vec<Member>, StoreError> {
+        list_members(&self.pool, org).await
+    }
+
+    async fn set_member_role(
+        &self,
+        org: &str,
+        user_id: &str,
+        role: Role,
+        event: &AuditEvent,
+    ) -> Result<Option<Member>, StoreError> {
+        set_member_role(&self.pool, org, user_id, role, event).await
+    }
+
+    async fn remove_member(
+        &self,
+        org: &str,
+        user_id: &str,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+        revocation_event: RevocationEvent<'_>,
+    ) -> Result<Option<Vec<StoredToken>>, StoreError> {
+        remove_member(&self.pool, org, user_id, at, event, revocation_event).await
+    }
+
+    async fn create_invitation(
+        &self,
+        invitation: &Invitation,
+        digest: &TokenDigest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        create_invitation(&self.pool, invitation, digest, event).await
+    }
+
+    async fn find_invitation(&self, digest: &TokenDigest) -> Result<Option<Invitation>, StoreError> {
+        find_invitation(&self.pool, digest).await
+    }
+
+    async fn list_pending_invitations(&self, org: &str, now: DateTime<Utc>) -> Result<Vec<Invitation>, StoreError> {
+        list_pending_invitations(&self.pool, org, now).await
+    }
+
+    async fn revoke_invitation(&self, org: &str, id: &str, event: &AuditEvent) -> Result<bool, StoreError> {
+        revoke_invitation(&self.pool, org, id, event).await
+    }
+
+    async fn accept_invitation(&self, acceptance: &Acceptance<'_>) -> Result<bool, StoreError> {
+        accept_invitation(&self.pool, acceptance).await
+    }
+
+    async fn create_session(
+        &self,
+        session: &Session,
+        digest: &TokenDigest,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        create_session(&self.pool, session, digest, event).await
+    }
+
+    async fn find_session(&self, digest: &TokenDigest) -> Result<Option<Session>, StoreError> {
+        find_session(&self.pool, digest).await
+    }
+
+    async fn confirm_session_password(
+        &self,
+        org: &str,
+        session_id: &str,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        confirm_session_password(&self.pool, org, session_id, at, event).await
+    }
+
+    async fn delete_session(&self, digest: &TokenDigest, event: Option<&AuditEvent>) -> Result<bool, StoreError> {
+        delete_session(&self.pool, digest, event).await
+    }
+
+    async fn change_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        events: &[AuditEvent],
+    ) -> Result<bool, StoreError> {
+        change_password(&self.pool, user_id, password_hash, keep_session, events).await
+    }
+
+    async fn organizations_holding(&self, org: &str, id: &str) -> Result<Vec<String>, StoreError> {
+        organizations_holding(&self.pool, org, id).await
+    }
+
+    async fn create_service_account(&self, account: &ServiceAccount, event: &AuditEvent) -> Result<(), StoreError> {
+        create_service_account(&self.pool, account, event).await
+    }
+
+    async fn get_service_account(&self, org: &str, id: &str) -> Result<Option<ServiceAccount>, StoreError> {
+        get_service_account(&self.pool, org, id).await
+    }
+
+    async fn list_service_accounts(&self, org: &str) -> Result<Vec<ServiceAccount>, StoreError> {
+        list_service_accounts(&self.pool, org).await
+    }
+
+    async fn remove_service_account(
+        &self,
+        org: &str,
+        id: &str,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+        revocation_event: RevocationEvent<'_>,
+    ) -> Result<Option<Vec<StoredToken>>, StoreError> {
+        remove_service_account(&self.pool, org, id, at, event, revocation_event).await
+    }
 }

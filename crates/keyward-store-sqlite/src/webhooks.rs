@@ -1,8 +1,11 @@
 //! Webhook endpoints, and the outbox of deliveries their events fill.
 
+use crate::SqliteStore;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::model::{AuditEvent, DeliveryAttempt, WebhookDelivery, WebhookEndpoint};
 use keyward_store::decode::{self, DeliveryRow, ENDPOINT_COLUMNS};
+use keyward_store::WebhookStore;
 use keyward_store::{AttemptOutcome, DueDelivery, Handoff, Page, PageRequest, StoreError};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 
@@ -302,4 +305,61 @@ async fn attempts(reader: &SqlitePool, endpoint_id: &str, event_id: &str) -> Res
     .await
     .map_err(backend)?;
     Ok(rows.into_iter().map(decode::attempt).collect())
+}
+
+#[async_trait]
+impl WebhookStore for SqliteStore {
+    async fn create_webhook(
+        &self,
+        endpoint: &WebhookEndpoint,
+        sealed_secret: &[u8],
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        create(&self.writer, endpoint, sealed_secret, event).await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        org: &str,
+        id: &str,
+        sealed_secret: &[u8],
+        previous_until: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        rotate_secret(&self.writer, org, id, sealed_secret, previous_until, event).await
+    }
+
+    async fn list_webhooks(&self, org: &str) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        list(&self.reader, org).await
+    }
+
+    async fn get_webhook(&self, org: &str, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
+        get(&self.reader, org, id).await
+    }
+
+    async fn delete_webhook(&self, org: &str, id: &str, event: &AuditEvent) -> Result<bool, StoreError> {
+        delete(&self.writer, org, id, event).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        claim(&self.writer, now, lease_until, limit).await
+    }
+
+    async fn finish_attempt(&self, outcome: &AttemptOutcome) -> Result<(), StoreError> {
+        finish(&self.writer, outcome).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        org: &str,
+        endpoint_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<WebhookDelivery>, StoreError> {
+        deliveries(&self.reader, org, endpoint_id, page).await
+    }
 }

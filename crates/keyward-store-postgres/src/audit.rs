@@ -1,0 +1,69 @@
+//! The audit log: the event every mutation writes in its transaction, and reading it back.
+
+use async_trait::async_trait;
+use keyward_core::model::AuditEvent;
+use keyward_store::{AuditFilter, AuditStore, Page, PageRequest, StoreError};
+use sqlx::{Postgres, QueryBuilder, Transaction};
+
+use crate::rows::{AuditRow, AUDIT_COLUMNS};
+use crate::webhooks;
+use crate::{backend, push_cursor, PostgresStore};
+
+pub(crate) async fn insert_event(tx: &mut Transaction<'_, Postgres>, event: &AuditEvent) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_events (id, org_id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&event.id)
+    .bind(&event.org_id)
+    .bind(event.occurred_at.timestamp_micros())
+    .bind(&event.actor)
+    .bind(&event.action)
+    .bind(&event.target_type)
+    .bind(&event.target_id)
+    .bind(&event.request_id)
+    .bind(&event.source_ip)
+    .bind(&event.details)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    webhooks::enqueue(tx, event).await
+}
+
+#[async_trait]
+impl AuditStore for PostgresStore {
+    async fn append_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn list_audit(
+        &self,
+        org: &str,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        let mut query = QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE org_id = "));
+        query.push_bind(org.to_owned());
+        if let Some(actor) = &filter.actor {
+            query.push(" AND actor = ").push_bind(actor.clone());
+        }
+        if let Some(action) = &filter.action {
+            query.push(" AND action = ").push_bind(action.clone());
+        }
+        if let Some(target) = &filter.target_id {
+            query.push(" AND target_id = ").push_bind(target.clone());
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND occurred_at >= ").push_bind(since.timestamp_micros());
+        }
+        if let Some(until) = filter.until {
+            query.push(" AND occurred_at < ").push_bind(until.timestamp_micros());
+        }
+        push_cursor(&mut query, "occurred_at", page);
+        let rows: Vec<AuditRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(backend)?;
+        let items = rows.into_iter().map(AuditRow::into_event).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(items, page, |e| keyward_store::Cursor::at(e.occurred_at.timestamp_micros(), &e.id)))
+    }
+}
