@@ -3,11 +3,11 @@
 use async_trait::async_trait;
 use keyward_core::model::AuditEvent;
 use keyward_store::{AuditFilter, AuditStore, Page, PageRequest, StoreError};
-use sqlx::{Postgres, QueryBuilder, Transaction};
+use sqlx::{Postgres, Transaction};
 
-use crate::rows::{AuditRow, AUDIT_COLUMNS};
+use crate::rows::AuditRow;
 use crate::webhooks;
-use crate::{backend, push_cursor, PostgresStore};
+use crate::{backend, PostgresStore};
 
 pub(crate) async fn insert_event(tx: &mut Transaction<'_, Postgres>, event: &AuditEvent) -> Result<(), StoreError> {
     sqlx::query(
@@ -44,24 +44,7 @@ impl AuditStore for PostgresStore {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> Result<Page<AuditEvent>, StoreError> {
-        let mut query = QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE org_id = "));
-        query.push_bind(org.to_owned());
-        if let Some(actor) = &filter.actor {
-            query.push(" AND actor = ").push_bind(actor.clone());
-        }
-        if let Some(action) = &filter.action {
-            query.push(" AND action = ").push_bind(action.clone());
-        }
-        if let Some(target) = &filter.target_id {
-            query.push(" AND target_id = ").push_bind(target.clone());
-        }
-        if let Some(since) = filter.since {
-            query.push(" AND occurred_at >= ").push_bind(since.timestamp_micros());
-        }
-        if let Some(until) = filter.until {
-            query.push(" AND occurred_at < ").push_bind(until.timestamp_micros());
-        }
-        push_cursor(&mut query, "occurred_at", page);
+        let mut query = keyward_store_sql::query::audit_list::<Postgres>(org, filter, page);
         let rows: Vec<AuditRow> = query.build_query_as().fetch_all(&self.pool).await.map_err(backend)?;
         let items = rows.into_iter().map(AuditRow::into_event).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(items, page, |e| keyward_store::Cursor::at(e.occurred_at.timestamp_micros(), &e.id)))

@@ -21,11 +21,26 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use keyward_core::{OsRng, SecureRng};
-use keyward_store::{ChangeSink, PageRequest, Store, StoreError};
+use keyward_store::{ChangeSink, Store, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::Postgres;
 
 pub(crate) use audit::insert_event;
+
+pub(crate) use keyward_store_sql::backend;
+use keyward_store_sql::query::push_cursor;
+
+/// PostgreSQL's fragments of the queries shared with SQLite.
+pub(crate) struct PostgresDialect;
+
+impl keyward_store_sql::Dialect for PostgresDialect {
+    type Db = Postgres;
+    // Byte order after ASCII folding: the C collation matches SQLite's.
+    const LOWERED_NAME: &'static str = "lower(name COLLATE \"C\")";
+    const HAS_SCOPE: [&'static str; 2] = [" AND scopes @> jsonb_build_array(", "::text)"];
+    const NAME_CONTAINS: [&'static str; 2] = [" AND strpos(lower(name), lower(", ")) > 0"];
+    const NO_DIGEST: &'static str = "NULL::bytea";
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -102,34 +117,8 @@ impl PostgresStore {
     }
 }
 
-pub(crate) fn backend(error: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(database) = &error {
-        if database.is_unique_violation() {
-            return StoreError::Conflict(database.message().to_owned());
-        }
-        if database.is_foreign_key_violation() {
-            return StoreError::MissingReference(database.message().to_owned());
-        }
-    }
-    StoreError::Backend(Box::new(error))
-}
-
 fn json_value(value: &impl serde::Serialize) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(value).map_err(|error| StoreError::Corrupt(error.to_string()))
-}
-
-fn push_cursor(query: &mut QueryBuilder<'_, Postgres>, time_column: &str, page: &PageRequest) {
-    if let Some(cursor) = &page.after {
-        query
-            .push(format!(" AND ({time_column} < "))
-            .push_bind(cursor.micros)
-            .push(format!(" OR ({time_column} = "))
-            .push_bind(cursor.micros)
-            .push(" AND id < ")
-            .push_bind(cursor.id.clone())
-            .push("))");
-    }
-    query.push(format!(" ORDER BY {time_column} DESC, id DESC LIMIT ")).push_bind(page.fetch_limit());
 }
 
 #[async_trait]

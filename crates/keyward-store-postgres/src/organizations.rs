@@ -8,9 +8,10 @@ use sqlx::{Postgres, QueryBuilder, Transaction};
 
 use crate::accounts;
 use crate::audit::insert_event;
+use crate::push_cursor;
 use crate::rows::{KeyspaceRow, OrganizationRow, KEYSPACE_COLUMNS, ORGANIZATION_COLUMNS};
 use crate::tokens::insert_token;
-use crate::{backend, json_value, push_cursor, PostgresStore};
+use crate::{backend, json_value, PostgresStore};
 
 pub(crate) async fn insert_keyspace(tx: &mut Transaction<'_, Postgres>, keyspace: &Keyspace) -> Result<(), StoreError> {
     let catalog = keyspace.scope_catalog.as_ref().map(json_value).transpose()?;

@@ -4,4 +4,25 @@
 //! travel (JSON as text or `jsonb`, small counts as 64- or 32-bit integers)
 //! differ. A backend crate keeps its SQL and its type bindings.
 
+mod dialect;
+pub mod query;
 pub mod rows;
+
+pub use dialect::Dialect;
+
+use keyward_store::StoreError;
+
+/// A sqlx error as a [`StoreError`]: the schema's uniqueness and reference
+/// rules become `Conflict` and `MissingReference` alike on every backend,
+/// so callers can tell a duplicate from a broken database.
+pub fn backend(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(database) = &error {
+        if database.is_unique_violation() {
+            return StoreError::Conflict(database.message().to_owned());
+        }
+        if database.is_foreign_key_violation() {
+            return StoreError::MissingReference(database.message().to_owned());
+        }
+    }
+    StoreError::Backend(Box::new(error))
+}

@@ -23,14 +23,29 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use keyward_store::{PageRequest, Store, StoreError};
+use keyward_store::{Store, StoreError};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::Sqlite;
 
 pub use backup::url_file;
 
 pub(crate) use audit::insert_event;
 pub(crate) use tokens::{count_active, insert_token, refuse_if_revoked};
+
+pub(crate) use keyward_store_sql::backend;
+use keyward_store_sql::query::push_cursor;
+
+/// SQLite's fragments of the queries shared with PostgreSQL.
+pub(crate) struct SqliteDialect;
+
+impl keyward_store_sql::Dialect for SqliteDialect {
+    type Db = Sqlite;
+    // Byte order after ASCII folding, as SQLite's `lower` and `BINARY` compare.
+    const LOWERED_NAME: &'static str = "lower(name)";
+    const HAS_SCOPE: [&'static str; 2] = [" AND EXISTS (SELECT 1 FROM json_each(scopes) WHERE json_each.value = ", ")"];
+    const NAME_CONTAINS: [&'static str; 2] = [" AND instr(lower(name), lower(", ")) > 0"];
+    const NO_DIGEST: &'static str = "NULL";
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -108,34 +123,8 @@ async fn discard_if_inside_a_transaction(connection: &mut sqlx::SqliteConnection
     Ok(true)
 }
 
-pub(crate) fn backend(error: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(database) = &error {
-        if database.is_unique_violation() {
-            return StoreError::Conflict(database.message().to_owned());
-        }
-        if database.is_foreign_key_violation() {
-            return StoreError::MissingReference(database.message().to_owned());
-        }
-    }
-    StoreError::Backend(Box::new(error))
-}
-
 fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|error| StoreError::Corrupt(error.to_string()))
-}
-
-fn push_cursor(query: &mut QueryBuilder<'_, Sqlite>, time_column: &str, page: &PageRequest) {
-    if let Some(cursor) = &page.after {
-        query
-            .push(format!(" AND ({time_column} < "))
-            .push_bind(cursor.micros)
-            .push(format!(" OR ({time_column} = "))
-            .push_bind(cursor.micros)
-            .push(" AND id < ")
-            .push_bind(cursor.id.clone())
-            .push("))");
-    }
-    query.push(format!(" ORDER BY {time_column} DESC, id DESC LIMIT ")).push_bind(page.fetch_limit());
 }
 
 #[async_trait]

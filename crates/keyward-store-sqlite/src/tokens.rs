@@ -7,14 +7,16 @@ use keyward_core::TokenDigest;
 use keyward_store::{
     ActiveTokenLimit, BulkFilter, BulkRevocation, Guarded, LifecycleWindow, LineageRevocation, NoticeWrite, Page,
     PageRequest, Revocation, RevocationEvent, RotationWrite, StoreError, StoredToken, Switch, Switched, TokenFilter,
-    TokenOrder, TokenSortKey, TokenStore, TokenUpdate,
+    TokenStore, TokenUpdate,
 };
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use crate::audit::insert_event;
 use crate::rows::{TokenRow, TOKEN_COLUMNS};
 use crate::webhooks;
+use crate::SqliteDialect;
 use crate::{backend, group_commit, json_text, SqliteStore};
+use keyward_store_sql::query::{push_bulk_filter, token_list};
 
 /// Active tokens of `owner` at `now`: neither revoked nor expired.
 pub(crate) async fn count_active<'c>(
@@ -141,60 +143,6 @@ pub(crate) async fn stored_token(
     row.map(TokenRow::into_stored).transpose()
 }
 
-/// ` WHERE …` selecting the tokens of `org` a bulk revocation with `filter` takes.
-pub(crate) fn push_bulk_filter(query: &mut QueryBuilder<'_, Sqlite>, org: &str, filter: &BulkFilter) {
-    query.push(" WHERE org_id = ").push_bind(org.to_owned());
-    query.push(" AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ");
-    query.push_bind(filter.now.timestamp_micros()).push(")");
-    if let Some(owner) = &filter.owner {
-        query.push(" AND owner = ").push_bind(owner.clone());
-    }
-    if let Some(keyspace) = &filter.keyspace_id {
-        query.push(" AND keyspace_id = ").push_bind(keyspace.clone());
-    }
-    if let Some(prefix) = &filter.name_prefix {
-        // substr rather than LIKE: no wildcard in a name can widen the match.
-        query.push(" AND substr(name, 1, length(").push_bind(prefix.clone()).push(")) = ").push_bind(prefix.clone());
-    }
-    if let Some(scope) = &filter.scope {
-        query.push(" AND EXISTS (SELECT 1 FROM json_each(scopes) WHERE json_each.value = ").push_bind(scope.clone());
-        query.push(")");
-    }
-    if !filter.ids.is_empty() {
-        query.push(" AND id IN (");
-        let mut ids = query.separated(", ");
-        for id in &filter.ids {
-            ids.push_bind(id.clone());
-        }
-        query.push(")");
-    }
-    if let Some(except) = &filter.except_id {
-        query.push(" AND id <> ").push_bind(except.clone());
-    }
-}
-
-/// Appends a token list's keyset condition, order and limit.
-pub(crate) fn push_token_order(query: &mut QueryBuilder<'_, Sqlite>, order: TokenOrder, page: &PageRequest) {
-    // Byte order after ASCII folding, as SQLite's `lower` and `BINARY` compare.
-    let (key, after, direction) = order.keyset_sql("lower(name)");
-    if let Some(cursor) = &page.after {
-        query.push(format!(" AND ({key} {after} "));
-        push_key(query, order, cursor);
-        query.push(format!(" OR ({key} = "));
-        push_key(query, order, cursor);
-        query.push(format!(" AND id {after} ")).push_bind(cursor.id.clone()).push("))");
-    }
-    query.push(format!(" ORDER BY {key} {direction}, id {direction} LIMIT ")).push_bind(page.fetch_limit());
-}
-
-pub(crate) fn push_key(query: &mut QueryBuilder<'_, Sqlite>, order: TokenOrder, cursor: &keyward_store::Cursor) {
-    if order.key == TokenSortKey::Name {
-        query.push_bind(cursor.text.clone().unwrap_or_default());
-    } else {
-        query.push_bind(cursor.micros);
-    }
-}
-
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn count_active_tokens(&self, org: &str, owner: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -242,51 +190,7 @@ impl TokenStore for SqliteStore {
         filter: &TokenFilter,
         page: &PageRequest,
     ) -> Result<Page<TokenRecord>, StoreError> {
-        let mut query =
-            QueryBuilder::new(format!("SELECT {TOKEN_COLUMNS}, NULL AS digest FROM tokens WHERE org_id = "));
-        query.push_bind(org.to_owned());
-        if let Some(keyspace_id) = &filter.keyspace_id {
-            query.push(" AND keyspace_id = ").push_bind(keyspace_id.clone());
-        }
-        if let Some(owner) = &filter.owner {
-            query.push(" AND owner = ").push_bind(owner.clone());
-        }
-        if let Some(needle) = &filter.name_contains {
-            // A position search, not LIKE: `%` and `_` in a search are plain characters.
-            query.push(" AND instr(lower(name), lower(").push_bind(needle.clone()).push(")) > 0");
-        }
-        if let Some(scope) = &filter.scope {
-            query
-                .push(" AND EXISTS (SELECT 1 FROM json_each(scopes) WHERE json_each.value = ")
-                .push_bind(scope.clone())
-                .push(")");
-        }
-        if let Some(before) = filter.expires_before {
-            query.push(" AND expires_at < ").push_bind(before.timestamp_micros());
-        }
-        if filter.replaced {
-            query.push(" AND replaced_by IS NOT NULL");
-        }
-        let now = filter.now.timestamp_micros();
-        match filter.state {
-            None => {}
-            Some(TokenState::Active) => {
-                query
-                    .push(" AND revoked_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > ")
-                    .push_bind(now)
-                    .push(")");
-            }
-            Some(TokenState::Expired) => {
-                query.push(" AND revoked_at IS NULL AND disabled_at IS NULL AND expires_at <= ").push_bind(now);
-            }
-            Some(TokenState::Disabled) => {
-                query.push(" AND revoked_at IS NULL AND disabled_at IS NOT NULL");
-            }
-            Some(TokenState::Revoked) => {
-                query.push(" AND revoked_at IS NOT NULL");
-            }
-        }
-        push_token_order(&mut query, filter.order, page);
+        let mut query = token_list::<SqliteDialect>(org, filter, page);
         let rows: Vec<TokenRow> = query.build_query_as().fetch_all(&self.reader).await.map_err(backend)?;
         let items = rows.into_iter().map(TokenRow::into_record).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(items, page, |t| filter.order.cursor_after(t)))
@@ -537,7 +441,7 @@ impl TokenStore for SqliteStore {
 
     async fn count_matching(&self, org: &str, filter: &BulkFilter) -> Result<u64, StoreError> {
         let mut query = QueryBuilder::new("SELECT COUNT(*) FROM tokens");
-        push_bulk_filter(&mut query, org, filter);
+        push_bulk_filter::<SqliteDialect>(&mut query, org, filter);
         let count: i64 = query.build_query_scalar().fetch_one(&self.reader).await.map_err(backend)?;
         Ok(u64::try_from(count).unwrap_or_default())
     }
@@ -554,7 +458,7 @@ impl TokenStore for SqliteStore {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let mut query = QueryBuilder::new("UPDATE tokens SET revoked_at = ");
         query.push_bind(filter.now.timestamp_micros()).push(", revoked_reason = ").push_bind(reason.as_str());
-        push_bulk_filter(&mut query, org, filter);
+        push_bulk_filter::<SqliteDialect>(&mut query, org, filter);
         query.push(format!(" RETURNING {TOKEN_COLUMNS}, digest"));
         let rows: Vec<TokenRow> = query.build_query_as().fetch_all(&mut *tx).await.map_err(backend)?;
         let count = u64::try_from(rows.len()).unwrap_or(u64::MAX);
