@@ -6,28 +6,12 @@ use keyward_store::{AuditFilter, AuditStore, Page, PageRequest, StoreError};
 use sqlx::{Postgres, Transaction};
 
 use crate::rows::AuditRow;
-use crate::webhooks;
+use crate::PostgresDialect;
 use crate::{backend, PostgresStore};
+use keyward_store_sql::write::Writes;
 
 pub(crate) async fn insert_event(tx: &mut Transaction<'_, Postgres>, event: &AuditEvent) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_events (id, org_id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&event.id)
-    .bind(&event.org_id)
-    .bind(event.occurred_at.timestamp_micros())
-    .bind(&event.actor)
-    .bind(&event.action)
-    .bind(&event.target_type)
-    .bind(&event.target_id)
-    .bind(&event.request_id)
-    .bind(&event.source_ip)
-    .bind(&event.details)
-    .execute(&mut **tx)
-    .await
-    .map_err(backend)?;
-    webhooks::enqueue(tx, event).await
+    Writes::<PostgresDialect>::event(&mut **tx, event).await
 }
 
 #[async_trait]

@@ -40,6 +40,25 @@ impl keyward_store_sql::Dialect for PostgresDialect {
     const HAS_SCOPE: [&'static str; 2] = [" AND scopes @> jsonb_build_array(", "::text)"];
     const NAME_CONTAINS: [&'static str; 2] = [" AND strpos(lower(name), lower(", ")) > 0"];
     const NO_DIGEST: &'static str = "NULL::bytea";
+    const ENQUEUE_DELIVERIES: &'static str =
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, event_type, status, attempts, created_at, next_attempt_at)
+         SELECT id, $1, org_id, $2, 'pending', 0, $3, $3 FROM webhook_endpoints
+         WHERE org_id = $4 AND (event_types = '[]'::jsonb OR jsonb_exists(event_types, $2))";
+    type Json = serde_json::Value;
+    type Count = i32;
+
+    fn json(value: &impl serde::Serialize) -> Result<serde_json::Value, StoreError> {
+        json_value(value)
+    }
+
+    // PostgreSQL's INTEGER: a larger count is stored as the largest it holds.
+    fn count(value: u32) -> i32 {
+        i32::try_from(value).unwrap_or(i32::MAX)
+    }
+
+    fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -11,51 +11,19 @@ use crate::audit::insert_event;
 use crate::push_cursor;
 use crate::rows::{KeyspaceRow, OrganizationRow, KEYSPACE_COLUMNS, ORGANIZATION_COLUMNS};
 use crate::tokens::insert_token;
+use crate::PostgresDialect;
 use crate::{backend, json_value, PostgresStore};
+use keyward_store_sql::write::Writes;
 
 pub(crate) async fn insert_keyspace(tx: &mut Transaction<'_, Postgres>, keyspace: &Keyspace) -> Result<(), StoreError> {
-    let catalog = keyspace.scope_catalog.as_ref().map(json_value).transpose()?;
-    sqlx::query(
-        "INSERT INTO keyspaces (id, org_id, name, environment, prefix, default_ttl_seconds, scope_catalog, management,
-                                created_at, created_by, rotation_period_days, disable_after_inactive_days)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(&keyspace.id)
-    .bind(&keyspace.org_id)
-    .bind(&keyspace.name)
-    .bind(keyspace.environment.as_str())
-    .bind(keyspace.prefix.as_str())
-    .bind(keyspace.default_ttl_seconds)
-    .bind(catalog)
-    .bind(keyspace.management)
-    .bind(keyspace.created_at.timestamp_micros())
-    .bind(&keyspace.created_by)
-    .bind(keyspace.rotation_period_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)))
-    .bind(keyspace.disable_after_inactive_days.map(|days| i32::try_from(days).unwrap_or(i32::MAX)))
-    .execute(&mut **tx)
-    .await
-    .map_err(backend)?;
-    Ok(())
+    Writes::<PostgresDialect>::keyspace(&mut **tx, keyspace).await
 }
 
 pub(crate) async fn insert_organization(
     tx: &mut Transaction<'_, Postgres>,
     organization: &Organization,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO organizations (id, name, operator, token_policy, created_at, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&organization.id)
-    .bind(&organization.name)
-    .bind(organization.operator)
-    .bind(json_value(&organization.token_policy)?)
-    .bind(organization.created_at.timestamp_micros())
-    .bind(&organization.created_by)
-    .execute(&mut **tx)
-    .await
-    .map_err(backend)?;
-    Ok(())
+    Writes::<PostgresDialect>::organization(&mut **tx, organization).await
 }
 
 /// The rest of a founding after its organization row: keyspace, token, event.

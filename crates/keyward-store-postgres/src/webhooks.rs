@@ -18,27 +18,6 @@ fn endpoint(row: EndpointRow) -> Result<WebhookEndpoint, StoreError> {
     decode::webhook_endpoint(row)
 }
 
-/// Queues `event` for every endpoint of its organization subscribed to it,
-/// inside the transaction that logs it.
-pub(crate) async fn enqueue(tx: &mut Transaction<'_, Postgres>, event: &AuditEvent) -> Result<(), StoreError> {
-    if !keyward_core::webhook::is_event_type(&event.action) {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, event_type, status, attempts, created_at, next_attempt_at)
-         SELECT id, $1, org_id, $2, 'pending', 0, $3, $3 FROM webhook_endpoints
-         WHERE org_id = $4 AND (event_types = '[]'::jsonb OR jsonb_exists(event_types, $2))",
-    )
-    .bind(&event.id)
-    .bind(&event.action)
-    .bind(event.occurred_at.timestamp_micros())
-    .bind(&event.org_id)
-    .execute(&mut **tx)
-    .await
-    .map_err(backend)?;
-    Ok(())
-}
-
 /// Queues an automatic rotation's one delivery, carrying the sealed new
 /// secret, to the endpoint the token names; fails if that endpoint is gone
 /// (the caller's transaction then rolls back, rotation included).

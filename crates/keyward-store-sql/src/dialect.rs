@@ -1,8 +1,11 @@
 //! What tells one SQL backend from another in the code they share: a few
-//! SQL fragments. Everything else a shared body needs is sqlx's own
-//! `Database`.
+//! SQL fragments, and how JSON and counts travel. Everything else a shared
+//! body needs is sqlx's own `Database`.
 
+use keyward_store::StoreError;
 use sqlx::Database;
+
+use crate::rows::StoredJson;
 
 /// The SQL fragments in which two backends' queries of the same shape differ.
 pub trait Dialect {
@@ -19,4 +22,18 @@ pub trait Dialect {
     const NAME_CONTAINS: [&'static str; 2];
     /// A NULL in the place of a token row's `digest`, typed as that column.
     const NO_DIGEST: &'static str;
+    /// Queues an event for every endpoint of its organization subscribed to
+    /// it: `$1` event id, `$2` event type, `$3` its time, `$4` organization.
+    const ENQUEUE_DELIVERIES: &'static str;
+    /// How a JSON value is stored: text in SQLite, `jsonb` in PostgreSQL.
+    type Json: StoredJson + Send + Sync + 'static;
+    /// How a count of days or seconds is stored: 64 bits in SQLite, 32 in
+    /// PostgreSQL's `INTEGER`.
+    type Count: Into<i64> + Send + Sync + 'static;
+    /// `value` as stored JSON.
+    fn json(value: &impl serde::Serialize) -> Result<Self::Json, StoreError>;
+    /// How many rows a statement changed (sqlx has no trait for it).
+    fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
+    /// `value` as a stored count.
+    fn count(value: u32) -> Self::Count;
 }

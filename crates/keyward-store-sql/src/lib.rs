@@ -7,6 +7,7 @@
 mod dialect;
 pub mod query;
 pub mod rows;
+pub mod write;
 
 pub use dialect::Dialect;
 

@@ -45,6 +45,25 @@ impl keyward_store_sql::Dialect for SqliteDialect {
     const HAS_SCOPE: [&'static str; 2] = [" AND EXISTS (SELECT 1 FROM json_each(scopes) WHERE json_each.value = ", ")"];
     const NAME_CONTAINS: [&'static str; 2] = [" AND instr(lower(name), lower(", ")) > 0"];
     const NO_DIGEST: &'static str = "NULL";
+    const ENQUEUE_DELIVERIES: &'static str =
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, event_type, status, attempts, created_at, next_attempt_at)
+         SELECT id, ?1, org_id, ?2, 'pending', 0, ?3, ?3 FROM webhook_endpoints
+         WHERE org_id = ?4
+           AND (event_types = '[]' OR EXISTS (SELECT 1 FROM json_each(webhook_endpoints.event_types) WHERE value = ?2))";
+    type Json = String;
+    type Count = i64;
+
+    fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {
+        json_text(value)
+    }
+
+    fn count(value: u32) -> i64 {
+        i64::from(value)
+    }
+
+    fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

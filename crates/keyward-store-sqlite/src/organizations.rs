@@ -11,50 +11,19 @@ use crate::audit::insert_event;
 use crate::push_cursor;
 use crate::rows::{KeyspaceRow, OrganizationRow, KEYSPACE_COLUMNS, ORGANIZATION_COLUMNS};
 use crate::tokens::insert_token;
+use crate::SqliteDialect;
 use crate::{backend, json_text, SqliteStore};
+use keyward_store_sql::write::Writes;
 
 pub(crate) async fn insert_keyspace(tx: &mut Transaction<'_, Sqlite>, keyspace: &Keyspace) -> Result<(), StoreError> {
-    let catalog = keyspace.scope_catalog.as_ref().map(json_text).transpose()?;
-    sqlx::query(
-        "INSERT INTO keyspaces (id, org_id, name, environment, prefix, default_ttl_seconds, scope_catalog, management,
-                                created_at, created_by, rotation_period_days, disable_after_inactive_days)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&keyspace.id)
-    .bind(&keyspace.org_id)
-    .bind(&keyspace.name)
-    .bind(keyspace.environment.as_str())
-    .bind(keyspace.prefix.as_str())
-    .bind(keyspace.default_ttl_seconds)
-    .bind(catalog)
-    .bind(keyspace.management)
-    .bind(keyspace.created_at.timestamp_micros())
-    .bind(&keyspace.created_by)
-    .bind(keyspace.rotation_period_days.map(i64::from))
-    .bind(keyspace.disable_after_inactive_days.map(i64::from))
-    .execute(&mut **tx)
-    .await
-    .map_err(backend)?;
-    Ok(())
+    Writes::<SqliteDialect>::keyspace(&mut **tx, keyspace).await
 }
 
 pub(crate) async fn insert_organization(
     tx: &mut Transaction<'_, Sqlite>,
     organization: &Organization,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO organizations (id, name, operator, token_policy, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&organization.id)
-    .bind(&organization.name)
-    .bind(organization.operator)
-    .bind(json_text(&organization.token_policy)?)
-        .bind(organization.created_at.timestamp_micros())
-        .bind(&organization.created_by)
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
-    Ok(())
+    Writes::<SqliteDialect>::organization(&mut **tx, organization).await
 }
 
 /// The rest of a founding after its organization row: keyspace, token, event.

@@ -17,6 +17,7 @@ use crate::webhooks;
 use crate::SqliteDialect;
 use crate::{backend, group_commit, json_text, SqliteStore};
 use keyward_store_sql::query::{push_bulk_filter, token_list};
+use keyward_store_sql::write::Writes;
 
 /// Active tokens of `owner` at `now`: neither revoked nor expired.
 pub(crate) async fn count_active<'c>(
@@ -43,46 +44,7 @@ pub(crate) async fn insert_token(
     token: &TokenRecord,
     digest: &TokenDigest,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO tokens (id, org_id, keyspace_id, management, digest, name, owner, scopes, metadata, environment,
-                             prefix, last4, created_at, created_by, expires_at, revoked_at, last_used_at, use_count,
-                             allowed_ips, revoked_reason, rotated_from, replaced_by, rotated_at,
-                             expires_at_before_rotation, rotation_period_days, auto_rotate_webhook_id,
-                             auto_rotate_grace_seconds, parent_token_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&token.id)
-    .bind(&token.org_id)
-    .bind(&token.keyspace_id)
-    .bind(token.management)
-    .bind(&digest.as_bytes()[..])
-    .bind(&token.name)
-    .bind(&token.owner)
-    .bind(json_text(&token.scopes)?)
-    .bind(json_text(&token.metadata)?)
-    .bind(token.environment.as_str())
-    .bind(&token.prefix)
-    .bind(&token.last4)
-    .bind(token.created_at.timestamp_micros())
-    .bind(&token.created_by)
-    .bind(token.expires_at.map(|at| at.timestamp_micros()))
-    .bind(token.revoked_at.map(|at| at.timestamp_micros()))
-    .bind(token.last_used_at.map(|at| at.timestamp_micros()))
-    .bind(token.use_count)
-    .bind(json_text(&token.allowed_ips)?)
-    .bind(token.revoked_reason.map(|reason| reason.as_str()))
-    .bind(&token.rotated_from)
-    .bind(&token.replaced_by)
-    .bind(token.rotated_at.map(|at| at.timestamp_micros()))
-    .bind(token.expires_at_before_rotation.map(|at| at.timestamp_micros()))
-    .bind(token.rotation_period_days.map(i64::from))
-    .bind(token.auto_rotate.as_ref().map(|auto| auto.webhook_id.as_str()))
-    .bind(token.auto_rotate.as_ref().map(|auto| i64::from(auto.grace_period_seconds)))
-    .bind(&token.parent_token_id)
-    .execute(&mut **tx)
-    .await
-    .map_err(backend)?;
-    Ok(())
+    Writes::<SqliteDialect>::token(&mut **tx, token, digest).await
 }
 
 /// Fails with [`StoreError::Conflict`] when token `id` of `org` is revoked:
@@ -110,22 +72,7 @@ pub(crate) async fn revoke_if_live(
     reason: RevokedReason,
     event: &AuditEvent,
 ) -> Result<bool, StoreError> {
-    let newly_revoked = sqlx::query(
-        "UPDATE tokens SET revoked_at = ?, revoked_reason = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL",
-    )
-    .bind(at.timestamp_micros())
-    .bind(reason.as_str())
-    .bind(org)
-    .bind(id)
-    .execute(&mut **tx)
-    .await
-    .map_err(backend)?
-    .rows_affected()
-        == 1;
-    if newly_revoked {
-        insert_event(tx, event).await?;
-    }
-    Ok(newly_revoked)
+    Writes::<SqliteDialect>::revoke_if_live(&mut **tx, org, id, at, reason, event).await
 }
 
 pub(crate) async fn stored_token(
@@ -133,14 +80,7 @@ pub(crate) async fn stored_token(
     org: &str,
     id: &str,
 ) -> Result<Option<StoredToken>, StoreError> {
-    let row: Option<TokenRow> =
-        sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS}, digest FROM tokens WHERE org_id = ? AND id = ?"))
-            .bind(org)
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(backend)?;
-    row.map(TokenRow::into_stored).transpose()
+    Writes::<SqliteDialect>::stored_token(&mut **tx, org, id).await
 }
 
 #[async_trait]

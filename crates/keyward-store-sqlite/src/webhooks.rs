@@ -21,28 +21,6 @@ fn endpoint(row: EndpointRow) -> Result<WebhookEndpoint, StoreError> {
     decode::webhook_endpoint((id, org_id, url, description, event_types, created_at, created_by))
 }
 
-/// Queues `event` for every endpoint of its organization subscribed to it,
-/// inside the transaction that logs it.
-pub(crate) async fn enqueue(tx: &mut Transaction<'_, Sqlite>, event: &AuditEvent) -> Result<(), StoreError> {
-    if !keyward_core::webhook::is_event_type(&event.action) {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, event_type, status, attempts, created_at, next_attempt_at)
-         SELECT id, ?1, org_id, ?2, 'pending', 0, ?3, ?3 FROM webhook_endpoints
-         WHERE org_id = ?4
-           AND (event_types = '[]' OR EXISTS (SELECT 1 FROM json_each(webhook_endpoints.event_types) WHERE value = ?2))",
-    )
-    .bind(&event.id)
-    .bind(&event.action)
-    .bind(event.occurred_at.timestamp_micros())
-    .bind(&event.org_id)
-    .execute(&mut **tx)
-    .await
-    .map_err(backend)?;
-    Ok(())
-}
-
 /// Queues an automatic rotation's one delivery, carrying the sealed new
 /// secret, to the endpoint the token names; fails if that endpoint is gone
 /// (the caller's transaction then rolls back, rotation included).
