@@ -44,6 +44,7 @@ impl keyward_store_sql::Dialect for PostgresDialect {
         "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, event_type, status, attempts, created_at, next_attempt_at)
          SELECT id, $1, org_id, $2, 'pending', 0, $3, $3 FROM webhook_endpoints
          WHERE org_id = $4 AND (event_types = '[]'::jsonb OR jsonb_exists(event_types, $2))";
+    const LOCK_ORGANIZATION: Option<&'static str> = Some("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE");
     type Json = serde_json::Value;
     type Count = i32;
 

@@ -4,6 +4,7 @@
 //! travel (JSON as text or `jsonb`, small counts as 64- or 32-bit integers)
 //! differ. A backend crate keeps its SQL and its type bindings.
 
+pub mod accounts;
 mod dialect;
 pub mod query;
 pub mod rows;

@@ -50,6 +50,7 @@ impl keyward_store_sql::Dialect for SqliteDialect {
          SELECT id, ?1, org_id, ?2, 'pending', 0, ?3, ?3 FROM webhook_endpoints
          WHERE org_id = ?4
            AND (event_types = '[]' OR EXISTS (SELECT 1 FROM json_each(webhook_endpoints.event_types) WHERE value = ?2))";
+    const LOCK_ORGANIZATION: Option<&'static str> = None;
     type Json = String;
     type Count = i64;
 
