@@ -25,8 +25,6 @@ use keyward_store::{ChangeSink, Store, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Postgres;
 
-pub(crate) use audit::insert_event;
-
 pub(crate) use keyward_store_sql::backend;
 use keyward_store_sql::query::push_cursor;
 
@@ -44,6 +42,15 @@ impl keyward_store_sql::Dialect for PostgresDialect {
         "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, event_type, status, attempts, created_at, next_attempt_at)
          SELECT id, $1, org_id, $2, 'pending', 0, $3, $3 FROM webhook_endpoints
          WHERE org_id = $4 AND (event_types = '[]'::jsonb OR jsonb_exists(event_types, $2))";
+    // SKIP LOCKED: instances claiming at once take different deliveries
+    // instead of waiting for each other.
+    const CLAIM_DELIVERIES: &'static str = "UPDATE webhook_deliveries SET next_attempt_at = $1, attempts = attempts + 1
+         WHERE (endpoint_id, event_id) IN (
+             SELECT endpoint_id, event_id FROM webhook_deliveries
+             WHERE status = 'pending' AND next_attempt_at <= $2
+             ORDER BY next_attempt_at, event_id LIMIT $3
+             FOR UPDATE SKIP LOCKED)
+         RETURNING endpoint_id, event_id, attempts, sealed_payload";
     const LOCK_ORGANIZATION: Option<&'static str> = Some("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE");
     type Json = serde_json::Value;
     type Count = i32;

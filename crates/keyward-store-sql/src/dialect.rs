@@ -25,16 +25,20 @@ pub trait Dialect {
     /// Queues an event for every endpoint of its organization subscribed to
     /// it: `$1` event id, `$2` event type, `$3` its time, `$4` organization.
     const ENQUEUE_DELIVERIES: &'static str;
+    /// Leases due deliveries, counting the attempt: `$1` lease end, `$2`
+    /// now, `$3` how many; returns `endpoint_id, event_id, attempts,
+    /// sealed_payload`.
+    const CLAIM_DELIVERIES: &'static str;
     /// Locks an organization's row (`$1`) for the rest of the transaction,
     /// where concurrent writers could otherwise each see another owner left
     /// (PostgreSQL's READ COMMITTED); `None` where writes are serialized
     /// anyway (SQLite's single writer).
     const LOCK_ORGANIZATION: Option<&'static str>;
     /// How a JSON value is stored: text in SQLite, `jsonb` in PostgreSQL.
-    type Json: StoredJson + Send + Sync + 'static;
+    type Json: StoredJson + Send + Sync + Unpin + 'static;
     /// How a count of days or seconds is stored: 64 bits in SQLite, 32 in
     /// PostgreSQL's `INTEGER`.
-    type Count: Into<i64> + Send + Sync + 'static;
+    type Count: Into<i64> + Send + Sync + Unpin + 'static;
     /// `value` as stored JSON.
     fn json(value: &impl serde::Serialize) -> Result<Self::Json, StoreError>;
     /// How many rows a statement changed (sqlx has no trait for it).

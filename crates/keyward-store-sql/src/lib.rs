@@ -8,6 +8,7 @@ pub mod accounts;
 mod dialect;
 pub mod query;
 pub mod rows;
+pub mod webhooks;
 pub mod write;
 
 pub use dialect::Dialect;

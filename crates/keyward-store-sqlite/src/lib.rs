@@ -50,6 +50,14 @@ impl keyward_store_sql::Dialect for SqliteDialect {
          SELECT id, ?1, org_id, ?2, 'pending', 0, ?3, ?3 FROM webhook_endpoints
          WHERE org_id = ?4
            AND (event_types = '[]' OR EXISTS (SELECT 1 FROM json_each(webhook_endpoints.event_types) WHERE value = ?2))";
+    // SQLite has one writer, so the select inside the update cannot race
+    // another claim.
+    const CLAIM_DELIVERIES: &'static str = "UPDATE webhook_deliveries SET next_attempt_at = $1, attempts = attempts + 1
+         WHERE (endpoint_id, event_id) IN (
+             SELECT endpoint_id, event_id FROM webhook_deliveries
+             WHERE status = 'pending' AND next_attempt_at <= $2
+             ORDER BY next_attempt_at, event_id LIMIT $3)
+         RETURNING endpoint_id, event_id, attempts, sealed_payload";
     const LOCK_ORGANIZATION: Option<&'static str> = None;
     type Json = String;
     type Count = i64;
