@@ -1,11 +1,8 @@
 //! Webhook endpoints and their delivery outbox on PostgreSQL: the statements
-//! are shared (`keyward_store_sql::webhooks`); this file chooses the pool
-//! each one runs on.
+//! are shared (`keyward_store_sql::webhooks`); this file names the pools
+//! its calls run on.
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use keyward_core::model::{AuditEvent, WebhookDelivery, WebhookEndpoint};
-use keyward_store::{AttemptOutcome, DueDelivery, Handoff, Page, PageRequest, StoreError, WebhookStore};
+use keyward_store::{Handoff, StoreError};
 use keyward_store_sql::webhooks::Webhooks;
 use sqlx::{Postgres, Transaction};
 
@@ -18,59 +15,4 @@ pub(crate) async fn queue_handoff(tx: &mut Transaction<'_, Postgres>, handoff: &
     Webhooks::<PostgresDialect>::queue_handoff(tx, handoff).await
 }
 
-#[async_trait]
-impl WebhookStore for PostgresStore {
-    async fn create_webhook(
-        &self,
-        endpoint: &WebhookEndpoint,
-        sealed_secret: &[u8],
-        event: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        Webhooks::<PostgresDialect>::create(&self.pool, endpoint, sealed_secret, event).await
-    }
-
-    async fn rotate_webhook_secret(
-        &self,
-        org: &str,
-        id: &str,
-        sealed_secret: &[u8],
-        previous_until: DateTime<Utc>,
-        event: &AuditEvent,
-    ) -> Result<bool, StoreError> {
-        Webhooks::<PostgresDialect>::rotate_secret(&self.pool, org, id, sealed_secret, previous_until, event).await
-    }
-
-    async fn list_webhooks(&self, org: &str) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        Webhooks::<PostgresDialect>::list(&self.pool, org).await
-    }
-
-    async fn get_webhook(&self, org: &str, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
-        Webhooks::<PostgresDialect>::get(&self.pool, org, id).await
-    }
-
-    async fn delete_webhook(&self, org: &str, id: &str, event: &AuditEvent) -> Result<bool, StoreError> {
-        Webhooks::<PostgresDialect>::delete(&self.pool, org, id, event).await
-    }
-
-    async fn claim_deliveries(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<DueDelivery>, StoreError> {
-        Webhooks::<PostgresDialect>::claim(&self.pool, now, lease_until, limit).await
-    }
-
-    async fn finish_attempt(&self, outcome: &AttemptOutcome) -> Result<(), StoreError> {
-        Webhooks::<PostgresDialect>::finish(&self.pool, outcome).await
-    }
-
-    async fn list_deliveries(
-        &self,
-        org: &str,
-        endpoint_id: &str,
-        page: &PageRequest,
-    ) -> Result<Page<WebhookDelivery>, StoreError> {
-        Webhooks::<PostgresDialect>::deliveries(&self.pool, org, endpoint_id, page).await
-    }
-}
+keyward_store_sql::webhook_store!(PostgresStore, PostgresDialect, reader: pool, writer: pool);

@@ -5,6 +5,7 @@
 //! differ. A backend crate keeps its SQL and its type bindings.
 
 pub mod accounts;
+mod delegate;
 mod dialect;
 pub mod query;
 pub mod rows;
@@ -12,6 +13,9 @@ pub mod webhooks;
 pub mod write;
 
 pub use dialect::Dialect;
+
+/// For the generated implementations (see `delegate`).
+pub use async_trait;
 
 use keyward_store::StoreError;
 

@@ -1,0 +1,318 @@
+//! The concern traits a SQL backend implements by handing each call to the
+//! shared bodies: only which pool a call runs on is the backend's, so the
+//! delegation is generated here instead of being written out in each
+//! backend (the orphan rule keeps a blanket implementation out of reach).
+
+/// Implements `AccountStore` for `$store` with the shared bodies of dialect
+/// `$dialect`, reads on the pool in field `$reader` and writes on the one
+/// in `$writer` (the same field where a backend has one pool).
+#[macro_export]
+macro_rules! account_store {
+    ($store:ty, $dialect:ty, reader: $reader:ident, writer: $writer:ident) => {
+        #[$crate::async_trait::async_trait]
+        impl ::keyward_store::AccountStore for $store {
+            async fn find_user_by_email(
+                &self,
+                email: &str,
+            ) -> Result<Option<::keyward_core::model::User>, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::find_user_by_email(&self.$reader, email).await
+            }
+
+            async fn get_user(
+                &self,
+                id: &str,
+            ) -> Result<Option<::keyward_core::model::User>, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::get_user(&self.$reader, id).await
+            }
+
+            async fn memberships_of(
+                &self,
+                user_id: &str,
+            ) -> Result<Vec<::keyward_core::model::Member>, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::memberships_of(&self.$reader, user_id).await
+            }
+
+            async fn get_member(
+                &self,
+                org: &str,
+                user_id: &str,
+            ) -> Result<Option<::keyward_core::model::Member>, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::get_member(&self.$reader, org, user_id).await
+            }
+
+            async fn list_members(
+                &self,
+                org: &str,
+            ) -> Result<Vec<::keyward_core::model::Member>, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::list_members(&self.$reader, org).await
+            }
+
+            async fn set_member_role(
+                &self,
+                org: &str,
+                user_id: &str,
+                role: ::keyward_core::role::Role,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<Option<::keyward_core::model::Member>, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::set_member_role(&self.$writer, org, user_id, role, event).await
+            }
+
+            async fn remove_member(
+                &self,
+                org: &str,
+                user_id: &str,
+                at: ::chrono::DateTime<::chrono::Utc>,
+                event: &::keyward_core::model::AuditEvent,
+                revocation_event: ::keyward_store::RevocationEvent<'_>,
+            ) -> Result<Option<Vec<::keyward_store::StoredToken>>, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::remove_member(
+                    &self.$writer,
+                    org,
+                    user_id,
+                    at,
+                    event,
+                    revocation_event,
+                )
+                .await
+            }
+
+            async fn create_invitation(
+                &self,
+                invitation: &::keyward_core::model::Invitation,
+                digest: &::keyward_core::TokenDigest,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<(), ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::create_invitation(&self.$writer, invitation, digest, event)
+                    .await
+            }
+
+            async fn find_invitation(
+                &self,
+                digest: &::keyward_core::TokenDigest,
+            ) -> Result<Option<::keyward_core::model::Invitation>, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::find_invitation(&self.$reader, digest).await
+            }
+
+            async fn list_pending_invitations(
+                &self,
+                org: &str,
+                now: ::chrono::DateTime<::chrono::Utc>,
+            ) -> Result<Vec<::keyward_core::model::Invitation>, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::list_pending_invitations(&self.$reader, org, now).await
+            }
+
+            async fn revoke_invitation(
+                &self,
+                org: &str,
+                id: &str,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<bool, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::revoke_invitation(&self.$writer, org, id, event).await
+            }
+
+            async fn accept_invitation(
+                &self,
+                acceptance: &::keyward_store::Acceptance<'_>,
+            ) -> Result<bool, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::accept_invitation(&self.$writer, acceptance).await
+            }
+
+            async fn create_session(
+                &self,
+                session: &::keyward_core::model::Session,
+                digest: &::keyward_core::TokenDigest,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<(), ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::create_session(&self.$writer, session, digest, event).await
+            }
+
+            async fn find_session(
+                &self,
+                digest: &::keyward_core::TokenDigest,
+            ) -> Result<Option<::keyward_core::model::Session>, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::find_session(&self.$reader, digest).await
+            }
+
+            async fn confirm_session_password(
+                &self,
+                org: &str,
+                session_id: &str,
+                at: ::chrono::DateTime<::chrono::Utc>,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<bool, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::confirm_session_password(
+                    &self.$writer,
+                    org,
+                    session_id,
+                    at,
+                    event,
+                )
+                .await
+            }
+
+            async fn delete_session(
+                &self,
+                digest: &::keyward_core::TokenDigest,
+                event: Option<&::keyward_core::model::AuditEvent>,
+            ) -> Result<bool, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::delete_session(&self.$writer, digest, event).await
+            }
+
+            async fn change_password(
+                &self,
+                user_id: &str,
+                password_hash: &str,
+                keep_session: Option<&str>,
+                events: &[::keyward_core::model::AuditEvent],
+            ) -> Result<bool, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::change_password(
+                    &self.$writer,
+                    user_id,
+                    password_hash,
+                    keep_session,
+                    events,
+                )
+                .await
+            }
+
+            async fn organizations_holding(
+                &self,
+                org: &str,
+                id: &str,
+            ) -> Result<Vec<String>, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::organizations_holding(&self.$reader, org, id).await
+            }
+
+            async fn create_service_account(
+                &self,
+                account: &::keyward_core::model::ServiceAccount,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<(), ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::create_service_account(&self.$writer, account, event).await
+            }
+
+            async fn get_service_account(
+                &self,
+                org: &str,
+                id: &str,
+            ) -> Result<Option<::keyward_core::model::ServiceAccount>, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::get_service_account(&self.$reader, org, id).await
+            }
+
+            async fn list_service_accounts(
+                &self,
+                org: &str,
+            ) -> Result<Vec<::keyward_core::model::ServiceAccount>, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::list_service_accounts(&self.$reader, org).await
+            }
+
+            async fn remove_service_account(
+                &self,
+                org: &str,
+                id: &str,
+                at: ::chrono::DateTime<::chrono::Utc>,
+                event: &::keyward_core::model::AuditEvent,
+                revocation_event: ::keyward_store::RevocationEvent<'_>,
+            ) -> Result<Option<Vec<::keyward_store::StoredToken>>, ::keyward_store::StoreError> {
+                $crate::accounts::Accounts::<$dialect>::remove_service_account(
+                    &self.$writer,
+                    org,
+                    id,
+                    at,
+                    event,
+                    revocation_event,
+                )
+                .await
+            }
+        }
+    };
+}
+
+/// Implements `WebhookStore` for `$store` with the shared bodies of dialect
+/// `$dialect`, reads on the pool in field `$reader` and writes on the one
+/// in `$writer` (the same field where a backend has one pool).
+#[macro_export]
+macro_rules! webhook_store {
+    ($store:ty, $dialect:ty, reader: $reader:ident, writer: $writer:ident) => {
+        #[$crate::async_trait::async_trait]
+        impl ::keyward_store::WebhookStore for $store {
+            async fn create_webhook(
+                &self,
+                endpoint: &::keyward_core::model::WebhookEndpoint,
+                sealed_secret: &[u8],
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<(), ::keyward_store::StoreError> {
+                $crate::webhooks::Webhooks::<$dialect>::create(&self.$writer, endpoint, sealed_secret, event).await
+            }
+
+            async fn rotate_webhook_secret(
+                &self,
+                org: &str,
+                id: &str,
+                sealed_secret: &[u8],
+                previous_until: ::chrono::DateTime<::chrono::Utc>,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<bool, ::keyward_store::StoreError> {
+                $crate::webhooks::Webhooks::<$dialect>::rotate_secret(
+                    &self.$writer,
+                    org,
+                    id,
+                    sealed_secret,
+                    previous_until,
+                    event,
+                )
+                .await
+            }
+
+            async fn list_webhooks(
+                &self,
+                org: &str,
+            ) -> Result<Vec<::keyward_core::model::WebhookEndpoint>, ::keyward_store::StoreError> {
+                $crate::webhooks::Webhooks::<$dialect>::list(&self.$reader, org).await
+            }
+
+            async fn get_webhook(
+                &self,
+                org: &str,
+                id: &str,
+            ) -> Result<Option<::keyward_core::model::WebhookEndpoint>, ::keyward_store::StoreError> {
+                $crate::webhooks::Webhooks::<$dialect>::get(&self.$reader, org, id).await
+            }
+
+            async fn delete_webhook(
+                &self,
+                org: &str,
+                id: &str,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<bool, ::keyward_store::StoreError> {
+                $crate::webhooks::Webhooks::<$dialect>::delete(&self.$writer, org, id, event).await
+            }
+
+            async fn claim_deliveries(
+                &self,
+                now: ::chrono::DateTime<::chrono::Utc>,
+                lease_until: ::chrono::DateTime<::chrono::Utc>,
+                limit: u32,
+            ) -> Result<Vec<::keyward_store::DueDelivery>, ::keyward_store::StoreError> {
+                $crate::webhooks::Webhooks::<$dialect>::claim(&self.$writer, now, lease_until, limit).await
+            }
+
+            async fn finish_attempt(
+                &self,
+                outcome: &::keyward_store::AttemptOutcome,
+            ) -> Result<(), ::keyward_store::StoreError> {
+                $crate::webhooks::Webhooks::<$dialect>::finish(&self.$writer, outcome).await
+            }
+
+            async fn list_deliveries(
+                &self,
+                org: &str,
+                endpoint_id: &str,
+                page: &::keyward_store::PageRequest,
+            ) -> Result<::keyward_store::Page<::keyward_core::model::WebhookDelivery>, ::keyward_store::StoreError>
+            {
+                $crate::webhooks::Webhooks::<$dialect>::deliveries(&self.$reader, org, endpoint_id, page).await
+            }
+        }
+    };
+}
