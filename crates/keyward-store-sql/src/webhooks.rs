@@ -17,6 +17,10 @@ use crate::{backend, Dialect};
 /// A stored endpoint, its event types as the dialect stores JSON.
 type EndpointRow<J> = (String, String, String, String, J, i64, String);
 
+/// A claimed delivery: endpoint, event, attempts so far (as the dialect
+/// stores counts), the sealed handoff payload if any.
+type ClaimedRow<N> = (String, String, N, Option<Vec<u8>>);
+
 /// The webhook operations of dialect `D`, on its pools and transactions.
 pub struct Webhooks<D>(PhantomData<D>);
 
@@ -38,7 +42,7 @@ where
     for<'q> Option<D::Count>: Encode<'q, D::Db> + Type<D::Db>,
     for<'r> TokenRow<D::Json, D::Count>: FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
     for<'r> EndpointRow<D::Json>: FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String, String, D::Count, Option<Vec<u8>>): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> ClaimedRow<D::Count>: FromRow<'r, <D::Db as Database>::Row>,
     for<'r> (String, Vec<u8>, Option<Vec<u8>>): FromRow<'r, <D::Db as Database>::Row>,
     for<'r> AuditRow<D::Json>: FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
     for<'r> DeliveryRow: FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
@@ -183,7 +187,7 @@ where
         limit: u32,
     ) -> Result<Vec<DueDelivery>, StoreError> {
         let mut tx = writer.begin().await.map_err(backend)?;
-        let claimed: Vec<(String, String, D::Count, Option<Vec<u8>>)> = sqlx::query_as(D::CLAIM_DELIVERIES)
+        let claimed: Vec<ClaimedRow<D::Count>> = sqlx::query_as(D::CLAIM_DELIVERIES)
             .bind(lease_until.timestamp_micros())
             .bind(now.timestamp_micros())
             .bind(i64::from(limit))
