@@ -26,7 +26,6 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Postgres;
 
 pub(crate) use keyward_store_sql::backend;
-use keyward_store_sql::query::push_cursor;
 
 /// PostgreSQL's fragments of the queries shared with SQLite.
 pub(crate) struct PostgresDialect;
@@ -37,6 +36,7 @@ impl keyward_store_sql::Dialect for PostgresDialect {
     const LOWERED_NAME: &'static str = "lower(name COLLATE \"C\")";
     const HAS_SCOPE: [&'static str; 2] = [" AND scopes @> jsonb_build_array(", "::text)"];
     const NAME_CONTAINS: [&'static str; 2] = [" AND strpos(lower(name), lower(", ")) > 0"];
+    const TRUE: &'static str = "TRUE";
     const NO_DIGEST: &'static str = "NULL::bytea";
     const ENQUEUE_DELIVERIES: &'static str =
         "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, event_type, status, attempts, created_at, next_attempt_at)

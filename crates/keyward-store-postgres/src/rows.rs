@@ -1,8 +1,6 @@
 //! The shared row shapes as PostgreSQL returns them: JSON as `jsonb`, counts as 32-bit integers.
 
-pub use keyward_store_sql::rows::{KEYSPACE_COLUMNS, ORGANIZATION_COLUMNS, TOKEN_COLUMNS};
+pub use keyward_store_sql::rows::TOKEN_COLUMNS;
 
-pub type KeyspaceRow = keyward_store_sql::rows::KeyspaceRow<serde_json::Value, i32>;
 pub type TokenRow = keyward_store_sql::rows::TokenRow<serde_json::Value, i32>;
 pub type AuditRow = keyward_store_sql::rows::AuditRow<serde_json::Value>;
-pub type OrganizationRow = keyward_store_sql::rows::OrganizationRow<serde_json::Value>;

@@ -316,3 +316,132 @@ macro_rules! webhook_store {
         }
     };
 }
+
+/// Implements `OrganizationStore` for `$store` with the shared bodies of
+/// dialect `$dialect`, on the pools in fields `$reader` and `$writer`.
+#[macro_export]
+macro_rules! organization_store {
+    ($store:ty, $dialect:ty, reader: $reader:ident, writer: $writer:ident) => {
+        #[$crate::async_trait::async_trait]
+        impl ::keyward_store::OrganizationStore for $store {
+            async fn bootstrap(
+                &self,
+                founding: &::keyward_store::Founding<'_>,
+            ) -> Result<bool, ::keyward_store::StoreError> {
+                $crate::organizations::Organizations::<$dialect>::bootstrap(&self.$writer, founding).await
+            }
+
+            async fn operator_organization(
+                &self,
+            ) -> Result<Option<::keyward_core::model::Organization>, ::keyward_store::StoreError> {
+                $crate::organizations::Organizations::<$dialect>::operator_organization(&self.$reader).await
+            }
+
+            async fn create_organization(
+                &self,
+                founding: &::keyward_store::Founding<'_>,
+            ) -> Result<(), ::keyward_store::StoreError> {
+                $crate::organizations::Organizations::<$dialect>::create_organization(&self.$writer, founding).await
+            }
+
+            async fn get_organization(
+                &self,
+                id: &str,
+            ) -> Result<Option<::keyward_core::model::Organization>, ::keyward_store::StoreError> {
+                $crate::organizations::Organizations::<$dialect>::get_organization(&self.$reader, id).await
+            }
+
+            async fn list_organizations(
+                &self,
+                page: &::keyward_store::PageRequest,
+            ) -> Result<::keyward_store::Page<::keyward_core::model::Organization>, ::keyward_store::StoreError> {
+                $crate::organizations::Organizations::<$dialect>::list_organizations(&self.$reader, page).await
+            }
+
+            async fn rename_organization(
+                &self,
+                org: &str,
+                name: &str,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<Option<::keyward_core::model::Organization>, ::keyward_store::StoreError> {
+                $crate::organizations::Organizations::<$dialect>::rename_organization(&self.$writer, org, name, event)
+                    .await
+            }
+
+            async fn set_token_policy(
+                &self,
+                org: &str,
+                policy: &::keyward_core::policy::TokenPolicy,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<Option<::keyward_core::model::Organization>, ::keyward_store::StoreError> {
+                $crate::organizations::Organizations::<$dialect>::set_token_policy(&self.$writer, org, policy, event)
+                    .await
+            }
+
+            async fn management_keyspace(
+                &self,
+                org: &str,
+            ) -> Result<Option<::keyward_core::model::Keyspace>, ::keyward_store::StoreError> {
+                $crate::organizations::Organizations::<$dialect>::management_keyspace(&self.$reader, org).await
+            }
+
+            async fn create_keyspace(
+                &self,
+                keyspace: &::keyward_core::model::Keyspace,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<(), ::keyward_store::StoreError> {
+                $crate::organizations::Organizations::<$dialect>::create_keyspace(&self.$writer, keyspace, event).await
+            }
+
+            async fn get_keyspace(
+                &self,
+                org: &str,
+                id: &str,
+            ) -> Result<Option<::keyward_core::model::Keyspace>, ::keyward_store::StoreError> {
+                $crate::organizations::Organizations::<$dialect>::get_keyspace(&self.$reader, org, id).await
+            }
+
+            async fn list_keyspaces(
+                &self,
+                org: &str,
+                page: &::keyward_store::PageRequest,
+            ) -> Result<::keyward_store::Page<::keyward_core::model::Keyspace>, ::keyward_store::StoreError> {
+                $crate::organizations::Organizations::<$dialect>::list_keyspaces(&self.$reader, org, page).await
+            }
+
+            async fn set_keyspace_lifecycle(
+                &self,
+                org: &str,
+                id: &str,
+                lifecycle: &::keyward_store::KeyspaceLifecycle,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<Option<::keyward_core::model::Keyspace>, ::keyward_store::StoreError> {
+                $crate::organizations::Organizations::<$dialect>::set_keyspace_lifecycle(
+                    &self.$writer,
+                    org,
+                    id,
+                    lifecycle,
+                    event,
+                )
+                .await
+            }
+
+            async fn replace_scope_catalog(
+                &self,
+                org: &str,
+                id: &str,
+                catalog: Option<&[::keyward_core::model::CatalogScope]>,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<Option<::keyward_core::model::Keyspace>, ::keyward_store::StoreError> {
+                $crate::organizations::Organizations::<$dialect>::replace_scope_catalog(
+                    &self.$writer,
+                    org,
+                    id,
+                    catalog,
+                    event,
+                )
+                .await
+            }
+        }
+    };
+}

@@ -20,6 +20,9 @@ pub trait Dialect {
     /// "`lower(name)` contains the bound text, lowered" (a position search,
     /// not LIKE: `%` and `_` in a search are plain characters).
     const NAME_CONTAINS: [&'static str; 2];
+    /// A true boolean column compares equal to this (`1` in SQLite, where
+    /// booleans are integers; `TRUE` in PostgreSQL).
+    const TRUE: &'static str;
     /// A NULL in the place of a token row's `digest`, typed as that column.
     const NO_DIGEST: &'static str;
     /// Queues an event for every endpoint of its organization subscribed to

@@ -33,7 +33,6 @@ pub(crate) use audit::insert_event;
 pub(crate) use tokens::{count_active, insert_token, refuse_if_revoked};
 
 pub(crate) use keyward_store_sql::backend;
-use keyward_store_sql::query::push_cursor;
 
 /// SQLite's fragments of the queries shared with PostgreSQL.
 pub(crate) struct SqliteDialect;
@@ -44,6 +43,7 @@ impl keyward_store_sql::Dialect for SqliteDialect {
     const LOWERED_NAME: &'static str = "lower(name)";
     const HAS_SCOPE: [&'static str; 2] = [" AND EXISTS (SELECT 1 FROM json_each(scopes) WHERE json_each.value = ", ")"];
     const NAME_CONTAINS: [&'static str; 2] = [" AND instr(lower(name), lower(", ")) > 0"];
+    const TRUE: &'static str = "1";
     const NO_DIGEST: &'static str = "NULL";
     const ENQUEUE_DELIVERIES: &'static str =
         "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, event_type, status, attempts, created_at, next_attempt_at)
