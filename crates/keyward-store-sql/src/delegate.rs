@@ -445,3 +445,39 @@ macro_rules! organization_store {
         }
     };
 }
+
+/// Implements `AuditStore` for `$store` with dialect `$dialect`: appends on
+/// the pool in field `$writer`, reads on the one in `$reader`. The list runs
+/// here, in the backend's crate, where the database type is concrete: a
+/// generic query builder's arguments cannot be held across the await.
+#[macro_export]
+macro_rules! audit_store {
+    ($store:ty, $dialect:ty, reader: $reader:ident, writer: $writer:ident) => {
+        #[$crate::async_trait::async_trait]
+        impl ::keyward_store::AuditStore for $store {
+            async fn append_audit_event(
+                &self,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<(), ::keyward_store::StoreError> {
+                let mut tx = self.$writer.begin().await.map_err($crate::backend)?;
+                $crate::write::Writes::<$dialect>::event(&mut *tx, event).await?;
+                tx.commit().await.map_err($crate::backend)
+            }
+
+            async fn list_audit(
+                &self,
+                org: &str,
+                filter: &::keyward_store::AuditFilter,
+                page: &::keyward_store::PageRequest,
+            ) -> Result<::keyward_store::Page<::keyward_core::model::AuditEvent>, ::keyward_store::StoreError> {
+                let mut query = $crate::query::audit_list::<<$dialect as $crate::Dialect>::Db>(org, filter, page);
+                let rows: Vec<$crate::rows::AuditRow<<$dialect as $crate::Dialect>::Json>> =
+                    query.build_query_as().fetch_all(&self.$reader).await.map_err($crate::backend)?;
+                let items = rows.into_iter().map(|row| row.into_event()).collect::<Result<Vec<_>, _>>()?;
+                Ok(::keyward_store::Page::from_rows(items, page, |e| {
+                    ::keyward_store::Cursor::at(e.occurred_at.timestamp_micros(), &e.id)
+                }))
+            }
+        }
+    };
+}

@@ -3,4 +3,3 @@
 pub use keyward_store_sql::rows::TOKEN_COLUMNS;
 
 pub type TokenRow = keyward_store_sql::rows::TokenRow<String, i64>;
-pub type AuditRow = keyward_store_sql::rows::AuditRow<String>;
