@@ -51,6 +51,11 @@ impl keyward_store_sql::Dialect for PostgresDialect {
              ORDER BY next_attempt_at, event_id LIMIT $3
              FOR UPDATE SKIP LOCKED)
          RETURNING endpoint_id, event_id, attempts, sealed_payload";
+    const RECORD_USES: [&'static str; 2] = [
+        "UPDATE tokens SET use_count = use_count + $1, last_used_at = GREATEST(COALESCE(last_used_at, 0), $2) WHERE id = $3",
+        "INSERT INTO token_usage_days (token_id, day, uses) SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM tokens WHERE id = $1)
+                 ON CONFLICT (token_id, day) DO UPDATE SET uses = token_usage_days.uses + excluded.uses",
+    ];
     const LOCK_ORGANIZATION: Option<&'static str> = Some("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE");
     type Json = serde_json::Value;
     type Count = i32;

@@ -481,3 +481,70 @@ macro_rules! audit_store {
         }
     };
 }
+
+/// Implements `UsageStore` for `$store` with the shared bodies of dialect
+/// `$dialect` on the pools in fields `$reader` and `$writer`; the two calls
+/// whose statements differ in shape go to the store's own
+/// `record_client_sightings_sql` and `last_successful_verifications_sql`.
+#[macro_export]
+macro_rules! usage_store {
+    ($store:ty, $dialect:ty, reader: $reader:ident, writer: $writer:ident) => {
+        #[$crate::async_trait::async_trait]
+        impl ::keyward_store::UsageStore for $store {
+            async fn record_client_sightings(
+                &self,
+                sightings: &[::keyward_store::ClientSighting],
+            ) -> Result<(), ::keyward_store::StoreError> {
+                self.record_client_sightings_sql(sightings).await
+            }
+
+            async fn list_token_clients(
+                &self,
+                org: &str,
+                token_id: &str,
+            ) -> Result<Vec<::keyward_store::ClientSighting>, ::keyward_store::StoreError> {
+                $crate::usage::Usage::<$dialect>::list_token_clients(&self.$reader, org, token_id).await
+            }
+
+            async fn record_usage(
+                &self,
+                deltas: &[::keyward_store::UsageDelta],
+            ) -> Result<(), ::keyward_store::StoreError> {
+                $crate::usage::Usage::<$dialect>::record_usage(&self.$writer, deltas).await
+            }
+
+            async fn usage_by_day(
+                &self,
+                org: &str,
+                token_id: &str,
+                since_day: i64,
+            ) -> Result<Vec<::keyward_store::DailyUsage>, ::keyward_store::StoreError> {
+                $crate::usage::Usage::<$dialect>::usage_by_day(&self.$reader, org, token_id, since_day).await
+            }
+
+            async fn record_verification_samples(
+                &self,
+                samples: &[::keyward_store::VerificationSample],
+            ) -> Result<(), ::keyward_store::StoreError> {
+                $crate::usage::Usage::<$dialect>::record_verification_samples(&self.$writer, samples).await
+            }
+
+            async fn last_successful_verifications(
+                &self,
+                org: &str,
+                token_ids: &[String],
+            ) -> Result<Vec<::keyward_store::VerificationSample>, ::keyward_store::StoreError> {
+                self.last_successful_verifications_sql(org, token_ids).await
+            }
+
+            async fn recent_verifications(
+                &self,
+                org: &str,
+                token_id: &str,
+                limit: u32,
+            ) -> Result<Vec<::keyward_store::VerificationSample>, ::keyward_store::StoreError> {
+                $crate::usage::Usage::<$dialect>::recent_verifications(&self.$reader, org, token_id, limit).await
+            }
+        }
+    };
+}

@@ -32,6 +32,9 @@ pub trait Dialect {
     /// now, `$3` how many; returns `endpoint_id, event_id, attempts,
     /// sealed_payload`.
     const CLAIM_DELIVERIES: &'static str;
+    /// Adds a batch of uses: to the token (`$1` uses, `$2` last use, `$3`
+    /// token) and to its day (`$1` token, `$2` day, `$3` uses).
+    const RECORD_USES: [&'static str; 2];
     /// Locks an organization's row (`$1`) for the rest of the transaction,
     /// where concurrent writers could otherwise each see another owner left
     /// (PostgreSQL's READ COMMITTED); `None` where writes are serialized

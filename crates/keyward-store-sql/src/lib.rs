@@ -10,6 +10,7 @@ mod dialect;
 pub mod organizations;
 pub mod query;
 pub mod rows;
+pub mod usage;
 pub mod webhooks;
 pub mod write;
 

@@ -58,6 +58,11 @@ impl keyward_store_sql::Dialect for SqliteDialect {
              WHERE status = 'pending' AND next_attempt_at <= $2
              ORDER BY next_attempt_at, event_id LIMIT $3)
          RETURNING endpoint_id, event_id, attempts, sealed_payload";
+    const RECORD_USES: [&'static str; 2] = [
+        "UPDATE tokens SET use_count = use_count + $1, last_used_at = MAX(COALESCE(last_used_at, 0), $2) WHERE id = $3",
+        "INSERT INTO token_usage_days (token_id, day, uses) SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM tokens WHERE id = $1)
+                 ON CONFLICT (token_id, day) DO UPDATE SET uses = uses + excluded.uses",
+    ];
     const LOCK_ORGANIZATION: Option<&'static str> = None;
     type Json = String;
     type Count = i64;

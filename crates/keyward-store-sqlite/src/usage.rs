@@ -1,16 +1,13 @@
-//! Usage of tokens: counts, days, client sightings and samples, written in batches.
+//! Usage of tokens: the shared statements (`keyward_store_sql::usage`) on
+//! this backend's pools, and the two whose shape is its own.
 
-use async_trait::async_trait;
-use keyward_store::{
-    ClientSighting, DailyUsage, StoreError, UsageDelta, UsageStore, VerificationSample, MAX_CLIENTS_PER_TOKEN,
-    MAX_SAMPLES_PER_TOKEN,
-};
+use keyward_store::{ClientSighting, StoreError, VerificationSample, MAX_CLIENTS_PER_TOKEN};
 
-use crate::{backend, SqliteStore};
+use crate::{backend, SqliteDialect, SqliteStore};
 
-#[async_trait]
-impl UsageStore for SqliteStore {
-    async fn record_client_sightings(&self, sightings: &[ClientSighting]) -> Result<(), StoreError> {
+impl SqliteStore {
+    /// Adds client sightings; see `UsageStore::record_client_sightings`.
+    pub(crate) async fn record_client_sightings_sql(&self, sightings: &[ClientSighting]) -> Result<(), StoreError> {
         if sightings.is_empty() {
             return Ok(());
         }
@@ -53,101 +50,9 @@ impl UsageStore for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn list_token_clients(&self, org: &str, token_id: &str) -> Result<Vec<ClientSighting>, StoreError> {
-        let rows: Vec<(String, String, String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT c.token_id, c.client_ip, c.user_agent, c.uses, c.first_seen_at, c.last_seen_at
-             FROM token_clients c JOIN tokens t ON t.id = c.token_id
-             WHERE t.org_id = ? AND c.token_id = ? ORDER BY c.last_seen_at DESC, c.client_ip, c.user_agent",
-        )
-        .bind(org)
-        .bind(token_id)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
-        Ok(rows.into_iter().map(keyward_store::decode::client_sighting).collect())
-    }
-
-    async fn record_usage(&self, deltas: &[UsageDelta]) -> Result<(), StoreError> {
-        if deltas.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        for delta in deltas {
-            sqlx::query(
-                "UPDATE tokens SET use_count = use_count + ?, last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",
-            )
-            .bind(i64::try_from(delta.uses).unwrap_or(i64::MAX))
-            .bind(delta.last_used_at.timestamp_micros())
-            .bind(&delta.token_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            // A batch is seconds long: its uses count on the day of its last one.
-            sqlx::query(
-                "INSERT INTO token_usage_days (token_id, day, uses) SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM tokens WHERE id = ?1)
-                 ON CONFLICT (token_id, day) DO UPDATE SET uses = uses + excluded.uses",
-            )
-            .bind(&delta.token_id)
-            .bind(keyward_store::day_of(delta.last_used_at))
-            .bind(i64::try_from(delta.uses).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        }
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn usage_by_day(&self, org: &str, token_id: &str, since_day: i64) -> Result<Vec<DailyUsage>, StoreError> {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT d.day, d.uses FROM token_usage_days d JOIN tokens t ON t.id = d.token_id
-             WHERE t.org_id = ? AND d.token_id = ? AND d.day >= ? ORDER BY d.day",
-        )
-        .bind(org)
-        .bind(token_id)
-        .bind(since_day)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
-        Ok(rows.into_iter().map(keyward_store::decode::daily_usage).collect())
-    }
-
-    async fn record_verification_samples(&self, samples: &[VerificationSample]) -> Result<(), StoreError> {
-        if samples.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        for sample in samples {
-            sqlx::query(
-                "INSERT INTO token_verifications (token_id, at, outcome, client_ip, user_agent)
-                 SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM tokens WHERE id = ?1)",
-            )
-            .bind(&sample.token_id)
-            .bind(sample.at.timestamp_micros())
-            .bind(&sample.outcome)
-            .bind(sample.client_ip.as_deref().unwrap_or_default())
-            .bind(sample.user_agent.as_deref().unwrap_or_default())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        }
-        let mut tokens: Vec<&str> = samples.iter().map(|sample| sample.token_id.as_str()).collect();
-        tokens.sort_unstable();
-        tokens.dedup();
-        for token_id in tokens {
-            sqlx::query(
-                "DELETE FROM token_verifications WHERE token_id = ?1 AND id NOT IN
-                 (SELECT id FROM token_verifications WHERE token_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2)",
-            )
-            .bind(token_id)
-            .bind(MAX_SAMPLES_PER_TOKEN)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        }
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn last_successful_verifications(
+    /// Each token's newest successful sample; see
+    /// `UsageStore::last_successful_verifications`.
+    pub(crate) async fn last_successful_verifications_sql(
         &self,
         org: &str,
         token_ids: &[String],
@@ -171,24 +76,6 @@ impl UsageStore for SqliteStore {
         .map_err(backend)?;
         Ok(rows.into_iter().map(keyward_store::decode::verification_sample).collect())
     }
-
-    async fn recent_verifications(
-        &self,
-        org: &str,
-        token_id: &str,
-        limit: u32,
-    ) -> Result<Vec<VerificationSample>, StoreError> {
-        let rows: Vec<keyward_store::decode::SampleRow> = sqlx::query_as(
-            "SELECT v.token_id, v.at, v.outcome, v.client_ip, v.user_agent
-             FROM token_verifications v JOIN tokens t ON t.id = v.token_id
-             WHERE t.org_id = ? AND v.token_id = ? ORDER BY v.at DESC, v.id DESC LIMIT ?",
-        )
-        .bind(org)
-        .bind(token_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
-        Ok(rows.into_iter().map(keyward_store::decode::verification_sample).collect())
-    }
 }
+
+keyward_store_sql::usage_store!(SqliteStore, SqliteDialect, reader: reader, writer: writer);
