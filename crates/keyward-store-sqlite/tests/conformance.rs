@@ -1,7 +1,7 @@
 //! The shared conformance suite against SQLite, one temporary file per test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use keyward_store::Store;
+use keyward_store::prelude::*;
 use keyward_store_conformance::{conformance_tests, TestBackend};
 use keyward_store_sqlite::SqliteStore;
 

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use keyward_core::model::{actions, AuditEvent, Keyspace, RevokedReason};
 use keyward_core::TokenDigest;
-use keyward_store::{AuditFilter, PageRequest, Store, StoreError};
+use keyward_store::prelude::*;
+use keyward_store::{AuditFilter, PageRequest};
 use keyward_store_conformance::fixtures::{self, at, ORG};
 use keyward_store_sqlite::SqliteStore;
 
