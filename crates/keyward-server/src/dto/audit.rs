@@ -1,0 +1,56 @@
+//! The audit log's filters and events.
+
+use super::*;
+
+/// Filters for `GET /v1/audit`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Token id of the actor.
+    pub actor: Option<String>,
+    /// e.g. `token.revoked`.
+    pub action: Option<String>,
+    /// Id of the token or keyspace acted on.
+    pub target_id: Option<String>,
+    /// Events at or after this time (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    /// Events before this time (RFC 3339).
+    pub until: Option<DateTime<Utc>>,
+    /// 1-200; default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// An audit event.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditEventView {
+    pub id: String,
+    pub occurred_at: DateTime<Utc>,
+    /// Token id of the caller, or `system`.
+    pub actor: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub request_id: Option<String>,
+    pub source_ip: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+impl From<AuditEvent> for AuditEventView {
+    fn from(e: AuditEvent) -> Self {
+        Self {
+            id: e.id,
+            occurred_at: e.occurred_at,
+            actor: e.actor,
+            action: e.action,
+            target_type: e.target_type,
+            target_id: e.target_id,
+            request_id: e.request_id,
+            source_ip: e.source_ip,
+            details: e.details,
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The wire shapes of the API. Requests reject unknown fields; responses
+//! never contain a digest, and a secret only in [`CreatedToken`].
+
+use chrono::{DateTime, Utc};
+use keyward_core::ip::IpNet;
+use keyward_core::model::{
+    AuditEvent, CatalogScope, DisabledReason, Keyspace, Organization, RevokedReason, TokenRecord,
+};
+use keyward_core::policy::TokenPolicy;
+use keyward_core::Environment;
+use keyward_engine::{Verdict, VerifyCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+mod accounts;
+mod audit;
+mod keyspaces;
+mod organizations;
+mod policy;
+mod tokens;
+mod verify;
+mod webhooks;
+
+pub use accounts::*;
+pub use audit::*;
+pub use keyspaces::*;
+pub use organizations::*;
+pub use policy::*;
+pub use tokens::*;
+pub use verify::*;
+pub use webhooks::*;
+
+/// A secret in the one response that shows it. Serialized as the plain
+/// string; its `Debug` prints a placeholder, so no log line, panic message
+/// or test failure built from a response can carry it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ShownOnce(String);
+
+impl ShownOnce {
+    /// The response field for `secret`.
+    pub fn new(secret: &keyward_core::SecretToken) -> Self {
+        Self(secret.expose().to_owned())
+    }
+}
+
+impl std::fmt::Debug for ShownOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShownOnce(<redacted>)")
+    }
+}
+
+/// A page of results.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The wire form of a store page, each item mapped by `view`.
+    pub fn from_store<S>(page: keyward_store::Page<S>, view: impl FnMut(S) -> T) -> Self {
+        Self { data: page.items.into_iter().map(view).collect(), next_cursor: page.next.map(|cursor| cursor.encode()) }
+    }
+}
+
+/// A lifetime given as a number of seconds or as a duration text.
+fn seconds_or_duration<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Lifetime {
+        Seconds(i64),
+        Text(String),
+    }
+    match Option::<Lifetime>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Lifetime::Seconds(seconds)) => Ok(Some(seconds)),
+        Some(Lifetime::Text(text)) => {
+            keyward_core::validate::duration_seconds(&text).map(Some).map_err(serde::de::Error::custom)
+        }
+    }
+}
+
+/// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
+fn present_or_null<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Paging for `GET /v1/keyspaces`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1-200; default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Health answers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    /// What an operator should act on soon although the server is ready
+    /// (a TLS certificate expiring within two weeks); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A whole list (members, invitations and service accounts are few).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct List<T> {
+    pub data: Vec<T>,
+}
+
+#[cfg(test)]
+mod shown_once_tests {
+    use super::ShownOnce;
+
+    #[test]
+    fn a_shown_once_secret_serializes_plainly_and_never_debugs() {
+        let secret = keyward_core::SecretToken::new("kw_live_secretsecretsecret".to_owned());
+        let shown = ShownOnce::new(&secret);
+        assert_eq!(serde_json::to_string(&shown).unwrap(), "\"kw_live_secretsecretsecret\"");
+        assert!(!format!("{shown:?}").contains("secretsecret"));
+        let back: ShownOnce = serde_json::from_str("\"kw_live_secretsecretsecret\"").unwrap();
+        assert_eq!(back, shown);
+    }
+}
