@@ -35,7 +35,7 @@ impl Engine {
     ) -> Result<Option<Principal>, EngineError> {
         let now = self.ctx.clock.now_micros();
         if ParsedToken::parse(presented).is_err() {
-            self.note_unknown_bearer(client_ip, now).await;
+            self.note_unknown_bearer(client_ip, now);
             return Ok(None);
         }
         let digest = TokenDigest::of(presented);
@@ -47,7 +47,7 @@ impl Engine {
             Some(slot.record.clone())
         };
         let Some(found) = self.verifier.lookup(digest, now, admit).await? else {
-            self.note_unknown_bearer(client_ip, now).await;
+            self.note_unknown_bearer(client_ip, now);
             return Ok(None);
         };
         let Some(token) = found else {

@@ -96,12 +96,16 @@ impl ScopeInterner {
         }
         let generation = numbers.len();
         drop(numbers);
-        let mut remembered = self.remembered.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if remembered.len() >= MAX_REMEMBERED {
-            remembered.clear();
+        // Remembering is an optimisation: when another thread holds the
+        // lock (a caller flooding new lists, say), skip it rather than queue
+        // every verification behind it.
+        if let Ok(mut remembered) = self.remembered.try_write() {
+            if remembered.len() >= MAX_REMEMBERED {
+                remembered.clear();
+            }
+            let entry = Remembered { generation, grantor_numbers: grantor_numbers.clone(), ends: ends.clone() };
+            remembered.insert(names.clone(), entry);
         }
-        let entry = Remembered { generation, grantor_numbers: grantor_numbers.clone(), ends: ends.clone() };
-        remembered.insert(names.clone(), entry);
         RequiredScopes { names, grantor_numbers, ends, generation }
     }
 }

@@ -281,27 +281,18 @@ impl Engine {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Counts a well-formed bearer token the management API was shown that
-    /// no one issued. Nobody is calling on anyone's behalf, so the burst is
-    /// the operator's to know of: it is filed in the operator
-    /// organization's log as [`ANONYMOUS_ACTOR`]'s.
+    /// Counts a bearer token the management API was shown that no one
+    /// issued. Nobody is calling on anyone's behalf, so the burst is the
+    /// operator's to know of: it is counted for the installation and filed
+    /// in the operator organization's log, found when the minute is written
+    /// (never here: an unknown token costs no database work, even before
+    /// bootstrap or while the database struggles).
     #[cold]
-    pub(crate) async fn note_unknown_bearer(&self, client_ip: Option<IpAddr>, now: i64) {
+    pub(crate) fn note_unknown_bearer(&self, client_ip: Option<IpAddr>, now: i64) {
         if self.ctx.config.token_spraying_threshold == 0 {
             return;
         }
-        let operator = match self.operator_org.get() {
-            Some(operator) => operator.clone(),
-            // Once per process: the operator organization never changes.
-            None => match self.ctx.store.operator_organization().await {
-                Ok(Some(operator)) => {
-                    let _ = self.operator_org.set(operator.id.clone());
-                    operator.id
-                }
-                Ok(None) | Err(_) => return,
-            },
-        };
-        self.verifier.note_unknown_token(&operator, ANONYMOUS_ACTOR, client_ip, now);
+        self.verifier.note_unknown_token(crate::spraying::INSTALLATION, ANONYMOUS_ACTOR, client_ip, now);
     }
 
     async fn write_suppressed(&self, suppressed: &Suppressed) -> Result<(), EngineError> {

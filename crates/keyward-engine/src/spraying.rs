@@ -33,6 +33,10 @@ const MAX_CALLERS_PER_SHARD: usize = 256;
 const MAX_SOURCES_PER_SHARD: usize = 2_048;
 const SPRAY_SHARDS: usize = 8;
 pub(crate) const MINUTE_MICROS: i64 = 60 * 1_000_000;
+/// The organization a burst is counted under when it belongs to the
+/// installation (bearer tokens nobody issued): resolved to the operator
+/// organization when the minute is written. No organization id is empty.
+pub(crate) const INSTALLATION: &str = "";
 /// The actor recorded for what nobody authenticated did (a failed sign-in).
 pub const ANONYMOUS_ACTOR: &str = "anonymous";
 
@@ -216,9 +220,18 @@ pub(crate) async fn write_spraying(
         Source::Address(None) => (None, String::new()),
         Source::Others => (None, "other".to_owned()),
     };
+    let org_id = if burst.org_id == INSTALLATION {
+        match store.operator_organization().await? {
+            Some(operator) => operator.id,
+            // Not bootstrapped yet: there is no log to write to.
+            None => return Ok(()),
+        }
+    } else {
+        burst.org_id.clone()
+    };
     let event = AuditEvent {
         id: new_id(IdKind::Event, rng)?,
-        org_id: burst.org_id.clone(),
+        org_id,
         occurred_at: end,
         actor: burst.caller.clone(),
         action: actions::TOKEN_SPRAYING.to_owned(),

@@ -5,7 +5,8 @@
 use super::*;
 
 /// `POST /v1/sessions/current/confirm-password`
-#[derive(Debug, Deserialize, ToSchema)]
+// No Debug: it carries a password.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmPassword {
     pub password: String,
