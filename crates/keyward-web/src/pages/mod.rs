@@ -196,8 +196,8 @@ pub fn failed(error: EngineError) -> Response {
 /// Asks the engine up front whether the user may `capability`, for the
 /// screens that would otherwise read or validate a form before the service
 /// call that refuses them: the refusal page (audited by the edge) when not.
-pub fn engine_allows(page: &crate::session::SignedInPage, capability: Capability) -> Result<(), Response> {
-    page.actor.require_capability(capability).map_err(failed)
+pub fn engine_refusal(page: &crate::session::SignedInPage, capability: Capability) -> Option<Response> {
+    page.actor.require_capability(capability).err().map(failed)
 }
 
 /// What a form says when its CSRF token is missing or not this session's.

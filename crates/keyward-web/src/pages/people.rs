@@ -18,7 +18,7 @@ use keyward_engine::{Capability, EngineError};
 use keyward_server::AppState;
 use keyward_store::{PageRequest, TokenFilter};
 
-use super::{engine_allows, failed, render, UserBar, When, CSRF_EXPIRED};
+use super::{engine_refusal, failed, render, UserBar, When, CSRF_EXPIRED};
 use crate::form::FormData;
 use crate::session::SignedInPage;
 
@@ -278,7 +278,7 @@ pub async fn confirm_member_removal(
     page: SignedInPage,
     Path(user_id): Path<String>,
 ) -> Response {
-    if let Err(refused) = engine_allows(&page, Capability::ManageMembers) {
+    if let Some(refused) = engine_refusal(&page, Capability::ManageMembers) {
         return refused;
     }
     confirm_page(&state, &page, Removing::Member, &user_id, None).await
@@ -297,7 +297,7 @@ fn confirmed(form: &FormData, expected: &str, case_insensitive: bool) -> bool {
 /// Removes a member (ending their sessions) or a service account, once the
 /// name is typed; either way every token they own is revoked.
 async fn remove(state: &AppState, page: &SignedInPage, removing: Removing, id: &str, body: &Bytes) -> Response {
-    if let Err(refused) = engine_allows(page, Capability::ManageMembers) {
+    if let Some(refused) = engine_refusal(page, Capability::ManageMembers) {
         return refused;
     }
     let form = FormData::parse(body);
@@ -439,7 +439,7 @@ pub async fn confirm_account_removal(
     page: SignedInPage,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(refused) = engine_allows(&page, Capability::ManageMembers) {
+    if let Some(refused) = engine_refusal(&page, Capability::ManageMembers) {
         return refused;
     }
     confirm_page(&state, &page, Removing::ServiceAccount, &id, None).await

@@ -127,7 +127,7 @@ pub async fn new_form(
     page: SignedInPage,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(refused) = engine_allows(&page, Capability::WriteTokens) {
+    if let Some(refused) = engine_refusal(&page, Capability::WriteTokens) {
         return refused;
     }
     let input = CreateInput { owner: query.get("owner").cloned().unwrap_or_default(), ..CreateInput::default() };

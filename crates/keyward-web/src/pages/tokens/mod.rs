@@ -21,7 +21,7 @@ use keyward_engine::{Capability, Engine, EngineError, NewKeyspace, NewToken};
 use keyward_server::AppState;
 use keyward_store::{AuditFilter, Cursor, PageRequest, TokenFilter, TokenOrder, TokenSortKey};
 
-use super::{engine_allows, failed, render, UserBar, When};
+use super::{engine_refusal, failed, render, UserBar, When};
 use crate::form::FormData;
 use crate::session::SignedInPage;
 
