@@ -912,3 +912,32 @@ async fn a_page_refused_for_a_role_is_audited_like_an_api_call() {
     let html = site.get("/audit?action=security.access_denied", &owner).await.text().await.unwrap();
     assert!(html.contains("Refused GET /policies from 127.0.0.1: insufficient scope"), "{html}");
 }
+
+#[tokio::test]
+async fn refusals_come_from_the_engine_with_the_same_page_status_and_audit() {
+    let site = site().await;
+    let owner = site.set_up_owner().await;
+    let developer = join_as(&site, &owner, "dev@example.com", "developer").await;
+    let keyspace =
+        site.api(reqwest::Method::POST, "/v1/keyspaces", json!({"name": "app", "environment": "test"})).await;
+    let keyspace_id = keyspace["id"].as_str().unwrap().to_owned();
+    let fields = [("name", "owner's job"), ("keyspace_id", keyspace_id.as_str()), ("expires", "never")];
+    let (token_id, secret) = create_token(&site, &owner, &fields).await;
+
+    // Pages that must refuse before reading a form ask the engine, which
+    // answers with the refusal page, its status and its audit.
+    let remove = site.get("/members/usr_anyone/remove", &developer).await;
+    assert_eq!(remove.status(), StatusCode::FORBIDDEN);
+    assert!(remove.text().await.unwrap().contains("Not allowed for your role"));
+
+    // A developer revoking someone else's token is told so, as the API
+    // tells it, and the refusal is audited; the token stays valid.
+    let csrf = field(&site.get(&format!("/tokens/{token_id}"), &developer).await.text().await.unwrap(), "csrf");
+    let refused = site.post(&format!("/tokens/{token_id}/revoke"), &developer, &[("csrf", &csrf)]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.text().await.unwrap().contains("Not your token"));
+    assert_eq!(site.api(reqwest::Method::POST, "/v1/verify", json!({"token": secret})).await["valid"], true);
+    let html = site.get("/audit?action=security.access_denied", &owner).await.text().await.unwrap();
+    assert!(html.contains("Refused GET /members/{id}/remove from 127.0.0.1: insufficient scope"), "{html}");
+    assert!(html.contains("Refused POST /tokens/{id}/revoke from 127.0.0.1: not token owner"), "{html}");
+}

@@ -10,12 +10,12 @@ use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::model::AuditEvent;
-use keyward_core::scope::management;
+use keyward_engine::Capability;
 use keyward_server::AppState;
 use keyward_store::{AuditFilter, Cursor, PageRequest};
 
 use super::tokens::{owner_names, AuditLine};
-use super::{failed, refused_without, render, UserBar, When};
+use super::{engine_refusal, failed, render, UserBar, When};
 use crate::session::SignedInPage;
 
 /// Most events one export holds; narrow the filters for more.
@@ -91,7 +91,7 @@ pub async fn audit(
     page: SignedInPage,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(refused) = refused_without(&page, management::AUDIT_READ) {
+    if let Some(refused) = engine_refusal(&page, Capability::ReadAudit) {
         return refused;
     }
     let audit_query = AuditQuery::from(&query);
@@ -177,7 +177,7 @@ pub async fn export(
     page: SignedInPage,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(refused) = refused_without(&page, management::AUDIT_READ) {
+    if let Some(refused) = engine_refusal(&page, Capability::ReadAudit) {
         return refused;
     }
     let csv = match query.get("format").map(String::as_str) {

@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::model::{CatalogScope, Keyspace};
-use keyward_core::scope::management;
 use keyward_core::validate::duration_seconds;
 use keyward_core::Environment;
 use keyward_engine::{EngineError, NewKeyspace};
@@ -169,7 +168,7 @@ async fn keyspaces_page(state: &AppState, page: &SignedInPage, form: KeyspaceFor
         signed_in: Some(UserBar::from(page)),
         notice: None,
         csrf: page.csrf.clone(),
-        may_write: page.actor.holds(management::KEYSPACES_WRITE),
+        may_write: page.actor.capabilities().may_write_keyspaces,
         keyspaces: keyspaces.iter().map(|keyspace| KeyspaceLine::of(keyspace, now)).collect(),
         form,
         errors,
@@ -289,7 +288,7 @@ async fn keyspace_page(
         signed_in: Some(UserBar::from(page)),
         notice,
         csrf: page.csrf.clone(),
-        may_write: page.actor.holds(management::KEYSPACES_WRITE) && !keyspace.management,
+        may_write: page.actor.capabilities().may_write_keyspaces && !keyspace.management,
         restricted: typed.restricted.unwrap_or(keyspace.scope_catalog.is_some()),
         catalog_text: typed.catalog_text.unwrap_or_else(|| catalog_text(&catalog)),
         keyspace: KeyspaceLine::of(&keyspace, now),
@@ -440,7 +439,7 @@ pub async fn scopes(State(state): State<AppState>, page: SignedInPage) -> Respon
     render(&ScopesPage {
         signed_in: Some(UserBar::from(&page)),
         notice: None,
-        may_write: page.actor.holds(management::KEYSPACES_WRITE),
+        may_write: page.actor.capabilities().may_write_keyspaces,
         scopes,
         open_keyspaces,
     })

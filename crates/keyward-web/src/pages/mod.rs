@@ -15,7 +15,7 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
-use keyward_engine::EngineError;
+use keyward_engine::{Capability, EngineError};
 use keyward_server::extract::session_cookie;
 
 /// The signed-in user in the page header.
@@ -31,14 +31,14 @@ pub struct UserBar {
 
 impl From<&crate::session::SignedInPage> for UserBar {
     fn from(page: &crate::session::SignedInPage) -> Self {
-        use keyward_core::scope::management;
+        let may = page.actor.capabilities();
         Self {
             email: page.email.clone(),
             csrf: page.csrf.clone(),
-            may_read_audit: page.actor.holds(management::AUDIT_READ),
-            may_read_members: page.actor.holds(management::MEMBERS_READ),
-            may_read_keyspaces: page.actor.holds(management::KEYSPACES_READ),
-            may_write_policies: page.actor.holds(management::POLICIES_WRITE),
+            may_read_audit: may.may_read_audit,
+            may_read_members: may.may_read_members,
+            may_read_keyspaces: may.may_read_keyspaces,
+            may_write_policies: may.may_set_policy,
         }
     }
 }
@@ -149,7 +149,9 @@ pub fn foreign_form(origin: &str, expected: &str) -> Response {
 }
 
 /// The page for an engine error a handler does not answer next to a
-/// field: what happened and where to go, with the matching status.
+/// field: what happened and where to go, with the matching status. This is
+/// the screens' one mapping of the engine's refusals, so a page never
+/// decides on its own who may do what, only shows what the engine said.
 pub fn failed(error: EngineError) -> Response {
     let (status, heading, text, code) = match error {
         EngineError::Forbidden { .. } | EngineError::Escalation { .. } => (
@@ -158,6 +160,12 @@ pub fn failed(error: EngineError) -> Response {
             "Your role in this organization does not allow this. Ask an owner or admin to do it, or to change your role."
                 .to_owned(),
             "insufficient_scope",
+        ),
+        EngineError::NotOwner => (
+            StatusCode::FORBIDDEN,
+            "Not your token",
+            "Your role changes only tokens you own. Ask an owner or admin to do this for you.".to_owned(),
+            "not_token_owner",
         ),
         EngineError::NotFound(what) => (
             StatusCode::NOT_FOUND,
@@ -185,10 +193,11 @@ pub fn failed(error: EngineError) -> Response {
     response
 }
 
-/// The refusal for a user whose role lacks `scope`, or `None` when it
-/// holds it. Pages check before reading anything, as the engine would.
-pub fn refused_without(page: &crate::session::SignedInPage, scope: &'static str) -> Option<Response> {
-    (!page.actor.holds(scope)).then(|| failed(EngineError::Forbidden { missing: vec![scope.into()] }))
+/// Asks the engine up front whether the user may `capability`, for the
+/// screens that would otherwise read or validate a form before the service
+/// call that refuses them: the refusal page (audited by the edge) when not.
+pub fn engine_refusal(page: &crate::session::SignedInPage, capability: Capability) -> Option<Response> {
+    page.actor.require_capability(capability).err().map(failed)
 }
 
 /// What a form says when its CSRF token is missing or not this session's.

@@ -14,12 +14,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::model::TokenState;
 use keyward_core::role::Role;
-use keyward_core::scope::management;
-use keyward_engine::EngineError;
+use keyward_engine::{Capability, EngineError};
 use keyward_server::AppState;
 use keyward_store::{PageRequest, TokenFilter};
 
-use super::{failed, refused_without, render, UserBar, When, CSRF_EXPIRED};
+use super::{engine_refusal, failed, render, UserBar, When, CSRF_EXPIRED};
 use crate::form::FormData;
 use crate::session::SignedInPage;
 
@@ -76,7 +75,7 @@ async fn members_page(state: &AppState, page: &SignedInPage, view: MembersView) 
         signed_in: Some(UserBar::from(page)),
         notice: view.notice,
         csrf: page.csrf.clone(),
-        may_manage: page.actor.holds(management::MEMBERS_WRITE),
+        may_manage: page.actor.capabilities().may_manage_members,
         members: members
             .into_iter()
             .map(|member| MemberLine {
@@ -115,9 +114,7 @@ pub async fn members(
     page: SignedInPage,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(refused) = refused_without(&page, management::MEMBERS_READ) {
-        return refused;
-    }
+    // members_page's first call, list_members, refuses those who may not see them.
     let notice = removed_notice(&query).or_else(|| {
         query.get("role_changed").map(|email| format!("{email}'s role is changed; it applies to their next request."))
     });
@@ -275,19 +272,13 @@ async fn confirm_page(
     (status, rendered).into_response()
 }
 
-/// Whether the user may issue and change tokens others own (admins and
-/// owners; developers manage only their own).
-pub(super) fn manages_everyones_tokens(page: &SignedInPage) -> bool {
-    page.actor.principal.person().is_none_or(|(_, grant)| grant.role.manages_everyones_tokens())
-}
-
 /// `GET /members/{id}/remove`
 pub async fn confirm_member_removal(
     State(state): State<AppState>,
     page: SignedInPage,
     Path(user_id): Path<String>,
 ) -> Response {
-    if let Some(refused) = refused_without(&page, management::MEMBERS_WRITE) {
+    if let Some(refused) = engine_refusal(&page, Capability::ManageMembers) {
         return refused;
     }
     confirm_page(&state, &page, Removing::Member, &user_id, None).await
@@ -306,7 +297,7 @@ fn confirmed(form: &FormData, expected: &str, case_insensitive: bool) -> bool {
 /// Removes a member (ending their sessions) or a service account, once the
 /// name is typed; either way every token they own is revoked.
 async fn remove(state: &AppState, page: &SignedInPage, removing: Removing, id: &str, body: &Bytes) -> Response {
-    if let Some(refused) = refused_without(page, management::MEMBERS_WRITE) {
+    if let Some(refused) = engine_refusal(page, Capability::ManageMembers) {
         return refused;
     }
     let form = FormData::parse(body);
@@ -384,12 +375,13 @@ async fn accounts_page(
     };
     let now = micros_to_datetime(state.now_micros());
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let may = page.actor.capabilities();
     let rendered = render(&ServiceAccountsPage {
         signed_in: Some(UserBar::from(page)),
         notice,
         csrf: page.csrf.clone(),
-        may_manage: page.actor.holds(management::MEMBERS_WRITE),
-        may_issue: page.actor.holds(management::TOKENS_WRITE) && manages_everyones_tokens(page),
+        may_manage: may.may_manage_members,
+        may_issue: may.may_issue_for_others,
         accounts: accounts
             .into_iter()
             .map(|account| AccountLine {
@@ -447,7 +439,7 @@ pub async fn confirm_account_removal(
     page: SignedInPage,
     Path(id): Path<String>,
 ) -> Response {
-    if let Some(refused) = refused_without(&page, management::MEMBERS_WRITE) {
+    if let Some(refused) = engine_refusal(&page, Capability::ManageMembers) {
         return refused;
     }
     confirm_page(&state, &page, Removing::ServiceAccount, &id, None).await

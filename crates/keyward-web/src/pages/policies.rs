@@ -10,13 +10,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use keyward_core::policy::TokenPolicy;
-use keyward_core::scope::management;
 use keyward_core::validate::duration_seconds;
-use keyward_engine::EngineError;
+use keyward_engine::{Capability, EngineError};
 use keyward_server::AppState;
 use keyward_store::PageRequest;
 
-use super::{failed, refused_without, render, UserBar, CSRF_EXPIRED};
+use super::{engine_refusal, failed, render, UserBar, CSRF_EXPIRED};
 use crate::form::FormData;
 use crate::session::SignedInPage;
 
@@ -240,7 +239,7 @@ async fn named_policies_page(
 
 /// `GET /policies`
 pub async fn show(State(state): State<AppState>, page: SignedInPage) -> Response {
-    if let Some(refused) = refused_without(&page, management::POLICIES_WRITE) {
+    if let Some(refused) = engine_refusal(&page, Capability::SetPolicy) {
         return refused;
     }
     match state.engine.token_policy(&page.actor).await {
@@ -252,7 +251,7 @@ pub async fn show(State(state): State<AppState>, page: SignedInPage) -> Response
 /// `POST /policies`: replaces the policy; existing tokens are not changed,
 /// only reported below when they break it.
 pub async fn save(State(state): State<AppState>, page: SignedInPage, body: Bytes) -> Response {
-    if let Some(refused) = refused_without(&page, management::POLICIES_WRITE) {
+    if let Some(refused) = engine_refusal(&page, Capability::SetPolicy) {
         return refused;
     }
     let submitted = FormData::parse(&body);
@@ -288,7 +287,7 @@ pub async fn save(State(state): State<AppState>, page: SignedInPage, body: Bytes
 
 /// `POST /policies/organization`: renames the organization.
 pub async fn rename(State(state): State<AppState>, page: SignedInPage, body: Bytes) -> Response {
-    if let Some(refused) = refused_without(&page, management::POLICIES_WRITE) {
+    if let Some(refused) = engine_refusal(&page, Capability::SetPolicy) {
         return refused;
     }
     let submitted = FormData::parse(&body);

@@ -109,7 +109,7 @@ async fn new_page(state: &AppState, page: &SignedInPage, input: CreateInput, err
 /// others: themselves (empty id) and each service account. Empty for
 /// developers, whose tokens are always their own.
 async fn owner_choices(state: &AppState, page: &SignedInPage) -> Vec<(String, String)> {
-    if !crate::pages::people::manages_everyones_tokens(page) {
+    if !page.actor.capabilities().may_manage_everyones_tokens {
         return Vec::new();
     }
     let accounts = state.engine.list_service_accounts(&page.actor).await.unwrap_or_default();
@@ -127,7 +127,7 @@ pub async fn new_form(
     page: SignedInPage,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(refused) = refused_without(&page, management::TOKENS_WRITE) {
+    if let Some(refused) = engine_refusal(&page, Capability::WriteTokens) {
         return refused;
     }
     let input = CreateInput { owner: query.get("owner").cloned().unwrap_or_default(), ..CreateInput::default() };

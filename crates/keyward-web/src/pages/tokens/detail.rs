@@ -148,7 +148,8 @@ async fn detail_page(
     } else {
         Vec::new()
     };
-    let audit = if page.actor.holds(management::AUDIT_READ) {
+    let may = page.actor.capabilities();
+    let audit = if may.may_read_audit {
         let filter = AuditFilter { target_id: Some(record.id.clone()), ..AuditFilter::default() };
         match state.engine.list_audit(&page.actor, &filter, &PageRequest::new(Some(20), None)).await {
             Ok(events) => Some(
@@ -168,7 +169,7 @@ async fn detail_page(
     } else {
         None
     };
-    let may_write = page.actor.holds(management::TOKENS_WRITE);
+    let may_write = may.may_write_tokens;
     let status = if revoke_error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let rendered = render(&DetailPage {
         signed_in: Some(UserBar::from(page)),

@@ -15,14 +15,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::model::{CatalogScope, Keyspace, RevokedReason, TokenRecord, TokenState};
 use keyward_core::policy::TokenPolicy;
-use keyward_core::scope::management;
 use keyward_core::Environment;
 use keyward_core::{base62, OsRng, SecureRng};
-use keyward_engine::{Engine, EngineError, NewKeyspace, NewToken};
+use keyward_engine::{Capability, Engine, EngineError, NewKeyspace, NewToken};
 use keyward_server::AppState;
 use keyward_store::{AuditFilter, Cursor, PageRequest, TokenFilter, TokenOrder, TokenSortKey};
 
-use super::{failed, refused_without, render, UserBar, When};
+use super::{engine_refusal, failed, render, UserBar, When};
 use crate::form::FormData;
 use crate::session::SignedInPage;
 
@@ -356,7 +355,7 @@ pub async fn list(
     render(&TokensPage {
         signed_in: Some(UserBar::from(&page)),
         notice,
-        may_write: page.actor.holds(management::TOKENS_WRITE),
+        may_write: page.actor.capabilities().may_write_tokens,
         csrf: page.csrf.clone(),
         states: STATES,
         catalog: catalog_of(&keyspaces),
