@@ -145,7 +145,7 @@ async fn hot_requests_stay_within_their_round_trips() {
     let tokens_page = site.calls_of("GET /tokens", page).await;
 
     assert_eq!(cached_verify.len(), 0, "cached verify: {cached_verify:?}");
-    // Today's counts, to be brought to issue 22's targets (3 and 4).
-    assert!(issuance.len() <= 4, "POST /v1/tokens: {issuance:?}");
+    // Today's counts, issuance at its target; the page short of its 4.
+    assert!(issuance.len() <= 3, "POST /v1/tokens: {issuance:?}");
     assert!(tokens_page.len() <= 8, "GET /tokens: {tokens_page:?}");
 }
