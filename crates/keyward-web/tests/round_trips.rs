@@ -71,6 +71,7 @@ impl Site {
 /// An admin of the operator organization, invited and accepted: their
 /// management token (verify, tokens) and their session cookie.
 struct Member {
+    user_id: String,
     token: String,
     session: String,
 }
@@ -109,7 +110,7 @@ async fn member(site: &Site) -> Member {
         .as_str()
         .unwrap()
         .to_owned();
-    Member { token, session }
+    Member { user_id, token, session }
 }
 
 #[tokio::test]
@@ -138,6 +139,16 @@ async fn hot_requests_stay_within_their_round_trips() {
         )
     };
     let issuance = site.calls_of("POST /v1/tokens", issue()).await;
+
+    // Issuing for someone else still reads that they belong here.
+    let for_member = site.call(
+        Method::POST,
+        "/v1/tokens",
+        &site.admin,
+        json!({"keyspace_id": keyspace, "name": "theirs", "owner": member.user_id, "scopes": []}),
+    );
+    let for_another = site.calls_of("POST /v1/tokens for another owner", for_member).await;
+    assert!(for_another.contains(&"get_member"), "{for_another:?}");
 
     let page = async {
         site.client.get(format!("{}/tokens", site.base)).header(COOKIE, &member.session).send().await.unwrap()
