@@ -91,7 +91,12 @@ impl Engine {
             None => actor.principal.owner().to_owned(),
         };
         actor.require_manages_tokens_of(&owner)?;
-        self.check_owner(actor.org_id(), &owner).await?;
+        // A caller's own membership was read when it authenticated (and is
+        // cached with its token, dropped when the membership changes), so
+        // only another owner costs a round trip.
+        if actor.principal.person().is_none_or(|(person, _)| person != owner) {
+            self.check_owner(actor.org_id(), &owner).await?;
+        }
         let metadata = input.metadata.unwrap_or_else(|| json!({}));
         validate::metadata(&metadata)?;
         if !keyward_core::id::looks_like(IdKind::Keyspace, &input.keyspace_id) {

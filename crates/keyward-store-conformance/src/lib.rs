@@ -8,6 +8,7 @@
 
 mod account_cases;
 pub mod cases;
+pub mod counting;
 pub mod fixtures;
 mod lifecycle_cases;
 mod lineage_cases;

@@ -153,8 +153,23 @@ impl KeyspacesPage {
     }
 }
 
+/// Every keyspace of the organization: pages are followed to the end, since
+/// stopping at the first (200, the store's largest) hid the rest from the
+/// screens' lists and filters without a word.
 pub(super) async fn all_keyspaces(state: &AppState, page: &SignedInPage) -> Result<Vec<Keyspace>, EngineError> {
-    Ok(state.engine.list_keyspaces(&page.actor, &PageRequest::new(Some(200), None)).await?.items)
+    let mut keyspaces = Vec::new();
+    let mut after = None;
+    loop {
+        let listed = state
+            .engine
+            .list_keyspaces(&page.actor, &PageRequest::new(Some(keyward_store::MAX_PAGE_SIZE), after))
+            .await?;
+        keyspaces.extend(listed.items);
+        match listed.next {
+            Some(next) => after = Some(next),
+            None => return Ok(keyspaces),
+        }
+    }
 }
 
 async fn keyspaces_page(state: &AppState, page: &SignedInPage, form: KeyspaceForm, errors: FieldErrors) -> Response {
