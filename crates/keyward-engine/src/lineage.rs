@@ -61,6 +61,7 @@ pub(crate) enum ExpirySource {
 /// A management token's expiry and networks once bounded by the token
 /// minting it, and the fields it took from that token
 /// ([`crate::INHERITED_EXPIRY`], [`crate::INHERITED_NETWORKS`]).
+#[derive(Debug, Default)]
 pub(crate) struct Bounded {
     pub(crate) expires_at: Option<DateTime<Utc>>,
     pub(crate) allowed_ips: Vec<IpNet>,
@@ -78,6 +79,20 @@ impl<'a> ParentBound<'a> {
     /// other means).
     pub(crate) fn of(actor: &'a Actor) -> Option<Self> {
         actor.minting_token().map(|parent| Self { parent })
+    }
+
+    /// A management token's expiry and networks bounded by this parent,
+    /// with the fields it took from it.
+    pub(crate) fn bound(
+        &self,
+        expires_at: Option<DateTime<Utc>>,
+        source: ExpirySource,
+        allowed_ips: Vec<IpNet>,
+    ) -> Result<Bounded, EngineError> {
+        let (expires_at, took_expiry) = self.expiry(expires_at, source)?;
+        let (allowed_ips, took_networks) = self.networks(allowed_ips, true)?;
+        let inherited = [took_expiry.then_some(INHERITED_EXPIRY), took_networks.then_some(INHERITED_NETWORKS)];
+        Ok(Bounded { expires_at, allowed_ips, inherited: inherited.into_iter().flatten().collect() })
     }
 
     /// `expires_at` within the parent's expiry; the second value says

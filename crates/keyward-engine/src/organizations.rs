@@ -1,9 +1,7 @@
 //! Organizations: bootstrapping the operator's, founding tenants with their
 //! first admin token, renaming, reading them, and reading their audit log.
 
-use chrono::{DateTime, Utc};
 use keyward_core::id::{new_id, IdKind};
-use keyward_core::ip::IpNet;
 use keyward_core::model::{actions, AuditEvent, Keyspace, Organization, TokenRecord};
 use keyward_core::policy::TokenPolicy;
 use keyward_core::scope::management;
@@ -14,7 +12,7 @@ use serde_json::json;
 
 use crate::actor::Actor;
 use crate::engine::Engine;
-use crate::lineage::{ExpirySource, ParentBound};
+use crate::lineage::{Bounded, ExpirySource, ParentBound};
 use crate::tokens::Issued;
 use crate::EngineError;
 
@@ -30,14 +28,6 @@ pub struct Founded {
     admin_digest: TokenDigest,
 }
 
-/// What a founding token passes on to the admin token it founds with.
-#[derive(Debug, Default)]
-struct Bounds {
-    expires_at: Option<DateTime<Utc>>,
-    allowed_ips: Vec<IpNet>,
-    inherited: Vec<&'static str>,
-}
-
 impl Engine {
     /// Creates the operator organization, its management keyspace and the
     /// first admin token, once. Returns the admin token when this call
@@ -48,7 +38,7 @@ impl Engine {
         }
         let system = Actor::system();
         let scopes: Vec<String> = management::ALL.iter().map(|s| (*s).to_owned()).collect();
-        let founded = self.prepare_founding("operator", true, scopes, Bounds::default(), &system)?;
+        let founded = self.prepare_founding("operator", true, scopes, Bounded::default(), &system)?;
         let event = self.ctx.event_in(
             &founded.organization.id,
             &system,
@@ -76,16 +66,8 @@ impl Engine {
         let name = validate::name("name", name)?;
         let scopes: Vec<String> = management::ORGANIZATION.iter().map(|s| (*s).to_owned()).collect();
         let bounds = match ParentBound::of(actor) {
-            None => Bounds::default(),
-            Some(bound) => {
-                let (expires_at, expiry_inherited) = bound.expiry(None, ExpirySource::Defaulted)?;
-                let (allowed_ips, networks_inherited) = bound.networks(Vec::new(), true)?;
-                let inherited = [
-                    expiry_inherited.then_some(crate::lineage::INHERITED_EXPIRY),
-                    networks_inherited.then_some(crate::lineage::INHERITED_NETWORKS),
-                ];
-                Bounds { expires_at, allowed_ips, inherited: inherited.into_iter().flatten().collect() }
-            }
+            Some(bound) => bound.bound(None, ExpirySource::Defaulted, Vec::new())?,
+            None => Bounded::default(),
         };
         let founded = self.prepare_founding(&name, false, scopes, bounds, actor)?;
         let event = self.ctx.event(
@@ -110,7 +92,7 @@ impl Engine {
         name: &str,
         operator: bool,
         scopes: Vec<String>,
-        bounds: Bounds,
+        bounds: Bounded,
         actor: &Actor,
     ) -> Result<Founded, EngineError> {
         let now = self.ctx.now();

@@ -125,7 +125,7 @@ impl Engine {
         // itself; customer tokens it issues are the keyspace's business.
         let Bounded { expires_at, allowed_ips, inherited } =
             match ParentBound::of(actor).filter(|_| keyspace.management) {
-                Some(bound) => bounded_by_parent(&bound, expires_at, expiry_source, allowed_ips)?,
+                Some(bound) => bound.bound(expires_at, expiry_source, allowed_ips)?,
                 None => Bounded { expires_at, allowed_ips, inherited: Vec::new() },
             };
         let auto_rotate = match input.auto_rotate {
@@ -510,24 +510,4 @@ fn checked_changes(changes: &TokenChanges) -> Result<(Option<String>, Option<Vec
         .into());
     }
     Ok((name, allowed_ips))
-}
-
-/// A management token's expiry and networks bounded by the management
-/// token minting it, with the fields it took from it.
-fn bounded_by_parent(
-    bound: &ParentBound<'_>,
-    expires_at: Option<DateTime<Utc>>,
-    source: ExpirySource,
-    allowed_ips: Vec<IpNet>,
-) -> Result<Bounded, EngineError> {
-    let (expires_at, took_expiry) = bound.expiry(expires_at, source)?;
-    let (allowed_ips, took_networks) = bound.networks(allowed_ips, true)?;
-    let mut inherited = Vec::new();
-    if took_expiry {
-        inherited.push(crate::INHERITED_EXPIRY);
-    }
-    if took_networks {
-        inherited.push(crate::INHERITED_NETWORKS);
-    }
-    Ok(Bounded { expires_at, allowed_ips, inherited })
 }
