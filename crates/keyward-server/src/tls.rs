@@ -167,7 +167,7 @@ impl Certificates {
         tokio::pin!(stopping);
         let mut warned_on_day = None;
         loop {
-            let now = unix_now();
+            let now = chrono::Utc::now().timestamp();
             if let Some(warning) = self.expiry(now).and_then(|expiry| expiry.warning(now)) {
                 if warned_on_day != Some(now / 86_400) {
                     warned_on_day = Some(now / 86_400);
@@ -209,11 +209,6 @@ impl ResolvesServerCert for Certificates {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         self.current.read().ok().map(|current| Arc::clone(&current))
     }
-}
-
-fn unix_now() -> i64 {
-    let since = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
 }
 
 fn stamps(certificate_file: &Path, key_file: &Path) -> (FileStamp, FileStamp) {
