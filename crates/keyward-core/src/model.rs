@@ -105,6 +105,13 @@ pub struct TokenRecord {
     /// descendants" follows these links.
     #[serde(default)]
     pub parent_token_id: Option<String>,
+    /// The latest instant any token of its lineage may expire: the expiry
+    /// of the token whose authority bounded it (directly, or through the
+    /// tokens it replaces), kept so that rotating it later, by anyone or by
+    /// the scheduler, never yields a successor that outlives that bound.
+    /// `None` for tokens no expiring token bounded.
+    #[serde(default)]
+    pub expiry_ceiling: Option<DateTime<Utc>>,
     /// When it stops being valid, if ever.
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was revoked, if it was.
@@ -674,6 +681,7 @@ pub(crate) mod tests_support {
             created_at: micros_to_datetime(0),
             created_by: "system".into(),
             parent_token_id: None,
+            expiry_ceiling: None,
             expires_at: expires_at.map(micros_to_datetime),
             revoked_at: revoked_at.map(micros_to_datetime),
             revoked_reason: None,

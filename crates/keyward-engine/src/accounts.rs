@@ -450,7 +450,29 @@ impl Engine {
         Ok(CreatedInvitation { invitation, secret })
     }
 
+    /// Fails unless `actor` may give someone `role`: it holds every scope
+    /// of the role, and is not a bounded token. A membership outlives any
+    /// token and is usable from anywhere, so a token that expires or is
+    /// limited to networks may not create one (or raise one), or a leaked
+    /// short-lived CI token could leave a permanent owner behind.
     async fn require_may_assign(&self, actor: &Actor, role: Role) -> Result<(), EngineError> {
+        if let Some(token) = actor.minting_token() {
+            let expiry = crate::lineage::earliest(token.expires_at, token.expiry_ceiling);
+            if expiry.is_some() || !token.allowed_ips.is_empty() {
+                let bound = match expiry {
+                    Some(at) => format!("expires at {}", at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                    None => "may be used only from some networks".to_owned(),
+                };
+                return Err(EngineError::ExceedsParentBounds {
+                    field: "role",
+                    detail: format!(
+                        "this token {bound}, but a {} membership would last and be usable from anywhere; invite \
+                         or change roles from a signed-in session or a token without expiry or network limits.",
+                        role.as_str()
+                    ),
+                });
+            }
+        }
         let operator = self.is_operator_org(actor.org_id()).await?;
         if actor.may_assign(role, operator) {
             Ok(())

@@ -219,6 +219,7 @@ impl Actor {
             created_at: micros_to_datetime(0),
             created_by: SYSTEM_ACTOR.into(),
             parent_token_id: None,
+            expiry_ceiling: None,
             expires_at: None,
             revoked_at: None,
             revoked_reason: None,

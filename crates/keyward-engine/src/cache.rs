@@ -512,6 +512,7 @@ mod tests {
             created_at: micros_to_datetime(0),
             created_by: "s".into(),
             parent_token_id: None,
+            expiry_ceiling: None,
             expires_at: None,
             revoked_at: None,
             revoked_reason: None,

@@ -107,6 +107,8 @@ impl ServiceContext {
             created_at,
             created_by: actor.principal.id().to_owned(),
             parent_token_id: actor.minting_token().map(|token| token.id.clone()),
+            // Set by the caller, which knows whether a bound applies.
+            expiry_ceiling: None,
             expires_at,
             revoked_at: None,
             revoked_reason: None,

@@ -59,18 +59,32 @@ pub(crate) enum ExpirySource {
 }
 
 /// A management token's expiry and networks once bounded by the token
-/// minting it, and the fields it took from that token
-/// ([`crate::INHERITED_EXPIRY`], [`crate::INHERITED_NETWORKS`]).
+/// minting it, the fields it took from that token
+/// ([`crate::INHERITED_EXPIRY`], [`crate::INHERITED_NETWORKS`]), and the
+/// expiry ceiling it carries from then on.
 #[derive(Debug, Default)]
 pub(crate) struct Bounded {
     pub(crate) expires_at: Option<DateTime<Utc>>,
     pub(crate) allowed_ips: Vec<IpNet>,
     pub(crate) inherited: Vec<&'static str>,
+    pub(crate) ceiling: Option<DateTime<Utc>>,
 }
 
-/// The bound a minting token puts on a management token it makes.
+/// The bound on a management token: the latest it may expire and the
+/// networks it may be used from.
 pub(crate) struct ParentBound<'a> {
-    parent: &'a TokenRecord,
+    expiry_limit: Option<DateTime<Utc>>,
+    /// Names the expiry limit in a refusal.
+    limit_is: &'static str,
+    networks: &'a [IpNet],
+}
+
+/// The earlier of two optional instants, where `None` is "never".
+pub(crate) fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 impl<'a> ParentBound<'a> {
@@ -78,7 +92,30 @@ impl<'a> ParentBound<'a> {
     /// management token acts (a person or Keyward itself is bounded by
     /// other means).
     pub(crate) fn of(actor: &'a Actor) -> Option<Self> {
-        actor.minting_token().map(|parent| Self { parent })
+        actor.minting_token().map(|parent| Self {
+            expiry_limit: earliest(parent.expires_at, parent.expiry_ceiling),
+            limit_is: "the creating token's expiry",
+            networks: &parent.allowed_ips,
+        })
+    }
+
+    /// The bound on the successor of management token `old` rotated by
+    /// `actor`: the acting token's bound (when a token acts) tightened by
+    /// the ceiling `old` carries, so no rotation, by anyone or by the
+    /// scheduler, outlives what bounded the lineage. `None` when nothing
+    /// bounds it.
+    pub(crate) fn of_successor(actor: &'a Actor, old: &TokenRecord) -> Option<Self> {
+        let acting = Self::of(actor).filter(|_| old.management);
+        match (acting, old.expiry_ceiling.filter(|_| old.management)) {
+            (Some(bound), Some(ceiling)) if bound.expiry_limit.is_none_or(|limit| ceiling < limit) => {
+                Some(Self { expiry_limit: Some(ceiling), limit_is: "the token's expiry ceiling", ..bound })
+            }
+            (Some(bound), _) => Some(bound),
+            (None, Some(ceiling)) => {
+                Some(Self { expiry_limit: Some(ceiling), limit_is: "the token's expiry ceiling", networks: &[] })
+            }
+            (None, None) => None,
+        }
     }
 
     /// A management token's expiry and networks bounded by this parent,
@@ -92,17 +129,27 @@ impl<'a> ParentBound<'a> {
         let (expires_at, took_expiry) = self.expiry(expires_at, source)?;
         let (allowed_ips, took_networks) = self.networks(allowed_ips, true)?;
         let inherited = [took_expiry.then_some(INHERITED_EXPIRY), took_networks.then_some(INHERITED_NETWORKS)];
-        Ok(Bounded { expires_at, allowed_ips, inherited: inherited.into_iter().flatten().collect() })
+        Ok(Bounded {
+            expires_at,
+            allowed_ips,
+            inherited: inherited.into_iter().flatten().collect(),
+            ceiling: self.expiry_limit,
+        })
     }
 
-    /// `expires_at` within the parent's expiry; the second value says
-    /// whether the parent's expiry was taken.
+    /// The expiry ceiling a token bounded by this carries.
+    pub(crate) fn ceiling(&self) -> Option<DateTime<Utc>> {
+        self.expiry_limit
+    }
+
+    /// `expires_at` within the bound's expiry; the second value says
+    /// whether the bound's expiry was taken.
     pub(crate) fn expiry(
         &self,
         expires_at: Option<DateTime<Utc>>,
         source: ExpirySource,
     ) -> Result<(Option<DateTime<Utc>>, bool), EngineError> {
-        let Some(limit) = self.parent.expires_at else {
+        let Some(limit) = self.expiry_limit else {
             return Ok((expires_at, false));
         };
         match (expires_at, source) {
@@ -110,9 +157,10 @@ impl<'a> ParentBound<'a> {
             (Some(at), ExpirySource::Requested) => Err(EngineError::ExceedsParentBounds {
                 field: "expires_at",
                 detail: format!(
-                    "expires_at {} must not be later than the creating token's expiry {}; ask for an earlier one \
-                     or leave it out to inherit it.",
+                    "expires_at {} must not be later than {} {}; ask for an earlier one or leave it out to \
+                     inherit it.",
                     at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                    self.limit_is,
                     limit.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
                 ),
             }),
@@ -120,17 +168,16 @@ impl<'a> ParentBound<'a> {
         }
     }
 
-    /// `requested` networks within the parent's; an empty request takes
-    /// the parent's (when `inherit`; else it means "anywhere" and is
-    /// refused under a restricted parent). The second value says whether
-    /// the parent's were taken.
+    /// `requested` networks within the bound's; an empty request takes
+    /// them (when `inherit`; else it means "anywhere" and is refused under
+    /// a restricted bound). The second value says whether they were taken.
     pub(crate) fn networks(&self, requested: Vec<IpNet>, inherit: bool) -> Result<(Vec<IpNet>, bool), EngineError> {
-        let parent = &self.parent.allowed_ips;
+        let parent = self.networks;
         if parent.is_empty() {
             return Ok((requested, false));
         }
         if requested.is_empty() && inherit {
-            return Ok((parent.clone(), true));
+            return Ok((parent.to_vec(), true));
         }
         if ip::within(&requested, parent) {
             return Ok((requested, false));
@@ -286,10 +333,18 @@ mod tests {
         record
     }
 
+    fn bound_by(parent: &TokenRecord) -> ParentBound<'_> {
+        ParentBound {
+            expiry_limit: earliest(parent.expires_at, parent.expiry_ceiling),
+            limit_is: "the creating token's expiry",
+            networks: &parent.allowed_ips,
+        }
+    }
+
     #[test]
     fn an_expiry_is_refused_past_the_parents_and_a_default_is_capped() {
         let record = parent(Some(1_000), &[]);
-        let bound = ParentBound { parent: &record };
+        let bound = bound_by(&record);
         let early = Some(micros_to_datetime(999));
         let late = Some(micros_to_datetime(1_001));
         assert_eq!(bound.expiry(early, ExpirySource::Requested).ok(), Some((early, false)));
@@ -305,7 +360,7 @@ mod tests {
         assert_eq!(bound.expiry(late, ExpirySource::Defaulted).ok(), Some((Some(micros_to_datetime(1_000)), true)));
         assert_eq!(bound.expiry(None, ExpirySource::Defaulted).ok(), Some((Some(micros_to_datetime(1_000)), true)));
         let unbounded = parent(None, &[]);
-        let free = ParentBound { parent: &unbounded };
+        let free = bound_by(&unbounded);
         assert_eq!(free.expiry(None, ExpirySource::Defaulted).ok(), Some((None, false)));
         assert_eq!(free.expiry(late, ExpirySource::Requested).ok(), Some((late, false)));
     }
@@ -313,7 +368,7 @@ mod tests {
     #[test]
     fn networks_are_inherited_or_must_lie_within_the_parents() {
         let record = parent(None, &["127.0.0.1/32", "10.0.0.0/8"]);
-        let bound = ParentBound { parent: &record };
+        let bound = bound_by(&record);
         let list = |entries: &[&str]| ip::parse_list(entries).unwrap_or_default();
         assert_eq!(bound.networks(Vec::new(), true).ok(), Some((record.allowed_ips.clone(), true)));
         assert!(matches!(
@@ -328,7 +383,7 @@ mod tests {
             other => panic!("expected a refusal, got {other:?}"),
         }
         let open = parent(None, &[]);
-        let free = ParentBound { parent: &open };
+        let free = bound_by(&open);
         assert_eq!(free.networks(Vec::new(), true).ok(), Some((Vec::new(), false)));
     }
 }

@@ -134,7 +134,9 @@ impl Engine {
         let admin_digest = TokenDigest::of(secret.expose());
         // The operator's token founding another tenant plants nothing in
         // its own lineage: lineage never crosses organizations.
-        let record = TokenRecord { parent_token_id: None, ..record };
+        // It carries the founder's expiry as its ceiling instead, so that
+        // rotating it later never outlives the founder.
+        let record = TokenRecord { parent_token_id: None, expiry_ceiling: bounds.ceiling, ..record };
         Ok(Founded {
             organization,
             management_keyspace: keyspace,

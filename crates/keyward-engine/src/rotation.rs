@@ -136,9 +136,10 @@ impl Engine {
         if old.management {
             self.require_recent_password(actor)?;
         }
-        let Bounded { expires_at, allowed_ips, inherited } =
-            self.successor_bounds(actor, old, expires_at, expires_in.is_none()).await?;
-        let (secret, record) = self.successor(actor, old, &keyspace, (scopes, allowed_ips), now, expires_at)?;
+        let Bounded { expires_at, allowed_ips, inherited, ceiling } =
+            Self::successor_bounds(actor, old, expires_at, expires_in.is_none())?;
+        let (secret, mut record) = self.successor(actor, old, &keyspace, (scopes, allowed_ips), now, expires_at)?;
+        record.expiry_ceiling = ceiling;
         // Only what the rotation itself could break: an old token made
         // before a stricter rule is replaced, not refused.
         let introduced: Vec<Violation> = Engine::violations_of(policy, &record)
@@ -181,24 +182,30 @@ impl Engine {
     }
 
     /// The successor's expiry and networks, with the fields it took from
-    /// the minting token. Rotation is no way around a minting token's
-    /// bounds: a short-lived token rotating a management token (itself
-    /// included) gets a successor that ends no later than it does.
-    async fn successor_bounds(
-        &self,
+    /// the bound, and the ceiling it carries on. Rotation is no way around
+    /// a bound: a short-lived token rotating a management token (itself
+    /// included) gets a successor that ends no later than it does, and a
+    /// management token bounded once (minted or founded by an expiring
+    /// token) keeps that ceiling through every rotation, by a person or by
+    /// the scheduler too.
+    fn successor_bounds(
         actor: &Actor,
         old: &TokenRecord,
         expires_at: Option<DateTime<Utc>>,
         defaulted: bool,
     ) -> Result<Bounded, EngineError> {
-        let Some(bound) = ParentBound::of(actor).filter(|_| old.management) else {
-            let expires_at = self.capped_by_parent(old, expires_at, defaulted).await?;
-            return Ok(Bounded { expires_at, allowed_ips: old.allowed_ips.clone(), inherited: Vec::new() });
+        let Some(bound) = ParentBound::of_successor(actor, old) else {
+            return Ok(Bounded { expires_at, allowed_ips: old.allowed_ips.clone(), ..Bounded::default() });
         };
         let source = if defaulted { ExpirySource::Defaulted } else { ExpirySource::Requested };
         let (expires_at, took_expiry) = bound.expiry(expires_at, source)?;
         let inherited = if took_expiry { vec![crate::INHERITED_EXPIRY] } else { Vec::new() };
-        Ok(Bounded { expires_at, allowed_ips: bound.networks(old.allowed_ips.clone(), false)?.0, inherited })
+        Ok(Bounded {
+            expires_at,
+            allowed_ips: bound.networks(old.allowed_ips.clone(), false)?.0,
+            inherited,
+            ceiling: bound.ceiling(),
+        })
     }
 
     /// The successor of `old`: its name, owner, metadata and rotation
@@ -264,30 +271,6 @@ impl Engine {
                 json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotated_from": old.id, "parent_token_id": record.parent_token_id, "inherited_from_parent": inherited}),
             )?,
         ])
-    }
-
-    /// For a rotation no token makes (a person's, the scheduler's): a
-    /// management token's successor by default ends no later than the
-    /// token its lineage comes from, so that automatic rotation does not
-    /// carry a child past its parent.
-    async fn capped_by_parent(
-        &self,
-        old: &TokenRecord,
-        expires_at: Option<chrono::DateTime<chrono::Utc>>,
-        defaulted: bool,
-    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, EngineError> {
-        let Some(parent_id) = old.parent_token_id.as_deref().filter(|_| old.management && defaulted) else {
-            return Ok(expires_at);
-        };
-        let limit = match self.ctx.store.get_token(&old.org_id, parent_id).await? {
-            Some(parent) => parent.expires_at,
-            None => None,
-        };
-        Ok(match (expires_at, limit) {
-            (Some(at), Some(limit)) => Some(at.min(limit)),
-            (None, limit) => limit,
-            (at, None) => at,
-        })
     }
 
     /// Moves the end of a rotated token's grace period to `ends_in_seconds`

@@ -123,10 +123,10 @@ impl Engine {
             requested_expiry((input.expires_in, input.expires_at), &policy, &keyspace, now)?;
         // A management token planting a management token bounds it by
         // itself; customer tokens it issues are the keyspace's business.
-        let Bounded { expires_at, allowed_ips, inherited } =
+        let Bounded { expires_at, allowed_ips, inherited, ceiling } =
             match ParentBound::of(actor).filter(|_| keyspace.management) {
                 Some(bound) => bound.bound(expires_at, expiry_source, allowed_ips)?,
-                None => Bounded { expires_at, allowed_ips, inherited: Vec::new() },
+                None => Bounded { expires_at, allowed_ips, ..Bounded::default() },
             };
         let auto_rotate = match input.auto_rotate {
             Some(auto) => Some(
@@ -144,6 +144,7 @@ impl Engine {
             self.ctx.mint(&keyspace, name, owner, scopes, allowed_ips, now, expires_at, metadata, actor)?;
         record.rotation_period_days = rotation_period_days;
         record.auto_rotate = auto_rotate;
+        record.expiry_ceiling = ceiling;
         let limit = self.refuse_new_token_violations(actor, &policy, &record, now).await?;
         let digest = TokenDigest::of(secret.expose());
         let event = self.ctx.event(

@@ -10,15 +10,18 @@ mod support;
 use std::net::IpAddr;
 
 use chrono::Duration;
+use keyward_core::model::AutoRotate;
 use keyward_core::model::{actions, RevokedReason};
 use keyward_core::role::Role;
 use keyward_core::scope::management;
+use keyward_core::webhook::MasterKey;
+use keyward_core::SeededRng;
 use keyward_engine::{
-    Actor, EngineError, Issued, NewToken, RequestContext, RotationRequest, TokenChanges, VerifyCode, VerifyOptions,
-    INHERITED_EXPIRY, INHERITED_NETWORKS, SUDO_WINDOW,
+    Actor, EngineConfig, EngineError, Issued, NewToken, NewWebhook, RequestContext, RotationRequest, TokenChanges,
+    VerifyCode, VerifyOptions, INHERITED_EXPIRY, INHERITED_NETWORKS, SUDO_WINDOW,
 };
 use keyward_store::PageRequest;
-use support::{harnesses, Harness};
+use support::{harnesses, harnesses_with, Harness};
 
 const LOOPBACK: [u8; 4] = [127, 0, 0, 1];
 
@@ -128,6 +131,23 @@ async fn a_short_lived_loopback_token_cannot_mint_an_unbounded_management_token(
         // A person (the admin token here has no bounds) may still widen it.
         let changes = TokenChanges { allowed_ips: Some(vec![]), ..TokenChanges::default() };
         assert!(h.engine.update_token(&h.admin, &child.record.id, changes).await.unwrap().allowed_ips.is_empty());
+
+        // The child carries its parent's expiry as a ceiling, so an
+        // unbounded rotation of it (a person's, the scheduler's) still ends
+        // by then: a longer lifetime asked for is refused, a default capped.
+        assert_eq!(child.record.expiry_ceiling, Some(parent_expiry));
+        let longer = RotationRequest { grace_period_seconds: 0, expires_in: Some(10 * 86_400) };
+        let (field, detail) = exceeds(h.engine.rotate_token(&h.admin, &child.record.id, longer).await);
+        assert_eq!(field, "expires_at");
+        assert!(detail.contains("expiry ceiling"), "{detail}");
+        let rotation = RotationRequest { grace_period_seconds: 0, expires_in: None };
+        let successor = h.engine.rotate_token(&h.admin, &child.record.id, rotation).await.unwrap().issued;
+        assert_eq!(
+            (successor.record.expires_at, successor.record.expiry_ceiling),
+            (Some(parent_expiry), Some(parent_expiry))
+        );
+        let stored = h.engine.get_token(&h.admin, &successor.record.id).await.unwrap();
+        assert_eq!(stored.expiry_ceiling, Some(parent_expiry), "{}: the ceiling is stored", h.name);
 
         // Rotating itself does not extend it either: the successor ends
         // when the parent did, however long its lifetime was.
@@ -289,5 +309,62 @@ async fn a_short_lived_operator_token_founds_organizations_whose_admin_it_bounds
         let free = h.engine.create_organization(&h.admin, "Globex").await.unwrap();
         assert_eq!((free.admin.record.expires_at, free.admin.record.allowed_ips.len()), (None, 0));
         assert!(free.admin.inherited_from_parent.is_empty());
+        assert_eq!(free.admin.record.expiry_ceiling, None);
+    }
+}
+
+/// The founded admin of a tenant an expiring token made: its automatic
+/// rotation (by Keyward, bounded by no token) still ends with its founder,
+/// and it cannot invite a person who would outlast it.
+#[tokio::test]
+async fn a_founded_admin_keeps_its_founders_expiry_through_automatic_rotation_and_invites_nobody() {
+    let master_key = MasterKey::generate(&SeededRng::new(5)).unwrap().0;
+    let config = EngineConfig { master_key: Some(master_key), ..EngineConfig::default() };
+    for h in harnesses_with(config).await {
+        let keyspace = management_keyspace(&h).await;
+        let input = NewToken {
+            scopes: vec![management::ORGANIZATIONS_WRITE.into()],
+            expires_in: Some(10 * 86_400),
+            allowed_ips: vec!["127.0.0.1/32".into()],
+            ..management_token(&keyspace, "provisioning")
+        };
+        let provisioning = h.engine.issue_token(&h.admin, input).await.unwrap();
+        let founder_expiry = provisioning.record.expires_at.unwrap();
+        let founded = h.engine.create_organization(&acting(&h, &provisioning).await, "Acme").await.unwrap();
+        assert_eq!(founded.admin.record.expiry_ceiling, Some(founder_expiry), "{}", h.name);
+        let acme = acting(&h, &founded.admin).await;
+
+        // Nobody joins through it: a membership would outlast its bound.
+        for role in [Role::Owner, Role::Viewer] {
+            let (field, detail) = exceeds(h.engine.invite(&acme, "mallory@example.com", role, None).await);
+            assert_eq!(field, "role", "{}", h.name);
+            assert!(detail.contains(role.as_str()) && detail.contains("signed-in session"), "{detail}");
+        }
+        // An unbounded token of the operator still invites.
+        h.engine.invite(&h.admin, "colleague@example.com", Role::Viewer, None).await.unwrap();
+
+        // It opts in to daily automatic rotation, delivered to a hook.
+        let hook =
+            NewWebhook { url: "https://hooks.acme.example/keyward".into(), description: None, event_types: vec![] };
+        let endpoint = h.engine.create_webhook(&acme, hook).await.unwrap().endpoint;
+        let auto = AutoRotate { webhook_id: endpoint.id.clone(), grace_period_seconds: 3600 };
+        let changes = TokenChanges {
+            rotation_period_days: Some(Some(1)),
+            auto_rotate: Some(Some(auto)),
+            ..TokenChanges::default()
+        };
+        h.engine.update_token(&acme, &founded.admin.record.id, changes).await.unwrap();
+
+        // Nine and a half days on, Keyward rotates it: the successor's
+        // ten-day lifetime is cut to what is left of the founder's.
+        h.at(h.engine.clock().now() + Duration::seconds(9 * 86_400 + 43_200));
+        let report = h.engine.run_lifecycle().await.unwrap();
+        assert_eq!(report.rotated, 1, "{}: {report:?}", h.name);
+        let old = h.engine.get_token(&acme, &founded.admin.record.id).await.unwrap();
+        let successor = h.engine.get_token(&acme, old.replaced_by.as_deref().unwrap()).await.unwrap();
+        assert_eq!(successor.expires_at, Some(founder_expiry), "{}", h.name);
+        assert_eq!(successor.expiry_ceiling, Some(founder_expiry));
+        assert_eq!(successor.allowed_ips, provisioning.record.allowed_ips);
+        h.cleanup().await;
     }
 }

@@ -302,7 +302,7 @@ impl From<EngineError> for ApiError {
             }
             EngineError::ExceedsParentBounds { field, detail } => {
                 let mut api =
-                    ApiError::new(StatusCode::FORBIDDEN, "exceeds_parent_bounds", "Beyond the creating token", detail);
+                    ApiError::new(StatusCode::FORBIDDEN, "exceeds_parent_bounds", "Beyond a token's bounds", detail);
                 api.0.field = Some(field.into());
                 api
             }

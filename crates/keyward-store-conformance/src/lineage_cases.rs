@@ -23,6 +23,8 @@ async fn planted(
         record.scopes = vec!["keyward:tokens:write".into()];
     }
     record.parent_token_id = parent.map(|parent| parent.id.clone());
+    // A child carries a ceiling on its expiry, stored with it.
+    record.expiry_ceiling = parent.map(|_| at(1_000));
     record.created_by = parent.map_or_else(|| "usr_someone".to_owned(), |parent| parent.id.clone());
     store.create_token(&record, &digest, &created(&record), None).await.unwrap();
     record
@@ -54,7 +56,9 @@ pub async fn revocation_with_descendants_takes_the_management_lineage_only(store
     // stays out of reach.
     let foreign_keyspace = found(store, OTHER_ORG).await;
     let foreign = planted(store, &foreign_keyspace, "foreign", Some(&root)).await;
-    assert_eq!(store.get_token(ORG, &grandchild.id).await.unwrap().unwrap().parent_token_id, Some(child.id.clone()));
+    let stored = store.get_token(ORG, &grandchild.id).await.unwrap().unwrap();
+    assert_eq!((stored.parent_token_id, stored.expiry_ceiling), (Some(child.id.clone()), Some(at(1_000))));
+    assert_eq!(store.get_token(ORG, &root.id).await.unwrap().unwrap().expiry_ceiling, None);
 
     // The child was revoked on its own before: its descendants are still
     // the root's.

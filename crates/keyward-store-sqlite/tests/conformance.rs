@@ -132,3 +132,47 @@ async fn attempts_logged_before_refusals_existed_keep_their_status_and_duration(
     let attempt = &log.items[0].attempts[0];
     assert_eq!((attempt.status_code, attempt.duration_ms, attempt.refused_by.as_deref()), (Some(204), Some(12), None));
 }
+
+/// Management tokens made before expiry ceilings existed get one on
+/// upgrade: a child takes its parent's expiry, and a tenant's first admin
+/// founded by an expiring token its own (bounded by the founder's) expiry.
+#[tokio::test]
+async fn management_tokens_made_before_ceilings_existed_take_their_bound_as_ceiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_migrations = dir.path().join("migrations");
+    std::fs::create_dir(&old_migrations).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let name = entry.unwrap().file_name();
+        if name.to_string_lossy().as_ref() < "0020" {
+            std::fs::copy(shipped.join(&name), old_migrations.join(&name)).unwrap();
+        }
+    }
+    let store = SqliteStore::open(&dir.path().join("keyward.db")).await.unwrap();
+    sqlx::migrate::Migrator::new(old_migrations.as_path()).await.unwrap().run(store.writer_pool()).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO organizations (id, name, created_at, created_by) VALUES ('org_a', 'A', 1, 'system');
+         INSERT INTO keyspaces (id, org_id, name, environment, prefix, management, created_at, created_by)
+         VALUES ('ks_m', 'org_a', 'keyward management', 'live', 'kw', 1, 1, 'system');
+         INSERT INTO tokens (id, org_id, keyspace_id, management, digest, name, owner, scopes, metadata, environment,
+                             prefix, last4, created_at, created_by, expires_at, parent_token_id)
+         VALUES ('tok_ci', 'org_a', 'ks_m', 1, x'01', 'ci', 'admin', '[]', '{}', 'live', 'kw', 'abcd', 1, 'usr_x', 500, NULL),
+                ('tok_child', 'org_a', 'ks_m', 1, x'02', 'child', 'admin', '[]', '{}', 'live', 'kw', 'abcd', 2, 'tok_ci', 400, 'tok_ci'),
+                ('tok_founded', 'org_a', 'ks_m', 1, x'03', 'admin (organization founded)', 'admin', '[]', '{}', 'live',
+                 'kw', 'abcd', 3, 'tok_operator', 700, NULL),
+                ('tok_free', 'org_a', 'ks_m', 1, x'04', 'admin (organization founded)', 'admin', '[]', '{}', 'live',
+                 'kw', 'abcd', 4, 'usr_operator', 800, NULL);",
+    )
+    .execute(store.writer_pool())
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let ceiling = |id: &'static str| {
+        let store = &store;
+        async move { store.get_token("org_a", id).await.unwrap().unwrap().expiry_ceiling.map(|at| at.timestamp_micros()) }
+    };
+    assert_eq!(ceiling("tok_ci").await, None, "made by a person: nothing bounded it");
+    assert_eq!(ceiling("tok_child").await, Some(500), "the parent's expiry");
+    assert_eq!(ceiling("tok_founded").await, Some(700), "founded by a token: its own bounded expiry");
+    assert_eq!(ceiling("tok_free").await, None, "founded by a person");
+}

@@ -103,6 +103,10 @@ pub struct TokenView {
     /// rotated the token it replaces); `null` when a person or Keyward made
     /// it. `POST /v1/tokens/{id}/revoke` with `with_descendants` follows these links.
     pub parent_token_id: Option<String>,
+    /// For a management token bounded by an expiring token (that minted it,
+    /// founded its organization, or rotated it): the latest any rotation of
+    /// it may expire. `null` when no expiring token bounded it.
+    pub expiry_ceiling: Option<DateTime<Utc>>,
     /// When it stops verifying; for a rotated token, the end of its grace period.
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -198,6 +202,7 @@ impl TokenView {
             created_at: record.created_at,
             created_by: record.created_by,
             parent_token_id: record.parent_token_id,
+            expiry_ceiling: record.expiry_ceiling,
             expires_at: record.expires_at,
             revoked_at: record.revoked_at,
             revoked_reason: record.revoked_reason,

@@ -23,6 +23,7 @@ const DETAIL_KEYS: &[&str] = &[
     "created_at",
     "created_by",
     "parent_token_id",
+    "expiry_ceiling",
     "expires_at",
     "revoked_at",
     "revoked_reason",

@@ -30,6 +30,8 @@ struct DetailPage {
     may_rotate: bool,
     /// The management token that made it, if one did.
     parent_token_id: Option<String>,
+    /// The latest any rotation of it may expire, when a token bounded it.
+    expiry_ceiling: Option<When>,
     rotated_from: Option<String>,
     replaced_by: Option<String>,
     grace_ends: Option<When>,
@@ -195,6 +197,7 @@ async fn detail_page(
         violations,
         may_rotate: may_write && active && record.replaced_by.is_none(),
         parent_token_id: record.parent_token_id.clone(),
+        expiry_ceiling: record.expiry_ceiling.map(|at| When::of(at, now)),
         rotated_from: record.rotated_from.clone(),
         replaced_by: record.replaced_by.clone(),
         grace_ends: if in_grace { record.expires_at.map(|at| When::of(at, now)) } else { None },
