@@ -377,7 +377,7 @@ impl Engine {
         if !looks_like_secret(SESSION_PREFIX, secret) {
             return Ok(None);
         }
-        let Some(session) = self.ctx.store.find_session(&TokenDigest::of(secret)).await? else {
+        let Some((session, member)) = self.ctx.store.find_signed_in(&TokenDigest::of(secret)).await? else {
             return Ok(None);
         };
         if self.ctx.now() >= session.expires_at {
@@ -387,7 +387,7 @@ impl Engine {
             }
             return Ok(None);
         }
-        let Some(member) = self.ctx.store.get_member(&session.org_id, &session.user_id).await? else {
+        let Some(member) = member else {
             return Ok(None);
         };
         let grant = RoleGrant { role: member.role, operator: self.is_operator_org(&session.org_id).await? };

@@ -6,7 +6,7 @@ use keyward_core::model::{actions, CatalogScope, Keyspace};
 use keyward_core::scope::{self, management};
 use keyward_core::validate::{self, InvalidField};
 use keyward_core::{Environment, TokenPrefix};
-use keyward_store::{KeyspaceLifecycle, Page, PageRequest};
+use keyward_store::{Directory, KeyspaceLifecycle, Page, PageRequest};
 use serde_json::json;
 
 use crate::actor::Actor;
@@ -150,6 +150,22 @@ impl Engine {
     }
 
     /// Keyspaces, newest first.
+    /// The actor's organization with every keyspace, and its members and
+    /// service accounts when the actor may read members (empty otherwise),
+    /// in one store call: what a token screen shows beside the tokens.
+    pub async fn directory(&self, actor: &Actor) -> Result<Directory, EngineError> {
+        actor.require(management::KEYSPACES_READ)?;
+        let mut directory = self.ctx.store.directory(actor.org_id()).await?;
+        if directory.organization.is_none() {
+            return Err(EngineError::NotFound("organization"));
+        }
+        if !actor.holds(management::MEMBERS_READ) {
+            directory.members.clear();
+            directory.service_accounts.clear();
+        }
+        Ok(directory)
+    }
+
     pub async fn list_keyspaces(&self, actor: &Actor, page: &PageRequest) -> Result<Page<Keyspace>, EngineError> {
         actor.require(management::KEYSPACES_READ)?;
         Ok(self.ctx.store.list_keyspaces(actor.org_id(), page).await?)

@@ -11,7 +11,7 @@ use keyward_store::{Acceptance, AuditFilter, Founding, PageRequest, Store, Store
 
 use crate::fixtures::{at, created, event, found, founding_parts, keyspace, token, ORG, OTHER_ORG};
 
-fn user(email: &str) -> User {
+pub(crate) fn user(email: &str) -> User {
     User {
         id: new_id(IdKind::User, &OsRng).unwrap(),
         email: email.into(),
@@ -41,7 +41,7 @@ fn invitation(org: &str, email: &str, role: Role, expires_after: i64) -> (Invita
 }
 
 /// Founds [`ORG`] with `owner` as its first owner, the way open sign-up does.
-async fn found_with_owner(store: &dyn Store, owner: &User) -> Member {
+pub(crate) async fn found_with_owner(store: &dyn Store, owner: &User) -> Member {
     let parts = founding_parts(ORG, ORG, at(-100));
     let membership = member(ORG, owner, Role::Owner);
     let founding = Founding {

@@ -34,6 +34,11 @@ pub use crate::webhook_cases::{
     webhook_events_queue_with_their_change_and_only_for_subscribers,
 };
 
+pub use crate::directory_cases::{
+    a_session_is_found_with_its_membership_until_that_ends,
+    an_organizations_directory_holds_all_of_its_own_and_nothing_else,
+};
+
 pub use crate::account_cases::{
     ids_of_other_tenants_are_told_from_missing_ones, password_changes_end_the_other_sessions,
     service_accounts_own_tokens_until_removed, the_last_owner_stays_and_removal_revokes_what_a_member_owns,

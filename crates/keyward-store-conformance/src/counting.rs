@@ -301,6 +301,11 @@ impl OrganizationStore for CountingStore {
         self.inner.get_keyspace(org, id).await
     }
 
+    async fn directory(&self, org: &str) -> Result<keyward_store::Directory, StoreError> {
+        self.count("directory");
+        self.inner.directory(org).await
+    }
+
     async fn list_keyspaces(&self, org: &str, page: &PageRequest) -> Result<Page<Keyspace>, StoreError> {
         self.count("list_keyspaces");
         self.inner.list_keyspaces(org, page).await
@@ -417,6 +422,11 @@ impl AccountStore for CountingStore {
     ) -> Result<(), StoreError> {
         self.count("create_session");
         self.inner.create_session(session, digest, event).await
+    }
+
+    async fn find_signed_in(&self, digest: &TokenDigest) -> Result<Option<(Session, Option<Member>)>, StoreError> {
+        self.count("find_signed_in");
+        self.inner.find_signed_in(digest).await
     }
 
     async fn find_session(&self, digest: &TokenDigest) -> Result<Option<Session>, StoreError> {

@@ -9,6 +9,7 @@
 mod account_cases;
 pub mod cases;
 pub mod counting;
+mod directory_cases;
 pub mod fixtures;
 mod lifecycle_cases;
 mod lineage_cases;
@@ -74,6 +75,8 @@ macro_rules! conformance_tests {
             revocation_with_descendants_takes_the_management_lineage_only,
             a_revoked_parent_mints_nothing,
             password_confirmations_are_recorded_with_their_event,
+            a_session_is_found_with_its_membership_until_that_ends,
+            an_organizations_directory_holds_all_of_its_own_and_nothing_else,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

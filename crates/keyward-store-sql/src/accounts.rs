@@ -565,3 +565,45 @@ where
         Ok(Some(revoked))
     }
 }
+
+/// A session and, when its user still belongs to its organization, their
+/// membership: one row of [`Accounts::find_signed_in`].
+type SignedInRow = (String, String, String, i64, i64, i64, Option<String>, Option<String>, Option<i64>);
+
+// Apart from the block above so that only this read asks the backend to
+// decode its wider row.
+impl<D: Dialect> Accounts<D>
+where
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> &'q [u8]: Encode<'q, D::Db> + Type<D::Db>,
+    for<'r> SignedInRow: FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
+    for<'c> &'c Pool<D::Db>: Executor<'c, Database = D::Db>,
+{
+    pub async fn find_signed_in(
+        pool: &Pool<D::Db>,
+        digest: &TokenDigest,
+    ) -> Result<Option<(Session, Option<Member>)>, StoreError> {
+        let row: Option<SignedInRow> = sqlx::query_as(
+            "SELECT s.id, s.user_id, s.org_id, s.created_at, s.expires_at,
+                    COALESCE(s.password_confirmed_at, s.created_at), u.email, m.role, m.joined_at
+             FROM sessions s
+             LEFT JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id
+             LEFT JOIN users u ON u.id = m.user_id
+             WHERE s.digest = $1",
+        )
+        .bind(&digest.as_bytes()[..])
+        .fetch_optional(pool)
+        .await
+        .map_err(backend)?;
+        let Some((id, user_id, org_id, created_at, expires_at, confirmed, email, role, joined_at)) = row else {
+            return Ok(None);
+        };
+        let member = match (email, role, joined_at) {
+            (Some(email), Some(role), Some(joined_at)) => {
+                Some(decode::member((org_id.clone(), user_id.clone(), email, role, joined_at))?)
+            }
+            _ => None,
+        };
+        Ok(Some((decode::session((id, user_id, org_id, created_at, expires_at, confirmed)), member)))
+    }
+}

@@ -126,6 +126,16 @@ macro_rules! account_store {
                 $crate::accounts::Accounts::<$dialect>::create_session(&self.$writer, session, digest, event).await
             }
 
+            async fn find_signed_in(
+                &self,
+                digest: &::keyward_core::TokenDigest,
+            ) -> Result<
+                Option<(::keyward_core::model::Session, Option<::keyward_core::model::Member>)>,
+                ::keyward_store::StoreError,
+            > {
+                $crate::accounts::Accounts::<$dialect>::find_signed_in(&self.$reader, digest).await
+            }
+
             async fn find_session(
                 &self,
                 digest: &::keyward_core::TokenDigest,
@@ -399,6 +409,10 @@ macro_rules! organization_store {
                 id: &str,
             ) -> Result<Option<::keyward_core::model::Keyspace>, ::keyward_store::StoreError> {
                 $crate::organizations::Organizations::<$dialect>::get_keyspace(&self.$reader, org, id).await
+            }
+
+            async fn directory(&self, org: &str) -> Result<::keyward_store::Directory, ::keyward_store::StoreError> {
+                $crate::organizations::Organizations::<$dialect>::directory(&self.$reader, org).await
             }
 
             async fn list_keyspaces(

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use keyward_core::model::{AuditEvent, CatalogScope, Keyspace, Organization};
 use keyward_core::policy::TokenPolicy;
 use keyward_store::decode::{InvitationRow, MemberRow, ServiceAccountRow, SessionRow, UserRow};
-use keyward_store::{Founding, KeyspaceLifecycle, Page, PageRequest, StoreError};
+use keyward_store::{Directory, Founding, KeyspaceLifecycle, Page, PageRequest, StoreError};
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Transaction, Type};
 
 use crate::accounts::Accounts;
@@ -212,6 +212,29 @@ where
                 .await
                 .map_err(backend)?;
         row.map(KeyspaceRow::into_keyspace).transpose()
+    }
+
+    /// The organization and who and what is in it, the four statements run
+    /// side by side on the read pool.
+    pub async fn directory(reader: &Pool<D::Db>, org: &str) -> Result<Directory, StoreError> {
+        let keyspaces = async {
+            let rows: Vec<KeyspaceRow<D::Json, D::Count>> = sqlx::query_as(&format!(
+                "SELECT {KEYSPACE_COLUMNS} FROM keyspaces WHERE org_id = $1 ORDER BY created_at DESC, id DESC"
+            ))
+            .bind(org)
+            .fetch_all(reader)
+            .await
+            .map_err(backend)?;
+            rows.into_iter().map(KeyspaceRow::into_keyspace).collect::<Result<Vec<_>, _>>()
+        };
+        let (organization, keyspaces, members, service_accounts) = futures_util::future::try_join4(
+            Self::get_organization(reader, org),
+            keyspaces,
+            Accounts::<D>::list_members(reader, org),
+            Accounts::<D>::list_service_accounts(reader, org),
+        )
+        .await?;
+        Ok(Directory { organization, keyspaces, members, service_accounts })
     }
 
     pub async fn list_keyspaces(

@@ -102,6 +102,11 @@ pub trait AccountStore: Send + Sync {
     /// the caller judges time).
     async fn find_session(&self, digest: &TokenDigest) -> Result<Option<Session>, StoreError>;
 
+    /// The session whose secret has this digest with its user's membership
+    /// of the session's organization (`None` when it has ended), in one
+    /// statement: what every signed-in request needs first.
+    async fn find_signed_in(&self, digest: &TokenDigest) -> Result<Option<(Session, Option<Member>)>, StoreError>;
+
     /// Records that the user of session `session_id` of `org` typed their
     /// password at `at` (for a sensitive action), with `event`, in one
     /// transaction. Whether there is such a session.

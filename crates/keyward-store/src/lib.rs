@@ -31,7 +31,7 @@ use keyward_core::TokenDigest;
 
 pub use accounts::{Acceptance, AccountStore};
 pub use audit::{AuditFilter, AuditStore};
-pub use organizations::{Founding, KeyspaceLifecycle, OrganizationStore};
+pub use organizations::{Directory, Founding, KeyspaceLifecycle, OrganizationStore};
 pub use page::{Cursor, Page, PageRequest, MAX_PAGE_SIZE};
 pub use tokens::{
     ActiveTokenLimit, BulkFilter, BulkRevocation, Guarded, Handoff, LifecycleWindow, LineageRevocation, NoticeWrite,

@@ -2,7 +2,9 @@
 //! the keyspaces tokens live in.
 
 use async_trait::async_trait;
-use keyward_core::model::{AuditEvent, CatalogScope, Keyspace, Member, Organization, TokenRecord, User};
+use keyward_core::model::{
+    AuditEvent, CatalogScope, Keyspace, Member, Organization, ServiceAccount, TokenRecord, User,
+};
 use keyward_core::policy::TokenPolicy;
 use keyward_core::TokenDigest;
 
@@ -31,6 +33,22 @@ pub struct KeyspaceLifecycle {
     pub rotation_period_days: Option<u32>,
     /// Disable its tokens unused this many days.
     pub disable_after_inactive_days: Option<u32>,
+}
+
+/// What a screen about an organization's tokens shows beside them (names
+/// of keyspaces and owners, the policy), read in one call instead of one a
+/// kind.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    /// The organization, with its token policy (`None`: no such organization).
+    pub organization: Option<Organization>,
+    /// Every keyspace, newest first: no page limit, so a screen never
+    /// silently stops at a page's end.
+    pub keyspaces: Vec<Keyspace>,
+    /// Every member, in order of joining.
+    pub members: Vec<Member>,
+    /// Every service account, oldest first.
+    pub service_accounts: Vec<ServiceAccount>,
 }
 
 /// Organizations and keyspaces.
@@ -82,6 +100,10 @@ pub trait OrganizationStore: Send + Sync {
 
     /// One keyspace of `org` by id.
     async fn get_keyspace(&self, org: &str, id: &str) -> Result<Option<Keyspace>, StoreError>;
+
+    /// The organization `org`, its keyspaces, members and service
+    /// accounts, in one call (the statements run side by side).
+    async fn directory(&self, org: &str) -> Result<Directory, StoreError>;
 
     /// Keyspaces of `org`, newest first.
     async fn list_keyspaces(&self, org: &str, page: &PageRequest) -> Result<Page<Keyspace>, StoreError>;

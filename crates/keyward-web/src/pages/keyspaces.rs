@@ -16,7 +16,6 @@ use keyward_core::validate::duration_seconds;
 use keyward_core::Environment;
 use keyward_engine::{EngineError, NewKeyspace};
 use keyward_server::AppState;
-use keyward_store::PageRequest;
 
 use super::policies::duration_text;
 use super::{failed, render, UserBar, When, CSRF_EXPIRED};
@@ -157,19 +156,7 @@ impl KeyspacesPage {
 /// stopping at the first (200, the store's largest) hid the rest from the
 /// screens' lists and filters without a word.
 pub(super) async fn all_keyspaces(state: &AppState, page: &SignedInPage) -> Result<Vec<Keyspace>, EngineError> {
-    let mut keyspaces = Vec::new();
-    let mut after = None;
-    loop {
-        let listed = state
-            .engine
-            .list_keyspaces(&page.actor, &PageRequest::new(Some(keyward_store::MAX_PAGE_SIZE), after))
-            .await?;
-        keyspaces.extend(listed.items);
-        match listed.next {
-            Some(next) => after = Some(next),
-            None => return Ok(keyspaces),
-        }
-    }
+    Ok(state.engine.directory(&page.actor).await?.keyspaces)
 }
 
 async fn keyspaces_page(state: &AppState, page: &SignedInPage, form: KeyspaceForm, errors: FieldErrors) -> Response {

@@ -90,12 +90,12 @@ async fn detail_page(
         Ok(_) => return failed(EngineError::NotFound("token")),
         Err(error) => return failed(error),
     };
-    // One keyspace to name, not the organization's list.
-    let keyspace = state.engine.get_keyspace(&page.actor, &record.keyspace_id).await.ok();
+    // Names of keyspaces and owners, and the policy, in one read.
+    let directory = state.engine.directory(&page.actor).await.unwrap_or_default();
     let now = micros_to_datetime(state.now_micros());
-    let by_id: HashMap<&str, &Keyspace> = keyspace.iter().map(|k| (k.id.as_str(), k)).collect();
-    let owners = owner_names(state, page).await;
-    let policy = state.engine.token_policy(&page.actor).await.ok();
+    let by_id: HashMap<&str, &Keyspace> = directory.keyspaces.iter().map(|k| (k.id.as_str(), k)).collect();
+    let owners = names_of_owners(&directory);
+    let policy = directory.organization.as_ref().map(|organization| organization.token_policy.clone());
     let violations = policy
         .as_ref()
         .map(|policy| Engine::violations_of(policy, &record).iter().map(|v| v.explain(policy)).collect())

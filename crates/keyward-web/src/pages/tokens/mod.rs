@@ -19,7 +19,7 @@ use keyward_core::Environment;
 use keyward_core::{base62, OsRng, SecureRng};
 use keyward_engine::{Capability, Engine, EngineError, NewKeyspace, NewToken};
 use keyward_server::AppState;
-use keyward_store::{AuditFilter, Cursor, PageRequest, TokenFilter, TokenOrder, TokenSortKey};
+use keyward_store::{AuditFilter, Cursor, Directory, PageRequest, TokenFilter, TokenOrder, TokenSortKey};
 
 use super::{engine_refusal, failed, render, UserBar, When};
 use crate::form::FormData;
@@ -183,14 +183,17 @@ pub(super) fn shown_state(
 /// Readable names of the organization's token owners (members by email,
 /// service accounts by name), for those allowed to list them.
 pub(super) async fn owner_names(state: &AppState, page: &SignedInPage) -> HashMap<String, String> {
-    let mut names = HashMap::new();
-    if let Ok(members) = state.engine.list_members(&page.actor).await {
-        names.extend(members.into_iter().map(|member| (member.user_id, member.email)));
-    }
-    if let Ok(accounts) = state.engine.list_service_accounts(&page.actor).await {
-        names.extend(accounts.into_iter().map(|account| (account.id, format!("{} (service account)", account.name))));
-    }
-    names
+    state.engine.directory(&page.actor).await.map(|directory| names_of_owners(&directory)).unwrap_or_default()
+}
+
+/// Owners' names by id, as far as the caller may read members.
+pub(super) fn names_of_owners(directory: &Directory) -> HashMap<String, String> {
+    let members = directory.members.iter().map(|member| (member.user_id.clone(), member.email.clone()));
+    let accounts = directory
+        .service_accounts
+        .iter()
+        .map(|account| (account.id.clone(), format!("{} (service account)", account.name)));
+    members.chain(accounts).collect()
 }
 
 pub(super) fn row(
@@ -233,8 +236,12 @@ fn catalog_of(keyspaces: &[Keyspace]) -> Vec<CatalogScope> {
 }
 
 pub(super) async fn customer_keyspaces(state: &AppState, page: &SignedInPage) -> Result<Vec<Keyspace>, EngineError> {
-    let keyspaces = super::keyspaces::all_keyspaces(state, page).await?;
-    Ok(keyspaces.into_iter().filter(|keyspace| !keyspace.management).collect())
+    Ok(customer_keyspaces_of(state.engine.directory(&page.actor).await?))
+}
+
+/// The keyspaces tokens are issued in here: every one but the management keyspace.
+pub(super) fn customer_keyspaces_of(directory: Directory) -> Vec<Keyspace> {
+    directory.keyspaces.into_iter().filter(|keyspace| !keyspace.management).collect()
 }
 
 /// "203.0.113.7 · curl/8.5.0": where a verification came from, as far as
@@ -272,10 +279,13 @@ pub async fn list(
         }),
     };
     filter.order = order.as_text();
-    let keyspaces = match customer_keyspaces(&state, &page).await {
-        Ok(keyspaces) => keyspaces,
+    let directory = match state.engine.directory(&page.actor).await {
+        Ok(directory) => directory,
         Err(error) => return failed(error),
     };
+    let owners = names_of_owners(&directory);
+    let policy = directory.organization.as_ref().map(|organization| organization.token_policy.clone());
+    let keyspaces = customer_keyspaces_of(directory);
     let now = micros_to_datetime(state.now_micros());
     let mut store_filter = TokenFilter {
         order,
@@ -320,8 +330,6 @@ pub async fn list(
         Err(error) => return failed(error),
     };
     let by_id: HashMap<&str, &Keyspace> = keyspaces.iter().map(|k| (k.id.as_str(), k)).collect();
-    let owners = owner_names(&state, &page).await;
-    let policy = state.engine.token_policy(&page.actor).await.ok();
     let ids: Vec<String> =
         listed.items.iter().filter(|record| !record.management).map(|record| record.id.clone()).collect();
     // Where tokens were last used is a nicety: the table shows without it.
