@@ -112,6 +112,11 @@ pub struct TokenRecord {
     /// `None` for tokens no expiring token bounded.
     #[serde(default)]
     pub expiry_ceiling: Option<DateTime<Utc>>,
+    /// The `Idempotency-Key` (or form nonce) of the request that created
+    /// it, unique within its organization, so a retried or resubmitted
+    /// creation finds it instead of making a second token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
     /// When it stops being valid, if ever.
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was revoked, if it was.
@@ -682,6 +687,7 @@ pub(crate) mod tests_support {
             created_by: "system".into(),
             parent_token_id: None,
             expiry_ceiling: None,
+            idempotency_key: None,
             expires_at: expires_at.map(micros_to_datetime),
             revoked_at: revoked_at.map(micros_to_datetime),
             revoked_reason: None,

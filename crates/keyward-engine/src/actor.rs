@@ -220,6 +220,7 @@ impl Actor {
             created_by: SYSTEM_ACTOR.into(),
             parent_token_id: None,
             expiry_ceiling: None,
+            idempotency_key: None,
             expires_at: None,
             revoked_at: None,
             revoked_reason: None,

@@ -513,6 +513,7 @@ mod tests {
             created_by: "s".into(),
             parent_token_id: None,
             expiry_ceiling: None,
+            idempotency_key: None,
             expires_at: None,
             revoked_at: None,
             revoked_reason: None,

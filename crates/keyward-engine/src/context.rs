@@ -109,6 +109,7 @@ impl ServiceContext {
             parent_token_id: actor.minting_token().map(|token| token.id.clone()),
             // Set by the caller, which knows whether a bound applies.
             expiry_ceiling: None,
+            idempotency_key: None,
             expires_at,
             revoked_at: None,
             revoked_reason: None,

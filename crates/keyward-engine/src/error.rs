@@ -97,6 +97,15 @@ pub enum EngineError {
     /// The store refused a duplicate.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A request with this idempotency key created a token already: this
+    /// one made nothing (the secret went to that request only).
+    #[error("token {token_id} was created already by a request with this idempotency key")]
+    AlreadyCreated {
+        /// The token the first request created.
+        token_id: String,
+        /// When.
+        created_at: chrono::DateTime<chrono::Utc>,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),

@@ -102,7 +102,7 @@ pub use scope_index::RequiredScopes;
 pub use security::{Refusal, RefusedCall};
 pub use setup::{SetupCode, SETUP_CODE_SECONDS};
 pub use spraying::{ANONYMOUS_ACTOR, DEFAULT_TOKEN_SPRAYING_THRESHOLD};
-pub use tokens::{Issued, NewToken, TokenChanges};
+pub use tokens::{Issued, NewToken, TokenChanges, MAX_IDEMPOTENCY_KEY_LENGTH};
 pub use verdict::{Verdict, Verification, VerifyCode, VerifyOptions};
 pub use verifier::{Verifier, VerifierConfig, MAX_EXPIRY_LEEWAY};
 pub use webhooks::{

@@ -60,7 +60,14 @@ pub struct NewToken {
     pub rotation_period_days: Option<u32>,
     /// Opt-in to automatic rotation with handoff to a webhook endpoint.
     pub auto_rotate: Option<AutoRotate>,
+    /// The request's `Idempotency-Key` (or a form's nonce): a second
+    /// request with the same key makes nothing and is answered with
+    /// [`EngineError::AlreadyCreated`].
+    pub idempotency_key: Option<String>,
 }
+
+/// The longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY_LENGTH: usize = 255;
 
 /// Changes to a token's mutable fields.
 #[derive(Debug, Clone, Default)]
@@ -83,7 +90,43 @@ pub struct TokenChanges {
 
 impl Engine {
     /// Issues a token. The secret is in the result and nowhere else.
-    pub async fn issue_token(&self, actor: &Actor, input: NewToken) -> Result<Issued, EngineError> {
+    ///
+    /// With an idempotency key, a retried or resubmitted request finds the
+    /// token the first one made, on any instance and after a restart (the
+    /// key is stored with the token, unique in its organization), and is
+    /// refused with [`EngineError::AlreadyCreated`]: the secret was shown
+    /// to the first request only and is not kept.
+    pub async fn issue_token(&self, actor: &Actor, mut input: NewToken) -> Result<Issued, EngineError> {
+        let Some(key) = input.idempotency_key.take() else {
+            return self.issue(actor, input, None).await;
+        };
+        actor.require(management::TOKENS_WRITE)?;
+        let key = checked_idempotency_key(&key)?;
+        let asked = (input.keyspace_id.clone(), input.name.trim().to_owned());
+        if let Some(existing) = self.token_created_with_key(actor, &key).await? {
+            return Err(already_created(actor, &existing, &asked, &key));
+        }
+        match self.issue(actor, input, Some(key.clone())).await {
+            // Another request with the key won the race to the unique index.
+            Err(EngineError::Conflict(what)) => match self.token_created_with_key(actor, &key).await? {
+                Some(existing) => Err(already_created(actor, &existing, &asked, &key)),
+                None => Err(EngineError::Conflict(what)),
+            },
+            other => other,
+        }
+    }
+
+    /// The token of the actor's organization created with idempotency
+    /// `key`, if any (a form checks before steps of its own).
+    pub async fn token_created_with_key(&self, actor: &Actor, key: &str) -> Result<Option<TokenRecord>, EngineError> {
+        actor.require(management::TOKENS_WRITE)?;
+        let filter =
+            TokenFilter { idempotency_key: Some(key.to_owned()), now: self.ctx.now(), ..TokenFilter::default() };
+        let found = self.ctx.store.list_tokens(actor.org_id(), &filter, &PageRequest::new(Some(1), None)).await?;
+        Ok(found.items.into_iter().next())
+    }
+
+    async fn issue(&self, actor: &Actor, input: NewToken, key: Option<String>) -> Result<Issued, EngineError> {
         actor.require(management::TOKENS_WRITE)?;
         let name = validate::name("name", &input.name)?;
         let owner = match &input.owner {
@@ -145,6 +188,7 @@ impl Engine {
         record.rotation_period_days = rotation_period_days;
         record.auto_rotate = auto_rotate;
         record.expiry_ceiling = ceiling;
+        record.idempotency_key = key;
         let limit = self.refuse_new_token_violations(actor, &policy, &record, now).await?;
         let digest = TokenDigest::of(secret.expose());
         let event = self.ctx.event(
@@ -511,4 +555,39 @@ fn checked_changes(changes: &TokenChanges) -> Result<(Option<String>, Option<Vec
         .into());
     }
     Ok((name, allowed_ips))
+}
+
+/// An idempotency key as given: 1 to [`MAX_IDEMPOTENCY_KEY_LENGTH`] visible
+/// ASCII characters (a UUID, say).
+fn checked_idempotency_key(key: &str) -> Result<String, InvalidField> {
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LENGTH || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(InvalidField::new(
+            "idempotency_key",
+            format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters, such as a UUID"),
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// The answer to a request whose idempotency key made `existing` already:
+/// [`EngineError::AlreadyCreated`] when it asks for the same token (same
+/// keyspace and name) and the actor may see it; otherwise the key was
+/// reused for something else, which is refused without naming the token.
+fn already_created(
+    actor: &Actor,
+    existing: &TokenRecord,
+    (keyspace_id, name): &(String, String),
+    key: &str,
+) -> EngineError {
+    let same = existing.keyspace_id == *keyspace_id && existing.name == *name;
+    if same && actor.require_manages_tokens_of(&existing.owner).is_ok() {
+        return EngineError::AlreadyCreated { token_id: existing.id.clone(), created_at: existing.created_at };
+    }
+    EngineError::Rejected {
+        code: "idempotency_key_reused",
+        detail: format!(
+            "The idempotency key {key:?} was used by an earlier request for a different token; send a new key \
+             for a new token."
+        ),
+    }
 }

@@ -40,6 +40,10 @@ pub struct Problem {
     /// Every broken token-policy rule (for `policy_violation`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub violations: Option<Vec<PolicyViolationView>>,
+    /// The token an earlier request with the same idempotency key created
+    /// (for `already_created`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
 }
 
 impl From<keyward_engine::PolicyProblem> for PolicyViolationView {
@@ -74,6 +78,7 @@ struct Details {
     field: Option<String>,
     missing_scopes: Option<Vec<String>>,
     violations: Option<Vec<PolicyViolationView>>,
+    token_id: Option<String>,
     challenge: Option<String>,
     retry_after: Option<u64>,
     close: bool,
@@ -105,6 +110,7 @@ impl ApiError {
             field: None,
             missing_scopes: None,
             violations: None,
+            token_id: None,
             challenge: None,
             retry_after: None,
             close: false,
@@ -402,6 +408,21 @@ impl From<EngineError> for ApiError {
                 "The request conflicts with existing data; retry it.",
             )
             .logged(false, "store conflict", what),
+            EngineError::AlreadyCreated { token_id, created_at } => {
+                let mut api = ApiError::new(
+                    StatusCode::CONFLICT,
+                    "already_created",
+                    "Already created",
+                    format!(
+                        "A request with this Idempotency-Key created token {token_id} at {}; this one created \
+                         nothing. Its secret was shown to that request only and is not kept: if that answer was \
+                         lost, rotate the token.",
+                        created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ),
+                );
+                api.0.token_id = Some(token_id);
+                api
+            }
             EngineError::Store(StoreError::Backend(inner)) => ApiError::store_unavailable(inner.as_ref()),
             EngineError::Store(other) => ApiError::internal(&other),
             EngineError::Rng(rng) => ApiError::internal(&rng),
@@ -444,6 +465,7 @@ impl IntoResponse for ApiError {
             field: details.field,
             missing_scopes: details.missing_scopes,
             violations: details.violations,
+            token_id: details.token_id,
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (details.status, body).into_response();

@@ -118,6 +118,7 @@ pub fn token(keyspace: &Keyspace, name: &str, owner: &str, created_at: DateTime<
         created_by: "tok_creator".into(),
         parent_token_id: None,
         expiry_ceiling: None,
+        idempotency_key: None,
         expires_at: None,
         revoked_at: None,
         revoked_reason: None,

@@ -85,6 +85,9 @@ where
     if let Some(owner) = &filter.owner {
         query.push(" AND owner = ").push_bind(owner.clone());
     }
+    if let Some(key) = &filter.idempotency_key {
+        query.push(" AND idempotency_key = ").push_bind(key.clone());
+    }
     if let Some(needle) = &filter.name_contains {
         let [before, after] = D::NAME_CONTAINS;
         query.push(before).push_bind(needle.clone()).push(after);

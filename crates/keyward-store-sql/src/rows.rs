@@ -16,7 +16,7 @@ pub const TOKEN_COLUMNS: &str =
     "id, org_id, keyspace_id, management, name, owner, scopes, allowed_ips, metadata, environment, prefix, last4, \
      created_at, created_by, expires_at, revoked_at, last_used_at, use_count, revoked_reason, rotated_from, \
      replaced_by, rotated_at, expires_at_before_rotation, disabled_at, disabled_reason, enabled_at, \
-     rotation_period_days, auto_rotate_webhook_id, auto_rotate_grace_seconds, parent_token_id, expiry_ceiling";
+     rotation_period_days, auto_rotate_webhook_id, auto_rotate_grace_seconds, parent_token_id, expiry_ceiling, idempotency_key";
 pub const AUDIT_COLUMNS: &str =
     "id, org_id, occurred_at, actor, action, target_type, target_id, request_id, source_ip, details";
 
@@ -116,6 +116,7 @@ pub struct TokenRow<J, N> {
     auto_rotate_grace_seconds: Option<N>,
     parent_token_id: Option<String>,
     expiry_ceiling: Option<i64>,
+    idempotency_key: Option<String>,
     digest: Option<Vec<u8>>,
 }
 
@@ -143,6 +144,7 @@ impl<J: StoredJson, N: Into<i64>> TokenRow<J, N> {
             created_by: self.created_by,
             parent_token_id: self.parent_token_id,
             expiry_ceiling: decode::optional_time(self.expiry_ceiling),
+            idempotency_key: self.idempotency_key,
             expires_at: decode::optional_time(self.expires_at),
             revoked_at: decode::optional_time(self.revoked_at),
             last_used_at: decode::optional_time(self.last_used_at),

@@ -95,9 +95,10 @@ where
                                  prefix, last4, created_at, created_by, expires_at, revoked_at, last_used_at, use_count,
                                  allowed_ips, revoked_reason, rotated_from, replaced_by, rotated_at,
                                  expires_at_before_rotation, rotation_period_days, auto_rotate_webhook_id,
-                                 auto_rotate_grace_seconds, parent_token_id, expiry_ceiling)
+                                 auto_rotate_grace_seconds, parent_token_id, expiry_ceiling,
+                                 idempotency_key)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-                     $22, $23, $24, $25, $26, $27, $28, $29)",
+                     $22, $23, $24, $25, $26, $27, $28, $29, $30)",
         )
         .bind(&token.id)
         .bind(&token.org_id)
@@ -128,6 +129,7 @@ where
         .bind(token.auto_rotate.as_ref().map(|auto| D::count(auto.grace_period_seconds)))
         .bind(&token.parent_token_id)
         .bind(token.expiry_ceiling.map(|at| at.timestamp_micros()))
+        .bind(&token.idempotency_key)
         .execute(connection)
         .await
         .map_err(backend)?;

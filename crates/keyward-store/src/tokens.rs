@@ -37,6 +37,8 @@ pub struct TokenFilter {
     pub expires_before: Option<DateTime<Utc>>,
     /// Only tokens replaced by a rotation (with `Active`: in their grace period).
     pub replaced: bool,
+    /// Only the token created by the request with this idempotency key.
+    pub idempotency_key: Option<String>,
     /// The instant states are judged at.
     pub now: DateTime<Utc>,
     /// The order to list in; newest first unless asked.

@@ -18,14 +18,22 @@ use crate::AppState;
 
 /// Issue a token. The response is the only time its secret is shown.
 /// Needs `keyward:tokens:write`; a management token can only grant
-/// management scopes it holds itself.
+/// management scopes it holds itself. With an `Idempotency-Key`, a retry
+/// makes nothing and answers 409 `already_created` with the `token_id`
+/// the first request made (its secret is not kept: rotate it if that
+/// answer was lost); the same key for a different token is 409
+/// `idempotency_key_reused`.
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateToken,
+    params(("Idempotency-Key" = Option<String>, Header,
+            description = "1 to 255 visible ASCII characters (a UUID): a retry with it creates nothing")),
     security(("bearer" = ["keyward:tokens:write"])),
     responses((status = 201, body = CreatedToken), (status = 400, body = Problem), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem)))]
+              (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
+              (status = 413, body = Problem)))]
 pub async fn create_token(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    request_headers: HeaderMap,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, HeaderMap, Json<CreatedToken>), ApiError> {
     let input = NewToken {
@@ -39,6 +47,7 @@ pub async fn create_token(
         allowed_ips: body.allowed_ips,
         rotation_period_days: body.rotation_period_days,
         auto_rotate: body.auto_rotate.map(AutoRotateRequest::into_auto_rotate).transpose()?,
+        idempotency_key: idempotency_key(&request_headers)?,
     };
     let issued = state.engine.issue_token(&actor, input).await?;
     let headers = shown_once_headers(Some(&format!("/v1/tokens/{}", issued.record.id)));
@@ -49,6 +58,16 @@ pub async fn create_token(
         headers,
         Json(CreatedToken { token: crate::dto::ShownOnce::new(&issued.secret), view, inherited_from_parent }),
     ))
+}
+
+/// The `Idempotency-Key` header, when sent; the engine judges its form.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(value) => value.to_str().map(|key| Some(key.to_owned())).map_err(|_| {
+            ApiError::invalid_field("idempotency_key", "the Idempotency-Key header must be visible ASCII characters")
+        }),
+    }
 }
 
 /// List tokens, newest first or in the order asked, with filters. Needs `keyward:tokens:read`.

@@ -17,10 +17,7 @@ use keyward_core::model::{Keyspace, TokenState};
 use keyward_engine::{BulkRevoke, EngineError, RotationRequest, MAX_SELECTED};
 use keyward_server::AppState;
 
-use super::tokens::{
-    claim_submission, customer_keyspaces, nonce, owner_names, row, settle_submission, source, Calls, CreatedPage,
-    Replaced, Row, Submission,
-};
+use super::tokens::{customer_keyspaces, nonce, owner_names, row, source, Calls, CreatedPage, Replaced, Row};
 use super::{failed, render, UserBar, When};
 use crate::form::FormData;
 use crate::session::SignedInPage;
@@ -125,18 +122,15 @@ pub async fn rotate(
         return rotate_page(&state, &page, &id, DEFAULT_GRACE, Some("Choose a grace period.".into())).await;
     };
     let now_micros = state.now_micros();
-    let nonce = form.get("nonce");
-    match claim_submission(&nonce, now_micros) {
-        Submission::First => {}
-        Submission::Done(_) | Submission::Pending => {
-            return Redirect::to(&format!("/tokens/{id}?rotated=1")).into_response();
-        }
-    }
     let request = RotationRequest { grace_period_seconds: grace, expires_in: None };
     let rotated = match state.engine.rotate_token(&page.actor, &id, request).await {
         Ok(rotated) => rotated,
+        // A resubmitted form (a double click, a reload): the first one
+        // rotated it, on whichever instance; show the token.
+        Err(EngineError::Rejected { code: "token_already_rotated", .. }) => {
+            return Redirect::to(&format!("/tokens/{id}?rotated=1")).into_response();
+        }
         Err(error) => {
-            settle_submission(&nonce, None, now_micros);
             return match error {
                 EngineError::Invalid(invalid) => rotate_page(&state, &page, &id, grace, Some(invalid.message)).await,
                 EngineError::Rejected { detail, .. } => rotate_page(&state, &page, &id, grace, Some(detail)).await,
@@ -148,7 +142,6 @@ pub async fn rotate(
             };
         }
     };
-    settle_submission(&nonce, Some(rotated.issued.record.id.clone()), now_micros);
     let now = micros_to_datetime(now_micros);
     let record = &rotated.issued.record;
     let keyspace = state

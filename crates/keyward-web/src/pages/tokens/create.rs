@@ -134,48 +134,6 @@ pub async fn new_form(
     new_page(&state, &page, input, CreateErrors::default()).await
 }
 
-/// Forms already submitted in this process: nonce → the token it created
-/// (`None` while being created), so a double click or a resubmitted form
-/// never makes a second token nor shows the secret again.
-/// Per nonce: the token created (`None` while creating) and when.
-type Submissions = HashMap<String, (Option<String>, i64)>;
-static SUBMITTED: LazyLock<Mutex<Submissions>> = LazyLock::new(Default::default);
-const SUBMISSION_MEMORY_MICROS: i64 = 3_600_000_000;
-
-pub(crate) enum Submission {
-    First,
-    Pending,
-    Done(String),
-}
-
-pub(crate) fn claim_submission(nonce: &str, now_micros: i64) -> Submission {
-    if nonce.is_empty() {
-        return Submission::First;
-    }
-    let mut submitted = SUBMITTED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    submitted.retain(|_, (_, at)| now_micros - *at < SUBMISSION_MEMORY_MICROS);
-    match submitted.get(nonce) {
-        Some((Some(id), _)) => Submission::Done(id.clone()),
-        Some((None, _)) => Submission::Pending,
-        None => {
-            submitted.insert(nonce.to_owned(), (None, now_micros));
-            Submission::First
-        }
-    }
-}
-
-pub(crate) fn settle_submission(nonce: &str, token_id: Option<String>, now_micros: i64) {
-    if nonce.is_empty() {
-        return;
-    }
-    let mut submitted = SUBMITTED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    match token_id {
-        Some(id) => submitted.insert(nonce.to_owned(), (Some(id), now_micros)),
-        // A failed attempt may be corrected and sent again with the same nonce.
-        None => submitted.remove(nonce),
-    };
-}
-
 fn expiry(input: &CreateInput, now: DateTime<Utc>) -> Result<(Option<i64>, Option<DateTime<Utc>>), String> {
     let days = |n: i64| Ok((Some(n * 86_400), None));
     match input.expires.as_str() {
@@ -289,7 +247,9 @@ fn verify_example(origin: &str) -> String {
 }
 
 /// `POST /tokens/new`: the one response that holds the secret; it is
-/// `no-store`, and resubmitting it leads to the token's page instead.
+/// `no-store`. The form's nonce is the creation's idempotency key, stored
+/// with the token: resubmitting the form (a double click, a reload, on any
+/// instance) leads to the token's page instead of making a second token.
 pub async fn create(
     State(state): State<AppState>,
     page: SignedInPage,
@@ -297,19 +257,7 @@ pub async fn create(
     body: Bytes,
 ) -> Response {
     let form = FormData::parse(&body);
-    let input = CreateInput {
-        name: form.get("name"),
-        keyspace_id: form.get("keyspace_id"),
-        new_keyspace: form.get("new_keyspace"),
-        new_environment: form.get("new_environment"),
-        scopes: form.all("scope").into_iter().collect(),
-        extra_scopes: form.get("extra_scopes"),
-        expires: form.get("expires"),
-        expires_on: form.get("expires_on"),
-        allowed_ips: form.get("allowed_ips"),
-        metadata: form.get("metadata"),
-        owner: form.get("owner"),
-    };
+    let input = CreateInput::from_form(&form);
     if !page.csrf_ok(&form) {
         let errors = CreateErrors {
             form: Some("This form expired or came from another page. Check the fields and submit again.".into()),
@@ -317,123 +265,28 @@ pub async fn create(
         };
         return (StatusCode::FORBIDDEN, new_page(&state, &page, input, errors).await).into_response();
     }
-    let now_micros = state.now_micros();
-    let nonce = form.get("nonce");
-    match claim_submission(&nonce, now_micros) {
-        Submission::First => {}
-        Submission::Done(id) => return Redirect::to(&format!("/tokens/{id}?resubmitted=1")).into_response(),
-        Submission::Pending => return Redirect::to("/tokens").into_response(),
-    }
-    let now = micros_to_datetime(now_micros);
-    let (expires_in, expires_at) = match expiry(&input, now) {
-        Ok(expiry) => expiry,
-        Err(message) => {
-            settle_submission(&nonce, None, now_micros);
-            let errors = CreateErrors { expires: Some(message), ..CreateErrors::default() };
-            return new_page(&state, &page, input, errors).await;
-        }
-    };
-    let metadata = if input.metadata.is_empty() {
-        None
-    } else {
-        match serde_json::from_str::<serde_json::Value>(&input.metadata) {
-            Ok(value) => Some(value),
-            Err(error) => {
-                settle_submission(&nonce, None, now_micros);
-                let errors =
-                    CreateErrors { metadata: Some(format!("Not valid JSON: {error}.")), ..CreateErrors::default() };
-                return new_page(&state, &page, input, errors).await;
-            }
-        }
-    };
-    let mut keyspace_id = input.keyspace_id.clone();
-    if keyspace_id.is_empty() && !input.new_keyspace.trim().is_empty() {
-        // The organization's first token brings its first keyspace.
-        let environment = if input.new_environment == "live" { Environment::Live } else { Environment::Test };
-        let new = NewKeyspace {
-            name: input.new_keyspace.trim().to_owned(),
-            environment,
-            prefix: None,
-            default_ttl_seconds: None,
-            scope_catalog: None,
-            rotation_period_days: None,
-            disable_after_inactive_days: None,
-        };
-        match state.engine.create_keyspace(&page.actor, new).await {
-            Ok(keyspace) => keyspace_id = keyspace.id,
-            Err(error) => {
-                settle_submission(&nonce, None, now_micros);
-                let message = match error {
-                    EngineError::Invalid(invalid) => invalid.message,
-                    EngineError::Forbidden { .. } => {
-                        "Your role cannot create keyspaces; ask an owner or admin to create one.".to_owned()
-                    }
-                    other => return failed(other),
-                };
-                let errors = CreateErrors { keyspace_id: Some(message), ..CreateErrors::default() };
-                return new_page(&state, &page, input, errors).await;
-            }
+    let nonce = Some(form.get("nonce")).filter(|nonce| !nonce.is_empty());
+    if let Some(nonce) = &nonce {
+        match state.engine.token_created_with_key(&page.actor, nonce).await {
+            Ok(Some(existing)) => return resubmitted(&existing.id),
+            Ok(None) => {}
+            Err(error) => return failed(error),
         }
     }
-    let mut scopes: Vec<String> = input.scopes.iter().cloned().collect();
-    scopes.extend(input.extra_scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned));
-    scopes.sort();
-    scopes.dedup();
-    // The engine accepts any owner label from the API; the page offers only
-    // the creator and the organization's service accounts.
-    if !input.owner.is_empty() && !owner_choices(&state, &page).await.iter().any(|(id, _)| *id == input.owner) {
-        settle_submission(&nonce, None, now_micros);
-        let errors = CreateErrors { owner: Some("Pick one of the owners listed.".into()), ..CreateErrors::default() };
-        return new_page(&state, &page, input, errors).await;
-    }
-    let request = NewToken {
-        keyspace_id,
-        name: input.name.clone(),
-        scopes,
-        expires_in,
-        expires_at,
-        metadata,
-        allowed_ips: input.allowed_ips.split_whitespace().map(str::to_owned).collect(),
-        owner: (!input.owner.is_empty()).then(|| input.owner.clone()),
-        ..NewToken::default()
+    let now = micros_to_datetime(state.now_micros());
+    let request = match token_request(&state, &page, &input, now).await {
+        Ok(request) => NewToken { idempotency_key: nonce, ..request },
+        Err(Refusal::Form(errors)) => return new_page(&state, &page, input, *errors).await,
+        Err(Refusal::Engine(error)) => return failed(error),
     };
     let issued = match state.engine.issue_token(&page.actor, request).await {
         Ok(issued) => issued,
-        Err(error) => {
-            settle_submission(&nonce, None, now_micros);
-            let mut errors = CreateErrors::default();
-            match error {
-                EngineError::Invalid(invalid) => match invalid.field {
-                    "name" => errors.name = Some(invalid.message),
-                    "keyspace_id" => errors.keyspace_id = Some(invalid.message),
-                    "owner" => errors.owner = Some("Pick one of the owners listed.".into()),
-                    field if field.starts_with("scope") => errors.scopes = Some(invalid.message),
-                    field if field.starts_with("expires") => errors.expires = Some(invalid.message),
-                    field if field.starts_with("allowed_ips") => errors.allowed_ips = Some(invalid.message),
-                    field if field.starts_with("metadata") => errors.metadata = Some(invalid.message),
-                    _ => errors.form = Some(invalid.message),
-                },
-                EngineError::NotFound("keyspace") => errors.keyspace_id = Some("Pick one of your keyspaces.".into()),
-                EngineError::NotOwner => errors.owner = Some("Your role creates tokens only for yourself.".into()),
-                EngineError::Escalation { scopes } => {
-                    errors.scopes = Some(format!("You cannot grant scopes you do not hold: {}.", scopes.join(", ")))
-                }
-                EngineError::PolicyViolation { .. } => errors.form = Some(error.to_string()),
-                // This form offers customer keyspaces only; a management
-                // keyspace posted to it is held to the same rule as the API.
-                EngineError::SudoRequired { .. } => {
-                    errors.keyspace_id = Some(
-                        "Minting a management token needs your password typed within the last 10 minutes; \
-                         sign in again, then retry."
-                            .into(),
-                    )
-                }
-                other => return failed(other),
-            }
-            return new_page(&state, &page, input, errors).await;
-        }
+        Err(EngineError::AlreadyCreated { token_id, .. }) => return resubmitted(&token_id),
+        Err(error) => match issue_errors(error) {
+            Ok(errors) => return new_page(&state, &page, input, errors).await,
+            Err(error) => return failed(error),
+        },
     };
-    settle_submission(&nonce, Some(issued.record.id.clone()), now_micros);
     let keyspace = state
         .engine
         .get_keyspace(&page.actor, &issued.record.keyspace_id)
@@ -451,4 +304,147 @@ pub async fn create(
         calls: Calls::for_request(&state.site, &headers),
         replaced: None,
     })
+}
+
+/// Where a resubmitted form goes: the page of the token it made.
+fn resubmitted(token_id: &str) -> Response {
+    Redirect::to(&format!("/tokens/{token_id}?resubmitted=1")).into_response()
+}
+
+/// Why a form did not become a token: fields to correct, or an engine
+/// error with a page of its own.
+enum Refusal {
+    Form(Box<CreateErrors>),
+    Engine(EngineError),
+}
+
+impl Refusal {
+    fn form(errors: CreateErrors) -> Self {
+        Self::Form(Box::new(errors))
+    }
+}
+
+impl CreateInput {
+    fn from_form(form: &FormData) -> Self {
+        Self {
+            name: form.get("name"),
+            keyspace_id: form.get("keyspace_id"),
+            new_keyspace: form.get("new_keyspace"),
+            new_environment: form.get("new_environment"),
+            scopes: form.all("scope").into_iter().collect(),
+            extra_scopes: form.get("extra_scopes"),
+            expires: form.get("expires"),
+            expires_on: form.get("expires_on"),
+            allowed_ips: form.get("allowed_ips"),
+            metadata: form.get("metadata"),
+            owner: form.get("owner"),
+        }
+    }
+
+    /// The scopes ticked and typed, sorted, once each.
+    fn scopes(&self) -> Vec<String> {
+        let mut scopes: Vec<String> = self.scopes.iter().cloned().collect();
+        scopes.extend(self.extra_scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned));
+        scopes.sort();
+        scopes.dedup();
+        scopes
+    }
+}
+
+/// The token the form asks for, its keyspace created first when the form
+/// names a new one (the organization's first token brings its first keyspace).
+async fn token_request(
+    state: &AppState,
+    page: &SignedInPage,
+    input: &CreateInput,
+    now: DateTime<Utc>,
+) -> Result<NewToken, Refusal> {
+    let (expires_in, expires_at) = expiry(input, now)
+        .map_err(|message| Refusal::form(CreateErrors { expires: Some(message), ..Default::default() }))?;
+    let metadata = match input.metadata.as_str() {
+        "" => None,
+        text => Some(serde_json::from_str::<serde_json::Value>(text).map_err(|error| {
+            Refusal::form(CreateErrors { metadata: Some(format!("Not valid JSON: {error}.")), ..Default::default() })
+        })?),
+    };
+    // The engine accepts any owner label from the API; the page offers only
+    // the creator and the organization's service accounts.
+    if !input.owner.is_empty() && !owner_choices(state, page).await.iter().any(|(id, _)| *id == input.owner) {
+        let errors = CreateErrors { owner: Some("Pick one of the owners listed.".into()), ..Default::default() };
+        return Err(Refusal::form(errors));
+    }
+    let keyspace_id = match (input.keyspace_id.as_str(), input.new_keyspace.trim()) {
+        ("", name) if !name.is_empty() => new_keyspace(state, page, name, &input.new_environment).await?,
+        (id, _) => id.to_owned(),
+    };
+    Ok(NewToken {
+        keyspace_id,
+        name: input.name.clone(),
+        scopes: input.scopes(),
+        expires_in,
+        expires_at,
+        metadata,
+        allowed_ips: input.allowed_ips.split_whitespace().map(str::to_owned).collect(),
+        owner: (!input.owner.is_empty()).then(|| input.owner.clone()),
+        ..NewToken::default()
+    })
+}
+
+/// Creates the keyspace the form names; its id.
+async fn new_keyspace(state: &AppState, page: &SignedInPage, name: &str, environment: &str) -> Result<String, Refusal> {
+    let new = NewKeyspace {
+        name: name.to_owned(),
+        environment: if environment == "live" { Environment::Live } else { Environment::Test },
+        prefix: None,
+        default_ttl_seconds: None,
+        scope_catalog: None,
+        rotation_period_days: None,
+        disable_after_inactive_days: None,
+    };
+    match state.engine.create_keyspace(&page.actor, new).await {
+        Ok(keyspace) => Ok(keyspace.id),
+        Err(EngineError::Invalid(invalid)) => {
+            Err(Refusal::form(CreateErrors { keyspace_id: Some(invalid.message), ..Default::default() }))
+        }
+        Err(EngineError::Forbidden { .. }) => Err(Refusal::form(CreateErrors {
+            keyspace_id: Some("Your role cannot create keyspaces; ask an owner or admin to create one.".into()),
+            ..Default::default()
+        })),
+        Err(other) => Err(Refusal::Engine(other)),
+    }
+}
+
+/// The form fields an issuing error belongs to, or the error when it
+/// deserves a page of its own.
+fn issue_errors(error: EngineError) -> Result<CreateErrors, EngineError> {
+    let mut errors = CreateErrors::default();
+    match error {
+        EngineError::Invalid(invalid) => match invalid.field {
+            "name" => errors.name = Some(invalid.message),
+            "keyspace_id" => errors.keyspace_id = Some(invalid.message),
+            "owner" => errors.owner = Some("Pick one of the owners listed.".into()),
+            field if field.starts_with("scope") => errors.scopes = Some(invalid.message),
+            field if field.starts_with("expires") => errors.expires = Some(invalid.message),
+            field if field.starts_with("allowed_ips") => errors.allowed_ips = Some(invalid.message),
+            field if field.starts_with("metadata") => errors.metadata = Some(invalid.message),
+            _ => errors.form = Some(invalid.message),
+        },
+        EngineError::NotFound("keyspace") => errors.keyspace_id = Some("Pick one of your keyspaces.".into()),
+        EngineError::NotOwner => errors.owner = Some("Your role creates tokens only for yourself.".into()),
+        EngineError::Escalation { scopes } => {
+            errors.scopes = Some(format!("You cannot grant scopes you do not hold: {}.", scopes.join(", ")))
+        }
+        EngineError::PolicyViolation { .. } => errors.form = Some(error.to_string()),
+        // This form offers customer keyspaces only; a management keyspace
+        // posted to it is held to the same rule as the API.
+        EngineError::SudoRequired { .. } => {
+            errors.keyspace_id = Some(
+                "Minting a management token needs your password typed within the last 10 minutes; sign in again, \
+                 then retry."
+                    .into(),
+            )
+        }
+        other => return Err(other),
+    }
+    Ok(errors)
 }

@@ -4,7 +4,6 @@
 //! revocation are in [`super::lifecycle`].
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{LazyLock, Mutex};
 
 use askama::Template;
 use axum::body::Bytes;
