@@ -175,20 +175,10 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
-        Ok(())
+        keyward_store_sql::health::ping(&self.pool).await
     }
 
     async fn probe_write(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO store_probe (id, probes) VALUES (1, 1)
-             ON CONFLICT (id) DO UPDATE SET probes = store_probe.probes + 1",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(())
+        keyward_store_sql::health::probe_write(&self.pool).await
     }
 }

@@ -7,6 +7,7 @@
 pub mod accounts;
 mod delegate;
 mod dialect;
+pub mod health;
 pub mod organizations;
 pub mod query;
 pub mod rows;

@@ -167,20 +167,10 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
-        Ok(())
+        keyward_store_sql::health::ping(&self.reader).await
     }
 
     async fn probe_write(&self) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO store_probe (id, probes) VALUES (1, 1)
-             ON CONFLICT (id) DO UPDATE SET probes = store_probe.probes + 1",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(())
+        keyward_store_sql::health::probe_write(&self.writer).await
     }
 }
