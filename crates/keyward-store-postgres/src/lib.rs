@@ -57,6 +57,12 @@ impl keyward_store_sql::Dialect for PostgresDialect {
                  ON CONFLICT (token_id, day) DO UPDATE SET uses = token_usage_days.uses + excluded.uses",
     ];
     const LOCK_ORGANIZATION: Option<&'static str> = Some("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE");
+    const GREATEST: &'static str = "GREATEST";
+    const LAST_SUCCESSES: &'static str =
+        "SELECT DISTINCT ON (v.token_id) v.token_id, v.at, v.outcome, v.client_ip, v.user_agent
+         FROM token_verifications v JOIN tokens t ON t.id = v.token_id
+         WHERE t.org_id = $1 AND v.outcome = 'VALID' AND v.token_id IN (SELECT jsonb_array_elements_text($2))
+         ORDER BY v.token_id, v.at DESC, v.id DESC";
     type Json = serde_json::Value;
     type Count = i32;
 

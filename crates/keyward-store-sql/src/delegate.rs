@@ -483,9 +483,7 @@ macro_rules! audit_store {
 }
 
 /// Implements `UsageStore` for `$store` with the shared bodies of dialect
-/// `$dialect` on the pools in fields `$reader` and `$writer`; the two calls
-/// whose statements differ in shape go to the store's own
-/// `record_client_sightings_sql` and `last_successful_verifications_sql`.
+/// `$dialect` on the pools in fields `$reader` and `$writer`.
 #[macro_export]
 macro_rules! usage_store {
     ($store:ty, $dialect:ty, reader: $reader:ident, writer: $writer:ident) => {
@@ -495,7 +493,7 @@ macro_rules! usage_store {
                 &self,
                 sightings: &[::keyward_store::ClientSighting],
             ) -> Result<(), ::keyward_store::StoreError> {
-                self.record_client_sightings_sql(sightings).await
+                $crate::usage::Usage::<$dialect>::record_client_sightings(&self.$writer, sightings).await
             }
 
             async fn list_token_clients(
@@ -534,7 +532,7 @@ macro_rules! usage_store {
                 org: &str,
                 token_ids: &[String],
             ) -> Result<Vec<::keyward_store::VerificationSample>, ::keyward_store::StoreError> {
-                self.last_successful_verifications_sql(org, token_ids).await
+                $crate::usage::Usage::<$dialect>::last_successful_verifications(&self.$reader, org, token_ids).await
             }
 
             async fn recent_verifications(

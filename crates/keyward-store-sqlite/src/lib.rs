@@ -64,6 +64,13 @@ impl keyward_store_sql::Dialect for SqliteDialect {
                  ON CONFLICT (token_id, day) DO UPDATE SET uses = uses + excluded.uses",
     ];
     const LOCK_ORGANIZATION: Option<&'static str> = None;
+    const GREATEST: &'static str = "MAX";
+    // With MAX(), SQLite takes the other columns from the row holding the
+    // maximum: each token's newest successful sample.
+    const LAST_SUCCESSES: &'static str = "SELECT v.token_id, MAX(v.at) AS at, v.outcome, v.client_ip, v.user_agent
+         FROM token_verifications v JOIN tokens t ON t.id = v.token_id
+         WHERE t.org_id = $1 AND v.outcome = 'VALID' AND v.token_id IN (SELECT value FROM json_each($2))
+         GROUP BY v.token_id";
     type Json = String;
     type Count = i64;
 
