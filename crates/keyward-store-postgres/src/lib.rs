@@ -9,7 +9,6 @@ mod accounts;
 mod audit;
 mod change_feed;
 mod organizations;
-mod rows;
 pub mod testing;
 mod tokens;
 mod usage;
@@ -58,6 +57,9 @@ impl keyward_store_sql::Dialect for PostgresDialect {
     ];
     const LOCK_ORGANIZATION: Option<&'static str> = Some("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE");
     const GREATEST: &'static str = "GREATEST";
+    const LEAST: &'static str = "LEAST";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const FOR_SHARE: &'static str = " FOR SHARE";
     const LAST_SUCCESSES: &'static str =
         "SELECT DISTINCT ON (v.token_id) v.token_id, v.at, v.outcome, v.client_ip, v.user_agent
          FROM token_verifications v JOIN tokens t ON t.id = v.token_id
@@ -67,7 +69,7 @@ impl keyward_store_sql::Dialect for PostgresDialect {
     type Count = i32;
 
     fn json(value: &impl serde::Serialize) -> Result<serde_json::Value, StoreError> {
-        json_value(value)
+        serde_json::to_value(value).map_err(|error| StoreError::Corrupt(error.to_string()))
     }
 
     // PostgreSQL's INTEGER: a larger count is stored as the largest it holds.
@@ -153,10 +155,6 @@ impl PostgresStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
-}
-
-fn json_value(value: &impl serde::Serialize) -> Result<serde_json::Value, StoreError> {
-    serde_json::to_value(value).map_err(|error| StoreError::Corrupt(error.to_string()))
 }
 
 #[async_trait]

@@ -11,6 +11,7 @@ pub mod health;
 pub mod organizations;
 pub mod query;
 pub mod rows;
+pub mod tokens;
 pub mod usage;
 pub mod webhooks;
 pub mod write;

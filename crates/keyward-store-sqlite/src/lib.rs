@@ -13,7 +13,6 @@ mod audit;
 mod backup;
 mod group_commit;
 mod organizations;
-mod rows;
 mod tokens;
 mod usage;
 mod webhooks;
@@ -28,9 +27,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::Sqlite;
 
 pub use backup::url_file;
-
-pub(crate) use audit::insert_event;
-pub(crate) use tokens::{count_active, insert_token, refuse_if_revoked};
 
 pub(crate) use keyward_store_sql::backend;
 
@@ -65,6 +61,11 @@ impl keyward_store_sql::Dialect for SqliteDialect {
     ];
     const LOCK_ORGANIZATION: Option<&'static str> = None;
     const GREATEST: &'static str = "MAX";
+    const LEAST: &'static str = "MIN";
+    // One writer connection serializes every write transaction: nothing
+    // read in one can change under it.
+    const FOR_UPDATE: &'static str = "";
+    const FOR_SHARE: &'static str = "";
     // With MAX(), SQLite takes the other columns from the row holding the
     // maximum: each token's newest successful sample.
     const LAST_SUCCESSES: &'static str = "SELECT v.token_id, MAX(v.at) AS at, v.outcome, v.client_ip, v.user_agent
@@ -75,7 +76,7 @@ impl keyward_store_sql::Dialect for SqliteDialect {
     type Count = i64;
 
     fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {
-        json_text(value)
+        serde_json::to_string(value).map_err(|error| StoreError::Corrupt(error.to_string()))
     }
 
     fn count(value: u32) -> i64 {
@@ -161,10 +162,6 @@ async fn discard_if_inside_a_transaction(connection: &mut sqlx::SqliteConnection
         return Ok(false);
     }
     Ok(true)
-}
-
-fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|error| StoreError::Corrupt(error.to_string()))
 }
 
 #[async_trait]
