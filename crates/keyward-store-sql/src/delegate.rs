@@ -574,7 +574,7 @@ macro_rules! token_store {
                 event: &::keyward_core::model::AuditEvent,
                 limit: Option<::keyward_store::ActiveTokenLimit>,
             ) -> Result<(), ::keyward_store::StoreError> {
-                self.create_token_sql(token, digest, event, limit).await
+                self.create_token_sql($crate::tokens::Creation { token, digest, event, limit }).await
             }
 
             async fn find_token_by_digest(

@@ -23,6 +23,20 @@ use crate::{backend, Dialect};
 /// A token row as dialect `D` returns it.
 pub type Row<D> = TokenRow<<D as Dialect>::Json, <D as Dialect>::Count>;
 
+/// A token creation as `TokenStore::create_token` hands it over, for the
+/// backend's own admission (see `token_store!`).
+#[derive(Debug, Clone, Copy)]
+pub struct Creation<'a> {
+    /// The token.
+    pub token: &'a TokenRecord,
+    /// What it is stored under.
+    pub digest: &'a TokenDigest,
+    /// Its creation's audit event.
+    pub event: &'a AuditEvent,
+    /// The most active tokens its owner may hold, if limited.
+    pub limit: Option<ActiveTokenLimit>,
+}
+
 /// The token operations of dialect `D`, on its pools and transactions.
 pub struct Tokens<D>(PhantomData<D>);
 
@@ -79,17 +93,12 @@ where
         Ok(u64::try_from(count).unwrap_or_default())
     }
 
-    /// Inserts `token` and logs `event` in `tx`, unless its owner is at
-    /// `limit` or its parent is revoked. The caller makes the count and the
-    /// insert one step (a lock, or a single writer), so creations racing
+    /// Inserts the token and logs its event in `tx`, unless its owner is at
+    /// the limit or its parent is revoked. The caller makes the count and
+    /// the insert one step (a lock, or a single writer), so creations racing
     /// for one owner are judged one after another.
-    pub async fn create_in(
-        tx: &mut Transaction<'_, D::Db>,
-        token: &TokenRecord,
-        digest: &TokenDigest,
-        event: &AuditEvent,
-        limit: Option<ActiveTokenLimit>,
-    ) -> Result<(), StoreError> {
+    pub async fn create_in(tx: &mut Transaction<'_, D::Db>, creation: Creation<'_>) -> Result<(), StoreError> {
+        let Creation { token, digest, event, limit } = creation;
         if let Some(limit) = limit {
             if Self::count_active(&mut **tx, &token.org_id, &token.owner, limit.now).await? >= limit.max {
                 return Err(StoreError::LimitReached(format!("{} active tokens for this owner", limit.max)));

@@ -17,7 +17,7 @@ use keyward_store::{ActiveTokenLimit, StoreError};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use keyward_store_sql::tokens::Tokens;
+use keyward_store_sql::tokens::{Creation, Tokens};
 
 use crate::{backend, SqliteDialect};
 
@@ -106,7 +106,8 @@ async fn run_job(tx: &mut Transaction<'_, Sqlite>, job: &CreateJob) -> Result<()
 async fn insert_job(tx: &mut Transaction<'_, Sqlite>, job: &CreateJob) -> Result<(), StoreError> {
     // This task is the only writer, so the count cannot move before the
     // insert: creations racing for one owner are judged one after another.
-    Tokens::<SqliteDialect>::create_in(tx, &job.token, &job.digest, &job.event, job.limit).await
+    let creation = Creation { token: &job.token, digest: &job.digest, event: &job.event, limit: job.limit };
+    Tokens::<SqliteDialect>::create_in(tx, creation).await
 }
 
 fn copy_error(error: &sqlx::Error) -> StoreError {

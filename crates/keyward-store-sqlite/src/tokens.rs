@@ -2,23 +2,23 @@
 //! this file names the pools they run on, and sends creations, the write
 //! that comes in bursts, to the group commit (see `group_commit`).
 
-use keyward_core::model::{AuditEvent, TokenRecord};
-use keyward_core::TokenDigest;
-use keyward_store::{ActiveTokenLimit, StoreError};
+use keyward_store::StoreError;
+use keyward_store_sql::tokens::Creation;
 
 use crate::{group_commit, SqliteDialect, SqliteStore};
 
 impl SqliteStore {
-    /// Creates a token; see `TokenStore::create_token`.
-    pub(crate) async fn create_token_sql(
-        &self,
-        token: &TokenRecord,
-        digest: &TokenDigest,
-        event: &AuditEvent,
-        limit: Option<ActiveTokenLimit>,
-    ) -> Result<(), StoreError> {
+    /// Queues a creation for the writer task and waits for its commit; see
+    /// `TokenStore::create_token`.
+    pub(crate) async fn create_token_sql(&self, creation: Creation<'_>) -> Result<(), StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = group_commit::CreateJob { token: token.clone(), digest: *digest, event: event.clone(), limit, reply };
+        let job = group_commit::CreateJob {
+            token: creation.token.clone(),
+            digest: *creation.digest,
+            event: creation.event.clone(),
+            limit: creation.limit,
+            reply,
+        };
         let stopped = || StoreError::Backend(Box::new(std::io::Error::other("the SQLite writer task has stopped")));
         self.creations.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
