@@ -96,6 +96,27 @@ pub async fn users_invitations_and_sessions_round_trip(store: &dyn Store) {
     assert_eq!(store.memberships_of(&ada.id).await.unwrap(), vec![owner.clone()]);
     assert_eq!(store.get_member(ORG, &ada.id).await.unwrap().as_ref(), Some(&owner));
 
+    let (pending, bob) = an_invitation_is_spent_once(store, &owner).await;
+    let (twice, twice_digest) = refused_acceptances_write_nothing(store, &bob).await;
+
+    // Withdrawing: only pending ones, only in their own organization.
+    let withdraw = event(actions::INVITATION_REVOKED, "invitation", &twice.id, at(8));
+    assert!(!store.revoke_invitation(OTHER_ORG, &twice.id, &withdraw).await.unwrap());
+    assert!(store.revoke_invitation(ORG, &twice.id, &withdraw).await.unwrap());
+    assert!(store.find_invitation(&twice_digest).await.unwrap().is_none());
+    assert!(!store.revoke_invitation(ORG, &pending.id, &withdraw).await.unwrap(), "an accepted one stays");
+
+    sessions_are_found_until_deleted(store, &bob).await;
+
+    // Another tenant sees none of it.
+    found(store, OTHER_ORG).await;
+    assert!(store.get_member(OTHER_ORG, &bob.id).await.unwrap().is_none());
+    assert!(store.list_members(OTHER_ORG).await.unwrap().is_empty());
+}
+
+/// Invites Bob as a developer and has him accept, once: the invitation
+/// and Bob.
+async fn an_invitation_is_spent_once(store: &dyn Store, owner: &Member) -> (Invitation, User) {
     // A pending invitation is found by digest and listed until it expires.
     let (pending, digest) = invitation(ORG, "bob@example.com", Role::Developer, 100);
     store
@@ -123,7 +144,12 @@ pub async fn users_invitations_and_sessions_round_trip(store: &dyn Store) {
     assert!(store.list_pending_invitations(ORG, at(6)).await.unwrap().is_empty());
     assert_eq!(store.list_members(ORG).await.unwrap(), vec![owner.clone(), bob_member.clone()]);
     assert_eq!(actions_in(store, ORG, &bob.id).await, [actions::MEMBER_JOINED]);
+    (pending, bob)
+}
 
+/// An expired invitation and a second membership are refused, writing
+/// nothing: the invitation that would have made Bob a member twice.
+async fn refused_acceptances_write_nothing(store: &dyn Store, bob: &User) -> (Invitation, TokenDigest) {
     // An expired invitation cannot be accepted, and accepting writes nothing.
     let (late, late_digest) = invitation(ORG, "cy@example.com", Role::Viewer, 10);
     store
@@ -144,21 +170,17 @@ pub async fn users_invitations_and_sessions_round_trip(store: &dyn Store) {
         .create_invitation(&twice, &twice_digest, &event(actions::INVITATION_CREATED, "invitation", &twice.id, at(1)))
         .await
         .unwrap();
-    let bob_again = member(ORG, &bob, Role::Admin);
+    let bob_again = member(ORG, bob, Role::Admin);
     let dup_event = event(actions::MEMBER_JOINED, "user", &bob.id, at(7));
     let duplicate =
         Acceptance { invitation_id: &twice.id, at: at(7), new_user: None, member: &bob_again, event: &dup_event };
     assert!(matches!(store.accept_invitation(&duplicate).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.find_invitation(&twice_digest).await.unwrap().unwrap().accepted_at, None);
     assert_eq!(store.get_member(ORG, &bob.id).await.unwrap().unwrap().role, Role::Developer);
+    (twice, twice_digest)
+}
 
-    // Withdrawing: only pending ones, only in their own organization.
-    let withdraw = event(actions::INVITATION_REVOKED, "invitation", &twice.id, at(8));
-    assert!(!store.revoke_invitation(OTHER_ORG, &twice.id, &withdraw).await.unwrap());
-    assert!(store.revoke_invitation(ORG, &twice.id, &withdraw).await.unwrap());
-    assert!(store.find_invitation(&twice_digest).await.unwrap().is_none());
-    assert!(!store.revoke_invitation(ORG, &pending.id, &withdraw).await.unwrap(), "an accepted one stays");
-
+async fn sessions_are_found_until_deleted(store: &dyn Store, bob: &User) {
     // Sessions are found by digest until deleted.
     let session = Session {
         id: new_id(IdKind::Session, &OsRng).unwrap(),
@@ -182,11 +204,6 @@ pub async fn users_invitations_and_sessions_round_trip(store: &dyn Store) {
         [actions::SESSION_SIGNED_OUT, actions::SESSION_SIGNED_IN],
         "the start and one end are logged, a second sign-out is not"
     );
-
-    // Another tenant sees none of it.
-    found(store, OTHER_ORG).await;
-    assert!(store.get_member(OTHER_ORG, &bob.id).await.unwrap().is_none());
-    assert!(store.list_members(OTHER_ORG).await.unwrap().is_empty());
 }
 
 pub async fn the_last_owner_stays_and_removal_revokes_what_a_member_owns(store: &dyn Store) {

@@ -109,7 +109,17 @@ pub async fn revocation_with_descendants_takes_the_management_lineage_only(store
     assert_eq!(state(store, OTHER_ORG, &foreign.id).await, TokenState::Active);
     assert_eq!(store.list_audit(ORG, &revocations, &PageRequest::first()).await.unwrap().items.len(), 5);
 
-    // Only a management token of the organization has descendants to take.
+    only_a_management_token_of_the_organization_has_descendants(store, &root_event, &root, &customer_of_root).await;
+}
+
+/// Revoking with descendants from `customer_token`, from `root` in another
+/// organization, or from a missing token finds nothing to revoke.
+async fn only_a_management_token_of_the_organization_has_descendants(
+    store: &dyn Store,
+    root_event: &AuditEvent,
+    root: &TokenRecord,
+    customer_token: &TokenRecord,
+) {
     let nothing = |at_token: &str, org: &str| {
         let root_event = root_event.clone();
         let org = org.to_owned();
@@ -123,7 +133,7 @@ pub async fn revocation_with_descendants_takes_the_management_lineage_only(store
                 .unwrap()
         }
     };
-    assert!(nothing(&customer_of_root.id, ORG).await.is_none());
+    assert!(nothing(&customer_token.id, ORG).await.is_none());
     assert!(nothing(&root.id, OTHER_ORG).await.is_none());
     assert!(nothing("tok_missing", ORG).await.is_none());
 }

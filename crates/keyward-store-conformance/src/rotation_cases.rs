@@ -229,31 +229,7 @@ pub async fn client_sightings_add_up_per_client_and_are_bounded(store: &dyn Stor
 
 pub async fn bulk_revocation_takes_exactly_the_matching_active_tokens(store: &dyn Store) {
     let space = seeded_keyspace(store).await;
-    let other_space = crate::fixtures::keyspace("other", at(1));
-    store
-        .create_keyspace(&other_space, &event(actions::KEYSPACE_CREATED, "keyspace", &other_space.id, at(1)))
-        .await
-        .unwrap();
-    let mut made = Vec::new();
-    for (name, owner, keyspace, expires, revoked) in [
-        ("ci deploy 1", "alice", &space, None, false),
-        ("ci deploy 2", "alice", &space, None, false),
-        ("ci_deploy 3", "alice", &space, None, false), // `_` is a LIKE wildcard: must not match "ci deploy"
-        ("laptop", "alice", &space, None, false),
-        ("ci deploy 4", "alice", &space, Some(at(20)), false), // expired by then
-        ("ci deploy 5", "alice", &space, None, true),          // revoked already
-        ("ci deploy 6", "alice", &other_space, None, false),
-        ("ci deploy 7", "bob", &space, None, false),
-    ] {
-        let (mut record, digest) = token(keyspace, name, owner, at(10));
-        record.expires_at = expires;
-        store.create_token(&record, &digest, &created(&record), None).await.unwrap();
-        if revoked {
-            let revoke = event(actions::TOKEN_REVOKED, "token", &record.id, at(11));
-            store.revoke_token(ORG, &record.id, at(11), RevokedReason::UserAction, &revoke).await.unwrap();
-        }
-        made.push(record);
-    }
+    let made = bulk_candidates(store, &space).await;
     let filter = BulkFilter {
         owner: Some("alice".into()),
         keyspace_id: Some(space.id.clone()),
@@ -263,22 +239,7 @@ pub async fn bulk_revocation_takes_exactly_the_matching_active_tokens(store: &dy
         except_id: None,
         now: at(30),
     };
-    assert_eq!(store.count_matching(ORG, &filter).await.unwrap(), 2);
-    assert_eq!(store.count_matching(OTHER_ORG, &filter).await.unwrap(), 0, "tenants stay apart");
-    let owner_only = BulkFilter { owner: Some("alice".into()), now: at(30), ..BulkFilter::default() };
-    assert_eq!(store.count_matching(ORG, &owner_only).await.unwrap(), 5);
-    let except = BulkFilter { except_id: Some(made[0].id.clone()), ..owner_only.clone() };
-    assert_eq!(store.count_matching(ORG, &except).await.unwrap(), 4);
-    // A selection: only the ids named, and still only the active ones of this tenant.
-    let selected = BulkFilter {
-        ids: vec![made[1].id.clone(), made[4].id.clone(), made[5].id.clone(), made[7].id.clone()],
-        now: at(30),
-        ..BulkFilter::default()
-    };
-    assert_eq!(store.count_matching(ORG, &selected).await.unwrap(), 2, "the expired and revoked ones are left out");
-    assert_eq!(store.count_matching(OTHER_ORG, &selected).await.unwrap(), 0, "tenants stay apart");
-    let selected_of_alice = BulkFilter { owner: Some("alice".into()), ..selected.clone() };
-    assert_eq!(store.count_matching(ORG, &selected_of_alice).await.unwrap(), 1, "filters combine with a selection");
+    bulk_counts_follow_the_filters(store, &made, &filter).await;
 
     let bulk = event("token.bulk_revoked", "organization", ORG, at(30));
     let each = |record: &TokenRecord| Ok(event(actions::TOKEN_REVOKED, "token", &record.id, at(30)));
@@ -308,8 +269,63 @@ pub async fn bulk_revocation_takes_exactly_the_matching_active_tokens(store: &dy
     let empty = store.revoke_matching(ORG, &filter, RevokedReason::Leaked, None, &again, &each).await.unwrap();
     assert!(matches!(empty, BulkRevocation::Revoked(ref none) if none.is_empty()));
 
+    bulk_revocation_by_scope_is_exact(store, &space).await;
+}
+
+/// Alice's and Bob's tokens, some of which a bulk revocation of Alice's
+/// "ci deploy" tokens in `space` must take: the first two only.
+async fn bulk_candidates(store: &dyn Store, space: &Keyspace) -> Vec<TokenRecord> {
+    let other_space = crate::fixtures::keyspace("other", at(1));
+    store
+        .create_keyspace(&other_space, &event(actions::KEYSPACE_CREATED, "keyspace", &other_space.id, at(1)))
+        .await
+        .unwrap();
+    let mut made = Vec::new();
+    for (name, owner, keyspace, expires, revoked) in [
+        ("ci deploy 1", "alice", space, None, false),
+        ("ci deploy 2", "alice", space, None, false),
+        ("ci_deploy 3", "alice", space, None, false), // `_` is a LIKE wildcard: must not match "ci deploy"
+        ("laptop", "alice", space, None, false),
+        ("ci deploy 4", "alice", space, Some(at(20)), false), // expired by then
+        ("ci deploy 5", "alice", space, None, true),          // revoked already
+        ("ci deploy 6", "alice", &other_space, None, false),
+        ("ci deploy 7", "bob", space, None, false),
+    ] {
+        let (mut record, digest) = token(keyspace, name, owner, at(10));
+        record.expires_at = expires;
+        store.create_token(&record, &digest, &created(&record), None).await.unwrap();
+        if revoked {
+            let revoke = event(actions::TOKEN_REVOKED, "token", &record.id, at(11));
+            store.revoke_token(ORG, &record.id, at(11), RevokedReason::UserAction, &revoke).await.unwrap();
+        }
+        made.push(record);
+    }
+    made
+}
+
+async fn bulk_counts_follow_the_filters(store: &dyn Store, made: &[TokenRecord], filter: &BulkFilter) {
+    assert_eq!(store.count_matching(ORG, filter).await.unwrap(), 2);
+    assert_eq!(store.count_matching(OTHER_ORG, filter).await.unwrap(), 0, "tenants stay apart");
+    let owner_only = BulkFilter { owner: Some("alice".into()), now: at(30), ..BulkFilter::default() };
+    assert_eq!(store.count_matching(ORG, &owner_only).await.unwrap(), 5);
+    let except = BulkFilter { except_id: Some(made[0].id.clone()), ..owner_only.clone() };
+    assert_eq!(store.count_matching(ORG, &except).await.unwrap(), 4);
+    // A selection: only the ids named, and still only the active ones of this tenant.
+    let selected = BulkFilter {
+        ids: vec![made[1].id.clone(), made[4].id.clone(), made[5].id.clone(), made[7].id.clone()],
+        now: at(30),
+        ..BulkFilter::default()
+    };
+    assert_eq!(store.count_matching(ORG, &selected).await.unwrap(), 2, "the expired and revoked ones are left out");
+    assert_eq!(store.count_matching(OTHER_ORG, &selected).await.unwrap(), 0, "tenants stay apart");
+    let selected_of_alice = BulkFilter { owner: Some("alice".into()), ..selected.clone() };
+    assert_eq!(store.count_matching(ORG, &selected_of_alice).await.unwrap(), 1, "filters combine with a selection");
+}
+
+async fn bulk_revocation_by_scope_is_exact(store: &dyn Store, space: &Keyspace) {
+    let each = |record: &TokenRecord| Ok(event(actions::TOKEN_REVOKED, "token", &record.id, at(30)));
     // By scope: exactly the scope as granted, nothing that merely resembles it.
-    let (mut refunds, digest) = token(&space, "refunds bot", "carol", at(10));
+    let (mut refunds, digest) = token(space, "refunds bot", "carol", at(10));
     refunds.scopes = vec!["invoices:read".into(), "refunds:write".into()];
     store.create_token(&refunds, &digest, &created(&refunds), None).await.unwrap();
     let by_scope = |scope: &str| BulkFilter { scope: Some(scope.into()), now: at(30), ..BulkFilter::default() };

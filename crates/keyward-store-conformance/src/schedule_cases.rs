@@ -2,7 +2,7 @@
 //! may be owed a notice, notices recorded exactly once, and the inactivity
 //! disabling that a late use still prevents.
 
-use keyward_core::model::{actions, DisabledReason, RevokedReason};
+use keyward_core::model::{actions, DisabledReason, Keyspace, RevokedReason, TokenRecord};
 use keyward_store::{Guarded, KeyspaceLifecycle, LifecycleWindow, NoticeWrite, Store, Switch, TokenUpdate, UsageDelta};
 
 use crate::cases::seeded_keyspace;
@@ -76,7 +76,12 @@ pub async fn lifecycle_candidates_are_the_tokens_with_something_coming(store: &d
     assert_eq!(candidate_names(store, &only(&management.id)).await, ["admin"]);
     assert_eq!(candidate_names(store, &only(&space.id)).await, ["expires far", "expires soon", "own period", "plain"]);
 
-    // A keyspace's own rules round-trip, within its organization only.
+    keyspace_lifecycle_rules_round_trip(store, &space).await;
+    recorded_endings_are_not_read_again(store, &soon.0, &own_period, &day10(None, None)).await;
+}
+
+/// A keyspace's own rules round-trip, within its organization only.
+async fn keyspace_lifecycle_rules_round_trip(store: &dyn Store, space: &Keyspace) {
     let rules = KeyspaceLifecycle { rotation_period_days: Some(5), disable_after_inactive_days: Some(40) };
     let changed = || event(actions::KEYSPACE_LIFECYCLE_CHANGED, "keyspace", &space.id, at(DAY));
     assert!(store.set_keyspace_lifecycle(OTHER_ORG, &space.id, &rules, &changed()).await.unwrap().is_none());
@@ -86,23 +91,32 @@ pub async fn lifecycle_candidates_are_the_tokens_with_something_coming(store: &d
     assert_eq!(read, updated);
     let cleared = store.set_keyspace_lifecycle(ORG, &space.id, &KeyspaceLifecycle::default(), &changed()).await;
     assert_eq!(cleared.unwrap().unwrap().rotation_period_days, None);
+}
 
+/// `own_period`'s period changes and clears; once `soon`'s expiry and
+/// `own_period`'s overdue rotation are recorded, neither is read again
+/// (`base` is day 10 without idleness or an organization period).
+async fn recorded_endings_are_not_read_again(
+    store: &dyn Store,
+    soon: &TokenRecord,
+    own_period: &TokenRecord,
+    base: &LifecycleWindow,
+) {
     // A token's own period can be changed and cleared.
     let clear = TokenUpdate { rotation_period_days: Some(None), ..TokenUpdate::default() };
     let cleared = event(actions::TOKEN_UPDATED, "token", &own_period.id, at(DAY));
     let updated = store.update_token(ORG, &own_period.id, &clear, &cleared).await.unwrap().unwrap();
     assert_eq!(updated.record.rotation_period_days, None);
-    assert_eq!(candidate_names(store, &day10(None, None)).await, ["expires soon"]);
+    assert_eq!(candidate_names(store, base).await, ["expires soon"]);
     let set = TokenUpdate { rotation_period_days: Some(Some(9)), ..TokenUpdate::default() };
     let reset = event(actions::TOKEN_UPDATED, "token", &own_period.id, at(DAY));
     let updated = store.update_token(ORG, &own_period.id, &set, &reset).await.unwrap().unwrap();
     assert_eq!(updated.record.rotation_period_days, Some(9));
 
     // Once their ending is recorded, an expired or overdue token is not read again.
-    let expired_window = LifecycleWindow { now: at(13 * DAY), expiring_until: at(20 * DAY), ..day10(None, None) };
+    let expired_window = LifecycleWindow { now: at(13 * DAY), expiring_until: at(20 * DAY), ..base.clone() };
     assert_eq!(candidate_names(store, &expired_window).await, ["expires soon", "own period"]);
-    for (token_id, kind, about) in
-        [(&soon.0.id, "expired", at(12 * DAY)), (&own_period.id, "rotation_due", at(9 * DAY))]
+    for (token_id, kind, about) in [(&soon.id, "expired", at(12 * DAY)), (&own_period.id, "rotation_due", at(9 * DAY))]
     {
         let notice = NoticeWrite { org_id: ORG, token_id, kind, about, noticed_at: at(13 * DAY) };
         assert!(store

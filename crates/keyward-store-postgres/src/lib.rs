@@ -9,7 +9,6 @@ mod accounts;
 mod audit;
 mod change_feed;
 mod organizations;
-mod rows;
 pub mod testing;
 mod tokens;
 mod usage;
@@ -57,11 +56,20 @@ impl keyward_store_sql::Dialect for PostgresDialect {
                  ON CONFLICT (token_id, day) DO UPDATE SET uses = token_usage_days.uses + excluded.uses",
     ];
     const LOCK_ORGANIZATION: Option<&'static str> = Some("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE");
+    const GREATEST: &'static str = "GREATEST";
+    const LEAST: &'static str = "LEAST";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const FOR_SHARE: &'static str = " FOR SHARE";
+    const LAST_SUCCESSES: &'static str =
+        "SELECT DISTINCT ON (v.token_id) v.token_id, v.at, v.outcome, v.client_ip, v.user_agent
+         FROM token_verifications v JOIN tokens t ON t.id = v.token_id
+         WHERE t.org_id = $1 AND v.outcome = 'VALID' AND v.token_id IN (SELECT jsonb_array_elements_text($2))
+         ORDER BY v.token_id, v.at DESC, v.id DESC";
     type Json = serde_json::Value;
     type Count = i32;
 
     fn json(value: &impl serde::Serialize) -> Result<serde_json::Value, StoreError> {
-        json_value(value)
+        serde_json::to_value(value).map_err(|error| StoreError::Corrupt(error.to_string()))
     }
 
     // PostgreSQL's INTEGER: a larger count is stored as the largest it holds.
@@ -149,10 +157,6 @@ impl PostgresStore {
     }
 }
 
-fn json_value(value: &impl serde::Serialize) -> Result<serde_json::Value, StoreError> {
-    serde_json::to_value(value).map_err(|error| StoreError::Corrupt(error.to_string()))
-}
-
 #[async_trait]
 impl Store for PostgresStore {
     async fn watch_token_changes(&self, sink: Weak<dyn ChangeSink>) -> Result<bool, StoreError> {
@@ -175,20 +179,10 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
-        Ok(())
+        keyward_store_sql::health::ping(&self.pool).await
     }
 
     async fn probe_write(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO store_probe (id, probes) VALUES (1, 1)
-             ON CONFLICT (id) DO UPDATE SET probes = store_probe.probes + 1",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(())
+        keyward_store_sql::health::probe_write(&self.pool).await
     }
 }

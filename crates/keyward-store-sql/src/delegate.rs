@@ -497,9 +497,7 @@ macro_rules! audit_store {
 }
 
 /// Implements `UsageStore` for `$store` with the shared bodies of dialect
-/// `$dialect` on the pools in fields `$reader` and `$writer`; the two calls
-/// whose statements differ in shape go to the store's own
-/// `record_client_sightings_sql` and `last_successful_verifications_sql`.
+/// `$dialect` on the pools in fields `$reader` and `$writer`.
 #[macro_export]
 macro_rules! usage_store {
     ($store:ty, $dialect:ty, reader: $reader:ident, writer: $writer:ident) => {
@@ -509,7 +507,7 @@ macro_rules! usage_store {
                 &self,
                 sightings: &[::keyward_store::ClientSighting],
             ) -> Result<(), ::keyward_store::StoreError> {
-                self.record_client_sightings_sql(sightings).await
+                $crate::usage::Usage::<$dialect>::record_client_sightings(&self.$writer, sightings).await
             }
 
             async fn list_token_clients(
@@ -548,7 +546,7 @@ macro_rules! usage_store {
                 org: &str,
                 token_ids: &[String],
             ) -> Result<Vec<::keyward_store::VerificationSample>, ::keyward_store::StoreError> {
-                self.last_successful_verifications_sql(org, token_ids).await
+                $crate::usage::Usage::<$dialect>::last_successful_verifications(&self.$reader, org, token_ids).await
             }
 
             async fn recent_verifications(
@@ -558,6 +556,195 @@ macro_rules! usage_store {
                 limit: u32,
             ) -> Result<Vec<::keyward_store::VerificationSample>, ::keyward_store::StoreError> {
                 $crate::usage::Usage::<$dialect>::recent_verifications(&self.$reader, org, token_id, limit).await
+            }
+        }
+    };
+}
+
+/// Implements `TokenStore` for `$store` with the shared bodies of dialect
+/// `$dialect`, reads on the pool in field `$reader` and writes on the one
+/// in `$writer`; creation, whose admission is each backend's own, goes to
+/// the store's `create_token_sql`. Lists and bulk revocations run their
+/// query builders here, where the database type is concrete (see
+/// `audit_store`).
+#[macro_export]
+macro_rules! token_store {
+    ($store:ty, $dialect:ty, reader: $reader:ident, writer: $writer:ident) => {
+        #[$crate::async_trait::async_trait]
+        impl ::keyward_store::TokenStore for $store {
+            async fn count_active_tokens(
+                &self,
+                org: &str,
+                owner: &str,
+                now: ::chrono::DateTime<::chrono::Utc>,
+            ) -> Result<u64, ::keyward_store::StoreError> {
+                $crate::tokens::Tokens::<$dialect>::count_active(&self.$reader, org, owner, now).await
+            }
+
+            async fn create_token(
+                &self,
+                token: &::keyward_core::model::TokenRecord,
+                digest: &::keyward_core::TokenDigest,
+                event: &::keyward_core::model::AuditEvent,
+                limit: Option<::keyward_store::ActiveTokenLimit>,
+            ) -> Result<(), ::keyward_store::StoreError> {
+                self.create_token_sql($crate::tokens::Creation { token, digest, event, limit }).await
+            }
+
+            async fn find_token_by_digest(
+                &self,
+                digest: &::keyward_core::TokenDigest,
+            ) -> Result<Option<::keyward_core::model::TokenRecord>, ::keyward_store::StoreError> {
+                $crate::tokens::Tokens::<$dialect>::find_by_digest(&self.$reader, digest).await
+            }
+
+            async fn get_token(
+                &self,
+                org: &str,
+                id: &str,
+            ) -> Result<Option<::keyward_core::model::TokenRecord>, ::keyward_store::StoreError> {
+                $crate::tokens::Tokens::<$dialect>::get(&self.$reader, org, id).await
+            }
+
+            async fn list_tokens(
+                &self,
+                org: &str,
+                filter: &::keyward_store::TokenFilter,
+                page: &::keyward_store::PageRequest,
+            ) -> Result<::keyward_store::Page<::keyward_core::model::TokenRecord>, ::keyward_store::StoreError> {
+                let mut query = $crate::query::token_list::<$dialect>(org, filter, page);
+                let rows: Vec<$crate::tokens::Row<$dialect>> =
+                    query.build_query_as().fetch_all(&self.$reader).await.map_err($crate::backend)?;
+                $crate::tokens::Tokens::<$dialect>::page(rows, filter, page)
+            }
+
+            async fn update_token(
+                &self,
+                org: &str,
+                id: &str,
+                update: &::keyward_store::TokenUpdate,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<Option<::keyward_store::StoredToken>, ::keyward_store::StoreError> {
+                $crate::tokens::Tokens::<$dialect>::update(&self.$writer, org, id, update, event).await
+            }
+
+            async fn revoke_token(
+                &self,
+                org: &str,
+                id: &str,
+                at: ::chrono::DateTime<::chrono::Utc>,
+                reason: ::keyward_core::model::RevokedReason,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<Option<::keyward_store::Revocation>, ::keyward_store::StoreError> {
+                $crate::tokens::Tokens::<$dialect>::revoke(&self.$writer, org, id, at, reason, event).await
+            }
+
+            async fn revoke_with_descendants(
+                &self,
+                org: &str,
+                id: &str,
+                at: ::chrono::DateTime<::chrono::Utc>,
+                reason: ::keyward_core::model::RevokedReason,
+                customer_tokens: bool,
+                event: &::keyward_core::model::AuditEvent,
+                revocation_event: ::keyward_store::RevocationEvent<'_>,
+            ) -> Result<Option<::keyward_store::LineageRevocation>, ::keyward_store::StoreError> {
+                $crate::tokens::Tokens::<$dialect>::revoke_with_descendants(
+                    &self.$writer,
+                    org,
+                    id,
+                    at,
+                    reason,
+                    customer_tokens,
+                    event,
+                    revocation_event,
+                )
+                .await
+            }
+
+            async fn switch_token(
+                &self,
+                org: &str,
+                id: &str,
+                switch: ::keyward_store::Switch,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<::keyward_store::Guarded<::keyward_store::Switched>, ::keyward_store::StoreError> {
+                $crate::tokens::Tokens::<$dialect>::switch(&self.$writer, org, id, switch, event).await
+            }
+
+            async fn delete_token(
+                &self,
+                org: &str,
+                id: &str,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<Option<::keyward_store::StoredToken>, ::keyward_store::StoreError> {
+                $crate::tokens::Tokens::<$dialect>::delete(&self.$writer, org, id, event).await
+            }
+
+            async fn lifecycle_candidates(
+                &self,
+                org: &str,
+                window: &::keyward_store::LifecycleWindow,
+                after_id: Option<&str>,
+                limit: u32,
+            ) -> Result<Vec<::keyward_core::model::TokenRecord>, ::keyward_store::StoreError> {
+                $crate::tokens::Tokens::<$dialect>::lifecycle_candidates(&self.$reader, org, window, after_id, limit)
+                    .await
+            }
+
+            async fn record_notice(
+                &self,
+                notice: &::keyward_store::NoticeWrite<'_>,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<bool, ::keyward_store::StoreError> {
+                $crate::tokens::Tokens::<$dialect>::record_notice(&self.$writer, notice, event).await
+            }
+
+            async fn count_matching(
+                &self,
+                org: &str,
+                filter: &::keyward_store::BulkFilter,
+            ) -> Result<u64, ::keyward_store::StoreError> {
+                let mut query = $crate::query::bulk_count::<$dialect>(org, filter);
+                let count: i64 = query.build_query_scalar().fetch_one(&self.$reader).await.map_err($crate::backend)?;
+                Ok(u64::try_from(count).unwrap_or_default())
+            }
+
+            async fn revoke_matching(
+                &self,
+                org: &str,
+                filter: &::keyward_store::BulkFilter,
+                reason: ::keyward_core::model::RevokedReason,
+                expected: Option<u64>,
+                event: &::keyward_core::model::AuditEvent,
+                revocation_event: ::keyward_store::RevocationEvent<'_>,
+            ) -> Result<::keyward_store::BulkRevocation, ::keyward_store::StoreError> {
+                let mut tx = self.$writer.begin().await.map_err($crate::backend)?;
+                let mut query = $crate::query::bulk_revocation::<$dialect>(org, filter, reason);
+                let rows: Vec<$crate::tokens::Row<$dialect>> =
+                    query.build_query_as().fetch_all(&mut *tx).await.map_err($crate::backend)?;
+                $crate::tokens::Tokens::<$dialect>::finish_bulk_revocation(tx, rows, expected, event, revocation_event)
+                    .await
+            }
+
+            async fn rotate_token(
+                &self,
+                org: &str,
+                rotation: &::keyward_store::RotationWrite<'_>,
+            ) -> Result<::keyward_store::Guarded<::keyward_store::StoredToken>, ::keyward_store::StoreError> {
+                $crate::tokens::Tokens::<$dialect>::rotate(&self.$writer, org, rotation).await
+            }
+
+            async fn set_rotation_grace(
+                &self,
+                org: &str,
+                id: &str,
+                ends_at: ::chrono::DateTime<::chrono::Utc>,
+                now: ::chrono::DateTime<::chrono::Utc>,
+                event: &::keyward_core::model::AuditEvent,
+            ) -> Result<::keyward_store::Guarded<::keyward_store::StoredToken>, ::keyward_store::StoreError> {
+                $crate::tokens::Tokens::<$dialect>::set_rotation_grace(&self.$writer, org, id, ends_at, now, event)
+                    .await
             }
         }
     };

@@ -40,6 +40,27 @@ pub trait Dialect {
     /// (PostgreSQL's READ COMMITTED); `None` where writes are serialized
     /// anyway (SQLite's single writer).
     const LOCK_ORGANIZATION: Option<&'static str>;
+    /// The function giving the largest of its (non-NULL) arguments: `MAX`
+    /// in SQLite, `GREATEST` in PostgreSQL.
+    const GREATEST: &'static str;
+    /// The function giving the smallest of its (non-NULL) arguments: `MIN`
+    /// in SQLite, `LEAST` in PostgreSQL.
+    const LEAST: &'static str;
+    /// Appended to a read of a row the transaction goes on to change (or
+    /// to judge a change by): locks it to the end of the transaction, so a
+    /// racing writer waits and then sees this one's outcome. Empty where
+    /// writes are serialized anyway (SQLite's single writer).
+    const FOR_UPDATE: &'static str;
+    /// Appended to a read of a row whose state a write depends on without
+    /// changing it (a new token's parent): waits for a change of it in
+    /// flight and sees its outcome. Empty where writes are serialized anyway.
+    const FOR_SHARE: &'static str;
+    /// Each listed token's newest successful verification sample: `$1`
+    /// organization, `$2` the token ids as a JSON array (as [`Self::json`]
+    /// stores it); returns `token_id, at, outcome, client_ip, user_agent`.
+    /// Its shape is the dialect's: SQLite takes the other columns from the
+    /// row holding `MAX(at)`, PostgreSQL has `DISTINCT ON`.
+    const LAST_SUCCESSES: &'static str;
     /// How a JSON value is stored: text in SQLite, `jsonb` in PostgreSQL.
     type Json: StoredJson + Send + Sync + Unpin + 'static;
     /// How a count of days or seconds is stored: 64 bits in SQLite, 32 in

@@ -7,9 +7,11 @@
 pub mod accounts;
 mod delegate;
 mod dialect;
+pub mod health;
 pub mod organizations;
 pub mod query;
 pub mod rows;
+pub mod tokens;
 pub mod usage;
 pub mod webhooks;
 pub mod write;

@@ -4,7 +4,7 @@
 //! [`Dialect`](crate::Dialect). Placeholders are the database's own (`?` or `$n`), as
 //! `QueryBuilder` numbers them.
 
-use keyward_core::model::TokenState;
+use keyward_core::model::{RevokedReason, TokenState};
 use keyward_store::{AuditFilter, BulkFilter, Cursor, PageRequest, TokenFilter, TokenOrder, TokenSortKey};
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
@@ -66,6 +66,38 @@ where
     if let Some(except) = &filter.except_id {
         query.push(" AND id <> ").push_bind(except.clone());
     }
+}
+
+/// How many tokens of `org` a bulk revocation with `filter` would take.
+pub fn bulk_count<'args, D: Dialect>(org: &str, filter: &BulkFilter) -> QueryBuilder<'args, D::Db>
+where
+    <D::Db as Database>::Arguments<'args>: Default,
+    i64: Encode<'args, D::Db> + Type<D::Db>,
+    String: Encode<'args, D::Db> + Type<D::Db>,
+{
+    let mut query = QueryBuilder::new("SELECT COUNT(*) FROM tokens");
+    push_bulk_filter::<D>(&mut query, org, filter);
+    query
+}
+
+/// Revokes, at `filter.now` for `reason`, the tokens of `org` a bulk
+/// revocation with `filter` takes: returns their rows of
+/// [`crate::rows::TokenRow`], digests included.
+pub fn bulk_revocation<'args, D: Dialect>(
+    org: &str,
+    filter: &BulkFilter,
+    reason: RevokedReason,
+) -> QueryBuilder<'args, D::Db>
+where
+    <D::Db as Database>::Arguments<'args>: Default,
+    i64: Encode<'args, D::Db> + Type<D::Db>,
+    String: Encode<'args, D::Db> + Type<D::Db>,
+{
+    let mut query = QueryBuilder::new("UPDATE tokens SET revoked_at = ");
+    query.push_bind(filter.now.timestamp_micros()).push(", revoked_reason = ").push_bind(reason.as_str().to_owned());
+    push_bulk_filter::<D>(&mut query, org, filter);
+    query.push(format!(" RETURNING {TOKEN_COLUMNS}, digest"));
+    query
 }
 
 /// One page of the tokens of `org` matching `filter`, in its order: rows

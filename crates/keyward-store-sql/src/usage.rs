@@ -1,18 +1,21 @@
 //! Usage of tokens (use counts, days, client lists, verification samples),
-//! written once for both SQL backends where the statements are the same
-//! in both dialects; recording client sightings and reading each token's
-//! last success differ in shape and stay with each backend.
+//! written once for both SQL backends; where the statements differ (how
+//! the larger of two values is taken, how each token's last success is
+//! picked) the dialect supplies the SQL.
 
 use std::marker::PhantomData;
 
 use keyward_store::decode::{ClientRow, SampleRow};
-use keyward_store::{ClientSighting, DailyUsage, StoreError, UsageDelta, VerificationSample, MAX_SAMPLES_PER_TOKEN};
+use keyward_store::{
+    ClientSighting, DailyUsage, StoreError, UsageDelta, VerificationSample, MAX_CLIENTS_PER_TOKEN,
+    MAX_SAMPLES_PER_TOKEN,
+};
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use crate::write::Connection;
 use crate::{backend, Dialect};
 
-/// The usage operations of dialect `D` that both backends share.
+/// The usage operations of dialect `D`, on its pools.
 pub struct Usage<D>(PhantomData<D>);
 
 impl<D: Dialect> Usage<D>
@@ -35,6 +38,41 @@ where
     for<'r> SampleRow: FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
     for<'r> (i64, i64): FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
 {
+    pub async fn record_client_sightings(writer: &Pool<D::Db>, sightings: &[ClientSighting]) -> Result<(), StoreError> {
+        if sightings.is_empty() {
+            return Ok(());
+        }
+        // Insert-or-add in one statement, so instances flushing the same
+        // client at once both count. The cap is judged before the insert
+        // and may be passed by a racing instance or two (PostgreSQL): it
+        // bounds a flood, it is not a contract.
+        let sql = format!(
+            "INSERT INTO token_clients (token_id, client_ip, user_agent, uses, first_seen_at, last_seen_at)
+             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM tokens WHERE id = $1)
+               AND ((SELECT COUNT(*) FROM token_clients WHERE token_id = $1) < $7
+                    OR EXISTS (SELECT 1 FROM token_clients WHERE token_id = $1 AND client_ip = $2 AND user_agent = $3))
+             ON CONFLICT (token_id, client_ip, user_agent) DO UPDATE
+             SET uses = token_clients.uses + excluded.uses,
+                 last_seen_at = {}(token_clients.last_seen_at, excluded.last_seen_at)",
+            D::GREATEST
+        );
+        let mut tx = writer.begin().await.map_err(backend)?;
+        for sighting in sightings {
+            sqlx::query(&sql)
+                .bind(&sighting.token_id)
+                .bind(sighting.client_ip.as_deref().unwrap_or_default())
+                .bind(sighting.user_agent.as_deref().unwrap_or_default())
+                .bind(i64::try_from(sighting.uses).unwrap_or(i64::MAX))
+                .bind(sighting.first_seen_at.timestamp_micros())
+                .bind(sighting.last_seen_at.timestamp_micros())
+                .bind(MAX_CLIENTS_PER_TOKEN)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
     pub async fn list_token_clients(
         reader: &Pool<D::Db>,
         org: &str,
@@ -134,6 +172,25 @@ where
             .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)
+    }
+
+    /// Each token's newest successful sample; see
+    /// `UsageStore::last_successful_verifications`.
+    pub async fn last_successful_verifications(
+        reader: &Pool<D::Db>,
+        org: &str,
+        token_ids: &[String],
+    ) -> Result<Vec<VerificationSample>, StoreError> {
+        if token_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<SampleRow> = sqlx::query_as(D::LAST_SUCCESSES)
+            .bind(org)
+            .bind(D::json(&token_ids)?)
+            .fetch_all(reader)
+            .await
+            .map_err(backend)?;
+        Ok(rows.into_iter().map(keyward_store::decode::verification_sample).collect())
     }
 
     pub async fn recent_verifications(

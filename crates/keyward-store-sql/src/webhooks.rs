@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use chrono::{DateTime, Utc};
 use keyward_core::model::{AuditEvent, DeliveryAttempt, WebhookDelivery, WebhookEndpoint};
 use keyward_store::decode::{self, AttemptRow, DeliveryRow, ENDPOINT_COLUMNS};
-use keyward_store::{AttemptOutcome, DueDelivery, Handoff, Page, PageRequest, StoreError};
+use keyward_store::{AttemptOutcome, DueDelivery, Page, PageRequest, StoreError};
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Transaction, Type};
 
 use crate::rows::{AuditRow, StoredJson, TokenRow, AUDIT_COLUMNS};
@@ -55,33 +55,6 @@ where
     fn endpoint(row: EndpointRow<D::Json>) -> Result<WebhookEndpoint, StoreError> {
         let (id, org_id, url, description, event_types, created_at, created_by) = row;
         decode::webhook_endpoint((id, org_id, url, description, event_types.into_json()?, created_at, created_by))
-    }
-
-    /// Queues an automatic rotation's one delivery, carrying the sealed new
-    /// secret, to the endpoint the token names; fails if that endpoint is gone
-    /// (the caller's transaction then rolls back, rotation included).
-    pub async fn queue_handoff(tx: &mut Transaction<'_, D::Db>, handoff: &Handoff<'_>) -> Result<(), StoreError> {
-        let event = handoff.event;
-        let queued = sqlx::query(
-            "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, event_type, status, attempts, created_at,
-                                             next_attempt_at, sealed_payload)
-             SELECT id, $1, org_id, $2, 'pending', 0, $3, $3, $4 FROM webhook_endpoints
-             WHERE id = $5 AND org_id = $6",
-        )
-        .bind(&event.id)
-        .bind(&event.action)
-        .bind(event.occurred_at.timestamp_micros())
-        .bind(handoff.sealed_token)
-        .bind(handoff.endpoint_id)
-        .bind(&event.org_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)
-        .map(|result| D::rows_affected(&result))?;
-        if queued == 0 {
-            return Err(StoreError::MissingReference(format!("webhook endpoint {}", handoff.endpoint_id)));
-        }
-        Ok(())
     }
 
     pub async fn rotate_secret(

@@ -1,5 +1,6 @@
 //! The inserts and the small steps mutations are made of (an organization,
-//! a keyspace, a token, an audit event's row, a revocation), written once:
+//! a keyspace, a token, an audit event's row, a revocation, a rotation's
+//! handoff), written once:
 //! their columns are the same in both schemas, and SQLite reads `$n`
 //! placeholders as PostgreSQL does. How JSON and counts are bound is the
 //! dialect's.
@@ -9,7 +10,7 @@ use std::marker::PhantomData;
 use chrono::{DateTime, Utc};
 use keyward_core::model::{AuditEvent, Keyspace, Organization, RevokedReason, TokenRecord};
 use keyward_core::TokenDigest;
-use keyward_store::{StoreError, StoredToken};
+use keyward_store::{Handoff, StoreError, StoredToken};
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 
 use crate::rows::{TokenRow, TOKEN_COLUMNS};
@@ -211,5 +212,32 @@ where
             Self::event(connection, event).await?;
         }
         Ok(newly_revoked)
+    }
+
+    /// Queues an automatic rotation's one delivery, carrying the sealed new
+    /// secret, to the endpoint the token names; fails if that endpoint is gone
+    /// (the caller's transaction then rolls back, rotation included).
+    pub async fn handoff(connection: &mut Connection<D>, handoff: &Handoff<'_>) -> Result<(), StoreError> {
+        let event = handoff.event;
+        let queued = sqlx::query(
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, event_type, status, attempts, created_at,
+                                             next_attempt_at, sealed_payload)
+             SELECT id, $1, org_id, $2, 'pending', 0, $3, $3, $4 FROM webhook_endpoints
+             WHERE id = $5 AND org_id = $6",
+        )
+        .bind(&event.id)
+        .bind(&event.action)
+        .bind(event.occurred_at.timestamp_micros())
+        .bind(handoff.sealed_token)
+        .bind(handoff.endpoint_id)
+        .bind(&event.org_id)
+        .execute(connection)
+        .await
+        .map_err(backend)
+        .map(|result| D::rows_affected(&result))?;
+        if queued == 0 {
+            return Err(StoreError::MissingReference(format!("webhook endpoint {}", handoff.endpoint_id)));
+        }
+        Ok(())
     }
 }

@@ -17,7 +17,9 @@ use keyward_store::{ActiveTokenLimit, StoreError};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{backend, count_active, insert_event, insert_token};
+use keyward_store_sql::tokens::{Creation, Tokens};
+
+use crate::{backend, SqliteDialect};
 
 /// Most creations committed together.
 pub const MAX_BATCH: usize = 256;
@@ -104,16 +106,8 @@ async fn run_job(tx: &mut Transaction<'_, Sqlite>, job: &CreateJob) -> Result<()
 async fn insert_job(tx: &mut Transaction<'_, Sqlite>, job: &CreateJob) -> Result<(), StoreError> {
     // This task is the only writer, so the count cannot move before the
     // insert: creations racing for one owner are judged one after another.
-    if let Some(limit) = job.limit {
-        if count_active(&mut **tx, &job.token.org_id, &job.token.owner, limit.now).await? >= limit.max {
-            return Err(StoreError::LimitReached(format!("{} active tokens for this owner", limit.max)));
-        }
-    }
-    if let Some(parent) = &job.token.parent_token_id {
-        crate::refuse_if_revoked(tx, &job.token.org_id, parent).await?;
-    }
-    insert_token(tx, &job.token, &job.digest).await?;
-    insert_event(tx, &job.event).await
+    let creation = Creation { token: &job.token, digest: &job.digest, event: &job.event, limit: job.limit };
+    Tokens::<SqliteDialect>::create_in(tx, creation).await
 }
 
 fn copy_error(error: &sqlx::Error) -> StoreError {

@@ -13,7 +13,6 @@ mod audit;
 mod backup;
 mod group_commit;
 mod organizations;
-mod rows;
 mod tokens;
 mod usage;
 mod webhooks;
@@ -28,9 +27,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::Sqlite;
 
 pub use backup::url_file;
-
-pub(crate) use audit::insert_event;
-pub(crate) use tokens::{count_active, insert_token, refuse_if_revoked};
 
 pub(crate) use keyward_store_sql::backend;
 
@@ -64,11 +60,23 @@ impl keyward_store_sql::Dialect for SqliteDialect {
                  ON CONFLICT (token_id, day) DO UPDATE SET uses = uses + excluded.uses",
     ];
     const LOCK_ORGANIZATION: Option<&'static str> = None;
+    const GREATEST: &'static str = "MAX";
+    const LEAST: &'static str = "MIN";
+    // One writer connection serializes every write transaction: nothing
+    // read in one can change under it.
+    const FOR_UPDATE: &'static str = "";
+    const FOR_SHARE: &'static str = "";
+    // With MAX(), SQLite takes the other columns from the row holding the
+    // maximum: each token's newest successful sample.
+    const LAST_SUCCESSES: &'static str = "SELECT v.token_id, MAX(v.at) AS at, v.outcome, v.client_ip, v.user_agent
+         FROM token_verifications v JOIN tokens t ON t.id = v.token_id
+         WHERE t.org_id = $1 AND v.outcome = 'VALID' AND v.token_id IN (SELECT value FROM json_each($2))
+         GROUP BY v.token_id";
     type Json = String;
     type Count = i64;
 
     fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {
-        json_text(value)
+        serde_json::to_string(value).map_err(|error| StoreError::Corrupt(error.to_string()))
     }
 
     fn count(value: u32) -> i64 {
@@ -156,10 +164,6 @@ async fn discard_if_inside_a_transaction(connection: &mut sqlx::SqliteConnection
     Ok(true)
 }
 
-fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|error| StoreError::Corrupt(error.to_string()))
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -167,20 +171,10 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
-        Ok(())
+        keyward_store_sql::health::ping(&self.reader).await
     }
 
     async fn probe_write(&self) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO store_probe (id, probes) VALUES (1, 1)
-             ON CONFLICT (id) DO UPDATE SET probes = store_probe.probes + 1",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(())
+        keyward_store_sql::health::probe_write(&self.writer).await
     }
 }
