@@ -18,6 +18,7 @@ use keyward_engine::{Actor, Engine, EngineConfig, NewKeyspace, RequestContext, R
 use keyward_store::Store;
 use keyward_store_sqlite::SqliteStore;
 use sqlx::QueryBuilder;
+use tokio::runtime::Runtime;
 
 struct Fixture {
     engine: Arc<Engine>,
@@ -32,40 +33,13 @@ fn report(what: &str, error: impl std::fmt::Display) -> ! {
     std::process::exit(1)
 }
 
-async fn setup(count: usize) -> Fixture {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| report("tempdir", e));
-    let store = SqliteStore::open(&dir.path().join("bench.db")).await.unwrap_or_else(|e| report("open", e));
-    store.migrate().await.unwrap_or_else(|e| report("migrate", e));
-    let pool = store.writer_pool().clone();
-    let config = EngineConfig { cache_capacity: count + count / 10 + 16, ..EngineConfig::default() };
-    let engine = Arc::new(Engine::new(Arc::new(store), Arc::new(SystemClock), Arc::new(OsRng), config));
-    let admin = engine
-        .bootstrap()
-        .await
-        .unwrap_or_else(|e| report("bootstrap", e))
-        .unwrap_or_else(|| report("bootstrap", "exists"));
-    let principal = engine
-        .authenticate(admin.secret.expose(), None)
-        .await
-        .unwrap_or_else(|e| report("auth", e))
-        .unwrap_or_else(|| report("auth", "refused"));
-    let actor = Actor { principal, context: RequestContext::default() };
-    let keyspace = engine
-        .create_keyspace(
-            &actor,
-            NewKeyspace {
-                name: "bench".into(),
-                environment: Environment::Live,
-                prefix: None,
-                default_ttl_seconds: None,
-                scope_catalog: None,
-                rotation_period_days: None,
-                disable_after_inactive_days: None,
-            },
-        )
-        .await
-        .unwrap_or_else(|e| report("keyspace", e));
-
+/// Inserts `count` live tokens of `keyspace` straight into the store (one
+/// in ten with an IP allowlist); their secrets, unrestricted and restricted.
+async fn seed(
+    pool: &sqlx::SqlitePool,
+    keyspace: &keyward_core::model::Keyspace,
+    count: usize,
+) -> (Vec<String>, Vec<String>) {
     let started = Instant::now();
     let prefix = TokenPrefix::default();
     let mut secrets = Vec::with_capacity(count);
@@ -110,11 +84,15 @@ async fn setup(count: usize) -> Fixture {
     }
     tx.commit().await.unwrap_or_else(|e| report("commit", e));
     eprintln!("seeded {count} tokens in {:.1?}", started.elapsed());
+    (secrets, restricted)
+}
 
-    // Warm the cache: every token verified once (the first verification of a
-    // token reads the store; the benchmark measures the ones after).
+/// Warms the cache: every token verified once (the first verification of a
+/// token reads the store; the benchmark measures the ones after).
+async fn warm(engine: &Arc<Engine>, secrets: &[String], restricted: &[String]) {
+    let count = secrets.len() + restricted.len();
     let started = Instant::now();
-    let everything: Vec<String> = secrets.iter().chain(&restricted).cloned().collect();
+    let everything: Vec<String> = secrets.iter().chain(restricted).cloned().collect();
     let workers: Vec<_> = everything
         .chunks(count.div_ceil(4).max(1))
         .map(|chunk| {
@@ -137,6 +115,44 @@ async fn setup(count: usize) -> Fixture {
     }
     eprintln!("warmed {} cached tokens in {:.1?}", engine.cached_tokens(), started.elapsed());
     engine.flush_usage().await.unwrap_or_else(|e| report("flush", e));
+}
+
+async fn setup(count: usize) -> Fixture {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| report("tempdir", e));
+    let store = SqliteStore::open(&dir.path().join("bench.db")).await.unwrap_or_else(|e| report("open", e));
+    store.migrate().await.unwrap_or_else(|e| report("migrate", e));
+    let pool = store.writer_pool().clone();
+    let config = EngineConfig { cache_capacity: count + count / 10 + 16, ..EngineConfig::default() };
+    let engine = Arc::new(Engine::new(Arc::new(store), Arc::new(SystemClock), Arc::new(OsRng), config));
+    let admin = engine
+        .bootstrap()
+        .await
+        .unwrap_or_else(|e| report("bootstrap", e))
+        .unwrap_or_else(|| report("bootstrap", "exists"));
+    let principal = engine
+        .authenticate(admin.secret.expose(), None)
+        .await
+        .unwrap_or_else(|e| report("auth", e))
+        .unwrap_or_else(|| report("auth", "refused"));
+    let actor = Actor { principal, context: RequestContext::default() };
+    let keyspace = engine
+        .create_keyspace(
+            &actor,
+            NewKeyspace {
+                name: "bench".into(),
+                environment: Environment::Live,
+                prefix: None,
+                default_ttl_seconds: None,
+                scope_catalog: None,
+                rotation_period_days: None,
+                disable_after_inactive_days: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| report("keyspace", e));
+
+    let (secrets, restricted) = seed(&pool, &keyspace, count).await;
+    warm(&engine, &secrets, &restricted).await;
 
     let mut garbage = Vec::with_capacity(1024);
     for n in 0..1024 {
@@ -156,92 +172,57 @@ fn spread(i: u64, len: usize) -> usize {
     (x % len as u64) as usize
 }
 
-fn main() {
-    let count: usize = std::env::var("KEYWARD_BENCH_TOKENS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let setup_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| report("runtime", e));
-    let fixture = setup_runtime.block_on(setup(count));
-    // Measurement runs on one thread: the figure is per core.
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| report("runtime", e));
-    let floor_map: HashMap<TokenDigest, usize> =
-        fixture.secrets.iter().enumerate().map(|(i, s)| (TokenDigest::of(s), i)).collect();
-    // Presented tokens arrive in fresh request buffers, not scattered over the
-    // heap: lay one pass of random-order tokens out contiguously.
-    let stream: Vec<String> =
-        (0..fixture.secrets.len() as u64).map(|i| fixture.secrets[spread(i, fixture.secrets.len())].clone()).collect();
+type Run = Box<dyn Fn(u64) -> Duration>;
 
-    let restricted_stream: Vec<String> = (0..fixture.restricted.len() as u64)
-        .map(|i| fixture.restricted[spread(i, fixture.restricted.len())].clone())
-        .collect();
-    let engine = &fixture.engine;
-    // `verify`: the owned result, which clones the record's `Arc`.
-    let owned = |tokens: &'static [String], required: &'static [String]| {
-        let runtime = &runtime;
-        move |iters: u64| {
-            runtime.block_on(async {
-                let start = Instant::now();
-                for i in 0..iters {
-                    let secret = &tokens[(i as usize) % tokens.len()];
-                    black_box(engine.verify(black_box(secret), required).await.map(|v| v.is_valid()).unwrap_or(false));
-                }
-                start.elapsed()
-            })
-        }
-    };
-    // `verify_with`: what an embedding service does when it only needs the
-    // verdict, reading the cache entry in place.
-    let in_place = |tokens: &'static [String], options: VerifyOptions<'static>| {
-        let runtime = &runtime;
-        move |iters: u64| {
-            runtime.block_on(async {
-                let start = Instant::now();
-                for i in 0..iters {
-                    let secret = &tokens[(i as usize) % tokens.len()];
-                    black_box(
-                        engine
-                            .verify_with(black_box(secret), &options, |verdict| verdict.is_valid())
-                            .await
-                            .unwrap_or(false),
-                    );
-                }
-                start.elapsed()
-            })
-        }
-    };
-    // The streams and scope lists live for the whole run.
-    let stream: &'static [String] = stream.leak();
-    let restricted_stream: &'static [String] = restricted_stream.leak();
-    let required: &'static [String] = vec!["invoices:read".to_owned()].leak();
-    // As an embedding service does: the route's scopes prepared once.
-    let prepared: &'static RequiredScopes = Box::leak(Box::new(engine.require_scopes(required.to_vec())));
-    let verify_valid = owned(stream, &[]);
-    let verify_scoped = owned(stream, required);
-    let verdict_only = in_place(stream, VerifyOptions::default());
-    // The allowlist check's baseline: as many unrestricted tokens as there
-    // are restricted ones, so both spread over the same amount of memory.
-    let verdict_only_small = in_place(&stream[..restricted_stream.len()], VerifyOptions::default());
-    let scoped_in_place = in_place(stream, VerifyOptions { required_scopes: prepared, ..VerifyOptions::default() });
-    // IP-restricted tokens presented from an allowed address: the allowlist
-    // is read from the record.
-    let ip_checked = in_place(
-        restricted_stream,
-        VerifyOptions { client_ip: Some([203, 0, 113, 9].into()), ..VerifyOptions::default() },
-    );
-    let verify_garbage = |iters: u64| {
+/// `verify`: the owned result, which clones the record's `Arc`.
+fn owned(
+    runtime: &'static Runtime,
+    engine: &'static Engine,
+    tokens: &'static [String],
+    required: &'static [String],
+) -> Run {
+    Box::new(move |iters: u64| {
         runtime.block_on(async {
             let start = Instant::now();
             for i in 0..iters {
-                let garbage = &fixture.garbage[(i as usize) & 1023];
-                black_box(fixture.engine.verify(black_box(garbage), &[]).await.map(|v| v.is_valid()).unwrap_or(false));
+                let secret = &tokens[(i as usize) % tokens.len()];
+                black_box(engine.verify(black_box(secret), required).await.map(|v| v.is_valid()).unwrap_or(false));
             }
             start.elapsed()
         })
-    };
-    let floor = |iters: u64| {
+    })
+}
+
+/// `verify_with`: what an embedding service does when it only needs the
+/// verdict, reading the cache entry in place.
+fn in_place(
+    runtime: &'static Runtime,
+    engine: &'static Engine,
+    tokens: &'static [String],
+    options: VerifyOptions<'static>,
+) -> Run {
+    Box::new(move |iters: u64| {
+        runtime.block_on(async {
+            let start = Instant::now();
+            for i in 0..iters {
+                let secret = &tokens[(i as usize) % tokens.len()];
+                black_box(
+                    engine
+                        .verify_with(black_box(secret), &options, |verdict| verdict.is_valid())
+                        .await
+                        .unwrap_or(false),
+                );
+            }
+            start.elapsed()
+        })
+    })
+}
+
+/// The floor: checksum, SHA-256 and a std `HashMap` lookup per token.
+fn floor(secrets: &[String], stream: &'static [String]) -> Run {
+    let floor_map: HashMap<TokenDigest, usize> =
+        secrets.iter().enumerate().map(|(i, s)| (TokenDigest::of(s), i)).collect();
+    Box::new(move |iters: u64| {
         let start = Instant::now();
         for i in 0..iters {
             let secret = black_box(&stream[(i as usize) % stream.len()]);
@@ -249,51 +230,115 @@ fn main() {
             black_box(ok);
         }
         start.elapsed()
-    };
+    })
+}
+
+/// One pass over `tokens` in random order, laid out contiguously as
+/// presented tokens arrive in fresh request buffers; it lives for the run.
+fn shuffled(tokens: &[String]) -> &'static [String] {
+    let stream: Vec<String> = (0..tokens.len() as u64).map(|i| tokens[spread(i, tokens.len())].clone()).collect();
+    stream.leak()
+}
+
+fn main() {
+    let count: usize = std::env::var("KEYWARD_BENCH_TOKENS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let setup_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| report("runtime", e));
+    let fixture: &'static Fixture = Box::leak(Box::new(setup_runtime.block_on(setup(count))));
+    // Measurement runs on one thread: the figure is per core.
+    let runtime: &'static Runtime = Box::leak(Box::new(
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| report("runtime", e)),
+    ));
+    let engine: &'static Engine = &fixture.engine;
+    let stream = shuffled(&fixture.secrets);
+    let restricted_stream = shuffled(&fixture.restricted);
+    let required: &'static [String] = vec!["invoices:read".to_owned()].leak();
+    // As an embedding service does: the route's scopes prepared once.
+    let prepared: &'static RequiredScopes = Box::leak(Box::new(engine.require_scopes(required.to_vec())));
+    let verify_valid = owned(runtime, engine, stream, &[]);
+    let verify_scoped = owned(runtime, engine, stream, required);
+    let verdict_only = in_place(runtime, engine, stream, VerifyOptions::default());
+    // The allowlist check's baseline: as many unrestricted tokens as there
+    // are restricted ones, so both spread over the same amount of memory.
+    let verdict_only_small = in_place(runtime, engine, &stream[..restricted_stream.len()], VerifyOptions::default());
+    let scoped_options = VerifyOptions { required_scopes: prepared, ..VerifyOptions::default() };
+    let scoped_in_place = in_place(runtime, engine, stream, scoped_options);
+    // IP-restricted tokens presented from an allowed address: the allowlist
+    // is read from the record.
+    let from_allowed = VerifyOptions { client_ip: Some([203, 0, 113, 9].into()), ..VerifyOptions::default() };
+    let ip_checked = in_place(runtime, engine, restricted_stream, from_allowed);
+    let verify_garbage = owned(runtime, engine, fixture.garbage.as_slice(), &[]);
+    let floor = floor(&fixture.secrets, stream);
 
     let mut criterion = Criterion::default()
         .configure_from_args()
         .measurement_time(Duration::from_secs(5))
         .warm_up_time(Duration::from_secs(1));
-    criterion.bench_function("verify_with/cached_valid_verdict_only", |b| b.iter_custom(verdict_only));
-    criterion.bench_function("verify/cached_valid", |b| b.iter_custom(verify_valid));
-    criterion.bench_function("verify/cached_valid_with_scope", |b| b.iter_custom(verify_scoped));
-    criterion.bench_function("verify/garbage", |b| b.iter_custom(verify_garbage));
-    criterion.bench_function("floor/checksum+sha256+hashmap", |b| b.iter_custom(floor));
+    criterion.bench_function("verify_with/cached_valid_verdict_only", |b| b.iter_custom(&verdict_only));
+    criterion.bench_function("verify/cached_valid", |b| b.iter_custom(&verify_valid));
+    criterion.bench_function("verify/cached_valid_with_scope", |b| b.iter_custom(&verify_scoped));
+    criterion.bench_function("verify/garbage", |b| b.iter_custom(&verify_garbage));
+    criterion.bench_function("floor/checksum+sha256+hashmap", |b| b.iter_custom(&floor));
     criterion.final_summary();
 
     // Same-run comparison: fixed iteration counts, best of three.
-    let rate = |run: &dyn Fn(u64) -> Duration| {
+    let rate = |run: &Run| {
         let iterations = 2_000_000u64;
         let best = (0..3).map(|_| run(iterations)).min().unwrap_or(Duration::MAX);
         iterations as f64 / best.as_secs_f64()
     };
-    let verdict = rate(&verdict_only);
-    let scoped_verdict = rate(&scoped_in_place);
-    let ip_verdict = rate(&ip_checked);
-    let verdict_small = rate(&verdict_only_small);
-    let valid = rate(&verify_valid);
-    let scoped = rate(&verify_scoped);
-    let garbage = rate(&verify_garbage);
-    let floor_rate = rate(&floor);
-    println!("\nSUMMARY ({} tokens cached, one core)", fixture.engine.cached_tokens());
-    println!("  verify_with, verdict only       {:>12.0} /s", verdict);
-    println!(
-        "  verify_with, 1 required scope   {:>12.0} /s  ({:+.0}% vs verdict only)",
-        scoped_verdict,
-        (scoped_verdict / verdict - 1.0) * 100.0
-    );
-    println!("  verify_with, verdict only, {:>7} tokens {:>7.0} /s", restricted_stream.len(), verdict_small);
-    println!(
-        "  verify_with, IP allowlist check {:>12.0} /s  ({:+.0}% vs verdict only over as many tokens)",
-        ip_verdict,
-        (ip_verdict / verdict_small - 1.0) * 100.0
-    );
-    println!("  verify, owned record            {:>12.0} /s", valid);
-    println!("  verify cached, 1 required scope {:>12.0} /s", scoped);
-    println!("  verify garbage                  {:>12.0} /s", garbage);
-    println!("  floor: checksum+SHA-256+HashMap {:>12.0} /s", floor_rate);
-    println!("  verify_with / floor             {:>12.2}", verdict / floor_rate);
-    println!("  verify / floor                  {:>12.2}", valid / floor_rate);
-    println!("  target: verify_with >= 1,500,000 /s -> {}", if verdict >= 1_500_000.0 { "met" } else { "NOT met" });
+    let rates = Rates {
+        verdict: rate(&verdict_only),
+        scoped_verdict: rate(&scoped_in_place),
+        ip_verdict: rate(&ip_checked),
+        verdict_small: rate(&verdict_only_small),
+        valid: rate(&verify_valid),
+        scoped: rate(&verify_scoped),
+        garbage: rate(&verify_garbage),
+        floor: rate(&floor),
+    };
+    rates.print(engine.cached_tokens(), restricted_stream.len());
+}
+
+/// The same-run rates, per second.
+struct Rates {
+    verdict: f64,
+    scoped_verdict: f64,
+    ip_verdict: f64,
+    verdict_small: f64,
+    valid: f64,
+    scoped: f64,
+    garbage: f64,
+    floor: f64,
+}
+
+impl Rates {
+    fn print(&self, cached: usize, restricted: usize) {
+        println!("\nSUMMARY ({} tokens cached, one core)", cached);
+        println!("  verify_with, self.verdict only       {:>12.0} /s", self.verdict);
+        println!(
+            "  verify_with, 1 required scope   {:>12.0} /s  ({:+.0}% vs self.verdict only)",
+            self.scoped_verdict,
+            (self.scoped_verdict / self.verdict - 1.0) * 100.0
+        );
+        println!("  verify_with, self.verdict only, {:>7} tokens {:>7.0} /s", restricted, self.verdict_small);
+        println!(
+            "  verify_with, IP allowlist check {:>12.0} /s  ({:+.0}% vs self.verdict only over as many tokens)",
+            self.ip_verdict,
+            (self.ip_verdict / self.verdict_small - 1.0) * 100.0
+        );
+        println!("  verify, owned record            {:>12.0} /s", self.valid);
+        println!("  verify cached, 1 required scope {:>12.0} /s", self.scoped);
+        println!("  verify self.garbage                  {:>12.0} /s", self.garbage);
+        println!("  floor: checksum+SHA-256+HashMap {:>12.0} /s", self.floor);
+        println!("  verify_with / floor             {:>12.2}", self.verdict / self.floor);
+        println!("  verify / floor                  {:>12.2}", self.valid / self.floor);
+        println!(
+            "  target: verify_with >= 1,500,000 /s -> {}",
+            if self.verdict >= 1_500_000.0 { "met" } else { "NOT met" }
+        );
+    }
 }

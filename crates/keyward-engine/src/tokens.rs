@@ -129,17 +129,7 @@ impl Engine {
     async fn issue(&self, actor: &Actor, input: NewToken, key: Option<String>) -> Result<Issued, EngineError> {
         actor.require(management::TOKENS_WRITE)?;
         let name = validate::name("name", &input.name)?;
-        let owner = match &input.owner {
-            Some(owner) => validate::owner(owner)?,
-            None => actor.principal.owner().to_owned(),
-        };
-        actor.require_manages_tokens_of(&owner)?;
-        // A caller's own membership was read when it authenticated (and is
-        // cached with its token, dropped when the membership changes), so
-        // only another owner costs a round trip.
-        if actor.principal.person().is_none_or(|(person, _)| person != owner) {
-            self.check_owner(actor.org_id(), &owner).await?;
-        }
+        let owner = self.issued_owner(actor, input.owner.as_deref()).await?;
         let metadata = input.metadata.unwrap_or_else(|| json!({}));
         validate::metadata(&metadata)?;
         if !keyward_core::id::looks_like(IdKind::Keyspace, &input.keyspace_id) {
@@ -209,6 +199,23 @@ impl Engine {
         // may have cached its absence; the new token must verify at once.
         self.ctx.cache.invalidate(&digest);
         Ok(Issued { secret, record, inherited_from_parent: inherited })
+    }
+
+    /// Whom a new token belongs to: `owner`, or the actor's own owner;
+    /// the actor must manage that owner's tokens, and the owner must belong here.
+    async fn issued_owner(&self, actor: &Actor, owner: Option<&str>) -> Result<String, EngineError> {
+        let owner = match owner {
+            Some(owner) => validate::owner(owner)?,
+            None => actor.principal.owner().to_owned(),
+        };
+        actor.require_manages_tokens_of(&owner)?;
+        // A caller's own membership was read when it authenticated (and is
+        // cached with its token, dropped when the membership changes), so
+        // only another owner costs a round trip.
+        if actor.principal.person().is_none_or(|(person, _)| person != owner) {
+            self.check_owner(actor.org_id(), &owner).await?;
+        }
+        Ok(owner)
     }
 
     /// Fails with every rule of `policy` a new `record` would break, the

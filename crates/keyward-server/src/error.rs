@@ -281,68 +281,17 @@ impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         match error {
             EngineError::Invalid(invalid) => ApiError::invalid_field(invalid.field, invalid.message),
-            EngineError::Forbidden { missing } => {
-                let mut api = ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "insufficient_scope",
-                    "Insufficient scope",
-                    format!("This call needs the scope(s): {}.", missing.join(", ")),
-                );
-                api.0.challenge = Some(format!(
-                    "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{}\"",
-                    missing.join(" ")
-                ));
-                api.0.missing_scopes = Some(missing);
-                api
-            }
-            EngineError::Escalation { scopes } => {
-                let mut api = ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "scope_escalation",
-                    "Scope escalation refused",
-                    format!("A token can only grant scopes it holds itself; the caller lacks: {}.", scopes.join(", ")),
-                );
-                api.0.field = Some("scopes".into());
-                api.0.missing_scopes = Some(scopes);
-                api
-            }
+            EngineError::Forbidden { missing } => ApiError::insufficient_scope(missing),
+            EngineError::Escalation { scopes } => ApiError::escalation(scopes),
             EngineError::ExceedsParentBounds { field, detail } => {
                 let mut api =
                     ApiError::new(StatusCode::FORBIDDEN, "exceeds_parent_bounds", "Beyond a token's bounds", detail);
                 api.0.field = Some(field.into());
                 api
             }
-            EngineError::SudoRequired { window_seconds } => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "sudo_required",
-                "Password confirmation required",
-                format!(
-                    "Minting a management credential from a session needs the password typed within the last {} \
-                     minutes; confirm it with POST /v1/sessions/current/confirm-password and retry.",
-                    window_seconds / 60
-                ),
-            ),
-            EngineError::ConfirmationRequired { broader } => {
-                let mut api = ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "confirmation_required",
-                    "Confirmation required",
-                    format!(
-                        "The new scopes grant more than the old ones ({}); resend with `confirm_broader_scopes: true` to widen them.",
-                        broader.join(", ")
-                    ),
-                );
-                api.0.field = Some("confirm_broader_scopes".into());
-                api
-            }
-            EngineError::PolicyViolation { violations } => {
-                let detail = violations.iter().map(|v| v.detail.as_str()).collect::<Vec<_>>().join(" ");
-                let mut api =
-                    ApiError::new(StatusCode::BAD_REQUEST, "policy_violation", "Token policy violated", detail);
-                api.0.field = violations.first().map(|v| v.field.to_owned());
-                api.0.violations = Some(violations.into_iter().map(Into::into).collect());
-                api
-            }
+            EngineError::SudoRequired { window_seconds } => ApiError::sudo_required(window_seconds),
+            EngineError::ConfirmationRequired { broader } => ApiError::confirmation_required(&broader),
+            EngineError::PolicyViolation { violations } => ApiError::policy_violation(violations),
             EngineError::NotOwner => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "not_token_owner",
@@ -355,16 +304,7 @@ impl From<EngineError> for ApiError {
                 "Invalid credentials",
                 "The email or password is wrong.",
             ),
-            EngineError::Throttled { retry_after_seconds } => {
-                let mut api = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "sign_in_throttled",
-                    "Too many failed sign-ins",
-                    format!("Too many failed sign-ins; try again in {retry_after_seconds} seconds."),
-                );
-                api.0.retry_after = Some(retry_after_seconds);
-                api
-            }
+            EngineError::Throttled { retry_after_seconds } => ApiError::sign_in_throttled(retry_after_seconds),
             EngineError::SignUpClosed => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "signup_closed",
@@ -384,20 +324,7 @@ impl From<EngineError> for ApiError {
                 "This account is not a member of that organization.",
             ),
             EngineError::Rejected { code, detail } => ApiError::new(StatusCode::CONFLICT, code, "Conflict", detail),
-            EngineError::DestinationForbidden { field, refusal } => {
-                let mut api = ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "webhook_destination_forbidden",
-                    "Webhook destination forbidden",
-                    format!(
-                        "{field} points into a network webhooks may not reach: {refusal}. Refused by the `{}` rule; {}.",
-                        refusal.rule.code(),
-                        refusal.remedy()
-                    ),
-                );
-                api.0.field = Some(field.into());
-                api
-            }
+            EngineError::DestinationForbidden { field, refusal } => ApiError::destination_forbidden(field, &refusal),
             EngineError::NotFound(what) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found", format!("No such {what}."))
             }
@@ -408,25 +335,115 @@ impl From<EngineError> for ApiError {
                 "The request conflicts with existing data; retry it.",
             )
             .logged(false, "store conflict", what),
-            EngineError::AlreadyCreated { token_id, created_at } => {
-                let mut api = ApiError::new(
-                    StatusCode::CONFLICT,
-                    "already_created",
-                    "Already created",
-                    format!(
-                        "A request with this Idempotency-Key created token {token_id} at {}; this one created \
-                         nothing. Its secret was shown to that request only and is not kept: if that answer was \
-                         lost, rotate the token.",
-                        created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                    ),
-                );
-                api.0.token_id = Some(token_id);
-                api
-            }
+            EngineError::AlreadyCreated { token_id, created_at } => ApiError::already_created(token_id, created_at),
             EngineError::Store(StoreError::Backend(inner)) => ApiError::store_unavailable(inner.as_ref()),
             EngineError::Store(other) => ApiError::internal(&other),
             EngineError::Rng(rng) => ApiError::internal(&rng),
         }
+    }
+}
+
+/// The engine's refusals that carry more than a code and a sentence.
+impl ApiError {
+    fn insufficient_scope(missing: Vec<String>) -> Self {
+        let mut api = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "Insufficient scope",
+            format!("This call needs the scope(s): {}.", missing.join(", ")),
+        );
+        api.0.challenge =
+            Some(format!("Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{}\"", missing.join(" ")));
+        api.0.missing_scopes = Some(missing);
+        api
+    }
+
+    fn escalation(scopes: Vec<String>) -> Self {
+        let mut api = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "scope_escalation",
+            "Scope escalation refused",
+            format!("A token can only grant scopes it holds itself; the caller lacks: {}.", scopes.join(", ")),
+        );
+        api.0.field = Some("scopes".into());
+        api.0.missing_scopes = Some(scopes);
+        api
+    }
+
+    fn sudo_required(window_seconds: u64) -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "sudo_required",
+            "Password confirmation required",
+            format!(
+                "Minting a management credential from a session needs the password typed within the last {} \
+                 minutes; confirm it with POST /v1/sessions/current/confirm-password and retry.",
+                window_seconds / 60
+            ),
+        )
+    }
+
+    fn confirmation_required(broader: &[String]) -> Self {
+        let mut api = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "confirmation_required",
+            "Confirmation required",
+            format!(
+                "The new scopes grant more than the old ones ({}); resend with `confirm_broader_scopes: true` to widen them.",
+                broader.join(", ")
+            ),
+        );
+        api.0.field = Some("confirm_broader_scopes".into());
+        api
+    }
+
+    fn policy_violation(violations: Vec<keyward_engine::PolicyProblem>) -> Self {
+        let detail = violations.iter().map(|v| v.detail.as_str()).collect::<Vec<_>>().join(" ");
+        let mut api = ApiError::new(StatusCode::BAD_REQUEST, "policy_violation", "Token policy violated", detail);
+        api.0.field = violations.first().map(|v| v.field.to_owned());
+        api.0.violations = Some(violations.into_iter().map(Into::into).collect());
+        api
+    }
+
+    fn sign_in_throttled(retry_after_seconds: u64) -> Self {
+        let mut api = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "sign_in_throttled",
+            "Too many failed sign-ins",
+            format!("Too many failed sign-ins; try again in {retry_after_seconds} seconds."),
+        );
+        api.0.retry_after = Some(retry_after_seconds);
+        api
+    }
+
+    fn destination_forbidden(field: &'static str, refusal: &keyward_core::egress::Refusal) -> Self {
+        let mut api = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "webhook_destination_forbidden",
+            "Webhook destination forbidden",
+            format!(
+                "{field} points into a network webhooks may not reach: {refusal}. Refused by the `{}` rule; {}.",
+                refusal.rule.code(),
+                refusal.remedy()
+            ),
+        );
+        api.0.field = Some(field.into());
+        api
+    }
+
+    fn already_created(token_id: String, created_at: chrono::DateTime<chrono::Utc>) -> Self {
+        let mut api = ApiError::new(
+            StatusCode::CONFLICT,
+            "already_created",
+            "Already created",
+            format!(
+                "A request with this Idempotency-Key created token {token_id} at {}; this one created nothing. Its \
+                 secret was shown to that request only and is not kept: if that answer was lost, rotate the token.",
+                created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        );
+        api.0.token_id = Some(token_id);
+        api
     }
 }
 

@@ -117,16 +117,7 @@ async fn run(
     let permits = Arc::new(Semaphore::new(cap));
     let registry = Arc::new(Registry::default());
     let sweeper = tokio::spawn(Arc::clone(&registry).sweep(options));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
-    // Pings find dead HTTP/2 peers that never close; an idle live peer is
-    // closed by the sweeper like any other.
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(20)))
-        .keep_alive_timeout(Duration::from_secs(20));
-    let builder = Arc::new(builder);
+    let builder = Arc::new(connection_builder());
     let mut at_cap = false;
     tokio::pin!(shutdown);
     loop {
@@ -173,25 +164,9 @@ async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let builder = Arc::clone(&builder);
-        let app = app.clone();
-        let registry = Arc::clone(&registry);
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            match tls {
-                None => serve_connection(&builder, &registry, stream, remote, app, options).await,
-                Some(acceptor) => {
-                    // The handshake is bounded like a request head: a client
-                    // that opens a socket and says nothing holds it no longer.
-                    match tokio::time::timeout(options.header_read_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => serve_connection(&builder, &registry, stream, remote, app, options).await,
-                        Ok(Err(error)) => tracing::debug!(%remote, %error, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
-                    }
-                }
-            }
-            drop(permit);
-        });
+        let connection =
+            Connection { builder: Arc::clone(&builder), registry: Arc::clone(&registry), app: app.clone() };
+        tokio::spawn(connection.serve(stream, remote, tls.clone(), options, permit));
     }
     drop(listener);
     registry.drain();
@@ -199,6 +174,55 @@ async fn run(
     let _ = permits.acquire_many(cap as u32).await;
     sweeper.abort();
     Ok(())
+}
+
+/// The HTTP/1.1 and HTTP/2 connection settings every connection shares.
+fn connection_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
+    // Pings find dead HTTP/2 peers that never close; an idle live peer is
+    // closed by the sweeper like any other.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+/// What serving one accepted connection needs.
+struct Connection {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    registry: Arc<Registry>,
+    app: Router,
+}
+
+impl Connection {
+    /// Serves the connection (after its TLS handshake, when there is TLS),
+    /// then gives its permit back.
+    async fn serve(
+        self,
+        stream: tokio::net::TcpStream,
+        remote: std::net::SocketAddr,
+        tls: Option<TlsAcceptor>,
+        options: ServeOptions,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let Self { builder, registry, app } = self;
+        match tls {
+            None => serve_connection(&builder, &registry, stream, remote, app, options).await,
+            Some(acceptor) => {
+                // The handshake is bounded like a request head: a client
+                // that opens a socket and says nothing holds it no longer.
+                match tokio::time::timeout(options.header_read_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_connection(&builder, &registry, stream, remote, app, options).await,
+                    Ok(Err(error)) => tracing::debug!(%remote, %error, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                }
+            }
+        }
+        drop(permit);
+    }
 }
 
 /// Errors that concern one connection, not the listener.

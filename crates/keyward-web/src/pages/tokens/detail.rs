@@ -96,80 +96,27 @@ async fn detail_page(
     let by_id: HashMap<&str, &Keyspace> = directory.keyspaces.iter().map(|k| (k.id.as_str(), k)).collect();
     let owners = names_of_owners(&directory);
     let policy = directory.organization.as_ref().map(|organization| organization.token_policy.clone());
-    let violations = policy
-        .as_ref()
-        .map(|policy| Engine::violations_of(policy, &record).iter().map(|v| v.explain(policy)).collect())
-        .unwrap_or_default();
+    let violations = broken_rules(policy.as_ref(), &record);
     let row = row(&record, &by_id, &owners, policy.as_ref(), now);
     let activity = match state.engine.token_activity(&page.actor, id, CHART_DAYS).await {
         Ok(activity) => activity,
         Err(error) => return failed(error),
     };
-    let recent: Vec<Verification> = activity
-        .recent
-        .iter()
-        .map(|sample| Verification {
-            when: When::of(sample.at, now),
-            valid: sample.outcome == "VALID",
-            outcome: sample.outcome.clone(),
-            source: source(sample.client_ip.as_deref(), sample.user_agent.as_deref()),
-        })
-        .collect();
+    let recent: Vec<Verification> = activity.recent.iter().map(|sample| Verification::of(sample, now)).collect();
     let active = record.state_at(now.timestamp_micros()) == TokenState::Active;
     let first_call = recent.iter().find(|check| check.valid);
-    let notice = match (shown.notice, shown.checking_first_call, first_call) {
-        (Some(notice), _, _) => Some(notice),
-        (None, true, Some(call)) => {
-            Some(format!("It works: a verified call arrived {} from {}.", call.when.relative, call.source))
-        }
-        (None, true, None) => Some(
-            "No verified call has arrived yet. Run one of the examples with the token, wait a second, then check again."
-                .to_owned(),
-        ),
-        (None, false, _) => None,
-    };
+    let notice = first_call_notice(&shown, first_call);
     // Until a call has worked, the page says how to make one.
     let try_it = (active && first_call.is_none()).then(|| curl_example(shown.origin));
     let in_grace = record.in_rotation_grace(now.timestamp_micros());
-    let clients = if in_grace {
-        state
-            .engine
-            .token_clients(&page.actor, id)
-            .await
-            .unwrap_or_default()
-            .iter()
-            .map(|client| {
-                let seen = When::of(client.last_seen_at, now).relative;
-                let uses = client.uses;
-                format!(
-                    "{} ({uses} uses, last {seen})",
-                    source(client.client_ip.as_deref(), client.user_agent.as_deref())
-                )
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let clients = if in_grace { recent_clients(state, page, id, now).await } else { Vec::new() };
     let may = page.actor.capabilities();
-    let audit = if may.may_read_audit {
-        let filter = AuditFilter { target_id: Some(record.id.clone()), ..AuditFilter::default() };
-        match state.engine.list_audit(&page.actor, &filter, &PageRequest::new(Some(20), None)).await {
-            Ok(events) => Some(
-                events
-                    .items
-                    .into_iter()
-                    .map(|event| AuditLine {
-                        when: When::of(event.occurred_at, now),
-                        actor: owners.get(&event.actor).cloned().unwrap_or(event.actor),
-                        action: event.action,
-                        source_ip: event.source_ip.unwrap_or_default(),
-                    })
-                    .collect(),
-            ),
+    let audit = match may.may_read_audit {
+        true => match audit_lines(state, page, &record.id, &owners, now).await {
+            Ok(lines) => Some(lines),
             Err(error) => return failed(error),
-        }
-    } else {
-        None
+        },
+        false => None,
     };
     let may_write = may.may_write_tokens;
     let status = if revoke_error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
@@ -208,6 +155,74 @@ async fn detail_page(
         audit,
     });
     (status, rendered).into_response()
+}
+
+/// The organization's policy rules the token breaks, in words.
+fn broken_rules(policy: Option<&TokenPolicy>, record: &TokenRecord) -> Vec<String> {
+    let Some(policy) = policy else { return Vec::new() };
+    Engine::violations_of(policy, record).iter().map(|violation| violation.explain(policy)).collect()
+}
+
+impl Verification {
+    fn of(sample: &keyward_store::VerificationSample, now: DateTime<Utc>) -> Self {
+        Verification {
+            when: When::of(sample.at, now),
+            valid: sample.outcome == "VALID",
+            outcome: sample.outcome.clone(),
+            source: source(sample.client_ip.as_deref(), sample.user_agent.as_deref()),
+        }
+    }
+}
+
+/// The notice the page opens with: one passed in, or, when the creator
+/// asked whether the first call arrived, the answer.
+fn first_call_notice(shown: &Shown<'_>, first_call: Option<&Verification>) -> Option<String> {
+    match (&shown.notice, shown.checking_first_call, first_call) {
+        (Some(notice), _, _) => Some(notice.clone()),
+        (None, true, Some(call)) => {
+            Some(format!("It works: a verified call arrived {} from {}.", call.when.relative, call.source))
+        }
+        (None, true, None) => Some(
+            "No verified call has arrived yet. Run one of the examples with the token, wait a second, then check again."
+                .to_owned(),
+        ),
+        (None, false, _) => None,
+    }
+}
+
+/// The clients seen using a token in its rotation grace: they need the new one.
+async fn recent_clients(state: &AppState, page: &SignedInPage, id: &str, now: DateTime<Utc>) -> Vec<String> {
+    let clients = state.engine.token_clients(&page.actor, id).await.unwrap_or_default();
+    clients
+        .iter()
+        .map(|client| {
+            let seen = When::of(client.last_seen_at, now).relative;
+            let uses = client.uses;
+            format!("{} ({uses} uses, last {seen})", source(client.client_ip.as_deref(), client.user_agent.as_deref()))
+        })
+        .collect()
+}
+
+/// The token's last 20 audit events, actors named.
+async fn audit_lines(
+    state: &AppState,
+    page: &SignedInPage,
+    id: &str,
+    owners: &HashMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<Vec<AuditLine>, EngineError> {
+    let filter = AuditFilter { target_id: Some(id.to_owned()), ..AuditFilter::default() };
+    let events = state.engine.list_audit(&page.actor, &filter, &PageRequest::new(Some(20), None)).await?;
+    Ok(events
+        .items
+        .into_iter()
+        .map(|event| AuditLine {
+            when: When::of(event.occurred_at, now),
+            actor: owners.get(&event.actor).cloned().unwrap_or(event.actor),
+            action: event.action,
+            source_ip: event.source_ip.unwrap_or_default(),
+        })
+        .collect())
 }
 
 /// `GET /tokens/{id}`

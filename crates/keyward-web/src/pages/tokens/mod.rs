@@ -260,24 +260,8 @@ pub async fn list(
     page: SignedInPage,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let value = |name: &str| query.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
     let mut notices = Vec::new();
-    let mut filter = ListFilter {
-        q: value("q"),
-        state: value("state"),
-        keyspace: value("keyspace"),
-        owner: value("owner"),
-        scope: value("scope"),
-        order: value("order"),
-    };
-    let order = match filter.order.as_str() {
-        "" => TokenOrder::default(),
-        text => TokenOrder::parse(text).unwrap_or_else(|| {
-            notices.push("That sort order is not one Keyward knows; showing the newest first.");
-            TokenOrder::default()
-        }),
-    };
-    filter.order = order.as_text();
+    let (mut filter, order) = ListFilter::from_query(&query, &mut notices);
     let directory = match state.engine.directory(&page.actor).await {
         Ok(directory) => directory,
         Err(error) => return failed(error),
@@ -286,44 +270,8 @@ pub async fn list(
     let policy = directory.organization.as_ref().map(|organization| organization.token_policy.clone());
     let keyspaces = customer_keyspaces_of(directory);
     let now = micros_to_datetime(state.now_micros());
-    let mut store_filter = TokenFilter {
-        order,
-        keyspace_id: (!filter.keyspace.is_empty()).then(|| filter.keyspace.clone()),
-        owner: (!filter.owner.is_empty()).then(|| filter.owner.clone()),
-        name_contains: (!filter.q.is_empty()).then(|| filter.q.clone()),
-        scope: (!filter.scope.is_empty()).then(|| filter.scope.clone()),
-        now,
-        ..TokenFilter::default()
-    };
-    match filter.state.as_str() {
-        "" => {}
-        "active" => store_filter.state = Some(TokenState::Active),
-        "expiring" => {
-            store_filter.state = Some(TokenState::Active);
-            store_filter.expires_before = Some(now + chrono::Duration::days(EXPIRING_SOON_DAYS));
-        }
-        "grace" => {
-            store_filter.state = Some(TokenState::Active);
-            store_filter.replaced = true;
-        }
-        "expired" => store_filter.state = Some(TokenState::Expired),
-        "disabled" => store_filter.state = Some(TokenState::Disabled),
-        "revoked" => store_filter.state = Some(TokenState::Revoked),
-        _ => {
-            notices.push("That state filter is not one Keyward knows; showing every state.");
-            filter.state.clear();
-        }
-    }
-    let after = match query.get("after").filter(|cursor| !cursor.is_empty()) {
-        None => None,
-        Some(cursor) => match Cursor::decode(cursor).filter(|cursor| order.fits(cursor)) {
-            Some(cursor) => Some(cursor),
-            None => {
-                notices.push("That page link is not valid any more; showing the first page.");
-                None
-            }
-        },
-    };
+    let store_filter = filter.store_filter(order, now, &mut notices);
+    let after = page_after(&query, order, &mut notices);
     let listed = match state.engine.list_tokens(&page.actor, store_filter, &PageRequest::new(Some(50), after)).await {
         Ok(listed) => listed,
         Err(error) => return failed(error),
@@ -343,19 +291,8 @@ pub async fn list(
         })
         .collect();
     let next_page = listed.next.map(|cursor| filter.url(&filter.order, Some(&cursor)));
-    if query.contains_key("welcome") {
-        notices.push("Your account is ready. Create a token to let a service call your API; its secret is shown once.");
-    }
-    let bulk_notice = query.get("bulk_revoked").and_then(|count| count.parse::<u64>().ok()).map(|count| {
-        let plural = if count == 1 { "" } else { "s" };
-        format!("{count} token{plural} revoked. Verifications of them now fail.")
-    });
-    let notice = bulk_notice.or_else(|| (!notices.is_empty()).then(|| notices.join(" ")));
-    let filtered = !(filter.q.is_empty()
-        && filter.state.is_empty()
-        && filter.keyspace.is_empty()
-        && filter.owner.is_empty()
-        && filter.scope.is_empty());
+    let notice = list_notice(&query, notices);
+    let filtered = filter.narrows();
     let mut owners: Vec<(String, String)> = owners.into_iter().collect();
     owners.sort_by(|a, b| a.1.cmp(&b.1));
     let sorts = sort_headers(&filter, order);
@@ -374,4 +311,96 @@ pub async fn list(
         rows,
         next_page,
     })
+}
+
+impl ListFilter {
+    /// The filters and order a `/tokens` query asks for; an order Keyward
+    /// does not know falls back to newest first, with a notice.
+    fn from_query(query: &HashMap<String, String>, notices: &mut Vec<&'static str>) -> (Self, TokenOrder) {
+        let value = |name: &str| query.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+        let mut filter = ListFilter {
+            q: value("q"),
+            state: value("state"),
+            keyspace: value("keyspace"),
+            owner: value("owner"),
+            scope: value("scope"),
+            order: value("order"),
+        };
+        let order = match filter.order.as_str() {
+            "" => TokenOrder::default(),
+            text => TokenOrder::parse(text).unwrap_or_else(|| {
+                notices.push("That sort order is not one Keyward knows; showing the newest first.");
+                TokenOrder::default()
+            }),
+        };
+        filter.order = order.as_text();
+        (filter, order)
+    }
+
+    /// What the store is asked for; an unknown state filter is dropped, with a notice.
+    fn store_filter(&mut self, order: TokenOrder, now: DateTime<Utc>, notices: &mut Vec<&'static str>) -> TokenFilter {
+        let some = |text: &String| (!text.is_empty()).then(|| text.clone());
+        let mut store_filter = TokenFilter {
+            order,
+            keyspace_id: some(&self.keyspace),
+            owner: some(&self.owner),
+            name_contains: some(&self.q),
+            scope: some(&self.scope),
+            now,
+            ..TokenFilter::default()
+        };
+        match self.state.as_str() {
+            "" => {}
+            "active" => store_filter.state = Some(TokenState::Active),
+            "expiring" => {
+                store_filter.state = Some(TokenState::Active);
+                store_filter.expires_before = Some(now + chrono::Duration::days(EXPIRING_SOON_DAYS));
+            }
+            "grace" => {
+                store_filter.state = Some(TokenState::Active);
+                store_filter.replaced = true;
+            }
+            "expired" => store_filter.state = Some(TokenState::Expired),
+            "disabled" => store_filter.state = Some(TokenState::Disabled),
+            "revoked" => store_filter.state = Some(TokenState::Revoked),
+            _ => {
+                notices.push("That state filter is not one Keyward knows; showing every state.");
+                self.state.clear();
+            }
+        }
+        store_filter
+    }
+
+    /// Whether any filter narrows the list.
+    fn narrows(&self) -> bool {
+        !(self.q.is_empty()
+            && self.state.is_empty()
+            && self.keyspace.is_empty()
+            && self.owner.is_empty()
+            && self.scope.is_empty())
+    }
+}
+
+/// The page a `/tokens` link continues from; a stale or foreign cursor
+/// restarts at the first page, with a notice.
+fn page_after(query: &HashMap<String, String>, order: TokenOrder, notices: &mut Vec<&'static str>) -> Option<Cursor> {
+    let cursor = query.get("after").filter(|cursor| !cursor.is_empty())?;
+    let valid = Cursor::decode(cursor).filter(|cursor| order.fits(cursor));
+    if valid.is_none() {
+        notices.push("That page link is not valid any more; showing the first page.");
+    }
+    valid
+}
+
+/// The line above the table: a bulk revocation's count, the welcome, or
+/// what was wrong with the query.
+fn list_notice(query: &HashMap<String, String>, mut notices: Vec<&'static str>) -> Option<String> {
+    if query.contains_key("welcome") {
+        notices.push("Your account is ready. Create a token to let a service call your API; its secret is shown once.");
+    }
+    let bulk_notice = query.get("bulk_revoked").and_then(|count| count.parse::<u64>().ok()).map(|count| {
+        let plural = if count == 1 { "" } else { "s" };
+        format!("{count} token{plural} revoked. Verifications of them now fail.")
+    });
+    bulk_notice.or_else(|| (!notices.is_empty()).then(|| notices.join(" ")))
 }
