@@ -53,7 +53,7 @@ impl VerificationLog {
             at: micros_to_datetime(at_micros),
             outcome: outcome.as_str().to_owned(),
             client_ip: client_ip.map(|ip| keyward_core::ip::canonical(ip).to_string()),
-            user_agent: user_agent.map(|agent| truncated(agent).to_owned()),
+            user_agent: user_agent.map(truncated),
         });
     }
 

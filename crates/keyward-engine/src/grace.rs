@@ -85,12 +85,12 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// `text` cut to [`MAX_USER_AGENT_CHARS`] characters.
-pub(crate) fn truncated(text: &str) -> &str {
-    match text.char_indices().nth(MAX_USER_AGENT_CHARS) {
-        Some((end, _)) => &text[..end],
-        None => text,
-    }
+/// `text` cut to [`MAX_USER_AGENT_CHARS`] characters, without control
+/// characters: a user agent is whatever the client sent, and an embedding
+/// service passes it without the HTTP edge's checks (a NUL would fail the
+/// PostgreSQL write of a whole batch of samples).
+pub(crate) fn truncated(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect()
 }
 
 /// Whether `token` stopped verifying because it was rotated: its grace
@@ -109,7 +109,7 @@ impl GraceWatch {
         let key = ClientKey {
             token_id: token_id.to_owned(),
             client_ip,
-            user_agent: user_agent.map(|agent| truncated(agent).into()),
+            user_agent: user_agent.map(|agent| truncated(agent).into_boxed_str()),
         };
         let seen = Seen { uses: 1, first_micros: now, last_micros: now };
         let mut clients = lock(&self.clients);
@@ -128,7 +128,7 @@ impl GraceWatch {
             known.last_micros = known.last_micros.max(now);
             known.client_ip = client_ip.or(known.client_ip);
             if let Some(agent) = user_agent {
-                known.user_agent = Some(truncated(agent).to_owned());
+                known.user_agent = Some(truncated(agent));
             }
         } else if reuses.len() < MAX_PENDING_REUSES {
             let ended = token.revoked_at.or(token.expires_at).map_or(now, |at| at.timestamp_micros());
@@ -143,7 +143,7 @@ impl GraceWatch {
                     first_micros: now,
                     last_micros: now,
                     client_ip,
-                    user_agent: user_agent.map(|agent| truncated(agent).to_owned()),
+                    user_agent: user_agent.map(truncated),
                 },
             );
         }
@@ -248,6 +248,12 @@ mod tests {
         assert!(watch.drain_clients().is_empty(), "drained means gone");
         watch.restore_clients(drained);
         assert_eq!(watch.drain_clients().len(), 2, "a failed flush puts them back");
+    }
+
+    #[test]
+    fn control_characters_never_reach_a_stored_user_agent() {
+        assert_eq!(truncated("curl\0/8.5\u{1b}[31m\u{85}"), "curl/8.5[31m");
+        assert_eq!(truncated(&"é".repeat(MAX_USER_AGENT_CHARS + 5)).chars().count(), MAX_USER_AGENT_CHARS);
     }
 
     #[test]
