@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use keyward_store::AuditFilter;
 
-use crate::dto::{AuditEventView, AuditQuery, Page};
+use crate::dto::{AuditEventView, AuditQuery, FromStore, Page};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiQuery, Caller};
 use crate::routes::page_request;

@@ -5,7 +5,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
-use crate::dto::{CreateOrganization, CreatedToken, FoundedOrganization, OrganizationView, Page, PageQuery, TokenView};
+use crate::dto::{
+    CreateOrganization, CreatedToken, FoundedOrganization, FromStore, IntoView, OrganizationView, Page, PageQuery,
+    TokenView, TokenViews,
+};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::routes::{page_request, shown_once_headers};
@@ -36,7 +39,7 @@ pub async fn create_organization(
     };
     let body = FoundedOrganization {
         organization: founded.organization.into(),
-        management_keyspace: founded.management_keyspace.into(),
+        management_keyspace: founded.management_keyspace.into_view(),
         admin_token,
     };
     Ok((StatusCode::CREATED, headers, Json(body)))

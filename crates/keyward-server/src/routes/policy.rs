@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use keyward_core::policy::TokenPolicy;
 
-use crate::dto::{Page, PageQuery, PolicyFindingView, TokenPolicyView, TokenView};
+use crate::dto::{FromStore, Page, PageQuery, PolicyFindingView, TokenPolicyView, TokenView, TokenViews};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::routes::page_request;
