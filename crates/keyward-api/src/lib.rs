@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub mod audit;
 pub mod keyspaces;
 pub mod tokens;
 pub mod webhooks;
