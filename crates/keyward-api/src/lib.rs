@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 pub mod audit;
 pub mod keyspaces;
+pub mod organizations;
 pub mod tokens;
 pub mod webhooks;
 

@@ -38,7 +38,7 @@ pub async fn create_organization(
         view: TokenView::new(founded.admin.record, state.now_micros()),
     };
     let body = FoundedOrganization {
-        organization: founded.organization.into(),
+        organization: founded.organization.into_view(),
         management_keyspace: founded.management_keyspace.into_view(),
         admin_token,
     };
@@ -56,7 +56,7 @@ pub async fn list_organizations(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<OrganizationView>>, ApiError> {
     let page = state.engine.list_organizations(&actor, &page_request(query.limit, query.cursor.as_deref())?).await?;
-    Ok(Json(Page::from_store(page, Into::into)))
+    Ok(Json(Page::from_store(page, IntoView::into_view)))
 }
 
 /// Show one organization: the caller's own, or any with
@@ -69,5 +69,5 @@ pub async fn get_organization(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<OrganizationView>, ApiError> {
-    Ok(Json(state.engine.get_organization(&actor, &id).await?.into()))
+    Ok(Json(state.engine.get_organization(&actor, &id).await?.into_view()))
 }
