@@ -31,7 +31,7 @@ pub use tokens::*;
 pub use verify::*;
 pub use webhooks::*;
 
-pub use keyward_api::{Page, ShownOnce};
+pub use keyward_api::{List, Page, ShownOnce};
 
 /// `From` for views. The views are keyward-api's types and the records
 /// keyward-core's or the store's, so the orphan rule leaves the conversion,
@@ -102,10 +102,4 @@ pub struct Health {
     /// (a TLS certificate expiring within two weeks); absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
-}
-
-/// A whole list (members, invitations and service accounts are few).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct List<T> {
-    pub data: Vec<T>,
 }

@@ -69,13 +69,6 @@ pub fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
     print_line(&table.to_string());
 }
 
-/// A table of JSON objects, one row each, showing `columns` (header, key).
-pub fn print_objects(objects: &[Value], columns: &[(&str, &str)]) {
-    let header: Vec<&str> = columns.iter().map(|(title, _)| *title).collect();
-    let rows = objects.iter().map(|object| columns.iter().map(|(_, key)| text(&object[*key])).collect()).collect();
-    print_table(&header, rows);
-}
-
 /// The `data` array of a page (empty when absent).
 pub fn page_items(page: &Value) -> &[Value] {
     page["data"].as_array().map(Vec::as_slice).unwrap_or_default()
