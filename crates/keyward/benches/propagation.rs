@@ -139,115 +139,142 @@ fn main() {
     runtime.block_on(async {
         let keyspace = client.post(&a, "/v1/keyspaces", json!({"name": "bench", "environment": "live"})).await;
         let keyspace = keyspace["id"].as_str().unwrap().to_owned();
-        // Warm-up: connections, caches, the listener.
-        b.logged("token change feed listening", 1).await;
-        for n in 0..20 {
-            let (token, id) = client.create(&a, &keyspace, &format!("warm {n}")).await;
-            client.verify(&b, &token).await;
-            client.post(&a, &format!("/v1/tokens/{id}/revoke"), json!({})).await;
-            client.until_rejected(&b, &token).await;
-        }
-
-        let mut propagation = Vec::with_capacity(revocations);
-        let mut revoke_calls = Vec::with_capacity(revocations);
-        let mut before_return = 0;
-        for n in 0..revocations {
-            let (token, id) = client.create(&a, &keyspace, &format!("revoked {n}")).await;
-            assert_eq!(client.verify(&b, &token).await, "VALID");
-            let returned = Arc::new(AtomicBool::new(false));
-            let started = Instant::now();
-            let poller = {
-                let (client, b, token, returned) = (client.clone(), b.clone(), token.clone(), returned.clone());
-                tokio::spawn(async move {
-                    // (time of the first REVOKED, whether the call had returned before the check that saw it began)
-                    loop {
-                        let call_had_returned = returned.load(Ordering::Acquire);
-                        let code = client.verify(&b, &token).await;
-                        if code != "VALID" {
-                            assert_eq!(code, "REVOKED");
-                            return (started.elapsed(), call_had_returned);
-                        }
-                        assert!(started.elapsed() < cluster::GIVE_UP_AFTER, "revocation never propagated");
-                    }
-                })
-            };
-            client.post(&a, &format!("/v1/tokens/{id}/revoke"), json!({})).await;
-            revoke_calls.push(started.elapsed());
-            returned.store(true, Ordering::Release);
-            let (seen_after, call_had_returned) = poller.await.unwrap();
-            propagation.push(seen_after);
-            // Seen by a check begun before the call returned: it was on B
-            // before the revoking client heard back.
-            if !call_had_returned {
-                before_return += 1;
-            }
-        }
-        propagation.sort();
-        revoke_calls.sort();
-        println!(
-            "revocation propagation, A → B, {revocations} revocations (from sending the revoke to B's first REVOKED):"
-        );
-        println!(
-            "  median {}   p90 {}   p99 {}   max {}",
-            micros(percentile(&propagation, 0.5)),
-            micros(percentile(&propagation, 0.9)),
-            micros(percentile(&propagation, 0.99)),
-            micros(propagation[propagation.len() - 1])
-        );
-        println!(
-            "  revoke call on A: median {}   p99 {}",
-            micros(percentile(&revoke_calls, 0.5)),
-            micros(percentile(&revoke_calls, 0.99))
-        );
-        println!(
-            "  seen on B by a check begun before the revoke call returned: {before_return} of {revocations} ({:.1} %)",
-            100.0 * before_return as f64 / revocations as f64
-        );
-
-        // Throughput with and without invalidations streaming in.
-        let mut verified = Vec::new();
-        for n in 0..200 {
-            verified.push(client.create(&a, &keyspace, &format!("hot {n}")).await.0);
-        }
-        let mut churned = Vec::new();
-        for n in 0..100 {
-            churned.push(client.create(&a, &keyspace, &format!("churn {n}")).await.1);
-        }
-        let verified = Arc::new(verified);
-        for token in verified.iter() {
-            client.verify(&b, token).await;
-        }
-        let clients = 4;
-        let churned = Arc::new(churned);
-        // Alternated, so drift over the run (the VM's neighbours, caches
-        // warming) weighs on both kinds of phase alike.
-        let pairs = 3;
-        println!(
-            "verification throughput on B, {clients} HTTP clients over 200 cached tokens, {phase_seconds} s per phase,"
-        );
-        println!("while A changes other tokens as fast as it can (control: same-name renames, no invalidation):");
-        let (mut quiet_total, mut streaming_total) = (0.0, 0.0);
-        for pair in 1..=pairs {
-            let quiet = churning(&client, &a, &b, &verified, &churned, clients, phase_seconds, false).await;
-            let streaming = churning(&client, &a, &b, &verified, &churned, clients, phase_seconds, true).await;
-            // Back to the names the control phase renames to.
-            for (index, id) in churned.iter().enumerate() {
-                client.patch(&a, &format!("/v1/tokens/{id}"), json!({"name": format!("churn {index}")})).await;
-            }
-            println!(
-                "  pair {pair}: control {:>7.0}/s ({:.0} changes/s on A)   renames {:>7.0}/s ({:.0} invalidations/s)   ratio {:.2}",
-                quiet.0,
-                quiet.1,
-                streaming.0,
-                streaming.1,
-                streaming.0 / quiet.0
-            );
-            quiet_total += quiet.0;
-            streaming_total += streaming.0;
-        }
-        println!("  overall ratio renames / control: {:.2}", streaming_total / quiet_total);
+        warm_up(&client, &a, &b, &keyspace).await;
+        propagation(&client, &a, &b, &keyspace, revocations).await;
+        throughput(&client, &a, &b, &keyspace, phase_seconds).await;
     });
     drop(a);
     drop(b);
     runtime.block_on(schema.drop_schema()).unwrap();
+}
+
+/// Connections, caches and the change-feed listener, before anything is timed.
+async fn warm_up(client: &Arc<Client>, a: &Arc<Instance>, b: &Arc<Instance>, keyspace: &str) {
+    b.logged("token change feed listening", 1).await;
+    for n in 0..20 {
+        let (token, id) = client.create(a, keyspace, &format!("warm {n}")).await;
+        client.verify(b, &token).await;
+        client.post(a, &format!("/v1/tokens/{id}/revoke"), json!({})).await;
+        client.until_rejected(b, &token).await;
+    }
+}
+
+/// One revocation through `a` of a token `b` has cached: (time to `b`'s
+/// first REVOKED, time of the revoke call, whether `b` rejected it in a
+/// check begun before the call returned).
+async fn revoke_once(
+    client: &Arc<Client>,
+    a: &Arc<Instance>,
+    b: &Arc<Instance>,
+    keyspace: &str,
+    n: usize,
+) -> (Duration, Duration, bool) {
+    let (token, id) = client.create(a, keyspace, &format!("revoked {n}")).await;
+    assert_eq!(client.verify(b, &token).await, "VALID");
+    let returned = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let poller = {
+        let (client, b, token, returned) = (client.clone(), b.clone(), token.clone(), returned.clone());
+        tokio::spawn(async move {
+            // (time of the first REVOKED, whether the call had returned before the check that saw it began)
+            loop {
+                let call_had_returned = returned.load(Ordering::Acquire);
+                let code = client.verify(&b, &token).await;
+                if code != "VALID" {
+                    assert_eq!(code, "REVOKED");
+                    return (started.elapsed(), call_had_returned);
+                }
+                assert!(started.elapsed() < cluster::GIVE_UP_AFTER, "revocation never propagated");
+            }
+        })
+    };
+    client.post(a, &format!("/v1/tokens/{id}/revoke"), json!({})).await;
+    let revoke_call = started.elapsed();
+    returned.store(true, Ordering::Release);
+    let (seen_after, call_had_returned) = poller.await.unwrap();
+    // Seen by a check begun before the call returned: it was on B
+    // before the revoking client heard back.
+    (seen_after, revoke_call, !call_had_returned)
+}
+
+/// Measures and prints how fast revocations through `a` reach `b`.
+async fn propagation(client: &Arc<Client>, a: &Arc<Instance>, b: &Arc<Instance>, keyspace: &str, revocations: usize) {
+    let mut propagation = Vec::with_capacity(revocations);
+    let mut revoke_calls = Vec::with_capacity(revocations);
+    let mut before_return = 0;
+    for n in 0..revocations {
+        let (seen_after, revoke_call, seen_before_return) = revoke_once(client, a, b, keyspace, n).await;
+        propagation.push(seen_after);
+        revoke_calls.push(revoke_call);
+        if seen_before_return {
+            before_return += 1;
+        }
+    }
+    propagation.sort();
+    revoke_calls.sort();
+    println!(
+        "revocation propagation, A → B, {revocations} revocations (from sending the revoke to B's first REVOKED):"
+    );
+    println!(
+        "  median {}   p90 {}   p99 {}   max {}",
+        micros(percentile(&propagation, 0.5)),
+        micros(percentile(&propagation, 0.9)),
+        micros(percentile(&propagation, 0.99)),
+        micros(propagation[propagation.len() - 1])
+    );
+    println!(
+        "  revoke call on A: median {}   p99 {}",
+        micros(percentile(&revoke_calls, 0.5)),
+        micros(percentile(&revoke_calls, 0.99))
+    );
+    println!(
+        "  seen on B by a check begun before the revoke call returned: {before_return} of {revocations} ({:.1} %)",
+        100.0 * before_return as f64 / revocations as f64
+    );
+}
+
+/// Measures and prints verification throughput on `b` with and without
+/// invalidations streaming in from `a`.
+async fn throughput(client: &Arc<Client>, a: &Arc<Instance>, b: &Arc<Instance>, keyspace: &str, phase_seconds: u64) {
+    let mut verified = Vec::new();
+    for n in 0..200 {
+        verified.push(client.create(a, keyspace, &format!("hot {n}")).await.0);
+    }
+    let mut churned = Vec::new();
+    for n in 0..100 {
+        churned.push(client.create(a, keyspace, &format!("churn {n}")).await.1);
+    }
+    let verified = Arc::new(verified);
+    for token in verified.iter() {
+        client.verify(b, token).await;
+    }
+    let clients = 4;
+    let churned = Arc::new(churned);
+    // Alternated, so drift over the run (the VM's neighbours, caches
+    // warming) weighs on both kinds of phase alike.
+    let pairs = 3;
+    println!(
+        "verification throughput on B, {clients} HTTP clients over 200 cached tokens, {phase_seconds} s per phase,"
+    );
+    println!("while A changes other tokens as fast as it can (control: same-name renames, no invalidation):");
+    let (mut quiet_total, mut streaming_total) = (0.0, 0.0);
+    for pair in 1..=pairs {
+        let quiet = churning(client, a, b, &verified, &churned, clients, phase_seconds, false).await;
+        let streaming = churning(client, a, b, &verified, &churned, clients, phase_seconds, true).await;
+        // Back to the names the control phase renames to.
+        for (index, id) in churned.iter().enumerate() {
+            client.patch(a, &format!("/v1/tokens/{id}"), json!({"name": format!("churn {index}")})).await;
+        }
+        println!(
+            "  pair {pair}: control {:>7.0}/s ({:.0} changes/s on A)   renames {:>7.0}/s ({:.0} invalidations/s)   ratio {:.2}",
+            quiet.0,
+            quiet.1,
+            streaming.0,
+            streaming.1,
+            streaming.0 / quiet.0
+        );
+        quiet_total += quiet.0;
+        streaming_total += streaming.0;
+    }
+    println!("  overall ratio renames / control: {:.2}", streaming_total / quiet_total);
 }

@@ -14,6 +14,10 @@ pub enum CliError {
     /// The server could not be reached (exit 7).
     #[error("cannot reach the Keyward server at {addr}: {reason}")]
     Unreachable { addr: String, reason: String },
+    /// The server answered, but not in the shape of the API's types (exit 1):
+    /// a server of another version, or not a Keyward server at all.
+    #[error("the server at {addr} answered in an unexpected shape: {reason}")]
+    Unexpected { addr: String, reason: String },
     /// The store failed on the server side of `serve`/`init`/`migrate` (exit 1).
     #[error("{0}")]
     Store(String),
@@ -41,7 +45,7 @@ impl CliError {
                 _ => 1,
             },
             CliError::Unreachable { .. } => 7,
-            CliError::Store(_) => 1,
+            CliError::Unexpected { .. } | CliError::Store(_) => 1,
             CliError::InvalidToken(_) => 6,
         })
     }

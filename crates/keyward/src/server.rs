@@ -295,17 +295,10 @@ pub async fn migrate(config: &ServerConfig) -> Result<(), CliError> {
 
 /// `keyward serve`
 pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
-    let proxies: Vec<&str> = config.trusted_proxies.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-    let trusted_proxies =
-        keyward_core::ip::parse_list(&proxies).map_err(|e| CliError::Usage(format!("invalid trusted_proxies: {e}")))?;
+    let trusted_proxies = trusted_proxies(config)?;
     // Read before anything else happens (the store opened, a first admin
     // token made), so a bad certificate is the only line printed.
-    let certificates = match (&config.tls_cert_file, &config.tls_key_file) {
-        (Some(certificate), Some(key)) => {
-            Some(Certificates::load(certificate, key).map_err(|e| CliError::Usage(e.to_string()))?)
-        }
-        _ => None,
-    };
+    let certificates = certificates(config)?;
     let site = Site::new(config.public_url.as_deref(), certificates.is_some())
         .map_err(|e| CliError::Usage(format!("{e} (KEYWARD_PUBLIC_URL)")))?;
     survive_file_size_limits();
@@ -330,58 +323,11 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.listen)))?;
     let address = listener.local_addr().map_err(|e| CliError::Usage(e.to_string()))?;
     let stopping = shutdown_signal();
-    let origin = printed_origin(&site, address);
-    let scheme = if certificates.is_some() { "https" } else { "http" };
-    crate::notice::info(
-        &format!("listening on {scheme}://{address} (API docs at {origin}/docs)"),
-        &[("address", &address.to_string())],
-    );
-    if let Some(warning) = exposure_warning(&site, address) {
-        crate::notice::warn(&warning);
-    }
-    // A fresh install: one link for the first owner, on the terminal only.
-    match engine.open_setup().await {
-        Ok(Some(setup)) => crate::notice::link(
-            "set up your owner account (link valid 15 minutes, single use):",
-            "setup_url",
-            &format!("{origin}/setup?code={}", setup.code.expose()),
-        ),
-        Ok(None) => {}
-        Err(error) => tracing::warn!(%error, "cannot offer a setup link"),
-    }
+    greet(&engine, &site, address, certificates.is_some()).await;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let flusher = {
-        let engine = engine.clone();
-        let interval = Duration::from_millis(config.usage_flush_interval_ms.max(10));
-        let stopping = until_stopped(stopped.clone());
-        tokio::spawn(async move { engine.run_usage_flusher(interval, stopping).await })
-    };
-    let scheduler = {
-        let engine = engine.clone();
-        let interval = Duration::from_secs(config.lifecycle_interval_seconds);
-        let stopping = until_stopped(stopped.clone());
-        tokio::spawn(async move { engine.run_lifecycle_scheduler(interval, stopping).await })
-    };
-    let dispatcher = match master_key {
-        Some(key) => {
-            let egress = config.webhook_egress().map_err(|e| CliError::Usage(e.to_string()))?;
-            if !egress.allowed().is_empty() {
-                let opened: Vec<String> = egress.allowed().iter().map(ToString::to_string).collect();
-                tracing::info!(
-                    networks = %opened.join(","),
-                    "webhooks may reach these otherwise refused networks (webhook_allowed_networks)"
-                );
-            }
-            let dispatcher = Dispatcher::new(store, Arc::new(SystemClock), key, RetryPolicy::default(), egress)
-                .map_err(|e| CliError::Usage(format!("cannot start the webhook dispatcher: {e}")))?;
-            Some(tokio::spawn(Arc::new(dispatcher).run(Duration::from_secs(1), until_stopped(stopped.clone()))))
-        }
-        None => {
-            tracing::warn!("webhooks are off: no master key (set KEYWARD_MASTER_KEY_FILE)");
-            None
-        }
-    };
+    let (flusher, scheduler) = spawn_upkeep(&engine, config, &stopped);
+    let dispatcher = spawn_dispatcher(config, store, master_key, &stopped)?;
     let mut state = AppState::new(engine).with_trusted_proxies(trusted_proxies).with_site(site);
     if let Some(certificates) = &certificates {
         state = state.with_certificates(Arc::clone(certificates));
@@ -405,6 +351,92 @@ pub async fn run(config: &ServerConfig) -> Result<(), CliError> {
     }
     tracing::info!("keyward stopped");
     served.map_err(|e| CliError::Store(format!("server error: {e}")))
+}
+
+/// The proxies whose `X-Forwarded-For` is believed, from the comma-separated setting.
+fn trusted_proxies(config: &ServerConfig) -> Result<Vec<keyward_core::ip::IpNet>, CliError> {
+    let proxies: Vec<&str> = config.trusted_proxies.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    keyward_core::ip::parse_list(&proxies).map_err(|e| CliError::Usage(format!("invalid trusted_proxies: {e}")))
+}
+
+/// The TLS certificate and key, when both files are configured.
+fn certificates(config: &ServerConfig) -> Result<Option<Arc<Certificates>>, CliError> {
+    match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(certificate), Some(key)) => {
+            Ok(Some(Certificates::load(certificate, key).map_err(|e| CliError::Usage(e.to_string()))?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The lines an operator reads at start: where it listens, whether that is
+/// exposed, and on a fresh install one setup link for the first owner.
+async fn greet(engine: &Engine, site: &Site, address: std::net::SocketAddr, tls: bool) {
+    let origin = printed_origin(site, address);
+    let scheme = if tls { "https" } else { "http" };
+    crate::notice::info(
+        &format!("listening on {scheme}://{address} (API docs at {origin}/docs)"),
+        &[("address", &address.to_string())],
+    );
+    if let Some(warning) = exposure_warning(site, address) {
+        crate::notice::warn(&warning);
+    }
+    // A fresh install: one link for the first owner, on the terminal only.
+    match engine.open_setup().await {
+        Ok(Some(setup)) => crate::notice::link(
+            "set up your owner account (link valid 15 minutes, single use):",
+            "setup_url",
+            &format!("{origin}/setup?code={}", setup.code.expose()),
+        ),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "cannot offer a setup link"),
+    }
+}
+
+/// The usage flusher and the lifecycle scheduler, both ending when `stopped` turns true.
+fn spawn_upkeep(
+    engine: &Arc<Engine>,
+    config: &ServerConfig,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>) {
+    let flusher = {
+        let engine = engine.clone();
+        let interval = Duration::from_millis(config.usage_flush_interval_ms.max(10));
+        let stopping = until_stopped(stopped.clone());
+        tokio::spawn(async move { engine.run_usage_flusher(interval, stopping).await })
+    };
+    let scheduler = {
+        let engine = engine.clone();
+        let interval = Duration::from_secs(config.lifecycle_interval_seconds);
+        let stopping = until_stopped(stopped.clone());
+        tokio::spawn(async move { engine.run_lifecycle_scheduler(interval, stopping).await })
+    };
+    (flusher, scheduler)
+}
+
+/// The webhook dispatcher, which needs the master key that seals endpoint
+/// secrets; without one webhooks are off.
+fn spawn_dispatcher(
+    config: &ServerConfig,
+    store: Arc<dyn Store>,
+    master_key: Option<MasterKey>,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, CliError> {
+    let Some(key) = master_key else {
+        tracing::warn!("webhooks are off: no master key (set KEYWARD_MASTER_KEY_FILE)");
+        return Ok(None);
+    };
+    let egress = config.webhook_egress().map_err(|e| CliError::Usage(e.to_string()))?;
+    if !egress.allowed().is_empty() {
+        let opened: Vec<String> = egress.allowed().iter().map(ToString::to_string).collect();
+        tracing::info!(
+            networks = %opened.join(","),
+            "webhooks may reach these otherwise refused networks (webhook_allowed_networks)"
+        );
+    }
+    let dispatcher = Dispatcher::new(store, Arc::new(SystemClock), key, RetryPolicy::default(), egress)
+        .map_err(|e| CliError::Usage(format!("cannot start the webhook dispatcher: {e}")))?;
+    Ok(Some(tokio::spawn(Arc::new(dispatcher).run(Duration::from_secs(1), until_stopped(stopped.clone())))))
 }
 
 /// A write past the file-size limit (`ulimit -f`, systemd's `LimitFSIZE=`)

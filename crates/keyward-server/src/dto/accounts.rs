@@ -2,6 +2,8 @@
 //! members and service accounts. Bodies carrying a password have no
 //! `Debug`.
 
+pub use keyward_api::accounts::*;
+
 use super::*;
 
 /// `POST /v1/sessions/current/confirm-password`
@@ -73,20 +75,10 @@ pub struct InviteMember {
     pub expires_in: Option<i64>,
 }
 
-/// A pending invitation.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct InvitationView {
-    pub id: String,
-    pub email: String,
-    pub role: String,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-impl From<keyward_core::model::Invitation> for InvitationView {
-    fn from(i: keyward_core::model::Invitation) -> Self {
-        Self {
+impl IntoView<InvitationView> for keyward_core::model::Invitation {
+    fn into_view(self) -> InvitationView {
+        let i = self;
+        InvitationView {
             id: i.id,
             email: i.email,
             role: i.role.as_str().into(),
@@ -95,17 +87,6 @@ impl From<keyward_core::model::Invitation> for InvitationView {
             expires_at: i.expires_at,
         }
     }
-}
-
-/// A new invitation: the only response that shows its secret.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CreatedInvitationView {
-    #[serde(flatten)]
-    pub invitation: InvitationView,
-    /// The single-use secret to send to the invitee; accepted at
-    /// `POST /v1/invitations/accept`. Shown once.
-    #[schema(value_type = String)]
-    pub token: ShownOnce,
 }
 
 /// `POST /v1/invitations/accept`
@@ -119,18 +100,10 @@ pub struct AcceptInvitation {
     pub password: String,
 }
 
-/// A member of the organization.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct MemberView {
-    pub user_id: String,
-    pub email: String,
-    pub role: String,
-    pub joined_at: DateTime<Utc>,
-}
-
-impl From<keyward_core::model::Member> for MemberView {
-    fn from(m: keyward_core::model::Member) -> Self {
-        Self { user_id: m.user_id, email: m.email, role: m.role.as_str().into(), joined_at: m.joined_at }
+impl IntoView<MemberView> for keyward_core::model::Member {
+    fn into_view(self) -> MemberView {
+        let m = self;
+        MemberView { user_id: m.user_id, email: m.email, role: m.role.as_str().into(), joined_at: m.joined_at }
     }
 }
 
@@ -142,13 +115,6 @@ pub struct ChangeRole {
     pub role: String,
 }
 
-/// What removing a member or service account revoked.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Removal {
-    /// Ids of the tokens it owned, now revoked.
-    pub revoked_tokens: Vec<String>,
-}
-
 /// `POST /v1/service-accounts`
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -157,17 +123,9 @@ pub struct CreateServiceAccount {
     pub name: String,
 }
 
-/// A service account: issue tokens with `owner` set to its id.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ServiceAccountView {
-    pub id: String,
-    pub name: String,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-}
-
-impl From<keyward_core::model::ServiceAccount> for ServiceAccountView {
-    fn from(a: keyward_core::model::ServiceAccount) -> Self {
-        Self { id: a.id, name: a.name, created_at: a.created_at, created_by: a.created_by }
+impl IntoView<ServiceAccountView> for keyward_core::model::ServiceAccount {
+    fn into_view(self) -> ServiceAccountView {
+        let a = self;
+        ServiceAccountView { id: a.id, name: a.name, created_at: a.created_at, created_by: a.created_by }
     }
 }

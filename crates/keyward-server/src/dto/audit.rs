@@ -1,4 +1,7 @@
-//! The audit log's filters and events.
+//! The audit log's filters, and how a stored event becomes its view
+//! (keyward-api's, shared with the CLI).
+
+pub use keyward_api::audit::*;
 
 use super::*;
 
@@ -23,25 +26,10 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
-/// An audit event.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AuditEventView {
-    pub id: String,
-    pub occurred_at: DateTime<Utc>,
-    /// Token id of the caller, or `system`.
-    pub actor: String,
-    pub action: String,
-    pub target_type: String,
-    pub target_id: String,
-    pub request_id: Option<String>,
-    pub source_ip: Option<String>,
-    #[schema(value_type = Object)]
-    pub details: Value,
-}
-
-impl From<AuditEvent> for AuditEventView {
-    fn from(e: AuditEvent) -> Self {
-        Self {
+impl IntoView<AuditEventView> for AuditEvent {
+    fn into_view(self) -> AuditEventView {
+        let e = self;
+        AuditEventView {
             id: e.id,
             occurred_at: e.occurred_at,
             actor: e.actor,

@@ -1,4 +1,7 @@
-//! Keyspaces and their scope catalogs and lifecycle rules.
+//! Keyspaces: the requests and how a stored keyspace becomes its view
+//! (keyward-api's, shared with the CLI).
+
+pub use keyward_api::keyspaces::*;
 
 use super::*;
 
@@ -35,28 +38,14 @@ pub struct KeyspaceLifecycleRules {
     pub disable_after_inactive_days: Option<u32>,
 }
 
-/// One scope of a keyspace's catalog.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScopeEntry {
-    /// `resource:action` (e.g. `invoices:read`) or an explicit wildcard
-    /// (`invoices:*`); no resource binding.
-    #[schema(example = "invoices:read")]
-    pub scope: String,
-    /// What it lets a token do, shown to users (1-200 characters).
-    #[schema(example = "Read invoices")]
-    pub description: String,
+/// The engine's form of a catalog entry a request sent.
+pub fn catalog_scope(entry: ScopeEntry) -> CatalogScope {
+    CatalogScope { scope: entry.scope, description: entry.description }
 }
 
-impl From<ScopeEntry> for CatalogScope {
-    fn from(entry: ScopeEntry) -> Self {
-        Self { scope: entry.scope, description: entry.description }
-    }
-}
-
-impl From<CatalogScope> for ScopeEntry {
-    fn from(entry: CatalogScope) -> Self {
-        Self { scope: entry.scope, description: entry.description }
+impl IntoView<ScopeEntry> for CatalogScope {
+    fn into_view(self) -> ScopeEntry {
+        ScopeEntry { scope: self.scope, description: self.description }
     }
 }
 
@@ -68,39 +57,17 @@ pub struct ReplaceScopeCatalog {
     pub scope_catalog: Option<Vec<ScopeEntry>>,
 }
 
-/// A keyspace.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct KeyspaceView {
-    pub id: String,
-    /// The organization it belongs to.
-    pub org_id: String,
-    pub name: String,
-    #[schema(value_type = String, example = "live")]
-    pub environment: Environment,
-    pub prefix: String,
-    pub default_ttl_seconds: Option<i64>,
-    /// The scopes its tokens may carry, with descriptions; `null`: any customer scope.
-    pub scope_catalog: Option<Vec<ScopeEntry>>,
-    /// Whether this is Keyward's own management keyspace.
-    pub management: bool,
-    /// Its own rotation period for tokens without theirs; `null`: the organization's.
-    pub rotation_period_days: Option<u32>,
-    /// Its own inactivity rule; `null`: the organization's.
-    pub disable_after_inactive_days: Option<u32>,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-}
-
-impl From<Keyspace> for KeyspaceView {
-    fn from(k: Keyspace) -> Self {
-        Self {
+impl IntoView<KeyspaceView> for Keyspace {
+    fn into_view(self) -> KeyspaceView {
+        let k = self;
+        KeyspaceView {
             id: k.id,
             org_id: k.org_id,
             name: k.name,
             environment: k.environment,
             prefix: k.prefix.as_str().to_owned(),
             default_ttl_seconds: k.default_ttl_seconds,
-            scope_catalog: k.scope_catalog.map(|catalog| catalog.into_iter().map(Into::into).collect()),
+            scope_catalog: k.scope_catalog.map(|catalog| catalog.into_iter().map(IntoView::into_view).collect()),
             management: k.management,
             rotation_period_days: k.rotation_period_days,
             disable_after_inactive_days: k.disable_after_inactive_days,

@@ -1,8 +1,8 @@
 //! The wire shapes of the API. Requests reject unknown fields; responses
-//! never contain a digest, and a secret only in [`CreatedToken`].
+//! never contain a digest, and a secret only in [`CreatedToken`]. The
+//! views the CLI reads too are defined in keyward-api and re-exported here.
 
 use chrono::{DateTime, Utc};
-use keyward_core::ip::IpNet;
 use keyward_core::model::{
     AuditEvent, CatalogScope, DisabledReason, Keyspace, Organization, RevokedReason, TokenRecord,
 };
@@ -31,37 +31,25 @@ pub use tokens::*;
 pub use verify::*;
 pub use webhooks::*;
 
-/// A secret in the one response that shows it. Serialized as the plain
-/// string; its `Debug` prints a placeholder, so no log line, panic message
-/// or test failure built from a response can carry it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ShownOnce(String);
+pub use keyward_api::{List, Page, ShownOnce};
 
-impl ShownOnce {
-    /// The response field for `secret`.
-    pub fn new(secret: &keyward_core::SecretToken) -> Self {
-        Self(secret.expose().to_owned())
-    }
+/// `From` for views. The views are keyward-api's types and the records
+/// keyward-core's or the store's, so the orphan rule leaves the conversion,
+/// which belongs to the server, to a trait of its own.
+pub trait IntoView<V> {
+    /// The wire form of this record.
+    fn into_view(self) -> V;
 }
 
-impl std::fmt::Debug for ShownOnce {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ShownOnce(<redacted>)")
-    }
-}
-
-/// A page of results.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Page<T> {
-    pub data: Vec<T>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl<T> Page<T> {
+/// Builds a [`Page`] from a store page; a trait because [`Page`] is
+/// keyward-api's, which knows no store.
+pub trait FromStore<T>: Sized {
     /// The wire form of a store page, each item mapped by `view`.
-    pub fn from_store<S>(page: keyward_store::Page<S>, view: impl FnMut(S) -> T) -> Self {
+    fn from_store<S>(page: keyward_store::Page<S>, view: impl FnMut(S) -> T) -> Self;
+}
+
+impl<T> FromStore<T> for Page<T> {
+    fn from_store<S>(page: keyward_store::Page<S>, view: impl FnMut(S) -> T) -> Self {
         Self { data: page.items.into_iter().map(view).collect(), next_cursor: page.next.map(|cursor| cursor.encode()) }
     }
 }
@@ -114,25 +102,4 @@ pub struct Health {
     /// (a TLS certificate expiring within two weeks); absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
-}
-
-/// A whole list (members, invitations and service accounts are few).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct List<T> {
-    pub data: Vec<T>,
-}
-
-#[cfg(test)]
-mod shown_once_tests {
-    use super::ShownOnce;
-
-    #[test]
-    fn a_shown_once_secret_serializes_plainly_and_never_debugs() {
-        let secret = keyward_core::SecretToken::new("kw_live_secretsecretsecret".to_owned());
-        let shown = ShownOnce::new(&secret);
-        assert_eq!(serde_json::to_string(&shown).unwrap(), "\"kw_live_secretsecretsecret\"");
-        assert!(!format!("{shown:?}").contains("secretsecret"));
-        let back: ShownOnce = serde_json::from_str("\"kw_live_secretsecretsecret\"").unwrap();
-        assert_eq!(back, shown);
-    }
 }

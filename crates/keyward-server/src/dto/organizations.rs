@@ -1,4 +1,7 @@
-//! Organizations (tenants) and their founding.
+//! Organizations (tenants): the founding request and how a stored
+//! organization becomes its view (keyward-api's, shared with the CLI).
+
+pub use keyward_api::organizations::*;
 
 use super::*;
 
@@ -10,39 +13,16 @@ pub struct CreateOrganization {
     pub name: String,
 }
 
-/// An organization (tenant).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct OrganizationView {
-    pub id: String,
-    pub name: String,
-    /// Whether this is the deployment's operator organization.
-    pub operator: bool,
-    /// The rules its tokens must follow.
-    pub token_policy: TokenPolicyView,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-}
-
-impl From<Organization> for OrganizationView {
-    fn from(o: Organization) -> Self {
-        Self {
+impl IntoView<OrganizationView> for Organization {
+    fn into_view(self) -> OrganizationView {
+        let o = self;
+        OrganizationView {
             id: o.id,
             name: o.name,
             operator: o.operator,
-            token_policy: o.token_policy.into(),
+            token_policy: o.token_policy.into_view(),
             created_at: o.created_at,
             created_by: o.created_by,
         }
     }
-}
-
-/// A new organization and its first admin token: the only response that
-/// shows that token's secret.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct FoundedOrganization {
-    pub organization: OrganizationView,
-    /// Its management keyspace.
-    pub management_keyspace: KeyspaceView,
-    /// Its first admin token, holding every organization-level management scope.
-    pub admin_token: CreatedToken,
 }

@@ -1,5 +1,8 @@
-//! Tokens: creation, the view without a secret, rotation, revocation,
-//! bulk revocation, grace-period clients, changes and list filters.
+//! Tokens: the requests (creation, rotation, revocation, bulk revocation,
+//! changes, list filters) and how a stored token becomes its view; the
+//! views themselves are keyward-api's, shared with the CLI.
+
+pub use keyward_api::tokens::*;
 
 use super::*;
 
@@ -67,95 +70,30 @@ impl AutoRotateRequest {
     }
 }
 
-/// A token's automatic rotation, as shown.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct AutoRotateView {
-    /// The endpoint that receives each replacement.
-    pub webhook_id: String,
-    /// How long the old token keeps verifying after each automatic rotation.
-    pub grace_period_seconds: u32,
-}
-
-/// A token, without its secret.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TokenView {
-    pub id: String,
-    pub name: String,
-    /// `kw_live_…AbC1`: prefix, environment and the last four characters.
-    pub masked: String,
-    /// The organization it belongs to.
-    pub org_id: String,
-    pub keyspace_id: String,
-    #[schema(value_type = String, example = "live")]
-    pub environment: Environment,
-    pub owner: String,
-    pub scopes: Vec<String>,
-    /// Networks it may be used from; empty: anywhere.
-    #[schema(value_type = Vec<String>, example = json!(["203.0.113.0/24"]))]
-    pub allowed_ips: Vec<IpNet>,
-    #[schema(value_type = Object)]
-    pub metadata: Value,
-    /// `active`, `expired`, `disabled` or `revoked`, as of the response.
-    pub state: String,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-    /// The management token whose authority made it (that issued it, or
-    /// rotated the token it replaces); `null` when a person or Keyward made
-    /// it. `POST /v1/tokens/{id}/revoke` with `with_descendants` follows these links.
-    pub parent_token_id: Option<String>,
-    /// For a management token bounded by an expiring token (that minted it,
-    /// founded its organization, or rotated it): the latest any rotation of
-    /// it may expire. `null` when no expiring token bounded it.
-    pub expiry_ceiling: Option<DateTime<Utc>>,
-    /// When it stops verifying; for a rotated token, the end of its grace period.
-    pub expires_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// `user_action`, `rotation`, `policy`, `leaked`, `suspicious_activity`
-    /// or `member_removed`; set with `revoked_at`.
-    #[schema(value_type = Option<String>, example = "leaked")]
-    pub revoked_reason: Option<RevokedReason>,
-    /// When it was disabled, if it is (`POST /v1/tokens/{id}/enable` undoes it).
-    pub disabled_at: Option<DateTime<Utc>>,
-    /// `user_action` or `inactivity`; set with `disabled_at`.
-    #[schema(value_type = Option<String>, example = "inactivity")]
-    pub disabled_reason: Option<DisabledReason>,
-    /// The token this one replaced by rotation.
-    pub rotated_from: Option<String>,
-    /// The token that replaced this one by rotation.
-    pub replaced_by: Option<String>,
-    /// When it was replaced by rotation.
-    pub rotated_at: Option<DateTime<Utc>>,
-    /// Whether it was rotated and still verifies: its clients should move
-    /// to `replaced_by` before `expires_at`. See `GET /v1/tokens/{id}/clients`.
-    pub in_rotation_grace: bool,
-    /// Its own rotation period in days (else the organization's applies).
-    pub rotation_period_days: Option<u32>,
-    /// When its rotation is or was due, under its own period or the
-    /// organization's; `null` when no period applies.
-    pub rotation_due_at: Option<DateTime<Utc>>,
-    /// Whether it is live and past `rotation_due_at`: rotate it.
-    pub rotation_due: bool,
-    /// Its owner's opt-in to automatic rotation, if any.
-    pub auto_rotate: Option<AutoRotateView>,
-    /// Updated in batches (about once a second).
-    pub last_used_at: Option<DateTime<Utc>>,
-    /// Successful verifications, updated in batches.
-    pub use_count: i64,
-    /// Codes of the organization's current token-policy rules this token
-    /// breaks (it was made before them); empty when it complies.
-    pub policy_violations: Vec<String>,
-}
-
-impl TokenView {
+/// How a stored token becomes its view. A trait because the view is
+/// keyward-api's type and the rules (policy, rotation periods) are the
+/// engine's, which keyward-api does not know.
+pub trait TokenViews: Sized {
     /// The view without the policy at hand: only the token's own rotation
-    /// period counts (reads and updates use [`TokenView::flagged`]).
-    pub fn new(record: TokenRecord, now_micros: i64) -> Self {
-        Self::build(record, now_micros, None, Vec::new())
-    }
+    /// period counts (reads and updates use [`TokenViews::flagged`]).
+    fn new(record: TokenRecord, now_micros: i64) -> Self;
 
     /// The view, flagged with the rules of `policy` the token breaks and
     /// judged against its keyspace's or organization's rotation period as well.
-    pub fn flagged(
+    fn flagged(
+        record: TokenRecord,
+        now_micros: i64,
+        policy: &TokenPolicy,
+        periods: &keyward_engine::RotationPeriods,
+    ) -> Self;
+}
+
+impl TokenViews for TokenView {
+    fn new(record: TokenRecord, now_micros: i64) -> Self {
+        build(record, now_micros, None, Vec::new())
+    }
+
+    fn flagged(
         record: TokenRecord,
         now_micros: i64,
         policy: &TokenPolicy,
@@ -164,73 +102,59 @@ impl TokenView {
         let violations = keyward_engine::Engine::violations_of(policy, &record);
         let codes = violations.iter().map(|v| v.code().to_owned()).collect();
         let default_days = periods.for_keyspace(&record.keyspace_id);
-        Self::build(record, now_micros, default_days, codes)
-    }
-
-    fn build(
-        record: TokenRecord,
-        now_micros: i64,
-        default_rotation_days: Option<u32>,
-        policy_violations: Vec<String>,
-    ) -> Self {
-        let state = record.state_at(now_micros);
-        let rotation_due_at =
-            keyward_core::lifecycle::rotation_due_at(&record, default_rotation_days).map(|(at, _)| at);
-        // Only a live token has anything left to rotate.
-        let live = state == keyward_core::model::TokenState::Active && record.replaced_by.is_none();
-        let rotation_due = live && rotation_due_at.is_some_and(|at| now_micros >= at.timestamp_micros());
-        Self {
-            masked: record.masked(),
-            state: state.as_str().to_owned(),
-            in_rotation_grace: record.in_rotation_grace(now_micros),
-            rotation_period_days: record.rotation_period_days,
-            rotation_due_at,
-            rotation_due,
-            auto_rotate: record.auto_rotate.map(|auto| AutoRotateView {
-                webhook_id: auto.webhook_id,
-                grace_period_seconds: auto.grace_period_seconds,
-            }),
-            id: record.id,
-            name: record.name,
-            org_id: record.org_id,
-            keyspace_id: record.keyspace_id,
-            environment: record.environment,
-            owner: record.owner,
-            scopes: record.scopes,
-            allowed_ips: record.allowed_ips,
-            metadata: record.metadata,
-            created_at: record.created_at,
-            created_by: record.created_by,
-            parent_token_id: record.parent_token_id,
-            expiry_ceiling: record.expiry_ceiling,
-            expires_at: record.expires_at,
-            revoked_at: record.revoked_at,
-            revoked_reason: record.revoked_reason,
-            disabled_at: record.disabled_at,
-            disabled_reason: record.disabled_reason,
-            rotated_from: record.rotated_from,
-            replaced_by: record.replaced_by,
-            rotated_at: record.rotated_at,
-            last_used_at: record.last_used_at,
-            use_count: record.use_count,
-            policy_violations,
-        }
+        build(record, now_micros, default_days, codes)
     }
 }
 
-/// The one response that carries a token's secret.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CreatedToken {
-    /// The token. Shown once: store it now; it cannot be retrieved again.
-    #[schema(value_type = String)]
-    pub token: ShownOnce,
-    #[serde(flatten)]
-    pub view: TokenView,
-    /// For a management token made by a management token: the fields it
-    /// took from that token because the request left them open
-    /// (`expires_at`, `allowed_ips`); empty otherwise.
-    #[serde(default)]
-    pub inherited_from_parent: Vec<String>,
+/// The view of `record` as of `now_micros`, under the given default
+/// rotation period and with the policy rules it breaks.
+fn build(
+    record: TokenRecord,
+    now_micros: i64,
+    default_rotation_days: Option<u32>,
+    policy_violations: Vec<String>,
+) -> TokenView {
+    let state = record.state_at(now_micros);
+    let rotation_due_at = keyward_core::lifecycle::rotation_due_at(&record, default_rotation_days).map(|(at, _)| at);
+    // Only a live token has anything left to rotate.
+    let live = state == keyward_core::model::TokenState::Active && record.replaced_by.is_none();
+    let rotation_due = live && rotation_due_at.is_some_and(|at| now_micros >= at.timestamp_micros());
+    TokenView {
+        masked: record.masked(),
+        state: state.as_str().to_owned(),
+        in_rotation_grace: record.in_rotation_grace(now_micros),
+        rotation_period_days: record.rotation_period_days,
+        rotation_due_at,
+        rotation_due,
+        auto_rotate: record.auto_rotate.map(|auto| AutoRotateView {
+            webhook_id: auto.webhook_id,
+            grace_period_seconds: auto.grace_period_seconds,
+        }),
+        id: record.id,
+        name: record.name,
+        org_id: record.org_id,
+        keyspace_id: record.keyspace_id,
+        environment: record.environment,
+        owner: record.owner,
+        scopes: record.scopes,
+        allowed_ips: record.allowed_ips,
+        metadata: record.metadata,
+        created_at: record.created_at,
+        created_by: record.created_by,
+        parent_token_id: record.parent_token_id,
+        expiry_ceiling: record.expiry_ceiling,
+        expires_at: record.expires_at,
+        revoked_at: record.revoked_at,
+        revoked_reason: record.revoked_reason,
+        disabled_at: record.disabled_at,
+        disabled_reason: record.disabled_reason,
+        rotated_from: record.rotated_from,
+        replaced_by: record.replaced_by,
+        rotated_at: record.rotated_at,
+        last_used_at: record.last_used_at,
+        use_count: record.use_count,
+        policy_violations,
+    }
 }
 
 /// `POST /v1/tokens/{id}/rotate`
@@ -244,18 +168,6 @@ pub struct RotateToken {
     /// Lifetime of the new token in seconds; by default the old token's
     /// lifetime, counted from now.
     pub expires_in: Option<i64>,
-}
-
-/// The new token of a rotation (its secret shown once) and the old one.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RotatedToken {
-    /// The new token. Shown once: store it now; it cannot be retrieved again.
-    #[schema(value_type = String)]
-    pub token: ShownOnce,
-    #[serde(flatten)]
-    pub view: TokenView,
-    /// The replaced token: it verifies until its `expires_at` (the grace end).
-    pub old_token: TokenView,
 }
 
 /// `POST /v1/tokens/{id}/grace`
@@ -283,16 +195,6 @@ pub struct RevokeToken {
     pub customer_tokens: bool,
 }
 
-/// A revoked token, and with `with_descendants` the tokens revoked with it.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RevokedToken {
-    #[serde(flatten)]
-    pub view: TokenView,
-    /// The descendants this call revoked (present only with `with_descendants`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub descendants_revoked: Option<Vec<TokenView>>,
-}
-
 /// `POST /v1/tokens/bulk-revoke`: every active token matching all the
 /// filters given (at least one of `owner`, `keyspace_id`, `name_prefix`, `scope`).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -318,32 +220,10 @@ pub struct BulkRevokeRequest {
     pub expected_count: Option<u64>,
 }
 
-/// What a bulk revocation matched and revoked.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct BulkRevokeResponse {
-    pub dry_run: bool,
-    /// Active tokens matching (the calling token is never included).
-    pub matched: u64,
-    /// The tokens revoked; empty for a dry run.
-    pub revoked: Vec<TokenView>,
-}
-
-/// A client seen using a token during its rotation grace period.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TokenClientView {
-    /// The address it was presented from, when known.
-    pub client_ip: Option<String>,
-    /// The client's user agent, when known.
-    pub user_agent: Option<String>,
-    /// Successful verifications.
-    pub uses: u64,
-    pub first_seen_at: DateTime<Utc>,
-    pub last_seen_at: DateTime<Utc>,
-}
-
-impl From<keyward_store::ClientSighting> for TokenClientView {
-    fn from(sighting: keyward_store::ClientSighting) -> Self {
-        Self {
+impl IntoView<TokenClientView> for keyward_store::ClientSighting {
+    fn into_view(self) -> TokenClientView {
+        let sighting = self;
+        TokenClientView {
             client_ip: sighting.client_ip,
             user_agent: sighting.user_agent,
             uses: sighting.uses,
@@ -351,13 +231,6 @@ impl From<keyward_store::ClientSighting> for TokenClientView {
             last_seen_at: sighting.last_seen_at,
         }
     }
-}
-
-/// Clients of one token, most recent first.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TokenClients {
-    /// At most 100 distinct (address, user agent) pairs.
-    pub data: Vec<TokenClientView>,
 }
 
 /// `PATCH /v1/tokens/{id}`

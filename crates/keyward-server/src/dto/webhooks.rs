@@ -1,4 +1,7 @@
-//! Webhook endpoints, their secrets and deliveries.
+//! Webhooks: the requests and how stored endpoints and deliveries become
+//! their views (keyward-api's, shared with the CLI).
+
+pub use keyward_api::webhooks::*;
 
 use super::*;
 
@@ -15,21 +18,10 @@ pub struct CreateWebhook {
     pub event_types: Vec<String>,
 }
 
-/// A webhook endpoint (never its signing secret).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct WebhookView {
-    pub id: String,
-    pub url: String,
-    pub description: String,
-    /// Event types it receives; empty: all.
-    pub event_types: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-}
-
-impl From<keyward_core::model::WebhookEndpoint> for WebhookView {
-    fn from(endpoint: keyward_core::model::WebhookEndpoint) -> Self {
-        Self {
+impl IntoView<WebhookView> for keyward_core::model::WebhookEndpoint {
+    fn into_view(self) -> WebhookView {
+        let endpoint = self;
+        WebhookView {
             id: endpoint.id,
             url: endpoint.url,
             description: endpoint.description,
@@ -38,16 +30,6 @@ impl From<keyward_core::model::WebhookEndpoint> for WebhookView {
             created_by: endpoint.created_by,
         }
     }
-}
-
-/// `POST /v1/webhooks` → 201: the endpoint and its signing secret, shown only here.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CreatedWebhookView {
-    /// `whsec_…`: verify each delivery's `Keyward-Signature` with it (see docs/webhooks.md).
-    #[schema(value_type = String)]
-    pub secret: ShownOnce,
-    #[serde(flatten)]
-    pub endpoint: WebhookView,
 }
 
 /// `POST /v1/webhooks/{id}/rotate-secret` (the body may be left out).
@@ -62,58 +44,10 @@ pub struct RotateWebhookSecret {
     pub overlap: Option<i64>,
 }
 
-/// A replaced signing secret: the new one, shown this once.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RotatedWebhookSecret {
-    /// The new `whsec_…`.
-    #[schema(value_type = String)]
-    pub secret: ShownOnce,
-    /// Until then deliveries carry a second `v1=` signature under the old secret.
-    pub previous_secret_signs_until: DateTime<Utc>,
-    #[serde(flatten)]
-    pub endpoint: WebhookView,
-}
-
-/// The endpoints of the organization.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct WebhookList {
-    pub data: Vec<WebhookView>,
-}
-
-/// One event on its way to one endpoint, with every attempt.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DeliveryView {
-    /// The event's id (the `Keyward-Event-Id` header; the audit event's id).
-    pub event_id: String,
-    pub event_type: String,
-    /// `pending`, `succeeded` or `failed`.
-    pub status: String,
-    pub created_at: DateTime<Utc>,
-    /// When the next attempt is due (pending only).
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    pub attempts: Vec<AttemptView>,
-}
-
-/// One try at a delivery.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AttemptView {
-    pub attempt: u32,
-    pub attempted_at: DateTime<Utc>,
-    /// The endpoint's HTTP status, if it answered.
-    pub status_code: Option<u16>,
-    pub error: Option<String>,
-    /// How long the attempt took; null when the destination was refused.
-    pub duration_ms: Option<u64>,
-    /// The destination rule that refused the attempt (`loopback`,
-    /// `private`, `link_local`, …); no request was made, and neither a
-    /// status nor a duration is recorded.
-    pub refused_by: Option<String>,
-}
-
-impl From<keyward_core::model::WebhookDelivery> for DeliveryView {
-    fn from(delivery: keyward_core::model::WebhookDelivery) -> Self {
-        Self {
+impl IntoView<DeliveryView> for keyward_core::model::WebhookDelivery {
+    fn into_view(self) -> DeliveryView {
+        let delivery = self;
+        DeliveryView {
             event_id: delivery.event_id,
             event_type: delivery.event_type,
             status: delivery.status.as_str().to_owned(),

@@ -13,7 +13,7 @@ use keyward_engine::NewSession;
 
 use crate::dto::{
     AcceptInvitation, ChangePassword, ChangeRole, ConfirmPassword, CreateServiceAccount, CreatedInvitationView,
-    InvitationView, InviteMember, List, MemberView, Removal, ServiceAccountView, SessionView, SignIn, SignUp,
+    IntoView, InvitationView, InviteMember, List, MemberView, Removal, ServiceAccountView, SessionView, SignIn, SignUp,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{session_cookie, ApiJson, Caller, Context, SESSION_COOKIE};
@@ -180,7 +180,7 @@ pub async fn invite(
     let headers = shown_once_headers(None);
     let body = CreatedInvitationView {
         token: crate::dto::ShownOnce::new(&created.secret),
-        invitation: created.invitation.into(),
+        invitation: created.invitation.into_view(),
     };
     Ok((StatusCode::CREATED, headers, Json(body)))
 }
@@ -193,7 +193,7 @@ pub async fn list_invitations(
     Caller(actor): Caller,
 ) -> Result<Json<List<InvitationView>>, ApiError> {
     let invitations = state.engine.list_invitations(&actor).await?;
-    Ok(Json(List { data: invitations.into_iter().map(Into::into).collect() }))
+    Ok(Json(List { data: invitations.into_iter().map(IntoView::into_view).collect() }))
 }
 
 /// Withdraw a pending invitation. Needs `keyward:members:write`.
@@ -231,7 +231,7 @@ pub async fn list_members(
     Caller(actor): Caller,
 ) -> Result<Json<List<MemberView>>, ApiError> {
     let members = state.engine.list_members(&actor).await?;
-    Ok(Json(List { data: members.into_iter().map(Into::into).collect() }))
+    Ok(Json(List { data: members.into_iter().map(IntoView::into_view).collect() }))
 }
 
 /// Change a member's role (never above your own; the last owner stays).
@@ -247,7 +247,7 @@ pub async fn change_role(
     ApiJson(body): ApiJson<ChangeRole>,
 ) -> Result<Json<MemberView>, ApiError> {
     let role = parse_role(&body.role)?;
-    Ok(Json(state.engine.set_member_role(&actor, &user_id, role).await?.into()))
+    Ok(Json(state.engine.set_member_role(&actor, &user_id, role).await?.into_view()))
 }
 
 /// Remove a member: ends their sessions and revokes every token they own
@@ -276,7 +276,7 @@ pub async fn create_service_account(
     ApiJson(body): ApiJson<CreateServiceAccount>,
 ) -> Result<(StatusCode, Json<ServiceAccountView>), ApiError> {
     let account = state.engine.create_service_account(&actor, &body.name).await?;
-    Ok((StatusCode::CREATED, Json(account.into())))
+    Ok((StatusCode::CREATED, Json(account.into_view())))
 }
 
 /// Service accounts. Needs `keyward:members:read`.
@@ -287,7 +287,7 @@ pub async fn list_service_accounts(
     Caller(actor): Caller,
 ) -> Result<Json<List<ServiceAccountView>>, ApiError> {
     let accounts = state.engine.list_service_accounts(&actor).await?;
-    Ok(Json(List { data: accounts.into_iter().map(Into::into).collect() }))
+    Ok(Json(List { data: accounts.into_iter().map(IntoView::into_view).collect() }))
 }
 
 /// Remove a service account and revoke its tokens. Needs `keyward:members:write`.

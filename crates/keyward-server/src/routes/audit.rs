@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use keyward_store::AuditFilter;
 
-use crate::dto::{AuditEventView, AuditQuery, Page};
+use crate::dto::{AuditEventView, AuditQuery, FromStore, IntoView, Page};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiQuery, Caller};
 use crate::routes::page_request;
@@ -27,5 +27,5 @@ pub async fn list_audit(
         until: query.until,
     };
     let page = state.engine.list_audit(&actor, &filter, &page_request(query.limit, query.cursor.as_deref())?).await?;
-    Ok(Json(Page::from_store(page, Into::into)))
+    Ok(Json(Page::from_store(page, IntoView::into_view)))
 }

@@ -5,7 +5,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use keyward_engine::NewKeyspace;
 
-use crate::dto::{CreateKeyspace, KeyspaceLifecycleRules, KeyspaceView, Page, PageQuery, ReplaceScopeCatalog};
+use crate::dto::{
+    catalog_scope, CreateKeyspace, FromStore, IntoView, KeyspaceLifecycleRules, KeyspaceView, Page, PageQuery,
+    ReplaceScopeCatalog,
+};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::routes::page_request;
@@ -25,12 +28,12 @@ pub async fn create_keyspace(
         environment: body.environment,
         prefix: body.prefix,
         default_ttl_seconds: body.default_ttl_seconds,
-        scope_catalog: body.scope_catalog.map(|catalog| catalog.into_iter().map(Into::into).collect()),
+        scope_catalog: body.scope_catalog.map(|catalog| catalog.into_iter().map(catalog_scope).collect()),
         rotation_period_days: body.rotation_period_days,
         disable_after_inactive_days: body.disable_after_inactive_days,
     };
     let keyspace = state.engine.create_keyspace(&actor, input).await?;
-    Ok((StatusCode::CREATED, Json(keyspace.into())))
+    Ok((StatusCode::CREATED, Json(keyspace.into_view())))
 }
 
 /// List keyspaces, newest first. Needs `keyward:keyspaces:read`.
@@ -43,7 +46,7 @@ pub async fn list_keyspaces(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<KeyspaceView>>, ApiError> {
     let page = state.engine.list_keyspaces(&actor, &page_request(query.limit, query.cursor.as_deref())?).await?;
-    Ok(Json(Page::from_store(page, Into::into)))
+    Ok(Json(Page::from_store(page, IntoView::into_view)))
 }
 
 /// Show one keyspace. Needs `keyward:keyspaces:read`.
@@ -55,7 +58,7 @@ pub async fn get_keyspace(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<KeyspaceView>, ApiError> {
-    Ok(Json(state.engine.get_keyspace(&actor, &id).await?.into()))
+    Ok(Json(state.engine.get_keyspace(&actor, &id).await?.into_view()))
 }
 
 /// Replace a keyspace's scope catalog. New grants are checked against it at
@@ -71,8 +74,8 @@ pub async fn replace_scope_catalog(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReplaceScopeCatalog>,
 ) -> Result<Json<KeyspaceView>, ApiError> {
-    let catalog = body.scope_catalog.map(|catalog| catalog.into_iter().map(Into::into).collect());
-    Ok(Json(state.engine.replace_scope_catalog(&actor, &id, catalog).await?.into()))
+    let catalog = body.scope_catalog.map(|catalog| catalog.into_iter().map(catalog_scope).collect());
+    Ok(Json(state.engine.replace_scope_catalog(&actor, &id, catalog).await?.into_view()))
 }
 
 /// Replace a keyspace's own lifecycle rules: the rotation period of its
@@ -93,5 +96,5 @@ pub async fn set_keyspace_lifecycle(
         .engine
         .set_keyspace_lifecycle(&actor, &id, body.rotation_period_days, body.disable_after_inactive_days)
         .await?;
-    Ok(Json(keyspace.into()))
+    Ok(Json(keyspace.into_view()))
 }

@@ -5,7 +5,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
-use crate::dto::{CreateOrganization, CreatedToken, FoundedOrganization, OrganizationView, Page, PageQuery, TokenView};
+use crate::dto::{
+    CreateOrganization, CreatedToken, FoundedOrganization, FromStore, IntoView, OrganizationView, Page, PageQuery,
+    TokenView, TokenViews,
+};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::routes::{page_request, shown_once_headers};
@@ -35,8 +38,8 @@ pub async fn create_organization(
         view: TokenView::new(founded.admin.record, state.now_micros()),
     };
     let body = FoundedOrganization {
-        organization: founded.organization.into(),
-        management_keyspace: founded.management_keyspace.into(),
+        organization: founded.organization.into_view(),
+        management_keyspace: founded.management_keyspace.into_view(),
         admin_token,
     };
     Ok((StatusCode::CREATED, headers, Json(body)))
@@ -53,7 +56,7 @@ pub async fn list_organizations(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<OrganizationView>>, ApiError> {
     let page = state.engine.list_organizations(&actor, &page_request(query.limit, query.cursor.as_deref())?).await?;
-    Ok(Json(Page::from_store(page, Into::into)))
+    Ok(Json(Page::from_store(page, IntoView::into_view)))
 }
 
 /// Show one organization: the caller's own, or any with
@@ -66,5 +69,5 @@ pub async fn get_organization(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<OrganizationView>, ApiError> {
-    Ok(Json(state.engine.get_organization(&actor, &id).await?.into()))
+    Ok(Json(state.engine.get_organization(&actor, &id).await?.into_view()))
 }

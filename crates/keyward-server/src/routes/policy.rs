@@ -2,9 +2,10 @@
 
 use axum::extract::State;
 use axum::Json;
-use keyward_core::policy::TokenPolicy;
 
-use crate::dto::{Page, PageQuery, PolicyFindingView, TokenPolicyView, TokenView};
+use crate::dto::{
+    token_policy, FromStore, IntoView, Page, PageQuery, PolicyFindingView, TokenPolicyView, TokenView, TokenViews,
+};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::routes::page_request;
@@ -17,7 +18,7 @@ pub async fn get_token_policy(
     State(state): State<AppState>,
     Caller(actor): Caller,
 ) -> Result<Json<TokenPolicyView>, ApiError> {
-    Ok(Json(state.engine.token_policy(&actor).await?.into()))
+    Ok(Json(state.engine.token_policy(&actor).await?.into_view()))
 }
 
 /// Replace the organization's token policy. It governs tokens created or
@@ -33,8 +34,8 @@ pub async fn set_token_policy(
     Caller(actor): Caller,
     ApiJson(body): ApiJson<TokenPolicyView>,
 ) -> Result<Json<TokenPolicyView>, ApiError> {
-    let organization = state.engine.set_token_policy(&actor, TokenPolicy::from(body)).await?;
-    Ok(Json(organization.token_policy.into()))
+    let organization = state.engine.set_token_policy(&actor, token_policy(body)).await?;
+    Ok(Json(organization.token_policy.into_view()))
 }
 
 /// Active tokens that break the current policy, with every broken rule.

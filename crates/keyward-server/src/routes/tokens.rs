@@ -8,8 +8,9 @@ use keyward_engine::{BulkRevoke, NewToken, RotationRequest, TokenChanges};
 use keyward_store::{TokenFilter, TokenOrder};
 
 use crate::dto::{
-    AutoRotateRequest, BulkRevokeRequest, BulkRevokeResponse, CreateToken, CreatedToken, Page, RevokeToken,
-    RevokedToken, RotateToken, RotatedToken, SetGrace, TokenClients, TokenQuery, TokenView, UpdateToken,
+    AutoRotateRequest, BulkRevokeRequest, BulkRevokeResponse, CreateToken, CreatedToken, FromStore, IntoView, Page,
+    RevokeToken, RevokedToken, RotateToken, RotatedToken, SetGrace, TokenClients, TokenQuery, TokenView, TokenViews,
+    UpdateToken,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Caller, OptionalApiJson};
@@ -301,7 +302,7 @@ pub async fn token_clients(
     Path(id): Path<String>,
 ) -> Result<Json<TokenClients>, ApiError> {
     let clients = state.engine.token_clients(&actor, &id).await?;
-    Ok(Json(TokenClients { data: clients.into_iter().map(Into::into).collect() }))
+    Ok(Json(TokenClients { data: clients.into_iter().map(IntoView::into_view).collect() }))
 }
 
 /// A revocation reason as given by a caller.

@@ -6,8 +6,8 @@ use axum::Json;
 use keyward_engine::NewWebhook;
 
 use crate::dto::{
-    CreateWebhook, CreatedWebhookView, DeliveryView, Page, PageQuery, RotateWebhookSecret, RotatedWebhookSecret,
-    WebhookList, WebhookView,
+    CreateWebhook, CreatedWebhookView, DeliveryView, FromStore, IntoView, Page, PageQuery, RotateWebhookSecret,
+    RotatedWebhookSecret, WebhookList, WebhookView,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Caller, OptionalApiJson};
@@ -29,8 +29,10 @@ pub async fn create_webhook(
     let input = NewWebhook { url: body.url, description: body.description, event_types: body.event_types };
     let created = state.engine.create_webhook(&actor, input).await?;
     let headers = shown_once_headers(Some(&format!("/v1/webhooks/{}", created.endpoint.id)));
-    let view =
-        CreatedWebhookView { secret: crate::dto::ShownOnce::new(&created.secret), endpoint: created.endpoint.into() };
+    let view = CreatedWebhookView {
+        secret: crate::dto::ShownOnce::new(&created.secret),
+        endpoint: created.endpoint.into_view(),
+    };
     Ok((StatusCode::CREATED, headers, Json(view)))
 }
 
@@ -42,7 +44,7 @@ pub async fn list_webhooks(
     Caller(actor): Caller,
 ) -> Result<Json<WebhookList>, ApiError> {
     let endpoints = state.engine.list_webhooks(&actor).await?;
-    Ok(Json(WebhookList { data: endpoints.into_iter().map(WebhookView::from).collect() }))
+    Ok(Json(WebhookList { data: endpoints.into_iter().map(IntoView::into_view).collect() }))
 }
 
 /// One webhook endpoint. Needs `keyward:webhooks:read`.
@@ -54,7 +56,7 @@ pub async fn get_webhook(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookView>, ApiError> {
-    Ok(Json(state.engine.get_webhook(&actor, &id).await?.into()))
+    Ok(Json(state.engine.get_webhook(&actor, &id).await?.into_view()))
 }
 
 /// Replace the endpoint's signing secret; the response is the only time
@@ -76,7 +78,7 @@ pub async fn rotate_webhook_secret(
     let view = RotatedWebhookSecret {
         secret: crate::dto::ShownOnce::new(&rotated.secret),
         previous_secret_signs_until: rotated.previous_secret_signs_until,
-        endpoint: rotated.endpoint.into(),
+        endpoint: rotated.endpoint.into_view(),
     };
     Ok((shown_once_headers(None), Json(view)))
 }
@@ -108,5 +110,5 @@ pub async fn list_deliveries(
 ) -> Result<Json<Page<DeliveryView>>, ApiError> {
     let page = page_request(query.limit, query.cursor.as_deref())?;
     let deliveries = state.engine.list_deliveries(&actor, &id, &page).await?;
-    Ok(Json(Page::from_store(deliveries, DeliveryView::from)))
+    Ok(Json(Page::from_store(deliveries, IntoView::into_view)))
 }

@@ -1,6 +1,9 @@
 //! `keyward audit`
 
-use super::output::{page_items, print_objects};
+use keyward_api::audit::AuditEventView;
+use keyward_api::Page;
+
+use super::output::{cell, print_table};
 use super::{query, Api};
 use crate::cli::AuditArgs;
 use crate::error::CliError;
@@ -20,19 +23,16 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
             ]),
         )
         .await?;
-    if api.json {
-        api.print_json(&page)?;
-        return Ok(());
-    }
-    print_objects(
-        page_items(&page),
-        &[
-            ("TIME", "occurred_at"),
-            ("ACTION", "action"),
-            ("TARGET", "target_id"),
-            ("ACTOR", "actor"),
-            ("SOURCE", "source_ip"),
-        ],
-    );
-    Ok(())
+    api.show(page, |page: Page<AuditEventView>| {
+        let rows = page.data.iter().map(|event| {
+            vec![
+                cell(&event.occurred_at),
+                cell(&event.action),
+                cell(&event.target_id),
+                cell(&event.actor),
+                cell(&event.source_ip),
+            ]
+        });
+        print_table(&["TIME", "ACTION", "TARGET", "ACTOR", "SOURCE"], rows.collect());
+    })
 }

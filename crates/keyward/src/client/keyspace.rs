@@ -2,28 +2,33 @@
 
 use std::io::IsTerminal;
 
+use keyward_api::keyspaces::KeyspaceView;
+use keyward_api::Page;
 use serde_json::{json, Value};
 
-use super::output::{page_items, print_fields, print_line, print_objects, text};
+use super::output::{cell, print_line, print_pairs, print_table};
 use super::token::path_segment;
 use super::{query, Api};
-use crate::cli::KeyspaceCommand;
+use crate::cli::{ClientArgs, KeyspaceCommand};
 use crate::error::CliError;
 
-const KEYS: &[&str] = &[
-    "id",
-    "org_id",
-    "name",
-    "environment",
-    "prefix",
-    "default_ttl_seconds",
-    "scope_catalog",
-    "management",
-    "rotation_period_days",
-    "disable_after_inactive_days",
-    "created_at",
-    "created_by",
-];
+/// What `keyspace show` and the commands that change one print.
+fn details(keyspace: &KeyspaceView) -> Vec<(&'static str, String)> {
+    vec![
+        ("id", cell(&keyspace.id)),
+        ("org_id", cell(&keyspace.org_id)),
+        ("name", cell(&keyspace.name)),
+        ("environment", cell(&keyspace.environment)),
+        ("prefix", cell(&keyspace.prefix)),
+        ("default_ttl_seconds", cell(&keyspace.default_ttl_seconds)),
+        ("scope_catalog", cell(&keyspace.scope_catalog)),
+        ("management", cell(&keyspace.management)),
+        ("rotation_period_days", cell(&keyspace.rotation_period_days)),
+        ("disable_after_inactive_days", cell(&keyspace.disable_after_inactive_days)),
+        ("created_at", cell(&keyspace.created_at)),
+        ("created_by", cell(&keyspace.created_by)),
+    ]
+}
 
 pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
     match command {
@@ -37,7 +42,6 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
             rotate_every,
             disable_after_inactive,
         } => {
-            let api = Api::new(&client)?;
             let mut body = json!({"name": name, "environment": environment});
             if let Some(prefix) = prefix {
                 body["prefix"] = Value::from(prefix);
@@ -50,77 +54,68 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
             }
             body["rotation_period_days"] = rotate_every.map_or(Value::Null, Value::from);
             body["disable_after_inactive_days"] = disable_after_inactive.map_or(Value::Null, Value::from);
-            let keyspace = api.post("/v1/keyspaces", body).await?;
-            if api.json {
-                api.print_json(&keyspace)?;
-            } else if !std::io::stdout().is_terminal() {
-                // Piped: the id alone, so `KS=$(keyward keyspace create …)` just works.
-                print_line(&text(&keyspace["id"]));
-            } else {
-                print_fields(&keyspace, KEYS);
-            }
-            Ok(())
+            create(&client, body).await
         }
-        KeyspaceCommand::List { client, limit, cursor } => {
-            let api = Api::new(&client)?;
-            let page = api
-                .get("/v1/keyspaces", &query(&[("limit", limit.map(|l| l.to_string())), ("cursor", cursor)]))
-                .await?;
-            if api.json {
-                api.print_json(&page)?;
-                return Ok(());
-            }
-            print_objects(
-                page_items(&page),
-                &[
-                    ("ID", "id"),
-                    ("NAME", "name"),
-                    ("ENV", "environment"),
-                    ("PREFIX", "prefix"),
-                    ("MANAGEMENT", "management"),
-                ],
-            );
-            if let Some(next) = page["next_cursor"].as_str() {
-                eprintln!("More keyspaces: add --cursor {next}.");
-            }
-            Ok(())
-        }
+        KeyspaceCommand::List { client, limit, cursor } => list(&client, limit, cursor).await,
         KeyspaceCommand::Scopes { client, id, scope_catalog, any } => {
-            let api = Api::new(&client)?;
             let catalog = if any { Value::Null } else { catalog_json(scope_catalog) };
             let path = format!("/v1/keyspaces/{}/scope-catalog", path_segment(&id)?);
-            let keyspace = api.put(&path, json!({"scope_catalog": catalog})).await?;
-            if api.json {
-                api.print_json(&keyspace)?;
-            } else {
-                print_fields(&keyspace, KEYS);
-            }
-            Ok(())
+            change(&client, &path, json!({"scope_catalog": catalog})).await
         }
         KeyspaceCommand::Lifecycle { client, id, rotate_every, disable_after_inactive } => {
-            let api = Api::new(&client)?;
             let path = format!("/v1/keyspaces/{}/lifecycle", path_segment(&id)?);
             let body =
                 json!({"rotation_period_days": rotate_every, "disable_after_inactive_days": disable_after_inactive});
-            let keyspace = api.put(&path, body).await?;
-            if api.json {
-                api.print_json(&keyspace)?;
-            } else {
-                print_fields(&keyspace, KEYS);
-            }
-            Ok(())
+            change(&client, &path, body).await
         }
         KeyspaceCommand::Show { client, id } => {
             let api = Api::new(&client)?;
             let keyspace = api.get(&format!("/v1/keyspaces/{}", path_segment(&id)?), &[]).await?;
-            if api.json {
-                api.print_json(&keyspace)?;
-            } else {
-                print_fields(&keyspace, KEYS);
-            }
-            Ok(())
+            api.show(keyspace, |keyspace: KeyspaceView| print_pairs(&details(&keyspace)))
         }
     }
+}
+
+/// `keyspace create`: piped, the id alone.
+async fn create(client: &ClientArgs, body: Value) -> Result<(), CliError> {
+    let api = Api::new(client)?;
+    let keyspace = api.post("/v1/keyspaces", body).await?;
+    api.show(keyspace, |keyspace: KeyspaceView| {
+        if std::io::stdout().is_terminal() {
+            print_pairs(&details(&keyspace));
+        } else {
+            // Piped: the id alone, so `KS=$(keyward keyspace create …)` just works.
+            print_line(&keyspace.id);
+        }
+    })
+}
+
+/// `keyspace list`: one page.
+async fn list(client: &ClientArgs, limit: Option<u32>, cursor: Option<String>) -> Result<(), CliError> {
+    let api = Api::new(client)?;
+    let page = api.get("/v1/keyspaces", &query(&[("limit", limit.map(|l| l.to_string())), ("cursor", cursor)])).await?;
+    api.show(page, |page: Page<KeyspaceView>| {
+        let rows = page.data.iter().map(|keyspace| {
+            vec![
+                cell(&keyspace.id),
+                cell(&keyspace.name),
+                cell(&keyspace.environment),
+                cell(&keyspace.prefix),
+                cell(&keyspace.management),
+            ]
+        });
+        print_table(&["ID", "NAME", "ENV", "PREFIX", "MANAGEMENT"], rows.collect());
+        if let Some(next) = page.next_cursor {
+            eprintln!("More keyspaces: add --cursor {next}.");
+        }
+    })
+}
+
+/// `keyspace scopes` and `keyspace lifecycle`: one replacement, then the keyspace.
+async fn change(client: &ClientArgs, path: &str, body: Value) -> Result<(), CliError> {
+    let api = Api::new(client)?;
+    let keyspace = api.put(path, body).await?;
+    api.show(keyspace, |keyspace: KeyspaceView| print_pairs(&details(&keyspace)))
 }
 
 fn catalog_json(entries: Vec<(String, String)>) -> Value {

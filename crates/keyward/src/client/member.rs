@@ -3,28 +3,33 @@
 
 use std::io::IsTerminal;
 
+use keyward_api::accounts::{CreatedInvitationView, InvitationView, MemberView, Removal, ServiceAccountView};
+use keyward_api::List;
 use serde_json::{json, Value};
 
-use super::output::{print_fields, print_line, print_objects, text};
+use super::output::{cell, print_line, print_pairs, print_table};
 use super::token::path_segment;
 use super::Api;
 use crate::cli::{MemberCommand, ServiceAccountCommand};
 use crate::error::CliError;
 
-fn list(value: &Value) -> &[Value] {
-    value["data"].as_array().map(Vec::as_slice).unwrap_or_default()
+fn print_revoked(api: &Api, removal: Value, what: &str) -> Result<(), CliError> {
+    api.show(removal, |removal: Removal| match removal.revoked_tokens.len() {
+        0 => print_line(&format!("Removed {what}; it owned no active tokens.")),
+        n => {
+            print_line(&format!("Removed {what}; revoked {n} token(s) it owned: {}", removal.revoked_tokens.join(", ")))
+        }
+    })
 }
 
-fn print_revoked(api: &Api, removal: &Value, what: &str) -> Result<(), CliError> {
-    if api.json {
-        return api.print_json(removal);
-    }
-    let revoked: Vec<String> = list(&json!({"data": removal["revoked_tokens"]})).iter().map(text).collect();
-    match revoked.len() {
-        0 => print_line(&format!("Removed {what}; it owned no active tokens.")),
-        n => print_line(&format!("Removed {what}; revoked {n} token(s) it owned: {}", revoked.join(", "))),
-    }
-    Ok(())
+/// A member as `member role` prints it.
+fn member_fields(member: &MemberView) -> Vec<(&'static str, String)> {
+    vec![
+        ("user_id", cell(&member.user_id)),
+        ("email", cell(&member.email)),
+        ("role", cell(&member.role)),
+        ("joined_at", cell(&member.joined_at)),
+    ]
 }
 
 pub async fn run(command: MemberCommand) -> Result<(), CliError> {
@@ -32,15 +37,13 @@ pub async fn run(command: MemberCommand) -> Result<(), CliError> {
         MemberCommand::List { client } => {
             let api = Api::new(&client)?;
             let members = api.get("/v1/members", &[]).await?;
-            if api.json {
-                api.print_json(&members)?;
-            } else {
-                print_objects(
-                    list(&members),
-                    &[("USER", "user_id"), ("EMAIL", "email"), ("ROLE", "role"), ("JOINED", "joined_at")],
-                );
-            }
-            Ok(())
+            api.show(members, |members: List<MemberView>| {
+                let rows = members
+                    .data
+                    .iter()
+                    .map(|m| vec![cell(&m.user_id), cell(&m.email), cell(&m.role), cell(&m.joined_at)]);
+                print_table(&["USER", "EMAIL", "ROLE", "JOINED"], rows.collect());
+            })
         }
         MemberCommand::Invite { client, email, role, expires_in } => {
             let api = Api::new(&client)?;
@@ -49,34 +52,37 @@ pub async fn run(command: MemberCommand) -> Result<(), CliError> {
                 body["expires_in"] = Value::from(seconds);
             }
             let invitation = api.post("/v1/invitations", body).await?;
-            let secret = text(&invitation["token"]);
-            if api.json {
-                api.print_json(&invitation)?;
-            } else if std::io::stdout().is_terminal() {
-                print_fields(&invitation, &["id", "email", "role", "expires_at"]);
-                print_line(&format!("\nInvitation secret:\n\n{secret}\n"));
-                eprintln!(
-                    "Shown once. Send it to {} privately; it works once, until it expires.",
-                    text(&invitation["email"])
-                );
-            } else {
-                // Piped: the secret alone.
-                print_line(&secret);
-            }
-            Ok(())
+            api.show(invitation, |created: CreatedInvitationView| {
+                let secret = created.token.expose();
+                let invitation = &created.invitation;
+                if std::io::stdout().is_terminal() {
+                    print_pairs(&[
+                        ("id", cell(&invitation.id)),
+                        ("email", cell(&invitation.email)),
+                        ("role", cell(&invitation.role)),
+                        ("expires_at", cell(&invitation.expires_at)),
+                    ]);
+                    print_line(&format!("\nInvitation secret:\n\n{secret}\n"));
+                    eprintln!(
+                        "Shown once. Send it to {} privately; it works once, until it expires.",
+                        invitation.email
+                    );
+                } else {
+                    // Piped: the secret alone.
+                    print_line(secret);
+                }
+            })
         }
         MemberCommand::Invitations { client } => {
             let api = Api::new(&client)?;
             let invitations = api.get("/v1/invitations", &[]).await?;
-            if api.json {
-                api.print_json(&invitations)?;
-            } else {
-                print_objects(
-                    list(&invitations),
-                    &[("ID", "id"), ("EMAIL", "email"), ("ROLE", "role"), ("EXPIRES", "expires_at")],
-                );
-            }
-            Ok(())
+            api.show(invitations, |invitations: List<InvitationView>| {
+                let rows = invitations
+                    .data
+                    .iter()
+                    .map(|i| vec![cell(&i.id), cell(&i.email), cell(&i.role), cell(&i.expires_at)]);
+                print_table(&["ID", "EMAIL", "ROLE", "EXPIRES"], rows.collect());
+            })
         }
         MemberCommand::Uninvite { client, id } => {
             let api = Api::new(&client)?;
@@ -89,18 +95,12 @@ pub async fn run(command: MemberCommand) -> Result<(), CliError> {
         MemberCommand::Role { client, user_id, role } => {
             let api = Api::new(&client)?;
             let member = api.patch(&format!("/v1/members/{}", path_segment(&user_id)?), json!({"role": role})).await?;
-            if api.json {
-                api.print_json(&member)?;
-            } else {
-                print_fields(&member, &["user_id", "email", "role", "joined_at"]);
-            }
-            Ok(())
+            api.show(member, |member: MemberView| print_pairs(&member_fields(&member)))
         }
         MemberCommand::Remove { client, user_id } => {
             let api = Api::new(&client)?;
             let removal = api.delete(&format!("/v1/members/{}", path_segment(&user_id)?)).await?;
-            print_revoked(&api, &removal, &format!("member {user_id}"))?;
-            Ok(())
+            print_revoked(&api, removal, &format!("member {user_id}"))
         }
     }
 }
@@ -110,30 +110,31 @@ pub async fn run_service_accounts(command: ServiceAccountCommand) -> Result<(), 
         ServiceAccountCommand::Create { client, name } => {
             let api = Api::new(&client)?;
             let account = api.post("/v1/service-accounts", json!({"name": name})).await?;
-            if api.json {
-                api.print_json(&account)?;
-            } else if !std::io::stdout().is_terminal() {
-                print_line(&text(&account["id"]));
-            } else {
-                print_fields(&account, &["id", "name", "created_at", "created_by"]);
-            }
-            Ok(())
+            api.show(account, |account: ServiceAccountView| {
+                if std::io::stdout().is_terminal() {
+                    print_pairs(&[
+                        ("id", cell(&account.id)),
+                        ("name", cell(&account.name)),
+                        ("created_at", cell(&account.created_at)),
+                        ("created_by", cell(&account.created_by)),
+                    ]);
+                } else {
+                    print_line(&account.id);
+                }
+            })
         }
         ServiceAccountCommand::List { client } => {
             let api = Api::new(&client)?;
             let accounts = api.get("/v1/service-accounts", &[]).await?;
-            if api.json {
-                api.print_json(&accounts)?;
-            } else {
-                print_objects(list(&accounts), &[("ID", "id"), ("NAME", "name"), ("CREATED", "created_at")]);
-            }
-            Ok(())
+            api.show(accounts, |accounts: List<ServiceAccountView>| {
+                let rows = accounts.data.iter().map(|a| vec![cell(&a.id), cell(&a.name), cell(&a.created_at)]);
+                print_table(&["ID", "NAME", "CREATED"], rows.collect());
+            })
         }
         ServiceAccountCommand::Remove { client, id } => {
             let api = Api::new(&client)?;
             let removal = api.delete(&format!("/v1/service-accounts/{}", path_segment(&id)?)).await?;
-            print_revoked(&api, &removal, &format!("service account {id}"))?;
-            Ok(())
+            print_revoked(&api, removal, &format!("service account {id}"))
         }
     }
 }

@@ -14,6 +14,7 @@ mod verify;
 mod webhook;
 
 use reqwest::Method;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::cli::{ClientArgs, Command, DEFAULT_ADDR};
@@ -178,6 +179,22 @@ impl Api {
             None => output::print_json(value),
             Some(path) => output::print_line(&output::field(value, path)?),
         }
+        Ok(())
+    }
+
+    /// A response read as its keyward-api type, the one the server built it from.
+    pub fn view<T: DeserializeOwned>(&self, value: Value) -> Result<T, CliError> {
+        serde_json::from_value(value)
+            .map_err(|e| CliError::Unexpected { addr: self.base.clone(), reason: e.to_string() })
+    }
+
+    /// With `--json` (or `--field`) prints the server's JSON as it came, so
+    /// scripts see every field; otherwise reads it as `T` for `human`.
+    pub fn show<T: DeserializeOwned>(&self, value: Value, human: impl FnOnce(T)) -> Result<(), CliError> {
+        if self.json {
+            return self.print_json(&value);
+        }
+        human(self.view(value)?);
         Ok(())
     }
 

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use comfy_table::presets::NOTHING;
 use comfy_table::Table;
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::CliError;
@@ -68,13 +69,6 @@ pub fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
     print_line(&table.to_string());
 }
 
-/// A table of JSON objects, one row each, showing `columns` (header, key).
-pub fn print_objects(objects: &[Value], columns: &[(&str, &str)]) {
-    let header: Vec<&str> = columns.iter().map(|(title, _)| *title).collect();
-    let rows = objects.iter().map(|object| columns.iter().map(|(_, key)| text(&object[*key])).collect()).collect();
-    print_table(&header, rows);
-}
-
 /// The `data` array of a page (empty when absent).
 pub fn page_items(page: &Value) -> &[Value] {
     page["data"].as_array().map(Vec::as_slice).unwrap_or_default()
@@ -82,10 +76,22 @@ pub fn page_items(page: &Value) -> &[Value] {
 
 /// `key: value` lines for one object.
 pub fn print_fields(value: &Value, keys: &[&str]) {
-    let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
-    for key in keys {
-        print_line(&format!("{key:width$}  {}", text(&value[*key])));
+    let pairs: Vec<(&str, String)> = keys.iter().map(|key| (*key, text(&value[*key]))).collect();
+    print_pairs(&pairs);
+}
+
+/// `key: value` lines, the values aligned.
+pub fn print_pairs(pairs: &[(&str, String)]) {
+    let width = pairs.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
+    for (key, value) in pairs {
+        print_line(&format!("{key:width$}  {value}"));
     }
+}
+
+/// A field of a typed view as a cell: by the rules of [`text`] applied to
+/// its JSON, so a typed view prints exactly as its JSON always did.
+pub fn cell<T: Serialize + ?Sized>(value: &T) -> String {
+    text(&serde_json::to_value(value).unwrap_or(Value::Null))
 }
 
 /// A JSON value as a cell: strings bare, null as `-`, lists comma-separated,

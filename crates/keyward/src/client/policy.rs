@@ -1,32 +1,35 @@
 //! `keyward policy show|set|violations`
 
+use keyward_api::organizations::TokenPolicyView;
 use serde_json::{json, Value};
 
-use super::output::{page_items, print_fields, print_table, text};
+use super::output::{cell, page_items, print_pairs, print_table, text};
 use super::{query, Api};
 use crate::cli::PolicyCommand;
 use crate::error::CliError;
 
-const KEYS: &[&str] = &[
-    "max_lifetime_seconds",
-    "default_lifetime_seconds",
-    "require_expiry",
-    "grantable_scopes",
-    "require_ip_allowlist",
-    "max_active_tokens_per_owner",
-    "max_rotation_grace_seconds",
-    "disable_after_inactive_days",
-    "warning_days",
-    "rotation_period_days",
-];
+/// What `policy show` and `policy set` print, every rule in this order.
+fn rules(policy: &TokenPolicyView) -> Vec<(&'static str, String)> {
+    vec![
+        ("max_lifetime_seconds", cell(&policy.max_lifetime_seconds)),
+        ("default_lifetime_seconds", cell(&policy.default_lifetime_seconds)),
+        ("require_expiry", cell(&policy.require_expiry)),
+        ("grantable_scopes", cell(&policy.grantable_scopes)),
+        ("require_ip_allowlist", cell(&policy.require_ip_allowlist)),
+        ("max_active_tokens_per_owner", cell(&policy.max_active_tokens_per_owner)),
+        ("max_rotation_grace_seconds", cell(&policy.max_rotation_grace_seconds)),
+        ("disable_after_inactive_days", cell(&policy.disable_after_inactive_days)),
+        ("warning_days", cell(&policy.warning_days)),
+        ("rotation_period_days", cell(&policy.rotation_period_days)),
+    ]
+}
 
 pub async fn run(command: PolicyCommand) -> Result<(), CliError> {
     match command {
         PolicyCommand::Show { client } => {
             let api = Api::new(&client)?;
             let policy = api.get("/v1/token-policy", &[]).await?;
-            show(&api, &policy)?;
-            Ok(())
+            show(&api, policy)
         }
         PolicyCommand::Set {
             client,
@@ -60,8 +63,7 @@ pub async fn run(command: PolicyCommand) -> Result<(), CliError> {
                 "rotation_period_days": rotation_period,
             });
             let policy = api.put("/v1/token-policy", body).await?;
-            show(&api, &policy)?;
-            Ok(())
+            show(&api, policy)
         }
         PolicyCommand::Violations { client } => {
             let api = Api::new(&client)?;
@@ -101,11 +103,6 @@ pub async fn run(command: PolicyCommand) -> Result<(), CliError> {
     }
 }
 
-fn show(api: &Api, policy: &Value) -> Result<(), CliError> {
-    if api.json {
-        api.print_json(policy)?;
-    } else {
-        print_fields(policy, KEYS);
-    }
-    Ok(())
+fn show(api: &Api, policy: Value) -> Result<(), CliError> {
+    api.show(policy, |policy: TokenPolicyView| print_pairs(&rules(&policy)))
 }

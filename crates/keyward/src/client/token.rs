@@ -2,43 +2,49 @@
 
 use std::io::IsTerminal;
 
+use keyward_api::tokens::{BulkRevokeResponse, CreatedToken, RevokedToken, RotatedToken, TokenClients, TokenView};
+use keyward_api::Page;
 use serde_json::{json, Value};
 
-use super::output::{page_items, print_fields, print_line, print_objects, text};
+use super::output::{cell, print_line, print_pairs, print_table};
 use super::{query, Api};
-use crate::cli::TokenCommand;
+use crate::cli::{ClientArgs, TokenCommand};
 use crate::error::CliError;
 
-const DETAIL_KEYS: &[&str] = &[
-    "id",
-    "name",
-    "masked",
-    "state",
-    "keyspace_id",
-    "environment",
-    "owner",
-    "scopes",
-    "allowed_ips",
-    "metadata",
-    "created_at",
-    "created_by",
-    "parent_token_id",
-    "expiry_ceiling",
-    "expires_at",
-    "revoked_at",
-    "revoked_reason",
-    "disabled_at",
-    "disabled_reason",
-    "rotated_from",
-    "replaced_by",
-    "rotated_at",
-    "in_rotation_grace",
-    "rotation_period_days",
-    "rotation_due_at",
-    "rotation_due",
-    "last_used_at",
-    "use_count",
-];
+/// What `token show` prints, in this order: everything but the secret's
+/// digest and the policy details `token list` and the web pages show.
+fn details(token: &TokenView) -> Vec<(&'static str, String)> {
+    vec![
+        ("id", cell(&token.id)),
+        ("name", cell(&token.name)),
+        ("masked", cell(&token.masked)),
+        ("state", cell(&token.state)),
+        ("keyspace_id", cell(&token.keyspace_id)),
+        ("environment", cell(&token.environment)),
+        ("owner", cell(&token.owner)),
+        ("scopes", cell(&token.scopes)),
+        ("allowed_ips", cell(&token.allowed_ips)),
+        ("metadata", cell(&token.metadata)),
+        ("created_at", cell(&token.created_at)),
+        ("created_by", cell(&token.created_by)),
+        ("parent_token_id", cell(&token.parent_token_id)),
+        ("expiry_ceiling", cell(&token.expiry_ceiling)),
+        ("expires_at", cell(&token.expires_at)),
+        ("revoked_at", cell(&token.revoked_at)),
+        ("revoked_reason", cell(&token.revoked_reason)),
+        ("disabled_at", cell(&token.disabled_at)),
+        ("disabled_reason", cell(&token.disabled_reason)),
+        ("rotated_from", cell(&token.rotated_from)),
+        ("replaced_by", cell(&token.replaced_by)),
+        ("rotated_at", cell(&token.rotated_at)),
+        ("in_rotation_grace", cell(&token.in_rotation_grace)),
+        ("rotation_period_days", cell(&token.rotation_period_days)),
+        ("rotation_due_at", cell(&token.rotation_due_at)),
+        ("rotation_due", cell(&token.rotation_due)),
+        ("last_used_at", cell(&token.last_used_at)),
+        ("use_count", cell(&token.use_count)),
+    ]
+}
 
 /// The `auto_rotate` request field.
 fn auto_rotate(webhook_id: String, grace_seconds: Option<i64>) -> Value {
@@ -47,6 +53,15 @@ fn auto_rotate(webhook_id: String, grace_seconds: Option<i64>) -> Value {
         setting["grace_period"] = Value::from(seconds);
     }
     setting
+}
+
+/// `body` without its `null` fields: flags left out are left out of the
+/// request too, rather than sent as `null`.
+fn given(mut body: Value) -> Value {
+    if let Value::Object(fields) = &mut body {
+        fields.retain(|_, value| !value.is_null());
+    }
+    body
 }
 
 pub async fn run(command: TokenCommand) -> Result<(), CliError> {
@@ -65,110 +80,30 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             auto_rotate_to,
             auto_rotate_grace,
         } => {
-            let api = Api::new(&client)?;
             let metadata = metadata
                 .map(|text| {
                     serde_json::from_str::<Value>(&text)
                         .map_err(|e| CliError::Usage(format!("--metadata is not JSON: {e}")))
                 })
                 .transpose()?;
-            let mut body = json!({"keyspace_id": keyspace, "name": name, "scopes": scopes, "allowed_ips": allowed_ips});
-            for (key, value) in [
-                ("owner", owner.map(Value::from)),
-                ("expires_in", expires_in.map(Value::from)),
-                ("expires_at", expires_at.map(Value::from)),
-                ("metadata", metadata),
-                ("rotation_period_days", rotate_every.map(Value::from)),
-                ("auto_rotate", auto_rotate_to.map(|webhook| auto_rotate(webhook, auto_rotate_grace))),
-            ] {
-                if let Some(value) = value {
-                    body[key] = value;
-                }
-            }
-            let created = api.post("/v1/tokens", body).await?;
-            let secret = created["token"].as_str().unwrap_or_default();
-            if api.json {
-                api.print_json(&created)?;
-            } else if std::io::stdout().is_terminal() {
-                print_fields(&created, &["id", "name", "keyspace_id", "scopes", "expires_at"]);
-                print_line(&format!("\n{secret}\n"));
-                eprintln!("This is the only time the token is shown. Store it in a secret manager or an environment variable, never in source code.");
-            } else {
-                // Piped: the secret alone, so `TOKEN=$(keyward token create …)` just works.
-                print_line(secret);
-            }
-            Ok(())
+            let body = json!({"keyspace_id": keyspace, "name": name, "scopes": scopes, "allowed_ips": allowed_ips,
+                "owner": owner, "expires_in": expires_in, "expires_at": expires_at, "metadata": metadata,
+                "rotation_period_days": rotate_every,
+                "auto_rotate": auto_rotate_to.map(|webhook| auto_rotate(webhook, auto_rotate_grace))});
+            create(&client, given(body)).await
         }
         TokenCommand::List { client, keyspace, owner, state, order, limit, cursor, all } => {
-            let api = Api::new(&client)?;
-            let mut cursor = cursor;
-            let mut rows: Vec<Value> = Vec::new();
-            let mut next;
-            loop {
-                let page = api
-                    .get(
-                        "/v1/tokens",
-                        &query(&[
-                            ("keyspace_id", keyspace.clone()),
-                            ("owner", owner.clone()),
-                            ("state", state.clone()),
-                            ("order", order.clone()),
-                            ("limit", limit.map(|l| l.to_string())),
-                            ("cursor", cursor.clone()),
-                        ]),
-                    )
-                    .await?;
-                rows.extend(page_items(&page).iter().cloned());
-                next = page["next_cursor"].as_str().map(str::to_owned);
-                match (&next, all) {
-                    (Some(more), true) => cursor = Some(more.clone()),
-                    _ => break,
-                }
-            }
-            if api.json {
-                api.print_json(&json!({"data": rows, "next_cursor": next}))?;
-                return Ok(());
-            }
-            // Flags a reader must not miss ride along with the state.
-            for row in &mut rows {
-                let mut state = text(&row["state"]);
-                if row["rotation_due"].as_bool() == Some(true) {
-                    state.push_str(", rotation due");
-                }
-                if row["in_rotation_grace"].as_bool() == Some(true) {
-                    state.push_str(", in rotation grace");
-                }
-                row["state"] = Value::from(state);
-            }
-            print_objects(
-                &rows,
-                &[
-                    ("ID", "id"),
-                    ("NAME", "name"),
-                    ("TOKEN", "masked"),
-                    ("STATE", "state"),
-                    ("SCOPES", "scopes"),
-                    ("EXPIRES", "expires_at"),
-                    ("LAST USED", "last_used_at"),
-                ],
-            );
-            if let Some(next) = next {
-                eprintln!("More tokens: add --cursor {next} (or --all).");
-            }
-            Ok(())
+            let filters = [
+                ("keyspace_id", keyspace),
+                ("owner", owner),
+                ("state", state),
+                ("order", order),
+                ("limit", limit.map(|l| l.to_string())),
+            ];
+            list(&client, &filters, cursor, all).await
         }
-        TokenCommand::Show { client, id } => {
-            let api = Api::new(&client)?;
-            let token = api.get(&format!("/v1/tokens/{}", path_segment(&id)?), &[]).await?;
-            if api.json {
-                api.print_json(&token)?;
-            } else {
-                print_fields(&token, DETAIL_KEYS);
-            }
-            Ok(())
-        }
+        TokenCommand::Show { client, id } => show(&client, &id).await,
         TokenCommand::Revoke { client, id, reason, with_descendants, customer_tokens } => {
-            let api = Api::new(&client)?;
             let mut body = serde_json::Map::new();
             if let Some(reason) = reason {
                 body.insert("reason".into(), json!(reason));
@@ -177,170 +112,264 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
                 body.insert("with_descendants".into(), json!(true));
                 body.insert("customer_tokens".into(), json!(customer_tokens));
             }
-            let path = format!("/v1/tokens/{}/revoke", path_segment(&id)?);
-            let token = api.post(&path, serde_json::Value::Object(body)).await?;
-            if api.json {
-                api.print_json(&token)?;
-            } else {
-                print_line(&format!(
-                    "Revoked {} ({}) at {} (reason: {}).",
-                    text(&token["id"]),
-                    text(&token["name"]),
-                    text(&token["revoked_at"]),
-                    text(&token["revoked_reason"])
-                ));
-                if let Some(descendants) = token["descendants_revoked"].as_array() {
-                    print_line(&format!("With it, {} descendant token(s):", descendants.len()));
-                    for descendant in descendants {
-                        print_line(&format!(
-                            "  {} ({}), made by {}",
-                            text(&descendant["id"]),
-                            text(&descendant["name"]),
-                            text(&descendant["parent_token_id"])
-                        ));
-                    }
-                }
-            }
-            Ok(())
+            revoke(&client, &id, Value::Object(body)).await
         }
         TokenCommand::Disable { client, id } => switch(&client, &id, "disable", "Disabled").await,
         TokenCommand::Enable { client, id } => switch(&client, &id, "enable", "Enabled").await,
-        TokenCommand::Delete { client, id, yes } => {
-            if !yes {
-                return Err(CliError::Usage(format!(
-                    "deleting {id} is permanent: pass --yes to confirm, or `keyward token revoke {id}` to keep its record"
-                )));
-            }
-            let api = Api::new(&client)?;
-            api.delete(&format!("/v1/tokens/{}", path_segment(&id)?)).await?;
-            if api.json {
-                api.print_json(&json!({"id": id, "deleted": true}))?;
-            } else {
-                print_line(&format!("Deleted {id}; its audit trail stays (`keyward audit --target {id}`)."));
-            }
-            Ok(())
-        }
+        TokenCommand::Delete { client, id, yes } => delete(&client, &id, yes).await,
         TokenCommand::RevokeAll { client, owner, keyspace, name_prefix, scope, reason, dry_run, expect } => {
-            let api = Api::new(&client)?;
-            let mut body = json!({"dry_run": dry_run});
-            for (key, value) in [
-                ("owner", owner.map(Value::from)),
-                ("keyspace_id", keyspace.map(Value::from)),
-                ("name_prefix", name_prefix.map(Value::from)),
-                ("scope", scope.map(Value::from)),
-                ("reason", reason.map(Value::from)),
-                ("expected_count", expect.map(Value::from)),
-            ] {
-                if let Some(value) = value {
-                    body[key] = value;
-                }
-            }
-            let outcome = api.post("/v1/tokens/bulk-revoke", body).await?;
-            if api.json {
-                api.print_json(&outcome)?;
-            } else if dry_run {
-                let matched = text(&outcome["matched"]);
-                print_line(&format!(
-                    "{matched} active tokens match. Revoke them with the same filters and --expect {matched}."
-                ));
-            } else {
-                print_objects(
-                    page_items(&json!({"data": outcome["revoked"]})),
-                    &[("ID", "id"), ("NAME", "name"), ("OWNER", "owner")],
-                );
-                print_line(&format!("Revoked {} tokens.", text(&outcome["matched"])));
-            }
-            Ok(())
+            let body = json!({"dry_run": dry_run, "owner": owner, "keyspace_id": keyspace, "name_prefix": name_prefix,
+                "scope": scope, "reason": reason, "expected_count": expect});
+            revoke_all(&client, given(body), dry_run).await
         }
         TokenCommand::Rotate { client, id, grace, expires_in } => {
-            let api = Api::new(&client)?;
-            let mut body = json!({"grace_period": grace});
-            if let Some(seconds) = expires_in {
-                body["expires_in"] = json!(seconds);
-            }
-            let rotated = api.post(&format!("/v1/tokens/{}/rotate", path_segment(&id)?), body).await?;
-            let secret = rotated["token"].as_str().unwrap_or_default();
-            let old = &rotated["old_token"];
-            let fate = if grace == 0 {
-                format!("The old token {} is revoked.", text(&old["id"]))
-            } else {
-                format!(
-                    "The old token {} keeps working until {}; see who still uses it with `keyward token clients {}`.",
-                    text(&old["id"]),
-                    text(&old["expires_at"]),
-                    text(&old["id"])
-                )
-            };
-            if api.json {
-                api.print_json(&rotated)?;
-            } else if std::io::stdout().is_terminal() {
-                print_fields(&rotated, &["id", "name", "rotated_from", "scopes", "expires_at"]);
-                print_line(&format!("\n{secret}\n"));
-                eprintln!("This is the only time the new token is shown. {fate}");
-            } else {
-                print_line(secret);
-                eprintln!("{fate}");
-            }
-            Ok(())
+            let body = given(json!({"grace_period": grace, "expires_in": expires_in}));
+            rotate(&client, &id, body, grace).await
         }
-        TokenCommand::Grace { client, id, ends_in } => {
-            let api = Api::new(&client)?;
-            let path = format!("/v1/tokens/{}/grace", path_segment(&id)?);
-            let token = api.post(&path, json!({"ends_in": ends_in})).await?;
-            if api.json {
-                api.print_json(&token)?;
-            } else if ends_in == 0 {
-                print_line(&format!("Grace period of {} ended; it no longer verifies.", text(&token["id"])));
-            } else {
-                print_line(&format!("{} now works until {}.", text(&token["id"]), text(&token["expires_at"])));
-            }
-            Ok(())
-        }
+        TokenCommand::Grace { client, id, ends_in } => grace(&client, &id, ends_in).await,
         TokenCommand::AutoRotate { client, id, to, grace, off } => {
-            let api = Api::new(&client)?;
             let setting = match (to, off) {
                 (Some(webhook), false) => auto_rotate(webhook, grace),
                 _ => Value::Null,
             };
-            let token =
-                api.patch(&format!("/v1/tokens/{}", path_segment(&id)?), json!({"auto_rotate": setting})).await?;
-            if api.json {
-                api.print_json(&token)?;
-            } else {
-                match token["auto_rotate"].as_object() {
-                    Some(auto) => print_line(&format!(
-                        "{} will be rotated automatically when due (next: {}); the new token goes to webhook {}, \
-                         and the old one keeps working {} seconds more.",
-                        text(&token["id"]),
-                        text(&token["rotation_due_at"]),
-                        text(&auto["webhook_id"]),
-                        text(&auto["grace_period_seconds"]),
-                    )),
-                    None => print_line(&format!("{} is no longer rotated automatically.", text(&token["id"]))),
-                }
-            }
-            Ok(())
+            set_auto_rotate(&client, &id, setting).await
         }
-        TokenCommand::Clients { client, id } => {
-            let api = Api::new(&client)?;
-            let clients = api.get(&format!("/v1/tokens/{}/clients", path_segment(&id)?), &[]).await?;
-            if api.json {
-                api.print_json(&clients)?;
-            } else {
-                print_objects(
-                    page_items(&clients),
-                    &[
-                        ("ADDRESS", "client_ip"),
-                        ("USER AGENT", "user_agent"),
-                        ("USES", "uses"),
-                        ("FIRST SEEN", "first_seen_at"),
-                        ("LAST SEEN", "last_seen_at"),
-                    ],
-                );
-            }
-            Ok(())
+        TokenCommand::Clients { client, id } => clients(&client, &id).await,
+    }
+}
+
+/// `token create`: the secret, shown once; alone on stdout when piped.
+async fn create(client: &ClientArgs, body: Value) -> Result<(), CliError> {
+    let api = Api::new(client)?;
+    let created = api.post("/v1/tokens", body).await?;
+    api.show(created, |created: CreatedToken| {
+        let secret = created.token.expose();
+        if std::io::stdout().is_terminal() {
+            let token = &created.view;
+            print_pairs(&[
+                ("id", cell(&token.id)),
+                ("name", cell(&token.name)),
+                ("keyspace_id", cell(&token.keyspace_id)),
+                ("scopes", cell(&token.scopes)),
+                ("expires_at", cell(&token.expires_at)),
+            ]);
+            print_line(&format!("\n{secret}\n"));
+            eprintln!("This is the only time the token is shown. Store it in a secret manager or an environment variable, never in source code.");
+        } else {
+            // Piped: the secret alone, so `TOKEN=$(keyward token create …)` just works.
+            print_line(secret);
+        }
+    })
+}
+
+/// `token list`: one page, or with `--all` every page.
+async fn list(
+    client: &ClientArgs,
+    filters: &[(&'static str, Option<String>)],
+    mut cursor: Option<String>,
+    all: bool,
+) -> Result<(), CliError> {
+    let api = Api::new(client)?;
+    let mut rows: Vec<Value> = Vec::new();
+    let mut next;
+    loop {
+        let mut pairs = filters.to_vec();
+        pairs.push(("cursor", cursor.clone()));
+        let page: Page<Value> = api.view(api.get("/v1/tokens", &query(&pairs)).await?)?;
+        rows.extend(page.data);
+        next = page.next_cursor;
+        match (&next, all) {
+            (Some(more), true) => cursor = Some(more.clone()),
+            _ => break,
         }
     }
+    if api.json {
+        return api.print_json(&json!({"data": rows, "next_cursor": next}));
+    }
+    let tokens: Vec<TokenView> = api.view(Value::Array(rows))?;
+    let rows = tokens
+        .iter()
+        .map(|token| {
+            // Flags a reader must not miss ride along with the state.
+            let mut state = token.state.clone();
+            if token.rotation_due {
+                state.push_str(", rotation due");
+            }
+            if token.in_rotation_grace {
+                state.push_str(", in rotation grace");
+            }
+            let (expires, last_used) = (cell(&token.expires_at), cell(&token.last_used_at));
+            vec![
+                token.id.clone(),
+                token.name.clone(),
+                token.masked.clone(),
+                state,
+                cell(&token.scopes),
+                expires,
+                last_used,
+            ]
+        })
+        .collect();
+    print_table(&["ID", "NAME", "TOKEN", "STATE", "SCOPES", "EXPIRES", "LAST USED"], rows);
+    if let Some(next) = next {
+        eprintln!("More tokens: add --cursor {next} (or --all).");
+    }
+    Ok(())
+}
+
+/// `token show`
+async fn show(client: &ClientArgs, id: &str) -> Result<(), CliError> {
+    let api = Api::new(client)?;
+    let token = api.get(&format!("/v1/tokens/{}", path_segment(id)?), &[]).await?;
+    api.show(token, |token: TokenView| print_pairs(&details(&token)))
+}
+
+/// `token revoke`: the token, and with `--with-descendants` those revoked with it.
+async fn revoke(client: &ClientArgs, id: &str, body: Value) -> Result<(), CliError> {
+    let api = Api::new(client)?;
+    let path = format!("/v1/tokens/{}/revoke", path_segment(id)?);
+    let revoked = api.post(&path, body).await?;
+    api.show(revoked, |revoked: RevokedToken| {
+        let token = &revoked.view;
+        print_line(&format!(
+            "Revoked {} ({}) at {} (reason: {}).",
+            token.id,
+            token.name,
+            cell(&token.revoked_at),
+            cell(&token.revoked_reason)
+        ));
+        if let Some(descendants) = &revoked.descendants_revoked {
+            print_line(&format!("With it, {} descendant token(s):", descendants.len()));
+            for descendant in descendants {
+                print_line(&format!(
+                    "  {} ({}), made by {}",
+                    descendant.id,
+                    descendant.name,
+                    cell(&descendant.parent_token_id)
+                ));
+            }
+        }
+    })
+}
+
+/// `token delete`: permanent, so only with `--yes`.
+async fn delete(client: &ClientArgs, id: &str, yes: bool) -> Result<(), CliError> {
+    if !yes {
+        return Err(CliError::Usage(format!(
+            "deleting {id} is permanent: pass --yes to confirm, or `keyward token revoke {id}` to keep its record"
+        )));
+    }
+    let api = Api::new(client)?;
+    api.delete(&format!("/v1/tokens/{}", path_segment(id)?)).await?;
+    if api.json {
+        api.print_json(&json!({"id": id, "deleted": true}))?;
+    } else {
+        print_line(&format!("Deleted {id}; its audit trail stays (`keyward audit --target {id}`)."));
+    }
+    Ok(())
+}
+
+/// `token revoke-all`: a dry run counts, a real run lists what it revoked.
+async fn revoke_all(client: &ClientArgs, body: Value, dry_run: bool) -> Result<(), CliError> {
+    let api = Api::new(client)?;
+    let outcome = api.post("/v1/tokens/bulk-revoke", body).await?;
+    api.show(outcome, |outcome: BulkRevokeResponse| {
+        let matched = outcome.matched;
+        if dry_run {
+            print_line(&format!(
+                "{matched} active tokens match. Revoke them with the same filters and --expect {matched}."
+            ));
+        } else {
+            let rows =
+                outcome.revoked.iter().map(|token| vec![token.id.clone(), token.name.clone(), token.owner.clone()]);
+            print_table(&["ID", "NAME", "OWNER"], rows.collect());
+            print_line(&format!("Revoked {matched} tokens."));
+        }
+    })
+}
+
+/// `token rotate`: the new secret, shown once, and what becomes of the old token.
+async fn rotate(client: &ClientArgs, id: &str, body: Value, grace: i64) -> Result<(), CliError> {
+    let api = Api::new(client)?;
+    let rotated = api.post(&format!("/v1/tokens/{}/rotate", path_segment(id)?), body).await?;
+    api.show(rotated, |rotated: RotatedToken| {
+        let secret = rotated.token.expose();
+        let old = &rotated.old_token;
+        let fate = if grace == 0 {
+            format!("The old token {} is revoked.", old.id)
+        } else {
+            format!(
+                "The old token {} keeps working until {}; see who still uses it with `keyward token clients {}`.",
+                old.id,
+                cell(&old.expires_at),
+                old.id
+            )
+        };
+        if std::io::stdout().is_terminal() {
+            let token = &rotated.view;
+            print_pairs(&[
+                ("id", cell(&token.id)),
+                ("name", cell(&token.name)),
+                ("rotated_from", cell(&token.rotated_from)),
+                ("scopes", cell(&token.scopes)),
+                ("expires_at", cell(&token.expires_at)),
+            ]);
+            print_line(&format!("\n{secret}\n"));
+            eprintln!("This is the only time the new token is shown. {fate}");
+        } else {
+            print_line(secret);
+            eprintln!("{fate}");
+        }
+    })
+}
+
+/// `token grace`: lengthens or ends a rotated token's grace period.
+async fn grace(client: &ClientArgs, id: &str, ends_in: i64) -> Result<(), CliError> {
+    let api = Api::new(client)?;
+    let path = format!("/v1/tokens/{}/grace", path_segment(id)?);
+    let token = api.post(&path, json!({"ends_in": ends_in})).await?;
+    api.show(token, |token: TokenView| {
+        if ends_in == 0 {
+            print_line(&format!("Grace period of {} ended; it no longer verifies.", token.id));
+        } else {
+            print_line(&format!("{} now works until {}.", token.id, cell(&token.expires_at)));
+        }
+    })
+}
+
+/// `token auto-rotate`: opts in (`setting` an object) or out (`null`).
+async fn set_auto_rotate(client: &ClientArgs, id: &str, setting: Value) -> Result<(), CliError> {
+    let api = Api::new(client)?;
+    let token = api.patch(&format!("/v1/tokens/{}", path_segment(id)?), json!({"auto_rotate": setting})).await?;
+    api.show(token, |token: TokenView| match &token.auto_rotate {
+        Some(auto) => print_line(&format!(
+            "{} will be rotated automatically when due (next: {}); the new token goes to webhook {}, \
+             and the old one keeps working {} seconds more.",
+            token.id,
+            cell(&token.rotation_due_at),
+            auto.webhook_id,
+            auto.grace_period_seconds,
+        )),
+        None => print_line(&format!("{} is no longer rotated automatically.", token.id)),
+    })
+}
+
+/// `token clients`: who still used a rotated token during its grace period.
+async fn clients(client: &ClientArgs, id: &str) -> Result<(), CliError> {
+    let api = Api::new(client)?;
+    let clients = api.get(&format!("/v1/tokens/{}/clients", path_segment(id)?), &[]).await?;
+    api.show(clients, |clients: TokenClients| {
+        let rows = clients.data.iter().map(|seen| {
+            vec![
+                cell(&seen.client_ip),
+                cell(&seen.user_agent),
+                cell(&seen.uses),
+                cell(&seen.first_seen_at),
+                cell(&seen.last_seen_at),
+            ]
+        });
+        print_table(&["ADDRESS", "USER AGENT", "USES", "FIRST SEEN", "LAST SEEN"], rows.collect());
+    })
 }
 
 /// Ids go into URL paths: refuse anything that is not a plain id.
@@ -353,18 +382,10 @@ pub fn path_segment(id: &str) -> Result<&str, CliError> {
 }
 
 /// `token disable` and `token enable`: one call, then the token's new state.
-async fn switch(client: &crate::cli::ClientArgs, id: &str, verb: &str, done: &str) -> Result<(), CliError> {
+async fn switch(client: &ClientArgs, id: &str, verb: &str, done: &str) -> Result<(), CliError> {
     let api = Api::new(client)?;
     let token = api.post(&format!("/v1/tokens/{}/{verb}", path_segment(id)?), json!({})).await?;
-    if api.json {
-        api.print_json(&token)?;
-    } else {
-        print_line(&format!(
-            "{done} {} ({}); it is now {}.",
-            text(&token["id"]),
-            text(&token["name"]),
-            text(&token["state"])
-        ));
-    }
-    Ok(())
+    api.show(token, |token: TokenView| {
+        print_line(&format!("{done} {} ({}); it is now {}.", token.id, token.name, token.state))
+    })
 }

@@ -1,0 +1,85 @@
+//! `keyward keyspace …` against a running server: creation (piped, the id
+//! alone), listing, scope catalogs and a keyspace's own lifecycle rules.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use serde_json::Value;
+use support::cli::{keyward, stdout};
+
+#[test]
+fn keyspaces_are_created_listed_catalogued_and_given_lifecycle_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, admin) = support::cli::start_with_admin(dir.path());
+    let addr = server.addr.clone();
+
+    let keyspace: Value = serde_json::from_str(&stdout(&keyward(
+        &addr,
+        &admin,
+        &["keyspace", "create", "--name", "payments", "--environment", "test", "--prefix", "pay", "--json"],
+        None,
+    )))
+    .unwrap();
+    let keyspace_id = keyspace["id"].as_str().unwrap();
+    assert!(stdout(&keyward(&addr, &admin, &["keyspace", "list"], None)).contains(keyspace_id));
+    let piped_id =
+        stdout(&keyward(&addr, &admin, &["keyspace", "create", "--name", "other", "--environment", "live"], None));
+    assert!(piped_id.trim().starts_with("ks_") && piped_id.lines().count() == 1, "piped: the id alone");
+
+    // Scope catalogs: scopes with descriptions, replaced whole.
+    let catalogued = stdout(&keyward(
+        &addr,
+        &admin,
+        &["keyspace", "create", "--name", "cat", "--environment", "live", "--scope", "invoices:read=Read invoices"],
+        None,
+    ));
+    let catalogued = catalogued.trim();
+    let replaced = stdout(&keyward(
+        &addr,
+        &admin,
+        &[
+            "keyspace",
+            "scopes",
+            catalogued,
+            "--scope",
+            "refunds:create=Issue refunds",
+            "--scope",
+            "refunds:read=See refunds",
+        ],
+        None,
+    ));
+    assert!(replaced.contains("refunds:create (Issue refunds), refunds:read (See refunds)"), "{replaced}");
+    // A keyspace's own lifecycle rules, at creation and replaced whole.
+    let ruled = stdout(&keyward(
+        &addr,
+        &admin,
+        &["keyspace", "create", "--name", "ruled", "--environment", "live", "--rotate-every", "30d", "--json"],
+        None,
+    ));
+    let ruled: Value = serde_json::from_str(&ruled).unwrap();
+    assert_eq!(ruled["rotation_period_days"], 30, "{ruled}");
+    let ruled_id = ruled["id"].as_str().unwrap();
+    let changed =
+        stdout(&keyward(&addr, &admin, &["keyspace", "lifecycle", ruled_id, "--disable-after-inactive", "90d"], None));
+    assert!(changed.contains("disable_after_inactive_days") && changed.contains("90"), "{changed}");
+    let shown = stdout(&keyward(&addr, &admin, &["keyspace", "show", ruled_id, "--json"], None));
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(
+        (shown["rotation_period_days"].clone(), shown["disable_after_inactive_days"].clone()),
+        (Value::Null, 90.into())
+    );
+    let zero = keyward(&addr, &admin, &["keyspace", "lifecycle", ruled_id, "--rotate-every", "0"], None);
+    assert_eq!(zero.status.code(), Some(2), "{}", String::from_utf8_lossy(&zero.stderr));
+
+    let malformed = keyward(&addr, &admin, &["keyspace", "scopes", catalogued, "--scope", "refunds:read"], None);
+    assert_eq!(malformed.status.code(), Some(2));
+    let refused = keyward(&addr, &admin, &["keyspace", "scopes", catalogued, "--scope", "Refunds=x"], None);
+    assert_eq!(refused.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("scopes:") && message.lines().count() == 1, "{message}");
+    let opened = stdout(&keyward(&addr, &admin, &["keyspace", "scopes", catalogued, "--any"], None));
+    assert!(
+        opened.contains("scope_catalog") && opened.lines().any(|l| l.starts_with("scope_catalog") && l.ends_with('-'))
+    );
+    assert_eq!(server.stop().0, 0);
+}
