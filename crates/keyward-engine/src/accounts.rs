@@ -418,6 +418,7 @@ impl Engine {
         if seconds <= 0 || seconds > MAX_INVITATION_SECONDS {
             return Err(InvalidField::new("expires_in", "must be between 1 second and 30 days").into());
         }
+        refuse_membership_from_bounded(actor, role)?;
         self.require_may_assign(actor, role).await?;
         if let Some(user) = self.ctx.store.find_user_by_email(&email).await? {
             if self.ctx.store.get_member(actor.org_id(), &user.id).await?.is_some() {
@@ -450,29 +451,9 @@ impl Engine {
         Ok(CreatedInvitation { invitation, secret })
     }
 
-    /// Fails unless `actor` may give someone `role`: it holds every scope
-    /// of the role, and is not a bounded token. A membership outlives any
-    /// token and is usable from anywhere, so a token that expires or is
-    /// limited to networks may not create one (or raise one), or a leaked
-    /// short-lived CI token could leave a permanent owner behind.
+    /// Fails unless `actor` holds every scope of `role`: nobody invites,
+    /// promotes or removes anyone above their own standing.
     async fn require_may_assign(&self, actor: &Actor, role: Role) -> Result<(), EngineError> {
-        if let Some(token) = actor.minting_token() {
-            let expiry = crate::lineage::earliest(token.expires_at, token.expiry_ceiling);
-            if expiry.is_some() || !token.allowed_ips.is_empty() {
-                let bound = match expiry {
-                    Some(at) => format!("expires at {}", at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
-                    None => "may be used only from some networks".to_owned(),
-                };
-                return Err(EngineError::ExceedsParentBounds {
-                    field: "role",
-                    detail: format!(
-                        "this token {bound}, but a {} membership would last and be usable from anywhere; invite \
-                         or change roles from a signed-in session or a token without expiry or network limits.",
-                        role.as_str()
-                    ),
-                });
-            }
-        }
         let operator = self.is_operator_org(actor.org_id()).await?;
         if actor.may_assign(role, operator) {
             Ok(())
@@ -520,6 +501,13 @@ impl Engine {
         let now = self.ctx.now();
         if invitation.accepted_at.is_some() || now >= invitation.expires_at {
             return Err(EngineError::InvitationInvalid);
+        }
+        // One a bounded token made before such tokens were refused invitations.
+        if id::looks_like(IdKind::Token, &invitation.created_by) {
+            let creator = self.ctx.store.get_token(&invitation.org_id, &invitation.created_by).await?;
+            if creator.as_ref().and_then(bound_of).is_some() {
+                return Err(EngineError::InvitationInvalid);
+            }
         }
         let existing = self.ctx.store.find_user_by_email(&invitation.email).await?;
         let (user, new_user) = match existing {
@@ -606,6 +594,7 @@ impl Engine {
     /// old and the new role; the last owner cannot step down.
     pub async fn set_member_role(&self, actor: &Actor, user_id: &str, role: Role) -> Result<Member, EngineError> {
         let member = self.member_to_manage(actor, user_id).await?;
+        refuse_membership_from_bounded(actor, role)?;
         self.require_may_assign(actor, role).await?;
         let event = self.ctx.event(
             actor,
@@ -751,6 +740,36 @@ fn last_owner(error: StoreError) -> EngineError {
             detail: "An organization keeps at least one owner; make someone else owner first.".into(),
         },
         other => other.into(),
+    }
+}
+
+/// Refuses a token that expires or is limited to networks giving anyone a
+/// membership or a role: a membership outlives any token and is usable
+/// from anywhere, so a leaked short-lived CI token could otherwise leave a
+/// permanent owner behind. Removing a member takes access away and stays open.
+fn refuse_membership_from_bounded(actor: &Actor, role: Role) -> Result<(), EngineError> {
+    let Some(token) = actor.minting_token() else {
+        return Ok(());
+    };
+    match bound_of(token) {
+        None => Ok(()),
+        Some(bound) => Err(EngineError::ExceedsParentBounds {
+            field: "role",
+            detail: format!(
+                "this token {bound}, but a {} membership would last and be usable from anywhere; invite or change \
+                 roles from a signed-in session or a token without expiry or network limits.",
+                role.as_str()
+            ),
+        }),
+    }
+}
+
+/// How `token` is bounded, in words, if it is.
+fn bound_of(token: &TokenRecord) -> Option<String> {
+    match crate::lineage::earliest(token.expires_at, token.expiry_ceiling) {
+        Some(at) => Some(format!("expires at {}", at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))),
+        None if !token.allowed_ips.is_empty() => Some("may be used only from some networks".to_owned()),
+        None => None,
     }
 }
 

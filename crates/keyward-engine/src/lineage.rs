@@ -142,6 +142,22 @@ impl<'a> ParentBound<'a> {
         self.expiry_limit
     }
 
+    /// Whether this bounds anything at all (an expiry or networks).
+    pub(crate) fn binds(&self) -> bool {
+        self.expiry_limit.is_some() || !self.networks.is_empty()
+    }
+
+    /// Whether a management token carrying `ceiling` (and the networks
+    /// `networks`) already ends and stays where this bound would put it.
+    pub(crate) fn holds(&self, ceiling: Option<DateTime<Utc>>, networks: &[IpNet]) -> bool {
+        let expiry_within = match (self.expiry_limit, ceiling) {
+            (None, _) => true,
+            (Some(limit), Some(ceiling)) => ceiling <= limit,
+            (Some(_), None) => false,
+        };
+        expiry_within && (self.networks.is_empty() || (!networks.is_empty() && ip::within(networks, self.networks)))
+    }
+
     /// `expires_at` within the bound's expiry; the second value says
     /// whether the bound's expiry was taken.
     pub(crate) fn expiry(

@@ -138,6 +138,16 @@ impl Engine {
         }
         let Bounded { expires_at, allowed_ips, inherited, ceiling } =
             Self::successor_bounds(actor, old, expires_at, expires_in.is_none())?;
+        // A successor that would be born expired helps nobody (and an
+        // automatic rotation would hand its dead secret over).
+        if expires_at.is_some_and(|at| at <= now) {
+            return Err(EngineError::Rejected {
+                code: "expiry_ceiling_passed",
+                detail: "The token's expiry ceiling (the expiry of the token that bounded it) has passed, so a \
+                         rotation would make a token that is already expired; issue a new token instead."
+                    .into(),
+            });
+        }
         let (secret, mut record) = self.successor(actor, old, &keyspace, (scopes, allowed_ips), now, expires_at)?;
         record.expiry_ceiling = ceiling;
         // Only what the rotation itself could break: an old token made

@@ -423,6 +423,21 @@ impl Engine {
         rotation_period_days: Option<Option<u32>>,
     ) -> Result<AutoRotate, EngineError> {
         let token = self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
+        // Keyward's scheduler rotates as itself, bounded by nothing but the
+        // token's own ceiling: a bounded token may not arrange a rotation
+        // of a management token that would outlive it, with the secret
+        // handed to an endpoint of its choosing.
+        if let Some(bound) = ParentBound::of(actor).filter(|bound| token.management && bound.binds()) {
+            if !bound.holds(token.expiry_ceiling, &token.allowed_ips) {
+                return Err(EngineError::ExceedsParentBounds {
+                    field: "auto_rotate",
+                    detail: "this token expires or is limited to networks, but automatic rotation of that \
+                             management token would make successors beyond those bounds; set it from a signed-in \
+                             session or an unrestricted token."
+                        .into(),
+                });
+            }
+        }
         let own = rotation_period_days.unwrap_or(token.rotation_period_days);
         let keyspace = self.ctx.store.get_keyspace(actor.org_id(), &token.keyspace_id).await?;
         let period = own.or(keyspace.and_then(|keyspace| keyspace.rotation_period_days));

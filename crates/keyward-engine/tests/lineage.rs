@@ -368,3 +368,73 @@ async fn a_founded_admin_keeps_its_founders_expiry_through_automatic_rotation_an
         h.cleanup().await;
     }
 }
+
+/// A bounded token cannot arrange what it may not do itself: automatic
+/// rotation of an unbounded management token (Keyward would make the
+/// successor, unbounded, and hand it to the token's endpoint), nor a
+/// membership through an invitation it made before such tokens were refused.
+#[tokio::test]
+async fn a_bounded_token_sets_no_automatic_rotation_beyond_itself_and_its_old_invitations_fail() {
+    let master_key = MasterKey::generate(&SeededRng::new(9)).unwrap().0;
+    let config = EngineConfig { master_key: Some(master_key), ..EngineConfig::default() };
+    for h in harnesses_with(config).await {
+        let keyspace = management_keyspace(&h).await;
+        let input = NewToken {
+            scopes: vec![
+                management::TOKENS_READ.into(),
+                management::TOKENS_WRITE.into(),
+                management::WEBHOOKS_READ.into(),
+                management::WEBHOOKS_WRITE.into(),
+                management::MEMBERS_WRITE.into(),
+            ],
+            expires_in: Some(3600),
+            allowed_ips: vec!["127.0.0.1/32".into()],
+            ..management_token(&keyspace, "ci")
+        };
+        let ci = h.engine.issue_token(&h.admin, input).await.unwrap();
+        let ci_actor = acting(&h, &ci).await;
+        let service = h.engine.issue_token(&h.admin, management_token(&keyspace, "service")).await.unwrap();
+        let hook = NewWebhook { url: "https://hooks.example.com/ci".into(), description: None, event_types: vec![] };
+        let endpoint = h.engine.create_webhook(&ci_actor, hook).await.unwrap().endpoint;
+        let auto = AutoRotate { webhook_id: endpoint.id.clone(), grace_period_seconds: 3600 };
+        let changes = TokenChanges {
+            rotation_period_days: Some(Some(1)),
+            auto_rotate: Some(Some(auto.clone())),
+            ..TokenChanges::default()
+        };
+        let (field, _) = exceeds(h.engine.update_token(&ci_actor, &service.record.id, changes.clone()).await);
+        assert_eq!(field, "auto_rotate", "{}", h.name);
+        // Its own child ends with it: automatic rotation of that is fine.
+        let child = h.engine.issue_token(&ci_actor, management_token(&keyspace, "ci child")).await.unwrap();
+        h.engine.update_token(&ci_actor, &child.record.id, changes.clone()).await.unwrap();
+        // A person (here the unbounded admin token) may set it anywhere.
+        h.engine.update_token(&h.admin, &service.record.id, changes).await.unwrap();
+
+        // An invitation made while its token was unbounded, accepted after
+        // the token was limited to networks: refused.
+        let inviter = NewToken {
+            scopes: [
+                management::KEYSPACES_READ,
+                management::TOKENS_READ,
+                management::AUDIT_READ,
+                management::MEMBERS_READ,
+                management::WEBHOOKS_READ,
+                management::MEMBERS_WRITE,
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..management_token(&keyspace, "inviter")
+        };
+        let inviter = h.engine.issue_token(&h.admin, inviter).await.unwrap();
+        let invited =
+            h.engine.invite(&acting(&h, &inviter).await, "viewer@example.com", Role::Viewer, None).await.unwrap();
+        let limit = TokenChanges { allowed_ips: Some(vec!["127.0.0.1/32".into()]), ..TokenChanges::default() };
+        h.engine.update_token(&h.admin, &inviter.record.id, limit).await.unwrap();
+        let accepted = h
+            .engine
+            .accept_invitation(invited.secret.expose(), "a long enough passphrase", &RequestContext::default())
+            .await;
+        assert!(matches!(accepted, Err(EngineError::InvitationInvalid)), "{}: {accepted:?}", h.name);
+        h.cleanup().await;
+    }
+}

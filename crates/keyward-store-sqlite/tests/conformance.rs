@@ -158,10 +158,21 @@ async fn management_tokens_made_before_ceilings_existed_take_their_bound_as_ceil
                              prefix, last4, created_at, created_by, expires_at, parent_token_id)
          VALUES ('tok_ci', 'org_a', 'ks_m', 1, x'01', 'ci', 'admin', '[]', '{}', 'live', 'kw', 'abcd', 1, 'usr_x', 500, NULL),
                 ('tok_child', 'org_a', 'ks_m', 1, x'02', 'child', 'admin', '[]', '{}', 'live', 'kw', 'abcd', 2, 'tok_ci', 400, 'tok_ci'),
+                ('tok_admin', 'org_a', 'ks_m', 1, x'05', 'admin', 'admin', '[]', '{}', 'live', 'kw', 'abcd', 1, 'usr_x', 900, NULL),
+                ('tok_minted', 'org_a', 'ks_m', 1, x'06', 'minted', 'admin', '[]', '{}', 'live', 'kw', 'abcd', 2, 'tok_admin', 800, 'tok_admin'),
                 ('tok_founded', 'org_a', 'ks_m', 1, x'03', 'admin (organization founded)', 'admin', '[]', '{}', 'live',
                  'kw', 'abcd', 3, 'tok_operator', 700, NULL),
                 ('tok_free', 'org_a', 'ks_m', 1, x'04', 'admin (organization founded)', 'admin', '[]', '{}', 'live',
                  'kw', 'abcd', 4, 'usr_operator', 800, NULL);",
+    )
+    .execute(store.writer_pool())
+    .await
+    .unwrap();
+    // tok_admin was rotated with a grace period after minting tok_minted:
+    // its expires_at is now the grace end, its own expiry kept aside.
+    sqlx::raw_sql(
+        "UPDATE tokens SET replaced_by = 'tok_next', rotated_at = 3, expires_at_before_rotation = 900, expires_at = 50
+         WHERE id = 'tok_admin'",
     )
     .execute(store.writer_pool())
     .await
@@ -173,6 +184,7 @@ async fn management_tokens_made_before_ceilings_existed_take_their_bound_as_ceil
     };
     assert_eq!(ceiling("tok_ci").await, None, "made by a person: nothing bounded it");
     assert_eq!(ceiling("tok_child").await, Some(500), "the parent's expiry");
+    assert_eq!(ceiling("tok_minted").await, Some(900), "a rotated parent's own expiry, not its grace end");
     assert_eq!(ceiling("tok_founded").await, Some(700), "founded by a token: its own bounded expiry");
     assert_eq!(ceiling("tok_free").await, None, "founded by a person");
 }

@@ -126,8 +126,14 @@ pub async fn rotate(
     let rotated = match state.engine.rotate_token(&page.actor, &id, request).await {
         Ok(rotated) => rotated,
         // A resubmitted form (a double click, a reload): the first one
-        // rotated it, on whichever instance; show the token.
+        // rotated it, on whichever instance (with no grace period, the old
+        // token is revoked by then); show the token.
         Err(EngineError::Rejected { code: "token_already_rotated", .. }) => {
+            return Redirect::to(&format!("/tokens/{id}?rotated=1")).into_response();
+        }
+        Err(EngineError::Rejected { code: "token_revoked", .. })
+            if state.engine.get_token(&page.actor, &id).await.is_ok_and(|token| token.replaced_by.is_some()) =>
+        {
             return Redirect::to(&format!("/tokens/{id}?rotated=1")).into_response();
         }
         Err(error) => {
