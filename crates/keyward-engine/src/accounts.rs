@@ -483,6 +483,16 @@ impl Engine {
         }
     }
 
+    /// Whether a token that is bounded now made `invitation` (before such
+    /// tokens were refused invitations): it is not honoured.
+    async fn made_by_bounded_token(&self, invitation: &Invitation) -> Result<bool, EngineError> {
+        if !id::looks_like(IdKind::Token, &invitation.created_by) {
+            return Ok(false);
+        }
+        let creator = self.ctx.store.get_token(&invitation.org_id, &invitation.created_by).await?;
+        Ok(creator.as_ref().and_then(bound_of).is_some())
+    }
+
     /// Accepts an invitation: creates the account (with `password`) when
     /// the invited email has none, or checks `password` against the
     /// existing account; joins; signs in. Spent, withdrawn, expired and
@@ -499,15 +509,9 @@ impl Engine {
         let invitation =
             self.ctx.store.find_invitation(&TokenDigest::of(secret)).await?.ok_or(EngineError::InvitationInvalid)?;
         let now = self.ctx.now();
-        if invitation.accepted_at.is_some() || now >= invitation.expires_at {
+        let spent = invitation.accepted_at.is_some() || now >= invitation.expires_at;
+        if spent || self.made_by_bounded_token(&invitation).await? {
             return Err(EngineError::InvitationInvalid);
-        }
-        // One a bounded token made before such tokens were refused invitations.
-        if id::looks_like(IdKind::Token, &invitation.created_by) {
-            let creator = self.ctx.store.get_token(&invitation.org_id, &invitation.created_by).await?;
-            if creator.as_ref().and_then(bound_of).is_some() {
-                return Err(EngineError::InvitationInvalid);
-            }
         }
         let existing = self.ctx.store.find_user_by_email(&invitation.email).await?;
         let (user, new_user) = match existing {

@@ -100,18 +100,7 @@ async fn pre_organization_data_moves_into_the_operator_organization() {
 /// rebuild that lets a refused attempt keep no duration.
 #[tokio::test]
 async fn attempts_logged_before_refusals_existed_keep_their_status_and_duration() {
-    let dir = tempfile::tempdir().unwrap();
-    let old_migrations = dir.path().join("migrations");
-    std::fs::create_dir(&old_migrations).unwrap();
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-    for entry in std::fs::read_dir(&shipped).unwrap() {
-        let name = entry.unwrap().file_name();
-        if name.to_string_lossy().as_ref() < "0019" {
-            std::fs::copy(shipped.join(&name), old_migrations.join(&name)).unwrap();
-        }
-    }
-    let store = SqliteStore::open(&dir.path().join("keyward.db")).await.unwrap();
-    sqlx::migrate::Migrator::new(old_migrations.as_path()).await.unwrap().run(store.writer_pool()).await.unwrap();
+    let (store, _dir) = migrated_before("0019").await;
     sqlx::raw_sql(
         "INSERT INTO organizations (id, name, created_at, created_by) VALUES ('org_a', 'A', 1, 'system');
          INSERT INTO audit_events (id, occurred_at, actor, action, target_type, target_id, details, org_id)
@@ -138,18 +127,7 @@ async fn attempts_logged_before_refusals_existed_keep_their_status_and_duration(
 /// founded by an expiring token its own (bounded by the founder's) expiry.
 #[tokio::test]
 async fn management_tokens_made_before_ceilings_existed_take_their_bound_as_ceiling() {
-    let dir = tempfile::tempdir().unwrap();
-    let old_migrations = dir.path().join("migrations");
-    std::fs::create_dir(&old_migrations).unwrap();
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-    for entry in std::fs::read_dir(&shipped).unwrap() {
-        let name = entry.unwrap().file_name();
-        if name.to_string_lossy().as_ref() < "0020" {
-            std::fs::copy(shipped.join(&name), old_migrations.join(&name)).unwrap();
-        }
-    }
-    let store = SqliteStore::open(&dir.path().join("keyward.db")).await.unwrap();
-    sqlx::migrate::Migrator::new(old_migrations.as_path()).await.unwrap().run(store.writer_pool()).await.unwrap();
+    let (store, _dir) = migrated_before("0020").await;
     sqlx::raw_sql(
         "INSERT INTO organizations (id, name, created_at, created_by) VALUES ('org_a', 'A', 1, 'system');
          INSERT INTO keyspaces (id, org_id, name, environment, prefix, management, created_at, created_by)
@@ -187,4 +165,22 @@ async fn management_tokens_made_before_ceilings_existed_take_their_bound_as_ceil
     assert_eq!(ceiling("tok_minted").await, Some(900), "a rotated parent's own expiry, not its grace end");
     assert_eq!(ceiling("tok_founded").await, Some(700), "founded by a token: its own bounded expiry");
     assert_eq!(ceiling("tok_free").await, None, "founded by a person");
+}
+
+/// A store whose schema stops before migration `version`, as a database
+/// made by an older Keyward is; the directory lives as long as the guard.
+async fn migrated_before(version: &str) -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let old_migrations = dir.path().join("migrations");
+    std::fs::create_dir(&old_migrations).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let name = entry.unwrap().file_name();
+        if name.to_string_lossy().as_ref() < version {
+            std::fs::copy(shipped.join(&name), old_migrations.join(&name)).unwrap();
+        }
+    }
+    let store = SqliteStore::open(&dir.path().join("keyward.db")).await.unwrap();
+    sqlx::migrate::Migrator::new(old_migrations.as_path()).await.unwrap().run(store.writer_pool()).await.unwrap();
+    (store, dir)
 }
