@@ -2,11 +2,12 @@
 //! problem, and the authenticated caller. Authentication is an extractor so
 //! no handler can forget it.
 
+use crate::codes::Code;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use http_body_util::LengthLimitError;
 use keyward_core::auth_header::{parse_bearer, AuthHeaderError};
 use keyward_core::ip::{self, IpNet};
@@ -42,10 +43,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             })
             .unwrap_or(false);
         if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Unsupported media type",
+            return Err(ApiError::of(
+                Code::UnsupportedMediaType,
                 "Send the body as JSON with `Content-Type: application/json`.",
             ));
         }
@@ -57,19 +56,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             }
             let too_large = std::error::Error::source(&error).is_some_and(|cause| cause.is::<LengthLimitError>());
             if too_large {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "Payload too large",
-                    "Request bodies are limited to 64 KiB.",
-                )
+                ApiError::of(Code::PayloadTooLarge, "Request bodies are limited to 64 KiB.")
             } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_body",
-                    "Invalid body",
-                    "The request body could not be read.",
-                )
+                ApiError::of(Code::InvalidBody, "The request body could not be read.")
             }
         })?;
         decode_json(&bytes).map(ApiJson)
@@ -110,12 +99,9 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         match inner.classify() {
             serde_json::error::Category::Syntax
             | serde_json::error::Category::Eof
-            | serde_json::error::Category::Io => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                "Invalid JSON",
-                format!("The body is not valid JSON: {message}."),
-            ),
+            | serde_json::error::Category::Io => {
+                ApiError::of(Code::InvalidJson, format!("The body is not valid JSON: {message}."))
+            }
             serde_json::error::Category::Data => {
                 let field =
                     if path == "." { unknown_field_name(&message).unwrap_or_else(|| "body".into()) } else { path };
@@ -123,9 +109,7 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     })?;
-    deserializer.end().map_err(|_| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "Invalid JSON", "Unexpected data after the JSON value.")
-    })?;
+    deserializer.end().map_err(|_| ApiError::of(Code::InvalidJson, "Unexpected data after the JSON value."))?;
     Ok(value)
 }
 

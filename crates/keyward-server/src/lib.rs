@@ -5,6 +5,7 @@
 //! future resolves. Routes and the OpenAPI document come from the same
 //! handler annotations (`utoipa-axum`), so they cannot drift apart.
 
+pub mod codes;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -16,6 +17,7 @@ mod serve;
 pub mod site;
 pub mod tls;
 
+use crate::codes::Code;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -340,27 +342,20 @@ fn problem_only(response: Response) -> Response {
     let plain =
         response.headers().get(header::CONTENT_TYPE).is_none_or(|value| value.as_bytes().starts_with(b"text/plain"));
     let mut response = if plain {
-        let (code, title, detail) = match status.as_u16() {
-            408 => ("request_timeout", "Request timeout", "The request was not received in time."),
-            413 => ("payload_too_large", "Payload too large", "The request body is too large."),
-            415 => (
-                "unsupported_media_type",
-                "Unsupported media type",
-                "The request body's content type is not accepted here.",
-            ),
-            422 => (
-                "unprocessable_body",
-                "Unprocessable body",
-                "The request body could not be read as this endpoint expects.",
-            ),
-            500..=599 => ("internal", "Internal error", "Something went wrong on our side; it has been logged."),
+        let (code, detail) = match status.as_u16() {
+            408 => (Code::RequestTimeout, "The request was not received in time."),
+            413 => (Code::PayloadTooLarge, "The request body is too large."),
+            415 => (Code::UnsupportedMediaType, "The request body's content type is not accepted here."),
+            422 => (Code::UnprocessableBody, "The request body could not be read as this endpoint expects."),
+            500..=599 => (Code::Internal, "Something went wrong on our side; it has been logged."),
             _ => (
-                "invalid_request",
-                "Invalid request",
+                Code::InvalidRequest,
                 "The request could not be read: its path, query or body is malformed (path segments must be UTF-8).",
             ),
         };
-        let mut problem = ApiError::new(status, code, title, detail).into_response();
+        // The status stays the one the other layer chose; the code and
+        // title come from the table.
+        let mut problem = ApiError::new(status, code.as_str(), code.title(), detail).into_response();
         // Keep what the original response carried for the log.
         if let Some(cause) = response.extensions().get::<LoggedCause>().cloned() {
             problem.extensions_mut().insert(cause);
@@ -389,11 +384,7 @@ fn refuse_tokens_in_urls(request: &Request) -> Option<Response> {
         });
         if carries_token {
             return Some(
-                ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "token_in_url",
-                "Token in URL refused",
-                    "Tokens are never accepted in URLs. Send it in the Authorization header (or the verify body), and treat this token as exposed.",
+                ApiError::of(Code::TokenInUrl, "Tokens are never accepted in URLs. Send it in the Authorization header (or the verify body), and treat this token as exposed.",
                 )
                 .into_response(),
             );

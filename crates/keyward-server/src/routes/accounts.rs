@@ -5,6 +5,7 @@
 //! SameSite=Strict) and never appears in a body; the body carries the CSRF
 //! token that every cookie-authenticated change must echo.
 
+use crate::codes::Code;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::Json;
@@ -99,10 +100,8 @@ pub async fn sign_in(
     responses((status = 200, body = SessionView), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn current_session(Caller(actor): Caller, headers: HeaderMap) -> Result<Json<SessionView>, ApiError> {
     let (Some(signed_in), Some(secret)) = (actor.principal.signed_in(), session_cookie(&headers)) else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no_session",
-            "No session",
+        return Err(ApiError::of(
+            Code::NoSession,
             "This call answers for a signed-in session; bearer tokens have none.",
         ));
     };
@@ -123,10 +122,8 @@ pub async fn confirm_password(
     ApiJson(body): ApiJson<ConfirmPassword>,
 ) -> Result<StatusCode, ApiError> {
     if actor.principal.signed_in().is_none() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no_session",
-            "No session",
+        return Err(ApiError::of(
+            Code::NoSession,
             "This call answers for a signed-in session; bearer tokens have none.",
         ));
     }

@@ -1,6 +1,7 @@
 //! `/healthz` (the process answers) and `/readyz` (the store reads and
 //! commits writes; see [`crate::readiness`]).
 
+use crate::codes::Code;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -23,12 +24,13 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     match state.readiness.check(&state.engine).await {
         Ok(warnings) => Ok(Json(Health { status: "ready".into(), warnings })),
         // The readiness tracker has logged the cause once for the episode.
-        Err(not_ready) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            not_ready.code,
-            "Not ready",
-            format!("Not ready: {}. The server log says why.", not_ready.detail),
-        )
-        .retry_after(5)),
+        Err(not_ready) => {
+            let detail = format!("Not ready: {}. The server log says why.", not_ready.detail);
+            let problem = match Code::named(not_ready.code, StatusCode::SERVICE_UNAVAILABLE) {
+                Some(code) => ApiError::of(code, detail),
+                None => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, not_ready.code, "Not ready", detail),
+            };
+            Err(problem.retry_after(5))
+        }
     }
 }
