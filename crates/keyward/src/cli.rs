@@ -177,7 +177,7 @@ pub enum TokenCommand {
     Create {
         #[command(flatten)]
         client: ClientArgs,
-        /// Keyspace id (ks_…)
+        /// Keyspace id (ks_…) or its exact name
         #[arg(long)]
         keyspace: String,
         /// Human name
@@ -215,6 +215,7 @@ pub enum TokenCommand {
     List {
         #[command(flatten)]
         client: ClientArgs,
+        /// Only tokens of this keyspace (its id, ks_…, or its exact name)
         #[arg(long)]
         keyspace: Option<String>,
         #[arg(long)]
@@ -291,7 +292,7 @@ pub enum TokenCommand {
         /// Only tokens of this owner
         #[arg(long)]
         owner: Option<String>,
-        /// Only tokens of this keyspace (ks_…)
+        /// Only tokens of this keyspace (its id, ks_…, or its exact name)
         #[arg(long)]
         keyspace: Option<String>,
         /// Only tokens whose name starts with this

@@ -83,3 +83,50 @@ fn keyspaces_are_created_listed_catalogued_and_given_lifecycle_rules() {
     );
     assert_eq!(server.stop().0, 0);
 }
+
+/// A keyspace's name works wherever the CLI takes a keyspace id; a name
+/// that matches none, or several, is one clear line and a non-zero exit,
+/// and the API answers a name in `keyspace_id` with a 400 naming the field.
+#[test]
+fn a_keyspace_name_stands_for_its_id_and_an_unknown_one_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, admin) = support::cli::start_with_admin(dir.path());
+    let addr = server.addr.clone();
+    let create = |name: &str| {
+        stdout(&keyward(&addr, &admin, &["keyspace", "create", "--name", name, "--environment", "test"], None))
+            .trim()
+            .to_owned()
+    };
+    let payments = create("payments");
+    let issued = keyward(&addr, &admin, &["token", "create", "--keyspace", "payments", "--name", "by name"], None);
+    assert!(issued.status.success(), "{}", String::from_utf8_lossy(&issued.stderr));
+    let listed = stdout(&keyward(&addr, &admin, &["token", "list", "--keyspace", "payments", "--json"], None));
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let tokens = listed["data"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "{listed}");
+    assert_eq!(tokens[0]["keyspace_id"], payments.as_str());
+
+    let unknown = keyward(&addr, &admin, &["token", "list", "--keyspace", "nowhere"], None);
+    assert!(!unknown.status.success());
+    let said = String::from_utf8_lossy(&unknown.stderr);
+    assert!(said.contains("no keyspace is named \"nowhere\"") && said.trim().lines().count() == 1, "{said}");
+
+    create("twin");
+    create("twin");
+    let ambiguous = keyward(&addr, &admin, &["token", "list", "--keyspace", "twin"], None);
+    assert!(!ambiguous.status.success());
+    assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("2 keyspaces are named \"twin\""));
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (status, problem) = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .get(format!("{addr}/v1/tokens?keyspace_id=payments"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json::<Value>().await.unwrap())
+    });
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!((problem["code"].as_str(), problem["field"].as_str()), (Some("invalid_field"), Some("keyspace_id")));
+}

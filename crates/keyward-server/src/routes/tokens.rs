@@ -61,6 +61,18 @@ pub async fn create_token(
     ))
 }
 
+/// A `keyspace_id` filter, which must be a keyspace id: a name there
+/// would match nothing and answer an empty list as if that were the truth.
+fn keyspace_id_param(given: String) -> Result<String, ApiError> {
+    if keyward_core::id::looks_like(keyward_core::id::IdKind::Keyspace, &given) {
+        return Ok(given);
+    }
+    Err(ApiError::invalid_field(
+        "keyspace_id",
+        "must be a keyspace id (ks_ and 22 characters); GET /v1/keyspaces lists them with their names",
+    ))
+}
+
 /// The `Idempotency-Key` header, when sent; the engine judges its form.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     match headers.get("idempotency-key") {
@@ -103,7 +115,7 @@ pub async fn list_tokens(
     }
     let filter = TokenFilter {
         order,
-        keyspace_id: query.keyspace_id,
+        keyspace_id: query.keyspace_id.map(keyspace_id_param).transpose()?,
         owner: query.owner,
         state: token_state,
         name_contains: query.name.filter(|name| !name.is_empty()),
@@ -333,7 +345,7 @@ pub async fn bulk_revoke(
 ) -> Result<Json<BulkRevokeResponse>, ApiError> {
     let request = BulkRevoke {
         owner: body.owner,
-        keyspace_id: body.keyspace_id,
+        keyspace_id: body.keyspace_id.map(keyspace_id_param).transpose()?,
         name_prefix: body.name_prefix,
         scope: body.scope,
         ids: body.ids,

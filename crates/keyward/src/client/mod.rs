@@ -240,6 +240,40 @@ impl Api {
         })
     }
 
+    /// The id of the keyspace `given` names: an id as it is, or the one
+    /// keyspace with that name (an error names the choices when there are
+    /// none or several), so scripts may say `--keyspace payments`.
+    pub async fn keyspace_id(&self, given: &str) -> Result<String, CliError> {
+        if keyward_core::id::looks_like(keyward_core::id::IdKind::Keyspace, given) {
+            return Ok(given.to_owned());
+        }
+        let mut matching = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![("limit", "200".to_owned())];
+            query.extend(cursor.take().map(|cursor| ("cursor", cursor)));
+            let page: keyward_api::Page<keyward_api::keyspaces::KeyspaceView> =
+                self.view(self.get("/v1/keyspaces", &query).await?)?;
+            matching.extend(page.data.into_iter().filter(|keyspace| keyspace.name == given).map(|k| k.id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        match matching.as_slice() {
+            [id] => Ok(id.clone()),
+            [] => Err(CliError::Usage(format!(
+                "--keyspace: no keyspace is named {given:?} (give its id, ks_…, or its exact name; \
+                 `keyward keyspace list` shows them)"
+            ))),
+            several => Err(CliError::Usage(format!(
+                "--keyspace: {} keyspaces are named {given:?} ({}); give one id",
+                several.len(),
+                several.join(", ")
+            ))),
+        }
+    }
+
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, CliError> {
         self.call(Method::GET, path, query, None).await
     }

@@ -80,6 +80,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             auto_rotate_to,
             auto_rotate_grace,
         } => {
+            let keyspace = Api::new(&client)?.keyspace_id(&keyspace).await?;
             let metadata = metadata
                 .map(|text| {
                     serde_json::from_str::<Value>(&text)
@@ -93,6 +94,10 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             create(&client, given(body)).await
         }
         TokenCommand::List { client, keyspace, owner, state, order, limit, cursor, all } => {
+            let keyspace = match keyspace {
+                Some(given) => Some(Api::new(&client)?.keyspace_id(&given).await?),
+                None => None,
+            };
             let filters = [
                 ("keyspace_id", keyspace),
                 ("owner", owner),
@@ -118,6 +123,10 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
         TokenCommand::Enable { client, id } => switch(&client, &id, "enable", "Enabled").await,
         TokenCommand::Delete { client, id, yes } => delete(&client, &id, yes).await,
         TokenCommand::RevokeAll { client, owner, keyspace, name_prefix, scope, reason, dry_run, expect } => {
+            let keyspace = match keyspace {
+                Some(given) => Some(Api::new(&client)?.keyspace_id(&given).await?),
+                None => None,
+            };
             let body = json!({"dry_run": dry_run, "owner": owner, "keyspace_id": keyspace, "name_prefix": name_prefix,
                 "scope": scope, "reason": reason, "expected_count": expect});
             revoke_all(&client, given(body), dry_run).await
