@@ -97,6 +97,14 @@ pub enum EngineError {
     /// The store refused a duplicate.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The organization has a keyspace of that name already.
+    #[error("a keyspace named {name:?} exists already: {id}")]
+    KeyspaceExists {
+        /// The existing keyspace's id.
+        id: String,
+        /// Its name.
+        name: String,
+    },
     /// A request with this idempotency key created a token already: this
     /// one made nothing (the secret went to that request only).
     #[error("token {token_id} was created already by a request with this idempotency key")]

@@ -70,8 +70,18 @@ impl Engine {
                    "rotation_period_days": keyspace.rotation_period_days,
                    "disable_after_inactive_days": keyspace.disable_after_inactive_days}),
         )?;
-        self.ctx.store.create_keyspace(&keyspace, &event).await?;
-        Ok(keyspace)
+        match self.ctx.store.create_keyspace(&keyspace, &event).await {
+            Ok(()) => Ok(keyspace),
+            // Names are unique per organization: say which keyspace has it.
+            Err(keyward_store::StoreError::Conflict(what)) => {
+                let directory = self.ctx.store.directory(actor.org_id()).await?;
+                match directory.keyspaces.into_iter().find(|existing| existing.name == keyspace.name) {
+                    Some(existing) => Err(EngineError::KeyspaceExists { id: existing.id, name: existing.name }),
+                    None => Err(EngineError::Conflict(what)),
+                }
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Replaces a keyspace's own rotation period and inactivity rule (each

@@ -518,7 +518,8 @@ async fn a_token_verifies_only_against_its_own_keyspace() {
         .create_keyspace(
             &h.admin,
             NewKeyspace {
-                name: "payments".into(),
+                // Names are unique per organization; the live one is "payments".
+                name: "payments (test)".into(),
                 environment: Environment::Test,
                 prefix: Some("pay".into()),
                 default_ttl_seconds: None,

@@ -130,6 +130,8 @@ problem_codes! {
     NotFound = "not_found", NOT_FOUND, "Not found";
     /// The request raced another change; retry it.
     Conflict = "conflict", CONFLICT, "Conflict";
+    /// The organization has a keyspace of that name; `keyspace_id` names it.
+    KeyspaceExists = "keyspace_exists", CONFLICT, "Keyspace exists";
     /// A request with this idempotency key made a token; `token_id` names it.
     AlreadyCreated = "already_created", CONFLICT, "Already created";
     /// The person is a member already.

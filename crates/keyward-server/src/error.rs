@@ -45,6 +45,9 @@ pub struct Problem {
     /// (for `already_created`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_id: Option<String>,
+    /// The keyspace that already has the name asked for (for `keyspace_exists`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyspace_id: Option<String>,
 }
 
 impl From<keyward_engine::PolicyProblem> for PolicyViolationView {
@@ -80,6 +83,7 @@ struct Details {
     missing_scopes: Option<Vec<String>>,
     violations: Option<Vec<PolicyViolationView>>,
     token_id: Option<String>,
+    keyspace_id: Option<String>,
     challenge: Option<String>,
     retry_after: Option<u64>,
     close: bool,
@@ -120,6 +124,7 @@ impl ApiError {
             missing_scopes: None,
             violations: None,
             token_id: None,
+            keyspace_id: None,
             challenge: None,
             retry_after: None,
             close: false,
@@ -300,6 +305,12 @@ impl From<EngineError> for ApiError {
             )
             .logged(false, "store conflict", what),
             EngineError::AlreadyCreated { token_id, created_at } => ApiError::already_created(token_id, created_at),
+            EngineError::KeyspaceExists { id, name } => {
+                let detail = format!("A keyspace named {name:?} exists already ({id}); names are unique here.");
+                let mut api = ApiError::of(Code::KeyspaceExists, detail);
+                api.0.keyspace_id = Some(id);
+                api
+            }
             EngineError::Store(StoreError::Backend(inner)) => ApiError::store_unavailable(inner.as_ref()),
             EngineError::Store(other) => ApiError::internal(&other),
             EngineError::Rng(rng) => ApiError::internal(&rng),
@@ -427,6 +438,7 @@ impl IntoResponse for ApiError {
             missing_scopes: details.missing_scopes,
             violations: details.violations,
             token_id: details.token_id,
+            keyspace_id: details.keyspace_id,
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (details.status, body).into_response();

@@ -184,3 +184,28 @@ async fn migrated_before(version: &str) -> (SqliteStore, tempfile::TempDir) {
     sqlx::migrate::Migrator::new(old_migrations.as_path()).await.unwrap().run(store.writer_pool()).await.unwrap();
     (store, dir)
 }
+
+/// Keyspaces that share a name from before names were unique keep their
+/// data; every one after the first gets its id in its name.
+#[tokio::test]
+async fn twin_keyspace_names_made_before_uniqueness_are_told_apart() {
+    let (store, _dir) = migrated_before("0022").await;
+    sqlx::raw_sql(
+        "INSERT INTO organizations (id, name, created_at, created_by) VALUES ('org_a', 'A', 1, 'system');
+         INSERT INTO keyspaces (id, org_id, name, environment, prefix, management, created_at, created_by)
+         VALUES ('ks_first', 'org_a', 'payments', 'test', 'kw', 0, 1, 'system'),
+                ('ks_second', 'org_a', 'payments', 'test', 'kw', 0, 2, 'system'),
+                ('ks_alone', 'org_a', 'billing', 'test', 'kw', 0, 3, 'system');",
+    )
+    .execute(store.writer_pool())
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let name = |id: &'static str| {
+        let store = &store;
+        async move { store.get_keyspace("org_a", id).await.unwrap().unwrap().name }
+    };
+    assert_eq!(name("ks_first").await, "payments");
+    assert_eq!(name("ks_second").await, "payments (ks_second)");
+    assert_eq!(name("ks_alone").await, "billing");
+}

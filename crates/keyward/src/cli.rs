@@ -589,6 +589,10 @@ pub enum KeyspaceCommand {
         /// Disable its tokens unused this long: 90 or 90d (overrides the organization's rule)
         #[arg(long, value_name = "DAYS", value_parser = parse_days)]
         disable_after_inactive: Option<u32>,
+        /// When a keyspace of that name exists, print it and succeed (names
+        /// are unique per organization), so scripts can run again
+        #[arg(long)]
+        if_not_exists: bool,
     },
     /// Replace a keyspace's own lifecycle rules; a rule left out falls back to the organization's.
     Lifecycle {

@@ -111,12 +111,6 @@ fn a_keyspace_name_stands_for_its_id_and_an_unknown_one_is_an_error() {
     let said = String::from_utf8_lossy(&unknown.stderr);
     assert!(said.contains("no keyspace is named \"nowhere\"") && said.trim().lines().count() == 1, "{said}");
 
-    create("twin");
-    create("twin");
-    let ambiguous = keyward(&addr, &admin, &["token", "list", "--keyspace", "twin"], None);
-    assert!(!ambiguous.status.success());
-    assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("2 keyspaces are named \"twin\""));
-
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (status, problem) = runtime.block_on(async {
         let response = reqwest::Client::new()
@@ -129,4 +123,27 @@ fn a_keyspace_name_stands_for_its_id_and_an_unknown_one_is_an_error() {
     });
     assert_eq!(status, 400, "{problem}");
     assert_eq!((problem["code"].as_str(), problem["field"].as_str()), (Some("invalid_field"), Some("keyspace_id")));
+}
+
+/// Keyspace names are unique in an organization: a second `create` of the
+/// same name is refused with the existing id, and `--if-not-exists` prints
+/// the existing keyspace and succeeds, so a setup script can run twice.
+#[test]
+fn a_keyspace_name_is_taken_once_and_if_not_exists_returns_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, admin) = support::cli::start_with_admin(dir.path());
+    let addr = server.addr.clone();
+    let args = ["keyspace", "create", "--name", "payments", "--environment", "test"];
+    let first = stdout(&keyward(&addr, &admin, &args, None)).trim().to_owned();
+    let again = keyward(&addr, &admin, &args, None);
+    assert!(!again.status.success());
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(said.contains("keyspace_exists") || said.contains(&first), "{said}");
+    let with_flag: Vec<&str> = args.iter().copied().chain(["--if-not-exists"]).collect();
+    let existing = stdout(&keyward(&addr, &admin, &with_flag, None));
+    assert_eq!(existing.trim(), first, "the first keyspace, not a twin");
+    let listed = stdout(&keyward(&addr, &admin, &["keyspace", "list", "--json"], None));
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let named = listed["data"].as_array().unwrap().iter().filter(|k| k["name"] == "payments").count();
+    assert_eq!(named, 1, "{listed}");
 }

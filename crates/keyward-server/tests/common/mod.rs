@@ -98,13 +98,13 @@ impl TestServer {
         self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
     }
 
+    /// A new keyspace ("payments 1", "payments 2", …: names are unique
+    /// per organization).
     pub async fn keyspace(&self, environment: &str) -> String {
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        let name = format!("payments {}", MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         let response = self
-            .post(
-                "/v1/keyspaces",
-                &self.admin,
-                json!({"name": "payments", "environment": environment, "prefix": "pay"}),
-            )
+            .post("/v1/keyspaces", &self.admin, json!({"name": name, "environment": environment, "prefix": "pay"}))
             .await;
         assert_eq!(response.status(), StatusCode::CREATED);
         response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()

@@ -203,7 +203,7 @@ pub async fn create(State(state): State<AppState>, page: SignedInPage, body: Byt
             let errors = FieldErrors::from([(form_field(invalid.field), invalid.message)]);
             keyspaces_page(&state, &page, form, errors).await
         }
-        Err(EngineError::Conflict(_)) => {
+        Err(EngineError::Conflict(_) | EngineError::KeyspaceExists { .. }) => {
             let errors = FieldErrors::from([("name", "A keyspace with this name exists; pick another.".to_owned())]);
             keyspaces_page(&state, &page, form, errors).await
         }

@@ -41,6 +41,7 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
             scope_catalog,
             rotate_every,
             disable_after_inactive,
+            if_not_exists,
         } => {
             let mut body = json!({"name": name, "environment": environment});
             if let Some(prefix) = prefix {
@@ -54,7 +55,7 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
             }
             body["rotation_period_days"] = rotate_every.map_or(Value::Null, Value::from);
             body["disable_after_inactive_days"] = disable_after_inactive.map_or(Value::Null, Value::from);
-            create(&client, body).await
+            create(&client, body, if_not_exists).await
         }
         KeyspaceCommand::List { client, limit, cursor } => list(&client, limit, cursor).await,
         KeyspaceCommand::Scopes { client, id, scope_catalog, any } => {
@@ -76,10 +77,18 @@ pub async fn run(command: KeyspaceCommand) -> Result<(), CliError> {
     }
 }
 
-/// `keyspace create`: piped, the id alone.
-async fn create(client: &ClientArgs, body: Value) -> Result<(), CliError> {
+/// `keyspace create`: piped, the id alone. With `if_not_exists`, the
+/// keyspace of that name when there is one.
+async fn create(client: &ClientArgs, body: Value, if_not_exists: bool) -> Result<(), CliError> {
     let api = Api::new(client)?;
-    let keyspace = api.post("/v1/keyspaces", body).await?;
+    let name = body["name"].as_str().unwrap_or_default().to_owned();
+    let keyspace = match api.post("/v1/keyspaces", body).await {
+        Err(CliError::Api { code, .. }) if if_not_exists && code == "keyspace_exists" => {
+            let id = api.keyspace_id(&name).await?;
+            api.get(&format!("/v1/keyspaces/{}", path_segment(&id)?), &[]).await?
+        }
+        other => other?,
+    };
     api.show(keyspace, |keyspace: KeyspaceView| {
         if std::io::stdout().is_terminal() {
             print_pairs(&details(&keyspace));

@@ -403,6 +403,9 @@ async fn new_keyspace(state: &AppState, page: &SignedInPage, name: &str, environ
     };
     match state.engine.create_keyspace(&page.actor, new).await {
         Ok(keyspace) => Ok(keyspace.id),
+        // The form named it, so it is the one meant: a resubmitted form
+        // created it the first time.
+        Err(EngineError::KeyspaceExists { id, .. }) => Ok(id),
         Err(EngineError::Invalid(invalid)) => {
             Err(Refusal::form(CreateErrors { keyspace_id: Some(invalid.message), ..Default::default() }))
         }
