@@ -64,6 +64,14 @@ fn given(mut body: Value) -> Value {
     body
 }
 
+/// A `--keyspace` filter as a keyspace id (a name is looked up).
+async fn keyspace_filter(client: &ClientArgs, keyspace: Option<String>) -> Result<Option<String>, CliError> {
+    match keyspace {
+        Some(given) => Ok(Some(Api::new(client)?.keyspace_id(&given).await?)),
+        None => Ok(None),
+    }
+}
+
 pub async fn run(command: TokenCommand) -> Result<(), CliError> {
     match command {
         TokenCommand::Create {
@@ -94,10 +102,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             create(&client, given(body)).await
         }
         TokenCommand::List { client, keyspace, owner, state, order, limit, cursor, all } => {
-            let keyspace = match keyspace {
-                Some(given) => Some(Api::new(&client)?.keyspace_id(&given).await?),
-                None => None,
-            };
+            let keyspace = keyspace_filter(&client, keyspace).await?;
             let filters = [
                 ("keyspace_id", keyspace),
                 ("owner", owner),
@@ -123,10 +128,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
         TokenCommand::Enable { client, id } => switch(&client, &id, "enable", "Enabled").await,
         TokenCommand::Delete { client, id, yes } => delete(&client, &id, yes).await,
         TokenCommand::RevokeAll { client, owner, keyspace, name_prefix, scope, reason, dry_run, expect } => {
-            let keyspace = match keyspace {
-                Some(given) => Some(Api::new(&client)?.keyspace_id(&given).await?),
-                None => None,
-            };
+            let keyspace = keyspace_filter(&client, keyspace).await?;
             let body = json!({"dry_run": dry_run, "owner": owner, "keyspace_id": keyspace, "name_prefix": name_prefix,
                 "scope": scope, "reason": reason, "expected_count": expect});
             revoke_all(&client, given(body), dry_run).await
