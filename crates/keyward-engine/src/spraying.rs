@@ -74,7 +74,7 @@ pub(crate) enum Source {
 impl Source {
     fn describe(self) -> String {
         match self {
-            Source::Address(Some(ip)) => ip.to_string(),
+            Source::Address(Some(ip)) => label(ip),
             Source::Address(None) => "an unknown address".into(),
             Source::Others => "other addresses".into(),
         }
@@ -165,6 +165,7 @@ impl SprayCounter {
 
     /// Counts one unknown token `caller` (of `org`) was shown from `ip`.
     pub(crate) fn note(&self, org: &str, caller: &str, ip: Option<IpAddr>, now: i64) {
+        let ip = ip.map(counted);
         let mut guard = lock(self.shard(caller));
         let shard = &mut *guard;
         shard.roll(minute_of(now));
@@ -201,6 +202,31 @@ impl SprayCounter {
     }
 }
 
+/// The source an address is counted under: an IPv4 address itself (an
+/// IPv4-mapped IPv6 one as IPv4), an IPv6 address as its /64, the block a
+/// single host is usually given, so a sprayer cannot stay under the
+/// threshold by stepping through the 2^64 addresses of its own network.
+pub(crate) fn counted(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(network.into())
+            }
+        },
+    }
+}
+
+/// A counted source as the event names it: an IPv4 address, or an IPv6 /64.
+fn label(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("{v6}/64"),
+    }
+}
+
 /// Writes one `security.token_spraying` event for a minute at or over `threshold`.
 pub(crate) async fn write_spraying(
     store: &dyn Store,
@@ -216,7 +242,7 @@ pub(crate) async fn write_spraying(
         if bearer { ("unknown bearer tokens", "management API") } else { ("unknown tokens", "verify") };
     let summary = format!("{} {presented} presented from {source} in 60 s", grouped(burst.count));
     let (address, target) = match burst.source {
-        Source::Address(Some(ip)) => (Some(ip.to_string()), ip.to_string()),
+        Source::Address(Some(ip)) => (Some(label(ip)), label(ip)),
         Source::Address(None) => (None, String::new()),
         Source::Others => (None, "other".to_owned()),
     };
@@ -296,5 +322,19 @@ mod tests {
         assert_eq!(others.len(), 1);
         assert_eq!(others[0].count, 500);
         assert_eq!(closed.iter().map(|burst| burst.count).sum::<u64>(), total as u64, "nothing lost");
+    }
+
+    #[test]
+    fn an_ipv6_sprayer_is_counted_per_64_and_a_mapped_ipv4_as_ipv4() {
+        let counter = SprayCounter::default();
+        for n in 0..300u16 {
+            let address = format!("2001:db8:aa:bb:{n:x}::{n:x}");
+            counter.note("org_a", "tok_caller", ip(&address), T0);
+        }
+        counter.note("org_a", "tok_caller", ip("::ffff:203.0.113.9"), T0);
+        let mut closed = counter.take_closed(T0 + MINUTE_MICROS);
+        closed.sort_by_key(|burst| burst.count);
+        let counts: Vec<(String, u64)> = closed.iter().map(|b| (b.source.describe(), b.count)).collect();
+        assert_eq!(counts, [("203.0.113.9".to_owned(), 1), ("2001:db8:aa:bb::/64".to_owned(), 300)]);
     }
 }
