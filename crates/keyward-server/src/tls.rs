@@ -54,6 +54,9 @@ pub enum Expiry {
     Soon { not_after: i64 },
     /// Clients refuse it.
     Expired { not_after: i64 },
+    /// It is presented, but its validity could not be read (an encoding
+    /// the X.509 parser refuses): nobody would hear of its expiry in time.
+    Unreadable,
 }
 
 impl Expiry {
@@ -91,6 +94,11 @@ impl Expiry {
                  files without a restart)",
                 when(not_after)
             )),
+            Self::Unreadable => Some(
+                "the TLS certificate's expiry could not be read, so Keyward cannot warn before it expires; check \
+                 its notAfter yourself (openssl x509 -noout -enddate -in FILE)"
+                    .to_owned(),
+            ),
         }
     }
 }
@@ -194,8 +202,13 @@ impl Certificates {
     /// `None` when its validity cannot be read.
     pub fn expiry(&self, now: i64) -> Option<Expiry> {
         let leaf = self.current_leaf()?;
-        let (_, certificate) = x509_parser::parse_x509_certificate(&leaf).ok()?;
-        Some(Expiry::at(certificate.validity().not_after.timestamp(), now))
+        match x509_parser::parse_x509_certificate(&leaf) {
+            Ok((_, certificate)) => Some(Expiry::at(certificate.validity().not_after.timestamp(), now)),
+            Err(error) => {
+                tracing::warn!(%error, "the TLS certificate presented cannot be parsed to read its expiry");
+                Some(Expiry::Unreadable)
+            }
+        }
     }
 
     /// The end-entity certificate presented now, DER-encoded.
@@ -269,6 +282,12 @@ mod tests {
         let config = certificates.server_config().unwrap();
         assert_eq!(config.alpn_protocols, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
         assert!(certificates.current_leaf().is_some());
+    }
+
+    #[test]
+    fn an_unreadable_expiry_is_a_warning_not_silence() {
+        let warning = Expiry::Unreadable.warning(0).unwrap_or_default();
+        assert!(warning.contains("could not be read") && warning.contains("notAfter"), "{warning}");
     }
 
     #[test]
