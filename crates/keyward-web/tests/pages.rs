@@ -225,6 +225,16 @@ async fn a_token_is_created_once_shown_once_listed_masked_and_revoked_with_its_n
     let again = site.post("/tokens/new", &session, &form).await;
     assert_eq!(again.status(), StatusCode::SEE_OTHER);
     assert_eq!(again.headers()[LOCATION].to_str().unwrap(), format!("/tokens/{id}?resubmitted=1"));
+    // Edited and sent again under its old nonce (the back button): it says
+    // so, keeps what was typed, and makes nothing.
+    let edited: Vec<_> = form
+        .iter()
+        .map(|&(name, value)| if name == "name" { (name, "another worker") } else { (name, value) })
+        .collect();
+    let refused = site.post("/tokens/new", &session, &edited).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("This form already created a token") && html.contains("value=\"another worker\""));
     let listed = site.api(reqwest::Method::GET, &format!("/v1/tokens?keyspace_id={keyspace_id}"), json!(null)).await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
 

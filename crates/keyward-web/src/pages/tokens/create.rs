@@ -268,7 +268,14 @@ pub async fn create(
     let nonce = Some(form.get("nonce")).filter(|nonce| !nonce.is_empty());
     if let Some(nonce) = &nonce {
         match state.engine.token_created_with_key(&page.actor, nonce).await {
-            Ok(Some(existing)) => return resubmitted(&existing.id),
+            // The same form sent again: show what it made. A form edited and
+            // sent again under its old nonce (the back button) asks for a
+            // different token, which that nonce cannot make.
+            Ok(Some(existing)) if existing.name == input.name.trim() => return resubmitted(&existing.id),
+            Ok(Some(_)) => {
+                let errors = CreateErrors { form: Some(USED_FORM.into()), ..CreateErrors::default() };
+                return new_page(&state, &page, input, errors).await;
+            }
             Ok(None) => {}
             Err(error) => return failed(error),
         }
@@ -305,6 +312,9 @@ pub async fn create(
         replaced: None,
     })
 }
+
+/// What a form sent again with other fields is told: its nonce made a token already.
+const USED_FORM: &str = "This form already created a token. Check the fields and submit again to create another.";
 
 /// Where a resubmitted form goes: the page of the token it made.
 fn resubmitted(token_id: &str) -> Response {
@@ -438,6 +448,7 @@ fn issue_errors(error: EngineError) -> Result<CreateErrors, EngineError> {
             errors.scopes = Some(format!("You cannot grant scopes you do not hold: {}.", scopes.join(", ")))
         }
         EngineError::PolicyViolation { .. } => errors.form = Some(error.to_string()),
+        EngineError::Rejected { code: "idempotency_key_reused", .. } => errors.form = Some(USED_FORM.into()),
         // This form offers customer keyspaces only; a management keyspace
         // posted to it is held to the same rule as the API.
         EngineError::SudoRequired { .. } => {
