@@ -19,6 +19,7 @@ use keyward_store::{Acceptance, Founding, StoreError, StoredToken};
 use serde_json::json;
 
 use crate::actor::{Actor, Principal, RequestContext, RoleGrant, SignedIn};
+use crate::lineage::ParentBound;
 use crate::{Engine, EngineError};
 
 const SESSION_PREFIX: &str = "kws_";
@@ -490,7 +491,7 @@ impl Engine {
             return Ok(false);
         }
         let creator = self.ctx.store.get_token(&invitation.org_id, &invitation.created_by).await?;
-        Ok(creator.as_ref().and_then(bound_of).is_some())
+        Ok(creator.as_ref().is_some_and(|creator| ParentBound::by(creator).binds()))
     }
 
     /// Accepts an invitation: creates the account (with `password`) when
@@ -755,7 +756,7 @@ fn refuse_membership_from_bounded(actor: &Actor, role: Role) -> Result<(), Engin
     let Some(token) = actor.minting_token() else {
         return Ok(());
     };
-    match bound_of(token) {
+    match ParentBound::by(token).described() {
         None => Ok(()),
         Some(bound) => Err(EngineError::ExceedsParentBounds {
             field: "role",
@@ -765,15 +766,6 @@ fn refuse_membership_from_bounded(actor: &Actor, role: Role) -> Result<(), Engin
                 role.as_str()
             ),
         }),
-    }
-}
-
-/// How `token` is bounded, in words, if it is.
-fn bound_of(token: &TokenRecord) -> Option<String> {
-    match crate::lineage::earliest(token.expires_at, token.expiry_ceiling) {
-        Some(at) => Some(format!("expires at {}", at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))),
-        None if !token.allowed_ips.is_empty() => Some("may be used only from some networks".to_owned()),
-        None => None,
     }
 }
 

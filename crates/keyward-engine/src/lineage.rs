@@ -92,11 +92,27 @@ impl<'a> ParentBound<'a> {
     /// management token acts (a person or Keyward itself is bounded by
     /// other means).
     pub(crate) fn of(actor: &'a Actor) -> Option<Self> {
-        actor.minting_token().map(|parent| Self {
+        actor.minting_token().map(Self::by)
+    }
+
+    /// The bound `parent` puts on what it makes: its expiry (or ceiling,
+    /// if earlier) and its networks.
+    pub(crate) fn by(parent: &'a TokenRecord) -> Self {
+        Self {
             expiry_limit: earliest(parent.expires_at, parent.expiry_ceiling),
             limit_is: "the creating token's expiry",
             networks: &parent.allowed_ips,
-        })
+        }
+    }
+
+    /// The bound in words ("expires at …", "may be used only from some
+    /// networks"), `None` when it binds nothing.
+    pub(crate) fn described(&self) -> Option<String> {
+        match self.expiry_limit {
+            Some(at) => Some(format!("expires at {}", at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))),
+            None if !self.networks.is_empty() => Some("may be used only from some networks".to_owned()),
+            None => None,
+        }
     }
 
     /// The bound on the successor of management token `old` rotated by
@@ -349,18 +365,10 @@ mod tests {
         record
     }
 
-    fn bound_by(parent: &TokenRecord) -> ParentBound<'_> {
-        ParentBound {
-            expiry_limit: earliest(parent.expires_at, parent.expiry_ceiling),
-            limit_is: "the creating token's expiry",
-            networks: &parent.allowed_ips,
-        }
-    }
-
     #[test]
     fn an_expiry_is_refused_past_the_parents_and_a_default_is_capped() {
         let record = parent(Some(1_000), &[]);
-        let bound = bound_by(&record);
+        let bound = ParentBound::by(&record);
         let early = Some(micros_to_datetime(999));
         let late = Some(micros_to_datetime(1_001));
         assert_eq!(bound.expiry(early, ExpirySource::Requested).ok(), Some((early, false)));
@@ -376,7 +384,7 @@ mod tests {
         assert_eq!(bound.expiry(late, ExpirySource::Defaulted).ok(), Some((Some(micros_to_datetime(1_000)), true)));
         assert_eq!(bound.expiry(None, ExpirySource::Defaulted).ok(), Some((Some(micros_to_datetime(1_000)), true)));
         let unbounded = parent(None, &[]);
-        let free = bound_by(&unbounded);
+        let free = ParentBound::by(&unbounded);
         assert_eq!(free.expiry(None, ExpirySource::Defaulted).ok(), Some((None, false)));
         assert_eq!(free.expiry(late, ExpirySource::Requested).ok(), Some((late, false)));
     }
@@ -384,7 +392,7 @@ mod tests {
     #[test]
     fn networks_are_inherited_or_must_lie_within_the_parents() {
         let record = parent(None, &["127.0.0.1/32", "10.0.0.0/8"]);
-        let bound = bound_by(&record);
+        let bound = ParentBound::by(&record);
         let list = |entries: &[&str]| ip::parse_list(entries).unwrap_or_default();
         assert_eq!(bound.networks(Vec::new(), true).ok(), Some((record.allowed_ips.clone(), true)));
         assert!(matches!(
@@ -399,7 +407,7 @@ mod tests {
             other => panic!("expected a refusal, got {other:?}"),
         }
         let open = parent(None, &[]);
-        let free = bound_by(&open);
+        let free = ParentBound::by(&open);
         assert_eq!(free.networks(Vec::new(), true).ok(), Some((Vec::new(), false)));
     }
 }
