@@ -101,7 +101,7 @@ impl Engine {
             return self.issue(actor, input, None).await;
         };
         actor.require(management::TOKENS_WRITE)?;
-        let key = checked_idempotency_key(&key)?;
+        check_idempotency_key(&key)?;
         let asked = (input.keyspace_id.clone(), input.name.trim().to_owned());
         if let Some(existing) = self.token_created_with_key(actor, &key).await? {
             return Err(already_created(actor, &existing, &asked, &key));
@@ -579,16 +579,16 @@ fn checked_changes(changes: &TokenChanges) -> Result<(Option<String>, Option<Vec
     Ok((name, allowed_ips))
 }
 
-/// An idempotency key as given: 1 to [`MAX_IDEMPOTENCY_KEY_LENGTH`] visible
+/// Fails unless an idempotency key is 1 to [`MAX_IDEMPOTENCY_KEY_LENGTH`] visible
 /// ASCII characters (a UUID, say).
-fn checked_idempotency_key(key: &str) -> Result<String, InvalidField> {
+fn check_idempotency_key(key: &str) -> Result<(), InvalidField> {
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LENGTH || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(InvalidField::new(
             "idempotency_key",
             format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters, such as a UUID"),
         ));
     }
-    Ok(key.to_owned())
+    Ok(())
 }
 
 /// The answer to a request whose idempotency key made `existing` already:
