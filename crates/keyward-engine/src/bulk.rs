@@ -60,6 +60,7 @@ impl Engine {
         let reason = request.reason.unwrap_or(RevokedReason::UserAction);
         refuse_reserved_reason(reason)?;
         let (scope, owner) = checked_selection(&request)?;
+        let owner = self.owner_filter(actor.org_id(), owner).await?;
         if let Some(keyspace) = &request.keyspace_id {
             if !id::looks_like(IdKind::Keyspace, keyspace) {
                 return Err(EngineError::NotFound("keyspace"));

@@ -198,6 +198,11 @@ impl Engine {
         page: &PageRequest,
     ) -> Result<Page<AuditEvent>, EngineError> {
         actor.require(management::AUDIT_READ)?;
+        if filter.actor.as_deref().is_some_and(|text| text.contains('@')) {
+            let resolved =
+                AuditFilter { actor: self.actor_filter(actor.org_id(), filter.actor.clone()).await?, ..filter.clone() };
+            return Ok(self.ctx.store.list_audit(actor.org_id(), &resolved, page).await?);
+        }
         Ok(self.ctx.store.list_audit(actor.org_id(), filter, page).await?)
     }
 }

@@ -259,6 +259,7 @@ impl Engine {
     ) -> Result<Page<TokenRecord>, EngineError> {
         actor.require(management::TOKENS_READ)?;
         filter.now = self.ctx.now();
+        filter.owner = self.owner_filter(actor.org_id(), filter.owner).await?;
         Ok(self.ctx.store.list_tokens(actor.org_id(), &filter, page).await?)
     }
 

@@ -667,3 +667,38 @@ async fn people_stay_inside_their_tenant_on_postgres() {
     drop(server);
     schema.drop_schema().await.unwrap();
 }
+
+#[tokio::test]
+async fn owner_and_actor_filters_take_a_members_email() {
+    let server = sqlite_server().await;
+    let ada = server.join("ada@example.com", "developer").await;
+    let keyspace = server.keyspace("test").await;
+    let made = server
+        .post("/v1/tokens", &server.admin, json!({"keyspace_id": keyspace, "name": "ada's", "owner": ada.user_id}))
+        .await;
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let token: Value = made.json().await.unwrap();
+    let free_text = server
+        .post(
+            "/v1/tokens",
+            &server.admin,
+            json!({"keyspace_id": keyspace, "name": "team's", "owner": "team@example.com"}),
+        )
+        .await;
+    assert_eq!(free_text.status(), StatusCode::CREATED);
+
+    let listed: Value = server.get("/v1/tokens?owner=Ada@Example.com", &server.admin).await.json().await.unwrap();
+    let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [token["id"].as_str().unwrap()], "the email names the member: her tokens, by id");
+    let team: Value = server.get("/v1/tokens?owner=team@example.com", &server.admin).await.json().await.unwrap();
+    assert_eq!(team["data"][0]["name"], "team's", "an email no member has is an owner's free text");
+
+    let by_id: Value =
+        server.get(&format!("/v1/audit?actor={}", ada.user_id), &server.admin).await.json().await.unwrap();
+    let by_email: Value = server.get("/v1/audit?actor=ada@example.com", &server.admin).await.json().await.unwrap();
+    assert!(!by_id["data"].as_array().unwrap().is_empty());
+    assert_eq!(by_email["data"], by_id["data"]);
+    let nobody = server.get("/v1/audit?actor=nobody@example.com", &server.admin).await;
+    let nobody = problem(nobody, StatusCode::BAD_REQUEST, "invalid_field").await;
+    assert_eq!(nobody["field"], "actor", "{nobody}");
+}

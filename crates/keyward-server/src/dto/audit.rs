@@ -10,7 +10,7 @@ use super::*;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// Token id of the actor.
+    /// Only events by this actor: its id (`tok_…`, `usr_…`, `system`) or a member's email.
     pub actor: Option<String>,
     /// e.g. `token.revoked`.
     pub action: Option<String>,

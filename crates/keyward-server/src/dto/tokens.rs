@@ -200,6 +200,7 @@ pub struct RevokeToken {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRevokeRequest {
+    /// An owner's id, a member's email (naming that member), or free text.
     pub owner: Option<String>,
     pub keyspace_id: Option<String>,
     /// Tokens whose name starts with this (case-sensitive, no wildcards).
@@ -266,6 +267,7 @@ pub struct UpdateToken {
 #[into_params(parameter_in = Query)]
 pub struct TokenQuery {
     pub keyspace_id: Option<String>,
+    /// An owner's id, a member's email (naming that member), or free text.
     pub owner: Option<String>,
     /// `active`, `expired`, `disabled` or `revoked`.
     pub state: Option<String>,

@@ -3,6 +3,7 @@
 use keyward_api::audit::AuditEventView;
 use keyward_api::Page;
 
+use super::names::Names;
 use super::output::{cell, print_table};
 use super::{query, Api};
 use crate::cli::AuditArgs;
@@ -23,13 +24,18 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
             ]),
         )
         .await?;
+    let actors: Vec<String> = page["data"]
+        .as_array()
+        .map(|events| events.iter().filter_map(|event| event["actor"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let names = Names::of(&api, actors.iter().map(String::as_str)).await;
     api.show(page, |page: Page<AuditEventView>| {
         let rows = page.data.iter().map(|event| {
             vec![
                 cell(&event.occurred_at),
                 cell(&event.action),
                 cell(&event.target_id),
-                cell(&event.actor),
+                names.label(&event.actor),
                 cell(&event.source_ip),
             ]
         });

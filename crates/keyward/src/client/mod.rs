@@ -5,6 +5,7 @@ mod audit;
 mod keyspace;
 mod login;
 mod member;
+mod names;
 mod org;
 mod output;
 mod policy;
