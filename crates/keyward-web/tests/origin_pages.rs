@@ -62,7 +62,13 @@ async fn public_url_is_used_in_links_and_decides_where_forms_may_come_from() {
     let keyspace_id = keyspace["id"].as_str().unwrap().to_owned();
     let html = site.get("/tokens/new", &owner).await.text().await.unwrap();
     let (csrf, nonce) = (field(&html, "csrf"), field(&html, "nonce"));
-    let fields = [("csrf", csrf.as_str()), ("nonce", &nonce), ("name", "ci"), ("keyspace_id", &keyspace_id)];
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("nonce", &nonce),
+        ("name", "ci"),
+        ("keyspace_id", &keyspace_id),
+        ("no_scopes", "yes"),
+    ];
     let created = site.post("/tokens/new", &owner, &fields).await;
     let shown = created.text().await.unwrap();
     assert!(shown.contains("https://keys.example.com/v1/sample"), "examples call the public origin: {shown}");

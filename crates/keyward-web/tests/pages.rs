@@ -181,6 +181,15 @@ async fn a_token_is_created_once_shown_once_listed_masked_and_revoked_with_its_n
     );
     form.retain(|(name, _)| *name != "metadata");
 
+    // No scope chosen and none said to be meant: asked again, nothing made.
+    let unscoped: Vec<_> = form.iter().filter(|(name, _)| *name != "extra_scopes").cloned().collect();
+    let asked = site.post("/tokens/new", &session, &unscoped).await;
+    assert_eq!(asked.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = asked.text().await.unwrap();
+    assert!(html.contains("id=\"scopes-error\"") && html.contains("No scopes"), "{html}");
+    let none = site.api(reqwest::Method::GET, "/v1/tokens", json!(null)).await;
+    assert_eq!(none["data"].as_array().unwrap().len(), 0, "{none}");
+
     // A forged form (no CSRF token) creates nothing.
     let forged: Vec<_> = form.iter().filter(|(name, _)| *name != "csrf").cloned().collect();
     assert_eq!(site.post("/tokens/new", &session, &forged).await.status(), StatusCode::FORBIDDEN);

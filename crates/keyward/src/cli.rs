@@ -183,9 +183,13 @@ pub enum TokenCommand {
         /// Human name
         #[arg(long)]
         name: String,
-        /// Scope to grant; repeat for several. None are granted unless named.
+        /// Scope to grant; repeat for several. Required unless --no-scopes.
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
+        /// Grant no scope at all: a token that proves who calls and may do nothing
+        /// scoped (said explicitly, so a forgotten --scope is not a silent zero-scope token)
+        #[arg(long, conflicts_with = "scopes")]
+        no_scopes: bool,
         /// Owning principal (default: your token's owner)
         #[arg(long)]
         owner: Option<String>,
@@ -218,6 +222,7 @@ pub enum TokenCommand {
         /// Only tokens of this keyspace (its id, ks_…, or its exact name)
         #[arg(long)]
         keyspace: Option<String>,
+        /// Only tokens of this owner: an id (usr_…, sa_…), a member's email, or free text
         #[arg(long)]
         owner: Option<String>,
         /// active, expired, disabled or revoked
@@ -289,7 +294,7 @@ pub enum TokenCommand {
     RevokeAll {
         #[command(flatten)]
         client: ClientArgs,
-        /// Only tokens of this owner
+        /// Only tokens of this owner: an id (usr_…, sa_…), a member's email, or free text
         #[arg(long)]
         owner: Option<String>,
         /// Only tokens of this keyspace (its id, ks_…, or its exact name)
@@ -659,7 +664,7 @@ pub struct VerifyArgs {
 pub struct AuditArgs {
     #[command(flatten)]
     pub client: ClientArgs,
-    /// Token id of the actor
+    /// Only events by this actor: its id (tok_…, usr_…) or a member's email
     #[arg(long)]
     pub actor: Option<String>,
     /// e.g. token.revoked

@@ -273,6 +273,8 @@ async fn create_token(browser: &Client, server: &Server, name: &str, keyspace: O
     if let Some(keyspace) = keyspace {
         find(browser, Locator::Css(&format!("#keyspace_id option[value='{keyspace}']"))).await.click().await.unwrap();
     }
+    // No scopes, said so: the form refuses a token whose scopes were forgotten.
+    find(browser, Locator::Css("input[name=no_scopes]")).await.click().await.unwrap();
     find(browser, Locator::Css("form button.primary")).await.click().await.unwrap();
     find(browser, Locator::Css("#secret")).await.prop("value").await.unwrap().unwrap()
 }
@@ -294,6 +296,7 @@ async fn from_the_setup_link_to_a_verified_call_and_every_token_action() {
     until(&browser, "Your account is ready").await;
     effort.click(&browser, Locator::LinkText("Create your first token")).await;
     effort.type_into(&browser, "#name", "billing worker").await;
+    effort.type_into(&browser, "#extra_scopes", "invoices:read").await;
     screenshot(&browser, "2-create-token").await;
     effort.click(&browser, Locator::Css("form button.primary")).await;
     let secret = find(&browser, Locator::Css("#secret")).await.prop("value").await.unwrap().unwrap();

@@ -98,7 +98,12 @@ fn a_keyspace_name_stands_for_its_id_and_an_unknown_one_is_an_error() {
             .to_owned()
     };
     let payments = create("payments");
-    let issued = keyward(&addr, &admin, &["token", "create", "--keyspace", "payments", "--name", "by name"], None);
+    let issued = keyward(
+        &addr,
+        &admin,
+        &["token", "create", "--keyspace", "payments", "--name", "by name", "--no-scopes"],
+        None,
+    );
     assert!(issued.status.success(), "{}", String::from_utf8_lossy(&issued.stderr));
     let listed = stdout(&keyward(&addr, &admin, &["token", "list", "--keyspace", "payments", "--json"], None));
     let listed: Value = serde_json::from_str(&listed).unwrap();

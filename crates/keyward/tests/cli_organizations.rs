@@ -29,7 +29,12 @@ fn token_policies_are_set_enforced_and_reported() {
     ));
     assert!(set.contains("max_lifetime_seconds") && set.contains("2592000"), "{set}");
     assert!(set.contains("max_rotation_grace_seconds") && set.contains("7200"), "{set}");
-    let refused = keyward(&addr, &admin, &["token", "create", "--keyspace", keyspace_id, "--name", "forever"], None);
+    let refused = keyward(
+        &addr,
+        &admin,
+        &["token", "create", "--keyspace", keyspace_id, "--name", "forever", "--no-scopes"],
+        None,
+    );
     assert_eq!(refused.status.code(), Some(2));
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(message.contains("policy_violation") && message.lines().count() == 1, "{message}");
@@ -62,7 +67,7 @@ fn token_policies_are_set_enforced_and_reported() {
     let rotating = stdout(&keyward(
         &addr,
         &admin,
-        &["token", "create", "--keyspace", keyspace_id, "--name", "rotating", "--rotate-every", "30d"],
+        &["token", "create", "--keyspace", keyspace_id, "--name", "rotating", "--no-scopes", "--rotate-every", "30d"],
         None,
     ));
     let listed: serde_json::Value =
@@ -96,7 +101,7 @@ fn the_operator_founds_organizations_whose_admins_see_only_their_own() {
     let token_id = support::cli::created_id(&keyward(
         &addr,
         &admin,
-        &["token", "create", "--keyspace", keyspace_id, "--name", "ci", "--json"],
+        &["token", "create", "--keyspace", keyspace_id, "--name", "ci", "--no-scopes", "--json"],
         None,
     ));
     let token_id = token_id.as_str();
@@ -161,10 +166,29 @@ fn members_invitations_and_service_accounts_from_the_command_line() {
     let token: Value = serde_json::from_str(&stdout(&keyward(
         &addr,
         &admin,
-        &["token", "create", "--keyspace", keyspace.trim(), "--name", "deploy", "--owner", account, "--json"],
+        &[
+            "token",
+            "create",
+            "--keyspace",
+            keyspace.trim(),
+            "--name",
+            "deploy",
+            "--no-scopes",
+            "--owner",
+            account,
+            "--json",
+        ],
         None,
     )))
     .unwrap();
+    // People and tokens are named beside their ids in human output.
+    let listed = stdout(&keyward(&addr, &admin, &["token", "list", "--keyspace", keyspace.trim()], None));
+    assert!(listed.contains(&format!("deploys (service account) ({account})")), "{listed}");
+    let audit = stdout(&keyward(&addr, &admin, &["audit", "--action", "token.created"], None));
+    let actor = token["created_by"].as_str().unwrap();
+    assert!(actor.starts_with("tok_") && audit.contains(&format!(" ({actor})")), "{audit}");
+    let scripted = stdout(&keyward(&addr, &admin, &["token", "show", token["id"].as_str().unwrap(), "--json"], None));
+    assert!(!scripted.contains("(service account)"), "--json keeps ids alone");
     let removed = stdout(&keyward(&addr, &admin, &["service-account", "remove", account], None));
     assert!(removed.contains(token["id"].as_str().unwrap()), "{removed}");
     let shown: Value = serde_json::from_str(&stdout(&keyward(

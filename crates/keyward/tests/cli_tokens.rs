@@ -83,6 +83,7 @@ fn issued_tokens_verify_within_their_scopes_and_networks_and_list_in_order() {
             keyspace_id,
             "--name",
             "office",
+            "--no-scopes",
             "--allow-ip",
             "192.0.2.0/24",
             "--allow-ip",
@@ -103,7 +104,7 @@ fn issued_tokens_verify_within_their_scopes_and_networks_and_list_in_order() {
     let bad_cidr = keyward(
         &addr,
         &admin,
-        &["token", "create", "--keyspace", keyspace_id, "--name", "x", "--allow-ip", "10.0.0.1/8"],
+        &["token", "create", "--keyspace", keyspace_id, "--name", "x", "--no-scopes", "--allow-ip", "10.0.0.1/8"],
         None,
     );
     assert_eq!(bad_cidr.status.code(), Some(2), "bad input exits 2");
@@ -112,6 +113,12 @@ fn issued_tokens_verify_within_their_scopes_and_networks_and_list_in_order() {
         message.contains("allowed_ips") && message.contains("10.0.0.0/8") && message.lines().count() == 1,
         "{message}"
     );
+
+    // A forgotten --scope is not a silent zero-scope token.
+    let unscoped = keyward(&addr, &admin, &["token", "create", "--keyspace", keyspace_id, "--name", "x"], None);
+    assert_eq!(unscoped.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&unscoped.stderr);
+    assert!(message.contains("--scope") && message.contains("--no-scopes"), "{message}");
 
     let listed = stdout(&keyward(&addr, &admin, &["token", "list", "--keyspace", keyspace_id], None));
     assert!(listed.contains(&token_id) && listed.contains("active") && !listed.contains(&secret[9..]));
@@ -144,7 +151,7 @@ fn issued_tokens_verify_within_their_scopes_and_networks_and_list_in_order() {
         keyward(
             &addr,
             &admin,
-            &["token", "create", "--keyspace", keyspace_id, "--name", "x", "--expires-in", "5w"],
+            &["token", "create", "--keyspace", keyspace_id, "--name", "x", "--no-scopes", "--expires-in", "5w"],
             None
         )
         .status
@@ -251,8 +258,12 @@ fn tokens_are_revoked_in_bulk_disabled_enabled_and_deleted() {
     let unfiltered = keyward(&addr, &admin, &["token", "revoke-all", "--reason", "leaked"], None);
     assert_eq!(unfiltered.status.code(), Some(2));
     // Disable and enable: reversible, effective on the next verify.
-    let paused =
-        stdout(&keyward(&addr, &admin, &["token", "create", "--keyspace", keyspace_id, "--name", "paused"], None));
+    let paused = stdout(&keyward(
+        &addr,
+        &admin,
+        &["token", "create", "--keyspace", keyspace_id, "--name", "paused", "--no-scopes"],
+        None,
+    ));
     let paused = paused.trim();
     let paused_id = {
         let listed = stdout(&keyward(&addr, &admin, &["token", "list", "--keyspace", keyspace_id, "--json"], None));

@@ -91,7 +91,16 @@ fn the_running_server_delivers_webhooks_and_retries_a_failing_endpoint() {
     let created = stdout(&keyward(
         &addr,
         &admin,
-        &["token", "create", "--keyspace", keyspace["id"].as_str().unwrap(), "--name", "watched", "--json"],
+        &[
+            "token",
+            "create",
+            "--keyspace",
+            keyspace["id"].as_str().unwrap(),
+            "--name",
+            "watched",
+            "--no-scopes",
+            "--json",
+        ],
         None,
     ));
     let created: Value = serde_json::from_str(&created).unwrap();
@@ -143,6 +152,7 @@ fn the_running_server_delivers_webhooks_and_retries_a_failing_endpoint() {
             ks,
             "--name",
             "rotating",
+            "--no-scopes",
             "--rotate-every",
             "30d",
             "--auto-rotate-to",

@@ -171,8 +171,17 @@ fn login_refuses_what_the_server_does_not_accept_and_stores_nothing() {
     // A customer token is a real token, but not a management one: 401, exit 3.
     let keyspace =
         out(&setup.admin(&["keyspace", "create", "--name", "api", "--environment", "live", "--field", "id"]));
-    let customer =
-        out(&setup.admin(&["token", "create", "--keyspace", keyspace.trim(), "--name", "client", "--field", "token"]));
+    let customer = out(&setup.admin(&[
+        "token",
+        "create",
+        "--keyspace",
+        keyspace.trim(),
+        "--name",
+        "client",
+        "--no-scopes",
+        "--field",
+        "token",
+    ]));
     let line = refused(&setup.login(customer.trim()), 3);
     assert!(line.contains("does not accept this token") && line.contains("nothing was stored"), "{line}");
     assert!(!line.contains(customer.trim()));

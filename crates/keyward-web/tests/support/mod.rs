@@ -127,6 +127,10 @@ pub async fn create_token(site: &Site, session: &str, fields: &[(&str, &str)]) -
     let (csrf, nonce) = (field(&html, "csrf"), field(&html, "nonce"));
     let mut form = vec![("csrf", csrf.as_str()), ("nonce", nonce.as_str())];
     form.extend_from_slice(fields);
+    // A token without scopes is said to be meant.
+    if !fields.iter().any(|(name, _)| *name == "scope" || *name == "extra_scopes") {
+        form.push(("no_scopes", "yes"));
+    }
     let created = site.post("/tokens/new", session, &form).await;
     let html = created.text().await.unwrap();
     let marker = "id=\"secret\" class=\"mono\" value=\"";

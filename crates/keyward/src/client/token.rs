@@ -6,6 +6,7 @@ use keyward_api::tokens::{BulkRevokeResponse, CreatedToken, RevokedToken, Rotate
 use keyward_api::Page;
 use serde_json::{json, Value};
 
+use super::names::Names;
 use super::output::{cell, print_line, print_pairs, print_table};
 use super::{query, Api};
 use crate::cli::{ClientArgs, TokenCommand};
@@ -13,7 +14,7 @@ use crate::error::CliError;
 
 /// What `token show` prints, in this order: everything but the secret's
 /// digest and the policy details `token list` and the web pages show.
-fn details(token: &TokenView) -> Vec<(&'static str, String)> {
+fn details(token: &TokenView, names: &Names) -> Vec<(&'static str, String)> {
     vec![
         ("id", cell(&token.id)),
         ("name", cell(&token.name)),
@@ -21,12 +22,12 @@ fn details(token: &TokenView) -> Vec<(&'static str, String)> {
         ("state", cell(&token.state)),
         ("keyspace_id", cell(&token.keyspace_id)),
         ("environment", cell(&token.environment)),
-        ("owner", cell(&token.owner)),
+        ("owner", names.label(&token.owner)),
         ("scopes", cell(&token.scopes)),
         ("allowed_ips", cell(&token.allowed_ips)),
         ("metadata", cell(&token.metadata)),
         ("created_at", cell(&token.created_at)),
-        ("created_by", cell(&token.created_by)),
+        ("created_by", names.label(&token.created_by)),
         ("parent_token_id", cell(&token.parent_token_id)),
         ("expiry_ceiling", cell(&token.expiry_ceiling)),
         ("expires_at", cell(&token.expires_at)),
@@ -79,6 +80,7 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             keyspace,
             name,
             scopes,
+            no_scopes,
             owner,
             expires_in,
             expires_at,
@@ -88,6 +90,11 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             auto_rotate_to,
             auto_rotate_grace,
         } => {
+            if scopes.is_empty() && !no_scopes {
+                return Err(CliError::Usage(
+                    "give at least one --scope, or --no-scopes for a token that may do nothing scoped".into(),
+                ));
+            }
             let keyspace = Api::new(&client)?.keyspace_id(&keyspace).await?;
             let metadata = metadata
                 .map(|text| {
@@ -198,6 +205,7 @@ async fn list(
         return api.print_json(&json!({"data": rows, "next_cursor": next}));
     }
     let tokens: Vec<TokenView> = api.view(Value::Array(rows))?;
+    let names = Names::of(&api, tokens.iter().map(|token| token.owner.as_str())).await;
     let rows = tokens
         .iter()
         .map(|token| {
@@ -215,13 +223,14 @@ async fn list(
                 token.name.clone(),
                 token.masked.clone(),
                 state,
+                names.label(&token.owner),
                 cell(&token.scopes),
                 expires,
                 last_used,
             ]
         })
         .collect();
-    print_table(&["ID", "NAME", "TOKEN", "STATE", "SCOPES", "EXPIRES", "LAST USED"], rows);
+    print_table(&["ID", "NAME", "TOKEN", "STATE", "OWNER", "SCOPES", "EXPIRES", "LAST USED"], rows);
     if let Some(next) = next {
         eprintln!("More tokens: add --cursor {next} (or --all).");
     }
@@ -232,7 +241,9 @@ async fn list(
 async fn show(client: &ClientArgs, id: &str) -> Result<(), CliError> {
     let api = Api::new(client)?;
     let token = api.get(&format!("/v1/tokens/{}", path_segment(id)?), &[]).await?;
-    api.show(token, |token: TokenView| print_pairs(&details(&token)))
+    let people = [token["owner"].as_str().unwrap_or(""), token["created_by"].as_str().unwrap_or("")];
+    let names = Names::of(&api, people).await;
+    api.show(token, |token: TokenView| print_pairs(&details(&token, &names)))
 }
 
 /// `token revoke`: the token, and with `--with-descendants` those revoked with it.

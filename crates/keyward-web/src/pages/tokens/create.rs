@@ -11,6 +11,8 @@ pub struct CreateInput {
     new_environment: String,
     scopes: HashSet<String>,
     extra_scopes: String,
+    /// Ticked: no scope is meant, not forgotten.
+    no_scopes: bool,
     expires: String,
     expires_on: String,
     allowed_ips: String,
@@ -343,6 +345,7 @@ impl CreateInput {
             new_environment: form.get("new_environment"),
             scopes: form.all("scope").into_iter().collect(),
             extra_scopes: form.get("extra_scopes"),
+            no_scopes: form.get("no_scopes") == "yes",
             expires: form.get("expires"),
             expires_on: form.get("expires_on"),
             allowed_ips: form.get("allowed_ips"),
@@ -383,6 +386,16 @@ async fn token_request(
         let errors = CreateErrors { owner: Some("Pick one of the owners listed.".into()), ..Default::default() };
         return Err(Refusal::form(errors));
     }
+    let scopes = input.scopes();
+    if scopes.is_empty() && !input.no_scopes {
+        let errors = CreateErrors {
+            scopes: Some(
+                "Choose at least one scope, or tick \"No scopes\" to create a token that may do nothing scoped.".into(),
+            ),
+            ..Default::default()
+        };
+        return Err(Refusal::form(errors));
+    }
     let keyspace_id = match (input.keyspace_id.as_str(), input.new_keyspace.trim()) {
         ("", name) if !name.is_empty() => new_keyspace(state, page, name, &input.new_environment).await?,
         (id, _) => id.to_owned(),
@@ -390,7 +403,7 @@ async fn token_request(
     Ok(NewToken {
         keyspace_id,
         name: input.name.clone(),
-        scopes: input.scopes(),
+        scopes,
         expires_in,
         expires_at,
         metadata,
