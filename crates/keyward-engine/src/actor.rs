@@ -17,6 +17,7 @@ use keyward_core::role::Role;
 use keyward_core::scope::{self, management};
 use keyward_core::Environment;
 
+use crate::cache::CachedRecord;
 use crate::EngineError;
 
 /// A person's role where they act.
@@ -62,7 +63,7 @@ enum Kind {
     /// Shares the cached record rather than copying its fields: every API
     /// request authenticates, so this is hot.
     Token {
-        token: Arc<TokenRecord>,
+        token: Arc<CachedRecord>,
         owner_grant: Option<RoleGrant>,
     },
     User(Arc<SignedIn>),
@@ -77,7 +78,7 @@ pub struct Principal {
 impl Principal {
     /// A management token; `owner_grant` is its owning user's current role,
     /// `None` when no person owns it.
-    pub(crate) fn token(token: Arc<TokenRecord>, owner_grant: Option<RoleGrant>) -> Self {
+    pub(crate) fn token(token: Arc<CachedRecord>, owner_grant: Option<RoleGrant>) -> Self {
         Self { kind: Kind::Token { token, owner_grant } }
     }
 
@@ -236,7 +237,10 @@ impl Actor {
             last_used_at: None,
             use_count: 0,
         };
-        Self { principal: Principal::token(Arc::new(record), None), context: RequestContext::default() }
+        Self {
+            principal: Principal::token(Arc::new(CachedRecord::new(record)), None),
+            context: RequestContext::default(),
+        }
     }
 
     /// The management token acting, whose authority whatever it mints
@@ -315,7 +319,7 @@ mod tests {
             owner: "usr_x".into(),
             ..(*token).clone()
         };
-        Principal::token(Arc::new(record), owner_grant)
+        Principal::token(Arc::new(CachedRecord::new(record)), owner_grant)
     }
 
     proptest! {

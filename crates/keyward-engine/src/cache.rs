@@ -34,7 +34,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use hashbrown::HashTable;
 use keyward_core::clock::micros_to_datetime;
@@ -88,7 +88,7 @@ pub struct Slot {
     /// The token's scopes as interned numbers (see `scope_index`).
     scope_numbers: [u16; INLINE_SCOPES],
     /// The record as last read from the store.
-    pub record: Arc<TokenRecord>,
+    pub record: Arc<CachedRecord>,
     /// Network addresses as (high, low) halves; IPv4 in the low 32 bits.
     networks: [[u64; 2]; INLINE_NETWORKS],
     prefix_lengths: [u8; INLINE_NETWORKS],
@@ -97,6 +97,46 @@ pub struct Slot {
 }
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 96);
+
+/// A cached token's record, and a rendering of it a caller made once.
+///
+/// The record never changes while cached (a change replaces the entry), so
+/// whatever is derived from the record alone, such as the token's fields of
+/// a verification answer, can be made on first use and reused by every
+/// later verification of this version. It lives beside the record, in the
+/// same allocation, so the slot keeps its size.
+#[derive(Debug)]
+pub struct CachedRecord {
+    record: TokenRecord,
+    rendering: OnceLock<Box<[u8]>>,
+}
+
+impl CachedRecord {
+    pub(crate) fn new(record: TokenRecord) -> Self {
+        Self { record, rendering: OnceLock::new() }
+    }
+
+    /// The rendering kept with this version of the record: filled by the
+    /// first caller that asks, from the record alone.
+    pub fn rendering(&self) -> &OnceLock<Box<[u8]>> {
+        &self.rendering
+    }
+}
+
+impl std::ops::Deref for CachedRecord {
+    type Target = TokenRecord;
+
+    fn deref(&self) -> &TokenRecord {
+        &self.record
+    }
+}
+
+impl PartialEq for CachedRecord {
+    /// Two versions are equal when their records are: a rendering is derived.
+    fn eq(&self, other: &Self) -> bool {
+        self.record == other.record
+    }
+}
 
 /// An address as (bits, is IPv4), IPv4-mapped IPv6 taken as the IPv4 it carries.
 #[inline]
@@ -148,7 +188,7 @@ impl Slot {
             scope_count,
             network_count,
             scope_numbers,
-            record: Arc::new(record),
+            record: Arc::new(CachedRecord::new(record)),
             networks,
             prefix_lengths,
             ipv4_networks,

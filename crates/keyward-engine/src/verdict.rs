@@ -9,6 +9,7 @@ use std::sync::Arc;
 use keyward_core::model::TokenRecord;
 use keyward_core::scope;
 
+use crate::cache::CachedRecord;
 use crate::scope_index::{RequiredScopes, NO_SCOPES};
 
 /// What a verification checks besides the token itself.
@@ -90,7 +91,7 @@ impl VerifyCode {
 pub struct Verification {
     /// The verdict.
     pub code: VerifyCode,
-    token: Option<Arc<TokenRecord>>,
+    token: Option<Arc<CachedRecord>>,
     /// Required scopes the token lacks (for `InsufficientScope`).
     pub missing_scopes: Vec<String>,
 }
@@ -98,7 +99,7 @@ pub struct Verification {
 impl Verification {
     /// The token's record, when the token is known.
     pub fn token(&self) -> Option<&TokenRecord> {
-        self.token.as_deref()
+        self.token.as_deref().map(|cached| &**cached)
     }
 
     /// Whether the token may be used.
@@ -114,7 +115,7 @@ impl Verification {
 pub struct Verdict<'a> {
     /// The verdict.
     pub code: VerifyCode,
-    pub(crate) record: Option<&'a Arc<TokenRecord>>,
+    pub(crate) record: Option<&'a Arc<CachedRecord>>,
     pub(crate) required_scopes: &'a [String],
 }
 
@@ -130,7 +131,15 @@ impl<'a> Verdict<'a> {
 
     /// The token's record, when the token is known.
     pub fn token(&self) -> Option<&'a TokenRecord> {
-        self.record.map(|record| &**record)
+        self.record.map(|record| &***record)
+    }
+
+    /// A place to keep a rendering of the token's record (its fields of an
+    /// answer, serialized), made once per cached version of the record and
+    /// reused by every later verdict on it; `None` when the token is unknown.
+    /// Put nothing there that depends on more than the record.
+    pub fn rendering(&self) -> Option<&'a std::sync::OnceLock<Box<[u8]>>> {
+        self.record.map(|record| record.rendering())
     }
 
     /// Required scopes the token lacks (empty unless `InsufficientScope`).

@@ -51,10 +51,11 @@ pub async fn verify(
         user_agent: body.user_agent.as_deref(),
         caller: Some(actor.principal.id()),
     };
-    // Serialized straight from the cache entry: no copy of the record.
+    // Serialized straight from the cache entry: no copy of the record, and
+    // the token's fields as the cache entry keeps them rendered.
     let json = state
         .engine
-        .verify_with(&body.token, &options, |verdict| serde_json::to_vec(&VerifyResponse::from(verdict)))
+        .verify_with(&body.token, &options, |verdict| VerifyResponse::from(verdict).to_json(verdict.rendering()))
         .await?
         .map_err(|error| ApiError::internal(&error))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
