@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::token::{self, Environment, TokenPrefix};
 
+mod wire;
+
 /// A tenant. Every keyspace, token and audit event belongs to exactly one,
 /// and no query reaches across two.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
