@@ -152,7 +152,7 @@ impl Notice {
 /// The latest of its creation, last use and re-enabling: inactivity counts
 /// from there.
 pub fn last_activity(token: &TokenRecord) -> DateTime<Utc> {
-    [Some(token.created_at), token.last_used_at, token.enabled_at]
+    [Some(token.created_at), token.usage.last_used_at, token.enabled_at]
         .into_iter()
         .flatten()
         .max()
@@ -185,7 +185,7 @@ fn warning(warning_days: &[u32], deadline: DateTime<Utc>, since: DateTime<Utc>, 
 /// rotated-away tokens are owed nothing: their end was already announced.
 pub fn due(token: &TokenRecord, schedule: &Schedule, now: DateTime<Utc>) -> Vec<Notice> {
     let mut owed = Vec::new();
-    if token.revoked_at.is_some() || token.disabled_at.is_some() || token.replaced_by.is_some() {
+    if token.is_revoked() || token.is_disabled() || token.is_replaced() {
         return owed;
     }
     if let Some(expires_at) = token.expires_at {
@@ -223,6 +223,7 @@ pub fn due(token: &TokenRecord, schedule: &Schedule, now: DateTime<Utc>) -> Vec<
 mod tests {
     use super::*;
     use crate::clock::micros_to_datetime;
+    use crate::model::{Disabling, Replacement, Revocation};
 
     const DAY: i64 = 86_400_000_000;
     const SECOND: i64 = 1_000_000;
@@ -277,7 +278,7 @@ mod tests {
         assert_eq!(kinds(&token, &schedule, 23 * DAY), ["inactivity_warning:7d"]);
         assert_eq!(kinds(&token, &schedule, 30 * DAY - SECOND), ["inactivity_warning:1d"]);
         assert_eq!(kinds(&token, &schedule, 30 * DAY), ["disabled_inactive"]);
-        token.last_used_at = Some(at(10 * DAY));
+        token.usage.last_used_at = Some(at(10 * DAY));
         assert!(kinds(&token, &schedule, 30 * DAY).is_empty(), "a use restarts the count");
         assert_eq!(kinds(&token, &schedule, 40 * DAY), ["disabled_inactive"]);
         let management = TokenRecord { management: true, ..token.clone() };
@@ -310,13 +311,13 @@ mod tests {
         let expired = token(Some(5));
         assert_eq!(kinds(&expired, &schedule, 20 * DAY), ["expired"]);
         let mut revoked = token(None);
-        revoked.revoked_at = Some(at(DAY));
+        revoked.revocation = Some(Revocation { at: at(DAY), reason: None });
         assert!(kinds(&revoked, &schedule, 20 * DAY).is_empty());
         let mut disabled = token(None);
-        disabled.disabled_at = Some(at(DAY));
+        disabled.disabling = Some(Disabling { at: at(DAY), reason: None });
         assert!(kinds(&disabled, &schedule, 20 * DAY).is_empty());
         let mut rotated = token(Some(30));
-        rotated.replaced_by = Some("tok_next".into());
+        rotated.replacement = Some(Replacement { by: "tok_next".into(), at: at(DAY), expires_at_before: None });
         assert!(kinds(&rotated, &schedule, 40 * DAY).is_empty());
     }
 }

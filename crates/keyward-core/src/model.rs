@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::token::{self, Environment, TokenPrefix};
 
+mod groups;
+mod wire;
+
+pub use groups::{Disabling, PartialGroup, Replacement, Revocation, TokenUsage};
+
 /// A tenant. Every keyspace, token and audit event belongs to exactly one,
 /// and no query reaches across two.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,8 +71,11 @@ pub struct CatalogScope {
     pub description: String,
 }
 
-/// Everything about a token except its secret.
+/// Everything about a token except its secret. Fields set together are
+/// grouped (see [`Revocation`], [`Replacement`], [`Disabling`]); its serde
+/// shape stays flat, one key per column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "wire::FlatRecord", try_from = "wire::FlatRecord")]
 pub struct TokenRecord {
     /// `tok_…`
     pub id: String,
@@ -103,40 +111,28 @@ pub struct TokenRecord {
     /// person or the scheduler keeps the replaced token's parent). `None`
     /// for tokens a person or Keyward itself made. Revoking a token "with
     /// descendants" follows these links.
-    #[serde(default)]
     pub parent_token_id: Option<String>,
     /// The latest instant any token of its lineage may expire: the expiry
     /// of the token whose authority bounded it (directly, or through the
     /// tokens it replaces), kept so that rotating it later, by anyone or by
     /// the scheduler, never yields a successor that outlives that bound.
     /// `None` for tokens no expiring token bounded.
-    #[serde(default)]
     pub expiry_ceiling: Option<DateTime<Utc>>,
     /// The `Idempotency-Key` (or form nonce) of the request that created
     /// it, unique within its organization, so a retried or resubmitted
     /// creation finds it instead of making a second token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     /// When it stops being valid, if ever.
     pub expires_at: Option<DateTime<Utc>>,
-    /// When it was revoked, if it was.
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// Why it was revoked (set with `revoked_at`).
-    pub revoked_reason: Option<RevokedReason>,
+    /// When and why it was revoked, if it was.
+    pub revocation: Option<Revocation>,
     /// The token this one replaced by rotation.
     pub rotated_from: Option<String>,
-    /// The token that replaced this one by rotation. From then on
-    /// `expires_at` is the end of the rotation's grace period.
-    pub replaced_by: Option<String>,
-    /// When it was replaced by rotation.
-    pub rotated_at: Option<DateTime<Utc>>,
-    /// Its own expiry before a rotation's grace period shortened it: the
-    /// grace period can be extended up to this, never past it.
-    pub expires_at_before_rotation: Option<DateTime<Utc>>,
-    /// When it was disabled, if it is: it answers `DISABLED` until enabled again.
-    pub disabled_at: Option<DateTime<Utc>>,
-    /// Why it was disabled (set with `disabled_at`).
-    pub disabled_reason: Option<DisabledReason>,
+    /// The token that replaced this one by rotation, if one did. From then
+    /// on `expires_at` is the end of the rotation's grace period.
+    pub replacement: Option<Replacement>,
+    /// When and why it was disabled, if it is: it answers `DISABLED` until enabled again.
+    pub disabling: Option<Disabling>,
     /// When it was last enabled again after being disabled: inactivity is
     /// counted from then as well, so an enabled token is not disabled again
     /// at once for the silence that disabled it.
@@ -146,10 +142,8 @@ pub struct TokenRecord {
     /// Whether the lifecycle scheduler rotates it itself when its rotation
     /// falls due, and where the replacement is delivered.
     pub auto_rotate: Option<AutoRotate>,
-    /// Last successful verification (flushed in batches).
-    pub last_used_at: Option<DateTime<Utc>>,
-    /// Successful verifications (flushed in batches).
-    pub use_count: i64,
+    /// Its verifications (flushed in batches).
+    pub usage: TokenUsage,
 }
 
 /// An owner's opt-in to automatic rotation: when the token's rotation falls
@@ -311,9 +305,9 @@ impl TokenRecord {
     /// before it).
     #[inline]
     pub fn state_at(&self, now_micros: i64) -> TokenState {
-        if self.revoked_at.is_some() {
+        if self.is_revoked() {
             TokenState::Revoked
-        } else if self.disabled_at.is_some() {
+        } else if self.is_disabled() {
             TokenState::Disabled
         } else if self.expires_at.is_some_and(|at| now_micros >= at.timestamp_micros()) {
             TokenState::Expired
@@ -325,7 +319,7 @@ impl TokenRecord {
     /// Why it expired, judged as if it has: a rotated token's grace end
     /// counts as the rotation's unless its own expiry came first.
     pub fn expiry_cause(&self) -> ExpiryCause {
-        match (self.replaced_by.is_some(), self.expires_at, self.expires_at_before_rotation) {
+        match (self.is_replaced(), self.expires_at, self.expires_at_before_rotation()) {
             (false, _, _) => ExpiryCause::LifetimeEnded,
             (true, Some(end), Some(own)) if own <= end => ExpiryCause::LifetimeEnded,
             (true, _, _) => ExpiryCause::RotationGraceEnded,
@@ -334,7 +328,7 @@ impl TokenRecord {
 
     /// Whether it has been rotated and still verifies at `now_micros`.
     pub fn in_rotation_grace(&self, now_micros: i64) -> bool {
-        self.replaced_by.is_some() && self.state_at(now_micros) == TokenState::Active
+        self.is_replaced() && self.state_at(now_micros) == TokenState::Active
     }
 
     /// The display mask, `kw_live_…AbC1`.
@@ -689,19 +683,14 @@ pub(crate) mod tests_support {
             expiry_ceiling: None,
             idempotency_key: None,
             expires_at: expires_at.map(micros_to_datetime),
-            revoked_at: revoked_at.map(micros_to_datetime),
-            revoked_reason: None,
+            revocation: revoked_at.map(|at| Revocation { at: micros_to_datetime(at), reason: None }),
             rotated_from: None,
-            replaced_by: None,
-            rotated_at: None,
-            expires_at_before_rotation: None,
-            disabled_at: None,
-            disabled_reason: None,
+            replacement: None,
+            disabling: None,
             enabled_at: None,
             rotation_period_days: None,
             auto_rotate: None,
-            last_used_at: None,
-            use_count: 0,
+            usage: TokenUsage::default(),
         }
     }
 }
@@ -730,10 +719,10 @@ mod tests {
     #[test]
     fn disabling_sits_between_revocation_and_expiry() {
         let mut token = record(Some(10), None);
-        token.disabled_at = Some(micros_to_datetime(1));
+        token.disabling = Some(Disabling { at: micros_to_datetime(1), reason: None });
         assert_eq!(token.state_at(0), TokenState::Disabled);
         assert_eq!(token.state_at(20), TokenState::Disabled, "disabled wins over expired");
-        token.revoked_at = Some(micros_to_datetime(2));
+        token.revocation = Some(Revocation { at: micros_to_datetime(2), reason: None });
         assert_eq!(token.state_at(0), TokenState::Revoked);
         for reason in [DisabledReason::UserAction, DisabledReason::Inactivity] {
             assert_eq!(reason.as_str().parse::<DisabledReason>(), Ok(reason));
@@ -745,14 +734,18 @@ mod tests {
     fn a_rotated_token_tells_its_grace_end_from_its_own_expiry() {
         let mut token = record(Some(1_000_000), None);
         assert_eq!(token.expiry_cause(), ExpiryCause::LifetimeEnded);
-        token.replaced_by = Some("tok_new".into());
-        token.expires_at_before_rotation = None;
+        let replacement = |expires_at_before: Option<i64>| Replacement {
+            by: "tok_new".into(),
+            at: micros_to_datetime(0),
+            expires_at_before: expires_at_before.map(micros_to_datetime),
+        };
+        token.replacement = Some(replacement(None));
         assert_eq!(token.expiry_cause(), ExpiryCause::RotationGraceEnded);
         assert!(token.in_rotation_grace(999_999));
         assert!(!token.in_rotation_grace(1_000_000));
-        token.expires_at_before_rotation = Some(micros_to_datetime(5_000_000));
+        token.replacement = Some(replacement(Some(5_000_000)));
         assert_eq!(token.expiry_cause(), ExpiryCause::RotationGraceEnded);
-        token.expires_at_before_rotation = Some(micros_to_datetime(1_000_000));
+        token.replacement = Some(replacement(Some(1_000_000)));
         assert_eq!(token.expiry_cause(), ExpiryCause::LifetimeEnded, "its own expiry came first");
     }
 

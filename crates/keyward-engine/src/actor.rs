@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use keyward_core::clock::micros_to_datetime;
-use keyward_core::model::{TokenRecord, SYSTEM_ACTOR};
+use keyward_core::model::{TokenRecord, TokenUsage, SYSTEM_ACTOR};
 use keyward_core::role::Role;
 use keyward_core::scope::{self, management};
 use keyward_core::Environment;
@@ -223,19 +223,14 @@ impl Actor {
             expiry_ceiling: None,
             idempotency_key: None,
             expires_at: None,
-            revoked_at: None,
-            revoked_reason: None,
+            revocation: None,
             rotated_from: None,
-            replaced_by: None,
-            rotated_at: None,
-            expires_at_before_rotation: None,
-            disabled_at: None,
-            disabled_reason: None,
+            replacement: None,
+            disabling: None,
             enabled_at: None,
             rotation_period_days: None,
             auto_rotate: None,
-            last_used_at: None,
-            use_count: 0,
+            usage: TokenUsage::default(),
         };
         Self {
             principal: Principal::token(Arc::new(CachedRecord::new(record)), None),

@@ -149,7 +149,7 @@ fn address_bits(address: IpAddr) -> (u128, bool) {
 
 impl Slot {
     pub fn new(record: TokenRecord, interner: &ScopeInterner) -> Self {
-        let valid_until = if record.revoked_at.is_some() || record.disabled_at.is_some() {
+        let valid_until = if record.is_revoked() || record.is_disabled() {
             i64::MIN
         } else {
             record.expires_at.map_or(i64::MAX, |at| at.timestamp_micros())
@@ -181,7 +181,7 @@ impl Slot {
         };
         Self {
             valid_until,
-            replaced: record.replaced_by.is_some() && record.revoked_at.is_none(),
+            replaced: record.is_replaced() && !record.is_revoked(),
             last_used_micros: AtomicI64::new(i64::MIN),
             pending_uses: AtomicU32::new(0),
             management: record.management,
@@ -532,6 +532,7 @@ impl ChangeSink for TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keyward_core::model::TokenUsage;
     use keyward_core::Environment;
     use proptest::prelude::{any, prop_oneof, Strategy};
 
@@ -555,19 +556,14 @@ mod tests {
             expiry_ceiling: None,
             idempotency_key: None,
             expires_at: None,
-            revoked_at: None,
-            revoked_reason: None,
+            revocation: None,
             rotated_from: None,
-            replaced_by: None,
-            rotated_at: None,
-            expires_at_before_rotation: None,
-            disabled_at: None,
-            disabled_reason: None,
+            replacement: None,
+            disabling: None,
             enabled_at: None,
             rotation_period_days: None,
             auto_rotate: None,
-            last_used_at: None,
-            use_count: 0,
+            usage: TokenUsage::default(),
         }
     }
 

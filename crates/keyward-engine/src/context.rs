@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
 use keyward_core::ip::IpNet;
-use keyward_core::model::{AuditEvent, Keyspace, TokenRecord};
+use keyward_core::model::{AuditEvent, Keyspace, TokenRecord, TokenUsage};
 use keyward_core::{token, Clock, SecretToken, SecureRng};
 use keyward_store::Store;
 use serde_json::Value;
@@ -111,19 +111,14 @@ impl ServiceContext {
             expiry_ceiling: None,
             idempotency_key: None,
             expires_at,
-            revoked_at: None,
-            revoked_reason: None,
+            revocation: None,
             rotated_from: None,
-            replaced_by: None,
-            rotated_at: None,
-            expires_at_before_rotation: None,
-            disabled_at: None,
-            disabled_reason: None,
+            replacement: None,
+            disabling: None,
             enabled_at: None,
             rotation_period_days: None,
             auto_rotate: None,
-            last_used_at: None,
-            use_count: 0,
+            usage: TokenUsage::default(),
         };
         Ok((secret, record))
     }

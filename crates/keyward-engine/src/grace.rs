@@ -96,8 +96,8 @@ pub(crate) fn truncated(text: &str) -> String {
 /// Whether `token` stopped verifying because it was rotated: its grace
 /// ended, or it was rotated with none. Presenting it then is a security event.
 pub(crate) fn ended_by_rotation(token: &TokenRecord) -> bool {
-    token.replaced_by.is_some()
-        && match token.revoked_reason {
+    token.is_replaced()
+        && match token.revoked_reason() {
             Some(reason) => reason == RevokedReason::Rotation,
             None => token.expiry_cause() == ExpiryCause::RotationGraceEnded,
         }
@@ -131,13 +131,13 @@ impl GraceWatch {
                 known.user_agent = Some(truncated(agent));
             }
         } else if reuses.len() < MAX_PENDING_REUSES {
-            let ended = token.revoked_at.or(token.expires_at).map_or(now, |at| at.timestamp_micros());
+            let ended = token.revoked_at().or(token.expires_at).map_or(now, |at| at.timestamp_micros());
             reuses.insert(
                 token.id.clone(),
                 Reuse {
                     org_id: token.org_id.clone(),
                     token_id: token.id.clone(),
-                    replaced_by: token.replaced_by.clone(),
+                    replaced_by: token.replaced_by().map(str::to_owned),
                     ended_micros: ended,
                     attempts: 1,
                     first_micros: now,

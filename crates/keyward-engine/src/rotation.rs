@@ -50,7 +50,7 @@ fn unrotatable(token: &TokenRecord, now: i64) -> Option<EngineError> {
         TokenState::Revoked => ("token_revoked", "The token is revoked; issue a new token instead.".to_owned()),
         TokenState::Expired => ("token_expired", "The token has expired; issue a new token instead.".to_owned()),
         TokenState::Disabled => ("token_disabled", "The token is disabled; enable it first.".to_owned()),
-        TokenState::Active => match &token.replaced_by {
+        TokenState::Active => match token.replaced_by() {
             Some(successor) => (
                 "token_already_rotated",
                 format!("The token was already rotated into {successor}; rotate that token instead."),
@@ -130,7 +130,7 @@ impl Engine {
         let scopes = grantable_scopes(actor, &keyspace, &old.scopes)?;
         let lifetime = match expires_in {
             Some(seconds) => Some(TimeDelta::seconds(seconds)),
-            None => old.expires_at_before_rotation.or(old.expires_at).map(|end| end - old.created_at),
+            None => old.expires_at_before_rotation().or(old.expires_at).map(|end| end - old.created_at),
         };
         let expires_at = lifetime.map(|lifetime| micros_to_datetime((now + lifetime).timestamp_micros()));
         if old.management {
@@ -302,7 +302,7 @@ impl Engine {
         actor.require_manages_tokens_of(&current.owner)?;
         let now = self.ctx.now();
         let not_in_grace = |token: &TokenRecord| match token.state_at(now.timestamp_micros()) {
-            TokenState::Active if token.replaced_by.is_none() => EngineError::Rejected {
+            TokenState::Active if !token.is_replaced() => EngineError::Rejected {
                 code: "not_in_rotation_grace",
                 detail: "The token has not been rotated, so it has no grace period; rotate it first.".into(),
             },

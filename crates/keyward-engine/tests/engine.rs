@@ -184,11 +184,11 @@ async fn revocation_is_effective_on_the_next_verify_even_when_cached() {
     let secret = issued.secret.expose().to_owned();
     assert_eq!(h.engine.verify(&secret, &[]).await.unwrap().code, VerifyCode::Valid);
     let revoked = h.engine.revoke_token(&h.admin, &issued.record.id, RevokedReason::UserAction).await.unwrap();
-    assert!(revoked.revoked_at.is_some());
+    assert!(revoked.revoked_at().is_some());
     assert_eq!(h.engine.verify(&secret, &[]).await.unwrap().code, VerifyCode::Revoked);
     // Idempotent: a second revoke succeeds and keeps the first time.
     let again = h.engine.revoke_token(&h.admin, &issued.record.id, RevokedReason::UserAction).await.unwrap();
-    assert_eq!(again.revoked_at, revoked.revoked_at);
+    assert_eq!(again.revoked_at(), revoked.revoked_at());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,11 +395,11 @@ async fn usage_is_counted_in_batches_and_lost_by_no_flush() {
         h.engine.verify(issued.secret.expose(), &[]).await.unwrap();
     }
     let before = h.engine.get_token(&h.admin, &issued.record.id).await.unwrap();
-    assert_eq!(before.use_count, 0, "no synchronous write per verification");
+    assert_eq!(before.usage.use_count, 0, "no synchronous write per verification");
     h.engine.flush_usage().await.unwrap();
     let after = h.engine.get_token(&h.admin, &issued.record.id).await.unwrap();
-    assert_eq!(after.use_count, 5);
-    assert_eq!(after.last_used_at, Some(h.clock.now_plus(0)));
+    assert_eq!(after.usage.use_count, 5);
+    assert_eq!(after.usage.last_used_at, Some(h.clock.now_plus(0)));
     // Denied verifications do not count as uses.
     h.engine.verify(issued.secret.expose(), &scopes(&["x:y"])).await.unwrap();
     assert_eq!(h.engine.flush_usage().await.unwrap(), 0);

@@ -19,10 +19,10 @@ async fn a_disabled_token_answers_disabled_until_enabled_and_a_revoked_one_stays
 
         h.clock.advance_secs(5);
         let disabled = h.engine.disable_token(&h.admin, id).await.unwrap();
-        assert_eq!(disabled.disabled_reason, Some(DisabledReason::UserAction), "{}", h.name);
+        assert_eq!(disabled.disabled_reason(), Some(DisabledReason::UserAction), "{}", h.name);
         assert_eq!(h.code(secret).await, VerifyCode::Disabled, "{}: effective on the very next verify", h.name);
         let again = h.engine.disable_token(&h.admin, id).await.unwrap();
-        assert_eq!(again.disabled_at, disabled.disabled_at, "{}: idempotent", h.name);
+        assert_eq!(again.disabled_at(), disabled.disabled_at(), "{}: idempotent", h.name);
 
         // Rotation needs an enabled token: rotating would hand out a working copy.
         let rotation = h.rotate(id, 60).await;

@@ -195,7 +195,7 @@ async fn revoking_with_descendants_takes_planted_management_tokens_at_once_and_k
             .revoke_token_with_descendants(&h.admin, &ci.record.id, RevokedReason::Leaked, false)
             .await
             .unwrap();
-        assert_eq!(revoked.token.revoked_reason, Some(RevokedReason::Leaked));
+        assert_eq!(revoked.token.revoked_reason(), Some(RevokedReason::Leaked));
         let mut taken: Vec<&str> = revoked.descendants.iter().map(|token| token.name.as_str()).collect();
         taken.sort_unstable();
         assert_eq!(taken, vec!["child", "grandchild"], "{}", h.name);
@@ -361,7 +361,7 @@ async fn a_founded_admin_keeps_its_founders_expiry_through_automatic_rotation_an
         let report = h.engine.run_lifecycle().await.unwrap();
         assert_eq!(report.rotated, 1, "{}: {report:?}", h.name);
         let old = h.engine.get_token(&acme, &founded.admin.record.id).await.unwrap();
-        let successor = h.engine.get_token(&acme, old.replaced_by.as_deref().unwrap()).await.unwrap();
+        let successor = h.engine.get_token(&acme, old.replaced_by().unwrap()).await.unwrap();
         assert_eq!(successor.expires_at, Some(founder_expiry), "{}", h.name);
         assert_eq!(successor.expiry_ceiling, Some(founder_expiry));
         assert_eq!(successor.allowed_ips, provisioning.record.allowed_ips);

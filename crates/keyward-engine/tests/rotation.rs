@@ -23,7 +23,7 @@ async fn both_tokens_verify_during_the_grace_and_the_old_one_expires_exactly_at_
         let new = rotated.issued.secret.expose();
         let grace_end = t0 + chrono::Duration::seconds(3600);
         assert_eq!(rotated.old.expires_at, Some(grace_end), "{}", h.name);
-        assert_eq!(rotated.old.replaced_by.as_deref(), Some(rotated.issued.record.id.as_str()));
+        assert_eq!(rotated.old.replaced_by(), Some(rotated.issued.record.id.as_str()));
         assert_eq!(rotated.issued.record.rotated_from.as_deref(), Some(old.record.id.as_str()));
 
         for (offset, old_code) in [(-1, VerifyCode::Valid), (0, VerifyCode::Expired), (1, VerifyCode::Expired)] {
@@ -80,7 +80,7 @@ async fn the_replacement_keeps_what_the_old_token_was_and_its_lifetime() {
             h.name
         );
         // The old token's own expiry is kept, and the grace never outlives it.
-        assert_eq!(rotated.old.expires_at_before_rotation, old.record.expires_at, "{}", h.name);
+        assert_eq!(rotated.old.expires_at_before_rotation(), old.record.expires_at, "{}", h.name);
 
         // An explicit lifetime for the replacement wins.
         let chosen = h
@@ -99,7 +99,7 @@ async fn a_grace_period_of_zero_revokes_the_old_token_now_with_reason_rotation()
         let old = h.issue("now", None).await;
         assert_eq!(h.code(old.secret.expose()).await, VerifyCode::Valid, "cached before the rotation");
         let rotated = h.rotate(&old.record.id, 0).await.unwrap();
-        assert_eq!(rotated.old.revoked_reason, Some(RevokedReason::Rotation), "{}", h.name);
+        assert_eq!(rotated.old.revoked_reason(), Some(RevokedReason::Rotation), "{}", h.name);
         assert_eq!(h.code(old.secret.expose()).await, VerifyCode::Revoked, "{}: at once, cache or not", h.name);
         assert_eq!(h.code(rotated.issued.secret.expose()).await, VerifyCode::Valid, "{}", h.name);
         h.cleanup().await;

@@ -116,8 +116,8 @@ async fn tokens_left_unused_are_warned_then_disabled_and_a_use_or_enabling_resta
         );
         assert_eq!(h.code(secret).await, VerifyCode::Disabled, "{}: on the very next verify", h.name);
         let token = h.engine.get_token(&h.admin, id).await.unwrap();
-        assert_eq!(token.disabled_reason, Some(DisabledReason::Inactivity), "{}", h.name);
-        assert_eq!(token.disabled_at, Some(disables), "{}", h.name);
+        assert_eq!(token.disabled_reason(), Some(DisabledReason::Inactivity), "{}", h.name);
+        assert_eq!(token.disabled_at(), Some(disables), "{}", h.name);
         assert_eq!(pass_at(&h, disables + second).await, LifecycleReport::default(), "{}", h.name);
         let warning = details_of(&h, id, actions::TOKEN_INACTIVITY_WARNING).await;
         assert_eq!(warning.len(), 1, "{}", h.name);
@@ -134,7 +134,7 @@ async fn tokens_left_unused_are_warned_then_disabled_and_a_use_or_enabling_resta
         assert_eq!(pass_at(&h, again).await.disabled, 1, "{}", h.name);
 
         // The bootstrap admin token, silent all along, is never disabled.
-        assert_eq!(h.engine.get_token(&h.admin, h.admin.principal.id()).await.unwrap().disabled_at, None);
+        assert_eq!(h.engine.get_token(&h.admin, h.admin.principal.id()).await.unwrap().disabled_at(), None);
         h.cleanup().await;
     }
 }

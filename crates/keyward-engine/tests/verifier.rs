@@ -51,5 +51,5 @@ async fn a_verifier_built_from_a_store_and_a_clock_verifies_what_the_engine_issu
 
     assert_eq!(verifier.flush().await.unwrap(), 1, "the one valid use is written");
     let stored = engine.get_token(&actor, &issued.record.id).await.unwrap();
-    assert_eq!(stored.use_count, 1);
+    assert_eq!(stored.usage.use_count, 1);
 }

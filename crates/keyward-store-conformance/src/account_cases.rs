@@ -264,12 +264,12 @@ pub async fn the_last_owner_stays_and_removal_revokes_what_a_member_owns(store: 
     let revoked = store.remove_member(ORG, &dev.id, at(50), &gone, &removal).await.unwrap().unwrap();
     assert_eq!(revoked.iter().map(|t| t.record.id.as_str()).collect::<Vec<_>>(), [mine.id.as_str()]);
     assert_eq!(revoked[0].digest, mine_digest, "the digest comes back for cache eviction");
-    assert_eq!(store.get_token(ORG, &mine.id).await.unwrap().unwrap().revoked_at, Some(at(50)));
-    assert_eq!(store.get_token(ORG, &old.id).await.unwrap().unwrap().revoked_at, Some(at(20)), "untouched");
-    let reason = |id: String| async move { store.get_token(ORG, &id).await.unwrap().unwrap().revoked_reason };
+    assert_eq!(store.get_token(ORG, &mine.id).await.unwrap().unwrap().revoked_at(), Some(at(50)));
+    assert_eq!(store.get_token(ORG, &old.id).await.unwrap().unwrap().revoked_at(), Some(at(20)), "untouched");
+    let reason = |id: String| async move { store.get_token(ORG, &id).await.unwrap().unwrap().revoked_reason() };
     assert_eq!(reason(mine.id.clone()).await, Some(RevokedReason::MemberRemoved));
     assert_eq!(reason(old.id.clone()).await, Some(RevokedReason::UserAction));
-    assert_eq!(store.get_token(ORG, &theirs.id).await.unwrap().unwrap().revoked_at, None);
+    assert_eq!(store.get_token(ORG, &theirs.id).await.unwrap().unwrap().revoked_at(), None);
     assert_eq!(actions_in(store, ORG, &mine.id).await, [actions::TOKEN_REVOKED, actions::TOKEN_CREATED]);
     assert_eq!(actions_in(store, ORG, &dev.id).await, [actions::MEMBER_REMOVED, actions::MEMBER_JOINED]);
     assert!(store.get_member(ORG, &dev.id).await.unwrap().is_none());
@@ -302,10 +302,10 @@ pub async fn service_accounts_own_tokens_until_removed(store: &dyn Store) {
     let removed = event(actions::SERVICE_ACCOUNT_REMOVED, "service_account", &account.id, at(9));
     let removal = revocation("service_account_removed");
     assert!(store.remove_service_account(OTHER_ORG, &account.id, at(9), &removed, &removal).await.unwrap().is_none());
-    assert!(store.get_token(ORG, &deploy.id).await.unwrap().unwrap().revoked_at.is_none());
+    assert!(store.get_token(ORG, &deploy.id).await.unwrap().unwrap().revoked_at().is_none());
     let revoked = store.remove_service_account(ORG, &account.id, at(9), &removed, &removal).await.unwrap().unwrap();
     assert_eq!(revoked.len(), 1);
-    assert_eq!(store.get_token(ORG, &deploy.id).await.unwrap().unwrap().revoked_at, Some(at(9)));
+    assert_eq!(store.get_token(ORG, &deploy.id).await.unwrap().unwrap().revoked_at(), Some(at(9)));
     assert!(store.list_service_accounts(ORG).await.unwrap().is_empty());
     assert!(store.remove_service_account(ORG, &account.id, at(9), &removed, &removal).await.unwrap().is_none());
 }

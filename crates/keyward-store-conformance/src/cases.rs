@@ -1,6 +1,6 @@
 //! The cases. Each takes a fresh, migrated, empty store.
 
-use keyward_core::model::{actions, CatalogScope, RevokedReason, TokenState};
+use keyward_core::model::{actions, CatalogScope, Revocation, RevokedReason, TokenState};
 use keyward_core::policy::TokenPolicy;
 use keyward_store::{
     ActiveTokenLimit, AuditFilter, PageRequest, Store, StoreError, TokenFilter, TokenOrder, TokenSortKey, TokenUpdate,
@@ -237,7 +237,7 @@ pub async fn racing_creations_never_pass_the_owner_limit(store: &dyn Store) {
     for (n, (expires, revoked)) in [(None, None), (Some(at(50)), None), (None, Some(at(20)))].into_iter().enumerate() {
         let (mut record, digest) = token(&space, &format!("old {n}"), "alice", at(10));
         record.expires_at = expires;
-        record.revoked_at = revoked;
+        record.revocation = revoked.map(|at| Revocation { at, reason: None });
         store.create_token(&record, &digest, &created(&record), None).await.unwrap();
     }
     let limit = Some(ActiveTokenLimit { max: 4, now: at(100) });
@@ -293,7 +293,7 @@ pub async fn failed_audit_write_rolls_back_the_change(store: &dyn Store) {
     clashing_revoke.id = first_event.id.clone();
     assert!(store.revoke_token(ORG, &first.id, at(12), RevokedReason::UserAction, &clashing_revoke).await.is_err());
     let after = store.get_token(ORG, &first.id).await.unwrap().unwrap();
-    assert_eq!(after.revoked_at, None, "revocation must not outlive its failed audit");
+    assert_eq!(after.revoked_at(), None, "revocation must not outlive its failed audit");
 
     let mut clashing_update = event(actions::TOKEN_UPDATED, "token", &first.id, at(13));
     clashing_update.id = first_event.id;
@@ -386,7 +386,7 @@ pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
         .unwrap()
         .unwrap();
     assert!(first.newly_revoked);
-    assert_eq!(first.token.record.revoked_at, Some(at(20)));
+    assert_eq!(first.token.record.revoked_at(), Some(at(20)));
     assert_eq!(first.token.digest, digest);
 
     let again = store
@@ -401,8 +401,8 @@ pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
         .unwrap()
         .unwrap();
     assert!(!again.newly_revoked);
-    assert_eq!(again.token.record.revoked_at, Some(at(20)), "the first revocation time stands");
-    assert_eq!(again.token.record.revoked_reason, Some(RevokedReason::Leaked), "and so does its reason");
+    assert_eq!(again.token.record.revoked_at(), Some(at(20)), "the first revocation time stands");
+    assert_eq!(again.token.record.revoked_reason(), Some(RevokedReason::Leaked), "and so does its reason");
     assert_eq!(
         store.find_token_by_digest(&digest).await.unwrap().unwrap().state_at(at(15).timestamp_micros()),
         TokenState::Revoked
@@ -594,8 +594,8 @@ pub async fn usage_batches_accumulate(store: &dyn Store) {
     store.record_usage(&[UsageDelta { token_id: record.id.clone(), uses: 2, last_used_at: at(15) }]).await.unwrap();
     store.record_usage(&[]).await.unwrap();
     let after = store.get_token(ORG, &record.id).await.unwrap().unwrap();
-    assert_eq!(after.use_count, 7);
-    assert_eq!(after.last_used_at, Some(at(20)));
+    assert_eq!(after.usage.use_count, 7);
+    assert_eq!(after.usage.last_used_at, Some(at(20)));
 }
 
 pub async fn audit_filters_and_pagination(store: &dyn Store) {
@@ -698,7 +698,7 @@ pub async fn token_policies_and_active_counts(store: &dyn Store) {
     {
         let (mut record, digest) = token(&space, &format!("t{n}"), "alice", at(10));
         record.expires_at = expires;
-        record.revoked_at = revoked;
+        record.revocation = revoked.map(|at| Revocation { at, reason: None });
         store.create_token(&record, &digest, &created(&record), None).await.unwrap();
     }
     let (bob, bob_digest) = token(&space, "bob's", "bob", at(10));

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
-use keyward_core::model::{actions, AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord};
+use keyward_core::model::{actions, AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord, TokenUsage};
 use keyward_core::{token, Environment, OsRng, TokenDigest, TokenPrefix};
 use keyward_store::{Founding, Store};
 use serde_json::json;
@@ -120,19 +120,14 @@ pub fn token(keyspace: &Keyspace, name: &str, owner: &str, created_at: DateTime<
         expiry_ceiling: None,
         idempotency_key: None,
         expires_at: None,
-        revoked_at: None,
-        revoked_reason: None,
+        revocation: None,
         rotated_from: None,
-        replaced_by: None,
-        rotated_at: None,
-        expires_at_before_rotation: None,
-        disabled_at: None,
-        disabled_reason: None,
+        replacement: None,
+        disabling: None,
         enabled_at: None,
         rotation_period_days: None,
         auto_rotate: None,
-        last_used_at: None,
-        use_count: 0,
+        usage: TokenUsage::default(),
     };
     (record, TokenDigest::of(text))
 }

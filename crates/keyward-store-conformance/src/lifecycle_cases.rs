@@ -40,11 +40,11 @@ pub async fn disabling_is_reversible_idempotent_and_never_undoes_a_revocation(st
     );
     assert!(first.changed);
     assert_eq!(first.token.digest, digest, "the digest comes back so caches can drop it");
-    assert_eq!(first.token.record.disabled_at, Some(at(20)));
-    assert_eq!(first.token.record.disabled_reason, Some(DisabledReason::UserAction));
+    assert_eq!(first.token.record.disabled_at(), Some(at(20)));
+    assert_eq!(first.token.record.disabled_reason(), Some(DisabledReason::UserAction));
     assert_eq!(first.token.record.state_at(at(21).timestamp_micros()), TokenState::Disabled);
     let found = store.find_token_by_digest(&digest).await.unwrap().unwrap();
-    assert_eq!(found.disabled_at, Some(at(20)), "verification sees it");
+    assert_eq!(found.disabled_at(), Some(at(20)), "verification sees it");
 
     // Again, later and for another reason: the first time and reason stay, and nothing is logged.
     let again = event(actions::TOKEN_DISABLED_INACTIVE, "token", &record.id, at(25));
@@ -52,8 +52,8 @@ pub async fn disabling_is_reversible_idempotent_and_never_undoes_a_revocation(st
         store.switch_token(ORG, &record.id, Switch::Disable(at(25), DisabledReason::Inactivity), &again).await.unwrap(),
     );
     assert!(!second.changed);
-    assert_eq!(second.token.record.disabled_at, Some(at(20)));
-    assert_eq!(second.token.record.disabled_reason, Some(DisabledReason::UserAction));
+    assert_eq!(second.token.record.disabled_at(), Some(at(20)));
+    assert_eq!(second.token.record.disabled_reason(), Some(DisabledReason::UserAction));
 
     let listed = |state| TokenFilter {
         keyspace_id: Some(space.id.clone()),
@@ -69,7 +69,7 @@ pub async fn disabling_is_reversible_idempotent_and_never_undoes_a_revocation(st
     let enable = event(actions::TOKEN_ENABLED, "token", &record.id, at(40));
     let enabled = switched(store.switch_token(ORG, &record.id, Switch::Enable(at(40)), &enable).await.unwrap());
     assert!(enabled.changed);
-    assert_eq!((enabled.token.record.disabled_at, enabled.token.record.disabled_reason), (None, None));
+    assert_eq!((enabled.token.record.disabled_at(), enabled.token.record.disabled_reason()), (None, None));
     assert_eq!(enabled.token.record.enabled_at, Some(at(40)), "inactivity counts from here");
     assert_eq!(enabled.token.record.state_at(at(41).timestamp_micros()), TokenState::Active);
     let noop = switched(store.switch_token(ORG, &record.id, Switch::Enable(at(45)), &enable).await.unwrap());
@@ -90,7 +90,7 @@ pub async fn disabling_is_reversible_idempotent_and_never_undoes_a_revocation(st
     let refused = store.switch_token(ORG, &record.id, Switch::Enable(at(70)), &enable_late).await.unwrap();
     let Guarded::Refused(revoked) = refused else { panic!("expected a refusal, got {refused:?}") };
     assert_eq!(revoked.state_at(at(70).timestamp_micros()), TokenState::Revoked);
-    assert_eq!(revoked.disabled_at, Some(at(50)), "nothing was written");
+    assert_eq!(revoked.disabled_at(), Some(at(50)), "nothing was written");
     assert_eq!(events_about(store, &record.id).await.len(), 5, "no event for the refusal");
 }
 

@@ -73,10 +73,10 @@ pub async fn revocation_with_descendants_takes_the_management_lineage_only(store
         .unwrap()
         .unwrap();
     assert!(done.root.newly_revoked);
-    assert_eq!(done.root.token.record.revoked_reason, Some(RevokedReason::Leaked));
+    assert_eq!(done.root.token.record.revoked_reason(), Some(RevokedReason::Leaked));
     let taken: Vec<&str> = done.descendants.iter().map(|token| token.record.id.as_str()).collect();
     assert_eq!(taken, vec![grandchild.id.as_str()], "the child was revoked already; customer tokens stay");
-    assert_eq!(done.descendants[0].record.revoked_at, Some(at(30)));
+    assert_eq!(done.descendants[0].record.revoked_at(), Some(at(30)));
     let by_digest = store.find_token_by_digest(&done.descendants[0].digest).await.unwrap().unwrap();
     assert_eq!(by_digest.id, grandchild.id, "digests come back, for caches to drop");
     for kept in [&customer_of_child, &customer_of_root, &unrelated] {
@@ -84,7 +84,7 @@ pub async fn revocation_with_descendants_takes_the_management_lineage_only(store
     }
     assert_eq!(state(store, OTHER_ORG, &foreign.id).await, TokenState::Active);
     let child_now = store.get_token(ORG, &child.id).await.unwrap().unwrap();
-    assert_eq!(child_now.revoked_at, Some(at(20)), "an earlier revocation keeps its time");
+    assert_eq!(child_now.revoked_at(), Some(at(20)), "an earlier revocation keeps its time");
 
     let revocations = AuditFilter { action: Some(actions::TOKEN_REVOKED.into()), ..AuditFilter::default() };
     let logged = store.list_audit(ORG, &revocations, &PageRequest::first()).await.unwrap().items;

@@ -72,11 +72,11 @@ pub async fn rotation_replaces_an_active_token_once(store: &dyn Store) {
     let rotated = applied(rotate(store, ORG, &old.id, &new, at(20), Some(at(80))).await);
     assert_eq!(rotated.digest, old_digest, "the old digest comes back for cache eviction");
     let record = rotated.record;
-    assert_eq!(record.replaced_by.as_deref(), Some(new.0.id.as_str()));
-    assert_eq!(record.rotated_at, Some(at(20)));
+    assert_eq!(record.replaced_by(), Some(new.0.id.as_str()));
+    assert_eq!(record.rotated_at(), Some(at(20)));
     assert_eq!(record.expires_at, Some(at(80)));
-    assert_eq!(record.expires_at_before_rotation, None, "it had no expiry of its own");
-    assert_eq!(record.revoked_at, None);
+    assert_eq!(record.expires_at_before_rotation(), None, "it had no expiry of its own");
+    assert_eq!(record.revoked_at(), None);
     assert_eq!(record.state_at(at(79).timestamp_micros()), TokenState::Active);
     assert_eq!(record.state_at(at(80).timestamp_micros()), TokenState::Expired);
     assert_eq!(store.find_token_by_digest(&old_digest).await.unwrap().as_ref(), Some(&record));
@@ -99,16 +99,16 @@ pub async fn rotation_replaces_an_active_token_once(store: &dyn Store) {
     let after_short = successor(&space, &short, at(20));
     let record = applied(rotate(store, ORG, &short.id, &after_short, at(20), Some(at(90))).await).record;
     assert_eq!(record.expires_at, Some(at(50)));
-    assert_eq!(record.expires_at_before_rotation, Some(at(50)));
+    assert_eq!(record.expires_at_before_rotation(), Some(at(50)));
 
     // No grace period: revoked at once, with the rotation as its reason.
     let (now_gone, now_gone_digest) = token(&space, "now", "alice", at(10));
     store.create_token(&now_gone, &now_gone_digest, &created(&now_gone), None).await.unwrap();
     let after_now = successor(&space, &now_gone, at(25));
     let record = applied(rotate(store, ORG, &now_gone.id, &after_now, at(25), None).await).record;
-    assert_eq!(record.revoked_at, Some(at(25)));
-    assert_eq!(record.revoked_reason, Some(RevokedReason::Rotation));
-    assert_eq!(record.replaced_by.as_deref(), Some(after_now.0.id.as_str()));
+    assert_eq!(record.revoked_at(), Some(at(25)));
+    assert_eq!(record.revoked_reason(), Some(RevokedReason::Rotation));
+    assert_eq!(record.replaced_by(), Some(after_now.0.id.as_str()));
 
     // Revoked and expired tokens are not rotated; the refusal shows why.
     let (revoked, revoked_digest) = token(&space, "revoked", "alice", at(10));
@@ -116,7 +116,7 @@ pub async fn rotation_replaces_an_active_token_once(store: &dyn Store) {
     let revoke = event(actions::TOKEN_REVOKED, "token", &revoked.id, at(11));
     store.revoke_token(ORG, &revoked.id, at(11), RevokedReason::Leaked, &revoke).await.unwrap();
     let refusal = refused(rotate(store, ORG, &revoked.id, &successor(&space, &revoked, at(20)), at(20), None).await);
-    assert_eq!(refusal.revoked_reason, Some(RevokedReason::Leaked));
+    assert_eq!(refusal.revoked_reason(), Some(RevokedReason::Leaked));
     // Expiry at the exact boundary: at t the token is already expired.
     let (mut expiring, expiring_digest) = token(&space, "expiring", "alice", at(10));
     expiring.expires_at = Some(at(30));
@@ -182,7 +182,7 @@ pub async fn racing_rotations_give_one_replacement(store: &dyn Store) {
         .collect();
     assert_eq!(kept.len(), 1, "the losers' tokens were not written");
     let old_now = store.get_token(ORG, &old.id).await.unwrap().unwrap();
-    assert_eq!(old_now.replaced_by.as_deref(), Some(kept[0].id.as_str()));
+    assert_eq!(old_now.replaced_by(), Some(kept[0].id.as_str()));
     assert_eq!(count(store, actions::TOKEN_ROTATED).await, 1);
     assert_eq!(count(store, actions::TOKEN_CREATED).await, 2, "the original and the one kept replacement");
 }
@@ -247,7 +247,7 @@ pub async fn bulk_revocation_takes_exactly_the_matching_active_tokens(store: &dy
     let changed = store.revoke_matching(ORG, &filter, RevokedReason::Leaked, Some(3), &bulk, &each).await.unwrap();
     assert!(matches!(changed, BulkRevocation::CountChanged(2)), "{changed:?}");
     assert_eq!(count(store, "token.bulk_revoked").await, 0);
-    assert!(store.get_token(ORG, &made[0].id).await.unwrap().unwrap().revoked_at.is_none());
+    assert!(store.get_token(ORG, &made[0].id).await.unwrap().unwrap().revoked_at().is_none());
 
     let done = store.revoke_matching(ORG, &filter, RevokedReason::Leaked, Some(2), &bulk, &each).await.unwrap();
     let BulkRevocation::Revoked(revoked) = done else { panic!("expected a revocation, got {done:?}") };
@@ -257,14 +257,14 @@ pub async fn bulk_revocation_takes_exactly_the_matching_active_tokens(store: &dy
     expected.sort();
     assert_eq!(ids, expected);
     for token in &revoked {
-        assert_eq!(token.record.revoked_reason, Some(RevokedReason::Leaked));
-        assert_eq!(token.record.revoked_at, Some(at(30)));
-        assert_eq!(store.find_token_by_digest(&token.digest).await.unwrap().unwrap().revoked_at, Some(at(30)));
+        assert_eq!(token.record.revoked_reason(), Some(RevokedReason::Leaked));
+        assert_eq!(token.record.revoked_at(), Some(at(30)));
+        assert_eq!(store.find_token_by_digest(&token.digest).await.unwrap().unwrap().revoked_at(), Some(at(30)));
     }
     assert_eq!(count(store, "token.bulk_revoked").await, 1);
     assert_eq!(count(store, actions::TOKEN_REVOKED).await, 1 + 2, "the earlier one and one per token");
     assert_eq!(store.count_matching(ORG, &filter).await.unwrap(), 0, "idempotent: nothing left to take");
-    assert!(store.get_token(ORG, &made[2].id).await.unwrap().unwrap().revoked_at.is_none(), "no wildcard match");
+    assert!(store.get_token(ORG, &made[2].id).await.unwrap().unwrap().revoked_at().is_none(), "no wildcard match");
     let again = event("token.bulk_revoked", "organization", ORG, at(31));
     let empty = store.revoke_matching(ORG, &filter, RevokedReason::Leaked, None, &again, &each).await.unwrap();
     assert!(matches!(empty, BulkRevocation::Revoked(ref none) if none.is_empty()));
@@ -359,7 +359,7 @@ pub async fn usage_is_counted_per_day_and_verifications_are_sampled(store: &dyn 
     );
     assert_eq!(store.usage_by_day(ORG, &record.id, second).await.unwrap().len(), 1, "from the day asked");
     assert!(store.usage_by_day(OTHER_ORG, &record.id, day).await.unwrap().is_empty(), "tenants stay apart");
-    assert_eq!(store.get_token(ORG, &record.id).await.unwrap().unwrap().use_count, 12, "totals still add up");
+    assert_eq!(store.get_token(ORG, &record.id).await.unwrap().unwrap().usage.use_count, 12, "totals still add up");
 
     let sample = |seconds: i64, outcome: &str, ip: Option<&str>| VerificationSample {
         token_id: record.id.clone(),

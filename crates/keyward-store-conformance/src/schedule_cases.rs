@@ -168,13 +168,13 @@ pub async fn inactivity_disabling_yields_to_a_use_it_did_not_see(store: &dyn Sto
         panic!("the token exists and is not revoked");
     };
     assert!(!late.changed, "used after the scheduler read it: stays enabled");
-    assert_eq!(late.token.record.disabled_at, None);
+    assert_eq!(late.token.record.disabled_at(), None);
 
     let current = Switch::DisableInactive { at: at(61 * DAY), last_activity_at: at(30 * DAY) };
     let Guarded::Applied(done) = store.switch_token(ORG, &record.id, current, &idle).await.unwrap() else {
         panic!("the token exists and is not revoked");
     };
     assert!(done.changed);
-    assert_eq!(done.token.record.disabled_at, Some(at(61 * DAY)));
-    assert_eq!(done.token.record.disabled_reason, Some(DisabledReason::Inactivity));
+    assert_eq!(done.token.record.disabled_at(), Some(at(61 * DAY)));
+    assert_eq!(done.token.record.disabled_reason(), Some(DisabledReason::Inactivity));
 }

@@ -185,7 +185,7 @@ pub async fn handoffs_reach_only_their_endpoint_and_a_rotation_without_one_write
         Err(StoreError::MissingReference(_)) => {}
         other => panic!("expected a missing reference, got {other:?}"),
     }
-    assert_eq!(store.get_token(ORG, &old.id).await.unwrap().unwrap().replaced_by, None, "old token untouched");
+    assert_eq!(store.get_token(ORG, &old.id).await.unwrap().unwrap().replaced_by(), None, "old token untouched");
     assert_eq!(store.get_token(ORG, &new.id).await.unwrap(), None, "no successor");
 
     assert!(matches!(store.rotate_token(ORG, &rotation(&receiver.id)).await.unwrap(), Guarded::Applied(_)));

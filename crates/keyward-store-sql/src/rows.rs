@@ -6,7 +6,9 @@
 //! integer in SQLite and a 32-bit one in PostgreSQL. Each row is generic
 //! over those two (`J` and `N`); a backend names its own pair.
 
-use keyward_core::model::{AuditEvent, Keyspace, Organization, TokenRecord};
+use keyward_core::model::{
+    AuditEvent, Disabling, Keyspace, Organization, PartialGroup, Replacement, Revocation, TokenRecord, TokenUsage,
+};
 use keyward_store::{decode, StoreError, StoredToken};
 
 pub const KEYSPACE_COLUMNS: &str =
@@ -36,6 +38,12 @@ impl StoredJson for serde_json::Value {
     fn into_json(self) -> Result<serde_json::Value, StoreError> {
         Ok(self)
     }
+}
+
+/// A row whose grouped columns are half set: Keyward writes each group in
+/// one statement, so the row was edited by hand or is damaged.
+fn partial(error: PartialGroup) -> StoreError {
+    StoreError::Corrupt(error.to_string())
 }
 
 /// A stored count of days as a `u32`; a value out of range reads as unset.
@@ -146,16 +154,24 @@ impl<J: StoredJson, N: Into<i64>> TokenRow<J, N> {
             expiry_ceiling: decode::optional_time(self.expiry_ceiling),
             idempotency_key: self.idempotency_key,
             expires_at: decode::optional_time(self.expires_at),
-            revoked_at: decode::optional_time(self.revoked_at),
-            last_used_at: decode::optional_time(self.last_used_at),
-            use_count: self.use_count,
-            revoked_reason: decode::revoked_reason(self.revoked_reason.as_deref())?,
+            revocation: Revocation::from_columns(
+                decode::optional_time(self.revoked_at),
+                decode::revoked_reason(self.revoked_reason.as_deref())?,
+            )
+            .map_err(partial)?,
+            usage: TokenUsage { last_used_at: decode::optional_time(self.last_used_at), use_count: self.use_count },
             rotated_from: self.rotated_from,
-            replaced_by: self.replaced_by,
-            rotated_at: decode::optional_time(self.rotated_at),
-            expires_at_before_rotation: decode::optional_time(self.expires_at_before_rotation),
-            disabled_at: decode::optional_time(self.disabled_at),
-            disabled_reason: decode::disabled_reason(self.disabled_reason.as_deref())?,
+            replacement: Replacement::from_columns(
+                self.replaced_by,
+                decode::optional_time(self.rotated_at),
+                decode::optional_time(self.expires_at_before_rotation),
+            )
+            .map_err(partial)?,
+            disabling: Disabling::from_columns(
+                decode::optional_time(self.disabled_at),
+                decode::disabled_reason(self.disabled_reason.as_deref())?,
+            )
+            .map_err(partial)?,
             enabled_at: decode::optional_time(self.enabled_at),
             rotation_period_days: days(self.rotation_period_days),
             auto_rotate: decode::auto_rotate(

@@ -353,7 +353,7 @@ where
         let Some(token) = Self::stored_token(&mut tx, org, id).await? else {
             return Ok(Guarded::Missing);
         };
-        if token.record.revoked_at.is_some() {
+        if token.record.is_revoked() {
             return Ok(Guarded::Refused(Box::new(token.record)));
         }
         tx.commit().await.map_err(backend)?;
@@ -496,7 +496,7 @@ where
             return Ok(Guarded::Missing);
         };
         let at = rotation.at.timestamp_micros();
-        if old.record.state_at(at) != TokenState::Active || old.record.replaced_by.is_some() {
+        if old.record.state_at(at) != TokenState::Active || old.record.is_replaced() {
             return Ok(Guarded::Refused(Box::new(old.record)));
         }
         Writes::<D>::token(&mut *tx, rotation.new_token, rotation.new_digest).await?;

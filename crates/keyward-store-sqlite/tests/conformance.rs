@@ -96,6 +96,36 @@ async fn pre_organization_data_moves_into_the_operator_organization() {
     assert_eq!(log.items.len(), 1);
 }
 
+/// The grouped fields of a token read back from their columns as they
+/// were read before grouping: a revocation stored without a reason stays
+/// one without a reason, and a rotation's columns half set (which no
+/// Keyward write leaves) read as a damaged row rather than a guess.
+#[tokio::test]
+async fn token_rows_become_groups_without_guessing() {
+    let backend = make().await.unwrap();
+    let store = &backend.store;
+    sqlx::raw_sql(
+        "INSERT INTO organizations (id, name, created_at, created_by) VALUES ('org_a', 'A', 1, 'system');
+         INSERT INTO keyspaces (id, org_id, name, environment, prefix, management, created_at, created_by)
+         VALUES ('ks_a', 'org_a', 'app', 'test', 'kw', 0, 1, 'system');
+         INSERT INTO tokens (id, org_id, keyspace_id, management, digest, name, owner, scopes, metadata, environment,
+                             prefix, last4, created_at, created_by, revoked_at)
+         VALUES ('tok_a', 'org_a', 'ks_a', 0, x'01', 'a', 'alice', '[]', '{}', 'test', 'kw', 'abcd', 1, 'system', 5);",
+    )
+    .execute(store.writer_pool())
+    .await
+    .unwrap();
+    let token = store.get_token("org_a", "tok_a").await.unwrap().unwrap();
+    let revocation = token.revocation.expect("revoked");
+    assert_eq!((revocation.at.timestamp_micros(), revocation.reason), (5, None), "no reason is made up");
+
+    sqlx::raw_sql("UPDATE tokens SET rotated_at = 3 WHERE id = 'tok_a'").execute(store.writer_pool()).await.unwrap();
+    match store.get_token("org_a", "tok_a").await {
+        Err(StoreError::Corrupt(detail)) => assert!(detail.contains("rotated_at set without replaced_by"), "{detail}"),
+        other => panic!("a half-set rotation must read as corrupt, got {other:?}"),
+    }
+}
+
 /// The delivery log written before refusals existed survives the table
 /// rebuild that lets a refused attempt keep no duration.
 #[tokio::test]

@@ -84,7 +84,7 @@ impl TokenOrder {
         match self.key {
             TokenSortKey::Created => token.created_at.timestamp_micros(),
             TokenSortKey::Expires => token.expires_at.map_or(NEVER_EXPIRES, |at| at.timestamp_micros()),
-            TokenSortKey::LastUsed => token.last_used_at.map_or(NEVER_USED, |at| at.timestamp_micros()),
+            TokenSortKey::LastUsed => token.usage.last_used_at.map_or(NEVER_USED, |at| at.timestamp_micros()),
             TokenSortKey::Name => 0,
         }
     }

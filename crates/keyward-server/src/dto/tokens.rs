@@ -117,8 +117,11 @@ fn build(
     let state = record.state_at(now_micros);
     let rotation_due_at = keyward_core::lifecycle::rotation_due_at(&record, default_rotation_days).map(|(at, _)| at);
     // Only a live token has anything left to rotate.
-    let live = state == keyward_core::model::TokenState::Active && record.replaced_by.is_none();
+    let live = state == keyward_core::model::TokenState::Active && !record.is_replaced();
     let rotation_due = live && rotation_due_at.is_some_and(|at| now_micros >= at.timestamp_micros());
+    let (revoked_at, revoked_reason) = (record.revoked_at(), record.revoked_reason());
+    let (disabled_at, disabled_reason) = (record.disabled_at(), record.disabled_reason());
+    let (replaced_by, rotated_at) = (record.replaced_by().map(str::to_owned), record.rotated_at());
     TokenView {
         masked: record.masked(),
         state: state.as_str().to_owned(),
@@ -144,15 +147,15 @@ fn build(
         parent_token_id: record.parent_token_id,
         expiry_ceiling: record.expiry_ceiling,
         expires_at: record.expires_at,
-        revoked_at: record.revoked_at,
-        revoked_reason: record.revoked_reason,
-        disabled_at: record.disabled_at,
-        disabled_reason: record.disabled_reason,
+        revoked_at,
+        revoked_reason,
+        disabled_at,
+        disabled_reason,
         rotated_from: record.rotated_from,
-        replaced_by: record.replaced_by,
-        rotated_at: record.rotated_at,
-        last_used_at: record.last_used_at,
-        use_count: record.use_count,
+        replaced_by,
+        rotated_at,
+        last_used_at: record.usage.last_used_at,
+        use_count: record.usage.use_count,
         policy_violations,
     }
 }

@@ -95,20 +95,20 @@ impl<'a> From<Verdict<'a>> for VerifyResponse<'a> {
             scopes: token.map(|t| t.scopes.as_slice()),
             metadata: token.map(|t| &t.metadata),
             expires_at: token.and_then(|t| t.expires_at),
-            revoked_at: token.and_then(|t| t.revoked_at),
+            revoked_at: token.and_then(|t| t.revoked_at()),
             revoked_reason: match verdict.code {
-                VerifyCode::Revoked => token.and_then(|t| t.revoked_reason).map(RevokedReason::as_str),
+                VerifyCode::Revoked => token.and_then(|t| t.revoked_reason()).map(RevokedReason::as_str),
                 _ => None,
             },
             disabled_reason: match verdict.code {
-                VerifyCode::Disabled => token.and_then(|t| t.disabled_reason).map(DisabledReason::as_str),
+                VerifyCode::Disabled => token.and_then(|t| t.disabled_reason()).map(DisabledReason::as_str),
                 _ => None,
             },
             expired_reason: match verdict.code {
                 VerifyCode::Expired => token.map(|t| t.expiry_cause().as_str()),
                 _ => None,
             },
-            in_rotation_grace: (verdict.is_valid() && token.is_some_and(|t| t.replaced_by.is_some())).then_some(true),
+            in_rotation_grace: (verdict.is_valid() && token.is_some_and(|t| t.is_replaced())).then_some(true),
             missing_scopes: (!missing.is_empty()).then_some(missing),
         }
     }

@@ -149,7 +149,7 @@ impl Workload {
                 }
                 Claim::Revoked { id, event } => {
                     let token = fresh.get_token(ORG, id).await.unwrap().unwrap();
-                    assert!(token.revoked_at.is_some(), "an acknowledged revocation of {id} was lost");
+                    assert!(token.is_revoked(), "an acknowledged revocation of {id} was lost");
                     assert!(audit.contains(event), "the audit event of revoking {id} was lost");
                 }
                 Claim::RefusedCreation { digest, event } => {
@@ -159,7 +159,7 @@ impl Workload {
                 Claim::RefusedRevocation { id, event } => {
                     let token = fresh.get_token(ORG, id).await.unwrap().unwrap();
                     assert_eq!(
-                        token.revoked_at.is_some(),
+                        token.is_revoked(),
                         revoked.contains(id.as_str()),
                         "a refused revocation of {id} took effect"
                     );

@@ -132,7 +132,7 @@ pub async fn rotate(
             return Redirect::to(&format!("/tokens/{id}?rotated=1")).into_response();
         }
         Err(EngineError::Rejected { code: "token_revoked", .. })
-            if state.engine.get_token(&page.actor, &id).await.is_ok_and(|token| token.replaced_by.is_some()) =>
+            if state.engine.get_token(&page.actor, &id).await.is_ok_and(|token| token.is_replaced()) =>
         {
             return Redirect::to(&format!("/tokens/{id}?rotated=1")).into_response();
         }
@@ -156,8 +156,7 @@ pub async fn rotate(
         .await
         .map_or_else(|_| record.keyspace_id.clone(), |k| format!("{} ({})", k.name, k.environment.as_str()));
     let clients = recent_users(&state, &page, &id).await;
-    let grace_ends =
-        (rotated.old.revoked_at.is_none()).then(|| rotated.old.expires_at.map(|at| When::of(at, now))).flatten();
+    let grace_ends = (!rotated.old.is_revoked()).then(|| rotated.old.expires_at.map(|at| When::of(at, now))).flatten();
     render(&CreatedPage {
         signed_in: Some(UserBar::from(&page)),
         notice: None,

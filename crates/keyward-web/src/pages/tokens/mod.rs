@@ -215,11 +215,11 @@ pub(super) fn row(
         scopes: record.scopes.clone(),
         created: When::of(record.created_at, now),
         expires: record.expires_at.map(|at| When::of(at, now)),
-        last_used: record.last_used_at.map(|at| When::of(at, now)),
+        last_used: record.usage.last_used_at.map(|at| When::of(at, now)),
         last_client: None,
         state,
         state_label,
-        revocable: record.revoked_at.is_none(),
+        revocable: !record.is_revoked(),
     }
 }
 
