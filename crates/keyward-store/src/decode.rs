@@ -132,6 +132,13 @@ pub fn disabled_reason(text: Option<&str>) -> Result<Option<keyward_core::model:
         .transpose()
 }
 
+/// A stored audit action name. One this build does not know (written by a
+/// newer version, or edited by hand) is corrupt data to this reader, never
+/// a panic.
+pub fn audit_action(text: &str) -> Result<keyward_core::audit::AuditAction, StoreError> {
+    text.parse().map_err(|_| StoreError::Corrupt(format!("unknown audit action {text:?}")))
+}
+
 /// A stored role name.
 pub fn role(text: &str) -> Result<keyward_core::role::Role, StoreError> {
     text.parse().map_err(|_| StoreError::Corrupt(format!("unknown role {text:?}")))
