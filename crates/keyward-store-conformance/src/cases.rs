@@ -60,7 +60,7 @@ pub async fn bootstrap_happens_once(store: &dyn Store) {
     assert!(store.operator_organization().await.unwrap().is_none());
     let mut first = founding_parts(ORG, ORG, at(0));
     first.organization.operator = true;
-    first.event.action = AuditAction::AdminBootstrapped.into();
+    first.event.action = AuditAction::AdminBootstrapped;
     assert!(store.bootstrap(&first.founding()).await.unwrap());
 
     let mut second = founding_parts(OTHER_ORG, OTHER_ORG, at(1));
