@@ -259,3 +259,17 @@ pub fn catalog(value: serde_json::Value) -> Result<Vec<keyward_core::model::Cata
 pub fn ip_list(value: serde_json::Value) -> Result<Vec<keyward_core::ip::IpNet>, StoreError> {
     serde_json::from_value(value).map_err(|error| StoreError::Corrupt(format!("IP allowlist: {error}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use keyward_core::audit::AuditAction;
+
+    use super::*;
+
+    #[test]
+    fn an_audit_action_this_build_does_not_know_is_corrupt_data_not_a_panic() {
+        assert_eq!(audit_action("token.created").unwrap(), AuditAction::TokenCreated);
+        assert!(matches!(audit_action("token.made"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(audit_action(""), Err(StoreError::Corrupt(_))));
+    }
+}
