@@ -5,6 +5,7 @@
 //! that make the rest testable without sleeping or guessing: a [`Clock`]
 //! and a [`SecureRng`]. Nothing here touches a disk, a socket or a global.
 
+pub mod audit;
 pub mod auth_header;
 pub mod base62;
 pub mod clock;

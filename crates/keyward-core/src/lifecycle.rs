@@ -9,9 +9,9 @@
 //! inactivity count restarts) is warned afresh.
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{json, Value};
 
-use crate::model::{actions, TokenRecord};
+use crate::audit::{AuditEntry, NoticedToken};
+use crate::model::{DisabledReason, TokenRecord};
 use crate::policy::TokenPolicy;
 
 /// The rules of one organization, read off its policy.
@@ -111,41 +111,30 @@ impl Notice {
         }
     }
 
-    /// The audit action (and webhook event type) that announces it.
-    pub fn action(&self) -> &'static str {
-        match self {
-            Notice::Expiring { .. } => actions::TOKEN_EXPIRING,
-            Notice::Expired { .. } => actions::TOKEN_EXPIRED,
-            Notice::InactivityWarning { .. } => actions::TOKEN_INACTIVITY_WARNING,
-            Notice::DisableInactive { .. } => actions::TOKEN_DISABLED_INACTIVE,
-            Notice::RotationDue { .. } => actions::TOKEN_ROTATION_DUE,
-        }
-    }
-
-    /// The event's details (never a secret).
-    pub fn details(&self, token: &TokenRecord) -> Value {
-        let mut details = match self {
+    /// The audit entry that announces it (its action is also the webhook
+    /// event type), naming the token (never a secret).
+    pub fn entry<'a>(&self, token: &'a TokenRecord) -> AuditEntry<'a> {
+        let named = NoticedToken {
+            name: &token.name,
+            owner: &token.owner,
+            keyspace_id: &token.keyspace_id,
+            masked: token.masked(),
+        };
+        match *self {
             Notice::Expiring { days_before, expires_at } => {
-                json!({"expires_at": expires_at, "days_before": days_before})
+                AuditEntry::TokenExpiring { expires_at, days_before, token: named }
             }
-            Notice::Expired { expires_at } => json!({"expires_at": expires_at}),
-            Notice::InactivityWarning { days_before, disables_at, last_activity_at } => json!({
-                "disables_at": disables_at, "days_before": days_before, "last_activity_at": last_activity_at,
-            }),
+            Notice::Expired { expires_at } => AuditEntry::TokenExpired { expires_at, token: named },
+            Notice::InactivityWarning { days_before, disables_at, last_activity_at } => {
+                AuditEntry::TokenInactivityWarning { disables_at, days_before, last_activity_at, token: named }
+            }
             Notice::DisableInactive { last_activity_at, .. } => {
-                json!({"reason": "inactivity", "last_activity_at": last_activity_at})
+                AuditEntry::TokenDisabledInactive { reason: DisabledReason::Inactivity, last_activity_at, token: named }
             }
             Notice::RotationDue { due_at, period_days } => {
-                json!({"due_at": due_at, "rotation_period_days": period_days})
+                AuditEntry::TokenRotationDue { due_at, rotation_period_days: period_days, token: named }
             }
-        };
-        if let Some(object) = details.as_object_mut() {
-            object.insert("name".into(), json!(token.name));
-            object.insert("owner".into(), json!(token.owner));
-            object.insert("keyspace_id".into(), json!(token.keyspace_id));
-            object.insert("masked".into(), json!(token.masked()));
         }
-        details
     }
 }
 

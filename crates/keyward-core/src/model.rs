@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::AuditAction;
 use crate::token::{self, Environment, TokenPrefix};
 
 mod groups;
@@ -525,8 +526,9 @@ pub struct ServiceAccount {
 }
 
 /// One entry of the audit log: who did what to which thing, when and from
-/// where. `details` is free-form JSON so richer events can grow without a
-/// schema change.
+/// where. `details` is stored as free-form JSON so richer events can grow
+/// without a schema change; it is written from a typed
+/// [`crate::audit::AuditEntry`], which fixes each action's shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
     /// `evt_…`
@@ -537,8 +539,8 @@ pub struct AuditEvent {
     pub occurred_at: DateTime<Utc>,
     /// Token id of the caller, or `system` for bootstrap.
     pub actor: String,
-    /// What happened, e.g. `token.created` (see [`actions`]).
-    pub action: String,
+    /// What happened, e.g. `token.created`.
+    pub action: AuditAction,
     /// `token` or `keyspace`.
     pub target_type: String,
     /// Id of the thing acted on.
@@ -549,109 +551,6 @@ pub struct AuditEvent {
     pub source_ip: Option<String>,
     /// Action-specific facts (never a secret or a digest).
     pub details: serde_json::Value,
-}
-
-/// The audit action names: stable strings clients filter on.
-pub mod actions {
-    /// The first admin token and the management keyspace were created.
-    pub const ADMIN_BOOTSTRAPPED: &str = "admin.bootstrapped";
-    /// An organization was created, with its management keyspace and first admin token.
-    pub const ORGANIZATION_CREATED: &str = "organization.created";
-    /// A keyspace was created.
-    pub const KEYSPACE_CREATED: &str = "keyspace.created";
-    /// An organization's token policy was replaced.
-    pub const POLICY_CHANGED: &str = "organization.policy_changed";
-    /// An organization was given a new name.
-    pub const ORGANIZATION_RENAMED: &str = "organization.renamed";
-    /// A keyspace's lifecycle settings (rotation period, inactivity) changed.
-    pub const KEYSPACE_LIFECYCLE_CHANGED: &str = "keyspace.lifecycle_changed";
-    /// A keyspace's scope catalog was replaced.
-    pub const KEYSPACE_SCOPES_CHANGED: &str = "keyspace.scopes_changed";
-    /// A token was issued.
-    pub const TOKEN_CREATED: &str = "token.created";
-    /// A token's name or metadata changed.
-    pub const TOKEN_UPDATED: &str = "token.updated";
-    /// A token was revoked.
-    pub const TOKEN_REVOKED: &str = "token.revoked";
-    /// A token was disabled by someone (reversible).
-    pub const TOKEN_DISABLED: &str = "token.disabled";
-    /// A token was disabled because it went unused too long.
-    pub const TOKEN_DISABLED_INACTIVE: &str = "token.disabled_inactive";
-    /// A disabled token was enabled again.
-    pub const TOKEN_ENABLED: &str = "token.enabled";
-    /// A token was deleted for good (its audit history stays).
-    pub const TOKEN_DELETED: &str = "token.deleted";
-    /// A token expires within one of the warning periods.
-    pub const TOKEN_EXPIRING: &str = "token.expiring";
-    /// A token reached its expiry.
-    pub const TOKEN_EXPIRED: &str = "token.expired";
-    /// A token will be disabled for inactivity within one of the warning periods.
-    pub const TOKEN_INACTIVITY_WARNING: &str = "token.inactivity_warning";
-    /// A token is older than its rotation period.
-    pub const TOKEN_ROTATION_DUE: &str = "token.rotation_due";
-    /// The scheduler rotated a token whose owner opted in. Never fanned out
-    /// to subscriptions: its one delivery, to the endpoint the token names,
-    /// carries the new secret.
-    pub const TOKEN_AUTO_ROTATED: &str = "token.auto_rotated";
-    /// A webhook endpoint was registered.
-    pub const WEBHOOK_CREATED: &str = "webhook.created";
-    /// A webhook endpoint was removed.
-    pub const WEBHOOK_DELETED: &str = "webhook.deleted";
-    /// A webhook endpoint's signing secret was replaced.
-    pub const WEBHOOK_SECRET_ROTATED: &str = "webhook.secret_rotated";
-    /// Many tokens were revoked in one call (each also gets `token.revoked`).
-    pub const TOKENS_BULK_REVOKED: &str = "token.bulk_revoked";
-    /// A token was replaced by a new one (the event is on the old token).
-    pub const TOKEN_ROTATED: &str = "token.rotated";
-    /// A rotated token's grace period was extended or ended early.
-    pub const TOKEN_GRACE_CHANGED: &str = "token.grace_changed";
-    /// Security: a rotated token was presented after its grace period ended,
-    /// so some client still holds the old secret.
-    pub const TOKEN_REUSED_AFTER_ROTATION: &str = "token.reused_after_rotation";
-    /// Someone signed up and founded an organization (open sign-up).
-    pub const USER_SIGNED_UP: &str = "user.signed_up";
-    /// An invitation was created.
-    pub const INVITATION_CREATED: &str = "invitation.created";
-    /// A pending invitation was withdrawn.
-    pub const INVITATION_REVOKED: &str = "invitation.revoked";
-    /// An invitation was accepted: a member joined.
-    pub const MEMBER_JOINED: &str = "member.joined";
-    /// A member's role changed.
-    pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
-    /// A member was removed (their personal tokens are revoked with it).
-    pub const MEMBER_REMOVED: &str = "member.removed";
-    /// A service account was created.
-    pub const SERVICE_ACCOUNT_CREATED: &str = "service_account.created";
-    /// A service account was removed (its tokens are revoked with it).
-    pub const SERVICE_ACCOUNT_REMOVED: &str = "service_account.removed";
-    /// A signed-in user typed their password again, opening a short window
-    /// in which the session may mint management credentials.
-    pub const SESSION_SUDO_GRANTED: &str = "session.sudo_granted";
-    /// A signed-in user's password confirmation failed.
-    pub const SESSION_SUDO_FAILED: &str = "session.sudo_failed";
-    /// Someone signed in (or a session started at sign-up, setup or an
-    /// invitation's acceptance), with the address and user agent.
-    pub const SESSION_SIGNED_IN: &str = "session.signed_in";
-    /// A sign-in failed: a wrong password, an unknown account, a throttled
-    /// attempt. Never carries the password.
-    pub const SESSION_SIGN_IN_FAILED: &str = "session.sign_in_failed";
-    /// Someone signed out.
-    pub const SESSION_SIGNED_OUT: &str = "session.signed_out";
-    /// A session was presented after it ended; it is deleted then.
-    pub const SESSION_EXPIRED: &str = "session.expired";
-    /// A user changed their password (their other sessions were ended).
-    pub const PASSWORD_CHANGED: &str = "account.password_changed";
-    /// A management call was refused for lack of scope or role (403).
-    pub const ACCESS_DENIED: &str = "security.access_denied";
-    /// A management call named an object of another organization and got
-    /// 404 as if it did not exist: a probe across tenants.
-    pub const CROSS_TENANT_PROBE: &str = "security.cross_tenant_probe";
-    /// More security events of one kind and source than a minute's budget
-    /// allows: one summary counts the ones not written one by one.
-    pub const SECURITY_EVENTS_SUPPRESSED: &str = "security.events_suppressed";
-    /// Many unknown tokens were presented through one verifier, from one
-    /// source, within a minute (aggregated, one event per minute).
-    pub const TOKEN_SPRAYING: &str = "security.token_spraying";
 }
 
 /// The actor recorded for changes no token made (bootstrap).

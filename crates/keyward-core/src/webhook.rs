@@ -17,8 +17,8 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::audit::AuditAction;
 use crate::egress::{EgressPolicy, Refusal};
-use crate::model::actions;
 use crate::rng::{RngError, SecureRng};
 use crate::secret::SecretToken;
 
@@ -40,22 +40,22 @@ pub const MAX_URL_LEN: usize = 2048;
 /// The lifecycle events sent to webhooks: every change to a token, what
 /// the lifecycle scheduler notices, and bursts of unknown tokens.
 pub const EVENT_TYPES: &[&str] = &[
-    actions::TOKEN_CREATED,
-    actions::TOKEN_UPDATED,
-    actions::TOKEN_REVOKED,
-    actions::TOKENS_BULK_REVOKED,
-    actions::TOKEN_ROTATED,
-    actions::TOKEN_GRACE_CHANGED,
-    actions::TOKEN_REUSED_AFTER_ROTATION,
-    actions::TOKEN_DISABLED,
-    actions::TOKEN_DISABLED_INACTIVE,
-    actions::TOKEN_ENABLED,
-    actions::TOKEN_DELETED,
-    actions::TOKEN_EXPIRING,
-    actions::TOKEN_EXPIRED,
-    actions::TOKEN_INACTIVITY_WARNING,
-    actions::TOKEN_ROTATION_DUE,
-    actions::TOKEN_SPRAYING,
+    AuditAction::TokenCreated.as_str(),
+    AuditAction::TokenUpdated.as_str(),
+    AuditAction::TokenRevoked.as_str(),
+    AuditAction::TokensBulkRevoked.as_str(),
+    AuditAction::TokenRotated.as_str(),
+    AuditAction::TokenGraceChanged.as_str(),
+    AuditAction::TokenReusedAfterRotation.as_str(),
+    AuditAction::TokenDisabled.as_str(),
+    AuditAction::TokenDisabledInactive.as_str(),
+    AuditAction::TokenEnabled.as_str(),
+    AuditAction::TokenDeleted.as_str(),
+    AuditAction::TokenExpiring.as_str(),
+    AuditAction::TokenExpired.as_str(),
+    AuditAction::TokenInactivityWarning.as_str(),
+    AuditAction::TokenRotationDue.as_str(),
+    AuditAction::TokenSpraying.as_str(),
 ];
 
 /// Whether audit events with `action` are delivered to webhooks.

@@ -6,17 +6,15 @@
 //! and invitation secrets are random, shown once and stored only as
 //! digests, like tokens.
 
+use keyward_core::audit::{AuditEntry, OwnerGone, True};
 use keyward_core::id::{self, new_id, IdKind};
-use keyward_core::model::{
-    actions, Invitation, Keyspace, Member, Organization, ServiceAccount, Session, TokenRecord, User,
-};
+use keyward_core::model::{Invitation, Keyspace, Member, Organization, ServiceAccount, Session, TokenRecord, User};
 use keyward_core::policy::TokenPolicy;
 use keyward_core::role::Role;
 use keyward_core::scope::management;
 use keyward_core::validate::{self, InvalidField};
 use keyward_core::{base62, Environment, SecretToken, SecureRng, TokenDigest};
 use keyward_store::{Acceptance, Founding, StoreError, StoredToken};
-use serde_json::json;
 
 use crate::actor::{Actor, Principal, RequestContext, RoleGrant, SignedIn};
 use crate::lineage::ParentBound;
@@ -236,18 +234,12 @@ impl Engine {
             role: Role::Owner,
             joined_at: now,
         };
-        let event = keyward_core::model::AuditEvent {
-            id: new_id(IdKind::Event, self.ctx.rng.as_ref())?,
-            org_id: organization.id.clone(),
-            occurred_at: now,
-            actor: user.id.clone(),
-            action: actions::USER_SIGNED_UP.into(),
-            target_type: "user".into(),
-            target_id: user.id.clone(),
-            request_id: context.request_id.clone(),
-            source_ip: context.source_ip.map(|ip| ip.to_string()),
-            details: json!({"email": user.email, "organization_id": organization.id, "organization_name": organization.name}),
+        let signed_up = AuditEntry::UserSignedUp {
+            email: &user.email,
+            organization_id: &organization.id,
+            organization_name: &organization.name,
         };
+        let event = self.ctx.user_event(&organization.id, &user.id, context, now, signed_up)?;
         let founding = Founding {
             organization: &organization,
             keyspace: &keyspace,
@@ -350,21 +342,15 @@ impl Engine {
         validate::new_password(new).map_err(|invalid| InvalidField::new("new_password", invalid.message))?;
         let hash = self.hash_password(new).await?;
         let mut events = Vec::new();
+        let user_agent = context.user_agent.as_deref().map(crate::security::sanitized);
         for member in self.ctx.store.memberships_of(&user.id).await? {
-            let details = json!({
-                "email": user.email,
-                "session_id": signed_in.session_id,
-                "user_agent": context.user_agent.as_deref().map(crate::security::sanitized),
-                "other_sessions_ended": true,
-            });
-            events.push(self.ctx.event_in(
-                &member.org_id,
-                actor,
-                actions::PASSWORD_CHANGED,
-                "user",
-                &user.id,
-                details,
-            )?);
+            let changed = AuditEntry::PasswordChanged {
+                email: &user.email,
+                session_id: &signed_in.session_id,
+                user_agent: user_agent.as_deref(),
+                other_sessions_ended: True,
+            };
+            events.push(self.ctx.event_in(&member.org_id, actor, changed, "user", &user.id)?);
         }
         if !self.ctx.store.change_password(&user.id, &hash, Some(&signed_in.session_id), &events).await? {
             return Err(EngineError::InvalidCredentials);
@@ -441,13 +427,13 @@ impl Engine {
             expires_at: now + chrono::Duration::seconds(seconds),
             accepted_at: None,
         };
-        let event = self.ctx.event(
-            actor,
-            actions::INVITATION_CREATED,
-            "invitation",
-            &invitation.id,
-            json!({"email": invitation.email, "role": role, "expires_at": invitation.expires_at}),
-        )?;
+        let invited = AuditEntry::InvitationCreated {
+            email: &invitation.email,
+            role,
+            expires_at: invitation.expires_at,
+            setup: None,
+        };
+        let event = self.ctx.event(actor, invited, "invitation", &invitation.id)?;
         self.ctx.store.create_invitation(&invitation, &TokenDigest::of(secret.expose()), &event).await?;
         Ok(CreatedInvitation { invitation, secret })
     }
@@ -477,7 +463,7 @@ impl Engine {
         if !id::looks_like(IdKind::Invitation, id) {
             return Err(EngineError::NotFound("invitation"));
         }
-        let event = self.ctx.event(actor, actions::INVITATION_REVOKED, "invitation", id, json!({}))?;
+        let event = self.ctx.event(actor, AuditEntry::InvitationRevoked {}, "invitation", id)?;
         match self.ctx.store.revoke_invitation(actor.org_id(), id, &event).await? {
             true => Ok(()),
             false => Err(EngineError::NotFound("invitation")),
@@ -546,18 +532,13 @@ impl Engine {
             role: invitation.role,
             joined_at: now,
         };
-        let event = keyward_core::model::AuditEvent {
-            id: new_id(IdKind::Event, self.ctx.rng.as_ref())?,
-            org_id: invitation.org_id.clone(),
-            occurred_at: now,
-            actor: user.id.clone(),
-            action: actions::MEMBER_JOINED.into(),
-            target_type: "user".into(),
-            target_id: user.id.clone(),
-            request_id: context.request_id.clone(),
-            source_ip: context.source_ip.map(|ip| ip.to_string()),
-            details: json!({"email": user.email, "role": invitation.role, "invitation_id": invitation.id, "new_account": new_user}),
+        let joined = AuditEntry::MemberJoined {
+            email: &user.email,
+            role: invitation.role,
+            invitation_id: &invitation.id,
+            new_account: new_user,
         };
+        let event = self.ctx.user_event(&invitation.org_id, &user.id, context, now, joined)?;
         let acceptance = Acceptance {
             invitation_id: &invitation.id,
             at: now,
@@ -601,13 +582,9 @@ impl Engine {
         let member = self.member_to_manage(actor, user_id).await?;
         refuse_membership_from_bounded(actor, role)?;
         self.require_may_assign(actor, role).await?;
-        let event = self.ctx.event(
-            actor,
-            actions::MEMBER_ROLE_CHANGED,
-            "user",
-            user_id,
-            json!({"email": member.email, "role_before": member.role, "role_after": role}),
-        )?;
+        let changed =
+            AuditEntry::MemberRoleChanged { email: &member.email, role_before: member.role, role_after: role };
+        let event = self.ctx.event(actor, changed, "user", user_id)?;
         let member = self
             .ctx
             .store
@@ -624,19 +601,14 @@ impl Engine {
     /// Returns the revoked tokens. Service-account tokens are untouched.
     pub async fn remove_member(&self, actor: &Actor, user_id: &str) -> Result<Vec<TokenRecord>, EngineError> {
         let member = self.member_to_manage(actor, user_id).await?;
-        let event = self.ctx.event(
-            actor,
-            actions::MEMBER_REMOVED,
-            "user",
-            user_id,
-            json!({"email": member.email, "role": member.role}),
-        )?;
-        let reason = json!({"reason": "member_removed", "owner": user_id});
+        let removed = AuditEntry::MemberRemoved { email: &member.email, role: member.role };
+        let event = self.ctx.event(actor, removed, "user", user_id)?;
+        let reason = OwnerGone::MemberRemoved;
         let revoked = self
             .ctx
             .store
             .remove_member(actor.org_id(), user_id, self.ctx.now(), &event, &|token| {
-                self.consequential_revocation(actor, token, &reason)
+                self.consequential_revocation(actor, token, reason, user_id)
             })
             .await
             .map_err(last_owner)?
@@ -649,10 +621,11 @@ impl Engine {
         &self,
         actor: &Actor,
         token: &TokenRecord,
-        reason: &serde_json::Value,
+        reason: OwnerGone,
+        owner: &str,
     ) -> Result<keyward_core::model::AuditEvent, StoreError> {
         self.ctx
-            .event(actor, actions::TOKEN_REVOKED, "token", &token.id, reason.clone())
+            .event(actor, AuditEntry::TokenRevokedWithOwner { reason, owner }, "token", &token.id)
             .map_err(|error| StoreError::Backend(Box::new(error)))
     }
 
@@ -678,13 +651,8 @@ impl Engine {
             created_at: self.ctx.now(),
             created_by: actor.principal.id().to_owned(),
         };
-        let event = self.ctx.event(
-            actor,
-            actions::SERVICE_ACCOUNT_CREATED,
-            "service_account",
-            &account.id,
-            json!({"name": account.name}),
-        )?;
+        let created = AuditEntry::ServiceAccountCreated { name: &account.name };
+        let event = self.ctx.event(actor, created, "service_account", &account.id)?;
         self.ctx.store.create_service_account(&account, &event).await.map_err(|error| match error {
             StoreError::Conflict(_) => {
                 EngineError::Conflict(format!("a service account named `{}` exists", account.name))
@@ -713,19 +681,13 @@ impl Engine {
             .get_service_account(actor.org_id(), id)
             .await?
             .ok_or(EngineError::NotFound("service account"))?;
-        let event = self.ctx.event(
-            actor,
-            actions::SERVICE_ACCOUNT_REMOVED,
-            "service_account",
-            id,
-            json!({"name": account.name}),
-        )?;
-        let reason = json!({"reason": "service_account_removed", "owner": id});
+        let removed = AuditEntry::ServiceAccountRemoved { name: &account.name };
+        let event = self.ctx.event(actor, removed, "service_account", id)?;
         let revoked = self
             .ctx
             .store
             .remove_service_account(actor.org_id(), id, self.ctx.now(), &event, &|token| {
-                self.consequential_revocation(actor, token, &reason)
+                self.consequential_revocation(actor, token, OwnerGone::ServiceAccountRemoved, id)
             })
             .await?
             .ok_or(EngineError::NotFound("service account"))?;

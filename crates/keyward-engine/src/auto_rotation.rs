@@ -12,12 +12,12 @@
 //! happened, never what it carried.
 
 use chrono::{DateTime, Utc};
+use keyward_core::audit::AuditEntry;
 use keyward_core::id::{self, IdKind};
-use keyward_core::model::{actions, AuditEvent, AutoRotate, TokenRecord};
+use keyward_core::model::{AuditEvent, AutoRotate, TokenRecord};
 use keyward_core::policy::TokenPolicy;
 use keyward_core::validate::InvalidField;
 use keyward_core::{webhook, SecretToken};
-use serde_json::json;
 
 use crate::actor::Actor;
 use crate::engine::Engine;
@@ -117,20 +117,19 @@ impl Engine {
         let event = self.ctx.event_in(
             &old.org_id,
             actor,
-            actions::TOKEN_AUTO_ROTATED,
+            AuditEntry::TokenAutoRotated {
+                rotated_from: &old.id,
+                name: &new.name,
+                owner: &new.owner,
+                keyspace_id: &new.keyspace_id,
+                scopes: &new.scopes,
+                masked: new.masked(),
+                expires_at: new.expires_at,
+                old_token_grace_ends_at: grace_ends_at,
+                webhook_id: &auto.webhook_id,
+            },
             "token",
             &new.id,
-            json!({
-                "rotated_from": old.id,
-                "name": new.name,
-                "owner": new.owner,
-                "keyspace_id": new.keyspace_id,
-                "scopes": new.scopes,
-                "masked": new.masked(),
-                "expires_at": new.expires_at,
-                "old_token_grace_ends_at": grace_ends_at,
-                "webhook_id": auto.webhook_id,
-            }),
         )?;
         let context = webhook::handoff_context(&auto.webhook_id, &event.id);
         let sealed = master_key.seal(secret.expose().as_bytes(), &context, self.ctx.rng.as_ref())?;

@@ -2,12 +2,12 @@
 //! prefix in one audited call, counted first with a dry run. The count can
 //! be passed back so the revocation happens only if it still holds.
 
+use keyward_core::audit::AuditEntry;
 use keyward_core::id::{self, IdKind};
-use keyward_core::model::{actions, AuditEvent, RevokedReason, TokenRecord};
+use keyward_core::model::{AuditEvent, RevokedReason, TokenRecord};
 use keyward_core::scope::management;
 use keyward_core::validate::{self, InvalidField};
 use keyward_store::{BulkFilter, BulkRevocation};
-use serde_json::json;
 
 use crate::actor::Actor;
 use crate::engine::Engine;
@@ -91,20 +91,24 @@ impl Engine {
             let matched = self.ctx.store.count_matching(actor.org_id(), &filter).await?;
             return Ok(BulkOutcome { matched, revoked: Vec::new() });
         }
-        let described = json!({
-            "owner": filter.owner, "keyspace_id": filter.keyspace_id, "name_prefix": filter.name_prefix, "scope": filter.scope, "ids": filter.ids,
-            "reason": reason.as_str(), "expected_count": request.expected_count,
-        });
-        let event = self.ctx.event(actor, actions::TOKENS_BULK_REVOKED, "organization", actor.org_id(), described)?;
+        let described = AuditEntry::TokensBulkRevoked {
+            owner: filter.owner.as_deref(),
+            keyspace_id: filter.keyspace_id.as_deref(),
+            name_prefix: filter.name_prefix.as_deref(),
+            scope: filter.scope.as_deref(),
+            ids: &filter.ids,
+            reason,
+            expected_count: request.expected_count,
+        };
+        let event = self.ctx.event(actor, described, "organization", actor.org_id())?;
         let bulk_event_id = event.id.clone();
         let each = |token: &TokenRecord| -> Result<AuditEvent, keyward_store::StoreError> {
             self.ctx
                 .event(
                     actor,
-                    actions::TOKEN_REVOKED,
+                    AuditEntry::TokenRevokedInBulk { reason, bulk_event_id: &bulk_event_id },
                     "token",
                     &token.id,
-                    json!({"reason": reason.as_str(), "bulk_event_id": bulk_event_id}),
                 )
                 .map_err(|error| keyward_store::StoreError::Backend(Box::new(error)))
         };

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use keyward_core::audit::AuditEntry;
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
 use keyward_core::ip::IpNet;
@@ -14,10 +15,17 @@ use keyward_core::{token, Clock, SecretToken, SecureRng};
 use keyward_store::Store;
 use serde_json::Value;
 
-use crate::actor::Actor;
+use crate::actor::{Actor, RequestContext};
 use crate::cache::TokenCache;
 use crate::config::EngineConfig;
 use crate::EngineError;
+
+/// `entry`'s details as stored. None of the detail types can fail to become
+/// JSON; were one to, the event could not be written, as when the store
+/// cannot encode a row.
+pub(crate) fn details(entry: &AuditEntry<'_>) -> Result<Value, EngineError> {
+    entry.details().map_err(|error| EngineError::Store(keyward_store::StoreError::backend(error)))
+}
 
 /// What every service of the engine works with: the store, the clock, the
 /// randomness, the verification cache every change invalidates, and the
@@ -41,12 +49,11 @@ impl ServiceContext {
     pub(crate) fn event(
         &self,
         actor: &Actor,
-        action: &str,
+        entry: AuditEntry<'_>,
         target_type: &str,
         target_id: &str,
-        details: Value,
     ) -> Result<AuditEvent, EngineError> {
-        self.event_in(actor.org_id(), actor, action, target_type, target_id, details)
+        self.event_in(actor.org_id(), actor, entry, target_type, target_id)
     }
 
     /// An event in `org_id`'s log, done by `actor`.
@@ -54,22 +61,46 @@ impl ServiceContext {
         &self,
         org_id: &str,
         actor: &Actor,
-        action: &str,
+        entry: AuditEntry<'_>,
         target_type: &str,
         target_id: &str,
-        details: Value,
     ) -> Result<AuditEvent, EngineError> {
         Ok(AuditEvent {
             id: new_id(IdKind::Event, self.rng.as_ref())?,
             org_id: org_id.to_owned(),
             occurred_at: self.now(),
             actor: actor.principal.id().to_owned(),
-            action: action.to_owned(),
+            action: entry.action(),
             target_type: target_type.to_owned(),
             target_id: target_id.to_owned(),
             request_id: actor.context.request_id.clone(),
             source_ip: actor.context.source_ip.map(|ip| ip.to_string()),
-            details,
+            details: details(&entry)?,
+        })
+    }
+
+    /// An event `user_id` did in `org_id` before any session or token spoke
+    /// for them (signing up, accepting an invitation): they are its actor
+    /// and its target.
+    pub(crate) fn user_event(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        context: &RequestContext,
+        at: DateTime<Utc>,
+        entry: AuditEntry<'_>,
+    ) -> Result<AuditEvent, EngineError> {
+        Ok(AuditEvent {
+            id: new_id(IdKind::Event, self.rng.as_ref())?,
+            org_id: org_id.to_owned(),
+            occurred_at: at,
+            actor: user_id.to_owned(),
+            action: entry.action(),
+            target_type: "user".into(),
+            target_id: user_id.to_owned(),
+            request_id: context.request_id.clone(),
+            source_ip: context.source_ip.map(|ip| ip.to_string()),
+            details: details(&entry)?,
         })
     }
 

@@ -6,11 +6,11 @@
 //! trail stays. Revocation stays final either way: a revoked token is
 //! neither disabled nor enabled.
 
+use keyward_core::audit::AuditEntry;
 use keyward_core::id::{self, IdKind};
-use keyward_core::model::{actions, DisabledReason, TokenRecord};
+use keyward_core::model::{DisabledReason, TokenRecord};
 use keyward_core::scope::management;
 use keyward_store::{Guarded, Switch};
-use serde_json::json;
 
 use crate::actor::Actor;
 use crate::engine::Engine;
@@ -22,8 +22,7 @@ impl Engine {
     pub async fn disable_token(&self, actor: &Actor, id: &str) -> Result<TokenRecord, EngineError> {
         let now = self.ctx.now();
         let reason = DisabledReason::UserAction;
-        let details = json!({"reason": reason.as_str()});
-        self.switch(actor, id, Switch::Disable(now, reason), actions::TOKEN_DISABLED, details).await
+        self.switch(actor, id, Switch::Disable(now, reason), AuditEntry::TokenDisabled { reason }).await
     }
 
     /// Enables a disabled token again, idempotently. It verifies at once,
@@ -31,7 +30,7 @@ impl Engine {
     /// Refused for a revoked token.
     pub async fn enable_token(&self, actor: &Actor, id: &str) -> Result<TokenRecord, EngineError> {
         let now = self.ctx.now();
-        self.switch(actor, id, Switch::Enable(now), actions::TOKEN_ENABLED, json!({})).await
+        self.switch(actor, id, Switch::Enable(now), AuditEntry::TokenEnabled {}).await
     }
 
     async fn switch(
@@ -39,15 +38,14 @@ impl Engine {
         actor: &Actor,
         id: &str,
         switch: Switch,
-        action: &str,
-        details: serde_json::Value,
+        entry: AuditEntry<'_>,
     ) -> Result<TokenRecord, EngineError> {
         actor.require(management::TOKENS_WRITE)?;
         if !id::looks_like(IdKind::Token, id) {
             return Err(EngineError::NotFound("token"));
         }
         self.require_manages_token(actor, id).await?;
-        let event = self.ctx.event(actor, action, "token", id, details)?;
+        let event = self.ctx.event(actor, entry, "token", id)?;
         match self.ctx.store.switch_token(actor.org_id(), id, switch, &event).await? {
             Guarded::Applied(switched) => {
                 self.ctx.cache.invalidate(&switched.token.digest);
@@ -72,20 +70,15 @@ impl Engine {
         let token = self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
         actor.require_manages_tokens_of(&token.owner)?;
         let now = self.ctx.now().timestamp_micros();
-        let event = self.ctx.event(
-            actor,
-            actions::TOKEN_DELETED,
-            "token",
-            id,
-            json!({
-                "name": token.name,
-                "masked": token.masked(),
-                "keyspace_id": token.keyspace_id,
-                "owner": token.owner,
-                "state": token.state_at(now).as_str(),
-                "created_at": token.created_at,
-            }),
-        )?;
+        let entry = AuditEntry::TokenDeleted {
+            name: &token.name,
+            masked: token.masked(),
+            keyspace_id: &token.keyspace_id,
+            owner: &token.owner,
+            state: token.state_at(now),
+            created_at: token.created_at,
+        };
+        let event = self.ctx.event(actor, entry, "token", id)?;
         let deleted =
             self.ctx.store.delete_token(actor.org_id(), id, &event).await?.ok_or(EngineError::NotFound("token"))?;
         self.ctx.cache.invalidate(&deleted.digest);

@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use keyward_core::audit::AuditAction;
+
 use crate::spraying::minute_of;
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -22,7 +24,7 @@ const MAX_BUDGETS: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Suppressed {
     pub org_id: String,
-    pub action: &'static str,
+    pub action: AuditAction,
     pub subject: String,
     pub minute: i64,
     pub count: u64,
@@ -31,7 +33,7 @@ pub(crate) struct Suppressed {
 #[derive(Default)]
 struct BudgetState {
     minute: i64,
-    used: HashMap<(String, &'static str, String), (u32, u64)>,
+    used: HashMap<(String, AuditAction, String), (u32, u64)>,
     overflow: u64,
     closed: Vec<Suppressed>,
 }
@@ -67,7 +69,7 @@ pub(crate) struct EventBudget {
 
 impl EventBudget {
     /// Whether an event of `action` in `org` from `subject` may be written now.
-    pub(crate) fn admit(&self, org: &str, action: &'static str, subject: &str, now: i64) -> bool {
+    pub(crate) fn admit(&self, org: &str, action: AuditAction, subject: &str, now: i64) -> bool {
         let mut state = lock(&self.state);
         state.roll(minute_of(now));
         let key = (org.to_owned(), action, subject.to_owned());
@@ -104,21 +106,26 @@ mod tests {
     #[test]
     fn the_budget_admits_a_minutes_share_and_counts_the_rest() {
         let budget = EventBudget::default();
-        let admitted = (0..EVENTS_PER_MINUTE + 7).filter(|_| budget.admit("org_a", "x", "tok_1", T0)).count();
+        let admitted = (0..EVENTS_PER_MINUTE + 7)
+            .filter(|_| budget.admit("org_a", AuditAction::AccessDenied, "tok_1", T0))
+            .count();
         assert_eq!(admitted, EVENTS_PER_MINUTE as usize);
-        assert!(budget.admit("org_a", "x", "tok_2", T0), "another source has its own budget");
+        assert!(budget.admit("org_a", AuditAction::AccessDenied, "tok_2", T0), "another source has its own budget");
         assert!(budget.take_closed(T0 + 1).is_empty());
         let closed = budget.take_closed(T0 + MINUTE_MICROS);
         assert_eq!(
             closed,
             [Suppressed {
                 org_id: "org_a".into(),
-                action: "x",
+                action: AuditAction::AccessDenied,
                 subject: "tok_1".into(),
                 minute: minute_of(T0),
                 count: 7
             }]
         );
-        assert!(budget.admit("org_a", "x", "tok_1", T0 + MINUTE_MICROS), "a new minute, a new budget");
+        assert!(
+            budget.admit("org_a", AuditAction::AccessDenied, "tok_1", T0 + MINUTE_MICROS),
+            "a new minute, a new budget"
+        );
     }
 }

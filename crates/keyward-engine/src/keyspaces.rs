@@ -1,13 +1,13 @@
 //! Keyspaces: creating them, their lifecycle rules and scope catalogs, and
 //! reading them.
 
+use keyward_core::audit::{AuditEntry, LifecycleDays};
 use keyward_core::id::{new_id, IdKind};
-use keyward_core::model::{actions, CatalogScope, Keyspace};
+use keyward_core::model::{CatalogScope, Keyspace};
 use keyward_core::scope::{self, management};
 use keyward_core::validate::{self, InvalidField};
 use keyward_core::{Environment, TokenPrefix};
 use keyward_store::{Directory, KeyspaceLifecycle, Page, PageRequest};
-use serde_json::json;
 
 use crate::actor::Actor;
 use crate::engine::Engine;
@@ -61,15 +61,14 @@ impl Engine {
             created_at: self.ctx.now(),
             created_by: actor.principal.id().to_owned(),
         };
-        let event = self.ctx.event(
-            actor,
-            actions::KEYSPACE_CREATED,
-            "keyspace",
-            &keyspace.id,
-            json!({"name": keyspace.name, "environment": keyspace.environment, "prefix": keyspace.prefix,
-                   "rotation_period_days": keyspace.rotation_period_days,
-                   "disable_after_inactive_days": keyspace.disable_after_inactive_days}),
-        )?;
+        let created = AuditEntry::KeyspaceCreated {
+            name: &keyspace.name,
+            environment: keyspace.environment,
+            prefix: &keyspace.prefix,
+            rotation_period_days: keyspace.rotation_period_days,
+            disable_after_inactive_days: keyspace.disable_after_inactive_days,
+        };
+        let event = self.ctx.event(actor, created, "keyspace", &keyspace.id)?;
         match self.ctx.store.create_keyspace(&keyspace, &event).await {
             Ok(()) => Ok(keyspace),
             // Names are unique per organization: say which keyspace has it.
@@ -97,18 +96,17 @@ impl Engine {
         actor.require(management::KEYSPACES_WRITE)?;
         let lifecycle = keyspace_lifecycle(rotation_period_days, disable_after_inactive_days)?;
         let before = self.get_keyspace(actor, id).await?;
-        let event = self.ctx.event(
-            actor,
-            actions::KEYSPACE_LIFECYCLE_CHANGED,
-            "keyspace",
-            id,
-            json!({
-                "before": {"rotation_period_days": before.rotation_period_days,
-                           "disable_after_inactive_days": before.disable_after_inactive_days},
-                "after": {"rotation_period_days": lifecycle.rotation_period_days,
-                          "disable_after_inactive_days": lifecycle.disable_after_inactive_days},
-            }),
-        )?;
+        let changed = AuditEntry::KeyspaceLifecycleChanged {
+            before: LifecycleDays {
+                rotation_period_days: before.rotation_period_days,
+                disable_after_inactive_days: before.disable_after_inactive_days,
+            },
+            after: LifecycleDays {
+                rotation_period_days: lifecycle.rotation_period_days,
+                disable_after_inactive_days: lifecycle.disable_after_inactive_days,
+            },
+        };
+        let event = self.ctx.event(actor, changed, "keyspace", id)?;
         self.ctx
             .store
             .set_keyspace_lifecycle(actor.org_id(), id, &lifecycle, &event)
@@ -136,13 +134,11 @@ impl Engine {
             )
             .into());
         }
-        let event = self.ctx.event(
-            actor,
-            actions::KEYSPACE_SCOPES_CHANGED,
-            "keyspace",
-            id,
-            json!({"scopes_before": before.scope_catalog, "scopes_after": catalog}),
-        )?;
+        let changed = AuditEntry::KeyspaceScopesChanged {
+            scopes_before: before.scope_catalog.as_deref(),
+            scopes_after: catalog.as_deref(),
+        };
+        let event = self.ctx.event(actor, changed, "keyspace", id)?;
         self.ctx
             .store
             .replace_scope_catalog(actor.org_id(), id, catalog.as_deref(), &event)

@@ -17,12 +17,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use keyward_core::audit::{AuditEntry, SudoFailure, True};
 use keyward_core::id::{self, IdKind};
 use keyward_core::ip::{self, IpNet};
-use keyward_core::model::{actions, RevokedReason, TokenRecord};
+use keyward_core::model::{RevokedReason, TokenRecord};
 use keyward_core::scope::management;
 use keyward_core::validate::InvalidField;
-use serde_json::json;
 
 use crate::actor::{Actor, Principal};
 use crate::engine::Engine;
@@ -261,26 +261,18 @@ impl Engine {
         let stored = self.ctx.store.get_user(&user.user_id).await?;
         if !self.password_matches(stored.as_ref().map(|u| u.password_hash.as_str()), password).await? {
             self.throttle.record_failure(&user.email, source_ip, now_micros);
-            let event = self.ctx.event(
-                actor,
-                actions::SESSION_SUDO_FAILED,
-                "session",
-                &user.session_id,
-                json!({"reason": "wrong_password"}),
-            )?;
+            let failed = AuditEntry::SessionSudoFailed { reason: SudoFailure::WrongPassword };
+            let event = self.ctx.event(actor, failed, "session", &user.session_id)?;
             self.ctx.store.append_audit_event(&event).await?;
             return Err(EngineError::InvalidCredentials);
         }
         self.throttle.record_success(&user.email, source_ip, now_micros);
         let now = self.ctx.now();
-        let event = self.ctx.event(
-            actor,
-            actions::SESSION_SUDO_GRANTED,
-            "session",
-            &user.session_id,
-            json!({"window_seconds": SUDO_WINDOW.as_secs(),
-                   "until": now + chrono::Duration::from_std(SUDO_WINDOW).unwrap_or_default()}),
-        )?;
+        let granted = AuditEntry::SessionSudoGranted {
+            window_seconds: SUDO_WINDOW.as_secs(),
+            until: now + chrono::Duration::from_std(SUDO_WINDOW).unwrap_or_default(),
+        };
+        let event = self.ctx.event(actor, granted, "session", &user.session_id)?;
         if !self.ctx.store.confirm_session_password(actor.org_id(), &user.session_id, now, &event).await? {
             // Signed out meanwhile.
             return Err(EngineError::NotFound("session"));
@@ -317,21 +309,19 @@ impl Engine {
             )
             .into());
         }
-        let event = self.ctx.event(
-            actor,
-            actions::TOKEN_REVOKED,
-            "token",
-            id,
-            json!({"reason": reason.as_str(), "with_descendants": true, "customer_tokens": customer_tokens}),
-        )?;
+        let root = AuditEntry::TokenRevokedWithDescendants { reason, with_descendants: True, customer_tokens };
+        let event = self.ctx.event(actor, root, "token", id)?;
         let each = |token: &TokenRecord| -> Result<keyward_core::model::AuditEvent, keyward_store::StoreError> {
             self.ctx
                 .event(
                     actor,
-                    actions::TOKEN_REVOKED,
+                    AuditEntry::TokenRevokedWith {
+                        reason,
+                        revoked_with: id,
+                        parent_token_id: token.parent_token_id.as_deref(),
+                    },
                     "token",
                     &token.id,
-                    json!({"reason": reason.as_str(), "revoked_with": id, "parent_token_id": token.parent_token_id}),
                 )
                 .map_err(|error| keyward_store::StoreError::Backend(Box::new(error)))
         };

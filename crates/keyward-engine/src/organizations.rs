@@ -1,8 +1,9 @@
 //! Organizations: bootstrapping the operator's, founding tenants with their
 //! first admin token, renaming, reading them, and reading their audit log.
 
+use keyward_core::audit::AuditEntry;
 use keyward_core::id::{new_id, IdKind};
-use keyward_core::model::{actions, AuditEvent, Keyspace, Organization, TokenRecord};
+use keyward_core::model::{AuditEvent, Keyspace, Organization, TokenRecord};
 use keyward_core::policy::TokenPolicy;
 use keyward_core::scope::management;
 use keyward_core::validate;
@@ -39,14 +40,12 @@ impl Engine {
         let system = Actor::system();
         let scopes: Vec<String> = management::ALL.iter().map(|s| (*s).to_owned()).collect();
         let founded = self.prepare_founding("operator", true, scopes, Bounded::default(), &system)?;
-        let event = self.ctx.event_in(
-            &founded.organization.id,
-            &system,
-            actions::ADMIN_BOOTSTRAPPED,
-            "token",
-            &founded.admin.record.id,
-            json!({"keyspace_id": founded.management_keyspace.id, "organization_id": founded.organization.id}),
-        )?;
+        let bootstrapped = AuditEntry::AdminBootstrapped {
+            keyspace_id: &founded.management_keyspace.id,
+            organization_id: &founded.organization.id,
+        };
+        let event =
+            self.ctx.event_in(&founded.organization.id, &system, bootstrapped, "token", &founded.admin.record.id)?;
         let created = self.ctx.store.bootstrap(&founded.founding(&event)).await?;
         Ok(created.then_some(founded.admin))
     }
@@ -70,19 +69,14 @@ impl Engine {
             None => Bounded::default(),
         };
         let founded = self.prepare_founding(&name, false, scopes, bounds, actor)?;
-        let event = self.ctx.event(
-            actor,
-            actions::ORGANIZATION_CREATED,
-            "organization",
-            &founded.organization.id,
-            json!({
-                "name": founded.organization.name,
-                "admin_token_id": founded.admin.record.id,
-                "admin_expires_at": founded.admin.record.expires_at,
-                "admin_allowed_ips": founded.admin.record.allowed_ips,
-                "inherited_from_parent": founded.admin.inherited_from_parent,
-            }),
-        )?;
+        let created = AuditEntry::OrganizationCreated {
+            name: &founded.organization.name,
+            admin_token_id: &founded.admin.record.id,
+            admin_expires_at: founded.admin.record.expires_at,
+            admin_allowed_ips: &founded.admin.record.allowed_ips,
+            inherited_from_parent: &founded.admin.inherited_from_parent,
+        };
+        let event = self.ctx.event(actor, created, "organization", &founded.organization.id)?;
         self.ctx.store.create_organization(&founded.founding(&event)).await?;
         Ok(founded)
     }
@@ -155,13 +149,8 @@ impl Engine {
         if before.name == name {
             return Ok(before);
         }
-        let event = self.ctx.event(
-            actor,
-            actions::ORGANIZATION_RENAMED,
-            "organization",
-            actor.org_id(),
-            json!({"name_before": before.name, "name_after": name}),
-        )?;
+        let renamed = AuditEntry::OrganizationRenamed { name_before: &before.name, name_after: &name, setup: None };
+        let event = self.ctx.event(actor, renamed, "organization", actor.org_id())?;
         self.ctx
             .store
             .rename_organization(actor.org_id(), &name, &event)

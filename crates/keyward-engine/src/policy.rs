@@ -1,11 +1,11 @@
 //! An organization's token policy: reading and replacing it, and finding
 //! the tokens that break it.
 
-use keyward_core::model::{actions, Organization, TokenRecord};
+use keyward_core::audit::AuditEntry;
+use keyward_core::model::{Organization, TokenRecord};
 use keyward_core::policy::{TokenPolicy, TokenShape, Violation};
 use keyward_core::scope::management;
 use keyward_store::{Page, PageRequest, TokenFilter};
-use serde_json::json;
 
 use crate::actor::Actor;
 use crate::engine::Engine;
@@ -36,13 +36,8 @@ impl Engine {
         actor.require(management::POLICIES_WRITE)?;
         let policy = policy.validate()?;
         let before = self.token_policy(actor).await?;
-        let event = self.ctx.event(
-            actor,
-            actions::POLICY_CHANGED,
-            "organization",
-            actor.org_id(),
-            json!({"policy_before": before, "policy_after": policy}),
-        )?;
+        let changed = AuditEntry::PolicyChanged { policy_before: &before, policy_after: &policy };
+        let event = self.ctx.event(actor, changed, "organization", actor.org_id())?;
         self.ctx
             .store
             .set_token_policy(actor.org_id(), &policy, &event)

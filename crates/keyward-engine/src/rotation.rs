@@ -4,16 +4,16 @@
 //! still use it and may extend the grace or end it early.
 
 use chrono::{DateTime, Duration as TimeDelta, Utc};
+use keyward_core::audit::AuditEntry;
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{self, IdKind};
 use keyward_core::ip::IpNet;
-use keyward_core::model::{actions, AuditEvent, AutoRotate, Keyspace, TokenRecord, TokenState};
+use keyward_core::model::{AuditEvent, AutoRotate, Keyspace, TokenRecord, TokenState};
 use keyward_core::policy::{TokenPolicy, Violation};
 use keyward_core::scope::management;
 use keyward_core::validate::{self, InvalidField};
 use keyward_core::{SecretToken, TokenDigest};
 use keyward_store::{ClientSighting, Guarded, Handoff, RotationWrite};
-use serde_json::json;
 
 use crate::actor::Actor;
 use crate::engine::Engine;
@@ -267,18 +267,26 @@ impl Engine {
             self.ctx.event_in(
                 org_id,
                 actor,
-                actions::TOKEN_ROTATED,
+                AuditEntry::TokenRotated { replaced_by: &record.id, grace_period_seconds: grace, grace_ends_at },
                 "token",
                 &old.id,
-                json!({"replaced_by": record.id, "grace_period_seconds": grace, "grace_ends_at": grace_ends_at}),
             )?,
             self.ctx.event_in(
                 org_id,
                 actor,
-                actions::TOKEN_CREATED,
+                AuditEntry::TokenCreatedByRotation {
+                    keyspace_id: &record.keyspace_id,
+                    name: &record.name,
+                    owner: &record.owner,
+                    scopes: &record.scopes,
+                    allowed_ips: &record.allowed_ips,
+                    expires_at: record.expires_at,
+                    rotated_from: &old.id,
+                    parent_token_id: record.parent_token_id.as_deref(),
+                    inherited_from_parent: inherited,
+                },
                 "token",
                 &record.id,
-                json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotated_from": old.id, "parent_token_id": record.parent_token_id, "inherited_from_parent": inherited}),
             )?,
         ])
     }
@@ -315,13 +323,11 @@ impl Engine {
             return Err(not_in_grace(&current));
         }
         let ends_at = now + TimeDelta::seconds(seconds);
-        let event = self.ctx.event(
-            actor,
-            actions::TOKEN_GRACE_CHANGED,
-            "token",
-            id,
-            json!({"grace_ends_at_before": current.expires_at, "requested_grace_ends_at": ends_at}),
-        )?;
+        let changed = AuditEntry::TokenGraceChanged {
+            grace_ends_at_before: current.expires_at,
+            requested_grace_ends_at: ends_at,
+        };
+        let event = self.ctx.event(actor, changed, "token", id)?;
         let token = match self.ctx.store.set_rotation_grace(actor.org_id(), id, ends_at, now, &event).await? {
             Guarded::Applied(token) => token,
             Guarded::Refused(token) => return Err(not_in_grace(&token)),

@@ -195,8 +195,7 @@ impl Engine {
                 ),
             }
         }
-        let event =
-            self.ctx.event_in(&token.org_id, system, notice.action(), "token", &token.id, notice.details(token))?;
+        let event = self.ctx.event_in(&token.org_id, system, notice.entry(token), "token", &token.id)?;
         if let Notice::DisableInactive { last_activity_at, .. } = notice {
             let switch = Switch::DisableInactive { at: now, last_activity_at: *last_activity_at };
             return Ok(match self.ctx.store.switch_token(&token.org_id, &token.id, switch, &event).await? {

@@ -17,11 +17,11 @@
 
 use std::net::IpAddr;
 
+use keyward_core::audit::{self, AuditAction, AuditEntry};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{self, new_id, IdKind};
-use keyward_core::model::{actions, AuditEvent, Session, User};
+use keyward_core::model::{AuditEvent, Session, User};
 use keyward_core::TokenDigest;
-use serde_json::json;
 
 use crate::actor::{Actor, RequestContext};
 use crate::event_budget::{Suppressed, EVENTS_PER_MINUTE};
@@ -67,22 +67,21 @@ fn event_at(
     engine: &Engine,
     org_id: &str,
     actor: &str,
-    action: &str,
+    entry: AuditEntry<'_>,
     target: (&str, &str),
     context: &RequestContext,
-    details: serde_json::Value,
 ) -> Result<AuditEvent, EngineError> {
     Ok(AuditEvent {
         id: new_id(IdKind::Event, engine.ctx.rng.as_ref())?,
         org_id: org_id.to_owned(),
         occurred_at: engine.ctx.now(),
         actor: actor.to_owned(),
-        action: action.to_owned(),
+        action: entry.action(),
         target_type: target.0.to_owned(),
         target_id: target.1.to_owned(),
         request_id: context.request_id.clone(),
         source_ip: context.source_ip.map(|ip| keyward_core::ip::canonical(ip).to_string()),
-        details,
+        details: crate::context::details(&entry)?,
     })
 }
 
@@ -100,21 +99,15 @@ impl Engine {
         method: &str,
         context: &RequestContext,
     ) -> Result<AuditEvent, EngineError> {
-        event_at(
-            self,
-            &session.org_id,
-            &user.id,
-            actions::SESSION_SIGNED_IN,
-            ("user", &user.id),
-            context,
-            json!({
-                "email": user.email,
-                "session_id": session.id,
-                "method": method,
-                "user_agent": context.user_agent.as_deref().map(sanitized),
-                "expires_at": session.expires_at,
-            }),
-        )
+        let user_agent = context.user_agent.as_deref().map(sanitized);
+        let signed_in = AuditEntry::SessionSignedIn {
+            email: &user.email,
+            session_id: &session.id,
+            method,
+            user_agent: user_agent.as_deref(),
+            expires_at: session.expires_at,
+        };
+        event_at(self, &session.org_id, &user.id, signed_in, ("user", &user.id), context)
     }
 
     /// Records a failed sign-in. The installation's log (the operator
@@ -144,6 +137,7 @@ impl Engine {
         let now = self.ctx.clock.now_micros();
         let subject = address_key(context);
         let user_agent = context.user_agent.as_deref().map(sanitized);
+        let email = email.map(sanitized);
         let mut orgs: Vec<(String, &'static str)> = Vec::new();
         let operator = match self.operator_org.get() {
             Some(operator) => Some(operator.clone()),
@@ -163,26 +157,16 @@ impl Engine {
             }
         }
         for (org, reason) in orgs {
-            if !self.security_budget.admit(&org, actions::SESSION_SIGN_IN_FAILED, &subject, now) {
+            if !self.security_budget.admit(&org, AuditAction::SessionSignInFailed, &subject, now) {
                 continue;
             }
             let target = match user {
                 Some(user) if reason != "invalid_credentials" => ("user", user.id.as_str()),
                 _ => ("email", ""),
             };
-            let event = event_at(
-                self,
-                &org,
-                ANONYMOUS_ACTOR,
-                actions::SESSION_SIGN_IN_FAILED,
-                target,
-                context,
-                json!({
-                    "email": email.map(sanitized),
-                    "reason": reason,
-                    "user_agent": user_agent,
-                }),
-            )?;
+            let failed =
+                AuditEntry::SessionSignInFailed { email: email.as_deref(), reason, user_agent: user_agent.as_deref() };
+            let event = event_at(self, &org, ANONYMOUS_ACTOR, failed, target, context)?;
             self.ctx.store.append_audit_event(&event).await?;
         }
         Ok(())
@@ -198,29 +182,17 @@ impl Engine {
         let Some(session) = self.ctx.store.find_session(digest).await? else {
             return Ok(false);
         };
-        let event = event_at(
-            self,
-            &session.org_id,
-            &session.user_id,
-            actions::SESSION_SIGNED_OUT,
-            ("user", &session.user_id),
-            context,
-            json!({"session_id": session.id, "user_agent": context.user_agent.as_deref().map(sanitized)}),
-        )?;
+        let user_agent = context.user_agent.as_deref().map(sanitized);
+        let signed_out = AuditEntry::SessionSignedOut { session_id: &session.id, user_agent: user_agent.as_deref() };
+        let event = event_at(self, &session.org_id, &session.user_id, signed_out, ("user", &session.user_id), context)?;
         Ok(self.ctx.store.delete_session(digest, Some(&event)).await?)
     }
 
     /// Deletes a session presented after its end, logging `session.expired` once.
     pub(crate) async fn expire_session(&self, digest: &TokenDigest, session: &Session) -> Result<(), EngineError> {
-        let event = event_at(
-            self,
-            &session.org_id,
-            &session.user_id,
-            actions::SESSION_EXPIRED,
-            ("user", &session.user_id),
-            &RequestContext::default(),
-            json!({"session_id": session.id, "expired_at": session.expires_at}),
-        )?;
+        let expired = AuditEntry::SessionExpired { session_id: &session.id, expired_at: session.expires_at };
+        let context = RequestContext::default();
+        let event = event_at(self, &session.org_id, &session.user_id, expired, ("user", &session.user_id), &context)?;
         self.ctx.store.delete_session(digest, Some(&event)).await?;
         Ok(())
     }
@@ -243,10 +215,10 @@ impl Engine {
             return Ok(());
         }
         let (action, code, filed_in) = match call.refusal {
-            Refusal::Denied { code } => (actions::ACCESS_DENIED, code, vec![org.to_owned()]),
+            Refusal::Denied { code } => (AuditAction::AccessDenied, code, vec![org.to_owned()]),
             Refusal::NotFound => {
                 let Some(target) = call.target else { return Ok(()) };
-                (actions::CROSS_TENANT_PROBE, "not_found", self.ctx.store.organizations_holding(org, target).await?)
+                (AuditAction::CrossTenantProbe, "not_found", self.ctx.store.organizations_holding(org, target).await?)
             }
         };
         let target = call.target.unwrap_or("");
@@ -256,13 +228,13 @@ impl Engine {
             if !self.security_budget.admit(&filed_in, action, actor.principal.id(), now) {
                 continue;
             }
-            let details = json!({
-                "method": call.method,
-                "route": call.route,
-                "code": code,
-                "caller_organization_id": org,
-            });
-            let event = self.ctx.event_in(&filed_in, actor, action, target_type, target, details)?;
+            let refused =
+                audit::RefusedCall { method: call.method, route: call.route, code, caller_organization_id: org };
+            let entry = match action {
+                AuditAction::AccessDenied => AuditEntry::AccessDenied(refused),
+                _ => AuditEntry::CrossTenantProbe(refused),
+            };
+            let event = self.ctx.event_in(&filed_in, actor, entry, target_type, target)?;
             self.ctx.store.append_audit_event(&event).await?;
         }
         Ok(())
@@ -298,28 +270,32 @@ impl Engine {
     async fn write_suppressed(&self, suppressed: &Suppressed) -> Result<(), EngineError> {
         let start = micros_to_datetime(suppressed.minute * MINUTE_MICROS);
         let end = micros_to_datetime((suppressed.minute + 1) * MINUTE_MICROS);
-        let by_address = suppressed.action == actions::SESSION_SIGN_IN_FAILED;
+        let by_address = suppressed.action == AuditAction::SessionSignInFailed;
+        let summary = format!(
+            "{} more {} events from {} in 60 s were counted, not written one by one",
+            grouped(suppressed.count),
+            suppressed.action,
+            suppressed.subject
+        );
+        let entry = AuditEntry::SecurityEventsSuppressed {
+            summary: &summary,
+            action: suppressed.action,
+            suppressed: suppressed.count,
+            written: EVENTS_PER_MINUTE,
+            window_start: start,
+            window_end: end,
+        };
         let event = AuditEvent {
             id: new_id(IdKind::Event, self.ctx.rng.as_ref())?,
             org_id: suppressed.org_id.clone(),
             occurred_at: end,
             actor: if by_address { ANONYMOUS_ACTOR.to_owned() } else { suppressed.subject.clone() },
-            action: actions::SECURITY_EVENTS_SUPPRESSED.to_owned(),
+            action: entry.action(),
             target_type: "action".to_owned(),
-            target_id: suppressed.action.to_owned(),
+            target_id: suppressed.action.as_str().to_owned(),
             request_id: None,
             source_ip: (by_address && suppressed.subject != "-").then(|| suppressed.subject.clone()),
-            details: json!({
-                "summary": format!(
-                    "{} more {} events from {} in 60 s were counted, not written one by one",
-                    grouped(suppressed.count), suppressed.action, suppressed.subject
-                ),
-                "action": suppressed.action,
-                "suppressed": suppressed.count,
-                "written": EVENTS_PER_MINUTE,
-                "window_start": start,
-                "window_end": end,
-            }),
+            details: crate::context::details(&entry)?,
         };
         self.ctx.store.append_audit_event(&event).await?;
         Ok(())

@@ -10,10 +10,10 @@
 //! checked paths as any invited developer's.
 
 use chrono::Duration;
-use serde_json::json;
 
+use keyward_core::audit::{AuditEntry, True};
 use keyward_core::id::{new_id, IdKind};
-use keyward_core::model::{actions, Invitation};
+use keyward_core::model::Invitation;
 use keyward_core::role::Role;
 use keyward_core::validate;
 use keyward_core::{SecretToken, TokenDigest};
@@ -101,25 +101,22 @@ impl Engine {
             expires_at: now + Duration::seconds(SETUP_CODE_SECONDS),
             accepted_at: None,
         };
-        let event = self.ctx.event_in(
-            &operator.id,
-            &system,
-            actions::INVITATION_CREATED,
-            "invitation",
-            &invitation.id,
-            json!({"email": invitation.email, "role": Role::Owner, "expires_at": invitation.expires_at, "setup": true}),
-        )?;
+        let invited = AuditEntry::InvitationCreated {
+            email: &invitation.email,
+            role: Role::Owner,
+            expires_at: invitation.expires_at,
+            setup: Some(True),
+        };
+        let event = self.ctx.event_in(&operator.id, &system, invited, "invitation", &invitation.id)?;
         self.ctx.store.create_invitation(&invitation, &TokenDigest::of(secret.expose()), &event).await?;
         let session = self.accept_invitation(secret.expose(), password, context).await?;
         if let Some(organization_name) = organization_name.filter(|name| *name != operator.name) {
-            let event = self.ctx.event_in(
-                &operator.id,
-                &system,
-                actions::ORGANIZATION_RENAMED,
-                "organization",
-                &operator.id,
-                json!({"name_before": operator.name, "name_after": organization_name, "setup": true}),
-            )?;
+            let renamed = AuditEntry::OrganizationRenamed {
+                name_before: &operator.name,
+                name_after: &organization_name,
+                setup: Some(True),
+            };
+            let event = self.ctx.event_in(&operator.id, &system, renamed, "organization", &operator.id)?;
             // The owner exists and is signed in: a failed rename is theirs to
             // redo on the policy page, not a reason to fail the setup.
             if let Err(error) = self.ctx.store.rename_organization(&operator.id, &organization_name, &event).await {

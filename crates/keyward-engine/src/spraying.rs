@@ -15,12 +15,12 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use keyward_core::audit::AuditEntry;
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
-use keyward_core::model::{actions, AuditEvent};
+use keyward_core::model::AuditEvent;
 use keyward_core::SecureRng;
 use keyward_store::Store;
-use serde_json::json;
 
 use crate::EngineError;
 
@@ -255,26 +255,27 @@ pub(crate) async fn write_spraying(
     } else {
         burst.org_id.clone()
     };
+    let entry = AuditEntry::TokenSpraying {
+        summary: &summary,
+        unknown_tokens: burst.count,
+        source: &source,
+        window_start: start,
+        window_end: end,
+        window_seconds: 60,
+        threshold,
+        presented_to,
+    };
     let event = AuditEvent {
         id: new_id(IdKind::Event, rng)?,
         org_id,
         occurred_at: end,
         actor: burst.caller.clone(),
-        action: actions::TOKEN_SPRAYING.to_owned(),
+        action: entry.action(),
         target_type: "address".to_owned(),
         target_id: target,
         request_id: None,
         source_ip: address,
-        details: json!({
-            "summary": summary,
-            "unknown_tokens": burst.count,
-            "source": source,
-            "window_start": start,
-            "window_end": end,
-            "window_seconds": 60,
-            "threshold": threshold,
-            "presented_to": presented_to,
-        }),
+        details: crate::context::details(&entry)?,
     };
     store.append_audit_event(&event).await?;
     tracing::warn!(caller = %burst.caller, count = burst.count, %source, "token spraying: {summary}");

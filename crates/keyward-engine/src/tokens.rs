@@ -3,10 +3,11 @@
 //! bulk revocation have modules of their own.
 
 use chrono::{DateTime, Utc};
+use keyward_core::audit::{AuditEntry, ScopesChanged, True};
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::IdKind;
 use keyward_core::ip::IpNet;
-use keyward_core::model::{actions, AuditEvent, AutoRotate, Keyspace, RevokedReason, TokenRecord};
+use keyward_core::model::{AuditEvent, AutoRotate, Keyspace, RevokedReason, TokenRecord};
 use keyward_core::policy::{TokenPolicy, Violation};
 use keyward_core::scope::{self, management};
 use keyward_core::validate::{self, InvalidField};
@@ -181,13 +182,7 @@ impl Engine {
         record.idempotency_key = key;
         let limit = self.refuse_new_token_violations(actor, &policy, &record, now).await?;
         let digest = TokenDigest::of(secret.expose());
-        let event = self.ctx.event(
-            actor,
-            actions::TOKEN_CREATED,
-            "token",
-            &record.id,
-            json!({"keyspace_id": record.keyspace_id, "name": record.name, "owner": record.owner, "scopes": record.scopes, "allowed_ips": record.allowed_ips, "expires_at": record.expires_at, "rotation_period_days": record.rotation_period_days, "auto_rotate": record.auto_rotate, "parent_token_id": record.parent_token_id, "inherited_from_parent": inherited}),
-        )?;
+        let event = self.ctx.event(actor, created(&record, &inherited), "token", &record.id)?;
         self.ctx.store.create_token(&record, &digest, &event, limit).await.map_err(|error| match error {
             keyward_store::StoreError::MissingReference(_) => EngineError::NotFound("keyspace"),
             keyward_store::StoreError::LimitReached(_) => EngineError::PolicyViolation {
@@ -279,7 +274,6 @@ impl Engine {
             return Err(EngineError::NotFound("token"));
         }
         self.require_manages_token(actor, id).await?;
-        let mut details = serde_json::Map::new();
         let mut if_scopes_are = None;
         // Scope and allowlist changes are judged against the current record.
         let current = match changes.scopes.is_some() || allowed_ips.is_some() {
@@ -292,44 +286,41 @@ impl Engine {
             (Some(list), Some(current), Some(bound)) if current.management => Some(bound.networks(list, false)?.0),
             (list, _, _) => list,
         };
-        let scopes = match (&changes.scopes, &current) {
+        let (scopes, broadened) = match (&changes.scopes, &current) {
             (Some(requested), Some(current)) => {
-                let scopes = self
-                    .changed_scopes(actor, current, requested, changes.confirm_broader_scopes, &mut details)
-                    .await?;
+                let (scopes, broadened) =
+                    self.changed_scopes(actor, current, requested, changes.confirm_broader_scopes).await?;
                 // The widening check holds only for these old scopes.
                 if_scopes_are = Some(current.scopes.clone());
-                Some(scopes)
+                (Some(scopes), broadened)
             }
-            _ => None,
+            _ => (None, false),
         };
         if let Some(current) = &current {
             self.refuse_introduced_violations(actor, current, scopes.as_ref(), allowed_ips.as_ref()).await?;
-        }
-        if let Some(name) = &name {
-            details.insert("name".into(), json!(name));
-        }
-        if changes.metadata.is_some() {
-            details.insert("metadata_replaced".into(), json!(true));
-        }
-        if let Some(list) = &allowed_ips {
-            details.insert("allowed_ips".into(), json!(list));
         }
         let rotation_period_days = changes
             .rotation_period_days
             .map(|days| days.map(|days| validate::lifecycle_days("rotation_period_days", days)).transpose())
             .transpose()?;
-        if let Some(days) = rotation_period_days {
-            details.insert("rotation_period_days".into(), json!(days));
-        }
         let auto_rotate = match changes.auto_rotate {
             Some(Some(auto)) => Some(Some(self.changed_auto_rotate(actor, id, auto, rotation_period_days).await?)),
             other => other,
         };
-        if let Some(auto) = &auto_rotate {
-            details.insert("auto_rotate".into(), json!(auto));
-        }
-        let event = self.ctx.event(actor, actions::TOKEN_UPDATED, "token", id, Value::Object(details))?;
+        let updated = AuditEntry::TokenUpdated {
+            name: name.as_deref(),
+            metadata_replaced: changes.metadata.is_some().then_some(True),
+            allowed_ips: allowed_ips.as_deref(),
+            rotation_period_days,
+            auto_rotate: auto_rotate.as_ref().map(Option::as_ref),
+            scopes: match (&if_scopes_are, &scopes) {
+                (Some(before), Some(after)) => {
+                    Some(ScopesChanged { scopes_before: before, scopes_after: after, broadened })
+                }
+                _ => None,
+            },
+        };
+        let event = self.ctx.event(actor, updated, "token", id)?;
         let update = TokenUpdate {
             name,
             metadata: changes.metadata,
@@ -360,16 +351,15 @@ impl Engine {
         Ok(stored.record)
     }
 
-    /// New scopes for `current`, checked as at issue; scopes granting more
-    /// than before need `confirmed`. Notes both lists in `details`.
+    /// New scopes for `current`, checked as at issue, and whether they grant
+    /// more than before (which needs `confirmed`).
     async fn changed_scopes(
         &self,
         actor: &Actor,
         current: &TokenRecord,
         requested: &[String],
         confirmed: bool,
-        details: &mut serde_json::Map<String, Value>,
-    ) -> Result<Vec<String>, EngineError> {
+    ) -> Result<(Vec<String>, bool), EngineError> {
         let keyspace =
             self.ctx.store.get_keyspace(actor.org_id(), &current.keyspace_id).await?.ok_or_else(|| {
                 EngineError::Store(keyward_store::StoreError::Corrupt("token without keyspace".into()))
@@ -380,10 +370,7 @@ impl Engine {
         if !broader.is_empty() && !confirmed {
             return Err(EngineError::ConfirmationRequired { broader });
         }
-        details.insert("scopes_before".into(), json!(current.scopes));
-        details.insert("scopes_after".into(), json!(scopes));
-        details.insert("broadened".into(), json!(!broader.is_empty()));
-        Ok(scopes)
+        Ok((scopes, !broader.is_empty()))
     }
 
     /// Fails when changing `current`'s scopes or allowlist would break a
@@ -462,7 +449,7 @@ impl Engine {
         }
         self.require_manages_token(actor, id).await?;
         let now = self.ctx.now();
-        let event = self.ctx.event(actor, actions::TOKEN_REVOKED, "token", id, json!({"reason": reason.as_str()}))?;
+        let event = self.ctx.event(actor, AuditEntry::TokenRevoked { reason }, "token", id)?;
         let revocation = self
             .ctx
             .store
@@ -612,5 +599,21 @@ fn already_created(
             "The idempotency key {key:?} was used by an earlier request for a different token; send a new key \
              for a new token."
         ),
+    }
+}
+
+/// The `token.created` entry of a token issued (not rotated) as `record`.
+fn created<'a>(record: &'a TokenRecord, inherited: &'a [&'a str]) -> AuditEntry<'a> {
+    AuditEntry::TokenCreated {
+        keyspace_id: &record.keyspace_id,
+        name: &record.name,
+        owner: &record.owner,
+        scopes: &record.scopes,
+        allowed_ips: &record.allowed_ips,
+        expires_at: record.expires_at,
+        rotation_period_days: record.rotation_period_days,
+        auto_rotate: record.auto_rotate.as_ref(),
+        parent_token_id: record.parent_token_id.as_deref(),
+        inherited_from_parent: inherited,
     }
 }

@@ -13,12 +13,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyward_core::audit::AuditEntry;
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
-use keyward_core::model::{actions, AuditEvent, TokenRecord, TokenState};
+use keyward_core::model::{AuditEvent, TokenRecord, TokenState};
 use keyward_core::{Clock, OsRng, ParsedToken, SecureRng, TokenDigest};
 use keyward_store::{ChangeSink, Store, StoreError};
-use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::activity::VerificationLog;
@@ -415,25 +415,26 @@ impl Verifier {
         let now = self.clock.now_micros();
         let mut due = self.grace.due_reuses(now).into_iter();
         while let Some(reuse) = due.next() {
+            let entry = AuditEntry::TokenReusedAfterRotation {
+                replaced_by: reuse.replaced_by.as_deref(),
+                stopped_verifying_at: micros_to_datetime(reuse.ended_micros),
+                attempts: reuse.attempts,
+                first_attempt_at: micros_to_datetime(reuse.first_micros),
+                last_attempt_at: micros_to_datetime(reuse.last_micros),
+                user_agent: reuse.user_agent.as_deref(),
+            };
             let event = AuditEvent {
                 id: new_id(IdKind::Event, self.rng.as_ref())?,
                 org_id: reuse.org_id.clone(),
                 occurred_at: micros_to_datetime(reuse.last_micros),
                 // The bearer of the old token did this.
                 actor: reuse.token_id.clone(),
-                action: actions::TOKEN_REUSED_AFTER_ROTATION.to_owned(),
+                action: entry.action(),
                 target_type: "token".to_owned(),
                 target_id: reuse.token_id.clone(),
                 request_id: None,
                 source_ip: reuse.client_ip.map(|ip| keyward_core::ip::canonical(ip).to_string()),
-                details: json!({
-                    "replaced_by": reuse.replaced_by,
-                    "stopped_verifying_at": micros_to_datetime(reuse.ended_micros),
-                    "attempts": reuse.attempts,
-                    "first_attempt_at": micros_to_datetime(reuse.first_micros),
-                    "last_attempt_at": micros_to_datetime(reuse.last_micros),
-                    "user_agent": reuse.user_agent,
-                }),
+                details: crate::context::details(&entry)?,
             };
             if let Err(error) = self.store.append_audit_event(&event).await {
                 // Retried with the next flush, this one and the rest alike.

@@ -2,14 +2,14 @@
 //! secrets are shown once and stored only sealed under the master key;
 //! delivery itself is the `keyward-webhooks` dispatcher's job.
 
+use keyward_core::audit::AuditEntry;
 use keyward_core::id::{self, new_id, IdKind};
-use keyward_core::model::{actions, WebhookDelivery, WebhookEndpoint};
+use keyward_core::model::{WebhookDelivery, WebhookEndpoint};
 use keyward_core::scope::management;
 use keyward_core::validate::{self, InvalidField};
 use keyward_core::webhook;
 use keyward_core::SecretToken;
 use keyward_store::{Page, PageRequest};
-use serde_json::json;
 
 use crate::actor::Actor;
 use crate::engine::Engine;
@@ -118,13 +118,8 @@ impl Engine {
         };
         let secret = webhook::generate_secret(self.ctx.rng.as_ref())?;
         let sealed = master_key.seal(secret.expose().as_bytes(), &endpoint.id, self.ctx.rng.as_ref())?;
-        let event = self.ctx.event(
-            actor,
-            actions::WEBHOOK_CREATED,
-            "webhook",
-            &endpoint.id,
-            json!({"url": endpoint.url, "event_types": endpoint.event_types}),
-        )?;
+        let created = AuditEntry::WebhookCreated { url: &endpoint.url, event_types: &endpoint.event_types };
+        let event = self.ctx.event(actor, created, "webhook", &endpoint.id)?;
         self.ctx.store.create_webhook(&endpoint, &sealed, &event).await?;
         Ok(CreatedWebhook { endpoint, secret })
     }
@@ -157,13 +152,8 @@ impl Engine {
         let secret = webhook::generate_secret(self.ctx.rng.as_ref())?;
         let sealed = master_key.seal(secret.expose().as_bytes(), &endpoint.id, self.ctx.rng.as_ref())?;
         let previous_until = self.ctx.now() + chrono::Duration::seconds(overlap_seconds);
-        let event = self.ctx.event(
-            actor,
-            actions::WEBHOOK_SECRET_ROTATED,
-            "webhook",
-            &endpoint.id,
-            json!({"previous_secret_signs_until": previous_until}),
-        )?;
+        let rotated = AuditEntry::WebhookSecretRotated { previous_secret_signs_until: previous_until };
+        let event = self.ctx.event(actor, rotated, "webhook", &endpoint.id)?;
         if !self.ctx.store.rotate_webhook_secret(actor.org_id(), &endpoint.id, &sealed, previous_until, &event).await? {
             return Err(EngineError::NotFound("webhook"));
         }
@@ -191,7 +181,7 @@ impl Engine {
         if !id::looks_like(IdKind::Webhook, id) {
             return Err(EngineError::NotFound("webhook"));
         }
-        let event = self.ctx.event(actor, actions::WEBHOOK_DELETED, "webhook", id, json!({}))?;
+        let event = self.ctx.event(actor, AuditEntry::WebhookDeleted {}, "webhook", id)?;
         if self.ctx.store.delete_webhook(actor.org_id(), id, &event).await? {
             Ok(())
         } else {

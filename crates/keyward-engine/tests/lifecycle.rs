@@ -5,7 +5,8 @@
 
 mod support;
 
-use keyward_core::model::{actions, DisabledReason, RevokedReason, TokenState};
+use keyward_core::audit::AuditAction;
+use keyward_core::model::{DisabledReason, RevokedReason, TokenState};
 use keyward_engine::{EngineError, VerifyCode};
 use support::{harnesses, rejected_code};
 
@@ -43,11 +44,11 @@ async fn a_disabled_token_answers_disabled_until_enabled_and_a_revoked_one_stays
         assert_eq!(
             h.actions_on(id).await,
             [
-                actions::TOKEN_REVOKED,
-                actions::TOKEN_DISABLED,
-                actions::TOKEN_ENABLED,
-                actions::TOKEN_DISABLED,
-                actions::TOKEN_CREATED
+                AuditAction::TokenRevoked,
+                AuditAction::TokenDisabled,
+                AuditAction::TokenEnabled,
+                AuditAction::TokenDisabled,
+                AuditAction::TokenCreated
             ],
             "{}: one event per change, none for repeats or refusals",
             h.name
@@ -87,7 +88,7 @@ async fn a_deleted_token_is_gone_at_once_and_its_history_stays() {
         assert!(matches!(h.engine.get_token(&h.admin, &id).await, Err(EngineError::NotFound("token"))), "{}", h.name);
         assert!(matches!(h.engine.delete_token(&h.admin, &id).await, Err(EngineError::NotFound("token"))));
         assert!(matches!(h.engine.enable_token(&h.admin, &id).await, Err(EngineError::NotFound("token"))));
-        assert_eq!(h.actions_on(&id).await, [actions::TOKEN_DELETED, actions::TOKEN_CREATED], "{}", h.name);
+        assert_eq!(h.actions_on(&id).await, [AuditAction::TokenDeleted, AuditAction::TokenCreated], "{}", h.name);
         h.cleanup().await;
     }
 }

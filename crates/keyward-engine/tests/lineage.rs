@@ -10,8 +10,9 @@ mod support;
 use std::net::IpAddr;
 
 use chrono::Duration;
+use keyward_core::audit::AuditAction;
 use keyward_core::model::AutoRotate;
-use keyward_core::model::{actions, RevokedReason};
+use keyward_core::model::RevokedReason;
 use keyward_core::role::Role;
 use keyward_core::scope::management;
 use keyward_core::webhook::MasterKey;
@@ -205,7 +206,10 @@ async fn revoking_with_descendants_takes_planted_management_tokens_at_once_and_k
         }
         assert_eq!(code_from_loopback(&h, deploy_key.secret.expose()).await, VerifyCode::Valid, "customer tokens stay");
         assert_eq!(code_from_loopback(&h, unrelated.secret.expose()).await, VerifyCode::Valid);
-        assert_eq!(h.actions_on(&grandchild.record.id).await, vec![actions::TOKEN_REVOKED, actions::TOKEN_CREATED]);
+        assert_eq!(
+            h.actions_on(&grandchild.record.id).await,
+            vec![AuditAction::TokenRevoked, AuditAction::TokenCreated]
+        );
 
         // Asked for, the customer tokens the lineage made go too.
         let again =
@@ -263,8 +267,8 @@ async fn a_session_mints_management_tokens_only_shortly_after_typing_its_passwor
         assert_eq!(minted.record.parent_token_id, None, "a person's mint has no parent token");
 
         let session_id = next.principal.signed_in().unwrap().session_id.clone();
-        let logged: Vec<String> = h.actions_on(&session_id).await;
-        assert_eq!(logged, vec![actions::SESSION_SUDO_GRANTED, actions::SESSION_SUDO_FAILED], "{}", h.name);
+        let logged: Vec<AuditAction> = h.actions_on(&session_id).await;
+        assert_eq!(logged, vec![AuditAction::SessionSudoGranted, AuditAction::SessionSudoFailed], "{}", h.name);
         h.cleanup().await;
     }
 }
@@ -295,7 +299,7 @@ async fn a_short_lived_operator_token_founds_organizations_whose_admin_it_bounds
         assert_ne!(code.unwrap(), VerifyCode::Valid, "{}: usable only from the founder's networks", h.name);
 
         let filter = keyward_store::AuditFilter {
-            action: Some(actions::ORGANIZATION_CREATED.into()),
+            action: Some(AuditAction::OrganizationCreated.to_string()),
             ..keyward_store::AuditFilter::default()
         };
         let events = h.engine.list_audit(&h.admin, &filter, &PageRequest::first()).await.unwrap().items;

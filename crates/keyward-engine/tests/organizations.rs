@@ -61,7 +61,7 @@ async fn organizations_are_founded_by_the_operator_with_their_own_admin() {
     assert!(matches!(escalation, Err(EngineError::Escalation { .. })), "{escalation:?}");
 
     let log = h.engine.list_audit(&h.admin, &AuditFilter::default(), &PageRequest::first()).await.unwrap().items;
-    assert_eq!(log[0].action, "organization.created", "the founding is in the operator's log");
+    assert_eq!(log[0].action.as_str(), "organization.created", "the founding is in the operator's log");
 }
 
 #[tokio::test]

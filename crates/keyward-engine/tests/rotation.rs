@@ -3,7 +3,8 @@
 //! real PostgreSQL (skipped loudly when absent, a failure under `CI=true`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use keyward_core::model::{actions, ExpiryCause, RevokedReason};
+use keyward_core::audit::AuditAction;
+use keyward_core::model::{ExpiryCause, RevokedReason};
 use keyward_core::policy::TokenPolicy;
 use keyward_engine::{EngineError, RotationRequest, VerifyCode, VerifyOptions};
 use keyward_store::{AuditFilter, PageRequest};
@@ -42,11 +43,11 @@ async fn both_tokens_verify_during_the_grace_and_the_old_one_expires_exactly_at_
         assert_eq!(cause, Some(ExpiryCause::RotationGraceEnded), "{}", h.name);
         assert_eq!(
             h.actions_on(&old.record.id).await,
-            [actions::TOKEN_ROTATED, actions::TOKEN_CREATED],
+            [AuditAction::TokenRotated, AuditAction::TokenCreated],
             "{}: the rotation is audited on the old token",
             h.name
         );
-        assert_eq!(h.actions_on(&rotated.issued.record.id).await, [actions::TOKEN_CREATED], "{}", h.name);
+        assert_eq!(h.actions_on(&rotated.issued.record.id).await, [AuditAction::TokenCreated], "{}", h.name);
         h.cleanup().await;
     }
 }
@@ -115,7 +116,7 @@ async fn what_cannot_be_rotated_is_refused_precisely_and_nothing_is_written() {
         assert_eq!(invalid_field(h.rotate(&token.record.id, 7201).await), "grace_period", "{}", h.name);
         assert_eq!(invalid_field(h.rotate(&token.record.id, -1).await), "grace_period", "{}", h.name);
         assert!(matches!(h.rotate("tok_unknown000000000000000", 60).await, Err(EngineError::NotFound("token"))));
-        assert_eq!(h.actions_on(&token.record.id).await, [actions::TOKEN_CREATED], "{}: nothing half-done", h.name);
+        assert_eq!(h.actions_on(&token.record.id).await, [AuditAction::TokenCreated], "{}: nothing half-done", h.name);
 
         // Expired at exactly its expiry: refused at t, allowed at t−1 s.
         let expiry = token.record.expires_at.unwrap();
@@ -166,10 +167,10 @@ async fn the_grace_is_extended_or_ended_early_within_its_limits() {
         assert_eq!(
             h.actions_on(&old.record.id).await,
             [
-                actions::TOKEN_GRACE_CHANGED,
-                actions::TOKEN_GRACE_CHANGED,
-                actions::TOKEN_ROTATED,
-                actions::TOKEN_CREATED
+                AuditAction::TokenGraceChanged,
+                AuditAction::TokenGraceChanged,
+                AuditAction::TokenRotated,
+                AuditAction::TokenCreated
             ],
             "{}",
             h.name
@@ -218,7 +219,8 @@ async fn clients_in_grace_are_listed_and_reuse_after_it_is_a_security_event_once
         h.clock.advance_secs(60);
         assert_eq!(h.code(old.secret.expose()).await, VerifyCode::Expired);
         h.engine.flush_usage().await.unwrap();
-        let reuse = AuditFilter { action: Some(actions::TOKEN_REUSED_AFTER_ROTATION.into()), ..AuditFilter::default() };
+        let reuse =
+            AuditFilter { action: Some(AuditAction::TokenReusedAfterRotation.to_string()), ..AuditFilter::default() };
         let events = h.engine.list_audit(&h.admin, &reuse, &PageRequest::first()).await.unwrap().items;
         assert_eq!(events.len(), 1, "{}: one report within the hour", h.name);
         assert_eq!(events[0].target_id, old.record.id);
@@ -236,7 +238,7 @@ async fn clients_in_grace_are_listed_and_reuse_after_it_is_a_security_event_once
         h.clock.advance_secs(11);
         assert_eq!(h.code(ran_out.secret.expose()).await, VerifyCode::Expired);
         h.engine.flush_usage().await.unwrap();
-        assert!(h.actions_on(&ran_out.record.id).await.iter().all(|a| a != actions::TOKEN_REUSED_AFTER_ROTATION));
+        assert!(h.actions_on(&ran_out.record.id).await.iter().all(|&a| a != AuditAction::TokenReusedAfterRotation));
         h.cleanup().await;
     }
 }

@@ -7,7 +7,8 @@
 mod support;
 
 use chrono::{DateTime, Duration, Utc};
-use keyward_core::model::{actions, DisabledReason};
+use keyward_core::audit::AuditAction;
+use keyward_core::model::DisabledReason;
 use keyward_core::policy::TokenPolicy;
 use keyward_engine::{EngineConfig, LifecycleReport, TokenChanges, VerifyCode};
 use keyward_store::{AuditFilter, PageRequest};
@@ -27,8 +28,8 @@ fn noticed(notices: u64) -> LifecycleReport {
     LifecycleReport { notices, ..LifecycleReport::default() }
 }
 
-async fn details_of(h: &Harness, id: &str, action: &str) -> Vec<serde_json::Value> {
-    let filter = AuditFilter { target_id: Some(id.into()), action: Some(action.into()), ..AuditFilter::default() };
+async fn details_of(h: &Harness, id: &str, action: AuditAction) -> Vec<serde_json::Value> {
+    let filter = AuditFilter { target_id: Some(id.into()), action: Some(action.to_string()), ..AuditFilter::default() };
     let page = h.engine.list_audit(&h.admin, &filter, &PageRequest::new(Some(50), None)).await.unwrap();
     page.items.into_iter().rev().map(|event| event.details).collect()
 }
@@ -63,12 +64,12 @@ async fn expiry_warnings_and_the_expiry_are_announced_once_at_their_instants() {
         assert_eq!(pass_at(&h, expires + second).await, noticed(0), "{}", h.name);
         assert_eq!(pass_at(&h, expires + Duration::days(30)).await, noticed(0), "{}: announced once", h.name);
 
-        let warnings = details_of(&h, id, actions::TOKEN_EXPIRING).await;
+        let warnings = details_of(&h, id, AuditAction::TokenExpiring).await;
         let days: Vec<_> = warnings.iter().map(|d| d["days_before"].as_u64().unwrap()).collect();
         assert_eq!(days, [7, 1], "{}", h.name);
         assert_eq!(warnings[0]["name"], "quarterly report", "{}", h.name);
         assert!(warnings[0].get("token").is_none(), "{}: no secret in any notice", h.name);
-        let expired = details_of(&h, id, actions::TOKEN_EXPIRED).await;
+        let expired = details_of(&h, id, AuditAction::TokenExpired).await;
         assert_eq!(expired.len(), 1, "{}", h.name);
         assert_eq!(expired[0]["expires_at"], serde_json::json!(expires), "{}", h.name);
 
@@ -78,7 +79,7 @@ async fn expiry_warnings_and_the_expiry_are_announced_once_at_their_instants() {
         let now = h.engine.clock().now();
         assert_eq!(pass_at(&h, now + Duration::days(3) - second).await, noticed(0), "{}", h.name);
         assert_eq!(pass_at(&h, now + Duration::days(3)).await, noticed(1), "{}: only the expiry", h.name);
-        assert_eq!(details_of(&h, &quiet.record.id, actions::TOKEN_EXPIRED).await.len(), 1, "{}", h.name);
+        assert_eq!(details_of(&h, &quiet.record.id, AuditAction::TokenExpired).await.len(), 1, "{}", h.name);
         h.cleanup().await;
     }
 }
@@ -119,10 +120,10 @@ async fn tokens_left_unused_are_warned_then_disabled_and_a_use_or_enabling_resta
         assert_eq!(token.disabled_reason(), Some(DisabledReason::Inactivity), "{}", h.name);
         assert_eq!(token.disabled_at(), Some(disables), "{}", h.name);
         assert_eq!(pass_at(&h, disables + second).await, LifecycleReport::default(), "{}", h.name);
-        let warning = details_of(&h, id, actions::TOKEN_INACTIVITY_WARNING).await;
+        let warning = details_of(&h, id, AuditAction::TokenInactivityWarning).await;
         assert_eq!(warning.len(), 1, "{}", h.name);
         assert_eq!(warning[0]["disables_at"], serde_json::json!(disables), "{}", h.name);
-        let disabled = details_of(&h, id, actions::TOKEN_DISABLED_INACTIVE).await;
+        let disabled = details_of(&h, id, AuditAction::TokenDisabledInactive).await;
         assert_eq!(disabled[0]["last_activity_at"], serde_json::json!(t0 + Duration::days(10)), "{}", h.name);
 
         // Enabled on day 41: not disabled again for the silence that disabled it.
@@ -153,7 +154,7 @@ async fn rotation_falls_due_after_the_tokens_own_period_or_the_policys_and_a_rot
         assert_eq!(pass_at(&h, t0 + Duration::days(10) - second).await, noticed(0), "{}", h.name);
         assert_eq!(pass_at(&h, t0 + Duration::days(10)).await, noticed(1), "{}: its own period", h.name);
         assert_eq!(pass_at(&h, t0 + Duration::days(10) + second).await, noticed(0), "{}", h.name);
-        let due = details_of(&h, &own.record.id, actions::TOKEN_ROTATION_DUE).await;
+        let due = details_of(&h, &own.record.id, AuditAction::TokenRotationDue).await;
         assert_eq!(due[0]["rotation_period_days"], 10, "{}", h.name);
         assert_eq!(due[0]["due_at"], serde_json::json!(t0 + Duration::days(10)), "{}", h.name);
 
@@ -164,13 +165,13 @@ async fn rotation_falls_due_after_the_tokens_own_period_or_the_policys_and_a_rot
         let replacement = &rotated.issued.record.id;
         assert_eq!(pass_at(&h, t0 + Duration::days(22) - second).await, noticed(0), "{}", h.name);
         assert_eq!(pass_at(&h, t0 + Duration::days(22)).await, noticed(1), "{}", h.name);
-        assert_eq!(details_of(&h, replacement, actions::TOKEN_ROTATION_DUE).await.len(), 1, "{}", h.name);
+        assert_eq!(details_of(&h, replacement, AuditAction::TokenRotationDue).await.len(), 1, "{}", h.name);
 
         // Day 30: the policy's period catches the other token and the admin token.
         assert_eq!(pass_at(&h, t0 + Duration::days(30) - second).await, noticed(0), "{}", h.name);
         assert_eq!(pass_at(&h, t0 + Duration::days(30)).await, noticed(2), "{}", h.name);
-        assert_eq!(details_of(&h, &inherits.record.id, actions::TOKEN_ROTATION_DUE).await.len(), 1, "{}", h.name);
-        assert_eq!(details_of(&h, &own.record.id, actions::TOKEN_ROTATION_DUE).await.len(), 1, "{}: once", h.name);
+        assert_eq!(details_of(&h, &inherits.record.id, AuditAction::TokenRotationDue).await.len(), 1, "{}", h.name);
+        assert_eq!(details_of(&h, &own.record.id, AuditAction::TokenRotationDue).await.len(), 1, "{}: once", h.name);
         h.cleanup().await;
     }
 }
@@ -245,7 +246,7 @@ async fn a_keyspace_sets_its_own_rotation_period_and_inactivity_rule_over_the_or
         assert_eq!(pass_at(&h, t0 + Duration::days(2)).await, noticed(1), "{}: its own 2 days", h.name);
         assert_eq!(pass_at(&h, t0 + Duration::days(5) - second).await, noticed(0), "{}", h.name);
         assert_eq!(pass_at(&h, t0 + Duration::days(5)).await, noticed(1), "{}: the keyspace's 5 days", h.name);
-        assert_eq!(details_of(&h, &bound.record.id, actions::TOKEN_ROTATION_DUE).await[0]["rotation_period_days"], 5);
+        assert_eq!(details_of(&h, &bound.record.id, AuditAction::TokenRotationDue).await[0]["rotation_period_days"], 5);
         // The keyspace's inactivity rule disables its tokens, not the other keyspace's.
         assert_eq!(pass_at(&h, t0 + Duration::days(8) - second).await, noticed(0), "{}", h.name);
         let disabled = LifecycleReport { disabled: 2, ..LifecycleReport::default() };
@@ -255,7 +256,7 @@ async fn a_keyspace_sets_its_own_rotation_period_and_inactivity_rule_over_the_or
         assert_eq!(still, VerifyCode::Valid, "{}: no rule in its keyspace or the policy", h.name);
         // Day 30: the policy's period for the other keyspace and the admin token.
         assert_eq!(pass_at(&h, t0 + Duration::days(30)).await, noticed(2), "{}", h.name);
-        assert_eq!(details_of(&h, &elsewhere.record.id, actions::TOKEN_ROTATION_DUE).await.len(), 1, "{}", h.name);
+        assert_eq!(details_of(&h, &elsewhere.record.id, AuditAction::TokenRotationDue).await.len(), 1, "{}", h.name);
         h.cleanup().await;
     }
 }

@@ -7,7 +7,7 @@
 mod support;
 
 use chrono::TimeZone;
-use keyward_core::model::actions;
+use keyward_core::audit::AuditAction;
 use keyward_core::webhook::MasterKey;
 use keyward_core::SeededRng;
 use keyward_engine::{EngineConfig, NewWebhook, VerifyOptions};
@@ -35,7 +35,7 @@ async fn present(h: &Harness, caller: &str, from: [u8; 4], count: usize) {
 }
 
 async fn spraying_events(h: &Harness) -> Vec<keyward_core::model::AuditEvent> {
-    let filter = AuditFilter { action: Some(actions::TOKEN_SPRAYING.into()), ..AuditFilter::default() };
+    let filter = AuditFilter { action: Some(AuditAction::TokenSpraying.to_string()), ..AuditFilter::default() };
     h.engine.list_audit(&h.admin, &filter, &PageRequest::new(Some(100), None)).await.unwrap().items
 }
 
@@ -47,7 +47,7 @@ async fn fifteen_hundred_unknown_tokens_in_a_minute_are_one_event_and_one_webhoo
         let hook = NewWebhook {
             url: "https://hooks.example.com/keyward".into(),
             description: None,
-            event_types: vec![actions::TOKEN_SPRAYING.into()],
+            event_types: vec![AuditAction::TokenSpraying.to_string()],
         };
         let endpoint = h.engine.create_webhook(&h.admin, hook).await.unwrap().endpoint;
         // Start on a minute boundary so every presentation falls in one minute.
@@ -76,7 +76,8 @@ async fn fifteen_hundred_unknown_tokens_in_a_minute_are_one_event_and_one_webhoo
 
         let deliveries =
             h.engine.list_deliveries(&h.admin, &endpoint.id, &PageRequest::new(Some(100), None)).await.unwrap().items;
-        let sprays: Vec<_> = deliveries.iter().filter(|d| d.event_type == actions::TOKEN_SPRAYING).collect();
+        let sprays: Vec<_> =
+            deliveries.iter().filter(|d| d.event_type == AuditAction::TokenSpraying.as_str()).collect();
         assert_eq!(sprays.len(), 1, "{}: one delivery", h.name);
         assert_eq!(sprays[0].event_id, event.id);
         h.cleanup().await;
@@ -139,16 +140,16 @@ async fn a_session_presented_after_its_end_is_logged_as_expired_once() {
         h.clock.advance_secs(12 * 3600);
         assert!(h.engine.authenticate_session(&secret).await.unwrap().is_none());
         assert!(h.engine.authenticate_session(&secret).await.unwrap().is_none());
-        let actions_in = |action: &'static str| {
-            let filter = AuditFilter { action: Some(action.into()), ..AuditFilter::default() };
+        let actions_in = |action: AuditAction| {
+            let filter = AuditFilter { action: Some(action.to_string()), ..AuditFilter::default() };
             let store = h.engine.store();
             let org = org.clone();
             async move { store.list_audit(&org, &filter, &PageRequest::new(Some(50), None)).await.unwrap().items }
         };
-        let expired = actions_in(actions::SESSION_EXPIRED).await;
+        let expired = actions_in(AuditAction::SessionExpired).await;
         assert_eq!(expired.len(), 1, "{}: logged once, the session is gone after", h.name);
         assert_eq!(expired[0].details["session_id"], session.signed_in.session_id.as_str());
-        let started = actions_in(actions::SESSION_SIGNED_IN).await;
+        let started = actions_in(AuditAction::SessionSignedIn).await;
         assert_eq!(started.len(), 1);
         assert_eq!(started[0].details["method"], "sign_up");
         assert_eq!(started[0].details["user_agent"], "Browser/1");

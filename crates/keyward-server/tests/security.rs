@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use chrono::TimeZone;
 use common::{management_keyspace, problem, sqlite_server_at, TestServer};
-use keyward_core::model::actions;
+use keyward_core::audit::AuditAction;
 use keyward_core::ManualClock;
 use keyward_engine::EVENTS_PER_MINUTE;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-async fn audit(server: &TestServer, token: &str, action: &str) -> Vec<Value> {
+async fn audit(server: &TestServer, token: &str, action: AuditAction) -> Vec<Value> {
     let response = server.get(&format!("/v1/audit?action={action}&limit=200"), token).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
@@ -42,7 +42,7 @@ async fn a_403_is_audited_for_the_caller_and_a_cross_tenant_404_for_the_probed_o
     let (reader_id, reader) = (reader["id"].as_str().unwrap(), reader["token"].as_str().unwrap());
     let refused = server.post("/v1/keyspaces", reader, json!({"name": "x", "environment": "test"})).await;
     problem(refused, StatusCode::FORBIDDEN, "insufficient_scope").await;
-    let denied = audit(&server, &server.admin, actions::ACCESS_DENIED).await;
+    let denied = audit(&server, &server.admin, AuditAction::AccessDenied).await;
     assert_eq!(denied.len(), 1, "{denied:?}");
     assert_eq!(denied[0]["actor"], reader_id);
     assert_eq!(denied[0]["source_ip"], "127.0.0.1");
@@ -67,7 +67,7 @@ async fn a_403_is_audited_for_the_caller_and_a_cross_tenant_404_for_the_probed_o
     let missing = "tok_0000000000000000000000";
     problem(server.get(&format!("/v1/tokens/{missing}"), other).await, StatusCode::NOT_FOUND, "not_found").await;
 
-    let probes = audit(&server, &server.admin, actions::CROSS_TENANT_PROBE).await;
+    let probes = audit(&server, &server.admin, AuditAction::CrossTenantProbe).await;
     assert_eq!(probes.len(), 2, "{probes:?}");
     for probe in &probes {
         assert_eq!(probe["actor"], other_id);
@@ -101,16 +101,16 @@ async fn refusals_past_the_budget_are_counted_in_one_summary() {
         let refused = server.get("/v1/members", reader).await;
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     }
-    assert_eq!(audit(&server, &server.admin, actions::ACCESS_DENIED).await.len(), EVENTS_PER_MINUTE as usize);
+    assert_eq!(audit(&server, &server.admin, AuditAction::AccessDenied).await.len(), EVENTS_PER_MINUTE as usize);
     clock.advance_secs(60);
     server.engine.flush_usage().await.unwrap();
-    let summaries = audit(&server, &server.admin, actions::SECURITY_EVENTS_SUPPRESSED).await;
+    let summaries = audit(&server, &server.admin, AuditAction::SecurityEventsSuppressed).await;
     assert_eq!(summaries.len(), 1, "{summaries:?}");
     assert_eq!(summaries[0]["details"]["suppressed"], 30);
-    assert_eq!(summaries[0]["target_id"], actions::ACCESS_DENIED);
+    assert_eq!(summaries[0]["target_id"], AuditAction::AccessDenied.as_str());
     // A new minute, a new budget.
     assert_eq!(server.get("/v1/members", reader).await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(audit(&server, &server.admin, actions::ACCESS_DENIED).await.len(), EVENTS_PER_MINUTE as usize + 1);
+    assert_eq!(audit(&server, &server.admin, AuditAction::AccessDenied).await.len(), EVENTS_PER_MINUTE as usize + 1);
 }
 
 #[tokio::test]
@@ -158,7 +158,7 @@ async fn sign_ins_failures_and_sign_outs_are_audited_with_address_and_user_agent
     assert_eq!(signed_out.status(), StatusCode::NO_CONTENT);
 
     let user_id = session["user_id"].as_str().unwrap();
-    let ins = audit(&server, &server.admin, actions::SESSION_SIGNED_IN).await;
+    let ins = audit(&server, &server.admin, AuditAction::SessionSignedIn).await;
     assert_eq!(ins.len(), 2, "the invitation's session and the sign-in: {ins:?}");
     let by_invitation = ins.iter().find(|event| event["details"]["method"] == "invitation");
     assert!(by_invitation.is_some_and(|event| event["actor"] == user_id), "{ins:?}");
@@ -169,14 +169,14 @@ async fn sign_ins_failures_and_sign_outs_are_audited_with_address_and_user_agent
     assert_eq!(ins[0]["details"]["user_agent"], "Mozilla/5.0 (test)X", "control characters dropped");
     assert_eq!(ins[0]["details"]["method"], "password");
     assert_eq!(ins[0]["details"]["session_id"], session["session_id"]);
-    let outs = audit(&server, &server.admin, actions::SESSION_SIGNED_OUT).await;
+    let outs = audit(&server, &server.admin, AuditAction::SessionSignedOut).await;
     assert_eq!(outs.len(), 1);
     assert_eq!(outs[0]["details"]["session_id"], session["session_id"]);
     assert_eq!(outs[0]["source_ip"], "127.0.0.1");
 
     // The installation's log has both failures, alike: it does not say
     // which account exists. Nothing anywhere holds the password.
-    let failures = audit(&server, &server.admin, actions::SESSION_SIGN_IN_FAILED).await;
+    let failures = audit(&server, &server.admin, AuditAction::SessionSignInFailed).await;
     let reasons: Vec<_> =
         failures.iter().map(|f| (f["details"]["email"].clone(), f["details"]["reason"].clone())).collect();
     assert!(reasons.contains(&(json!("nobody@example.com"), json!("invalid_credentials"))), "{reasons:?}");

@@ -1,10 +1,9 @@
 //! Cases for people: users, memberships, invitations, sessions and service
 //! accounts, and what their removal revokes.
 
+use keyward_core::audit::AuditAction;
 use keyward_core::id::{new_id, IdKind};
-use keyward_core::model::{
-    actions, AuditEvent, Invitation, Member, RevokedReason, ServiceAccount, Session, TokenRecord, User,
-};
+use keyward_core::model::{AuditEvent, Invitation, Member, RevokedReason, ServiceAccount, Session, TokenRecord, User};
 use keyward_core::role::Role;
 use keyward_core::{OsRng, TokenDigest};
 use keyward_store::{Acceptance, AuditFilter, Founding, PageRequest, Store, StoreError};
@@ -58,10 +57,10 @@ pub(crate) async fn found_with_owner(store: &dyn Store, owner: &User) -> Member 
 /// Joins `user` to [`ORG`] as `role` through an invitation.
 async fn join(store: &dyn Store, user: &User, role: Role, new_user: bool) -> Member {
     let (invitation, digest) = invitation(ORG, &user.email, role, 1000);
-    let invited = event(actions::INVITATION_CREATED, "invitation", &invitation.id, at(1));
+    let invited = event(AuditAction::InvitationCreated, "invitation", &invitation.id, at(1));
     store.create_invitation(&invitation, &digest, &invited).await.unwrap();
     let membership = member(ORG, user, role);
-    let joined = event(actions::MEMBER_JOINED, "user", &user.id, at(2));
+    let joined = event(AuditAction::MemberJoined, "user", &user.id, at(2));
     let acceptance = Acceptance {
         invitation_id: &invitation.id,
         at: at(2),
@@ -73,7 +72,7 @@ async fn join(store: &dyn Store, user: &User, role: Role, new_user: bool) -> Mem
     membership
 }
 
-async fn actions_in(store: &dyn Store, org: &str, target: &str) -> Vec<String> {
+async fn actions_in(store: &dyn Store, org: &str, target: &str) -> Vec<AuditAction> {
     let filter = AuditFilter { target_id: Some(target.into()), ..AuditFilter::default() };
     let events = store.list_audit(org, &filter, &PageRequest::first()).await.unwrap().items;
     events.into_iter().map(|e| e.action).collect()
@@ -81,7 +80,7 @@ async fn actions_in(store: &dyn Store, org: &str, target: &str) -> Vec<String> {
 
 fn revocation(reason: &'static str) -> impl Fn(&TokenRecord) -> Result<AuditEvent, StoreError> + Send + Sync {
     move |token| {
-        let mut revoked = event(actions::TOKEN_REVOKED, "token", &token.id, at(50));
+        let mut revoked = event(AuditAction::TokenRevoked, "token", &token.id, at(50));
         revoked.details = serde_json::json!({ "reason": reason });
         Ok(revoked)
     }
@@ -100,7 +99,7 @@ pub async fn users_invitations_and_sessions_round_trip(store: &dyn Store) {
     let (twice, twice_digest) = refused_acceptances_write_nothing(store, &bob).await;
 
     // Withdrawing: only pending ones, only in their own organization.
-    let withdraw = event(actions::INVITATION_REVOKED, "invitation", &twice.id, at(8));
+    let withdraw = event(AuditAction::InvitationRevoked, "invitation", &twice.id, at(8));
     assert!(!store.revoke_invitation(OTHER_ORG, &twice.id, &withdraw).await.unwrap());
     assert!(store.revoke_invitation(ORG, &twice.id, &withdraw).await.unwrap());
     assert!(store.find_invitation(&twice_digest).await.unwrap().is_none());
@@ -120,7 +119,7 @@ async fn an_invitation_is_spent_once(store: &dyn Store, owner: &Member) -> (Invi
     // A pending invitation is found by digest and listed until it expires.
     let (pending, digest) = invitation(ORG, "bob@example.com", Role::Developer, 100);
     store
-        .create_invitation(&pending, &digest, &event(actions::INVITATION_CREATED, "invitation", &pending.id, at(1)))
+        .create_invitation(&pending, &digest, &event(AuditAction::InvitationCreated, "invitation", &pending.id, at(1)))
         .await
         .unwrap();
     assert_eq!(store.find_invitation(&digest).await.unwrap().as_ref(), Some(&pending));
@@ -132,7 +131,7 @@ async fn an_invitation_is_spent_once(store: &dyn Store, owner: &Member) -> (Invi
     let bob = user("bob@example.com");
     // Joined after the owner, so the oldest-first order is not a tie.
     let bob_member = Member { joined_at: at(5), ..member(ORG, &bob, Role::Developer) };
-    let joined = event(actions::MEMBER_JOINED, "user", &bob.id, at(5));
+    let joined = event(AuditAction::MemberJoined, "user", &bob.id, at(5));
     let acceptance =
         Acceptance { invitation_id: &pending.id, at: at(5), new_user: Some(&bob), member: &bob_member, event: &joined };
     assert!(store.accept_invitation(&acceptance).await.unwrap());
@@ -143,7 +142,7 @@ async fn an_invitation_is_spent_once(store: &dyn Store, owner: &Member) -> (Invi
     assert_eq!(store.find_invitation(&digest).await.unwrap().unwrap().accepted_at, Some(at(5)));
     assert!(store.list_pending_invitations(ORG, at(6)).await.unwrap().is_empty());
     assert_eq!(store.list_members(ORG).await.unwrap(), vec![owner.clone(), bob_member.clone()]);
-    assert_eq!(actions_in(store, ORG, &bob.id).await, [actions::MEMBER_JOINED]);
+    assert_eq!(actions_in(store, ORG, &bob.id).await, [AuditAction::MemberJoined]);
     (pending, bob)
 }
 
@@ -153,12 +152,12 @@ async fn refused_acceptances_write_nothing(store: &dyn Store, bob: &User) -> (In
     // An expired invitation cannot be accepted, and accepting writes nothing.
     let (late, late_digest) = invitation(ORG, "cy@example.com", Role::Viewer, 10);
     store
-        .create_invitation(&late, &late_digest, &event(actions::INVITATION_CREATED, "invitation", &late.id, at(1)))
+        .create_invitation(&late, &late_digest, &event(AuditAction::InvitationCreated, "invitation", &late.id, at(1)))
         .await
         .unwrap();
     let cy = user("cy@example.com");
     let cy_member = member(ORG, &cy, Role::Viewer);
-    let cy_joined = event(actions::MEMBER_JOINED, "user", &cy.id, at(10));
+    let cy_joined = event(AuditAction::MemberJoined, "user", &cy.id, at(10));
     let expired =
         Acceptance { invitation_id: &late.id, at: at(10), new_user: Some(&cy), member: &cy_member, event: &cy_joined };
     assert!(!store.accept_invitation(&expired).await.unwrap());
@@ -167,11 +166,15 @@ async fn refused_acceptances_write_nothing(store: &dyn Store, bob: &User) -> (In
     // Joining twice is a conflict that leaves the invitation unspent.
     let (twice, twice_digest) = invitation(ORG, "bob@example.com", Role::Admin, 1000);
     store
-        .create_invitation(&twice, &twice_digest, &event(actions::INVITATION_CREATED, "invitation", &twice.id, at(1)))
+        .create_invitation(
+            &twice,
+            &twice_digest,
+            &event(AuditAction::InvitationCreated, "invitation", &twice.id, at(1)),
+        )
         .await
         .unwrap();
     let bob_again = member(ORG, bob, Role::Admin);
-    let dup_event = event(actions::MEMBER_JOINED, "user", &bob.id, at(7));
+    let dup_event = event(AuditAction::MemberJoined, "user", &bob.id, at(7));
     let duplicate =
         Acceptance { invitation_id: &twice.id, at: at(7), new_user: None, member: &bob_again, event: &dup_event };
     assert!(matches!(store.accept_invitation(&duplicate).await, Err(StoreError::Conflict(_))));
@@ -191,17 +194,17 @@ async fn sessions_are_found_until_deleted(store: &dyn Store, bob: &User) {
         password_confirmed_at: at(5),
     };
     let session_digest = TokenDigest::of("kws_session_secret");
-    let signed_in = event(actions::SESSION_SIGNED_IN, "session", &session.id, at(5));
+    let signed_in = event(AuditAction::SessionSignedIn, "session", &session.id, at(5));
     store.create_session(&session, &session_digest, &signed_in).await.unwrap();
     assert_eq!(store.find_session(&session_digest).await.unwrap().as_ref(), Some(&session));
-    let signed_out = event(actions::SESSION_SIGNED_OUT, "session", &session.id, at(6));
+    let signed_out = event(AuditAction::SessionSignedOut, "session", &session.id, at(6));
     assert!(store.delete_session(&session_digest, Some(&signed_out)).await.unwrap());
     let twice = AuditEvent { id: new_id(IdKind::Event, &OsRng).unwrap(), ..signed_out.clone() };
     assert!(!store.delete_session(&session_digest, Some(&twice)).await.unwrap());
     assert!(store.find_session(&session_digest).await.unwrap().is_none());
     assert_eq!(
         actions_in(store, ORG, &session.id).await,
-        [actions::SESSION_SIGNED_OUT, actions::SESSION_SIGNED_IN],
+        [AuditAction::SessionSignedOut, AuditAction::SessionSignedIn],
         "the start and one end are logged, a second sign-out is not"
     );
 }
@@ -210,12 +213,12 @@ pub async fn the_last_owner_stays_and_removal_revokes_what_a_member_owns(store: 
     let ada = user("ada@example.com");
     found_with_owner(store, &ada).await;
     let ks = keyspace("payments", at(0));
-    store.create_keyspace(&ks, &event(actions::KEYSPACE_CREATED, "keyspace", &ks.id, at(0))).await.unwrap();
+    store.create_keyspace(&ks, &event(AuditAction::KeyspaceCreated, "keyspace", &ks.id, at(0))).await.unwrap();
 
     // The only owner can neither step down nor leave; nothing is written.
-    let demote = event(actions::MEMBER_ROLE_CHANGED, "user", &ada.id, at(3));
+    let demote = event(AuditAction::MemberRoleChanged, "user", &ada.id, at(3));
     assert!(matches!(store.set_member_role(ORG, &ada.id, Role::Admin, &demote).await, Err(StoreError::Conflict(_))));
-    let leave = event(actions::MEMBER_REMOVED, "user", &ada.id, at(3));
+    let leave = event(AuditAction::MemberRemoved, "user", &ada.id, at(3));
     let removal = revocation("member_removed");
     assert!(matches!(store.remove_member(ORG, &ada.id, at(3), &leave, &removal).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.get_member(ORG, &ada.id).await.unwrap().unwrap().role, Role::Owner);
@@ -244,7 +247,7 @@ pub async fn the_last_owner_stays_and_removal_revokes_what_a_member_owns(store: 
             &old.id,
             at(20),
             RevokedReason::UserAction,
-            &event(actions::TOKEN_REVOKED, "token", &old.id, at(20)),
+            &event(AuditAction::TokenRevoked, "token", &old.id, at(20)),
         )
         .await
         .unwrap();
@@ -256,10 +259,10 @@ pub async fn the_last_owner_stays_and_removal_revokes_what_a_member_owns(store: 
         expires_at: at(10 + 3600),
         password_confirmed_at: at(10),
     };
-    let started = event(actions::SESSION_SIGNED_IN, "session", &session.id, at(10));
+    let started = event(AuditAction::SessionSignedIn, "session", &session.id, at(10));
     store.create_session(&session, &TokenDigest::of("kws_dev_session"), &started).await.unwrap();
 
-    let gone = event(actions::MEMBER_REMOVED, "user", &dev.id, at(50));
+    let gone = event(AuditAction::MemberRemoved, "user", &dev.id, at(50));
     assert!(store.remove_member(OTHER_ORG, &dev.id, at(50), &gone, &removal).await.unwrap().is_none());
     let revoked = store.remove_member(ORG, &dev.id, at(50), &gone, &removal).await.unwrap().unwrap();
     assert_eq!(revoked.iter().map(|t| t.record.id.as_str()).collect::<Vec<_>>(), [mine.id.as_str()]);
@@ -270,8 +273,8 @@ pub async fn the_last_owner_stays_and_removal_revokes_what_a_member_owns(store: 
     assert_eq!(reason(mine.id.clone()).await, Some(RevokedReason::MemberRemoved));
     assert_eq!(reason(old.id.clone()).await, Some(RevokedReason::UserAction));
     assert_eq!(store.get_token(ORG, &theirs.id).await.unwrap().unwrap().revoked_at(), None);
-    assert_eq!(actions_in(store, ORG, &mine.id).await, [actions::TOKEN_REVOKED, actions::TOKEN_CREATED]);
-    assert_eq!(actions_in(store, ORG, &dev.id).await, [actions::MEMBER_REMOVED, actions::MEMBER_JOINED]);
+    assert_eq!(actions_in(store, ORG, &mine.id).await, [AuditAction::TokenRevoked, AuditAction::TokenCreated]);
+    assert_eq!(actions_in(store, ORG, &dev.id).await, [AuditAction::MemberRemoved, AuditAction::MemberJoined]);
     assert!(store.get_member(ORG, &dev.id).await.unwrap().is_none());
     assert!(store.find_session(&TokenDigest::of("kws_dev_session")).await.unwrap().is_none());
     assert!(store.remove_member(ORG, &dev.id, at(51), &gone, &removal).await.unwrap().is_none());
@@ -281,7 +284,7 @@ pub async fn the_last_owner_stays_and_removal_revokes_what_a_member_owns(store: 
 pub async fn service_accounts_own_tokens_until_removed(store: &dyn Store) {
     found(store, ORG).await;
     let ks = keyspace("payments", at(0));
-    store.create_keyspace(&ks, &event(actions::KEYSPACE_CREATED, "keyspace", &ks.id, at(0))).await.unwrap();
+    store.create_keyspace(&ks, &event(AuditAction::KeyspaceCreated, "keyspace", &ks.id, at(0))).await.unwrap();
     let account = ServiceAccount {
         id: new_id(IdKind::ServiceAccount, &OsRng).unwrap(),
         org_id: ORG.into(),
@@ -289,7 +292,7 @@ pub async fn service_accounts_own_tokens_until_removed(store: &dyn Store) {
         created_at: at(1),
         created_by: "tok_creator".into(),
     };
-    let made = event(actions::SERVICE_ACCOUNT_CREATED, "service_account", &account.id, at(1));
+    let made = event(AuditAction::ServiceAccountCreated, "service_account", &account.id, at(1));
     store.create_service_account(&account, &made).await.unwrap();
     let twin = ServiceAccount { id: new_id(IdKind::ServiceAccount, &OsRng).unwrap(), ..account.clone() };
     assert!(matches!(store.create_service_account(&twin, &made).await, Err(StoreError::Conflict(_))));
@@ -299,7 +302,7 @@ pub async fn service_accounts_own_tokens_until_removed(store: &dyn Store) {
 
     let (deploy, deploy_digest) = token(&ks, "deploy", &account.id, at(2));
     store.create_token(&deploy, &deploy_digest, &created(&deploy), None).await.unwrap();
-    let removed = event(actions::SERVICE_ACCOUNT_REMOVED, "service_account", &account.id, at(9));
+    let removed = event(AuditAction::ServiceAccountRemoved, "service_account", &account.id, at(9));
     let removal = revocation("service_account_removed");
     assert!(store.remove_service_account(OTHER_ORG, &account.id, at(9), &removed, &removal).await.unwrap().is_none());
     assert!(store.get_token(ORG, &deploy.id).await.unwrap().unwrap().revoked_at().is_none());
@@ -323,19 +326,19 @@ pub async fn password_changes_end_the_other_sessions(store: &dyn Store) {
     };
     let (here, elsewhere) = (session(1), session(2));
     for (session, secret) in [(&here, "kws_here"), (&elsewhere, "kws_elsewhere")] {
-        let started = event(actions::SESSION_SIGNED_IN, "session", &session.id, session.created_at);
+        let started = event(AuditAction::SessionSignedIn, "session", &session.id, session.created_at);
         store.create_session(session, &TokenDigest::of(secret), &started).await.unwrap();
     }
-    let changed = event(actions::PASSWORD_CHANGED, "user", &ada.id, at(3));
+    let changed = event(AuditAction::PasswordChanged, "user", &ada.id, at(3));
     let new_hash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaG5ld2hhc2g";
     assert!(store.change_password(&ada.id, new_hash, Some(&here.id), std::slice::from_ref(&changed)).await.unwrap());
     assert_eq!(store.get_user(&ada.id).await.unwrap().unwrap().password_hash, new_hash);
     assert!(store.find_session(&TokenDigest::of("kws_here")).await.unwrap().is_some(), "the changing one stays");
     assert!(store.find_session(&TokenDigest::of("kws_elsewhere")).await.unwrap().is_none(), "the others end");
-    assert_eq!(actions_in(store, ORG, &ada.id).await, [actions::PASSWORD_CHANGED]);
-    let nobody = event(actions::PASSWORD_CHANGED, "user", "usr_nobody", at(4));
+    assert_eq!(actions_in(store, ORG, &ada.id).await, [AuditAction::PasswordChanged]);
+    let nobody = event(AuditAction::PasswordChanged, "user", "usr_nobody", at(4));
     assert!(!store.change_password("usr_nobody", new_hash, None, &[nobody]).await.unwrap());
-    assert_eq!(actions_in(store, ORG, "usr_nobody").await, Vec::<String>::new(), "nothing logged for no one");
+    assert_eq!(actions_in(store, ORG, "usr_nobody").await, Vec::<AuditAction>::new(), "nothing logged for no one");
 }
 
 pub async fn ids_of_other_tenants_are_told_from_missing_ones(store: &dyn Store) {
@@ -362,7 +365,7 @@ pub async fn ids_of_other_tenants_are_told_from_missing_ones(store: &dyn Store) 
     };
     let made = AuditEvent {
         org_id: OTHER_ORG.into(),
-        ..event(actions::SERVICE_ACCOUNT_CREATED, "service_account", &account.id, at(1))
+        ..event(AuditAction::ServiceAccountCreated, "service_account", &account.id, at(1))
     };
     store.create_service_account(&account, &made).await.unwrap();
     assert_eq!(holding(ORG, account.id.clone()).await, [OTHER_ORG]);

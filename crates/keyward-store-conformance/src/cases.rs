@@ -1,6 +1,7 @@
 //! The cases. Each takes a fresh, migrated, empty store.
 
-use keyward_core::model::{actions, CatalogScope, Revocation, RevokedReason, TokenState};
+use keyward_core::audit::AuditAction;
+use keyward_core::model::{CatalogScope, Revocation, RevokedReason, TokenState};
 use keyward_core::policy::TokenPolicy;
 use keyward_store::{
     ActiveTokenLimit, AuditFilter, PageRequest, Store, StoreError, TokenFilter, TokenOrder, TokenSortKey, TokenUpdate,
@@ -48,7 +49,10 @@ pub use crate::account_cases::{
 pub(crate) async fn seeded_keyspace(store: &dyn Store) -> keyward_core::model::Keyspace {
     found(store, ORG).await;
     let keyspace = keyspace("payments", at(0));
-    store.create_keyspace(&keyspace, &event(actions::KEYSPACE_CREATED, "keyspace", &keyspace.id, at(0))).await.unwrap();
+    store
+        .create_keyspace(&keyspace, &event(AuditAction::KeyspaceCreated, "keyspace", &keyspace.id, at(0)))
+        .await
+        .unwrap();
     keyspace
 }
 
@@ -56,7 +60,7 @@ pub async fn bootstrap_happens_once(store: &dyn Store) {
     assert!(store.operator_organization().await.unwrap().is_none());
     let mut first = founding_parts(ORG, ORG, at(0));
     first.organization.operator = true;
-    first.event.action = actions::ADMIN_BOOTSTRAPPED.into();
+    first.event.action = AuditAction::AdminBootstrapped;
     assert!(store.bootstrap(&first.founding()).await.unwrap());
 
     let mut second = founding_parts(OTHER_ORG, OTHER_ORG, at(1));
@@ -88,7 +92,8 @@ pub async fn one_management_keyspace_per_organization(store: &dyn Store) {
     found(store, ORG).await;
     let mut second = keyspace("second keyward", at(1));
     second.management = true;
-    let result = store.create_keyspace(&second, &event(actions::KEYSPACE_CREATED, "keyspace", &second.id, at(1))).await;
+    let result =
+        store.create_keyspace(&second, &event(AuditAction::KeyspaceCreated, "keyspace", &second.id, at(1))).await;
     assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
     found(store, OTHER_ORG).await;
 }
@@ -99,11 +104,11 @@ pub async fn tenants_are_isolated(store: &dyn Store) {
     found(store, ORG).await;
     found(store, OTHER_ORG).await;
     let ours = keyspace("ours", at(1));
-    store.create_keyspace(&ours, &event(actions::KEYSPACE_CREATED, "keyspace", &ours.id, at(1))).await.unwrap();
+    store.create_keyspace(&ours, &event(AuditAction::KeyspaceCreated, "keyspace", &ours.id, at(1))).await.unwrap();
     let (token_of_ours, digest) = token(&ours, "ours", "user_1", at(2));
     store.create_token(&token_of_ours, &digest, &created(&token_of_ours), None).await.unwrap();
     let theirs = keyspace_in(OTHER_ORG, "theirs", at(3));
-    let mut theirs_created = event(actions::KEYSPACE_CREATED, "keyspace", &theirs.id, at(3));
+    let mut theirs_created = event(AuditAction::KeyspaceCreated, "keyspace", &theirs.id, at(3));
     theirs_created.org_id = OTHER_ORG.into();
     store.create_keyspace(&theirs, &theirs_created).await.unwrap();
 
@@ -118,7 +123,7 @@ pub async fn tenants_are_isolated(store: &dyn Store) {
     let by_keyspace = TokenFilter { keyspace_id: Some(ours.id.clone()), now, ..TokenFilter::default() };
     assert!(store.list_tokens(OTHER_ORG, &by_keyspace, &PageRequest::first()).await.unwrap().items.is_empty());
 
-    let mut foreign_update = event(actions::TOKEN_UPDATED, "token", &token_of_ours.id, at(11));
+    let mut foreign_update = event(AuditAction::TokenUpdated, "token", &token_of_ours.id, at(11));
     foreign_update.org_id = OTHER_ORG.into();
     let rename = TokenUpdate { name: Some("hijacked".into()), ..TokenUpdate::default() };
     assert!(store.update_token(OTHER_ORG, &token_of_ours.id, &rename, &foreign_update).await.unwrap().is_none());
@@ -127,7 +132,7 @@ pub async fn tenants_are_isolated(store: &dyn Store) {
     guarded_event.id = "evt_guarded".into();
     let answer = store.update_token(OTHER_ORG, &token_of_ours.id, &guarded, &guarded_event).await;
     assert!(matches!(answer, Ok(None)), "a guarded foreign update is a miss, not a conflict: {answer:?}");
-    let mut foreign_revoke = event(actions::TOKEN_REVOKED, "token", &token_of_ours.id, at(12));
+    let mut foreign_revoke = event(AuditAction::TokenRevoked, "token", &token_of_ours.id, at(12));
     foreign_revoke.org_id = OTHER_ORG.into();
     assert!(store
         .revoke_token(OTHER_ORG, &token_of_ours.id, at(12), RevokedReason::UserAction, &foreign_revoke)
@@ -144,7 +149,7 @@ pub async fn tenants_are_isolated(store: &dyn Store) {
     assert!(matches!(result, Err(StoreError::MissingReference(_))), "{result:?}");
 
     let their_log = store.list_audit(OTHER_ORG, &AuditFilter::default(), &PageRequest::first()).await.unwrap().items;
-    assert_eq!(their_log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), [actions::KEYSPACE_CREATED]);
+    assert_eq!(their_log.iter().map(|e| e.action).collect::<Vec<_>>(), [AuditAction::KeyspaceCreated]);
     let by_target = AuditFilter { target_id: Some(token_of_ours.id.clone()), ..AuditFilter::default() };
     assert!(store.list_audit(OTHER_ORG, &by_target, &PageRequest::first()).await.unwrap().items.is_empty());
     assert_eq!(store.list_audit(ORG, &by_target, &PageRequest::first()).await.unwrap().items.len(), 1);
@@ -159,7 +164,10 @@ pub async fn keyspaces_round_trip_and_paginate(store: &dyn Store) {
             space.scope_catalog = None;
             space.default_ttl_seconds = None;
         }
-        store.create_keyspace(&space, &event(actions::KEYSPACE_CREATED, "keyspace", &space.id, at(n))).await.unwrap();
+        store
+            .create_keyspace(&space, &event(AuditAction::KeyspaceCreated, "keyspace", &space.id, at(n)))
+            .await
+            .unwrap();
         created.push(space);
     }
     assert_eq!(store.get_keyspace(ORG, &created[1].id).await.unwrap().as_ref(), Some(&created[1]));
@@ -227,7 +235,7 @@ pub async fn concurrent_creations_succeed_or_fail_independently(store: &dyn Stor
     let filter = TokenFilter { keyspace_id: Some(space.id.clone()), now: at(3), ..TokenFilter::default() };
     let stored = store.list_tokens(ORG, &filter, &PageRequest::new(Some(200), None)).await.unwrap().items;
     assert_eq!(stored.len(), 40, "the taken token and 39 of the burst");
-    let audit = AuditFilter { action: Some(actions::TOKEN_CREATED.into()), ..AuditFilter::default() };
+    let audit = AuditFilter { action: Some(AuditAction::TokenCreated.to_string()), ..AuditFilter::default() };
     assert_eq!(store.list_audit(ORG, &audit, &PageRequest::new(Some(200), None)).await.unwrap().items.len(), 40);
 }
 
@@ -263,7 +271,7 @@ pub async fn racing_creations_never_pass_the_owner_limit(store: &dyn Store) {
         }
     }
     assert_eq!(store.count_active_tokens(ORG, "alice", at(100)).await.unwrap(), 4);
-    let audit = AuditFilter { action: Some(actions::TOKEN_CREATED.into()), ..AuditFilter::default() };
+    let audit = AuditFilter { action: Some(AuditAction::TokenCreated.to_string()), ..AuditFilter::default() };
     let events = store.list_audit(ORG, &audit, &PageRequest::new(Some(200), None)).await.unwrap().items;
     assert_eq!(events.len(), 3 + 3 + 3, "no audit event for a refused creation");
 }
@@ -289,13 +297,13 @@ pub async fn failed_audit_write_rolls_back_the_change(store: &dyn Store) {
     assert!(store.create_token(&second, &second_digest, &clashing, None).await.is_err());
     assert!(store.get_token(ORG, &second.id).await.unwrap().is_none(), "token must not outlive its failed audit");
 
-    let mut clashing_revoke = event(actions::TOKEN_REVOKED, "token", &first.id, at(12));
+    let mut clashing_revoke = event(AuditAction::TokenRevoked, "token", &first.id, at(12));
     clashing_revoke.id = first_event.id.clone();
     assert!(store.revoke_token(ORG, &first.id, at(12), RevokedReason::UserAction, &clashing_revoke).await.is_err());
     let after = store.get_token(ORG, &first.id).await.unwrap().unwrap();
     assert_eq!(after.revoked_at(), None, "revocation must not outlive its failed audit");
 
-    let mut clashing_update = event(actions::TOKEN_UPDATED, "token", &first.id, at(13));
+    let mut clashing_update = event(AuditAction::TokenUpdated, "token", &first.id, at(13));
     clashing_update.id = first_event.id;
     let rename = TokenUpdate { name: Some("renamed".into()), ..TokenUpdate::default() };
     assert!(store.update_token(ORG, &first.id, &rename, &clashing_update).await.is_err());
@@ -309,7 +317,7 @@ pub async fn update_changes_only_given_fields(store: &dyn Store) {
 
     let rename = TokenUpdate { name: Some("after".into()), ..TokenUpdate::default() };
     let updated = store
-        .update_token(ORG, &record.id, &rename, &event(actions::TOKEN_UPDATED, "token", &record.id, at(11)))
+        .update_token(ORG, &record.id, &rename, &event(AuditAction::TokenUpdated, "token", &record.id, at(11)))
         .await
         .unwrap()
         .unwrap();
@@ -321,7 +329,7 @@ pub async fn update_changes_only_given_fields(store: &dyn Store) {
 
     let remeta = TokenUpdate { metadata: Some(json!({"replaced": true})), ..TokenUpdate::default() };
     let updated = store
-        .update_token(ORG, &record.id, &remeta, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12)))
+        .update_token(ORG, &record.id, &remeta, &event(AuditAction::TokenUpdated, "token", &record.id, at(12)))
         .await
         .unwrap()
         .unwrap();
@@ -333,7 +341,7 @@ pub async fn update_changes_only_given_fields(store: &dyn Store) {
         ..TokenUpdate::default()
     };
     let updated = store
-        .update_token(ORG, &record.id, &narrowed, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12)))
+        .update_token(ORG, &record.id, &narrowed, &event(AuditAction::TokenUpdated, "token", &record.id, at(12)))
         .await
         .unwrap()
         .unwrap();
@@ -347,8 +355,9 @@ pub async fn update_changes_only_given_fields(store: &dyn Store) {
         if_scopes_are: Some(vec!["invoices:read".into()]),
         ..TokenUpdate::default()
     };
-    let refused =
-        store.update_token(ORG, &record.id, &stale, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12))).await;
+    let refused = store
+        .update_token(ORG, &record.id, &stale, &event(AuditAction::TokenUpdated, "token", &record.id, at(12)))
+        .await;
     assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
     assert_eq!(
         store.get_token(ORG, &record.id).await.unwrap().unwrap().scopes,
@@ -356,16 +365,16 @@ pub async fn update_changes_only_given_fields(store: &dyn Store) {
     );
     let current = TokenUpdate { if_scopes_are: Some(vec!["invoices:read@project/1".into()]), ..stale };
     let applied = store
-        .update_token(ORG, &record.id, &current, &event(actions::TOKEN_UPDATED, "token", &record.id, at(12)))
+        .update_token(ORG, &record.id, &current, &event(AuditAction::TokenUpdated, "token", &record.id, at(12)))
         .await;
     assert_eq!(applied.unwrap().unwrap().record.scopes, vec!["invoices:*".to_owned()]);
 
     let missing = store
-        .update_token(ORG, "tok_missing", &rename, &event(actions::TOKEN_UPDATED, "token", "tok_missing", at(13)))
+        .update_token(ORG, "tok_missing", &rename, &event(AuditAction::TokenUpdated, "token", "tok_missing", at(13)))
         .await
         .unwrap();
     assert!(missing.is_none());
-    let filter = AuditFilter { action: Some(actions::TOKEN_UPDATED.into()), ..AuditFilter::default() };
+    let filter = AuditFilter { action: Some(AuditAction::TokenUpdated.to_string()), ..AuditFilter::default() };
     assert_eq!(store.list_audit(ORG, &filter, &PageRequest::first()).await.unwrap().items.len(), 4);
 }
 
@@ -380,7 +389,7 @@ pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
             &record.id,
             at(20),
             RevokedReason::Leaked,
-            &event(actions::TOKEN_REVOKED, "token", &record.id, at(20)),
+            &event(AuditAction::TokenRevoked, "token", &record.id, at(20)),
         )
         .await
         .unwrap()
@@ -395,7 +404,7 @@ pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
             &record.id,
             at(30),
             RevokedReason::UserAction,
-            &event(actions::TOKEN_REVOKED, "token", &record.id, at(30)),
+            &event(AuditAction::TokenRevoked, "token", &record.id, at(30)),
         )
         .await
         .unwrap()
@@ -408,7 +417,7 @@ pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
         TokenState::Revoked
     );
 
-    let filter = AuditFilter { action: Some(actions::TOKEN_REVOKED.into()), ..AuditFilter::default() };
+    let filter = AuditFilter { action: Some(AuditAction::TokenRevoked.to_string()), ..AuditFilter::default() };
     assert_eq!(store.list_audit(ORG, &filter, &PageRequest::first()).await.unwrap().items.len(), 1);
     let missing = store
         .revoke_token(
@@ -416,7 +425,7 @@ pub async fn revoke_is_idempotent_and_audited_once(store: &dyn Store) {
             "tok_missing",
             at(30),
             RevokedReason::UserAction,
-            &event(actions::TOKEN_REVOKED, "token", "tok_missing", at(30)),
+            &event(AuditAction::TokenRevoked, "token", "tok_missing", at(30)),
         )
         .await
         .unwrap();
@@ -427,7 +436,7 @@ pub async fn token_filters_and_pagination(store: &dyn Store) {
     let space = seeded_keyspace(store).await;
     let other_space = keyspace("other", at(1));
     store
-        .create_keyspace(&other_space, &event(actions::KEYSPACE_CREATED, "keyspace", &other_space.id, at(1)))
+        .create_keyspace(&other_space, &event(AuditAction::KeyspaceCreated, "keyspace", &other_space.id, at(1)))
         .await
         .unwrap();
 
@@ -450,7 +459,7 @@ pub async fn token_filters_and_pagination(store: &dyn Store) {
             &ids[5],
             at(40),
             RevokedReason::UserAction,
-            &event(actions::TOKEN_REVOKED, "token", &ids[5], at(40)),
+            &event(AuditAction::TokenRevoked, "token", &ids[5], at(40)),
         )
         .await
         .unwrap();
@@ -610,7 +619,7 @@ pub async fn audit_filters_and_pagination(store: &dyn Store) {
                     &record.id,
                     at(30),
                     RevokedReason::UserAction,
-                    &event(actions::TOKEN_REVOKED, "token", &record.id, at(30)),
+                    &event(AuditAction::TokenRevoked, "token", &record.id, at(30)),
                 )
                 .await
                 .unwrap();
@@ -618,13 +627,13 @@ pub async fn audit_filters_and_pagination(store: &dyn Store) {
     }
     let everything = store.list_audit(ORG, &AuditFilter::default(), &PageRequest::new(Some(200), None)).await.unwrap();
     assert_eq!(everything.items.len(), 6, "keyspace + 4 tokens + 1 revocation");
-    assert_eq!(everything.items[0].action, actions::TOKEN_REVOKED, "newest first");
+    assert_eq!(everything.items[0].action, AuditAction::TokenRevoked, "newest first");
     let event = &everything.items[0];
     assert_eq!(event.request_id.as_deref(), Some("req-1"));
     assert_eq!(event.source_ip.as_deref(), Some("203.0.113.7"));
     assert_eq!(event.details, json!({"why": "test"}));
 
-    let created_only = AuditFilter { action: Some(actions::TOKEN_CREATED.into()), ..AuditFilter::default() };
+    let created_only = AuditFilter { action: Some(AuditAction::TokenCreated.to_string()), ..AuditFilter::default() };
     assert_eq!(store.list_audit(ORG, &created_only, &PageRequest::first()).await.unwrap().items.len(), 4);
     let window = AuditFilter { since: Some(at(11)), until: Some(at(13)), ..AuditFilter::default() };
     assert_eq!(store.list_audit(ORG, &window, &PageRequest::first()).await.unwrap().items.len(), 2);
@@ -640,25 +649,25 @@ pub async fn audit_filters_and_pagination(store: &dyn Store) {
 pub async fn scope_catalogs_are_replaced_whole_within_the_organization(store: &dyn Store) {
     let space = seeded_keyspace(store).await;
     let catalog = vec![CatalogScope { scope: "refunds:*".into(), description: "Everything about refunds".into() }];
-    let changed = event(actions::KEYSPACE_SCOPES_CHANGED, "keyspace", &space.id, at(5));
+    let changed = event(AuditAction::KeyspaceScopesChanged, "keyspace", &space.id, at(5));
     let updated = store.replace_scope_catalog(ORG, &space.id, Some(&catalog), &changed).await.unwrap().unwrap();
     assert_eq!(updated.scope_catalog.as_deref(), Some(&catalog[..]));
     assert_eq!(store.get_keyspace(ORG, &space.id).await.unwrap().unwrap(), updated);
 
     // Another organization's call is a miss and changes nothing.
-    let mut foreign = event(actions::KEYSPACE_SCOPES_CHANGED, "keyspace", &space.id, at(6));
+    let mut foreign = event(AuditAction::KeyspaceScopesChanged, "keyspace", &space.id, at(6));
     foreign.org_id = OTHER_ORG.into();
     assert!(store.replace_scope_catalog(OTHER_ORG, &space.id, None, &foreign).await.unwrap().is_none());
     // A failed audit write undoes the change.
-    let mut clashing = event(actions::KEYSPACE_SCOPES_CHANGED, "keyspace", &space.id, at(7));
+    let mut clashing = event(AuditAction::KeyspaceScopesChanged, "keyspace", &space.id, at(7));
     clashing.id = changed.id.clone();
     assert!(store.replace_scope_catalog(ORG, &space.id, None, &clashing).await.is_err());
     assert_eq!(store.get_keyspace(ORG, &space.id).await.unwrap().unwrap().scope_catalog, Some(catalog));
 
-    let opened = event(actions::KEYSPACE_SCOPES_CHANGED, "keyspace", &space.id, at(8));
+    let opened = event(AuditAction::KeyspaceScopesChanged, "keyspace", &space.id, at(8));
     let opened = store.replace_scope_catalog(ORG, &space.id, None, &opened).await.unwrap().unwrap();
     assert_eq!(opened.scope_catalog, None);
-    let filter = AuditFilter { action: Some(actions::KEYSPACE_SCOPES_CHANGED.into()), ..AuditFilter::default() };
+    let filter = AuditFilter { action: Some(AuditAction::KeyspaceScopesChanged.to_string()), ..AuditFilter::default() };
     assert_eq!(store.list_audit(ORG, &filter, &PageRequest::first()).await.unwrap().items.len(), 2);
 }
 
@@ -671,15 +680,15 @@ pub async fn token_policies_and_active_counts(store: &dyn Store) {
         max_active_tokens_per_owner: Some(3),
         ..TokenPolicy::default()
     };
-    let changed = event(actions::POLICY_CHANGED, "organization", ORG, at(1));
+    let changed = event(AuditAction::PolicyChanged, "organization", ORG, at(1));
     let updated = store.set_token_policy(ORG, &policy, &changed).await.unwrap().unwrap();
     assert_eq!(updated.token_policy, policy);
     assert_eq!(store.get_organization(ORG).await.unwrap().unwrap().token_policy, policy);
-    let mut foreign = event(actions::POLICY_CHANGED, "organization", "org_missing", at(2));
+    let mut foreign = event(AuditAction::PolicyChanged, "organization", "org_missing", at(2));
     foreign.org_id = "org_missing".into();
     assert!(store.set_token_policy("org_missing", &policy, &foreign).await.unwrap().is_none());
 
-    let renamed = event(actions::ORGANIZATION_RENAMED, "organization", ORG, at(3));
+    let renamed = event(AuditAction::OrganizationRenamed, "organization", ORG, at(3));
     let organization = store.rename_organization(ORG, "Acme Payments", &renamed).await.unwrap().unwrap();
     assert_eq!(
         (organization.name.as_str(), &organization.token_policy),
@@ -687,9 +696,9 @@ pub async fn token_policies_and_active_counts(store: &dyn Store) {
         "only the name changes"
     );
     assert_eq!(store.get_organization(ORG).await.unwrap().unwrap().name, "Acme Payments");
-    let filter = AuditFilter { action: Some(actions::ORGANIZATION_RENAMED.into()), ..AuditFilter::default() };
+    let filter = AuditFilter { action: Some(AuditAction::OrganizationRenamed.to_string()), ..AuditFilter::default() };
     assert_eq!(store.list_audit(ORG, &filter, &PageRequest::first()).await.unwrap().items.len(), 1, "audited with it");
-    let mut foreign = event(actions::ORGANIZATION_RENAMED, "organization", "org_missing", at(4));
+    let mut foreign = event(AuditAction::OrganizationRenamed, "organization", "org_missing", at(4));
     foreign.org_id = "org_missing".into();
     assert!(store.rename_organization("org_missing", "x", &foreign).await.unwrap().is_none());
 

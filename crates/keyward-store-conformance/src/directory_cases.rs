@@ -1,8 +1,9 @@
 //! Reads that gather what one request needs in one call: a session with
 //! its membership, and an organization with its keyspaces and people.
 
+use keyward_core::audit::AuditAction;
 use keyward_core::id::{new_id, IdKind};
-use keyward_core::model::{actions, ServiceAccount, Session};
+use keyward_core::model::{ServiceAccount, Session};
 use keyward_core::role::Role;
 use keyward_core::{OsRng, TokenDigest};
 use keyward_store::Store;
@@ -25,7 +26,7 @@ pub async fn a_session_is_found_with_its_membership_until_that_ends(store: &dyn 
     let ada = user("ada@example.com");
     let owner = found_with_owner(store, &ada).await;
     let session = session_of(&ada.id, ORG);
-    let started = event(actions::SESSION_SIGNED_IN, "session", &session.id, at(10));
+    let started = event(AuditAction::SessionSignedIn, "session", &session.id, at(10));
     store.create_session(&session, &TokenDigest::of("kws_ada"), &started).await.unwrap();
 
     let (found_session, member) = store.find_signed_in(&TokenDigest::of("kws_ada")).await.unwrap().unwrap();
@@ -38,7 +39,7 @@ pub async fn a_session_is_found_with_its_membership_until_that_ends(store: &dyn 
     // back without a membership, so the caller refuses it.
     found(store, OTHER_ORG).await;
     let stray = session_of(&ada.id, OTHER_ORG);
-    let started = event(actions::SESSION_SIGNED_IN, "session", &stray.id, at(10));
+    let started = event(AuditAction::SessionSignedIn, "session", &stray.id, at(10));
     store.create_session(&stray, &TokenDigest::of("kws_stray"), &started).await.unwrap();
     let (found_stray, none) = store.find_signed_in(&TokenDigest::of("kws_stray")).await.unwrap().unwrap();
     assert_eq!((found_stray, none), (stray, None));
@@ -51,7 +52,7 @@ pub async fn an_organizations_directory_holds_all_of_its_own_and_nothing_else(st
     let count = usize::try_from(keyward_store::MAX_PAGE_SIZE).unwrap() + 3;
     for n in 0..count {
         let made = keyspace(&format!("keyspace {n}"), at(i64::try_from(n).unwrap()));
-        store.create_keyspace(&made, &event(actions::KEYSPACE_CREATED, "keyspace", &made.id, at(0))).await.unwrap();
+        store.create_keyspace(&made, &event(AuditAction::KeyspaceCreated, "keyspace", &made.id, at(0))).await.unwrap();
     }
     let account = ServiceAccount {
         id: new_id(IdKind::ServiceAccount, &OsRng).unwrap(),
@@ -60,11 +61,14 @@ pub async fn an_organizations_directory_holds_all_of_its_own_and_nothing_else(st
         created_at: at(1),
         created_by: "tok_creator".into(),
     };
-    let made = event(actions::SERVICE_ACCOUNT_CREATED, "service_account", &account.id, at(1));
+    let made = event(AuditAction::ServiceAccountCreated, "service_account", &account.id, at(1));
     store.create_service_account(&account, &made).await.unwrap();
     found(store, OTHER_ORG).await;
     let foreign = keyspace_in(OTHER_ORG, "theirs", at(5));
-    store.create_keyspace(&foreign, &event(actions::KEYSPACE_CREATED, "keyspace", &foreign.id, at(5))).await.unwrap();
+    store
+        .create_keyspace(&foreign, &event(AuditAction::KeyspaceCreated, "keyspace", &foreign.id, at(5)))
+        .await
+        .unwrap();
 
     let directory = store.directory(ORG).await.unwrap();
     assert_eq!(directory.organization.as_ref().map(|o| o.id.as_str()), Some(ORG));

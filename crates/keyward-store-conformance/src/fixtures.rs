@@ -1,9 +1,10 @@
 //! Builders for records and events used by the cases.
 
 use chrono::{DateTime, Utc};
+use keyward_core::audit::AuditAction;
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::id::{new_id, IdKind};
-use keyward_core::model::{actions, AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord, TokenUsage};
+use keyward_core::model::{AuditEvent, CatalogScope, Keyspace, Organization, TokenRecord, TokenUsage};
 use keyward_core::{token, Environment, OsRng, TokenDigest, TokenPrefix};
 use keyward_store::{Founding, Store};
 use serde_json::json;
@@ -58,7 +59,7 @@ pub fn founding_parts(id: &str, event_org: &str, created_at: DateTime<Utc>) -> F
     keyspace.management = true;
     keyspace.scope_catalog = None;
     let (token, digest) = token(&keyspace, "admin", "admin", created_at);
-    let mut event = event(actions::ORGANIZATION_CREATED, "organization", id, created_at);
+    let mut event = event(AuditAction::OrganizationCreated, "organization", id, created_at);
     event.org_id = event_org.into();
     FoundingParts { organization, keyspace, token, digest, event }
 }
@@ -133,13 +134,13 @@ pub fn token(keyspace: &Keyspace, name: &str, owner: &str, created_at: DateTime<
 }
 
 /// An event in [`ORG`]'s log.
-pub fn event(action: &str, target_type: &str, target_id: &str, occurred_at: DateTime<Utc>) -> AuditEvent {
+pub fn event(action: AuditAction, target_type: &str, target_id: &str, occurred_at: DateTime<Utc>) -> AuditEvent {
     AuditEvent {
         id: new_id(IdKind::Event, &OsRng).unwrap(),
         org_id: ORG.into(),
         occurred_at,
         actor: "tok_creator".into(),
-        action: action.into(),
+        action,
         target_type: target_type.into(),
         target_id: target_id.into(),
         request_id: Some("req-1".into()),
@@ -152,6 +153,6 @@ pub fn event(action: &str, target_type: &str, target_id: &str, occurred_at: Date
 pub fn created(record: &TokenRecord) -> AuditEvent {
     AuditEvent {
         org_id: record.org_id.clone(),
-        ..event(actions::TOKEN_CREATED, "token", &record.id, record.created_at)
+        ..event(AuditAction::TokenCreated, "token", &record.id, record.created_at)
     }
 }

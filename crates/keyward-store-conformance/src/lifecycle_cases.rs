@@ -1,7 +1,8 @@
 //! Cases for stopping a token short of revocation (disabling, which can be
 //! undone) and for removing it for good (deletion, which keeps its audit trail).
 
-use keyward_core::model::{actions, DisabledReason, RevokedReason, TokenState};
+use keyward_core::audit::AuditAction;
+use keyward_core::model::{DisabledReason, RevokedReason, TokenState};
 use keyward_store::{AuditFilter, Guarded, PageRequest, Store, Switch, Switched, TokenFilter};
 
 use crate::cases::seeded_keyspace;
@@ -14,7 +15,7 @@ fn switched(outcome: Guarded<Switched>) -> Switched {
     }
 }
 
-async fn events_about(store: &dyn Store, id: &str) -> Vec<String> {
+async fn events_about(store: &dyn Store, id: &str) -> Vec<AuditAction> {
     let filter = AuditFilter { target_id: Some(id.into()), ..AuditFilter::default() };
     let page = store.list_audit(ORG, &filter, &PageRequest::new(Some(50), None)).await.unwrap();
     page.items.into_iter().rev().map(|event| event.action).collect()
@@ -24,7 +25,7 @@ pub async fn disabling_is_reversible_idempotent_and_never_undoes_a_revocation(st
     let space = seeded_keyspace(store).await;
     let (record, digest) = token(&space, "nightly export", "alice", at(10));
     store.create_token(&record, &digest, &created(&record), None).await.unwrap();
-    let disable = event(actions::TOKEN_DISABLED, "token", &record.id, at(20));
+    let disable = event(AuditAction::TokenDisabled, "token", &record.id, at(20));
 
     let other =
         store.switch_token(OTHER_ORG, &record.id, Switch::Disable(at(20), DisabledReason::UserAction), &disable);
@@ -47,7 +48,7 @@ pub async fn disabling_is_reversible_idempotent_and_never_undoes_a_revocation(st
     assert_eq!(found.disabled_at(), Some(at(20)), "verification sees it");
 
     // Again, later and for another reason: the first time and reason stay, and nothing is logged.
-    let again = event(actions::TOKEN_DISABLED_INACTIVE, "token", &record.id, at(25));
+    let again = event(AuditAction::TokenDisabledInactive, "token", &record.id, at(25));
     let second = switched(
         store.switch_token(ORG, &record.id, Switch::Disable(at(25), DisabledReason::Inactivity), &again).await.unwrap(),
     );
@@ -66,7 +67,7 @@ pub async fn disabling_is_reversible_idempotent_and_never_undoes_a_revocation(st
     assert_eq!(disabled.items.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), [record.id.as_str()]);
     assert!(store.list_tokens(ORG, &listed(TokenState::Active), &page).await.unwrap().items.is_empty());
 
-    let enable = event(actions::TOKEN_ENABLED, "token", &record.id, at(40));
+    let enable = event(AuditAction::TokenEnabled, "token", &record.id, at(40));
     let enabled = switched(store.switch_token(ORG, &record.id, Switch::Enable(at(40)), &enable).await.unwrap());
     assert!(enabled.changed);
     assert_eq!((enabled.token.record.disabled_at(), enabled.token.record.disabled_reason()), (None, None));
@@ -77,16 +78,16 @@ pub async fn disabling_is_reversible_idempotent_and_never_undoes_a_revocation(st
     assert_eq!(noop.token.record.enabled_at, Some(at(40)));
     assert_eq!(
         events_about(store, &record.id).await,
-        [actions::TOKEN_CREATED, actions::TOKEN_DISABLED, actions::TOKEN_ENABLED]
+        [AuditAction::TokenCreated, AuditAction::TokenDisabled, AuditAction::TokenEnabled]
     );
 
     // Revocation is final: neither switch applies to a revoked token, even a disabled one.
-    let disable_again = event(actions::TOKEN_DISABLED, "token", &record.id, at(50));
+    let disable_again = event(AuditAction::TokenDisabled, "token", &record.id, at(50));
     let disabling = Switch::Disable(at(50), DisabledReason::UserAction);
     assert!(switched(store.switch_token(ORG, &record.id, disabling, &disable_again).await.unwrap()).changed);
-    let revoke = event(actions::TOKEN_REVOKED, "token", &record.id, at(60));
+    let revoke = event(AuditAction::TokenRevoked, "token", &record.id, at(60));
     store.revoke_token(ORG, &record.id, at(60), RevokedReason::Leaked, &revoke).await.unwrap();
-    let enable_late = event(actions::TOKEN_ENABLED, "token", &record.id, at(70));
+    let enable_late = event(AuditAction::TokenEnabled, "token", &record.id, at(70));
     let refused = store.switch_token(ORG, &record.id, Switch::Enable(at(70)), &enable_late).await.unwrap();
     let Guarded::Refused(revoked) = refused else { panic!("expected a refusal, got {refused:?}") };
     assert_eq!(revoked.state_at(at(70).timestamp_micros()), TokenState::Revoked);
@@ -111,7 +112,7 @@ pub async fn deletion_removes_the_token_and_keeps_its_audit_trail(store: &dyn St
         }])
         .await
         .unwrap();
-    let delete = event(actions::TOKEN_DELETED, "token", &record.id, at(20));
+    let delete = event(AuditAction::TokenDeleted, "token", &record.id, at(20));
 
     assert!(store.delete_token(OTHER_ORG, &record.id, &delete).await.unwrap().is_none(), "tenants stay apart");
     assert!(store.get_token(ORG, &record.id).await.unwrap().is_some());
@@ -123,6 +124,6 @@ pub async fn deletion_removes_the_token_and_keeps_its_audit_trail(store: &dyn St
     assert!(store.find_token_by_digest(&digest).await.unwrap().is_none(), "it can never verify again");
     assert!(store.list_token_clients(ORG, &record.id).await.unwrap().is_empty());
     assert!(store.delete_token(ORG, &record.id, &delete).await.unwrap().is_none(), "a second deletion finds nothing");
-    assert_eq!(events_about(store, &record.id).await, [actions::TOKEN_CREATED, actions::TOKEN_DELETED]);
+    assert_eq!(events_about(store, &record.id).await, [AuditAction::TokenCreated, AuditAction::TokenDeleted]);
     assert!(store.get_token(ORG, &kept.id).await.unwrap().is_some(), "only that token went");
 }

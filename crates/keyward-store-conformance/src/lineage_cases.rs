@@ -2,8 +2,9 @@
 //! from it: revoking a token with its descendants, refusing children of a
 //! revoked parent, and sessions' password confirmations.
 
+use keyward_core::audit::AuditAction;
 use keyward_core::id::{new_id, IdKind};
-use keyward_core::model::{actions, AuditEvent, RevokedReason, Session, TokenRecord, TokenState};
+use keyward_core::model::{AuditEvent, RevokedReason, Session, TokenRecord, TokenState};
 use keyward_core::{OsRng, TokenDigest};
 use keyward_store::{AuditFilter, PageRequest, Store, StoreError};
 use serde_json::json;
@@ -32,7 +33,7 @@ async fn planted(
 
 fn descendant_event(root: &str) -> impl Fn(&TokenRecord) -> Result<AuditEvent, StoreError> + Send + Sync + '_ {
     move |token: &TokenRecord| {
-        let mut revoked = event(actions::TOKEN_REVOKED, "token", &token.id, at(30));
+        let mut revoked = event(AuditAction::TokenRevoked, "token", &token.id, at(30));
         revoked.org_id = token.org_id.clone();
         revoked.details = json!({"reason": "leaked", "revoked_with": root, "parent_token_id": token.parent_token_id});
         Ok(revoked)
@@ -62,10 +63,10 @@ pub async fn revocation_with_descendants_takes_the_management_lineage_only(store
 
     // The child was revoked on its own before: its descendants are still
     // the root's.
-    let alone = event(actions::TOKEN_REVOKED, "token", &child.id, at(20));
+    let alone = event(AuditAction::TokenRevoked, "token", &child.id, at(20));
     store.revoke_token(ORG, &child.id, at(20), RevokedReason::UserAction, &alone).await.unwrap().unwrap();
 
-    let root_event = event(actions::TOKEN_REVOKED, "token", &root.id, at(30));
+    let root_event = event(AuditAction::TokenRevoked, "token", &root.id, at(30));
     let each = descendant_event(&root.id);
     let done = store
         .revoke_with_descendants(ORG, &root.id, at(30), RevokedReason::Leaked, false, &root_event, &each)
@@ -86,7 +87,7 @@ pub async fn revocation_with_descendants_takes_the_management_lineage_only(store
     let child_now = store.get_token(ORG, &child.id).await.unwrap().unwrap();
     assert_eq!(child_now.revoked_at(), Some(at(20)), "an earlier revocation keeps its time");
 
-    let revocations = AuditFilter { action: Some(actions::TOKEN_REVOKED.into()), ..AuditFilter::default() };
+    let revocations = AuditFilter { action: Some(AuditAction::TokenRevoked.to_string()), ..AuditFilter::default() };
     let logged = store.list_audit(ORG, &revocations, &PageRequest::first()).await.unwrap().items;
     assert_eq!(logged.len(), 3, "the child's own, the root's and the grandchild's");
     let grandchild_event = logged.iter().find(|event| event.target_id == grandchild.id).unwrap();
@@ -143,7 +144,7 @@ pub async fn a_revoked_parent_mints_nothing(store: &dyn Store) {
     let management = store.management_keyspace(ORG).await.unwrap().unwrap();
     let parent = planted(store, &management, "parent", None).await;
     let before = planted(store, &customer, "made in time", Some(&parent)).await;
-    let revoked = event(actions::TOKEN_REVOKED, "token", &parent.id, at(10));
+    let revoked = event(AuditAction::TokenRevoked, "token", &parent.id, at(10));
     store.revoke_token(ORG, &parent.id, at(10), RevokedReason::Leaked, &revoked).await.unwrap().unwrap();
 
     let (mut late, digest) = token(&customer, "made too late", "svc", at(11));
@@ -182,9 +183,9 @@ pub async fn password_confirmations_are_recorded_with_their_event(store: &dyn St
         expires_at: at(3600),
         accepted_at: None,
     };
-    let invited = event(actions::INVITATION_CREATED, "invitation", &invitation.id, at(0));
+    let invited = event(AuditAction::InvitationCreated, "invitation", &invitation.id, at(0));
     store.create_invitation(&invitation, &TokenDigest::of("kwi_ada"), &invited).await.unwrap();
-    let joined = event(actions::MEMBER_JOINED, "user", &user.id, at(1));
+    let joined = event(AuditAction::MemberJoined, "user", &user.id, at(1));
     let acceptance = keyward_store::Acceptance {
         invitation_id: &invitation.id,
         at: at(1),
@@ -203,11 +204,11 @@ pub async fn password_confirmations_are_recorded_with_their_event(store: &dyn St
         password_confirmed_at: at(5),
     };
     let digest = TokenDigest::of("kws_ada_session");
-    let signed_in = event(actions::SESSION_SIGNED_IN, "session", &session.id, at(5));
+    let signed_in = event(AuditAction::SessionSignedIn, "session", &session.id, at(5));
     store.create_session(&session, &digest, &signed_in).await.unwrap();
     assert_eq!(store.find_session(&digest).await.unwrap().unwrap().password_confirmed_at, at(5));
 
-    let granted = event(actions::SESSION_SUDO_GRANTED, "session", &session.id, at(900));
+    let granted = event(AuditAction::SessionSudoGranted, "session", &session.id, at(900));
     assert!(!store.confirm_session_password(OTHER_ORG, &session.id, at(900), &granted).await.unwrap());
     assert!(!store.confirm_session_password(ORG, "ses_missing", at(900), &granted).await.unwrap());
     assert_eq!(store.find_session(&digest).await.unwrap().unwrap().password_confirmed_at, at(5));
@@ -215,7 +216,7 @@ pub async fn password_confirmations_are_recorded_with_their_event(store: &dyn St
     let found = store.find_session(&digest).await.unwrap().unwrap();
     assert_eq!(found.password_confirmed_at, at(900));
     assert_eq!(found.created_at, at(5), "the session itself is unchanged");
-    let filter = AuditFilter { action: Some(actions::SESSION_SUDO_GRANTED.into()), ..AuditFilter::default() };
+    let filter = AuditFilter { action: Some(AuditAction::SessionSudoGranted.to_string()), ..AuditFilter::default() };
     let logged = store.list_audit(ORG, &filter, &PageRequest::first()).await.unwrap().items;
     assert_eq!(logged.len(), 1, "only the confirmation that found its session is logged");
     assert_eq!(logged[0].target_id, session.id);

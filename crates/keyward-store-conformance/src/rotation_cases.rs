@@ -3,7 +3,8 @@
 //! token's page charts.
 
 use chrono::{DateTime, Utc};
-use keyward_core::model::{actions, Keyspace, RevokedReason, TokenRecord, TokenState};
+use keyward_core::audit::AuditAction;
+use keyward_core::model::{Keyspace, RevokedReason, TokenRecord, TokenState};
 use keyward_core::TokenDigest;
 use keyward_store::{
     AuditFilter, BulkFilter, BulkRevocation, ClientSighting, DailyUsage, Guarded, PageRequest, RotationWrite, Store,
@@ -28,7 +29,7 @@ async fn rotate(
     rotated_at: DateTime<Utc>,
     grace_ends_at: Option<DateTime<Utc>>,
 ) -> Guarded<StoredToken> {
-    let events = [event(actions::TOKEN_ROTATED, "token", old_id, rotated_at), created(&new.0)];
+    let events = [event(AuditAction::TokenRotated, "token", old_id, rotated_at), created(&new.0)];
     let rotation = RotationWrite {
         old_id,
         at: rotated_at,
@@ -41,8 +42,8 @@ async fn rotate(
     store.rotate_token(org, &rotation).await.unwrap()
 }
 
-async fn count(store: &dyn Store, action: &str) -> usize {
-    let filter = AuditFilter { action: Some(action.into()), ..AuditFilter::default() };
+async fn count(store: &dyn Store, action: AuditAction) -> usize {
+    let filter = AuditFilter { action: Some(action.to_string()), ..AuditFilter::default() };
     store.list_audit(ORG, &filter, &PageRequest::new(Some(200), None)).await.unwrap().items.len()
 }
 
@@ -82,15 +83,15 @@ pub async fn rotation_replaces_an_active_token_once(store: &dyn Store) {
     assert_eq!(store.find_token_by_digest(&old_digest).await.unwrap().as_ref(), Some(&record));
     let stored_new = store.find_token_by_digest(&new.1).await.unwrap().unwrap();
     assert_eq!(stored_new.rotated_from.as_deref(), Some(old.id.as_str()));
-    assert_eq!(count(store, actions::TOKEN_ROTATED).await, 1);
+    assert_eq!(count(store, AuditAction::TokenRotated).await, 1);
 
     // Once replaced, never replaced again: rotate the new token instead.
     let twice = successor(&space, &old, at(30));
     assert_eq!(refused(rotate(store, ORG, &old.id, &twice, at(30), Some(at(40))).await).id, old.id);
     assert!(store.get_token(ORG, &twice.0.id).await.unwrap().is_none(), "a refused rotation writes nothing");
-    assert_eq!(count(store, actions::TOKEN_ROTATED).await, 1, "and logs nothing");
-    assert_eq!(count(store, actions::TOKEN_CREATED).await, 2, "the original and its replacement");
-    assert_eq!(count(store, actions::TOKEN_CREATED).await, 2, "the original and its replacement");
+    assert_eq!(count(store, AuditAction::TokenRotated).await, 1, "and logs nothing");
+    assert_eq!(count(store, AuditAction::TokenCreated).await, 2, "the original and its replacement");
+    assert_eq!(count(store, AuditAction::TokenCreated).await, 2, "the original and its replacement");
 
     // A grace end past the token's own expiry is cut to it; that expiry is kept.
     let (mut short, short_digest) = token(&space, "short", "alice", at(10));
@@ -113,7 +114,7 @@ pub async fn rotation_replaces_an_active_token_once(store: &dyn Store) {
     // Revoked and expired tokens are not rotated; the refusal shows why.
     let (revoked, revoked_digest) = token(&space, "revoked", "alice", at(10));
     store.create_token(&revoked, &revoked_digest, &created(&revoked), None).await.unwrap();
-    let revoke = event(actions::TOKEN_REVOKED, "token", &revoked.id, at(11));
+    let revoke = event(AuditAction::TokenRevoked, "token", &revoked.id, at(11));
     store.revoke_token(ORG, &revoked.id, at(11), RevokedReason::Leaked, &revoke).await.unwrap();
     let refusal = refused(rotate(store, ORG, &revoked.id, &successor(&space, &revoked, at(20)), at(20), None).await);
     assert_eq!(refusal.revoked_reason(), Some(RevokedReason::Leaked));
@@ -127,12 +128,12 @@ pub async fn rotation_replaces_an_active_token_once(store: &dyn Store) {
     applied(rotate(store, ORG, &expiring.id, &in_time, at(29), Some(at(40))).await);
 
     // Presenting a replaced token after its grace is logged on its own.
-    let reuse = event(actions::TOKEN_REUSED_AFTER_ROTATION, "token", &old.id, at(90));
+    let reuse = event(AuditAction::TokenReusedAfterRotation, "token", &old.id, at(90));
     store.append_audit_event(&reuse).await.unwrap();
     let filter = AuditFilter { target_id: Some(old.id.clone()), ..AuditFilter::default() };
     let trail = store.list_audit(ORG, &filter, &PageRequest::first()).await.unwrap().items;
-    let trail: Vec<_> = trail.iter().map(|event| event.action.as_str()).collect();
-    assert_eq!(trail, [actions::TOKEN_REUSED_AFTER_ROTATION, actions::TOKEN_ROTATED, actions::TOKEN_CREATED]);
+    let trail: Vec<_> = trail.iter().map(|event| event.action).collect();
+    assert_eq!(trail, [AuditAction::TokenReusedAfterRotation, AuditAction::TokenRotated, AuditAction::TokenCreated]);
 }
 
 pub async fn rotation_grace_moves_only_within_its_bounds(store: &dyn Store) {
@@ -141,7 +142,7 @@ pub async fn rotation_grace_moves_only_within_its_bounds(store: &dyn Store) {
     old.expires_at = Some(at(500));
     store.create_token(&old, &old_digest, &created(&old), None).await.unwrap();
     let grace = |id: &str, ends_at: DateTime<Utc>, now: DateTime<Utc>| {
-        let event = event(actions::TOKEN_GRACE_CHANGED, "token", id, now);
+        let event = event(AuditAction::TokenGraceChanged, "token", id, now);
         let id = id.to_owned();
         async move { store.set_rotation_grace(ORG, &id, ends_at, now, &event).await.unwrap() }
     };
@@ -158,9 +159,17 @@ pub async fn rotation_grace_moves_only_within_its_bounds(store: &dyn Store) {
     assert_eq!(applied(grace(&old.id, at(40), at(39)).await).record.expires_at, Some(at(40)));
     // At the grace end it is over: it cannot be revived.
     assert_eq!(refused(grace(&old.id, at(300), at(40)).await).expires_at, Some(at(40)));
-    assert_eq!(count(store, actions::TOKEN_GRACE_CHANGED).await, 3, "refusals log nothing");
+    assert_eq!(count(store, AuditAction::TokenGraceChanged).await, 3, "refusals log nothing");
     assert!(matches!(
-        store.set_rotation_grace(OTHER_ORG, &old.id, at(300), at(35), &event("x", "token", &old.id, at(35))).await,
+        store
+            .set_rotation_grace(
+                OTHER_ORG,
+                &old.id,
+                at(300),
+                at(35),
+                &event(AuditAction::TokenGraceChanged, "token", &old.id, at(35))
+            )
+            .await,
         Ok(Guarded::Missing)
     ));
 }
@@ -183,8 +192,8 @@ pub async fn racing_rotations_give_one_replacement(store: &dyn Store) {
     assert_eq!(kept.len(), 1, "the losers' tokens were not written");
     let old_now = store.get_token(ORG, &old.id).await.unwrap().unwrap();
     assert_eq!(old_now.replaced_by(), Some(kept[0].id.as_str()));
-    assert_eq!(count(store, actions::TOKEN_ROTATED).await, 1);
-    assert_eq!(count(store, actions::TOKEN_CREATED).await, 2, "the original and the one kept replacement");
+    assert_eq!(count(store, AuditAction::TokenRotated).await, 1);
+    assert_eq!(count(store, AuditAction::TokenCreated).await, 2, "the original and the one kept replacement");
 }
 
 pub async fn client_sightings_add_up_per_client_and_are_bounded(store: &dyn Store) {
@@ -241,12 +250,12 @@ pub async fn bulk_revocation_takes_exactly_the_matching_active_tokens(store: &dy
     };
     bulk_counts_follow_the_filters(store, &made, &filter).await;
 
-    let bulk = event("token.bulk_revoked", "organization", ORG, at(30));
-    let each = |record: &TokenRecord| Ok(event(actions::TOKEN_REVOKED, "token", &record.id, at(30)));
+    let bulk = event(AuditAction::TokensBulkRevoked, "organization", ORG, at(30));
+    let each = |record: &TokenRecord| Ok(event(AuditAction::TokenRevoked, "token", &record.id, at(30)));
     // A count decided earlier that no longer holds: nothing is written.
     let changed = store.revoke_matching(ORG, &filter, RevokedReason::Leaked, Some(3), &bulk, &each).await.unwrap();
     assert!(matches!(changed, BulkRevocation::CountChanged(2)), "{changed:?}");
-    assert_eq!(count(store, "token.bulk_revoked").await, 0);
+    assert_eq!(count(store, AuditAction::TokensBulkRevoked).await, 0);
     assert!(store.get_token(ORG, &made[0].id).await.unwrap().unwrap().revoked_at().is_none());
 
     let done = store.revoke_matching(ORG, &filter, RevokedReason::Leaked, Some(2), &bulk, &each).await.unwrap();
@@ -261,11 +270,11 @@ pub async fn bulk_revocation_takes_exactly_the_matching_active_tokens(store: &dy
         assert_eq!(token.record.revoked_at(), Some(at(30)));
         assert_eq!(store.find_token_by_digest(&token.digest).await.unwrap().unwrap().revoked_at(), Some(at(30)));
     }
-    assert_eq!(count(store, "token.bulk_revoked").await, 1);
-    assert_eq!(count(store, actions::TOKEN_REVOKED).await, 1 + 2, "the earlier one and one per token");
+    assert_eq!(count(store, AuditAction::TokensBulkRevoked).await, 1);
+    assert_eq!(count(store, AuditAction::TokenRevoked).await, 1 + 2, "the earlier one and one per token");
     assert_eq!(store.count_matching(ORG, &filter).await.unwrap(), 0, "idempotent: nothing left to take");
     assert!(store.get_token(ORG, &made[2].id).await.unwrap().unwrap().revoked_at().is_none(), "no wildcard match");
-    let again = event("token.bulk_revoked", "organization", ORG, at(31));
+    let again = event(AuditAction::TokensBulkRevoked, "organization", ORG, at(31));
     let empty = store.revoke_matching(ORG, &filter, RevokedReason::Leaked, None, &again, &each).await.unwrap();
     assert!(matches!(empty, BulkRevocation::Revoked(ref none) if none.is_empty()));
 
@@ -277,7 +286,7 @@ pub async fn bulk_revocation_takes_exactly_the_matching_active_tokens(store: &dy
 async fn bulk_candidates(store: &dyn Store, space: &Keyspace) -> Vec<TokenRecord> {
     let other_space = crate::fixtures::keyspace("other", at(1));
     store
-        .create_keyspace(&other_space, &event(actions::KEYSPACE_CREATED, "keyspace", &other_space.id, at(1)))
+        .create_keyspace(&other_space, &event(AuditAction::KeyspaceCreated, "keyspace", &other_space.id, at(1)))
         .await
         .unwrap();
     let mut made = Vec::new();
@@ -295,7 +304,7 @@ async fn bulk_candidates(store: &dyn Store, space: &Keyspace) -> Vec<TokenRecord
         record.expires_at = expires;
         store.create_token(&record, &digest, &created(&record), None).await.unwrap();
         if revoked {
-            let revoke = event(actions::TOKEN_REVOKED, "token", &record.id, at(11));
+            let revoke = event(AuditAction::TokenRevoked, "token", &record.id, at(11));
             store.revoke_token(ORG, &record.id, at(11), RevokedReason::UserAction, &revoke).await.unwrap();
         }
         made.push(record);
@@ -323,7 +332,7 @@ async fn bulk_counts_follow_the_filters(store: &dyn Store, made: &[TokenRecord],
 }
 
 async fn bulk_revocation_by_scope_is_exact(store: &dyn Store, space: &Keyspace) {
-    let each = |record: &TokenRecord| Ok(event(actions::TOKEN_REVOKED, "token", &record.id, at(30)));
+    let each = |record: &TokenRecord| Ok(event(AuditAction::TokenRevoked, "token", &record.id, at(30)));
     // By scope: exactly the scope as granted, nothing that merely resembles it.
     let (mut refunds, digest) = token(space, "refunds bot", "carol", at(10));
     refunds.scopes = vec!["invoices:read".into(), "refunds:write".into()];
@@ -333,7 +342,7 @@ async fn bulk_revocation_by_scope_is_exact(store: &dyn Store, space: &Keyspace) 
     assert_eq!(store.count_matching(ORG, &by_scope("refunds:*")).await.unwrap(), 0, "not a pattern");
     assert_eq!(store.count_matching(ORG, &by_scope("refunds")).await.unwrap(), 0, "not a substring");
     assert_eq!(store.count_matching(OTHER_ORG, &by_scope("refunds:write")).await.unwrap(), 0);
-    let scoped = event("token.bulk_revoked", "organization", ORG, at(32));
+    let scoped = event(AuditAction::TokensBulkRevoked, "organization", ORG, at(32));
     let refunds_write = by_scope("refunds:write");
     let taken = store.revoke_matching(ORG, &refunds_write, RevokedReason::Leaked, Some(1), &scoped, &each);
     let BulkRevocation::Revoked(taken) = taken.await.unwrap() else { panic!("expected a revocation") };

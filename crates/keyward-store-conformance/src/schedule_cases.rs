@@ -2,7 +2,8 @@
 //! may be owed a notice, notices recorded exactly once, and the inactivity
 //! disabling that a late use still prevents.
 
-use keyward_core::model::{actions, DisabledReason, Keyspace, RevokedReason, TokenRecord};
+use keyward_core::audit::AuditAction;
+use keyward_core::model::{DisabledReason, Keyspace, RevokedReason, TokenRecord};
 use keyward_store::{Guarded, KeyspaceLifecycle, LifecycleWindow, NoticeWrite, Store, Switch, TokenUpdate, UsageDelta};
 
 use crate::cases::seeded_keyspace;
@@ -42,7 +43,7 @@ pub async fn lifecycle_candidates_are_the_tokens_with_something_coming(store: &d
         store.create_token(record, digest, &created(record), None).await.unwrap();
     }
     store.create_token(&own_period, &own_digest, &created(&own_period), None).await.unwrap();
-    let revocation = event(actions::TOKEN_REVOKED, "token", &revoked.0.id, at(DAY));
+    let revocation = event(AuditAction::TokenRevoked, "token", &revoked.0.id, at(DAY));
     store.revoke_token(ORG, &revoked.0.id, at(DAY), RevokedReason::UserAction, &revocation).await.unwrap();
     // Used on day 8: not idle by day 10's standard.
     store
@@ -83,7 +84,7 @@ pub async fn lifecycle_candidates_are_the_tokens_with_something_coming(store: &d
 /// A keyspace's own rules round-trip, within its organization only.
 async fn keyspace_lifecycle_rules_round_trip(store: &dyn Store, space: &Keyspace) {
     let rules = KeyspaceLifecycle { rotation_period_days: Some(5), disable_after_inactive_days: Some(40) };
-    let changed = || event(actions::KEYSPACE_LIFECYCLE_CHANGED, "keyspace", &space.id, at(DAY));
+    let changed = || event(AuditAction::KeyspaceLifecycleChanged, "keyspace", &space.id, at(DAY));
     assert!(store.set_keyspace_lifecycle(OTHER_ORG, &space.id, &rules, &changed()).await.unwrap().is_none());
     let updated = store.set_keyspace_lifecycle(ORG, &space.id, &rules, &changed()).await.unwrap().unwrap();
     assert_eq!((updated.rotation_period_days, updated.disable_after_inactive_days), (Some(5), Some(40)));
@@ -104,12 +105,12 @@ async fn recorded_endings_are_not_read_again(
 ) {
     // A token's own period can be changed and cleared.
     let clear = TokenUpdate { rotation_period_days: Some(None), ..TokenUpdate::default() };
-    let cleared = event(actions::TOKEN_UPDATED, "token", &own_period.id, at(DAY));
+    let cleared = event(AuditAction::TokenUpdated, "token", &own_period.id, at(DAY));
     let updated = store.update_token(ORG, &own_period.id, &clear, &cleared).await.unwrap().unwrap();
     assert_eq!(updated.record.rotation_period_days, None);
     assert_eq!(candidate_names(store, base).await, ["expires soon"]);
     let set = TokenUpdate { rotation_period_days: Some(Some(9)), ..TokenUpdate::default() };
-    let reset = event(actions::TOKEN_UPDATED, "token", &own_period.id, at(DAY));
+    let reset = event(AuditAction::TokenUpdated, "token", &own_period.id, at(DAY));
     let updated = store.update_token(ORG, &own_period.id, &set, &reset).await.unwrap().unwrap();
     assert_eq!(updated.record.rotation_period_days, Some(9));
 
@@ -120,7 +121,7 @@ async fn recorded_endings_are_not_read_again(
     {
         let notice = NoticeWrite { org_id: ORG, token_id, kind, about, noticed_at: at(13 * DAY) };
         assert!(store
-            .record_notice(&notice, &event(actions::TOKEN_EXPIRED, "token", token_id, at(13 * DAY)))
+            .record_notice(&notice, &event(AuditAction::TokenExpired, "token", token_id, at(13 * DAY)))
             .await
             .unwrap());
     }
@@ -132,7 +133,7 @@ pub async fn notices_are_recorded_once_per_token_kind_and_instant(store: &dyn St
     let (record, digest) = token(&space, "expiring", "alice", at(0));
     store.create_token(&record, &digest, &created(&record), None).await.unwrap();
     let notice = |kind, about| NoticeWrite { org_id: ORG, token_id: &record.id, kind, about, noticed_at: at(5) };
-    let warning = |n| event(actions::TOKEN_EXPIRING, "token", &record.id, at(n));
+    let warning = |n| event(AuditAction::TokenExpiring, "token", &record.id, at(n));
 
     assert!(store.record_notice(&notice("expiring:7d", at(100)), &warning(5)).await.unwrap());
     assert!(!store.record_notice(&notice("expiring:7d", at(100)), &warning(6)).await.unwrap(), "twice: once");
@@ -146,11 +147,11 @@ pub async fn notices_are_recorded_once_per_token_kind_and_instant(store: &dyn St
     let filter = keyward_store::AuditFilter { target_id: Some(record.id.clone()), ..Default::default() };
     let log = store.list_audit(ORG, &filter, &keyward_store::PageRequest::new(Some(50), None)).await.unwrap();
     let times: Vec<_> =
-        log.items.iter().filter(|e| e.action == actions::TOKEN_EXPIRING).map(|e| e.occurred_at).collect();
+        log.items.iter().filter(|e| e.action == AuditAction::TokenExpiring).map(|e| e.occurred_at).collect();
     assert_eq!(times, [at(8), at(7), at(5)], "one event per recorded notice, none for the repeats");
 
     // Deleting the token takes its notices with it.
-    store.delete_token(ORG, &record.id, &event(actions::TOKEN_DELETED, "token", &record.id, at(10))).await.unwrap();
+    store.delete_token(ORG, &record.id, &event(AuditAction::TokenDeleted, "token", &record.id, at(10))).await.unwrap();
 }
 
 pub async fn inactivity_disabling_yields_to_a_use_it_did_not_see(store: &dyn Store) {
@@ -163,7 +164,7 @@ pub async fn inactivity_disabling_yields_to_a_use_it_did_not_see(store: &dyn Sto
         .await
         .unwrap();
     let disable = Switch::DisableInactive { at: at(31 * DAY), last_activity_at: seen };
-    let idle = event(actions::TOKEN_DISABLED_INACTIVE, "token", &record.id, at(31 * DAY));
+    let idle = event(AuditAction::TokenDisabledInactive, "token", &record.id, at(31 * DAY));
     let Guarded::Applied(late) = store.switch_token(ORG, &record.id, disable, &idle).await.unwrap() else {
         panic!("the token exists and is not revoked");
     };

@@ -2,28 +2,29 @@
 //! the very write that logs their event, claimed under a lease, and
 //! finished with a log of every attempt.
 
+use keyward_core::audit::AuditAction;
 use keyward_core::id::{new_id, IdKind};
-use keyward_core::model::{actions, DeliveryAttempt, DeliveryStatus, RevokedReason, WebhookEndpoint};
+use keyward_core::model::{DeliveryAttempt, DeliveryStatus, RevokedReason, WebhookEndpoint};
 use keyward_core::OsRng;
 use keyward_store::{AttemptOutcome, DueDelivery, PageRequest, Store};
 
 use crate::cases::seeded_keyspace;
 use crate::fixtures::{at, created, event, found, token, ORG, OTHER_ORG};
 
-fn endpoint(org: &str, event_types: &[&str], created_at: i64) -> WebhookEndpoint {
+fn endpoint(org: &str, event_types: &[AuditAction], created_at: i64) -> WebhookEndpoint {
     WebhookEndpoint {
         id: new_id(IdKind::Webhook, &OsRng).unwrap(),
         org_id: org.into(),
         url: "https://hooks.example.com/keyward".into(),
         description: "ops".into(),
-        event_types: event_types.iter().map(|&t| t.to_owned()).collect(),
+        event_types: event_types.iter().map(AuditAction::to_string).collect(),
         created_at: at(created_at),
         created_by: "tok_creator".into(),
     }
 }
 
 async fn register(store: &dyn Store, endpoint: &WebhookEndpoint) {
-    let mut registered = event(actions::WEBHOOK_CREATED, "webhook", &endpoint.id, endpoint.created_at);
+    let mut registered = event(AuditAction::WebhookCreated, "webhook", &endpoint.id, endpoint.created_at);
     registered.org_id = endpoint.org_id.clone();
     store.create_webhook(endpoint, b"sealed bytes", &registered).await.unwrap();
 }
@@ -54,7 +55,7 @@ pub async fn webhook_events_queue_with_their_change_and_only_for_subscribers(sto
     let space = seeded_keyspace(store).await;
     found(store, OTHER_ORG).await;
     let all = endpoint(ORG, &[], 1);
-    let revocations = endpoint(ORG, &[actions::TOKEN_REVOKED], 2);
+    let revocations = endpoint(ORG, &[AuditAction::TokenRevoked], 2);
     let foreign = endpoint(OTHER_ORG, &[], 3);
     for registered in [&all, &revocations, &foreign] {
         register(store, registered).await;
@@ -66,22 +67,25 @@ pub async fn webhook_events_queue_with_their_change_and_only_for_subscribers(sto
 
     let (record, digest) = token(&space, "deploys", "alice", at(10));
     store.create_token(&record, &digest, &created(&record), None).await.unwrap();
-    let revoke = event(actions::TOKEN_REVOKED, "token", &record.id, at(20));
+    let revoke = event(AuditAction::TokenRevoked, "token", &record.id, at(20));
     store.revoke_token(ORG, &record.id, at(20), RevokedReason::Leaked, &revoke).await.unwrap();
     // Not a lifecycle event: audited, not delivered.
-    store.append_audit_event(&event(actions::KEYSPACE_CREATED, "keyspace", &space.id, at(21))).await.unwrap();
+    store.append_audit_event(&event(AuditAction::KeyspaceCreated, "keyspace", &space.id, at(21))).await.unwrap();
     // A change that fails writes neither its event nor a delivery.
     let duplicate = store.create_token(&record, &digest, &created(&record), None).await;
     assert!(duplicate.is_err());
 
-    let pending = |t: &str| (t.to_owned(), DeliveryStatus::Pending, 0);
-    assert_eq!(logged(store, ORG, &all.id).await, [pending(actions::TOKEN_REVOKED), pending(actions::TOKEN_CREATED)]);
-    assert_eq!(logged(store, ORG, &revocations.id).await, [pending(actions::TOKEN_REVOKED)]);
+    let pending = |t: AuditAction| (t.to_string(), DeliveryStatus::Pending, 0);
+    assert_eq!(
+        logged(store, ORG, &all.id).await,
+        [pending(AuditAction::TokenRevoked), pending(AuditAction::TokenCreated)]
+    );
+    assert_eq!(logged(store, ORG, &revocations.id).await, [pending(AuditAction::TokenRevoked)]);
     assert!(logged(store, OTHER_ORG, &foreign.id).await.is_empty());
     assert!(logged(store, OTHER_ORG, &all.id).await.is_empty(), "another tenant reads nothing of ours");
 
     // Removing an endpoint removes its queue; the others keep theirs.
-    let removal = event(actions::WEBHOOK_DELETED, "webhook", &all.id, at(30));
+    let removal = event(AuditAction::WebhookDeleted, "webhook", &all.id, at(30));
     assert!(store.delete_webhook(ORG, &all.id, &removal).await.unwrap());
     assert!(!store.delete_webhook(ORG, &all.id, &removal).await.unwrap());
     assert!(logged(store, ORG, &all.id).await.is_empty());
@@ -104,7 +108,7 @@ pub async fn deliveries_are_leased_retried_and_logged_attempt_by_attempt(store: 
         (due.attempt, due.url.as_str(), due.sealed_secret.as_slice()),
         (1, hook.url.as_str(), &b"sealed bytes"[..])
     );
-    assert_eq!(due.event.action, actions::TOKEN_CREATED);
+    assert_eq!(due.event.action, AuditAction::TokenCreated);
     assert_eq!(due.event.target_id, record.id);
     assert!(store.claim_deliveries(at(69), at(130), 10).await.unwrap().is_empty(), "leased until 70");
 
@@ -132,19 +136,19 @@ pub async fn deliveries_are_leased_retried_and_logged_attempt_by_attempt(store: 
     assert_eq!(delivery.attempts[1].error.as_deref(), Some("the endpoint answered 503"));
 
     // A delivery that gives up stays in the log as failed.
-    let revoke = event(actions::TOKEN_REVOKED, "token", &record.id, at(300));
+    let revoke = event(AuditAction::TokenRevoked, "token", &record.id, at(300));
     store.revoke_token(ORG, &record.id, at(300), RevokedReason::Leaked, &revoke).await.unwrap();
     let last = store.claim_deliveries(at(300), at(360), 10).await.unwrap();
     store.finish_attempt(&outcome(&last[0], 301, DeliveryStatus::Failed, None)).await.unwrap();
     assert!(store.claim_deliveries(at(5000), at(6000), 10).await.unwrap().is_empty());
     let log = logged(store, ORG, &hook.id).await;
-    assert_eq!(log[0], (actions::TOKEN_REVOKED.to_owned(), DeliveryStatus::Failed, 1));
+    assert_eq!(log[0], (AuditAction::TokenRevoked.to_string(), DeliveryStatus::Failed, 1));
 
     // Paged newest first.
     let one = store.list_deliveries(ORG, &hook.id, &PageRequest::new(Some(1), None)).await.unwrap();
-    assert_eq!(one.items[0].event_type, actions::TOKEN_REVOKED);
+    assert_eq!(one.items[0].event_type, AuditAction::TokenRevoked.as_str());
     let rest = store.list_deliveries(ORG, &hook.id, &PageRequest::new(Some(1), one.next.clone())).await.unwrap();
-    assert_eq!(rest.items[0].event_type, actions::TOKEN_CREATED);
+    assert_eq!(rest.items[0].event_type, AuditAction::TokenCreated.as_str());
     assert!(rest.next.is_none());
 }
 
@@ -154,7 +158,7 @@ pub async fn handoffs_reach_only_their_endpoint_and_a_rotation_without_one_write
 
     let space = seeded_keyspace(store).await;
     found(store, OTHER_ORG).await;
-    let receiver = endpoint(ORG, &[actions::TOKEN_REVOKED], 1);
+    let receiver = endpoint(ORG, &[AuditAction::TokenRevoked], 1);
     let foreign = endpoint(OTHER_ORG, &[], 2);
     register(store, &receiver).await;
     register(store, &foreign).await;
@@ -168,8 +172,8 @@ pub async fn handoffs_reach_only_their_endpoint_and_a_rotation_without_one_write
     let (mut new, new_digest) = token(&space, "worker", "alice", at(20));
     new.rotated_from = Some(old.id.clone());
     new.auto_rotate = old.auto_rotate.clone();
-    let events = [event(actions::TOKEN_ROTATED, "token", &old.id, at(20)), created(&new)];
-    let handoff_event = event(actions::TOKEN_AUTO_ROTATED, "token", &new.id, at(20));
+    let events = [event(AuditAction::TokenRotated, "token", &old.id, at(20)), created(&new)];
+    let handoff_event = event(AuditAction::TokenAutoRotated, "token", &new.id, at(20));
     let rotation = |endpoint_id| RotationWrite {
         old_id: &old.id,
         at: at(20),
@@ -193,7 +197,7 @@ pub async fn handoffs_reach_only_their_endpoint_and_a_rotation_without_one_write
     // and to nobody else.
     assert_eq!(
         logged(store, ORG, &receiver.id).await,
-        [(actions::TOKEN_AUTO_ROTATED.to_owned(), DeliveryStatus::Pending, 0)]
+        [(AuditAction::TokenAutoRotated.to_string(), DeliveryStatus::Pending, 0)]
     );
     assert!(logged(store, OTHER_ORG, &foreign.id).await.is_empty());
     let due = store.claim_deliveries(at(20), at(80), 10).await.unwrap();
@@ -203,10 +207,10 @@ pub async fn handoffs_reach_only_their_endpoint_and_a_rotation_without_one_write
     store.finish_attempt(&outcome(handoff, 21, DeliveryStatus::Succeeded, None)).await.unwrap();
 
     // A signing secret replaced: the old one is handed out until the overlap ends.
-    let rotated = event(actions::WEBHOOK_SECRET_ROTATED, "webhook", &receiver.id, at(30));
+    let rotated = event(AuditAction::WebhookSecretRotated, "webhook", &receiver.id, at(30));
     assert!(!store.rotate_webhook_secret(OTHER_ORG, &receiver.id, b"new sealed", at(100), &rotated).await.unwrap());
     assert!(store.rotate_webhook_secret(ORG, &receiver.id, b"new sealed", at(100), &rotated).await.unwrap());
-    let revoke = event(actions::TOKEN_REVOKED, "token", &old.id, at(40));
+    let revoke = event(AuditAction::TokenRevoked, "token", &old.id, at(40));
     store.revoke_token(ORG, &old.id, at(40), RevokedReason::Leaked, &revoke).await.unwrap();
     let due = store.claim_deliveries(at(99), at(99), 10).await.unwrap();
     assert_eq!(due.len(), 1);
@@ -218,7 +222,7 @@ pub async fn handoffs_reach_only_their_endpoint_and_a_rotation_without_one_write
     assert_eq!(due[0].previous_sealed_secret, None, "the overlap ended");
 
     // Deleting the endpoint turns the opt-in off rather than leaving it dangling.
-    let removal = event(actions::WEBHOOK_DELETED, "webhook", &receiver.id, at(200));
+    let removal = event(AuditAction::WebhookDeleted, "webhook", &receiver.id, at(200));
     assert!(store.delete_webhook(ORG, &receiver.id, &removal).await.unwrap());
     assert_eq!(store.get_token(ORG, &new.id).await.unwrap().unwrap().auto_rotate, None);
 }

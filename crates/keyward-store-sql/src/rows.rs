@@ -204,7 +204,7 @@ impl<J: StoredJson> AuditRow<J> {
             org_id: self.org_id,
             occurred_at: decode::time(self.occurred_at),
             actor: self.actor,
-            action: self.action,
+            action: decode::audit_action(&self.action)?,
             target_type: self.target_type,
             target_id: self.target_id,
             request_id: self.request_id,

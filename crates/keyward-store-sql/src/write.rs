@@ -148,7 +148,7 @@ where
         .bind(&event.org_id)
         .bind(event.occurred_at.timestamp_micros())
         .bind(&event.actor)
-        .bind(&event.action)
+        .bind(event.action.as_str())
         .bind(&event.target_type)
         .bind(&event.target_id)
         .bind(&event.request_id)
@@ -157,12 +157,12 @@ where
         .execute(&mut *connection)
         .await
         .map_err(backend)?;
-        if !keyward_core::webhook::is_event_type(&event.action) {
+        if !keyward_core::webhook::is_event_type(event.action.as_str()) {
             return Ok(());
         }
         sqlx::query(D::ENQUEUE_DELIVERIES)
             .bind(&event.id)
-            .bind(&event.action)
+            .bind(event.action.as_str())
             .bind(event.occurred_at.timestamp_micros())
             .bind(&event.org_id)
             .execute(connection)
@@ -226,7 +226,7 @@ where
              WHERE id = $5 AND org_id = $6",
         )
         .bind(&event.id)
-        .bind(&event.action)
+        .bind(event.action.as_str())
         .bind(event.occurred_at.timestamp_micros())
         .bind(handoff.sealed_token)
         .bind(handoff.endpoint_id)

@@ -132,6 +132,13 @@ pub fn disabled_reason(text: Option<&str>) -> Result<Option<keyward_core::model:
         .transpose()
 }
 
+/// A stored audit action name. One this build does not know (written by a
+/// newer version, or edited by hand) is corrupt data to this reader, never
+/// a panic.
+pub fn audit_action(text: &str) -> Result<keyward_core::audit::AuditAction, StoreError> {
+    text.parse().map_err(|_| StoreError::Corrupt(format!("unknown audit action {text:?}")))
+}
+
 /// A stored role name.
 pub fn role(text: &str) -> Result<keyward_core::role::Role, StoreError> {
     text.parse().map_err(|_| StoreError::Corrupt(format!("unknown role {text:?}")))
@@ -251,4 +258,18 @@ pub fn catalog(value: serde_json::Value) -> Result<Vec<keyward_core::model::Cata
 /// An IP allowlist stored as a JSON array of CIDR strings.
 pub fn ip_list(value: serde_json::Value) -> Result<Vec<keyward_core::ip::IpNet>, StoreError> {
     serde_json::from_value(value).map_err(|error| StoreError::Corrupt(format!("IP allowlist: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use keyward_core::audit::AuditAction;
+
+    use super::*;
+
+    #[test]
+    fn an_audit_action_this_build_does_not_know_is_corrupt_data_not_a_panic() {
+        assert_eq!(audit_action("token.created").unwrap(), AuditAction::TokenCreated);
+        assert!(matches!(audit_action("token.made"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(audit_action(""), Err(StoreError::Corrupt(_))));
+    }
 }

@@ -337,7 +337,7 @@ async fn attempt(
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(webhook::SIGNATURE_HEADER, signature)
         .header(webhook::EVENT_ID_HEADER, &delivery.event.id)
-        .header(webhook::EVENT_TYPE_HEADER, &delivery.event.action)
+        .header(webhook::EVENT_TYPE_HEADER, delivery.event.action.as_str())
         .header(ATTEMPT_HEADER, delivery.attempt.to_string())
         .body(body)
         .send()

@@ -18,8 +18,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{TimeZone, Utc};
 use hmac::{Hmac, Mac};
+use keyward_core::audit::AuditAction;
 use keyward_core::egress::EgressPolicy;
-use keyward_core::model::{actions, DeliveryStatus};
+use keyward_core::model::DeliveryStatus;
 use keyward_core::webhook::MasterKey;
 use keyward_core::{Clock, Environment, ManualClock, SeededRng};
 use keyward_engine::{Actor, Engine, EngineConfig, NewKeyspace, NewToken, NewWebhook, RequestContext};
@@ -232,11 +233,11 @@ async fn a_failing_endpoint_gets_the_event_again_exactly_when_the_backoff_says()
             assert_eq!(request.body, seen[0].body, "the same event each time");
         }
         let body: Value = serde_json::from_slice(&seen[0].body).unwrap();
-        assert_eq!(body["type"], actions::TOKEN_CREATED, "{}", h.name);
+        assert_eq!(body["type"], AuditAction::TokenCreated.as_str(), "{}", h.name);
         assert_eq!(body["target"]["id"], issued.record.id.as_str());
         assert_eq!(body["data"]["name"], "billing worker");
         assert_eq!(seen[0].headers["keyward-event-id"], body["id"].as_str().unwrap());
-        assert_eq!(seen[0].headers["keyward-event-type"], actions::TOKEN_CREATED);
+        assert_eq!(seen[0].headers["keyward-event-type"], AuditAction::TokenCreated.as_str());
         let text = String::from_utf8_lossy(&seen[0].body);
         assert!(!text.contains(issued.secret.expose()) && !text.contains(&signing_secret), "no secret in a payload");
         // A replay after the tolerance is refused by the receiver.
@@ -264,8 +265,11 @@ async fn a_dead_endpoint_is_given_up_on_after_the_last_attempt_and_others_still_
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             format!("http://{}/gone", listener.local_addr().unwrap())
         };
-        let only_revocations =
-            NewWebhook { url: healthy_url, description: None, event_types: vec![actions::TOKEN_REVOKED.into()] };
+        let only_revocations = NewWebhook {
+            url: healthy_url,
+            description: None,
+            event_types: vec![AuditAction::TokenRevoked.to_string()],
+        };
         h.engine.create_webhook(&h.admin, only_revocations).await.unwrap();
         let dead =
             h.engine.create_webhook(&h.admin, NewWebhook { url: dead_url, ..NewWebhook::default() }).await.unwrap();
@@ -359,7 +363,8 @@ async fn an_opted_in_token_is_rotated_when_due_and_only_the_chosen_endpoint_rece
             event_types: types.iter().map(|t| (*t).to_owned()).collect(),
         };
         // The handoff goes to the chosen endpoint whatever it subscribed to.
-        let chosen_hook = h.engine.create_webhook(&h.admin, hook(chosen_url, &[actions::TOKEN_REVOKED])).await.unwrap();
+        let chosen_hook =
+            h.engine.create_webhook(&h.admin, hook(chosen_url, &[AuditAction::TokenRevoked.as_str()])).await.unwrap();
         h.engine.create_webhook(&h.admin, hook(bystander_url, &[])).await.unwrap();
         let t0 = h.clock.now();
         let input = NewToken {
@@ -390,7 +395,7 @@ async fn an_opted_in_token_is_rotated_when_due_and_only_the_chosen_endpoint_rece
 
         let handoffs = bodies(&chosen);
         assert_eq!(handoffs.len(), 2, "{}: the failed attempt and its retry, nothing else", h.name);
-        assert!(handoffs.iter().all(|(_, body)| body["type"] == actions::TOKEN_AUTO_ROTATED), "{}", h.name);
+        assert!(handoffs.iter().all(|(_, body)| body["type"] == AuditAction::TokenAutoRotated.as_str()), "{}", h.name);
         let (request, body) = &handoffs[1];
         let now = (due + chrono::TimeDelta::seconds(10)).timestamp();
         assert_eq!(spec_verify(chosen_hook.secret.expose(), &request.headers, &request.body, now), Ok(()));
@@ -404,14 +409,18 @@ async fn an_opted_in_token_is_rotated_when_due_and_only_the_chosen_endpoint_rece
 
         // Everyone else hears of the rotation, never of the secret.
         let seen_by_bystander = bodies(&bystander);
-        assert!(seen_by_bystander.iter().any(|(_, body)| body["type"] == actions::TOKEN_ROTATED), "{}", h.name);
+        assert!(
+            seen_by_bystander.iter().any(|(_, body)| body["type"] == AuditAction::TokenRotated.as_str()),
+            "{}",
+            h.name
+        );
         for (request, body) in &seen_by_bystander {
-            assert_ne!(body["type"], actions::TOKEN_AUTO_ROTATED, "{}", h.name);
+            assert_ne!(body["type"], AuditAction::TokenAutoRotated.as_str(), "{}", h.name);
             assert!(!String::from_utf8_lossy(&request.body).contains(&new_secret), "{}", h.name);
         }
         let audit =
             h.engine.list_audit(&h.admin, &Default::default(), &PageRequest::new(Some(100), None)).await.unwrap();
-        assert!(audit.items.iter().any(|event| event.action == actions::TOKEN_AUTO_ROTATED), "{}", h.name);
+        assert!(audit.items.iter().any(|event| event.action == AuditAction::TokenAutoRotated), "{}", h.name);
         assert!(
             !serde_json::to_string(&audit.items).unwrap().contains(&new_secret),
             "{}: not in the audit log",

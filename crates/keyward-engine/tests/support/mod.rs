@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
+use keyward_core::audit::AuditAction;
 use keyward_core::{Environment, ManualClock, SeededRng};
 use keyward_engine::{
     Actor, Engine, EngineConfig, EngineError, Issued, NewKeyspace, NewToken, RequestContext, RotationRequest,
@@ -79,7 +80,7 @@ impl Harness {
         self.engine.verify_with(secret, &options, |verdict| verdict.code).await.unwrap()
     }
 
-    pub async fn actions_on(&self, id: &str) -> Vec<String> {
+    pub async fn actions_on(&self, id: &str) -> Vec<AuditAction> {
         let filter = AuditFilter { target_id: Some(id.into()), ..AuditFilter::default() };
         let page = self.engine.list_audit(&self.admin, &filter, &PageRequest::new(Some(200), None)).await.unwrap();
         page.items.into_iter().map(|event| event.action).collect()

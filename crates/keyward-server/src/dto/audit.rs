@@ -33,7 +33,7 @@ impl IntoView<AuditEventView> for AuditEvent {
             id: e.id,
             occurred_at: e.occurred_at,
             actor: e.actor,
-            action: e.action,
+            action: e.action.as_str().to_owned(),
             target_type: e.target_type,
             target_id: e.target_id,
             request_id: e.request_id,

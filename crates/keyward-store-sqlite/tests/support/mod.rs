@@ -6,7 +6,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use keyward_core::model::{actions, AuditEvent, Keyspace, RevokedReason};
+use keyward_core::audit::AuditAction;
+use keyward_core::model::{AuditEvent, Keyspace, RevokedReason};
 use keyward_core::TokenDigest;
 use keyward_store::prelude::*;
 use keyward_store::{AuditFilter, PageRequest};
@@ -34,7 +35,7 @@ impl Workload {
     pub async fn start(store: &SqliteStore, tokens: usize) -> Workload {
         fixtures::found(store, ORG).await;
         let keyspace = fixtures::keyspace("payments", at(0));
-        let event = fixtures::event(actions::KEYSPACE_CREATED, "keyspace", &keyspace.id, at(0));
+        let event = fixtures::event(AuditAction::KeyspaceCreated, "keyspace", &keyspace.id, at(0));
         store.create_keyspace(&keyspace, &event).await.unwrap();
         let mut workload = Workload { keyspace, live: Vec::new(), claims: Vec::new(), next: 0 };
         for _ in 0..tokens {
@@ -103,7 +104,7 @@ impl Workload {
         let n = self.next;
         self.next += 1;
         let id = self.live.remove(0);
-        let mut event: AuditEvent = fixtures::event(actions::TOKEN_REVOKED, "token", &id, at(n as i64));
+        let mut event: AuditEvent = fixtures::event(AuditAction::TokenRevoked, "token", &id, at(n as i64));
         event.details = serde_json::json!({"padding": "r".repeat(3000)});
         let claim = match store.revoke_token(ORG, &id, at(n as i64), RevokedReason::Leaked, &event).await {
             Ok(Some(revocation)) => {

@@ -8,6 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
+use keyward_core::audit::AuditAction;
 use keyward_core::clock::micros_to_datetime;
 use keyward_core::model::AuditEvent;
 use keyward_engine::Capability;
@@ -115,7 +116,7 @@ pub async fn audit(
                             let line = AuditLine {
                                 when: When::of(event.occurred_at, now),
                                 actor: owners.get(&event.actor).cloned().unwrap_or(event.actor),
-                                action: event.action,
+                                action: event.action.to_string(),
                                 source_ip: event.source_ip.unwrap_or_default(),
                             };
                             (line, target, details, summary)
@@ -158,7 +159,7 @@ fn csv_line(event: &AuditEvent) -> String {
         event.occurred_at.to_rfc3339(),
         event.id.clone(),
         event.actor.clone(),
-        event.action.clone(),
+        event.action.to_string(),
         event.target_type.clone(),
         event.target_id.clone(),
         event.source_ip.clone().unwrap_or_default(),
@@ -248,7 +249,6 @@ mod tests {
 /// A sentence for the security events, whose details are otherwise a
 /// wall of JSON; `None` for the rest.
 fn readable(event: &AuditEvent) -> Option<String> {
-    use keyward_core::model::actions;
     let text = |name: &str| event.details.get(name).and_then(|value| value.as_str()).unwrap_or_default().to_owned();
     let agent = || {
         let agent = text("user_agent");
@@ -259,20 +259,20 @@ fn readable(event: &AuditEvent) -> Option<String> {
         }
     };
     let from = event.source_ip.as_deref().map(|ip| format!(" from {ip}")).unwrap_or_default();
-    Some(match event.action.as_str() {
-        actions::SESSION_SIGNED_IN => format!("{} signed in{from}{} ({})", text("email"), agent(), text("method")),
-        actions::SESSION_SIGN_IN_FAILED => {
+    Some(match event.action {
+        AuditAction::SessionSignedIn => format!("{} signed in{from}{} ({})", text("email"), agent(), text("method")),
+        AuditAction::SessionSignInFailed => {
             let email = text("email");
             let who = if email.is_empty() { "an unreadable email".to_owned() } else { email };
             format!("Sign-in as {who} failed{from}{}: {}", agent(), text("reason").replace('_', " "))
         }
-        actions::SESSION_SIGNED_OUT => format!("Signed out{from}{}", agent()),
-        actions::SESSION_EXPIRED => "A session was presented after it expired; it is deleted".to_owned(),
-        actions::PASSWORD_CHANGED => format!("{} changed their password{from}; other sessions ended", text("email")),
-        actions::ACCESS_DENIED => {
+        AuditAction::SessionSignedOut => format!("Signed out{from}{}", agent()),
+        AuditAction::SessionExpired => "A session was presented after it expired; it is deleted".to_owned(),
+        AuditAction::PasswordChanged => format!("{} changed their password{from}; other sessions ended", text("email")),
+        AuditAction::AccessDenied => {
             format!("Refused {} {}{from}: {}", text("method"), text("route"), text("code").replace('_', " "))
         }
-        actions::CROSS_TENANT_PROBE => format!(
+        AuditAction::CrossTenantProbe => format!(
             "{} {}{from}, by organization {}, named this organization's {} {} (answered: not found)",
             text("method"),
             text("route"),
@@ -280,7 +280,7 @@ fn readable(event: &AuditEvent) -> Option<String> {
             event.target_type,
             event.target_id
         ),
-        actions::TOKEN_SPRAYING | actions::SECURITY_EVENTS_SUPPRESSED => text("summary"),
+        AuditAction::TokenSpraying | AuditAction::SecurityEventsSuppressed => text("summary"),
         _ => return None,
     })
 }
@@ -290,13 +290,13 @@ mod readable_tests {
     use super::*;
     use serde_json::json;
 
-    fn event(action: &str, details: serde_json::Value) -> AuditEvent {
+    fn event(action: AuditAction, details: serde_json::Value) -> AuditEvent {
         AuditEvent {
             id: "evt_1".into(),
             org_id: "org_1".into(),
             occurred_at: micros_to_datetime(0),
             actor: "anonymous".into(),
-            action: action.into(),
+            action,
             target_type: "token".into(),
             target_id: "tok_1".into(),
             request_id: None,
@@ -308,7 +308,7 @@ mod readable_tests {
     #[test]
     fn security_events_read_as_sentences() {
         let failed = event(
-            "session.sign_in_failed",
+            AuditAction::SessionSignInFailed,
             json!({"email": "ada@example.com", "reason": "invalid_credentials", "user_agent": "curl/8"}),
         );
         assert_eq!(
@@ -316,7 +316,7 @@ mod readable_tests {
             Some("Sign-in as ada@example.com failed from 203.0.113.9, with curl/8: invalid credentials")
         );
         let probe = event(
-            "security.cross_tenant_probe",
+            AuditAction::CrossTenantProbe,
             json!({"method": "GET", "route": "/v1/tokens/{id}", "caller_organization_id": "org_2"}),
         );
         assert_eq!(
@@ -327,10 +327,10 @@ mod readable_tests {
             )
         );
         let spray = event(
-            "security.token_spraying",
+            AuditAction::TokenSpraying,
             json!({"summary": "1,500 unknown tokens presented from 203.0.113.9 in 60 s"}),
         );
         assert_eq!(readable(&spray).as_deref(), Some("1,500 unknown tokens presented from 203.0.113.9 in 60 s"));
-        assert_eq!(readable(&event("token.revoked", json!({}))), None);
+        assert_eq!(readable(&event(AuditAction::TokenRevoked, json!({}))), None);
     }
 }

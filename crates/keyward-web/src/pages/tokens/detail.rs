@@ -219,7 +219,7 @@ async fn audit_lines(
         .map(|event| AuditLine {
             when: When::of(event.occurred_at, now),
             actor: owners.get(&event.actor).cloned().unwrap_or(event.actor),
-            action: event.action,
+            action: event.action.to_string(),
             source_ip: event.source_ip.unwrap_or_default(),
         })
         .collect())
