@@ -41,9 +41,14 @@ pub use crate::site::Site;
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// What every handler can reach.
+/// What every handler can reach. One reference count: axum clones the
+/// state for every extractor that asks for it, several times per request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The parts of [`AppState`], reached through it by `Deref`.
+#[derive(Clone)]
+pub struct Shared {
     /// The token engine.
     pub engine: Arc<Engine>,
     /// Peers whose `X-Forwarded-For` is believed (see [`extract::client_ip`]).
@@ -54,27 +59,40 @@ pub struct AppState {
     pub site: Arc<Site>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     /// State for `engine`, trusting no proxy.
     pub fn new(engine: Arc<Engine>) -> Self {
-        Self { engine, trusted_proxies: Arc::from(Vec::new()), readiness: Arc::default(), site: Arc::default() }
+        Self(Arc::new(Shared {
+            engine,
+            trusted_proxies: Arc::from(Vec::new()),
+            readiness: Arc::default(),
+            site: Arc::default(),
+        }))
     }
 
     /// Believes `X-Forwarded-For` from these networks.
     pub fn with_trusted_proxies(mut self, proxies: Vec<IpNet>) -> Self {
-        self.trusted_proxies = proxies.into();
+        Arc::make_mut(&mut self.0).trusted_proxies = proxies.into();
         self
     }
 
     /// Serving TLS with `certificates`: `/readyz` judges their expiry too.
     pub fn with_certificates(mut self, certificates: Arc<tls::Certificates>) -> Self {
-        self.readiness = Arc::new(readiness::Readiness::with_certificates(certificates));
+        Arc::make_mut(&mut self.0).readiness = Arc::new(readiness::Readiness::with_certificates(certificates));
         self
     }
 
     /// Reached as `site` says.
     pub fn with_site(mut self, site: Site) -> Self {
-        self.site = Arc::new(site);
+        Arc::make_mut(&mut self.0).site = Arc::new(site);
         self
     }
 
@@ -278,20 +296,19 @@ async fn edge(State(ids): State<RequestIds>, mut request: Request, next: Next) -
     // on: no copy of the URI, and on a route without an id (`/v1/verify`)
     // nothing at all.
     let (method, target) = (request.method().clone(), refusals::target_in(route, request.uri().path()));
-    let run = async {
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            let span = tracing::debug_span!("request", method = %request.method(), route, request_id = id);
-            let started = std::time::Instant::now();
-            let response = next.run(request).instrument(span.clone()).await;
-            span.in_scope(
-                || tracing::debug!(status = response.status().as_u16(), latency = ?started.elapsed(), "response"),
-            );
-            response
-        } else {
-            next.run(request).await
-        }
+    // Each async layer around the route's future is a copy of it per
+    // request; the untraced path has one.
+    let (mut response, caller) = if tracing::enabled!(tracing::Level::DEBUG) {
+        let span = tracing::debug_span!("request", method = %request.method(), route, request_id = id);
+        let started = std::time::Instant::now();
+        let (response, caller) = refusals::watched(next.run(request).instrument(span.clone())).await;
+        span.in_scope(
+            || tracing::debug!(status = response.status().as_u16(), latency = ?started.elapsed(), "response"),
+        );
+        (response, caller)
+    } else {
+        refusals::watched(next.run(request)).await
     };
-    let (mut response, caller) = refusals::watched(run).await;
     if let (Some(engine), Some(refused)) = (&ids.engine, response.extensions().get::<crate::error::Refused>().copied())
     {
         let not_found = response.status() == axum::http::StatusCode::NOT_FOUND;

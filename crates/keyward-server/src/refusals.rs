@@ -35,13 +35,10 @@ pub fn note_caller(actor: &Actor) {
 
 /// Runs `request` with a slot for [`note_caller`], and hands back whom it noted.
 pub(crate) async fn watched(request: impl std::future::Future<Output = Response>) -> (Response, Noted) {
-    CALLER
-        .scope(RefCell::new(None), async move {
-            let response = request.await;
-            let noted = CALLER.try_with(|slot| slot.borrow_mut().take()).ok().flatten();
-            (response, noted)
-        })
-        .await
+    let mut scoped = std::pin::pin!(CALLER.scope(RefCell::new(None), request));
+    let response = scoped.as_mut().await;
+    let noted = scoped.as_mut().take_value().and_then(RefCell::into_inner);
+    (response, noted)
 }
 
 /// The id in `path` where `route` has a `{…}` segment (the last one, the
