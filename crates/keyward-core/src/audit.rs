@@ -18,6 +18,10 @@ pub use details::*;
 pub enum AuditAction {
     /// The first admin token and the management keyspace were created.
     AdminBootstrapped,
+    /// An admin token was minted by someone holding the store itself
+    /// (`keyward admin recover`): the way back in when every admin
+    /// credential is lost.
+    AdminRecovered,
     /// An organization was created, with its management keyspace and first admin token.
     OrganizationCreated,
     /// A keyspace was created.
@@ -119,8 +123,9 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in documentation order.
-    pub const ALL: [AuditAction; 45] = [
+    pub const ALL: [AuditAction; 46] = [
         AuditAction::AdminBootstrapped,
+        AuditAction::AdminRecovered,
         AuditAction::OrganizationCreated,
         AuditAction::KeyspaceCreated,
         AuditAction::PolicyChanged,
@@ -171,6 +176,7 @@ impl AuditAction {
     pub const fn as_str(self) -> &'static str {
         match self {
             AuditAction::AdminBootstrapped => "admin.bootstrapped",
+            AuditAction::AdminRecovered => "admin.recovered",
             AuditAction::OrganizationCreated => "organization.created",
             AuditAction::KeyspaceCreated => "keyspace.created",
             AuditAction::PolicyChanged => "organization.policy_changed",

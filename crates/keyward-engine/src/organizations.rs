@@ -50,6 +50,34 @@ impl Engine {
         Ok(created.then_some(founded.admin))
     }
 
+    /// Mints a new admin token for `org` (the operator organization when
+    /// `None`) for whoever holds the store itself: `keyward admin recover`
+    /// calls it with local access to the data directory or database, never
+    /// over HTTP, when every admin credential is lost. The token holds what
+    /// the organization's first admin token held, and is audited as
+    /// `admin.recovered` by `system`, in the same transaction.
+    pub async fn recover_admin(&self, org: Option<&str>) -> Result<Issued, EngineError> {
+        let organization = match org {
+            Some(id) => self.ctx.store.get_organization(id).await?,
+            None => self.ctx.store.operator_organization().await?,
+        }
+        .ok_or(EngineError::NotFound("organization"))?;
+        let keyspace =
+            self.ctx.store.management_keyspace(&organization.id).await?.ok_or(EngineError::NotFound("keyspace"))?;
+        let granted = if organization.operator { management::ALL } else { management::ORGANIZATION };
+        let scopes: Vec<String> = granted.iter().map(|s| (*s).to_owned()).collect();
+        let system = Actor::system();
+        let now = self.ctx.now();
+        let name = format!("admin (recovered {})", now.format("%Y-%m-%d"));
+        let (secret, record) =
+            self.ctx.mint(&keyspace, name, "admin".into(), scopes, Vec::new(), now, None, json!({}), &system)?;
+        let recovered =
+            AuditEntry::AdminRecovered { keyspace_id: &keyspace.id, name: &record.name, scopes: &record.scopes };
+        let event = self.ctx.event_in(&organization.id, &system, recovered, "token", &record.id)?;
+        self.ctx.store.create_token(&record, &TokenDigest::of(secret.expose()), &event, None).await?;
+        Ok(Issued { secret, record, inherited_from_parent: Vec::new() })
+    }
+
     /// Founds an organization (operator only): its management keyspace and
     /// a first admin token holding every organization-level management scope,
     /// shown once. The event goes to the operator's log.

@@ -674,7 +674,11 @@ async fn owner_and_actor_filters_take_a_members_email() {
     let ada = server.join("ada@example.com", "developer").await;
     let keyspace = server.keyspace("test").await;
     let made = server
-        .post("/v1/tokens", &server.admin, json!({"keyspace_id": keyspace, "name": "ada's", "owner": ada.user_id}))
+        .post(
+            "/v1/tokens",
+            &server.admin,
+            json!({"keyspace_id": keyspace, "name": "ada's", "owner": ada.user_id, "scopes": []}),
+        )
         .await;
     assert_eq!(made.status(), StatusCode::CREATED);
     let token: Value = made.json().await.unwrap();
@@ -682,7 +686,7 @@ async fn owner_and_actor_filters_take_a_members_email() {
         .post(
             "/v1/tokens",
             &server.admin,
-            json!({"keyspace_id": keyspace, "name": "team's", "owner": "team@example.com"}),
+            json!({"keyspace_id": keyspace, "name": "team's", "owner": "team@example.com", "scopes": []}),
         )
         .await;
     assert_eq!(free_text.status(), StatusCode::CREATED);

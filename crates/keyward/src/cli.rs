@@ -28,6 +28,9 @@ pub enum Command {
     Migrate(StoreArgs),
     /// Write a consistent copy of the embedded SQLite database to a new file, while the server runs.
     Backup(BackupArgs),
+    /// Work on the store directly when no admin credential is left.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Issue, list, show, revoke tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -91,6 +94,23 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:8420; port 0 picks a free one) [config: listen]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Mint a new admin token from the store itself (the data directory, or the database URL), audited as
+    /// `admin.recovered`: the way back in when every admin token is lost. Stop `keyward serve` first when
+    /// it runs on the embedded SQLite store.
+    Recover(RecoverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The organization (org_…) whose admin token is lost (default: the operator organization)
+    #[arg(long, value_name = "ORG")]
+    pub organization: Option<String>,
 }
 
 #[derive(Debug, Args)]

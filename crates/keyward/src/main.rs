@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command, StoreArgs};
+use crate::cli::{AdminCommand, Cli, Command, StoreArgs};
 use crate::config::{FlagOverrides, ServerConfig};
 use crate::error::CliError;
 
@@ -61,6 +61,9 @@ async fn run(command: Command) -> Result<(), CliError> {
         Command::Init(args) => server::init(&store_config(&args)?).await,
         Command::Migrate(args) => server::migrate(&store_config(&args)?).await,
         Command::Backup(args) => backup::run(&store_config(&args.store)?, &args.to).await,
+        Command::Admin(AdminCommand::Recover(args)) => {
+            server::recover(&store_config(&args.store)?, args.organization.as_deref()).await
+        }
         Command::Completions(args) => generate::completions(args.shell),
         Command::Man(args) => generate::man(args.dir.as_deref()),
         client_command => client::run(client_command).await,

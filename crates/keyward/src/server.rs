@@ -286,6 +286,48 @@ pub async fn init(config: &ServerConfig) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `keyward admin recover`: a new admin token, minted with the store in
+/// hand and printed once as `init` prints the first.
+pub async fn recover(config: &ServerConfig, organization: Option<&str>) -> Result<(), CliError> {
+    if let Some(id) = organization {
+        if !keyward_core::id::looks_like(keyward_core::id::IdKind::Organization, id) {
+            return Err(CliError::Usage(format!("--organization: {id:?} is not an organization id (org_…)")));
+        }
+    }
+    let (store, _lock) = open_store(config).await?;
+    let engine = engine(config, store, None)?;
+    if !engine.load().await? {
+        return Err(CliError::Usage("this store is not initialized: run `keyward init` (or `keyward serve`)".into()));
+    }
+    let issued = engine.recover_admin(organization).await.map_err(|error| match error {
+        // Exit 4, as for any id that names nothing.
+        keyward_engine::EngineError::NotFound(what) => {
+            CliError::Api { status: 404, code: "not_found".into(), detail: format!("no such {what} in this store") }
+        }
+        other => other.into(),
+    })?;
+    announce_recovered(&issued);
+    Ok(())
+}
+
+fn announce_recovered(issued: &Issued) {
+    let secret = issued.secret.expose();
+    let (id, org) = (&issued.record.id, &issued.record.org_id);
+    if std::io::stdout().is_terminal() {
+        println!(
+            "\nKeyward minted a new admin token ({id}) for {org}, audited as admin.recovered. It is shown this once:\n\n    \
+             {secret}\n\nRevoke the admin tokens that were lost, and keep this one in a secret store.\n"
+        );
+    } else {
+        crate::notice::info(
+            &format!("minted admin token {id} for {org} (audited as admin.recovered); it is printed once on standard output."),
+            &[],
+        );
+        println!("{secret}");
+    }
+    let _ = std::io::stdout().flush();
+}
+
 /// `keyward migrate`
 pub async fn migrate(config: &ServerConfig) -> Result<(), CliError> {
     let (_store, _lock) = open_store(config).await?;

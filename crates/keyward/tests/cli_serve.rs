@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::cli::{keyward, stdout, Server, BIN};
+use support::cli::{keyward, start_with_admin, stdout, Server, BIN};
 
 #[test]
 fn init_prints_the_token_alone_when_piped_and_only_once() {
@@ -223,4 +223,49 @@ fn an_unknown_log_format_is_refused_in_one_line() {
     let message = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(message.lines().count(), 1, "{message}");
     assert!(message.contains("log_format") && message.contains("yaml") && message.contains("text, json"), "{message}");
+}
+
+#[test]
+fn a_lost_admin_token_is_recovered_from_the_store_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let recover = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["admin", "recover", "--data-dir"])
+            .arg(&data)
+            .args(extra)
+            .env_remove("KEYWARD_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let uninitialized = recover(&[]);
+    assert_eq!(uninitialized.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&uninitialized.stderr).contains("keyward init"));
+
+    let (server, lost) = start_with_admin(dir.path());
+    let running = recover(&[]);
+    assert!(!running.status.success(), "the embedded store has one server: recovering waits for it to stop");
+    let (code, _) = server.stop();
+    assert_eq!(code, 0);
+
+    let bad = recover(&["--organization", "payments"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--organization"));
+    let unknown = recover(&["--organization", "org_0000000000000000000000"]);
+    assert_eq!(unknown.status.code(), Some(4), "{}", String::from_utf8_lossy(&unknown.stderr));
+
+    let recovered = recover(&[]);
+    let secret = stdout(&recovered).trim().to_owned();
+    assert!(secret.starts_with("kw_live_") && secret != lost, "piped: the new secret alone");
+    let server = Server::start(&data, &[]);
+    let who: serde_json::Value =
+        serde_json::from_str(&stdout(&keyward(&server.addr, &secret, &["whoami", "--json"], None))).unwrap();
+    assert!(who["token_name"].as_str().unwrap().starts_with("admin (recovered "), "{who}");
+    assert!(who["scopes"].as_array().unwrap().iter().any(|s| s == "keyward:members:write"), "{who}");
+    let audit = stdout(&keyward(&server.addr, &secret, &["audit", "--action", "admin.recovered", "--json"], None));
+    let audit: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    assert_eq!(audit["data"][0]["actor"], "system", "{audit}");
+    assert_eq!(audit["data"][0]["target_id"], who["token_id"]);
+    assert!(!audit.to_string().contains(&secret), "the secret is never in the log");
+    server.stop();
 }

@@ -88,6 +88,11 @@ pub enum AuditEntry<'a> {
         keyspace_id: &'a str,
         organization_id: &'a str,
     },
+    AdminRecovered {
+        keyspace_id: &'a str,
+        name: &'a str,
+        scopes: &'a [String],
+    },
     OrganizationCreated {
         name: &'a str,
         admin_token_id: &'a str,
@@ -373,6 +378,7 @@ impl AuditEntry<'_> {
         use AuditEntry as E;
         match self {
             E::AdminBootstrapped { .. } => AuditAction::AdminBootstrapped,
+            E::AdminRecovered { .. } => AuditAction::AdminRecovered,
             E::OrganizationCreated { .. } => AuditAction::OrganizationCreated,
             E::KeyspaceCreated { .. } => AuditAction::KeyspaceCreated,
             E::PolicyChanged { .. } => AuditAction::PolicyChanged,

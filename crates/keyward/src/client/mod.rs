@@ -42,6 +42,7 @@ pub async fn run(command: Command) -> Result<(), CliError> {
         | Command::Init(_)
         | Command::Migrate(_)
         | Command::Backup(_)
+        | Command::Admin(_)
         | Command::Completions(_)
         | Command::Man(_) => Err(CliError::Usage("not a client command".into())),
     }
