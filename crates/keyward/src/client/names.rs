@@ -68,12 +68,24 @@ impl Names {
 
     /// The organization's management tokens: the only tokens that act.
     async fn management_tokens(api: &Api) -> Vec<(String, String)> {
-        let Ok(keyspaces) = api.get("/v1/keyspaces", &[("limit", "200".to_owned())]).await else {
-            return Vec::new();
-        };
-        let keyspaces: Vec<KeyspaceView> = data(keyspaces);
-        let Some(management) = keyspaces.into_iter().find(|keyspace| keyspace.management) else {
-            return Vec::new();
+        // Keyspaces come newest first and the management keyspace is the
+        // oldest: page until it shows up.
+        let mut cursor: Option<String> = None;
+        let management = loop {
+            let mut query = vec![("limit", "200".to_owned())];
+            query.extend(cursor.take().map(|cursor| ("cursor", cursor)));
+            let Ok(page) = api.get("/v1/keyspaces", &query).await else {
+                return Vec::new();
+            };
+            let next = page["next_cursor"].as_str().map(str::to_owned);
+            let keyspaces: Vec<KeyspaceView> = data(page);
+            if let Some(management) = keyspaces.into_iter().find(|keyspace| keyspace.management) {
+                break management;
+            }
+            match next {
+                Some(next) => cursor = Some(next),
+                None => return Vec::new(),
+            }
         };
         let query = [("keyspace_id", management.id), ("limit", MOST_MANAGEMENT_TOKENS.to_owned())];
         let Ok(tokens) = api.get("/v1/tokens", &query).await else {
