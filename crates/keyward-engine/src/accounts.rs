@@ -7,7 +7,7 @@
 //! digests, like tokens.
 
 use keyward_core::audit::{AuditEntry, OwnerGone, True};
-use keyward_core::id::{self, new_id, IdKind};
+use keyward_core::id::{self, new_id, IdKind, InvitationId, ServiceAccountId, UserId};
 use keyward_core::model::{Invitation, Keyspace, Member, Organization, ServiceAccount, Session, TokenRecord, User};
 use keyward_core::policy::TokenPolicy;
 use keyward_core::role::Role;
@@ -458,11 +458,8 @@ impl Engine {
     }
 
     /// Withdraws a pending invitation.
-    pub async fn revoke_invitation(&self, actor: &Actor, id: &str) -> Result<(), EngineError> {
+    pub async fn revoke_invitation(&self, actor: &Actor, id: &InvitationId) -> Result<(), EngineError> {
         actor.require(management::MEMBERS_WRITE)?;
-        if !id::looks_like(IdKind::Invitation, id) {
-            return Err(EngineError::NotFound("invitation"));
-        }
         let event = self.ctx.event(actor, AuditEntry::InvitationRevoked {}, "invitation", id)?;
         match self.ctx.store.revoke_invitation(actor.org_id(), id, &event).await? {
             true => Ok(()),
@@ -567,9 +564,6 @@ impl Engine {
 
     async fn member_to_manage(&self, actor: &Actor, user_id: &str) -> Result<Member, EngineError> {
         actor.require(management::MEMBERS_WRITE)?;
-        if !id::looks_like(IdKind::User, user_id) {
-            return Err(EngineError::NotFound("member"));
-        }
         let member =
             self.ctx.store.get_member(actor.org_id(), user_id).await?.ok_or(EngineError::NotFound("member"))?;
         self.require_may_assign(actor, member.role).await?;
@@ -578,7 +572,7 @@ impl Engine {
 
     /// Changes a member's role. The actor must stand at or above both the
     /// old and the new role; the last owner cannot step down.
-    pub async fn set_member_role(&self, actor: &Actor, user_id: &str, role: Role) -> Result<Member, EngineError> {
+    pub async fn set_member_role(&self, actor: &Actor, user_id: &UserId, role: Role) -> Result<Member, EngineError> {
         let member = self.member_to_manage(actor, user_id).await?;
         refuse_membership_from_bounded(actor, role)?;
         self.require_may_assign(actor, role).await?;
@@ -599,7 +593,7 @@ impl Engine {
     /// Removes a member: ends their sessions and revokes every token they
     /// own here, each revocation logged with reason `member_removed`.
     /// Returns the revoked tokens. Service-account tokens are untouched.
-    pub async fn remove_member(&self, actor: &Actor, user_id: &str) -> Result<Vec<TokenRecord>, EngineError> {
+    pub async fn remove_member(&self, actor: &Actor, user_id: &UserId) -> Result<Vec<TokenRecord>, EngineError> {
         let member = self.member_to_manage(actor, user_id).await?;
         let removed = AuditEntry::MemberRemoved { email: &member.email, role: member.role };
         let event = self.ctx.event(actor, removed, "user", user_id)?;
@@ -670,11 +664,12 @@ impl Engine {
 
     /// Removes a service account and revokes its tokens (reason
     /// `service_account_removed`). Returns the revoked tokens.
-    pub async fn remove_service_account(&self, actor: &Actor, id: &str) -> Result<Vec<TokenRecord>, EngineError> {
+    pub async fn remove_service_account(
+        &self,
+        actor: &Actor,
+        id: &ServiceAccountId,
+    ) -> Result<Vec<TokenRecord>, EngineError> {
         actor.require(management::MEMBERS_WRITE)?;
-        if !id::looks_like(IdKind::ServiceAccount, id) {
-            return Err(EngineError::NotFound("service account"));
-        }
         let account = self
             .ctx
             .store

@@ -7,7 +7,7 @@
 //! neither disabled nor enabled.
 
 use keyward_core::audit::AuditEntry;
-use keyward_core::id::{self, IdKind};
+use keyward_core::id::TokenId;
 use keyward_core::model::{DisabledReason, TokenRecord};
 use keyward_core::scope::management;
 use keyward_store::{Guarded, Switch};
@@ -19,7 +19,7 @@ use crate::EngineError;
 impl Engine {
     /// Disables a token at once and idempotently (a second call keeps the
     /// first one's time). Refused for a revoked token.
-    pub async fn disable_token(&self, actor: &Actor, id: &str) -> Result<TokenRecord, EngineError> {
+    pub async fn disable_token(&self, actor: &Actor, id: &TokenId) -> Result<TokenRecord, EngineError> {
         let now = self.ctx.now();
         let reason = DisabledReason::UserAction;
         self.switch(actor, id, Switch::Disable(now, reason), AuditEntry::TokenDisabled { reason }).await
@@ -28,7 +28,7 @@ impl Engine {
     /// Enables a disabled token again, idempotently. It verifies at once,
     /// unless it expired meanwhile; inactivity is counted afresh from now.
     /// Refused for a revoked token.
-    pub async fn enable_token(&self, actor: &Actor, id: &str) -> Result<TokenRecord, EngineError> {
+    pub async fn enable_token(&self, actor: &Actor, id: &TokenId) -> Result<TokenRecord, EngineError> {
         let now = self.ctx.now();
         self.switch(actor, id, Switch::Enable(now), AuditEntry::TokenEnabled {}).await
     }
@@ -36,14 +36,11 @@ impl Engine {
     async fn switch(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &TokenId,
         switch: Switch,
         entry: AuditEntry<'_>,
     ) -> Result<TokenRecord, EngineError> {
         actor.require(management::TOKENS_WRITE)?;
-        if !id::looks_like(IdKind::Token, id) {
-            return Err(EngineError::NotFound("token"));
-        }
         self.require_manages_token(actor, id).await?;
         let event = self.ctx.event(actor, entry, "token", id)?;
         match self.ctx.store.switch_token(actor.org_id(), id, switch, &event).await? {
@@ -62,11 +59,8 @@ impl Engine {
     /// Deletes a token for good: it stops verifying at once (as `NOT_FOUND`)
     /// and its record is gone; the audit log keeps its history, and the
     /// deletion event keeps what identified it. Answers the record as it was.
-    pub async fn delete_token(&self, actor: &Actor, id: &str) -> Result<TokenRecord, EngineError> {
+    pub async fn delete_token(&self, actor: &Actor, id: &TokenId) -> Result<TokenRecord, EngineError> {
         actor.require(management::TOKENS_WRITE)?;
-        if !id::looks_like(IdKind::Token, id) {
-            return Err(EngineError::NotFound("token"));
-        }
         let token = self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
         actor.require_manages_tokens_of(&token.owner)?;
         let now = self.ctx.now().timestamp_micros();

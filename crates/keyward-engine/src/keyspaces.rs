@@ -2,7 +2,7 @@
 //! reading them.
 
 use keyward_core::audit::{AuditEntry, LifecycleDays};
-use keyward_core::id::{new_id, IdKind};
+use keyward_core::id::{new_id, IdKind, KeyspaceId};
 use keyward_core::model::{CatalogScope, Keyspace};
 use keyward_core::scope::{self, management};
 use keyward_core::validate::{self, InvalidField};
@@ -89,12 +89,11 @@ impl Engine {
     pub async fn set_keyspace_lifecycle(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &KeyspaceId,
         rotation_period_days: Option<u32>,
         disable_after_inactive_days: Option<u32>,
     ) -> Result<Keyspace, EngineError> {
-        actor.require(management::KEYSPACES_WRITE)?;
-        let lifecycle = keyspace_lifecycle(rotation_period_days, disable_after_inactive_days)?;
+        let lifecycle = crate::prechecks::keyspace_lifecycle(actor, rotation_period_days, disable_after_inactive_days)?;
         let before = self.get_keyspace(actor, id).await?;
         let changed = AuditEntry::KeyspaceLifecycleChanged {
             before: LifecycleDays {
@@ -121,11 +120,10 @@ impl Engine {
     pub async fn replace_scope_catalog(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &KeyspaceId,
         catalog: Option<Vec<CatalogScope>>,
     ) -> Result<Keyspace, EngineError> {
-        actor.require(management::KEYSPACES_WRITE)?;
-        let catalog = catalog.as_deref().map(normalize_catalog).transpose()?;
+        let catalog = crate::prechecks::scope_catalog(actor, catalog.as_deref())?;
         let before = self.get_keyspace(actor, id).await?;
         if before.management {
             return Err(InvalidField::new(
@@ -147,11 +145,8 @@ impl Engine {
     }
 
     /// One keyspace.
-    pub async fn get_keyspace(&self, actor: &Actor, id: &str) -> Result<Keyspace, EngineError> {
+    pub async fn get_keyspace(&self, actor: &Actor, id: &KeyspaceId) -> Result<Keyspace, EngineError> {
         actor.require(management::KEYSPACES_READ)?;
-        if !keyward_core::id::looks_like(IdKind::Keyspace, id) {
-            return Err(EngineError::NotFound("keyspace"));
-        }
         self.ctx.store.get_keyspace(actor.org_id(), id).await?.ok_or(EngineError::NotFound("keyspace"))
     }
 
@@ -179,7 +174,7 @@ impl Engine {
 }
 
 /// A keyspace's lifecycle rules, each checked like the policy's.
-fn keyspace_lifecycle(
+pub(crate) fn keyspace_lifecycle(
     rotation_period_days: Option<u32>,
     disable_after_inactive_days: Option<u32>,
 ) -> Result<KeyspaceLifecycle, InvalidField> {
@@ -198,7 +193,7 @@ pub const MAX_CATALOG_SCOPES: usize = 256;
 
 /// A catalog as given, checked: customer scopes without resource bindings
 /// (bindings are chosen per token), each once, each described.
-fn normalize_catalog(entries: &[CatalogScope]) -> Result<Vec<CatalogScope>, InvalidField> {
+pub(crate) fn normalize_catalog(entries: &[CatalogScope]) -> Result<Vec<CatalogScope>, InvalidField> {
     if entries.len() > MAX_CATALOG_SCOPES {
         return Err(InvalidField::new("scopes", format!("a catalog holds at most {MAX_CATALOG_SCOPES} scopes")));
     }

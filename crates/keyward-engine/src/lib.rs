@@ -65,6 +65,7 @@ mod lineage;
 mod organizations;
 mod periodic;
 mod policy;
+pub mod prechecks;
 mod principals;
 mod rotation;
 mod rules;

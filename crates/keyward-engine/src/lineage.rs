@@ -18,15 +18,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use keyward_core::audit::{AuditEntry, SudoFailure, True};
-use keyward_core::id::{self, IdKind};
+use keyward_core::id::TokenId;
 use keyward_core::ip::{self, IpNet};
 use keyward_core::model::{RevokedReason, TokenRecord};
-use keyward_core::scope::management;
 use keyward_core::validate::InvalidField;
 
 use crate::actor::{Actor, Principal};
 use crate::engine::Engine;
-use crate::rules::refuse_reserved_reason;
 use crate::EngineError;
 
 /// How long after typing their password a signed-in user may mint
@@ -291,15 +289,11 @@ impl Engine {
     pub async fn revoke_token_with_descendants(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &TokenId,
         reason: RevokedReason,
         customer_tokens: bool,
     ) -> Result<LineageRevoked, EngineError> {
-        actor.require(management::TOKENS_WRITE)?;
-        refuse_reserved_reason(reason)?;
-        if !id::looks_like(IdKind::Token, id) {
-            return Err(EngineError::NotFound("token"));
-        }
+        crate::prechecks::revocation(actor, reason)?;
         let token = self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
         actor.require_manages_tokens_of(&token.owner)?;
         if !token.management {

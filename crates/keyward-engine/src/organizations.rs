@@ -2,7 +2,7 @@
 //! first admin token, renaming, reading them, and reading their audit log.
 
 use keyward_core::audit::AuditEntry;
-use keyward_core::id::{new_id, IdKind};
+use keyward_core::id::{new_id, IdKind, OrgId};
 use keyward_core::model::{AuditEvent, Keyspace, Organization, TokenRecord};
 use keyward_core::policy::TokenPolicy;
 use keyward_core::scope::management;
@@ -187,11 +187,9 @@ impl Engine {
     }
 
     /// One organization: the caller's own, or any for the operator.
-    pub async fn get_organization(&self, actor: &Actor, id: &str) -> Result<Organization, EngineError> {
+    pub async fn get_organization(&self, actor: &Actor, id: &OrgId) -> Result<Organization, EngineError> {
         // Another tenant's organization is as absent as a missing one.
-        if id != actor.org_id() && !actor.holds(management::ORGANIZATIONS_READ)
-            || !keyward_core::id::looks_like(IdKind::Organization, id)
-        {
+        if id.as_str() != actor.org_id() && !actor.holds(management::ORGANIZATIONS_READ) {
             return Err(EngineError::NotFound("organization"));
         }
         self.ctx.store.get_organization(id).await?.ok_or(EngineError::NotFound("organization"))

@@ -6,12 +6,12 @@
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use keyward_core::audit::AuditEntry;
 use keyward_core::clock::micros_to_datetime;
-use keyward_core::id::{self, IdKind};
+use keyward_core::id::TokenId;
 use keyward_core::ip::IpNet;
 use keyward_core::model::{AuditEvent, AutoRotate, Keyspace, TokenRecord, TokenState};
 use keyward_core::policy::{TokenPolicy, Violation};
 use keyward_core::scope::management;
-use keyward_core::validate::{self, InvalidField};
+use keyward_core::validate::InvalidField;
 use keyward_core::{SecretToken, TokenDigest};
 use keyward_store::{ClientSighting, Guarded, Handoff, RotationWrite};
 
@@ -85,16 +85,10 @@ impl Engine {
     pub async fn rotate_token(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &TokenId,
         request: RotationRequest,
     ) -> Result<Rotated, EngineError> {
-        actor.require(management::TOKENS_WRITE)?;
-        if let Some(seconds) = request.expires_in {
-            validate::ttl_seconds("expires_in", seconds)?;
-        }
-        if !id::looks_like(IdKind::Token, id) {
-            return Err(EngineError::NotFound("token"));
-        }
+        crate::prechecks::rotation(actor, &request)?;
         let old = self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
         actor.require_manages_tokens_of(&old.owner)?;
         let policy = self.token_policy(actor).await?;
@@ -297,13 +291,10 @@ impl Engine {
     pub async fn set_rotation_grace(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &TokenId,
         ends_in_seconds: i64,
     ) -> Result<TokenRecord, EngineError> {
         actor.require(management::TOKENS_WRITE)?;
-        if !id::looks_like(IdKind::Token, id) {
-            return Err(EngineError::NotFound("token"));
-        }
         let policy = self.token_policy(actor).await?;
         let seconds = grace_seconds("ends_in", ends_in_seconds, &policy)?;
         let current = self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
@@ -340,11 +331,8 @@ impl Engine {
     /// Clients seen using a token during its rotation grace period (address,
     /// user agent, uses, first and last seen), most recent first. Written
     /// with usage, about once a second.
-    pub async fn token_clients(&self, actor: &Actor, id: &str) -> Result<Vec<ClientSighting>, EngineError> {
+    pub async fn token_clients(&self, actor: &Actor, id: &TokenId) -> Result<Vec<ClientSighting>, EngineError> {
         actor.require(management::TOKENS_READ)?;
-        if !id::looks_like(IdKind::Token, id) {
-            return Err(EngineError::NotFound("token"));
-        }
         self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))?;
         Ok(self.ctx.store.list_token_clients(actor.org_id(), id).await?)
     }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use keyward_core::audit::{AuditEntry, ScopesChanged, True};
 use keyward_core::clock::micros_to_datetime;
-use keyward_core::id::IdKind;
+use keyward_core::id::{IdKind, TokenId};
 use keyward_core::ip::IpNet;
 use keyward_core::model::{AuditEvent, AutoRotate, Keyspace, RevokedReason, TokenRecord};
 use keyward_core::policy::{TokenPolicy, Violation};
@@ -22,7 +22,7 @@ use crate::actor::Actor;
 use crate::engine::Engine;
 use crate::error::PolicyProblem;
 use crate::lineage::{Bounded, ExpirySource, ParentBound};
-use crate::rules::{grantable_scopes, parse_allowed_ips, refuse_reserved_reason, refuse_violations};
+use crate::rules::{grantable_scopes, parse_allowed_ips, refuse_violations};
 use crate::EngineError;
 
 /// A token just issued: the secret, shown once, and its record.
@@ -237,11 +237,8 @@ impl Engine {
     }
 
     /// One token.
-    pub async fn get_token(&self, actor: &Actor, id: &str) -> Result<TokenRecord, EngineError> {
+    pub async fn get_token(&self, actor: &Actor, id: &TokenId) -> Result<TokenRecord, EngineError> {
         actor.require(management::TOKENS_READ)?;
-        if !keyward_core::id::looks_like(IdKind::Token, id) {
-            return Err(EngineError::NotFound("token"));
-        }
         self.ctx.store.get_token(actor.org_id(), id).await?.ok_or(EngineError::NotFound("token"))
     }
 
@@ -265,14 +262,10 @@ impl Engine {
     pub async fn update_token(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &TokenId,
         changes: TokenChanges,
     ) -> Result<TokenRecord, EngineError> {
-        actor.require(management::TOKENS_WRITE)?;
-        let (name, allowed_ips) = checked_changes(&changes)?;
-        if !keyward_core::id::looks_like(IdKind::Token, id) {
-            return Err(EngineError::NotFound("token"));
-        }
+        let (name, allowed_ips) = crate::prechecks::token_changes(actor, &changes)?;
         self.require_manages_token(actor, id).await?;
         let mut if_scopes_are = None;
         // Scope and allowlist changes are judged against the current record.
@@ -439,14 +432,10 @@ impl Engine {
     pub async fn revoke_token(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &TokenId,
         reason: RevokedReason,
     ) -> Result<TokenRecord, EngineError> {
-        actor.require(management::TOKENS_WRITE)?;
-        refuse_reserved_reason(reason)?;
-        if !keyward_core::id::looks_like(IdKind::Token, id) {
-            return Err(EngineError::NotFound("token"));
-        }
+        crate::prechecks::revocation(actor, reason)?;
         self.require_manages_token(actor, id).await?;
         let now = self.ctx.now();
         let event = self.ctx.event(actor, AuditEntry::TokenRevoked { reason }, "token", id)?;
@@ -472,11 +461,8 @@ impl Engine {
 
     /// A token's successful verifications per day over the last `days` UTC
     /// days (today included) and its newest verification samples.
-    pub async fn token_activity(&self, actor: &Actor, id: &str, days: u32) -> Result<TokenActivity, EngineError> {
+    pub async fn token_activity(&self, actor: &Actor, id: &TokenId, days: u32) -> Result<TokenActivity, EngineError> {
         actor.require(management::TOKENS_READ)?;
-        if !keyward_core::id::looks_like(IdKind::Token, id) {
-            return Err(EngineError::NotFound("token"));
-        }
         let today = day_of(self.ctx.now());
         let first = today - i64::from(days.max(1)) + 1;
         let counted = self.ctx.store.usage_by_day(actor.org_id(), id, first).await?;
@@ -545,7 +531,7 @@ fn requested_expiry(
 
 /// The new name and allowlist of `changes`, checked; fails for changes
 /// that change nothing.
-fn checked_changes(changes: &TokenChanges) -> Result<(Option<String>, Option<Vec<IpNet>>), EngineError> {
+pub(crate) fn checked_changes(changes: &TokenChanges) -> Result<(Option<String>, Option<Vec<IpNet>>), EngineError> {
     let name = changes.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
     if let Some(metadata) = &changes.metadata {
         validate::metadata(metadata)?;

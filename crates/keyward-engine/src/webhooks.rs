@@ -3,7 +3,7 @@
 //! delivery itself is the `keyward-webhooks` dispatcher's job.
 
 use keyward_core::audit::AuditEntry;
-use keyward_core::id::{self, new_id, IdKind};
+use keyward_core::id::{new_id, IdKind, WebhookId};
 use keyward_core::model::{WebhookDelivery, WebhookEndpoint};
 use keyward_core::scope::management;
 use keyward_core::validate::{self, InvalidField};
@@ -131,17 +131,10 @@ impl Engine {
     pub async fn rotate_webhook_secret(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &WebhookId,
         overlap_seconds: i64,
     ) -> Result<RotatedSecret, EngineError> {
-        actor.require(management::WEBHOOKS_WRITE)?;
-        if !(0..=MAX_SECRET_OVERLAP_SECONDS).contains(&overlap_seconds) {
-            return Err(InvalidField::new(
-                "overlap",
-                format!("must be between 0 and {MAX_SECRET_OVERLAP_SECONDS} seconds (7 days)"),
-            )
-            .into());
-        }
+        crate::prechecks::webhook_secret_rotation(actor, overlap_seconds)?;
         let endpoint = self.get_webhook(actor, id).await?;
         let Some(master_key) = &self.ctx.config.master_key else {
             return Err(EngineError::Rejected {
@@ -167,20 +160,14 @@ impl Engine {
     }
 
     /// One webhook endpoint.
-    pub async fn get_webhook(&self, actor: &Actor, id: &str) -> Result<WebhookEndpoint, EngineError> {
+    pub async fn get_webhook(&self, actor: &Actor, id: &WebhookId) -> Result<WebhookEndpoint, EngineError> {
         actor.require(management::WEBHOOKS_READ)?;
-        if !id::looks_like(IdKind::Webhook, id) {
-            return Err(EngineError::NotFound("webhook"));
-        }
         self.ctx.store.get_webhook(actor.org_id(), id).await?.ok_or(EngineError::NotFound("webhook"))
     }
 
     /// Removes an endpoint; what was queued for it is dropped with it.
-    pub async fn delete_webhook(&self, actor: &Actor, id: &str) -> Result<(), EngineError> {
+    pub async fn delete_webhook(&self, actor: &Actor, id: &WebhookId) -> Result<(), EngineError> {
         actor.require(management::WEBHOOKS_WRITE)?;
-        if !id::looks_like(IdKind::Webhook, id) {
-            return Err(EngineError::NotFound("webhook"));
-        }
         let event = self.ctx.event(actor, AuditEntry::WebhookDeleted {}, "webhook", id)?;
         if self.ctx.store.delete_webhook(actor.org_id(), id, &event).await? {
             Ok(())
@@ -193,10 +180,21 @@ impl Engine {
     pub async fn list_deliveries(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &WebhookId,
         page: &PageRequest,
     ) -> Result<Page<WebhookDelivery>, EngineError> {
         self.get_webhook(actor, id).await?;
         Ok(self.ctx.store.list_deliveries(actor.org_id(), id, page).await?)
     }
+}
+
+/// Fails unless the old secret's overlap is within 0 to 7 days.
+pub(crate) fn check_overlap(overlap_seconds: i64) -> Result<(), InvalidField> {
+    if !(0..=MAX_SECRET_OVERLAP_SECONDS).contains(&overlap_seconds) {
+        return Err(InvalidField::new(
+            "overlap",
+            format!("must be between 0 and {MAX_SECRET_OVERLAP_SECONDS} seconds (7 days)"),
+        ));
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@
 
 mod support;
 
+use keyward_core::id::ServiceAccountId;
 use keyward_core::policy::TokenPolicy;
 use keyward_core::role::Role;
 use keyward_engine::{Actor, Capability, EngineError, NewKeyspace, NewToken, RequestContext};
@@ -54,7 +55,11 @@ async fn attempt(h: &Harness, actor: &Actor, capability: Capability, service_acc
         Capability::ReadAudit => h.engine.list_audit(actor, &AuditFilter::default(), &page).await.map(drop),
         Capability::ReadMembers => h.engine.list_members(actor).await.map(drop),
         // Removing someone who does not exist: past the check, it is not found.
-        Capability::ManageMembers => h.engine.remove_service_account(actor, "sa_absent").await.map(drop),
+        Capability::ManageMembers => h
+            .engine
+            .remove_service_account(actor, &ServiceAccountId::parse("sa_0000000000000000000000").unwrap())
+            .await
+            .map(drop),
         Capability::ReadKeyspaces => h.engine.list_keyspaces(actor, &page).await.map(drop),
         Capability::WriteKeyspaces => {
             let keyspace = NewKeyspace {

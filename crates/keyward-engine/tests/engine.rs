@@ -6,6 +6,7 @@
 
 mod sqlite_harness;
 
+use keyward_core::id::TokenId;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -183,11 +184,19 @@ async fn revocation_is_effective_on_the_next_verify_even_when_cached() {
         .unwrap();
     let secret = issued.secret.expose().to_owned();
     assert_eq!(h.engine.verify(&secret, &[]).await.unwrap().code, VerifyCode::Valid);
-    let revoked = h.engine.revoke_token(&h.admin, &issued.record.id, RevokedReason::UserAction).await.unwrap();
+    let revoked = h
+        .engine
+        .revoke_token(&h.admin, &TokenId::parse(&issued.record.id).unwrap(), RevokedReason::UserAction)
+        .await
+        .unwrap();
     assert!(revoked.revoked_at().is_some());
     assert_eq!(h.engine.verify(&secret, &[]).await.unwrap().code, VerifyCode::Revoked);
     // Idempotent: a second revoke succeeds and keeps the first time.
-    let again = h.engine.revoke_token(&h.admin, &issued.record.id, RevokedReason::UserAction).await.unwrap();
+    let again = h
+        .engine
+        .revoke_token(&h.admin, &TokenId::parse(&issued.record.id).unwrap(), RevokedReason::UserAction)
+        .await
+        .unwrap();
     assert_eq!(again.revoked_at(), revoked.revoked_at());
 }
 
@@ -216,7 +225,10 @@ async fn revocation_racing_verifications_never_leaves_a_stale_cache() {
                 })
             })
             .collect();
-        h.engine.revoke_token(&h.admin, &issued.record.id, RevokedReason::UserAction).await.unwrap();
+        h.engine
+            .revoke_token(&h.admin, &TokenId::parse(&issued.record.id).unwrap(), RevokedReason::UserAction)
+            .await
+            .unwrap();
         // From the moment revoke returned, no verify may answer VALID.
         for _ in 0..20 {
             assert_eq!(h.engine.verify(&secret, &[]).await.unwrap().code, VerifyCode::Revoked, "round {round}");
@@ -242,7 +254,7 @@ async fn updates_are_visible_to_the_next_verify() {
     h.engine
         .update_token(
             &h.admin,
-            &issued.record.id,
+            &TokenId::parse(&issued.record.id).unwrap(),
             TokenChanges { name: Some("new".into()), metadata: Some(json!({"v": 2})), ..TokenChanges::default() },
         )
         .await
@@ -250,7 +262,8 @@ async fn updates_are_visible_to_the_next_verify() {
     let verdict = h.engine.verify(issued.secret.expose(), &[]).await.unwrap();
     let seen = verdict.token().unwrap();
     assert_eq!((seen.name.as_str(), &seen.metadata), ("new", &json!({"v": 2})));
-    let empty = h.engine.update_token(&h.admin, &issued.record.id, TokenChanges::default()).await;
+    let empty =
+        h.engine.update_token(&h.admin, &TokenId::parse(&issued.record.id).unwrap(), TokenChanges::default()).await;
     assert!(matches!(empty, Err(EngineError::Invalid(_))));
 }
 
@@ -394,10 +407,10 @@ async fn usage_is_counted_in_batches_and_lost_by_no_flush() {
         h.clock.advance_secs(1);
         h.engine.verify(issued.secret.expose(), &[]).await.unwrap();
     }
-    let before = h.engine.get_token(&h.admin, &issued.record.id).await.unwrap();
+    let before = h.engine.get_token(&h.admin, &TokenId::parse(&issued.record.id).unwrap()).await.unwrap();
     assert_eq!(before.usage.use_count, 0, "no synchronous write per verification");
     h.engine.flush_usage().await.unwrap();
-    let after = h.engine.get_token(&h.admin, &issued.record.id).await.unwrap();
+    let after = h.engine.get_token(&h.admin, &TokenId::parse(&issued.record.id).unwrap()).await.unwrap();
     assert_eq!(after.usage.use_count, 5);
     assert_eq!(after.usage.last_used_at, Some(h.clock.now_plus(0)));
     // Denied verifications do not count as uses.
@@ -419,11 +432,18 @@ async fn every_mutation_is_audited_with_its_request_context() {
         .unwrap();
     h.clock.advance_secs(1);
     h.engine
-        .update_token(&h.admin, &issued.record.id, TokenChanges { name: Some("b".into()), ..TokenChanges::default() })
+        .update_token(
+            &h.admin,
+            &TokenId::parse(&issued.record.id).unwrap(),
+            TokenChanges { name: Some("b".into()), ..TokenChanges::default() },
+        )
         .await
         .unwrap();
     h.clock.advance_secs(1);
-    h.engine.revoke_token(&h.admin, &issued.record.id, RevokedReason::UserAction).await.unwrap();
+    h.engine
+        .revoke_token(&h.admin, &TokenId::parse(&issued.record.id).unwrap(), RevokedReason::UserAction)
+        .await
+        .unwrap();
     let events = h.engine.list_audit(&h.admin, &AuditFilter::default(), &PageRequest::first()).await.unwrap().items;
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["token.revoked", "token.updated", "token.created", "keyspace.created", "admin.bootstrapped"]);
@@ -467,7 +487,7 @@ async fn ip_allowlists_admit_only_their_networks_in_both_families() {
 
     // Lifting the restriction takes effect on the next verify.
     let changes = TokenChanges { allowed_ips: Some(Vec::new()), ..TokenChanges::default() };
-    h.engine.update_token(&h.admin, &issued.record.id, changes).await.unwrap();
+    h.engine.update_token(&h.admin, &TokenId::parse(&issued.record.id).unwrap(), changes).await.unwrap();
     assert_eq!(verify_from(&h, secret, Some("198.51.100.1")).await, VerifyCode::Valid);
 
     let bad = NewToken {
@@ -571,13 +591,13 @@ async fn widening_scopes_needs_confirmation_and_is_audited_with_before_and_after
 
     // Narrowing needs no confirmation.
     let narrow = TokenChanges { scopes: Some(scopes(&["invoices:read@project/1"])), ..TokenChanges::default() };
-    h.engine.update_token(&h.admin, &id, narrow).await.unwrap();
+    h.engine.update_token(&h.admin, &TokenId::parse(&id).unwrap(), narrow).await.unwrap();
     h.clock.advance_secs(1);
     assert_eq!(h.engine.verify(secret, &scopes(&["invoices:read"])).await.unwrap().code, VerifyCode::InsufficientScope);
     assert!(h.engine.verify(secret, &scopes(&["invoices:read@project/1"])).await.unwrap().is_valid());
 
     let widen = TokenChanges { scopes: Some(scopes(&["invoices:read", "refunds:read"])), ..TokenChanges::default() };
-    match h.engine.update_token(&h.admin, &id, widen.clone()).await {
+    match h.engine.update_token(&h.admin, &TokenId::parse(&id).unwrap(), widen.clone()).await {
         Err(EngineError::ConfirmationRequired { broader }) => {
             assert_eq!(broader, scopes(&["invoices:read", "refunds:read"]))
         }
@@ -586,7 +606,7 @@ async fn widening_scopes_needs_confirmation_and_is_audited_with_before_and_after
     assert_eq!(h.engine.verify(secret, &scopes(&["refunds:read"])).await.unwrap().code, VerifyCode::InsufficientScope);
 
     let confirmed = TokenChanges { confirm_broader_scopes: true, ..widen };
-    h.engine.update_token(&h.admin, &id, confirmed).await.unwrap();
+    h.engine.update_token(&h.admin, &TokenId::parse(&id).unwrap(), confirmed).await.unwrap();
     assert!(h.engine.verify(secret, &scopes(&["refunds:read"])).await.unwrap().is_valid());
 
     let outside = TokenChanges {
@@ -594,7 +614,10 @@ async fn widening_scopes_needs_confirmation_and_is_audited_with_before_and_after
         confirm_broader_scopes: true,
         ..TokenChanges::default()
     };
-    assert!(matches!(h.engine.update_token(&h.admin, &id, outside).await, Err(EngineError::Invalid(_))));
+    assert!(matches!(
+        h.engine.update_token(&h.admin, &TokenId::parse(&id).unwrap(), outside).await,
+        Err(EngineError::Invalid(_))
+    ));
 
     let filter = AuditFilter { action: Some("token.updated".into()), ..AuditFilter::default() };
     let events = h.engine.list_audit(&h.admin, &filter, &PageRequest::first()).await.unwrap().items;

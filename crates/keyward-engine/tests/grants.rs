@@ -6,6 +6,7 @@
 
 mod support;
 
+use keyward_core::id::UserId;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,10 +54,10 @@ async fn a_demotion_is_obeyed_on_the_next_call_although_the_role_is_cached() {
         let (secret, user) = developer_token(&h).await;
         issue_as(&h.engine, &h, &secret).await.unwrap();
         issue_as(&h.engine, &h, &secret).await.unwrap();
-        h.engine.set_member_role(&h.admin, &user, Role::Viewer).await.unwrap();
+        h.engine.set_member_role(&h.admin, &UserId::parse(&user).unwrap(), Role::Viewer).await.unwrap();
         let refused = issue_as(&h.engine, &h, &secret).await;
         assert!(matches!(refused, Err(EngineError::Forbidden { .. })), "{}: {refused:?}", h.name);
-        h.engine.set_member_role(&h.admin, &user, Role::Developer).await.unwrap();
+        h.engine.set_member_role(&h.admin, &UserId::parse(&user).unwrap(), Role::Developer).await.unwrap();
         issue_as(&h.engine, &h, &secret).await.unwrap();
         h.cleanup().await;
     }
@@ -96,7 +97,7 @@ async fn a_cached_caller_authenticates_while_the_memberships_table_is_locked_and
         issue_as(&other, &h, &secret).await.unwrap();
         issue_as(&other, &h, &secret).await.unwrap();
         // ...and drops it when the first one demotes the owner.
-        h.engine.set_member_role(&h.admin, &user, Role::Viewer).await.unwrap();
+        h.engine.set_member_role(&h.admin, &UserId::parse(&user).unwrap(), Role::Viewer).await.unwrap();
         let started = Instant::now();
         while issue_as(&other, &h, &secret).await.is_ok() {
             assert!(started.elapsed() < Duration::from_secs(10), "the other instance kept the old role");

@@ -7,6 +7,7 @@
 
 mod support;
 
+use keyward_core::id::TokenId;
 use std::net::IpAddr;
 
 use chrono::Duration;
@@ -125,38 +126,52 @@ async fn a_short_lived_loopback_token_cannot_mint_an_unbounded_management_token(
         // Nor can a child be widened later by the token.
         for widened in [vec![], vec!["10.0.0.1".to_owned()]] {
             let changes = TokenChanges { allowed_ips: Some(widened), ..TokenChanges::default() };
-            assert_eq!(exceeds(h.engine.update_token(&parent, &child.record.id, changes).await).0, "allowed_ips");
+            assert_eq!(
+                exceeds(h.engine.update_token(&parent, &TokenId::parse(&child.record.id).unwrap(), changes).await).0,
+                "allowed_ips"
+            );
         }
         let changes = TokenChanges { allowed_ips: Some(vec!["127.0.0.1/32".into()]), ..TokenChanges::default() };
-        h.engine.update_token(&parent, &child.record.id, changes).await.unwrap();
+        h.engine.update_token(&parent, &TokenId::parse(&child.record.id).unwrap(), changes).await.unwrap();
         // A person (the admin token here has no bounds) may still widen it.
         let changes = TokenChanges { allowed_ips: Some(vec![]), ..TokenChanges::default() };
-        assert!(h.engine.update_token(&h.admin, &child.record.id, changes).await.unwrap().allowed_ips.is_empty());
+        assert!(h
+            .engine
+            .update_token(&h.admin, &TokenId::parse(&child.record.id).unwrap(), changes)
+            .await
+            .unwrap()
+            .allowed_ips
+            .is_empty());
 
         // The child carries its parent's expiry as a ceiling, so an
         // unbounded rotation of it (a person's, the scheduler's) still ends
         // by then: a longer lifetime asked for is refused, a default capped.
         assert_eq!(child.record.expiry_ceiling, Some(parent_expiry));
         let longer = RotationRequest { grace_period_seconds: 0, expires_in: Some(10 * 86_400) };
-        let (field, detail) = exceeds(h.engine.rotate_token(&h.admin, &child.record.id, longer).await);
+        let (field, detail) =
+            exceeds(h.engine.rotate_token(&h.admin, &TokenId::parse(&child.record.id).unwrap(), longer).await);
         assert_eq!(field, "expires_at");
         assert!(detail.contains("expiry ceiling"), "{detail}");
         let rotation = RotationRequest { grace_period_seconds: 0, expires_in: None };
-        let successor = h.engine.rotate_token(&h.admin, &child.record.id, rotation).await.unwrap().issued;
+        let successor =
+            h.engine.rotate_token(&h.admin, &TokenId::parse(&child.record.id).unwrap(), rotation).await.unwrap().issued;
         assert_eq!(
             (successor.record.expires_at, successor.record.expiry_ceiling),
             (Some(parent_expiry), Some(parent_expiry))
         );
-        let stored = h.engine.get_token(&h.admin, &successor.record.id).await.unwrap();
+        let stored = h.engine.get_token(&h.admin, &TokenId::parse(&successor.record.id).unwrap()).await.unwrap();
         assert_eq!(stored.expiry_ceiling, Some(parent_expiry), "{}: the ceiling is stored", h.name);
 
         // Rotating itself does not extend it either: the successor ends
         // when the parent did, however long its lifetime was.
         h.at(h.engine.clock().now() + Duration::seconds(1800));
         let longer = RotationRequest { grace_period_seconds: 0, expires_in: Some(7200) };
-        assert_eq!(exceeds(h.engine.rotate_token(&parent, &ci.record.id, longer).await).0, "expires_at");
+        assert_eq!(
+            exceeds(h.engine.rotate_token(&parent, &TokenId::parse(&ci.record.id).unwrap(), longer).await).0,
+            "expires_at"
+        );
         let rotation = RotationRequest { grace_period_seconds: 60, expires_in: None };
-        let rotated = h.engine.rotate_token(&parent, &ci.record.id, rotation).await.unwrap();
+        let rotated = h.engine.rotate_token(&parent, &TokenId::parse(&ci.record.id).unwrap(), rotation).await.unwrap();
         assert_eq!(rotated.issued.record.expires_at, Some(parent_expiry), "{}", h.name);
         assert_eq!(rotated.issued.inherited_from_parent, vec![INHERITED_EXPIRY]);
         assert_eq!(rotated.issued.record.parent_token_id.as_deref(), Some(ci.record.id.as_str()));
@@ -186,14 +201,19 @@ async fn revoking_with_descendants_takes_planted_management_tokens_at_once_and_k
         }
 
         // A customer token has nothing to take with it.
-        let refused =
-            h.engine.revoke_token_with_descendants(&h.admin, &deploy_key.record.id, RevokedReason::Leaked, true);
+        let deploy_key_id = TokenId::parse(&deploy_key.record.id).unwrap();
+        let refused = h.engine.revoke_token_with_descendants(&h.admin, &deploy_key_id, RevokedReason::Leaked, true);
         assert!(matches!(refused.await, Err(EngineError::Invalid(field)) if field.field == "with_descendants"));
 
         h.at(h.engine.clock().now() + Duration::seconds(1));
         let revoked = h
             .engine
-            .revoke_token_with_descendants(&h.admin, &ci.record.id, RevokedReason::Leaked, false)
+            .revoke_token_with_descendants(
+                &h.admin,
+                &TokenId::parse(&ci.record.id).unwrap(),
+                RevokedReason::Leaked,
+                false,
+            )
             .await
             .unwrap();
         assert_eq!(revoked.token.revoked_reason(), Some(RevokedReason::Leaked));
@@ -212,8 +232,16 @@ async fn revoking_with_descendants_takes_planted_management_tokens_at_once_and_k
         );
 
         // Asked for, the customer tokens the lineage made go too.
-        let again =
-            h.engine.revoke_token_with_descendants(&h.admin, &ci.record.id, RevokedReason::Leaked, true).await.unwrap();
+        let again = h
+            .engine
+            .revoke_token_with_descendants(
+                &h.admin,
+                &TokenId::parse(&ci.record.id).unwrap(),
+                RevokedReason::Leaked,
+                true,
+            )
+            .await
+            .unwrap();
         assert_eq!(
             again.descendants.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
             vec![deploy_key.record.id.as_str()]
@@ -357,15 +385,15 @@ async fn a_founded_admin_keeps_its_founders_expiry_through_automatic_rotation_an
             auto_rotate: Some(Some(auto)),
             ..TokenChanges::default()
         };
-        h.engine.update_token(&acme, &founded.admin.record.id, changes).await.unwrap();
+        h.engine.update_token(&acme, &TokenId::parse(&founded.admin.record.id).unwrap(), changes).await.unwrap();
 
         // Nine and a half days on, Keyward rotates it: the successor's
         // ten-day lifetime is cut to what is left of the founder's.
         h.at(h.engine.clock().now() + Duration::seconds(9 * 86_400 + 43_200));
         let report = h.engine.run_lifecycle().await.unwrap();
         assert_eq!(report.rotated, 1, "{}: {report:?}", h.name);
-        let old = h.engine.get_token(&acme, &founded.admin.record.id).await.unwrap();
-        let successor = h.engine.get_token(&acme, old.replaced_by().unwrap()).await.unwrap();
+        let old = h.engine.get_token(&acme, &TokenId::parse(&founded.admin.record.id).unwrap()).await.unwrap();
+        let successor = h.engine.get_token(&acme, &TokenId::parse(old.replaced_by().unwrap()).unwrap()).await.unwrap();
         assert_eq!(successor.expires_at, Some(founder_expiry), "{}", h.name);
         assert_eq!(successor.expiry_ceiling, Some(founder_expiry));
         assert_eq!(successor.allowed_ips, provisioning.record.allowed_ips);
@@ -406,13 +434,15 @@ async fn a_bounded_token_sets_no_automatic_rotation_beyond_itself_and_its_old_in
             auto_rotate: Some(Some(auto.clone())),
             ..TokenChanges::default()
         };
-        let (field, _) = exceeds(h.engine.update_token(&ci_actor, &service.record.id, changes.clone()).await);
+        let (field, _) = exceeds(
+            h.engine.update_token(&ci_actor, &TokenId::parse(&service.record.id).unwrap(), changes.clone()).await,
+        );
         assert_eq!(field, "auto_rotate", "{}", h.name);
         // Its own child ends with it: automatic rotation of that is fine.
         let child = h.engine.issue_token(&ci_actor, management_token(&keyspace, "ci child")).await.unwrap();
-        h.engine.update_token(&ci_actor, &child.record.id, changes.clone()).await.unwrap();
+        h.engine.update_token(&ci_actor, &TokenId::parse(&child.record.id).unwrap(), changes.clone()).await.unwrap();
         // A person (here the unbounded admin token) may set it anywhere.
-        h.engine.update_token(&h.admin, &service.record.id, changes).await.unwrap();
+        h.engine.update_token(&h.admin, &TokenId::parse(&service.record.id).unwrap(), changes).await.unwrap();
 
         // An invitation made while its token was unbounded, accepted after
         // the token was limited to networks: refused.
@@ -433,7 +463,7 @@ async fn a_bounded_token_sets_no_automatic_rotation_beyond_itself_and_its_old_in
         let invited =
             h.engine.invite(&acting(&h, &inviter).await, "viewer@example.com", Role::Viewer, None).await.unwrap();
         let limit = TokenChanges { allowed_ips: Some(vec!["127.0.0.1/32".into()]), ..TokenChanges::default() };
-        h.engine.update_token(&h.admin, &inviter.record.id, limit).await.unwrap();
+        h.engine.update_token(&h.admin, &TokenId::parse(&inviter.record.id).unwrap(), limit).await.unwrap();
         let accepted = h
             .engine
             .accept_invitation(invited.secret.expose(), "a long enough passphrase", &RequestContext::default())

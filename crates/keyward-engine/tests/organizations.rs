@@ -4,6 +4,7 @@
 
 mod sqlite_harness;
 
+use keyward_core::id::{KeyspaceId, OrgId, TokenId};
 use keyward_core::model::{CatalogScope, RevokedReason};
 use keyward_core::policy::TokenPolicy;
 use keyward_core::scope::management;
@@ -33,10 +34,10 @@ async fn organizations_are_founded_by_the_operator_with_their_own_admin() {
         h.engine.list_organizations(&tenant_admin, &PageRequest::first()).await,
         Err(EngineError::Forbidden { .. })
     ));
-    let own = h.engine.get_organization(&tenant_admin, tenant_admin.org_id()).await.unwrap();
+    let own = h.engine.get_organization(&tenant_admin, &OrgId::parse(tenant_admin.org_id()).unwrap()).await.unwrap();
     assert_eq!((own.name.as_str(), own.operator), ("Acme", false));
     assert!(matches!(
-        h.engine.get_organization(&tenant_admin, h.admin.org_id()).await,
+        h.engine.get_organization(&tenant_admin, &OrgId::parse(h.admin.org_id()).unwrap()).await,
         Err(EngineError::NotFound("organization"))
     ));
     let all = h.engine.list_organizations(&h.admin, &PageRequest::first()).await.unwrap().items;
@@ -87,16 +88,23 @@ async fn one_tenant_finds_nothing_of_another() {
         Err(EngineError::NotFound(_)) => {}
         other => panic!("{what}: expected NotFound, got {:?}", other.map(|_| ())),
     };
-    not_found(h.engine.get_keyspace(&other, &ours).await.map(|_| ()), "get keyspace");
-    not_found(h.engine.get_token(&other, &id).await.map(|_| ()), "get token");
+    not_found(h.engine.get_keyspace(&other, &KeyspaceId::parse(&ours).unwrap()).await.map(|_| ()), "get keyspace");
+    not_found(h.engine.get_token(&other, &TokenId::parse(&id).unwrap()).await.map(|_| ()), "get token");
     not_found(
         h.engine
-            .update_token(&other, &id, TokenChanges { name: Some("x".into()), ..TokenChanges::default() })
+            .update_token(
+                &other,
+                &TokenId::parse(&id).unwrap(),
+                TokenChanges { name: Some("x".into()), ..TokenChanges::default() },
+            )
             .await
             .map(|_| ()),
         "update token",
     );
-    not_found(h.engine.revoke_token(&other, &id, RevokedReason::UserAction).await.map(|_| ()), "revoke token");
+    not_found(
+        h.engine.revoke_token(&other, &TokenId::parse(&id).unwrap(), RevokedReason::UserAction).await.map(|_| ()),
+        "revoke token",
+    );
     not_found(
         h.engine
             .issue_token(&other, NewToken { keyspace_id: ours.clone(), name: "in".into(), ..NewToken::default() })
@@ -116,7 +124,11 @@ async fn one_tenant_finds_nothing_of_another() {
     assert_eq!(code, VerifyCode::NotFound);
     let own = VerifyOptions { org_id: Some(h.admin.org_id()), ..VerifyOptions::default() };
     assert_eq!(h.engine.verify_with(secret, &own, |verdict| verdict.code).await.unwrap(), VerifyCode::Valid);
-    assert_eq!(h.engine.get_token(&h.admin, &id).await.unwrap().name, "ours", "foreign calls changed nothing");
+    assert_eq!(
+        h.engine.get_token(&h.admin, &TokenId::parse(&id).unwrap()).await.unwrap().name,
+        "ours",
+        "foreign calls changed nothing"
+    );
 }
 
 #[tokio::test]
@@ -140,7 +152,8 @@ async fn scope_catalogs_are_checked_described_and_replaced_with_an_audit_trail()
         other => panic!("expected a refusal, got {other:?}"),
     }
 
-    let invalid = |entries: Vec<CatalogScope>| h.engine.replace_scope_catalog(&h.admin, &ks, Some(entries));
+    let ks_id = KeyspaceId::parse(&ks).unwrap();
+    let invalid = |entries: Vec<CatalogScope>| h.engine.replace_scope_catalog(&h.admin, &ks_id, Some(entries));
     for (entries, needle) in [
         (vec![described("invoices:read"), described("invoices:read")], "listed twice"),
         (vec![described("Invoices:Read")], "lowercase"),
@@ -173,11 +186,14 @@ async fn scope_catalogs_are_checked_described_and_replaced_with_an_audit_trail()
     let management_ks = h.engine.list_keyspaces(&h.admin, &PageRequest::first()).await.unwrap();
     let management_ks = management_ks.items.iter().find(|k| k.management).unwrap().id.clone();
     assert!(matches!(
-        h.engine.replace_scope_catalog(&h.admin, &management_ks, None).await,
+        h.engine.replace_scope_catalog(&h.admin, &KeyspaceId::parse(&management_ks).unwrap(), None).await,
         Err(EngineError::Invalid(_))
     ));
     let (other, _) = tenant(&h, "Other").await;
-    assert!(matches!(h.engine.replace_scope_catalog(&other, &ks, None).await, Err(EngineError::NotFound("keyspace"))));
+    assert!(matches!(
+        h.engine.replace_scope_catalog(&other, &KeyspaceId::parse(&ks).unwrap(), None).await,
+        Err(EngineError::NotFound("keyspace"))
+    ));
 }
 
 #[tokio::test]
@@ -246,17 +262,20 @@ async fn token_policies_govern_new_and_changed_tokens_and_report_old_ones() {
         confirm_broader_scopes: true,
         ..TokenChanges::default()
     };
-    match h.engine.update_token(&h.admin, &defaulted.record.id, widen).await {
+    match h.engine.update_token(&h.admin, &TokenId::parse(&defaulted.record.id).unwrap(), widen).await {
         Err(EngineError::PolicyViolation { violations }) => assert_eq!(violations[0].field, "scopes"),
         other => panic!("expected a policy violation, got {other:?}"),
     }
     let open_up = TokenChanges { allowed_ips: Some(vec![]), ..TokenChanges::default() };
     assert!(matches!(
-        h.engine.update_token(&h.admin, &defaulted.record.id, open_up).await,
+        h.engine.update_token(&h.admin, &TokenId::parse(&defaulted.record.id).unwrap(), open_up).await,
         Err(EngineError::PolicyViolation { .. })
     ));
     let rename = TokenChanges { name: Some("old, renamed".into()), ..TokenChanges::default() };
-    h.engine.update_token(&h.admin, &old.record.id, rename).await.expect("renaming a violating token is fine");
+    h.engine
+        .update_token(&h.admin, &TokenId::parse(&old.record.id).unwrap(), rename)
+        .await
+        .expect("renaming a violating token is fine");
 
     // The old token keeps working, and is reported.
     assert!(h.engine.verify(old.secret.expose(), &[]).await.unwrap().is_valid());

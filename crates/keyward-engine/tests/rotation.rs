@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use keyward_core::audit::AuditAction;
+use keyward_core::id::TokenId;
 use keyward_core::model::{ExpiryCause, RevokedReason};
 use keyward_core::policy::TokenPolicy;
 use keyward_engine::{EngineError, RotationRequest, VerifyCode, VerifyOptions};
@@ -86,7 +87,11 @@ async fn the_replacement_keeps_what_the_old_token_was_and_its_lifetime() {
         // An explicit lifetime for the replacement wins.
         let chosen = h
             .engine
-            .rotate_token(&h.admin, &new.id, RotationRequest { grace_period_seconds: 0, expires_in: Some(3600) })
+            .rotate_token(
+                &h.admin,
+                &TokenId::parse(&new.id).unwrap(),
+                RotationRequest { grace_period_seconds: 0, expires_in: Some(3600) },
+            )
             .await
             .unwrap();
         assert_eq!(chosen.issued.record.expires_at, Some(now + chrono::Duration::seconds(3600)), "{}", h.name);
@@ -128,7 +133,10 @@ async fn what_cannot_be_rotated_is_refused_precisely_and_nothing_is_written() {
         assert_eq!(rejected_code(h.rotate(&token.record.id, 60).await), "token_already_rotated", "{}", h.name);
 
         let revoked = h.issue("revoked", None).await;
-        h.engine.revoke_token(&h.admin, &revoked.record.id, RevokedReason::Leaked).await.unwrap();
+        h.engine
+            .revoke_token(&h.admin, &TokenId::parse(&revoked.record.id).unwrap(), RevokedReason::Leaked)
+            .await
+            .unwrap();
         assert_eq!(rejected_code(h.rotate(&revoked.record.id, 60).await), "token_revoked", "{}", h.name);
         h.cleanup().await;
     }
@@ -143,7 +151,7 @@ async fn the_grace_is_extended_or_ended_early_within_its_limits() {
         let grace = |id: String, seconds: i64| {
             let engine = h.engine.clone();
             let admin = h.admin.clone();
-            async move { engine.set_rotation_grace(&admin, &id, seconds).await }
+            async move { engine.set_rotation_grace(&admin, &TokenId::parse(&id).unwrap(), seconds).await }
         };
         assert_eq!(rejected_code(grace(plain.record.id.clone(), 60).await), "not_in_rotation_grace", "{}", h.name);
 
@@ -198,7 +206,7 @@ async fn clients_in_grace_are_listed_and_reuse_after_it_is_a_security_event_once
         // The replacement's own clients are not the old token's.
         h.engine.verify_with(rotated.issued.secret.expose(), &from([203, 0, 113, 7], "new"), |_| ()).await.unwrap();
         h.engine.flush_usage().await.unwrap();
-        let clients = h.engine.token_clients(&h.admin, &old.record.id).await.unwrap();
+        let clients = h.engine.token_clients(&h.admin, &TokenId::parse(&old.record.id).unwrap()).await.unwrap();
         let mut seen: Vec<_> =
             clients.iter().map(|c| (c.client_ip.clone().unwrap(), c.user_agent.clone().unwrap(), c.uses)).collect();
         seen.sort();
@@ -208,7 +216,15 @@ async fn clients_in_grace_are_listed_and_reuse_after_it_is_a_security_event_once
             "{}",
             h.name
         );
-        assert!(h.engine.token_clients(&h.admin, &rotated.issued.record.id).await.unwrap().is_empty(), "{}", h.name);
+        assert!(
+            h.engine
+                .token_clients(&h.admin, &TokenId::parse(&rotated.issued.record.id).unwrap())
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}",
+            h.name
+        );
 
         // After the grace: each presentation is noted, reported once an hour.
         h.clock.advance_secs(600);

@@ -8,6 +8,7 @@ mod support;
 
 use chrono::{DateTime, Duration, Utc};
 use keyward_core::audit::AuditAction;
+use keyward_core::id::{KeyspaceId, TokenId};
 use keyward_core::model::DisabledReason;
 use keyward_core::policy::TokenPolicy;
 use keyward_engine::{EngineConfig, LifecycleReport, TokenChanges, VerifyCode};
@@ -116,7 +117,7 @@ async fn tokens_left_unused_are_warned_then_disabled_and_a_use_or_enabling_resta
             h.name
         );
         assert_eq!(h.code(secret).await, VerifyCode::Disabled, "{}: on the very next verify", h.name);
-        let token = h.engine.get_token(&h.admin, id).await.unwrap();
+        let token = h.engine.get_token(&h.admin, &TokenId::parse(id).unwrap()).await.unwrap();
         assert_eq!(token.disabled_reason(), Some(DisabledReason::Inactivity), "{}", h.name);
         assert_eq!(token.disabled_at(), Some(disables), "{}", h.name);
         assert_eq!(pass_at(&h, disables + second).await, LifecycleReport::default(), "{}", h.name);
@@ -128,14 +129,17 @@ async fn tokens_left_unused_are_warned_then_disabled_and_a_use_or_enabling_resta
 
         // Enabled on day 41: not disabled again for the silence that disabled it.
         h.at(t0 + Duration::days(41));
-        h.engine.enable_token(&h.admin, id).await.unwrap();
+        h.engine.enable_token(&h.admin, &TokenId::parse(id).unwrap()).await.unwrap();
         let again = t0 + Duration::days(71);
         assert_eq!(pass_at(&h, again - Duration::days(7)).await, noticed(1), "{}: warned afresh", h.name);
         assert_eq!(pass_at(&h, again - second).await, LifecycleReport::default(), "{}", h.name);
         assert_eq!(pass_at(&h, again).await.disabled, 1, "{}", h.name);
 
         // The bootstrap admin token, silent all along, is never disabled.
-        assert_eq!(h.engine.get_token(&h.admin, h.admin.principal.id()).await.unwrap().disabled_at(), None);
+        assert_eq!(
+            h.engine.get_token(&h.admin, &TokenId::parse(h.admin.principal.id()).unwrap()).await.unwrap().disabled_at(),
+            None
+        );
         h.cleanup().await;
     }
 }
@@ -147,7 +151,7 @@ async fn rotation_falls_due_after_the_tokens_own_period_or_the_policys_and_a_rot
         set_policy(&h, TokenPolicy { rotation_period_days: Some(30), ..TokenPolicy::default() }).await;
         let own = h.issue("deploy bot", None).await;
         let changes = TokenChanges { rotation_period_days: Some(Some(10)), ..TokenChanges::default() };
-        h.engine.update_token(&h.admin, &own.record.id, changes).await.unwrap();
+        h.engine.update_token(&h.admin, &TokenId::parse(&own.record.id).unwrap(), changes).await.unwrap();
         let inherits = h.issue("reporting", None).await;
         let second = Duration::seconds(1);
 
@@ -195,7 +199,14 @@ async fn an_expiry_leeway_keeps_a_token_valid_exactly_that_long_and_never_soften
             assert_eq!(h.code(secret).await, expected, "{}: at {instant}", h.name);
         }
         let revoked = h.issue("revoked", Some(3600)).await;
-        h.engine.revoke_token(&h.admin, &revoked.record.id, keyward_core::model::RevokedReason::Leaked).await.unwrap();
+        h.engine
+            .revoke_token(
+                &h.admin,
+                &TokenId::parse(&revoked.record.id).unwrap(),
+                keyward_core::model::RevokedReason::Leaked,
+            )
+            .await
+            .unwrap();
         assert_eq!(h.code(revoked.secret.expose()).await, VerifyCode::Revoked, "{}: no leeway", h.name);
         h.cleanup().await;
     }
@@ -211,12 +222,20 @@ async fn a_keyspace_sets_its_own_rotation_period_and_inactivity_rule_over_the_or
         for (rotation, inactive, field) in
             [(Some(0), None, "rotation_period_days"), (None, Some(3651), "disable_after_inactive_days")]
         {
-            match h.engine.set_keyspace_lifecycle(&h.admin, &h.keyspace_id, rotation, inactive).await {
+            match h
+                .engine
+                .set_keyspace_lifecycle(&h.admin, &KeyspaceId::parse(&h.keyspace_id).unwrap(), rotation, inactive)
+                .await
+            {
                 Err(keyward_engine::EngineError::Invalid(invalid)) => assert_eq!(invalid.field, field, "{}", h.name),
                 other => panic!("{}: expected a 400 on {field}, got {other:?}", h.name),
             }
         }
-        let keyspace = h.engine.set_keyspace_lifecycle(&h.admin, &h.keyspace_id, Some(5), Some(8)).await.unwrap();
+        let keyspace = h
+            .engine
+            .set_keyspace_lifecycle(&h.admin, &KeyspaceId::parse(&h.keyspace_id).unwrap(), Some(5), Some(8))
+            .await
+            .unwrap();
         assert_eq!((keyspace.rotation_period_days, keyspace.disable_after_inactive_days), (Some(5), Some(8)));
         let other = keyward_engine::NewKeyspace {
             name: "reports".into(),
@@ -232,7 +251,7 @@ async fn a_keyspace_sets_its_own_rotation_period_and_inactivity_rule_over_the_or
         let bound = h.issue("bound to the keyspace", None).await;
         let own = h.issue("its own period", None).await;
         let changes = TokenChanges { rotation_period_days: Some(Some(2)), ..TokenChanges::default() };
-        h.engine.update_token(&h.admin, &own.record.id, changes).await.unwrap();
+        h.engine.update_token(&h.admin, &TokenId::parse(&own.record.id).unwrap(), changes).await.unwrap();
         let elsewhere = keyward_engine::NewToken {
             keyspace_id: other.id.clone(),
             name: "elsewhere".into(),

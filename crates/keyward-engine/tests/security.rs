@@ -8,6 +8,7 @@ mod support;
 
 use chrono::TimeZone;
 use keyward_core::audit::AuditAction;
+use keyward_core::id::WebhookId;
 use keyward_core::webhook::MasterKey;
 use keyward_core::SeededRng;
 use keyward_engine::{EngineConfig, NewWebhook, VerifyOptions};
@@ -74,8 +75,12 @@ async fn fifteen_hundred_unknown_tokens_in_a_minute_are_one_event_and_one_webhoo
         assert_eq!(event.details["window_end"], "2030-01-01T00:11:00Z");
         assert_eq!(event.details["threshold"], 100);
 
-        let deliveries =
-            h.engine.list_deliveries(&h.admin, &endpoint.id, &PageRequest::new(Some(100), None)).await.unwrap().items;
+        let deliveries = h
+            .engine
+            .list_deliveries(&h.admin, &WebhookId::parse(&endpoint.id).unwrap(), &PageRequest::new(Some(100), None))
+            .await
+            .unwrap()
+            .items;
         let sprays: Vec<_> =
             deliveries.iter().filter(|d| d.event_type == AuditAction::TokenSpraying.as_str()).collect();
         assert_eq!(sprays.len(), 1, "{}: one delivery", h.name);

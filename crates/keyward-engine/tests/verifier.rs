@@ -3,6 +3,7 @@
 //! verifies what the engine issued and writes the usage it counted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use keyward_core::id::TokenId;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
@@ -50,6 +51,6 @@ async fn a_verifier_built_from_a_store_and_a_clock_verifies_what_the_engine_issu
     assert_eq!(verifier.cached_tokens(), 1);
 
     assert_eq!(verifier.flush().await.unwrap(), 1, "the one valid use is written");
-    let stored = engine.get_token(&actor, &issued.record.id).await.unwrap();
+    let stored = engine.get_token(&actor, &TokenId::parse(&issued.record.id).unwrap()).await.unwrap();
     assert_eq!(stored.usage.use_count, 1);
 }

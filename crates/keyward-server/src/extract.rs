@@ -11,7 +11,8 @@ use axum::http::{header, HeaderMap};
 use http_body_util::LengthLimitError;
 use keyward_core::auth_header::{parse_bearer, AuthHeaderError};
 use keyward_core::ip::{self, IpNet};
-use keyward_engine::{Actor, RequestContext};
+use keyward_engine::prechecks::{self, ParsedId};
+use keyward_engine::{Actor, EngineError, RequestContext};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -63,6 +64,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         })?;
         decode_json(&bytes).map(ApiJson)
     }
+}
+
+/// An id from the path, parsed once here so the engine is handed one that
+/// can name something. A malformed one is answered as the engine answered
+/// it when it checked the shape itself: whatever the call refuses first
+/// (`before`: the caller's scopes, the request's fields), else the same
+/// 404, so the problem and the refusal audited for it are unchanged.
+pub fn path_id<T: ParsedId>(text: &str, before: impl FnOnce() -> Result<(), EngineError>) -> Result<T, ApiError> {
+    Ok(prechecks::parse_id(text, before)?)
 }
 
 /// Whether `E` is anywhere in `error`'s chain of causes: the body-timeout

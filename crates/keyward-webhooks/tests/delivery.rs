@@ -9,6 +9,7 @@
 //! by default a delivery there is refused without a request.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use keyward_core::id::{KeyspaceId, TokenId, WebhookId};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -245,7 +246,8 @@ async fn a_failing_endpoint_gets_the_event_again_exactly_when_the_backoff_says()
         assert_eq!(spec_verify(&signing_secret, &seen[0].headers, &seen[0].body, late), Err("stale"));
 
         let page = PageRequest::new(Some(10), None);
-        let log = h.engine.list_deliveries(&h.admin, &created.endpoint.id, &page).await.unwrap();
+        let log =
+            h.engine.list_deliveries(&h.admin, &WebhookId::parse(&created.endpoint.id).unwrap(), &page).await.unwrap();
         let delivery = &log.items[0];
         assert_eq!(delivery.status, DeliveryStatus::Succeeded, "{}", h.name);
         let codes: Vec<_> = delivery.attempts.iter().map(|a| a.status_code).collect();
@@ -275,7 +277,14 @@ async fn a_dead_endpoint_is_given_up_on_after_the_last_attempt_and_others_still_
             h.engine.create_webhook(&h.admin, NewWebhook { url: dead_url, ..NewWebhook::default() }).await.unwrap();
         let t0 = h.clock.now();
         let issued = h.issue("short lived").await;
-        h.engine.revoke_token(&h.admin, &issued.record.id, keyward_core::model::RevokedReason::Leaked).await.unwrap();
+        h.engine
+            .revoke_token(
+                &h.admin,
+                &TokenId::parse(&issued.record.id).unwrap(),
+                keyward_core::model::RevokedReason::Leaked,
+            )
+            .await
+            .unwrap();
 
         // The dead endpoint has two events; the healthy one only the revocation.
         assert_eq!(h.dispatcher.run_due().await.unwrap(), 3, "{}", h.name);
@@ -287,7 +296,13 @@ async fn a_dead_endpoint_is_given_up_on_after_the_last_attempt_and_others_still_
             assert_eq!(h.dispatcher.run_due().await.unwrap(), expected, "{}: at +{seconds} s", h.name);
         }
         let page = PageRequest::new(Some(10), None);
-        for delivery in h.engine.list_deliveries(&h.admin, &dead.endpoint.id, &page).await.unwrap().items {
+        for delivery in h
+            .engine
+            .list_deliveries(&h.admin, &WebhookId::parse(&dead.endpoint.id).unwrap(), &page)
+            .await
+            .unwrap()
+            .items
+        {
             assert_eq!(delivery.status, DeliveryStatus::Failed, "{}", h.name);
             assert_eq!(delivery.attempts.len(), 3);
             assert_eq!(delivery.attempts[2].error.as_deref(), Some("could not connect to the endpoint"));
@@ -428,13 +443,18 @@ async fn an_opted_in_token_is_rotated_when_due_and_only_the_chosen_endpoint_rece
         );
 
         // The successor carries the opt-in on, and is due a period later.
-        let successor = h.engine.get_token(&h.admin, &new_id).await.unwrap();
+        let successor = h.engine.get_token(&h.admin, &TokenId::parse(&new_id).unwrap()).await.unwrap();
         assert_eq!(successor.auto_rotate, old.record.auto_rotate, "{}", h.name);
         assert_eq!(successor.rotated_from.as_deref(), Some(old.record.id.as_str()));
 
         // Deleting the endpoint turns the opt-in off: then the rotation is only announced.
-        h.engine.delete_webhook(&h.admin, &chosen_hook.endpoint.id).await.unwrap();
-        assert_eq!(h.engine.get_token(&h.admin, &new_id).await.unwrap().auto_rotate, None, "{}", h.name);
+        h.engine.delete_webhook(&h.admin, &WebhookId::parse(&chosen_hook.endpoint.id).unwrap()).await.unwrap();
+        assert_eq!(
+            h.engine.get_token(&h.admin, &TokenId::parse(&new_id).unwrap()).await.unwrap().auto_rotate,
+            None,
+            "{}",
+            h.name
+        );
         h.clock.set(due + chrono::TimeDelta::days(30));
         assert_eq!(
             h.engine.run_lifecycle().await.unwrap(),
@@ -481,18 +501,30 @@ async fn opting_in_to_automatic_rotation_checks_endpoint_grace_and_period() {
             rotation_period_days: period,
             ..TokenChanges::default()
         };
-        match h.engine.update_token(&h.admin, &token, changes(Some(auto.clone()), None)).await {
+        match h.engine.update_token(&h.admin, &TokenId::parse(&token).unwrap(), changes(Some(auto.clone()), None)).await
+        {
             Err(EngineError::Invalid(invalid)) => assert_eq!(invalid.field, "auto_rotate", "{}", h.name),
             other => panic!("{}: expected a 400, got {other:?}", h.name),
         }
-        let updated =
-            h.engine.update_token(&h.admin, &token, changes(Some(auto.clone()), Some(Some(7)))).await.unwrap();
+        let updated = h
+            .engine
+            .update_token(&h.admin, &TokenId::parse(&token).unwrap(), changes(Some(auto.clone()), Some(Some(7))))
+            .await
+            .unwrap();
         assert_eq!(updated.auto_rotate, Some(auto.clone()), "{}", h.name);
-        let updated = h.engine.update_token(&h.admin, &token, changes(None, Some(None))).await.unwrap();
+        let updated =
+            h.engine.update_token(&h.admin, &TokenId::parse(&token).unwrap(), changes(None, Some(None))).await.unwrap();
         assert_eq!((updated.auto_rotate, updated.rotation_period_days), (None, None), "{}", h.name);
         // Its keyspace's period is one that will make it due, too.
-        h.engine.set_keyspace_lifecycle(&h.admin, &h.keyspace_id, Some(30), None).await.unwrap();
-        let updated = h.engine.update_token(&h.admin, &token, changes(Some(auto.clone()), None)).await.unwrap();
+        h.engine
+            .set_keyspace_lifecycle(&h.admin, &KeyspaceId::parse(&h.keyspace_id).unwrap(), Some(30), None)
+            .await
+            .unwrap();
+        let updated = h
+            .engine
+            .update_token(&h.admin, &TokenId::parse(&token).unwrap(), changes(Some(auto.clone()), None))
+            .await
+            .unwrap();
         assert_eq!(updated.auto_rotate, Some(auto), "{}: the keyspace's period counts", h.name);
         h.cleanup().await;
     }
@@ -505,14 +537,14 @@ async fn a_replaced_signing_secret_keeps_signing_alongside_the_new_one_for_the_o
         let created = h.engine.create_webhook(&h.admin, NewWebhook { url, ..NewWebhook::default() }).await.unwrap();
         let id = &created.endpoint.id;
         for overlap in [-1, 7 * 86_400 + 1] {
-            match h.engine.rotate_webhook_secret(&h.admin, id, overlap).await {
+            match h.engine.rotate_webhook_secret(&h.admin, &WebhookId::parse(id).unwrap(), overlap).await {
                 Err(keyward_engine::EngineError::Invalid(invalid)) => assert_eq!(invalid.field, "overlap"),
                 other => panic!("{}: expected a 400 on overlap, got {other:?}", h.name),
             }
         }
         let old_secret = created.secret.expose().to_owned();
         let t0 = h.clock.now();
-        let rotated = h.engine.rotate_webhook_secret(&h.admin, id, 3600).await.unwrap();
+        let rotated = h.engine.rotate_webhook_secret(&h.admin, &WebhookId::parse(id).unwrap(), 3600).await.unwrap();
         let new_secret = rotated.secret.expose().to_owned();
         assert_ne!(new_secret, old_secret);
 
@@ -531,7 +563,11 @@ async fn a_replaced_signing_secret_keeps_signing_alongside_the_new_one_for_the_o
         }
         assert_eq!(spec_verify(&new_secret, &after.headers, &after.body, at(3600)), Ok(()), "{}", h.name);
         assert_eq!(spec_verify(&old_secret, &after.headers, &after.body, at(3600)), Err("no signature matches"));
-        match h.engine.rotate_webhook_secret(&h.admin, "whk_missing", 0).await {
+        match h
+            .engine
+            .rotate_webhook_secret(&h.admin, &WebhookId::parse("whk_0000000000000000000000").unwrap(), 0)
+            .await
+        {
             Err(keyward_engine::EngineError::NotFound(_)) => {}
             other => panic!("{}: expected 404, got {other:?}", h.name),
         }
@@ -555,7 +591,8 @@ async fn a_name_resolving_to_loopback_is_refused_at_delivery_and_the_log_keeps_n
         assert_eq!(strict.run_due().await.unwrap(), 1, "{}: attempted", h.name);
         assert!(receiver.seen().is_empty(), "{}: no request reached the receiver", h.name);
         let page = PageRequest::new(Some(10), None);
-        let log = h.engine.list_deliveries(&h.admin, &created.endpoint.id, &page).await.unwrap();
+        let log =
+            h.engine.list_deliveries(&h.admin, &WebhookId::parse(&created.endpoint.id).unwrap(), &page).await.unwrap();
         let delivery = &log.items[0];
         assert_eq!(delivery.status, DeliveryStatus::Failed, "{}: given up at once", h.name);
         assert_eq!(delivery.next_attempt_at, None);
@@ -576,7 +613,8 @@ async fn a_name_resolving_to_loopback_is_refused_at_delivery_and_the_log_keeps_n
         h.issue("watched too").await;
         assert_eq!(h.dispatcher.run_due().await.unwrap(), 1, "{}", h.name);
         assert_eq!(receiver.seen().len(), 1, "{}: delivered", h.name);
-        let log = h.engine.list_deliveries(&h.admin, &created.endpoint.id, &page).await.unwrap();
+        let log =
+            h.engine.list_deliveries(&h.admin, &WebhookId::parse(&created.endpoint.id).unwrap(), &page).await.unwrap();
         let delivered = &log.items[0];
         assert_eq!(delivered.status, DeliveryStatus::Succeeded, "{}", h.name);
         assert_eq!(delivered.attempts[0].status_code, Some(204));
@@ -596,7 +634,8 @@ async fn a_literal_address_is_checked_again_at_delivery() {
         assert_eq!(elsewhere.run_due().await.unwrap(), 1, "{}", h.name);
         assert!(receiver.seen().is_empty(), "{}: no request", h.name);
         let page = PageRequest::new(Some(10), None);
-        let log = h.engine.list_deliveries(&h.admin, &created.endpoint.id, &page).await.unwrap();
+        let log =
+            h.engine.list_deliveries(&h.admin, &WebhookId::parse(&created.endpoint.id).unwrap(), &page).await.unwrap();
         let attempt = &log.items[0].attempts[0];
         assert_eq!(log.items[0].status, DeliveryStatus::Failed, "{}", h.name);
         assert_eq!(

@@ -3,6 +3,7 @@
 //! with a manual clock so lifecycle boundaries are judged exactly.
 #![allow(dead_code)]
 
+use keyward_core::id::TokenId;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -68,7 +69,7 @@ impl Harness {
 
     pub async fn rotate(&self, id: &str, grace: i64) -> Result<keyward_engine::Rotated, EngineError> {
         let request = RotationRequest { grace_period_seconds: grace, expires_in: None };
-        self.engine.rotate_token(&self.admin, id, request).await
+        self.engine.rotate_token(&self.admin, &TokenId::parse(id).unwrap(), request).await
     }
 
     pub fn at(&self, instant: DateTime<Utc>) {

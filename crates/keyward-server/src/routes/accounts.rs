@@ -9,7 +9,9 @@ use crate::codes::Code;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::Json;
+use keyward_core::id::{InvitationId, ServiceAccountId, UserId};
 use keyward_core::role::Role;
+use keyward_core::scope::management;
 use keyward_engine::NewSession;
 
 use crate::dto::{
@@ -17,7 +19,7 @@ use crate::dto::{
     IntoView, InvitationView, InviteMember, List, MemberView, Removal, ServiceAccountView, SessionView, SignIn, SignUp,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{session_cookie, ApiJson, Caller, Context, SESSION_COOKIE};
+use crate::extract::{path_id, session_cookie, ApiJson, Caller, Context, SESSION_COOKIE};
 use crate::routes::shown_once_headers;
 use crate::AppState;
 
@@ -202,6 +204,7 @@ pub async fn revoke_invitation(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let id: InvitationId = path_id(&id, || actor.require(management::MEMBERS_WRITE))?;
     state.engine.revoke_invitation(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -244,6 +247,7 @@ pub async fn change_role(
     ApiJson(body): ApiJson<ChangeRole>,
 ) -> Result<Json<MemberView>, ApiError> {
     let role = parse_role(&body.role)?;
+    let user_id: UserId = path_id(&user_id, || actor.require(management::MEMBERS_WRITE))?;
     Ok(Json(state.engine.set_member_role(&actor, &user_id, role).await?.into_view()))
 }
 
@@ -258,6 +262,7 @@ pub async fn remove_member(
     Caller(actor): Caller,
     Path(user_id): Path<String>,
 ) -> Result<Json<Removal>, ApiError> {
+    let user_id: UserId = path_id(&user_id, || actor.require(management::MEMBERS_WRITE))?;
     let revoked = state.engine.remove_member(&actor, &user_id).await?;
     Ok(Json(Removal { revoked_tokens: revoked.into_iter().map(|token| token.id).collect() }))
 }
@@ -296,6 +301,7 @@ pub async fn remove_service_account(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Removal>, ApiError> {
+    let id: ServiceAccountId = path_id(&id, || actor.require(management::MEMBERS_WRITE))?;
     let revoked = state.engine.remove_service_account(&actor, &id).await?;
     Ok(Json(Removal { revoked_tokens: revoked.into_iter().map(|token| token.id).collect() }))
 }

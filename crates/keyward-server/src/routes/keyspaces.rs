@@ -3,14 +3,16 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use keyward_engine::NewKeyspace;
+use keyward_core::id::KeyspaceId;
+use keyward_core::scope::management;
+use keyward_engine::{prechecks, NewKeyspace};
 
 use crate::dto::{
     catalog_scope, CreateKeyspace, FromStore, IntoView, KeyspaceLifecycleRules, KeyspaceView, Page, PageQuery,
     ReplaceScopeCatalog,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::extract::{path_id, ApiJson, ApiQuery, Caller};
 use crate::routes::page_request;
 use crate::AppState;
 
@@ -58,6 +60,7 @@ pub async fn get_keyspace(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<KeyspaceView>, ApiError> {
+    let id: KeyspaceId = path_id(&id, || actor.require(management::KEYSPACES_READ))?;
     Ok(Json(state.engine.get_keyspace(&actor, &id).await?.into_view()))
 }
 
@@ -75,6 +78,7 @@ pub async fn replace_scope_catalog(
     ApiJson(body): ApiJson<ReplaceScopeCatalog>,
 ) -> Result<Json<KeyspaceView>, ApiError> {
     let catalog = body.scope_catalog.map(|catalog| catalog.into_iter().map(catalog_scope).collect());
+    let id: KeyspaceId = path_id(&id, || prechecks::scope_catalog(&actor, catalog.as_deref()).map(drop))?;
     Ok(Json(state.engine.replace_scope_catalog(&actor, &id, catalog).await?.into_view()))
 }
 
@@ -92,6 +96,8 @@ pub async fn set_keyspace_lifecycle(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<KeyspaceLifecycleRules>,
 ) -> Result<Json<KeyspaceView>, ApiError> {
+    let (rotation, inactive) = (body.rotation_period_days, body.disable_after_inactive_days);
+    let id: KeyspaceId = path_id(&id, || prechecks::keyspace_lifecycle(&actor, rotation, inactive).map(drop))?;
     let keyspace = state
         .engine
         .set_keyspace_lifecycle(&actor, &id, body.rotation_period_days, body.disable_after_inactive_days)

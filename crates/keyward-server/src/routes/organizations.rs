@@ -4,13 +4,14 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use keyward_core::id::OrgId;
 
 use crate::dto::{
     CreateOrganization, CreatedToken, FoundedOrganization, FromStore, IntoView, OrganizationView, Page, PageQuery,
     TokenView, TokenViews,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::extract::{path_id, ApiJson, ApiQuery, Caller};
 use crate::routes::{page_request, shown_once_headers};
 use crate::AppState;
 
@@ -69,5 +70,7 @@ pub async fn get_organization(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<OrganizationView>, ApiError> {
+    // Nothing is refused before the lookup: another tenant's is a 404 too.
+    let id: OrgId = path_id(&id, || Ok(()))?;
     Ok(Json(state.engine.get_organization(&actor, &id).await?.into_view()))
 }

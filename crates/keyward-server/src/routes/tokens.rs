@@ -3,8 +3,10 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use keyward_core::id::TokenId;
 use keyward_core::model::{RevokedReason, TokenState};
-use keyward_engine::{BulkRevoke, NewToken, RotationRequest, TokenChanges};
+use keyward_core::scope::management;
+use keyward_engine::{prechecks, BulkRevoke, NewToken, RotationRequest, TokenChanges};
 use keyward_store::{TokenFilter, TokenOrder};
 
 use crate::dto::{
@@ -13,7 +15,7 @@ use crate::dto::{
     UpdateToken,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery, Caller, OptionalApiJson};
+use crate::extract::{path_id, ApiJson, ApiQuery, Caller, OptionalApiJson};
 use crate::routes::{page_request, shown_once_headers};
 use crate::AppState;
 
@@ -138,6 +140,7 @@ pub async fn get_token(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
+    let id: TokenId = path_id(&id, || actor.require(management::TOKENS_READ))?;
     let record = state.engine.get_token(&actor, &id).await?;
     let policy = state.engine.token_policy(&actor).await?;
     let periods = state.engine.rotation_periods(&actor, &policy).await?;
@@ -168,6 +171,7 @@ pub async fn update_token(
             .map(|auto| auto.map(AutoRotateRequest::into_auto_rotate).transpose())
             .transpose()?,
     };
+    let id: TokenId = path_id(&id, || prechecks::token_changes(&actor, &changes).map(drop))?;
     let record = state.engine.update_token(&actor, &id, changes).await?;
     let policy = state.engine.token_policy(&actor).await?;
     let periods = state.engine.rotation_periods(&actor, &policy).await?;
@@ -195,6 +199,7 @@ pub async fn revoke_token(
     let reason = revoked_reason(body.reason.as_deref())?.unwrap_or(RevokedReason::UserAction);
     let now = state.now_micros();
     if body.with_descendants {
+        let id: TokenId = path_id(&id, || prechecks::revocation(&actor, reason))?;
         let revoked = state.engine.revoke_token_with_descendants(&actor, &id, reason, body.customer_tokens).await?;
         let descendants = revoked.descendants.into_iter().map(|record| TokenView::new(record, now)).collect();
         return Ok(Json(RevokedToken {
@@ -205,6 +210,7 @@ pub async fn revoke_token(
     if body.customer_tokens {
         return Err(ApiError::invalid_field("customer_tokens", "Only meaningful with `with_descendants: true`."));
     }
+    let id: TokenId = path_id(&id, || prechecks::revocation(&actor, reason))?;
     let record = state.engine.revoke_token(&actor, &id, reason).await?;
     Ok(Json(RevokedToken { view: TokenView::new(record, now), descendants_revoked: None }))
 }
@@ -220,6 +226,7 @@ pub async fn disable_token(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
+    let id: TokenId = path_id(&id, || actor.require(management::TOKENS_WRITE))?;
     let record = state.engine.disable_token(&actor, &id).await?;
     Ok(Json(TokenView::new(record, state.now_micros())))
 }
@@ -235,6 +242,7 @@ pub async fn enable_token(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
+    let id: TokenId = path_id(&id, || actor.require(management::TOKENS_WRITE))?;
     let record = state.engine.enable_token(&actor, &id).await?;
     Ok(Json(TokenView::new(record, state.now_micros())))
 }
@@ -251,6 +259,7 @@ pub async fn delete_token(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let id: TokenId = path_id(&id, || actor.require(management::TOKENS_WRITE))?;
     state.engine.delete_token(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -273,6 +282,7 @@ pub async fn rotate_token(
     ApiJson(body): ApiJson<RotateToken>,
 ) -> Result<(StatusCode, HeaderMap, Json<RotatedToken>), ApiError> {
     let request = RotationRequest { grace_period_seconds: body.grace_period, expires_in: body.expires_in };
+    let id: TokenId = path_id(&id, || prechecks::rotation(&actor, &request))?;
     let rotated = state.engine.rotate_token(&actor, &id, request).await?;
     let headers = shown_once_headers(Some(&format!("/v1/tokens/{}", rotated.issued.record.id)));
     let now = state.now_micros();
@@ -298,6 +308,7 @@ pub async fn set_grace(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SetGrace>,
 ) -> Result<Json<TokenView>, ApiError> {
+    let id: TokenId = path_id(&id, || actor.require(management::TOKENS_WRITE))?;
     let record = state.engine.set_rotation_grace(&actor, &id, body.ends_in).await?;
     Ok(Json(TokenView::new(record, state.now_micros())))
 }
@@ -313,6 +324,7 @@ pub async fn token_clients(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<TokenClients>, ApiError> {
+    let id: TokenId = path_id(&id, || actor.require(management::TOKENS_READ))?;
     let clients = state.engine.token_clients(&actor, &id).await?;
     Ok(Json(TokenClients { data: clients.into_iter().map(IntoView::into_view).collect() }))
 }

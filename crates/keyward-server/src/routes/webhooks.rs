@@ -3,14 +3,16 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use keyward_engine::NewWebhook;
+use keyward_core::id::WebhookId;
+use keyward_core::scope::management;
+use keyward_engine::{prechecks, NewWebhook};
 
 use crate::dto::{
     CreateWebhook, CreatedWebhookView, DeliveryView, FromStore, IntoView, Page, PageQuery, RotateWebhookSecret,
     RotatedWebhookSecret, WebhookList, WebhookView,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery, Caller, OptionalApiJson};
+use crate::extract::{path_id, ApiJson, ApiQuery, Caller, OptionalApiJson};
 use crate::routes::{page_request, shown_once_headers};
 use crate::AppState;
 
@@ -56,6 +58,7 @@ pub async fn get_webhook(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookView>, ApiError> {
+    let id: WebhookId = path_id(&id, || actor.require(management::WEBHOOKS_READ))?;
     Ok(Json(state.engine.get_webhook(&actor, &id).await?.into_view()))
 }
 
@@ -74,6 +77,7 @@ pub async fn rotate_webhook_secret(
     OptionalApiJson(body): OptionalApiJson<RotateWebhookSecret>,
 ) -> Result<(HeaderMap, Json<RotatedWebhookSecret>), ApiError> {
     let overlap = body.overlap.unwrap_or(keyward_engine::DEFAULT_SECRET_OVERLAP_SECONDS);
+    let id: WebhookId = path_id(&id, || prechecks::webhook_secret_rotation(&actor, overlap))?;
     let rotated = state.engine.rotate_webhook_secret(&actor, &id, overlap).await?;
     let view = RotatedWebhookSecret {
         secret: crate::dto::ShownOnce::new(&rotated.secret),
@@ -92,6 +96,7 @@ pub async fn delete_webhook(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let id: WebhookId = path_id(&id, || actor.require(management::WEBHOOKS_WRITE))?;
     state.engine.delete_webhook(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -109,6 +114,7 @@ pub async fn list_deliveries(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<DeliveryView>>, ApiError> {
     let page = page_request(query.limit, query.cursor.as_deref())?;
+    let id: WebhookId = path_id(&id, || actor.require(management::WEBHOOKS_READ))?;
     let deliveries = state.engine.list_deliveries(&actor, &id, &page).await?;
     Ok(Json(Page::from_store(deliveries, IntoView::into_view)))
 }

@@ -5,11 +5,12 @@
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use keyward_core::id::OrgId;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
-use crate::extract::Caller;
+use crate::extract::{path_id, Caller};
 use crate::AppState;
 
 /// The caller: a management token or a signed-in session. Never a secret.
@@ -55,7 +56,8 @@ pub struct WhoamiOrganization {
     security(("bearer" = []), ("session" = [])),
     responses((status = 200, body = WhoamiView), (status = 401, body = Problem)))]
 pub async fn whoami(State(state): State<AppState>, Caller(actor): Caller) -> Result<Json<WhoamiView>, ApiError> {
-    let organization = state.engine.get_organization(&actor, actor.org_id()).await?;
+    let own: OrgId = path_id(actor.org_id(), || Ok(()))?;
+    let organization = state.engine.get_organization(&actor, &own).await?;
     let principal = &actor.principal;
     let person = principal.person();
     let (kind, token_id, token_name, email, expires_at) = match (principal.token_record(), principal.signed_in()) {

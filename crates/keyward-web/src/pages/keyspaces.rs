@@ -11,9 +11,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward_core::clock::micros_to_datetime;
+use keyward_core::id::KeyspaceId;
 use keyward_core::model::{CatalogScope, Keyspace};
+use keyward_core::scope::management;
 use keyward_core::validate::duration_seconds;
 use keyward_core::Environment;
+use keyward_engine::prechecks::{self, parse_id};
 use keyward_engine::{EngineError, NewKeyspace};
 use keyward_server::AppState;
 
@@ -275,7 +278,11 @@ async fn keyspace_page(
     errors: FieldErrors,
     notice: Option<String>,
 ) -> Response {
-    let keyspace = match state.engine.get_keyspace(&page.actor, id).await {
+    let lookup = async {
+        let id: KeyspaceId = parse_id(id, || page.actor.require(management::KEYSPACES_READ))?;
+        state.engine.get_keyspace(&page.actor, &id).await
+    };
+    let keyspace = match lookup.await {
         Ok(keyspace) => keyspace,
         Err(error) => return failed(error),
     };
@@ -342,7 +349,12 @@ pub async fn save_scopes(
     } else {
         None
     };
-    match state.engine.replace_scope_catalog(&page.actor, &id, catalog).await {
+    let replacing = async {
+        let keyspace_id: KeyspaceId =
+            parse_id(&id, || prechecks::scope_catalog(&page.actor, catalog.as_deref()).map(drop))?;
+        state.engine.replace_scope_catalog(&page.actor, &keyspace_id, catalog).await
+    };
+    match replacing.await {
         Ok(keyspace) => {
             let notice = match &keyspace.scope_catalog {
                 None => "Saved: tokens in this keyspace may be given any scope.".to_owned(),
@@ -383,7 +395,12 @@ pub async fn save_lifecycle(
     if !errors.is_empty() {
         return keyspace_page(&state, &page, &id, typed, errors, None).await;
     }
-    match state.engine.set_keyspace_lifecycle(&page.actor, &id, rotation_days, inactivity_days).await {
+    let setting = async {
+        let before = || prechecks::keyspace_lifecycle(&page.actor, rotation_days, inactivity_days).map(drop);
+        let keyspace_id: KeyspaceId = parse_id(&id, before)?;
+        state.engine.set_keyspace_lifecycle(&page.actor, &keyspace_id, rotation_days, inactivity_days).await
+    };
+    match setting.await {
         Ok(_) => {
             let notice = "Saved. The lifecycle scheduler applies these rules from its next pass.".to_owned();
             keyspace_page(&state, &page, &id, Typed::default(), FieldErrors::new(), Some(notice)).await

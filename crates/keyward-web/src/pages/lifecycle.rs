@@ -13,11 +13,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward_core::clock::micros_to_datetime;
+use keyward_core::id::TokenId;
 use keyward_core::model::{Keyspace, TokenState};
+use keyward_engine::prechecks::{self, parse_id};
 use keyward_engine::{BulkRevoke, EngineError, RotationRequest, MAX_SELECTED};
 use keyward_server::AppState;
 
-use super::tokens::{customer_keyspaces, nonce, owner_names, row, source, Calls, CreatedPage, Replaced, Row};
+use super::tokens::{
+    customer_keyspaces, keyspace_label, nonce, owner_names, row, shown_token, source, Calls, CreatedPage, Replaced, Row,
+};
 use super::{failed, render, UserBar, When};
 use crate::form::FormData;
 use crate::session::SignedInPage;
@@ -52,7 +56,11 @@ struct RotatePage {
 /// services that will need its replacement.
 async fn recent_users(state: &AppState, page: &SignedInPage, id: &str) -> Vec<String> {
     let mut users: Vec<String> = Vec::new();
-    if let Ok(activity) = state.engine.token_activity(&page.actor, id, 1).await {
+    // A malformed id has no activity, as an unknown one has none.
+    let Ok(id) = TokenId::parse(id) else {
+        return users;
+    };
+    if let Ok(activity) = state.engine.token_activity(&page.actor, &id, 1).await {
         for sample in activity.recent.iter().filter(|sample| sample.outcome == "VALID") {
             let seen = source(sample.client_ip.as_deref(), sample.user_agent.as_deref());
             if !users.contains(&seen) {
@@ -64,10 +72,9 @@ async fn recent_users(state: &AppState, page: &SignedInPage, id: &str) -> Vec<St
 }
 
 async fn rotate_page(state: &AppState, page: &SignedInPage, id: &str, chosen: i64, error: Option<String>) -> Response {
-    let record = match state.engine.get_token(&page.actor, id).await {
-        Ok(record) if !record.management => record,
-        Ok(_) => return failed(EngineError::NotFound("token")),
-        Err(error) => return failed(error),
+    let (id, record) = match shown_token(state, page, id).await {
+        Ok(found) => found,
+        Err(response) => return response,
     };
     let limit = match state.engine.token_policy(&page.actor).await {
         Ok(policy) => policy.rotation_grace_limit(),
@@ -75,7 +82,7 @@ async fn rotate_page(state: &AppState, page: &SignedInPage, id: &str, chosen: i6
     };
     let choices: Vec<(i64, &'static str)> =
         GRACE_CHOICES.iter().copied().filter(|(seconds, _)| *seconds <= limit).collect();
-    let recent_clients = recent_users(state, page, id).await;
+    let recent_clients = recent_users(state, page, &id).await;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let chosen = if choices.iter().any(|(seconds, _)| *seconds == chosen) { chosen } else { 0 };
     let rendered = render(&RotatePage {
@@ -92,6 +99,15 @@ async fn rotate_page(state: &AppState, page: &SignedInPage, id: &str, chosen: i6
         error,
     });
     (status, rendered).into_response()
+}
+
+/// Whether token `id` was rotated already: a resubmitted rotation form
+/// finds it so.
+async fn was_replaced(state: &AppState, page: &SignedInPage, id: &str) -> bool {
+    match TokenId::parse(id) {
+        Ok(id) => state.engine.get_token(&page.actor, &id).await.is_ok_and(|token| token.is_replaced()),
+        Err(_) => false,
+    }
 }
 
 /// `GET /tokens/{id}/rotate`: the rotation dialog.
@@ -123,7 +139,11 @@ pub async fn rotate(
     };
     let now_micros = state.now_micros();
     let request = RotationRequest { grace_period_seconds: grace, expires_in: None };
-    let rotated = match state.engine.rotate_token(&page.actor, &id, request).await {
+    let rotation = async {
+        let token_id: TokenId = parse_id(&id, || prechecks::rotation(&page.actor, &request))?;
+        state.engine.rotate_token(&page.actor, &token_id, request).await
+    };
+    let rotated = match rotation.await {
         Ok(rotated) => rotated,
         // A resubmitted form (a double click, a reload): the first one
         // rotated it, on whichever instance (with no grace period, the old
@@ -131,9 +151,7 @@ pub async fn rotate(
         Err(EngineError::Rejected { code: "token_already_rotated", .. }) => {
             return Redirect::to(&format!("/tokens/{id}?rotated=1")).into_response();
         }
-        Err(EngineError::Rejected { code: "token_revoked", .. })
-            if state.engine.get_token(&page.actor, &id).await.is_ok_and(|token| token.is_replaced()) =>
-        {
+        Err(EngineError::Rejected { code: "token_revoked", .. }) if was_replaced(&state, &page, &id).await => {
             return Redirect::to(&format!("/tokens/{id}?rotated=1")).into_response();
         }
         Err(error) => {
@@ -150,11 +168,7 @@ pub async fn rotate(
     };
     let now = micros_to_datetime(now_micros);
     let record = &rotated.issued.record;
-    let keyspace = state
-        .engine
-        .get_keyspace(&page.actor, &record.keyspace_id)
-        .await
-        .map_or_else(|_| record.keyspace_id.clone(), |k| format!("{} ({})", k.name, k.environment.as_str()));
+    let keyspace = keyspace_label(&state, &page, &record.keyspace_id).await;
     let clients = recent_users(&state, &page, &id).await;
     let grace_ends = (!rotated.old.is_revoked()).then(|| rotated.old.expires_at.map(|at| When::of(at, now))).flatten();
     render(&CreatedPage {
@@ -234,7 +248,11 @@ async fn bulk_page(state: &AppState, page: &SignedInPage, ids: &[String], error:
     let mut live = 0;
     for id in ids.iter().take(MAX_SELECTED) {
         // Only what this user may see and what can still be revoked is listed (and counted).
-        if let Ok(record) = state.engine.get_token(&page.actor, id).await {
+        // A malformed id is left out, as an unknown one is.
+        let Ok(id) = TokenId::parse(id) else {
+            continue;
+        };
+        if let Ok(record) = state.engine.get_token(&page.actor, &id).await {
             if record.management || record.state_at(now.timestamp_micros()) != TokenState::Active {
                 continue;
             }

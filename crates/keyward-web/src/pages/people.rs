@@ -12,8 +12,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use keyward_core::clock::micros_to_datetime;
+use keyward_core::id::{ServiceAccountId, UserId};
 use keyward_core::model::TokenState;
 use keyward_core::role::Role;
+use keyward_core::scope::management;
+use keyward_engine::prechecks::parse_id;
 use keyward_engine::{Capability, EngineError};
 use keyward_server::AppState;
 use keyward_store::{PageRequest, TokenFilter};
@@ -163,7 +166,11 @@ pub async fn change_role(
     let Ok(role) = form.get("role").parse::<Role>() else {
         return members_page(&state, &page, refused("Pick one of the roles.")).await;
     };
-    match state.engine.set_member_role(&page.actor, &user_id, role).await {
+    let change = async {
+        let user_id: UserId = parse_id(&user_id, || page.actor.require(management::MEMBERS_WRITE))?;
+        state.engine.set_member_role(&page.actor, &user_id, role).await
+    };
+    match change.await {
         Ok(member) => {
             let mut url = url::form_urlencoded::Serializer::new(String::from("/members?"));
             url.append_pair("role_changed", &member.email);
@@ -313,9 +320,16 @@ async fn remove(state: &AppState, page: &SignedInPage, removing: Removing, id: &
         let error = format!("Type {} exactly to confirm; nothing was removed.", target.name);
         return confirm_page(state, page, removing, id, Some(error)).await;
     }
+    let may_manage = || page.actor.require(management::MEMBERS_WRITE);
     let removed = match removing {
-        Removing::Member => state.engine.remove_member(&page.actor, id).await,
-        Removing::ServiceAccount => state.engine.remove_service_account(&page.actor, id).await,
+        Removing::Member => match parse_id::<UserId>(id, may_manage) {
+            Ok(user_id) => state.engine.remove_member(&page.actor, &user_id).await,
+            Err(refused) => Err(refused),
+        },
+        Removing::ServiceAccount => match parse_id::<ServiceAccountId>(id, may_manage) {
+            Ok(account_id) => state.engine.remove_service_account(&page.actor, &account_id).await,
+            Err(refused) => Err(refused),
+        },
     };
     match removed {
         Ok(revoked) => {

@@ -9,8 +9,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use keyward_core::id::OrgId;
 use keyward_core::policy::TokenPolicy;
 use keyward_core::validate::duration_seconds;
+use keyward_engine::prechecks::parse_id;
 use keyward_engine::{Capability, EngineError};
 use keyward_server::AppState;
 use keyward_store::PageRequest;
@@ -218,7 +220,7 @@ async fn named_policies_page(
     };
     let organization_name = match organization_name {
         Some(name) => name,
-        None => match state.engine.get_organization(&page.actor, page.actor.org_id()).await {
+        None => match own_organization(state, page).await {
             Ok(organization) => organization.name,
             Err(error) => return failed(error),
         },
@@ -312,6 +314,16 @@ pub async fn rename(State(state): State<AppState>, page: SignedInPage, body: Byt
         }
         Err(error) => failed(error),
     }
+}
+
+/// The caller's own organization. Nothing is refused before the lookup,
+/// so a malformed id (none is expected here) is simply not found.
+async fn own_organization(
+    state: &AppState,
+    page: &SignedInPage,
+) -> Result<keyward_core::model::Organization, EngineError> {
+    let own: OrgId = parse_id(page.actor.org_id(), || Ok(()))?;
+    state.engine.get_organization(&page.actor, &own).await
 }
 
 #[cfg(test)]

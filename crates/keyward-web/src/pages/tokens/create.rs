@@ -296,11 +296,7 @@ pub async fn create(
             Err(error) => return failed(error),
         },
     };
-    let keyspace = state
-        .engine
-        .get_keyspace(&page.actor, &issued.record.keyspace_id)
-        .await
-        .map_or_else(|_| issued.record.keyspace_id.clone(), |k| format!("{} ({})", k.name, k.environment.as_str()));
+    let keyspace = keyspace_label(&state, &page, &issued.record.keyspace_id).await;
     render(&CreatedPage {
         signed_in: Some(UserBar::from(&page)),
         notice: None,

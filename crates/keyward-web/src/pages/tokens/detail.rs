@@ -85,10 +85,9 @@ async fn detail_page(
     shown: Shown<'_>,
     revoke_error: Option<String>,
 ) -> Response {
-    let record = match state.engine.get_token(&page.actor, id).await {
-        Ok(record) if !record.management => record,
-        Ok(_) => return failed(EngineError::NotFound("token")),
-        Err(error) => return failed(error),
+    let (id, record) = match shown_token(state, page, id).await {
+        Ok(found) => found,
+        Err(response) => return response,
     };
     // Names of keyspaces and owners, and the policy, in one read.
     let directory = state.engine.directory(&page.actor).await.unwrap_or_default();
@@ -98,7 +97,7 @@ async fn detail_page(
     let policy = directory.organization.as_ref().map(|organization| organization.token_policy.clone());
     let violations = broken_rules(policy.as_ref(), &record);
     let row = row(&record, &by_id, &owners, policy.as_ref(), now);
-    let activity = match state.engine.token_activity(&page.actor, id, CHART_DAYS).await {
+    let activity = match state.engine.token_activity(&page.actor, &id, CHART_DAYS).await {
         Ok(activity) => activity,
         Err(error) => return failed(error),
     };
@@ -109,7 +108,7 @@ async fn detail_page(
     // Until a call has worked, the page says how to make one.
     let try_it = (active && first_call.is_none()).then(|| curl_example(shown.origin));
     let in_grace = record.in_rotation_grace(now.timestamp_micros());
-    let clients = if in_grace { recent_clients(state, page, id, now).await } else { Vec::new() };
+    let clients = if in_grace { recent_clients(state, page, &id, now).await } else { Vec::new() };
     let may = page.actor.capabilities();
     let audit = match may.may_read_audit {
         true => match audit_lines(state, page, &record.id, &owners, now).await {
@@ -191,7 +190,7 @@ fn first_call_notice(shown: &Shown<'_>, first_call: Option<&Verification>) -> Op
 }
 
 /// The clients seen using a token in its rotation grace: they need the new one.
-async fn recent_clients(state: &AppState, page: &SignedInPage, id: &str, now: DateTime<Utc>) -> Vec<String> {
+async fn recent_clients(state: &AppState, page: &SignedInPage, id: &TokenId, now: DateTime<Utc>) -> Vec<String> {
     let clients = state.engine.token_clients(&page.actor, id).await.unwrap_or_default();
     clients
         .iter()
@@ -262,16 +261,15 @@ pub async fn revoke(
     if !page.csrf_ok(&form) {
         return detail_page(&state, &page, &id, shown, Some("This form expired; confirm again.".into())).await;
     }
-    let record = match state.engine.get_token(&page.actor, &id).await {
-        Ok(record) if !record.management => record,
-        Ok(_) => return failed(EngineError::NotFound("token")),
-        Err(error) => return failed(error),
+    let (token_id, record) = match shown_token(&state, &page, &id).await {
+        Ok(found) => found,
+        Err(response) => return response,
     };
     if record.environment == keyward_core::Environment::Live && form.get("confirm") != record.name {
         let message = format!("Type the token's name exactly, “{}”, to revoke it.", record.name);
         return detail_page(&state, &page, &id, shown, Some(message)).await;
     }
-    match state.engine.revoke_token(&page.actor, &id, RevokedReason::UserAction).await {
+    match state.engine.revoke_token(&page.actor, &token_id, RevokedReason::UserAction).await {
         Ok(_) => Redirect::to(&format!("/tokens/{id}?revoked=1")).into_response(),
         Err(error) => failed(error),
     }

@@ -12,10 +12,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use keyward_core::clock::micros_to_datetime;
+use keyward_core::id::{KeyspaceId, TokenId};
 use keyward_core::model::{CatalogScope, Keyspace, RevokedReason, TokenRecord, TokenState};
 use keyward_core::policy::TokenPolicy;
+use keyward_core::scope::management;
 use keyward_core::Environment;
 use keyward_core::{base62, OsRng, SecureRng};
+use keyward_engine::prechecks::parse_id;
 use keyward_engine::{Capability, Engine, EngineError, NewKeyspace, NewToken};
 use keyward_server::AppState;
 use keyward_store::{AuditFilter, Cursor, Directory, PageRequest, TokenFilter, TokenOrder, TokenSortKey};
@@ -403,4 +406,30 @@ fn list_notice(query: &HashMap<String, String>, mut notices: Vec<&'static str>) 
         format!("{count} token{plural} revoked. Verifications of them now fail.")
     });
     bulk_notice.or_else(|| (!notices.is_empty()).then(|| notices.join(" ")))
+}
+
+/// A keyspace as shown beside a token: its name and environment, or its id
+/// when it cannot be read (a stored id of another shape names no keyspace).
+pub(crate) async fn keyspace_label(state: &AppState, page: &SignedInPage, keyspace_id: &str) -> String {
+    let keyspace = match KeyspaceId::parse(keyspace_id) {
+        Ok(id) => state.engine.get_keyspace(&page.actor, &id).await.ok(),
+        Err(_) => None,
+    };
+    keyspace.map_or_else(|| keyspace_id.to_owned(), |k| format!("{} ({})", k.name, k.environment.as_str()))
+}
+
+/// The customer token a page shows, by its path id. A malformed id is
+/// refused as the engine refused it when it checked the shape itself; it,
+/// an unknown id and a management token are all "no such token".
+pub(crate) async fn shown_token(
+    state: &AppState,
+    page: &SignedInPage,
+    id: &str,
+) -> Result<(TokenId, TokenRecord), Response> {
+    let id: TokenId = parse_id(id, || page.actor.require(management::TOKENS_READ)).map_err(failed)?;
+    match state.engine.get_token(&page.actor, &id).await {
+        Ok(record) if !record.management => Ok((id, record)),
+        Ok(_) => Err(failed(EngineError::NotFound("token"))),
+        Err(error) => Err(failed(error)),
+    }
 }
