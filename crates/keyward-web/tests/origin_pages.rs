@@ -76,7 +76,13 @@ async fn public_url_is_used_in_links_and_decides_where_forms_may_come_from() {
     // The same valid form, posted from elsewhere, changes nothing.
     let html = site.get("/tokens/new", &owner).await.text().await.unwrap();
     let (csrf, nonce) = (field(&html, "csrf"), field(&html, "nonce"));
-    let form = [("csrf", csrf.as_str()), ("nonce", nonce.as_str()), ("name", "planted"), ("keyspace_id", &keyspace_id)];
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("nonce", nonce.as_str()),
+        ("name", "planted"),
+        ("keyspace_id", &keyspace_id),
+        ("no_scopes", "yes"),
+    ];
     for (origin, fetch_site) in [("https://evil.example", "cross-site"), ("https://other.example.com", "same-site")] {
         let refused = site
             .client
