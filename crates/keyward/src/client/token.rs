@@ -73,6 +73,22 @@ async fn keyspace_filter(client: &ClientArgs, keyspace: Option<String>) -> Resul
     }
 }
 
+/// A token with no scopes only when asked for: a forgotten `--scope` is
+/// an error, not a token that may do nothing.
+fn scope_choice(scopes: &[String], no_scopes: bool) -> Result<(), CliError> {
+    if scopes.is_empty() && !no_scopes {
+        return Err(CliError::Usage(
+            "give at least one --scope, or --no-scopes for a token that may do nothing scoped".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A flag's JSON value, or a usage error naming the flag.
+fn json_flag(flag: &str, text: &str) -> Result<Value, CliError> {
+    serde_json::from_str(text).map_err(|e| CliError::Usage(format!("{flag} is not JSON: {e}")))
+}
+
 pub async fn run(command: TokenCommand) -> Result<(), CliError> {
     match command {
         TokenCommand::Create {
@@ -90,18 +106,9 @@ pub async fn run(command: TokenCommand) -> Result<(), CliError> {
             auto_rotate_to,
             auto_rotate_grace,
         } => {
-            if scopes.is_empty() && !no_scopes {
-                return Err(CliError::Usage(
-                    "give at least one --scope, or --no-scopes for a token that may do nothing scoped".into(),
-                ));
-            }
+            scope_choice(&scopes, no_scopes)?;
             let keyspace = Api::new(&client)?.keyspace_id(&keyspace).await?;
-            let metadata = metadata
-                .map(|text| {
-                    serde_json::from_str::<Value>(&text)
-                        .map_err(|e| CliError::Usage(format!("--metadata is not JSON: {e}")))
-                })
-                .transpose()?;
+            let metadata = metadata.map(|text| json_flag("--metadata", &text)).transpose()?;
             let body = json!({"keyspace_id": keyspace, "name": name, "scopes": scopes, "allowed_ips": allowed_ips,
                 "owner": owner, "expires_in": expires_in, "expires_at": expires_at, "metadata": metadata,
                 "rotation_period_days": rotate_every,
