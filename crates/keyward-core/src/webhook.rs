@@ -56,6 +56,7 @@ pub const EVENT_TYPES: &[&str] = &[
     AuditAction::TokenInactivityWarning.as_str(),
     AuditAction::TokenRotationDue.as_str(),
     AuditAction::TokenSpraying.as_str(),
+    AuditAction::AdminRecovered.as_str(),
 ];
 
 /// Whether audit events with `action` are delivered to webhooks.

@@ -1,47 +1,68 @@
 //! People named by email where an id is expected: `owner` and `actor`
 //! filters take a member's email as well as their `usr_…` id, because the
 //! email is what a person knows about a colleague.
+//!
+//! Every lookup stays inside the caller's organization: an email of an
+//! account elsewhere resolves to nothing, answered exactly like an email
+//! nobody has.
 
 use keyward_core::validate::InvalidField;
+use keyward_store::{AuditFilter, PageRequest, TokenFilter};
 
 use crate::engine::Engine;
 use crate::EngineError;
 
 impl Engine {
     /// The user id of the member of `org` whose email is `email` (compared
-    /// as stored: trimmed, lower case), if there is one. Members of other
-    /// organizations are not found: an email says nothing across tenants.
-    pub(crate) async fn member_with_email(&self, org: &str, email: &str) -> Result<Option<String>, EngineError> {
+    /// as stored: trimmed, lower case), if there is one.
+    async fn member_with_email(&self, org: &str, email: &str) -> Result<Option<String>, EngineError> {
         let Some(user) = self.ctx.store.find_user_by_email(&email.trim().to_lowercase()).await? else {
             return Ok(None);
         };
         Ok(self.ctx.store.get_member(org, &user.id).await?.map(|member| member.user_id))
     }
 
-    /// An owner filter as the store compares it: an email of a member
-    /// becomes their id. Any other text stays as given, since an owner may be
-    /// free text (`team-billing`, or an address that is nobody's account).
+    /// An owner filter as the store compares it. An owner may be free text,
+    /// an address among others (`team@example.com`), so the text wins while
+    /// any token of `org` is owned by it: those tokens keep matching, even
+    /// after someone with that address joins. Otherwise a member's email
+    /// becomes their id; any other text stays as given.
     pub(crate) async fn owner_filter(&self, org: &str, owner: Option<String>) -> Result<Option<String>, EngineError> {
-        match owner {
-            Some(text) if text.contains('@') => Ok(Some(self.member_with_email(org, &text).await?.unwrap_or(text))),
-            other => Ok(other),
+        let text = match owner {
+            Some(text) if text.contains('@') => text,
+            other => return Ok(other),
+        };
+        let text_owned = TokenFilter { owner: Some(text.clone()), now: self.ctx.now(), ..TokenFilter::default() };
+        let one = PageRequest::new(Some(1), None);
+        if !self.ctx.store.list_tokens(org, &text_owned, &one).await?.items.is_empty() {
+            return Ok(Some(text));
         }
+        Ok(Some(self.member_with_email(org, &text).await?.unwrap_or(text)))
     }
 
     /// An actor filter as the store compares it. Actors are ids (tokens,
-    /// users, `system`), never free text, so an email that names no member
-    /// is an error rather than a filter that silently matches nothing.
+    /// users, `system`), never free text, so an email is resolved to a
+    /// member, or to a former member who acted here (their events stay in
+    /// the log after they leave); one that names neither is an error rather
+    /// than a filter that silently matches nothing.
     pub(crate) async fn actor_filter(&self, org: &str, actor: Option<String>) -> Result<Option<String>, EngineError> {
-        match actor {
-            Some(text) if text.contains('@') => match self.member_with_email(org, &text).await? {
-                Some(id) => Ok(Some(id)),
-                None => Err(InvalidField::new(
-                    "actor",
-                    "No member of this organization has this email; give a member's email or an actor id (usr_…, tok_…).",
-                )
-                .into()),
-            },
-            other => Ok(other),
+        let text = match actor {
+            Some(text) if text.contains('@') => text,
+            other => return Ok(other),
+        };
+        if let Some(id) = self.member_with_email(org, &text).await? {
+            return Ok(Some(id));
         }
+        if let Some(user) = self.ctx.store.find_user_by_email(&text.trim().to_lowercase()).await? {
+            let theirs = AuditFilter { actor: Some(user.id.clone()), ..AuditFilter::default() };
+            if !self.ctx.store.list_audit(org, &theirs, &PageRequest::new(Some(1), None)).await?.items.is_empty() {
+                return Ok(Some(user.id));
+            }
+        }
+        Err(InvalidField::new(
+            "actor",
+            "No member or former member of this organization has this email; give one of theirs or an actor id (usr_…, tok_…).",
+        )
+        .into())
     }
 }

@@ -702,6 +702,22 @@ async fn owner_and_actor_filters_take_a_members_email() {
     let by_email: Value = server.get("/v1/audit?actor=ada@example.com", &server.admin).await.json().await.unwrap();
     assert!(!by_id["data"].as_array().unwrap().is_empty());
     assert_eq!(by_email["data"], by_id["data"]);
+    // Text owners keep their tokens when someone with that address joins.
+    server.join("team@example.com", "viewer").await;
+    let team: Value = server.get("/v1/tokens?owner=team@example.com", &server.admin).await.json().await.unwrap();
+    assert_eq!(team["data"].as_array().unwrap().len(), 1, "{team}");
+    assert_eq!(team["data"][0]["name"], "team's", "the text still names its tokens");
+    // A former member's events are still theirs.
+    let removed = server
+        .client
+        .delete(server.url(&format!("/v1/members/{}", ada.user_id)))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::OK);
+    let former: Value = server.get("/v1/audit?actor=ada@example.com", &server.admin).await.json().await.unwrap();
+    assert!(former["data"].as_array().unwrap().len() >= by_id["data"].as_array().unwrap().len(), "{former}");
     let nobody = server.get("/v1/audit?actor=nobody@example.com", &server.admin).await;
     let nobody = problem(nobody, StatusCode::BAD_REQUEST, "invalid_field").await;
     assert_eq!(nobody["field"], "actor", "{nobody}");

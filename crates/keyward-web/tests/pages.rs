@@ -187,6 +187,10 @@ async fn a_token_is_created_once_shown_once_listed_masked_and_revoked_with_its_n
     assert_eq!(asked.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = asked.text().await.unwrap();
     assert!(html.contains("id=\"scopes-error\"") && html.contains("No scopes"), "{html}");
+    let mut both = form.clone();
+    both.push(("no_scopes", "yes"));
+    let contradicted = site.post("/tokens/new", &session, &both).await;
+    assert_eq!(contradicted.status(), StatusCode::UNPROCESSABLE_ENTITY, "scopes chosen and \"No scopes\" ticked");
     let listed = site.api(reqwest::Method::GET, "/v1/tokens", json!(null)).await;
     assert!(!listed.to_string().contains("billing worker"), "nothing was made: {listed}");
 

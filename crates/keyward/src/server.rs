@@ -294,19 +294,51 @@ pub async fn recover(config: &ServerConfig, organization: Option<&str>) -> Resul
             return Err(CliError::Usage(format!("--organization: {id:?} is not an organization id (org_…)")));
         }
     }
+    // A mistyped data directory must not become a new, empty store.
+    if let Location::Sqlite { file: Some(file), .. } = Location::of(config)? {
+        if !file.exists() {
+            return Err(CliError::Usage(format!(
+                "no Keyward database at {}: give the data directory (or database URL) `keyward serve` uses",
+                file.display()
+            )));
+        }
+    }
     let (store, _lock) = open_store(config).await?;
     let engine = engine(config, store, None)?;
     if !engine.load().await? {
         return Err(CliError::Usage("this store is not initialized: run `keyward init` (or `keyward serve`)".into()));
     }
-    let issued = engine.recover_admin(organization).await.map_err(|error| match error {
+    // Written like the first admin token when a file is configured: created
+    // new, mode 0600, never over an existing one (which holds the lost token).
+    let mut file = config.admin_token_file.as_deref().map(create_secret_file).transpose()?;
+    let minted = engine.recover_admin(organization).await;
+    if let (Err(_), Some(path)) = (&minted, config.admin_token_file.as_deref()) {
+        let _ = std::fs::remove_file(path);
+    }
+    let issued = minted.map_err(|error| match error {
         // Exit 4, as for any id that names nothing.
         keyward_engine::EngineError::NotFound(what) => {
             CliError::Api { status: 404, code: "not_found".into(), detail: format!("no such {what} in this store") }
         }
         other => other.into(),
     })?;
-    announce_recovered(&issued);
+    match (&mut file, config.admin_token_file.as_deref()) {
+        (Some(file), Some(path)) => {
+            let written =
+                file.write_all(format!("{}\n", issued.secret.expose()).as_bytes()).and_then(|()| file.sync_all());
+            written.map_err(|e| CliError::Store(format!("cannot write {}: {e}", path.display())))?;
+            crate::notice::info(
+                &format!(
+                    "minted admin token {} for {} (audited as admin.recovered) and wrote it to {} (mode 0600).",
+                    issued.record.id,
+                    issued.record.org_id,
+                    path.display()
+                ),
+                &[],
+            );
+        }
+        _ => announce_recovered(&issued),
+    }
     Ok(())
 }
 

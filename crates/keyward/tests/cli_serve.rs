@@ -240,7 +240,8 @@ fn a_lost_admin_token_is_recovered_from_the_store_and_audited() {
     };
     let uninitialized = recover(&[]);
     assert_eq!(uninitialized.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&uninitialized.stderr).contains("keyward init"));
+    assert!(String::from_utf8_lossy(&uninitialized.stderr).contains("no Keyward database"));
+    assert!(!data.exists(), "nothing is created where no store was");
 
     let (server, lost) = start_with_admin(dir.path());
     let running = recover(&[]);
@@ -253,6 +254,25 @@ fn a_lost_admin_token_is_recovered_from_the_store_and_audited() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--organization"));
     let unknown = recover(&["--organization", "org_0000000000000000000000"]);
     assert_eq!(unknown.status.code(), Some(4), "{}", String::from_utf8_lossy(&unknown.stderr));
+
+    let typo = Command::new(BIN)
+        .args(["admin", "recover", "--data-dir"])
+        .arg(dir.path().join("dta"))
+        .env_remove("KEYWARD_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(!dir.path().join("dta").exists(), "a mistyped directory does not become a new store");
+    let taken = dir.path().join("admin-token");
+    let kept = recover(&["--admin-token-file", taken.to_str().unwrap()]);
+    assert_eq!(kept.status.code(), Some(2), "the file holding the lost token is never overwritten");
+    assert_eq!(std::fs::read_to_string(&taken).unwrap().trim(), lost);
+    let filed = dir.path().join("recovered-token");
+    let written = recover(&["--admin-token-file", filed.to_str().unwrap()]);
+    assert!(written.status.success() && written.stdout.is_empty(), "{}", String::from_utf8_lossy(&written.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&filed).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&filed).unwrap().starts_with("kw_live_"));
 
     let recovered = recover(&[]);
     let secret = stdout(&recovered).trim().to_owned();

@@ -383,14 +383,15 @@ async fn token_request(
         return Err(Refusal::form(errors));
     }
     let scopes = input.scopes();
-    if scopes.is_empty() && !input.no_scopes {
-        let errors = CreateErrors {
-            scopes: Some(
-                "Choose at least one scope, or tick \"No scopes\" to create a token that may do nothing scoped.".into(),
-            ),
-            ..Default::default()
-        };
-        return Err(Refusal::form(errors));
+    let scope_error = match (scopes.is_empty(), input.no_scopes) {
+        (true, false) => {
+            Some("Choose at least one scope, or tick \"No scopes\" to create a token that may do nothing scoped.")
+        }
+        (false, true) => Some("\"No scopes\" is ticked, but scopes are chosen: untick it, or clear the scopes."),
+        _ => None,
+    };
+    if let Some(message) = scope_error {
+        return Err(Refusal::form(CreateErrors { scopes: Some(message.into()), ..Default::default() }));
     }
     let keyspace_id = match (input.keyspace_id.as_str(), input.new_keyspace.trim()) {
         ("", name) if !name.is_empty() => new_keyspace(state, page, name, &input.new_environment).await?,
