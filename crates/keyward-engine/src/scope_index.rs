@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
 use keyward_core::scope;
 
@@ -40,20 +40,14 @@ pub(crate) struct ScopeInterner {
     /// How many numbers exist, readable without the lock.
     generation: AtomicUsize,
     /// Preparations by required list, each valid at its generation only.
-    /// Shared with the [`RequiredScopes`] made from them, so a remembered
-    /// list costs a reference count per request, not two copies.
-    remembered: RwLock<HashMap<Vec<String>, Arc<Prepared>>>,
+    remembered: RwLock<HashMap<Vec<String>, Remembered>>,
 }
 
-/// A required list's grantor numbers: for each required scope in order, the
-/// numbers of its grantors that were interned at preparation, as
-/// consecutive runs ending at `ends`.
-#[derive(Debug, PartialEq, Eq)]
-struct Prepared {
+/// A preparation's numbers, as [`RequiredScopes`] holds them.
+struct Remembered {
+    generation: usize,
     grantor_numbers: Vec<u16>,
     ends: Vec<usize>,
-    /// How many numbers existed then: a higher one is newer than this.
-    generation: usize,
 }
 
 impl ScopeInterner {
@@ -83,13 +77,14 @@ impl ScopeInterner {
     /// Prepares `names` for checking (see the module docs).
     pub(crate) fn prepare(&self, names: Vec<String>) -> RequiredScopes {
         if names.is_empty() {
-            return RequiredScopes { names, prepared: None };
+            return RequiredScopes { names, ..NO_SCOPES.clone() };
         }
         let generation = self.generation.load(Ordering::Acquire);
         {
             let remembered = self.remembered.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             if let Some(hit) = remembered.get(names.as_slice()).filter(|hit| hit.generation == generation) {
-                return RequiredScopes { names, prepared: Some(Arc::clone(hit)) };
+                let (grantor_numbers, ends) = (hit.grantor_numbers.clone(), hit.ends.clone());
+                return RequiredScopes { names, grantor_numbers, ends, generation };
             }
         }
         let numbers = self.numbers.read().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -99,7 +94,7 @@ impl ScopeInterner {
             grantor_numbers.extend(scope::grantors(name).iter().filter_map(|grantor| numbers.get(grantor.as_str())));
             ends.push(grantor_numbers.len());
         }
-        let prepared = Arc::new(Prepared { grantor_numbers, ends, generation: numbers.len() });
+        let generation = numbers.len();
         drop(numbers);
         // Remembering is an optimisation: when another thread holds the
         // lock (a caller flooding new lists, say), skip it rather than queue
@@ -108,9 +103,10 @@ impl ScopeInterner {
             if remembered.len() >= MAX_REMEMBERED {
                 remembered.clear();
             }
-            remembered.insert(names.clone(), Arc::clone(&prepared));
+            let entry = Remembered { generation, grantor_numbers: grantor_numbers.clone(), ends: ends.clone() };
+            remembered.insert(names.clone(), entry);
         }
-        RequiredScopes { names, prepared: Some(prepared) }
+        RequiredScopes { names, grantor_numbers, ends, generation }
     }
 }
 
@@ -119,12 +115,16 @@ impl ScopeInterner {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequiredScopes {
     names: Vec<String>,
-    /// `None` when nothing is required.
-    prepared: Option<Arc<Prepared>>,
+    /// For each required scope in order, the numbers of its grantors that
+    /// were interned at preparation, as consecutive runs ending at `ends`.
+    grantor_numbers: Vec<u16>,
+    ends: Vec<usize>,
+    generation: usize,
 }
 
 /// Requires nothing.
-pub(crate) static NO_SCOPES: RequiredScopes = RequiredScopes { names: Vec::new(), prepared: None };
+pub(crate) static NO_SCOPES: RequiredScopes =
+    RequiredScopes { names: Vec::new(), grantor_numbers: Vec::new(), ends: Vec::new(), generation: 0 };
 
 impl RequiredScopes {
     /// The scope strings, as given.
@@ -142,15 +142,15 @@ impl RequiredScopes {
     /// preparation and the answer must come from the scope strings.
     #[inline]
     pub(crate) fn granted_by(&self, held: &[u16]) -> Option<bool> {
-        let Some(prepared) = self.prepared.as_deref().filter(|prepared| !prepared.ends.is_empty()) else {
+        if self.ends.is_empty() {
             return Some(true);
-        };
-        if held.iter().any(|number| usize::from(*number) >= prepared.generation) {
+        }
+        if held.iter().any(|number| usize::from(*number) >= self.generation) {
             return None;
         }
         let mut start = 0;
-        for &end in &prepared.ends {
-            let grantors = &prepared.grantor_numbers[start..end];
+        for &end in &self.ends {
+            let grantors = &self.grantor_numbers[start..end];
             if !held.iter().any(|number| grantors.contains(number)) {
                 return Some(false);
             }
