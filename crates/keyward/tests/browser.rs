@@ -518,6 +518,7 @@ async fn from_the_setup_link_to_a_verified_call_and_every_token_action() {
     until(&browser, "nightly export created").await;
     find(&browser, Locator::LinkText("Create token")).await.click().await.unwrap();
     find(&browser, Locator::Css("#name")).await.send_keys("export job").await.unwrap();
+    find(&browser, Locator::Css("input[name=no_scopes]")).await.click().await.unwrap();
     find(&browser, Locator::Css("form button.primary")).await.click().await.unwrap();
     let owned = find(&browser, Locator::Css("#secret")).await.prop("value").await.unwrap().unwrap();
     let owner = verify(&server.base, &server.admin, &owned).await["owner"].clone();
@@ -628,6 +629,7 @@ async fn over_tls_at_a_network_address_onboarding_completes() {
     until(&browser, "Your account is ready").await;
     find(&browser, Locator::LinkText("Create your first token")).await.click().await.unwrap();
     find(&browser, Locator::Css("#name")).await.send_keys("over tls").await.unwrap();
+    find(&browser, Locator::Css("input[name=no_scopes]")).await.click().await.unwrap();
     find(&browser, Locator::Css("form button.primary")).await.click().await.unwrap();
     let secret = find(&browser, Locator::Css("#secret")).await.prop("value").await.unwrap().unwrap();
     assert!(!secret.is_empty());
