@@ -13,13 +13,14 @@ use crate::engine::Engine;
 use crate::EngineError;
 
 impl Engine {
-    /// The user id of the member of `org` whose email is `email` (compared
-    /// as stored: trimmed, lower case), if there is one.
-    async fn member_with_email(&self, org: &str, email: &str) -> Result<Option<String>, EngineError> {
+    /// The account with `email` (compared as stored: trimmed, lower case)
+    /// and whether it is a member of `org`.
+    async fn account_with_email(&self, org: &str, email: &str) -> Result<Option<(String, bool)>, EngineError> {
         let Some(user) = self.ctx.store.find_user_by_email(&email.trim().to_lowercase()).await? else {
             return Ok(None);
         };
-        Ok(self.ctx.store.get_member(org, &user.id).await?.map(|member| member.user_id))
+        let member = self.ctx.store.get_member(org, &user.id).await?.is_some();
+        Ok(Some((user.id, member)))
     }
 
     /// An owner filter as the store compares it. An owner may be free text,
@@ -37,7 +38,10 @@ impl Engine {
         if !self.ctx.store.list_tokens(org, &text_owned, &one).await?.items.is_empty() {
             return Ok(Some(text));
         }
-        Ok(Some(self.member_with_email(org, &text).await?.unwrap_or(text)))
+        match self.account_with_email(org, &text).await? {
+            Some((id, true)) => Ok(Some(id)),
+            _ => Ok(Some(text)),
+        }
     }
 
     /// An actor filter as the store compares it. Actors are ids (tokens,
@@ -50,14 +54,15 @@ impl Engine {
             Some(text) if text.contains('@') => text,
             other => return Ok(other),
         };
-        if let Some(id) = self.member_with_email(org, &text).await? {
-            return Ok(Some(id));
-        }
-        if let Some(user) = self.ctx.store.find_user_by_email(&text.trim().to_lowercase()).await? {
-            let theirs = AuditFilter { actor: Some(user.id.clone()), ..AuditFilter::default() };
-            if !self.ctx.store.list_audit(org, &theirs, &PageRequest::new(Some(1), None)).await?.items.is_empty() {
-                return Ok(Some(user.id));
+        match self.account_with_email(org, &text).await? {
+            Some((id, true)) => return Ok(Some(id)),
+            Some((id, false)) => {
+                let theirs = AuditFilter { actor: Some(id.clone()), ..AuditFilter::default() };
+                if !self.ctx.store.list_audit(org, &theirs, &PageRequest::new(Some(1), None)).await?.items.is_empty() {
+                    return Ok(Some(id));
+                }
             }
+            None => {}
         }
         Err(InvalidField::new(
             "actor",
