@@ -216,9 +216,7 @@ async fn bootstrap(engine: &Engine, config: &ServerConfig) -> Result<bool, CliEr
     };
     match engine.bootstrap().await {
         Ok(Some(issued)) => {
-            let written =
-                file.write_all(format!("{}\n", issued.secret.expose()).as_bytes()).and_then(|()| file.sync_all());
-            written.map_err(|e| CliError::Store(format!("cannot write {}: {e}", path.display())))?;
+            write_secret(&mut file, path, &issued.secret)?;
             crate::notice::info(
                 &format!("created the first admin token and wrote it to {} (mode 0600).", path.display()),
                 &[],
@@ -242,6 +240,12 @@ fn leave_token_file(path: &Path) {
     if path.exists() {
         tracing::info!(path = %path.display(), "the store is already initialized; the admin token file is left as it is");
     }
+}
+
+/// Writes a secret to a file made by [`create_secret_file`], durably.
+fn write_secret(file: &mut std::fs::File, path: &Path, secret: &keyward_core::SecretToken) -> Result<(), CliError> {
+    let written = file.write_all(format!("{}\n", secret.expose()).as_bytes()).and_then(|()| file.sync_all());
+    written.map_err(|e| CliError::Store(format!("cannot write {}: {e}", path.display())))
 }
 
 fn create_secret_file(path: &Path) -> Result<std::fs::File, CliError> {
@@ -324,9 +328,7 @@ pub async fn recover(config: &ServerConfig, organization: Option<&str>) -> Resul
     })?;
     match (&mut file, config.admin_token_file.as_deref()) {
         (Some(file), Some(path)) => {
-            let written =
-                file.write_all(format!("{}\n", issued.secret.expose()).as_bytes()).and_then(|()| file.sync_all());
-            written.map_err(|e| CliError::Store(format!("cannot write {}: {e}", path.display())))?;
+            write_secret(file, path, &issued.secret)?;
             crate::notice::info(
                 &format!(
                     "minted admin token {} for {} (audited as admin.recovered) and wrote it to {} (mode 0600).",
