@@ -18,21 +18,17 @@ use crate::rotation::RotationRequest;
 use crate::tokens::TokenChanges;
 use crate::EngineError;
 
-/// An id the engine's methods take, and what they call an unknown one.
-pub trait ParsedId: Sized {
+/// An id the engine's methods take (parsed as `FromStr`, the ids' own
+/// shape check), and what they call an unknown one.
+pub trait ParsedId: std::str::FromStr<Err = IdShapeError> {
     /// The thing named in "not found" (`EngineError::NotFound`).
     const UNKNOWN: &'static str;
-    /// `text` as this id, if it has the shape.
-    fn parse_text(text: &str) -> Result<Self, IdShapeError>;
 }
 
 macro_rules! parsed_id {
     ($($id:ty => $unknown:literal),* $(,)?) => {$(
         impl ParsedId for $id {
             const UNKNOWN: &'static str = $unknown;
-            fn parse_text(text: &str) -> Result<Self, IdShapeError> {
-                <$id>::parse(text)
-            }
         }
     )*};
 }
@@ -50,7 +46,7 @@ parsed_id!(
 /// `text` as an id for a call, or the answer that call gave a malformed
 /// one: whatever `before` (its checks above) refuses, else not found.
 pub fn parse_id<T: ParsedId>(text: &str, before: impl FnOnce() -> Result<(), EngineError>) -> Result<T, EngineError> {
-    T::parse_text(text).or_else(|_| {
+    text.parse::<T>().or_else(|_| {
         before()?;
         Err(EngineError::NotFound(T::UNKNOWN))
     })
