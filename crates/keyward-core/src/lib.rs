@@ -14,6 +14,7 @@ pub mod egress;
 pub mod id;
 pub mod ip;
 pub mod lifecycle;
+pub mod limits;
 pub mod model;
 pub mod policy;
 pub mod rng;
