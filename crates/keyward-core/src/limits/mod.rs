@@ -23,6 +23,7 @@
 
 pub mod effective;
 pub mod gcra;
+pub mod headers;
 pub mod spec;
 
 use serde::Serialize;
