@@ -21,6 +21,7 @@
 //! then its limits are decided together ([`decide_all`]), and only if
 //! admitted are credits spent, so a rate-limited request costs no credits.
 
+pub mod credits;
 pub mod effective;
 pub mod gcra;
 pub mod headers;
@@ -28,6 +29,7 @@ pub mod spec;
 
 use serde::Serialize;
 
+pub use credits::{spend, CreditState, Credits, Exhausted, Refill, RefillInterval, RefillPeriod};
 pub use effective::{AppliedLimit, EffectiveLimit, EffectiveLimits, LimitScope, OWNER_PREFIX};
 pub use gcra::{decide, decide_all, Decision, LimitCheck, LimitError, Outcome, Tat};
 pub use spec::{
