@@ -42,6 +42,17 @@
 //!    Exactness across instances holds when they share the state atomically
 //!    and one clock (the store's); an instance whose clock runs δ ahead can
 //!    admit up to δ/T more.
+//!
+//! # For the stores
+//!
+//! Holding a [`Tat`] is easy anywhere; computing with it is not: `cost·P` and
+//! `now·L` reach 10^24, beyond a double's exact integers, so a Redis Lua
+//! script cannot redo this arithmetic faithfully. The intended shape is
+//! that [`decide_all`] runs here and the store only compares and sets:
+//! "if every key still holds the `Tat` read, write the new ones (with
+//! [`Tat::ttl_micros`] as expiry), else report a conflict and decide again".
+//! That keeps one definition of the arithmetic and makes multi-limit
+//! admission atomic in the store as well.
 
 use serde::{Deserialize, Serialize};
 
